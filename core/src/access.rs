@@ -1,0 +1,550 @@
+//! `MailAccess`: the one layer every protocol goes through to reach a store.
+//!
+//! It resolves client-visible names to [`MailboxRef`]s, enforces RFC 4314
+//! rights and quotas, and keeps hierarchy rules (parents created on demand,
+//! subtrees renamed together), so IMAP, POP3 and LMTP cannot disagree on
+//! who may do what.
+//!
+//! ```
+//! # use std::sync::Arc;
+//! # use mailroom_core::{access::MailAccess, Principal};
+//! # fn demo(storage: Arc<dyn mailroom_core::Storage>) {
+//! let access = MailAccess::new(storage, None, Principal::user("alice@example.com"));
+//! # let _ = access;
+//! # }
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use crate::acl::{Acl, Principal, Right, Rights};
+use crate::error::{Error, Result};
+use crate::flags::{Flag, StoreOp};
+use crate::mailbox::{DELIMITER, MailboxName, MailboxRef, MailboxStatus, SpecialUse, list_matches};
+use crate::message::{Appended, CopyResult, NewMessage, StoreResult};
+use crate::quota::{Quota, QuotaUsage};
+use crate::storage::{Mailbox, Storage};
+use crate::types::{ModSeq, Uid};
+
+/// The prefix of the other-users namespace (`Other Users/bob@x.org/INBOX`).
+pub const OTHER_USERS_PREFIX: &str = "Other Users";
+
+/// The longest LIST pattern accepted, in bytes.
+pub const MAX_PATTERN_LEN: usize = 1024;
+
+/// One row of a LIST answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListEntry {
+    /// The name as the client sees it.
+    pub name: String,
+    /// The special use, if any.
+    pub special_use: Option<SpecialUse>,
+    /// The mailbox does not exist but has children (`\Noselect`/`\NonExistent`).
+    pub non_existent: bool,
+    /// Whether it has children (`\HasChildren` / `\HasNoChildren`).
+    pub has_children: bool,
+    /// Whether the user subscribes to it.
+    pub subscribed: bool,
+}
+
+/// A principal's view of a store.
+#[derive(Debug, Clone)]
+pub struct MailAccess {
+    storage: Arc<dyn Storage>,
+    quota: Option<Arc<dyn Quota>>,
+    principal: Principal,
+}
+
+impl MailAccess {
+    /// Access to `storage` as `principal`, with quotas enforced if `quota` is given.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        quota: Option<Arc<dyn Quota>>,
+        principal: Principal,
+    ) -> MailAccess {
+        MailAccess {
+            storage,
+            quota,
+            principal,
+        }
+    }
+
+    /// Who this is.
+    pub fn principal(&self) -> &Principal {
+        &self.principal
+    }
+
+    /// The store underneath (for operations that need no access check).
+    pub fn storage(&self) -> &Arc<dyn Storage> {
+        &self.storage
+    }
+
+    /// The quota policy, if any.
+    pub fn quota(&self) -> Option<&Arc<dyn Quota>> {
+        self.quota.as_ref()
+    }
+
+    /// Resolves a client-visible name to a mailbox reference.
+    pub fn resolve(&self, name: &str) -> Result<MailboxRef> {
+        if let Some(rest) = name
+            .strip_prefix(OTHER_USERS_PREFIX)
+            .and_then(|r| r.strip_prefix(DELIMITER))
+        {
+            let (owner, mbox) = rest
+                .split_once(DELIMITER)
+                .ok_or(Error::InvalidMailboxName("missing mailbox after user name"))?;
+            if owner.is_empty() {
+                return Err(Error::InvalidMailboxName("empty user name"));
+            }
+            return Ok(MailboxRef::new(owner, MailboxName::new(mbox)?));
+        }
+        Ok(MailboxRef::new(
+            self.principal.user.clone(),
+            MailboxName::new(name)?,
+        ))
+    }
+
+    fn display_name(&self, mailbox: &MailboxRef) -> String {
+        if mailbox.owner == self.principal.user {
+            mailbox.name.as_str().to_owned()
+        } else {
+            format!(
+                "{OTHER_USERS_PREFIX}{DELIMITER}{}{DELIMITER}{}",
+                mailbox.owner, mailbox.name
+            )
+        }
+    }
+
+    /// The rights the principal holds on a mailbox.
+    pub async fn rights(&self, mailbox: &MailboxRef) -> Result<Rights> {
+        if mailbox.owner == self.principal.user {
+            return Ok(Rights::all());
+        }
+        let acl = self.storage.acl(mailbox).await?;
+        Ok(self.principal.rights_on(&mailbox.owner, &acl))
+    }
+
+    async fn require(&self, mailbox: &MailboxRef, right: Right) -> Result<Rights> {
+        let rights = self.rights(mailbox).await?;
+        if rights.contains(right) {
+            return Ok(rights);
+        }
+        // Without `l` the mailbox must look nonexistent (RFC 4314 §4).
+        if !rights.contains(Right::Lookup) {
+            return Err(Error::NoSuchMailbox(self.display_name(mailbox)));
+        }
+        Err(Error::PermissionDenied(right))
+    }
+
+    async fn exists(&self, mailbox: &MailboxRef) -> Result<bool> {
+        Ok(self
+            .storage
+            .list(&mailbox.owner)
+            .await?
+            .iter()
+            .any(|m| m.name == mailbox.name))
+    }
+
+    /// LIST `reference` `pattern` over the principal's personal namespace.
+    pub async fn list(&self, reference: &str, pattern: &str) -> Result<Vec<ListEntry>> {
+        self.list_filtered(reference, pattern, false).await
+    }
+
+    /// LSUB: subscribed mailboxes matching the pattern.
+    pub async fn lsub(&self, reference: &str, pattern: &str) -> Result<Vec<ListEntry>> {
+        self.list_filtered(reference, pattern, true).await
+    }
+
+    async fn list_filtered(
+        &self,
+        reference: &str,
+        pattern: &str,
+        subscribed_only: bool,
+    ) -> Result<Vec<ListEntry>> {
+        if pattern.len() + reference.len() > MAX_PATTERN_LEN {
+            return Err(Error::InvalidInput("pattern too long"));
+        }
+        let full = format!("{reference}{pattern}");
+        let user = &self.principal.user;
+        let boxes = self.storage.list(user).await?;
+        let subs: HashSet<MailboxName> = self
+            .storage
+            .subscriptions(user)
+            .await?
+            .into_iter()
+            .collect();
+        // Every existing mailbox plus every ancestor that does not exist.
+        let mut all: BTreeMap<MailboxName, Option<SpecialUse>> = BTreeMap::new();
+        let mut existing: HashSet<MailboxName> = HashSet::new();
+        for b in &boxes {
+            existing.insert(b.name.clone());
+            all.insert(b.name.clone(), b.special_use);
+        }
+        for b in &boxes {
+            for a in b.name.ancestors() {
+                all.entry(a).or_insert(None);
+            }
+        }
+        if subscribed_only {
+            for s in &subs {
+                all.entry(s.clone()).or_insert(None);
+            }
+        }
+        let names: Vec<&MailboxName> = all.keys().collect();
+        let mut out = Vec::new();
+        for (name, special_use) in &all {
+            if !list_matches(&full, name.as_str()) {
+                continue;
+            }
+            let subscribed = subs.contains(name);
+            if subscribed_only && !subscribed {
+                continue;
+            }
+            let has_children = names.iter().any(|n| n.is_descendant_of(name));
+            out.push(ListEntry {
+                name: name.as_str().to_owned(),
+                special_use: *special_use,
+                non_existent: !existing.contains(name),
+                has_children,
+                subscribed,
+            });
+        }
+        // `%` hides children: LIST "" % must still show a parent whose only
+        // existence is through children (handled above by adding ancestors).
+        Ok(out)
+    }
+
+    /// CREATE, with missing parents created too.
+    pub async fn create(&self, name: &str, special_use: Option<SpecialUse>) -> Result<()> {
+        let trimmed = name.strip_suffix(DELIMITER).unwrap_or(name);
+        let mailbox = self.resolve(trimmed)?;
+        if mailbox.name.is_inbox() && mailbox.owner == self.principal.user {
+            return Err(Error::MailboxExists(mailbox.name.to_string()));
+        }
+        if mailbox.owner != self.principal.user {
+            let parent = mailbox
+                .name
+                .parent()
+                .ok_or(Error::PermissionDenied(Right::CreateChild))?;
+            self.require(
+                &MailboxRef::new(mailbox.owner.clone(), parent),
+                Right::CreateChild,
+            )
+            .await?;
+        }
+        let existing: HashSet<MailboxName> = self
+            .storage
+            .list(&mailbox.owner)
+            .await?
+            .into_iter()
+            .map(|m| m.name)
+            .collect();
+        if existing.contains(&mailbox.name) {
+            return Err(Error::MailboxExists(self.display_name(&mailbox)));
+        }
+        for a in mailbox.name.ancestors() {
+            if !existing.contains(&a) {
+                self.storage
+                    .create(&MailboxRef::new(mailbox.owner.clone(), a), None)
+                    .await?;
+            }
+        }
+        self.storage.create(&mailbox, special_use).await
+    }
+
+    /// DELETE. INBOX cannot be deleted; neither can a mailbox with children
+    /// (delete those first), as Dovecot does.
+    pub async fn delete(&self, name: &str) -> Result<()> {
+        let mailbox = self.resolve(name)?;
+        if mailbox.name.is_inbox() {
+            return Err(Error::Cannot("INBOX cannot be deleted"));
+        }
+        self.require(&mailbox, Right::DeleteMailbox).await?;
+        let boxes = self.storage.list(&mailbox.owner).await?;
+        if !boxes.iter().any(|m| m.name == mailbox.name) {
+            return Err(Error::NoSuchMailbox(self.display_name(&mailbox)));
+        }
+        if boxes.iter().any(|m| m.name.is_descendant_of(&mailbox.name)) {
+            return Err(Error::Cannot("mailbox has children; delete them first"));
+        }
+        self.storage.delete(&mailbox).await
+    }
+
+    /// RENAME, with the whole subtree. Renaming INBOX moves its messages.
+    pub async fn rename(&self, from: &str, to: &str) -> Result<()> {
+        let src = self.resolve(from)?;
+        let dst = self.resolve(to)?;
+        if src.owner != dst.owner {
+            return Err(Error::Cannot("cannot rename across users"));
+        }
+        if dst.name.is_inbox() {
+            return Err(Error::MailboxExists("INBOX".into()));
+        }
+        if dst.name.is_descendant_of(&src.name) {
+            return Err(Error::Cannot("cannot rename a mailbox into itself"));
+        }
+        self.require(&src, Right::DeleteMailbox).await?;
+        let boxes = self.storage.list(&src.owner).await?;
+        if !boxes.iter().any(|m| m.name == src.name) {
+            return Err(Error::NoSuchMailbox(self.display_name(&src)));
+        }
+        if boxes.iter().any(|m| m.name == dst.name) {
+            return Err(Error::MailboxExists(self.display_name(&dst)));
+        }
+        let existing: HashSet<&MailboxName> = boxes.iter().map(|m| &m.name).collect();
+        for a in dst.name.ancestors() {
+            if !existing.contains(&a) {
+                self.storage
+                    .create(&MailboxRef::new(dst.owner.clone(), a), None)
+                    .await?;
+            }
+        }
+        self.storage.rename(&src, &dst.name).await?;
+        if !src.name.is_inbox() {
+            let mut children: Vec<&MailboxName> = boxes
+                .iter()
+                .map(|m| &m.name)
+                .filter(|n| n.is_descendant_of(&src.name))
+                .collect();
+            children.sort();
+            for child in children {
+                if let Some(new) = child.rebase(&src.name, &dst.name) {
+                    self.storage
+                        .rename(&MailboxRef::new(src.owner.clone(), child.clone()), &new)
+                        .await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// SUBSCRIBE / UNSUBSCRIBE. Subscribing to a nonexistent mailbox fails.
+    pub async fn set_subscribed(&self, name: &str, subscribed: bool) -> Result<()> {
+        let mailbox = self.resolve(name)?;
+        if subscribed && !self.exists(&mailbox).await? {
+            return Err(Error::NoSuchMailbox(self.display_name(&mailbox)));
+        }
+        self.storage
+            .set_subscribed(&self.principal.user, &mailbox.name, subscribed)
+            .await
+    }
+
+    /// STATUS.
+    pub async fn status(&self, name: &str) -> Result<MailboxStatus> {
+        let mailbox = self.resolve(name)?;
+        self.require(&mailbox, Right::Read).await?;
+        self.storage.status(&mailbox, &self.principal.user).await
+    }
+
+    /// SELECT (`read_only` false) or EXAMINE (true).
+    pub async fn select(&self, name: &str, read_only: bool) -> Result<Selected> {
+        let mailbox = self.resolve(name)?;
+        let rights = self.require(&mailbox, Right::Read).await?;
+        let handle = self.storage.open(&mailbox, &self.principal.user).await?;
+        Ok(Selected {
+            mailbox: handle,
+            rights,
+            read_only,
+            access: self.clone(),
+        })
+    }
+
+    /// APPEND, with quota and the `i` right checked.
+    pub async fn append(&self, name: &str, message: NewMessage) -> Result<Appended> {
+        let mailbox = self.resolve(name)?;
+        self.require(&mailbox, Right::Insert).await?;
+        let mut message = message;
+        self.filter_flags(&mailbox, &mut message).await?;
+        if let Some(q) = &self.quota {
+            q.check(&mailbox.owner, message.content.len() as u64, 1)
+                .await?;
+        }
+        self.storage.append(&mailbox, message).await
+    }
+
+    async fn filter_flags(&self, mailbox: &MailboxRef, message: &mut NewMessage) -> Result<()> {
+        let rights = self.rights(mailbox).await?;
+        let flags: Vec<Flag> = message.flags.iter().collect();
+        for f in flags {
+            if !may_set(rights, &f) {
+                message.flags.remove(&f);
+            }
+        }
+        Ok(())
+    }
+
+    /// GETACL (needs `a`).
+    pub async fn get_acl(&self, name: &str) -> Result<(MailboxRef, Acl)> {
+        let mailbox = self.resolve(name)?;
+        self.require(&mailbox, Right::Administer).await?;
+        let mut acl = self.storage.acl(&mailbox).await?;
+        acl.entries
+            .insert(0, (mailbox.owner.clone(), Rights::all()));
+        Ok((mailbox, acl))
+    }
+
+    /// SETACL / DELETEACL (needs `a`). The owner's own rights cannot be changed.
+    pub async fn set_acl(
+        &self,
+        name: &str,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> Result<()> {
+        let mailbox = self.resolve(name)?;
+        self.require(&mailbox, Right::Administer).await?;
+        if identifier == mailbox.owner {
+            return Err(Error::Cannot("the owner's rights cannot be changed"));
+        }
+        self.storage.set_acl(&mailbox, identifier, rights).await
+    }
+
+    /// MYRIGHTS.
+    pub async fn my_rights(&self, name: &str) -> Result<Rights> {
+        let mailbox = self.resolve(name)?;
+        let rights = self.rights(&mailbox).await?;
+        if rights.is_empty() || !self.exists(&mailbox).await? {
+            return Err(Error::NoSuchMailbox(self.display_name(&mailbox)));
+        }
+        Ok(rights)
+    }
+
+    /// GETQUOTAROOT: the roots of a mailbox and their usage.
+    pub async fn quota_root(&self, name: &str) -> Result<Vec<QuotaUsage>> {
+        let mailbox = self.resolve(name)?;
+        self.require(&mailbox, Right::Read).await?;
+        match &self.quota {
+            Some(q) => Ok(vec![q.usage(&q.root_of(&mailbox.owner)).await?]),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// GETQUOTA: usage of a root the principal may see (their own).
+    pub async fn quota_usage(&self, root: &str) -> Result<QuotaUsage> {
+        let q = self.quota.as_ref().ok_or(Error::Unsupported("quota"))?;
+        let own = q.root_of(&self.principal.user);
+        if root != own && !self.principal.roles.server_admin {
+            return Err(Error::PermissionDenied(Right::Administer));
+        }
+        q.usage(root).await
+    }
+}
+
+fn may_set(rights: Rights, flag: &Flag) -> bool {
+    match flag {
+        Flag::Seen => rights.contains(Right::Seen),
+        Flag::Deleted => rights.contains(Right::DeleteMessage),
+        _ => rights.contains(Right::Write),
+    }
+}
+
+/// A selected mailbox with the rights it was selected with.
+#[derive(Debug, Clone)]
+pub struct Selected {
+    mailbox: Arc<dyn Mailbox>,
+    rights: Rights,
+    read_only: bool,
+    access: MailAccess,
+}
+
+impl Selected {
+    /// The open mailbox, for reads (SELECT already checked `r`).
+    pub fn mailbox(&self) -> &Arc<dyn Mailbox> {
+        &self.mailbox
+    }
+
+    /// The rights held.
+    pub fn rights(&self) -> Rights {
+        self.rights
+    }
+
+    /// Whether selected with EXAMINE (or without rights to change anything).
+    pub fn read_only(&self) -> bool {
+        self.read_only
+            || !(self.rights.contains(Right::Seen)
+                || self.rights.contains(Right::Write)
+                || self.rights.contains(Right::DeleteMessage)
+                || self.rights.contains(Right::Insert)
+                || self.rights.contains(Right::Expunge))
+    }
+
+    /// Which flags this principal may change (for PERMANENTFLAGS).
+    pub fn may_set(&self, flag: &Flag) -> bool {
+        !self.read_only && may_set(self.rights, flag)
+    }
+
+    /// STORE: fails with [`Error::PermissionDenied`] if any named flag may not be changed.
+    pub async fn store(
+        &self,
+        uids: &[Uid],
+        op: &StoreOp,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<StoreResult> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        for f in op.flags().iter() {
+            if !may_set(self.rights, &f) {
+                let right = match f {
+                    Flag::Seen => Right::Seen,
+                    Flag::Deleted => Right::DeleteMessage,
+                    _ => Right::Write,
+                };
+                return Err(Error::PermissionDenied(right));
+            }
+        }
+        self.mailbox.store(uids, op, unchanged_since).await
+    }
+
+    /// EXPUNGE / UID EXPUNGE.
+    pub async fn expunge(&self, uids: Option<&[Uid]>) -> Result<Vec<Uid>> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if !self.rights.contains(Right::Expunge) {
+            return Err(Error::PermissionDenied(Right::Expunge));
+        }
+        self.mailbox.expunge(uids).await
+    }
+
+    async fn check_dest(&self, dest: &str, uids: &[Uid], is_move: bool) -> Result<MailboxRef> {
+        let dest = self.access.resolve(dest)?;
+        self.access.require(&dest, Right::Insert).await?;
+        if !self.access.exists(&dest).await? {
+            return Err(Error::NoSuchMailbox(self.access.display_name(&dest)));
+        }
+        let same_root = dest.owner == self.mailbox.reference().owner;
+        if let Some(q) = self
+            .access
+            .quota
+            .as_ref()
+            .filter(|_| !(is_move && same_root))
+        {
+            let metas = self.mailbox.fetch_meta(uids).await?;
+            let bytes = metas.iter().map(|m| m.size).sum();
+            q.check(&dest.owner, bytes, metas.len() as u64).await?;
+        }
+        Ok(dest)
+    }
+
+    /// COPY: `i` on the destination and quota checked.
+    pub async fn copy_to(&self, uids: &[Uid], dest: &str) -> Result<CopyResult> {
+        let dest = self.check_dest(dest, uids, false).await?;
+        self.mailbox.copy_to(uids, &dest).await
+    }
+
+    /// MOVE: also needs `e` (and `t`) here.
+    pub async fn move_to(&self, uids: &[Uid], dest: &str) -> Result<CopyResult> {
+        if self.read_only {
+            return Err(Error::ReadOnly);
+        }
+        if !self.rights.contains(Right::Expunge) || !self.rights.contains(Right::DeleteMessage) {
+            return Err(Error::PermissionDenied(Right::Expunge));
+        }
+        let dest_ref = self.access.resolve(dest)?;
+        if dest_ref == *self.mailbox.reference() {
+            return Err(Error::Cannot("source and destination are the same mailbox"));
+        }
+        let dest = self.check_dest(dest, uids, true).await?;
+        self.mailbox.move_to(uids, &dest).await
+    }
+}

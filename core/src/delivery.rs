@@ -1,0 +1,256 @@
+//! The `Delivery` trait and the step pipeline mailroomd delivers through.
+//!
+//! A [`Pipeline`] runs its [`DeliveryStep`]s in order for each recipient; a
+//! step either lets delivery go on or ends it with an outcome. The shipped
+//! steps are [`QuotaCheck`] and [`FileInto`]; integrators insert their own
+//! (archive journaling, filtering) anywhere in the list.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::flags::Flags;
+use crate::mailbox::{MailboxName, MailboxRef};
+use crate::message::{InternalDate, NewMessage};
+use crate::quota::Quota;
+use crate::storage::Storage;
+use crate::types::Uid;
+
+/// One local recipient of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recipient {
+    /// The local user (mailbox owner).
+    pub user: String,
+    /// The `+detail` of a plus address, if any (`alice+lists@x` → `lists`).
+    pub detail: Option<String>,
+}
+
+/// A message to deliver to some local recipients.
+#[derive(Debug, Clone)]
+pub struct DeliveryRequest {
+    /// The envelope sender (`None` for the null sender `<>`).
+    pub return_path: Option<String>,
+    /// The recipients.
+    pub recipients: Vec<Recipient>,
+    /// The message as it will be stored (headers already added by the front end).
+    pub message: Bytes,
+}
+
+/// The result of delivering to one recipient.
+#[derive(Debug)]
+pub enum DeliveryOutcome {
+    /// Stored durably.
+    Delivered {
+        /// Where it was filed.
+        mailbox: MailboxName,
+        /// The UID it took.
+        uid: Uid,
+    },
+    /// Not stored; the sender should retry later (over quota, busy).
+    TemporaryFailure(Error),
+    /// Not stored and never will be (no such user, too big).
+    PermanentFailure(Error),
+}
+
+impl DeliveryOutcome {
+    fn from_error(e: Error) -> DeliveryOutcome {
+        if e.is_temporary() {
+            DeliveryOutcome::TemporaryFailure(e)
+        } else {
+            DeliveryOutcome::PermanentFailure(e)
+        }
+    }
+}
+
+/// Delivers messages: one outcome per recipient, in order.
+#[async_trait]
+pub trait Delivery: Send + Sync + Debug {
+    /// Delivers to every recipient of the request.
+    async fn deliver(&self, request: &DeliveryRequest) -> Vec<DeliveryOutcome>;
+}
+
+/// The state one recipient's delivery carries through the steps.
+#[derive(Debug, Clone)]
+pub struct DeliveryContext {
+    /// The recipient.
+    pub recipient: Recipient,
+    /// The envelope sender.
+    pub return_path: Option<String>,
+    /// The message.
+    pub message: Bytes,
+    /// The mailbox to file into; steps may change it. Starts as INBOX.
+    pub target: MailboxName,
+    /// Flags the message is filed with.
+    pub flags: Flags,
+}
+
+/// What a step decided.
+#[derive(Debug)]
+pub enum StepOutcome {
+    /// Go on with the next step.
+    Continue,
+    /// Stop here with this outcome.
+    Done(DeliveryOutcome),
+}
+
+/// One step of a [`Pipeline`].
+#[async_trait]
+pub trait DeliveryStep: Send + Sync + Debug {
+    /// Runs the step for one recipient.
+    async fn run(&self, ctx: &mut DeliveryContext) -> Result<StepOutcome>;
+}
+
+/// A [`Delivery`] made of steps.
+#[derive(Debug, Clone, Default)]
+pub struct Pipeline {
+    steps: Vec<Arc<dyn DeliveryStep>>,
+}
+
+impl Pipeline {
+    /// An empty pipeline (which delivers nothing: add a [`FileInto`] last).
+    pub fn new() -> Pipeline {
+        Pipeline::default()
+    }
+
+    /// The standard pipeline: account check, quota check, plus-address
+    /// folder choice, filing.
+    pub fn standard(storage: Arc<dyn Storage>, quota: Arc<dyn Quota>) -> Pipeline {
+        Pipeline::new()
+            .step(QuotaCheck::new(quota))
+            .step(FileInto::new(storage))
+    }
+
+    /// Adds a step at the end.
+    pub fn step(mut self, step: impl DeliveryStep + 'static) -> Pipeline {
+        self.steps.push(Arc::new(step));
+        self
+    }
+
+    /// Inserts a step at position `index` (clamped to the end).
+    pub fn insert_step(mut self, index: usize, step: impl DeliveryStep + 'static) -> Pipeline {
+        let index = index.min(self.steps.len());
+        self.steps.insert(index, Arc::new(step));
+        self
+    }
+}
+
+#[async_trait]
+impl Delivery for Pipeline {
+    async fn deliver(&self, request: &DeliveryRequest) -> Vec<DeliveryOutcome> {
+        let mut out = Vec::with_capacity(request.recipients.len());
+        'recipients: for rcpt in &request.recipients {
+            let mut ctx = DeliveryContext {
+                recipient: rcpt.clone(),
+                return_path: request.return_path.clone(),
+                message: request.message.clone(),
+                target: MailboxName::inbox(),
+                flags: Flags::default(),
+            };
+            for step in &self.steps {
+                match step.run(&mut ctx).await {
+                    Ok(StepOutcome::Continue) => {}
+                    Ok(StepOutcome::Done(outcome)) => {
+                        out.push(outcome);
+                        continue 'recipients;
+                    }
+                    Err(e) => {
+                        tracing::warn!(user = %rcpt.user, error = %e, "delivery step failed");
+                        out.push(DeliveryOutcome::from_error(e));
+                        continue 'recipients;
+                    }
+                }
+            }
+            out.push(DeliveryOutcome::TemporaryFailure(Error::Backend(
+                "delivery pipeline has no filing step".into(),
+            )));
+        }
+        out
+    }
+}
+
+/// Fails delivery temporarily when the recipient is over quota, so the MTA
+/// keeps the message and retries.
+#[derive(Debug, Clone)]
+pub struct QuotaCheck {
+    quota: Arc<dyn Quota>,
+}
+
+impl QuotaCheck {
+    /// A quota check against `quota`.
+    pub fn new(quota: Arc<dyn Quota>) -> QuotaCheck {
+        QuotaCheck { quota }
+    }
+}
+
+#[async_trait]
+impl DeliveryStep for QuotaCheck {
+    async fn run(&self, ctx: &mut DeliveryContext) -> Result<StepOutcome> {
+        match self
+            .quota
+            .check(&ctx.recipient.user, ctx.message.len() as u64, 1)
+            .await
+        {
+            Ok(()) => Ok(StepOutcome::Continue),
+            Err(Error::OverQuota) => Ok(StepOutcome::Done(DeliveryOutcome::TemporaryFailure(
+                Error::OverQuota,
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Files the message into the target mailbox (the `+detail` folder when the
+/// recipient used a plus address and that folder exists, else INBOX).
+#[derive(Debug, Clone)]
+pub struct FileInto {
+    storage: Arc<dyn Storage>,
+}
+
+impl FileInto {
+    /// Files into `storage`.
+    pub fn new(storage: Arc<dyn Storage>) -> FileInto {
+        FileInto { storage }
+    }
+}
+
+#[async_trait]
+impl DeliveryStep for FileInto {
+    async fn run(&self, ctx: &mut DeliveryContext) -> Result<StepOutcome> {
+        let user = &ctx.recipient.user;
+        self.storage.ensure_account(user).await?;
+        if let Some(name) = ctx
+            .recipient
+            .detail
+            .as_deref()
+            .filter(|_| ctx.target.is_inbox())
+            .and_then(|d| MailboxName::new(d).ok())
+            && self
+                .storage
+                .list(user)
+                .await?
+                .iter()
+                .any(|m| m.name == name)
+        {
+            ctx.target = name;
+        }
+        let mailbox = MailboxRef::new(user.clone(), ctx.target.clone());
+        let appended = self
+            .storage
+            .append(
+                &mailbox,
+                NewMessage {
+                    flags: ctx.flags.clone(),
+                    internal_date: Some(InternalDate::now()),
+                    content: ctx.message.clone(),
+                },
+            )
+            .await?;
+        Ok(StepOutcome::Done(DeliveryOutcome::Delivered {
+            mailbox: ctx.target.clone(),
+            uid: appended.uid,
+        }))
+    }
+}

@@ -1,0 +1,179 @@
+//! The `Storage` and `Mailbox` traits: what a mailbox store provides.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::acl::{Acl, Rights};
+use crate::error::Result;
+use crate::flags::StoreOp;
+use crate::mailbox::{MailboxInfo, MailboxName, MailboxRef, MailboxStatus, SpecialUse};
+use crate::message::{
+    Appended, Changes, CopyResult, MailboxSnapshot, MessageContent, MessageMeta, NewMessage,
+    StoreResult,
+};
+use crate::mime::MessageSummary;
+use crate::types::{ModSeq, Uid};
+
+/// A mailbox store: the namespace of every user and the way into each
+/// mailbox. Implementations check nothing about who asks; access control is
+/// applied once, above this trait, by [`crate::access::MailAccess`].
+#[async_trait]
+pub trait Storage: Send + Sync + Debug {
+    /// Makes sure the user's account exists with its default mailboxes
+    /// ([`crate::mailbox::DEFAULT_MAILBOXES`]); called at every login and
+    /// delivery, so it must be cheap when the account exists. A backend that
+    /// imports older formats does so here.
+    async fn ensure_account(&self, user: &str) -> Result<()>;
+
+    /// Every mailbox of `owner`, in no particular order.
+    async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>>;
+
+    /// Creates a mailbox (not its missing parents: the caller creates those).
+    async fn create(&self, mailbox: &MailboxRef, special_use: Option<SpecialUse>) -> Result<()>;
+
+    /// Deletes a mailbox and its messages. Children are left alone.
+    async fn delete(&self, mailbox: &MailboxRef) -> Result<()>;
+
+    /// Renames a mailbox to `to` of the same owner. Renaming INBOX moves its
+    /// messages into a new mailbox and leaves INBOX empty (RFC 3501 §6.3.5).
+    /// Children are renamed by the caller, one call each.
+    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()>;
+
+    /// Sets or clears a mailbox's special use.
+    async fn set_special_use(
+        &self,
+        mailbox: &MailboxRef,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()>;
+
+    /// The user's subscriptions (which may name mailboxes that do not exist).
+    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>>;
+
+    /// Subscribes or unsubscribes.
+    async fn set_subscribed(&self, user: &str, name: &MailboxName, subscribed: bool) -> Result<()>;
+
+    /// The mailbox's ACL (entries for users other than the owner).
+    async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl>;
+
+    /// Sets (`Some`) or removes (`None`) an identifier's rights.
+    async fn set_acl(
+        &self,
+        mailbox: &MailboxRef,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> Result<()>;
+
+    /// STATUS figures, as seen by `viewer` (whose `\Seen` counts for UNSEEN),
+    /// read without opening message or cache files.
+    async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus>;
+
+    /// Opens a mailbox for `viewer` (whose `\Seen` state is used on shared mailboxes).
+    async fn open(&self, mailbox: &MailboxRef, viewer: &str) -> Result<Arc<dyn Mailbox>>;
+
+    /// Appends a message. Durable when this returns `Ok`.
+    async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended>;
+}
+
+/// One open mailbox. Cheap to clone behind an `Arc`; every session that
+/// selects the mailbox holds one.
+#[async_trait]
+pub trait Mailbox: Send + Sync + Debug {
+    /// Which mailbox this is.
+    fn reference(&self) -> &MailboxRef;
+
+    /// The full state: every message's metadata.
+    async fn snapshot(&self) -> Result<MailboxSnapshot>;
+
+    /// What changed after `since`: new and changed records, expunged UIDs.
+    async fn changes_since(&self, since: ModSeq) -> Result<Changes>;
+
+    /// A handle that wakes when anything in the mailbox changes, whoever
+    /// changed it (another session, a delivery, a replica).
+    fn watch(&self) -> MailboxWatch;
+
+    /// Claims `\Recent` for the caller: returns the lowest UID that is recent
+    /// for this session (messages with this UID or above are recent), and
+    /// marks every present message as no longer recent for any later claim.
+    async fn claim_recent(&self) -> Result<Uid>;
+
+    /// Metadata of the given UIDs; UIDs no longer present are left out.
+    async fn fetch_meta(&self, uids: &[Uid]) -> Result<Vec<MessageMeta>>;
+
+    /// Cached MIME summaries of the given UIDs, in the same order; UIDs no
+    /// longer present are left out. Must not open message files when the
+    /// cache holds them.
+    async fn summaries(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<MessageSummary>)>>;
+
+    /// The whole message, verified against its GUID.
+    async fn content(&self, uid: Uid) -> Result<MessageContent>;
+
+    /// Changes flags. With `unchanged_since`, messages whose modseq is higher
+    /// are left alone and reported in [`StoreResult::modified`].
+    async fn store(
+        &self,
+        uids: &[Uid],
+        op: &StoreOp,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<StoreResult>;
+
+    /// Expunges the messages flagged `\Deleted` (only among `uids` if given).
+    /// Returns the expunged UIDs, ascending.
+    async fn expunge(&self, uids: Option<&[Uid]>) -> Result<Vec<Uid>>;
+
+    /// Copies messages to another mailbox of the same store.
+    async fn copy_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult>;
+
+    /// Moves messages to another mailbox atomically (RFC 6851): they appear
+    /// in `dest` and are expunged here.
+    async fn move_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult>;
+}
+
+/// Wakes a session when a mailbox changes. Backends create one with
+/// [`MailboxWatch::channel`] per mailbox and bump it after every commit.
+#[derive(Debug, Clone)]
+pub struct MailboxWatch {
+    rx: tokio::sync::watch::Receiver<ModSeq>,
+}
+
+/// The sending side of a [`MailboxWatch`], kept by the backend.
+#[derive(Debug)]
+pub struct MailboxNotifier {
+    tx: tokio::sync::watch::Sender<ModSeq>,
+}
+
+impl MailboxWatch {
+    /// A notifier and a first watch.
+    pub fn channel(initial: ModSeq) -> (MailboxNotifier, MailboxWatch) {
+        let (tx, rx) = tokio::sync::watch::channel(initial);
+        (MailboxNotifier { tx }, MailboxWatch { rx })
+    }
+
+    /// Waits until the mailbox changes after the last call (or since the
+    /// watch was made). Returns the new HIGHESTMODSEQ, or `None` if the
+    /// mailbox went away.
+    pub async fn changed(&mut self) -> Option<ModSeq> {
+        self.rx.changed().await.ok()?;
+        Some(*self.rx.borrow_and_update())
+    }
+
+    /// HIGHESTMODSEQ as last published.
+    pub fn current(&self) -> ModSeq {
+        *self.rx.borrow()
+    }
+}
+
+impl MailboxNotifier {
+    /// Publishes a change.
+    pub fn notify(&self, highest_modseq: ModSeq) {
+        self.tx.send_replace(highest_modseq);
+    }
+
+    /// Another watch on the same mailbox.
+    pub fn subscribe(&self) -> MailboxWatch {
+        MailboxWatch {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
