@@ -1,0 +1,2 @@
+//! mailroomd
+fn main() {}
