@@ -1,0 +1,548 @@
+//! The IMAP command grammar as data: what the parser produces and the
+//! session consumes. One variant per command; names follow the RFCs.
+
+use bytes::Bytes;
+use mailroom_core::{Flag, InternalDate, ModSeq, SeqSet, SpecialUse, Uid, UidValidity};
+
+/// A tagged command line as received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// The client's tag.
+    pub tag: String,
+    /// The command.
+    pub command: Command,
+}
+
+/// A mailbox name as the client gave it, decoded from modified UTF-7 (or
+/// taken as UTF-8 when UTF8=ACCEPT is enabled) into UTF-8.
+pub type MailboxArg = String;
+
+/// Every command Mailroom understands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    // ---- any state (RFC 3501 §6.1)
+    /// CAPABILITY
+    Capability,
+    /// NOOP
+    Noop,
+    /// LOGOUT
+    Logout,
+    /// ID (RFC 2971): `None` for `ID NIL`.
+    Id(Option<Vec<(String, Option<String>)>>),
+
+    // ---- not authenticated (§6.2)
+    /// STARTTLS
+    StartTls,
+    /// AUTHENTICATE mechanism [initial-response]. The initial response is
+    /// still base64 as sent (`=` for an empty one, RFC 4959).
+    Authenticate {
+        /// The SASL mechanism name, upper-cased.
+        mechanism: String,
+        /// SASL-IR initial response, base64.
+        initial_response: Option<String>,
+    },
+    /// LOGIN user password
+    Login {
+        /// User name.
+        username: String,
+        /// Password (never logged).
+        password: String,
+    },
+
+    // ---- authenticated (§6.3)
+    /// SELECT
+    Select {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// CONDSTORE / QRESYNC parameters.
+        params: SelectParams,
+    },
+    /// EXAMINE
+    Examine {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// CONDSTORE / QRESYNC parameters.
+        params: SelectParams,
+    },
+    /// CREATE, with the RFC 6154 USE parameter.
+    Create {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// `(USE (\Sent))`.
+        special_use: Vec<SpecialUse>,
+    },
+    /// DELETE
+    Delete {
+        /// Mailbox.
+        mailbox: MailboxArg,
+    },
+    /// RENAME
+    Rename {
+        /// Existing name.
+        from: MailboxArg,
+        /// New name.
+        to: MailboxArg,
+    },
+    /// SUBSCRIBE
+    Subscribe {
+        /// Mailbox.
+        mailbox: MailboxArg,
+    },
+    /// UNSUBSCRIBE
+    Unsubscribe {
+        /// Mailbox.
+        mailbox: MailboxArg,
+    },
+    /// LIST, with RFC 5258 LIST-EXTENDED and RFC 5819 LIST-STATUS options.
+    List(ListArgs),
+    /// LSUB
+    Lsub {
+        /// Reference name.
+        reference: MailboxArg,
+        /// Pattern.
+        pattern: MailboxArg,
+    },
+    /// XLIST (the Gmail predecessor of SPECIAL-USE)
+    Xlist {
+        /// Reference name.
+        reference: MailboxArg,
+        /// Pattern.
+        pattern: MailboxArg,
+    },
+    /// NAMESPACE (RFC 2342)
+    Namespace,
+    /// STATUS
+    Status {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// Requested items.
+        items: Vec<StatusItem>,
+    },
+    /// APPEND (one message; MULTIAPPEND is not offered).
+    Append {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// Initial flags.
+        flags: Vec<Flag>,
+        /// INTERNALDATE.
+        date: Option<InternalDate>,
+        /// The message literal.
+        message: Bytes,
+    },
+    /// ENABLE (RFC 5161): capability names, upper-cased.
+    Enable(Vec<String>),
+    /// IDLE (RFC 2177); the driver reads the `DONE` line.
+    Idle,
+    /// GETACL (RFC 4314)
+    GetAcl {
+        /// Mailbox.
+        mailbox: MailboxArg,
+    },
+    /// SETACL; `rights` may start with `+` or `-`.
+    SetAcl {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// Identifier.
+        identifier: String,
+        /// Rights string as given.
+        rights: String,
+    },
+    /// DELETEACL
+    DeleteAcl {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// Identifier.
+        identifier: String,
+    },
+    /// LISTRIGHTS
+    ListRights {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// Identifier.
+        identifier: String,
+    },
+    /// MYRIGHTS
+    MyRights {
+        /// Mailbox.
+        mailbox: MailboxArg,
+    },
+    /// GETQUOTA (RFC 9208)
+    GetQuota {
+        /// Quota root.
+        root: String,
+    },
+    /// GETQUOTAROOT
+    GetQuotaRoot {
+        /// Mailbox.
+        mailbox: MailboxArg,
+    },
+    /// SETQUOTA: (resource, limit) pairs; resource names upper-cased.
+    SetQuota {
+        /// Quota root.
+        root: String,
+        /// Limits.
+        limits: Vec<(String, u64)>,
+    },
+
+    // ---- selected (§6.4)
+    /// CHECK
+    Check,
+    /// CLOSE
+    Close,
+    /// UNSELECT (RFC 3691)
+    Unselect,
+    /// EXPUNGE, or UID EXPUNGE set (RFC 4315).
+    Expunge {
+        /// `Some` for UID EXPUNGE.
+        uids: Option<SeqSet>,
+    },
+    /// SEARCH / UID SEARCH, with ESEARCH return options (RFC 4731).
+    Search {
+        /// UID SEARCH.
+        uid: bool,
+        /// CHARSET, upper-cased.
+        charset: Option<String>,
+        /// `RETURN (...)`; `None` means a classic `* SEARCH` answer.
+        return_options: Option<Vec<SearchReturn>>,
+        /// The criteria (an implicit AND of the top-level keys).
+        criteria: SearchKey,
+    },
+    /// FETCH / UID FETCH
+    Fetch {
+        /// UID FETCH.
+        uid: bool,
+        /// Messages.
+        set: SeqSet,
+        /// Data items, macros expanded (`UID` is added for UID FETCH by the session).
+        items: Vec<FetchAttr>,
+        /// `(CHANGEDSINCE n)` (RFC 7162).
+        changed_since: Option<ModSeq>,
+        /// `(VANISHED)` (RFC 7162, UID FETCH only).
+        vanished: bool,
+    },
+    /// STORE / UID STORE
+    Store {
+        /// UID STORE.
+        uid: bool,
+        /// Messages.
+        set: SeqSet,
+        /// FLAGS, +FLAGS or -FLAGS.
+        kind: StoreKind,
+        /// `.SILENT`.
+        silent: bool,
+        /// The flags.
+        flags: Vec<Flag>,
+        /// `(UNCHANGEDSINCE n)`.
+        unchanged_since: Option<ModSeq>,
+    },
+    /// COPY / UID COPY
+    Copy {
+        /// UID COPY.
+        uid: bool,
+        /// Messages.
+        set: SeqSet,
+        /// Destination.
+        mailbox: MailboxArg,
+    },
+    /// MOVE / UID MOVE (RFC 6851)
+    Move {
+        /// UID MOVE.
+        uid: bool,
+        /// Messages.
+        set: SeqSet,
+        /// Destination.
+        mailbox: MailboxArg,
+    },
+}
+
+impl Command {
+    /// The command's name as IMAP spells it, for logs (never arguments).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Capability => "CAPABILITY",
+            Command::Noop => "NOOP",
+            Command::Logout => "LOGOUT",
+            Command::Id(_) => "ID",
+            Command::StartTls => "STARTTLS",
+            Command::Authenticate { .. } => "AUTHENTICATE",
+            Command::Login { .. } => "LOGIN",
+            Command::Select { .. } => "SELECT",
+            Command::Examine { .. } => "EXAMINE",
+            Command::Create { .. } => "CREATE",
+            Command::Delete { .. } => "DELETE",
+            Command::Rename { .. } => "RENAME",
+            Command::Subscribe { .. } => "SUBSCRIBE",
+            Command::Unsubscribe { .. } => "UNSUBSCRIBE",
+            Command::List(_) => "LIST",
+            Command::Lsub { .. } => "LSUB",
+            Command::Xlist { .. } => "XLIST",
+            Command::Namespace => "NAMESPACE",
+            Command::Status { .. } => "STATUS",
+            Command::Append { .. } => "APPEND",
+            Command::Enable(_) => "ENABLE",
+            Command::Idle => "IDLE",
+            Command::GetAcl { .. } => "GETACL",
+            Command::SetAcl { .. } => "SETACL",
+            Command::DeleteAcl { .. } => "DELETEACL",
+            Command::ListRights { .. } => "LISTRIGHTS",
+            Command::MyRights { .. } => "MYRIGHTS",
+            Command::GetQuota { .. } => "GETQUOTA",
+            Command::GetQuotaRoot { .. } => "GETQUOTAROOT",
+            Command::SetQuota { .. } => "SETQUOTA",
+            Command::Check => "CHECK",
+            Command::Close => "CLOSE",
+            Command::Unselect => "UNSELECT",
+            Command::Expunge { .. } => "EXPUNGE",
+            Command::Search { .. } => "SEARCH",
+            Command::Fetch { .. } => "FETCH",
+            Command::Store { .. } => "STORE",
+            Command::Copy { .. } => "COPY",
+            Command::Move { .. } => "MOVE",
+        }
+    }
+}
+
+/// SELECT/EXAMINE parameters.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SelectParams {
+    /// `(CONDSTORE)`.
+    pub condstore: bool,
+    /// `(QRESYNC (...))`.
+    pub qresync: Option<QresyncParams>,
+}
+
+/// `QRESYNC (uidvalidity modseq [known-uids [(seq-match-data)]])` (RFC 7162 §3.2.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QresyncParams {
+    /// The UIDVALIDITY the client knows.
+    pub uid_validity: UidValidity,
+    /// The modseq the client last saw.
+    pub modseq: ModSeq,
+    /// UIDs the client knows.
+    pub known_uids: Option<SeqSet>,
+    /// (sequence numbers, corresponding UIDs).
+    pub seq_match: Option<(SeqSet, SeqSet)>,
+}
+
+/// LIST arguments (RFC 3501 plus RFC 5258 and RFC 5819).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListArgs {
+    /// Reference name.
+    pub reference: MailboxArg,
+    /// One or more patterns.
+    pub patterns: Vec<MailboxArg>,
+    /// Selection options, upper-cased (`SUBSCRIBED`, `REMOTE`, `RECURSIVEMATCH`, `SPECIAL-USE`).
+    pub selection: Vec<String>,
+    /// Return options (`SUBSCRIBED`, `CHILDREN`, `SPECIAL-USE`, `STATUS (...)`).
+    pub returns: ListReturn,
+}
+
+/// LIST RETURN options.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListReturn {
+    /// `SUBSCRIBED`.
+    pub subscribed: bool,
+    /// `CHILDREN`.
+    pub children: bool,
+    /// `SPECIAL-USE`.
+    pub special_use: bool,
+    /// `STATUS (...)`.
+    pub status: Option<Vec<StatusItem>>,
+}
+
+/// A STATUS data item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum StatusItem {
+    /// MESSAGES
+    Messages,
+    /// RECENT
+    Recent,
+    /// UIDNEXT
+    UidNext,
+    /// UIDVALIDITY
+    UidValidity,
+    /// UNSEEN
+    Unseen,
+    /// HIGHESTMODSEQ (RFC 7162)
+    HighestModSeq,
+    /// SIZE (RFC 8438)
+    Size,
+    /// DELETED (RFC 9051)
+    Deleted,
+}
+
+/// FLAGS, +FLAGS or -FLAGS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    /// FLAGS
+    Replace,
+    /// +FLAGS
+    Add,
+    /// -FLAGS
+    Remove,
+}
+
+/// An ESEARCH return option (RFC 4731).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchReturn {
+    /// MIN
+    Min,
+    /// MAX
+    Max,
+    /// ALL
+    All,
+    /// COUNT
+    Count,
+    /// SAVE (RFC 5182)
+    Save,
+}
+
+/// A date in a SEARCH key (`1-Feb-1994`), as a day count since 1970-01-01.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SearchDate(pub i64);
+
+/// A SEARCH key (RFC 3501 §6.4.4 plus MODSEQ from RFC 7162).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    /// Several keys that must all match (parenthesised list or the top level).
+    And(Vec<SearchKey>),
+    /// A message sequence set.
+    SeqSet(SeqSet),
+    /// `$`: the saved result (RFC 5182).
+    SavedResult,
+    /// ALL
+    All,
+    /// ANSWERED
+    Answered,
+    /// BCC string
+    Bcc(String),
+    /// BEFORE date (internal date)
+    Before(SearchDate),
+    /// BODY string
+    Body(String),
+    /// CC string
+    Cc(String),
+    /// DELETED
+    Deleted,
+    /// DRAFT
+    Draft,
+    /// FLAGGED
+    Flagged,
+    /// FROM string
+    From(String),
+    /// HEADER field-name string
+    Header(String, String),
+    /// KEYWORD flag
+    Keyword(String),
+    /// LARGER n
+    Larger(u64),
+    /// NEW
+    New,
+    /// NOT key
+    Not(Box<SearchKey>),
+    /// OLD
+    Old,
+    /// ON date
+    On(SearchDate),
+    /// OR key key
+    Or(Box<SearchKey>, Box<SearchKey>),
+    /// RECENT
+    Recent,
+    /// SEEN
+    Seen,
+    /// SENTBEFORE date
+    SentBefore(SearchDate),
+    /// SENTON date
+    SentOn(SearchDate),
+    /// SENTSINCE date
+    SentSince(SearchDate),
+    /// SINCE date
+    Since(SearchDate),
+    /// SMALLER n
+    Smaller(u64),
+    /// SUBJECT string
+    Subject(String),
+    /// TEXT string
+    Text(String),
+    /// TO string
+    To(String),
+    /// UID set
+    Uid(SeqSet),
+    /// UNANSWERED
+    Unanswered,
+    /// UNDELETED
+    Undeleted,
+    /// UNDRAFT
+    Undraft,
+    /// UNFLAGGED
+    Unflagged,
+    /// UNKEYWORD flag
+    Unkeyword(String),
+    /// UNSEEN
+    Unseen,
+    /// MODSEQ n (entry names are accepted and ignored)
+    ModSeq(ModSeq),
+}
+
+/// A FETCH data item (macros ALL/FAST/FULL already expanded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchAttr {
+    /// ENVELOPE
+    Envelope,
+    /// FLAGS
+    Flags,
+    /// INTERNALDATE
+    InternalDate,
+    /// RFC822 (like BODY[], sets \Seen)
+    Rfc822,
+    /// RFC822.HEADER (like BODY.PEEK[HEADER])
+    Rfc822Header,
+    /// RFC822.SIZE
+    Rfc822Size,
+    /// RFC822.TEXT (like BODY[TEXT], sets \Seen)
+    Rfc822Text,
+    /// BODY (structure without extension data)
+    Body,
+    /// BODYSTRUCTURE
+    BodyStructure,
+    /// UID
+    Uid,
+    /// MODSEQ (RFC 7162)
+    ModSeq,
+    /// BODY[section]<partial> or BODY.PEEK[...]
+    BodySection {
+        /// BODY.PEEK: do not set \Seen.
+        peek: bool,
+        /// The section.
+        section: Section,
+        /// `<origin.length>`.
+        partial: Option<(u32, u32)>,
+    },
+}
+
+/// A body section specifier (`1.2.HEADER.FIELDS (From)`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Section {
+    /// Part numbers (empty for the whole message).
+    pub part: Vec<u32>,
+    /// What of the part.
+    pub text: Option<SectionText>,
+}
+
+/// The text part of a section specifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SectionText {
+    /// HEADER
+    Header,
+    /// HEADER.FIELDS (names), names as given
+    HeaderFields(Vec<String>),
+    /// HEADER.FIELDS.NOT (names)
+    HeaderFieldsNot(Vec<String>),
+    /// TEXT
+    Text,
+    /// MIME (only after a part number)
+    Mime,
+}
+
+/// Convenience: the UID type used in responses.
+pub type ResponseUid = Uid;

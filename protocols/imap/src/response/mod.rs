@@ -1,0 +1,4 @@
+//! IMAP responses: types and the encoder.
+
+pub mod types;
+pub use types::*;
