@@ -1,0 +1,45 @@
+//! Real IMAP clients against a real `mailroomd`: Python's imaplib and
+//! imapclient (tests/clients/imap_e2e.py), mbsync and offlineimap
+//! (tests/clients/sync_clients.py). Each test runs against every store.
+
+use mailroom_e2e::{Server, Store, require_program};
+
+fn imap_e2e(store: Store) {
+    let server = Server::start(store);
+    server.add_user("alice@example.com", "secret");
+    let out = server.run_python("imap_e2e.py", &[], &[]);
+    assert!(out.contains("ALL OK"), "{out}");
+}
+
+fn sync_tree(store: Store, tool: &str) {
+    require_program(tool);
+    let server = Server::start(store);
+    server.add_user("alice@example.com", "secret");
+    let out = server.run_python("sync_clients.py", &[tool], &[]);
+    assert!(out.contains("ALL OK"), "{out}");
+}
+
+macro_rules! per_store {
+    ($($store:ident => $mod:ident),*) => {$(
+        mod $mod {
+            use super::*;
+
+            #[test]
+            fn imaplib_and_imapclient() {
+                imap_e2e(Store::$store);
+            }
+
+            #[test]
+            fn mbsync_two_way_sync_of_1000_messages() {
+                sync_tree(Store::$store, "mbsync");
+            }
+
+            #[test]
+            fn offlineimap_two_way_sync_of_1000_messages() {
+                sync_tree(Store::$store, "offlineimap");
+            }
+        }
+    )*};
+}
+
+per_store!(Memory => memory);
