@@ -1,0 +1,408 @@
+//! # mailroom-bench
+//!
+//! Runs the same IMAP work against `mailroomd` and Dovecot on this machine,
+//! in the same run, and prints a table of the figures side by side:
+//!
+//! - SELECT + `UID FETCH 1:* (FLAGS UID)` on a 100,000-message mailbox;
+//! - `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` on 10,000 messages;
+//! - APPEND of 10,000 small messages, one at a time, durability on;
+//! - reconstruct of 10,000 messages (`mailroomd reconstruct` against
+//!   `doveadm force-resync`).
+//!
+//! ```sh
+//! cargo build --release -p mailroomd -p mailroom-bench
+//! target/release/mailroom-bench            # full sizes
+//! target/release/mailroom-bench --large 20000 --small 2000   # quicker
+//! ```
+//!
+//! Dovecot comes from Debian (`dovecot-imapd`); the tool writes its config
+//! into a temporary folder, runs it on loopback as `nobody`, and stops it.
+//! Timings are wall-clock medians over `--rounds` runs on a warm server,
+//! each on a fresh connection (login not timed).
+
+mod imap;
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use imap::Client;
+
+const USER: &str = "bench@example.com";
+const PASSWORD: &str = "benchpw";
+
+struct Options {
+    large: usize,
+    small: usize,
+    append: usize,
+    rounds: usize,
+    only: Option<String>,
+}
+
+fn parse_args() -> Result<Options> {
+    let mut o = Options {
+        large: 100_000,
+        small: 10_000,
+        append: 10_000,
+        rounds: 5,
+        only: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut num = |name: &str| -> Result<usize> {
+            args.next()
+                .with_context(|| format!("{name} needs a value"))?
+                .parse()
+                .with_context(|| format!("{name} needs a number"))
+        };
+        match a.as_str() {
+            "--large" => o.large = num("--large")?,
+            "--small" => o.small = num("--small")?,
+            "--append" => o.append = num("--append")?,
+            "--rounds" => o.rounds = num("--rounds")?.max(1),
+            "--only" => o.only = args.next(),
+            "-h" | "--help" => {
+                println!("usage: mailroom-bench [--large N] [--small N] [--append N] [--rounds N] [--only mailroomd|dovecot]");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    Ok(o)
+}
+
+/// A small plain message of about 600 bytes.
+fn small_message(i: usize) -> Vec<u8> {
+    format!(
+        "From: Sender {i} <sender{i}@example.org>\r\nTo: {USER}\r\nSubject: bench message {i}\r\n\
+         Date: Mon, 2 Mar 2026 10:{:02}:{:02} +0000\r\nMessage-ID: <bench{i}@example.org>\r\n\r\n{}",
+        (i / 60) % 60,
+        i % 60,
+        "Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n".repeat(8)
+    )
+    .into_bytes()
+}
+
+/// A message of the kind FETCH ENVELOPE BODYSTRUCTURE works hard on: every
+/// other one multipart with an attachment.
+fn mixed_message(i: usize) -> Vec<u8> {
+    if i.is_multiple_of(2) {
+        return small_message(i);
+    }
+    format!(
+        "From: \"Multi {i}\" <multi{i}@example.net>\r\nTo: a@example.com, \"B\" <b@example.com>\r\nCc: c@example.com\r\n\
+         Subject: =?utf-8?q?multipart_{i}?=\r\nDate: Tue, 3 Mar 2026 11:00:00 +0100\r\nMessage-ID: <multi{i}@example.net>\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\npreamble\r\n--b{i}\r\n\
+         Content-Type: multipart/alternative; boundary=\"c{i}\"\r\n\r\n--c{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         text {i}\r\n--c{i}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<p>html {i}</p>\r\n--c{i}--\r\n--b{i}\r\n\
+         Content-Type: application/pdf; name=\"f{i}.pdf\"\r\nContent-Disposition: attachment; filename=\"f{i}.pdf\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQKJcfsj6IKNSAwIG9iago8PC9MZW5ndGggNiAwIFI+PgpzdHJlYW0K\r\n--b{i}--\r\n"
+    )
+    .into_bytes()
+}
+
+trait Target {
+    fn name(&self) -> &'static str;
+    fn port(&self) -> u16;
+    fn reconstruct(&self, mailbox: &str) -> Result<Duration>;
+}
+
+struct Mailroomd {
+    child: Child,
+    bin: PathBuf,
+    config: PathBuf,
+    port: u16,
+}
+
+impl Mailroomd {
+    fn start(dir: &Path) -> Result<Mailroomd> {
+        let bin = sibling_binary("mailroomd")?;
+        let config = dir.join("mailroomd.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "data_dir = \"{}\"\nstore = \"crc\"\nlog_level = \"warn\"\n[imap]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n",
+                dir.join("data").display()
+            ),
+        )?;
+        let mut add = Command::new(&bin)
+            .arg("--config")
+            .arg(&config)
+            .args(["user", "add", USER, "--password-stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        add.stdin.take().context("stdin")?.write_all(format!("{PASSWORD}\n").as_bytes())?;
+        if !add.wait()?.success() {
+            bail!("mailroomd user add failed");
+        }
+        let mut child = Command::new(&bin)
+            .arg("--config")
+            .arg(&config)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdout = child.stdout.take().context("stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let port = loop {
+            let line = lines.next().context("mailroomd exited before listening")??;
+            if let Some(addr) = line.strip_prefix("mailroomd: imap listening on ") {
+                break addr.rsplit(':').next().unwrap_or("0").parse()?;
+            }
+        };
+        std::thread::spawn(move || for _ in lines {});
+        Ok(Mailroomd { child, bin, config, port })
+    }
+}
+
+impl Target for Mailroomd {
+    fn name(&self) -> &'static str {
+        "mailroomd"
+    }
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn reconstruct(&self, mailbox: &str) -> Result<Duration> {
+        let t = Instant::now();
+        let st = Command::new(&self.bin)
+            .arg("--config")
+            .arg(&self.config)
+            .args(["reconstruct", &format!("{USER}/{mailbox}")])
+            .stdout(Stdio::null())
+            .status()?;
+        if !st.success() {
+            bail!("mailroomd reconstruct failed");
+        }
+        Ok(t.elapsed())
+    }
+}
+
+impl Drop for Mailroomd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct Dovecot {
+    config: PathBuf,
+    port: u16,
+}
+
+impl Dovecot {
+    fn start(dir: &Path, port: u16) -> Result<Dovecot> {
+        for d in ["run", "state", "home"] {
+            std::fs::create_dir_all(dir.join(d))?;
+        }
+        let status = Command::new("chown").args(["-R", "nobody:nogroup"]).arg(dir.join("home")).status()?;
+        if !status.success() {
+            bail!("chown failed (run as root)");
+        }
+        std::fs::write(dir.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n"))?;
+        let d = dir.display();
+        let config = dir.join("dovecot.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+                 ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain\nfirst_valid_uid = 1\n\
+                 passdb {{\n driver = passwd-file\n args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
+                 userdb {{\n driver = static\n args = uid=nobody gid=nogroup home={d}/home/%u\n}}\n\
+                 mail_location = maildir:~/Maildir\n\
+                 service imap-login {{\n inet_listener imap {{\n  port = {port}\n }}\n inet_listener imaps {{\n  port = 0\n }}\n}}\n"
+            ),
+        )?;
+        let st = Command::new("/usr/sbin/dovecot").arg("-c").arg(&config).status().context("start dovecot")?;
+        if !st.success() {
+            bail!("dovecot did not start");
+        }
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Ok(Dovecot { config, port });
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        bail!("dovecot is not listening on {port}")
+    }
+}
+
+impl Target for Dovecot {
+    fn name(&self) -> &'static str {
+        "dovecot"
+    }
+    fn port(&self) -> u16 {
+        self.port
+    }
+    fn reconstruct(&self, mailbox: &str) -> Result<Duration> {
+        let t = Instant::now();
+        let st = Command::new("doveadm")
+            .arg("-c")
+            .arg(&self.config)
+            .args(["force-resync", "-u", USER, mailbox])
+            .status()?;
+        if !st.success() {
+            bail!("doveadm force-resync failed");
+        }
+        Ok(t.elapsed())
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new("doveadm").arg("-c").arg(&self.config).arg("stop").status();
+    }
+}
+
+fn sibling_binary(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let p = exe.parent().context("exe dir")?.join(name);
+    if !p.exists() {
+        bail!("{} not found: build it with `cargo build --release -p {name}`", p.display());
+    }
+    Ok(p)
+}
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Pipelined APPENDs (a window of 32 in flight) to fill a mailbox quickly.
+fn populate(port: u16, mailbox: &str, count: usize, make: fn(usize) -> Vec<u8>) -> Result<Duration> {
+    let mut c = Client::login(port, USER, PASSWORD)?;
+    c.run(&format!("CREATE \"{mailbox}\""))?;
+    let t = Instant::now();
+    let mut pending = std::collections::VecDeque::new();
+    for i in 0..count {
+        pending.push_back(c.send_append(mailbox, &make(i))?);
+        if pending.len() >= 32 {
+            let tag = pending.pop_front().context("tag")?;
+            c.read_until(&tag)?;
+        }
+    }
+    while let Some(tag) = pending.pop_front() {
+        c.read_until(&tag)?;
+    }
+    c.run("LOGOUT").ok();
+    Ok(t.elapsed())
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+struct Row {
+    work: String,
+    figures: Vec<Option<Duration>>,
+}
+
+fn measure(target: &dyn Target, o: &Options, rows: &mut [Row], col: usize) -> Result<()> {
+    let port = target.port();
+    eprintln!("[{}] populating Big ({} messages) ...", target.name(), o.large);
+    let p = populate(port, "Big", o.large, small_message)?;
+    eprintln!("[{}]   {:.1}s", target.name(), p.as_secs_f64());
+    eprintln!("[{}] populating Small ({} messages) ...", target.name(), o.small);
+    populate(port, "Small", o.small, mixed_message)?;
+
+    // 1. SELECT + UID FETCH 1:* (FLAGS UID), fresh connection each round; first round is the cold one.
+    let mut runs = Vec::new();
+    for r in 0..=o.rounds {
+        let mut c = Client::login(port, USER, PASSWORD)?;
+        let t = Instant::now();
+        c.run("SELECT Big")?;
+        c.run("UID FETCH 1:* (FLAGS UID)")?;
+        let d = t.elapsed();
+        c.run("LOGOUT").ok();
+        if r == 0 {
+            rows[0].figures[col] = Some(d);
+        } else {
+            runs.push(d);
+        }
+    }
+    rows[1].figures[col] = Some(median(runs));
+
+    // 2. FETCH 1:* (ENVELOPE BODYSTRUCTURE) on Small
+    let mut runs = Vec::new();
+    for _ in 0..o.rounds {
+        let mut c = Client::login(port, USER, PASSWORD)?;
+        c.run("EXAMINE Small")?;
+        let t = Instant::now();
+        c.run("FETCH 1:* (ENVELOPE BODYSTRUCTURE)")?;
+        runs.push(t.elapsed());
+        c.run("LOGOUT").ok();
+    }
+    rows[2].figures[col] = Some(median(runs));
+
+    // 3. APPEND, one at a time, waiting for each OK (the server commits each durably)
+    let mut c = Client::login(port, USER, PASSWORD)?;
+    c.run("CREATE AppendTest")?;
+    let t = Instant::now();
+    for i in 0..o.append {
+        c.append("AppendTest", &small_message(i))?;
+    }
+    rows[3].figures[col] = Some(t.elapsed());
+    c.run("LOGOUT").ok();
+
+    // 4. reconstruct of Small
+    rows[4].figures[col] = Some(target.reconstruct("Small")?);
+    Ok(())
+}
+
+fn fmt(d: Option<Duration>) -> String {
+    match d {
+        Some(d) if d.as_secs_f64() >= 1.0 => format!("{:.2} s", d.as_secs_f64()),
+        Some(d) => format!("{:.1} ms", d.as_secs_f64() * 1000.0),
+        None => "-".into(),
+    }
+}
+
+fn main() -> Result<()> {
+    let o = parse_args()?;
+    let tmp = tempfile::Builder::new().prefix("mailroom-bench").tempdir()?;
+    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let mut rows: Vec<Row> = [
+        format!("SELECT + UID FETCH 1:* (FLAGS UID), {} msgs, cold", o.large),
+        format!("SELECT + UID FETCH 1:* (FLAGS UID), {} msgs, warm median", o.large),
+        format!("FETCH 1:* (ENVELOPE BODYSTRUCTURE), {} msgs", o.small),
+        format!("APPEND {} small msgs, one at a time", o.append),
+        format!("reconstruct {} msgs", o.small),
+    ]
+    .into_iter()
+    .map(|work| Row {
+        work,
+        figures: vec![None, None],
+    })
+    .collect();
+
+    if o.only.as_deref() != Some("dovecot") {
+        let dir = tmp.path().join("mailroomd");
+        std::fs::create_dir_all(&dir)?;
+        let m = Mailroomd::start(&dir)?;
+        measure(&m, &o, &mut rows, 0)?;
+    }
+    if o.only.as_deref() != Some("mailroomd") {
+        let dir = tmp.path().join("dovecot");
+        std::fs::create_dir_all(&dir)?;
+        let d = Dovecot::start(&dir, free_port()?)?;
+        measure(&d, &o, &mut rows, 1)?;
+    }
+
+    println!("| work | mailroomd | dovecot | dovecot / mailroomd |");
+    println!("|---|---|---|---|");
+    for r in &rows {
+        let ratio = match (r.figures[0], r.figures[1]) {
+            (Some(a), Some(b)) if a.as_secs_f64() > 0.0 => format!("{:.2}x", b.as_secs_f64() / a.as_secs_f64()),
+            _ => "-".into(),
+        };
+        println!("| {} | {} | {} | {} |", r.work, fmt(r.figures[0]), fmt(r.figures[1]), ratio);
+    }
+    println!(
+        "\nwall-clock times on this machine ({} cores), same run; ratio > 1 means mailroomd is faster",
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
+    Ok(())
+}
