@@ -26,6 +26,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+mod dovecot;
+pub use dovecot::Dovecot;
+
 /// Which storage backend the server under test uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Store {

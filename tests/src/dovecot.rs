@@ -1,0 +1,93 @@
+//! A throw-away Dovecot (Debian's `dovecot-imapd`) on loopback, the
+//! reference implementation our answers are compared with.
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+/// A running Dovecot with its own config, state and mail in a temp dir;
+/// stopped on drop. One user, password in plain text (test only).
+#[derive(Debug)]
+pub struct Dovecot {
+    dir: tempfile::TempDir,
+    config: PathBuf,
+    port: u16,
+}
+
+/// Where Debian installs the daemon.
+pub const DOVECOT_BIN: &str = "/usr/sbin/dovecot";
+
+impl Dovecot {
+    /// Starts Dovecot with `user`/`password`, IMAP on a free loopback port,
+    /// Maildir storage, running mail processes as `nobody`.
+    pub fn start(user: &str, password: &str) -> Dovecot {
+        assert!(
+            Path::new(DOVECOT_BIN).exists(),
+            "Dovecot is not installed (Debian package dovecot-imapd; .ci/run installs it)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("mailroom-dovecot")
+            .tempdir()
+            .expect("temp dir");
+        set_mode(dir.path(), 0o755);
+        for d in ["run", "state", "home"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("mkdir");
+        }
+        let status = Command::new("chown")
+            .args(["-R", "nobody:nogroup"])
+            .arg(dir.path().join("home"))
+            .status()
+            .expect("chown");
+        assert!(status.success(), "chown of the Dovecot home failed (tests run as root)");
+        std::fs::write(dir.path().join("passwd"), format!("{user}:{{PLAIN}}{password}\n")).expect("passwd");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        let d = dir.path().display();
+        let config = dir.path().join("dovecot.conf");
+        std::fs::write(
+            &config,
+            format!(
+                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
+                 ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain\nfirst_valid_uid = 1\n\
+                 passdb {{\n driver = passwd-file\n args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
+                 userdb {{\n driver = static\n args = uid=nobody gid=nogroup home={d}/home/%u\n}}\n\
+                 mail_location = maildir:~/Maildir\nmail_plugins = \nimap_capability = +XLIST\n\
+                 service imap-login {{\n inet_listener imap {{\n  port = {port}\n }}\n inet_listener imaps {{\n  port = 0\n }}\n}}\n"
+            ),
+        )
+        .expect("dovecot.conf");
+        let st = Command::new(DOVECOT_BIN).arg("-c").arg(&config).status().expect("run dovecot");
+        assert!(st.success(), "dovecot failed to start");
+        for _ in 0..200 {
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Dovecot { dir, config, port };
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("dovecot is not listening on {port}");
+    }
+
+    /// The plain IMAP port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Dovecot's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()
+    }
+}
+
+fn set_mode(p: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode));
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        let _ = Command::new("doveadm").arg("-c").arg(&self.config).arg("stop").status();
+    }
+}
