@@ -16,7 +16,7 @@ pub struct Dovecot {
 }
 
 /// Where Debian installs the daemon.
-pub const DOVECOT_BIN: &str = "/usr/sbin/dovecot";
+pub(crate) const DOVECOT_BIN: &str = "/usr/sbin/dovecot";
 
 impl Dovecot {
     /// Starts Dovecot with `user`/`password`, IMAP on a free loopback port,
