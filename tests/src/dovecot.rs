@@ -75,6 +75,11 @@ impl Dovecot {
         self.port
     }
 
+    /// The config file (for `doveadm -c`).
+    pub fn config(&self) -> &Path {
+        &self.config
+    }
+
     /// Dovecot's log.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("dovecot.log")).unwrap_or_default()

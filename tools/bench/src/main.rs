@@ -188,72 +188,26 @@ impl Drop for Mailroomd {
     }
 }
 
-struct Dovecot {
-    config: PathBuf,
-    port: u16,
-}
-
-impl Dovecot {
-    fn start(dir: &Path, port: u16) -> Result<Dovecot> {
-        for d in ["run", "state", "home"] {
-            std::fs::create_dir_all(dir.join(d))?;
-        }
-        let status = Command::new("chown").args(["-R", "nobody:nogroup"]).arg(dir.join("home")).status()?;
-        if !status.success() {
-            bail!("chown failed (run as root)");
-        }
-        std::fs::write(dir.join("passwd"), format!("{USER}:{{PLAIN}}{PASSWORD}\n"))?;
-        let d = dir.display();
-        let config = dir.join("dovecot.conf");
-        std::fs::write(
-            &config,
-            format!(
-                "protocols = imap\nlisten = 127.0.0.1\nbase_dir = {d}/run\nstate_dir = {d}/state\nlog_path = {d}/dovecot.log\n\
-                 ssl = no\ndisable_plaintext_auth = no\nauth_mechanisms = plain\nfirst_valid_uid = 1\n\
-                 passdb {{\n driver = passwd-file\n args = scheme=PLAIN username_format=%u {d}/passwd\n}}\n\
-                 userdb {{\n driver = static\n args = uid=nobody gid=nogroup home={d}/home/%u\n}}\n\
-                 mail_location = maildir:~/Maildir\n\
-                 service imap-login {{\n inet_listener imap {{\n  port = {port}\n }}\n inet_listener imaps {{\n  port = 0\n }}\n}}\n"
-            ),
-        )?;
-        let st = Command::new("/usr/sbin/dovecot").arg("-c").arg(&config).status().context("start dovecot")?;
-        if !st.success() {
-            bail!("dovecot did not start");
-        }
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(Dovecot { config, port });
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        bail!("dovecot is not listening on {port}")
-    }
-}
+struct Dovecot(mailroom_e2e::Dovecot);
 
 impl Target for Dovecot {
     fn name(&self) -> &'static str {
         "dovecot"
     }
     fn port(&self) -> u16 {
-        self.port
+        self.0.port()
     }
     fn reconstruct(&self, mailbox: &str) -> Result<Duration> {
         let t = Instant::now();
         let st = Command::new("doveadm")
             .arg("-c")
-            .arg(&self.config)
+            .arg(self.0.config())
             .args(["force-resync", "-u", USER, mailbox])
             .status()?;
         if !st.success() {
             bail!("doveadm force-resync failed");
         }
         Ok(t.elapsed())
-    }
-}
-
-impl Drop for Dovecot {
-    fn drop(&mut self) {
-        let _ = Command::new("doveadm").arg("-c").arg(&self.config).arg("stop").status();
     }
 }
 
@@ -264,10 +218,6 @@ fn sibling_binary(name: &str) -> Result<PathBuf> {
         bail!("{} not found: build it with `cargo build --release -p {name}`", p.display());
     }
     Ok(p)
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
 /// Pipelined APPENDs (a window of 32 in flight) to fill a mailbox quickly.
@@ -385,9 +335,7 @@ fn main() -> Result<()> {
         measure(&m, &o, &mut rows, 0)?;
     }
     if o.only.as_deref() != Some("mailroomd") {
-        let dir = tmp.path().join("dovecot");
-        std::fs::create_dir_all(&dir)?;
-        let d = Dovecot::start(&dir, free_port()?)?;
+        let d = Dovecot(mailroom_e2e::Dovecot::start(USER, PASSWORD));
         measure(&d, &o, &mut rows, 1)?;
     }
 
