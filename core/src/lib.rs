@@ -39,6 +39,8 @@
 pub mod access;
 pub mod acl;
 pub mod auth;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 pub mod delivery;
 pub mod error;
 pub mod events;

@@ -1,0 +1,346 @@
+//! [`MemoryStore`]: the namespace of every user and the [`Storage`] and
+//! [`Quota`] implementations.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use async_trait::async_trait;
+use mailroom_core::mailbox::DEFAULT_MAILBOXES;
+use mailroom_core::{
+    Acl, Appended, Error, Mailbox, MailboxInfo, MailboxName, MailboxRef, MailboxStatus, NewMessage,
+    Quota, QuotaLimits, QuotaUsage, Result, Rights, SpecialUse, Storage, UidValidity,
+};
+
+use crate::mailbox::MemoryMailbox;
+use crate::state::{MailboxCell, MailboxState, Viewer, poisoned};
+
+/// One user's namespace.
+#[derive(Debug, Default)]
+struct Account {
+    mailboxes: BTreeMap<MailboxName, Arc<MailboxCell>>,
+    subscriptions: BTreeSet<MailboxName>,
+    /// Whether [`Storage::ensure_account`] has created the default mailboxes
+    /// (once: a user who later deletes `Junk` does not get it back at login).
+    initialised: bool,
+}
+
+/// What every clone of a store and every open mailbox share.
+///
+/// Lock order: `accounts` before any mailbox; two mailboxes by cell id
+/// ([`MailboxCell::lock_pair`]); `limits` alone. No lock is ever held across
+/// an `.await` (no method here awaits at all).
+#[derive(Debug)]
+pub(crate) struct Shared {
+    accounts: RwLock<HashMap<String, Account>>,
+    limits: Mutex<HashMap<String, QuotaLimits>>,
+    next_uid_validity: AtomicU32,
+    next_cell_id: AtomicU64,
+}
+
+impl Shared {
+    fn read(&self) -> Result<RwLockReadGuard<'_, HashMap<String, Account>>> {
+        self.accounts.read().map_err(|_| poisoned())
+    }
+
+    fn write(&self) -> Result<RwLockWriteGuard<'_, HashMap<String, Account>>> {
+        self.accounts.write().map_err(|_| poisoned())
+    }
+
+    /// The current incarnation of a mailbox.
+    pub(crate) fn cell(&self, mailbox: &MailboxRef) -> Result<Arc<MailboxCell>> {
+        self.read()?
+            .get(&mailbox.owner)
+            .and_then(|a| a.mailboxes.get(&mailbox.name))
+            .cloned()
+            .ok_or_else(|| no_such(mailbox))
+    }
+
+    /// A fresh UIDVALIDITY: never the same twice in one store, never zero.
+    fn uid_validity(&self) -> UidValidity {
+        let previous = self
+            .next_uid_validity
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                Some(v.checked_add(1).unwrap_or(1))
+            })
+            .unwrap_or(1);
+        UidValidity(previous.max(1))
+    }
+
+    fn new_cell(&self, state: MailboxState) -> Arc<MailboxCell> {
+        let id = self.next_cell_id.fetch_add(1, Ordering::Relaxed);
+        Arc::new(MailboxCell::new(id, state))
+    }
+
+    fn new_mailbox(&self, special_use: Option<SpecialUse>) -> Arc<MailboxCell> {
+        self.new_cell(MailboxState::new(self.uid_validity(), special_use))
+    }
+}
+
+fn no_such(mailbox: &MailboxRef) -> Error {
+    Error::NoSuchMailbox(mailbox.name.to_string())
+}
+
+/// An in-memory mailbox store: every user's mailboxes, messages, flags,
+/// subscriptions, ACLs and quota limits, held in this process.
+///
+/// Cloning is cheap and gives another handle on the same data. See the
+/// [crate documentation](crate) for an example.
+#[derive(Clone)]
+pub struct MemoryStore {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for MemoryStore {
+    // Counts only: never dumps messages.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let users = self.shared.accounts.read().map(|a| a.len()).ok();
+        f.debug_struct("MemoryStore")
+            .field("users", &users)
+            .finish()
+    }
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore::new()
+    }
+}
+
+impl MemoryStore {
+    /// An empty store. UIDVALIDITY values start from the current time in
+    /// seconds, so a restarted process hands out larger ones than before.
+    pub fn new() -> MemoryStore {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(1);
+        let start = u32::try_from(now).unwrap_or(1).max(1);
+        MemoryStore {
+            shared: Arc::new(Shared {
+                accounts: RwLock::new(HashMap::new()),
+                limits: Mutex::new(HashMap::new()),
+                next_uid_validity: AtomicU32::new(start),
+                next_cell_id: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    fn live_cell(&self, mailbox: &MailboxRef) -> Result<Arc<MailboxCell>> {
+        self.shared.cell(mailbox)
+    }
+}
+
+#[async_trait]
+impl Storage for MemoryStore {
+    async fn ensure_account(&self, user: &str) -> Result<()> {
+        if self.shared.read()?.get(user).is_some_and(|a| a.initialised) {
+            return Ok(());
+        }
+        let mut accounts = self.shared.write()?;
+        let account = accounts.entry(user.to_owned()).or_default();
+        if account.initialised {
+            return Ok(());
+        }
+        for (name, special_use) in DEFAULT_MAILBOXES {
+            let name = MailboxName::new(name)?;
+            if !account.mailboxes.contains_key(&name) {
+                let cell = self.shared.new_mailbox(special_use);
+                account.mailboxes.insert(name.clone(), cell);
+            }
+            account.subscriptions.insert(name);
+        }
+        account.initialised = true;
+        tracing::debug!(user, "account created");
+        Ok(())
+    }
+
+    async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
+        let accounts = self.shared.read()?;
+        let Some(account) = accounts.get(owner) else {
+            return Ok(Vec::new());
+        };
+        account
+            .mailboxes
+            .iter()
+            .map(|(name, cell)| {
+                Ok(MailboxInfo {
+                    name: name.clone(),
+                    special_use: cell.lock()?.special_use,
+                })
+            })
+            .collect()
+    }
+
+    async fn create(&self, mailbox: &MailboxRef, special_use: Option<SpecialUse>) -> Result<()> {
+        let mut accounts = self.shared.write()?;
+        let account = accounts.entry(mailbox.owner.clone()).or_default();
+        if account.mailboxes.contains_key(&mailbox.name) {
+            return Err(Error::MailboxExists(mailbox.name.to_string()));
+        }
+        let cell = self.shared.new_mailbox(special_use);
+        account.mailboxes.insert(mailbox.name.clone(), cell);
+        tracing::debug!(%mailbox, "mailbox created");
+        Ok(())
+    }
+
+    async fn delete(&self, mailbox: &MailboxRef) -> Result<()> {
+        if mailbox.name.is_inbox() {
+            return Err(Error::Cannot("INBOX cannot be deleted"));
+        }
+        let mut accounts = self.shared.write()?;
+        let account = accounts
+            .get_mut(&mailbox.owner)
+            .ok_or_else(|| no_such(mailbox))?;
+        let cell = account
+            .mailboxes
+            .get(&mailbox.name)
+            .ok_or_else(|| no_such(mailbox))?;
+        cell.lock()?.close();
+        account.mailboxes.remove(&mailbox.name);
+        tracing::debug!(%mailbox, "mailbox deleted");
+        Ok(())
+    }
+
+    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
+        let mut accounts = self.shared.write()?;
+        let account = accounts.get_mut(&from.owner).ok_or_else(|| no_such(from))?;
+        let source = account
+            .mailboxes
+            .get(&from.name)
+            .cloned()
+            .ok_or_else(|| no_such(from))?;
+        if account.mailboxes.contains_key(to) {
+            return Err(Error::MailboxExists(to.to_string()));
+        }
+        if from.name.is_inbox() {
+            // RFC 3501 §6.3.5: the messages move to a new mailbox and INBOX
+            // stays, empty. Sessions with INBOX selected see them expunged.
+            let mut inbox = source.lock()?;
+            let target = inbox.clone_contents(self.shared.uid_validity());
+            inbox.empty();
+            drop(inbox);
+            account
+                .mailboxes
+                .insert(to.clone(), self.shared.new_cell(target));
+        } else {
+            account.mailboxes.remove(&from.name);
+            account.mailboxes.insert(to.clone(), source);
+        }
+        tracing::debug!(%from, to = %to, "mailbox renamed");
+        Ok(())
+    }
+
+    async fn set_special_use(
+        &self,
+        mailbox: &MailboxRef,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
+        let cell = self.live_cell(mailbox)?;
+        cell.lock_live(mailbox.name.as_str())?.special_use = special_use;
+        Ok(())
+    }
+
+    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
+        Ok(self
+            .shared
+            .read()?
+            .get(user)
+            .map(|a| a.subscriptions.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    async fn set_subscribed(&self, user: &str, name: &MailboxName, subscribed: bool) -> Result<()> {
+        let mut accounts = self.shared.write()?;
+        if subscribed {
+            accounts
+                .entry(user.to_owned())
+                .or_default()
+                .subscriptions
+                .insert(name.clone());
+        } else if let Some(account) = accounts.get_mut(user) {
+            account.subscriptions.remove(name);
+        }
+        Ok(())
+    }
+
+    async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
+        let cell = self.live_cell(mailbox)?;
+        Ok(cell.lock_live(mailbox.name.as_str())?.acl.clone())
+    }
+
+    async fn set_acl(
+        &self,
+        mailbox: &MailboxRef,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> Result<()> {
+        let cell = self.live_cell(mailbox)?;
+        cell.lock_live(mailbox.name.as_str())?
+            .acl
+            .set(identifier, rights);
+        Ok(())
+    }
+
+    async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
+        let cell = self.live_cell(mailbox)?;
+        let state = cell.lock_live(mailbox.name.as_str())?;
+        Ok(state.status(Viewer::new(&mailbox.owner, viewer)))
+    }
+
+    async fn open(&self, mailbox: &MailboxRef, viewer: &str) -> Result<Arc<dyn Mailbox>> {
+        let cell = self.live_cell(mailbox)?;
+        drop(cell.lock_live(mailbox.name.as_str())?);
+        Ok(Arc::new(MemoryMailbox::new(
+            Arc::clone(&self.shared),
+            cell,
+            mailbox.clone(),
+            viewer.to_owned(),
+        )))
+    }
+
+    async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended> {
+        let cell = self.live_cell(mailbox)?;
+        let mut state = cell.lock_live(mailbox.name.as_str())?;
+        state.append(message)
+    }
+}
+
+#[async_trait]
+impl Quota for MemoryStore {
+    async fn usage(&self, root: &str) -> Result<QuotaUsage> {
+        let limits = self
+            .shared
+            .limits
+            .lock()
+            .map_err(|_| poisoned())?
+            .get(root)
+            .copied()
+            .unwrap_or_default();
+        let mut usage = QuotaUsage {
+            root: root.to_owned(),
+            storage_bytes: 0,
+            messages: 0,
+            limits,
+        };
+        let accounts = self.shared.read()?;
+        if let Some(account) = accounts.get(root) {
+            for cell in account.mailboxes.values() {
+                let (bytes, messages) = cell.lock()?.usage();
+                usage.storage_bytes = usage.storage_bytes.saturating_add(bytes);
+                usage.messages = usage.messages.saturating_add(messages);
+            }
+        }
+        Ok(usage)
+    }
+
+    async fn set_limits(&self, root: &str, limits: QuotaLimits) -> Result<()> {
+        let mut map = self.shared.limits.lock().map_err(|_| poisoned())?;
+        if limits == QuotaLimits::default() {
+            map.remove(root);
+        } else {
+            map.insert(root.to_owned(), limits);
+        }
+        Ok(())
+    }
+}
