@@ -1,0 +1,1455 @@
+//! One mailbox directory: its index (mapped), cache, keyword table, message
+//! files and per-user seen files, and every operation on them.
+//!
+//! Everything here is synchronous; the async trait methods run it on the
+//! blocking pool. One [`Shared`] exists per mailbox directory per process
+//! (the store's registry hands out the same `Arc`), so all handles share
+//! its lock, its in-memory header and its notifier.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Read};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use bytes::Bytes;
+use mailroom_core::{
+    Changes, Error, Flags, InternalDate, MailboxNotifier, MailboxRef, MailboxSnapshot,
+    MailboxStatus, MailboxWatch, MessageGuid, MessageMeta, MessageSummary, ModSeq, Result,
+    StoreOp, StoreResult, Uid, UidValidity,
+};
+use sha1::{Digest, Sha1};
+
+use crate::ctx::{Ctx, IoStats};
+use crate::fsutil::{escape_component, sync_dir, write_atomic};
+use crate::index::{Counts, Header, Record};
+use crate::layout::{
+    CACHE_FRAME_SIZE, CACHE_HEADER_SIZE, CACHE_MAGIC, CURRENT_VERSION, HDR_FLAG_DIRTY,
+    HEADER_SIZE, KEYWORDS_MAGIC, MAX_CACHE_RECORD, MAX_KEYWORDS, REC_FLAG_EXPUNGED,
+    REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, SEEN_MAGIC, rec,
+};
+use crate::map::Map;
+
+/// File names inside a mailbox directory.
+pub(crate) const INDEX_FILE: &str = "index";
+pub(crate) const CACHE_FILE: &str = "cache";
+pub(crate) const KEYWORDS_FILE: &str = "keywords";
+pub(crate) const MSG_DIR: &str = "msg";
+pub(crate) const TMP_DIR: &str = "tmp";
+pub(crate) const SEEN_DIR: &str = "seen";
+pub(crate) const QUARANTINE_DIR: &str = "quarantine";
+
+/// Repack automatically once this many expunged records accumulate (and
+/// they outnumber the live ones).
+pub(crate) const AUTO_REPACK_EXPUNGED: u32 = 10_000;
+
+/// The longest message file read whole (a bound against runaway files).
+pub(crate) const MAX_MESSAGE_SIZE: u64 = 1 << 32;
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A unique temporary file name in `dir`.
+pub(crate) fn tmp_path(dir: &Path, stem: &str) -> PathBuf {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    dir.join(TMP_DIR)
+        .join(format!("{stem}.{}.{n}", std::process::id()))
+}
+
+/// The path of a message file.
+pub(crate) fn msg_path(dir: &Path, uid: u32) -> PathBuf {
+    dir.join(MSG_DIR).join(uid.to_string())
+}
+
+/// Creates the subdirectories of a mailbox directory.
+pub(crate) fn create_layout(dir: &Path) -> std::io::Result<()> {
+    for sub in [MSG_DIR, TMP_DIR, SEEN_DIR] {
+        fs::create_dir_all(dir.join(sub))?;
+    }
+    Ok(())
+}
+
+/// Writes an empty cache file (its header only).
+pub(crate) fn cache_file_header() -> [u8; CACHE_HEADER_SIZE] {
+    let mut b = [0u8; CACHE_HEADER_SIZE];
+    b[..8].copy_from_slice(CACHE_MAGIC);
+    b[8..12].copy_from_slice(&CURRENT_VERSION.to_le_bytes());
+    b
+}
+
+/// Writes a fresh, empty mailbox (index header and cache header).
+pub(crate) fn create_empty(dir: &Path, uid_validity: u32, durable: bool) -> Result<()> {
+    create_layout(dir)?;
+    write_atomic(&dir.join(CACHE_FILE), &cache_file_header(), durable)?;
+    write_atomic(
+        &dir.join(INDEX_FILE),
+        &Header::new(uid_validity).encode(),
+        durable,
+    )?;
+    sync_dir(dir, durable)?;
+    Ok(())
+}
+
+/// Encodes a keyword table file.
+pub(crate) fn encode_keywords(keywords: &[String]) -> Vec<u8> {
+    let mut body = Vec::new();
+    for k in keywords {
+        body.push(k.len() as u8);
+        body.extend_from_slice(k.as_bytes());
+    }
+    let mut out = Vec::with_capacity(24 + body.len());
+    out.extend_from_slice(KEYWORDS_MAGIC);
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&(keywords.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a keyword table file.
+pub(crate) fn decode_keywords(b: &[u8]) -> std::result::Result<Vec<String>, &'static str> {
+    if b.len() < 24 || &b[..8] != KEYWORDS_MAGIC {
+        return Err("bad keyword file header");
+    }
+    let u = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    if u(8) != 1 {
+        return Err("unknown keyword file version");
+    }
+    let count = u(12) as usize;
+    let body = &b[24..];
+    if crc32fast::hash(body) != u(16) {
+        return Err("keyword file CRC mismatch");
+    }
+    if count > MAX_KEYWORDS {
+        return Err("too many keywords");
+    }
+    let mut out = Vec::with_capacity(count);
+    let mut at = 0;
+    for _ in 0..count {
+        let n = *body.get(at).ok_or("keyword file truncated")? as usize;
+        let k = body.get(at + 1..at + 1 + n).ok_or("keyword file truncated")?;
+        out.push(String::from_utf8(k.to_vec()).map_err(|_| "keyword not UTF-8")?);
+        at += 1 + n;
+    }
+    if at != body.len() {
+        return Err("trailing bytes in keyword file");
+    }
+    Ok(out)
+}
+
+/// Encodes a seen file (sorted UIDs).
+pub(crate) fn encode_seen(uids: &[u32]) -> Vec<u8> {
+    let mut body = Vec::with_capacity(uids.len() * 4);
+    for u in uids {
+        body.extend_from_slice(&u.to_le_bytes());
+    }
+    let mut out = Vec::with_capacity(24 + body.len());
+    out.extend_from_slice(SEEN_MAGIC);
+    out.extend_from_slice(&1u32.to_le_bytes());
+    out.extend_from_slice(&(uids.len() as u32).to_le_bytes());
+    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
+    out.extend_from_slice(&0u32.to_le_bytes());
+    out.extend_from_slice(&body);
+    out
+}
+
+/// Decodes a seen file.
+pub(crate) fn decode_seen(b: &[u8]) -> std::result::Result<Vec<u32>, &'static str> {
+    if b.len() < 24 || &b[..8] != SEEN_MAGIC {
+        return Err("bad seen file header");
+    }
+    let u = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+    if u(8) != 1 {
+        return Err("unknown seen file version");
+    }
+    let body = &b[24..];
+    if body.len() != u(12) as usize * 4 || crc32fast::hash(body) != u(16) {
+        return Err("seen file CRC or length mismatch");
+    }
+    Ok(body.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+}
+
+/// A message ready to be committed: everything computed outside the lock.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    /// Where the bytes come from.
+    pub(crate) source: Source,
+    pub(crate) system_flags: u8,
+    pub(crate) keywords: Vec<String>,
+    /// For a non-owner appender/copier: their own \Seen.
+    pub(crate) viewer_seen: bool,
+    pub(crate) internal_date: InternalDate,
+    pub(crate) sent: Option<(i64, i16)>,
+    pub(crate) header_size: u32,
+    pub(crate) size: u64,
+    pub(crate) guid: [u8; 20],
+    /// The encoded summary (cache payload).
+    pub(crate) summary: Vec<u8>,
+}
+
+/// The bytes of a message to commit.
+#[derive(Debug)]
+pub(crate) enum Source {
+    /// New bytes.
+    Bytes(Bytes),
+    /// An existing message file to hard-link (COPY/MOVE), with its bytes
+    /// read lazily if linking fails.
+    Link(PathBuf),
+}
+
+impl Prepared {
+    /// Parses and hashes a new message.
+    pub(crate) fn new(content: Bytes, flags: &Flags, date: Option<InternalDate>) -> Prepared {
+        let summary = MessageSummary::parse(&content);
+        let guid = MessageGuid::of(&content).0;
+        Prepared {
+            system_flags: flags.system_bits(),
+            keywords: flags.keywords().map(str::to_owned).collect(),
+            viewer_seen: false,
+            internal_date: date.unwrap_or_else(InternalDate::now),
+            sent: summary.sent_date,
+            header_size: u32::try_from(summary.header.len()).unwrap_or(u32::MAX),
+            size: content.len() as u64,
+            guid,
+            summary: crate::codec::encode(&summary),
+            source: Source::Bytes(content),
+        }
+    }
+}
+
+/// The loaded state of a mailbox.
+#[derive(Debug)]
+pub(crate) struct Inner {
+    index: File,
+    map: Map,
+    /// Records the index file currently has room for.
+    cap: usize,
+    pub(crate) hdr: Header,
+    keywords: Vec<String>,
+    cache: OnceLock<File>,
+    /// Per-user seen sets loaded so far (sorted UIDs).
+    seen: Mutex<HashMap<String, Arc<Vec<u32>>>>,
+}
+
+/// The slot behind the lock: loaded lazily, emptied on delete.
+#[derive(Debug, Default)]
+pub(crate) struct Slot {
+    pub(crate) inner: Option<Inner>,
+    pub(crate) deleted: bool,
+}
+
+/// One mailbox directory, shared by every handle in the process.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) owner: String,
+    pub(crate) id: u64,
+    pub(crate) dir: PathBuf,
+    /// The mailbox's current name (changes on rename).
+    pub(crate) name: Mutex<MailboxRef>,
+    pub(crate) slot: RwLock<Slot>,
+    notifier: Mutex<Option<MailboxNotifier>>,
+    pub(crate) ctx: Arc<Ctx>,
+}
+
+/// A read guard on a loaded mailbox.
+pub(crate) struct ReadGuard<'a>(RwLockReadGuard<'a, Slot>);
+/// A write guard on a loaded mailbox.
+pub(crate) struct WriteGuard<'a>(RwLockWriteGuard<'a, Slot>);
+
+impl std::ops::Deref for ReadGuard<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        // ensured by `Shared::read`
+        self.0.inner.as_ref().unwrap_or_else(|| unreachable!("read guard on unloaded slot"))
+    }
+}
+impl std::ops::Deref for WriteGuard<'_> {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        self.0.inner.as_ref().unwrap_or_else(|| unreachable!("write guard on unloaded slot"))
+    }
+}
+impl std::ops::DerefMut for WriteGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Inner {
+        self.0.inner.as_mut().unwrap_or_else(|| unreachable!("write guard on unloaded slot"))
+    }
+}
+
+fn poisoned() -> Error {
+    Error::Backend("mailbox lock poisoned by an earlier panic".into())
+}
+
+/// Who looks at the mailbox: `None` is the owner.
+pub(crate) type Viewer<'a> = Option<&'a str>;
+
+impl Shared {
+    pub(crate) fn new(owner: &str, id: u64, dir: PathBuf, name: MailboxRef, ctx: Arc<Ctx>) -> Shared {
+        Shared {
+            owner: owner.to_owned(),
+            id,
+            dir,
+            name: Mutex::new(name),
+            slot: RwLock::new(Slot::default()),
+            notifier: Mutex::new(None),
+            ctx,
+        }
+    }
+
+    pub(crate) fn mref(&self) -> MailboxRef {
+        self.name
+            .lock()
+            .map(|n| n.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    fn gone(&self) -> Error {
+        Error::NoSuchMailbox(self.mref().to_string())
+    }
+
+    /// Wraps a corruption error: logs and queues the mailbox.
+    pub(crate) fn fail(&self, e: Error) -> Error {
+        self.ctx.check(&self.mref(), e)
+    }
+
+    /// The write lock on the slot, whether loaded or not.
+    pub(crate) fn slot_write(&self) -> Result<RwLockWriteGuard<'_, Slot>> {
+        self.slot.write().map_err(|_| poisoned())
+    }
+
+    /// Loads the mailbox if needed (upgrading an older format first).
+    fn load_into(&self, slot: &mut Slot) -> Result<()> {
+        if slot.deleted {
+            return Err(self.gone());
+        }
+        if slot.inner.is_none() {
+            let inner = match Inner::load(&self.dir, &self.ctx) {
+                Err(LoadError::OldVersion(v)) => {
+                    crate::rebuild::upgrade(self, v).map_err(|e| self.fail(e))?;
+                    Inner::load(&self.dir, &self.ctx).map_err(|e| self.fail(e.into()))?
+                }
+                Err(e) => return Err(self.fail(e.into())),
+                Ok(i) => i,
+            };
+            slot.inner = Some(inner);
+        }
+        Ok(())
+    }
+
+    pub(crate) fn read(&self) -> Result<ReadGuard<'_>> {
+        loop {
+            let g = self.slot.read().map_err(|_| poisoned())?;
+            if g.deleted {
+                return Err(self.gone());
+            }
+            if g.inner.is_some() {
+                return Ok(ReadGuard(g));
+            }
+            drop(g);
+            let mut w = self.slot_write()?;
+            self.load_into(&mut w)?;
+        }
+    }
+
+    pub(crate) fn write(&self) -> Result<WriteGuard<'_>> {
+        let mut w = self.slot_write()?;
+        self.load_into(&mut w)?;
+        Ok(WriteGuard(w))
+    }
+
+    /// Publishes HIGHESTMODSEQ to watchers.
+    pub(crate) fn notify(&self, modseq: u64) {
+        if let Ok(n) = self.notifier.lock()
+            && let Some(n) = n.as_ref()
+        {
+            n.notify(ModSeq(modseq));
+        }
+    }
+
+    /// A watch on this mailbox (ends at once if it was deleted).
+    pub(crate) fn watch(&self) -> MailboxWatch {
+        let current = self
+            .slot
+            .read()
+            .ok()
+            .and_then(|s| s.inner.as_ref().map(|i| i.hdr.highest_modseq))
+            .unwrap_or(0);
+        let mut guard = match self.notifier.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let deleted = self.slot.read().map(|s| s.deleted).unwrap_or(true);
+        if deleted {
+            let (n, w) = MailboxWatch::channel(ModSeq(current));
+            drop(n);
+            return w;
+        }
+        match guard.as_ref() {
+            Some(n) => n.subscribe(),
+            None => {
+                let (n, w) = MailboxWatch::channel(ModSeq(current));
+                *guard = Some(n);
+                w
+            }
+        }
+    }
+
+    /// Marks the mailbox deleted and ends every watch.
+    pub(crate) fn mark_deleted(&self) -> Result<()> {
+        let mut w = self.slot_write()?;
+        w.deleted = true;
+        w.inner = None;
+        if let Ok(mut n) = self.notifier.lock() {
+            n.take();
+        }
+        Ok(())
+    }
+
+    /// Drops the loaded state so the next access reloads from disk.
+    pub(crate) fn unload(slot: &mut Slot) {
+        slot.inner = None;
+    }
+
+    // ------------------------------------------------------------------
+    // Reads
+
+    /// STATUS from the in-memory header if loaded, else from the index
+    /// header alone; `None` if the header alone cannot answer (dirty, old
+    /// version): the caller then loads the mailbox.
+    pub(crate) fn status_fast(&self) -> Result<Option<MailboxStatus>> {
+        if let Ok(g) = self.slot.read() {
+            if g.deleted {
+                return Err(self.gone());
+            }
+            if let Some(inner) = g.inner.as_ref() {
+                return Ok(Some(status_of(&inner.hdr)));
+            }
+        }
+        IoStats::bump(&self.ctx.stats.header_reads);
+        let mut buf = [0u8; HEADER_SIZE];
+        let f = File::open(self.dir.join(INDEX_FILE)).map_err(|e| self.not_found_or(e))?;
+        let n = read_full_at(&f, &mut buf, 0)?;
+        match Header::peek_version(&buf[..n]) {
+            Some(v) if v == CURRENT_VERSION => {}
+            Some(_) => return Ok(None),
+            None => {
+                return Err(self.fail(Error::Corruption(format!(
+                    "{}: bad index magic",
+                    self.dir.display()
+                ))));
+            }
+        }
+        let hdr = Header::decode(&buf[..n], &self.dir.join(INDEX_FILE).display().to_string())
+            .map_err(|e| self.fail(e))?;
+        if hdr.is_dirty() {
+            return Ok(None);
+        }
+        Ok(Some(status_of(&hdr)))
+    }
+
+    fn not_found_or(&self, e: std::io::Error) -> Error {
+        if e.kind() == ErrorKind::NotFound {
+            self.gone()
+        } else {
+            Error::Io(e)
+        }
+    }
+
+    /// STATUS after a full load (for other viewers, or when the header alone
+    /// cannot answer).
+    pub(crate) fn status_full(&self, viewer: Viewer<'_>) -> Result<MailboxStatus> {
+        let g = self.read()?;
+        let mut st = status_of(&g.hdr);
+        if let Some(v) = viewer {
+            let seen = g.seen_set(&self.dir, v).map_err(|e| self.fail(e))?;
+            let mut unseen = 0;
+            g.scan(|_, r| {
+                if !r.is_expunged() && seen.binary_search(&r.uid).is_err() {
+                    unseen += 1;
+                }
+                Ok(())
+            })
+            .map_err(|e| self.fail(e))?;
+            st.unseen = unseen;
+        }
+        Ok(st)
+    }
+
+    pub(crate) fn snapshot(&self, viewer: Viewer<'_>) -> Result<MailboxSnapshot> {
+        let g = self.read()?;
+        let messages = g.metas(&self.dir, viewer, 0, true).map_err(|e| self.fail(e))?;
+        Ok(MailboxSnapshot {
+            uid_validity: UidValidity(g.hdr.uid_validity),
+            uid_next: Uid(g.hdr.uid_next),
+            highest_modseq: ModSeq(g.hdr.highest_modseq),
+            messages,
+        })
+    }
+
+    pub(crate) fn changes_since(&self, viewer: Viewer<'_>, since: ModSeq) -> Result<Changes> {
+        let g = self.read()?;
+        let changed = g.metas(&self.dir, viewer, since.0, false).map_err(|e| self.fail(e))?;
+        let mut expunged = Vec::new();
+        g.scan(|_, r| {
+            if r.is_expunged() && r.modseq > since.0 {
+                expunged.push((Uid(r.uid), ModSeq(r.modseq)));
+            }
+            Ok(())
+        })
+        .map_err(|e| self.fail(e))?;
+        Ok(Changes {
+            highest_modseq: ModSeq(g.hdr.highest_modseq),
+            changed,
+            expunged,
+            expunged_complete: since.0 >= g.hdr.expunge_horizon,
+        })
+    }
+
+    pub(crate) fn fetch_meta(&self, viewer: Viewer<'_>, uids: &[Uid]) -> Result<Vec<MessageMeta>> {
+        let g = self.read()?;
+        let seen = match viewer {
+            Some(v) => Some(g.seen_set(&self.dir, v).map_err(|e| self.fail(e))?),
+            None => None,
+        };
+        let mut out = Vec::with_capacity(uids.len());
+        for uid in uids {
+            if let Some((_, r)) = g.find(uid.0).map_err(|e| self.fail(e))? {
+                let vs = seen.as_ref().map(|s| s.binary_search(&r.uid).is_ok());
+                out.push(g.meta(&r, vs).map_err(|e| self.fail(e))?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn summaries(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<MessageSummary>)>> {
+        let g = self.read()?;
+        let mut out = Vec::with_capacity(uids.len());
+        for uid in uids {
+            if let Some((_, r)) = g.find(uid.0).map_err(|e| self.fail(e))? {
+                let payload = g.cache_payload(&self.dir, &self.ctx, &r).map_err(|e| self.fail(e))?;
+                let s = crate::codec::decode(&payload).map_err(|why| {
+                    self.fail(Error::Corruption(format!(
+                        "{}: cache record of UID {}: {why}",
+                        self.dir.display(),
+                        r.uid
+                    )))
+                })?;
+                out.push((*uid, Arc::new(s)));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn content(&self, uid: Uid) -> Result<Bytes> {
+        let g = self.read()?;
+        let (_, r) = g
+            .find(uid.0)
+            .map_err(|e| self.fail(e))?
+            .ok_or(Error::NoSuchMessage(uid))?;
+        read_message(&self.dir, &self.ctx, &r).map_err(|e| self.fail(e))
+    }
+
+    // ------------------------------------------------------------------
+    // Writes
+
+    pub(crate) fn claim_recent(&self) -> Result<Uid> {
+        let mut g = self.write()?;
+        let from = g.hdr.recent_uid;
+        let mut h = g.hdr;
+        h.recent_uid = h.uid_next;
+        h.recent = 0;
+        g.write_header(&h, false)?;
+        Ok(Uid(from))
+    }
+
+    /// Commits prepared messages (APPEND: one each with its own modseq;
+    /// COPY: all with one modseq). Returns (uid, modseq) per message.
+    pub(crate) fn commit_new(
+        &self,
+        g: &mut WriteGuard<'_>,
+        msgs: Vec<Prepared>,
+        one_modseq: bool,
+        viewer: Viewer<'_>,
+    ) -> Result<Vec<(u32, u64)>> {
+        let res = g.commit_new(&self.dir, &self.ctx, msgs, one_modseq, viewer);
+        match res {
+            Ok(v) => {
+                self.notify(g.hdr.highest_modseq);
+                Ok(v)
+            }
+            Err(e) => Err(self.fail(e)),
+        }
+    }
+
+    pub(crate) fn store(
+        &self,
+        viewer: Viewer<'_>,
+        uids: &[Uid],
+        op: &StoreOp,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<StoreResult> {
+        let mut g = self.write()?;
+        let r = g
+            .store(&self.dir, &self.ctx, viewer, uids, op, unchanged_since)
+            .map_err(|e| self.fail(e))?;
+        if !r.changed.is_empty() {
+            self.notify(g.hdr.highest_modseq);
+        }
+        Ok(r)
+    }
+
+    /// Expunges (under an already held write lock).
+    pub(crate) fn expunge_locked(&self, g: &mut WriteGuard<'_>, uids: Option<&[Uid]>, only_deleted: bool) -> Result<Vec<Uid>> {
+        let done = g
+            .expunge(&self.dir, &self.ctx, uids, only_deleted)
+            .map_err(|e| self.fail(e))?;
+        if !done.is_empty() {
+            self.notify(g.hdr.highest_modseq);
+            let expunged = g.hdr.record_count - g.hdr.exists;
+            if expunged >= AUTO_REPACK_EXPUNGED && expunged > g.hdr.exists {
+                g.repack(&self.dir, &self.ctx).map_err(|e| self.fail(e))?;
+            }
+        }
+        Ok(done)
+    }
+}
+
+fn status_of(h: &Header) -> MailboxStatus {
+    MailboxStatus {
+        messages: h.exists,
+        recent: h.recent,
+        uid_next: Uid(h.uid_next),
+        uid_validity: UidValidity(h.uid_validity),
+        unseen: h.unseen,
+        deleted: h.deleted,
+        highest_modseq: ModSeq(h.highest_modseq),
+        size: h.quota_bytes,
+    }
+}
+
+/// Reads as much of `buf` as the file has at `off`.
+pub(crate) fn read_full_at(f: &File, buf: &mut [u8], off: u64) -> Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match f.read_at(&mut buf[n..], off + n as u64) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(n)
+}
+
+/// Reads a message file whole and checks its size and SHA-1 against the record.
+pub(crate) fn read_message(dir: &Path, ctx: &Ctx, r: &Record) -> Result<Bytes> {
+    IoStats::bump(&ctx.stats.message_reads);
+    let path = msg_path(dir, r.uid);
+    let mut f = File::open(&path).map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            Error::Corruption(format!("{}: message file missing", path.display()))
+        } else {
+            Error::Io(e)
+        }
+    })?;
+    if r.size > MAX_MESSAGE_SIZE {
+        return Err(Error::Corruption(format!("{}: size out of range", path.display())));
+    }
+    let mut buf = Vec::with_capacity(r.size as usize);
+    (&mut f).take(r.size + 1).read_to_end(&mut buf)?;
+    if buf.len() as u64 != r.size || Sha1::digest(&buf).as_slice() != r.guid {
+        return Err(Error::Corruption(format!(
+            "{}: content does not match its GUID",
+            path.display()
+        )));
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Why a load failed.
+#[derive(Debug)]
+pub(crate) enum LoadError {
+    /// The index is of an older (known) version: upgrade it.
+    OldVersion(u32),
+    Other(Error),
+}
+
+impl From<LoadError> for Error {
+    fn from(e: LoadError) -> Error {
+        match e {
+            LoadError::OldVersion(v) => Error::Corruption(format!("index still at version {v} after upgrade")),
+            LoadError::Other(e) => e,
+        }
+    }
+}
+
+impl From<Error> for LoadError {
+    fn from(e: Error) -> LoadError {
+        LoadError::Other(e)
+    }
+}
+impl From<std::io::Error> for LoadError {
+    fn from(e: std::io::Error) -> LoadError {
+        LoadError::Other(e.into())
+    }
+}
+
+impl Inner {
+    /// Opens and maps an index; recounts if a change was interrupted.
+    pub(crate) fn load(dir: &Path, ctx: &Ctx) -> std::result::Result<Inner, LoadError> {
+        IoStats::bump(&ctx.stats.index_loads);
+        let path = dir.join(INDEX_FILE);
+        let what = path.display().to_string();
+        let index = OpenOptions::new().read(true).write(true).open(&path)?;
+        let mut buf = [0u8; HEADER_SIZE];
+        let n = read_full_at(&index, &mut buf, 0)?;
+        match Header::peek_version(&buf[..n]) {
+            Some(CURRENT_VERSION) => {}
+            Some(v) if crate::layout::layout_of(v).is_some() && v < CURRENT_VERSION => {
+                return Err(LoadError::OldVersion(v));
+            }
+            Some(v) => {
+                return Err(Error::Corruption(format!("{what}: unknown version {v}")).into());
+            }
+            None => return Err(Error::Corruption(format!("{what}: bad magic")).into()),
+        }
+        let hdr = Header::decode(&buf[..n], &what)?;
+        let len = index.metadata()?.len() as usize;
+        let cap = len.saturating_sub(HEADER_SIZE) / RECORD_SIZE;
+        if hdr.record_count as usize > cap {
+            return Err(Error::Corruption(format!("{what}: index truncated")).into());
+        }
+        let map = Map::new(&index, HEADER_SIZE + cap * RECORD_SIZE)?;
+        let keywords = if hdr.keyword_count > 0 {
+            let kpath = dir.join(KEYWORDS_FILE);
+            let data = fs::read(&kpath)?;
+            let kw = decode_keywords(&data)
+                .map_err(|why| Error::Corruption(format!("{}: {why}", kpath.display())))?;
+            if kw.len() < hdr.keyword_count as usize {
+                return Err(Error::Corruption(format!("{}: keywords missing", kpath.display())).into());
+            }
+            kw
+        } else {
+            Vec::new()
+        };
+        let mut inner = Inner {
+            index,
+            map,
+            cap,
+            hdr,
+            keywords,
+            cache: OnceLock::new(),
+            seen: Mutex::new(HashMap::new()),
+        };
+        if inner.hdr.is_dirty() {
+            let counts = inner.recount()?;
+            let mut h = inner.hdr;
+            h.set_counts(&counts);
+            h.flags &= !HDR_FLAG_DIRTY;
+            tracing::warn!(index = %what, "interrupted change found; header counts recomputed");
+            inner.write_header(&h, ctx.durable)?;
+        }
+        Ok(inner)
+    }
+
+    /// The committed records.
+    fn records(&self) -> &[u8] {
+        let n = self.hdr.record_count as usize;
+        &self.map.bytes()[HEADER_SIZE..HEADER_SIZE + n * RECORD_SIZE]
+    }
+
+    /// Calls `f` for every committed record, checking each CRC.
+    pub(crate) fn scan(&self, mut f: impl FnMut(usize, &Record) -> Result<()>) -> Result<()> {
+        for (i, b) in self.records().chunks_exact(RECORD_SIZE).enumerate() {
+            if !Record::crc_ok(b) {
+                return Err(Error::Corruption(format!("index record {i} CRC mismatch")));
+            }
+            f(i, &Record::decode_unchecked(b))?;
+        }
+        Ok(())
+    }
+
+    /// Recomputes the derived header figures from the records.
+    pub(crate) fn recount(&self) -> Result<Counts> {
+        let mut c = Counts::default();
+        let recent_uid = self.hdr.recent_uid;
+        let mut last = 0u32;
+        self.scan(|i, r| {
+            if r.uid <= last || r.uid >= self.hdr.uid_next {
+                return Err(Error::Corruption(format!("index record {i}: UID out of order")));
+            }
+            last = r.uid;
+            c.add(r, recent_uid);
+            Ok(())
+        })?;
+        Ok(c)
+    }
+
+    /// Finds a live record by UID (binary search on the UID field, then a
+    /// CRC check of the record found).
+    pub(crate) fn find(&self, uid: u32) -> Result<Option<(usize, Record)>> {
+        let recs = self.records();
+        let n = recs.len() / RECORD_SIZE;
+        let uid_at = |i: usize| {
+            let o = i * RECORD_SIZE + rec::UID.offset;
+            u32::from_le_bytes([recs[o], recs[o + 1], recs[o + 2], recs[o + 3]])
+        };
+        let (mut lo, mut hi) = (0usize, n);
+        while lo < hi {
+            let mid = (lo + hi) / 2;
+            if uid_at(mid) < uid {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        if lo < n && uid_at(lo) == uid {
+            let r = Record::decode(&recs[lo * RECORD_SIZE..], "index", lo)?;
+            if r.is_expunged() {
+                return Ok(None);
+            }
+            return Ok(Some((lo, r)));
+        }
+        Ok(None)
+    }
+
+    /// The keywords of a record's bits.
+    fn keywords_of(&self, bits: u128) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        let mut b = bits;
+        while b != 0 {
+            let i = b.trailing_zeros() as usize;
+            b &= b - 1;
+            match self.keywords.get(i) {
+                Some(k) => out.push(k.clone()),
+                None => {
+                    return Err(Error::Corruption(format!(
+                        "record uses keyword {i} beyond the keyword table"
+                    )));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn meta(&self, r: &Record, viewer_seen: Option<bool>) -> Result<MessageMeta> {
+        let mut bits = r.system_flags & 0x1f;
+        if let Some(s) = viewer_seen {
+            bits = (bits & !Flags::SEEN) | if s { Flags::SEEN } else { 0 };
+        }
+        let flags = if r.user_flags == 0 {
+            Flags::from_parts(bits, std::iter::empty())
+        } else {
+            Flags::from_parts(bits, self.keywords_of(r.user_flags)?)
+        };
+        Ok(MessageMeta {
+            uid: Uid(r.uid),
+            flags,
+            modseq: ModSeq(r.modseq),
+            internal_date: InternalDate {
+                timestamp: r.internal_date,
+                offset_minutes: r.date_offset,
+            },
+            size: r.size,
+            guid: r.guid(),
+        })
+    }
+
+    /// Metadata of live records with modseq > `since` (all with `since` 0).
+    /// The hot path of SELECT: one pass over the map, no allocation per
+    /// record beyond the result (and keyword strings where set).
+    fn metas(&self, dir: &Path, viewer: Viewer<'_>, since: u64, all: bool) -> Result<Vec<MessageMeta>> {
+        let seen = match viewer {
+            Some(v) => Some(self.seen_set(dir, v)?),
+            None => None,
+        };
+        let mut out = Vec::with_capacity(if all { self.hdr.exists as usize } else { 0 });
+        let mut si = 0usize;
+        for (i, b) in self.records().chunks_exact(RECORD_SIZE).enumerate() {
+            if !Record::crc_ok(b) {
+                return Err(Error::Corruption(format!(
+                    "{}: index record {i} CRC mismatch",
+                    dir.display()
+                )));
+            }
+            if b[rec::RFLAGS.offset] & REC_FLAG_EXPUNGED != 0 {
+                continue;
+            }
+            let r = Record::decode_unchecked(b);
+            if r.modseq <= since && !all {
+                continue;
+            }
+            let vs = seen.as_ref().map(|s| {
+                while si < s.len() && s[si] < r.uid {
+                    si += 1;
+                }
+                si < s.len() && s[si] == r.uid
+            });
+            out.push(self.meta(&r, vs)?);
+        }
+        Ok(out)
+    }
+
+    /// The cache file, opened on first use.
+    fn cache_file(&self, dir: &Path, ctx: &Ctx) -> Result<&File> {
+        if let Some(f) = self.cache.get() {
+            return Ok(f);
+        }
+        IoStats::bump(&ctx.stats.cache_opens);
+        let path = dir.join(CACHE_FILE);
+        let f = OpenOptions::new().read(true).write(true).open(&path)?;
+        let mut head = [0u8; CACHE_HEADER_SIZE];
+        let n = read_full_at(&f, &mut head, 0)?;
+        if n < CACHE_HEADER_SIZE || head != cache_file_header() {
+            return Err(Error::Corruption(format!("{}: bad cache header", path.display())));
+        }
+        Ok(self.cache.get_or_init(|| f))
+    }
+
+    /// The verified payload of a record's cache entry.
+    pub(crate) fn cache_payload(&self, dir: &Path, ctx: &Ctx, r: &Record) -> Result<Vec<u8>> {
+        let f = self.cache_file(dir, ctx)?;
+        IoStats::bump(&ctx.stats.cache_reads);
+        let bad = |why: &str| {
+            Error::Corruption(format!(
+                "{}: cache record of UID {}: {why}",
+                dir.join(CACHE_FILE).display(),
+                r.uid
+            ))
+        };
+        let len = r.cache_len as usize;
+        if !(CACHE_FRAME_SIZE..=MAX_CACHE_RECORD).contains(&len)
+            || r.cache_offset < CACHE_HEADER_SIZE as u64
+            || r.cache_offset + len as u64 > self.hdr.cache_end
+        {
+            return Err(bad("offset or length out of range"));
+        }
+        let mut buf = vec![0u8; len];
+        if read_full_at(f, &mut buf, r.cache_offset)? != len {
+            return Err(bad("truncated"));
+        }
+        let plen = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+        let pcrc = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
+        let payload = buf.split_off(CACHE_FRAME_SIZE);
+        if plen != payload.len() || pcrc != r.cache_crc || crc32fast::hash(&payload) != pcrc {
+            return Err(bad("CRC mismatch"));
+        }
+        Ok(payload)
+    }
+
+    /// The seen set of a viewer (loaded once, then kept).
+    fn seen_set(&self, dir: &Path, viewer: &str) -> Result<Arc<Vec<u32>>> {
+        let mut map = self.seen.lock().map_err(|_| poisoned())?;
+        if let Some(s) = map.get(viewer) {
+            return Ok(s.clone());
+        }
+        let path = seen_path(dir, viewer);
+        let set = match fs::read(&path) {
+            Ok(data) => decode_seen(&data)
+                .map_err(|why| Error::Corruption(format!("{}: {why}", path.display())))?,
+            Err(e) if e.kind() == ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        let set = Arc::new(set);
+        map.insert(viewer.to_owned(), set.clone());
+        Ok(set)
+    }
+
+    fn set_seen(&self, dir: &Path, viewer: &str, set: Vec<u32>, durable: bool) -> Result<()> {
+        write_atomic(&seen_path(dir, viewer), &encode_seen(&set), durable)?;
+        self.seen
+            .lock()
+            .map_err(|_| poisoned())?
+            .insert(viewer.to_owned(), Arc::new(set));
+        Ok(())
+    }
+
+    /// Writes the header (and syncs if `durable`), then takes it as current.
+    fn write_header(&mut self, h: &Header, durable: bool) -> Result<()> {
+        self.index.write_all_at(&h.encode(), 0)?;
+        if durable {
+            self.index.sync_data()?;
+        }
+        self.hdr = *h;
+        Ok(())
+    }
+
+    /// Makes room for `n` records in the file and the map.
+    fn ensure_capacity(&mut self, n: usize) -> Result<()> {
+        if n <= self.cap {
+            return Ok(());
+        }
+        let cap = n.max(self.cap * 2).max(64);
+        self.index.set_len((HEADER_SIZE + cap * RECORD_SIZE) as u64)?;
+        self.map = Map::new(&self.index, HEADER_SIZE + cap * RECORD_SIZE)?;
+        self.cap = cap;
+        Ok(())
+    }
+
+    fn write_record(&self, i: usize, r: &Record) -> Result<()> {
+        self.index
+            .write_all_at(&r.encode(), (HEADER_SIZE + i * RECORD_SIZE) as u64)?;
+        Ok(())
+    }
+
+    /// Bits for keywords, adding new ones to the table (not yet written).
+    fn keyword_bits<'a>(&mut self, keywords: impl Iterator<Item = &'a str>, added: &mut bool) -> Result<u128> {
+        let mut bits = 0u128;
+        for k in keywords {
+            let i = match self.keywords.iter().position(|x| x.eq_ignore_ascii_case(k)) {
+                Some(i) => i,
+                None => {
+                    if self.keywords.len() >= MAX_KEYWORDS {
+                        return Err(Error::Cannot("too many distinct keywords in this mailbox"));
+                    }
+                    self.keywords.push(k.to_owned());
+                    *added = true;
+                    self.keywords.len() - 1
+                }
+            };
+            bits |= 1u128 << i;
+        }
+        Ok(bits)
+    }
+
+    fn save_keywords(&self, dir: &Path, durable: bool) -> Result<()> {
+        write_atomic(&dir.join(KEYWORDS_FILE), &encode_keywords(&self.keywords), durable)?;
+        Ok(())
+    }
+
+    /// Runs `f`; if it fails, reloads nothing but restores the keyword table
+    /// to its committed length so a failed change leaves no trace in memory.
+    fn restore_keywords_on_err<T>(&mut self, f: impl FnOnce(&mut Self) -> Result<T>) -> Result<T> {
+        let committed = self.hdr.keyword_count as usize;
+        let r = f(self);
+        if r.is_err() {
+            self.keywords.truncate(committed);
+        }
+        r
+    }
+
+    fn commit_new(
+        &mut self,
+        dir: &Path,
+        ctx: &Ctx,
+        msgs: Vec<Prepared>,
+        one_modseq: bool,
+        viewer: Viewer<'_>,
+    ) -> Result<Vec<(u32, u64)>> {
+        self.restore_keywords_on_err(|this| this.commit_new_inner(dir, ctx, msgs, one_modseq, viewer))
+    }
+
+    fn commit_new_inner(
+        &mut self,
+        dir: &Path,
+        ctx: &Ctx,
+        msgs: Vec<Prepared>,
+        one_modseq: bool,
+        viewer: Viewer<'_>,
+    ) -> Result<Vec<(u32, u64)>> {
+        if msgs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let durable = ctx.durable;
+        let n = msgs.len();
+        let first = self.hdr.uid_next;
+        if u64::from(first) + n as u64 >= u64::from(u32::MAX) {
+            return Err(Error::Cannot("mailbox has run out of UIDs"));
+        }
+        // keywords first (the table only grows)
+        let mut added = false;
+        let mut kbits = Vec::with_capacity(n);
+        for m in &msgs {
+            kbits.push(self.keyword_bits(m.keywords.iter().map(String::as_str), &mut added)?);
+        }
+        // 1. message files: tmp, fsync, rename, fsync dir
+        for (i, m) in msgs.iter().enumerate() {
+            let uid = first + i as u32;
+            let tmp = tmp_path(dir, &uid.to_string());
+            match &m.source {
+                Source::Bytes(b) => {
+                    let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+                    std::io::Write::write_all(&mut f, b)?;
+                    if durable {
+                        f.sync_data()?;
+                    }
+                }
+                Source::Link(src) => {
+                    if fs::hard_link(src, &tmp).is_err() {
+                        let data = fs::read(src)?;
+                        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+                        std::io::Write::write_all(&mut f, &data)?;
+                        if durable {
+                            f.sync_data()?;
+                        }
+                    }
+                }
+            }
+            fs::rename(&tmp, msg_path(dir, uid))?;
+        }
+        sync_dir(&dir.join(MSG_DIR), durable)?;
+        // 2. cache records
+        let mut frames = Vec::new();
+        let mut cache_pos = Vec::with_capacity(n);
+        let base = self.hdr.cache_end;
+        for m in &msgs {
+            let crc = crc32fast::hash(&m.summary);
+            let off = base + frames.len() as u64;
+            frames.extend_from_slice(&(m.summary.len() as u32).to_le_bytes());
+            frames.extend_from_slice(&crc.to_le_bytes());
+            frames.extend_from_slice(&m.summary);
+            cache_pos.push((off, (CACHE_FRAME_SIZE + m.summary.len()) as u32, crc));
+        }
+        {
+            let cache = self.cache_file(dir, ctx)?;
+            cache.write_all_at(&frames, base)?;
+            if durable {
+                cache.sync_data()?;
+            }
+        }
+        if added {
+            self.save_keywords(dir, durable)?;
+        }
+        // 3. index records
+        let mut h = self.hdr;
+        let start = h.record_count as usize;
+        self.ensure_capacity(start + n)?;
+        let mut out = Vec::with_capacity(n);
+        let mut buf = Vec::with_capacity(n * RECORD_SIZE);
+        let mut new_seen: Vec<u32> = Vec::new();
+        let mut modseq = h.highest_modseq;
+        for (i, m) in msgs.iter().enumerate() {
+            if i == 0 || !one_modseq {
+                modseq += 1;
+            }
+            let uid = first + i as u32;
+            let (off, len, crc) = cache_pos[i];
+            let r = Record {
+                uid,
+                rflags: if m.sent.is_some() { REC_FLAG_HAS_SENT_DATE } else { 0 },
+                system_flags: m.system_flags & 0x1f,
+                date_offset: m.internal_date.offset_minutes,
+                internal_date: m.internal_date.timestamp,
+                sent_date: m.sent.map_or(0, |s| s.0),
+                sent_offset: m.sent.map_or(0, |s| s.1),
+                header_size: m.header_size,
+                size: m.size,
+                modseq,
+                user_flags: kbits[i],
+                guid: m.guid,
+                cache_len: len,
+                cache_offset: off,
+                cache_crc: crc,
+            };
+            buf.extend_from_slice(&r.encode());
+            let mut c = Counts::default();
+            c.add(&r, h.recent_uid);
+            add_counts(&mut h, &c);
+            if m.viewer_seen {
+                new_seen.push(uid);
+            }
+            out.push((uid, modseq));
+        }
+        self.index
+            .write_all_at(&buf, (HEADER_SIZE + start * RECORD_SIZE) as u64)?;
+        if durable {
+            self.index.sync_data()?;
+        }
+        // 4. per-user seen of a non-owner copier
+        if let (Some(v), false) = (viewer, new_seen.is_empty()) {
+            let mut set = (*self.seen_set(dir, v)?).clone();
+            set.extend(new_seen);
+            set.sort_unstable();
+            set.dedup();
+            self.set_seen(dir, v, set, durable)?;
+        }
+        // 5. header last
+        h.record_count += n as u32;
+        h.uid_next = first + n as u32;
+        h.highest_modseq = modseq;
+        h.cache_end = base + frames.len() as u64;
+        h.keyword_count = self.keywords.len() as u32;
+        self.write_header(&h, durable)?;
+        Ok(out)
+    }
+
+    fn store(
+        &mut self,
+        dir: &Path,
+        ctx: &Ctx,
+        viewer: Viewer<'_>,
+        uids: &[Uid],
+        op: &StoreOp,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<StoreResult> {
+        self.restore_keywords_on_err(|this| this.store_inner(dir, ctx, viewer, uids, op, unchanged_since))
+    }
+
+    fn store_inner(
+        &mut self,
+        dir: &Path,
+        ctx: &Ctx,
+        viewer: Viewer<'_>,
+        uids: &[Uid],
+        op: &StoreOp,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<StoreResult> {
+        let durable = ctx.durable;
+        let mut result = StoreResult::default();
+        let seen = match viewer {
+            Some(v) => Some(self.seen_set(dir, v)?),
+            None => None,
+        };
+        let mut sorted: Vec<u32> = uids.iter().map(|u| u.0).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        // (index, old record, new record, viewer seen)
+        let mut updates: Vec<(usize, Record, Record, Option<bool>)> = Vec::new();
+        let mut added = false;
+        for uid in sorted {
+            let Some((i, r)) = self.find(uid)? else { continue };
+            if unchanged_since.is_some_and(|u| r.modseq > u.0) {
+                result.modified.push(Uid(uid));
+                continue;
+            }
+            let vs = seen.as_ref().map(|s| s.binary_search(&uid).is_ok());
+            let mut view = self.meta(&r, vs)?.flags;
+            if !view.apply(op) {
+                continue;
+            }
+            let mut bits = view.system_bits();
+            let new_vs = vs.map(|_| bits & Flags::SEEN != 0);
+            if viewer.is_some() {
+                // only the viewer's own \Seen changes; the owner's stays
+                bits = (bits & !Flags::SEEN) | (r.system_flags & Flags::SEEN);
+            }
+            let kbits = self.keyword_bits(view.keywords(), &mut added)?;
+            let mut n = r;
+            n.system_flags = bits;
+            n.user_flags = kbits;
+            updates.push((i, r, n, new_vs));
+        }
+        if updates.is_empty() {
+            return Ok(result);
+        }
+        let modseq = self.hdr.highest_modseq + 1;
+        if added {
+            self.save_keywords(dir, durable)?;
+        }
+        // mark the header dirty, write the records, then the clean header
+        let mut h = self.hdr;
+        h.flags |= HDR_FLAG_DIRTY;
+        h.keyword_count = self.keywords.len() as u32;
+        self.write_header(&h, durable)?;
+        for (i, old, new, _) in &mut updates {
+            new.modseq = modseq;
+            self.write_record(*i, new)?;
+            let mut c = Counts::default();
+            c.add(old, h.recent_uid);
+            sub_counts(&mut h, &c);
+            let mut c = Counts::default();
+            c.add(new, h.recent_uid);
+            add_counts(&mut h, &c);
+        }
+        if durable {
+            self.index.sync_data()?;
+        }
+        if let (Some(v), Some(s)) = (viewer, seen.as_ref()) {
+            let mut set = (**s).clone();
+            let mut changed = false;
+            for (_, old, _, vs) in &updates {
+                let was = s.binary_search(&old.uid).is_ok();
+                if let Some(now) = vs
+                    && *now != was
+                {
+                    changed = true;
+                    if *now {
+                        set.push(old.uid);
+                    } else {
+                        set.retain(|u| *u != old.uid);
+                    }
+                }
+            }
+            if changed {
+                set.sort_unstable();
+                set.dedup();
+                self.set_seen(dir, v, set, durable)?;
+            }
+        }
+        h.highest_modseq = modseq;
+        h.flags &= !HDR_FLAG_DIRTY;
+        self.write_header(&h, durable)?;
+        for (_, _, new, vs) in &updates {
+            result.changed.push(self.meta(new, *vs)?);
+        }
+        Ok(result)
+    }
+
+    /// Marks records expunged. With `only_deleted`, only those with
+    /// \Deleted; the UIDs done are returned ascending.
+    pub(crate) fn expunge(
+        &mut self,
+        dir: &Path,
+        ctx: &Ctx,
+        uids: Option<&[Uid]>,
+        only_deleted: bool,
+    ) -> Result<Vec<Uid>> {
+        let durable = ctx.durable;
+        let mut doomed: Vec<(usize, Record)> = Vec::new();
+        match uids {
+            Some(list) => {
+                let mut sorted: Vec<u32> = list.iter().map(|u| u.0).collect();
+                sorted.sort_unstable();
+                sorted.dedup();
+                for uid in sorted {
+                    if let Some((i, r)) = self.find(uid)?
+                        && (!only_deleted || r.system_flags & Flags::DELETED != 0)
+                    {
+                        doomed.push((i, r));
+                    }
+                }
+            }
+            None => self.scan(|i, r| {
+                if !r.is_expunged() && (!only_deleted || r.system_flags & Flags::DELETED != 0) {
+                    doomed.push((i, *r));
+                }
+                Ok(())
+            })?,
+        }
+        if doomed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let modseq = self.hdr.highest_modseq + 1;
+        let mut h = self.hdr;
+        h.flags |= HDR_FLAG_DIRTY;
+        self.write_header(&h, durable)?;
+        for (i, r) in &doomed {
+            let mut c = Counts::default();
+            c.add(r, h.recent_uid);
+            sub_counts(&mut h, &c);
+            let mut n = *r;
+            n.rflags |= REC_FLAG_EXPUNGED;
+            n.modseq = modseq;
+            self.write_record(*i, &n)?;
+        }
+        if durable {
+            self.index.sync_data()?;
+        }
+        h.highest_modseq = modseq;
+        h.flags &= !HDR_FLAG_DIRTY;
+        self.write_header(&h, durable)?;
+        // the index no longer points at them: remove the files
+        for (_, r) in &doomed {
+            match fs::remove_file(msg_path(dir, r.uid)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!(uid = r.uid, error = %e, "could not remove expunged message file"),
+            }
+        }
+        Ok(doomed.into_iter().map(|(_, r)| Uid(r.uid)).collect())
+    }
+
+    /// Rewrites the index without expunged records and the cache without
+    /// their entries; checks the new files, then renames them into place.
+    pub(crate) fn repack(&mut self, dir: &Path, ctx: &Ctx) -> Result<()> {
+        let durable = ctx.durable;
+        let mut live: Vec<Record> = Vec::with_capacity(self.hdr.exists as usize);
+        let mut horizon = self.hdr.expunge_horizon;
+        let mut dropped: Vec<u32> = Vec::new();
+        self.scan(|_, r| {
+            if r.is_expunged() {
+                horizon = horizon.max(r.modseq);
+                dropped.push(r.uid);
+            } else {
+                live.push(*r);
+            }
+            Ok(())
+        })?;
+        // make sure no dropped record's file can come back in a reconstruct
+        for uid in &dropped {
+            match fs::remove_file(msg_path(dir, *uid)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        sync_dir(&dir.join(MSG_DIR), durable)?;
+        // new cache
+        let mut cache = cache_file_header().to_vec();
+        for r in &mut live {
+            let payload = self.cache_payload(dir, ctx, r)?;
+            r.cache_offset = cache.len() as u64;
+            cache.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+            cache.extend_from_slice(&r.cache_crc.to_le_bytes());
+            cache.extend_from_slice(&payload);
+        }
+        let mut h = self.hdr;
+        h.record_count = live.len() as u32;
+        h.expunge_horizon = horizon;
+        h.cache_end = cache.len() as u64;
+        let mut index = h.encode().to_vec();
+        for r in &live {
+            index.extend_from_slice(&r.encode());
+        }
+        // check what we are about to install
+        Header::decode(&index, "repacked index")?;
+        for (i, b) in index[HEADER_SIZE..].chunks_exact(RECORD_SIZE).enumerate() {
+            Record::decode(b, "repacked index", i)?;
+        }
+        write_atomic(&dir.join(CACHE_FILE), &cache, durable)?;
+        write_atomic(&dir.join(INDEX_FILE), &index, durable)?;
+        let fresh = Inner::load(dir, ctx).map_err(Error::from)?;
+        tracing::info!(mailbox = %dir.display(), dropped = dropped.len(), "repacked");
+        *self = fresh;
+        Ok(())
+    }
+
+    /// Every committed record, checked (for copy, verify, reconstruct).
+    pub(crate) fn all_records(&self) -> Result<Vec<Record>> {
+        let mut v = Vec::with_capacity(self.hdr.record_count as usize);
+        self.scan(|_, r| {
+            v.push(*r);
+            Ok(())
+        })?;
+        Ok(v)
+    }
+
+    /// The keyword names of a record.
+    pub(crate) fn record_keywords(&self, r: &Record) -> Result<Vec<String>> {
+        self.keywords_of(r.user_flags)
+    }
+
+    /// A viewer's seen set.
+    pub(crate) fn viewer_seen(&self, dir: &Path, viewer: &str) -> Result<Arc<Vec<u32>>> {
+        self.seen_set(dir, viewer)
+    }
+}
+
+fn add_counts(h: &mut Header, c: &Counts) {
+    h.exists += c.exists;
+    h.unseen += c.unseen;
+    h.deleted += c.deleted;
+    h.recent += c.recent;
+    h.quota_bytes += c.quota_bytes;
+    h.state_crc ^= c.state_crc;
+}
+
+fn sub_counts(h: &mut Header, c: &Counts) {
+    h.exists = h.exists.saturating_sub(c.exists);
+    h.unseen = h.unseen.saturating_sub(c.unseen);
+    h.deleted = h.deleted.saturating_sub(c.deleted);
+    h.recent = h.recent.saturating_sub(c.recent);
+    h.quota_bytes = h.quota_bytes.saturating_sub(c.quota_bytes);
+    h.state_crc ^= c.state_crc;
+}
+
+/// The seen file of a viewer.
+pub(crate) fn seen_path(dir: &Path, viewer: &str) -> PathBuf {
+    dir.join(SEEN_DIR).join(escape_component(viewer))
+}
+
+/// Whether a flag set names \Seen (helper for copy).
+pub(crate) fn has_seen(bits: u8) -> bool {
+    bits & Flags::SEEN != 0
+}

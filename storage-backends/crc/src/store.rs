@@ -1,0 +1,1045 @@
+//! `CrcStore`: the data directory, accounts, the registry of open mailboxes,
+//! and the `Storage`, `Mailbox` and `Quota` implementations.
+
+use std::collections::HashMap;
+use std::fs::{self, File, OpenOptions};
+use std::io::{ErrorKind, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use mailroom_core::mailbox::DEFAULT_MAILBOXES;
+use mailroom_core::{
+    Acl, Appended, Changes, CopyResult, Error, MailboxInfo, MailboxName, MailboxRef,
+    MailboxSnapshot, MailboxStatus, MailboxWatch, MessageContent, MessageMeta, MessageSummary,
+    ModSeq, NewMessage, Quota, QuotaLimits, QuotaUsage, Result, Rights, SpecialUse, Storage,
+    StoreOp, StoreResult, Uid, UidValidity,
+};
+
+use crate::account::{Account, MailboxEntry, decode_limits, encode_limits};
+use crate::ctx::{Ctx, IoCounters};
+use crate::fsutil::{escape_component, sync_dir, write_atomic};
+use crate::index::Header;
+use crate::layout::{HEADER_SIZE, RECORD_SIZE};
+use crate::mbox::{
+    CACHE_FILE, INDEX_FILE, KEYWORDS_FILE, MSG_DIR, Prepared, SEEN_DIR, Shared, Source,
+    WriteGuard, create_empty, create_layout, has_seen, msg_path, read_full_at,
+};
+use crate::rebuild::{ReconstructReport, reconstruct_locked};
+
+/// Name of the data-directory lock file.
+pub const LOCK_FILE: &str = "lock";
+/// Name of the account file in a user directory.
+pub const ACCOUNT_FILE: &str = "account";
+/// Name of the quota limits file in a user directory.
+pub const QUOTA_FILE: &str = "quota";
+
+/// Options of a [`CrcStore`].
+#[derive(Debug, Clone)]
+pub struct CrcOptions {
+    /// Fsync at every commit step (the default). Off, a crash of the
+    /// machine (not of the process) can lose acknowledged messages; only
+    /// benchmarks and tests should turn it off.
+    pub durability: bool,
+    /// Where a user's Maildir is found for import on their first login,
+    /// with `%u` standing for the user name (`/home/%u/Maildir`). `None`
+    /// disables the import.
+    pub maildir_location: Option<String>,
+    /// How many idle mailboxes stay loaded (mapped) in memory.
+    pub cache_mailboxes: usize,
+}
+
+impl Default for CrcOptions {
+    fn default() -> Self {
+        CrcOptions {
+            durability: true,
+            maildir_location: None,
+            cache_mailboxes: 256,
+        }
+    }
+}
+
+/// The CRC mailbox store over one data directory. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct CrcStore {
+    inner: Arc<StoreInner>,
+}
+
+type AccountCell = Arc<Mutex<Option<Account>>>;
+
+#[derive(Debug)]
+pub(crate) struct StoreInner {
+    root: PathBuf,
+    opts: CrcOptions,
+    /// Held for the store's lifetime: one process per data directory.
+    _lock: File,
+    pub(crate) ctx: Arc<Ctx>,
+    accounts: Mutex<HashMap<String, AccountCell>>,
+    registry: Mutex<HashMap<PathBuf, Arc<Shared>>>,
+}
+
+fn poisoned() -> Error {
+    Error::Backend("store lock poisoned by an earlier panic".into())
+}
+
+impl CrcStore {
+    /// Opens (creating if needed) a data directory. Fails with
+    /// [`Error::Busy`] if another process has it open.
+    pub fn open(root: impl AsRef<Path>, opts: CrcOptions) -> Result<CrcStore> {
+        let root = root.as_ref().to_path_buf();
+        fs::create_dir_all(root.join("users"))?;
+        let mut lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(root.join(LOCK_FILE))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(Error::Busy(format!(
+                    "data directory {} is in use by another process (lock file {})",
+                    root.display(),
+                    root.join(LOCK_FILE).display()
+                )));
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(e.into()),
+        }
+        lock.set_len(0)?;
+        writeln!(lock, "{}", std::process::id())?;
+        let ctx = Arc::new(Ctx {
+            durable: opts.durability,
+            ..Ctx::default()
+        });
+        Ok(CrcStore {
+            inner: Arc::new(StoreInner {
+                root,
+                opts,
+                _lock: lock,
+                ctx,
+                accounts: Mutex::new(HashMap::new()),
+                registry: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// The data directory.
+    pub fn root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    /// File-access counters (to observe lazy opening).
+    pub fn io_counters(&self) -> IoCounters {
+        self.inner.ctx.stats.snapshot()
+    }
+
+    /// Mailboxes found corrupt and waiting for [`CrcStore::reconstruct`].
+    pub fn reconstruct_queue(&self) -> Vec<MailboxRef> {
+        self.inner
+            .ctx
+            .queue
+            .lock()
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Rebuilds index, cache and keyword table of one mailbox of `user`, or
+    /// of all of them, from the message files (what
+    /// `mailroomd reconstruct USER[/MAILBOX]` runs). UIDs and flags are kept
+    /// from every record whose CRC still holds; quota usage is recomputed
+    /// from the rebuilt mailboxes, never added to the old figure. Sessions
+    /// with the mailbox open see the result at their next access.
+    pub async fn reconstruct(
+        &self,
+        user: &str,
+        mailbox: Option<&MailboxName>,
+    ) -> Result<Vec<(MailboxName, ReconstructReport)>> {
+        let user = user.to_owned();
+        let mailbox = mailbox.cloned();
+        self.run(move |s| s.reconstruct(&user, mailbox.as_ref()))
+            .await
+    }
+
+    /// Reconstructs every mailbox in the corruption queue.
+    pub async fn reconstruct_queued(&self) -> Result<Vec<(MailboxRef, ReconstructReport)>> {
+        let mut out = Vec::new();
+        for m in self.reconstruct_queue() {
+            for (name, r) in self.reconstruct(&m.owner, Some(&m.name)).await? {
+                out.push((MailboxRef::new(m.owner.clone(), name), r));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Drops expunged records of a mailbox now (they are otherwise dropped
+    /// automatically once they outnumber live ones). QRESYNC clients older
+    /// than the repack then get a full VANISHED list.
+    pub async fn repack(&self, mailbox: &MailboxRef) -> Result<()> {
+        let mailbox = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.mailbox(&mailbox)?;
+            let mut g = shared.write()?;
+            let dir = shared.dir.clone();
+            g.repack(&dir, &shared.ctx).map_err(|e| shared.fail(e))
+        })
+        .await
+    }
+
+    /// Checks a mailbox thoroughly: header and record CRCs, every live
+    /// record's message file (present, right size and SHA-1) and cache
+    /// record. Returns the number of live messages checked.
+    pub async fn verify(&self, mailbox: &MailboxRef) -> Result<u32> {
+        let mailbox = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.mailbox(&mailbox)?;
+            let g = shared.read()?;
+            let dir = shared.dir.clone();
+            let counts = g.recount().map_err(|e| shared.fail(e))?;
+            if !g.hdr.counts_match(&counts) {
+                return Err(shared.fail(Error::Corruption(format!(
+                    "{}: header counts disagree with the records",
+                    dir.display()
+                ))));
+            }
+            let mut n = 0;
+            for r in g.all_records().map_err(|e| shared.fail(e))? {
+                if r.is_expunged() {
+                    continue;
+                }
+                crate::mbox::read_message(&dir, &shared.ctx, &r).map_err(|e| shared.fail(e))?;
+                let payload = g.cache_payload(&dir, &shared.ctx, &r).map_err(|e| shared.fail(e))?;
+                crate::codec::decode(&payload).map_err(|why| {
+                    shared.fail(Error::Corruption(format!("{}: cache: {why}", dir.display())))
+                })?;
+                g.record_keywords(&r).map_err(|e| shared.fail(e))?;
+                n += 1;
+            }
+            Ok(n)
+        })
+        .await
+    }
+
+    /// The directory of a mailbox (for tools and tests).
+    pub async fn mailbox_dir(&self, mailbox: &MailboxRef) -> Result<PathBuf> {
+        let mailbox = mailbox.clone();
+        self.run(move |s| Ok(s.mailbox(&mailbox)?.dir.clone())).await
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&StoreInner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| Error::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+impl StoreInner {
+    pub(crate) fn user_dir(&self, user: &str) -> PathBuf {
+        self.root.join("users").join(escape_component(user))
+    }
+
+    fn mailbox_dir(&self, user: &str, id: u64) -> PathBuf {
+        self.user_dir(user).join("mailboxes").join(id.to_string())
+    }
+
+    fn account_cell(&self, user: &str) -> Result<AccountCell> {
+        let mut map = self.accounts.lock().map_err(|_| poisoned())?;
+        Ok(map.entry(user.to_owned()).or_default().clone())
+    }
+
+    /// Runs `f` on the user's account under its lock. Without `create`, a
+    /// user with no account gets `Ok(None)`-like treatment via `missing`.
+    fn with_account<T>(
+        &self,
+        user: &str,
+        create: bool,
+        f: impl FnOnce(&mut Account, &Path) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let cell = self.account_cell(user)?;
+        let mut guard = cell.lock().map_err(|_| poisoned())?;
+        let udir = self.user_dir(user);
+        if guard.is_none() {
+            let path = udir.join(ACCOUNT_FILE);
+            match fs::read(&path) {
+                Ok(data) => *guard = Some(Account::decode(&data, &path.display().to_string())?),
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    if !create {
+                        return Ok(None);
+                    }
+                    fs::create_dir_all(udir.join("mailboxes"))?;
+                    *guard = Some(Account {
+                        next_id: 1,
+                        ..Account::default()
+                    });
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match guard.as_mut() {
+            Some(a) => f(a, &udir).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn save_account(&self, udir: &Path, a: &Account) -> Result<()> {
+        write_atomic(&udir.join(ACCOUNT_FILE), &a.encode(), self.opts.durability)?;
+        Ok(())
+    }
+
+    /// The shared object of a mailbox directory (no I/O).
+    fn shared(&self, owner: &str, id: u64, name: &MailboxRef) -> Result<Arc<Shared>> {
+        let dir = self.mailbox_dir(owner, id);
+        let mut reg = self.registry.lock().map_err(|_| poisoned())?;
+        if let Some(s) = reg.get(&dir) {
+            return Ok(s.clone());
+        }
+        if reg.len() >= self.opts.cache_mailboxes.max(1) {
+            // forget mailboxes nobody holds (their state is all on disk)
+            reg.retain(|_, s| Arc::strong_count(s) > 1);
+        }
+        let s = Arc::new(Shared::new(owner, id, dir.clone(), name.clone(), self.ctx.clone()));
+        reg.insert(dir, s.clone());
+        Ok(s)
+    }
+
+    fn lookup(&self, m: &MailboxRef) -> Result<u64> {
+        self.with_account(&m.owner, false, |a, _| {
+            a.mailboxes
+                .get(&m.name)
+                .map(|e| e.id)
+                .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
+        })?
+        .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
+    }
+
+    pub(crate) fn mailbox(&self, m: &MailboxRef) -> Result<Arc<Shared>> {
+        let id = self.lookup(m)?;
+        self.shared(&m.owner, id, m)
+    }
+
+    fn forget(&self, dir: &Path) {
+        if let Ok(mut reg) = self.registry.lock() {
+            reg.remove(dir);
+        }
+    }
+
+    // ------------------------------------------------------------------
+
+    fn ensure_account(&self, user: &str) -> Result<()> {
+        if user.is_empty() || user.contains('\0') {
+            return Err(Error::InvalidInput("invalid user name"));
+        }
+        self.with_account(user, true, |a, udir| {
+            if a.initialised {
+                return Ok(());
+            }
+            if let Some(loc) = &self.opts.maildir_location {
+                crate::maildir::import_account(self, user, loc, a, udir)?;
+            }
+            for (name, special_use) in DEFAULT_MAILBOXES {
+                let name = MailboxName::new(name)?;
+                if !a.mailboxes.contains_key(&name) {
+                    self.create_in(a, user, &name, special_use)?;
+                }
+                a.subscriptions.insert(name);
+            }
+            a.initialised = true;
+            self.save_account(udir, a)?;
+            tracing::info!(user, "account created");
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    /// Creates a mailbox directory and enters it in `a` (not saved).
+    pub(crate) fn create_in(
+        &self,
+        a: &mut Account,
+        user: &str,
+        name: &MailboxName,
+        special_use: Option<SpecialUse>,
+    ) -> Result<u64> {
+        let id = a.next_id.max(1);
+        a.next_id = id + 1;
+        let uv = a.next_uid_validity();
+        let dir = self.mailbox_dir(user, id);
+        if dir.exists() {
+            // left over from a crash before the account was saved
+            fs::remove_dir_all(&dir)?;
+        }
+        create_empty(&dir, uv, self.opts.durability)?;
+        sync_dir(&self.user_dir(user).join("mailboxes"), self.opts.durability)?;
+        a.mailboxes.insert(
+            name.clone(),
+            MailboxEntry {
+                id,
+                special_use,
+                acl: Acl::default(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// Allocates a mailbox directory for an import (entered in `a`, not saved).
+    pub(crate) fn import_dir(
+        &self,
+        a: &mut Account,
+        user: &str,
+        name: &MailboxName,
+        special_use: Option<SpecialUse>,
+    ) -> Result<(u64, PathBuf)> {
+        let id = a.next_id.max(1);
+        a.next_id = id + 1;
+        let dir = self.mailbox_dir(user, id);
+        if dir.exists() {
+            fs::remove_dir_all(&dir)?;
+        }
+        create_layout(&dir)?;
+        a.mailboxes.insert(
+            name.clone(),
+            MailboxEntry {
+                id,
+                special_use,
+                acl: Acl::default(),
+            },
+        );
+        Ok((id, dir))
+    }
+
+    pub(crate) fn ctx(&self) -> &Ctx {
+        &self.ctx
+    }
+
+    fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
+        Ok(self
+            .with_account(owner, false, |a, _| {
+                Ok(a.mailboxes
+                    .iter()
+                    .map(|(n, e)| MailboxInfo {
+                        name: n.clone(),
+                        special_use: e.special_use,
+                    })
+                    .collect())
+            })?
+            .unwrap_or_default())
+    }
+
+    fn create(&self, m: &MailboxRef, su: Option<SpecialUse>) -> Result<()> {
+        self.with_account(&m.owner, true, |a, udir| {
+            if a.mailboxes.contains_key(&m.name) {
+                return Err(Error::MailboxExists(m.to_string()));
+            }
+            self.create_in(a, &m.owner, &m.name, su)?;
+            self.save_account(udir, a)
+        })?;
+        Ok(())
+    }
+
+    fn delete(&self, m: &MailboxRef) -> Result<()> {
+        if m.name.is_inbox() {
+            return Err(Error::Cannot("INBOX cannot be deleted"));
+        }
+        self.with_account(&m.owner, false, |a, udir| {
+            let e = a
+                .mailboxes
+                .remove(&m.name)
+                .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
+            if let Err(err) = self.save_account(udir, a) {
+                a.mailboxes.insert(m.name.clone(), e);
+                return Err(err);
+            }
+            let shared = self.shared(&m.owner, e.id, m)?;
+            shared.mark_deleted()?;
+            self.forget(&shared.dir);
+            if let Err(err) = fs::remove_dir_all(&shared.dir) {
+                tracing::warn!(dir = %shared.dir.display(), error = %err, "could not remove deleted mailbox directory");
+            }
+            tracing::debug!(mailbox = %m, "mailbox deleted");
+            Ok(())
+        })?
+        .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
+    }
+
+    fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
+        self.with_account(&from.owner, false, |a, udir| {
+            let e = a
+                .mailboxes
+                .get(&from.name)
+                .cloned()
+                .ok_or_else(|| Error::NoSuchMailbox(from.to_string()))?;
+            if a.mailboxes.contains_key(to) {
+                return Err(Error::MailboxExists(to.to_string()));
+            }
+            let to_ref = MailboxRef::new(from.owner.clone(), to.clone());
+            if !from.name.is_inbox() {
+                a.mailboxes.remove(&from.name);
+                a.mailboxes.insert(to.clone(), e.clone());
+                if let Err(err) = self.save_account(udir, a) {
+                    a.mailboxes.remove(to);
+                    a.mailboxes.insert(from.name.clone(), e);
+                    return Err(err);
+                }
+                let shared = self.shared(&from.owner, e.id, &to_ref)?;
+                if let Ok(mut n) = shared.name.lock() {
+                    *n = to_ref;
+                }
+                return Ok(());
+            }
+            // INBOX: its messages go to a new mailbox (same UIDs, flags and
+            // modseqs, new UIDVALIDITY); INBOX stays, emptied.
+            let inbox = self.shared(&from.owner, e.id, from)?;
+            let mut g = inbox.write()?;
+            let uv = a.next_uid_validity();
+            let (id, dir) = self.import_dir(a, &from.owner, to, None)?;
+            if let Err(err) = clone_mailbox(&inbox.dir, &dir, &g, uv, self.opts.durability) {
+                a.mailboxes.remove(to);
+                let _ = fs::remove_dir_all(&dir);
+                return Err(err);
+            }
+            self.save_account(udir, a)?;
+            let _ = id;
+            inbox.expunge_locked(&mut g, None, false)?;
+            Ok(())
+        })?
+        .ok_or_else(|| Error::NoSuchMailbox(from.to_string()))
+    }
+
+    fn set_special_use(&self, m: &MailboxRef, su: Option<SpecialUse>) -> Result<()> {
+        self.with_account(&m.owner, false, |a, udir| {
+            let e = a
+                .mailboxes
+                .get_mut(&m.name)
+                .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
+            e.special_use = su;
+            self.save_account(udir, a)
+        })?
+        .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
+    }
+
+    fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
+        Ok(self
+            .with_account(user, false, |a, _| Ok(a.subscriptions.iter().cloned().collect()))?
+            .unwrap_or_default())
+    }
+
+    fn set_subscribed(&self, user: &str, name: &MailboxName, on: bool) -> Result<()> {
+        self.with_account(user, on, |a, udir| {
+            let changed = if on {
+                a.subscriptions.insert(name.clone())
+            } else {
+                a.subscriptions.remove(name)
+            };
+            if changed {
+                self.save_account(udir, a)?;
+            }
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    fn acl(&self, m: &MailboxRef) -> Result<Acl> {
+        self.with_account(&m.owner, false, |a, _| {
+            a.mailboxes
+                .get(&m.name)
+                .map(|e| e.acl.clone())
+                .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
+        })?
+        .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
+    }
+
+    fn set_acl(&self, m: &MailboxRef, who: &str, rights: Option<Rights>) -> Result<()> {
+        self.with_account(&m.owner, false, |a, udir| {
+            let e = a
+                .mailboxes
+                .get_mut(&m.name)
+                .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
+            e.acl.set(who, rights);
+            self.save_account(udir, a)
+        })?
+        .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
+    }
+
+    fn status(&self, m: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
+        let shared = self.mailbox(m)?;
+        if viewer == m.owner {
+            if let Some(st) = shared.status_fast()? {
+                return Ok(st);
+            }
+            return shared.status_full(None);
+        }
+        shared.status_full(Some(viewer))
+    }
+
+    fn append(&self, m: &MailboxRef, msg: NewMessage) -> Result<Appended> {
+        let shared = self.mailbox(m)?;
+        let p = Prepared::new(msg.content, &msg.flags, msg.internal_date);
+        let mut g = shared.write()?;
+        let done = shared.commit_new(&mut g, vec![p], false, None)?;
+        let (uid, modseq) = done
+            .first()
+            .copied()
+            .ok_or_else(|| Error::Backend("append committed nothing".into()))?;
+        Ok(Appended {
+            uid_validity: UidValidity(g.hdr.uid_validity),
+            uid: Uid(uid),
+            modseq: ModSeq(modseq),
+        })
+    }
+
+    /// COPY and MOVE.
+    fn copy(
+        &self,
+        src: &Arc<Shared>,
+        viewer: Option<&str>,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        is_move: bool,
+    ) -> Result<CopyResult> {
+        let dst = self.mailbox(dest)?;
+        let copier = viewer.unwrap_or(&src.owner).to_owned();
+        if Arc::ptr_eq(src, &dst) {
+            if is_move {
+                return Err(Error::Cannot("source and destination are the same mailbox"));
+            }
+            let mut g = src.write()?;
+            let picked = pick(src, &g, viewer, uids, &copier, dest)?;
+            return finish_copy(src, &mut g, picked, &copier, dest);
+        }
+        let src_first = (src.owner.as_str(), src.id) < (dst.owner.as_str(), dst.id);
+        let (mut gs, mut gd) = if src_first {
+            let a = src.write()?;
+            let b = dst.write()?;
+            (a, b)
+        } else {
+            let b = dst.write()?;
+            let a = src.write()?;
+            (a, b)
+        };
+        let picked = pick(src, &gs, viewer, uids, &copier, dest)?;
+        let moved: Vec<Uid> = picked.iter().map(|(u, _)| *u).collect();
+        let result = finish_copy(&dst, &mut gd, picked, &copier, dest)?;
+        drop(gd);
+        if is_move && !moved.is_empty() {
+            src.expunge_locked(&mut gs, Some(&moved), false)?;
+        }
+        Ok(result)
+    }
+
+    fn reconstruct(
+        &self,
+        user: &str,
+        only: Option<&MailboxName>,
+    ) -> Result<Vec<(MailboxName, ReconstructReport)>> {
+        let boxes: Vec<(MailboxName, u64)> = self
+            .with_account(user, false, |a, _| {
+                Ok(a.mailboxes
+                    .iter()
+                    .filter(|(n, _)| only.is_none_or(|o| o == *n))
+                    .map(|(n, e)| (n.clone(), e.id))
+                    .collect::<Vec<_>>())
+            })?
+            .ok_or(Error::NoSuchUser)?;
+        if let Some(o) = only
+            && boxes.is_empty()
+        {
+            return Err(Error::NoSuchMailbox(format!("{user}:{o}")));
+        }
+        let mut out = Vec::new();
+        for (name, id) in boxes {
+            let mref = MailboxRef::new(user, name.clone());
+            let shared = self.shared(user, id, &mref)?;
+            let mut slot = shared.slot_write()?;
+            let uv = self
+                .with_account(user, false, |a, udir| {
+                    let v = a.next_uid_validity();
+                    self.save_account(udir, a)?;
+                    Ok(v)
+                })?
+                .ok_or(Error::NoSuchUser)?;
+            let report = reconstruct_locked(&shared, &mut slot, uv)?;
+            drop(slot);
+            // load now, so watchers see the rebuilt state
+            let g = shared.read()?;
+            shared.notify(g.hdr.highest_modseq);
+            drop(g);
+            out.push((name, report));
+        }
+        Ok(out)
+    }
+
+    fn usage(&self, root: &str) -> Result<(u64, u64)> {
+        let boxes: Vec<(MailboxName, u64)> = self
+            .with_account(root, false, |a, _| {
+                Ok(a.mailboxes.iter().map(|(n, e)| (n.clone(), e.id)).collect::<Vec<_>>())
+            })?
+            .unwrap_or_default();
+        let (mut bytes, mut msgs) = (0u64, 0u64);
+        for (name, id) in boxes {
+            let shared = self.shared(root, id, &MailboxRef::new(root, name))?;
+            let st = match shared.status_fast()? {
+                Some(st) => st,
+                None => shared.status_full(None)?,
+            };
+            bytes += st.size;
+            msgs += u64::from(st.messages);
+        }
+        Ok((bytes, msgs))
+    }
+
+    fn limits(&self, root: &str) -> Result<QuotaLimits> {
+        let path = self.user_dir(root).join(QUOTA_FILE);
+        match fs::read(&path) {
+            Ok(d) => decode_limits(&d, &path.display().to_string()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(QuotaLimits::default()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn set_limits(&self, root: &str, limits: QuotaLimits) -> Result<()> {
+        let udir = self.user_dir(root);
+        fs::create_dir_all(&udir)?;
+        write_atomic(&udir.join(QUOTA_FILE), &encode_limits(&limits), self.opts.durability)?;
+        Ok(())
+    }
+}
+
+/// Picks the live messages among `uids` for a copy, ascending, with their
+/// flags as the destination owner will see them.
+fn pick(
+    src: &Shared,
+    g: &WriteGuard<'_>,
+    viewer: Option<&str>,
+    uids: &[Uid],
+    copier: &str,
+    dest: &MailboxRef,
+) -> Result<Vec<(Uid, Prepared)>> {
+    let mut sorted: Vec<u32> = uids.iter().map(|u| u.0).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let seen = match viewer {
+        Some(v) => Some(g.viewer_seen(&src.dir, v).map_err(|e| src.fail(e))?),
+        None => None,
+    };
+    let mut out = Vec::with_capacity(sorted.len());
+    for uid in sorted {
+        let Some((_, r)) = g.find(uid).map_err(|e| src.fail(e))? else {
+            continue;
+        };
+        let source_owner_seen = has_seen(r.system_flags);
+        let viewer_seen = seen
+            .as_ref()
+            .map_or(source_owner_seen, |s| s.binary_search(&uid).is_ok());
+        let owner_seen = if copier == dest.owner {
+            viewer_seen
+        } else {
+            src.owner == dest.owner && source_owner_seen
+        };
+        let mut bits = r.system_flags & !mailroom_core::Flags::SEEN;
+        if owner_seen {
+            bits |= mailroom_core::Flags::SEEN;
+        }
+        let summary = g.cache_payload(&src.dir, &src.ctx, &r).map_err(|e| src.fail(e))?;
+        out.push((
+            Uid(uid),
+            Prepared {
+                source: Source::Link(msg_path(&src.dir, uid)),
+                system_flags: bits,
+                keywords: g.record_keywords(&r).map_err(|e| src.fail(e))?,
+                viewer_seen: copier != dest.owner && viewer_seen,
+                internal_date: mailroom_core::InternalDate {
+                    timestamp: r.internal_date,
+                    offset_minutes: r.date_offset,
+                },
+                sent: r.sent(),
+                header_size: r.header_size,
+                size: r.size,
+                guid: r.guid,
+                summary,
+            },
+        ));
+    }
+    Ok(out)
+}
+
+fn finish_copy(
+    dst: &Shared,
+    gd: &mut WriteGuard<'_>,
+    picked: Vec<(Uid, Prepared)>,
+    copier: &str,
+    dest: &MailboxRef,
+) -> Result<CopyResult> {
+    let (srcs, preps): (Vec<Uid>, Vec<Prepared>) = picked.into_iter().unzip();
+    let viewer = (copier != dest.owner).then_some(copier);
+    let done = dst.commit_new(gd, preps, true, viewer)?;
+    Ok(CopyResult {
+        uid_validity: UidValidity(gd.hdr.uid_validity),
+        mapping: srcs
+            .into_iter()
+            .zip(done)
+            .map(|(s, (d, _))| (s, Uid(d)))
+            .collect(),
+    })
+}
+
+/// Copies a whole mailbox directory (for RENAME INBOX): message files
+/// hard-linked, index copied with a new UIDVALIDITY, cache, keywords and
+/// seen files copied. The caller holds the source's write lock.
+fn clone_mailbox(
+    src: &Path,
+    dst: &Path,
+    g: &WriteGuard<'_>,
+    uid_validity: u32,
+    durable: bool,
+) -> Result<()> {
+    for r in g.all_records()? {
+        if r.is_expunged() {
+            continue;
+        }
+        let to = msg_path(dst, r.uid);
+        if fs::hard_link(msg_path(src, r.uid), &to).is_err() {
+            fs::copy(msg_path(src, r.uid), &to)?;
+        }
+    }
+    sync_dir(&dst.join(MSG_DIR), durable)?;
+    for name in [CACHE_FILE, KEYWORDS_FILE] {
+        match fs::read(src.join(name)) {
+            Ok(d) => write_atomic(&dst.join(name), &d, durable)?,
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Ok(rd) = fs::read_dir(src.join(SEEN_DIR)) {
+        for e in rd.flatten() {
+            let d = fs::read(e.path())?;
+            write_atomic(&dst.join(SEEN_DIR).join(e.file_name()), &d, durable)?;
+        }
+    }
+    let f = File::open(src.join(INDEX_FILE))?;
+    let len = HEADER_SIZE + g.hdr.record_count as usize * RECORD_SIZE;
+    let mut index = vec![0u8; len];
+    if read_full_at(&f, &mut index, 0)? != len {
+        return Err(Error::Corruption(format!("{}: index truncated", src.display())));
+    }
+    let mut h: Header = g.hdr;
+    h.uid_validity = uid_validity;
+    index[..HEADER_SIZE].copy_from_slice(&h.encode());
+    write_atomic(&dst.join(INDEX_FILE), &index, durable)?;
+    sync_dir(dst, durable)?;
+    Ok(())
+}
+
+/// One open mailbox as a session holds it.
+#[derive(Debug)]
+pub(crate) struct CrcMailbox {
+    store: Arc<StoreInner>,
+    shared: Arc<Shared>,
+    reference: MailboxRef,
+    /// `None` for the owner.
+    viewer: Option<String>,
+}
+
+impl CrcMailbox {
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&StoreInner, &Arc<Shared>, Option<&str>) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let store = self.store.clone();
+        let shared = self.shared.clone();
+        let viewer = self.viewer.clone();
+        tokio::task::spawn_blocking(move || f(&store, &shared, viewer.as_deref()))
+            .await
+            .map_err(|e| Error::Backend(format!("store task failed: {e}")))?
+    }
+}
+
+#[async_trait]
+impl mailroom_core::Mailbox for CrcMailbox {
+    fn reference(&self) -> &MailboxRef {
+        &self.reference
+    }
+
+    async fn snapshot(&self) -> Result<MailboxSnapshot> {
+        self.run(|_, s, v| s.snapshot(v)).await
+    }
+
+    async fn changes_since(&self, since: ModSeq) -> Result<Changes> {
+        self.run(move |_, s, v| s.changes_since(v, since)).await
+    }
+
+    fn watch(&self) -> MailboxWatch {
+        self.shared.watch()
+    }
+
+    async fn claim_recent(&self) -> Result<Uid> {
+        self.run(|_, s, _| s.claim_recent()).await
+    }
+
+    async fn fetch_meta(&self, uids: &[Uid]) -> Result<Vec<MessageMeta>> {
+        let uids = uids.to_vec();
+        self.run(move |_, s, v| s.fetch_meta(v, &uids)).await
+    }
+
+    async fn summaries(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<MessageSummary>)>> {
+        let uids = uids.to_vec();
+        self.run(move |_, s, _| s.summaries(&uids)).await
+    }
+
+    async fn content(&self, uid: Uid) -> Result<MessageContent> {
+        self.run(move |_, s, _| s.content(uid)).await
+    }
+
+    async fn store(
+        &self,
+        uids: &[Uid],
+        op: &StoreOp,
+        unchanged_since: Option<ModSeq>,
+    ) -> Result<StoreResult> {
+        let uids = uids.to_vec();
+        let op = op.clone();
+        self.run(move |_, s, v| s.store(v, &uids, &op, unchanged_since))
+            .await
+    }
+
+    async fn expunge(&self, uids: Option<&[Uid]>) -> Result<Vec<Uid>> {
+        let uids = uids.map(<[Uid]>::to_vec);
+        self.run(move |_, s, _| {
+            let mut g = s.write()?;
+            s.expunge_locked(&mut g, uids.as_deref(), true)
+        })
+        .await
+    }
+
+    async fn copy_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult> {
+        let uids = uids.to_vec();
+        let dest = dest.clone();
+        self.run(move |st, s, v| st.copy(s, v, &uids, &dest, false))
+            .await
+    }
+
+    async fn move_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult> {
+        let uids = uids.to_vec();
+        let dest = dest.clone();
+        self.run(move |st, s, v| st.copy(s, v, &uids, &dest, true))
+            .await
+    }
+}
+
+#[async_trait]
+impl Storage for CrcStore {
+    async fn ensure_account(&self, user: &str) -> Result<()> {
+        let user = user.to_owned();
+        self.run(move |s| s.ensure_account(&user)).await
+    }
+
+    async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
+        let owner = owner.to_owned();
+        self.run(move |s| s.list(&owner)).await
+    }
+
+    async fn create(&self, mailbox: &MailboxRef, special_use: Option<SpecialUse>) -> Result<()> {
+        let m = mailbox.clone();
+        self.run(move |s| s.create(&m, special_use)).await
+    }
+
+    async fn delete(&self, mailbox: &MailboxRef) -> Result<()> {
+        let m = mailbox.clone();
+        self.run(move |s| s.delete(&m)).await
+    }
+
+    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
+        let (from, to) = (from.clone(), to.clone());
+        self.run(move |s| s.rename(&from, &to)).await
+    }
+
+    async fn set_special_use(
+        &self,
+        mailbox: &MailboxRef,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
+        let m = mailbox.clone();
+        self.run(move |s| s.set_special_use(&m, special_use)).await
+    }
+
+    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
+        let user = user.to_owned();
+        self.run(move |s| s.subscriptions(&user)).await
+    }
+
+    async fn set_subscribed(&self, user: &str, name: &MailboxName, subscribed: bool) -> Result<()> {
+        let (user, name) = (user.to_owned(), name.clone());
+        self.run(move |s| s.set_subscribed(&user, &name, subscribed))
+            .await
+    }
+
+    async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
+        let m = mailbox.clone();
+        self.run(move |s| s.acl(&m)).await
+    }
+
+    async fn set_acl(
+        &self,
+        mailbox: &MailboxRef,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> Result<()> {
+        let (m, who) = (mailbox.clone(), identifier.to_owned());
+        self.run(move |s| s.set_acl(&m, &who, rights)).await
+    }
+
+    async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
+        let (m, viewer) = (mailbox.clone(), viewer.to_owned());
+        self.run(move |s| s.status(&m, &viewer)).await
+    }
+
+    async fn open(
+        &self,
+        mailbox: &MailboxRef,
+        viewer: &str,
+    ) -> Result<Arc<dyn mailroom_core::Mailbox>> {
+        let (m, viewer) = (mailbox.clone(), viewer.to_owned());
+        let store = self.inner.clone();
+        self.run(move |s| {
+            let shared = s.mailbox(&m)?;
+            // load now, so a broken mailbox fails at SELECT
+            drop(shared.read()?);
+            let viewer = (viewer != m.owner).then_some(viewer);
+            Ok(Arc::new(CrcMailbox {
+                store,
+                shared,
+                reference: m,
+                viewer,
+            }) as Arc<dyn mailroom_core::Mailbox>)
+        })
+        .await
+    }
+
+    async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended> {
+        let m = mailbox.clone();
+        self.run(move |s| s.append(&m, message)).await
+    }
+}
+
+#[async_trait]
+impl Quota for CrcStore {
+    async fn usage(&self, root: &str) -> Result<QuotaUsage> {
+        let root = root.to_owned();
+        self.run(move |s| {
+            let (storage_bytes, messages) = s.usage(&root)?;
+            Ok(QuotaUsage {
+                limits: s.limits(&root)?,
+                root,
+                storage_bytes,
+                messages,
+            })
+        })
+        .await
+    }
+
+    async fn set_limits(&self, root: &str, limits: QuotaLimits) -> Result<()> {
+        let root = root.to_owned();
+        self.run(move |s| s.set_limits(&root, limits)).await
+    }
+}

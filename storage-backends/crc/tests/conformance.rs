@@ -1,0 +1,22 @@
+//! The core backend conformance suite, run against the CRC store.
+
+use std::sync::Arc;
+
+use mailroom_store_crc::{CrcOptions, CrcStore};
+
+/// A store in a fresh directory under the target's temporary folder (kept,
+/// since the suite builds one store per check and drops it at its end).
+fn fresh() -> CrcStore {
+    let dir = tempfile::Builder::new()
+        .prefix("conformance-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+        .keep();
+    let opts = CrcOptions {
+        durability: false,
+        ..CrcOptions::default()
+    };
+    CrcStore::open(dir, opts).unwrap()
+}
+
+mailroom_core::conformance_tests!(Arc::new(fresh()));
