@@ -1,0 +1,60 @@
+//! The ACL commands (RFC 4314 §3): GETACL, SETACL, DELETEACL, LISTRIGHTS, MYRIGHTS.
+
+use crate::command::Command;
+
+use super::primitives::{Cursor, PResult};
+
+/// `GETACL SP mailbox`
+pub(super) fn get_acl(c: &mut Cursor<'_>) -> PResult<Command> {
+    c.sp()?;
+    Ok(Command::GetAcl {
+        mailbox: c.mailbox()?,
+    })
+}
+
+/// `SETACL SP mailbox SP identifier SP mod-rights`
+pub(super) fn set_acl(c: &mut Cursor<'_>) -> PResult<Command> {
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    let identifier = c.astring_utf8()?;
+    c.sp()?;
+    let rights = c.astring_utf8()?;
+    Ok(Command::SetAcl {
+        mailbox,
+        identifier,
+        rights,
+    })
+}
+
+/// `DELETEACL SP mailbox SP identifier`
+pub(super) fn delete_acl(c: &mut Cursor<'_>) -> PResult<Command> {
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    let identifier = c.astring_utf8()?;
+    Ok(Command::DeleteAcl {
+        mailbox,
+        identifier,
+    })
+}
+
+/// `LISTRIGHTS SP mailbox SP identifier`
+pub(super) fn list_rights(c: &mut Cursor<'_>) -> PResult<Command> {
+    c.sp()?;
+    let mailbox = c.mailbox()?;
+    c.sp()?;
+    let identifier = c.astring_utf8()?;
+    Ok(Command::ListRights {
+        mailbox,
+        identifier,
+    })
+}
+
+/// `MYRIGHTS SP mailbox`
+pub(super) fn my_rights(c: &mut Cursor<'_>) -> PResult<Command> {
+    c.sp()?;
+    Ok(Command::MyRights {
+        mailbox: c.mailbox()?,
+    })
+}

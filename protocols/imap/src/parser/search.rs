@@ -1,0 +1,188 @@
+//! SEARCH and UID SEARCH: every RFC 3501 key, CHARSET, nesting, sequence
+//! sets and `$` (RFC 5182), ESEARCH RETURN options (RFC 4731) and MODSEQ
+//! (RFC 7162).
+
+use mailroom_core::ModSeq;
+
+use crate::command::{Command, SearchKey, SearchReturn};
+
+use super::primitives::{Cursor, MAX_LIST_ITEMS, PResult, err, utf8};
+
+/// `SEARCH [SP "RETURN" SP "(" [opts] ")"] [SP "CHARSET" SP astring] 1*(SP search-key)`
+pub(super) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
+    c.sp()?;
+    let mut return_options = None;
+    if c.eat_word("RETURN") {
+        c.sp()?;
+        c.enter()?;
+        let mut opts = c.list(true, |c| {
+            Ok(match c.keyword()?.as_str() {
+                "MIN" => SearchReturn::Min,
+                "MAX" => SearchReturn::Max,
+                "ALL" => SearchReturn::All,
+                "COUNT" => SearchReturn::Count,
+                "SAVE" => SearchReturn::Save,
+                _ => return err("unknown SEARCH return option"),
+            })
+        })?;
+        c.leave();
+        if opts.is_empty() {
+            // RFC 4731 §3.1: RETURN () is RETURN (ALL).
+            opts.push(SearchReturn::All);
+        }
+        let mut unique = Vec::with_capacity(opts.len());
+        for o in opts {
+            if !unique.contains(&o) {
+                unique.push(o);
+            }
+        }
+        return_options = Some(unique);
+        c.sp()?;
+    }
+    let mut charset = None;
+    if c.eat_word("CHARSET") {
+        c.sp()?;
+        charset = Some(utf8(c.astring()?)?.to_ascii_uppercase());
+        c.sp()?;
+    }
+    let mut keys = vec![search_key(c)?];
+    while c.eat(b' ') {
+        if keys.len() >= MAX_LIST_ITEMS {
+            return err("too many search keys");
+        }
+        keys.push(search_key(c)?);
+    }
+    let criteria = if keys.len() == 1 {
+        keys.pop().unwrap_or(SearchKey::All)
+    } else {
+        SearchKey::And(keys)
+    };
+    Ok(Command::Search {
+        uid,
+        charset,
+        return_options,
+        criteria,
+    })
+}
+
+/// One `search-key`.
+pub(super) fn search_key(c: &mut Cursor<'_>) -> PResult<SearchKey> {
+    match c.peek() {
+        Some(b'(') => {
+            c.enter()?;
+            let keys = c.list(false, search_key)?;
+            c.leave();
+            return Ok(SearchKey::And(keys));
+        }
+        Some(b'$') => {
+            c.eat(b'$');
+            return Ok(SearchKey::SavedResult);
+        }
+        Some(b) if b.is_ascii_digit() || b == b'*' => return Ok(SearchKey::SeqSet(c.seq_set()?)),
+        None => return err("missing search key"),
+        _ => {}
+    }
+    let name = c.keyword()?;
+    let arg_string = |c: &mut Cursor<'_>| -> PResult<String> {
+        c.sp()?;
+        c.astring_lossy()
+    };
+    let arg_date = |c: &mut Cursor<'_>| {
+        c.sp()?;
+        c.date()
+    };
+    Ok(match name.as_str() {
+        "ALL" => SearchKey::All,
+        "ANSWERED" => SearchKey::Answered,
+        "DELETED" => SearchKey::Deleted,
+        "DRAFT" => SearchKey::Draft,
+        "FLAGGED" => SearchKey::Flagged,
+        "NEW" => SearchKey::New,
+        "OLD" => SearchKey::Old,
+        "RECENT" => SearchKey::Recent,
+        "SEEN" => SearchKey::Seen,
+        "UNANSWERED" => SearchKey::Unanswered,
+        "UNDELETED" => SearchKey::Undeleted,
+        "UNDRAFT" => SearchKey::Undraft,
+        "UNFLAGGED" => SearchKey::Unflagged,
+        "UNSEEN" => SearchKey::Unseen,
+        "BCC" => SearchKey::Bcc(arg_string(c)?),
+        "BODY" => SearchKey::Body(arg_string(c)?),
+        "CC" => SearchKey::Cc(arg_string(c)?),
+        "FROM" => SearchKey::From(arg_string(c)?),
+        "SUBJECT" => SearchKey::Subject(arg_string(c)?),
+        "TEXT" => SearchKey::Text(arg_string(c)?),
+        "TO" => SearchKey::To(arg_string(c)?),
+        "BEFORE" => SearchKey::Before(arg_date(c)?),
+        "ON" => SearchKey::On(arg_date(c)?),
+        "SINCE" => SearchKey::Since(arg_date(c)?),
+        "SENTBEFORE" => SearchKey::SentBefore(arg_date(c)?),
+        "SENTON" => SearchKey::SentOn(arg_date(c)?),
+        "SENTSINCE" => SearchKey::SentSince(arg_date(c)?),
+        "HEADER" => {
+            let field = arg_string(c)?;
+            let value = arg_string(c)?;
+            SearchKey::Header(field, value)
+        }
+        "KEYWORD" | "UNKEYWORD" => {
+            c.sp()?;
+            let k = c.atom()?.to_owned();
+            if name == "KEYWORD" {
+                SearchKey::Keyword(k)
+            } else {
+                SearchKey::Unkeyword(k)
+            }
+        }
+        "LARGER" | "SMALLER" => {
+            c.sp()?;
+            let n = c.number64()?;
+            if name == "LARGER" {
+                SearchKey::Larger(n)
+            } else {
+                SearchKey::Smaller(n)
+            }
+        }
+        "NOT" => {
+            c.sp()?;
+            c.enter()?;
+            let k = search_key(c)?;
+            c.leave();
+            SearchKey::Not(Box::new(k))
+        }
+        "OR" => {
+            c.sp()?;
+            c.enter()?;
+            let a = search_key(c)?;
+            c.sp()?;
+            let b = search_key(c)?;
+            c.leave();
+            SearchKey::Or(Box::new(a), Box::new(b))
+        }
+        "UID" => {
+            c.sp()?;
+            if c.eat(b'$') {
+                SearchKey::SavedResult
+            } else {
+                SearchKey::Uid(c.seq_set()?)
+            }
+        }
+        "MODSEQ" => {
+            c.sp()?;
+            if c.peek() == Some(b'"') {
+                // entry-name SP entry-type-req: accepted and ignored.
+                let entry = c.quoted()?;
+                if !entry.starts_with(b"/flags/") {
+                    return err("invalid MODSEQ entry name");
+                }
+                c.sp()?;
+                let t = c.keyword()?;
+                if !matches!(t.as_str(), "PRIV" | "SHARED" | "ALL") {
+                    return err("invalid MODSEQ entry type");
+                }
+                c.sp()?;
+            }
+            SearchKey::ModSeq(ModSeq(c.number64()?))
+        }
+        _ => return err("unknown search key"),
+    })
+}

@@ -1,0 +1,277 @@
+//! Untagged data responses (`* ...`).
+
+use super::wire::Out;
+use super::{Data, ListKind};
+use crate::command::StatusItem;
+
+/// The name of a STATUS item.
+pub(crate) fn status_item_name(i: StatusItem) -> &'static str {
+    match i {
+        StatusItem::Messages => "MESSAGES",
+        StatusItem::Recent => "RECENT",
+        StatusItem::UidNext => "UIDNEXT",
+        StatusItem::UidValidity => "UIDVALIDITY",
+        StatusItem::Unseen => "UNSEEN",
+        StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+        StatusItem::Size => "SIZE",
+        StatusItem::Deleted => "DELETED",
+    }
+}
+
+fn atom_list(o: &mut Out<'_>, items: &[String]) {
+    o.raw(b"(");
+    for (i, a) in items.iter().enumerate() {
+        if i > 0 {
+            o.sp();
+        }
+        o.atom(a);
+    }
+    o.raw(b")");
+}
+
+fn namespace_list(o: &mut Out<'_>, list: &[(String, char)]) {
+    if list.is_empty() {
+        o.raw(b"NIL");
+        return;
+    }
+    o.raw(b"(");
+    for (prefix, delim) in list {
+        o.raw(b"(");
+        o.mailbox(prefix);
+        o.sp();
+        delimiter(o, Some(*delim));
+        o.raw(b")");
+    }
+    o.raw(b")");
+}
+
+fn delimiter(o: &mut Out<'_>, d: Option<char>) {
+    match d {
+        None => o.raw(b"NIL"),
+        Some(c) => {
+            let mut b = [0u8; 4];
+            let s = c.encode_utf8(&mut b);
+            super::wire::quote_into(&mut o.buf, s.as_bytes());
+        }
+    }
+}
+
+/// `"*" SP` and the data.
+pub(super) fn data(o: &mut Out<'_>, d: &Data) {
+    o.raw(b"* ");
+    match d {
+        Data::Capability(caps) => {
+            o.raw(b"CAPABILITY");
+            for c in caps {
+                o.sp();
+                o.atom(c);
+            }
+        }
+        Data::List {
+            kind,
+            attributes,
+            delimiter: delim,
+            name,
+        } => {
+            o.raw(match kind {
+                ListKind::List => b"LIST ",
+                ListKind::Lsub => b"LSUB ",
+                ListKind::Xlist => b"XLIST ",
+            });
+            atom_list(o, attributes);
+            o.sp();
+            delimiter(o, *delim);
+            o.sp();
+            o.mailbox(name);
+        }
+        Data::Status { mailbox, items } => {
+            o.raw(b"STATUS ");
+            o.mailbox(mailbox);
+            o.raw(b" (");
+            for (i, (item, v)) in items.iter().enumerate() {
+                if i > 0 {
+                    o.sp();
+                }
+                o.str(status_item_name(*item));
+                o.sp();
+                o.num(v);
+            }
+            o.raw(b")");
+        }
+        Data::Search { ids, modseq } => {
+            o.raw(b"SEARCH");
+            for id in ids {
+                o.sp();
+                o.num(id);
+            }
+            if let Some(m) = modseq {
+                o.raw(b" (MODSEQ ");
+                o.num(m.0);
+                o.raw(b")");
+            }
+        }
+        Data::ESearch {
+            tag,
+            uid,
+            min,
+            max,
+            count,
+            all,
+            modseq,
+        } => {
+            o.raw(b"ESEARCH (TAG ");
+            o.string(tag.as_bytes());
+            o.raw(b")");
+            if *uid {
+                o.raw(b" UID");
+            }
+            if let Some(n) = min {
+                o.raw(b" MIN ");
+                o.num(n);
+            }
+            if let Some(n) = max {
+                o.raw(b" MAX ");
+                o.num(n);
+            }
+            if let Some(n) = count {
+                o.raw(b" COUNT ");
+                o.num(n);
+            }
+            if let Some(set) = all {
+                o.raw(b" ALL ");
+                o.num(set);
+            }
+            if let Some(m) = modseq {
+                o.raw(b" MODSEQ ");
+                o.num(m.0);
+            }
+        }
+        Data::Flags(flags) => {
+            o.raw(b"FLAGS ");
+            atom_list(o, flags);
+        }
+        Data::Exists(n) => {
+            o.num(n);
+            o.raw(b" EXISTS");
+        }
+        Data::Recent(n) => {
+            o.num(n);
+            o.raw(b" RECENT");
+        }
+        Data::Expunge(n) => {
+            o.num(n);
+            o.raw(b" EXPUNGE");
+        }
+        Data::Vanished { earlier, uids } => {
+            o.raw(b"VANISHED ");
+            if *earlier {
+                o.raw(b"(EARLIER) ");
+            }
+            o.num(uids);
+        }
+        Data::Fetch { seq, items } => {
+            o.num(seq);
+            o.raw(b" FETCH (");
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    o.sp();
+                }
+                super::fetch::fetch_item(o, item);
+            }
+            o.raw(b")");
+        }
+        Data::Namespace {
+            personal,
+            other,
+            shared,
+        } => {
+            o.raw(b"NAMESPACE ");
+            namespace_list(o, personal);
+            o.sp();
+            namespace_list(o, other);
+            o.sp();
+            namespace_list(o, shared);
+        }
+        Data::Id(None) => o.raw(b"ID NIL"),
+        Data::Id(Some(pairs)) => {
+            if pairs.is_empty() {
+                o.raw(b"ID NIL");
+                return;
+            }
+            o.raw(b"ID (");
+            for (i, (k, v)) in pairs.iter().enumerate() {
+                if i > 0 {
+                    o.sp();
+                }
+                o.string(k.as_bytes());
+                o.sp();
+                o.string(v.as_bytes());
+            }
+            o.raw(b")");
+        }
+        Data::Enabled(caps) => {
+            o.raw(b"ENABLED");
+            for c in caps {
+                o.sp();
+                o.atom(c);
+            }
+        }
+        Data::Acl { mailbox, entries } => {
+            o.raw(b"ACL ");
+            o.mailbox(mailbox);
+            for (id, rights) in entries {
+                o.sp();
+                o.astring(id.as_bytes());
+                o.sp();
+                o.astring(rights.as_bytes());
+            }
+        }
+        Data::ListRights {
+            mailbox,
+            identifier,
+            required,
+            optional,
+        } => {
+            o.raw(b"LISTRIGHTS ");
+            o.mailbox(mailbox);
+            o.sp();
+            o.astring(identifier.as_bytes());
+            o.sp();
+            o.astring(required.as_bytes());
+            for r in optional {
+                o.sp();
+                o.astring(r.as_bytes());
+            }
+        }
+        Data::MyRights { mailbox, rights } => {
+            o.raw(b"MYRIGHTS ");
+            o.mailbox(mailbox);
+            o.sp();
+            o.astring(rights.as_bytes());
+        }
+        Data::Quota { root, resources } => {
+            o.raw(b"QUOTA ");
+            o.astring(root.as_bytes());
+            o.raw(b" (");
+            for (i, (name, usage, limit)) in resources.iter().enumerate() {
+                if i > 0 {
+                    o.sp();
+                }
+                o.atom(name);
+                o.sp();
+                o.num(usage);
+                o.sp();
+                o.num(limit);
+            }
+            o.raw(b")");
+        }
+        Data::QuotaRoot { mailbox, roots } => {
+            o.raw(b"QUOTAROOT ");
+            o.mailbox(mailbox);
+            for r in roots {
+                o.sp();
+                o.astring(r.as_bytes());
+            }
+        }
+    }
+}
