@@ -161,6 +161,9 @@ pub(crate) struct MailboxState {
     /// Messages with this UID or above are recent for the next claim.
     recent_from: Uid,
     messages: BTreeMap<Uid, StoredMessage>,
+    /// Sum of the sizes of `messages`, kept up to date on every insert and
+    /// removal (STATUS SIZE and quota usage without a scan).
+    bytes: u64,
     /// Every expunge of this incarnation, in the order it happened.
     expunged: Vec<(Uid, ModSeq)>,
     /// `\Seen` of users other than the owner.
@@ -183,6 +186,7 @@ impl MailboxState {
             highest_modseq: INITIAL_MODSEQ,
             recent_from: Uid(1),
             messages: BTreeMap::new(),
+            bytes: 0,
             expunged: Vec::new(),
             seen: HashMap::new(),
             special_use,
@@ -194,6 +198,7 @@ impl MailboxState {
     pub(crate) fn close(&mut self) {
         self.deleted = true;
         self.messages.clear();
+        self.bytes = 0;
         self.expunged.clear();
         self.seen.clear();
         self.notifier = None;
@@ -240,8 +245,15 @@ impl MailboxState {
 
     /// Total bytes and number of messages.
     pub(crate) fn usage(&self) -> (u64, u64) {
-        let bytes = self.messages.values().map(|m| m.content.len() as u64).sum();
-        (bytes, self.messages.len() as u64)
+        (self.bytes, self.messages.len() as u64)
+    }
+
+    fn insert(&mut self, message: StoredMessage) {
+        self.bytes = self.bytes.saturating_add(message.content.len() as u64);
+        if let Some(old) = self.messages.insert(message.uid, message) {
+            // UIDs are never reused, so this cannot happen; stay exact anyway.
+            self.bytes = self.bytes.saturating_sub(old.content.len() as u64);
+        }
     }
 
     fn viewer_seen(&self, viewer: Viewer<'_>, message: &StoredMessage) -> bool {
@@ -293,7 +305,7 @@ impl MailboxState {
             summary: Arc::new(MessageSummary::parse(&message.content)),
             content: message.content,
         };
-        self.messages.insert(uid, stored);
+        self.insert(stored);
         self.notify();
         Ok(Appended {
             uid_validity: self.uid_validity,
@@ -312,7 +324,7 @@ impl MailboxState {
             unseen: 0,
             deleted: 0,
             highest_modseq: self.highest_modseq,
-            size: 0,
+            size: self.bytes,
         };
         for m in self.messages.values() {
             if !self.viewer_seen(viewer, m) {
@@ -321,7 +333,6 @@ impl MailboxState {
             if m.flags.contains(&Flag::Deleted) {
                 status.deleted += 1;
             }
-            status.size += m.content.len() as u64;
         }
         status
     }
@@ -483,7 +494,8 @@ impl MailboxState {
         }
         let modseq = self.bump();
         for uid in uids {
-            if self.messages.remove(uid).is_some() {
+            if let Some(gone) = self.messages.remove(uid) {
+                self.bytes = self.bytes.saturating_sub(gone.content.len() as u64);
                 self.expunged.push((*uid, modseq));
             }
         }
@@ -556,7 +568,7 @@ impl MailboxState {
                 modseq,
                 ..p.message.clone()
             };
-            self.messages.insert(uid, copy);
+            self.insert(copy);
             result.mapping.push((p.message.uid, uid));
         }
         self.notify();
@@ -576,6 +588,7 @@ impl MailboxState {
         target.highest_modseq = self.highest_modseq;
         target.recent_from = self.recent_from;
         target.messages = self.messages.clone();
+        target.bytes = self.bytes;
         target.seen = self.seen.clone();
         if let Some(n) = &target.notifier {
             n.notify(target.highest_modseq);

@@ -344,3 +344,93 @@ impl Quota for MemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use mailroom_core::{Flags, Uid};
+
+    const SECRET: &str = "a body that must never reach a log";
+
+    async fn store_with_message() -> (MemoryStore, MailboxRef, Bytes) {
+        let store = MemoryStore::new();
+        store.ensure_account("alice").await.unwrap();
+        let inbox = MailboxRef::new("alice", MailboxName::inbox());
+        let content = Bytes::from(format!("Subject: s\r\n\r\n{SECRET}\r\n"));
+        store
+            .append(
+                &inbox,
+                NewMessage {
+                    flags: Flags::default(),
+                    internal_date: None,
+                    content: content.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        (store, inbox, content)
+    }
+
+    #[tokio::test]
+    async fn content_and_summaries_are_shared_not_copied() {
+        let (store, inbox, content) = store_with_message().await;
+        let mailbox = store.open(&inbox, "alice").await.unwrap();
+        let fetched = mailbox.content(Uid(1)).await.unwrap();
+        assert_eq!(
+            fetched.as_ptr(),
+            content.as_ptr(),
+            "FETCH hands out the appended buffer"
+        );
+        let first = mailbox.summaries(&[Uid(1)]).await.unwrap();
+        let second = mailbox.summaries(&[Uid(1)]).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first[0].1, &second[0].1),
+            "the summary is parsed once"
+        );
+
+        let sent = MailboxRef::new("alice", MailboxName::new("Sent").unwrap());
+        let copy = mailbox.copy_to(&[Uid(1)], &sent).await.unwrap();
+        let sent_box = store.open(&sent, "alice").await.unwrap();
+        let dest_uid = copy.mapping[0].1;
+        let copied = sent_box.content(dest_uid).await.unwrap();
+        assert_eq!(copied.as_ptr(), content.as_ptr(), "a copy shares the bytes");
+        let copied_summary = sent_box.summaries(&[dest_uid]).await.unwrap();
+        assert!(
+            Arc::ptr_eq(&first[0].1, &copied_summary[0].1),
+            "and the summary"
+        );
+    }
+
+    #[tokio::test]
+    async fn debug_output_never_contains_bodies() {
+        let (store, inbox, _) = store_with_message().await;
+        let mailbox = store.open(&inbox, "alice").await.unwrap();
+        for text in [format!("{store:?}"), format!("{mailbox:?}")] {
+            assert!(!text.contains(SECRET), "Debug leaked a body: {text}");
+        }
+        let state = store.shared.cell(&inbox).unwrap();
+        let text = format!("{:?}", state);
+        assert!(!text.contains(SECRET), "Debug of the state leaked a body");
+    }
+
+    #[tokio::test]
+    async fn uid_validity_never_repeats() {
+        let store = MemoryStore::new();
+        let mut seen = std::collections::HashSet::new();
+        let name = MailboxRef::new("alice", MailboxName::new("Box").unwrap());
+        for _ in 0..50 {
+            store.create(&name, None).await.unwrap();
+            let v = store.status(&name, "alice").await.unwrap().uid_validity;
+            assert!(v.0 != 0 && seen.insert(v), "UIDVALIDITY {v} repeated");
+            store.delete(&name).await.unwrap();
+        }
+    }
+
+    #[tokio::test]
+    async fn inbox_cannot_be_deleted() {
+        let (store, inbox, _) = store_with_message().await;
+        assert!(matches!(store.delete(&inbox).await, Err(Error::Cannot(_))));
+        assert_eq!(store.status(&inbox, "alice").await.unwrap().messages, 1);
+    }
+}

@@ -67,6 +67,7 @@ struct ModelMessage {
     flags: Flags,
     other_seen: bool,
     modseq: ModSeq,
+    size: u64,
 }
 
 impl ModelMessage {
@@ -143,7 +144,12 @@ impl Harness {
         match op {
             Op::Append(flags) => {
                 self.appended += 1;
-                let content = Bytes::from(format!("Subject: {}\r\n\r\nx\r\n", self.appended));
+                let content = Bytes::from(format!(
+                    "Subject: {}\r\n\r\n{}\r\n",
+                    self.appended,
+                    "x".repeat(self.appended as usize % 11)
+                ));
+                let size = content.len() as u64;
                 let a = self
                     .store
                     .append(
@@ -166,6 +172,7 @@ impl Harness {
                         flags: flags.clone(),
                         other_seen: false,
                         modseq: a.modseq,
+                        size,
                     },
                 );
             }
@@ -359,6 +366,8 @@ impl Harness {
             self.model.messages.values().filter(|m| f(m)).count() as u32
         };
         prop_assert_eq!(owner_status.messages, self.model.messages.len() as u32);
+        let size: u64 = self.model.messages.values().map(|m| m.size).sum();
+        prop_assert_eq!(owner_status.size, size);
         prop_assert_eq!(
             owner_status.unseen,
             count(&|m| !m.flags.contains(&Flag::Seen))
@@ -380,7 +389,7 @@ impl Harness {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn operations_match_the_model(ops in proptest::collection::vec(op_strategy(), 1..40)) {
