@@ -1,0 +1,50 @@
+//! Timeouts: [`CommandTimeout`] bounds how long one command may run;
+//! [`IdleTimeout`] is the RFC 3501 §5.4 autologout timer, a layer over the
+//! connection's I/O that fails a read when the client has sent nothing for
+//! the configured time (at least 30 minutes by the RFC, which IDLE clients
+//! rely on).
+
+mod error;
+mod future;
+mod idle;
+mod layer;
+
+pub use error::Elapsed;
+pub use future::ResponseFuture;
+pub use idle::IdleTimeout;
+pub use layer::{CommandTimeoutLayer, IdleTimeoutLayer};
+
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+/// Fails a call with [`Elapsed`] when it takes longer than the timeout.
+#[derive(Debug, Clone)]
+pub struct CommandTimeout<S> {
+    inner: S,
+    timeout: Duration,
+}
+
+impl<S> CommandTimeout<S> {
+    /// Wraps a service.
+    pub fn new(inner: S, timeout: Duration) -> CommandTimeout<S> {
+        CommandTimeout { inner, timeout }
+    }
+}
+
+impl<S, R> tower::Service<R> for CommandTimeout<S>
+where
+    S: tower::Service<R>,
+    S::Error: Into<tower::BoxError>,
+{
+    type Response = S::Response;
+    type Error = tower::BoxError;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: R) -> Self::Future {
+        ResponseFuture::new(self.inner.call(request), self.timeout)
+    }
+}

@@ -1,0 +1,690 @@
+//! The driver: accepts connections, runs the codec, calls the session
+//! service stack and writes its replies.
+//!
+//! One task per connection. The task reads into a buffer, lets the
+//! [`Decoder`] take commands out of it, calls the service stack built for
+//! the connection (by default tracing, the login throttle and the command
+//! timeout around a [`Session`]) and writes each reply as the encoder's
+//! chunks (message bodies are `Bytes` shared with the store, written as
+//! they are). It also carries out what a reply asks for: STARTTLS (the
+//! buffered plaintext after the command is dropped before the handshake),
+//! IDLE (updates pushed as the mailbox changes, until `DONE`), the
+//! AUTHENTICATE continuation and UTF8=ACCEPT.
+//!
+//! A server-wide semaphore bounds the number of connections (the one over
+//! the limit gets `* BYE` at once); the autologout timer is an
+//! [`IdleTimeout`] around the socket. On shutdown the server stops
+//! accepting, every session waiting for a command gets `* BYE`, and the
+//! server waits up to [`ImapConfig::shutdown_grace`] for them to finish.
+
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use mailroom_core::{Authenticator, Quota, Storage};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
+use tokio::net::TcpListener;
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
+use tower::util::BoxService;
+use tower::{BoxError, Service, ServiceExt};
+use tracing::Instrument;
+
+use crate::command::{Command, Request};
+use crate::layer::throttle::{LoginThrottleLayer, ThrottleConfig};
+use crate::layer::timeout::{CommandTimeoutLayer, Elapsed, IdleTimeout};
+use crate::layer::trace::TraceLayer;
+use crate::parser::{Decoded, Decoder, Limits};
+use crate::response::{self, EncodeOptions, Response, StatusKind, StatusResponse};
+use crate::session::{Action, ConnectionInfo, Context, IdleHandle, Reply, Session};
+
+/// How an [`ImapServer`] behaves. Build it with struct update syntax over
+/// [`ImapConfig::default`].
+#[derive(Debug, Clone)]
+pub struct ImapConfig {
+    /// Allow LOGIN and AUTHENTICATE PLAIN without TLS. Off by default:
+    /// before STARTTLS the server advertises LOGINDISABLED and answers
+    /// `NO [PRIVACYREQUIRED]`.
+    pub allow_plaintext_auth: bool,
+    /// Bounds on what a client may send (line length, literal size, nesting).
+    pub limits: Limits,
+    /// The autologout timer: a connection that sends nothing for this long
+    /// gets `* BYE` (RFC 3501 §5.4 says at least 30 minutes). Default 30 min.
+    pub idle_timeout: Duration,
+    /// The longest a single command may run before the connection is
+    /// closed with `* BYE`. Default 10 minutes.
+    pub command_timeout: Duration,
+    /// The most connections served at once; more get `* BYE` at once. Default 1024.
+    pub max_connections: usize,
+    /// The delay after a failed login, doubling per further failure from
+    /// the same IP or for the same user. Default 1 s.
+    pub login_failure_delay: Duration,
+    /// The cap on that delay. Default 30 s.
+    pub login_failure_max_delay: Duration,
+    /// The text of the greeting.
+    pub greeting: String,
+    /// How long a graceful shutdown waits for sessions to end. Default 5 s.
+    pub shutdown_grace: Duration,
+    /// How long a TLS handshake may take. Default 30 s.
+    pub tls_handshake_timeout: Duration,
+}
+
+impl Default for ImapConfig {
+    fn default() -> ImapConfig {
+        ImapConfig {
+            allow_plaintext_auth: false,
+            limits: Limits::default(),
+            idle_timeout: Duration::from_secs(30 * 60),
+            command_timeout: Duration::from_secs(10 * 60),
+            max_connections: 1024,
+            login_failure_delay: Duration::from_secs(1),
+            login_failure_max_delay: Duration::from_secs(30),
+            greeting: "Mailroom IMAP4rev1 server ready".to_owned(),
+            shutdown_grace: Duration::from_secs(5),
+            tls_handshake_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// How connections accepted by [`ImapServer::serve`] start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plaintext; STARTTLS is offered if the server has a TLS config (port 143).
+    Plain,
+    /// TLS from the first byte (port 993). Needs [`ImapServer::with_tls`].
+    Implicit,
+}
+
+/// The service stack one connection talks to.
+pub type BoxSession = BoxService<Request, Reply, BoxError>;
+
+type MakeStack = dyn Fn(&ConnectionInfo, Session) -> BoxSession + Send + Sync;
+
+/// An IMAP server over a [`Storage`]: cheap to clone, one per listener or
+/// shared by several.
+#[derive(Clone)]
+pub struct ImapServer {
+    ctx: Arc<Context>,
+    tls: Option<TlsAcceptor>,
+    make_stack: Arc<MakeStack>,
+    connections: Arc<Semaphore>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl fmt::Debug for ImapServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ImapServer")
+            .field("context", &self.ctx)
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImapServer {
+    /// A server with the default layer stack: [`TraceLayer`], a
+    /// [`LoginThrottleLayer`] and a [`CommandTimeoutLayer`] configured from
+    /// `config`.
+    pub fn new(
+        storage: Arc<dyn Storage>,
+        quota: Option<Arc<dyn Quota>>,
+        auth: Arc<dyn Authenticator>,
+        config: ImapConfig,
+    ) -> ImapServer {
+        let throttle = LoginThrottleLayer::new(ThrottleConfig {
+            base_delay: config.login_failure_delay,
+            max_delay: config.login_failure_max_delay,
+            ..ThrottleConfig::default()
+        });
+        let command_timeout = CommandTimeoutLayer::new(config.command_timeout);
+        let max = config.max_connections;
+        let server = ImapServer {
+            ctx: Arc::new(Context {
+                storage,
+                quota,
+                auth,
+                config,
+                tls_available: false,
+            }),
+            tls: None,
+            make_stack: Arc::new(|_, s| BoxService::new(s.map_err(BoxError::from))),
+            connections: Arc::new(Semaphore::new(max)),
+            next_id: Arc::new(AtomicU64::new(1)),
+        };
+        server.with_stack(move |conn, session| {
+            tower::ServiceBuilder::new()
+                .layer(TraceLayer::new())
+                .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
+                .layer(command_timeout)
+                .service(session)
+        })
+    }
+
+    /// Adds TLS: STARTTLS on plain listeners, and [`TlsMode::Implicit`].
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> ImapServer {
+        self.tls = Some(TlsAcceptor::from(tls));
+        let ctx = Context {
+            storage: self.ctx.storage.clone(),
+            quota: self.ctx.quota.clone(),
+            auth: self.ctx.auth.clone(),
+            config: self.ctx.config.clone(),
+            tls_available: true,
+        };
+        self.ctx = Arc::new(ctx);
+        self
+    }
+
+    /// Replaces the layer stack: `make` is called for every accepted
+    /// connection with what is known about it and the bare [`Session`], and
+    /// returns the service the driver will call (a `tower::ServiceBuilder`
+    /// stack, or the session itself for no layers at all).
+    pub fn with_stack<F, S>(mut self, make: F) -> ImapServer
+    where
+        F: Fn(&ConnectionInfo, Session) -> S + Send + Sync + 'static,
+        S: Service<Request, Response = Reply> + Send + 'static,
+        S::Error: Into<BoxError>,
+        S::Future: Send + 'static,
+    {
+        self.make_stack = Arc::new(move |conn, session| {
+            BoxService::new(make(conn, session).map_err(Into::into))
+        });
+        self
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ImapConfig {
+        &self.ctx.config
+    }
+
+    /// Accepts connections until `shutdown` resolves, then says `BYE` to
+    /// every session waiting for a command and waits up to
+    /// [`ImapConfig::shutdown_grace`] for them to end.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        mode: TlsMode,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> io::Result<()> {
+        if mode == TlsMode::Implicit && self.tls.is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "implicit TLS needs a TLS configuration (ImapServer::with_tls)",
+            ));
+        }
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut shutdown = std::pin::pin!(shutdown);
+        loop {
+            tokio::select! {
+                () = &mut shutdown => break,
+                accepted = listener.accept() => {
+                    let (socket, peer) = match accepted {
+                        Ok(x) => x,
+                        Err(e) => {
+                            // Out of file descriptors and the like: back off a little.
+                            tracing::warn!(error = %e, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            continue;
+                        }
+                    };
+                    let _ = socket.set_nodelay(true);
+                    let server = self.clone();
+                    let stop = stop_rx.clone();
+                    tasks.spawn(async move {
+                        if let Err(e) = server.handle_tcp(socket, peer, mode, stop).await {
+                            tracing::debug!(error = %e, "connection ended with an error");
+                        }
+                    });
+                }
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let _ = stop_tx.send(true);
+        let grace = self.ctx.config.shutdown_grace;
+        let drained = tokio::time::timeout(grace, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::info!(remaining = tasks.len(), "shutdown grace period over; closing sessions");
+            tasks.shutdown().await;
+        }
+        Ok(())
+    }
+
+    async fn handle_tcp(
+        &self,
+        socket: tokio::net::TcpStream,
+        peer: SocketAddr,
+        mode: TlsMode,
+        stop: watch::Receiver<bool>,
+    ) -> io::Result<()> {
+        self.serve_connection(socket, Some(peer), mode, stop).await
+    }
+
+    /// Serves one already accepted connection (for integrators with their
+    /// own accept loop). `stop` turning `true` makes the session say `BYE`
+    /// at its next chance.
+    pub async fn serve_connection<IO>(
+        &self,
+        io: IO,
+        peer: Option<SocketAddr>,
+        mode: TlsMode,
+        stop: watch::Receiver<bool>,
+    ) -> io::Result<()>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let config = &self.ctx.config;
+        let io = IdleTimeout::new(io, config.idle_timeout);
+        let Ok(_permit) = self.connections.clone().try_acquire_owned() else {
+            let mut io = io;
+            let mut chunks = Vec::new();
+            response::encode(
+                &StatusResponse::untagged(StatusKind::Bye, None, "too many connections, try later"),
+                EncodeOptions::default(),
+                &mut chunks,
+            );
+            for c in chunks {
+                io.write_all(&c).await?;
+            }
+            io.shutdown().await?;
+            return Ok(());
+        };
+        let conn = match mode {
+            TlsMode::Plain => Conn::Plain(io),
+            TlsMode::Implicit => {
+                let acceptor = self.tls.clone().ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidInput, "no TLS configuration")
+                })?;
+                let tls = tokio::time::timeout(config.tls_handshake_timeout, acceptor.accept(io))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                Conn::Tls(Box::new(tls))
+            }
+        };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let info = ConnectionInfo::new(peer, mode == TlsMode::Implicit, id);
+        let span = tracing::info_span!("imap", conn = id, peer = ?peer);
+        let session = Session::new(self.ctx.clone(), info.clone());
+        let greeting = session.greeting().await;
+        let service = (self.make_stack)(&info, session);
+        let mut driver = Driver {
+            stream: BufWriter::with_capacity(16 * 1024, conn),
+            buf: BytesMut::with_capacity(8 * 1024),
+            decoder: Decoder::new(config.limits),
+            opts: EncodeOptions::default(),
+            service,
+            tls: self.tls.clone(),
+            stop,
+            handshake_timeout: config.tls_handshake_timeout,
+        };
+        async move {
+            tracing::debug!("connection opened");
+            let result = driver.run(greeting).await;
+            tracing::debug!("connection closed");
+            result
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+/// Plain or TLS, switchable by STARTTLS.
+enum Conn<IO> {
+    Plain(IdleTimeout<IO>),
+    Tls(Box<tokio_rustls::server::TlsStream<IdleTimeout<IO>>>),
+    /// Only during the STARTTLS handshake.
+    Upgrading,
+}
+
+impl<IO> Conn<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    async fn upgrade(self, acceptor: &TlsAcceptor, timeout: Duration) -> io::Result<Conn<IO>> {
+        match self {
+            Conn::Plain(io) => {
+                let tls = tokio::time::timeout(timeout, acceptor.accept(io))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                Ok(Conn::Tls(Box::new(tls)))
+            }
+            _ => Err(io::Error::other("TLS is already active")),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<IO> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
+            Conn::Upgrading => Poll::Ready(Err(io::Error::other("connection is upgrading"))),
+        }
+    }
+}
+
+impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut TaskContext<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
+            Conn::Upgrading => Poll::Ready(Err(io::Error::other("connection is upgrading"))),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_flush(cx),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_flush(cx),
+            Conn::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Conn::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            Conn::Tls(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
+            Conn::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// Why a connection loop stopped reading.
+enum Input {
+    /// New bytes are in the buffer.
+    Data,
+    /// The client closed the connection.
+    Eof,
+    /// The server is shutting down.
+    Stop,
+}
+
+struct Driver<IO> {
+    stream: BufWriter<Conn<IO>>,
+    buf: BytesMut,
+    decoder: Decoder,
+    opts: EncodeOptions,
+    service: BoxSession,
+    tls: Option<TlsAcceptor>,
+    stop: watch::Receiver<bool>,
+    handshake_timeout: Duration,
+}
+
+impl<IO> Driver<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    async fn run(&mut self, greeting: Response) -> io::Result<()> {
+        self.write(&greeting).await?;
+        self.stream.flush().await?;
+        let result = self.serve_commands().await;
+        match result {
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                // Autologout (RFC 3501 §5.4).
+                let _ = self
+                    .write(&StatusResponse::untagged(
+                        StatusKind::Bye,
+                        None,
+                        "autologout: idle for too long",
+                    ))
+                    .await;
+                let _ = self.stream.flush().await;
+                let _ = self.stream.shutdown().await;
+                Ok(())
+            }
+            other => {
+                let _ = self.stream.shutdown().await;
+                other
+            }
+        }
+    }
+
+    /// Reads more input, unless the server is stopping.
+    async fn fill(&mut self) -> io::Result<Input> {
+        if *self.stop.borrow() {
+            return Ok(Input::Stop);
+        }
+        tokio::select! {
+            n = self.stream.read_buf(&mut self.buf) => {
+                Ok(if n? == 0 { Input::Eof } else { Input::Data })
+            }
+            _ = self.stop.changed() => Ok(Input::Stop),
+        }
+    }
+
+    async fn bye(&mut self, text: &str) -> io::Result<()> {
+        self.write(&StatusResponse::untagged(StatusKind::Bye, None, text))
+            .await?;
+        self.stream.flush().await
+    }
+
+    async fn serve_commands(&mut self) -> io::Result<()> {
+        loop {
+            let request = match self.decoder.decode(&mut self.buf) {
+                Decoded::Incomplete => {
+                    self.stream.flush().await?;
+                    match self.fill().await? {
+                        Input::Data => continue,
+                        Input::Eof => return Ok(()),
+                        Input::Stop => return self.bye("server shutting down").await,
+                    }
+                }
+                Decoded::NeedContinuation => {
+                    self.write(&Response::Continue("Ready".to_owned())).await?;
+                    self.stream.flush().await?;
+                    continue;
+                }
+                Decoded::Error { tag, reason, code } => {
+                    self.write(&StatusResponse::bad(tag.as_deref(), code, reason))
+                        .await?;
+                    continue;
+                }
+                Decoded::Fatal { tag, reason } => {
+                    self.write(&StatusResponse::bad(tag.as_deref(), None, reason))
+                        .await?;
+                    return self.bye("cannot continue after that").await;
+                }
+                Decoded::Request(r) => r,
+            };
+            if !self.handle(request).await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Runs one command; `false` when the connection must close.
+    async fn handle(&mut self, mut request: Request) -> io::Result<bool> {
+        loop {
+            let retry = request.clone();
+            let reply = match self.call(request).await {
+                Ok(r) => r,
+                Err(e) => {
+                    if e.downcast_ref::<Elapsed>().is_some() {
+                        self.bye("command timed out").await?;
+                    } else {
+                        tracing::error!(error = %e, "session failed");
+                        self.bye("internal server error").await?;
+                    }
+                    return Ok(false);
+                }
+            };
+            let action = self.write_reply(reply).await?;
+            match action {
+                Action::Continue => return Ok(true),
+                Action::Close => {
+                    self.stream.flush().await?;
+                    return Ok(false);
+                }
+                Action::EnableUtf8 => {
+                    self.decoder.set_utf8(true);
+                    self.opts.utf8 = true;
+                    return Ok(true);
+                }
+                Action::StartTls => {
+                    self.start_tls().await?;
+                    return Ok(true);
+                }
+                Action::Idle(handle) => return self.idle(handle).await,
+                Action::SaslContinuation => {
+                    self.stream.flush().await?;
+                    let Some(line) = self.read_line().await? else {
+                        return Ok(false);
+                    };
+                    let line = match line {
+                        Ok(l) => l,
+                        Err(()) => {
+                            self.write(&StatusResponse::bad(
+                                Some(&retry.tag),
+                                None,
+                                "SASL response too long",
+                            ))
+                            .await?;
+                            return Ok(true);
+                        }
+                    };
+                    let Command::Authenticate { mechanism, .. } = retry.command else {
+                        return Ok(true);
+                    };
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    request = Request {
+                        tag: retry.tag,
+                        command: Command::Authenticate {
+                            mechanism,
+                            initial_response: Some(text),
+                        },
+                    };
+                }
+            }
+        }
+    }
+
+    async fn call(&mut self, request: Request) -> Result<Reply, BoxError> {
+        self.service.ready().await?.call(request).await
+    }
+
+    /// One line for AUTHENTICATE: `None` at EOF or shutdown, `Err` if too long.
+    async fn read_line(&mut self) -> io::Result<Option<Result<Bytes, ()>>> {
+        loop {
+            match self.decoder.decode_line(&mut self.buf) {
+                Some(Ok(line)) => return Ok(Some(Ok(line))),
+                Some(Err(_)) => return Ok(Some(Err(()))),
+                None => match self.fill().await? {
+                    Input::Data => {}
+                    Input::Eof => return Ok(None),
+                    Input::Stop => {
+                        self.bye("server shutting down").await?;
+                        return Ok(None);
+                    }
+                },
+            }
+        }
+    }
+
+    async fn start_tls(&mut self) -> io::Result<()> {
+        self.stream.flush().await?;
+        // Anything the client pipelined after STARTTLS came in plaintext and
+        // must not be taken as coming over TLS (command injection, RFC 7817 §3.1).
+        self.buf.clear();
+        self.decoder = Decoder::new(self.decoder.limits());
+        let acceptor = self
+            .tls
+            .clone()
+            .ok_or_else(|| io::Error::other("STARTTLS without a TLS configuration"))?;
+        let conn = std::mem::replace(self.stream.get_mut(), Conn::Upgrading);
+        let upgraded = conn.upgrade(&acceptor, self.handshake_timeout).await?;
+        self.stream = BufWriter::with_capacity(16 * 1024, upgraded);
+        Ok(())
+    }
+
+    async fn idle(&mut self, mut handle: IdleHandle) -> io::Result<bool> {
+        self.stream.flush().await?;
+        loop {
+            match self.decoder.decode_line(&mut self.buf) {
+                Some(line) => {
+                    let ok = matches!(&line, Ok(l) if l.eq_ignore_ascii_case(b"DONE"));
+                    for r in handle.done(ok).await {
+                        self.write(&r).await?;
+                    }
+                    return Ok(true);
+                }
+                None => {
+                    if *self.stop.borrow() {
+                        self.bye("server shutting down").await?;
+                        return Ok(false);
+                    }
+                    tokio::select! {
+                        n = self.stream.read_buf(&mut self.buf) => {
+                            if n? == 0 {
+                                return Ok(false);
+                            }
+                        }
+                        () = handle.changed() => {
+                            for r in handle.updates().await {
+                                self.write(&r).await?;
+                            }
+                            self.stream.flush().await?;
+                        }
+                        _ = self.stop.changed() => {
+                            self.bye("server shutting down").await?;
+                            return Ok(false);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    async fn write_reply(&mut self, reply: Reply) -> io::Result<Action> {
+        for r in &reply.responses {
+            self.write(r).await?;
+        }
+        if let Some(mut tail) = reply.tail {
+            while let Some(r) = tail.next().await {
+                self.write(&r).await?;
+            }
+        }
+        Ok(reply.action)
+    }
+
+    async fn write(&mut self, response: &Response) -> io::Result<()> {
+        let mut chunks: Vec<Bytes> = Vec::new();
+        response::encode(response, self.opts, &mut chunks);
+        for chunk in chunks {
+            self.stream.write_all(&chunk).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Makes [`Session`]s for a server without running its driver (for tests
+/// and integrators with their own transport).
+impl ImapServer {
+    /// A bare session (no layers) for a connection.
+    pub fn session(&self, info: ConnectionInfo) -> Session {
+        Session::new(self.ctx.clone(), info)
+    }
+
+    /// The layered service the driver would use for a connection.
+    pub fn service_for(&self, info: &ConnectionInfo) -> BoxSession {
+        (self.make_stack)(info, Session::new(self.ctx.clone(), info.clone()))
+    }
+}

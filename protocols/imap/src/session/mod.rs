@@ -1,0 +1,389 @@
+//! The per-connection IMAP session: a [`tower::Service`] from
+//! [`Request`](crate::command::Request) to [`Reply`].
+//!
+//! A [`Session`] holds everything RFC 3501 calls connection state: whether
+//! the client has authenticated, the selected mailbox with its
+//! sequence-number-to-UID map and the per-session `\Recent` set, the
+//! extensions enabled with ENABLE (CONDSTORE, QRESYNC, UTF8=ACCEPT) and what
+//! the client said about itself with ID. It never touches a socket: the
+//! [driver](crate::server) decodes commands, calls the session (through
+//! whatever tower layers the integrator stacks around it) and writes the
+//! [`Reply`].
+//!
+//! Every command lives in its own file under [`op`], named after the
+//! command (`op/fetch.rs` answers FETCH and UID FETCH), so a reader finds any
+//! command in one hop.
+//!
+//! ## Unsolicited updates
+//!
+//! Changes made by other sessions or deliveries reach the session through
+//! the store's change feed ([`Mailbox::changes_since`](mailroom_core::Mailbox::changes_since)).
+//! After every command the session reports what changed, following
+//! RFC 3501 §7.4.1: `EXISTS` and flag `FETCH`es may follow any command, but
+//! `EXPUNGE` (and `VANISHED`) never follows FETCH, STORE or SEARCH (the UID
+//! forms are fine): those expunges wait, and the messages keep their
+//! sequence numbers until the next command that may report them. During
+//! IDLE ([`IdleHandle`]) updates are pushed as soon as the store's watch
+//! fires.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use futures::future::BoxFuture;
+use futures::stream::Stream;
+use mailroom_core::{Authenticator, Quota, Storage};
+use tokio::sync::Mutex;
+
+use crate::command::{Command, Request};
+use crate::response::{Response, StatusResponse};
+use crate::server::ImapConfig;
+
+mod body;
+mod error;
+pub mod op;
+mod selected;
+mod state;
+
+pub(crate) use error::error_response;
+pub(crate) use selected::SelectedMailbox;
+pub(crate) use state::State;
+
+/// What the driver knows about a connection when it makes a session.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectionInfo {
+    /// The peer's address, if the transport has one.
+    pub peer: Option<SocketAddr>,
+    /// Whether the connection is already encrypted (implicit TLS).
+    pub tls: bool,
+    /// A number unique within the process, for logs.
+    pub id: u64,
+}
+
+impl ConnectionInfo {
+    /// Information about a new connection.
+    pub fn new(peer: Option<SocketAddr>, tls: bool, id: u64) -> ConnectionInfo {
+        ConnectionInfo { peer, tls, id }
+    }
+}
+
+/// A stream of responses the driver writes after [`Reply::responses`]; FETCH
+/// uses it so that message bodies are loaded one at a time as they are
+/// written, not all before the first byte goes out.
+pub type ResponseStream = Pin<Box<dyn Stream<Item = Response> + Send>>;
+
+/// What a session answers to one command.
+#[non_exhaustive]
+pub struct Reply {
+    /// Responses to write, in order.
+    pub responses: Vec<Response>,
+    /// More responses to write after `responses` (the last one is then the
+    /// tagged completion).
+    pub tail: Option<ResponseStream>,
+    /// What the driver must do after writing the responses.
+    pub action: Action,
+    /// Set for a LOGIN or AUTHENTICATE that reached the authenticator, so a
+    /// throttle layer can count failures.
+    pub login: Option<LoginAttempt>,
+    /// The session's state after the command.
+    pub state: SessionState,
+}
+
+/// The RFC 3501 §3 state of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SessionState {
+    /// Before LOGIN/AUTHENTICATE.
+    #[default]
+    NotAuthenticated,
+    /// Logged in, no mailbox selected.
+    Authenticated,
+    /// A mailbox is selected.
+    Selected,
+    /// After LOGOUT.
+    Logout,
+}
+
+impl SessionState {
+    /// The state's name for logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionState::NotAuthenticated => "not-authenticated",
+            SessionState::Authenticated => "authenticated",
+            SessionState::Selected => "selected",
+            SessionState::Logout => "logout",
+        }
+    }
+}
+
+impl fmt::Debug for Reply {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Reply")
+            .field("responses", &self.responses.len())
+            .field("tail", &self.tail.is_some())
+            .field("action", &self.action)
+            .field("login", &self.login)
+            .field("state", &self.state)
+            .finish()
+    }
+}
+
+impl Reply {
+    /// A reply of these responses, with nothing more to do.
+    pub fn new(responses: Vec<Response>) -> Reply {
+        Reply {
+            responses,
+            tail: None,
+            action: Action::Continue,
+            login: None,
+            state: SessionState::NotAuthenticated,
+        }
+    }
+
+    /// The same reply with an action.
+    pub fn with_action(mut self, action: Action) -> Reply {
+        self.action = action;
+        self
+    }
+
+    /// The kind of the tagged completion, if it is among `responses`.
+    pub fn completion(&self) -> Option<&StatusResponse> {
+        self.responses.iter().rev().find_map(|r| match r {
+            Response::Status(s) if s.tag.is_some() => Some(s),
+            _ => None,
+        })
+    }
+}
+
+/// What the driver does after writing a [`Reply`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Action {
+    /// Read the next command.
+    Continue,
+    /// Close the connection (after LOGOUT's `BYE` and `OK`).
+    Close,
+    /// Start TLS now (after STARTTLS's `OK`): drop any bytes the client sent
+    /// after the command, then handshake.
+    StartTls,
+    /// Enter IDLE: the `+ idling` continuation was sent; push updates from
+    /// the handle until the client sends `DONE`.
+    Idle(IdleHandle),
+    /// AUTHENTICATE sent a `+` continuation: read one line and call the
+    /// session again with it as the initial response.
+    SaslContinuation,
+    /// UTF8=ACCEPT was enabled: decode and encode UTF-8 from now on.
+    EnableUtf8,
+}
+
+/// The outcome of a LOGIN or AUTHENTICATE, for throttles and logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginAttempt {
+    /// The user name the client gave (never the password).
+    pub user: String,
+    /// Whether it succeeded.
+    pub success: bool,
+}
+
+/// Everything sessions of one server share.
+pub(crate) struct Context {
+    pub(crate) storage: Arc<dyn Storage>,
+    pub(crate) quota: Option<Arc<dyn Quota>>,
+    pub(crate) auth: Arc<dyn Authenticator>,
+    pub(crate) config: ImapConfig,
+    pub(crate) tls_available: bool,
+}
+
+impl fmt::Debug for Context {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Context")
+            .field("storage", &self.storage)
+            .field("quota", &self.quota.is_some())
+            .field("tls_available", &self.tls_available)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One client's IMAP session, as a [`tower::Service`].
+///
+/// Calls are meant to be made one at a time (the driver waits for each
+/// reply before decoding the next command); the state sits behind an async
+/// mutex so that the returned futures are `'static` and layers such as
+/// timeouts can wrap them.
+#[derive(Clone)]
+pub struct Session {
+    state: Arc<Mutex<State>>,
+    ctx: Arc<Context>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session").finish_non_exhaustive()
+    }
+}
+
+impl Session {
+    pub(crate) fn new(ctx: Arc<Context>, conn: ConnectionInfo) -> Session {
+        Session {
+            state: Arc::new(Mutex::new(State::new(conn))),
+            ctx,
+        }
+    }
+
+    /// The greeting to send when the connection opens.
+    pub(crate) async fn greeting(&self) -> Response {
+        let state = self.state.lock().await;
+        op::capability::greeting(&state, &self.ctx)
+    }
+
+    /// The user logged in, if any (for logs).
+    pub async fn user(&self) -> Option<String> {
+        let state = self.state.lock().await;
+        state.access.as_ref().map(|a| a.principal().user.clone())
+    }
+}
+
+impl tower::Service<Request> for Session {
+    type Response = Reply;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Reply, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut TaskContext<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let state = self.state.clone();
+        let ctx = self.ctx.clone();
+        Box::pin(async move {
+            let mut guard = state.lock().await;
+            let reply = op::dispatch(&mut guard, &ctx, &state, request).await;
+            Ok(reply)
+        })
+    }
+}
+
+/// The IDLE in progress: the driver polls [`IdleHandle::updates`] while it
+/// waits for `DONE`, then calls [`IdleHandle::done`].
+pub struct IdleHandle {
+    tag: String,
+    state: Arc<Mutex<State>>,
+    watch: Option<mailroom_core::MailboxWatch>,
+}
+
+impl fmt::Debug for IdleHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IdleHandle")
+            .field("tag", &self.tag)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IdleHandle {
+    pub(crate) fn new(tag: String, state: Arc<Mutex<State>>) -> IdleHandle {
+        IdleHandle {
+            tag,
+            state,
+            watch: None,
+        }
+    }
+
+    /// Resolves when the selected mailbox has changes to report; never
+    /// when no mailbox is selected. Cancel-safe: call [`IdleHandle::updates`]
+    /// after it to get them.
+    pub async fn changed(&mut self) {
+        loop {
+            {
+                let state = self.state.lock().await;
+                let Some(sel) = state.selected.as_ref() else {
+                    drop(state);
+                    return futures::future::pending().await;
+                };
+                if sel.has_news() {
+                    return;
+                }
+                if self.watch.is_none() {
+                    self.watch = Some(sel.watch());
+                }
+            }
+            let gone = match self.watch.as_mut() {
+                Some(w) => w.changed().await.is_none(),
+                None => true,
+            };
+            if gone {
+                // The mailbox went away; nothing will change any more.
+                return futures::future::pending().await;
+            }
+        }
+    }
+
+    /// The updates to push now (EXISTS, EXPUNGE or VANISHED, FETCH).
+    pub async fn updates(&mut self) -> Vec<Response> {
+        let mut state = self.state.lock().await;
+        op::sync_updates(&mut state, true).await
+    }
+
+    /// Ends the IDLE: `ok` says whether the client sent `DONE` (otherwise
+    /// the command ends with `BAD`). Returns the last updates and the tagged
+    /// completion.
+    pub async fn done(self, ok: bool) -> Vec<Response> {
+        let mut state = self.state.lock().await;
+        let mut out = op::sync_updates(&mut state, true).await;
+        if ok {
+            out.push(StatusResponse::ok(&self.tag, None, "IDLE terminated"));
+        } else {
+            out.push(StatusResponse::bad(
+                Some(&self.tag),
+                None,
+                "expected DONE to end IDLE",
+            ));
+        }
+        out
+    }
+}
+
+/// Whether a command may run in the state the session is in; `Err` holds
+/// the reason for the `BAD`.
+pub(crate) fn check_state(state: &State, command: &Command) -> Result<(), &'static str> {
+    use Command as C;
+    let authed = state.access.is_some();
+    let selected = state.selected.is_some();
+    match command {
+        C::Capability | C::Noop | C::Logout | C::Id(_) => Ok(()),
+        C::StartTls | C::Authenticate { .. } | C::Login { .. } => {
+            if authed {
+                Err("already authenticated")
+            } else {
+                Ok(())
+            }
+        }
+        C::Check
+        | C::Close
+        | C::Unselect
+        | C::Expunge { .. }
+        | C::Search { .. }
+        | C::Fetch { .. }
+        | C::Store { .. }
+        | C::Copy { .. }
+        | C::Move { .. } => {
+            if !authed {
+                Err("log in first")
+            } else if !selected {
+                Err("no mailbox selected")
+            } else {
+                Ok(())
+            }
+        }
+        _ => {
+            if authed {
+                Ok(())
+            } else {
+                Err("log in first")
+            }
+        }
+    }
+}

@@ -1,0 +1,323 @@
+//! FETCH and UID FETCH (RFC 3501 §6.4.5), with CHANGEDSINCE and VANISHED
+//! (RFC 7162).
+//!
+//! ENVELOPE, BODY, BODYSTRUCTURE, RFC822.HEADER and `BODY[HEADER...]` are
+//! answered from the cached [`MessageSummary`] without opening the message;
+//! other body sections are slices of [`Mailbox::content`], loaded one
+//! message at a time while the driver writes (see [`ResponseStream`]).
+//! A body fetch without `.PEEK` sets `\Seen` and reports the new FLAGS.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mailroom_core::{
+    Error, Flag, Flags, Mailbox, MessageMeta, MessageSummary, ModSeq, SeqSet, StoreOp, Uid,
+};
+
+use super::super::body::{from_summary_only, partial, section_bytes};
+use super::super::{Reply, ResponseStream, State, error_response};
+use crate::command::{FetchAttr, Section};
+use crate::response::{Data, FetchItem, Response, SectionLabel, StatusResponse};
+
+/// What is known about one message before its response is built.
+struct Prepared {
+    seq: u32,
+    meta: MessageMeta,
+    summary: Option<Arc<MessageSummary>>,
+    recent: bool,
+    /// `\Seen` was just set: report FLAGS even if not asked.
+    flags_changed: bool,
+}
+
+/// FETCH / UID FETCH.
+pub(crate) async fn handle(
+    state: &mut State,
+    tag: &str,
+    uid: bool,
+    set: &SeqSet,
+    mut items: Vec<FetchAttr>,
+    changed_since: Option<ModSeq>,
+    vanished: bool,
+) -> Reply {
+    if changed_since.is_some() || items.contains(&FetchAttr::ModSeq) {
+        state.enabled.condstore = true;
+    }
+    let enabled = state.enabled;
+    let Some(sel) = state.selected.as_mut() else {
+        return super::bad(tag, "no mailbox selected");
+    };
+    if vanished && (!uid || changed_since.is_none() || !enabled.qresync) {
+        return super::bad(
+            tag,
+            "VANISHED needs UID FETCH with CHANGEDSINCE after ENABLE QRESYNC",
+        );
+    }
+    if !uid && sel.seq_set_out_of_range(set) {
+        return super::bad(tag, "invalid message sequence number");
+    }
+    if uid && !items.contains(&FetchAttr::Uid) {
+        items.insert(0, FetchAttr::Uid);
+    }
+    if changed_since.is_some() && !items.contains(&FetchAttr::ModSeq) {
+        items.push(FetchAttr::ModSeq);
+    }
+    let mailbox = sel.handle.mailbox().clone();
+    let targets = sel.resolve(set, uid);
+    let uids: Vec<Uid> = targets.iter().map(|(_, u)| *u).collect();
+    let mut out = Vec::new();
+
+    if vanished && let Some(since) = changed_since {
+        match mailbox.changes_since(since).await {
+            Ok(changes) => {
+                let gone = changes
+                    .expunged
+                    .iter()
+                    .map(|(u, _)| u.0)
+                    .filter(|u| set.contains(*u, u32::MAX));
+                if let Some(uids) = SeqSet::from_numbers(gone) {
+                    out.push(Response::Data(Data::Vanished {
+                        earlier: true,
+                        uids,
+                    }));
+                }
+            }
+            Err(e) => return super::fail(tag, &e),
+        }
+    }
+
+    let metas = match mailbox.fetch_meta(&uids).await {
+        Ok(m) => m,
+        Err(e) => return super::fail(tag, &e),
+    };
+    let mut metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
+    if let Some(since) = changed_since {
+        metas.retain(|_, m| m.modseq > since);
+    }
+
+    // Body fetches without .PEEK set \Seen (RFC 3501 §6.4.5).
+    let mut flags_changed = std::collections::HashSet::new();
+    let sets_seen = items.iter().any(|i| {
+        matches!(
+            i,
+            FetchAttr::Rfc822 | FetchAttr::Rfc822Text | FetchAttr::BodySection { peek: false, .. }
+        )
+    });
+    if sets_seen && !sel.read_only && sel.handle.may_set(&Flag::Seen) {
+        let unseen: Vec<Uid> = targets
+            .iter()
+            .filter_map(|(_, u)| metas.get(u))
+            .filter(|m| !m.flags.contains(&Flag::Seen))
+            .map(|m| m.uid)
+            .collect();
+        if !unseen.is_empty() {
+            let seen: Flags = [Flag::Seen].into_iter().collect();
+            match sel.handle.store(&unseen, &StoreOp::Add(seen), None).await {
+                Ok(result) => {
+                    for m in result.changed {
+                        sel.note_reported(&m);
+                        flags_changed.insert(m.uid);
+                        metas.insert(m.uid, m);
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "could not set \\Seen on FETCH"),
+            }
+        }
+    }
+
+    let needs_summary = items.iter().any(|i| {
+        matches!(
+            i,
+            FetchAttr::Envelope
+                | FetchAttr::Body
+                | FetchAttr::BodyStructure
+                | FetchAttr::Rfc822Header
+                | FetchAttr::Rfc822Text
+                | FetchAttr::BodySection { .. }
+        )
+    });
+    let needs_content = items.iter().any(|i| match i {
+        FetchAttr::Rfc822 | FetchAttr::Rfc822Text => true,
+        FetchAttr::BodySection { section, .. } => !from_summary_only(section),
+        _ => false,
+    });
+    let present: Vec<Uid> = targets
+        .iter()
+        .map(|(_, u)| *u)
+        .filter(|u| metas.contains_key(u))
+        .collect();
+    let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
+    if needs_summary && !present.is_empty() {
+        match mailbox.summaries(&present).await {
+            Ok(s) => summaries.extend(s),
+            Err(e) => return super::fail(tag, &e),
+        }
+    }
+    let mut prepared = Vec::with_capacity(present.len());
+    for (seq, u) in targets {
+        let Some(meta) = metas.remove(&u) else {
+            continue;
+        };
+        let summary = summaries.remove(&u);
+        if needs_summary && summary.is_none() {
+            continue;
+        }
+        prepared.push(Prepared {
+            seq,
+            recent: sel.is_recent(u),
+            flags_changed: flags_changed.contains(&u),
+            meta,
+            summary,
+        });
+    }
+    let items = Arc::new(items);
+    if !needs_content {
+        for p in &prepared {
+            out.push(Response::Data(Data::Fetch {
+                seq: p.seq,
+                items: build_items(&items, p, None),
+            }));
+        }
+        out.push(StatusResponse::ok(tag, None, "FETCH completed"));
+        return Reply::new(out);
+    }
+    let mut reply = Reply::new(out);
+    reply.tail = Some(content_stream(tag.to_owned(), mailbox, items, prepared));
+    reply
+}
+
+/// The FETCH responses that need message content, loaded one by one.
+fn content_stream(
+    tag: String,
+    mailbox: Arc<dyn Mailbox>,
+    items: Arc<Vec<FetchAttr>>,
+    prepared: Vec<Prepared>,
+) -> ResponseStream {
+    struct St {
+        queue: std::vec::IntoIter<Prepared>,
+        mailbox: Arc<dyn Mailbox>,
+        items: Arc<Vec<FetchAttr>>,
+        tag: String,
+        failed: Option<Error>,
+        done: bool,
+    }
+    let st = St {
+        queue: prepared.into_iter(),
+        mailbox,
+        items,
+        tag,
+        failed: None,
+        done: false,
+    };
+    Box::pin(futures::stream::unfold(st, |mut st| async move {
+        if st.done {
+            return None;
+        }
+        while let Some(p) = st.queue.next() {
+            match st.mailbox.content(p.meta.uid).await {
+                Ok(content) => {
+                    let items = build_items(&st.items, &p, Some(&content));
+                    return Some((Response::Data(Data::Fetch { seq: p.seq, items }), st));
+                }
+                // Expunged meanwhile: nothing to say about it.
+                Err(Error::NoSuchMessage(_)) => {}
+                Err(e) => {
+                    tracing::warn!(uid = p.meta.uid.0, error = %e, "could not read message");
+                    st.failed.get_or_insert(e);
+                }
+            }
+        }
+        st.done = true;
+        let last = match &st.failed {
+            None => StatusResponse::ok(&st.tag, None, "FETCH completed"),
+            Some(e) => error_response(&st.tag, e),
+        };
+        Some((last, st))
+    }))
+}
+
+/// The items of one FETCH response, in the order asked.
+fn build_items(items: &[FetchAttr], p: &Prepared, content: Option<&Bytes>) -> Vec<FetchItem> {
+    let mut out = Vec::with_capacity(items.len() + 1);
+    let mut has_flags = false;
+    for item in items {
+        let fi = match item {
+            FetchAttr::Uid => FetchItem::Uid(p.meta.uid),
+            FetchAttr::Flags => {
+                has_flags = true;
+                FetchItem::Flags {
+                    flags: p.meta.flags.clone(),
+                    recent: p.recent,
+                }
+            }
+            FetchAttr::InternalDate => FetchItem::InternalDate(p.meta.internal_date),
+            FetchAttr::Rfc822Size => FetchItem::Rfc822Size(p.meta.size),
+            FetchAttr::ModSeq => FetchItem::ModSeq(p.meta.modseq),
+            FetchAttr::Envelope => match &p.summary {
+                Some(s) => FetchItem::Envelope(s.clone()),
+                None => continue,
+            },
+            FetchAttr::Body => match &p.summary {
+                Some(s) => FetchItem::Body(s.clone()),
+                None => continue,
+            },
+            FetchAttr::BodyStructure => match &p.summary {
+                Some(s) => FetchItem::BodyStructure(s.clone()),
+                None => continue,
+            },
+            FetchAttr::Rfc822 => FetchItem::BodySection {
+                label: SectionLabel::Rfc822,
+                origin: None,
+                data: content.cloned(),
+            },
+            FetchAttr::Rfc822Header => FetchItem::BodySection {
+                label: SectionLabel::Rfc822Header,
+                origin: None,
+                data: p
+                    .summary
+                    .as_ref()
+                    .map(|s| Bytes::copy_from_slice(&s.header)),
+            },
+            FetchAttr::Rfc822Text => FetchItem::BodySection {
+                label: SectionLabel::Rfc822Text,
+                origin: None,
+                data: match (&p.summary, content) {
+                    (Some(s), Some(c)) => section_bytes(
+                        s,
+                        Some(c),
+                        &Section {
+                            part: Vec::new(),
+                            text: Some(crate::command::SectionText::Text),
+                        },
+                    ),
+                    _ => None,
+                },
+            },
+            FetchAttr::BodySection {
+                section, partial: range, ..
+            } => {
+                let data = p
+                    .summary
+                    .as_ref()
+                    .and_then(|s| section_bytes(s, content, section));
+                let (origin, data) = match range {
+                    Some((origin, len)) => (Some(*origin), data.map(|d| partial(d, *origin, *len))),
+                    None => (None, data),
+                };
+                FetchItem::BodySection {
+                    label: SectionLabel::Body(section.clone()),
+                    origin,
+                    data,
+                }
+            }
+        };
+        out.push(fi);
+    }
+    if p.flags_changed && !has_flags {
+        out.push(FetchItem::Flags {
+            flags: p.meta.flags.clone(),
+            recent: p.recent,
+        });
+    }
+    out
+}

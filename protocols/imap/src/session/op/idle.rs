@@ -1,0 +1,16 @@
+//! IDLE (RFC 2177): the session answers `+ idling` and hands the driver an
+//! [`IdleHandle`](super::super::IdleHandle) that pushes updates as soon as
+//! the store's watch fires, until the client sends `DONE`.
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::super::{Action, IdleHandle, Reply, State};
+use crate::response::Response;
+
+/// IDLE.
+pub(crate) fn handle(_state: &mut State, shared: &Arc<Mutex<State>>, tag: &str) -> Reply {
+    Reply::new(vec![Response::Continue("idling".to_owned())])
+        .with_action(Action::Idle(IdleHandle::new(tag.to_owned(), shared.clone())))
+}

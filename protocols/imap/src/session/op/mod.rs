@@ -1,0 +1,275 @@
+//! One module per IMAP command, named after it. The UID forms live with
+//! their base command (`UID FETCH` in [`fetch`]), EXAMINE with [`select`],
+//! UNSUBSCRIBE in [`unsubscribe`], LSUB and XLIST in their own files over
+//! the shared LIST code, the ACL commands of RFC 4314 in [`acl`] and the
+//! QUOTA commands of RFC 9208 in [`quota`].
+
+use std::sync::Arc;
+
+use tokio::sync::Mutex;
+
+use super::{Context, Reply, SessionState, State, check_state};
+use crate::command::{Command, Request};
+use crate::response::{Code, Response, StatusResponse};
+
+pub mod acl;
+pub mod append;
+pub mod authenticate;
+pub mod capability;
+pub mod check;
+pub mod close;
+pub mod copy;
+pub mod create;
+pub mod delete;
+pub mod enable;
+pub mod examine;
+pub mod expunge;
+pub mod fetch;
+pub mod id;
+pub mod idle;
+pub mod list;
+pub mod login;
+pub mod logout;
+pub mod lsub;
+#[path = "move.rs"]
+pub mod move_;
+pub mod namespace;
+pub mod noop;
+pub mod quota;
+pub mod rename;
+pub mod search;
+pub mod select;
+pub mod starttls;
+pub mod status;
+pub mod store;
+pub mod subscribe;
+pub mod unselect;
+pub mod unsubscribe;
+pub mod xlist;
+
+/// Runs one command and appends the unsolicited updates RFC 3501 allows
+/// after it.
+pub(crate) async fn dispatch(
+    state: &mut State,
+    ctx: &Arc<Context>,
+    shared: &Arc<Mutex<State>>,
+    request: Request,
+) -> Reply {
+    let Request { tag, command } = request;
+    if let Err(reason) = check_state(state, &command) {
+        let mut reply = Reply::new(vec![StatusResponse::bad(
+            Some(&tag),
+            Some(Code::ClientBug),
+            format!("{} not allowed now: {reason}", command.name()),
+        )]);
+        reply.state = if state.selected.is_some() {
+            SessionState::Selected
+        } else if state.access.is_some() {
+            SessionState::Authenticated
+        } else {
+            SessionState::NotAuthenticated
+        };
+        return reply;
+    }
+    let updates = UpdatePolicy::for_command(&command);
+    let mut reply = run(state, ctx, shared, &tag, command).await;
+    reply.state = if matches!(reply.action, super::Action::Close) {
+        SessionState::Logout
+    } else if state.selected.is_some() {
+        SessionState::Selected
+    } else if state.access.is_some() {
+        SessionState::Authenticated
+    } else {
+        SessionState::NotAuthenticated
+    };
+    if updates != UpdatePolicy::None && state.selected.is_some() {
+        let extra = sync_updates(state, updates == UpdatePolicy::Full).await;
+        if !extra.is_empty() {
+            // Updates go before the tagged completion (or before the stream).
+            let at = if reply.tail.is_some() {
+                reply.responses.len()
+            } else {
+                reply
+                    .responses
+                    .iter()
+                    .rposition(|r| matches!(r, Response::Status(s) if s.tag.is_some()))
+                    .unwrap_or(reply.responses.len())
+            };
+            reply.responses.splice(at..at, extra);
+        }
+    }
+    reply
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum UpdatePolicy {
+    /// No updates (LOGOUT, commands that change or leave the selection, IDLE).
+    None,
+    /// EXISTS and FETCH, but no EXPUNGE (FETCH, STORE, SEARCH, RFC 3501 §7.4.1).
+    NoExpunge,
+    /// Everything.
+    Full,
+}
+
+impl UpdatePolicy {
+    fn for_command(command: &Command) -> UpdatePolicy {
+        match command {
+            Command::Logout
+            | Command::Select { .. }
+            | Command::Examine { .. }
+            | Command::Close
+            | Command::Unselect
+            | Command::Idle
+            | Command::StartTls
+            | Command::Authenticate { .. }
+            | Command::Login { .. } => UpdatePolicy::None,
+            Command::Fetch { uid: false, .. }
+            | Command::Store { uid: false, .. }
+            | Command::Search { uid: false, .. } => UpdatePolicy::NoExpunge,
+            _ => UpdatePolicy::Full,
+        }
+    }
+}
+
+async fn run(
+    state: &mut State,
+    ctx: &Arc<Context>,
+    shared: &Arc<Mutex<State>>,
+    tag: &str,
+    command: Command,
+) -> Reply {
+    match command {
+        Command::Capability => capability::handle(state, ctx, tag),
+        Command::Noop => noop::handle(tag),
+        Command::Logout => logout::handle(tag),
+        Command::Id(params) => id::handle(state, tag, params),
+        Command::StartTls => starttls::handle(state, ctx, tag),
+        Command::Authenticate {
+            mechanism,
+            initial_response,
+        } => authenticate::handle(state, ctx, tag, &mechanism, initial_response.as_deref()).await,
+        Command::Login { username, password } => {
+            login::handle(state, ctx, tag, username, password).await
+        }
+        Command::Select { mailbox, params } => {
+            select::handle(state, tag, &mailbox, &params, false).await
+        }
+        Command::Examine { mailbox, params } => examine::handle(state, tag, &mailbox, &params).await,
+        Command::Create {
+            mailbox,
+            special_use,
+        } => create::handle(state, tag, &mailbox, &special_use).await,
+        Command::Delete { mailbox } => delete::handle(state, tag, &mailbox).await,
+        Command::Rename { from, to } => rename::handle(state, tag, &from, &to).await,
+        Command::Subscribe { mailbox } => subscribe::handle(state, tag, &mailbox).await,
+        Command::Unsubscribe { mailbox } => unsubscribe::handle(state, tag, &mailbox).await,
+        Command::List(args) => list::handle(state, tag, &args).await,
+        Command::Lsub { reference, pattern } => lsub::handle(state, tag, &reference, &pattern).await,
+        Command::Xlist { reference, pattern } => {
+            xlist::handle(state, tag, &reference, &pattern).await
+        }
+        Command::Namespace => namespace::handle(tag),
+        Command::Status { mailbox, items } => status::handle(state, tag, &mailbox, &items).await,
+        Command::Append {
+            mailbox,
+            flags,
+            date,
+            message,
+        } => append::handle(state, ctx, tag, &mailbox, flags, date, message).await,
+        Command::Enable(caps) => enable::handle(state, tag, &caps),
+        Command::Idle => idle::handle(state, shared, tag),
+        Command::GetAcl { mailbox } => acl::get_acl(state, tag, &mailbox).await,
+        Command::SetAcl {
+            mailbox,
+            identifier,
+            rights,
+        } => acl::set_acl(state, tag, &mailbox, &identifier, &rights).await,
+        Command::DeleteAcl {
+            mailbox,
+            identifier,
+        } => acl::delete_acl(state, tag, &mailbox, &identifier).await,
+        Command::ListRights {
+            mailbox,
+            identifier,
+        } => acl::list_rights(state, tag, &mailbox, &identifier).await,
+        Command::MyRights { mailbox } => acl::my_rights(state, tag, &mailbox).await,
+        Command::GetQuota { root } => quota::get_quota(state, tag, &root).await,
+        Command::GetQuotaRoot { mailbox } => quota::get_quota_root(state, tag, &mailbox).await,
+        Command::SetQuota { root, limits } => quota::set_quota(state, tag, &root, &limits).await,
+        Command::Check => check::handle(tag),
+        Command::Close => close::handle(state, tag).await,
+        Command::Unselect => unselect::handle(state, tag),
+        Command::Expunge { uids } => expunge::handle(state, tag, uids.as_ref()).await,
+        Command::Search {
+            uid,
+            charset,
+            return_options,
+            criteria,
+        } => {
+            search::handle(
+                state,
+                tag,
+                uid,
+                charset.as_deref(),
+                return_options.as_deref(),
+                &criteria,
+            )
+            .await
+        }
+        Command::Fetch {
+            uid,
+            set,
+            items,
+            changed_since,
+            vanished,
+        } => fetch::handle(state, tag, uid, &set, items, changed_since, vanished).await,
+        Command::Store {
+            uid,
+            set,
+            kind,
+            silent,
+            flags,
+            unchanged_since,
+        } => store::handle(state, tag, uid, &set, kind, silent, flags, unchanged_since).await,
+        Command::Copy { uid, set, mailbox } => copy::handle(state, tag, uid, &set, &mailbox).await,
+        Command::Move { uid, set, mailbox } => {
+            move_::handle(state, tag, uid, &set, &mailbox).await
+        }
+    }
+}
+
+/// Catches the selected mailbox up with the store; errors are logged and
+/// swallowed (the command itself already has its answer).
+pub(crate) async fn sync_updates(state: &mut State, allow_expunge: bool) -> Vec<Response> {
+    let enabled = state.enabled;
+    let Some(sel) = state.selected.as_mut() else {
+        return Vec::new();
+    };
+    match sel.sync(allow_expunge, enabled).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read mailbox changes");
+            Vec::new()
+        }
+    }
+}
+
+/// Shorthand for a one-response reply.
+pub(crate) fn reply(r: Response) -> Reply {
+    Reply::new(vec![r])
+}
+
+/// A tagged OK reply.
+pub(crate) fn ok(tag: &str, text: &str) -> Reply {
+    reply(StatusResponse::ok(tag, None, text))
+}
+
+/// A tagged BAD reply.
+pub(crate) fn bad(tag: &str, text: impl Into<String>) -> Reply {
+    reply(StatusResponse::bad(Some(tag), None, text))
+}
+
+/// A tagged NO reply for a core error.
+pub(crate) fn fail(tag: &str, e: &mailroom_core::Error) -> Reply {
+    reply(super::error_response(tag, e))
+}

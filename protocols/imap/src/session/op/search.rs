@@ -1,0 +1,536 @@
+//! SEARCH and UID SEARCH (RFC 3501 §6.4.4), with ESEARCH return options
+//! (RFC 4731) and the MODSEQ key (RFC 7162).
+//!
+//! Every key is evaluated as the RFC says:
+//! - header keys (FROM, TO, CC, BCC, SUBJECT, HEADER) are case-insensitive
+//!   substring matches on the header's value, decoded (RFC 2047 words,
+//!   address lists as `Name <addr>`) or raw, read from the cached header
+//!   without opening the message;
+//! - BODY and TEXT match the decoded text of the message (base64 and
+//!   quoted-printable undone, charsets converted, as far as `mail-parser`
+//!   goes), TEXT also its headers; the message is only read when cheaper
+//!   keys have not already decided (three-valued evaluation);
+//! - BEFORE/ON/SINCE compare the INTERNALDATE's day, SENT* the `Date:`
+//!   header's day, in their own time zones, ignoring the time of day.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use mail_parser::{Address, HeaderValue, MessageParser, PartType};
+use mailroom_core::{Flag, MessageMeta, MessageSummary, ModSeq, SeqSet, Uid};
+
+use super::super::{Reply, State};
+use crate::command::{SearchDate, SearchKey, SearchReturn};
+use crate::response::{Code, Data, Response, StatusResponse};
+
+/// The most messages one nested search key may have (a bound on recursion).
+const MAX_DEPTH: usize = 64;
+
+/// SEARCH / UID SEARCH.
+pub(crate) async fn handle(
+    state: &mut State,
+    tag: &str,
+    uid: bool,
+    charset: Option<&str>,
+    return_options: Option<&[SearchReturn]>,
+    criteria: &SearchKey,
+) -> Reply {
+    if let Some(cs) = charset
+        && !cs.eq_ignore_ascii_case("UTF-8")
+        && !cs.eq_ignore_ascii_case("US-ASCII")
+    {
+        return super::reply(StatusResponse::no(
+            tag,
+            Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])),
+            "unsupported charset",
+        ));
+    }
+    if return_options.is_some_and(|o| o.contains(&SearchReturn::Save)) {
+        return super::bad(tag, "SEARCHRES (RETURN SAVE) is not supported");
+    }
+    if depth(criteria) > MAX_DEPTH {
+        return super::bad(tag, "search key nested too deeply");
+    }
+    if uses(criteria, &|k| matches!(k, SearchKey::SavedResult)) {
+        return super::bad(tag, "no saved search result ($) in this session");
+    }
+    let uses_modseq = uses(criteria, &|k| matches!(k, SearchKey::ModSeq(_)));
+    if uses_modseq {
+        state.enabled.condstore = true;
+    }
+    let Some(sel) = state.selected.as_ref() else {
+        return super::bad(tag, "no mailbox selected");
+    };
+    let mailbox = sel.handle.mailbox().clone();
+    let all: Vec<Uid> = sel.uids().to_vec();
+    let metas = match mailbox.fetch_meta(&all).await {
+        Ok(m) => m,
+        Err(e) => return super::fail(tag, &e),
+    };
+    let mut metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
+    let needs_summary = uses(criteria, &|k| {
+        matches!(
+            k,
+            SearchKey::Bcc(_)
+                | SearchKey::Cc(_)
+                | SearchKey::From(_)
+                | SearchKey::To(_)
+                | SearchKey::Subject(_)
+                | SearchKey::Header(..)
+                | SearchKey::SentBefore(_)
+                | SearchKey::SentOn(_)
+                | SearchKey::SentSince(_)
+                | SearchKey::Text(_)
+        )
+    });
+    let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
+    if needs_summary && !metas.is_empty() {
+        let present: Vec<Uid> = all.iter().copied().filter(|u| metas.contains_key(u)).collect();
+        match mailbox.summaries(&present).await {
+            Ok(s) => summaries.extend(s),
+            Err(e) => return super::fail(tag, &e),
+        }
+    }
+    let needle_key = prepare(criteria);
+    let largest_seq = sel.exists();
+    let largest_uid = all.last().map_or(0, |u| u.0);
+    let mut hits: Vec<(u32, Uid, ModSeq)> = Vec::new();
+    for (i, u) in all.iter().enumerate() {
+        let Some(meta) = metas.remove(u) else {
+            continue;
+        };
+        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let mut msg = Candidate {
+            seq,
+            meta: &meta,
+            summary: summaries.get(u).map(Arc::as_ref),
+            recent: sel.is_recent(*u),
+            largest_seq,
+            largest_uid,
+            content: None,
+            headers: OnceCell::new(),
+            body_text: OnceCell::new(),
+        };
+        let matched = match eval(&needle_key, &msg) {
+            Some(b) => b,
+            None => {
+                match mailbox.content(*u).await {
+                    Ok(c) => msg.content = Some(c),
+                    Err(mailroom_core::Error::NoSuchMessage(_)) => continue,
+                    Err(e) => return super::fail(tag, &e),
+                }
+                eval(&needle_key, &msg).unwrap_or(false)
+            }
+        };
+        if matched {
+            hits.push((seq, *u, meta.modseq));
+        }
+    }
+    let ids: Vec<u32> = hits
+        .iter()
+        .map(|(s, u, _)| if uid { u.0 } else { *s })
+        .collect();
+    let top_modseq = if uses_modseq {
+        hits.iter().map(|(_, _, m)| *m).max()
+    } else {
+        None
+    };
+    let data = match return_options {
+        None => Data::Search {
+            ids,
+            modseq: top_modseq,
+        },
+        Some(opts) => {
+            let opts: &[SearchReturn] = if opts.is_empty() {
+                &[SearchReturn::All]
+            } else {
+                opts
+            };
+            let want = |o: SearchReturn| opts.contains(&o);
+            Data::ESearch {
+                tag: tag.to_owned(),
+                uid,
+                min: want(SearchReturn::Min).then(|| ids.iter().copied().min()).flatten(),
+                max: want(SearchReturn::Max).then(|| ids.iter().copied().max()).flatten(),
+                count: want(SearchReturn::Count)
+                    .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+                all: if want(SearchReturn::All) {
+                    SeqSet::from_numbers(ids.iter().copied())
+                } else {
+                    None
+                },
+                modseq: top_modseq,
+            }
+        }
+    };
+    Reply::new(vec![
+        Response::Data(data),
+        StatusResponse::ok(tag, None, "SEARCH completed"),
+    ])
+}
+
+fn depth(k: &SearchKey) -> usize {
+    match k {
+        SearchKey::And(v) => 1 + v.iter().map(depth).max().unwrap_or(0),
+        SearchKey::Not(k) => 1 + depth(k),
+        SearchKey::Or(a, b) => 1 + depth(a).max(depth(b)),
+        _ => 1,
+    }
+}
+
+fn uses(k: &SearchKey, pred: &dyn Fn(&SearchKey) -> bool) -> bool {
+    if pred(k) {
+        return true;
+    }
+    match k {
+        SearchKey::And(v) => v.iter().any(|k| uses(k, pred)),
+        SearchKey::Not(k) => uses(k, pred),
+        SearchKey::Or(a, b) => uses(a, pred) || uses(b, pred),
+        _ => false,
+    }
+}
+
+/// Lower-cases every string argument once, so matching compares lower case.
+fn prepare(k: &SearchKey) -> SearchKey {
+    use SearchKey as K;
+    let lc = |s: &String| s.to_lowercase();
+    match k {
+        K::And(v) => K::And(v.iter().map(prepare).collect()),
+        K::Not(k) => K::Not(Box::new(prepare(k))),
+        K::Or(a, b) => K::Or(Box::new(prepare(a)), Box::new(prepare(b))),
+        K::Bcc(s) => K::Bcc(lc(s)),
+        K::Cc(s) => K::Cc(lc(s)),
+        K::From(s) => K::From(lc(s)),
+        K::To(s) => K::To(lc(s)),
+        K::Subject(s) => K::Subject(lc(s)),
+        K::Body(s) => K::Body(lc(s)),
+        K::Text(s) => K::Text(lc(s)),
+        K::Header(n, s) => K::Header(n.to_ascii_lowercase(), lc(s)),
+        other => other.clone(),
+    }
+}
+
+/// One decoded header: lower-case name, decoded value, raw value (both lower case).
+struct HeaderText {
+    name: String,
+    decoded: String,
+    raw: String,
+}
+
+/// A message under evaluation, with lazily decoded headers and text.
+struct Candidate<'a> {
+    seq: u32,
+    meta: &'a MessageMeta,
+    summary: Option<&'a MessageSummary>,
+    recent: bool,
+    largest_seq: u32,
+    largest_uid: u32,
+    content: Option<Bytes>,
+    headers: OnceCell<Vec<HeaderText>>,
+    body_text: OnceCell<String>,
+}
+
+impl Candidate<'_> {
+    fn headers(&self) -> Option<&[HeaderText]> {
+        let summary = self.summary?;
+        Some(self.headers.get_or_init(|| decode_headers(&summary.header)))
+    }
+
+    fn header_contains(&self, name: &str, needle: &str) -> Option<bool> {
+        let headers = self.headers()?;
+        Some(headers.iter().any(|h| {
+            h.name == name && (h.decoded.contains(needle) || h.raw.contains(needle))
+        }))
+    }
+
+    /// `None` when the message content is needed and not loaded yet.
+    fn body_contains(&self, needle: &str) -> Option<bool> {
+        if needle.is_empty() {
+            return Some(true);
+        }
+        let content = self.content.as_ref()?;
+        let text = self.body_text.get_or_init(|| decode_body_text(content));
+        Some(text.contains(needle))
+    }
+}
+
+fn decode_headers(header: &[u8]) -> Vec<HeaderText> {
+    let parser = MessageParser::new().default_header_text();
+    let Some(msg) = parser.parse_headers(header) else {
+        return Vec::new();
+    };
+    msg.headers()
+        .iter()
+        .map(|h| {
+            let start = (h.offset_start as usize).min(header.len());
+            let end = (h.offset_end as usize).clamp(start, header.len());
+            let raw = unfold(&String::from_utf8_lossy(&header[start..end]));
+            HeaderText {
+                name: h.name.as_str().to_ascii_lowercase(),
+                decoded: render_value(&h.value).to_lowercase(),
+                raw: raw.to_lowercase(),
+            }
+        })
+        .collect()
+}
+
+fn unfold(s: &str) -> String {
+    s.replace("\r\n", "").replace('\n', "").trim().to_owned()
+}
+
+fn render_value(v: &HeaderValue<'_>) -> String {
+    fn addr(out: &mut String, name: Option<&str>, address: Option<&str>) {
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        if let Some(n) = name {
+            out.push_str(n);
+            out.push(' ');
+        }
+        if let Some(a) = address {
+            out.push('<');
+            out.push_str(a);
+            out.push('>');
+        }
+    }
+    match v {
+        HeaderValue::Address(Address::List(list)) => {
+            let mut out = String::new();
+            for a in list {
+                addr(&mut out, a.name.as_deref(), a.address.as_deref());
+            }
+            out
+        }
+        HeaderValue::Address(Address::Group(groups)) => {
+            let mut out = String::new();
+            for g in groups {
+                if let Some(n) = &g.name {
+                    out.push_str(n);
+                    out.push_str(": ");
+                }
+                for a in &g.addresses {
+                    addr(&mut out, a.name.as_deref(), a.address.as_deref());
+                }
+            }
+            out
+        }
+        HeaderValue::Text(t) => t.to_string(),
+        HeaderValue::TextList(l) => l.join(", "),
+        _ => String::new(),
+    }
+}
+
+/// The decoded text of every text part, nested messages included, lower case.
+fn decode_body_text(content: &[u8]) -> String {
+    let mut out = String::new();
+    if let Some(msg) = MessageParser::new().parse(content) {
+        collect_text(&msg, &mut out, 0);
+    }
+    out.to_lowercase()
+}
+
+fn collect_text(msg: &mail_parser::Message<'_>, out: &mut String, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    for part in &msg.parts {
+        match &part.body {
+            PartType::Text(t) | PartType::Html(t) => {
+                out.push_str(t);
+                out.push('\n');
+            }
+            PartType::Message(inner) => {
+                for h in inner.headers() {
+                    out.push_str(&render_value(&h.value));
+                    out.push('\n');
+                }
+                collect_text(inner, out, depth + 1);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn and(a: Option<bool>, b: impl FnOnce() -> Option<bool>) -> Option<bool> {
+    match a {
+        Some(false) => Some(false),
+        Some(true) => b(),
+        None => match b() {
+            Some(false) => Some(false),
+            _ => None,
+        },
+    }
+}
+
+/// Evaluates a key: `Some(answer)`, or `None` if the answer needs the
+/// message content, which is not loaded.
+fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
+    use SearchKey as K;
+    let flag = |f: Flag| Some(m.meta.flags.contains(&f));
+    let day = m.meta.internal_date.local_day();
+    let sent_day = || {
+        m.summary
+            .and_then(|s| s.sent_date)
+            .map(|(ts, off)| (ts + i64::from(off) * 60).div_euclid(86_400))
+            .unwrap_or(day)
+    };
+    match key {
+        K::And(keys) => {
+            let mut acc = Some(true);
+            for k in keys {
+                acc = and(acc, || eval(k, m));
+                if acc == Some(false) {
+                    break;
+                }
+            }
+            acc
+        }
+        K::Or(a, b) => match (eval(a, m), eval(b, m)) {
+            (Some(true), _) | (_, Some(true)) => Some(true),
+            (Some(false), Some(false)) => Some(false),
+            _ => None,
+        },
+        K::Not(k) => eval(k, m).map(|b| !b),
+        K::SeqSet(set) => Some(set.contains(m.seq, m.largest_seq)),
+        K::Uid(set) => Some(set.contains(m.meta.uid.0, m.largest_uid)),
+        K::SavedResult => Some(false),
+        K::All => Some(true),
+        K::Answered => flag(Flag::Answered),
+        K::Unanswered => flag(Flag::Answered).map(|b| !b),
+        K::Deleted => flag(Flag::Deleted),
+        K::Undeleted => flag(Flag::Deleted).map(|b| !b),
+        K::Draft => flag(Flag::Draft),
+        K::Undraft => flag(Flag::Draft).map(|b| !b),
+        K::Flagged => flag(Flag::Flagged),
+        K::Unflagged => flag(Flag::Flagged).map(|b| !b),
+        K::Seen => flag(Flag::Seen),
+        K::Unseen => flag(Flag::Seen).map(|b| !b),
+        K::Keyword(k) => Some(keyword(m, k)),
+        K::Unkeyword(k) => Some(!keyword(m, k)),
+        K::Recent => Some(m.recent),
+        K::New => Some(m.recent && !m.meta.flags.contains(&Flag::Seen)),
+        K::Old => Some(!m.recent),
+        K::Larger(n) => Some(m.meta.size > *n),
+        K::Smaller(n) => Some(m.meta.size < *n),
+        K::Before(SearchDate(d)) => Some(day < *d),
+        K::On(SearchDate(d)) => Some(day == *d),
+        K::Since(SearchDate(d)) => Some(day >= *d),
+        K::SentBefore(SearchDate(d)) => Some(sent_day() < *d),
+        K::SentOn(SearchDate(d)) => Some(sent_day() == *d),
+        K::SentSince(SearchDate(d)) => Some(sent_day() >= *d),
+        K::ModSeq(n) => Some(m.meta.modseq >= *n),
+        K::From(s) => Some(m.header_contains("from", s).unwrap_or(false)),
+        K::To(s) => Some(m.header_contains("to", s).unwrap_or(false)),
+        K::Cc(s) => Some(m.header_contains("cc", s).unwrap_or(false)),
+        K::Bcc(s) => Some(m.header_contains("bcc", s).unwrap_or(false)),
+        K::Subject(s) => Some(m.header_contains("subject", s).unwrap_or(false)),
+        K::Header(name, s) => Some(m.header_contains(name, s).unwrap_or(false)),
+        K::Body(s) => m.body_contains(s),
+        K::Text(s) => {
+            let in_header = m.headers().is_some_and(|hs| {
+                hs.iter().any(|h| {
+                    h.name.contains(s.as_str()) || h.decoded.contains(s.as_str()) || h.raw.contains(s.as_str())
+                })
+            });
+            if in_header {
+                Some(true)
+            } else {
+                m.body_contains(s)
+            }
+        }
+    }
+}
+
+fn keyword(m: &Candidate<'_>, k: &str) -> bool {
+    match Flag::parse(k) {
+        Ok(f) => m.meta.flags.contains(&f),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailroom_core::{Flags, InternalDate, MessageGuid};
+
+    fn meta(flags: Flags) -> MessageMeta {
+        MessageMeta {
+            uid: Uid(7),
+            flags,
+            modseq: ModSeq(5),
+            internal_date: InternalDate {
+                timestamp: 1_700_000_000,
+                offset_minutes: 0,
+            },
+            size: 100,
+            guid: MessageGuid::default(),
+        }
+    }
+
+    fn candidate<'a>(meta: &'a MessageMeta, summary: Option<&'a MessageSummary>) -> Candidate<'a> {
+        Candidate {
+            seq: 3,
+            meta,
+            summary,
+            recent: false,
+            largest_seq: 10,
+            largest_uid: 20,
+            content: None,
+            headers: OnceCell::new(),
+            body_text: OnceCell::new(),
+        }
+    }
+
+    #[test]
+    fn three_valued_logic_avoids_loading_content() {
+        let m = meta(Flags::default());
+        let c = candidate(&m, None);
+        let key = prepare(&SearchKey::And(vec![SearchKey::Seen, SearchKey::Body("x".into())]));
+        assert_eq!(eval(&key, &c), Some(false));
+        let key = prepare(&SearchKey::Or(
+            Box::new(SearchKey::Unseen),
+            Box::new(SearchKey::Body("x".into())),
+        ));
+        assert_eq!(eval(&key, &c), Some(true));
+        let key = prepare(&SearchKey::Body("x".into()));
+        assert_eq!(eval(&key, &c), None);
+    }
+
+    #[test]
+    fn header_and_body_matching_is_decoded_and_case_insensitive() {
+        let raw = b"From: =?utf-8?q?J=C3=BCrgen?= <j@example.org>\r\nSubject: =?utf-8?b?SMOkbGxv?=\r\nX-Tag: Blue\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\nR3LDvMOfZSBhdXMgQmVybGlu\r\n";
+        let summary = MessageSummary::parse(raw);
+        let m = meta(Flags::default());
+        let mut c = candidate(&m, Some(&summary));
+        let t = |k: SearchKey, c: &Candidate<'_>| eval(&prepare(&k), c);
+        assert_eq!(t(SearchKey::From("jürgen".into()), &c), Some(true));
+        assert_eq!(t(SearchKey::From("J@EXAMPLE".into()), &c), Some(true));
+        assert_eq!(t(SearchKey::Subject("HÄLLO".into()), &c), Some(true));
+        assert_eq!(t(SearchKey::Header("x-tag".into(), "blu".into()), &c), Some(true));
+        assert_eq!(t(SearchKey::Header("X-Other".into(), String::new()), &c), Some(false));
+        assert_eq!(t(SearchKey::Header("X-TAG".into(), String::new()), &c), Some(true));
+        assert_eq!(t(SearchKey::Text("hällo".into()), &c), Some(true));
+        c.content = Some(Bytes::from_static(raw));
+        assert_eq!(t(SearchKey::Body("grüße aus".into()), &c), Some(true));
+        assert_eq!(t(SearchKey::Body("R3LD".into()), &c), Some(false));
+        assert_eq!(t(SearchKey::Text("BERLIN".into()), &c), Some(true));
+    }
+
+    #[test]
+    fn dates_and_sizes() {
+        let m = meta([Flag::Seen].into_iter().collect());
+        let c = candidate(&m, None);
+        // 1_700_000_000 is 2023-11-14 (day 19675).
+        assert_eq!(eval(&SearchKey::On(SearchDate(19675)), &c), Some(true));
+        assert_eq!(eval(&SearchKey::Before(SearchDate(19675)), &c), Some(false));
+        assert_eq!(eval(&SearchKey::Since(SearchDate(19675)), &c), Some(true));
+        assert_eq!(eval(&SearchKey::Larger(99), &c), Some(true));
+        assert_eq!(eval(&SearchKey::Smaller(100), &c), Some(false));
+        assert_eq!(eval(&SearchKey::Unseen, &c), Some(false));
+        assert_eq!(eval(&SearchKey::SeqSet("2:*".parse().unwrap()), &c), Some(true));
+        assert_eq!(eval(&SearchKey::Uid("8:*".parse().unwrap()), &c), Some(false));
+        assert_eq!(eval(&SearchKey::ModSeq(ModSeq(5)), &c), Some(true));
+    }
+}

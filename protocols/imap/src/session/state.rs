@@ -1,0 +1,50 @@
+//! The connection state a session keeps between commands.
+
+use mailroom_core::access::MailAccess;
+
+use super::{ConnectionInfo, SelectedMailbox};
+
+/// Extensions the client turned on (RFC 5161 ENABLE, or implicitly).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Enabled {
+    /// CONDSTORE (RFC 7162): MODSEQ in unsolicited FETCH responses.
+    pub(crate) condstore: bool,
+    /// QRESYNC (RFC 7162): VANISHED instead of EXPUNGE, `[CLOSED]`.
+    pub(crate) qresync: bool,
+    /// UTF8=ACCEPT (RFC 6855).
+    pub(crate) utf8: bool,
+}
+
+/// What the client told about itself with ID, kept for logs and quirks.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientQuirks {
+    /// The `name` field of the client's ID.
+    pub(crate) name: Option<String>,
+    /// The `version` field.
+    pub(crate) version: Option<String>,
+}
+
+/// The state of one connection.
+#[derive(Debug)]
+pub(crate) struct State {
+    /// Whether the connection is encrypted (implicit TLS or after STARTTLS).
+    pub(crate) tls: bool,
+    /// Set once authenticated.
+    pub(crate) access: Option<MailAccess>,
+    /// Set while a mailbox is selected.
+    pub(crate) selected: Option<SelectedMailbox>,
+    pub(crate) enabled: Enabled,
+    pub(crate) client: ClientQuirks,
+}
+
+impl State {
+    pub(crate) fn new(conn: ConnectionInfo) -> State {
+        State {
+            tls: conn.tls,
+            access: None,
+            selected: None,
+            enabled: Enabled::default(),
+            client: ClientQuirks::default(),
+        }
+    }
+}
