@@ -1,2 +1,89 @@
-//! mailroomd
-fn main() {}
+//! `mailroomd`: the example Mailroom server and its admin commands.
+//! See `examples/server/README.md` for the reference.
+
+mod admin;
+mod cli;
+mod serve;
+
+use std::io::IsTerminal as _;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use mailroomd::config::Config;
+use tracing_subscriber::EnvFilter;
+
+use crate::cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mailroomd: error: {}", report(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = match &cli.config {
+        Some(path) => Config::load(path)?,
+        None => Config::embedded_defaults()?,
+    };
+    match cli.command.unwrap_or(Command::Serve) {
+        Command::Serve => {
+            init_logging(&config.log_level);
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_name("mailroomd")
+                .build()
+                .context("starting the tokio runtime")?;
+            runtime.block_on(serve::run(config))
+        }
+        Command::User(command) => {
+            // Admin commands log only problems (e.g. a permissions warning).
+            init_logging("warn");
+            admin::user(
+                &config,
+                command,
+                std::io::stdin().lock(),
+                &mut std::io::stdout().lock(),
+            )
+        }
+    }
+}
+
+/// Logs to stderr (stdout carries the lines scripts read). `RUST_LOG`, when
+/// set, overrides `level`.
+fn init_logging(level: &str) {
+    let filter = match std::env::var("RUST_LOG") {
+        Ok(env) if !env.trim().is_empty() => EnvFilter::try_new(&env).unwrap_or_else(|e| {
+            eprintln!("mailroomd: ignoring invalid RUST_LOG ({e}); using {level:?}");
+            EnvFilter::new(level)
+        }),
+        _ => EnvFilter::new(level),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// The error and its causes on one line, leaving out causes whose text the
+/// message already contains (our errors print their source inline).
+fn report(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}

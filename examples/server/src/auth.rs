@@ -1,0 +1,593 @@
+//! [`FileAuthenticator`]: the users file as a [`mailroom_core::Authenticator`],
+//! with a cache of verified credentials.
+//!
+//! An argon2 verification costs tens of milliseconds of CPU by design. A
+//! client that logs in over and over (a phone polling every minute, a sync
+//! tool opening ten connections) must not pay that each time, so, as
+//! Dovecot's auth cache does, a successful verification is remembered for
+//! `auth_cache_ttl_secs`:
+//!
+//! - the cache key is an HMAC-SHA256, under a random per-process key, of the
+//!   user name and the password: the plaintext password is never kept, and
+//!   the key cannot be brute-forced offline from a memory dump without the
+//!   per-process secret;
+//! - an entry remembers the PHC hash it was verified against, so changing a
+//!   password (or deleting the user) invalidates it at once;
+//! - failures are never cached (the IMAP failed-login throttle deals with
+//!   guessing);
+//! - the cache holds at most [`MAX_CACHE_ENTRIES`] entries.
+//!
+//! The users file is re-read whenever its inode, size, mtime or ctime
+//! changes (checked at each authentication and lookup: one `stat`), so
+//! `mailroomd user add` takes effect on a running server. A file that fails
+//! to parse after a change is reported and the previous users stay in force.
+//!
+//! Unknown users cost the same argon2 verification as known ones (against a
+//! dummy hash), so timing does not tell whether a user exists.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use aws_lc_rs::hmac;
+use mailroom_core::{Authenticator, Credentials, Error, Principal, Result};
+use tokio::sync::Semaphore;
+
+use crate::users::{self, UserDb, UserRecord};
+
+/// The most credentials the cache holds at once.
+pub const MAX_CACHE_ENTRIES: usize = 65_536;
+
+/// Authenticates against a users file (see [`crate::users`]).
+///
+/// ```no_run
+/// # async fn demo() -> mailroom_core::Result<()> {
+/// use std::time::Duration;
+/// use mailroom_core::{Authenticator, Credentials};
+/// use mailroomd::auth::FileAuthenticator;
+///
+/// let auth = FileAuthenticator::new("data/users.toml", Duration::from_secs(60))?;
+/// let who = auth
+///     .authenticate(&Credentials {
+///         authzid: None,
+///         authcid: "alice@example.com".into(),
+///         password: "secret".into(),
+///     })
+///     .await?;
+/// println!("{} logged in", who.user);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct FileAuthenticator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    table: RwLock<Table>,
+    cache: Mutex<CredentialCache>,
+    /// Bounds concurrent argon2 verifications to the number of CPUs, so a
+    /// login storm queues instead of starving the blocking pool.
+    hash_slots: Semaphore,
+    verifications: AtomicU64,
+    dummy_hash: OnceLock<String>,
+}
+
+#[derive(Default)]
+struct Table {
+    stamp: Option<FileStamp>,
+    db: Arc<UserDb>,
+}
+
+/// Identifies one version of the users file on disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Option<FileStamp> {
+        let m = std::fs::metadata(path).ok()?;
+        Some(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+}
+
+struct CredentialCache {
+    key: hmac::Key,
+    ttl: Duration,
+    entries: HashMap<[u8; 32], CacheEntry>,
+}
+
+struct CacheEntry {
+    user: String,
+    phc: String,
+    expires: Instant,
+}
+
+impl CredentialCache {
+    fn new(ttl: Duration) -> Result<CredentialCache> {
+        let mut secret = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut secret)
+            .map_err(|_| Error::Backend("no randomness for the auth cache key".into()))?;
+        Ok(CredentialCache {
+            key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+            ttl,
+            entries: HashMap::new(),
+        })
+    }
+
+    fn tag(&self, user: &str, password: &str) -> [u8; 32] {
+        let mut ctx = hmac::Context::with_key(&self.key);
+        ctx.update(&(user.len() as u64).to_be_bytes());
+        ctx.update(user.as_bytes());
+        ctx.update(password.as_bytes());
+        let mut out = [0u8; 32];
+        let tag = ctx.sign();
+        let bytes = tag.as_ref();
+        let n = out.len().min(bytes.len());
+        out[..n].copy_from_slice(&bytes[..n]);
+        out
+    }
+
+    /// Whether `tag` was verified against `record`'s current hash recently.
+    fn hit(&mut self, tag: &[u8; 32], record: &UserRecord, now: Instant) -> bool {
+        match self.entries.get(tag) {
+            Some(e) if e.expires > now && e.user == record.name && e.phc == record.password => true,
+            Some(_) => {
+                self.entries.remove(tag);
+                false
+            }
+            None => false,
+        }
+    }
+
+    fn insert(&mut self, tag: [u8; 32], record: &UserRecord, now: Instant) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        if self.entries.len() >= MAX_CACHE_ENTRIES {
+            self.entries.retain(|_, e| e.expires > now);
+            if self.entries.len() >= MAX_CACHE_ENTRIES {
+                self.entries.clear();
+            }
+        }
+        self.entries.insert(
+            tag,
+            CacheEntry {
+                user: record.name.clone(),
+                phc: record.password.clone(),
+                expires: now + self.ttl,
+            },
+        );
+    }
+}
+
+impl fmt::Debug for FileAuthenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cached = self
+            .inner
+            .cache
+            .lock()
+            .map(|c| c.entries.len())
+            .unwrap_or(0);
+        f.debug_struct("FileAuthenticator")
+            .field("path", &self.inner.path)
+            .field("cached_credentials", &cached)
+            .field("verifications", &self.verifications())
+            .finish()
+    }
+}
+
+impl FileAuthenticator {
+    /// Authenticates against the users file at `path` (which may not exist
+    /// yet), caching verified credentials for `cache_ttl` (zero: no cache).
+    pub fn new(path: impl Into<PathBuf>, cache_ttl: Duration) -> Result<FileAuthenticator> {
+        let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let inner = Inner {
+            path: path.into(),
+            table: RwLock::new(Table::default()),
+            cache: Mutex::new(CredentialCache::new(cache_ttl)?),
+            hash_slots: Semaphore::new(slots),
+            verifications: AtomicU64::new(0),
+            dummy_hash: OnceLock::new(),
+        };
+        inner.refresh();
+        Ok(FileAuthenticator {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// How many argon2 verifications were run (cache misses, failures and
+    /// unknown users), for tests and metrics.
+    pub fn verifications(&self) -> u64 {
+        self.inner.verifications.load(Ordering::Relaxed)
+    }
+
+    /// The number of users currently loaded (re-reading the file if it changed).
+    pub async fn user_count(&self) -> usize {
+        self.current_db().await.len()
+    }
+
+    async fn current_db(&self) -> Arc<UserDb> {
+        let inner = Arc::clone(&self.inner);
+        match tokio::task::spawn_blocking(move || inner.refresh()).await {
+            Ok(db) => db,
+            Err(_) => self.inner.snapshot(),
+        }
+    }
+
+    /// Runs one argon2 verification on the blocking pool.
+    async fn verify(&self, password: &str, phc: String) -> bool {
+        let Ok(_slot) = self.inner.hash_slots.acquire().await else {
+            return false;
+        };
+        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
+        let password = password.to_owned();
+        tokio::task::spawn_blocking(move || users::verify_password(&password, &phc))
+            .await
+            .unwrap_or(false)
+    }
+
+    /// Burns one verification against a dummy hash so that an unknown user
+    /// takes as long as a wrong password.
+    async fn verify_dummy(&self, password: &str) {
+        let inner = Arc::clone(&self.inner);
+        let dummy = tokio::task::spawn_blocking(move || {
+            inner
+                .dummy_hash
+                .get_or_init(|| users::hash_password("mailroomd dummy").unwrap_or_default())
+                .clone()
+        })
+        .await
+        .unwrap_or_default();
+        let _ = self.verify(password, dummy).await;
+    }
+
+    fn cache(&self) -> Result<std::sync::MutexGuard<'_, CredentialCache>> {
+        self.inner
+            .cache
+            .lock()
+            .map_err(|_| Error::Backend("auth cache lock poisoned".into()))
+    }
+}
+
+impl Inner {
+    fn snapshot(&self) -> Arc<UserDb> {
+        match self.table.read() {
+            Ok(t) => Arc::clone(&t.db),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner().db),
+        }
+    }
+
+    /// Re-reads the users file if it changed on disk; returns the users.
+    fn refresh(&self) -> Arc<UserDb> {
+        let stamp = FileStamp::of(&self.path);
+        if let Ok(t) = self.table.read()
+            && t.stamp == stamp
+        {
+            return Arc::clone(&t.db);
+        }
+        let mut table = match self.table.write() {
+            Ok(t) => t,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        // Another task may have reloaded while we waited for the lock.
+        let stamp = FileStamp::of(&self.path);
+        if table.stamp == stamp {
+            return Arc::clone(&table.db);
+        }
+        table.stamp = stamp;
+        match UserDb::load(&self.path) {
+            Ok(db) => {
+                tracing::info!(path = %self.path.display(), users = db.len(), "users file loaded");
+                if let Ok(m) = std::fs::metadata(&self.path) {
+                    use std::os::unix::fs::PermissionsExt;
+                    if m.permissions().mode() & 0o077 != 0 {
+                        tracing::warn!(
+                            path = %self.path.display(),
+                            "users file is readable by group or others; chmod 600 it"
+                        );
+                    }
+                }
+                table.db = Arc::new(db);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "users file not reloaded; previous users stay in force");
+            }
+        }
+        Arc::clone(&table.db)
+    }
+}
+
+/// A client-supplied name, made safe and short for a log line.
+fn loggable(name: &str) -> String {
+    name.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+#[async_trait]
+impl Authenticator for FileAuthenticator {
+    async fn authenticate(&self, credentials: &Credentials) -> Result<Principal> {
+        let db = self.current_db().await;
+        let password = credentials.password.as_str();
+        let record = users::canonical_name(&credentials.authcid)
+            .ok()
+            .and_then(|name| db.get(&name).cloned());
+        let Some(record) = record else {
+            self.verify_dummy(password).await;
+            tracing::info!(user = %loggable(&credentials.authcid), "authentication failed");
+            return Err(Error::AuthFailed);
+        };
+
+        let now = Instant::now();
+        let tag = self.cache()?.tag(&record.name, password);
+        let cached = self.cache()?.hit(&tag, &record, now);
+        if cached {
+            tracing::debug!(user = %record.name, "credentials verified from cache");
+        } else if self.verify(password, record.password.clone()).await {
+            self.cache()?.insert(tag, &record, Instant::now());
+        } else {
+            tracing::info!(user = %record.name, "authentication failed");
+            return Err(Error::AuthFailed);
+        }
+        authorize(&record, credentials.authzid.as_deref(), &db)
+    }
+
+    async fn lookup(&self, user: &str) -> Result<Option<Principal>> {
+        let db = self.current_db().await;
+        Ok(db.get(user).map(UserRecord::principal))
+    }
+}
+
+/// Applies a SASL authorization identity: a user may act as itself; a
+/// server admin may act as anyone; a domain admin as any non-admin user of
+/// its own domain.
+fn authorize(authn: &UserRecord, authzid: Option<&str>, db: &UserDb) -> Result<Principal> {
+    let Some(authzid) = authzid else {
+        return Ok(authn.principal());
+    };
+    let Some(target) = db.get(authzid) else {
+        tracing::info!(user = %authn.name, as_user = %loggable(authzid), "authorization failed: no such user");
+        return Err(Error::AuthFailed);
+    };
+    if target.name == authn.name {
+        return Ok(authn.principal());
+    }
+    let acting = authn.principal();
+    let wanted = target.principal();
+    let allowed = acting.roles.server_admin
+        || (acting.roles.domain_admin
+            && acting.domain == wanted.domain
+            && !wanted.roles.server_admin
+            && !wanted.roles.domain_admin);
+    if allowed {
+        tracing::info!(admin = %authn.name, as_user = %target.name, "administrator logged in as user");
+        Ok(wanted)
+    } else {
+        tracing::info!(user = %authn.name, as_user = %target.name, "authorization failed: not an administrator");
+        Err(Error::AuthFailed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::users::Role;
+
+    fn creds(user: &str, pw: &str) -> Credentials {
+        Credentials {
+            authzid: None,
+            authcid: user.into(),
+            password: pw.into(),
+        }
+    }
+
+    fn setup(users: &[(&str, &str, Vec<Role>)]) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("users.toml");
+        UserDb::modify(&path, |db| {
+            for (n, p, r) in users {
+                db.add(n, users::hash_password(p).unwrap(), r.clone())?;
+            }
+            Ok(())
+        })
+        .unwrap();
+        (dir, path)
+    }
+
+    #[tokio::test]
+    async fn cache_hits_and_invalidation() {
+        let (_dir, path) = setup(&[("alice@example.com", "pw1", vec![])]);
+        let auth = FileAuthenticator::new(&path, Duration::from_secs(60)).unwrap();
+        let p = auth
+            .authenticate(&creds("alice@EXAMPLE.com", "pw1"))
+            .await
+            .unwrap();
+        assert_eq!(p.user, "alice@example.com");
+        assert_eq!(auth.verifications(), 1);
+        auth.authenticate(&creds("alice@example.com", "pw1"))
+            .await
+            .unwrap();
+        assert_eq!(auth.verifications(), 1, "second login served from cache");
+        // wrong password: verified, never cached
+        assert!(
+            auth.authenticate(&creds("alice@example.com", "nope"))
+                .await
+                .is_err()
+        );
+        assert!(
+            auth.authenticate(&creds("alice@example.com", "nope"))
+                .await
+                .is_err()
+        );
+        assert_eq!(auth.verifications(), 3);
+
+        // change the password on disk: the old one stops working at once
+        UserDb::modify(&path, |db| {
+            db.set_password("alice@example.com", users::hash_password("pw2").unwrap())
+        })
+        .unwrap();
+        assert!(matches!(
+            auth.authenticate(&creds("alice@example.com", "pw1")).await,
+            Err(Error::AuthFailed)
+        ));
+        auth.authenticate(&creds("alice@example.com", "pw2"))
+            .await
+            .unwrap();
+        let n = auth.verifications();
+        auth.authenticate(&creds("alice@example.com", "pw2"))
+            .await
+            .unwrap();
+        assert_eq!(auth.verifications(), n);
+
+        // delete the user: cache entry is useless
+        UserDb::modify(&path, |db| db.remove("alice@example.com")).unwrap();
+        assert!(
+            auth.authenticate(&creds("alice@example.com", "pw2"))
+                .await
+                .is_err()
+        );
+        assert_eq!(auth.lookup("alice@example.com").await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn ttl_zero_disables_and_expiry() {
+        let (_dir, path) = setup(&[("bob@x.org", "pw", vec![])]);
+        let auth = FileAuthenticator::new(&path, Duration::ZERO).unwrap();
+        auth.authenticate(&creds("bob@x.org", "pw")).await.unwrap();
+        auth.authenticate(&creds("bob@x.org", "pw")).await.unwrap();
+        assert_eq!(auth.verifications(), 2);
+
+        let mut cache = CredentialCache::new(Duration::from_millis(10)).unwrap();
+        let rec = UserDb::load(&path)
+            .unwrap()
+            .get("bob@x.org")
+            .unwrap()
+            .clone();
+        let tag = cache.tag(&rec.name, "pw");
+        let t0 = Instant::now();
+        cache.insert(tag, &rec, t0);
+        assert!(cache.hit(&tag, &rec, t0));
+        assert!(!cache.hit(&tag, &rec, t0 + Duration::from_millis(11)));
+        assert!(cache.entries.is_empty(), "expired entry dropped");
+        // different password, different key; key is not the password
+        assert_ne!(cache.tag(&rec.name, "pw"), cache.tag(&rec.name, "pw "));
+        assert_ne!(cache.tag("a", "bc"), cache.tag("ab", "c"));
+    }
+
+    #[tokio::test]
+    async fn cache_is_bounded() {
+        let (_dir, path) = setup(&[("bob@x.org", "pw", vec![])]);
+        let rec = UserDb::load(&path)
+            .unwrap()
+            .get("bob@x.org")
+            .unwrap()
+            .clone();
+        let mut cache = CredentialCache::new(Duration::from_secs(60)).unwrap();
+        let now = Instant::now();
+        for i in 0..(MAX_CACHE_ENTRIES + 10) {
+            let tag = cache.tag(&rec.name, &i.to_string());
+            cache.insert(tag, &rec, now);
+            assert!(cache.entries.len() <= MAX_CACHE_ENTRIES);
+        }
+    }
+
+    #[tokio::test]
+    async fn unknown_users_and_lookup() {
+        let (_dir, path) = setup(&[("carol@x.org", "pw", vec![])]);
+        let auth = FileAuthenticator::new(&path, Duration::from_secs(60)).unwrap();
+        assert!(
+            auth.authenticate(&creds("nobody@x.org", "pw"))
+                .await
+                .is_err()
+        );
+        assert!(auth.authenticate(&creds("not a name", "pw")).await.is_err());
+        assert_eq!(
+            auth.verifications(),
+            2,
+            "unknown users cost a verification too"
+        );
+        let p = auth.lookup("carol@X.ORG").await.unwrap().unwrap();
+        assert_eq!(p.user, "carol@x.org");
+        assert_eq!(auth.lookup("carol").await.unwrap(), None);
+
+        // a file broken by hand keeps the previous users in force
+        std::fs::write(&path, "this is [not toml").unwrap();
+        assert!(auth.lookup("carol@x.org").await.unwrap().is_some());
+        // a missing file means no users
+        std::fs::remove_file(&path).unwrap();
+        assert_eq!(auth.user_count().await, 0);
+    }
+
+    #[tokio::test]
+    async fn authorization_identities() {
+        let (_dir, path) = setup(&[
+            ("root@x.org", "r", vec![Role::ServerAdmin]),
+            ("boss@x.org", "b", vec![Role::DomainAdmin]),
+            ("emp@x.org", "e", vec![]),
+            ("other@y.org", "o", vec![]),
+        ]);
+        let auth = FileAuthenticator::new(&path, Duration::from_secs(60)).unwrap();
+        let as_user = |a: &str, p: &str, z: &str| Credentials {
+            authzid: Some(z.into()),
+            authcid: a.into(),
+            password: p.into(),
+        };
+        let p = auth
+            .authenticate(&as_user("root@x.org", "r", "other@y.org"))
+            .await
+            .unwrap();
+        assert_eq!(p.user, "other@y.org");
+        assert!(!p.roles.server_admin);
+        let p = auth
+            .authenticate(&as_user("boss@x.org", "b", "emp@x.org"))
+            .await
+            .unwrap();
+        assert_eq!(p.user, "emp@x.org");
+        assert!(
+            auth.authenticate(&as_user("boss@x.org", "b", "other@y.org"))
+                .await
+                .is_err()
+        );
+        assert!(
+            auth.authenticate(&as_user("boss@x.org", "b", "root@x.org"))
+                .await
+                .is_err()
+        );
+        assert!(
+            auth.authenticate(&as_user("emp@x.org", "e", "boss@x.org"))
+                .await
+                .is_err()
+        );
+        let p = auth
+            .authenticate(&as_user("emp@x.org", "e", "emp@X.org"))
+            .await
+            .unwrap();
+        assert_eq!(p.user, "emp@x.org");
+        assert!(
+            auth.authenticate(&as_user("root@x.org", "wrong", "emp@x.org"))
+                .await
+                .is_err()
+        );
+        let p = auth.authenticate(&creds("boss@x.org", "b")).await.unwrap();
+        assert!(p.roles.domain_admin && !p.roles.server_admin);
+    }
+}

@@ -1,0 +1,564 @@
+//! The TOML configuration file and the settings resolved from it.
+//!
+//! The file is read into [`ConfigFile`] (one serde struct per table, each with
+//! `deny_unknown_fields` so a typo is an error that names the key), then
+//! resolved into [`Config`]: defaults filled in, relative paths made absolute
+//! against the config file's directory, listeners collected.
+//!
+//! Adding a listener (`[pop3]`, `[pop3s]`, `[lmtp]`) means: a field of type
+//! `Option<ListenerTable>` in [`ConfigFile`], a variant in [`ListenerKind`]
+//! with its default address, and a line in [`ConfigFile::resolve`]. Adding a
+//! settings table means a struct with `#[serde(deny_unknown_fields)]` and a
+//! field in both [`ConfigFile`] and [`Config`].
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// The data directory used when the config does not name one.
+pub const DEFAULT_DATA_DIR: &str = "./data";
+/// The log level used when neither the config nor `RUST_LOG` names one.
+pub const DEFAULT_LOG_LEVEL: &str = "info";
+/// How long a verified credential stays in the authentication cache.
+pub const DEFAULT_AUTH_CACHE_TTL_SECS: u64 = 60;
+/// How long shutdown waits for sessions to finish before exiting anyway.
+pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 5;
+/// The largest config file read (a config is a few hundred bytes).
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The config file.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown or mistyped keys.
+    #[error("invalid config file {path}: {source}")]
+    Parse {
+        /// The config file.
+        path: PathBuf,
+        /// The TOML error, with line and column.
+        source: Box<toml::de::Error>,
+    },
+    /// The file parsed but a value is not acceptable.
+    #[error("invalid config file {path}: {reason}")]
+    Invalid {
+        /// The config file.
+        path: PathBuf,
+        /// What is wrong, naming the key.
+        reason: String,
+    },
+}
+
+/// The config file as written (the serde view). See the crate README for
+/// every key.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Where mailboxes, the users file and the generated certificate live.
+    pub data_dir: Option<PathBuf>,
+    /// A `tracing` filter (`info`, `debug`, `mailroom_imap=trace,info`).
+    pub log_level: Option<String>,
+    /// The mailbox store backend.
+    pub store: Option<StoreKind>,
+    /// Plain IMAP (with STARTTLS).
+    pub imap: Option<ListenerTable>,
+    /// IMAP over implicit TLS.
+    pub imaps: Option<ListenerTable>,
+    /// The certificate and key; absent means a generated self-signed pair.
+    pub tls: Option<TlsTable>,
+    /// Authentication.
+    #[serde(default)]
+    pub auth: AuthTable,
+    /// Protocol limits.
+    #[serde(default)]
+    pub limits: LimitsTable,
+    /// Process-level settings.
+    #[serde(default)]
+    pub shutdown: ShutdownTable,
+}
+
+/// The mailbox store backends mailroomd can run on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Everything in memory, lost at exit (`store = "memory"`).
+    #[default]
+    Memory,
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreKind::Memory => f.write_str("memory"),
+        }
+    }
+}
+
+/// A listener table such as `[imap]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTable {
+    /// `IP:PORT` to listen on; port 0 picks a free port.
+    pub listen: Option<SocketAddr>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsTable {
+    /// PEM file with the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file with the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+/// `[auth]`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthTable {
+    /// Allow LOGIN and AUTHENTICATE PLAIN before TLS.
+    pub allow_plaintext: Option<bool>,
+    /// The users file; default `<data_dir>/users.toml`.
+    pub users_file: Option<PathBuf>,
+    /// Seconds a verified credential is cached; 0 disables the cache.
+    pub auth_cache_ttl_secs: Option<u64>,
+}
+
+/// `[limits]`: each key left out keeps the protocol crate's default.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitsTable {
+    /// Concurrent connections per protocol (all its listeners together).
+    pub max_connections: Option<usize>,
+    /// Seconds an idle (non-IDLE) session may stay silent.
+    pub idle_timeout_secs: Option<u64>,
+    /// Seconds one command may run before the connection is closed.
+    pub command_timeout_secs: Option<u64>,
+    /// The longest command line in bytes (literals excluded).
+    pub max_line_length: Option<usize>,
+    /// The largest literal (e.g. an APPENDed message) in bytes.
+    pub max_literal_size: Option<u64>,
+}
+
+/// `[shutdown]`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownTable {
+    /// Seconds to wait for sessions after SIGTERM/SIGINT before exiting anyway.
+    pub grace_secs: Option<u64>,
+}
+
+/// The kinds of listener mailroomd runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ListenerKind {
+    /// IMAP, plaintext with STARTTLS.
+    Imap,
+    /// IMAP over implicit TLS.
+    Imaps,
+}
+
+impl ListenerKind {
+    /// The table name in the config file and the word in the startup line.
+    pub fn name(self) -> &'static str {
+        match self {
+            ListenerKind::Imap => "imap",
+            ListenerKind::Imaps => "imaps",
+        }
+    }
+
+    /// The address used when the table has no `listen` key.
+    pub fn default_listen(self) -> SocketAddr {
+        let port = match self {
+            ListenerKind::Imap => 1143,
+            ListenerKind::Imaps => 1993,
+        };
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    /// Whether the listener needs a TLS configuration.
+    pub fn needs_tls(self) -> bool {
+        match self {
+            ListenerKind::Imap | ListenerKind::Imaps => true,
+        }
+    }
+}
+
+impl fmt::Display for ListenerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where the TLS certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsSource {
+    /// Operator-supplied PEM files.
+    Files {
+        /// Certificate chain.
+        cert: PathBuf,
+        /// Private key.
+        key: PathBuf,
+    },
+    /// A self-signed pair generated on first start into this directory
+    /// (`cert.pem`, `key.pem`) and reused afterwards.
+    SelfSigned {
+        /// The directory (`<data_dir>/tls`).
+        dir: PathBuf,
+    },
+}
+
+/// Authentication settings, resolved.
+#[derive(Debug, Clone)]
+pub struct AuthSettings {
+    /// Allow plaintext logins before TLS.
+    pub allow_plaintext: bool,
+    /// The users file.
+    pub users_file: PathBuf,
+    /// Lifetime of a cached verified credential; zero disables the cache.
+    pub cache_ttl: Duration,
+}
+
+/// The resolved configuration everything else reads.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The file this came from; `None` for the embedded defaults (demo mode).
+    pub source: Option<PathBuf>,
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The log filter, unless `RUST_LOG` is set.
+    pub log_level: String,
+    /// The store backend.
+    pub store: StoreKind,
+    /// Listeners to run, in a fixed order.
+    pub listeners: Vec<(ListenerKind, SocketAddr)>,
+    /// The certificate source.
+    pub tls: TlsSource,
+    /// Authentication.
+    pub auth: AuthSettings,
+    /// Protocol limits.
+    pub limits: LimitsTable,
+    /// How long shutdown waits for sessions.
+    pub shutdown_grace: Duration,
+}
+
+impl Config {
+    /// Reads and resolves a config file. Relative paths in it are taken
+    /// relative to the file's own directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = read_bounded(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            source: Box::new(e),
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        file.resolve(Some(path), base)
+    }
+
+    /// The embedded defaults used when no config file is given: data in
+    /// `./data`, IMAP on 127.0.0.1:1143 and IMAPS on 127.0.0.1:1993.
+    pub fn embedded_defaults() -> Result<Config, ConfigError> {
+        let file = ConfigFile {
+            imap: Some(ListenerTable::default()),
+            imaps: Some(ListenerTable::default()),
+            ..ConfigFile::default()
+        };
+        file.resolve(None, Path::new("."))
+    }
+
+    /// Whether this is the no-config demo mode.
+    pub fn is_demo(&self) -> bool {
+        self.source.is_none()
+    }
+
+    /// The address of a listener, if it is enabled.
+    pub fn listener(&self, kind: ListenerKind) -> Option<SocketAddr> {
+        self.listeners
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, a)| *a)
+    }
+}
+
+impl ConfigFile {
+    /// Fills in defaults and checks values. `source` names the file in
+    /// errors; relative paths are joined to `base`.
+    pub fn resolve(self, source: Option<&Path>, base: &Path) -> Result<Config, ConfigError> {
+        let display_path = source.map_or_else(|| PathBuf::from("<defaults>"), Path::to_path_buf);
+        let invalid = |reason: String| ConfigError::Invalid {
+            path: display_path.clone(),
+            reason,
+        };
+        let absolute = |p: PathBuf| if p.is_absolute() { p } else { base.join(p) };
+        let data_dir = match self.data_dir {
+            Some(d) if d.as_os_str().is_empty() => {
+                return Err(invalid("data_dir must not be empty".into()));
+            }
+            Some(d) => absolute(d),
+            None if source.is_some() => base.join(DEFAULT_DATA_DIR),
+            None => PathBuf::from(DEFAULT_DATA_DIR),
+        };
+
+        let log_level = self
+            .log_level
+            .unwrap_or_else(|| DEFAULT_LOG_LEVEL.to_owned());
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&log_level) {
+            return Err(invalid(format!(
+                "log_level {log_level:?} is not a valid filter: {e}"
+            )));
+        }
+
+        let mut listeners = Vec::new();
+        for (kind, table) in [
+            (ListenerKind::Imap, self.imap),
+            (ListenerKind::Imaps, self.imaps),
+        ] {
+            if let Some(t) = table {
+                listeners.push((kind, t.listen.unwrap_or_else(|| kind.default_listen())));
+            }
+        }
+        for (i, (kind, addr)) in listeners.iter().enumerate() {
+            if addr.port() == 0 {
+                continue;
+            }
+            if let Some((other, _)) = listeners[..i].iter().find(|(_, a)| a == addr) {
+                return Err(invalid(format!(
+                    "[{kind}] and [{other}] both listen on {addr}"
+                )));
+            }
+        }
+
+        let tls = match self.tls {
+            Some(TlsTable { cert, key }) => TlsSource::Files {
+                cert: absolute(cert),
+                key: absolute(key),
+            },
+            None => TlsSource::SelfSigned {
+                dir: data_dir.join("tls"),
+            },
+        };
+
+        let users_file = match self.auth.users_file {
+            Some(p) if p.as_os_str().is_empty() => {
+                return Err(invalid("[auth] users_file must not be empty".into()));
+            }
+            Some(p) => absolute(p),
+            None => data_dir.join("users.toml"),
+        };
+        let auth = AuthSettings {
+            allow_plaintext: self.auth.allow_plaintext.unwrap_or(false),
+            users_file,
+            cache_ttl: Duration::from_secs(
+                self.auth
+                    .auth_cache_ttl_secs
+                    .unwrap_or(DEFAULT_AUTH_CACHE_TTL_SECS),
+            ),
+        };
+
+        let limits = self.limits;
+        if limits.max_connections == Some(0) {
+            return Err(invalid(
+                "[limits] max_connections must be at least 1".into(),
+            ));
+        }
+        if limits.max_line_length.is_some_and(|n| n < 1024) {
+            return Err(invalid(
+                "[limits] max_line_length must be at least 1024 bytes".into(),
+            ));
+        }
+        if limits.idle_timeout_secs == Some(0) {
+            return Err(invalid(
+                "[limits] idle_timeout_secs must be at least 1".into(),
+            ));
+        }
+        if limits.command_timeout_secs == Some(0) {
+            return Err(invalid(
+                "[limits] command_timeout_secs must be at least 1".into(),
+            ));
+        }
+
+        Ok(Config {
+            source: source.map(Path::to_path_buf),
+            data_dir,
+            log_level,
+            store: self.store.unwrap_or_default(),
+            listeners,
+            tls,
+            auth,
+            limits,
+            shutdown_grace: Duration::from_secs(
+                self.shutdown
+                    .grace_secs
+                    .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
+            ),
+        })
+    }
+}
+
+fn read_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            "file larger than 1 MiB",
+        ));
+    }
+    Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        let file: ConfigFile = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: "t.toml".into(),
+            source: Box::new(e),
+        })?;
+        file.resolve(Some(Path::new("/etc/m/t.toml")), Path::new("/etc/m"))
+    }
+
+    #[test]
+    fn embedded_defaults() {
+        let c = Config::embedded_defaults().unwrap();
+        assert!(c.is_demo());
+        assert_eq!(c.data_dir, PathBuf::from("./data"));
+        assert_eq!(
+            c.listener(ListenerKind::Imap),
+            Some("127.0.0.1:1143".parse().unwrap())
+        );
+        assert_eq!(
+            c.listener(ListenerKind::Imaps),
+            Some("127.0.0.1:1993".parse().unwrap())
+        );
+        assert!(!c.auth.allow_plaintext);
+        assert_eq!(c.auth.users_file, PathBuf::from("./data/users.toml"));
+        assert_eq!(c.auth.cache_ttl, Duration::from_secs(60));
+        assert_eq!(c.log_level, "info");
+        assert_eq!(c.store, StoreKind::Memory);
+        assert_eq!(
+            c.tls,
+            TlsSource::SelfSigned {
+                dir: "./data/tls".into()
+            }
+        );
+    }
+
+    #[test]
+    fn absent_table_disables_listener() {
+        let c = parse("[imaps]\n").unwrap();
+        assert_eq!(c.listener(ListenerKind::Imap), None);
+        assert_eq!(
+            c.listener(ListenerKind::Imaps),
+            Some("127.0.0.1:1993".parse().unwrap())
+        );
+        // relative paths follow the config file
+        assert_eq!(c.data_dir, PathBuf::from("/etc/m/./data"));
+    }
+
+    #[test]
+    fn full_file() {
+        let c = parse(
+            r#"
+            data_dir = "/var/lib/mailroom"
+            log_level = "debug,mailroom_imap=trace"
+            store = "memory"
+            [imap]
+            listen = "0.0.0.0:143"
+            [imaps]
+            listen = "[::1]:0"
+            [tls]
+            cert = "cert.pem"
+            key = "/k/key.pem"
+            [auth]
+            allow_plaintext = true
+            users_file = "users.toml"
+            auth_cache_ttl_secs = 5
+            [limits]
+            max_connections = 100
+            idle_timeout_secs = 1800
+            command_timeout_secs = 600
+            max_line_length = 65536
+            max_literal_size = 52428800
+            [shutdown]
+            grace_secs = 2
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.data_dir, PathBuf::from("/var/lib/mailroom"));
+        assert_eq!(
+            c.tls,
+            TlsSource::Files {
+                cert: "/etc/m/cert.pem".into(),
+                key: "/k/key.pem".into()
+            }
+        );
+        assert_eq!(c.auth.users_file, PathBuf::from("/etc/m/users.toml"));
+        assert!(c.auth.allow_plaintext);
+        assert_eq!(c.auth.cache_ttl, Duration::from_secs(5));
+        assert_eq!(c.limits.max_connections, Some(100));
+        assert_eq!(c.limits.max_literal_size, Some(52_428_800));
+        assert_eq!(c.shutdown_grace, Duration::from_secs(2));
+        assert_eq!(
+            c.listeners,
+            vec![
+                (ListenerKind::Imap, "0.0.0.0:143".parse().unwrap()),
+                (ListenerKind::Imaps, "[::1]:0".parse().unwrap()),
+            ]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let e = parse("[auth]\nallow_plain = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `allow_plain`"), "{e}");
+        let e = parse("colour = 1\n").unwrap_err().to_string();
+        assert!(e.contains("unknown field `colour`"), "{e}");
+        let e = parse("[pop9]\n").unwrap_err().to_string();
+        assert!(e.contains("unknown field `pop9`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values() {
+        let e = parse("[imap]\nlisten = \"nowhere\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("listen"), "{e}");
+        let e = parse("store = \"floppy\"\n").unwrap_err().to_string();
+        assert!(e.contains("memory"), "{e}");
+        let e = parse("log_level = \"=[\"\n").unwrap_err().to_string();
+        assert!(e.contains("log_level"), "{e}");
+        let e = parse("[imap]\nlisten = \"127.0.0.1:5\"\n[imaps]\nlisten = \"127.0.0.1:5\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("both listen"), "{e}");
+        let e = parse("[limits]\nmax_connections = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("max_connections"), "{e}");
+        let e = parse("[auth]\nallow_plaintext = \"yes\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("allow_plaintext") || e.contains("bool"), "{e}");
+    }
+}

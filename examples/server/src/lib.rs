@@ -1,0 +1,57 @@
+//! # mailroomd
+//!
+//! The example Mailroom server: it wires the IMAP service
+//! ([`mailroom_imap`]) to a mailbox store, a users file with argon2
+//! password hashes and TLS through rustls, and adds the admin commands
+//! operators and scripts use. The binary is `mailroomd`; this library holds
+//! the parts worth testing on their own:
+//!
+//! - [`config`]: the TOML config file, resolved into [`config::Config`];
+//! - [`users`]: the users file (argon2 PHC hashes, roles, atomic 0600 writes);
+//! - [`auth`]: [`auth::FileAuthenticator`], the users file as a
+//!   [`mailroom_core::Authenticator`] with a cache of verified credentials;
+//! - [`tls`]: PEM loading and the self-signed certificate generated on first start;
+//! - [`store`]: [`store::open_store`], the one place that picks the backend;
+//! - [`fsutil`]: atomic durable writes and a lock file.
+//!
+//! See `examples/server/README.md` for the command-line and config reference.
+//!
+//! ```
+//! use mailroomd::config::{Config, ListenerKind};
+//! use mailroomd::users::{UserDb, hash_password};
+//!
+//! // The embedded defaults: IMAP on 127.0.0.1:1143, IMAPS on 127.0.0.1:1993.
+//! let config = Config::embedded_defaults().unwrap();
+//! assert_eq!(config.listener(ListenerKind::Imap).unwrap().port(), 1143);
+//!
+//! // A users file with one user.
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("users.toml");
+//! UserDb::modify(&path, |db| db.add("alice@example.com", hash_password("pw")?, vec![]))
+//!     .unwrap();
+//! assert!(UserDb::load(&path).unwrap().get("alice@EXAMPLE.com").is_some());
+//! ```
+//!
+//! ## Dependencies and why
+//!
+//! - `mailroom-core`, `mailroom-imap`, `mailroom-store-memory`: the parts
+//!   this server assembles.
+//! - `tokio`: the runtime, listeners and signal handling.
+//! - `argon2`: password hashing (memory-hard; the PHC string carries its parameters).
+//! - `aws-lc-rs`: HMAC-SHA256 for the credential cache key and the random
+//!   demo password; already linked as the rustls crypto provider, so it adds
+//!   no second crypto library.
+//! - `rustls`, `rustls-pki-types`: TLS, and PEM decoding through `PemObject`
+//!   (`rustls-pemfile` is unmaintained).
+//! - `rcgen` (aws-lc-rs backend): the self-signed certificate.
+//! - `serde`, `toml`: the config and users files; `clap`: the command line.
+//! - `tracing`, `tracing-subscriber`: logs to stderr with an env filter.
+//! - `thiserror` for this library's errors, `anyhow` in the binary only.
+//! - `async-trait`: the core traits are object-safe async traits.
+
+pub mod auth;
+pub mod config;
+pub mod fsutil;
+pub mod store;
+pub mod tls;
+pub mod users;
