@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use mailroom_core::{Authenticator, Quota, Storage};
 use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
 use mailroomd::auth::FileAuthenticator;
-use mailroomd::config::{Config, ListenerKind};
+use mailroomd::config::{Config, ListenerKind, StoreKind};
 use mailroomd::users::{self, UserDb};
 use mailroomd::{fsutil, store, tls};
 use tokio::net::TcpListener;
@@ -79,6 +79,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         );
     }
     tracing::info!(store = %config.store, data_dir = %config.data_dir.display(), "starting");
+    if config.store == StoreKind::Memory {
+        tracing::warn!("the memory store keeps mail only until the process exits");
+    }
 
     let mut bound = Vec::new();
     for &(kind, addr) in &config.listeners {

@@ -174,7 +174,10 @@ fn live_user_changes_and_operator_certificate() {
         "",
     );
     assert!(del.status.success());
-    assert!(!login("pw-two-9c1").starts_with("OK"), "deleted user rejected");
+    assert!(
+        !login("pw-two-9c1").starts_with("OK"),
+        "deleted user rejected"
+    );
 
     let log = server.stderr();
     assert!(
@@ -228,4 +231,21 @@ fn sigterm_says_bye_to_open_sessions() {
     );
     let bye = c.line();
     assert!(bye.starts_with("* BYE"), "{bye:?}");
+}
+
+#[test]
+fn port_in_use_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let cfg = dir.path().join("m.toml");
+    std::fs::write(&cfg, format!("[imaps]\nlisten = \"{addr}\"\n")).unwrap();
+    let out = run(dir.path(), &["-c", cfg.to_str().unwrap(), "serve"], "");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("[imaps] cannot listen on {addr}")),
+        "{err}"
+    );
+    assert!(!common::stdout(&out).contains("ready"));
 }
