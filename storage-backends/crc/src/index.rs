@@ -126,14 +126,6 @@ impl Header {
         b
     }
 
-    /// The format version of a header, without checking anything else.
-    pub(crate) fn peek_version(b: &[u8]) -> Option<u32> {
-        if b.len() < 12 || &b[..8] != INDEX_MAGIC {
-            return None;
-        }
-        Some(hdr::VERSION.read_uint(b) as u32)
-    }
-
     /// Decodes and checks a version 1 header. `what` names the file in errors.
     pub(crate) fn decode(b: &[u8], what: &str) -> Result<Header> {
         if b.len() < HEADER_SIZE {

@@ -272,6 +272,30 @@ impl VersionLayout {
         self.header.iter().copied().find(|f| f.name == name)
     }
 
+    /// Whether `b` (one header or record of this version) passes the CRC in
+    /// its last field, which covers every byte before it.
+    pub fn crc_holds(fields: &[Field], b: &[u8]) -> bool {
+        let Some(crc) = fields.last() else {
+            return false;
+        };
+        crc.size == 4
+            && crc.offset + 4 == b.len()
+            && crc32fast::hash(&b[..crc.offset]) as u64 == crc.read_uint(b)
+    }
+
+    /// The version of an index header, if one known version's magic,
+    /// version field and CRC all hold (so a flipped version byte is a
+    /// corruption, never mistaken for an older format).
+    pub fn detect(b: &[u8]) -> Option<u32> {
+        VERSIONS.iter().rev().find_map(|l| {
+            let h = b.get(..l.header_size)?;
+            let ok = &h[..8] == INDEX_MAGIC
+                && l.header_field("version").map(|f| f.read_uint(h)) == Some(u64::from(l.version))
+                && VersionLayout::crc_holds(l.header, h);
+            ok.then_some(l.version)
+        })
+    }
+
     /// A record field by name.
     pub fn record_field(&self, name: &str) -> Option<Field> {
         self.record.iter().copied().find(|f| f.name == name)

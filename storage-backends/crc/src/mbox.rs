@@ -28,7 +28,7 @@ use crate::index::{Counts, Header, Record};
 use crate::layout::{
     CACHE_FRAME_SIZE, CACHE_HEADER_SIZE, CACHE_MAGIC, CURRENT_VERSION, HDR_FLAG_DIRTY,
     HEADER_SIZE, KEYWORDS_MAGIC, MAX_CACHE_RECORD, MAX_KEYWORDS, REC_FLAG_EXPUNGED,
-    REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, SEEN_MAGIC, rec,
+    REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, SEEN_MAGIC, VersionLayout, rec,
 };
 use crate::map::Map;
 
@@ -430,13 +430,13 @@ impl Shared {
         let mut buf = [0u8; HEADER_SIZE];
         let f = File::open(self.dir.join(INDEX_FILE)).map_err(|e| self.not_found_or(e))?;
         let n = read_full_at(&f, &mut buf, 0)?;
-        match Header::peek_version(&buf[..n]) {
-            Some(v) if v == CURRENT_VERSION => {}
+        match VersionLayout::detect(&buf[..n]) {
+            Some(CURRENT_VERSION) => {}
             Some(_) => return Ok(None),
             None => {
                 return Err(self.fail(Error::Corruption(format!(
-                    "{}: bad index magic",
-                    self.dir.display()
+                    "{}: index header CRC mismatch or bad magic",
+                    self.dir.join(INDEX_FILE).display()
                 ))));
             }
         }
@@ -704,15 +704,15 @@ impl Inner {
         let index = OpenOptions::new().read(true).write(true).open(&path)?;
         let mut buf = [0u8; HEADER_SIZE];
         let n = read_full_at(&index, &mut buf, 0)?;
-        match Header::peek_version(&buf[..n]) {
+        match VersionLayout::detect(&buf[..n]) {
             Some(CURRENT_VERSION) => {}
-            Some(v) if crate::layout::layout_of(v).is_some() && v < CURRENT_VERSION => {
-                return Err(LoadError::OldVersion(v));
+            Some(v) => return Err(LoadError::OldVersion(v)),
+            None => {
+                return Err(Error::Corruption(format!(
+                    "{what}: header CRC mismatch, bad magic or unknown version"
+                ))
+                .into());
             }
-            Some(v) => {
-                return Err(Error::Corruption(format!("{what}: unknown version {v}")).into());
-            }
-            None => return Err(Error::Corruption(format!("{what}: bad magic")).into()),
         }
         let hdr = Header::decode(&buf[..n], &what)?;
         let len = index.metadata()?.len() as usize;
@@ -795,16 +795,25 @@ impl Inner {
             let o = i * RECORD_SIZE + rec::UID.offset;
             u32::from_le_bytes([recs[o], recs[o + 1], recs[o + 2], recs[o + 3]])
         };
+        // every record the search looks at must pass its CRC, so a
+        // corrupt UID can never steer the search to a wrong answer
+        let checked = |i: usize| -> Result<u32> {
+            if Record::crc_ok(&recs[i * RECORD_SIZE..(i + 1) * RECORD_SIZE]) {
+                Ok(uid_at(i))
+            } else {
+                Err(Error::Corruption(format!("index record {i} CRC mismatch")))
+            }
+        };
         let (mut lo, mut hi) = (0usize, n);
         while lo < hi {
             let mid = (lo + hi) / 2;
-            if uid_at(mid) < uid {
+            if checked(mid)? < uid {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        if lo < n && uid_at(lo) == uid {
+        if lo < n && checked(lo)? == uid {
             let r = Record::decode(&recs[lo * RECORD_SIZE..], "index", lo)?;
             if r.is_expunged() {
                 return Ok(None);

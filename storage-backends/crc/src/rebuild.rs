@@ -13,7 +13,7 @@ use crate::ctx::Ctx;
 use crate::fsutil::{sync_dir, write_atomic};
 use crate::index::{Counts, Header, Record};
 use crate::layout::{
-    CACHE_FRAME_SIZE, CURRENT_VERSION, INDEX_MAGIC, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE,
+    CACHE_FRAME_SIZE, CURRENT_VERSION, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE,
     VersionLayout, layout_of,
 };
 use crate::mbox::{
@@ -84,14 +84,25 @@ pub(crate) fn read_hints(dir: &Path) -> Hints {
             return hints;
         }
     };
-    let version = if data.len() >= 12 && &data[..8] == INDEX_MAGIC {
-        u32::from_le_bytes([data[8], data[9], data[10], data[11]])
-    } else {
-        tracing::warn!(file = %path.display(), "index has no valid magic; assuming the current version");
-        CURRENT_VERSION
-    };
+    // the header says which version, if its CRC holds; otherwise the
+    // version whose record table fits the most records (a flipped version
+    // byte must not make us read the records with the wrong table)
+    let version = VersionLayout::detect(&data).unwrap_or_else(|| {
+        let v = crate::layout::VERSIONS
+            .iter()
+            .rev()
+            .max_by_key(|l| {
+                data.get(l.header_size..)
+                    .unwrap_or(&[])
+                    .chunks_exact(l.record_size)
+                    .filter(|r| VersionLayout::crc_holds(l.record, r))
+                    .count()
+            })
+            .map_or(CURRENT_VERSION, |l| l.version);
+        tracing::warn!(file = %path.display(), version = v, "index header unusable; version guessed from its records");
+        v
+    });
     let Some(layout) = layout_of(version) else {
-        tracing::warn!(file = %path.display(), version, "unknown index version; rebuilding from message files");
         return hints;
     };
     let keywords = if version >= 1 {
@@ -110,21 +121,13 @@ pub(crate) fn read_hints(dir: &Path) -> Hints {
     hints
 }
 
-/// Whether a header or record passes its CRC (the last field of the table).
-fn crc_holds(fields: &[crate::layout::Field], b: &[u8]) -> bool {
-    let Some(crc) = fields.iter().find(|f| f.name.ends_with("crc") && f.offset + 4 == b.len()) else {
-        return false;
-    };
-    crc32fast::hash(&b[..crc.offset]) as u64 == crc.read_uint(b)
-}
-
 fn read_hint_header(layout: &VersionLayout, data: &[u8], path: &Path, hints: &mut Hints) -> Option<usize> {
     if data.len() < layout.header_size {
         tracing::warn!(file = %path.display(), "index header truncated");
         return None;
     }
     let b = &data[..layout.header_size];
-    if !crc_holds(layout.header, b) {
+    if !VersionLayout::crc_holds(layout.header, b) {
         tracing::warn!(file = %path.display(), "index header CRC mismatch; UIDVALIDITY will change");
         return None;
     }
@@ -153,7 +156,7 @@ fn read_hint_records(
         if limit.is_some_and(|n| i >= n) {
             break;
         }
-        if !crc_holds(layout.record, b) {
+        if !VersionLayout::crc_holds(layout.record, b) {
             if b.iter().any(|&x| x != 0) {
                 tracing::warn!(file = %path.display(), record = i, "record CRC mismatch; its flags are lost");
                 hints.skipped += 1;

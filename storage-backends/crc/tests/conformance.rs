@@ -1,5 +1,7 @@
 //! The core backend conformance suite, run against the CRC store.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::sync::Arc;
 
 use mailroom_store_crc::{CrcOptions, CrcStore};

@@ -6,6 +6,8 @@
 //! the store and checks that every acknowledged message is present with the
 //! right bytes, every CRC holds and no record points at a missing file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::collections::BTreeMap;

@@ -1,6 +1,8 @@
 //! FORMAT.md agrees with the code: its field tables are parsed and compared
 //! with the layout tables the encoders use.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use mailroom_store_crc::layout::{self, Field};
 
 fn doc() -> String {

@@ -1,6 +1,8 @@
 //! Behaviour specific to the on-disk store: persistence across reopen, lazy
 //! opening, the data-directory lock, name safety, repack, dirty headers.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::sync::Arc;
