@@ -21,7 +21,7 @@ pub(super) fn append(c: &mut Cursor<'_>) -> PResult<Command> {
     }
     let message = match c.peek() {
         Some(b'{') => c.literal()?,
-        Some(b'~') => return err("literal8 (BINARY) is not supported"),
+        Some(b'~') if c.is_literal8() => return err("literal8 (BINARY) is not supported"),
         Some(b'(') => return err("flags must come before the date"),
         _ => return err("expected the message as a literal"),
     };

@@ -11,7 +11,8 @@ use super::status::status_item;
 /// `list-mailbox = 1*list-char / string`, decoded like a mailbox name.
 fn list_mailbox(c: &mut Cursor<'_>) -> PResult<String> {
     let raw = match c.peek() {
-        Some(b'"' | b'{' | b'~') => c.string()?,
+        Some(b'"' | b'{') => c.string()?,
+        Some(b'~') if c.is_literal8() => c.string()?,
         _ => Cow::Borrowed(c.token(is_list_char, "expected a mailbox pattern")?),
     };
     c.mailbox_name(raw)

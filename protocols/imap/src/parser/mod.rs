@@ -246,19 +246,27 @@ impl Decoder {
         let found = buf.iter().position(|&b| b == b'\n');
         let upto = found.map_or(buf.len(), |i| i + 1);
         let chunk = buf.split_to(upto);
-        let body = if found.is_some() {
-            strip_eol(&chunk)
+        if found.is_some() {
+            self.remember_tail(strip_eol(&chunk));
+            // The CR may have come in an earlier read than the LF.
+            if chunk.len() == 1 && self.discard_tail.last() == Some(&b'\r') {
+                self.discard_tail.pop();
+            }
         } else {
-            &chunk[..]
-        };
-        let keep = body.len().min(TAIL);
+            self.remember_tail(&chunk);
+        }
+        found.is_some()
+    }
+
+    /// Keeps the last [`TAIL`] bytes of a line being discarded.
+    fn remember_tail(&mut self, dropped: &[u8]) {
+        let keep = dropped.len().min(TAIL);
         self.discard_tail
-            .extend_from_slice(&body[body.len() - keep..]);
+            .extend_from_slice(&dropped[dropped.len() - keep..]);
         if self.discard_tail.len() > TAIL {
             let cut = self.discard_tail.len() - TAIL;
             self.discard_tail.drain(..cut);
         }
-        found.is_some()
     }
 
     /// Handles one line of the current command. `None` means "go on".
@@ -271,6 +279,10 @@ impl Decoder {
                 self.discard_tail.clear();
                 self.reset();
                 self.state = State::Discard;
+                // Release the memory now: the scanned part holds no line end.
+                let scanned = room.saturating_add(2).min(buf.len());
+                let dropped = buf.split_to(scanned);
+                self.remember_tail(&dropped);
                 return Some(Decoded::Error {
                     tag,
                     reason: "line too long".into(),

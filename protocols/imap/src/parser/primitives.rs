@@ -276,12 +276,17 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// Whether a `literal8` (`~{n}`) starts here.
+    pub(crate) fn is_literal8(&self) -> bool {
+        self.rest().starts_with(b"~{")
+    }
+
     /// `string`: quoted or literal.
     pub(crate) fn string(&mut self) -> PResult<Cow<'a, [u8]>> {
         match self.peek() {
             Some(b'"') => Ok(Cow::Owned(self.quoted()?)),
             Some(b'{') => Ok(Cow::Owned(self.literal()?.to_vec())),
-            Some(b'~') => err("literal8 is not supported here"),
+            Some(b'~') if self.is_literal8() => err("literal8 is not supported here"),
             None => err("missing argument"),
             Some(0) => err("NUL byte in command"),
             _ => err("expected a string"),
@@ -291,7 +296,8 @@ impl<'a> Cursor<'a> {
     /// `astring`: `1*ASTRING-CHAR` or a string.
     pub(crate) fn astring(&mut self) -> PResult<Cow<'a, [u8]>> {
         match self.peek() {
-            Some(b'"' | b'{' | b'~') => self.string(),
+            Some(b'"' | b'{') => self.string(),
+            Some(b'~') if self.is_literal8() => self.string(),
             _ => {
                 let a = self.take_while(is_astring_char)?;
                 if a.is_empty() {
