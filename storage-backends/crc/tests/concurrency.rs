@@ -159,7 +159,7 @@ async fn sixteen_sessions_on_one_mailbox() {
         s.messages.iter().map(|x| (x.uid.0, (x.modseq.0, x.flags.clone()))).collect()
     };
     assert_eq!(as_state(&fin), replay_at(fin.highest_modseq.0), "final state differs from the replayed log");
-    let snaps = snapshots.lock().unwrap();
+    let snaps = snapshots.lock().unwrap().clone();
     assert!(!snaps.is_empty());
     for s in snaps.iter() {
         assert_eq!(as_state(s), replay_at(s.highest_modseq.0), "a reader saw a state that never existed (modseq {})", s.highest_modseq);
