@@ -575,8 +575,9 @@ impl W {
                     self.raw(&format!("RETURN ({}) ", o.join(" ")));
                 }
                 if let Some(c) = charset {
+                    // An atom: RFC 9051 (and imap-codec) allow no literal here.
                     self.raw("CHARSET ");
-                    self.astring(c.as_bytes());
+                    self.raw(c);
                     self.raw(" ");
                 }
                 match criteria {
