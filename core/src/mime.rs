@@ -47,7 +47,9 @@
 //! Content-Type and Content-Disposition parameters are parsed by
 //! `mail-parser` (RFC 2231 continuations and charsets decoded, RFC 2047
 //! words in values decoded, names in lower case); everything else here is
-//! ours.
+//! ours. Header text kept as `String` (parameters, Content-ID, -Description,
+//! ...) that is not valid UTF-8 is read as ISO-8859-1; the envelope keeps
+//! raw bytes.
 
 mod address;
 mod header;

@@ -15,9 +15,9 @@ const MISSING_DOMAIN: &[u8] = b"MISSING_DOMAIN";
 const SYNTAX_ERROR: &[u8] = b"SYNTAX_ERROR";
 const INVALID_ROUTE: &[u8] = b"INVALID_ROUTE";
 
-/// At most this many entries are kept from one header (a bound on memory
-/// for hostile input; real lists are far shorter).
-const MAX_ADDRESSES: usize = 10_000;
+/// At most this many entries are kept in one address list (a bound on
+/// memory for hostile input; real lists are far shorter).
+pub(super) const MAX_ADDRESSES: usize = 10_000;
 
 /// `atext` of RFC 5322, plus every 8-bit byte (RFC 6532).
 pub(super) fn is_atext(b: u8) -> bool {

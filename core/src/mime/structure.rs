@@ -3,7 +3,7 @@
 
 use mail_parser::{HeaderValue, parsers::MessageStream};
 
-use super::address::{Lexer, Step, is_atext, parse_list};
+use super::address::{Lexer, MAX_ADDRESSES, Step, is_atext, parse_list};
 use super::header::{self, Field};
 use super::{BodyPart, Disposition, Envelope, MAX_DEPTH, MAX_PARTS, PartKind, count_lines};
 
@@ -398,10 +398,13 @@ fn is_token(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(is_token_char)
 }
 
-fn lossy(bytes: Vec<u8>) -> String {
+/// Text of a header value: UTF-8 when it is valid UTF-8, else each byte as
+/// the ISO-8859-1 character of that value (the most common legacy charset
+/// of raw 8-bit headers, and reversible, unlike U+FFFD replacement).
+fn text(bytes: Vec<u8>) -> String {
     match String::from_utf8(bytes) {
         Ok(s) => s,
-        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        Err(e) => e.into_bytes().iter().map(|&b| char::from(b)).collect(),
     }
 }
 
@@ -417,7 +420,7 @@ struct ParamsField {
 /// `mail-parser` invents for RFC 2231 languages (`name-language`) are
 /// dropped unless the header really has such a parameter.
 fn parse_params_field(value: &[u8]) -> Option<ParamsField> {
-    let mut raw = value.to_vec();
+    let mut raw = text(value.to_vec()).into_bytes();
     // mail-parser reads up to the line end
     raw.extend_from_slice(b"\n");
     let HeaderValue::ContentType(ct) = MessageStream::new(&raw).parse_content_type() else {
@@ -499,11 +502,11 @@ impl Content {
             }
         }
         content.add_default_charset();
-        let text = |name: &str| first(name).map(|f| lossy(f.unfolded()));
-        content.id = text("Content-ID");
-        content.description = text("Content-Description");
-        content.md5 = text("Content-MD5");
-        content.location = text("Content-Location");
+        let string = |name: &str| first(name).map(|f| text(f.unfolded()));
+        content.id = string("Content-ID");
+        content.description = string("Content-Description");
+        content.md5 = string("Content-MD5");
+        content.location = string("Content-Location");
         content.encoding = first("Content-Transfer-Encoding").and_then(|f| encoding(f.value));
         content.language = first("Content-Language")
             .map(|f| languages(f.value))
@@ -560,7 +563,7 @@ fn encoding(value: &[u8]) -> Option<String> {
         token.push(b);
         lex.bump();
     }
-    (!token.is_empty() && lex.skip_cfws() == Step::End).then(|| lossy(token))
+    (!token.is_empty() && lex.skip_cfws() == Step::End).then(|| text(token))
 }
 
 /// Content-Language: a comma-separated list of language tags.
@@ -574,7 +577,7 @@ fn languages(value: &[u8]) -> Vec<String> {
         if step == Step::Bad {
             break;
         }
-        out.push(lossy(tag));
+        out.push(text(tag));
         if step != Step::More || lex.peek() != Some(b',') || out.len() >= 100 {
             break;
         }
@@ -585,24 +588,40 @@ fn languages(value: &[u8]) -> Vec<String> {
 }
 
 /// The envelope of a header block. For the string fields the last
-/// occurrence wins; repeated address fields add up. Sender and Reply-To fall
-/// back to From.
+/// occurrence wins; repeated address fields add up (to at most
+/// `MAX_ADDRESSES` entries each). Sender and Reply-To fall back to From.
 fn envelope(fields: &[Field<'_>]) -> Envelope {
     let mut env = Envelope::default();
     for field in fields {
         let name = field.name.to_ascii_lowercase();
-        match name.as_slice() {
-            b"date" => env.date = Some(field.unfolded()),
-            b"subject" => env.subject = Some(field.unfolded()),
-            b"in-reply-to" => env.in_reply_to = Some(field.unfolded()),
-            b"message-id" => env.message_id = Some(field.unfolded()),
-            b"from" => env.from.extend(parse_list(&field.unfolded())),
-            b"sender" => env.sender.extend(parse_list(&field.unfolded())),
-            b"reply-to" => env.reply_to.extend(parse_list(&field.unfolded())),
-            b"to" => env.to.extend(parse_list(&field.unfolded())),
-            b"cc" => env.cc.extend(parse_list(&field.unfolded())),
-            b"bcc" => env.bcc.extend(parse_list(&field.unfolded())),
-            _ => {}
+        let list = match name.as_slice() {
+            b"date" => {
+                env.date = Some(field.unfolded());
+                continue;
+            }
+            b"subject" => {
+                env.subject = Some(field.unfolded());
+                continue;
+            }
+            b"in-reply-to" => {
+                env.in_reply_to = Some(field.unfolded());
+                continue;
+            }
+            b"message-id" => {
+                env.message_id = Some(field.unfolded());
+                continue;
+            }
+            b"from" => &mut env.from,
+            b"sender" => &mut env.sender,
+            b"reply-to" => &mut env.reply_to,
+            b"to" => &mut env.to,
+            b"cc" => &mut env.cc,
+            b"bcc" => &mut env.bcc,
+            _ => continue,
+        };
+        if list.len() < MAX_ADDRESSES {
+            let room = MAX_ADDRESSES - list.len();
+            list.extend(parse_list(&field.unfolded()).into_iter().take(room));
         }
     }
     if env.sender.is_empty() {
