@@ -139,8 +139,8 @@ def main():
         c.add_flags([1, 2, 3], [imapclient.ANSWERED])
         c.remove_flags([3, 6, 9], [imapclient.SEEN])
         c.set_flags([10], [imapclient.DRAFT, b"$Later"])
-    fm = {u: sorted(v[b"FLAGS"]) for u, v in m.fetch("1:*", ["FLAGS"]).items()}
-    fd = {u: sorted(v[b"FLAGS"]) for u, v in d.fetch("1:*", ["FLAGS"]).items()}
+    fm = {u: sorted(v[b"FLAGS"]) for u, v in m.fetch(m.search("ALL"), ["FLAGS"]).items()}
+    fd = {u: sorted(v[b"FLAGS"]) for u, v in d.fetch(d.search("ALL"), ["FLAGS"]).items()}
     fm = {u: [f for f in v if f != b"\\Recent"] for u, v in fm.items()}
     fd = {u: [f for f in v if f != b"\\Recent"] for u, v in fd.items()}
     check(fm == fd, "FLAGS agree after identical STOREs")

@@ -110,7 +110,7 @@ def test_append_fetch_200():
         uids.append(int(mo.group(2)))
     check(uids == sorted(uids) and len(set(uids)) == 200, "200 APPENDs got ascending distinct UIDs")
     c.select_folder("Mixed")
-    got = c.fetch("1:*", ["BODY.PEEK[]", "RFC822.SIZE", "UID", "FLAGS"])
+    got = c.fetch(c.search("ALL"), ["BODY.PEEK[]", "RFC822.SIZE", "UID", "FLAGS"])
     check(len(got) == 200, "FETCH returns 200 messages")
     bad = [u for u, i in zip(uids, range(200)) if got[u][b"BODY[]"] != msgs[i]]
     check(not bad, f"FETCH BODY[] is byte-identical to APPEND for all 200 (mismatch: {bad[:5]})")
