@@ -652,6 +652,28 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_input_is_bounded_and_safe(s in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)) {
+            let list = parse_list(&s);
+            proptest::prop_assert!(list.len() <= s.len() + 1);
+            for a in &list {
+                // host is None only in group markers
+                if a.host.is_none() {
+                    proptest::prop_assert!(a.name.is_none() && a.adl.is_none());
+                }
+            }
+        }
+
+        #[test]
+        fn token_soup(parts in proptest::collection::vec(proptest::sample::select(vec![
+            "a", "b.c", "@", "<", ">", ",", ";", ":", "\"", "\"q\"", "(c)", "(", ")", " ", "\\", "[1.2]", ".", "=?x?q?y?=",
+        ]), 0..30)) {
+            let s = parts.concat();
+            let _ = parse_list(s.as_bytes());
+        }
+    }
+
     #[test]
     fn source_route() {
         let got = parse_list(b"<@r1,@r2:x@y>");

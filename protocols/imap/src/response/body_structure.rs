@@ -302,6 +302,57 @@ mod tests {
         assert_eq!(s(|o| write_astring(o, b"")), "\"\"");
     }
 
+    /// Reads back one string written by [`write_string`].
+    fn read_string(out: &[u8]) -> Vec<u8> {
+        match out.first() {
+            Some(b'"') => {
+                let mut value = Vec::new();
+                let mut bytes = out[1..out.len() - 1].iter();
+                while let Some(&b) = bytes.next() {
+                    assert!(
+                        b != b'"' && b != b'\r' && b != b'\n' && b < 0x80,
+                        "bad quoted {out:?}"
+                    );
+                    if b == b'\\' {
+                        value.push(*bytes.next().expect("escaped byte"));
+                    } else {
+                        value.push(b);
+                    }
+                }
+                value
+            }
+            Some(b'{') => {
+                let close = out.iter().position(|&b| b == b'}').expect("literal length");
+                let n: usize = std::str::from_utf8(&out[1..close])
+                    .expect("utf8")
+                    .parse()
+                    .expect("number");
+                assert_eq!(&out[close + 1..close + 3], b"\r\n");
+                assert_eq!(out.len(), close + 3 + n);
+                out[close + 3..].to_vec()
+            }
+            _ => panic!("not a string: {out:?}"),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn strings_read_back(s in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+            let mut out = Vec::new();
+            write_string(&mut out, &s);
+            let mut expected = Vec::new();
+            for &b in &s {
+                if b == 0 {
+                    expected.extend_from_slice(REPLACEMENT);
+                } else {
+                    expected.push(b);
+                }
+            }
+            proptest::prop_assert_eq!(read_string(&out), expected);
+            proptest::prop_assert!(!out.contains(&0));
+        }
+    }
+
     #[test]
     fn single_part() {
         let m = MessageSummary::parse(
