@@ -9,7 +9,7 @@
 //! they are). It also carries out what a reply asks for: STARTTLS (the
 //! buffered plaintext after the command is dropped before the handshake),
 //! IDLE (updates pushed as the mailbox changes, until `DONE`), the
-//! AUTHENTICATE continuation and UTF8=ACCEPT.
+//! AUTHENTICATE continuation.
 //!
 //! A server-wide semaphore bounds the number of connections (the one over
 //! the limit gets `* BYE` at once); the autologout timer is an
@@ -193,9 +193,8 @@ impl ImapServer {
         S::Error: Into<BoxError>,
         S::Future: Send + 'static,
     {
-        self.make_stack = Arc::new(move |conn, session| {
-            BoxService::new(make(conn, session).map_err(Into::into))
-        });
+        self.make_stack =
+            Arc::new(move |conn, session| BoxService::new(make(conn, session).map_err(Into::into)));
         self
     }
 
@@ -250,12 +249,13 @@ impl ImapServer {
         drop(listener);
         let _ = stop_tx.send(true);
         let grace = self.ctx.config.shutdown_grace;
-        let drained = tokio::time::timeout(grace, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        let drained =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if drained.is_err() {
-            tracing::info!(remaining = tasks.len(), "shutdown grace period over; closing sessions");
+            tracing::info!(
+                remaining = tasks.len(),
+                "shutdown grace period over; closing sessions"
+            );
             tasks.shutdown().await;
         }
         Ok(())
@@ -308,7 +308,9 @@ impl ImapServer {
                 })?;
                 let tls = tokio::time::timeout(config.tls_handshake_timeout, acceptor.accept(io))
                     .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                    .map_err(|_| {
+                        io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                    })??;
                 Conn::Tls(Box::new(tls))
             }
         };
@@ -356,7 +358,9 @@ where
             Conn::Plain(io) => {
                 let tls = tokio::time::timeout(timeout, acceptor.accept(io))
                     .await
-                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+                    .map_err(|_| {
+                        io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
+                    })??;
                 Ok(Conn::Tls(Box::new(tls)))
             }
             _ => Err(io::Error::other("TLS is already active")),
@@ -533,11 +537,6 @@ where
                 Action::Close => {
                     self.stream.flush().await?;
                     return Ok(false);
-                }
-                Action::EnableUtf8 => {
-                    self.decoder.set_utf8(true);
-                    self.opts.utf8 = true;
-                    return Ok(true);
                 }
                 Action::StartTls => {
                     self.start_tls().await?;

@@ -1,6 +1,8 @@
 //! Greeting, CAPABILITY, LOGIN, AUTHENTICATE, STARTTLS, implicit TLS,
 //! LOGOUT and commands in the wrong state, over real sockets.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::sync::Arc;
@@ -33,7 +35,11 @@ fn b64(s: &[u8]) -> String {
 async fn greeting_capability_and_logout() {
     let srv = start().await;
     let mut c = Client::connect(srv.addr).await;
-    assert!(c.greeting.starts_with("* OK [CAPABILITY IMAP4rev1"), "{}", c.greeting);
+    assert!(
+        c.greeting.starts_with("* OK [CAPABILITY IMAP4rev1"),
+        "{}",
+        c.greeting
+    );
     let r = c.ok("CAPABILITY").await;
     assert!(r.contains("AUTH=PLAIN") && r.contains("SASL-IR") && r.contains("LITERAL+"));
     assert!(!r.contains("STARTTLS"), "no TLS configured: {r}");
@@ -42,15 +48,34 @@ async fn greeting_capability_and_logout() {
     assert!(r.contains("[CAPABILITY IMAP4rev1"), "{r}");
     let r = c.ok("CAPABILITY").await;
     for cap in [
-        "IDLE", "NAMESPACE", "UIDPLUS", "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE",
-        "LIST-EXTENDED", "LIST-STATUS", "CONDSTORE", "QRESYNC", "ESEARCH", "ACL",
-        "RIGHTS=texk", "QUOTA", "STATUS=SIZE", "ENABLE", "ID", "XLIST",
+        "IDLE",
+        "NAMESPACE",
+        "UIDPLUS",
+        "MOVE",
+        "UNSELECT",
+        "CHILDREN",
+        "SPECIAL-USE",
+        "LIST-EXTENDED",
+        "LIST-STATUS",
+        "CONDSTORE",
+        "QRESYNC",
+        "ESEARCH",
+        "ACL",
+        "RIGHTS=texk",
+        "QUOTA",
+        "STATUS=SIZE",
+        "ENABLE",
+        "ID",
+        "XLIST",
     ] {
         assert!(r.contains(cap), "missing {cap} in {r}");
     }
     let r = c.cmd("LOGOUT").await;
     assert!(r.contains("* BYE") && r.contains("OK"), "{r}");
-    assert!(c.read_response().await.is_none(), "connection closes after LOGOUT");
+    assert!(
+        c.read_response().await.is_none(),
+        "connection closes after LOGOUT"
+    );
     srv.shutdown().await.unwrap();
 }
 
@@ -63,7 +88,10 @@ async fn login_is_refused_without_tls_unless_allowed() {
     let r = c.cmd("LOGIN alice@example.com secret").await;
     assert!(r.contains("NO [PRIVACYREQUIRED]"), "{r}");
     let r = c
-        .cmd(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice@example.com\0secret")))
+        .cmd(&format!(
+            "AUTHENTICATE PLAIN {}",
+            b64(b"\0alice@example.com\0secret")
+        ))
         .await;
     assert!(r.contains("NO [PRIVACYREQUIRED]"), "{r}");
     // Still not logged in.
@@ -89,7 +117,11 @@ async fn wrong_password_fails_and_is_throttled() {
     let r = c.cmd("LOGIN alice@example.com wrong").await;
     assert!(r.contains("NO [AUTHENTICATIONFAILED]"));
     // Waits before the check (100 ms) and after the new failure (200 ms).
-    assert!(t.elapsed() >= Duration::from_millis(300), "{:?}", t.elapsed());
+    assert!(
+        t.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        t.elapsed()
+    );
     // A new connection from the same IP is throttled too, but can log in.
     let mut d = Client::connect(srv.addr).await;
     let t = Instant::now();
@@ -104,7 +136,10 @@ async fn authenticate_plain_with_initial_response_and_continuation() {
     let srv = start().await;
     let mut c = Client::connect(srv.addr).await;
     let r = c
-        .cmd(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice@example.com\0secret")))
+        .cmd(&format!(
+            "AUTHENTICATE PLAIN {}",
+            b64(b"\0alice@example.com\0secret")
+        ))
         .await;
     assert_eq!(Client::status(&r), "OK", "{r}");
 
@@ -129,7 +164,10 @@ async fn authenticate_plain_with_initial_response_and_continuation() {
     let r = c.cmd("AUTHENTICATE PLAIN !!!!").await;
     assert_eq!(Client::status(&r), "BAD", "{r}");
     let r = c
-        .cmd(&format!("AUTHENTICATE PLAIN {}", b64(b"\0alice@example.com\0nope")))
+        .cmd(&format!(
+            "AUTHENTICATE PLAIN {}",
+            b64(b"\0alice@example.com\0nope")
+        ))
         .await;
     assert!(r.contains("NO [AUTHENTICATIONFAILED]"), "{r}");
     let r = c.cmd("AUTHENTICATE CRAM-MD5").await;
@@ -140,19 +178,34 @@ async fn authenticate_plain_with_initial_response_and_continuation() {
 async fn commands_in_the_wrong_state_get_bad_and_the_connection_goes_on() {
     let srv = start().await;
     let mut c = Client::connect(srv.addr).await;
-    for cmd in ["SELECT INBOX", "LIST \"\" *", "FETCH 1 FLAGS", "EXPUNGE", "CLOSE"] {
+    for cmd in [
+        "SELECT INBOX",
+        "LIST \"\" *",
+        "FETCH 1 FLAGS",
+        "EXPUNGE",
+        "CLOSE",
+    ] {
         let r = c.cmd(cmd).await;
         assert_eq!(Client::status(&r), "BAD", "{cmd}: {r}");
         assert!(r.contains("log in first"), "{r}");
     }
     c.ok("LOGIN alice@example.com secret").await;
-    for cmd in ["FETCH 1 FLAGS", "STORE 1 +FLAGS (\\Seen)", "SEARCH ALL", "CHECK", "UNSELECT"] {
+    for cmd in [
+        "FETCH 1 FLAGS",
+        "STORE 1 +FLAGS (\\Seen)",
+        "SEARCH ALL",
+        "CHECK",
+        "UNSELECT",
+    ] {
         let r = c.cmd(cmd).await;
         assert_eq!(Client::status(&r), "BAD", "{cmd}: {r}");
         assert!(r.contains("no mailbox selected"), "{r}");
     }
     let r = c.cmd("LOGIN alice@example.com secret").await;
-    assert!(r.contains("BAD") && r.contains("already authenticated"), "{r}");
+    assert!(
+        r.contains("BAD") && r.contains("already authenticated"),
+        "{r}"
+    );
     c.ok("SELECT INBOX").await;
     c.ok("NOOP").await;
 }
@@ -186,7 +239,10 @@ async fn starttls_then_login_and_injection_is_discarded() {
     let srv = start_with(ImapConfig::default(), Some(server_tls), TlsMode::Plain).await;
     let mut tcp = TcpStream::connect(srv.addr).await.unwrap();
     let greeting = read_line_raw(&mut tcp).await;
-    assert!(greeting.contains("STARTTLS") && greeting.contains("LOGINDISABLED"), "{greeting}");
+    assert!(
+        greeting.contains("STARTTLS") && greeting.contains("LOGINDISABLED"),
+        "{greeting}"
+    );
     // STARTTLS with a command injected in the same packet (CVE-2011-0411 style).
     tcp.write_all(b"s1 STARTTLS\r\ns2 LOGIN alice@example.com secret\r\n")
         .await

@@ -15,14 +15,52 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const FRAGMENTS: &[&[u8]] = &[
-    b"a1 ", b"LOGIN ", b"alice@example.com secret", b"SELECT INBOX", b"EXAMINE INBOX",
-    b"FETCH 1:* (FLAGS BODY.PEEK[1.2.MIME]<0.10> ENVELOPE BODYSTRUCTURE)", b"UID ",
-    b"SEARCH OR (SEEN) NOT BODY \"x\" ", b"STORE 1 +FLAGS.SILENT (\\Seen)", b"APPEND INBOX ",
-    b"{5}\r\n", b"{3+}\r\n", b"IDLE\r\n", b"DONE\r\n", b"AUTHENTICATE PLAIN\r\n", b"*\r\n",
-    b"LIST \"\" *", b"STATUS INBOX (MESSAGES UNSEEN)", b"ENABLE QRESYNC", b"(", b")", b"\"",
-    b"\\", b"[", b"]", b"<", b">", b"%", b"*", b"\0", b"\r\n", b"\n", b" ", b"1:*", b"4294967296",
-    b"SELECT INBOX (QRESYNC (1 1 1:*))", b"COPY 1 Trash", b"MOVE 1:* Junk", b"EXPUNGE", b"NOOP",
-    b"&Jjo-", b"&", b"CREATE \"&AOQ-\"", b"RENAME INBOX x", b"SETACL INBOX bob lr", b"ID (",
+    b"a1 ",
+    b"LOGIN ",
+    b"alice@example.com secret",
+    b"SELECT INBOX",
+    b"EXAMINE INBOX",
+    b"FETCH 1:* (FLAGS BODY.PEEK[1.2.MIME]<0.10> ENVELOPE BODYSTRUCTURE)",
+    b"UID ",
+    b"SEARCH OR (SEEN) NOT BODY \"x\" ",
+    b"STORE 1 +FLAGS.SILENT (\\Seen)",
+    b"APPEND INBOX ",
+    b"{5}\r\n",
+    b"{3+}\r\n",
+    b"IDLE\r\n",
+    b"DONE\r\n",
+    b"AUTHENTICATE PLAIN\r\n",
+    b"*\r\n",
+    b"LIST \"\" *",
+    b"STATUS INBOX (MESSAGES UNSEEN)",
+    b"ENABLE QRESYNC",
+    b"(",
+    b")",
+    b"\"",
+    b"\\",
+    b"[",
+    b"]",
+    b"<",
+    b">",
+    b"%",
+    b"*",
+    b"\0",
+    b"\r\n",
+    b"\n",
+    b" ",
+    b"1:*",
+    b"4294967296",
+    b"SELECT INBOX (QRESYNC (1 1 1:*))",
+    b"COPY 1 Trash",
+    b"MOVE 1:* Junk",
+    b"EXPUNGE",
+    b"NOOP",
+    b"&Jjo-",
+    b"&",
+    b"CREATE \"&AOQ-\"",
+    b"RENAME INBOX x",
+    b"SETACL INBOX bob lr",
+    b"ID (",
 ];
 
 fn random_input(rng: &mut StdRng) -> Vec<u8> {
@@ -56,7 +94,8 @@ async fn ten_thousand_random_inputs_never_panic_the_server() {
     {
         let mut c = Client::login(srv.addr, "alice@example.com").await;
         for i in 0..3 {
-            c.append("INBOX", "", &message(&format!("m{i}"), "body")).await;
+            c.append("INBOX", "", &message(&format!("m{i}"), "body"))
+                .await;
         }
     }
     let mut rng = StdRng::seed_from_u64(0x1ba5_eba1);

@@ -19,7 +19,10 @@ async fn create_list_rename_delete_with_hierarchy_and_non_ascii_names() {
     c.ok("CREATE \"Entw&APw-rfe/2026\"").await;
     let r = c.ok("LIST \"\" \"Entw&APw-rfe*\"").await;
     assert!(r.contains("(\\HasChildren) \"/\" \"Entw&APw-rfe\""), "{r}");
-    assert!(r.contains("(\\HasNoChildren) \"/\" \"Entw&APw-rfe/2026\""), "{r}");
+    assert!(
+        r.contains("(\\HasNoChildren) \"/\" \"Entw&APw-rfe/2026\""),
+        "{r}"
+    );
     let r = c.ok("LIST \"\" %").await;
     assert!(r.contains("Entw&APw-rfe\"") && !r.contains("2026"), "{r}");
     let r = c.cmd("CREATE INBOX").await;
@@ -82,7 +85,10 @@ async fn subscribe_lsub_and_list_extended() {
     assert!(r.contains("\\Subscribed) \"/\" \"Work/Projects\""), "{r}");
     assert!(!r.contains("\"Work\""), "{r}");
     let r = c.ok("LIST \"\" * RETURN (SUBSCRIBED CHILDREN)").await;
-    assert!(r.contains("(\\HasNoChildren \\Subscribed) \"/\" \"INBOX\""), "{r}");
+    assert!(
+        r.contains("(\\HasNoChildren \\Subscribed) \"/\" \"INBOX\""),
+        "{r}"
+    );
     assert!(r.contains("(\\HasChildren) \"/\" \"Work\""), "{r}");
     let r = c.ok("LIST (SPECIAL-USE) \"\" *").await;
     assert!(r.contains("\\Sent") && !r.contains("\"INBOX\""), "{r}");
@@ -101,13 +107,24 @@ async fn list_status_xlist_namespace_create_special_use() {
     let mut c = Client::login(srv.addr, "alice@example.com").await;
     c.append("INBOX", "\\Seen", &message("a", "1")).await;
     c.append("INBOX", "", &message("b", "2")).await;
-    let r = c.ok("LIST \"\" INBOX RETURN (STATUS (MESSAGES UNSEEN UIDNEXT))").await;
-    assert!(r.contains("* STATUS \"INBOX\" (MESSAGES 2 UNSEEN 1 UIDNEXT 3)"), "{r}");
+    let r = c
+        .ok("LIST \"\" INBOX RETURN (STATUS (MESSAGES UNSEEN UIDNEXT))")
+        .await;
+    assert!(
+        r.contains("* STATUS \"INBOX\" (MESSAGES 2 UNSEEN 1 UIDNEXT 3)"),
+        "{r}"
+    );
     let r = c.ok("XLIST \"\" *").await;
-    assert!(r.contains("* XLIST (\\HasNoChildren \\Inbox) \"/\" \"INBOX\""), "{r}");
+    assert!(
+        r.contains("* XLIST (\\HasNoChildren \\Inbox) \"/\" \"INBOX\""),
+        "{r}"
+    );
     assert!(r.contains("\\Spam) \"/\" \"Junk\""), "{r}");
     let r = c.ok("NAMESPACE").await;
-    assert!(r.contains("* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL"), "{r}");
+    assert!(
+        r.contains("* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) NIL"),
+        "{r}"
+    );
     c.ok("CREATE Everything (USE (\\All))").await;
     let r = c.ok("LIST \"\" Everything").await;
     assert!(r.contains("\\All"), "{r}");
@@ -120,15 +137,22 @@ async fn status_counts_unread_messages_regression() {
     let mut c = Client::login(srv.addr, "alice@example.com").await;
     c.append("INBOX", "\\Seen", &message("read", "1")).await;
     c.append("INBOX", "", &message("unread1", "2")).await;
-    c.append("INBOX", "\\Flagged", &message("unread2", "3")).await;
+    c.append("INBOX", "\\Flagged", &message("unread2", "3"))
+        .await;
     let r = c
         .ok("STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE DELETED)")
         .await;
     let line = untagged(&r, "STATUS")[0];
     assert!(line.contains("MESSAGES 3"), "{line}");
     assert!(line.contains("UNSEEN 2"), "{line}");
-    assert!(line.contains("UIDNEXT 4") && line.contains("DELETED 0"), "{line}");
-    assert!(line.contains("RECENT 3") && line.contains("HIGHESTMODSEQ"), "{line}");
+    assert!(
+        line.contains("UIDNEXT 4") && line.contains("DELETED 0"),
+        "{line}"
+    );
+    assert!(
+        line.contains("RECENT 3") && line.contains("HIGHESTMODSEQ"),
+        "{line}"
+    );
     let r = c.cmd("STATUS Nowhere (MESSAGES)").await;
     assert!(r.contains("NO [NONEXISTENT]"), "{r}");
 }
@@ -137,14 +161,20 @@ async fn status_counts_unread_messages_regression() {
 async fn append_uidplus_trycreate_flags_and_literal_plus() {
     let srv = start().await;
     let mut c = Client::login(srv.addr, "alice@example.com").await;
-    let r = c.append("INBOX", "\\Seen $Forwarded", &message("x", "y")).await;
+    let r = c
+        .append("INBOX", "\\Seen $Forwarded", &message("x", "y"))
+        .await;
     assert!(r.contains("OK [APPENDUID "), "{r}");
     assert!(r.contains(" 1] "), "{r}");
     let r = c.append("Missing", "", &message("x", "y")).await;
     assert!(r.contains("NO [TRYCREATE]"), "{r}");
     // LITERAL+: no continuation.
     let msg = message("plus", "body");
-    let mut cmd = format!("p1 APPEND INBOX (\\Draft) \"07-Feb-1994 21:52:25 -0800\" {{{}+}}\r\n", msg.len()).into_bytes();
+    let mut cmd = format!(
+        "p1 APPEND INBOX (\\Draft) \"07-Feb-1994 21:52:25 -0800\" {{{}+}}\r\n",
+        msg.len()
+    )
+    .into_bytes();
     cmd.extend_from_slice(&msg);
     cmd.extend_from_slice(b"\r\n");
     c.send_raw(&cmd).await;
@@ -153,7 +183,10 @@ async fn append_uidplus_trycreate_flags_and_literal_plus() {
     c.ok("SELECT INBOX").await;
     let r = c.ok("FETCH 2 (FLAGS INTERNALDATE RFC822.SIZE)").await;
     assert!(r.contains("\\Draft"), "{r}");
-    assert!(r.contains("INTERNALDATE \"07-Feb-1994 21:52:25 -0800\""), "{r}");
+    assert!(
+        r.contains("INTERNALDATE \"07-Feb-1994 21:52:25 -0800\""),
+        "{r}"
+    );
     assert!(r.contains(&format!("RFC822.SIZE {}", msg.len())), "{r}");
     let r = c.ok("FETCH 1 FLAGS").await;
     assert!(r.contains("\\Seen") && r.contains("$Forwarded"), "{r}");
@@ -167,7 +200,9 @@ async fn enable_and_id() {
     assert!(r.contains("* ENABLED CONDSTORE"), "{r}");
     let r = c.ok("ENABLE QRESYNC CONDSTORE").await;
     assert!(r.contains("* ENABLED QRESYNC\r\n"), "{r}");
-    let r = c.ok("ID (\"name\" \"test-client\" \"version\" \"1.0\")").await;
+    let r = c
+        .ok("ID (\"name\" \"test-client\" \"version\" \"1.0\")")
+        .await;
     assert!(r.contains("* ID (\"name\" \"Mailroom\""), "{r}");
     let r = c.ok("ID NIL").await;
     assert!(r.contains("* ID ("), "{r}");
@@ -177,36 +212,58 @@ async fn enable_and_id() {
 async fn acl_commands_share_a_mailbox() {
     let srv = start().await;
     let mut alice = Client::login(srv.addr, "alice@example.com").await;
-    alice.append("INBOX", "", &message("shared", "hello bob")).await;
+    alice
+        .append("INBOX", "", &message("shared", "hello bob"))
+        .await;
     let r = alice.ok("GETACL INBOX").await;
-    assert!(r.contains("* ACL \"INBOX\" alice@example.com lrswipkxtea"), "{r}");
+    assert!(
+        r.contains("* ACL \"INBOX\" alice@example.com lrswipkxtea"),
+        "{r}"
+    );
     let r = alice.ok("MYRIGHTS INBOX").await;
     assert!(r.contains("* MYRIGHTS \"INBOX\" lrswipkxtea"), "{r}");
     let r = alice.ok("LISTRIGHTS INBOX bob@example.com").await;
-    assert!(r.contains("* LISTRIGHTS \"INBOX\" bob@example.com \"\" l r s w i p k x t e a"), "{r}");
+    assert!(
+        r.contains("* LISTRIGHTS \"INBOX\" bob@example.com \"\" l r s w i p k x t e a"),
+        "{r}"
+    );
 
     let mut bob = Client::login(srv.addr, "bob@example.com").await;
-    let r = bob.cmd("SELECT \"Other Users/alice@example.com/INBOX\"").await;
+    let r = bob
+        .cmd("SELECT \"Other Users/alice@example.com/INBOX\"")
+        .await;
     assert!(r.contains("NO [NONEXISTENT]"), "no rights yet: {r}");
 
     alice.ok("SETACL INBOX bob@example.com lr").await;
     alice.ok("SETACL INBOX bob@example.com +s").await;
     let r = alice.ok("GETACL INBOX").await;
     assert!(r.contains("bob@example.com lrs"), "{r}");
-    let r = bob.ok("EXAMINE \"Other Users/alice@example.com/INBOX\"").await;
+    let r = bob
+        .ok("EXAMINE \"Other Users/alice@example.com/INBOX\"")
+        .await;
     assert!(r.contains("* 1 EXISTS") && r.contains("[READ-ONLY]"), "{r}");
     let r = bob.ok("FETCH 1 BODY.PEEK[TEXT]").await;
     assert!(r.contains("hello bob"), "{r}");
-    let r = bob.ok("MYRIGHTS \"Other Users/alice@example.com/INBOX\"").await;
+    let r = bob
+        .ok("MYRIGHTS \"Other Users/alice@example.com/INBOX\"")
+        .await;
     assert!(r.contains("lrs"), "{r}");
     // Bob may not administer.
-    let r = bob.cmd("SETACL \"Other Users/alice@example.com/INBOX\" carol@example.com lr").await;
+    let r = bob
+        .cmd("SETACL \"Other Users/alice@example.com/INBOX\" carol@example.com lr")
+        .await;
     assert!(r.contains("NO [NOPERM]"), "{r}");
-    let r = bob.cmd("GETACL \"Other Users/alice@example.com/INBOX\"").await;
+    let r = bob
+        .cmd("GETACL \"Other Users/alice@example.com/INBOX\"")
+        .await;
     assert!(r.contains("NO [NOPERM]"), "{r}");
     // Bob cannot append without `i`.
     let r = bob
-        .append("\"Other Users/alice@example.com/INBOX\"", "", &message("x", "y"))
+        .append(
+            "\"Other Users/alice@example.com/INBOX\"",
+            "",
+            &message("x", "y"),
+        )
         .await;
     assert!(r.contains("NO [NOPERM]"), "{r}");
     alice.ok("SETACL INBOX bob@example.com -s").await;
@@ -231,8 +288,13 @@ async fn quota_commands() {
     assert!(r.contains("NO [NOPERM]"), "{r}");
 
     let mut admin = Client::login(srv.addr, "admin@example.com").await;
-    let r = admin.ok("SETQUOTA alice@example.com (STORAGE 1 MESSAGE 2)").await;
-    assert!(r.contains("* QUOTA alice@example.com (STORAGE 0 1 MESSAGE 0 2)"), "{r}");
+    let r = admin
+        .ok("SETQUOTA alice@example.com (STORAGE 1 MESSAGE 2)")
+        .await;
+    assert!(
+        r.contains("* QUOTA alice@example.com (STORAGE 0 1 MESSAGE 0 2)"),
+        "{r}"
+    );
     let r = admin.cmd("SETQUOTA alice@example.com (FROBS 1)").await;
     assert_eq!(Client::status(&r), "NO", "{r}");
 

@@ -28,8 +28,12 @@ AAECAwQF\r\n\
 
 async fn mailbox_with(c: &mut Client, n: usize) {
     for i in 1..=n {
-        c.append("INBOX", "", &message(&format!("msg{i}"), &format!("body number {i}")))
-            .await;
+        c.append(
+            "INBOX",
+            "",
+            &message(&format!("msg{i}"), &format!("body number {i}")),
+        )
+        .await;
     }
 }
 
@@ -40,11 +44,20 @@ async fn select_and_examine_report_the_mailbox() {
     c.append("INBOX", "\\Seen", &message("a", "1")).await;
     c.append("INBOX", "", &message("b", "2")).await;
     let r = c.ok("SELECT INBOX").await;
-    assert!(r.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"), "{r}");
+    assert!(
+        r.contains("* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)"),
+        "{r}"
+    );
     assert!(r.contains("* 2 EXISTS") && r.contains("* 2 RECENT"), "{r}");
     assert!(r.contains("[UNSEEN 2]"), "{r}");
-    assert!(r.contains("[PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"), "{r}");
-    assert!(r.contains("[UIDVALIDITY ") && r.contains("[UIDNEXT 3]"), "{r}");
+    assert!(
+        r.contains("[PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)]"),
+        "{r}"
+    );
+    assert!(
+        r.contains("[UIDVALIDITY ") && r.contains("[UIDNEXT 3]"),
+        "{r}"
+    );
     assert!(r.contains("[HIGHESTMODSEQ "), "{r}");
     assert!(r.contains("OK [READ-WRITE] SELECT"), "{r}");
     // \Recent belongs to the first session that saw the messages.
@@ -59,7 +72,11 @@ async fn select_and_examine_report_the_mailbox() {
     let r = d.cmd("SELECT Nowhere").await;
     assert!(r.contains("NO [NONEXISTENT]"), "{r}");
     let r = d.cmd("FETCH 1 FLAGS").await;
-    assert_eq!(Client::status(&r), "BAD", "failed SELECT leaves the selected state: {r}");
+    assert_eq!(
+        Client::status(&r),
+        "BAD",
+        "failed SELECT leaves the selected state: {r}"
+    );
     let r = c.ok("FETCH 1:* FLAGS").await;
     assert!(r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent))"), "{r}");
 }
@@ -74,32 +91,61 @@ async fn fetch_items_sections_and_partials() {
     c.ok("SELECT INBOX").await;
 
     let r = c.ok("FETCH 1 (UID RFC822.SIZE INTERNALDATE FLAGS)").await;
-    assert!(r.contains("UID 1") && r.contains(&format!("RFC822.SIZE {}", plain.len())), "{r}");
+    assert!(
+        r.contains("UID 1") && r.contains(&format!("RFC822.SIZE {}", plain.len())),
+        "{r}"
+    );
     let r = c.ok("FETCH 1 BODY.PEEK[]").await;
-    assert!(r.contains(&String::from_utf8_lossy(&plain).into_owned()), "{r}");
+    assert!(
+        r.contains(&String::from_utf8_lossy(&plain).into_owned()),
+        "{r}"
+    );
     assert!(!r.contains("\\Seen"), "PEEK does not set \\Seen: {r}");
-    let r = c.ok("FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject FROM)]").await;
-    assert!(r.contains("Subject: hello\r\n") && r.contains("From: Alice"), "{r}");
+    let r = c
+        .ok("FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject FROM)]")
+        .await;
+    assert!(
+        r.contains("Subject: hello\r\n") && r.contains("From: Alice"),
+        "{r}"
+    );
     assert!(!r.contains("To: Bob"), "{r}");
     let r = c.ok("FETCH 1 BODY.PEEK[HEADER.FIELDS.NOT (Subject)]").await;
-    assert!(!r.contains("Subject: hello") && r.contains("To: Bob"), "{r}");
+    assert!(
+        !r.contains("Subject: hello") && r.contains("To: Bob"),
+        "{r}"
+    );
     let r = c.ok("FETCH 1 BODY.PEEK[TEXT]<5.8>").await;
     assert!(r.contains("BODY[TEXT]<5> {8}\r\none\r\nlin"), "{r}");
     let r = c.ok("FETCH 1 BODY.PEEK[]<100000.10>").await;
-    assert!(r.contains("BODY[]<100000> \"\"") || r.contains("BODY[]<100000> {0}"), "{r}");
+    assert!(
+        r.contains("BODY[]<100000> \"\"") || r.contains("BODY[]<100000> {0}"),
+        "{r}"
+    );
     let r = c.ok("FETCH 1 (RFC822.HEADER RFC822.TEXT)").await;
-    assert!(r.contains("RFC822.HEADER {") && r.contains("RFC822.TEXT {"), "{r}");
-    assert!(r.contains("FLAGS (\\Seen"), "RFC822.TEXT sets \\Seen and reports it: {r}");
+    assert!(
+        r.contains("RFC822.HEADER {") && r.contains("RFC822.TEXT {"),
+        "{r}"
+    );
+    assert!(
+        r.contains("FLAGS (\\Seen"),
+        "RFC822.TEXT sets \\Seen and reports it: {r}"
+    );
 
     // Nested parts of the multipart message.
     let r = c.ok("FETCH 2 BODY.PEEK[1]").await;
     assert!(r.contains("Sch=C3=B6ne"), "{r}");
     let r = c.ok("FETCH 2 BODY.PEEK[1.MIME]").await;
-    assert!(r.contains("Content-Transfer-Encoding: quoted-printable"), "{r}");
+    assert!(
+        r.contains("Content-Transfer-Encoding: quoted-printable"),
+        "{r}"
+    );
     let r = c.ok("FETCH 2 BODY.PEEK[2]").await;
     assert!(r.contains("AAECAwQF"), "{r}");
     let r = c.ok("FETCH 2 (BODYSTRUCTURE ENVELOPE BODY)").await;
-    assert!(r.contains("BODYSTRUCTURE (") && r.contains("ENVELOPE (") && r.contains(" BODY ("), "{r}");
+    assert!(
+        r.contains("BODYSTRUCTURE (") && r.contains("ENVELOPE (") && r.contains(" BODY ("),
+        "{r}"
+    );
     // Non-PEEK body fetch sets \Seen once and reports FLAGS.
     let r = c.ok("FETCH 2 BODY[1]").await;
     assert!(r.contains("\\Seen"), "{r}");
@@ -108,14 +154,20 @@ async fn fetch_items_sections_and_partials() {
     // Macros.
     let r = c.ok("FETCH 1:2 FAST").await;
     assert_eq!(untagged(&r, "FETCH").len(), 2, "{r}");
-    assert!(r.contains("RFC822.SIZE") && r.contains("INTERNALDATE"), "{r}");
+    assert!(
+        r.contains("RFC822.SIZE") && r.contains("INTERNALDATE"),
+        "{r}"
+    );
     let r = c.ok("FETCH 1 ALL").await;
     assert!(r.contains("ENVELOPE"), "{r}");
     let r = c.ok("FETCH 1 FULL").await;
     assert!(r.contains("BODY ("), "{r}");
     // UID FETCH adds UID; out-of-range sequence numbers are BAD.
     let r = c.ok("UID FETCH 2 FLAGS").await;
-    assert!(r.contains("* 2 FETCH (UID 2 FLAGS") || r.contains("UID 2"), "{r}");
+    assert!(
+        r.contains("* 2 FETCH (UID 2 FLAGS") || r.contains("UID 2"),
+        "{r}"
+    );
     let r = c.ok("UID FETCH 99 FLAGS").await;
     assert!(!r.contains("FETCH ("), "{r}");
     let r = c.cmd("FETCH 9 FLAGS").await;
@@ -131,7 +183,10 @@ async fn store_keeps_seen_regression_and_reports_flags() {
     c.ok("SELECT INBOX").await;
     // Regression: +FLAGS (\Seen \Deleted) on a \Seen message keeps \Seen.
     let r = c.ok("STORE 1 +FLAGS (\\Seen \\Deleted)").await;
-    assert!(r.contains("* 1 FETCH (FLAGS (\\Seen \\Deleted \\Recent))"), "{r}");
+    assert!(
+        r.contains("* 1 FETCH (FLAGS (\\Seen \\Deleted \\Recent))"),
+        "{r}"
+    );
     let r = c.ok("FETCH 1 FLAGS").await;
     assert!(r.contains("\\Seen") && r.contains("\\Deleted"), "{r}");
     let r = c.ok("STORE 2 +FLAGS.SILENT ($Label1)").await;
@@ -139,7 +194,10 @@ async fn store_keeps_seen_regression_and_reports_flags() {
     let r = c.ok("STORE 2 -FLAGS ($Label1)").await;
     assert!(r.contains("* 2 FETCH (FLAGS (\\Recent))"), "{r}");
     let r = c.ok("UID STORE 2 FLAGS (\\Answered)").await;
-    assert!(r.contains("* 2 FETCH (FLAGS (\\Answered \\Recent) UID 2)"), "{r}");
+    assert!(
+        r.contains("* 2 FETCH (FLAGS (\\Answered \\Recent) UID 2)"),
+        "{r}"
+    );
     let r = c.ok("STORE 1:* -FLAGS (\\Deleted)").await;
     assert_eq!(untagged(&r, "FETCH").len(), 1, "only changed messages: {r}");
     let r = c.cmd("STORE 5 +FLAGS (\\Seen)").await;
@@ -150,13 +208,19 @@ async fn store_keeps_seen_regression_and_reports_flags() {
 async fn search_keys() {
     let srv = start().await;
     let mut c = Client::login(srv.addr, "alice@example.com").await;
-    c.append("INBOX", "\\Seen", &message("alpha", "the quick brown fox")).await; // 1
-    c.append("INBOX", "\\Flagged", &message("beta", "lazy dog")).await; // 2
+    c.append("INBOX", "\\Seen", &message("alpha", "the quick brown fox"))
+        .await; // 1
+    c.append("INBOX", "\\Flagged", &message("beta", "lazy dog"))
+        .await; // 2
     c.append("INBOX", "\\Deleted $Work", MULTIPART).await; // 3
     let mut big = message("gamma", &"z".repeat(5000));
     big.extend_from_slice(b"");
     let tag = c.tag();
-    let mut cmd = format!("{tag} APPEND INBOX (\\Answered) \"15-Mar-2020 23:30:00 -0500\" {{{}+}}\r\n", big.len()).into_bytes();
+    let mut cmd = format!(
+        "{tag} APPEND INBOX (\\Answered) \"15-Mar-2020 23:30:00 -0500\" {{{}+}}\r\n",
+        big.len()
+    )
+    .into_bytes();
     cmd.extend_from_slice(&big);
     cmd.extend_from_slice(b"\r\n");
     c.send_raw(&cmd).await;
@@ -172,19 +236,33 @@ async fn search_keys() {
     assert_eq!(ids(c.ok("SEARCH KEYWORD $Work").await), vec![3]);
     assert_eq!(ids(c.ok("SEARCH UNKEYWORD $Work").await), vec![1, 2, 4]);
     assert_eq!(ids(c.ok("SEARCH SUBJECT BETA").await), vec![2]);
-    assert_eq!(ids(c.ok("SEARCH SUBJECT \"grüße\"").await), vec![3], "decoded RFC 2047 subject");
-    let literal = format!("SEARCH CHARSET UTF-8 SUBJECT {{{}+}}\r\ngrüße", "grüße".len());
+    assert_eq!(
+        ids(c.ok("SEARCH SUBJECT \"grüße\"").await),
+        vec![3],
+        "decoded RFC 2047 subject"
+    );
+    let literal = format!(
+        "SEARCH CHARSET UTF-8 SUBJECT {{{}+}}\r\ngrüße",
+        "grüße".len()
+    );
     assert_eq!(ids(c.ok(&literal).await), vec![3]);
     assert_eq!(ids(c.ok("SEARCH FROM carol").await), vec![3]);
     assert_eq!(ids(c.ok("SEARCH TO bob@example.com").await), vec![1, 2, 4]);
     assert_eq!(ids(c.ok("SEARCH HEADER Message-ID alpha@").await), vec![1]);
     assert_eq!(ids(c.ok("SEARCH HEADER MIME-Version \"\"").await), vec![3]);
     assert_eq!(ids(c.ok("SEARCH BODY \"BROWN FOX\"").await), vec![1]);
-    assert_eq!(ids(c.ok("SEARCH BODY \"zürich\"").await), vec![3], "decoded quoted-printable body");
+    assert_eq!(
+        ids(c.ok("SEARCH BODY \"zürich\"").await),
+        vec![3],
+        "decoded quoted-printable body"
+    );
     assert_eq!(ids(c.ok("SEARCH TEXT carol").await), vec![3]);
     assert_eq!(ids(c.ok("SEARCH TEXT lazy").await), vec![2]);
     assert_eq!(ids(c.ok("SEARCH LARGER 4000").await), vec![4]);
-    assert_eq!(ids(c.ok("SEARCH SMALLER 4000 NOT DELETED").await), vec![1, 2]);
+    assert_eq!(
+        ids(c.ok("SEARCH SMALLER 4000 NOT DELETED").await),
+        vec![1, 2]
+    );
     assert_eq!(ids(c.ok("SEARCH OR FLAGGED SEEN").await), vec![1, 2]);
     assert_eq!(ids(c.ok("SEARCH NOT (OR FLAGGED SEEN)").await), vec![3, 4]);
     assert_eq!(ids(c.ok("SEARCH (SEEN) (BODY fox)").await), vec![1]);
@@ -199,18 +277,27 @@ async fn search_keys() {
     // INTERNALDATE by day in its own zone, ignoring time.
     assert_eq!(ids(c.ok("SEARCH ON 15-Mar-2020").await), vec![4]);
     assert_eq!(ids(c.ok("SEARCH BEFORE 16-Mar-2020").await), vec![4]);
-    assert_eq!(ids(c.ok("SEARCH BEFORE 15-Mar-2020").await), Vec::<u32>::new());
+    assert_eq!(
+        ids(c.ok("SEARCH BEFORE 15-Mar-2020").await),
+        Vec::<u32>::new()
+    );
     assert_eq!(ids(c.ok("SEARCH SINCE 16-Mar-2020").await), vec![1, 2, 3]);
     // Date: header.
     assert_eq!(ids(c.ok("SEARCH SENTON 8-Feb-1994").await), vec![3]);
-    assert_eq!(ids(c.ok("SEARCH SENTBEFORE 8-Feb-1994").await), vec![1, 2, 4]);
+    assert_eq!(
+        ids(c.ok("SEARCH SENTBEFORE 8-Feb-1994").await),
+        vec![1, 2, 4]
+    );
     assert_eq!(ids(c.ok("SEARCH SENTSINCE 8-Feb-1994").await), vec![3]);
     // Unknown charset.
     let r = c.cmd("SEARCH CHARSET KOI8-R ALL").await;
     assert!(r.contains("NO [BADCHARSET"), "{r}");
     // ESEARCH.
     let r = c.ok("SEARCH RETURN (MIN MAX COUNT) UNSEEN").await;
-    assert!(r.contains("* ESEARCH (TAG \"") && r.contains("MIN 2 MAX 4 COUNT 3"), "{r}");
+    assert!(
+        r.contains("* ESEARCH (TAG \"") && r.contains("MIN 2 MAX 4 COUNT 3"),
+        "{r}"
+    );
     let r = c.ok("UID SEARCH RETURN () ALL").await;
     assert!(r.contains("UID ALL 1:4"), "{r}");
     let r = c.ok("SEARCH RETURN (COUNT) SUBJECT nothing-matches").await;
@@ -242,7 +329,10 @@ async fn copy_move_expunge_close_unselect() {
     let r = c.ok("STORE 1,3 +FLAGS.SILENT (\\Deleted)").await;
     assert!(!r.contains("FETCH"), "{r}");
     let r = c.ok("UID EXPUNGE 5").await;
-    assert!(r.contains("* 3 EXPUNGE"), "UID EXPUNGE only touches UID 5: {r}");
+    assert!(
+        r.contains("* 3 EXPUNGE"),
+        "UID EXPUNGE only touches UID 5: {r}"
+    );
     let r = c.ok("EXPUNGE").await;
     assert!(r.contains("* 1 EXPUNGE"), "{r}");
     let r = c.ok("FETCH 1:* UID").await;

@@ -20,7 +20,10 @@ async fn one_mib_line_without_crlf_gets_bad_and_the_connection_goes_on() {
         c.send_raw(chunk).await;
     }
     let r = c.read_response().await.unwrap();
-    assert!(r.contains("BAD") && r.to_lowercase().contains("too long"), "{r}");
+    assert!(
+        r.contains("BAD") && r.to_lowercase().contains("too long"),
+        "{r}"
+    );
     c.send_raw(b"\r\n").await;
     c.ok("NOOP").await;
     c.ok("SELECT INBOX").await;

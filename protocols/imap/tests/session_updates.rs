@@ -1,6 +1,8 @@
 //! Unsolicited updates between sessions: IDLE, EXISTS/EXPUNGE/FETCH at the
 //! points RFC 3501 §7.4.1 allows, CONDSTORE and QRESYNC (RFC 7162).
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use std::time::Duration;
@@ -37,7 +39,10 @@ async fn idle_wakes_up_on_another_sessions_changes() {
     b.ok("SELECT INBOX").await;
     b.ok("STORE 1 +FLAGS (\\Flagged)").await;
     let r = a.read_response().await.unwrap();
-    assert!(r.starts_with("* 1 FETCH (FLAGS (\\Flagged \\Recent))"), "{r}");
+    assert!(
+        r.starts_with("* 1 FETCH (FLAGS (\\Flagged \\Recent))"),
+        "{r}"
+    );
 
     b.ok("STORE 1 +FLAGS (\\Deleted)").await;
     let _ = a.read_response().await.unwrap();
@@ -87,17 +92,30 @@ async fn expunge_waits_during_fetch_store_search_but_not_uid_commands() {
     let r = a.ok("FETCH 1:* (UID)").await;
     assert!(!r.contains("EXPUNGE"), "no EXPUNGE during FETCH: {r}");
     assert!(r.contains("* 4 EXISTS"), "EXISTS is fine: {r}");
-    assert!(r.contains("* 1 FETCH (UID 1)") && r.contains("* 3 FETCH (UID 3)"), "{r}");
+    assert!(
+        r.contains("* 1 FETCH (UID 1)") && r.contains("* 3 FETCH (UID 3)"),
+        "{r}"
+    );
     assert!(!r.contains("UID 2)"), "expunged message is not served: {r}");
     let r = a.ok("SEARCH ALL").await;
     assert!(!r.contains("EXPUNGE"), "{r}");
-    assert_eq!(search_ids(&r), vec![1, 3, 4], "sequence numbers unchanged until announced");
+    assert_eq!(
+        search_ids(&r),
+        vec![1, 3, 4],
+        "sequence numbers unchanged until announced"
+    );
     let r = a.ok("STORE 3 +FLAGS (\\Seen)").await;
     assert!(!r.contains("EXPUNGE"), "{r}");
     let r = a.ok("UID FETCH 1 FLAGS").await;
-    assert!(r.contains("* 2 EXPUNGE"), "UID commands may carry EXPUNGE: {r}");
+    assert!(
+        r.contains("* 2 EXPUNGE"),
+        "UID commands may carry EXPUNGE: {r}"
+    );
     let r = a.ok("FETCH 1:* UID").await;
-    assert!(r.contains("* 2 FETCH (UID 3)") && r.contains("* 3 FETCH (UID 4)"), "{r}");
+    assert!(
+        r.contains("* 2 FETCH (UID 3)") && r.contains("* 3 FETCH (UID 4)"),
+        "{r}"
+    );
 
     // Flag changes by another session show up after NOOP.
     b.ok("STORE 1 +FLAGS (\\Answered)").await;
@@ -119,17 +137,31 @@ async fn condstore_flows() {
     let r = c.ok("FETCH 1:* (FLAGS MODSEQ)").await;
     assert_eq!(untagged(&r, "MODSEQ (").len(), 3, "{r}");
     c.ok("STORE 2 +FLAGS (\\Flagged)").await;
-    let r = c.ok(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})")).await;
+    let r = c
+        .ok(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {highest})"))
+        .await;
     assert_eq!(untagged(&r, "FETCH").len(), 1, "{r}");
-    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("), "{r}");
+    assert!(
+        r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent) MODSEQ ("),
+        "{r}"
+    );
     let m2 = number_after(&r, "MODSEQ");
     // UNCHANGEDSINCE: message 2 changed after `highest`, so it is refused.
     let r = c
-        .ok(&format!("STORE 1:2 (UNCHANGEDSINCE {highest}) +FLAGS.SILENT (\\Seen)"))
+        .ok(&format!(
+            "STORE 1:2 (UNCHANGEDSINCE {highest}) +FLAGS.SILENT (\\Seen)"
+        ))
         .await;
     assert!(r.contains("OK [MODIFIED 2]"), "{r}");
-    assert!(r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ ("), "sent even with .SILENT: {r}");
-    let r = c.ok(&format!("UID STORE 2 (UNCHANGEDSINCE {m2}) +FLAGS (\\Seen)")).await;
+    assert!(
+        r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ ("),
+        "sent even with .SILENT: {r}"
+    );
+    let r = c
+        .ok(&format!(
+            "UID STORE 2 (UNCHANGEDSINCE {m2}) +FLAGS (\\Seen)"
+        ))
+        .await;
     assert!(!r.contains("MODIFIED"), "{r}");
     assert!(r.contains("UID 2") && r.contains("MODSEQ"), "{r}");
     let r = c.ok(&format!("SEARCH MODSEQ {}", m2 + 1)).await;
@@ -163,7 +195,9 @@ async fn qresync_flows() {
     let r = c.ok("SELECT Trash").await;
     assert!(r.contains("* OK [CLOSED]"), "{r}");
     let r = c
-        .ok(&format!("SELECT INBOX (QRESYNC ({validity} {highest} 1:4))"))
+        .ok(&format!(
+            "SELECT INBOX (QRESYNC ({validity} {highest} 1:4))"
+        ))
         .await;
     assert!(r.contains("* VANISHED (EARLIER) 3"), "{r}");
     assert!(r.contains("* 1 FETCH (UID 1 FLAGS (\\Flagged"), "{r}");
@@ -179,11 +213,21 @@ async fn qresync_flows() {
     assert!(r.contains("* VANISHED 1"), "{r}");
     assert!(!r.contains("EXPUNGE\r\n"), "{r}");
     let r = c
-        .ok(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {highest} VANISHED)"))
+        .ok(&format!(
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE {highest} VANISHED)"
+        ))
         .await;
     assert!(r.contains("* VANISHED (EARLIER) 1,3"), "{r}");
-    let r = c.cmd(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {highest} VANISHED)")).await;
-    assert_eq!(Client::status(&r), "BAD", "VANISHED only with UID FETCH: {r}");
+    let r = c
+        .cmd(&format!(
+            "FETCH 1:* (FLAGS) (CHANGEDSINCE {highest} VANISHED)"
+        ))
+        .await;
+    assert_eq!(
+        Client::status(&r),
+        "BAD",
+        "VANISHED only with UID FETCH: {r}"
+    );
     // Our own EXPUNGE under QRESYNC.
     c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
     let r = c.ok("EXPUNGE").await;

@@ -4,8 +4,8 @@
 //! fields.
 
 use bytes::{Bytes, BytesMut};
-use mailroom_core::mime::{BodyPart, PartKind, find_header_end};
 use mailroom_core::MessageSummary;
+use mailroom_core::mime::{BodyPart, PartKind, find_header_end};
 
 use crate::command::{Section, SectionText};
 
@@ -15,7 +15,11 @@ pub(crate) fn from_summary_only(section: &Section) -> bool {
     section.part.is_empty()
         && matches!(
             section.text,
-            Some(SectionText::Header | SectionText::HeaderFields(_) | SectionText::HeaderFieldsNot(_))
+            Some(
+                SectionText::Header
+                    | SectionText::HeaderFields(_)
+                    | SectionText::HeaderFieldsNot(_)
+            )
         )
 }
 
@@ -66,9 +70,11 @@ pub(crate) fn section_bytes(
                 SectionText::Header => Some(header),
                 SectionText::HeaderFields(names) => Some(filter_header(&header, names, true)),
                 SectionText::HeaderFieldsNot(names) => Some(filter_header(&header, names, false)),
-                SectionText::Text => {
-                    slice(content, body.body_offset, end.saturating_sub(body.body_offset))
-                }
+                SectionText::Text => slice(
+                    content,
+                    body.body_offset,
+                    end.saturating_sub(body.body_offset),
+                ),
                 SectionText::Mime => None,
             }
         }
@@ -108,7 +114,9 @@ fn descend<'a>(part: &'a BodyPart, rest: &[u32]) -> Option<&'a BodyPart> {
 fn slice(content: &Bytes, offset: u64, len: u64) -> Option<Bytes> {
     let total = content.len();
     let start = usize::try_from(offset).ok()?.min(total);
-    let end = start.saturating_add(usize::try_from(len).unwrap_or(usize::MAX)).min(total);
+    let end = start
+        .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+        .min(total);
     Some(content.slice(start..end))
 }
 
@@ -165,8 +173,14 @@ fn trim_eol(line: &[u8]) -> &[u8] {
 }
 
 fn trim_ws(s: &[u8]) -> &[u8] {
-    let start = s.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(s.len());
-    let end = s.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(start, |p| p + 1);
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |p| p + 1);
     &s[start..end.max(start)]
 }
 
@@ -226,7 +240,12 @@ mod tests {
             40,
             13,
         );
-        let root = part(PartKind::Multipart(vec![leaf1.clone(), msg.clone()]), 0, 8, 60);
+        let root = part(
+            PartKind::Multipart(vec![leaf1.clone(), msg.clone()]),
+            0,
+            8,
+            60,
+        );
         assert_eq!(find_part(&root, &[1]), Some(&leaf1));
         assert_eq!(find_part(&root, &[2]), Some(&msg));
         assert_eq!(find_part(&root, &[2, 1]), Some(&inner_body));

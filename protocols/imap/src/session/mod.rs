@@ -4,7 +4,7 @@
 //! A [`Session`] holds everything RFC 3501 calls connection state: whether
 //! the client has authenticated, the selected mailbox with its
 //! sequence-number-to-UID map and the per-session `\Recent` set, the
-//! extensions enabled with ENABLE (CONDSTORE, QRESYNC, UTF8=ACCEPT) and what
+//! extensions enabled with ENABLE (CONDSTORE, QRESYNC) and what
 //! the client said about itself with ID. It never touches a socket: the
 //! [driver](crate::server) decodes commands, calls the session (through
 //! whatever tower layers the integrator stacks around it) and writes the
@@ -176,8 +176,6 @@ pub enum Action {
     /// AUTHENTICATE sent a `+` continuation: read one line and call the
     /// session again with it as the initial response.
     SaslContinuation,
-    /// UTF8=ACCEPT was enabled: decode and encode UTF-8 from now on.
-    EnableUtf8,
 }
 
 /// The outcome of a LOGIN or AUTHENTICATE, for throttles and logs.

@@ -11,8 +11,6 @@ pub(crate) struct Enabled {
     pub(crate) condstore: bool,
     /// QRESYNC (RFC 7162): VANISHED instead of EXPUNGE, `[CLOSED]`.
     pub(crate) qresync: bool,
-    /// UTF8=ACCEPT (RFC 6855).
-    pub(crate) utf8: bool,
 }
 
 /// What the client told about itself with ID, kept for logs and quirks.

@@ -1,6 +1,12 @@
 //! Shared test harness: a server on 127.0.0.1 over the memory store, a
 //! static authenticator, and a small raw IMAP client.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_docs,
+    clippy::unwrap_used,
+    clippy::expect_used
+)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -91,7 +97,11 @@ pub async fn start_with(
     start_server(server, store, mode).await
 }
 
-pub async fn start_server(server: ImapServer, store: Arc<MemoryStore>, mode: TlsMode) -> TestServer {
+pub async fn start_server(
+    server: ImapServer,
+    store: Arc<MemoryStore>,
+    mode: TlsMode,
+) -> TestServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel();
@@ -159,10 +169,13 @@ impl Client {
         let mut out = Vec::new();
         loop {
             let mut line = Vec::new();
-            let n = tokio::time::timeout(Duration::from_secs(20), self.io.read_until(b'\n', &mut line))
-                .await
-                .expect("timed out waiting for the server")
-                .ok()?;
+            let n = tokio::time::timeout(
+                Duration::from_secs(20),
+                self.io.read_until(b'\n', &mut line),
+            )
+            .await
+            .expect("timed out waiting for the server")
+            .ok()?;
             if n == 0 {
                 return if out.is_empty() {
                     None
@@ -189,7 +202,8 @@ impl Client {
     /// Sends a command and returns everything up to and including the tagged response.
     pub async fn cmd(&mut self, command: &str) -> String {
         let tag = self.tag();
-        self.send_raw(format!("{tag} {command}\r\n").as_bytes()).await;
+        self.send_raw(format!("{tag} {command}\r\n").as_bytes())
+            .await;
         self.until_tagged(&tag).await
     }
 
@@ -229,8 +243,10 @@ impl Client {
     /// Appends with a synchronising literal.
     pub async fn append(&mut self, mailbox: &str, flags: &str, message: &[u8]) -> String {
         let tag = self.tag();
-        self.send_raw(format!("{tag} APPEND {mailbox} ({flags}) {{{}}}\r\n", message.len()).as_bytes())
-            .await;
+        self.send_raw(
+            format!("{tag} APPEND {mailbox} ({flags}) {{{}}}\r\n", message.len()).as_bytes(),
+        )
+        .await;
         let cont = self.read_response().await.unwrap();
         assert!(cont.starts_with('+'), "expected continuation, got {cont}");
         self.send_raw(message).await;
@@ -240,10 +256,16 @@ impl Client {
 }
 
 fn literal_len(line: &[u8]) -> Option<usize> {
-    let l = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
+    let l = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
     let l = l.strip_suffix(b"}")?;
     let open = l.iter().rposition(|&b| b == b'{')?;
-    std::str::from_utf8(&l[open + 1..]).ok()?.trim_end_matches('+').parse().ok()
+    std::str::from_utf8(&l[open + 1..])
+        .ok()?
+        .trim_end_matches('+')
+        .parse()
+        .ok()
 }
 
 /// A small message.

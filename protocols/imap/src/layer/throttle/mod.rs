@@ -195,7 +195,10 @@ mod tests {
         let user = Key::User("bob".into());
         t.failed(&[ip.clone(), user.clone()]);
         t.failed(&[ip.clone(), user.clone()]);
-        assert_eq!(t.delay_for(&[user.clone()]), Duration::from_millis(20));
+        assert_eq!(
+            t.delay_for(std::slice::from_ref(&user)),
+            Duration::from_millis(20)
+        );
         assert_eq!(t.delay_for(&[Key::User("eve".into())]), Duration::ZERO);
         t.succeeded("bob");
         assert_eq!(t.delay_for(&[user]), Duration::ZERO);

@@ -48,3 +48,21 @@ where
         ResponseFuture::new(self.inner.call(request), self.timeout)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tower::{Layer, Service, ServiceExt};
+
+    #[tokio::test]
+    async fn slow_calls_fail_with_elapsed_and_fast_ones_pass() {
+        let slow = tower::service_fn(|d: u64| async move {
+            tokio::time::sleep(Duration::from_millis(d)).await;
+            Ok::<u64, std::convert::Infallible>(d)
+        });
+        let mut svc = CommandTimeoutLayer::new(Duration::from_millis(50)).layer(slow);
+        assert_eq!(svc.ready().await.unwrap().call(1).await.unwrap(), 1);
+        let err = svc.ready().await.unwrap().call(500).await.unwrap_err();
+        assert!(err.downcast_ref::<Elapsed>().is_some(), "{err}");
+    }
+}

@@ -130,7 +130,11 @@ pub(crate) async fn my_rights(state: &mut State, tag: &str, mailbox: &str) -> Re
     };
     match access.my_rights(mailbox).await {
         Ok(rights) if !rights.contains(Right::Lookup) && !rights.contains(Right::Read) => {
-            super::reply(StatusResponse::no(tag, Some(Code::NonExistent), "no such mailbox"))
+            super::reply(StatusResponse::no(
+                tag,
+                Some(Code::NonExistent),
+                "no such mailbox",
+            ))
         }
         Ok(rights) => Reply::new(vec![
             Response::Data(Data::MyRights {

@@ -71,7 +71,7 @@ pub(crate) fn base64_decode(input: &[u8]) -> Option<Vec<u8>> {
             _ => return None,
         } as u32)
     }
-    if input.len() % 4 != 0 {
+    if !input.len().is_multiple_of(4) {
         return None;
     }
     let mut out = Vec::with_capacity(input.len() / 4 * 3);
@@ -98,7 +98,10 @@ mod tests {
 
     #[test]
     fn base64() {
-        assert_eq!(base64_decode(b"AGFsaWNlAHNlY3JldA==").unwrap(), b"\0alice\0secret");
+        assert_eq!(
+            base64_decode(b"AGFsaWNlAHNlY3JldA==").unwrap(),
+            b"\0alice\0secret"
+        );
         assert_eq!(base64_decode(b"YWJj").unwrap(), b"abc");
         assert_eq!(base64_decode(b"YWI=").unwrap(), b"ab");
         assert_eq!(base64_decode(b"").unwrap(), b"");

@@ -12,9 +12,9 @@ pub(crate) fn targets(
     tag: &str,
     uid: bool,
     set: &SeqSet,
-) -> Result<Vec<Uid>, Reply> {
+) -> Result<Vec<Uid>, Box<Reply>> {
     if !uid && sel.seq_set_out_of_range(set) {
-        return Err(super::bad(tag, "invalid message sequence number"));
+        return Err(Box::new(super::bad(tag, "invalid message sequence number")));
     }
     Ok(sel
         .resolve(set, uid)
@@ -56,7 +56,7 @@ pub(crate) async fn handle(
     };
     let uids = match targets(sel, tag, uid, set) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if uids.is_empty() {
         return super::ok(tag, "COPY completed (no messages)");

@@ -1,45 +1,30 @@
-//! ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE) and
-//! UTF8=ACCEPT (RFC 6855). Unknown names are ignored, as the RFC says.
+//! ENABLE (RFC 5161): CONDSTORE and QRESYNC (which implies CONDSTORE).
+//! Unknown names are ignored, as the RFC says. UTF8=ACCEPT (RFC 6855) is not
+//! offered: it needs APPEND's `UTF8 (literal8)` form, which the parser does
+//! not take yet.
 
-use super::super::{Action, Reply, State};
+use super::super::{Reply, State};
 use crate::response::{Data, Response, StatusResponse};
 
 /// ENABLE.
 pub(crate) fn handle(state: &mut State, tag: &str, caps: &[String]) -> Reply {
     let mut enabled = Vec::new();
-    let mut utf8_now = false;
     for cap in caps {
         match cap.to_ascii_uppercase().as_str() {
-            "CONDSTORE" => {
-                if !state.enabled.condstore {
-                    state.enabled.condstore = true;
-                    enabled.push("CONDSTORE".to_owned());
-                }
+            "CONDSTORE" if !state.enabled.condstore => {
+                state.enabled.condstore = true;
+                enabled.push("CONDSTORE".to_owned());
             }
-            "QRESYNC" => {
-                if !state.enabled.qresync {
-                    state.enabled.qresync = true;
-                    state.enabled.condstore = true;
-                    enabled.push("QRESYNC".to_owned());
-                }
-            }
-            "UTF8=ACCEPT" => {
-                if !state.enabled.utf8 {
-                    state.enabled.utf8 = true;
-                    utf8_now = true;
-                    enabled.push("UTF8=ACCEPT".to_owned());
-                }
+            "QRESYNC" if !state.enabled.qresync => {
+                state.enabled.qresync = true;
+                state.enabled.condstore = true;
+                enabled.push("QRESYNC".to_owned());
             }
             _ => {}
         }
     }
-    let reply = Reply::new(vec![
+    Reply::new(vec![
         Response::Data(Data::Enabled(enabled)),
         StatusResponse::ok(tag, None, "ENABLE completed"),
-    ]);
-    if utf8_now {
-        reply.with_action(Action::EnableUtf8)
-    } else {
-        reply
-    }
+    ])
 }

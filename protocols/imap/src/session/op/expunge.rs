@@ -11,12 +11,8 @@ pub(crate) async fn handle(state: &mut State, tag: &str, uids: Option<&SeqSet>) 
     let Some(sel) = state.selected.as_mut() else {
         return super::bad(tag, "no mailbox selected");
     };
-    let only: Option<Vec<_>> = uids.map(|set| {
-        sel.resolve(set, true)
-            .into_iter()
-            .map(|(_, u)| u)
-            .collect()
-    });
+    let only: Option<Vec<_>> =
+        uids.map(|set| sel.resolve(set, true).into_iter().map(|(_, u)| u).collect());
     if only.as_ref().is_some_and(Vec::is_empty) {
         return super::ok(tag, "UID EXPUNGE completed (nothing to do)");
     }

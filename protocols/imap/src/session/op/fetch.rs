@@ -294,7 +294,9 @@ fn build_items(items: &[FetchAttr], p: &Prepared, content: Option<&Bytes>) -> Ve
                 },
             },
             FetchAttr::BodySection {
-                section, partial: range, ..
+                section,
+                partial: range,
+                ..
             } => {
                 let data = p
                     .summary

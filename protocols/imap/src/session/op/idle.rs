@@ -11,6 +11,7 @@ use crate::response::Response;
 
 /// IDLE.
 pub(crate) fn handle(_state: &mut State, shared: &Arc<Mutex<State>>, tag: &str) -> Reply {
-    Reply::new(vec![Response::Continue("idling".to_owned())])
-        .with_action(Action::Idle(IdleHandle::new(tag.to_owned(), shared.clone())))
+    Reply::new(vec![Response::Continue("idling".to_owned())]).with_action(Action::Idle(
+        IdleHandle::new(tag.to_owned(), shared.clone()),
+    ))
 }

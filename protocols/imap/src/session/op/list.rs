@@ -123,9 +123,8 @@ pub(crate) async fn handle(state: &mut State, tag: &str, args: &ListArgs) -> Rep
     if recursive && !subscribed_only {
         return super::bad(tag, "RECURSIVEMATCH needs another selection option");
     }
-    let extended = !args.selection.is_empty()
-        || args.patterns.len() > 1
-        || args.returns != Default::default();
+    let extended =
+        !args.selection.is_empty() || args.patterns.len() > 1 || args.returns != Default::default();
     let flavour = if extended {
         Flavour::Extended
     } else {

@@ -154,7 +154,9 @@ async fn run(
         Command::Select { mailbox, params } => {
             select::handle(state, tag, &mailbox, &params, false).await
         }
-        Command::Examine { mailbox, params } => examine::handle(state, tag, &mailbox, &params).await,
+        Command::Examine { mailbox, params } => {
+            examine::handle(state, tag, &mailbox, &params).await
+        }
         Command::Create {
             mailbox,
             special_use,
@@ -164,7 +166,9 @@ async fn run(
         Command::Subscribe { mailbox } => subscribe::handle(state, tag, &mailbox).await,
         Command::Unsubscribe { mailbox } => unsubscribe::handle(state, tag, &mailbox).await,
         Command::List(args) => list::handle(state, tag, &args).await,
-        Command::Lsub { reference, pattern } => lsub::handle(state, tag, &reference, &pattern).await,
+        Command::Lsub { reference, pattern } => {
+            lsub::handle(state, tag, &reference, &pattern).await
+        }
         Command::Xlist { reference, pattern } => {
             xlist::handle(state, tag, &reference, &pattern).await
         }
@@ -232,9 +236,7 @@ async fn run(
             unchanged_since,
         } => store::handle(state, tag, uid, &set, kind, silent, flags, unchanged_since).await,
         Command::Copy { uid, set, mailbox } => copy::handle(state, tag, uid, &set, &mailbox).await,
-        Command::Move { uid, set, mailbox } => {
-            move_::handle(state, tag, uid, &set, &mailbox).await
-        }
+        Command::Move { uid, set, mailbox } => move_::handle(state, tag, uid, &set, &mailbox).await,
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) async fn handle(
     };
     let uids = match targets(sel, tag, uid, set) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if uids.is_empty() {
         return super::ok(tag, "MOVE completed (no messages)");
@@ -30,7 +30,11 @@ pub(crate) async fn handle(
         Ok(result) => {
             let mut out = Vec::new();
             if let Some(code) = copyuid(&result) {
-                out.push(StatusResponse::untagged(StatusKind::Ok, Some(code), "moved"));
+                out.push(StatusResponse::untagged(
+                    StatusKind::Ok,
+                    Some(code),
+                    "moved",
+                ));
             }
             let moved: Vec<_> = result.mapping.iter().map(|(s, _)| *s).collect();
             out.extend(sel.expunged_here(&moved, enabled));

@@ -87,7 +87,11 @@ pub(crate) async fn handle(
     });
     let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
     if needs_summary && !metas.is_empty() {
-        let present: Vec<Uid> = all.iter().copied().filter(|u| metas.contains_key(u)).collect();
+        let present: Vec<Uid> = all
+            .iter()
+            .copied()
+            .filter(|u| metas.contains_key(u))
+            .collect();
         match mailbox.summaries(&present).await {
             Ok(s) => summaries.extend(s),
             Err(e) => return super::fail(tag, &e),
@@ -152,8 +156,12 @@ pub(crate) async fn handle(
             Data::ESearch {
                 tag: tag.to_owned(),
                 uid,
-                min: want(SearchReturn::Min).then(|| ids.iter().copied().min()).flatten(),
-                max: want(SearchReturn::Max).then(|| ids.iter().copied().max()).flatten(),
+                min: want(SearchReturn::Min)
+                    .then(|| ids.iter().copied().min())
+                    .flatten(),
+                max: want(SearchReturn::Max)
+                    .then(|| ids.iter().copied().max())
+                    .flatten(),
                 count: want(SearchReturn::Count)
                     .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
                 all: if want(SearchReturn::All) {
@@ -240,9 +248,11 @@ impl Candidate<'_> {
 
     fn header_contains(&self, name: &str, needle: &str) -> Option<bool> {
         let headers = self.headers()?;
-        Some(headers.iter().any(|h| {
-            h.name == name && (h.decoded.contains(needle) || h.raw.contains(needle))
-        }))
+        Some(
+            headers
+                .iter()
+                .any(|h| h.name == name && (h.decoded.contains(needle) || h.raw.contains(needle))),
+        )
     }
 
     /// `None` when the message content is needed and not loaded yet.
@@ -431,7 +441,9 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
         K::Text(s) => {
             let in_header = m.headers().is_some_and(|hs| {
                 hs.iter().any(|h| {
-                    h.name.contains(s.as_str()) || h.decoded.contains(s.as_str()) || h.raw.contains(s.as_str())
+                    h.name.contains(s.as_str())
+                        || h.decoded.contains(s.as_str())
+                        || h.raw.contains(s.as_str())
                 })
             });
             if in_header {
@@ -487,7 +499,10 @@ mod tests {
     fn three_valued_logic_avoids_loading_content() {
         let m = meta(Flags::default());
         let c = candidate(&m, None);
-        let key = prepare(&SearchKey::And(vec![SearchKey::Seen, SearchKey::Body("x".into())]));
+        let key = prepare(&SearchKey::And(vec![
+            SearchKey::Seen,
+            SearchKey::Body("x".into()),
+        ]));
         assert_eq!(eval(&key, &c), Some(false));
         let key = prepare(&SearchKey::Or(
             Box::new(SearchKey::Unseen),
@@ -508,9 +523,18 @@ mod tests {
         assert_eq!(t(SearchKey::From("jürgen".into()), &c), Some(true));
         assert_eq!(t(SearchKey::From("J@EXAMPLE".into()), &c), Some(true));
         assert_eq!(t(SearchKey::Subject("HÄLLO".into()), &c), Some(true));
-        assert_eq!(t(SearchKey::Header("x-tag".into(), "blu".into()), &c), Some(true));
-        assert_eq!(t(SearchKey::Header("X-Other".into(), String::new()), &c), Some(false));
-        assert_eq!(t(SearchKey::Header("X-TAG".into(), String::new()), &c), Some(true));
+        assert_eq!(
+            t(SearchKey::Header("x-tag".into(), "blu".into()), &c),
+            Some(true)
+        );
+        assert_eq!(
+            t(SearchKey::Header("X-Other".into(), String::new()), &c),
+            Some(false)
+        );
+        assert_eq!(
+            t(SearchKey::Header("X-TAG".into(), String::new()), &c),
+            Some(true)
+        );
         assert_eq!(t(SearchKey::Text("hällo".into()), &c), Some(true));
         c.content = Some(Bytes::from_static(raw));
         assert_eq!(t(SearchKey::Body("grüße aus".into()), &c), Some(true));
@@ -529,8 +553,14 @@ mod tests {
         assert_eq!(eval(&SearchKey::Larger(99), &c), Some(true));
         assert_eq!(eval(&SearchKey::Smaller(100), &c), Some(false));
         assert_eq!(eval(&SearchKey::Unseen, &c), Some(false));
-        assert_eq!(eval(&SearchKey::SeqSet("2:*".parse().unwrap()), &c), Some(true));
-        assert_eq!(eval(&SearchKey::Uid("8:*".parse().unwrap()), &c), Some(false));
+        assert_eq!(
+            eval(&SearchKey::SeqSet("2:*".parse().unwrap()), &c),
+            Some(true)
+        );
+        assert_eq!(
+            eval(&SearchKey::Uid("8:*".parse().unwrap()), &c),
+            Some(false)
+        );
         assert_eq!(eval(&SearchKey::ModSeq(ModSeq(5)), &c), Some(true));
     }
 }

@@ -103,16 +103,17 @@ pub(crate) async fn handle(
         Code::ReadWrite
     };
     state.selected = Some(sel);
-    out.push(StatusResponse::ok(tag, Some(code), format!("{verb} completed")));
+    out.push(StatusResponse::ok(
+        tag,
+        Some(code),
+        format!("{verb} completed"),
+    ));
     Reply::new(out)
 }
 
 /// The QRESYNC resynchronisation (RFC 7162 §3.2.5): `VANISHED (EARLIER)`
 /// for what the client may still hold, FETCH for what changed.
-async fn qresync(
-    sel: &SelectedMailbox,
-    q: &QresyncParams,
-) -> mailroom_core::Result<Vec<Response>> {
+async fn qresync(sel: &SelectedMailbox, q: &QresyncParams) -> mailroom_core::Result<Vec<Response>> {
     let mut out = Vec::new();
     let changes = sel.handle.mailbox().changes_since(q.modseq).await?;
     let known = |u: Uid| {
@@ -132,7 +133,10 @@ async fn qresync(
         // Old expunges are forgotten: every UID the client may know that is
         // not present now.
         let top = sel.uids().last().map_or(0, |u| u.0);
-        let set = q.known_uids.clone().unwrap_or_else(|| SeqSet::range(1, top.max(1)));
+        let set = q
+            .known_uids
+            .clone()
+            .unwrap_or_else(|| SeqSet::range(1, top.max(1)));
         let mut v = Vec::new();
         for r in &set.ranges {
             let (a, b) = r.resolve(top);

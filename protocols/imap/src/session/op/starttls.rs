@@ -14,6 +14,10 @@ pub(crate) fn handle(state: &mut State, ctx: &Context, tag: &str) -> Reply {
         return super::bad(tag, "STARTTLS is not available on this server");
     }
     state.tls = true;
-    Reply::new(vec![StatusResponse::ok(tag, None, "begin TLS negotiation now")])
-        .with_action(Action::StartTls)
+    Reply::new(vec![StatusResponse::ok(
+        tag,
+        None,
+        "begin TLS negotiation now",
+    )])
+    .with_action(Action::StartTls)
 }
