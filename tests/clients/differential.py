@@ -101,7 +101,8 @@ def search(c, criteria):
     compare too."""
     if any(ord(ch) > 127 for ch in criteria):
         try:
-            return sorted(c.search(criteria, charset="UTF-8"))
+            key, _, value = criteria.partition(" ")
+            return sorted(c.search([key, value], charset="UTF-8"))
         except imapclient.exceptions.IMAPClientError as e:
             return ("error", str(e)[:40])
     lines, tagged = raw(c, "UID SEARCH " + criteria)
@@ -115,9 +116,19 @@ def search(c, criteria):
     return sorted(nums)
 
 
+def has_date(msg):
+    head = msg.split(b"\r\n\r\n", 1)[0]
+    return re.search(rb"^Date:", head, re.M | re.I) is not None
+
+
 def main():
     rng = random.Random(3)
     msgs = corpus() + [mixed_message(i, rng) for i in range(20)]
+    # RFC 5256 defines a message's sent date as its INTERNALDATE when the
+    # Date: header is missing; mailroomd follows that in SENT* searches,
+    # Dovecot takes such a message as sent at the epoch. Both are defensible:
+    # SENT* results are compared over messages that have a Date: header.
+    undated = {i + 1 for i, m in enumerate(msgs) if not has_date(m)}
     m, d = connect_mailroomd(), connect_dovecot()
     load(m, msgs)
     load(d, msgs)
@@ -126,6 +137,9 @@ def main():
     mismatches = []
     for s in SEARCHES:
         a, b = search(m, s), search(d, s)
+        if s.startswith("SENT") and isinstance(a, list) and isinstance(b, list):
+            a = [u for u in a if u not in undated]
+            b = [u for u in b if u not in undated]
         if a != b:
             mismatches.append((s, a, b))
         else:
