@@ -91,6 +91,8 @@ pub struct Address {
 /// String fields are the raw header value, unfolded (line breaks of folded
 /// lines removed, whitespace kept) with leading whitespace removed;
 /// `Some(vec![])` for a present but empty field, `None` for a missing one.
+/// When a field is repeated, the last string field wins and address lists
+/// add up (as Dovecot reports them).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Envelope {
     /// `Date:` raw.
