@@ -79,6 +79,17 @@ async fn select_and_examine_report_the_mailbox() {
     );
     let r = c.ok("FETCH 1:* FLAGS").await;
     assert!(r.contains("* 1 FETCH (FLAGS (\\Seen \\Recent))"), "{r}");
+    c.ok("CHECK").await;
+    // An empty mailbox: `1:*` matches nothing, `1` is out of range.
+    c.ok("CREATE Empty").await;
+    let r = c.ok("SELECT Empty").await;
+    assert!(r.contains("* 0 EXISTS") && !r.contains("[UNSEEN"), "{r}");
+    let r = c.ok("FETCH 1:* FLAGS").await;
+    assert!(!r.contains("FETCH ("), "{r}");
+    let r = c.cmd("FETCH 1 FLAGS").await;
+    assert_eq!(Client::status(&r), "BAD", "{r}");
+    assert!(search_ids(&c.ok("SEARCH ALL").await).is_empty());
+    c.ok("UID FETCH 1:* FLAGS").await;
 }
 
 #[tokio::test]

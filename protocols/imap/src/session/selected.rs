@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 
 use mailroom_core::access::Selected;
 use mailroom_core::{
-    Flag, MailboxSnapshot, MailboxWatch, MessageMeta, ModSeq, Result, SeqSet, Uid,
+    Flag, MailboxSnapshot, MailboxWatch, MessageMeta, ModSeq, Result, SeqBound, SeqSet, Uid,
 };
 
 use super::state::Enabled;
@@ -140,12 +140,13 @@ impl SelectedMailbox {
     }
 
     /// Whether a sequence set names numbers beyond the mailbox (RFC 3501
-    /// says such a set is invalid; `*` always resolves).
+    /// says such a set is invalid). A range with `*` is always valid, so
+    /// `1:*` on an empty mailbox simply matches nothing.
     pub(crate) fn seq_set_out_of_range(&self, set: &SeqSet) -> bool {
         let n = self.exists();
-        set.ranges.iter().any(|r| {
-            let (_, b) = r.resolve(n);
-            b > n || n == 0
+        set.ranges.iter().any(|r| match (r.start, r.end) {
+            (SeqBound::Value(a), SeqBound::Value(b)) => a.max(b) > n,
+            _ => false,
         })
     }
 

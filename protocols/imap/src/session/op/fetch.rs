@@ -26,8 +26,11 @@ struct Prepared {
     meta: MessageMeta,
     summary: Option<Arc<MessageSummary>>,
     recent: bool,
-    /// `\Seen` was just set: report FLAGS even if not asked.
+    /// `\Seen` was just set: report FLAGS even if not asked (and MODSEQ
+    /// with CONDSTORE, RFC 7162 §3.1.4).
     flags_changed: bool,
+    /// CONDSTORE is enabled.
+    condstore: bool,
 }
 
 /// FETCH / UID FETCH.
@@ -166,6 +169,7 @@ pub(crate) async fn handle(
             seq,
             recent: sel.is_recent(u),
             flags_changed: flags_changed.contains(&u),
+            condstore: enabled.condstore,
             meta,
             summary,
         });
@@ -320,6 +324,9 @@ fn build_items(items: &[FetchAttr], p: &Prepared, content: Option<&Bytes>) -> Ve
             flags: p.meta.flags.clone(),
             recent: p.recent,
         });
+    }
+    if p.flags_changed && p.condstore && !items.contains(&FetchAttr::ModSeq) {
+        out.push(FetchItem::ModSeq(p.meta.modseq));
     }
     out
 }
