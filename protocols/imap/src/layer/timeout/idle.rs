@@ -7,12 +7,15 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
 /// I/O whose reads fail with [`io::ErrorKind::TimedOut`] when no input
-/// arrives for the timeout. Writes do not reset the timer: a client that
-/// only receives (a long FETCH it never reads) is still idle.
+/// arrives for the timeout. Writes do not reset that timer; a write (or
+/// flush) that cannot make progress for the same time fails too, so a
+/// client that stops reading its responses cannot hold a connection forever.
 pub struct IdleTimeout<IO> {
     io: IO,
     timeout: Duration,
     sleep: Pin<Box<Sleep>>,
+    write_sleep: Pin<Box<Sleep>>,
+    write_blocked: bool,
 }
 
 impl<IO: std::fmt::Debug> std::fmt::Debug for IdleTimeout<IO> {
@@ -31,6 +34,36 @@ impl<IO> IdleTimeout<IO> {
             io,
             timeout,
             sleep: Box::pin(tokio::time::sleep(timeout)),
+            write_sleep: Box::pin(tokio::time::sleep(timeout)),
+            write_blocked: false,
+        }
+    }
+
+    /// Turns a pending write into a timeout once it has been blocked too long.
+    fn write_progress<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        r: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Ready(r) => {
+                self.write_blocked = false;
+                Poll::Ready(r)
+            }
+            Poll::Pending => {
+                if !self.write_blocked {
+                    self.write_blocked = true;
+                    let deadline = Instant::now() + self.timeout;
+                    self.write_sleep.as_mut().reset(deadline);
+                }
+                match self.write_sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "client stopped reading",
+                    ))),
+                    Poll::Pending => Poll::Pending,
+                }
+            }
         }
     }
 
@@ -75,11 +108,13 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<IO> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write(cx, buf)
+        let r = Pin::new(&mut self.io).poll_write(cx, buf);
+        self.write_progress(cx, r)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.io).poll_flush(cx)
+        let r = Pin::new(&mut self.io).poll_flush(cx);
+        self.write_progress(cx, r)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -91,7 +126,8 @@ impl<IO: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<IO> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        let r = Pin::new(&mut self.io).poll_write_vectored(cx, bufs);
+        self.write_progress(cx, r)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -114,6 +150,14 @@ mod tests {
         let start = std::time::Instant::now();
         let err = a.read(&mut buf).await.unwrap_err();
         assert!(start.elapsed() >= Duration::from_millis(90));
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+    }
+
+    #[tokio::test]
+    async fn a_write_the_peer_never_reads_times_out() {
+        let (a, _b) = tokio::io::duplex(16);
+        let mut a = IdleTimeout::new(a, Duration::from_millis(100));
+        let err = a.write_all(&[0u8; 1024]).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
     }
 }
