@@ -107,7 +107,7 @@ async fn ten_thousand_random_inputs_never_panic_the_server() {
         let mut stream = TcpStream::connect(srv.addr).await.unwrap();
         let (mut rd, mut wr) = stream.split();
         // Half the connections log in first, so the selected-state code is reached too.
-        if connections % 2 == 0 {
+        if connections.is_multiple_of(2) {
             wr.write_all(b"l LOGIN alice@example.com secret\r\ns SELECT INBOX\r\n")
                 .await
                 .unwrap();
