@@ -36,12 +36,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::util::BoxService;
-use tower::{BoxError, Service, ServiceExt};
+use tower::{BoxError, Layer, Service, ServiceExt};
 use tracing::Instrument;
 
 use crate::command::{Command, Request};
 use crate::layer::throttle::{LoginThrottleLayer, ThrottleConfig};
-use crate::layer::timeout::{CommandTimeoutLayer, Elapsed, IdleTimeout};
+use crate::layer::timeout::{CommandTimeoutLayer, Elapsed, IdleTimeout, IdleTimeoutLayer};
 use crate::layer::trace::TraceLayer;
 use crate::parser::{Decoded, Decoder, Limits};
 use crate::response::{self, EncodeOptions, Response, StatusKind, StatusResponse};
@@ -285,7 +285,7 @@ impl ImapServer {
         IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let config = &self.ctx.config;
-        let io = IdleTimeout::new(io, config.idle_timeout);
+        let io = IdleTimeoutLayer::new(config.idle_timeout).layer(io);
         let Ok(_permit) = self.connections.clone().try_acquire_owned() else {
             let mut io = io;
             let mut chunks = Vec::new();
