@@ -418,13 +418,14 @@ impl Shared {
     /// header alone; `None` if the header alone cannot answer (dirty, old
     /// version): the caller then loads the mailbox.
     pub(crate) fn status_fast(&self) -> Result<Option<MailboxStatus>> {
-        if let Ok(g) = self.slot.read() {
-            if g.deleted {
-                return Err(self.gone());
-            }
-            if let Some(inner) = g.inner.as_ref() {
-                return Ok(Some(status_of(&inner.hdr)));
-            }
+        // the read lock stays held while the header is read from disk, so
+        // no writer (they all hold the write lock) can tear it
+        let g = self.slot.read().map_err(|_| poisoned())?;
+        if g.deleted {
+            return Err(self.gone());
+        }
+        if let Some(inner) = g.inner.as_ref() {
+            return Ok(Some(status_of(&inner.hdr)));
         }
         IoStats::bump(&self.ctx.stats.header_reads);
         let mut buf = [0u8; HEADER_SIZE];

@@ -441,7 +441,10 @@ pub(crate) fn reconstruct_locked(
 /// version's field table; the cache is rebuilt from the message files.
 pub(crate) fn upgrade(shared: &Shared, from: u32) -> Result<()> {
     let hints = read_hints(&shared.dir);
-    let fallback = hints.header.map_or(1, |h| h.uid_validity);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_secs() as u32);
+    let fallback = hints.header.map_or(now, |h| h.uid_validity);
     tracing::info!(dir = %shared.dir.display(), from, to = CURRENT_VERSION, "upgrading mailbox format");
     let report = rebuild(&shared.dir, hints, fallback, shared.ctx.durable)?;
     tracing::info!(dir = %shared.dir.display(), ?report, "mailbox upgraded");

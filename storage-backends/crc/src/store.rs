@@ -651,7 +651,7 @@ impl StoreInner {
         for (name, id) in boxes {
             let mref = MailboxRef::new(user, name.clone());
             let shared = self.shared(user, id, &mref)?;
-            let mut slot = shared.slot_write()?;
+            // (the account lock comes before any mailbox lock)
             let uv = self
                 .with_account(user, false, |a, udir| {
                     let v = a.next_uid_validity();
@@ -659,6 +659,7 @@ impl StoreInner {
                     Ok(v)
                 })?
                 .ok_or(Error::NoSuchUser)?;
+            let mut slot = shared.slot_write()?;
             let report = reconstruct_locked(&shared, &mut slot, uv)?;
             drop(slot);
             // load now, so watchers see the rebuilt state
