@@ -231,6 +231,9 @@ pub(crate) struct Inner {
     cache: OnceLock<File>,
     /// Per-user seen sets loaded so far (sorted UIDs).
     seen: Mutex<HashMap<String, Arc<Vec<u32>>>>,
+    /// A change failed half-way (I/O error): the in-memory state may not
+    /// match the disk; the next access reloads (and recounts).
+    broken: bool,
 }
 
 /// The slot behind the lock: loaded lazily, emptied on delete.
@@ -323,7 +326,8 @@ impl Shared {
         if slot.deleted {
             return Err(self.gone());
         }
-        if slot.inner.is_none() {
+        if slot.inner.as_ref().is_none_or(|i| i.broken) {
+            slot.inner = None;
             let inner = match Inner::load(&self.dir, &self.ctx) {
                 Err(LoadError::OldVersion(v)) => {
                     crate::rebuild::upgrade(self, v).map_err(|e| self.fail(e))?;
@@ -343,7 +347,7 @@ impl Shared {
             if g.deleted {
                 return Err(self.gone());
             }
-            if g.inner.is_some() {
+            if g.inner.as_ref().is_some_and(|i| !i.broken) {
                 return Ok(ReadGuard(g));
             }
             drop(g);
@@ -424,7 +428,7 @@ impl Shared {
         if g.deleted {
             return Err(self.gone());
         }
-        if let Some(inner) = g.inner.as_ref() {
+        if let Some(inner) = g.inner.as_ref().filter(|i| !i.broken) {
             return Ok(Some(status_of(&inner.hdr)));
         }
         IoStats::bump(&self.ctx.stats.header_reads);
@@ -579,7 +583,10 @@ impl Shared {
                 self.notify(g.hdr.highest_modseq);
                 Ok(v)
             }
-            Err(e) => Err(self.fail(e)),
+            Err(e) => {
+                g.broken = true;
+                Err(self.fail(e))
+            }
         }
     }
 
@@ -593,7 +600,10 @@ impl Shared {
         let mut g = self.write()?;
         let r = g
             .store(&self.dir, &self.ctx, viewer, uids, op, unchanged_since)
-            .map_err(|e| self.fail(e))?;
+            .map_err(|e| {
+                g.broken = true;
+                self.fail(e)
+            })?;
         if !r.changed.is_empty() {
             self.notify(g.hdr.highest_modseq);
         }
@@ -602,14 +612,18 @@ impl Shared {
 
     /// Expunges (under an already held write lock).
     pub(crate) fn expunge_locked(&self, g: &mut WriteGuard<'_>, uids: Option<&[Uid]>, only_deleted: bool) -> Result<Vec<Uid>> {
-        let done = g
-            .expunge(&self.dir, &self.ctx, uids, only_deleted)
-            .map_err(|e| self.fail(e))?;
+        let done = g.expunge(&self.dir, &self.ctx, uids, only_deleted).map_err(|e| {
+            g.broken = true;
+            self.fail(e)
+        })?;
         if !done.is_empty() {
             self.notify(g.hdr.highest_modseq);
             let expunged = g.hdr.record_count - g.hdr.exists;
             if expunged >= AUTO_REPACK_EXPUNGED && expunged > g.hdr.exists {
-                g.repack(&self.dir, &self.ctx).map_err(|e| self.fail(e))?;
+                // the expunge is committed; a failed repack is only logged
+                if let Err(e) = g.repack(&self.dir, &self.ctx) {
+                    tracing::warn!(mailbox = %self.mref(), error = %e, "automatic repack failed");
+                }
             }
         }
         Ok(done)
@@ -742,6 +756,7 @@ impl Inner {
             keywords,
             cache: OnceLock::new(),
             seen: Mutex::new(HashMap::new()),
+            broken: false,
         };
         if inner.hdr.is_dirty() {
             let counts = inner.recount()?;
@@ -1360,8 +1375,8 @@ impl Inner {
         Ok(doomed.into_iter().map(|(_, r)| Uid(r.uid)).collect())
     }
 
-    /// Rewrites the index without expunged records and the cache without
-    /// their entries; checks the new files, then renames them into place.
+    /// Rewrites the index without expunged records; checks the new file,
+    /// then renames it into place.
     pub(crate) fn repack(&mut self, dir: &Path, ctx: &Ctx) -> Result<()> {
         let durable = ctx.durable;
         let mut live: Vec<Record> = Vec::with_capacity(self.hdr.exists as usize);
@@ -1385,19 +1400,11 @@ impl Inner {
             }
         }
         sync_dir(&dir.join(MSG_DIR), durable)?;
-        // new cache
-        let mut cache = cache_file_header().to_vec();
-        for r in &mut live {
-            let payload = self.cache_payload(dir, ctx, r)?;
-            r.cache_offset = cache.len() as u64;
-            cache.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-            cache.extend_from_slice(&r.cache_crc.to_le_bytes());
-            cache.extend_from_slice(&payload);
-        }
+        // the cache stays as it is (its dead entries go at the next
+        // reconstruct): only the index is replaced, by one atomic rename
         let mut h = self.hdr;
         h.record_count = live.len() as u32;
         h.expunge_horizon = horizon;
-        h.cache_end = cache.len() as u64;
         let mut index = h.encode().to_vec();
         for r in &live {
             index.extend_from_slice(&r.encode());
@@ -1407,7 +1414,6 @@ impl Inner {
         for (i, b) in index[HEADER_SIZE..].chunks_exact(RECORD_SIZE).enumerate() {
             Record::decode(b, "repacked index", i)?;
         }
-        write_atomic(&dir.join(CACHE_FILE), &cache, durable)?;
         write_atomic(&dir.join(INDEX_FILE), &index, durable)?;
         let fresh = Inner::load(dir, ctx).map_err(Error::from)?;
         tracing::info!(mailbox = %dir.display(), dropped = dropped.len(), "repacked");
