@@ -55,9 +55,16 @@ async fn fill(s: &CrcStore, n: u64) {
             2 => [Flag::Keyword("$Work".into())].into_iter().collect(),
             _ => Flags::default(),
         };
-        s.append(&inbox(), NewMessage { flags, internal_date: None, content: message(i) })
-            .await
-            .unwrap();
+        s.append(
+            &inbox(),
+            NewMessage {
+                flags,
+                internal_date: None,
+                content: message(i),
+            },
+        )
+        .await
+        .unwrap();
     }
 }
 
@@ -81,8 +88,12 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(if full { 1.0 } else { 0.002 });
     let count = |n: f64| ((n * scale) as u64).max(10);
-    let (n_append, n_select, n_summ, n_recon) =
-        (count(10_000.0), count(100_000.0), count(10_000.0), count(10_000.0));
+    let (n_append, n_select, n_summ, n_recon) = (
+        count(10_000.0),
+        count(100_000.0),
+        count(10_000.0),
+        count(10_000.0),
+    );
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -105,7 +116,12 @@ fn main() {
             t.elapsed()
         })
     });
-    rows.push(Row { what: "APPEND small messages, durability on".into(), n: n_append, best, median });
+    rows.push(Row {
+        what: "APPEND small messages, durability on".into(),
+        n: n_append,
+        best,
+        median,
+    });
 
     // SELECT + FETCH 1:* (FLAGS UID)
     let d = base.path().join("select");
@@ -125,7 +141,12 @@ fn main() {
             el
         })
     });
-    rows.push(Row { what: "SELECT + FETCH 1:* (FLAGS UID), cold open".into(), n: n_select, best, median });
+    rows.push(Row {
+        what: "SELECT + FETCH 1:* (FLAGS UID), cold open".into(),
+        n: n_select,
+        best,
+        median,
+    });
     let (best, median) = rt.block_on(async {
         let s = store(&d, false);
         let m = s.open(&inbox(), USER).await.unwrap();
@@ -139,7 +160,12 @@ fn main() {
         v.sort();
         (v[0], v[3])
     });
-    rows.push(Row { what: "FETCH 1:* (FLAGS UID), mailbox open".into(), n: n_select, best, median });
+    rows.push(Row {
+        what: "FETCH 1:* (FLAGS UID), mailbox open".into(),
+        n: n_select,
+        best,
+        median,
+    });
 
     // FETCH 1:* (ENVELOPE BODYSTRUCTURE)
     let d = base.path().join("summaries");
@@ -161,7 +187,12 @@ fn main() {
             el
         })
     });
-    rows.push(Row { what: "FETCH 1:* (ENVELOPE BODYSTRUCTURE), cold".into(), n: n_summ, best, median });
+    rows.push(Row {
+        what: "FETCH 1:* (ENVELOPE BODYSTRUCTURE), cold".into(),
+        n: n_summ,
+        best,
+        median,
+    });
 
     // reconstruct
     let d = base.path().join("reconstruct");
@@ -174,13 +205,21 @@ fn main() {
         rt.block_on(async {
             let s = store(&d, true);
             let t = Instant::now();
-            let r = s.reconstruct(USER, Some(&MailboxName::inbox())).await.unwrap();
+            let r = s
+                .reconstruct(USER, Some(&MailboxName::inbox()))
+                .await
+                .unwrap();
             let el = t.elapsed();
             assert_eq!(u64::from(r[0].1.messages), n_recon);
             el
         })
     });
-    rows.push(Row { what: "reconstruct, durability on".into(), n: n_recon, best, median });
+    rows.push(Row {
+        what: "reconstruct, durability on".into(),
+        n: n_recon,
+        best,
+        median,
+    });
 
     println!();
     println!("| workload | messages | best | median | per message (median) |");

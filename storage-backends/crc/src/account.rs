@@ -132,7 +132,9 @@ impl Account {
                     );
                 }
                 ["acl", id, rights, who] => {
-                    let n = by_id.get(&num(id)?).ok_or_else(|| bad("ACL of unknown mailbox"))?;
+                    let n = by_id
+                        .get(&num(id)?)
+                        .ok_or_else(|| bad("ACL of unknown mailbox"))?;
                     let rights = unescape_token(rights)
                         .and_then(|r| Rights::parse(&r))
                         .ok_or_else(|| bad("bad rights"))?;

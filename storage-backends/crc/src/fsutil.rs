@@ -117,7 +117,10 @@ mod tests {
     fn components_are_safe() {
         for s in ["..", ".", "a/b", "../../etc", "", "ä", "%2F"] {
             let e = escape_component(s);
-            assert!(!e.contains('/') && e != "." && e != ".." && !e.is_empty(), "{s} -> {e}");
+            assert!(
+                !e.contains('/') && e != "." && e != ".." && !e.is_empty(),
+                "{s} -> {e}"
+            );
         }
         assert_eq!(escape_component("alice@example.com"), "alice@example%2Ecom");
         assert_eq!(escape_component(&"x".repeat(300)).len(), 41);

@@ -273,7 +273,9 @@ impl Record {
     /// Decodes and checks a record.
     pub(crate) fn decode(b: &[u8], what: &str, index: usize) -> Result<Record> {
         if b.len() < RECORD_SIZE {
-            return Err(Error::Corruption(format!("{what}: record {index} truncated")));
+            return Err(Error::Corruption(format!(
+                "{what}: record {index} truncated"
+            )));
         }
         let b = &b[..RECORD_SIZE];
         if !Record::crc_ok(b) {

@@ -14,8 +14,8 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use mailroom_core::{InternalDate, MailboxName, Result, SpecialUse};
 use mailroom_core::mailbox::DEFAULT_MAILBOXES;
+use mailroom_core::{InternalDate, MailboxName, Result, SpecialUse};
 
 use crate::account::Account;
 use crate::rebuild::{HintHeader, HintRecord, build_imported};
@@ -233,7 +233,10 @@ fn import_folder(
             }
             let (base, info) = match fname.split_once(":2,") {
                 Some((b, i)) => (b.to_owned(), i.to_owned()),
-                None => (fname.split(':').next().unwrap_or(&fname).to_owned(), String::new()),
+                None => (
+                    fname.split(':').next().unwrap_or(&fname).to_owned(),
+                    String::new(),
+                ),
             };
             files.push((base, e.path(), info, is_new));
         }

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock, RwLockReadGuard, RwLockWriteGuard}
 use bytes::Bytes;
 use mailroom_core::{
     Changes, Error, Flags, InternalDate, MailboxNotifier, MailboxRef, MailboxSnapshot,
-    MailboxStatus, MailboxWatch, MessageGuid, MessageMeta, MessageSummary, ModSeq, Result,
-    StoreOp, StoreResult, Uid, UidValidity,
+    MailboxStatus, MailboxWatch, MessageGuid, MessageMeta, MessageSummary, ModSeq, Result, StoreOp,
+    StoreResult, Uid, UidValidity,
 };
 use sha1::{Digest, Sha1};
 
@@ -26,9 +26,9 @@ use crate::ctx::{Ctx, IoStats};
 use crate::fsutil::{escape_component, sync_dir, write_atomic};
 use crate::index::{Counts, Header, Record};
 use crate::layout::{
-    CACHE_FRAME_SIZE, CACHE_HEADER_SIZE, CACHE_MAGIC, CURRENT_VERSION, HDR_FLAG_DIRTY,
-    HEADER_SIZE, KEYWORDS_MAGIC, MAX_CACHE_RECORD, MAX_KEYWORDS, REC_FLAG_EXPUNGED,
-    REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, SEEN_MAGIC, VersionLayout, rec,
+    CACHE_FRAME_SIZE, CACHE_HEADER_SIZE, CACHE_MAGIC, CURRENT_VERSION, HDR_FLAG_DIRTY, HEADER_SIZE,
+    KEYWORDS_MAGIC, MAX_CACHE_RECORD, MAX_KEYWORDS, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE,
+    RECORD_SIZE, SEEN_MAGIC, VersionLayout, rec,
 };
 use crate::map::Map;
 
@@ -129,7 +129,9 @@ pub(crate) fn decode_keywords(b: &[u8]) -> std::result::Result<Vec<String>, &'st
     let mut at = 0;
     for _ in 0..count {
         let n = *body.get(at).ok_or("keyword file truncated")? as usize;
-        let k = body.get(at + 1..at + 1 + n).ok_or("keyword file truncated")?;
+        let k = body
+            .get(at + 1..at + 1 + n)
+            .ok_or("keyword file truncated")?;
         out.push(String::from_utf8(k.to_vec()).map_err(|_| "keyword not UTF-8")?);
         at += 1 + n;
     }
@@ -168,7 +170,10 @@ pub(crate) fn decode_seen(b: &[u8]) -> std::result::Result<Vec<u32>, &'static st
     if body.len() != u(12) as usize * 4 || crc32fast::hash(body) != u(16) {
         return Err("seen file CRC or length mismatch");
     }
-    Ok(body.chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
+    Ok(body
+        .chunks_exact(4)
+        .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect())
 }
 
 /// A message ready to be committed: everything computed outside the lock.
@@ -265,18 +270,27 @@ impl std::ops::Deref for ReadGuard<'_> {
     type Target = Inner;
     fn deref(&self) -> &Inner {
         // ensured by `Shared::read`
-        self.0.inner.as_ref().unwrap_or_else(|| unreachable!("read guard on unloaded slot"))
+        self.0
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("read guard on unloaded slot"))
     }
 }
 impl std::ops::Deref for WriteGuard<'_> {
     type Target = Inner;
     fn deref(&self) -> &Inner {
-        self.0.inner.as_ref().unwrap_or_else(|| unreachable!("write guard on unloaded slot"))
+        self.0
+            .inner
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("write guard on unloaded slot"))
     }
 }
 impl std::ops::DerefMut for WriteGuard<'_> {
     fn deref_mut(&mut self) -> &mut Inner {
-        self.0.inner.as_mut().unwrap_or_else(|| unreachable!("write guard on unloaded slot"))
+        self.0
+            .inner
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("write guard on unloaded slot"))
     }
 }
 
@@ -288,7 +302,13 @@ fn poisoned() -> Error {
 pub(crate) type Viewer<'a> = Option<&'a str>;
 
 impl Shared {
-    pub(crate) fn new(owner: &str, id: u64, dir: PathBuf, name: MailboxRef, ctx: Arc<Ctx>) -> Shared {
+    pub(crate) fn new(
+        owner: &str,
+        id: u64,
+        dir: PathBuf,
+        name: MailboxRef,
+        ctx: Arc<Ctx>,
+    ) -> Shared {
         Shared {
             owner: owner.to_owned(),
             id,
@@ -483,7 +503,9 @@ impl Shared {
 
     pub(crate) fn snapshot(&self, viewer: Viewer<'_>) -> Result<MailboxSnapshot> {
         let g = self.read()?;
-        let messages = g.metas(&self.dir, viewer, 0, true).map_err(|e| self.fail(e))?;
+        let messages = g
+            .metas(&self.dir, viewer, 0, true)
+            .map_err(|e| self.fail(e))?;
         Ok(MailboxSnapshot {
             uid_validity: UidValidity(g.hdr.uid_validity),
             uid_next: Uid(g.hdr.uid_next),
@@ -494,7 +516,9 @@ impl Shared {
 
     pub(crate) fn changes_since(&self, viewer: Viewer<'_>, since: ModSeq) -> Result<Changes> {
         let g = self.read()?;
-        let changed = g.metas(&self.dir, viewer, since.0, false).map_err(|e| self.fail(e))?;
+        let changed = g
+            .metas(&self.dir, viewer, since.0, false)
+            .map_err(|e| self.fail(e))?;
         let mut expunged = Vec::new();
         g.scan(|_, r| {
             if r.is_expunged() && r.modseq > since.0 {
@@ -532,7 +556,9 @@ impl Shared {
         let mut out = Vec::with_capacity(uids.len());
         for uid in uids {
             if let Some((_, r)) = g.find(uid.0).map_err(|e| self.fail(e))? {
-                let payload = g.cache_payload(&self.dir, &self.ctx, &r).map_err(|e| self.fail(e))?;
+                let payload = g
+                    .cache_payload(&self.dir, &self.ctx, &r)
+                    .map_err(|e| self.fail(e))?;
                 let s = crate::codec::decode(&payload).map_err(|why| {
                     self.fail(Error::Corruption(format!(
                         "{}: cache record of UID {}: {why}",
@@ -611,11 +637,18 @@ impl Shared {
     }
 
     /// Expunges (under an already held write lock).
-    pub(crate) fn expunge_locked(&self, g: &mut WriteGuard<'_>, uids: Option<&[Uid]>, only_deleted: bool) -> Result<Vec<Uid>> {
-        let done = g.expunge(&self.dir, &self.ctx, uids, only_deleted).map_err(|e| {
-            g.broken = true;
-            self.fail(e)
-        })?;
+    pub(crate) fn expunge_locked(
+        &self,
+        g: &mut WriteGuard<'_>,
+        uids: Option<&[Uid]>,
+        only_deleted: bool,
+    ) -> Result<Vec<Uid>> {
+        let done = g
+            .expunge(&self.dir, &self.ctx, uids, only_deleted)
+            .map_err(|e| {
+                g.broken = true;
+                self.fail(e)
+            })?;
         if !done.is_empty() {
             self.notify(g.hdr.highest_modseq);
             let expunged = g.hdr.record_count - g.hdr.exists;
@@ -669,7 +702,10 @@ pub(crate) fn read_message(dir: &Path, ctx: &Ctx, r: &Record) -> Result<Bytes> {
         }
     })?;
     if r.size > MAX_MESSAGE_SIZE {
-        return Err(Error::Corruption(format!("{}: size out of range", path.display())));
+        return Err(Error::Corruption(format!(
+            "{}: size out of range",
+            path.display()
+        )));
     }
     let mut buf = Vec::with_capacity(r.size as usize);
     (&mut f).take(r.size + 1).read_to_end(&mut buf)?;
@@ -693,7 +729,9 @@ pub(crate) enum LoadError {
 impl From<LoadError> for Error {
     fn from(e: LoadError) -> Error {
         match e {
-            LoadError::OldVersion(v) => Error::Corruption(format!("index still at version {v} after upgrade")),
+            LoadError::OldVersion(v) => {
+                Error::Corruption(format!("index still at version {v} after upgrade"))
+            }
             LoadError::Other(e) => e,
         }
     }
@@ -742,7 +780,9 @@ impl Inner {
             let kw = decode_keywords(&data)
                 .map_err(|why| Error::Corruption(format!("{}: {why}", kpath.display())))?;
             if kw.len() < hdr.keyword_count as usize {
-                return Err(Error::Corruption(format!("{}: keywords missing", kpath.display())).into());
+                return Err(
+                    Error::Corruption(format!("{}: keywords missing", kpath.display())).into(),
+                );
             }
             kw
         } else {
@@ -793,7 +833,9 @@ impl Inner {
         let mut last = 0u32;
         self.scan(|i, r| {
             if r.uid <= last || r.uid >= self.hdr.uid_next {
-                return Err(Error::Corruption(format!("index record {i}: UID out of order")));
+                return Err(Error::Corruption(format!(
+                    "index record {i}: UID out of order"
+                )));
             }
             last = r.uid;
             c.add(r, recent_uid);
@@ -884,7 +926,13 @@ impl Inner {
     /// Metadata of live records with modseq > `since` (all with `since` 0).
     /// The hot path of SELECT: one pass over the map, no allocation per
     /// record beyond the result (and keyword strings where set).
-    fn metas(&self, dir: &Path, viewer: Viewer<'_>, since: u64, all: bool) -> Result<Vec<MessageMeta>> {
+    fn metas(
+        &self,
+        dir: &Path,
+        viewer: Viewer<'_>,
+        since: u64,
+        all: bool,
+    ) -> Result<Vec<MessageMeta>> {
         let seen = match viewer {
             Some(v) => Some(self.seen_set(dir, v)?),
             None => None,
@@ -927,7 +975,10 @@ impl Inner {
         let mut head = [0u8; CACHE_HEADER_SIZE];
         let n = read_full_at(&f, &mut head, 0)?;
         if n < CACHE_HEADER_SIZE || head != cache_file_header() {
-            return Err(Error::Corruption(format!("{}: bad cache header", path.display())));
+            return Err(Error::Corruption(format!(
+                "{}: bad cache header",
+                path.display()
+            )));
         }
         Ok(self.cache.get_or_init(|| f))
     }
@@ -1006,7 +1057,8 @@ impl Inner {
             return Ok(());
         }
         let cap = n.max(self.cap * 2).max(64);
-        self.index.set_len((HEADER_SIZE + cap * RECORD_SIZE) as u64)?;
+        self.index
+            .set_len((HEADER_SIZE + cap * RECORD_SIZE) as u64)?;
         self.map = Map::new(&self.index, HEADER_SIZE + cap * RECORD_SIZE)?;
         self.cap = cap;
         Ok(())
@@ -1019,7 +1071,11 @@ impl Inner {
     }
 
     /// Bits for keywords, adding new ones to the table (not yet written).
-    fn keyword_bits<'a>(&mut self, keywords: impl Iterator<Item = &'a str>, added: &mut bool) -> Result<u128> {
+    fn keyword_bits<'a>(
+        &mut self,
+        keywords: impl Iterator<Item = &'a str>,
+        added: &mut bool,
+    ) -> Result<u128> {
         let mut bits = 0u128;
         for k in keywords {
             let i = match self.keywords.iter().position(|x| x.eq_ignore_ascii_case(k)) {
@@ -1039,7 +1095,11 @@ impl Inner {
     }
 
     fn save_keywords(&self, dir: &Path, durable: bool) -> Result<()> {
-        write_atomic(&dir.join(KEYWORDS_FILE), &encode_keywords(&self.keywords), durable)?;
+        write_atomic(
+            &dir.join(KEYWORDS_FILE),
+            &encode_keywords(&self.keywords),
+            durable,
+        )?;
         Ok(())
     }
 
@@ -1062,7 +1122,9 @@ impl Inner {
         one_modseq: bool,
         viewer: Viewer<'_>,
     ) -> Result<Vec<(u32, u64)>> {
-        self.restore_keywords_on_err(|this| this.commit_new_inner(dir, ctx, msgs, one_modseq, viewer))
+        self.restore_keywords_on_err(|this| {
+            this.commit_new_inner(dir, ctx, msgs, one_modseq, viewer)
+        })
     }
 
     fn commit_new_inner(
@@ -1152,7 +1214,11 @@ impl Inner {
             let (off, len, crc) = cache_pos[i];
             let r = Record {
                 uid,
-                rflags: if m.sent.is_some() { REC_FLAG_HAS_SENT_DATE } else { 0 },
+                rflags: if m.sent.is_some() {
+                    REC_FLAG_HAS_SENT_DATE
+                } else {
+                    0
+                },
                 system_flags: m.system_flags & 0x1f,
                 date_offset: m.internal_date.offset_minutes,
                 internal_date: m.internal_date.timestamp,
@@ -1208,7 +1274,9 @@ impl Inner {
         op: &StoreOp,
         unchanged_since: Option<ModSeq>,
     ) -> Result<StoreResult> {
-        self.restore_keywords_on_err(|this| this.store_inner(dir, ctx, viewer, uids, op, unchanged_since))
+        self.restore_keywords_on_err(|this| {
+            this.store_inner(dir, ctx, viewer, uids, op, unchanged_since)
+        })
     }
 
     fn store_inner(
@@ -1233,7 +1301,9 @@ impl Inner {
         let mut updates: Vec<(usize, Record, Record, Option<bool>)> = Vec::new();
         let mut added = false;
         for uid in sorted {
-            let Some((i, r)) = self.find(uid)? else { continue };
+            let Some((i, r)) = self.find(uid)? else {
+                continue;
+            };
             if unchanged_since.is_some_and(|u| r.modseq > u.0) {
                 result.modified.push(Uid(uid));
                 continue;
@@ -1369,7 +1439,9 @@ impl Inner {
             match fs::remove_file(msg_path(dir, r.uid)) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(uid = r.uid, error = %e, "could not remove expunged message file"),
+                Err(e) => {
+                    tracing::warn!(uid = r.uid, error = %e, "could not remove expunged message file")
+                }
             }
         }
         Ok(doomed.into_iter().map(|(_, r)| Uid(r.uid)).collect())

@@ -13,8 +13,8 @@ use crate::ctx::Ctx;
 use crate::fsutil::{sync_dir, write_atomic};
 use crate::index::{Counts, Header, Record};
 use crate::layout::{
-    CACHE_FRAME_SIZE, CURRENT_VERSION, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE,
-    VersionLayout, layout_of,
+    CACHE_FRAME_SIZE, CURRENT_VERSION, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE, VersionLayout,
+    layout_of,
 };
 use crate::mbox::{
     CACHE_FILE, INDEX_FILE, KEYWORDS_FILE, MAX_MESSAGE_SIZE, MSG_DIR, QUARANTINE_DIR, SEEN_DIR,
@@ -121,7 +121,12 @@ pub(crate) fn read_hints(dir: &Path) -> Hints {
     hints
 }
 
-fn read_hint_header(layout: &VersionLayout, data: &[u8], path: &Path, hints: &mut Hints) -> Option<usize> {
+fn read_hint_header(
+    layout: &VersionLayout,
+    data: &[u8],
+    path: &Path,
+    hints: &mut Hints,
+) -> Option<usize> {
     if data.len() < layout.header_size {
         tracing::warn!(file = %path.display(), "index header truncated");
         return None;
@@ -257,7 +262,11 @@ pub(crate) fn rebuild(
     let mut files: BTreeSet<u32> = BTreeSet::new();
     for e in fs::read_dir(dir.join(MSG_DIR))?.flatten() {
         let name = e.file_name();
-        match name.to_str().and_then(|n| n.parse::<u32>().ok()).filter(|u| *u > 0) {
+        match name
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+            .filter(|u| *u > 0)
+        {
             Some(uid) if name.to_str() == Some(&uid.to_string()) => {
                 files.insert(uid);
             }
@@ -275,7 +284,11 @@ pub(crate) fn rebuild(
         }
     }
     let new_modseq = max_modseq + 1;
-    let uids: BTreeSet<u32> = files.iter().copied().chain(hints.records.keys().copied()).collect();
+    let uids: BTreeSet<u32> = files
+        .iter()
+        .copied()
+        .chain(hints.records.keys().copied())
+        .collect();
 
     let mut keywords: Vec<String> = Vec::new();
     let mut cache = cache_file_header().to_vec();
@@ -364,7 +377,11 @@ pub(crate) fn rebuild(
         });
         records.push(Record {
             uid,
-            rflags: if summary.sent_date.is_some() { REC_FLAG_HAS_SENT_DATE } else { 0 },
+            rflags: if summary.sent_date.is_some() {
+                REC_FLAG_HAS_SENT_DATE
+            } else {
+                0
+            },
             system_flags: system_flags & 0x1f,
             date_offset: date.offset_minutes,
             internal_date: date.timestamp,
@@ -383,7 +400,10 @@ pub(crate) fn rebuild(
     let max_uid = records.last().map_or(0, |r| r.uid);
     let mut h = Header::new(hh.map_or(new_uid_validity, |h| h.uid_validity).max(1));
     h.uid_next = hh.map_or(1, |h| h.uid_next).max(max_uid + 1);
-    h.recent_uid = hh.and_then(|h| h.recent_uid).unwrap_or(h.uid_next).min(h.uid_next);
+    h.recent_uid = hh
+        .and_then(|h| h.recent_uid)
+        .unwrap_or(h.uid_next)
+        .min(h.uid_next);
     h.expunge_horizon = hh.map_or(0, |h| h.expunge_horizon);
     h.highest_modseq = new_modseq;
     h.record_count = records.len() as u32;
@@ -401,14 +421,20 @@ pub(crate) fn rebuild(
     // per-user seen files: keep those that still check
     if let Ok(rd) = fs::read_dir(dir.join(SEEN_DIR)) {
         for e in rd.flatten() {
-            let ok = fs::read(e.path()).ok().is_some_and(|d| decode_seen(&d).is_ok());
+            let ok = fs::read(e.path())
+                .ok()
+                .is_some_and(|d| decode_seen(&d).is_ok());
             if !ok {
                 tracing::warn!(file = %e.path().display(), "seen file corrupt; removed");
                 let _ = fs::remove_file(e.path());
             }
         }
     }
-    write_atomic(&dir.join(KEYWORDS_FILE), &encode_keywords(&keywords), durable)?;
+    write_atomic(
+        &dir.join(KEYWORDS_FILE),
+        &encode_keywords(&keywords),
+        durable,
+    )?;
     write_atomic(&dir.join(CACHE_FILE), &cache, durable)?;
     write_atomic(&dir.join(INDEX_FILE), &index, durable)?;
     sync_dir(dir, durable)?;

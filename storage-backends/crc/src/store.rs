@@ -22,8 +22,8 @@ use crate::fsutil::{escape_component, sync_dir, write_atomic};
 use crate::index::Header;
 use crate::layout::{HEADER_SIZE, RECORD_SIZE};
 use crate::mbox::{
-    CACHE_FILE, INDEX_FILE, KEYWORDS_FILE, MSG_DIR, Prepared, SEEN_DIR, Shared, Source,
-    WriteGuard, create_empty, create_layout, has_seen, msg_path, read_full_at,
+    CACHE_FILE, INDEX_FILE, KEYWORDS_FILE, MSG_DIR, Prepared, SEEN_DIR, Shared, Source, WriteGuard,
+    create_empty, create_layout, has_seen, msg_path, read_full_at,
 };
 use crate::rebuild::{ReconstructReport, reconstruct_locked};
 
@@ -207,9 +207,14 @@ impl CrcStore {
                     continue;
                 }
                 crate::mbox::read_message(&dir, &shared.ctx, &r).map_err(|e| shared.fail(e))?;
-                let payload = g.cache_payload(&dir, &shared.ctx, &r).map_err(|e| shared.fail(e))?;
+                let payload = g
+                    .cache_payload(&dir, &shared.ctx, &r)
+                    .map_err(|e| shared.fail(e))?;
                 crate::codec::decode(&payload).map_err(|why| {
-                    shared.fail(Error::Corruption(format!("{}: cache: {why}", dir.display())))
+                    shared.fail(Error::Corruption(format!(
+                        "{}: cache: {why}",
+                        dir.display()
+                    )))
                 })?;
                 g.record_keywords(&r).map_err(|e| shared.fail(e))?;
                 n += 1;
@@ -222,7 +227,8 @@ impl CrcStore {
     /// The directory of a mailbox (for tools and tests).
     pub async fn mailbox_dir(&self, mailbox: &MailboxRef) -> Result<PathBuf> {
         let mailbox = mailbox.clone();
-        self.run(move |s| Ok(s.mailbox(&mailbox)?.dir.clone())).await
+        self.run(move |s| Ok(s.mailbox(&mailbox)?.dir.clone()))
+            .await
     }
 
     async fn run<T: Send + 'static>(
@@ -300,7 +306,13 @@ impl StoreInner {
             // forget mailboxes nobody holds (their state is all on disk)
             reg.retain(|_, s| Arc::strong_count(s) > 1);
         }
-        let s = Arc::new(Shared::new(owner, id, dir.clone(), name.clone(), self.ctx.clone()));
+        let s = Arc::new(Shared::new(
+            owner,
+            id,
+            dir.clone(),
+            name.clone(),
+            self.ctx.clone(),
+        ));
         reg.insert(dir, s.clone());
         Ok(s)
     }
@@ -521,7 +533,9 @@ impl StoreInner {
 
     fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
         Ok(self
-            .with_account(user, false, |a, _| Ok(a.subscriptions.iter().cloned().collect()))?
+            .with_account(user, false, |a, _| {
+                Ok(a.subscriptions.iter().cloned().collect())
+            })?
             .unwrap_or_default())
     }
 
@@ -674,7 +688,10 @@ impl StoreInner {
     fn usage(&self, root: &str) -> Result<(u64, u64)> {
         let boxes: Vec<(MailboxName, u64)> = self
             .with_account(root, false, |a, _| {
-                Ok(a.mailboxes.iter().map(|(n, e)| (n.clone(), e.id)).collect::<Vec<_>>())
+                Ok(a.mailboxes
+                    .iter()
+                    .map(|(n, e)| (n.clone(), e.id))
+                    .collect::<Vec<_>>())
             })?
             .unwrap_or_default();
         let (mut bytes, mut msgs) = (0u64, 0u64);
@@ -702,7 +719,11 @@ impl StoreInner {
     fn set_limits(&self, root: &str, limits: QuotaLimits) -> Result<()> {
         let udir = self.user_dir(root);
         fs::create_dir_all(&udir)?;
-        write_atomic(&udir.join(QUOTA_FILE), &encode_limits(&limits), self.opts.durability)?;
+        write_atomic(
+            &udir.join(QUOTA_FILE),
+            &encode_limits(&limits),
+            self.opts.durability,
+        )?;
         Ok(())
     }
 }
@@ -742,7 +763,9 @@ fn pick(
         if owner_seen {
             bits |= mailroom_core::Flags::SEEN;
         }
-        let summary = g.cache_payload(&src.dir, &src.ctx, &r).map_err(|e| src.fail(e))?;
+        let summary = g
+            .cache_payload(&src.dir, &src.ctx, &r)
+            .map_err(|e| src.fail(e))?;
         out.push((
             Uid(uid),
             Prepared {
@@ -822,7 +845,10 @@ fn clone_mailbox(
     let len = HEADER_SIZE + g.hdr.record_count as usize * RECORD_SIZE;
     let mut index = vec![0u8; len];
     if read_full_at(&f, &mut index, 0)? != len {
-        return Err(Error::Corruption(format!("{}: index truncated", src.display())));
+        return Err(Error::Corruption(format!(
+            "{}: index truncated",
+            src.display()
+        )));
     }
     let mut h: Header = g.hdr;
     h.uid_validity = uid_validity;

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use common::{Rng, inbox, open};
 use mailroom_core::{
-    Error, Flag, Flags, MailboxSnapshot, ModSeq, NewMessage, StoreOp, Storage, Uid,
+    Error, Flag, Flags, MailboxSnapshot, ModSeq, NewMessage, Storage, StoreOp, Uid,
 };
 
 /// (uid, modseq, flags) of every acknowledged change; `None` flags = expunged.
@@ -47,19 +47,34 @@ async fn sixteen_sessions_on_one_mailbox() {
             for i in 0..ops() {
                 match rng.below(10) {
                     0..=4 => {
-                        let flags: Flags = if rng.below(2) == 0 { [Flag::Seen].into_iter().collect() } else { Flags::default() };
+                        let flags: Flags = if rng.below(2) == 0 {
+                            [Flag::Seen].into_iter().collect()
+                        } else {
+                            Flags::default()
+                        };
                         let a = store
-                            .append(&ib, NewMessage { flags: flags.clone(), internal_date: None, content: common::message(w * 10_000 + i).into() })
+                            .append(
+                                &ib,
+                                NewMessage {
+                                    flags: flags.clone(),
+                                    internal_date: None,
+                                    content: common::message(w * 10_000 + i).into(),
+                                },
+                            )
                             .await
                             .unwrap();
-                        events.lock().unwrap().push((a.uid.0, a.modseq.0, Some(flags)));
+                        events
+                            .lock()
+                            .unwrap()
+                            .push((a.uid.0, a.modseq.0, Some(flags)));
                     }
                     5..=7 => {
                         let snap = m.snapshot().await.unwrap();
                         if snap.messages.is_empty() {
                             continue;
                         }
-                        let pick = snap.messages[rng.below(snap.messages.len() as u64) as usize].uid;
+                        let pick =
+                            snap.messages[rng.below(snap.messages.len() as u64) as usize].uid;
                         let flag = match rng.below(4) {
                             0 => Flag::Deleted,
                             1 => Flag::Flagged,
@@ -67,7 +82,11 @@ async fn sixteen_sessions_on_one_mailbox() {
                             _ => Flag::Answered,
                         };
                         let f: Flags = [flag].into_iter().collect();
-                        let op = if rng.below(3) == 0 { StoreOp::Remove(f) } else { StoreOp::Add(f) };
+                        let op = if rng.below(3) == 0 {
+                            StoreOp::Remove(f)
+                        } else {
+                            StoreOp::Add(f)
+                        };
                         let r = m.store(&[pick], &op, None).await.unwrap();
                         let mut ev = events.lock().unwrap();
                         for c in r.changed {
@@ -93,7 +112,9 @@ async fn sixteen_sessions_on_one_mailbox() {
                     0 => {
                         // IDLE: wait for a change (or give up after a while:
                         // the writers may be done)
-                        if let Ok(Some(ms)) = tokio::time::timeout(Duration::from_millis(200), watch.changed()).await {
+                        if let Ok(Some(ms)) =
+                            tokio::time::timeout(Duration::from_millis(200), watch.changed()).await
+                        {
                             assert!(ms.0 >= last, "watch went backwards");
                             last = ms.0;
                         }
@@ -101,7 +122,12 @@ async fn sixteen_sessions_on_one_mailbox() {
                     1 => {
                         let snap = m.snapshot().await.unwrap();
                         assert!(snap.messages.windows(2).all(|w| w[0].uid < w[1].uid));
-                        assert!(snap.messages.iter().all(|x| x.uid.0 < snap.uid_next.0 && x.modseq <= snap.highest_modseq));
+                        assert!(
+                            snap.messages
+                                .iter()
+                                .all(|x| x.uid.0 < snap.uid_next.0
+                                    && x.modseq <= snap.highest_modseq)
+                        );
                         snapshots.lock().unwrap().push(snap);
                     }
                     _ => {
@@ -156,16 +182,32 @@ async fn sixteen_sessions_on_one_mailbox() {
         st
     };
     let as_state = |s: &MailboxSnapshot| -> BTreeMap<u32, (u64, Flags)> {
-        s.messages.iter().map(|x| (x.uid.0, (x.modseq.0, x.flags.clone()))).collect()
+        s.messages
+            .iter()
+            .map(|x| (x.uid.0, (x.modseq.0, x.flags.clone())))
+            .collect()
     };
-    assert_eq!(as_state(&fin), replay_at(fin.highest_modseq.0), "final state differs from the replayed log");
+    assert_eq!(
+        as_state(&fin),
+        replay_at(fin.highest_modseq.0),
+        "final state differs from the replayed log"
+    );
     let snaps = snapshots.lock().unwrap().clone();
     assert!(!snaps.is_empty());
     for s in snaps.iter() {
-        assert_eq!(as_state(s), replay_at(s.highest_modseq.0), "a reader saw a state that never existed (modseq {})", s.highest_modseq);
+        assert_eq!(
+            as_state(s),
+            replay_at(s.highest_modseq.0),
+            "a reader saw a state that never existed (modseq {})",
+            s.highest_modseq
+        );
     }
     let st = store.status(&ib, "alice").await.unwrap();
     assert_eq!(st.messages as usize, fin.messages.len());
     assert_eq!(st.highest_modseq, fin.highest_modseq);
-    eprintln!("{} snapshots checked against the replayed log; {} live messages", snaps.len(), live);
+    eprintln!(
+        "{} snapshots checked against the replayed log; {} live messages",
+        snaps.len(),
+        live
+    );
 }

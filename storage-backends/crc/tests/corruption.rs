@@ -52,9 +52,16 @@ async fn setup(dir: &Path, rng: &mut Rng) -> (Expected, PathBuf) {
             flags.insert(Flag::parse("$Label1").unwrap());
         }
         let content = common::message(rng.next() % 1000 + n * 1000);
-        s.append(&ib, NewMessage { flags, internal_date: None, content: content.into() })
-            .await
-            .unwrap();
+        s.append(
+            &ib,
+            NewMessage {
+                flags,
+                internal_date: None,
+                content: content.into(),
+            },
+        )
+        .await
+        .unwrap();
     }
     let m = s.open(&ib, USER).await.unwrap();
     let snapshot = m.snapshot().await.unwrap();
@@ -71,12 +78,24 @@ async fn setup(dir: &Path, rng: &mut Rng) -> (Expected, PathBuf) {
         .map(|(u, s)| (u.0, s.header.clone()))
         .collect();
     let mdir = s.mailbox_dir(&ib).await.unwrap();
-    (Expected { snapshot, contents, headers }, mdir)
+    (
+        Expected {
+            snapshot,
+            contents,
+            headers,
+        },
+        mdir,
+    )
 }
 
 fn flip(path: &Path, lo: usize, hi: usize, rng: &mut Rng) -> usize {
     let mut b = std::fs::read(path).unwrap();
-    assert!(hi <= b.len() && lo < hi, "{} {lo}..{hi} of {}", path.display(), b.len());
+    assert!(
+        hi <= b.len() && lo < hi,
+        "{} {lo}..{hi} of {}",
+        path.display(),
+        b.len()
+    );
     let at = lo + rng.below((hi - lo) as u64) as usize;
     b[at] ^= 1 << rng.below(8);
     std::fs::write(path, &b).unwrap();
@@ -134,12 +153,18 @@ async fn one_case(target: Target, seed: u64) {
     match target {
         Target::Header => {
             assert!(is_corruption(&s.status(&ib, USER).await), "{ctx}: STATUS");
-            assert!(is_corruption(&s.open(&ib, USER).await.map(|_| ())), "{ctx}: SELECT");
+            assert!(
+                is_corruption(&s.open(&ib, USER).await.map(|_| ())),
+                "{ctx}: SELECT"
+            );
         }
         Target::Record => {
             let m = s.open(&ib, USER).await.unwrap();
             assert!(is_corruption(&m.snapshot().await), "{ctx}: snapshot");
-            assert!(is_corruption(&m.changes_since(mailroom_core::ModSeq(0)).await), "{ctx}: changes");
+            assert!(
+                is_corruption(&m.changes_since(mailroom_core::ModSeq(0)).await),
+                "{ctx}: changes"
+            );
             // per-UID reads: either the right answer or a corruption
             for u in &all {
                 match m.fetch_meta(&[*u]).await {
@@ -170,7 +195,11 @@ async fn one_case(target: Target, seed: u64) {
             let h = Uid(hit.unwrap());
             assert!(is_corruption(&m.content(h).await), "{ctx}: content");
             for u in all.iter().filter(|u| **u != h) {
-                assert_eq!(m.content(*u).await.unwrap().to_vec(), exp.contents[&u.0], "{ctx}");
+                assert_eq!(
+                    m.content(*u).await.unwrap().to_vec(),
+                    exp.contents[&u.0],
+                    "{ctx}"
+                );
             }
             // FETCH of cached items still works: the cache was built from
             // the right bytes
@@ -178,7 +207,10 @@ async fn one_case(target: Target, seed: u64) {
         }
     }
     if target != Target::Message {
-        assert!(s.reconstruct_queue().contains(&ib), "{ctx}: not queued for reconstruct");
+        assert!(
+            s.reconstruct_queue().contains(&ib),
+            "{ctx}: not queued for reconstruct"
+        );
     }
 
     // reconstruct
@@ -191,19 +223,39 @@ async fn one_case(target: Target, seed: u64) {
     let mut sum = 0u64;
     for meta in &snap.messages {
         let body = m.content(meta.uid).await.unwrap();
-        assert_eq!(body.to_vec(), exp.contents[&meta.uid.0], "{ctx}: wrong bytes after reconstruct");
+        assert_eq!(
+            body.to_vec(),
+            exp.contents[&meta.uid.0],
+            "{ctx}: wrong bytes after reconstruct"
+        );
         sum += body.len() as u64;
-        let e = exp.snapshot.messages.iter().find(|x| x.uid == meta.uid).unwrap();
+        let e = exp
+            .snapshot
+            .messages
+            .iter()
+            .find(|x| x.uid == meta.uid)
+            .unwrap();
         if Some(meta.uid.0) != hit || target == Target::Cache {
             assert_eq!(meta.flags, e.flags, "{ctx}: flags of UID {} lost", meta.uid);
         }
     }
     let usage = s.usage(USER).await.unwrap();
-    assert_eq!(usage.storage_bytes, sum, "{ctx}: quota is not the sum of sizes");
+    assert_eq!(
+        usage.storage_bytes, sum,
+        "{ctx}: quota is not the sum of sizes"
+    );
     assert_eq!(report.quota_bytes, sum, "{ctx}");
     assert_eq!(usage.messages, snap.messages.len() as u64);
-    let expected_live = if target == Target::Message { MESSAGES - 1 } else { MESSAGES };
-    assert_eq!(snap.messages.len() as u64, expected_live, "{ctx}: {report:?}");
+    let expected_live = if target == Target::Message {
+        MESSAGES - 1
+    } else {
+        MESSAGES
+    };
+    assert_eq!(
+        snap.messages.len() as u64,
+        expected_live,
+        "{ctx}: {report:?}"
+    );
     if target == Target::Message {
         assert_eq!(report.quarantined, 1, "{ctx}");
         assert!(mdir.join("quarantine").read_dir().unwrap().count() == 1);
@@ -258,16 +310,23 @@ async fn reconstruct_does_not_add_to_the_old_quota() {
     let (exp, _) = setup(dir.path(), &mut rng).await;
     let s = open(dir.path(), false);
     let sum: u64 = exp.contents.values().map(|c| c.len() as u64).sum();
-    let arch = mailroom_core::MailboxRef::new(USER, mailroom_core::MailboxName::new("Archive").unwrap());
+    let arch =
+        mailroom_core::MailboxRef::new(USER, mailroom_core::MailboxName::new("Archive").unwrap());
     s.create(&arch, None).await.unwrap();
-    s.append(&arch, common::new_message(5, Flags::default())).await.unwrap();
+    s.append(&arch, common::new_message(5, Flags::default()))
+        .await
+        .unwrap();
     let extra = common::message(5).len() as u64;
     let before = s.usage(USER).await.unwrap();
     assert_eq!(before.storage_bytes, sum + extra);
     for _ in 0..3 {
         s.reconstruct(USER, None).await.unwrap();
         let after = s.usage(USER).await.unwrap();
-        assert_eq!(after.storage_bytes, sum + extra, "reconstruct changed the quota figure");
+        assert_eq!(
+            after.storage_bytes,
+            sum + extra,
+            "reconstruct changed the quota figure"
+        );
         assert_eq!(after.messages, MESSAGES + 1);
     }
     // and with the old header figure wrong (as a buggy release might leave
@@ -280,7 +339,13 @@ async fn reconstruct_does_not_add_to_the_old_quota() {
     b[124..128].copy_from_slice(&crc.to_le_bytes());
     std::fs::write(&path, &b).unwrap();
     let s = open(dir.path(), false);
-    assert_eq!(s.usage(USER).await.unwrap().storage_bytes, sum * 2 + extra, "setup: the stale figure is visible");
-    s.reconstruct(USER, Some(&mailroom_core::MailboxName::inbox())).await.unwrap();
+    assert_eq!(
+        s.usage(USER).await.unwrap().storage_bytes,
+        sum * 2 + extra,
+        "setup: the stale figure is visible"
+    );
+    s.reconstruct(USER, Some(&mailroom_core::MailboxName::inbox()))
+        .await
+        .unwrap();
     assert_eq!(s.usage(USER).await.unwrap().storage_bytes, sum + extra);
 }

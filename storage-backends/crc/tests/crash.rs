@@ -20,7 +20,7 @@ use common::{Rng, inbox, open};
 use mailroom_core::delivery::Pipeline;
 use mailroom_core::{
     Delivery, DeliveryOutcome, DeliveryRequest, Flag, Flags, MailboxName, MailboxRef, MessageGuid,
-    NewMessage, Quota, Recipient, StoreOp, Storage, Uid,
+    NewMessage, Quota, Recipient, Storage, StoreOp, Uid,
 };
 use mailroom_store_crc::CrcStore;
 
@@ -72,25 +72,48 @@ fn crash_child() {
                 }
                 1 => {
                     let arch = MailboxRef::new(USER, MailboxName::new("Archive").unwrap());
-                    if store.list(USER).await.unwrap().iter().all(|m| m.name != arch.name) {
+                    if store
+                        .list(USER)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .all(|m| m.name != arch.name)
+                    {
                         store.create(&arch, None).await.unwrap();
                     }
                     let a = store
-                        .append(&arch, NewMessage { flags: Flags::default(), internal_date: None, content: body.into() })
+                        .append(
+                            &arch,
+                            NewMessage {
+                                flags: Flags::default(),
+                                internal_date: None,
+                                content: body.into(),
+                            },
+                        )
                         .await
                         .unwrap();
                     writeln!(out, "ACK Archive {} {sha}", a.uid.0).unwrap();
                 }
                 _ => {
                     let a = store
-                        .append(&ib, NewMessage { flags: Flags::default(), internal_date: None, content: body.into() })
+                        .append(
+                            &ib,
+                            NewMessage {
+                                flags: Flags::default(),
+                                internal_date: None,
+                                content: body.into(),
+                            },
+                        )
                         .await
                         .unwrap();
                     writeln!(out, "ACK INBOX {} {sha}", a.uid.0).unwrap();
                     // and a flag change, the in-place (dirty header) path
                     let target = Uid(1 + rng.below(u64::from(a.uid.0)) as u32);
                     let f: Flags = [Flag::Flagged].into_iter().collect();
-                    handle.store(&[target], &StoreOp::Add(f), None).await.unwrap();
+                    handle
+                        .store(&[target], &StoreOp::Add(f), None)
+                        .await
+                        .unwrap();
                 }
             }
             out.flush().unwrap();
@@ -139,13 +162,21 @@ fn kill_nine_rounds() {
         child.wait().unwrap();
         reader.join().unwrap();
         let lines = lines.lock().unwrap();
-        assert!(!lines.is_empty(), "round {round}: the child acknowledged nothing");
+        assert!(
+            !lines.is_empty(),
+            "round {round}: the child acknowledged nothing"
+        );
         killed_mid_work += 1;
         for l in lines.iter() {
-            let Some(rest) = l.strip_prefix("ACK ") else { continue };
+            let Some(rest) = l.strip_prefix("ACK ") else {
+                continue;
+            };
             let parts: Vec<&str> = rest.split(' ').collect();
             let key = (parts[0].to_owned(), parts[1].parse::<u32>().unwrap());
-            assert!(acked.insert(key.clone(), parts[2].to_owned()).is_none(), "UID acknowledged twice: {key:?}");
+            assert!(
+                acked.insert(key.clone(), parts[2].to_owned()).is_none(),
+                "UID acknowledged twice: {key:?}"
+            );
         }
         check(dir.path(), &acked, round);
     }
@@ -158,12 +189,18 @@ fn kill_nine_rounds() {
 
 /// Reopens the store and checks everything acknowledged so far.
 fn check(dir: &std::path::Path, acked: &BTreeMap<(String, u32), String>, round: u64) {
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let store: CrcStore = open(dir, true);
         let mut by_box: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
         for ((mb, uid), sha) in acked {
-            by_box.entry(mb.as_str()).or_default().push((*uid, sha.as_str()));
+            by_box
+                .entry(mb.as_str())
+                .or_default()
+                .push((*uid, sha.as_str()));
         }
         for (mb, msgs) in by_box {
             let mref = MailboxRef::new(USER, MailboxName::new(mb).unwrap());
@@ -176,11 +213,14 @@ fn check(dir: &std::path::Path, acked: &BTreeMap<(String, u32), String>, round: 
             assert!(live as usize >= msgs.len());
             let m = store.open(&mref, USER).await.unwrap();
             for (uid, sha) in msgs {
-                let body = m
-                    .content(Uid(uid))
-                    .await
-                    .unwrap_or_else(|e| panic!("round {round}: acknowledged {mb} UID {uid} lost: {e}"));
-                assert_eq!(MessageGuid::of(&body).to_string(), sha, "round {round}: {mb} UID {uid} has wrong bytes");
+                let body = m.content(Uid(uid)).await.unwrap_or_else(|e| {
+                    panic!("round {round}: acknowledged {mb} UID {uid} lost: {e}")
+                });
+                assert_eq!(
+                    MessageGuid::of(&body).to_string(),
+                    sha,
+                    "round {round}: {mb} UID {uid} has wrong bytes"
+                );
             }
         }
         assert!(store.reconstruct_queue().is_empty());

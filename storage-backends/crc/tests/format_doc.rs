@@ -44,16 +44,36 @@ fn same(doc_rows: &[(String, usize, usize)], code: &[Field], what: &str) {
         .iter()
         .map(|f| (f.name.to_owned(), f.offset, f.size))
         .collect();
-    assert_eq!(doc_rows, code_rows.as_slice(), "FORMAT.md table {what} differs from layout.rs");
+    assert_eq!(
+        doc_rows,
+        code_rows.as_slice(),
+        "FORMAT.md table {what} differs from layout.rs"
+    );
 }
 
 #[test]
 fn tables_match_layout() {
     let d = doc();
-    same(&table(&d, "### Index header (128 bytes)"), layout::HEADER_V1, "header v1");
-    same(&table(&d, "### Index record (128 bytes)"), layout::RECORD_V1, "record v1");
-    same(&table(&d, "### Index header, version 0 (64 bytes)"), layout::v0::HEADER, "header v0");
-    same(&table(&d, "### Index record, version 0 (64 bytes)"), layout::v0::RECORD, "record v0");
+    same(
+        &table(&d, "### Index header (128 bytes)"),
+        layout::HEADER_V1,
+        "header v1",
+    );
+    same(
+        &table(&d, "### Index record (128 bytes)"),
+        layout::RECORD_V1,
+        "record v1",
+    );
+    same(
+        &table(&d, "### Index header, version 0 (64 bytes)"),
+        layout::v0::HEADER,
+        "header v0",
+    );
+    same(
+        &table(&d, "### Index record, version 0 (64 bytes)"),
+        layout::v0::RECORD,
+        "record v0",
+    );
     assert_eq!(layout::HEADER_SIZE, 128);
     assert_eq!(layout::RECORD_SIZE, 128);
     assert_eq!(layout::v0::HEADER_SIZE, 64);
@@ -62,10 +82,21 @@ fn tables_match_layout() {
 #[test]
 fn version_and_magics_match() {
     let d = doc();
-    assert!(d.contains(&format!("The index format version is\n**{}**", layout::CURRENT_VERSION)));
-    for magic in [layout::INDEX_MAGIC, layout::CACHE_MAGIC, layout::KEYWORDS_MAGIC, layout::SEEN_MAGIC] {
+    assert!(d.contains(&format!(
+        "The index format version is\n**{}**",
+        layout::CURRENT_VERSION
+    )));
+    for magic in [
+        layout::INDEX_MAGIC,
+        layout::CACHE_MAGIC,
+        layout::KEYWORDS_MAGIC,
+        layout::SEEN_MAGIC,
+    ] {
         let m = std::str::from_utf8(magic).unwrap();
-        assert!(d.contains(&format!("`{m}`")), "FORMAT.md does not mention magic {m}");
+        assert!(
+            d.contains(&format!("`{m}`")),
+            "FORMAT.md does not mention magic {m}"
+        );
     }
     assert!(d.contains(&format!("{}-byte header", layout::CACHE_HEADER_SIZE)));
 }

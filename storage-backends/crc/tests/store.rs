@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use common::{inbox, new_message, open};
 use mailroom_core::{
-    Error, Flag, Flags, MailboxName, MailboxRef, ModSeq, Quota, SeqSet, StoreOp, Storage, Uid,
+    Error, Flag, Flags, MailboxName, MailboxRef, ModSeq, Quota, SeqSet, Storage, StoreOp, Uid,
 };
 
 fn flags(list: &[Flag]) -> Flags {
@@ -25,19 +25,27 @@ async fn state_survives_reopen() {
         let s = open(dir.path(), true);
         s.ensure_account("alice").await.unwrap();
         for n in 0..5 {
-            s.append(&ib, new_message(n, Flags::default())).await.unwrap();
+            s.append(&ib, new_message(n, Flags::default()))
+                .await
+                .unwrap();
         }
         let m = s.open(&ib, "alice").await.unwrap();
         let kw = Flag::parse("$Important").unwrap();
-        m.store(&[Uid(2), Uid(3)], &StoreOp::Add(flags(&[Flag::Flagged, kw])), None)
-            .await
-            .unwrap();
+        m.store(
+            &[Uid(2), Uid(3)],
+            &StoreOp::Add(flags(&[Flag::Flagged, kw])),
+            None,
+        )
+        .await
+        .unwrap();
         m.store(&[Uid(4)], &StoreOp::Add(flags(&[Flag::Deleted])), None)
             .await
             .unwrap();
         assert_eq!(m.expunge(None).await.unwrap(), vec![Uid(4)]);
         // bob's \Seen lives in his own file
-        s.set_acl(&ib, "bob", mailroom_core::Rights::parse("lrs")).await.unwrap();
+        s.set_acl(&ib, "bob", mailroom_core::Rights::parse("lrs"))
+            .await
+            .unwrap();
         let mb = s.open(&ib, "bob").await.unwrap();
         mb.store(&[Uid(1)], &StoreOp::Add(flags(&[Flag::Seen])), None)
             .await
@@ -50,9 +58,16 @@ async fn state_survives_reopen() {
     assert_eq!(snap.uid_validity, uv);
     let uids: Vec<u32> = snap.messages.iter().map(|m| m.uid.0).collect();
     assert_eq!(uids, vec![1, 2, 3, 5]);
-    assert!(snap.messages[1].flags.contains(&Flag::Keyword("$Important".into())));
+    assert!(
+        snap.messages[1]
+            .flags
+            .contains(&Flag::Keyword("$Important".into()))
+    );
     assert!(snap.messages[1].flags.contains(&Flag::Flagged));
-    assert!(!snap.messages[0].flags.contains(&Flag::Seen), "bob's \\Seen leaked to alice");
+    assert!(
+        !snap.messages[0].flags.contains(&Flag::Seen),
+        "bob's \\Seen leaked to alice"
+    );
     let bob = s.open(&ib, "bob").await.unwrap().snapshot().await.unwrap();
     assert!(bob.messages[0].flags.contains(&Flag::Seen));
     assert_eq!(s.status(&ib, "bob").await.unwrap().unseen, 3);
@@ -71,7 +86,9 @@ async fn status_reads_only_the_header() {
         let s = open(dir.path(), false);
         s.ensure_account("alice").await.unwrap();
         for n in 0..20 {
-            s.append(&ib, new_message(n, Flags::default())).await.unwrap();
+            s.append(&ib, new_message(n, Flags::default()))
+                .await
+                .unwrap();
         }
     }
     let s = open(dir.path(), false);
@@ -80,7 +97,10 @@ async fn status_reads_only_the_header() {
     assert_eq!(st.messages, 20);
     let after = s.io_counters();
     assert_eq!(after.header_reads, before.header_reads + 1);
-    assert_eq!(after.index_loads, before.index_loads, "STATUS mapped the index");
+    assert_eq!(
+        after.index_loads, before.index_loads,
+        "STATUS mapped the index"
+    );
     assert_eq!(after.cache_opens, 0, "STATUS opened the cache");
     assert_eq!(after.message_reads, 0);
     // SELECT + FETCH FLAGS maps the index but opens neither cache nor messages
@@ -96,7 +116,10 @@ async fn status_reads_only_the_header() {
     assert!(sums[3].1.header.starts_with(b"From: Sender 3"));
     let c = s.io_counters();
     assert_eq!(c.cache_opens, 1);
-    assert_eq!(c.message_reads, 0, "FETCH of summaries opened a message file");
+    assert_eq!(
+        c.message_reads, 0,
+        "FETCH of summaries opened a message file"
+    );
     // and quota usage, too, is header-only
     let q = s.usage("alice").await.unwrap();
     assert_eq!(q.messages, 20);
@@ -120,9 +143,15 @@ async fn hostile_names_stay_inside_the_data_dir() {
     let s = open(&data, false);
     for user in ["../../evil", "..", ".", "a/b", "ü/..", "%2e%2e"] {
         s.ensure_account(user).await.unwrap();
-        let m = MailboxRef::new(user, MailboxName::new("../x/Ördner").unwrap_or_else(|_| MailboxName::new("x/Ördner").unwrap()));
+        let m = MailboxRef::new(
+            user,
+            MailboxName::new("../x/Ördner")
+                .unwrap_or_else(|_| MailboxName::new("x/Ördner").unwrap()),
+        );
         s.create(&m, None).await.unwrap();
-        s.append(&m, new_message(1, Flags::default())).await.unwrap();
+        s.append(&m, new_message(1, Flags::default()))
+            .await
+            .unwrap();
         let d = s.mailbox_dir(&m).await.unwrap();
         assert!(d.starts_with(data.join("users")), "{}", d.display());
     }
@@ -140,11 +169,15 @@ async fn repack_drops_expunged_and_marks_vanished_incomplete() {
     s.ensure_account("alice").await.unwrap();
     let ib = inbox("alice");
     for n in 0..10 {
-        s.append(&ib, new_message(n, Flags::default())).await.unwrap();
+        s.append(&ib, new_message(n, Flags::default()))
+            .await
+            .unwrap();
     }
     let m = s.open(&ib, "alice").await.unwrap();
     let doomed: Vec<Uid> = (1..=6).map(Uid).collect();
-    m.store(&doomed, &StoreOp::Add(flags(&[Flag::Deleted])), None).await.unwrap();
+    m.store(&doomed, &StoreOp::Add(flags(&[Flag::Deleted])), None)
+        .await
+        .unwrap();
     m.expunge(None).await.unwrap();
     let before = m.snapshot().await.unwrap();
     let hm = before.highest_modseq;
@@ -157,14 +190,19 @@ async fn repack_drops_expunged_and_marks_vanished_incomplete() {
     let ch = m.changes_since(hm).await.unwrap();
     assert!(ch.expunged_complete);
     // the index shrank to the live records
-    let len = std::fs::metadata(s.mailbox_dir(&ib).await.unwrap().join("index")).unwrap().len();
+    let len = std::fs::metadata(s.mailbox_dir(&ib).await.unwrap().join("index"))
+        .unwrap()
+        .len();
     assert_eq!(len, 128 + 4 * 128);
     for (u, _) in m.summaries(&[Uid(7), Uid(10)]).await.unwrap() {
         assert!(u == Uid(7) || u == Uid(10));
     }
     assert_eq!(s.verify(&ib).await.unwrap(), 4);
     // appends continue after a repack
-    let a = s.append(&ib, new_message(99, Flags::default())).await.unwrap();
+    let a = s
+        .append(&ib, new_message(99, Flags::default()))
+        .await
+        .unwrap();
     assert_eq!(a.uid, Uid(11));
 }
 
@@ -177,7 +215,9 @@ async fn interrupted_store_is_recounted_on_open() {
         let s = open(dir.path(), false);
         s.ensure_account("alice").await.unwrap();
         for n in 0..4 {
-            s.append(&ib, new_message(n, Flags::default())).await.unwrap();
+            s.append(&ib, new_message(n, Flags::default()))
+                .await
+                .unwrap();
         }
         path = s.mailbox_dir(&ib).await.unwrap().join("index");
     }
@@ -208,13 +248,18 @@ async fn copy_links_and_move_expunges() {
     let arch = MailboxRef::new("alice", MailboxName::new("Archive").unwrap());
     s.create(&arch, None).await.unwrap();
     for n in 0..6 {
-        s.append(&ib, new_message(n, flags(&[Flag::Seen]))).await.unwrap();
+        s.append(&ib, new_message(n, flags(&[Flag::Seen])))
+            .await
+            .unwrap();
     }
     let m = s.open(&ib, "alice").await.unwrap();
     let set: SeqSet = "2:4".parse().unwrap();
     let uids: Vec<Uid> = (1..=6).map(Uid).filter(|u| set.contains(u.0, 6)).collect();
     let c = m.copy_to(&uids, &arch).await.unwrap();
-    assert_eq!(c.mapping, vec![(Uid(2), Uid(1)), (Uid(3), Uid(2)), (Uid(4), Uid(3))]);
+    assert_eq!(
+        c.mapping,
+        vec![(Uid(2), Uid(1)), (Uid(3), Uid(2)), (Uid(4), Uid(3))]
+    );
     let mv = m.move_to(&[Uid(5), Uid(6)], &arch).await.unwrap();
     assert_eq!(mv.mapping.len(), 2);
     assert_eq!(m.snapshot().await.unwrap().messages.len(), 4);

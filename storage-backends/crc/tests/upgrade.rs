@@ -67,7 +67,8 @@ fn v0_record(m: &V0Msg) -> Vec<u8> {
 }
 
 fn account_file(entries: &[(u64, &str)]) -> Vec<u8> {
-    let mut s = String::from("mailroom-crc-account 1\nnext-id 10\nlast-uidvalidity 4000\ninitialised 1\n");
+    let mut s =
+        String::from("mailroom-crc-account 1\nnext-id 10\nlast-uidvalidity 4000\ninitialised 1\n");
     for (id, name) in entries {
         s.push_str(&format!("mailbox {id} - {name}\n"));
     }
@@ -94,7 +95,11 @@ fn write_v0_mailbox(dir: &Path, msgs: &[V0Msg], trailing_garbage: bool) {
 fn v0_fixture(data: &Path) -> Vec<V0Msg> {
     let udir = data.join("users").join("legacy");
     std::fs::create_dir_all(udir.join("mailboxes")).unwrap();
-    std::fs::write(udir.join("account"), account_file(&[(1, "INBOX"), (2, "Old")])).unwrap();
+    std::fs::write(
+        udir.join("account"),
+        account_file(&[(1, "INBOX"), (2, "Old")]),
+    )
+    .unwrap();
     let m = |uid, flags, modseq| V0Msg {
         uid,
         flags,
@@ -107,13 +112,26 @@ fn v0_fixture(data: &Path) -> Vec<V0Msg> {
         file: true,
     };
     let msgs = vec![
-        m(1, 1, 10),                                         // \Seen
-        m(3, 4 | 2, 12),                                     // \Flagged \Answered
-        V0Msg { expunged: true, file: false, ..m(4, 0, 30) }, // expunged, kept for VANISHED
-        V0Msg { bad_crc: true, ..m(6, 1, 14) },             // record garbage: rebuilt from the file
-        V0Msg { wrong_guid: true, ..m(8, 0, 15) },          // file does not match: quarantined
-        m(9, 16, 16),                                        // \Draft
-        V0Msg { file: false, ..m(11, 0, 17) },              // file missing: reported expunged
+        m(1, 1, 10),     // \Seen
+        m(3, 4 | 2, 12), // \Flagged \Answered
+        V0Msg {
+            expunged: true,
+            file: false,
+            ..m(4, 0, 30)
+        }, // expunged, kept for VANISHED
+        V0Msg {
+            bad_crc: true,
+            ..m(6, 1, 14)
+        }, // record garbage: rebuilt from the file
+        V0Msg {
+            wrong_guid: true,
+            ..m(8, 0, 15)
+        }, // file does not match: quarantined
+        m(9, 16, 16),    // \Draft
+        V0Msg {
+            file: false,
+            ..m(11, 0, 17)
+        }, // file missing: reported expunged
     ];
     write_v0_mailbox(&udir.join("mailboxes").join("1"), &msgs, true);
     // a second mailbox whose index is pure garbage of the right size
@@ -142,8 +160,16 @@ async fn version_0_mailbox_converts_on_first_open() {
     assert_eq!(u32::from_le_bytes(index[8..12].try_into().unwrap()), 1);
     let m = s.open(&ib, "legacy").await.unwrap();
     let snap = m.snapshot().await.unwrap();
-    let got: Vec<(u32, u8)> = snap.messages.iter().map(|x| (x.uid.0, x.flags.system_bits())).collect();
-    assert_eq!(got, vec![(1, 1), (3, 6), (6, 0), (9, 16)], "UIDs and flags kept; the bad record's flags lost");
+    let got: Vec<(u32, u8)> = snap
+        .messages
+        .iter()
+        .map(|x| (x.uid.0, x.flags.system_bits()))
+        .collect();
+    assert_eq!(
+        got,
+        vec![(1, 1), (3, 6), (6, 0), (9, 16)],
+        "UIDs and flags kept; the bad record's flags lost"
+    );
     let one = &snap.messages[0];
     assert_eq!(one.modseq, ModSeq(10), "modseq kept");
     assert_eq!(one.internal_date.timestamp, 1_600_000_001);
@@ -151,11 +177,18 @@ async fn version_0_mailbox_converts_on_first_open() {
         let src = msgs.iter().find(|m| m.uid == x.uid.0).unwrap();
         assert_eq!(m.content(x.uid).await.unwrap().to_vec(), src.body);
         let sum = m.summaries(&[x.uid]).await.unwrap();
-        assert!(sum[0].1.header.starts_with(b"From: Sender"), "cache rebuilt");
+        assert!(
+            sum[0].1.header.starts_with(b"From: Sender"),
+            "cache rebuilt"
+        );
     }
     let ch = m.changes_since(ModSeq(0)).await.unwrap();
     let vanished: Vec<u32> = ch.expunged.iter().map(|e| e.0.0).collect();
-    assert_eq!(vanished, vec![4, 8, 11], "expunged, quarantined and lost UIDs are reported");
+    assert_eq!(
+        vanished,
+        vec![4, 8, 11],
+        "expunged, quarantined and lost UIDs are reported"
+    );
     assert_eq!(ch.expunged[0].1, ModSeq(30), "old expunge modseq kept");
     assert!(mdir.join("quarantine").read_dir().unwrap().count() == 1);
     assert_eq!(s.verify(&ib).await.unwrap(), 4);
@@ -165,7 +198,10 @@ async fn version_0_mailbox_converts_on_first_open() {
     assert_eq!(st.messages, 1);
     assert_eq!(st.uid_validity, UidValidity(4001));
     let m_old = s.open(&old, "legacy").await.unwrap();
-    assert_eq!(m_old.content(Uid(5)).await.unwrap().to_vec(), common::message(500));
+    assert_eq!(
+        m_old.content(Uid(5)).await.unwrap().to_vec(),
+        common::message(500)
+    );
     // and the conversion happens once (handles keep the store, and so the
     // data-directory lock, alive)
     drop((m, m_old, s));
@@ -200,11 +236,23 @@ fn maildir_fixture(root: &Path) {
     );
     put(&md.join("dovecot-keywords"), b"0 $Work\n1 NonJunk\n");
     // folders
-    put(&md.join(".Archive.2024/cur/2000.M1.host:2,S"), &common::message(20));
-    put(&md.join(".Entw&APw-rfe/cur/3000.M1.host:2,D"), &common::message(30));
-    put(&md.join(".Drafts/cur/4000.M1.host:2,D"), &common::message(40));
+    put(
+        &md.join(".Archive.2024/cur/2000.M1.host:2,S"),
+        &common::message(20),
+    );
+    put(
+        &md.join(".Entw&APw-rfe/cur/3000.M1.host:2,D"),
+        &common::message(30),
+    );
+    put(
+        &md.join(".Drafts/cur/4000.M1.host:2,D"),
+        &common::message(40),
+    );
     put(&md.join(".bad&name/cur/1.x"), &common::message(50)); // undecodable: skipped
-    put(&md.join(".Archive.2024/dovecot-uidlist"), b"\x00\xff garbage that is not a uidlist");
+    put(
+        &md.join(".Archive.2024/dovecot-uidlist"),
+        b"\x00\xff garbage that is not a uidlist",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -245,7 +293,11 @@ async fn maildir_imports_on_first_login() {
     let m = s.open(&ib, "mdu").await.unwrap();
     let snap = m.snapshot().await.unwrap();
     assert_eq!(snap.uid_validity, UidValidity(777));
-    let got: Vec<(u32, String)> = snap.messages.iter().map(|x| (x.uid.0, x.flags.to_string())).collect();
+    let got: Vec<(u32, String)> = snap
+        .messages
+        .iter()
+        .map(|x| (x.uid.0, x.flags.to_string()))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -257,12 +309,21 @@ async fn maildir_imports_on_first_login() {
         ]
     );
     assert_eq!(snap.uid_next, Uid(52));
-    assert_eq!(m.content(Uid(9)).await.unwrap().to_vec(), common::message(2));
+    assert_eq!(
+        m.content(Uid(9)).await.unwrap().to_vec(),
+        common::message(2)
+    );
     assert_eq!(m.content(Uid(51)).await.unwrap().len(), 0);
     // the message from new/ is \Recent
     assert_eq!(m.claim_recent().await.unwrap(), Uid(50));
     let arch = MailboxRef::new("mdu", MailboxName::new("Archive/2024").unwrap());
-    let a = s.open(&arch, "mdu").await.unwrap().snapshot().await.unwrap();
+    let a = s
+        .open(&arch, "mdu")
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap();
     assert_eq!(a.messages.len(), 1);
     assert!(a.messages[0].flags.contains(&Flag::Seen));
     for info in s.list("mdu").await.unwrap() {
@@ -316,7 +377,9 @@ async fn truncated_and_garbage_files_never_panic() {
         }
         // reconstruct always gets it back: every file that matches (or has
         // no surviving record) is served again
-        s.reconstruct("legacy", Some(&MailboxName::inbox())).await.unwrap();
+        s.reconstruct("legacy", Some(&MailboxName::inbox()))
+            .await
+            .unwrap();
         assert!(s.verify(&ib).await.unwrap() >= 3, "case {case}");
     }
 }
