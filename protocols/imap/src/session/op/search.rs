@@ -6,10 +6,14 @@
 //!   substring matches on the header's value, decoded (RFC 2047 words,
 //!   address lists as `Name <addr>`) or raw, read from the cached header
 //!   without opening the message;
-//! - BODY and TEXT match the decoded text of the message (base64 and
-//!   quoted-printable undone, charsets converted, as far as `mail-parser`
-//!   goes), TEXT also its headers; the message is only read when cheaper
-//!   keys have not already decided (three-valued evaluation);
+//! - BODY matches the decoded text parts of the message, delimited by the
+//!   same MIME structure BODYSTRUCTURE shows (base64 and quoted-printable
+//!   undone, charsets converted with `mail-parser`'s decoders; preambles,
+//!   epilogues and parts other than text/* and message/* are not searched,
+//!   as in Dovecot); TEXT also matches the headers of the message, of its
+//!   MIME parts and of embedded messages.
+//!   The message is only read when cheaper keys have not already decided
+//!   (three-valued evaluation);
 //! - BEFORE/ON/SINCE compare the INTERNALDATE's day, SENT* the `Date:`
 //!   header's day, in their own time zones, ignoring the time of day.
 
@@ -18,7 +22,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mail_parser::{Address, HeaderValue, MessageParser, PartType};
+use mail_parser::{Address, HeaderValue, MessageParser};
+use mailroom_core::mime::{BodyPart, PartKind};
 use mailroom_core::{Flag, MessageMeta, MessageSummary, ModSeq, SeqSet, Uid};
 
 use super::super::{Reply, State};
@@ -83,6 +88,7 @@ pub(crate) async fn handle(
                 | SearchKey::SentOn(_)
                 | SearchKey::SentSince(_)
                 | SearchKey::Text(_)
+                | SearchKey::Body(_)
         )
     });
     let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
@@ -115,6 +121,7 @@ pub(crate) async fn handle(
             largest_uid,
             content: None,
             headers: OnceCell::new(),
+            top_header_raw: OnceCell::new(),
             body_text: OnceCell::new(),
         };
         let matched = match eval(&needle_key, &msg) {
@@ -237,7 +244,8 @@ struct Candidate<'a> {
     largest_uid: u32,
     content: Option<Bytes>,
     headers: OnceCell<Vec<HeaderText>>,
-    body_text: OnceCell<String>,
+    top_header_raw: OnceCell<String>,
+    body_text: OnceCell<BodyText>,
 }
 
 impl Candidate<'_> {
@@ -256,13 +264,30 @@ impl Candidate<'_> {
     }
 
     /// `None` when the message content is needed and not loaded yet.
-    fn body_contains(&self, needle: &str) -> Option<bool> {
+    fn body_contains(&self, needle: &str, with_part_headers: bool) -> Option<bool> {
         if needle.is_empty() {
             return Some(true);
         }
         let content = self.content.as_ref()?;
-        let text = self.body_text.get_or_init(|| decode_body_text(content));
-        Some(text.contains(needle))
+        let text = self
+            .body_text
+            .get_or_init(|| decode_body_text(content, self.summary));
+        Some(
+            text.body.contains(needle) || (with_part_headers && text.part_headers.contains(needle)),
+        )
+    }
+
+    /// Whether the raw or decoded top-level header contains the needle
+    /// (TEXT). `None` without a summary.
+    fn any_header_contains(&self, needle: &str) -> Option<bool> {
+        let summary = self.summary?;
+        let raw = self
+            .top_header_raw
+            .get_or_init(|| unfold(&String::from_utf8_lossy(&summary.header)).to_lowercase());
+        if raw.contains(needle) {
+            return Some(true);
+        }
+        Some(self.headers()?.iter().any(|h| h.decoded.contains(needle)))
     }
 }
 
@@ -332,33 +357,97 @@ fn render_value(v: &HeaderValue<'_>) -> String {
     }
 }
 
-/// The decoded text of every text part, nested messages included, lower case.
-fn decode_body_text(content: &[u8]) -> String {
-    let mut out = String::new();
-    if let Some(msg) = MessageParser::new().parse(content) {
-        collect_text(&msg, &mut out, 0);
-    }
-    out.to_lowercase()
+/// What BODY and TEXT search besides the top-level header, lower case.
+struct BodyText {
+    /// The decoded content of every text part (RFC 3501 BODY).
+    body: String,
+    /// The header blocks of every MIME part and embedded message (TEXT only).
+    part_headers: String,
 }
 
-fn collect_text(msg: &mail_parser::Message<'_>, out: &mut String, depth: usize) {
-    if depth > 8 {
+/// Decodes the text parts of a message as the summary's MIME structure
+/// (the one BODYSTRUCTURE shows) delimits them: preambles and epilogues are
+/// not part of any body, non-text parts are not searched, transfer
+/// encodings and charsets are undone.
+fn decode_body_text(content: &[u8], summary: Option<&MessageSummary>) -> BodyText {
+    let mut out = BodyText {
+        body: String::new(),
+        part_headers: String::new(),
+    };
+    match summary {
+        Some(s) => collect_part(content, &s.structure, &mut out, 0, true),
+        None => out.body = String::from_utf8_lossy(content).into_owned(),
+    }
+    out.body = out.body.to_lowercase();
+    out.part_headers = out.part_headers.to_lowercase();
+    out
+}
+
+fn bytes_of(content: &[u8], offset: u64, len: u64) -> &[u8] {
+    let start = usize::try_from(offset)
+        .unwrap_or(usize::MAX)
+        .min(content.len());
+    let end = start
+        .saturating_add(usize::try_from(len).unwrap_or(usize::MAX))
+        .min(content.len());
+    &content[start..end]
+}
+
+fn collect_part(content: &[u8], part: &BodyPart, out: &mut BodyText, depth: usize, top: bool) {
+    if depth > 64 {
         return;
     }
-    for part in &msg.parts {
-        match &part.body {
-            PartType::Text(t) | PartType::Html(t) => {
-                out.push_str(t);
-                out.push('\n');
+    if !top {
+        let header = bytes_of(
+            content,
+            part.header_offset,
+            part.body_offset.saturating_sub(part.header_offset),
+        );
+        out.part_headers
+            .push_str(&unfold(&String::from_utf8_lossy(header)));
+        out.part_headers.push('\n');
+    }
+    match &part.kind {
+        PartKind::Multipart(children) => {
+            for child in children {
+                collect_part(content, child, out, depth + 1, false);
             }
-            PartType::Message(inner) => {
-                for h in inner.headers() {
-                    out.push_str(&render_value(&h.value));
-                    out.push('\n');
+        }
+        PartKind::Message { body, .. } => {
+            // The embedded message's header is searched by TEXT, not BODY.
+            collect_part(content, body, out, depth + 1, false);
+        }
+        PartKind::Single => {
+            // Text, and message/* bodies that are not parsed as messages
+            // (external-body, delivery-status), as Dovecot searches them.
+            if !part.media_type.eq_ignore_ascii_case("text")
+                && !part.media_type.eq_ignore_ascii_case("message")
+            {
+                return;
+            }
+            let raw = bytes_of(content, part.body_offset, part.body_len);
+            let decoded: Option<Vec<u8>> = match part.encoding.to_ascii_lowercase().as_str() {
+                "base64" => mail_parser::decoders::base64::base64_decode(raw),
+                "quoted-printable" => {
+                    mail_parser::decoders::quoted_printable::quoted_printable_decode(raw)
                 }
-                collect_text(inner, out, depth + 1);
-            }
-            _ => {}
+                _ => None,
+            };
+            let bytes = decoded.as_deref().unwrap_or(raw);
+            let charset = part
+                .params
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("charset"))
+                .map(|(_, v)| v.as_str());
+            let text = match charset
+                .filter(|c| !c.eq_ignore_ascii_case("utf-8") && !c.eq_ignore_ascii_case("us-ascii"))
+                .and_then(|c| mail_parser::decoders::charsets::map::charset_decoder(c.as_bytes()))
+            {
+                Some(decode) => decode(bytes),
+                None => String::from_utf8_lossy(bytes).into_owned(),
+            };
+            out.body.push_str(&text);
+            out.body.push('\n');
         }
     }
 }
@@ -437,19 +526,12 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
         K::Bcc(s) => Some(m.header_contains("bcc", s).unwrap_or(false)),
         K::Subject(s) => Some(m.header_contains("subject", s).unwrap_or(false)),
         K::Header(name, s) => Some(m.header_contains(name, s).unwrap_or(false)),
-        K::Body(s) => m.body_contains(s),
+        K::Body(s) => m.body_contains(s, false),
         K::Text(s) => {
-            let in_header = m.headers().is_some_and(|hs| {
-                hs.iter().any(|h| {
-                    h.name.contains(s.as_str())
-                        || h.decoded.contains(s.as_str())
-                        || h.raw.contains(s.as_str())
-                })
-            });
-            if in_header {
+            if m.any_header_contains(s) == Some(true) {
                 Some(true)
             } else {
-                m.body_contains(s)
+                m.body_contains(s, true)
             }
         }
     }
@@ -491,6 +573,7 @@ mod tests {
             largest_uid: 20,
             content: None,
             headers: OnceCell::new(),
+            top_header_raw: OnceCell::new(),
             body_text: OnceCell::new(),
         }
     }
