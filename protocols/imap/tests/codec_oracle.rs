@@ -91,7 +91,7 @@ fn ours(input: &[u8]) -> Result<Command, String> {
 /// unless the line is a known difference).
 fn theirs(input: &[u8]) -> Result<Option<Command>, String> {
     match CommandCodec::default().decode(input) {
-        Ok((rest, cmd)) if rest.is_empty() => Ok(map_body(cmd.body)),
+        Ok((b"", cmd)) => Ok(map_body(cmd.body)),
         Ok(_) => Err("trailing input".into()),
         Err(e) => Err(format!("{e:?}")),
     }
@@ -487,9 +487,10 @@ fn map_body(b: CommandBody<'_>) -> Option<Command> {
             },
             silent: response == StoreResponse::Silent,
             flags: flags(&f)?,
-            unchanged_since: modifiers.iter().find_map(|m| match m {
-                StoreModifier::UnchangedSince(v) => Some(ModSeq(*v)),
-            }),
+            unchanged_since: modifiers
+                .iter()
+                .map(|StoreModifier::UnchangedSince(v)| ModSeq(*v))
+                .next(),
         },
         CommandBody::Copy {
             sequence_set,

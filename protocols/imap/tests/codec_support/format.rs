@@ -575,9 +575,13 @@ impl W {
                     self.raw(&format!("RETURN ({}) ", o.join(" ")));
                 }
                 if let Some(c) = charset {
-                    // An atom: RFC 9051 (and imap-codec) allow no literal here.
+                    // An atom when it can be: RFC 9051 (and imap-codec) allow no literal here.
                     self.raw("CHARSET ");
-                    self.raw(c);
+                    if !c.is_empty() && c.bytes().all(is_atom_char) && c != "NIL" {
+                        self.raw(c);
+                    } else {
+                        self.astring(c.as_bytes());
+                    }
                     self.raw(" ");
                 }
                 match criteria {
