@@ -21,8 +21,12 @@ pub(super) fn authenticate(c: &mut Cursor<'_>) -> PResult<Command> {
         let t = c.token(is_atom_char, "invalid initial response")?;
         let ok = t == b"="
             || (t.len() % 4 == 0 && {
-                let body = t.strip_suffix(b"==").or_else(|| t.strip_suffix(b"=")).unwrap_or(t);
-                body.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+                let body = t
+                    .strip_suffix(b"==")
+                    .or_else(|| t.strip_suffix(b"="))
+                    .unwrap_or(t);
+                body.iter()
+                    .all(|&b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
             });
         if !ok {
             return err("initial response is not base64");

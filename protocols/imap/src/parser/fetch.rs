@@ -24,7 +24,11 @@ pub(super) fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
             FetchAttr::Envelope,
         ]
     } else if c.eat_word("FAST") {
-        vec![FetchAttr::Flags, FetchAttr::InternalDate, FetchAttr::Rfc822Size]
+        vec![
+            FetchAttr::Flags,
+            FetchAttr::InternalDate,
+            FetchAttr::Rfc822Size,
+        ]
     } else if c.eat_word("FULL") {
         vec![
             FetchAttr::Flags,
@@ -85,9 +89,10 @@ pub(super) fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
 /// One `fetch-att`.
 pub(super) fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAttr> {
     // The name runs up to '[' (an atom char, so not `keyword()`).
-    let name = String::from_utf8_lossy(
-        c.token(|b| b.is_ascii_alphanumeric() || b == b'.', "expected a FETCH item")?,
-    )
+    let name = String::from_utf8_lossy(c.token(
+        |b| b.is_ascii_alphanumeric() || b == b'.',
+        "expected a FETCH item",
+    )?)
     .to_ascii_uppercase();
     Ok(match name.as_str() {
         "ENVELOPE" => FetchAttr::Envelope,
@@ -132,7 +137,10 @@ pub(super) fn section(c: &mut Cursor<'_>) -> PResult<Section> {
         if !c.eat(b'.') {
             break;
         }
-        if !c.peek().is_some_and(|b| b.is_ascii_digit() || b.is_ascii_alphabetic()) {
+        if !c
+            .peek()
+            .is_some_and(|b| b.is_ascii_digit() || b.is_ascii_alphabetic())
+        {
             return err("invalid section");
         }
     }

@@ -22,7 +22,9 @@ pub(super) fn create(c: &mut Cursor<'_>) -> PResult<Command> {
             c.enter()?;
             let uses = c.list(true, |c| {
                 let a = c.atom_with_backslash()?;
-                SpecialUse::parse(a).ok_or_else(|| super::primitives::SyntaxError::new("unknown special-use attribute"))
+                SpecialUse::parse(a).ok_or_else(|| {
+                    super::primitives::SyntaxError::new("unknown special-use attribute")
+                })
             })?;
             c.leave();
             Ok(uses)

@@ -135,6 +135,11 @@ enum State {
 }
 
 /// The per-connection command decoder.
+///
+/// Between calls the driver may only append to the buffer it passes in
+/// (the decoder remembers how far it has looked for a line end, as
+/// tokio-util's `LinesCodec` does). A driver that throws buffered input away,
+/// as it must after STARTTLS, should start a new `Decoder` as well.
 #[derive(Debug)]
 pub struct Decoder {
     limits: Limits,
@@ -150,6 +155,11 @@ pub struct Decoder {
     literal_total: u64,
     /// The last bytes of a line being discarded, to spot a `{n+}` at its end.
     discard_tail: Vec<u8>,
+    /// How many bytes at the front of the buffer are known to hold no LF,
+    /// so that a line arriving a byte at a time is not rescanned from the
+    /// start each time (the buffer is only appended to between calls, as
+    /// with tokio-util's `LinesCodec`).
+    scanned: usize,
 }
 
 const TAIL: usize = 24;
@@ -166,6 +176,7 @@ impl Decoder {
             literal_ends: Vec::new(),
             literal_total: 0,
             discard_tail: Vec::new(),
+            scanned: 0,
         }
     }
 
@@ -214,8 +225,11 @@ impl Decoder {
                     self.discard_tail.clear();
                 }
                 State::Skip { remaining } => {
-                    let n = usize::try_from(remaining).unwrap_or(usize::MAX).min(buf.len());
+                    let n = usize::try_from(remaining)
+                        .unwrap_or(usize::MAX)
+                        .min(buf.len());
                     let _ = buf.split_to(n);
+                    self.scanned = 0;
                     let remaining = remaining - n as u64;
                     if remaining > 0 {
                         self.state = State::Skip { remaining };
@@ -229,6 +243,7 @@ impl Decoder {
                         return Decoded::Incomplete;
                     }
                     self.literals.push(buf.split_to(len).freeze());
+                    self.scanned = 0;
                     self.state = State::Line;
                 }
                 State::Line => {
@@ -246,6 +261,7 @@ impl Decoder {
         let found = buf.iter().position(|&b| b == b'\n');
         let upto = found.map_or(buf.len(), |i| i + 1);
         let chunk = buf.split_to(upto);
+        self.scanned = 0;
         if found.is_some() {
             self.remember_tail(strip_eol(&chunk));
             // The CR may have come in an earlier read than the LF.
@@ -269,10 +285,28 @@ impl Decoder {
         }
     }
 
+    /// The index of the first LF among the first `limit` bytes of `buf`.
+    /// Remembers how far it looked; whoever consumes from `buf`
+    /// resets `scanned`.
+    fn find_lf(&mut self, buf: &BytesMut, limit: usize) -> Option<usize> {
+        let end = buf.len().min(limit);
+        let start = if self.scanned > end { 0 } else { self.scanned };
+        match buf[start..end].iter().position(|&b| b == b'\n') {
+            Some(i) => {
+                self.scanned = 0;
+                Some(start + i)
+            }
+            None => {
+                self.scanned = end;
+                None
+            }
+        }
+    }
+
     /// Handles one line of the current command. `None` means "go on".
     fn line(&mut self, buf: &mut BytesMut) -> Option<Decoded> {
         let room = self.limits.max_line.saturating_sub(self.text.len());
-        let Some(lf) = buf.iter().take(room.saturating_add(2)).position(|&b| b == b'\n') else {
+        let Some(lf) = self.find_lf(buf, room.saturating_add(2)) else {
             if buf.len() > room.saturating_add(1) {
                 // Over the limit without a line end: refuse now, drop the rest.
                 let tag = self.error_tag(buf);
@@ -282,6 +316,7 @@ impl Decoder {
                 // Release the memory now: the scanned part holds no line end.
                 let scanned = room.saturating_add(2).min(buf.len());
                 let dropped = buf.split_to(scanned);
+                self.scanned = 0;
                 self.remember_tail(&dropped);
                 return Some(Decoded::Error {
                     tag,
@@ -315,7 +350,11 @@ impl Decoder {
         self.literal_ends.push(self.text.len());
         let total = self.literal_total.saturating_add(n);
         let too_big = n > self.limits.max_literal
-            || total > self.limits.max_literal.saturating_add(self.limits.max_line as u64);
+            || total
+                > self
+                    .limits
+                    .max_literal
+                    .saturating_add(self.limits.max_line as u64);
         if too_big || self.literals.len() >= MAX_LITERALS {
             let tag = self.error_tag(&[]);
             let (reason, code) = if too_big {
@@ -358,7 +397,12 @@ impl Decoder {
 
     /// After a whole line was refused: skip a non-synchronising literal it
     /// announced, then answer.
-    fn after_refused_line(&mut self, tag: Option<String>, reason: String, code: Option<Code>) -> Decoded {
+    fn after_refused_line(
+        &mut self,
+        tag: Option<String>,
+        reason: String,
+        code: Option<Code>,
+    ) -> Decoded {
         match trailing_literal(&self.discard_tail) {
             Some((n, false)) if n <= self.limits.max_literal => {
                 self.state = State::Skip { remaining: n };
@@ -376,7 +420,11 @@ impl Decoder {
     /// The tag of the current command, if it can be read, from the text so
     /// far or (when that is empty) from `fallback`.
     fn error_tag(&self, fallback: &[u8]) -> Option<String> {
-        let src = if self.text.is_empty() { fallback } else { &self.text[..] };
+        let src = if self.text.is_empty() {
+            fallback
+        } else {
+            &self.text[..]
+        };
         read_tag(src)
     }
 
@@ -423,7 +471,7 @@ impl Decoder {
                 continue;
             }
             let max = self.limits.max_line;
-            return match buf.iter().take(max.saturating_add(2)).position(|&b| b == b'\n') {
+            return match self.find_lf(buf, max.saturating_add(2)) {
                 Some(lf) => {
                     let mut line = buf.split_to(lf + 1);
                     let len = strip_eol(&line).len();
@@ -436,6 +484,7 @@ impl Decoder {
                 }
                 None if buf.len() > max.saturating_add(1) => {
                     buf.clear();
+                    self.scanned = 0;
                     self.state = State::Discard;
                     Some(Err(LineTooLong))
                 }

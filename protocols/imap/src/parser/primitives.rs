@@ -43,7 +43,8 @@ pub(crate) fn err<T>(reason: &'static str) -> PResult<T> {
 
 /// `atom-specials` plus CTL and 8-bit: what may not appear in an atom.
 pub(crate) fn is_atom_char(b: u8) -> bool {
-    (0x21..=0x7e).contains(&b) && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
+    (0x21..=0x7e).contains(&b)
+        && !matches!(b, b'(' | b')' | b'{' | b'%' | b'*' | b'"' | b'\\' | b']')
 }
 
 /// `ASTRING-CHAR`: an atom char or `]`.
@@ -205,7 +206,11 @@ impl<'a> Cursor<'a> {
         self.take_while(is_atom_char)?;
         let t = &self.text[start..self.pos];
         if t.is_empty() || t == b"\\" {
-            return if self.at_end() { err("missing argument") } else { err("expected an atom") };
+            return if self.at_end() {
+                err("missing argument")
+            } else {
+                err("expected an atom")
+            };
         }
         std::str::from_utf8(t).map_err(|_| SyntaxError::new("8-bit character in atom"))
     }
@@ -216,10 +221,18 @@ impl<'a> Cursor<'a> {
     }
 
     /// A run of bytes where `pred` holds (e.g. a sequence set), at least one.
-    pub(crate) fn token(&mut self, pred: impl Fn(u8) -> bool, what: &'static str) -> PResult<&'a [u8]> {
+    pub(crate) fn token(
+        &mut self,
+        pred: impl Fn(u8) -> bool,
+        what: &'static str,
+    ) -> PResult<&'a [u8]> {
         let t = self.take_while(pred)?;
         if t.is_empty() {
-            return if self.at_end() { err("missing argument") } else { err(what) };
+            return if self.at_end() {
+                err("missing argument")
+            } else {
+                err(what)
+            };
         }
         Ok(t)
     }
@@ -351,7 +364,8 @@ impl<'a> Cursor<'a> {
             }
             return Ok(s);
         }
-        crate::utf7::decode(&s).ok_or_else(|| SyntaxError::new("invalid modified UTF-7 mailbox name"))
+        crate::utf7::decode(&s)
+            .ok_or_else(|| SyntaxError::new("invalid modified UTF-7 mailbox name"))
     }
 
     /// `number`: a 32-bit unsigned integer.
@@ -401,7 +415,11 @@ impl<'a> Cursor<'a> {
         let t = &self.text[start..self.pos];
         let s = std::str::from_utf8(t).map_err(|_| SyntaxError::new("invalid flag"))?;
         if s.is_empty() || s == "\\" {
-            return if self.at_end() { err("missing argument") } else { err("expected a flag") };
+            return if self.at_end() {
+                err("missing argument")
+            } else {
+                err("expected a flag")
+            };
         }
         Flag::parse(s).map_err(|e| SyntaxError::new(e.reason()))
     }
@@ -434,7 +452,11 @@ impl<'a> Cursor<'a> {
         self.expect(b'(', "expected '('")?;
         let mut out = Vec::new();
         if self.eat(b')') {
-            return if allow_empty { Ok(out) } else { err("empty list") };
+            return if allow_empty {
+                Ok(out)
+            } else {
+                err("empty list")
+            };
         }
         loop {
             if out.len() >= MAX_LIST_ITEMS {
@@ -462,7 +484,8 @@ impl<'a> Cursor<'a> {
             self.expect(b'"', "unterminated date")?;
         }
         let mut parts = t.split(|&b| b == b'-');
-        let (Some(d), Some(m), Some(y), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(d), Some(m), Some(y), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return err("invalid date");
         };
@@ -472,7 +495,8 @@ impl<'a> Cursor<'a> {
         let day = parse_u64(d).ok_or_else(|| SyntaxError::new("invalid date"))?;
         let year = parse_u64(y).ok_or_else(|| SyntaxError::new("invalid date"))?;
         let month = month(m).ok_or_else(|| SyntaxError::new("invalid month"))?;
-        let days = civil_days(year as i64, month, day as u32).ok_or_else(|| SyntaxError::new("invalid date"))?;
+        let days = civil_days(year as i64, month, day as u32)
+            .ok_or_else(|| SyntaxError::new("invalid date"))?;
         Ok(SearchDate(days))
     }
 
@@ -680,7 +704,10 @@ mod tests {
         assert_eq!(cur(b"4294967295").number().unwrap(), u32::MAX);
         assert!(cur(b"4294967296").number().is_err());
         assert!(cur(b"0").nz_number().is_err());
-        assert_eq!(cur(b"9223372036854775807").number64().unwrap(), i64::MAX as u64);
+        assert_eq!(
+            cur(b"9223372036854775807").number64().unwrap(),
+            i64::MAX as u64
+        );
         assert!(cur(b"9223372036854775808").number64().is_err());
         assert!(cur(b"99999999999999999999999").number64().is_err());
     }
@@ -689,7 +716,10 @@ mod tests {
     fn mailbox_names() {
         assert_eq!(cur(b"Entw&APw-rfe").mailbox().unwrap(), "Entwürfe");
         assert!(cur(b"AT&T").mailbox().is_err());
-        assert_eq!(cur("\"Entwürfe\"".as_bytes()).mailbox().unwrap(), "Entwürfe");
+        assert_eq!(
+            cur("\"Entwürfe\"".as_bytes()).mailbox().unwrap(),
+            "Entwürfe"
+        );
         let mut c = cur(b"AT&T");
         c.utf8 = true;
         assert_eq!(c.mailbox().unwrap(), "AT&T");

@@ -82,8 +82,12 @@ fn continuation_only_for_synchronising_literals() {
     b.extend_from_slice(b"hel");
     assert_eq!(d.decode(&mut b), Decoded::Incomplete);
     b.extend_from_slice(b"lo\r\n");
-    let Decoded::Request(r) = d.decode(&mut b) else { panic!() };
-    let Command::Append { message, .. } = r.command else { panic!() };
+    let Decoded::Request(r) = d.decode(&mut b) else {
+        panic!()
+    };
+    let Command::Append { message, .. } = r.command else {
+        panic!()
+    };
     assert_eq!(&message[..], b"hello");
 
     let mut b = BytesMut::from(&b"a APPEND INBOX {5+}\r\nhello\r\n"[..]);
@@ -145,7 +149,10 @@ fn long_line_announcing_a_non_sync_literal_skips_it() {
         max_line: 100,
         ..Limits::default()
     });
-    let line = format!("x1 APPEND {} {{5+}}\r\nhello\r\nx2 NOOP\r\n", "a".repeat(200));
+    let line = format!(
+        "x1 APPEND {} {{5+}}\r\nhello\r\nx2 NOOP\r\n",
+        "a".repeat(200)
+    );
     let mut b = BytesMut::from(line.as_bytes());
     assert!(matches!(d.decode(&mut b), Decoded::Error { .. }));
     assert!(matches!(d.decode(&mut b), Decoded::Request(r) if r.tag == "x2"));
@@ -195,12 +202,18 @@ fn decode_line_bounds() {
         ..Limits::default()
     });
     let mut b = BytesMut::from(&b"DONE\r\n"[..]);
-    assert_eq!(d.decode_line(&mut b), Some(Ok(bytes::Bytes::from_static(b"DONE"))));
+    assert_eq!(
+        d.decode_line(&mut b),
+        Some(Ok(bytes::Bytes::from_static(b"DONE")))
+    );
     assert_eq!(d.decode_line(&mut b), None);
     b.extend_from_slice(b"0123456789abcdef");
     assert_eq!(d.decode_line(&mut b), Some(Err(LineTooLong)));
     b.extend_from_slice(b"more\r\nok\r\n");
-    assert_eq!(d.decode_line(&mut b), Some(Ok(bytes::Bytes::from_static(b"ok"))));
+    assert_eq!(
+        d.decode_line(&mut b),
+        Some(Ok(bytes::Bytes::from_static(b"ok")))
+    );
 }
 
 // ---------------------------------------------------------------- errors
@@ -214,7 +227,10 @@ fn errors_carry_tag_and_reason() {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(one(b"+bad NOOP\r\n"), Decoded::Error { tag: None, .. }));
+    assert!(matches!(
+        one(b"+bad NOOP\r\n"),
+        Decoded::Error { tag: None, .. }
+    ));
     assert!(bad("a NO\0OP").contains("NUL"));
     assert!(bad("a LOGIN us\0er pw").contains("NUL"));
     assert!(bad("a NOOP extra").contains("extra"));
@@ -390,11 +406,15 @@ fn mailbox_commands() {
     );
     assert_eq!(
         cmd("a SUBSCRIBE x"),
-        Command::Subscribe { mailbox: "x".into() }
+        Command::Subscribe {
+            mailbox: "x".into()
+        }
     );
     assert_eq!(
         cmd("a UNSUBSCRIBE {1+}\r\nx"),
-        Command::Unsubscribe { mailbox: "x".into() }
+        Command::Unsubscribe {
+            mailbox: "x".into()
+        }
     );
     assert!(bad("a DELETE AT&T").contains("UTF-7"));
 }
@@ -404,7 +424,9 @@ fn utf8_mode_takes_names_verbatim() {
     let mut d = dec();
     d.set_utf8(true);
     let mut b = BytesMut::from("a SELECT \"Entw&APw-rfe/é\"\r\n".as_bytes());
-    let Decoded::Request(r) = d.decode(&mut b) else { panic!() };
+    let Decoded::Request(r) = d.decode(&mut b) else {
+        panic!()
+    };
     assert_eq!(
         r.command,
         Command::Select {
@@ -425,7 +447,9 @@ fn list_forms() {
         })
     );
     assert_eq!(
-        cmd("a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"a\" b% &ZeVnLIqe-/*) RETURN (CHILDREN STATUS (MESSAGES UNSEEN) SPECIAL-USE)"),
+        cmd(
+            "a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"a\" b% &ZeVnLIqe-/*) RETURN (CHILDREN STATUS (MESSAGES UNSEEN) SPECIAL-USE)"
+        ),
         Command::List(ListArgs {
             reference: "".into(),
             patterns: vec!["a".into(), "b%".into(), "日本語/*".into()],
@@ -475,7 +499,9 @@ fn list_forms() {
 #[test]
 fn status_items() {
     assert_eq!(
-        cmd("a STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE DELETED)"),
+        cmd(
+            "a STATUS INBOX (MESSAGES RECENT UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE DELETED)"
+        ),
         Command::Status {
             mailbox: "INBOX".into(),
             items: vec![
@@ -515,7 +541,8 @@ fn append_forms() {
         })
     );
     assert_eq!(&message[..], b"abc");
-    let Command::Append { flags, date, .. } = cmd("a APPEND x \" 1-Feb-2021 00:00:00 -0000\" {0+}\r\n")
+    let Command::Append { flags, date, .. } =
+        cmd("a APPEND x \" 1-Feb-2021 00:00:00 -0000\" {0+}\r\n")
     else {
         panic!()
     };
@@ -531,7 +558,12 @@ fn append_forms() {
 
 #[test]
 fn acl_commands() {
-    assert_eq!(cmd("a GETACL INBOX"), Command::GetAcl { mailbox: "INBOX".into() });
+    assert_eq!(
+        cmd("a GETACL INBOX"),
+        Command::GetAcl {
+            mailbox: "INBOX".into()
+        }
+    );
     assert_eq!(
         cmd("a SETACL INBOX fred +rw"),
         Command::SetAcl {
@@ -554,12 +586,20 @@ fn acl_commands() {
             identifier: "anyone".into()
         }
     );
-    assert_eq!(cmd("a MYRIGHTS x"), Command::MyRights { mailbox: "x".into() });
+    assert_eq!(
+        cmd("a MYRIGHTS x"),
+        Command::MyRights {
+            mailbox: "x".into()
+        }
+    );
 }
 
 #[test]
 fn quota_commands() {
-    assert_eq!(cmd("a GETQUOTA \"\""), Command::GetQuota { root: "".into() });
+    assert_eq!(
+        cmd("a GETQUOTA \"\""),
+        Command::GetQuota { root: "".into() }
+    );
     assert_eq!(
         cmd("a GETQUOTAROOT INBOX"),
         Command::GetQuotaRoot {
@@ -599,11 +639,17 @@ fn fetch_macros_and_items() {
     );
     assert_eq!(
         items("a FETCH 1 fast"),
-        vec![FetchAttr::Flags, FetchAttr::InternalDate, FetchAttr::Rfc822Size]
+        vec![
+            FetchAttr::Flags,
+            FetchAttr::InternalDate,
+            FetchAttr::Rfc822Size
+        ]
     );
     assert_eq!(items("a FETCH 1 FULL").len(), 5);
     assert_eq!(
-        items("a FETCH 1:* (UID FLAGS ENVELOPE BODY BODYSTRUCTURE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT INTERNALDATE MODSEQ)"),
+        items(
+            "a FETCH 1:* (UID FLAGS ENVELOPE BODY BODYSTRUCTURE RFC822 RFC822.HEADER RFC822.SIZE RFC822.TEXT INTERNALDATE MODSEQ)"
+        ),
         vec![
             FetchAttr::Uid,
             FetchAttr::Flags,
@@ -619,7 +665,9 @@ fn fetch_macros_and_items() {
         ]
     );
     assert_eq!(
-        items("a FETCH 1 (BODY[] BODY.PEEK[1.2.HEADER.FIELDS (From \"To\")]<0.1024> BODY[3.MIME] BODY[TEXT] BODY[HEADER.FIELDS.NOT (X-A)] body.peek[4]<10.1>)"),
+        items(
+            "a FETCH 1 (BODY[] BODY.PEEK[1.2.HEADER.FIELDS (From \"To\")]<0.1024> BODY[3.MIME] BODY[TEXT] BODY[HEADER.FIELDS.NOT (X-A)] body.peek[4]<10.1>)"
+        ),
         vec![
             FetchAttr::BodySection {
                 peek: false,
@@ -825,7 +873,9 @@ fn search_every_key() {
 #[test]
 fn search_charset_return_and_modseq() {
     assert_eq!(
-        cmd("a UID SEARCH RETURN (MIN COUNT) CHARSET utf-8 MODSEQ \"/flags/\\\\draft\" all 620162338"),
+        cmd(
+            "a UID SEARCH RETURN (MIN COUNT) CHARSET utf-8 MODSEQ \"/flags/\\\\draft\" all 620162338"
+        ),
         Command::Search {
             uid: true,
             charset: Some("UTF-8".into()),
@@ -855,4 +905,23 @@ fn search_literal_strings_can_be_utf8() {
         criteria("a SEARCH CHARSET UTF-8 SUBJECT {6+}\r\ncafé!"),
         SearchKey::Subject("café!".into())
     );
+}
+
+#[test]
+fn a_line_arriving_byte_by_byte_is_not_rescanned() {
+    // 64 KiB one byte at a time: quadratic rescanning would take seconds.
+    let mut d = dec();
+    let mut b = BytesMut::new();
+    let line = format!("a LOGIN {} x\r\n", "u".repeat(60_000));
+    let start = std::time::Instant::now();
+    let mut got = None;
+    for &byte in line.as_bytes() {
+        b.extend_from_slice(&[byte]);
+        match d.decode(&mut b) {
+            Decoded::Incomplete => {}
+            other => got = Some(other),
+        }
+    }
+    assert!(matches!(got, Some(Decoded::Request(_))));
+    assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
 }
