@@ -22,9 +22,16 @@ fn set(s: &str) -> SeqSet {
 
 #[test]
 fn status_responses() {
-    assert_eq!(enc(&StatusResponse::ok("a1", None, "done")), "a1 OK done\r\n");
     assert_eq!(
-        enc(&StatusResponse::no("a1", Some(Code::TryCreate), "no\r\nsuch")),
+        enc(&StatusResponse::ok("a1", None, "done")),
+        "a1 OK done\r\n"
+    );
+    assert_eq!(
+        enc(&StatusResponse::no(
+            "a1",
+            Some(Code::TryCreate),
+            "no\r\nsuch"
+        )),
         "a1 NO [TRYCREATE] no  such\r\n"
     );
     assert_eq!(
@@ -67,13 +74,19 @@ fn every_code() {
         (Code::UidNext(Uid(7)), "UIDNEXT 7"),
         (Code::UidValidity(UidValidity(9)), "UIDVALIDITY 9"),
         (Code::Unseen(3), "UNSEEN 3"),
-        (Code::AppendUid(UidValidity(38505), Uid(3955)), "APPENDUID 38505 3955"),
+        (
+            Code::AppendUid(UidValidity(38505), Uid(3955)),
+            "APPENDUID 38505 3955",
+        ),
         (
             Code::CopyUid(UidValidity(38505), set("304,319:320"), set("3956:3958")),
             "COPYUID 38505 304,319:320 3956:3958",
         ),
         (Code::UidNotSticky, "UIDNOTSTICKY"),
-        (Code::HighestModSeq(ModSeq(715_194_045_007)), "HIGHESTMODSEQ 715194045007"),
+        (
+            Code::HighestModSeq(ModSeq(715_194_045_007)),
+            "HIGHESTMODSEQ 715194045007",
+        ),
         (Code::NoModSeq, "NOMODSEQ"),
         (Code::Modified(set("7,9")), "MODIFIED 7,9"),
         (Code::Closed, "CLOSED"),
@@ -154,7 +167,10 @@ fn mailbox_data() {
     assert_eq!(data(Data::Recent(0)), "* 0 RECENT\r\n");
     assert_eq!(data(Data::Expunge(2)), "* 2 EXPUNGE\r\n");
     assert_eq!(
-        data(Data::Capability(vec!["IMAP4rev1".into(), "LITERAL+".into()])),
+        data(Data::Capability(vec![
+            "IMAP4rev1".into(),
+            "LITERAL+".into()
+        ])),
         "* CAPABILITY IMAP4rev1 LITERAL+\r\n"
     );
     assert_eq!(
@@ -237,7 +253,10 @@ fn other_data() {
     assert_eq!(
         data(Data::Acl {
             mailbox: "INBOX".into(),
-            entries: vec![("fred".into(), "rwipslxetad".into()), ("anyone".into(), "".into())]
+            entries: vec![
+                ("fred".into(), "rwipslxetad".into()),
+                ("anyone".into(), "".into())
+            ]
         }),
         "* ACL \"INBOX\" fred rwipslxetad anyone \"\"\r\n"
     );
@@ -311,7 +330,9 @@ fn fetch_items_and_bodies_are_not_copied() {
     let mut chunks = Vec::new();
     encode(&resp, EncodeOptions::default(), &mut chunks);
     assert!(
-        chunks.iter().any(|c| c.as_ptr() == body.as_ptr() && c.len() == body.len()),
+        chunks
+            .iter()
+            .any(|c| c.as_ptr() == body.as_ptr() && c.len() == body.len()),
         "the body must be appended as its own chunk"
     );
     let all = String::from_utf8(chunks.concat()).unwrap();
@@ -381,7 +402,26 @@ fn structure_items_use_the_mime_writers() {
         ],
     }));
     assert!(r.starts_with("* 1 FETCH (ENVELOPE ("), "{r}");
-    assert!(r.contains(" BODY (\"text\" \"plain\"") || r.contains(" BODY (\"TEXT\" \"PLAIN\""), "{r}");
+    assert!(
+        r.contains(" BODY (\"text\" \"plain\"") || r.contains(" BODY (\"TEXT\" \"PLAIN\""),
+        "{r}"
+    );
     assert!(r.contains(" BODYSTRUCTURE ("), "{r}");
     assert!(r.ends_with(")\r\n"));
+}
+
+#[test]
+fn nul_bytes_never_go_out_in_a_literal() {
+    let r = Response::Data(Data::Fetch {
+        seq: 1,
+        items: vec![FetchItem::BodySection {
+            label: SectionLabel::Rfc822,
+            origin: None,
+            data: Some(Bytes::from_static(b"a\0b")),
+        }],
+    });
+    assert_eq!(
+        encode_to_vec(&r, EncodeOptions::default()),
+        b"* 1 FETCH (RFC822 {3}\r\na\x80b)\r\n"
+    );
 }

@@ -47,6 +47,11 @@ impl<'a> Out<'a> {
     }
 
     /// A literal whose bytes are appended as their own chunk, uncopied.
+    ///
+    /// A literal may not hold NUL (RFC 3501 §9, `CHAR8`); only BINARY's
+    /// `literal8` may. A message that has NULs anyway (they are rare and
+    /// always malformed mail) is sent with each NUL replaced by 0x80, as
+    /// Dovecot does, which costs a copy of that one message.
     pub(crate) fn literal_bytes(&mut self, data: &Bytes) {
         self.buf.push(b'{');
         self.num(data.len());
@@ -55,7 +60,12 @@ impl<'a> Out<'a> {
             return;
         }
         self.flush();
-        self.chunks.push(data.clone());
+        if data.contains(&0) {
+            let clean: Vec<u8> = data.iter().map(|&b| if b == 0 { 0x80 } else { b }).collect();
+            self.chunks.push(Bytes::from(clean));
+        } else {
+            self.chunks.push(data.clone());
+        }
     }
 
     /// A string: quoted when it can be, else a literal (the MIME
@@ -91,7 +101,11 @@ impl<'a> Out<'a> {
     /// Human-readable text with CR, LF and NUL replaced by spaces.
     pub(crate) fn text(&mut self, s: &str) {
         for &b in s.as_bytes() {
-            self.buf.push(if matches!(b, b'\r' | b'\n' | 0) { b' ' } else { b });
+            self.buf.push(if matches!(b, b'\r' | b'\n' | 0) {
+                b' '
+            } else {
+                b
+            });
         }
     }
 
