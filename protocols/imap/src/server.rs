@@ -518,7 +518,14 @@ where
     /// Runs one command; `false` when the connection must close.
     async fn handle(&mut self, mut request: Request) -> io::Result<bool> {
         loop {
-            let retry = request.clone();
+            // Only AUTHENTICATE may need to be called again with the client's
+            // continuation line.
+            let sasl = match &request.command {
+                Command::Authenticate { mechanism, .. } => {
+                    Some((request.tag.clone(), mechanism.clone()))
+                }
+                _ => None,
+            };
             let reply = match self.call(request).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -544,31 +551,27 @@ where
                 }
                 Action::Idle(handle) => return self.idle(handle).await,
                 Action::SaslContinuation => {
+                    let Some((tag, mechanism)) = sasl else {
+                        return Ok(true);
+                    };
                     self.stream.flush().await?;
                     let Some(line) = self.read_line().await? else {
                         return Ok(false);
                     };
-                    let line = match line {
-                        Ok(l) => l,
-                        Err(()) => {
-                            self.write(&StatusResponse::bad(
-                                Some(&retry.tag),
-                                None,
-                                "SASL response too long",
-                            ))
-                            .await?;
-                            return Ok(true);
-                        }
-                    };
-                    let Command::Authenticate { mechanism, .. } = retry.command else {
+                    let Ok(line) = line else {
+                        self.write(&StatusResponse::bad(
+                            Some(&tag),
+                            None,
+                            "SASL response too long",
+                        ))
+                        .await?;
                         return Ok(true);
                     };
-                    let text = String::from_utf8_lossy(&line).into_owned();
                     request = Request {
-                        tag: retry.tag,
+                        tag,
                         command: Command::Authenticate {
                             mechanism,
-                            initial_response: Some(text),
+                            initial_response: Some(String::from_utf8_lossy(&line).into_owned()),
                         },
                     };
                 }
