@@ -15,7 +15,7 @@ use mailroom_imap::command::{Section, SectionText, StatusItem};
 use mailroom_imap::response::*;
 
 fn set(s: &str) -> SeqSet {
-    s.parse().unwrap()
+    s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
 }
 
 fn summary() -> Arc<MessageSummary> {
