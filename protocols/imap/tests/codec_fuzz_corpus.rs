@@ -14,5 +14,9 @@ fn fuzz_corpus_replays_cleanly() {
         codec_support::harness::run(&data);
         n += 1;
     }
-    assert!(n >= 50, "expected the seed corpus, found {n} inputs in {}", dir.display());
+    assert!(
+        n >= 50,
+        "expected the seed corpus, found {n} inputs in {}",
+        dir.display()
+    );
 }

@@ -25,7 +25,9 @@ use imap_codec::decode::Decoder as _;
 use imap_codec::imap_types::command::{CommandBody, FetchModifier, SelectParameter, StoreModifier};
 use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
-use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section as TSection};
+use imap_codec::imap_types::fetch::{
+    MacroOrMessageDataItemNames, MessageDataItemName, Section as TSection,
+};
 use imap_codec::imap_types::flag::{Flag as TFlag, StoreResponse, StoreType};
 use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox as TMailbox};
 use imap_codec::imap_types::search::SearchKey as TKey;
@@ -229,8 +231,10 @@ fn section(s: &Option<TSection<'_>>) -> Section {
     let part = |p: &imap_codec::imap_types::fetch::Part| -> Vec<u32> {
         p.0.as_ref().iter().map(|n: &NonZeroU32| n.get()).collect()
     };
-    let opt = |p: &Option<imap_codec::imap_types::fetch::Part>| p.as_ref().map(part).unwrap_or_default();
-    let names = |v: &imap_codec::imap_types::core::Vec1<AString<'_>>| v.as_ref().iter().map(text).collect();
+    let opt =
+        |p: &Option<imap_codec::imap_types::fetch::Part>| p.as_ref().map(part).unwrap_or_default();
+    let names =
+        |v: &imap_codec::imap_types::core::Vec1<AString<'_>>| v.as_ref().iter().map(text).collect();
     match s {
         None => Section::default(),
         Some(TSection::Part(p)) => Section {
@@ -315,7 +319,9 @@ fn select_params(p: &[SelectParameter]) -> SelectParams {
                     uid_validity: UidValidity(uid_validity.get()),
                     modseq: ModSeq(mod_sequence_value.get()),
                     known_uids: known_uids.as_ref().map(seq_set),
-                    seq_match: seq_match_data.as_ref().map(|(a, b)| (seq_set(a), seq_set(b))),
+                    seq_match: seq_match_data
+                        .as_ref()
+                        .map(|(a, b)| (seq_set(a), seq_set(b))),
                 })
             }
         }
@@ -368,13 +374,19 @@ fn map_body(b: CommandBody<'_>) -> Option<Command> {
             mailbox: mailbox(&m)?,
             special_use: vec![],
         },
-        CommandBody::Delete { mailbox: m } => Command::Delete { mailbox: mailbox(&m)? },
+        CommandBody::Delete { mailbox: m } => Command::Delete {
+            mailbox: mailbox(&m)?,
+        },
         CommandBody::Rename { from, to } => Command::Rename {
             from: mailbox(&from)?,
             to: mailbox(&to)?,
         },
-        CommandBody::Subscribe { mailbox: m } => Command::Subscribe { mailbox: mailbox(&m)? },
-        CommandBody::Unsubscribe { mailbox: m } => Command::Unsubscribe { mailbox: mailbox(&m)? },
+        CommandBody::Subscribe { mailbox: m } => Command::Subscribe {
+            mailbox: mailbox(&m)?,
+        },
+        CommandBody::Unsubscribe { mailbox: m } => Command::Unsubscribe {
+            mailbox: mailbox(&m)?,
+        },
         CommandBody::List {
             reference,
             mailbox_wildcard,
@@ -428,7 +440,8 @@ fn map_body(b: CommandBody<'_>) -> Option<Command> {
             criteria,
             uid,
         } => {
-            let mut keys: Vec<SearchKey> = criteria.as_ref().iter().map(key).collect::<Option<_>>()?;
+            let mut keys: Vec<SearchKey> =
+                criteria.as_ref().iter().map(key).collect::<Option<_>>()?;
             Command::Search {
                 uid,
                 charset: charset.map(|c| c.as_ref().to_ascii_uppercase()),
@@ -521,7 +534,9 @@ fn map_body(b: CommandBody<'_>) -> Option<Command> {
         CommandBody::GetQuota { root } => Command::GetQuota {
             root: String::from_utf8(bytes(&root)).ok()?,
         },
-        CommandBody::GetQuotaRoot { mailbox: m } => Command::GetQuotaRoot { mailbox: mailbox(&m)? },
+        CommandBody::GetQuotaRoot { mailbox: m } => Command::GetQuotaRoot {
+            mailbox: mailbox(&m)?,
+        },
         CommandBody::SetQuota { root, quotas } => Command::SetQuota {
             root: String::from_utf8(bytes(&root)).ok()?,
             limits: quotas
@@ -805,22 +820,30 @@ fn compare(line: &[u8]) -> Result<(), String> {
     }
     match (ours(line), theirs(line)) {
         (Ok(a), Ok(Some(b))) if a == b || normalize(&a) == b => Ok(()),
-        (Ok(a), Ok(Some(b))) => Err(format!("{shown:?}: meaning differs\n  ours:   {a:?}\n  theirs: {b:?}")),
+        (Ok(a), Ok(Some(b))) => Err(format!(
+            "{shown:?}: meaning differs\n  ours:   {a:?}\n  theirs: {b:?}"
+        )),
         (Ok(a), Ok(None)) => {
             if oracle_supports(&a) {
-                Err(format!("{shown:?}: imap-codec parsed it into something we cannot compare; ours {a:?}"))
+                Err(format!(
+                    "{shown:?}: imap-codec parsed it into something we cannot compare; ours {a:?}"
+                ))
             } else {
                 Ok(())
             }
         }
         (Ok(a), Err(e)) => {
             if oracle_supports(&a) {
-                Err(format!("{shown:?}: we accept, imap-codec refuses ({e}); ours {a:?}"))
+                Err(format!(
+                    "{shown:?}: we accept, imap-codec refuses ({e}); ours {a:?}"
+                ))
             } else {
                 Ok(())
             }
         }
-        (Err(e), Ok(b)) => Err(format!("{shown:?}: we refuse ({e}), imap-codec accepts: {b:?}")),
+        (Err(e), Ok(b)) => Err(format!(
+            "{shown:?}: we refuse ({e}), imap-codec accepts: {b:?}"
+        )),
         (Err(_), Err(_)) => Ok(()),
     }
 }
@@ -895,7 +918,10 @@ fn known_differences_are_still_differences() {
         let bytes = with_crlf(line);
         let a = ours(&bytes).is_ok();
         let b = theirs(&bytes).is_ok();
-        assert_ne!(a, b, "{line:?} ({why}) is no longer a difference: drop it from the list");
+        assert_ne!(
+            a, b,
+            "{line:?} ({why}) is no longer a difference: drop it from the list"
+        );
     }
 }
 

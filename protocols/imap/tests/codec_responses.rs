@@ -8,8 +8,8 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use imap_codec::{GreetingCodec, ResponseCodec};
 use imap_codec::decode::Decoder as _;
+use imap_codec::{GreetingCodec, ResponseCodec};
 use mailroom_core::{Flag, Flags, InternalDate, MessageSummary, ModSeq, SeqSet, Uid, UidValidity};
 use mailroom_imap::command::{Section, SectionText, StatusItem};
 use mailroom_imap::response::*;
@@ -44,31 +44,59 @@ fn responses() -> Vec<Response> {
         StatusResponse::no("a1", Some(Code::TryCreate), "no such\r\nmailbox"),
         StatusResponse::bad(None, None, "bad"),
         StatusResponse::bad(Some("a1"), Some(Code::TooBig), "literal too large"),
-        StatusResponse::untagged(StatusKind::Ok, Some(Code::UidValidity(UidValidity(3857529045))), "UIDs valid"),
+        StatusResponse::untagged(
+            StatusKind::Ok,
+            Some(Code::UidValidity(UidValidity(3857529045))),
+            "UIDs valid",
+        ),
         StatusResponse::untagged(StatusKind::Ok, Some(Code::UidNext(Uid(4392))), "next"),
         StatusResponse::untagged(StatusKind::Ok, Some(Code::Unseen(12)), "first unseen"),
         StatusResponse::untagged(
             StatusKind::Ok,
-            Some(Code::PermanentFlags(vec!["\\Deleted".into(), "\\Seen".into(), "\\*".into()])),
+            Some(Code::PermanentFlags(vec![
+                "\\Deleted".into(),
+                "\\Seen".into(),
+                "\\*".into(),
+            ])),
             "limited",
         ),
-        StatusResponse::untagged(StatusKind::Ok, Some(Code::HighestModSeq(ModSeq(715194045007))), "x"),
+        StatusResponse::untagged(
+            StatusKind::Ok,
+            Some(Code::HighestModSeq(ModSeq(715194045007))),
+            "x",
+        ),
         StatusResponse::untagged(StatusKind::Ok, Some(Code::NoModSeq), "x"),
         StatusResponse::ok("a", Some(Code::Modified(set("7,9"))), "x"),
-        StatusResponse::ok("a", Some(Code::AppendUid(UidValidity(38505), Uid(3955))), "APPEND done"),
         StatusResponse::ok(
             "a",
-            Some(Code::CopyUid(UidValidity(38505), set("304,319:320"), set("3956:3958"))),
+            Some(Code::AppendUid(UidValidity(38505), Uid(3955))),
+            "APPEND done",
+        ),
+        StatusResponse::ok(
+            "a",
+            Some(Code::CopyUid(
+                UidValidity(38505),
+                set("304,319:320"),
+                set("3956:3958"),
+            )),
             "done",
         ),
-        StatusResponse::ok("a", Some(Code::Capability(vec!["IMAP4rev1".into(), "IDLE".into()])), "hi"),
+        StatusResponse::ok(
+            "a",
+            Some(Code::Capability(vec!["IMAP4rev1".into(), "IDLE".into()])),
+            "hi",
+        ),
         StatusResponse::no("a", Some(Code::BadCharset(vec!["UTF-8".into()])), "charset"),
         StatusResponse::no("a", Some(Code::NonExistent), "x"),
         StatusResponse::no("a", Some(Code::OverQuota), "x"),
         StatusResponse::untagged(StatusKind::Bye, None, "logging out"),
         Response::Continue("Ready".into()),
         Response::Continue("dGVzdA==".into()),
-        Response::Data(Data::Capability(vec!["IMAP4rev1".into(), "LITERAL+".into(), "AUTH=PLAIN".into()])),
+        Response::Data(Data::Capability(vec![
+            "IMAP4rev1".into(),
+            "LITERAL+".into(),
+            "AUTH=PLAIN".into(),
+        ])),
         Response::Data(Data::List {
             kind: ListKind::List,
             attributes: vec!["\\HasNoChildren".into(), "\\Sent".into()],
@@ -103,7 +131,11 @@ fn responses() -> Vec<Response> {
             ids: vec![2, 5],
             modseq: Some(ModSeq(917162500)),
         }),
-        Response::Data(Data::Flags(vec!["\\Answered".into(), "\\Seen".into(), "$Junk".into()])),
+        Response::Data(Data::Flags(vec![
+            "\\Answered".into(),
+            "\\Seen".into(),
+            "$Junk".into(),
+        ])),
         Response::Data(Data::Exists(23)),
         Response::Data(Data::Recent(5)),
         Response::Data(Data::Expunge(44)),
@@ -223,7 +255,10 @@ fn greetings_parse_with_imap_codec() {
         StatusResponse::untagged(StatusKind::PreAuth, None, "welcome"),
         StatusResponse::untagged(
             StatusKind::Ok,
-            Some(Code::Capability(vec!["IMAP4rev1".into(), "STARTTLS".into()])),
+            Some(Code::Capability(vec![
+                "IMAP4rev1".into(),
+                "STARTTLS".into(),
+            ])),
             "ready",
         ),
         StatusResponse::untagged(StatusKind::Bye, None, "too busy"),

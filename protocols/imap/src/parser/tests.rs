@@ -923,5 +923,9 @@ fn a_line_arriving_byte_by_byte_is_not_rescanned() {
         }
     }
     assert!(matches!(got, Some(Decoded::Request(_))));
-    assert!(start.elapsed() < std::time::Duration::from_secs(2), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
 }

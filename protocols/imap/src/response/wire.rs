@@ -61,7 +61,10 @@ impl<'a> Out<'a> {
         }
         self.flush();
         if data.contains(&0) {
-            let clean: Vec<u8> = data.iter().map(|&b| if b == 0 { 0x80 } else { b }).collect();
+            let clean: Vec<u8> = data
+                .iter()
+                .map(|&b| if b == 0 { 0x80 } else { b })
+                .collect();
             self.chunks.push(Bytes::from(clean));
         } else {
             self.chunks.push(data.clone());

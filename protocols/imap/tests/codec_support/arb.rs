@@ -1,7 +1,9 @@
 //! proptest strategies for valid commands.
 
 use bytes::Bytes;
-use mailroom_core::{Flag, InternalDate, ModSeq, SeqBound, SeqRange, SeqSet, SpecialUse, UidValidity};
+use mailroom_core::{
+    Flag, InternalDate, ModSeq, SeqBound, SeqRange, SeqSet, SpecialUse, UidValidity,
+};
 use mailroom_imap::command::*;
 use proptest::collection::vec;
 use proptest::option;
@@ -22,7 +24,11 @@ pub fn mailbox() -> impl Strategy<Value = String> {
 
 /// A pattern: a mailbox name with wildcards.
 pub fn pattern() -> impl Strategy<Value = String> {
-    prop_oneof![Just("*".to_string()), Just("%".to_string()), "[A-Za-z0-9/%*é]{1,10}"]
+    prop_oneof![
+        Just("*".to_string()),
+        Just("%".to_string()),
+        "[A-Za-z0-9/%*é]{1,10}"
+    ]
 }
 
 /// Text for strings (UTF-8, may hold quotes, backslashes, CR/LF).
@@ -154,7 +160,9 @@ pub fn section() -> impl Strategy<Value = Section> {
             Just(Some(SectionText::Header)),
             Just(Some(SectionText::Text)),
             Just(Some(SectionText::Mime)),
-            names.clone().prop_map(|n| Some(SectionText::HeaderFields(n))),
+            names
+                .clone()
+                .prop_map(|n| Some(SectionText::HeaderFields(n))),
             names.prop_map(|n| Some(SectionText::HeaderFieldsNot(n))),
         ],
     )
@@ -182,13 +190,16 @@ pub fn fetch_attr() -> impl Strategy<Value = FetchAttr> {
         Just(FetchAttr::BodyStructure),
         Just(FetchAttr::Uid),
         Just(FetchAttr::ModSeq),
-        (any::<bool>(), section(), option::of((any::<u32>(), 1u32..=u32::MAX))).prop_map(
-            |(peek, section, partial)| FetchAttr::BodySection {
+        (
+            any::<bool>(),
+            section(),
+            option::of((any::<u32>(), 1u32..=u32::MAX))
+        )
+            .prop_map(|(peek, section, partial)| FetchAttr::BodySection {
                 peek,
                 section,
                 partial
-            }
-        ),
+            }),
     ]
 }
 
@@ -259,12 +270,14 @@ pub fn command() -> impl Strategy<Value = Command> {
                     Command::Select { mailbox, params }
                 }
             }),
-        (mailbox(), vec(proptest::sample::select(SpecialUse::ALL.to_vec()), 0..3)).prop_map(
-            |(mailbox, u)| Command::Create {
+        (
+            mailbox(),
+            vec(proptest::sample::select(SpecialUse::ALL.to_vec()), 0..3)
+        )
+            .prop_map(|(mailbox, u)| Command::Create {
                 mailbox,
                 special_use: dedup(u)
-            }
-        ),
+            }),
         mailbox().prop_map(|mailbox| Command::Delete { mailbox }),
         (mailbox(), mailbox()).prop_map(|(from, to)| Command::Rename { from, to }),
         mailbox().prop_map(|mailbox| Command::Subscribe { mailbox }),
@@ -273,31 +286,39 @@ pub fn command() -> impl Strategy<Value = Command> {
             mailbox(),
             vec(pattern(), 1..4),
             vec(
-                proptest::sample::select(vec!["SUBSCRIBED", "REMOTE", "RECURSIVEMATCH", "SPECIAL-USE"]),
+                proptest::sample::select(vec![
+                    "SUBSCRIBED",
+                    "REMOTE",
+                    "RECURSIVEMATCH",
+                    "SPECIAL-USE"
+                ]),
                 0..3
             ),
             any::<(bool, bool, bool)>(),
             option::of(vec(status_item(), 1..4)),
         )
-            .prop_map(|(reference, patterns, sel, (subscribed, children, special_use), status)| {
-                Command::List(ListArgs {
-                    reference,
-                    patterns,
-                    selection: sel.into_iter().map(str::to_string).collect(),
-                    returns: ListReturn {
-                        subscribed,
-                        children,
-                        special_use,
-                        status,
-                    },
-                })
-            }),
+            .prop_map(
+                |(reference, patterns, sel, (subscribed, children, special_use), status)| {
+                    Command::List(ListArgs {
+                        reference,
+                        patterns,
+                        selection: sel.into_iter().map(str::to_string).collect(),
+                        returns: ListReturn {
+                            subscribed,
+                            children,
+                            special_use,
+                            status,
+                        },
+                    })
+                }
+            ),
         (mailbox(), pattern(), any::<bool>()).prop_map(|(reference, pattern, x)| if x {
             Command::Xlist { reference, pattern }
         } else {
             Command::Lsub { reference, pattern }
         }),
-        (mailbox(), vec(status_item(), 1..9)).prop_map(|(mailbox, items)| Command::Status { mailbox, items }),
+        (mailbox(), vec(status_item(), 1..9))
+            .prop_map(|(mailbox, items)| Command::Status { mailbox, items }),
         (
             mailbox(),
             vec(flag(), 0..4),
@@ -311,13 +332,21 @@ pub fn command() -> impl Strategy<Value = Command> {
                 message: Bytes::from(m)
             }),
         mailbox().prop_map(|mailbox| Command::GetAcl { mailbox }),
-        (mailbox(), text(), "[+-]?[a-z]{0,11}").prop_map(|(mailbox, identifier, rights)| Command::SetAcl {
-            mailbox,
-            identifier,
-            rights
+        (mailbox(), text(), "[+-]?[a-z]{0,11}").prop_map(|(mailbox, identifier, rights)| {
+            Command::SetAcl {
+                mailbox,
+                identifier,
+                rights,
+            }
         }),
-        (mailbox(), text()).prop_map(|(mailbox, identifier)| Command::DeleteAcl { mailbox, identifier }),
-        (mailbox(), text()).prop_map(|(mailbox, identifier)| Command::ListRights { mailbox, identifier }),
+        (mailbox(), text()).prop_map(|(mailbox, identifier)| Command::DeleteAcl {
+            mailbox,
+            identifier
+        }),
+        (mailbox(), text()).prop_map(|(mailbox, identifier)| Command::ListRights {
+            mailbox,
+            identifier
+        }),
         mailbox().prop_map(|mailbox| Command::MyRights { mailbox }),
         text().prop_map(|root| Command::GetQuota { root }),
         mailbox().prop_map(|mailbox| Command::GetQuotaRoot { mailbox }),
@@ -346,15 +375,20 @@ pub fn command() -> impl Strategy<Value = Command> {
                 return_options: ret.map(dedup),
                 criteria
             }),
-        (any::<bool>(), seq_set(), vec(fetch_attr(), 1..6), option::of(modseq()), any::<bool>()).prop_map(
-            |(uid, set, items, cs, v)| Command::Fetch {
+        (
+            any::<bool>(),
+            seq_set(),
+            vec(fetch_attr(), 1..6),
+            option::of(modseq()),
+            any::<bool>()
+        )
+            .prop_map(|(uid, set, items, cs, v)| Command::Fetch {
                 uid,
                 set,
                 items,
                 changed_since: cs.map(ModSeq),
                 vanished: uid && cs.is_some() && v,
-            }
-        ),
+            }),
         (
             any::<bool>(),
             seq_set(),
@@ -371,10 +405,12 @@ pub fn command() -> impl Strategy<Value = Command> {
                 flags,
                 unchanged_since: us.map(ModSeq)
             }),
-        (any::<bool>(), seq_set(), mailbox(), any::<bool>()).prop_map(|(uid, set, mailbox, m)| if m {
-            Command::Move { uid, set, mailbox }
-        } else {
-            Command::Copy { uid, set, mailbox }
+        (any::<bool>(), seq_set(), mailbox(), any::<bool>()).prop_map(|(uid, set, mailbox, m)| {
+            if m {
+                Command::Move { uid, set, mailbox }
+            } else {
+                Command::Copy { uid, set, mailbox }
+            }
         }),
     ];
     prop_oneof![any_state, mailbox_cmds, selected]
@@ -385,7 +421,11 @@ pub fn b64(data: &[u8]) -> String {
     const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in data.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -17,7 +17,10 @@ pub enum Style {
 
 /// Formats one tagged command, CRLF included.
 pub fn format_request(tag: &str, cmd: &Command, style: Style) -> Vec<u8> {
-    let mut w = W { out: Vec::new(), style };
+    let mut w = W {
+        out: Vec::new(),
+        style,
+    };
     w.raw(tag);
     w.raw(" ");
     w.command(cmd);
@@ -68,7 +71,9 @@ impl W {
 
     /// A string (quoted or literal per style).
     fn string(&mut self, s: &[u8]) {
-        let quotable = s.iter().all(|&b| (0x01..=0x7f).contains(&b) && b != b'\r' && b != b'\n');
+        let quotable = s
+            .iter()
+            .all(|&b| (0x01..=0x7f).contains(&b) && b != b'\r' && b != b'\n');
         match self.style {
             Style::Plain if quotable => {
                 self.out.push(b'"');
@@ -107,7 +112,8 @@ impl W {
         let b = enc.as_bytes();
         if self.style == Style::Plain
             && !b.is_empty()
-            && b.iter().all(|&c| is_atom_char(c) || matches!(c, b']' | b'%' | b'*'))
+            && b.iter()
+                .all(|&c| is_atom_char(c) || matches!(c, b']' | b'%' | b'*'))
         {
             self.out.extend_from_slice(b);
         } else {
