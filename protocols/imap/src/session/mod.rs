@@ -232,8 +232,8 @@ impl Session {
         }
     }
 
-    /// The greeting to send when the connection opens.
-    pub(crate) async fn greeting(&self) -> Response {
+    /// The greeting to send when the connection opens (`* OK [CAPABILITY ...]`).
+    pub async fn greeting(&self) -> Response {
         let state = self.state.lock().await;
         op::capability::greeting(&state, &self.ctx)
     }
