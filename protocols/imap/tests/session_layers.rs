@@ -73,6 +73,6 @@ async fn a_command_over_the_timeout_ends_the_connection_with_bye() {
     assert!(r.starts_with("* BYE") && r.contains("timed out"), "{r}");
     assert!(c.read_response().await.is_none());
     // The server goes on.
-    let mut d = Client::connect(srv.addr).await;
+    let d = Client::connect(srv.addr).await;
     assert!(d.greeting.starts_with("* OK"));
 }
