@@ -1,5 +1,5 @@
 //! The per-connection IMAP session: a [`tower::Service`] from
-//! [`Request`](crate::command::Request) to [`Reply`].
+//! [`Request`] to [`Reply`].
 //!
 //! A [`Session`] holds everything RFC 3501 calls connection state: whether
 //! the client has authenticated, the selected mailbox with its

@@ -1,5 +1,5 @@
 //! IDLE (RFC 2177): the session answers `+ idling` and hands the driver an
-//! [`IdleHandle`](super::super::IdleHandle) that pushes updates as soon as
+//! [`IdleHandle`] that pushes updates as soon as
 //! the store's watch fires, until the client sends `DONE`.
 
 use std::sync::Arc;

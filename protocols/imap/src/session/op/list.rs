@@ -1,6 +1,6 @@
 //! LIST (RFC 3501 §6.3.8) with LIST-EXTENDED (RFC 5258), LIST-STATUS
 //! (RFC 5819), CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154) attributes.
-//! LSUB and XLIST ([`super::lsub`], [`super::xlist`]) share [`entries`].
+//! LSUB and XLIST ([`super::lsub`], [`super::xlist`]) share `entries`.
 
 use std::collections::BTreeMap;
 

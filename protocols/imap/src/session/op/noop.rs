@@ -1,5 +1,5 @@
 //! NOOP (RFC 3501 §6.1.2): nothing, but pending updates are reported after
-//! it (see [`super::dispatch`]).
+//! it (see `dispatch` in the `op` module).
 
 use super::super::Reply;
 
