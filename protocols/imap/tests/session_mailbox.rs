@@ -81,6 +81,9 @@ async fn subscribe_lsub_and_list_extended() {
     assert!(r.contains("* LSUB () \"/\" \"Work/Projects\""), "{r}");
     assert!(r.contains("* LSUB () \"/\" \"INBOX\""), "{r}");
     assert!(!r.contains("\"Work\""), "parent not subscribed: {r}");
+    let r = c.ok("LSUB \"\" %").await;
+    assert!(r.contains("* LSUB (\\Noselect) \"/\" \"Work\""), "{r}");
+    assert!(!r.contains("Work/Projects"), "{r}");
     let r = c.ok("LIST (SUBSCRIBED) \"\" *").await;
     assert!(r.contains("\\Subscribed) \"/\" \"Work/Projects\""), "{r}");
     assert!(!r.contains("\"Work\""), "{r}");
