@@ -1,14 +1,110 @@
-//! The admin commands (`mailroomd user ...`). They work on the files
-//! directly, under the users file's lock, so they are safe while the server
-//! runs (it re-reads the users file when it changes).
+//! The admin commands.
+//!
+//! - `user ...` work on the users file directly, under its lock, so they are
+//!   safe while the server runs (it re-reads the users file when it changes).
+//! - `reconstruct`, `verify` and `quota ...` need the store. They send their
+//!   request to the running server's admin socket when one answers, and
+//!   otherwise open the store themselves (the CRC store admits one process
+//!   at a time). Either way the same [`mailroomd::control::execute`] runs,
+//!   and the first output line says which path was taken.
 
 use std::io::{Read, Write};
 
 use anyhow::Context as _;
-use mailroomd::config::Config;
+use mailroomd::config::{Config, StoreKind};
+use mailroomd::control::{Client, Reply, Request, Target};
+use mailroomd::store;
 use mailroomd::users::{self, UserDb};
 
-use crate::cli::UserCommand;
+use crate::cli::{Command, QuotaCommand, UserCommand};
+
+/// Turns a store command of the command line into a request.
+pub(crate) fn request(command: Command) -> anyhow::Result<Request> {
+    Ok(match command {
+        Command::Reconstruct { target } => Request::Reconstruct(Target::parse(&target)?),
+        Command::Verify { target } => Request::Verify(Target::parse(&target)?),
+        Command::Quota(QuotaCommand::Show { user }) => Request::QuotaShow {
+            user: users::canonical_name(&user)?,
+        },
+        Command::Quota(QuotaCommand::Set {
+            user,
+            storage,
+            messages,
+        }) => Request::QuotaSet {
+            user: users::canonical_name(&user)?,
+            storage_kib: storage.0,
+            messages: messages.and_then(|m| m.0),
+        },
+        Command::Serve | Command::User(_) => {
+            anyhow::bail!("not a store command")
+        }
+    })
+}
+
+/// Runs a store command through the running server, or on the store
+/// directly when no server runs. Prints the output lines to `out`; a
+/// failed request is an error (after its lines are printed).
+pub(crate) fn store_command(
+    config: &Config,
+    request: &Request,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let socket = &config.admin_socket;
+    let reply = match Client::connect(socket)? {
+        Some(mut client) => {
+            writeln!(
+                out,
+                "mailroomd: through the running server (admin socket {})",
+                socket.display()
+            )?;
+            out.flush()?;
+            client.call(request)?
+        }
+        None => offline(config, request, out)?,
+    };
+    for line in &reply.lines {
+        writeln!(out, "{line}")?;
+    }
+    out.flush()?;
+    reply.outcome.map_err(anyhow::Error::msg)
+}
+
+/// Opens the store in this process and runs the request on it.
+fn offline(config: &Config, request: &Request, out: &mut impl Write) -> anyhow::Result<Reply> {
+    let socket = config.admin_socket.display();
+    match config.store.kind {
+        StoreKind::Memory => anyhow::bail!(
+            "no server is running (nothing answers on {socket}), and the memory store exists \
+             only inside a running server: start `mailroomd serve` first"
+        ),
+        StoreKind::Crc => {}
+    }
+    let path = &config.store.path;
+    if !path.is_dir() {
+        anyhow::bail!(
+            "no server is running (nothing answers on {socket}) and there is no store in {} \
+             (has the server ever run with this config?)",
+            path.display()
+        );
+    }
+    let store = store::open_store(config)?;
+    writeln!(
+        out,
+        "mailroomd: no server running; opened the {} store in {} directly",
+        store.kind(),
+        path.display()
+    )?;
+    out.flush()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    Ok(runtime.block_on(mailroomd::control::execute(
+        &store,
+        &config.auth.users_file,
+        request,
+    )))
+}
 
 /// Runs one `user` subcommand; `input` is stdin, `out` is stdout.
 pub(crate) fn user(

@@ -2,8 +2,9 @@
 //!
 //! Extension points: a new top-level command is a variant of [`Command`]
 //! (with its own `#[command(subcommand)]` enum if it has verbs, like
-//! [`UserCommand`]) and an arm in `main::run`. Planned: `quota set/show`,
-//! `reconstruct USER[/MAILBOX]`.
+//! [`UserCommand`]) and an arm in `main::run`. Commands that need the
+//! store become a [`mailroomd::control::Request`] (see `admin::store_command`),
+//! so they work both through a running server's admin socket and offline.
 
 use std::path::PathBuf;
 
@@ -36,6 +37,61 @@ pub(crate) enum Command {
     /// Manage the users file (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),
+    /// Rebuild index and cache of a user's mailboxes (or one) from the
+    /// message files; prints a report and the recomputed quota. Goes through
+    /// the running server's admin socket, or opens the store when none runs.
+    Reconstruct {
+        /// USER@DOMAIN, or USER@DOMAIN/MAILBOX for one mailbox.
+        #[arg(value_name = "USER[/MAILBOX]")]
+        target: String,
+    },
+    /// Check a user's mailboxes (or one) thoroughly: CRCs, message files
+    /// and their SHA-1, cache records. Exits 1 if any is corrupt.
+    Verify {
+        /// USER@DOMAIN, or USER@DOMAIN/MAILBOX for one mailbox.
+        #[arg(value_name = "USER[/MAILBOX]")]
+        target: String,
+    },
+    /// Show or set quota limits (works while the server runs).
+    #[command(subcommand)]
+    Quota(QuotaCommand),
+}
+
+/// `mailroomd quota ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum QuotaCommand {
+    /// Set a user's limits. Both are set: a limit left out is unlimited.
+    Set {
+        /// USER@DOMAIN.
+        user: String,
+        /// The STORAGE limit in KiB, or `unlimited`.
+        #[arg(long, value_name = "KIB", value_parser = parse_limit)]
+        storage: Limit,
+        /// The MESSAGE limit (number of messages), or `unlimited`.
+        #[arg(long, value_name = "N", value_parser = parse_limit)]
+        messages: Option<Limit>,
+    },
+    /// Show a user's usage and limits, one `key value` per line.
+    Show {
+        /// USER@DOMAIN.
+        user: String,
+    },
+}
+
+/// A quota limit on the command line: a number, or `None` for `unlimited`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limit(pub(crate) Option<u64>);
+
+fn parse_limit(text: &str) -> Result<Limit, String> {
+    if text.eq_ignore_ascii_case("unlimited") {
+        return Ok(Limit(None));
+    }
+    if text.is_empty() || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return Err("expected a whole number or `unlimited`".into());
+    }
+    text.parse()
+        .map(|n| Limit(Some(n)))
+        .map_err(|_| "number too large".into())
 }
 
 /// `mailroomd user ...`.
@@ -110,6 +166,64 @@ mod tests {
         // --config after the subcommand works too (global flag)
         let c = Cli::try_parse_from(["mailroomd", "user", "list", "--config", "x.toml"]).unwrap();
         assert_eq!(c.config.unwrap(), PathBuf::from("x.toml"));
+        let c = Cli::try_parse_from(["mailroomd", "reconstruct", "a@b.c/INBOX"]).unwrap();
+        assert!(
+            matches!(c.command, Some(Command::Reconstruct { target }) if target == "a@b.c/INBOX")
+        );
+        let c = Cli::try_parse_from(["mailroomd", "verify", "a@b.c"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Verify { .. })));
+        let c = Cli::try_parse_from([
+            "mailroomd",
+            "quota",
+            "set",
+            "a@b.c",
+            "--storage",
+            "1024",
+            "--messages",
+            "10",
+        ])
+        .unwrap();
+        match c.command {
+            Some(Command::Quota(QuotaCommand::Set {
+                user,
+                storage,
+                messages,
+            })) => {
+                assert_eq!(user, "a@b.c");
+                assert_eq!(storage, Limit(Some(1024)));
+                assert_eq!(messages, Some(Limit(Some(10))));
+            }
+            other => panic!("{other:?}"),
+        }
+        let c = Cli::try_parse_from([
+            "mailroomd",
+            "quota",
+            "set",
+            "a@b.c",
+            "--storage",
+            "unlimited",
+        ])
+        .unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Quota(QuotaCommand::Set {
+                storage: Limit(None),
+                messages: None,
+                ..
+            }))
+        ));
+        assert!(Cli::try_parse_from(["mailroomd", "quota", "set", "a@b.c"]).is_err());
+        assert!(
+            Cli::try_parse_from(["mailroomd", "quota", "set", "a@b.c", "--storage", "-5"]).is_err()
+        );
+        assert!(
+            Cli::try_parse_from(["mailroomd", "quota", "set", "a@b.c", "--storage", "1k"]).is_err()
+        );
+        let c = Cli::try_parse_from(["mailroomd", "quota", "show", "a@b.c"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Quota(QuotaCommand::Show { .. }))
+        ));
         // the password never comes from argv
         assert!(Cli::try_parse_from(["mailroomd", "user", "add", "a@b.c"]).is_err());
         assert!(Cli::try_parse_from(["mailroomd", "user", "passwd", "a@b.c"]).is_err());

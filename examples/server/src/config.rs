@@ -26,6 +26,15 @@ pub const DEFAULT_LOG_LEVEL: &str = "info";
 pub const DEFAULT_AUTH_CACHE_TTL_SECS: u64 = 60;
 /// How long shutdown waits for sessions to finish before exiting anyway.
 pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 5;
+/// How often a running server retries reconstructing mailboxes found
+/// corrupt (it checks for newly found ones every second).
+pub const DEFAULT_RECONSTRUCT_INTERVAL_SECS: u64 = 60;
+/// The CRC store's directory inside the data directory.
+pub const STORE_DIR: &str = "store";
+/// The admin control socket inside the data directory.
+pub const ADMIN_SOCKET: &str = "admin.sock";
+/// The lock file a serving mailroomd holds inside the data directory.
+pub const SERVE_LOCK: &str = "mailroomd.lock";
 /// The largest config file read (a config is a few hundred bytes).
 const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
@@ -68,8 +77,8 @@ pub struct ConfigFile {
     pub data_dir: Option<PathBuf>,
     /// A `tracing` filter (`info`, `debug`, `mailroom_imap=trace,info`).
     pub log_level: Option<String>,
-    /// The mailbox store backend.
-    pub store: Option<StoreKind>,
+    /// The mailbox store: a backend name (`store = "crc"`) or a `[store]` table.
+    pub store: Option<StoreSpec>,
     /// Plain IMAP (with STARTTLS).
     pub imap: Option<ListenerTable>,
     /// IMAP over implicit TLS.
@@ -91,17 +100,76 @@ pub struct ConfigFile {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StoreKind {
-    /// Everything in memory, lost at exit (`store = "memory"`).
+    /// The CRC on-disk store (`store = "crc"`, the default).
     #[default]
+    Crc,
+    /// Everything in memory, lost at exit (`store = "memory"`).
     Memory,
 }
 
 impl fmt::Display for StoreKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            StoreKind::Crc => f.write_str("crc"),
             StoreKind::Memory => f.write_str("memory"),
         }
     }
+}
+
+/// The `store` key: either the backend's name alone (`store = "crc"`) or a
+/// `[store]` table with the backend and its options. (TOML cannot have both
+/// a `store` string and a `[store]` table, so the table names the backend
+/// with its own `backend` key.)
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// `store = "crc"` or `store = "memory"`.
+    Kind(StoreKind),
+    /// `[store]` with its keys.
+    Table(StoreTable),
+}
+
+impl<'de> Deserialize<'de> for StoreSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<StoreSpec, D::Error> {
+        struct SpecVisitor;
+        impl<'de> serde::de::Visitor<'de> for SpecVisitor {
+            type Value = StoreSpec;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a store backend (\"crc\" or \"memory\") or a [store] table")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StoreSpec, E> {
+                StoreKind::deserialize(serde::de::value::StrDeserializer::<E>::new(v))
+                    .map(StoreSpec::Kind)
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<StoreSpec, A::Error> {
+                StoreTable::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(StoreSpec::Table)
+            }
+        }
+        d.deserialize_any(SpecVisitor)
+    }
+}
+
+/// `[store]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreTable {
+    /// The backend; `crc` when left out.
+    pub backend: Option<StoreKind>,
+    /// CRC store: its directory; default `<data_dir>/store`.
+    pub path: Option<PathBuf>,
+    /// CRC store: fsync at every commit step (default true).
+    pub durability: Option<bool>,
+    /// CRC store: a Maildir path with `%u` for the user name, imported on
+    /// the user's first login.
+    pub maildir_import: Option<String>,
+    /// CRC store: seconds between retries of a failed automatic reconstruct.
+    pub reconstruct_interval_secs: Option<u64>,
 }
 
 /// A listener table such as `[imap]`.
@@ -228,6 +296,24 @@ pub struct AuthSettings {
     pub cache_ttl: Duration,
 }
 
+/// The store settings, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    /// The backend.
+    pub kind: StoreKind,
+    /// The CRC store's directory (`<data_dir>/store` unless configured);
+    /// unused by the memory store.
+    pub path: PathBuf,
+    /// Fsync at every commit step (CRC store).
+    pub durability: bool,
+    /// Where a user's Maildir is found for import on first login, `%u`
+    /// standing for the user name (CRC store); `None`: no import.
+    pub maildir_import: Option<String>,
+    /// How long a running server waits before retrying an automatic
+    /// reconstruct that failed (newly found corruption is looked for every second).
+    pub reconstruct_interval: Duration,
+}
+
 /// The resolved configuration everything else reads.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -237,8 +323,12 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// The log filter, unless `RUST_LOG` is set.
     pub log_level: String,
-    /// The store backend.
-    pub store: StoreKind,
+    /// The store backend and its options.
+    pub store: StoreSettings,
+    /// The admin control socket of a running server (`<data_dir>/admin.sock`).
+    pub admin_socket: PathBuf,
+    /// The lock file a serving process holds (`<data_dir>/mailroomd.lock`).
+    pub serve_lock: PathBuf,
     /// Listeners to run, in a fixed order.
     pub listeners: Vec<(ListenerKind, SocketAddr)>,
     /// The certificate source.
@@ -370,6 +460,8 @@ impl ConfigFile {
             ),
         };
 
+        let store = resolve_store(self.store, &data_dir, &absolute).map_err(invalid)?;
+
         let limits = self.limits;
         if limits.max_connections == Some(0) {
             return Err(invalid(
@@ -394,9 +486,11 @@ impl ConfigFile {
 
         Ok(Config {
             source: source.map(Path::to_path_buf),
-            data_dir,
+            data_dir: data_dir.clone(),
             log_level,
-            store: self.store.unwrap_or_default(),
+            store,
+            admin_socket: data_dir.join(ADMIN_SOCKET),
+            serve_lock: data_dir.join(SERVE_LOCK),
             listeners,
             tls,
             auth,
@@ -408,6 +502,75 @@ impl ConfigFile {
             ),
         })
     }
+}
+
+/// Resolves the `store` key (string or table) into [`StoreSettings`].
+fn resolve_store(
+    spec: Option<StoreSpec>,
+    data_dir: &Path,
+    absolute: &dyn Fn(PathBuf) -> PathBuf,
+) -> Result<StoreSettings, String> {
+    let table = match spec {
+        None => StoreTable::default(),
+        Some(StoreSpec::Kind(kind)) => StoreTable {
+            backend: Some(kind),
+            ..StoreTable::default()
+        },
+        Some(StoreSpec::Table(t)) => t,
+    };
+    let kind = table.backend.unwrap_or_default();
+    if kind == StoreKind::Memory {
+        for (key, set) in [
+            ("path", table.path.is_some()),
+            ("durability", table.durability.is_some()),
+            ("maildir_import", table.maildir_import.is_some()),
+            (
+                "reconstruct_interval_secs",
+                table.reconstruct_interval_secs.is_some(),
+            ),
+        ] {
+            if set {
+                return Err(format!(
+                    "[store] {key} applies only to backend = \"crc\", not to the memory store"
+                ));
+            }
+        }
+    }
+    let path = match table.path {
+        Some(p) if p.as_os_str().is_empty() => {
+            return Err("[store] path must not be empty".into());
+        }
+        Some(p) => absolute(p),
+        None => data_dir.join(STORE_DIR),
+    };
+    let maildir_import = match table.maildir_import {
+        None => None,
+        Some(m) if !m.contains("%u") => {
+            return Err(format!(
+                "[store] maildir_import {m:?} must contain %u (the user name), \
+                 or every user would import the same Maildir"
+            ));
+        }
+        Some(m) => {
+            let joined = absolute(PathBuf::from(&m));
+            Some(joined.into_os_string().into_string().map_err(|_| {
+                "[store] maildir_import is not valid UTF-8 once made absolute".to_owned()
+            })?)
+        }
+    };
+    let interval = table
+        .reconstruct_interval_secs
+        .unwrap_or(DEFAULT_RECONSTRUCT_INTERVAL_SECS);
+    if interval == 0 {
+        return Err("[store] reconstruct_interval_secs must be at least 1".into());
+    }
+    Ok(StoreSettings {
+        kind,
+        path,
+        durability: table.durability.unwrap_or(true),
+        maildir_import,
+        reconstruct_interval: Duration::from_secs(interval),
+    })
 }
 
 fn read_bounded(path: &Path) -> std::io::Result<String> {
@@ -453,7 +616,11 @@ mod tests {
         assert_eq!(c.auth.users_file, PathBuf::from("./data/users.toml"));
         assert_eq!(c.auth.cache_ttl, Duration::from_secs(60));
         assert_eq!(c.log_level, "info");
-        assert_eq!(c.store, StoreKind::Memory);
+        assert_eq!(c.store.kind, StoreKind::Crc);
+        assert_eq!(c.store.path, PathBuf::from("./data/store"));
+        assert!(c.store.durability);
+        assert_eq!(c.store.maildir_import, None);
+        assert_eq!(c.admin_socket, PathBuf::from("./data/admin.sock"));
         assert_eq!(
             c.tls,
             TlsSource::SelfSigned {
@@ -527,6 +694,58 @@ mod tests {
     }
 
     #[test]
+    fn store_string_or_table() {
+        let c = parse("store = \"memory\"\n").unwrap();
+        assert_eq!(c.store.kind, StoreKind::Memory);
+        let c = parse("store = \"crc\"\n").unwrap();
+        assert_eq!(c.store.kind, StoreKind::Crc);
+        assert_eq!(c.store.path, PathBuf::from("/etc/m/./data/store"));
+
+        let c = parse(
+            "[store]\ndurability = false\nmaildir_import = \"/home/%u/Maildir\"\n\
+             reconstruct_interval_secs = 5\npath = \"/srv/mail\"\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.kind, StoreKind::Crc, "the table defaults to crc");
+        assert!(!c.store.durability);
+        assert_eq!(c.store.maildir_import.as_deref(), Some("/home/%u/Maildir"));
+        assert_eq!(c.store.reconstruct_interval, Duration::from_secs(5));
+        assert_eq!(c.store.path, PathBuf::from("/srv/mail"));
+
+        // relative Maildir paths follow the config file, like every path
+        let c = parse("[store]\nbackend = \"crc\"\nmaildir_import = \"maildirs/%u\"\n").unwrap();
+        assert_eq!(
+            c.store.maildir_import.as_deref(),
+            Some("/etc/m/maildirs/%u")
+        );
+
+        let c = parse("[store]\nbackend = \"memory\"\n").unwrap();
+        assert_eq!(c.store.kind, StoreKind::Memory);
+    }
+
+    #[test]
+    fn bad_store_tables() {
+        let e = parse("[store]\ndurabilty = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `durabilty`"), "{e}");
+        let e = parse("[store]\nbackend = \"memory\"\ndurability = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("durability") && e.contains("memory"), "{e}");
+        let e = parse("[store]\nmaildir_import = \"/home/Maildir\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("%u"), "{e}");
+        let e = parse("[store]\nreconstruct_interval_secs = 0\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("reconstruct_interval_secs"), "{e}");
+        let e = parse("store = 3\n").unwrap_err().to_string();
+        assert!(e.contains("store"), "{e}");
+    }
+
+    #[test]
     fn unknown_keys_are_named() {
         let e = parse("[auth]\nallow_plain = true\n")
             .unwrap_err()
@@ -545,7 +764,7 @@ mod tests {
             .to_string();
         assert!(e.contains("listen"), "{e}");
         let e = parse("store = \"floppy\"\n").unwrap_err().to_string();
-        assert!(e.contains("memory"), "{e}");
+        assert!(e.contains("memory") && e.contains("crc"), "{e}");
         let e = parse("log_level = \"=[\"\n").unwrap_err().to_string();
         assert!(e.contains("log_level"), "{e}");
         let e = parse("[imap]\nlisten = \"127.0.0.1:5\"\n[imaps]\nlisten = \"127.0.0.1:5\"\n")

@@ -2,7 +2,7 @@
 //! advisory lock for read-modify-write cycles.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read as _, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -91,6 +91,47 @@ impl Drop for FileLock {
     }
 }
 
+/// An exclusive advisory lock on a file that also records the holder's
+/// process id; held until dropped. `mailroomd serve` holds one on
+/// `<data_dir>/mailroomd.lock` so that a second server on the same data
+/// directory refuses to start, whatever the store.
+#[derive(Debug)]
+pub struct PidLock {
+    file: File,
+}
+
+impl PidLock {
+    /// Takes the lock without waiting. `Ok(Err(pid))` means another process
+    /// holds it; `pid` is what it recorded (empty if unreadable).
+    pub fn try_acquire(path: &Path) -> io::Result<Result<PidLock, String>> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut pid = String::new();
+                let _ = (&mut file).take(32).read_to_string(&mut pid);
+                return Ok(Err(pid.trim().to_owned()));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
+        file.set_len(0)?;
+        writeln!(file, "{}", std::process::id())?;
+        Ok(Ok(PidLock { file }))
+    }
+}
+
+impl Drop for PidLock {
+    fn drop(&mut self) {
+        let _ = self.file.unlock();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -114,6 +155,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("missing/f");
         assert!(write_atomic(&path, b"x", 0o600).is_err());
+    }
+
+    #[test]
+    fn pid_lock_names_the_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mailroomd.lock");
+        let held = PidLock::try_acquire(&path).unwrap().unwrap();
+        let other = PidLock::try_acquire(&path).unwrap().unwrap_err();
+        assert_eq!(other, std::process::id().to_string());
+        drop(held);
+        assert!(PidLock::try_acquire(&path).unwrap().is_ok());
     }
 
     #[test]

@@ -11,8 +11,15 @@
 //! - [`auth`]: [`auth::FileAuthenticator`], the users file as a
 //!   [`mailroom_core::Authenticator`] with a cache of verified credentials;
 //! - [`tls`]: PEM loading and the self-signed certificate generated on first start;
-//! - [`store`]: [`store::open_store`], the one place that picks the backend;
-//! - [`fsutil`]: atomic durable writes and a lock file.
+//! - [`store`]: [`store::open_store`], the one place that picks the backend
+//!   (the CRC on-disk store by default, or the memory store);
+//! - [`control`]: the admin control channel, a Unix socket through which
+//!   `mailroomd reconstruct`, `verify` and `quota` reach a running server
+//!   (its protocol is documented there), and [`control::execute`], the code
+//!   behind those commands whether a server runs or not;
+//! - [`repair`]: the background task that reconstructs mailboxes the CRC
+//!   store found corrupt;
+//! - [`fsutil`]: atomic durable writes and lock files.
 //!
 //! See `examples/server/README.md` for the command-line and config reference.
 //!
@@ -51,7 +58,9 @@
 
 pub mod auth;
 pub mod config;
+pub mod control;
 pub mod fsutil;
+pub mod repair;
 pub mod store;
 pub mod tls;
 pub mod users;

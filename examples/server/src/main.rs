@@ -51,6 +51,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut std::io::stdout().lock(),
             )
         }
+        command @ (Command::Reconstruct { .. } | Command::Verify { .. } | Command::Quota(_)) => {
+            init_logging("warn");
+            let request = admin::request(command)?;
+            admin::store_command(&config, &request, &mut std::io::stdout().lock())
+        }
     }
 }
 

@@ -1,5 +1,6 @@
 //! `mailroomd serve`: assemble the store, the authenticator and TLS, bind
-//! the listeners, serve until SIGTERM/SIGINT, shut down gracefully.
+//! the listeners and the admin socket, repair corrupt mailboxes in the
+//! background, serve until SIGTERM/SIGINT, shut down gracefully.
 //!
 //! Adding a protocol listener (`[pop3]`, `[pop3s]`, `[lmtp]`) is an arm in
 //! [`serve_listener`]; everything else (binding, the startup line, port 0,
@@ -14,9 +15,11 @@ use anyhow::Context as _;
 use mailroom_core::{Authenticator, Quota, Storage};
 use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
 use mailroomd::auth::FileAuthenticator;
-use mailroomd::config::{Config, ListenerKind, StoreKind};
+use mailroomd::config::{Config, ListenerKind};
+use mailroomd::control::AdminSocket;
+use mailroomd::store::Store;
 use mailroomd::users::{self, UserDb};
-use mailroomd::{fsutil, store, tls};
+use mailroomd::{fsutil, repair, store, tls};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -64,12 +67,35 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
     fsutil::create_dir_private(&config.data_dir, 0o700)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    // One server per data directory, whatever the store: the admin socket
+    // and the users file live there.
+    let _serve_lock = match fsutil::PidLock::try_acquire(&config.serve_lock)
+        .with_context(|| format!("opening the lock file {}", config.serve_lock.display()))?
+    {
+        Ok(lock) => lock,
+        Err(pid) => anyhow::bail!(
+            "another mailroomd{} is already serving the data directory {} (lock file {})",
+            if pid.is_empty() {
+                String::new()
+            } else {
+                format!(" (pid {pid})")
+            },
+            config.data_dir.display(),
+            config.serve_lock.display()
+        ),
+    };
     if config.is_demo() {
         demo_user(&config)?;
     }
 
     let tls = tls::load(&config.tls)?;
-    let (storage, quota) = store::open_store(&config)?;
+    let store = store::open_store(&config)?;
+    let admin = AdminSocket::bind(&config.admin_socket).with_context(|| {
+        format!(
+            "cannot listen on the admin socket {}",
+            config.admin_socket.display()
+        )
+    })?;
     let auth = FileAuthenticator::new(&config.auth.users_file, config.auth.cache_ttl)
         .map_err(|e| anyhow::anyhow!("authenticator: {e}"))?;
     if auth.user_count().await == 0 {
@@ -78,9 +104,18 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             "no users yet: add one with `mailroomd user add USER@DOMAIN --password-stdin`"
         );
     }
-    tracing::info!(store = %config.store, data_dir = %config.data_dir.display(), "starting");
-    if config.store == StoreKind::Memory {
-        tracing::warn!("the memory store keeps mail only until the process exits");
+    match &store {
+        Store::Crc(crc) => tracing::info!(
+            store = "crc",
+            path = %crc.root().display(),
+            durability = config.store.durability,
+            data_dir = %config.data_dir.display(),
+            "starting"
+        ),
+        _ => {
+            tracing::info!(store = %store.kind(), data_dir = %config.data_dir.display(), "starting");
+            tracing::warn!("the memory store keeps mail only until the process exits");
+        }
     }
 
     let mut bound = Vec::new();
@@ -92,10 +127,33 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         bound.push((kind, listener, local));
     }
 
-    print_startup(&config, &tls, &bound);
+    print_startup(&config, &tls, &bound, &admin);
 
-    let services = Services::new(&config, storage, quota, Arc::new(auth), tls.config);
+    let services = Services::new(
+        &config,
+        store.storage(),
+        store.quota(),
+        Arc::new(auth),
+        tls.config,
+    );
     let (stop_tx, stop_rx) = watch::channel(false);
+    let mut background = JoinSet::new();
+    background.spawn(admin.serve(
+        store.clone(),
+        config.auth.users_file.clone(),
+        stopped(stop_rx.clone()),
+    ));
+    if let Some(crc) = store.crc() {
+        let (crc, retry, stop) = (
+            crc.clone(),
+            config.store.reconstruct_interval,
+            stopped(stop_rx.clone()),
+        );
+        background.spawn(async move {
+            repair::auto_reconstruct(crc, retry, stop).await;
+            Ok(())
+        });
+    }
     let mut listeners = JoinSet::new();
     for (kind, listener, local) in bound {
         let services = services.clone();
@@ -141,6 +199,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         _ = sigint.recv() => tracing::warn!("second SIGINT; exiting now"),
     }
     listeners.abort_all();
+    // The admin socket and the repair task saw the same stop signal; the
+    // socket file goes with them.
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        while background.join_next().await.is_some() {}
+    })
+    .await;
+    background.abort_all();
     match failed {
         Some(what) => Err(anyhow::anyhow!(what)),
         None => Ok(()),
@@ -231,12 +296,14 @@ fn print_startup(
     config: &Config,
     tls: &tls::Tls,
     bound: &[(ListenerKind, TcpListener, SocketAddr)],
+    admin: &AdminSocket,
 ) {
     let mut out = std::io::stdout().lock();
     for (kind, _, local) in bound {
         let _ = writeln!(out, "mailroomd: {kind} listening on {local}");
         tracing::info!("{kind} listening on {local}");
     }
+    let _ = writeln!(out, "mailroomd: admin socket {}", admin.path().display());
     if config.is_demo() {
         let _ = writeln!(
             out,

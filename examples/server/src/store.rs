@@ -1,13 +1,17 @@
 //! Opening the mailbox store named by the config.
 //!
-//! [`open_store`] is the one place that knows the concrete backends: the rest
-//! of mailroomd sees `Arc<dyn Storage>` and `Arc<dyn Quota>`. Adding a
-//! backend (the CRC on-disk store) is a variant in
-//! [`StoreKind`](crate::config::StoreKind) and an arm here.
+//! [`open_store`] is the one place that knows the concrete backends. The
+//! protocols see only [`Store::storage`] and [`Store::quota`] (`Arc<dyn
+//! Storage>`, `Arc<dyn Quota>`); the admin commands also use the CRC store's
+//! own operations (reconstruct, verify) through [`Store::crc`]. Adding a
+//! backend is a variant in [`StoreKind`](crate::config::StoreKind), one in
+//! [`Store`] and an arm in [`open_store`].
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use mailroom_core::{Quota, Storage};
+use mailroom_store_crc::{CrcOptions, CrcStore};
 use mailroom_store_memory::MemoryStore;
 
 use crate::config::{Config, StoreKind};
@@ -16,31 +20,114 @@ use crate::config::{Config, StoreKind};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// Another process holds the store's data directory: a running
+    /// `mailroomd serve`, or an admin command that opened it directly.
+    #[error(
+        "the {kind} store in {path} is in use by another process \
+         (a running `mailroomd serve`, or an admin command working on it directly): {detail}"
+    )]
+    Busy {
+        /// The backend.
+        kind: StoreKind,
+        /// The store's directory.
+        path: PathBuf,
+        /// The backend's description (names the lock file).
+        detail: String,
+    },
     /// The backend failed to open its data.
-    #[error("cannot open the {kind} store: {source}")]
+    #[error("cannot open the {kind} store in {path}: {source}")]
     Open {
         /// The backend.
         kind: StoreKind,
+        /// The store's directory.
+        path: PathBuf,
         /// Its error.
         source: mailroom_core::Error,
     },
 }
 
-/// The store as the protocols see it: the same object behind both traits.
-pub type StoreHandles = (Arc<dyn Storage>, Arc<dyn Quota>);
+/// An open store. Cheap to clone; every clone is the same store.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Store {
+    /// The CRC on-disk store; this process holds its data-directory lock.
+    Crc(CrcStore),
+    /// The in-memory store.
+    Memory(Arc<MemoryStore>),
+}
 
-/// Opens the configured store; the same object serves as storage and quota.
+impl Store {
+    /// The store as the protocols see it.
+    pub fn storage(&self) -> Arc<dyn Storage> {
+        match self {
+            Store::Crc(s) => Arc::new(s.clone()),
+            Store::Memory(s) => s.clone(),
+        }
+    }
+
+    /// The same object as the quota policy.
+    pub fn quota(&self) -> Arc<dyn Quota> {
+        match self {
+            Store::Crc(s) => Arc::new(s.clone()),
+            Store::Memory(s) => s.clone(),
+        }
+    }
+
+    /// The backend.
+    pub fn kind(&self) -> StoreKind {
+        match self {
+            Store::Crc(_) => StoreKind::Crc,
+            Store::Memory(_) => StoreKind::Memory,
+        }
+    }
+
+    /// The CRC store, if that is the backend.
+    pub fn crc(&self) -> Option<&CrcStore> {
+        match self {
+            Store::Crc(s) => Some(s),
+            Store::Memory(_) => None,
+        }
+    }
+}
+
+/// Opens the configured store. The CRC store is created in
+/// `[store] path` (default `<data_dir>/store`) if it does not exist, and
+/// locked for this process: a second process gets [`StoreError::Busy`].
 ///
 /// ```
-/// let config = mailroomd::config::Config::embedded_defaults().unwrap();
-/// let (storage, quota) = mailroomd::store::open_store(&config).unwrap();
-/// # let _ = (storage, quota);
+/// let dir = tempfile::tempdir().unwrap();
+/// let file: mailroomd::config::ConfigFile = toml::from_str("[imap]\n").unwrap();
+/// let config = file.resolve(Some(&dir.path().join("m.toml")), dir.path()).unwrap();
+/// let store = mailroomd::store::open_store(&config).unwrap();
+/// assert_eq!(store.kind(), mailroomd::config::StoreKind::Crc);
+/// assert!(dir.path().join("data/store").is_dir());
+/// // the data directory is locked while `store` lives
+/// assert!(mailroomd::store::open_store(&config).is_err());
+/// # let _ = (store.storage(), store.quota());
 /// ```
-pub fn open_store(config: &Config) -> Result<StoreHandles, StoreError> {
-    match config.store {
-        StoreKind::Memory => {
-            let store = Arc::new(MemoryStore::new());
-            Ok((store.clone(), store))
+pub fn open_store(config: &Config) -> Result<Store, StoreError> {
+    let settings = &config.store;
+    match settings.kind {
+        StoreKind::Memory => Ok(Store::Memory(Arc::new(MemoryStore::new()))),
+        StoreKind::Crc => {
+            let options = CrcOptions {
+                durability: settings.durability,
+                maildir_location: settings.maildir_import.clone(),
+                ..CrcOptions::default()
+            };
+            match CrcStore::open(&settings.path, options) {
+                Ok(store) => Ok(Store::Crc(store)),
+                Err(mailroom_core::Error::Busy(detail)) => Err(StoreError::Busy {
+                    kind: StoreKind::Crc,
+                    path: settings.path.clone(),
+                    detail,
+                }),
+                Err(source) => Err(StoreError::Open {
+                    kind: StoreKind::Crc,
+                    path: settings.path.clone(),
+                    source,
+                }),
+            }
         }
     }
 }

@@ -1,5 +1,6 @@
-//! `mailroomd serve` through the built binary: demo mode, listeners on port
-//! 0, live user changes, TLS from files, graceful shutdown.
+//! `mailroomd serve` through the built binary: demo mode (with the CRC
+//! store), listeners on port 0, live user changes, TLS from files, graceful
+//! shutdown.
 
 mod common;
 
@@ -63,8 +64,31 @@ fn demo_mode_without_config() {
     assert!(greeting.starts_with("* OK"), "{greeting:?}");
     let (_, status) = c.command(&format!("LOGIN demo@localhost {password}"));
     assert!(status.starts_with("OK"), "{status}");
+    // demo mode runs the CRC store in ./data/store: mail survives a restart
+    let demo_message = b"Subject: demo\r\n\r\nkept across restarts\r\n";
+    let status = c.append("INBOX", demo_message);
+    assert!(status.starts_with("OK [APPENDUID"), "{status}");
     let (_, status) = c.command("LOGOUT");
     assert!(status.starts_with("OK"), "{status}");
+    assert!(
+        dir.path().join("data/store/lock").exists(),
+        "CRC store in ./data/store"
+    );
+    assert!(
+        dir.path().join("data/admin.sock").exists(),
+        "admin socket in ./data"
+    );
+    let out = run(dir.path(), &["quota", "show", "demo@localhost"], "");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = common::stdout(&out);
+    assert!(
+        text.starts_with("mailroomd: through the running server"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("storage_used_bytes {}", demo_message.len())),
+        "{text}"
+    );
 
     let status = server
         .signal_and_wait("TERM", Duration::from_secs(10))
@@ -88,6 +112,13 @@ fn demo_mode_without_config() {
     c.line();
     let (_, status) = c.command(&format!("LOGIN demo@localhost {password}"));
     assert!(status.starts_with("OK"), "{status}");
+    let (untagged, status) = c.command("SELECT INBOX");
+    assert!(status.starts_with("OK"), "{status}");
+    assert!(
+        untagged.iter().any(|l| l.trim_end() == "* 1 EXISTS"),
+        "{untagged:?}"
+    );
+    assert_eq!(c.fetch_body(1), demo_message);
     let status = server
         .signal_and_wait("INT", Duration::from_secs(10))
         .expect("exits within 10 s of SIGINT");

@@ -40,6 +40,16 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Adds `user` with password `pw` through `mailroomd user add`.
+pub fn add_user(cwd: &Path, cfg: &str, user: &str, pw: &str) {
+    let out = run(
+        cwd,
+        &["-c", cfg, "user", "add", user, "--password-stdin"],
+        &format!("{pw}\n"),
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
 /// Writes a config with IMAP and IMAPS on free loopback ports.
 pub fn write_config(dir: &Path, extra: &str) -> PathBuf {
     let path = dir.join("mailroomd.toml");
@@ -61,6 +71,8 @@ pub struct Server {
     pub seen: Vec<String>,
     pub imap: Option<SocketAddr>,
     pub imaps: Option<SocketAddr>,
+    /// From the `mailroomd: admin socket PATH` line.
+    pub admin_socket: Option<PathBuf>,
     pub stderr_path: PathBuf,
 }
 
@@ -91,6 +103,7 @@ impl Server {
             seen: Vec::new(),
             imap: None,
             imaps: None,
+            admin_socket: None,
             stderr_path,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -100,6 +113,9 @@ impl Server {
                 Ok(l) => l,
                 Err(_) => panic!("no `ready` line; stderr:\n{}", server.stderr()),
             };
+            if let Some(rest) = line.strip_prefix("mailroomd: admin socket ") {
+                server.admin_socket = Some(PathBuf::from(rest));
+            }
             if let Some(rest) = line.strip_prefix("mailroomd: ")
                 && let Some((proto, addr)) = rest.split_once(" listening on ")
             {
@@ -197,6 +213,66 @@ impl<S: Read + Write> Imap<S> {
                 return (untagged, rest.trim_end().to_owned());
             }
             untagged.push(line);
+        }
+    }
+
+    /// `APPEND mailbox {n}` with a synchronizing literal; returns the
+    /// tagged status (also when the server refuses before the literal).
+    pub fn append(&mut self, mailbox: &str, message: &[u8]) -> String {
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        let stream = self.reader.get_mut();
+        stream
+            .write_all(format!("{tag} APPEND {mailbox} {{{}}}\r\n", message.len()).as_bytes())
+            .unwrap();
+        stream.flush().unwrap();
+        let line = self.line();
+        if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+            return rest.trim_end().to_owned();
+        }
+        assert!(line.starts_with('+'), "no continuation: {line:?}");
+        let stream = self.reader.get_mut();
+        stream.write_all(message).unwrap();
+        stream.write_all(b"\r\n").unwrap();
+        stream.flush().unwrap();
+        loop {
+            let line = self.line();
+            assert!(!line.is_empty(), "connection closed during APPEND");
+            if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                return rest.trim_end().to_owned();
+            }
+        }
+    }
+
+    /// `UID FETCH uid BODY.PEEK[]`: the message bytes, exactly.
+    pub fn fetch_body(&mut self, uid: u32) -> Vec<u8> {
+        self.tag += 1;
+        let tag = format!("t{}", self.tag);
+        let stream = self.reader.get_mut();
+        stream
+            .write_all(format!("{tag} UID FETCH {uid} BODY.PEEK[]\r\n").as_bytes())
+            .unwrap();
+        stream.flush().unwrap();
+        let mut body = None;
+        loop {
+            let mut raw = Vec::new();
+            self.reader.read_until(b'\n', &mut raw).unwrap();
+            assert!(!raw.is_empty(), "connection closed during FETCH");
+            let line = String::from_utf8_lossy(&raw).into_owned();
+            if let Some(rest) = line.strip_prefix(&format!("{tag} ")) {
+                assert!(rest.starts_with("OK"), "{rest}");
+                return body.expect("a BODY[] literal");
+            }
+            let trimmed = line.trim_end();
+            if trimmed.contains("BODY[]")
+                && let Some(open) = trimmed.rfind('{')
+                && trimmed.ends_with('}')
+            {
+                let n: usize = trimmed[open + 1..trimmed.len() - 1].parse().unwrap();
+                let mut bytes = vec![0; n];
+                self.reader.read_exact(&mut bytes).unwrap();
+                body = Some(bytes);
+            }
         }
     }
 

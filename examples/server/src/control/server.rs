@@ -1,0 +1,228 @@
+//! The server side of the admin socket.
+
+use std::io;
+use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader,
+};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::wire::{ReplyLine, Request};
+use super::{MAX_CONNECTIONS, MAX_REQUEST_LINE, REQUEST_TIMEOUT, execute, greeting};
+use crate::store::Store;
+
+/// The admin socket of a running server. The socket file is removed when
+/// this is dropped.
+#[derive(Debug)]
+pub struct AdminSocket {
+    listener: UnixListener,
+    path: PathBuf,
+    /// The uid allowed to connect besides root: the owner of the socket
+    /// file, i.e. the user the server runs as.
+    owner_uid: u32,
+}
+
+impl AdminSocket {
+    /// Binds the socket at `path` with mode 0600. An existing file there is
+    /// removed first: the caller must make sure no other server uses it
+    /// (mailroomd holds its serve lock before calling this).
+    pub fn bind(path: &Path) -> io::Result<AdminSocket> {
+        match std::fs::remove_file(path) {
+            Ok(()) => tracing::info!(path = %path.display(), "removed a stale admin socket"),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let listener = UnixListener::bind(path)?;
+        // Our own cleanup must not depend on the umask; the 0700 data
+        // directory and the peer-credential check guard the moment before.
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        let owner_uid = std::fs::metadata(path)?.uid();
+        Ok(AdminSocket {
+            listener,
+            path: path.to_path_buf(),
+            owner_uid,
+        })
+    }
+
+    /// The socket's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Serves admin connections until `stop` completes. Requests run on
+    /// `store`; the quota commands check users in `users_file`.
+    pub async fn serve(
+        self,
+        store: Store,
+        users_file: PathBuf,
+        stop: impl Future<Output = ()> + Send,
+    ) -> io::Result<()> {
+        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+        let shared = Arc::new((store, users_file));
+        let mut connections = JoinSet::new();
+        tokio::pin!(stop);
+        loop {
+            let stream = tokio::select! {
+                () = &mut stop => break,
+                accepted = self.listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        tracing::warn!("admin socket: accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                        continue;
+                    }
+                },
+                Some(_) = connections.join_next() => continue,
+            };
+            let uid = match stream.peer_cred() {
+                Ok(cred) => cred.uid(),
+                Err(e) => {
+                    tracing::warn!("admin socket: cannot read the peer's credentials: {e}");
+                    continue;
+                }
+            };
+            if uid != 0 && uid != self.owner_uid {
+                tracing::warn!(uid, "admin socket: connection from another user refused");
+                refuse(stream, "permission denied").await;
+                continue;
+            }
+            let Ok(permit) = slots.clone().try_acquire_owned() else {
+                refuse(stream, "too many admin connections; try again").await;
+                continue;
+            };
+            let shared = shared.clone();
+            connections.spawn(async move {
+                if let Err(e) = connection(stream, &shared.0, &shared.1).await {
+                    tracing::debug!("admin connection ended: {e}");
+                }
+                drop(permit);
+            });
+        }
+        // In-flight requests are left to finish or be cut off by the
+        // process exit; the store's commits are crash-safe either way.
+        connections.detach_all();
+        Ok(())
+    }
+}
+
+impl Drop for AdminSocket {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+async fn refuse(mut stream: UnixStream, why: &str) {
+    let text = format!("{}\n{}\n", greeting(), ReplyLine::No(why.into()).encode());
+    let _ = stream.write_all(text.as_bytes()).await;
+}
+
+/// Serves one connection: greeting, then requests until EOF.
+async fn connection(stream: UnixStream, store: &Store, users_file: &Path) -> io::Result<()> {
+    let (read, mut write) = stream.into_split();
+    let mut read = BufReader::new(read);
+    write
+        .write_all(format!("{}\n", greeting()).as_bytes())
+        .await?;
+    loop {
+        let line = match tokio::time::timeout(REQUEST_TIMEOUT, read_line(&mut read)).await {
+            Err(_) => return Ok(()), // idle: close
+            Ok(Ok(None)) => return Ok(()),
+            Ok(Ok(Some(line))) => line,
+            Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+                let no = ReplyLine::No(e.to_string()).encode();
+                write.write_all(format!("{no}\n").as_bytes()).await?;
+                write.shutdown().await?;
+                // Closing with unread input would reset the connection and
+                // could destroy the reply before the client reads it: discard
+                // what the client still sends, within bounds.
+                let mut sink = tokio::io::sink();
+                let mut rest = (&mut read).take(1 << 20);
+                let drain = tokio::io::copy(&mut rest, &mut sink);
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
+                return Ok(());
+            }
+            Ok(Err(e)) => return Err(e),
+        };
+        let request = match Request::decode(&line) {
+            Ok(r) => r,
+            Err(e) => {
+                let no = ReplyLine::No(format!("bad request: {e}")).encode();
+                write.write_all(format!("{no}\n").as_bytes()).await?;
+                continue;
+            }
+        };
+        tracing::info!(request = %line, "admin request");
+        let reply = execute(store, users_file, &request).await;
+        let mut out = String::new();
+        for l in reply.lines {
+            out.push_str(&ReplyLine::Data(l).encode());
+            out.push('\n');
+        }
+        let last = match reply.outcome {
+            Ok(()) => ReplyLine::Ok,
+            Err(why) => ReplyLine::No(why),
+        };
+        out.push_str(&last.encode());
+        out.push('\n');
+        write.write_all(out.as_bytes()).await?;
+    }
+}
+
+/// Reads one request line of at most [`MAX_REQUEST_LINE`] bytes; `None` at
+/// a clean EOF. A longer line, or one that is not UTF-8, is `InvalidData`.
+async fn read_line<R: AsyncBufRead + Unpin>(reader: &mut R) -> io::Result<Option<String>> {
+    let mut buf = Vec::new();
+    let limit = u64::try_from(MAX_REQUEST_LINE).unwrap_or(u64::MAX);
+    let n = (&mut *reader)
+        .take(limit)
+        .read_until(b'\n', &mut buf)
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') {
+        if buf.len() >= MAX_REQUEST_LINE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("request line longer than {MAX_REQUEST_LINE} bytes"),
+            ));
+        }
+        return Ok(None); // EOF in the middle of a line: the client gave up
+    }
+    buf.pop();
+    if buf.last() == Some(&b'\r') {
+        buf.pop();
+    }
+    String::from_utf8(buf)
+        .map(Some)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "request line is not UTF-8"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn bounded_lines() {
+        let mut r = BufReader::new(&b"1 quota-show a@b.c\r\nnext\n"[..]);
+        assert_eq!(
+            read_line(&mut r).await.unwrap().as_deref(),
+            Some("1 quota-show a@b.c")
+        );
+        assert_eq!(read_line(&mut r).await.unwrap().as_deref(), Some("next"));
+        assert_eq!(read_line(&mut r).await.unwrap(), None);
+
+        let long = vec![b'x'; MAX_REQUEST_LINE + 10];
+        let mut r = BufReader::new(&long[..]);
+        let e = read_line(&mut r).await.unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidData);
+
+        let mut r = BufReader::new(&b"\xff\xfe\n"[..]);
+        assert!(read_line(&mut r).await.is_err());
+    }
+}
