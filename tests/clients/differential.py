@@ -129,6 +129,10 @@ def main():
     # Dovecot takes such a message as sent at the epoch. Both are defensible:
     # SENT* results are compared over messages that have a Date: header.
     undated = {i + 1 for i, m in enumerate(msgs) if not has_date(m)}
+    # msg_33.txt declares its boundary as an RFC 2231 `boundary*=` parameter:
+    # mailroomd (through mail-parser) honours it, Dovecot ignores it and sees
+    # one text/plain part, so whether its MIME headers are "text" differs.
+    rfc2231_boundary = {i + 1 for i, m in enumerate(msgs) if b"boundary*" in m.split(b"\r\n\r\n", 1)[0]}
     m, d = connect_mailroomd(), connect_dovecot()
     load(m, msgs)
     load(d, msgs)
@@ -137,9 +141,10 @@ def main():
     mismatches = []
     for s in SEARCHES:
         a, b = search(m, s), search(d, s)
-        if s.startswith("SENT") and isinstance(a, list) and isinstance(b, list):
-            a = [u for u in a if u not in undated]
-            b = [u for u in b if u not in undated]
+        skip = undated if s.startswith("SENT") else rfc2231_boundary if s.startswith("TEXT") else set()
+        if isinstance(a, list) and isinstance(b, list):
+            a = [u for u in a if u not in skip]
+            b = [u for u in b if u not in skip]
         if a != b:
             mismatches.append((s, a, b))
         else:
@@ -162,15 +167,18 @@ def main():
     # CONDSTORE
     states = {}
     for name, c in (("mailroomd", m), ("dovecot", d)):
+        c.close_folder()
         c.enable("CONDSTORE")
         c.select_folder("Diff")
         h0 = c.folder_status("Diff", ["HIGHESTMODSEQ"])[b"HIGHESTMODSEQ"]
         c.add_flags([4, 5], [imapclient.FLAGGED])
         # modseq of message 4 now; a STORE UNCHANGEDSINCE an older value must fail for 4 and 5 only
-        lines, tagged = raw(c, f"UID STORE 1:6 +FLAGS.SILENT (\\Deleted) (UNCHANGEDSINCE {h0})")
+        lines, tagged = raw(c, f"UID STORE 1:6 (UNCHANGEDSINCE {h0}) +FLAGS.SILENT (\\Deleted)")
         mod = re.search(rb"\[MODIFIED ([0-9:,]+)\]", tagged)
         h1 = c.folder_status("Diff", ["HIGHESTMODSEQ"])[b"HIGHESTMODSEQ"]
-        changed_since_h0 = sorted(c.search(["MODSEQ", str(h0 + 0)]))
+        # messages changed after h0 (Dovecot gives every message modseq h0 when
+        # CONDSTORE is first enabled, so MODSEQ h0 itself would select all)
+        changed_since_h0 = sorted(c.search(["MODSEQ", str(h0 + 1)]))
         lines2, _ = raw(c, f"UID FETCH 1:* (FLAGS) (CHANGEDSINCE {h0})")
         fetched = sorted(int(re.search(rb"UID (\d+)", l).group(1)) for l in lines2 if b"FETCH" in l)
         c.expunge()

@@ -67,33 +67,35 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// The `mailroomd` binary: `$MAILROOMD_BIN`, or the one cargo built next to
-/// this test executable (`cargo test --workspace` builds it).
+/// The `mailroomd` binary: `$MAILROOMD_BIN`, or the debug build next to
+/// this test executable, brought up to date once per test process (so
+/// `cargo test -p mailroom-e2e` never runs a stale server).
 pub fn mailroomd_bin() -> PathBuf {
-    if let Ok(p) = std::env::var("MAILROOMD_BIN") {
-        return PathBuf::from(p);
-    }
-    let exe = std::env::current_exe().unwrap_or_default();
-    // target/<profile>/deps/<test-exe> -> target/<profile>/mailroomd
-    let candidate = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|p| p.join("mailroomd"))
-        .unwrap_or_default();
-    if candidate.exists() {
-        return candidate;
-    }
-    // Build it if this test was run on its own.
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "-q", "-p", "mailroomd"])
-        .current_dir(workspace_root())
-        .status();
-    assert!(
-        matches!(status, Ok(s) if s.success()),
-        "could not build mailroomd (looked for {})",
-        candidate.display()
-    );
-    candidate
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        if let Ok(p) = std::env::var("MAILROOMD_BIN") {
+            return PathBuf::from(p);
+        }
+        let exe = std::env::current_exe().unwrap_or_default();
+        // target/<profile>/deps/<test-exe> -> target/<profile>/mailroomd
+        let candidate = exe
+            .parent()
+            .and_then(Path::parent)
+            .map(|p| p.join("mailroomd"))
+            .unwrap_or_default();
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "mailroomd"])
+            .current_dir(workspace_root())
+            .status();
+        assert!(
+            matches!(status, Ok(s) if s.success()),
+            "could not build mailroomd ({})",
+            candidate.display()
+        );
+        assert!(candidate.exists(), "mailroomd not found at {}", candidate.display());
+        candidate
+    })
+    .clone()
 }
 
 /// Fails the test with a clear message if an external program is missing.
