@@ -37,16 +37,22 @@ pub(crate) enum Command {
     /// Manage the users file (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),
-    /// Rebuild index and cache of a user's mailboxes (or one) from the
-    /// message files; prints a report and the recomputed quota. Goes through
-    /// the running server's admin socket, or opens the store when none runs.
+    /// Rebuild a user's mailboxes (or one) from the message files.
+    ///
+    /// Rebuilds index and cache from the message files, keeping UIDs and
+    /// flags from every sound record; prints a report per mailbox and the
+    /// recomputed quota. Goes through the running server's admin socket, or
+    /// opens the store directly when no server runs.
     Reconstruct {
         /// USER@DOMAIN, or USER@DOMAIN/MAILBOX for one mailbox.
         #[arg(value_name = "USER[/MAILBOX]")]
         target: String,
     },
-    /// Check a user's mailboxes (or one) thoroughly: CRCs, message files
-    /// and their SHA-1, cache records. Exits 1 if any is corrupt.
+    /// Check a user's mailboxes (or one) for corruption.
+    ///
+    /// Checks header and record CRCs, every message file's size and SHA-1,
+    /// and every cache record. Exits 1 if any mailbox fails. Goes through
+    /// the running server's admin socket, or opens the store directly.
     Verify {
         /// USER@DOMAIN, or USER@DOMAIN/MAILBOX for one mailbox.
         #[arg(value_name = "USER[/MAILBOX]")]

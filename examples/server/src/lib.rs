@@ -37,13 +37,28 @@
 //! UserDb::modify(&path, |db| db.add("alice@example.com", hash_password("pw")?, vec![]))
 //!     .unwrap();
 //! assert!(UserDb::load(&path).unwrap().get("alice@EXAMPLE.com").is_some());
+//!
+//! // The default store is the CRC store, in <data_dir>/store; the store
+//! // commands run `control::execute` on it (in the server for a request on
+//! // the admin socket, or in the admin command itself when no server runs).
+//! use mailroomd::config::ConfigFile;
+//! use mailroomd::control::{Request, execute};
+//! let file: ConfigFile = toml::from_str("[imap]\n").unwrap();
+//! let config = file.resolve(Some(&dir.path().join("m.toml")), dir.path()).unwrap();
+//! let store = mailroomd::store::open_store(&config).unwrap();
+//! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+//! let request = Request::QuotaShow { user: "alice@example.com".into() };
+//! let reply = runtime.block_on(execute(&store, &path, &request));
+//! assert_eq!(reply.outcome, Ok(()));
+//! assert!(reply.lines.contains(&"storage_used_bytes 0".to_owned()));
 //! ```
 //!
 //! ## Dependencies and why
 //!
-//! - `mailroom-core`, `mailroom-imap`, `mailroom-store-memory`: the parts
-//!   this server assembles.
-//! - `tokio`: the runtime, listeners and signal handling.
+//! - `mailroom-core`, `mailroom-imap`, `mailroom-store-crc` (the default
+//!   store), `mailroom-store-memory`: the parts this server assembles.
+//! - `tokio`: the runtime, listeners (TCP and the admin Unix socket, whose
+//!   peer credentials it reads) and signal handling.
 //! - `argon2`: password hashing (memory-hard; the PHC string carries its parameters).
 //! - `aws-lc-rs`: HMAC-SHA256 for the credential cache key and the random
 //!   demo password; already linked as the rustls crypto provider, so it adds
@@ -54,6 +69,10 @@
 //! - `serde`, `toml`: the config and users files; `clap`: the command line.
 //! - `tracing`, `tracing-subscriber`: logs to stderr with an env filter.
 //! - `thiserror` for this library's errors, `anyhow` in the binary only.
+//! - The admin protocol is a few lines of text with percent-encoded
+//!   arguments, written here: no serialization crate is needed for it.
+//! - Tests: `tempfile`, `rustls` (a TLS client), `proptest` (the admin
+//!   protocol's encoding).
 //! - `async-trait`: the core traits are object-safe async traits.
 
 pub mod auth;
