@@ -42,4 +42,4 @@ macro_rules! per_store {
     )*};
 }
 
-per_store!(Memory => memory);
+per_store!(Memory => memory, Crc => crc);
