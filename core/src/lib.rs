@@ -29,9 +29,14 @@
 //!
 //! ## Dependencies and why
 //!
-//! - `mail-parser` (Stalwart): a well-kept, fuzzed MIME parser that gives
-//!   part offsets, so ENVELOPE/BODYSTRUCTURE and `BODY[n]` need no MIME code
-//!   of ours beyond the IMAP mapping. 0.11 is the line that builds on rustc 1.95.
+//! - `mail-parser` (Stalwart): a well-kept, fuzzed MIME parser. We use it
+//!   for what it does well and what is easy to get wrong: Content-Type and
+//!   Content-Disposition parameters (RFC 2231 continuations and charsets,
+//!   RFC 2047 words) and dates. The part splitting and byte offsets behind
+//!   BODYSTRUCTURE and `BODY[n]` are ours ([`mime`]), because IMAP clients
+//!   cache those answers forever and they must match what Dovecot reports
+//!   byte for byte (a test compares them), which no general MIME parser
+//!   promises. 0.11 is the line that builds on rustc 1.95.
 //! - `sha1`: the message GUID, as the design fixes it.
 //! - `tokio` (sync only): the watch channel behind [`MailboxWatch`].
 //! - `async-trait`: object-safe async traits, so plugins can hand out `Arc<dyn Trait>`.
@@ -52,6 +57,7 @@ pub mod mime;
 pub mod quota;
 pub mod storage;
 pub mod types;
+pub mod utf7;
 
 pub use acl::{ANYONE, Acl, Principal, Right, Rights, Roles};
 pub use auth::{Authenticator, Credentials, Mechanism};

@@ -106,7 +106,7 @@ pub mod parser;
 pub mod response;
 pub mod server;
 pub mod session;
-pub mod utf7;
+pub use mailroom_core::utf7;
 
 pub use server::{BoxSession, ImapConfig, ImapServer, TlsMode};
 pub use session::{Action, ConnectionInfo, IdleHandle, LoginAttempt, Reply, Session, SessionState};

@@ -61,7 +61,8 @@ pub(crate) fn import_account(
             if rest.is_empty() || rest == "." || !e.path().is_dir() {
                 continue;
             }
-            let decoded: Option<Vec<String>> = rest.split('.').map(decode_mutf7).collect();
+            let decoded: Option<Vec<String>> =
+                rest.split('.').map(mailroom_core::utf7::decode).collect();
             match decoded
                 .map(|parts| parts.join("/"))
                 .and_then(|n| MailboxName::new(&n).ok())
@@ -312,57 +313,6 @@ fn import_folder(
     Ok(())
 }
 
-/// Decodes one modified UTF-7 name component (RFC 3501 §5.1.3).
-pub(crate) fn decode_mutf7(s: &str) -> Option<String> {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let after = &rest[i + 1..];
-        let end = after.find('-')?;
-        let b64 = &after[..end];
-        if b64.is_empty() {
-            out.push('&');
-        } else {
-            let bytes = decode_b64(b64)?;
-            if bytes.len() % 2 != 0 {
-                return None;
-            }
-            let units: Vec<u16> = bytes
-                .chunks_exact(2)
-                .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                .collect();
-            out.push_str(&String::from_utf16(&units).ok()?);
-        }
-        rest = &after[end + 1..];
-    }
-    out.push_str(rest);
-    Some(out)
-}
-
-fn decode_b64(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(s.len() * 3 / 4);
-    let (mut acc, mut bits) = (0u32, 0u32);
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' => 62,
-            b',' => 63,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((acc >> bits) as u8);
-            acc &= (1 << bits) - 1;
-        }
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -370,11 +320,14 @@ mod tests {
 
     #[test]
     fn mutf7() {
-        assert_eq!(decode_mutf7("Entw&APw-rfe").unwrap(), "Entwürfe");
-        assert_eq!(decode_mutf7("a&-b").unwrap(), "a&b");
-        assert_eq!(decode_mutf7("plain").unwrap(), "plain");
-        assert!(decode_mutf7("bad&AP").is_none());
-        assert!(decode_mutf7("bad&*-").is_none());
+        assert_eq!(
+            mailroom_core::utf7::decode("Entw&APw-rfe").unwrap(),
+            "Entwürfe"
+        );
+        assert_eq!(mailroom_core::utf7::decode("a&-b").unwrap(), "a&b");
+        assert_eq!(mailroom_core::utf7::decode("plain").unwrap(), "plain");
+        assert!(mailroom_core::utf7::decode("bad&AP").is_none());
+        assert!(mailroom_core::utf7::decode("bad&*-").is_none());
     }
 
     #[test]
@@ -406,7 +359,7 @@ mod tests {
         fn garbage_uidlists_never_panic(s in "\\PC{0,200}") {
             let _ = parse_uidlist(&s);
             let _ = parse_keywords(&s);
-            let _ = decode_mutf7(&s);
+            let _ = mailroom_core::utf7::decode(&s);
         }
     }
 }

@@ -7,10 +7,12 @@
 //! its UTF-16BE form, and `-`.
 //!
 //! Mailroom keeps names as UTF-8 internally and converts only at the IMAP
-//! edge: [`decode`] on the way in, [`encode`] on the way out.
+//! edge: [`decode`] on the way in, [`encode`] on the way out. It lives in
+//! core because backends meet it too: Dovecot's Maildir folder names are
+//! modified UTF-7 on disk.
 //!
 //! ```
-//! use mailroom_imap::utf7;
+//! use mailroom_core::utf7;
 //! assert_eq!(utf7::encode("Entwürfe"), "Entw&APw-rfe");
 //! assert_eq!(utf7::decode("Entw&APw-rfe").as_deref(), Some("Entwürfe"));
 //! assert_eq!(utf7::decode("AT&T"), None); // a bare `&` is not valid
