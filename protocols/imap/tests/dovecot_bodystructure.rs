@@ -15,6 +15,8 @@
 //! Set `MIME_DUMP_DIR` to get every difference written there, and
 //! `MIME_EXTRA_DIR` to compare the files of another directory as well.
 
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a panic is the failure report
+
 #[allow(dead_code)]
 #[path = "../src/response/body_structure.rs"]
 mod body_structure;
