@@ -1,0 +1,86 @@
+//! Server configuration.
+
+use std::time::Duration;
+
+/// When USER/PASS and AUTH PLAIN/LOGIN (which send the password in the
+/// clear) are accepted, like IMAP's `LOGINDISABLED` (RFC 2595 §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum PlaintextAuth {
+    /// On every connection, TLS or not.
+    Always,
+    /// On TLS connections and on connections from a loopback address
+    /// (a local fetchmail), as Dovecot does by default.
+    #[default]
+    TlsOrLoopback,
+    /// Only on TLS connections (after STLS or on an implicit-TLS port).
+    TlsOnly,
+}
+
+/// How a listener speaks TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TlsMode {
+    /// Plain text on connect (port 110); `STLS` is offered when the server
+    /// has a TLS configuration.
+    Plain,
+    /// TLS from the first byte (port 995, RFC 8314).
+    Implicit,
+}
+
+/// Settings of a [`crate::Pop3Server`].
+///
+/// ```
+/// let mut config = mailroom_pop3::Pop3Config::default();
+/// config.hostname = "mail.example.com".into();
+/// config.max_connections = 500;
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Pop3Config {
+    /// The name the server gives in its greeting.
+    pub hostname: String,
+    /// When plaintext passwords are accepted.
+    pub plaintext_auth: PlaintextAuth,
+    /// Longest command line accepted, CRLF included; a longer line is
+    /// answered `-ERR` and skipped. RFC 2449 asks for at least 255.
+    pub max_line_length: usize,
+    /// Connections served at once by one `serve` call; more are answered
+    /// `-ERR [SYS/TEMP]` and closed.
+    pub max_connections: usize,
+    /// How long a connection may stay silent (RFC 1939 §3: at least 10 minutes).
+    pub idle_timeout: Duration,
+    /// Time allowed for a TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Pause before answering a failed authentication (slows password guessing).
+    pub auth_failure_delay: Duration,
+    /// Failed authentications after which the connection is closed.
+    pub max_auth_failures: u32,
+    /// Invalid or unknown commands after which the connection is closed.
+    pub max_bad_commands: u32,
+    /// After shutdown is signalled, how long open connections may take to finish.
+    pub shutdown_grace: Duration,
+    /// The `EXPIRE` capability argument (RFC 2449 §6.7): `None` advertises `NEVER`.
+    pub expire_days: Option<u32>,
+    /// The `LOGIN-DELAY` capability argument in seconds (RFC 2449 §6.5).
+    pub login_delay_secs: u32,
+}
+
+impl Default for Pop3Config {
+    fn default() -> Self {
+        Pop3Config {
+            hostname: "localhost".into(),
+            plaintext_auth: PlaintextAuth::default(),
+            max_line_length: 1024,
+            max_connections: 1024,
+            idle_timeout: Duration::from_secs(600),
+            tls_handshake_timeout: Duration::from_secs(30),
+            auth_failure_delay: Duration::from_secs(2),
+            max_auth_failures: 3,
+            max_bad_commands: 20,
+            shutdown_grace: Duration::from_secs(10),
+            expire_days: None,
+            login_delay_secs: 0,
+        }
+    }
+}
