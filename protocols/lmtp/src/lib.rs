@@ -1,1 +1,75 @@
-//! (crate documentation to come)
+//! # mailroom-lmtp
+//!
+//! The delivery front end of Mailroom: an LMTP server (RFC 2033, with SIZE
+//! RFC 1870, 8BITMIME RFC 6152, ENHANCEDSTATUSCODES RFC 2034/3463 and
+//! PIPELINING RFC 2920) that an MTA such as Postfix hands mail to over TCP or
+//! a Unix socket. It is built the way every Mailroom protocol is:
+//!
+//! 1. [`codec`]: command lines framed with a bound and parsed by `smtp-proto`,
+//!    message data dot-unstuffed incrementally, bounded by `SIZE`;
+//! 2. [`Session`]: the per-connection state machine as a
+//!    `tower::Service<Command>`; [`LmtpServer`] is the factory;
+//! 3. the driver in [`LmtpServer::serve_tcp`] / [`LmtpServer::serve_unix`]:
+//!    accept loop, connection limit, idle timeout, graceful shutdown.
+//!
+//! `RCPT` resolves the user with [`mailroom_core::Authenticator::lookup`]
+//! (`user+detail@domain` keeps the detail in [`mailroom_core::Recipient::detail`]
+//! so the pipeline can file into that folder; unknown users get `550 5.1.1`).
+//! After `DATA` the message, with `Return-Path:` and `Received:` added, goes
+//! to [`mailroom_core::Delivery::deliver`] and each accepted recipient gets its
+//! own reply once its copy is durable: `250 2.0.0` delivered, `452 4.2.2` over
+//! quota (temporary, so the MTA keeps the message and retries), `451 4.3.0`
+//! storage busy, `550`/`554` permanent failures, `552 5.3.4` too big.
+//!
+//! ## Running it
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mailroom_core::{Authenticator, Quota, Storage, delivery::Pipeline};
+//! use mailroom_lmtp::{LmtpConfig, LmtpServer};
+//!
+//! async fn run(storage: Arc<dyn Storage>, quota: Arc<dyn Quota>, auth: Arc<dyn Authenticator>)
+//!     -> Result<(), mailroom_lmtp::LmtpError>
+//! {
+//!     let delivery = Arc::new(Pipeline::standard(storage, quota));
+//!     let lmtp = LmtpServer::new(delivery, auth, LmtpConfig::default());
+//!     let tcp = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//!     // Stops when the shutdown future completes (here: at once).
+//!     lmtp.serve_tcp(tcp, async {}).await
+//! }
+//! # let store = Arc::new(mailroom_store_memory::MemoryStore::new());
+//! # #[derive(Debug)] struct NoAuth;
+//! # #[async_trait::async_trait] impl Authenticator for NoAuth {
+//! #   async fn authenticate(&self, _: &mailroom_core::Credentials) -> mailroom_core::Result<mailroom_core::Principal> { Err(mailroom_core::Error::AuthFailed) }
+//! #   async fn lookup(&self, _: &str) -> mailroom_core::Result<Option<mailroom_core::Principal>> { Ok(None) }
+//! # }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
+//! #     .block_on(run(store.clone(), store, Arc::new(NoAuth))).unwrap();
+//! ```
+//!
+//! Cross-cutting behaviour (tracing, timeouts, limits) is added with
+//! [`LmtpServer::serve_with`] and any `tower::Layer` over [`Session`].
+//! LMTP has no TLS here: RFC 2033 §5 keeps it on the local host or a
+//! trusted network (loopback TCP or a Unix socket).
+//!
+//! ## Dependencies and why
+//!
+//! - `smtp-proto` (Stalwart): the SMTP/LMTP command grammar and the
+//!   incremental dot-unstuffing data receiver, which resists SMTP smuggling;
+//!   we add only line framing, LMTP's rules and the session.
+//! - `mailroom-core`: the `Delivery` and `Authenticator` traits.
+//! - `tokio`: sockets (TCP and Unix), timers; `bytes`: buffers without copies.
+//! - `tower`: the `Service`/`Layer` shape that lets integrators wrap sessions.
+//! - `thiserror`: the typed [`LmtpError`]; `tracing`: logs (never message bodies).
+
+pub mod codec;
+mod config;
+mod error;
+mod received;
+mod server;
+mod session;
+
+pub use config::LmtpConfig;
+pub use error::LmtpError;
+pub use server::{LmtpListener, LmtpServer};
+pub use session::{Action, Peer, Response, Session};
