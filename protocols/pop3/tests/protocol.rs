@@ -544,3 +544,55 @@ async fn idle_connections_are_logged_out() {
     assert_eq!(c.line().await, "-ERR autologout: idle for too long");
     c.expect_closed().await;
 }
+
+#[tokio::test]
+async fn quit_after_imap_expunged_some_of_the_same_messages() {
+    let h = Harness::start().await;
+    two_messages(&h).await;
+    h.deliver(ALICE, b"Subject: three\r\n\r\n3\r\n").await;
+    let mut c = h.login(ALICE).await;
+    c.cmd("DELE 1").await;
+    c.cmd("DELE 3").await;
+    // Meanwhile an IMAP client expunges message 1 itself.
+    let access = MailAccess::new(h.storage(), None, Principal::user(ALICE));
+    let imap = access.select("INBOX", false).await.unwrap();
+    let deleted: mailroom_core::Flags = [Flag::Deleted].into_iter().collect();
+    imap.store(&[Uid(1)], &mailroom_core::StoreOp::Add(deleted), None)
+        .await
+        .unwrap();
+    imap.expunge(Some(&[Uid(1)])).await.unwrap();
+    assert_eq!(c.cmd("RETR 1").await, "-ERR message 1 already deleted");
+    let (status, _) = c.multi("TOP 2 0").await;
+    assert!(status.starts_with("+OK"));
+    let r = c.cmd("QUIT").await;
+    assert!(r.starts_with("+OK"), "{r}");
+    assert_eq!(h.inbox_uids(ALICE).await, [2]);
+}
+
+#[tokio::test]
+async fn sessions_can_be_wrapped_in_tower_layers() {
+    use tower::ServiceBuilder;
+    let store = std::sync::Arc::new(mailroom_store_memory::MemoryStore::new());
+    let server = mailroom_pop3::Pop3Server::new(
+        store,
+        std::sync::Arc::new(StaticAuth::new()),
+        test_config(),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let layer = ServiceBuilder::new()
+        .layer(tower::timeout::TimeoutLayer::new(Duration::from_secs(5)))
+        .layer(tower::limit::ConcurrencyLimitLayer::new(1));
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(server.serve_with(listener, TlsMode::Plain, layer, async {
+        let _ = rx.await;
+    }));
+    let mut c = Client::new(tokio::net::TcpStream::connect(addr).await.unwrap());
+    c.line().await;
+    assert_eq!(c.cmd(&format!("USER {ALICE}")).await, "+OK send PASS");
+    assert!(c.cmd(&format!("PASS {PASSWORD}")).await.starts_with("+OK"));
+    assert_eq!(c.cmd("STAT").await, "+OK 0 0");
+    tx.send(()).unwrap();
+    assert_eq!(c.line().await, "-ERR [SYS/TEMP] server shutting down");
+    task.await.unwrap().unwrap();
+}
