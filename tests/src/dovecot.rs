@@ -39,8 +39,15 @@ impl Dovecot {
             .arg(dir.path().join("home"))
             .status()
             .expect("chown");
-        assert!(status.success(), "chown of the Dovecot home failed (tests run as root)");
-        std::fs::write(dir.path().join("passwd"), format!("{user}:{{PLAIN}}{password}\n")).expect("passwd");
+        assert!(
+            status.success(),
+            "chown of the Dovecot home failed (tests run as root)"
+        );
+        std::fs::write(
+            dir.path().join("passwd"),
+            format!("{user}:{{PLAIN}}{password}\n"),
+        )
+        .expect("passwd");
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .map(|a| a.port())
@@ -59,7 +66,11 @@ impl Dovecot {
             ),
         )
         .expect("dovecot.conf");
-        let st = Command::new(DOVECOT_BIN).arg("-c").arg(&config).status().expect("run dovecot");
+        let st = Command::new(DOVECOT_BIN)
+            .arg("-c")
+            .arg(&config)
+            .status()
+            .expect("run dovecot");
         assert!(st.success(), "dovecot failed to start");
         for _ in 0..200 {
             if TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -93,6 +104,10 @@ fn set_mode(p: &Path, mode: u32) {
 
 impl Drop for Dovecot {
     fn drop(&mut self) {
-        let _ = Command::new("doveadm").arg("-c").arg(&self.config).arg("stop").status();
+        let _ = Command::new("doveadm")
+            .arg("-c")
+            .arg(&self.config)
+            .arg("stop")
+            .status();
     }
 }

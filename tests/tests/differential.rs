@@ -11,5 +11,9 @@ fn search_condstore_qresync_agree_with_dovecot() {
     server.add_user("alice@example.com", "secret");
     let port = dovecot.port().to_string();
     let out = server.run_python("differential.py", &[], &[("MR_DOVECOT_PORT", &port)]);
-    assert!(out.contains("ALL OK"), "{out}\n--- dovecot log ---\n{}", dovecot.log());
+    assert!(
+        out.contains("ALL OK"),
+        "{out}\n--- dovecot log ---\n{}",
+        dovecot.log()
+    );
 }

@@ -16,7 +16,8 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn connect(port: u16) -> Result<Client> {
-        let s = TcpStream::connect(("127.0.0.1", port)).with_context(|| format!("connect to {port}"))?;
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .with_context(|| format!("connect to {port}"))?;
         s.set_nodelay(true)?;
         s.set_read_timeout(Some(Duration::from_secs(600)))?;
         let mut c = Client {
@@ -48,7 +49,8 @@ impl Client {
     /// number of response bytes. Fails unless the completion is OK.
     pub(crate) fn run(&mut self, command: &str) -> Result<u64> {
         let tag = self.tag();
-        self.writer.write_all(format!("{tag} {command}\r\n").as_bytes())?;
+        self.writer
+            .write_all(format!("{tag} {command}\r\n").as_bytes())?;
         self.read_until(&tag)
     }
 
@@ -107,8 +109,14 @@ impl Client {
 }
 
 fn literal_len(line: &[u8]) -> Option<u64> {
-    let line = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
+    let line = line
+        .strip_suffix(b"\r\n")
+        .or_else(|| line.strip_suffix(b"\n"))?;
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|&b| b == b'{')?;
-    std::str::from_utf8(&inner[open + 1..]).ok()?.trim_end_matches('+').parse().ok()
+    std::str::from_utf8(&inner[open + 1..])
+        .ok()?
+        .trim_end_matches('+')
+        .parse()
+        .ok()
 }

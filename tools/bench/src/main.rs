@@ -65,7 +65,9 @@ fn parse_args() -> Result<Options> {
             "--rounds" => o.rounds = num("--rounds")?.max(1),
             "--only" => o.only = args.next(),
             "-h" | "--help" => {
-                println!("usage: mailroom-bench [--large N] [--small N] [--append N] [--rounds N] [--only mailroomd|dovecot]");
+                println!(
+                    "usage: mailroom-bench [--large N] [--small N] [--append N] [--rounds N] [--only mailroomd|dovecot]"
+                );
                 std::process::exit(0);
             }
             other => bail!("unknown argument {other}"),
@@ -135,7 +137,10 @@ impl Mailroomd {
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .spawn()?;
-        add.stdin.take().context("stdin")?.write_all(format!("{PASSWORD}\n").as_bytes())?;
+        add.stdin
+            .take()
+            .context("stdin")?
+            .write_all(format!("{PASSWORD}\n").as_bytes())?;
         if !add.wait()?.success() {
             bail!("mailroomd user add failed");
         }
@@ -149,13 +154,20 @@ impl Mailroomd {
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
         let port = loop {
-            let line = lines.next().context("mailroomd exited before listening")??;
+            let line = lines
+                .next()
+                .context("mailroomd exited before listening")??;
             if let Some(addr) = line.strip_prefix("mailroomd: imap listening on ") {
                 break addr.rsplit(':').next().unwrap_or("0").parse()?;
             }
         };
         std::thread::spawn(move || for _ in lines {});
-        Ok(Mailroomd { child, bin, config, port })
+        Ok(Mailroomd {
+            child,
+            bin,
+            config,
+            port,
+        })
     }
 }
 
@@ -215,13 +227,21 @@ fn sibling_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let p = exe.parent().context("exe dir")?.join(name);
     if !p.exists() {
-        bail!("{} not found: build it with `cargo build --release -p {name}`", p.display());
+        bail!(
+            "{} not found: build it with `cargo build --release -p {name}`",
+            p.display()
+        );
     }
     Ok(p)
 }
 
 /// Pipelined APPENDs (a window of 32 in flight) to fill a mailbox quickly.
-fn populate(port: u16, mailbox: &str, count: usize, make: fn(usize) -> Vec<u8>) -> Result<Duration> {
+fn populate(
+    port: u16,
+    mailbox: &str,
+    count: usize,
+    make: fn(usize) -> Vec<u8>,
+) -> Result<Duration> {
     let mut c = Client::login(port, USER, PASSWORD)?;
     c.run(&format!("CREATE \"{mailbox}\""))?;
     let t = Instant::now();
@@ -252,10 +272,18 @@ struct Row {
 
 fn measure(target: &dyn Target, o: &Options, rows: &mut [Row], col: usize) -> Result<()> {
     let port = target.port();
-    eprintln!("[{}] populating Big ({} messages) ...", target.name(), o.large);
+    eprintln!(
+        "[{}] populating Big ({} messages) ...",
+        target.name(),
+        o.large
+    );
     let p = populate(port, "Big", o.large, small_message)?;
     eprintln!("[{}]   {:.1}s", target.name(), p.as_secs_f64());
-    eprintln!("[{}] populating Small ({} messages) ...", target.name(), o.small);
+    eprintln!(
+        "[{}] populating Small ({} messages) ...",
+        target.name(),
+        o.small
+    );
     populate(port, "Small", o.small, mixed_message)?;
 
     // 1. SELECT + UID FETCH 1:* (FLAGS UID), fresh connection each round; first round is the cold one.
@@ -312,11 +340,19 @@ fn fmt(d: Option<Duration>) -> String {
 
 fn main() -> Result<()> {
     let o = parse_args()?;
-    let tmp = tempfile::Builder::new().prefix("mailroom-bench").tempdir()?;
-    std::fs::set_permissions(tmp.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+    let tmp = tempfile::Builder::new()
+        .prefix("mailroom-bench")
+        .tempdir()?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
     let mut rows: Vec<Row> = [
         format!("SELECT + UID FETCH 1:* (FLAGS UID), {} msgs, cold", o.large),
-        format!("SELECT + UID FETCH 1:* (FLAGS UID), {} msgs, warm median", o.large),
+        format!(
+            "SELECT + UID FETCH 1:* (FLAGS UID), {} msgs, warm median",
+            o.large
+        ),
         format!("FETCH 1:* (ENVELOPE BODYSTRUCTURE), {} msgs", o.small),
         format!("APPEND {} small msgs, one at a time", o.append),
         format!("reconstruct {} msgs", o.small),
@@ -343,14 +379,24 @@ fn main() -> Result<()> {
     println!("|---|---|---|---|");
     for r in &rows {
         let ratio = match (r.figures[0], r.figures[1]) {
-            (Some(a), Some(b)) if a.as_secs_f64() > 0.0 => format!("{:.2}x", b.as_secs_f64() / a.as_secs_f64()),
+            (Some(a), Some(b)) if a.as_secs_f64() > 0.0 => {
+                format!("{:.2}x", b.as_secs_f64() / a.as_secs_f64())
+            }
             _ => "-".into(),
         };
-        println!("| {} | {} | {} | {} |", r.work, fmt(r.figures[0]), fmt(r.figures[1]), ratio);
+        println!(
+            "| {} | {} | {} | {} |",
+            r.work,
+            fmt(r.figures[0]),
+            fmt(r.figures[1]),
+            ratio
+        );
     }
     println!(
         "\nwall-clock times on this machine ({} cores), same run; ratio > 1 means mailroomd is faster",
-        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
     );
     Ok(())
 }
