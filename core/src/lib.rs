@@ -44,6 +44,7 @@
 pub mod access;
 pub mod acl;
 pub mod auth;
+pub mod base64;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod delivery;

@@ -6,12 +6,11 @@
 //! can neither panic the server nor make it drop the connection with bad
 //! syntax.
 
-mod base64;
 mod command;
 mod message;
 mod reply;
 
-pub use base64::{decode as base64_decode, encode as base64_encode};
+pub use mailroom_core::base64::{decode as base64_decode, encode as base64_encode};
 pub use command::{Command, MessageNumber};
 pub use message::{MessageWriter, octets};
 pub use reply::{Action, Body, Reply, ResponseCode, Status};

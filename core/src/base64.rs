@@ -1,11 +1,12 @@
-//! Base64 (RFC 4648 §4) for SASL exchanges: a few lines do not justify a dependency.
+//! Base64 (RFC 4648 §4) for SASL exchanges (IMAP AUTHENTICATE, POP3 AUTH):
+//! one implementation for every protocol; a few lines do not justify a dependency.
 
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 /// Encodes bytes as padded base64.
 ///
 /// ```
-/// assert_eq!(mailroom_pop3::codec::base64_encode(b"Username:"), "VXNlcm5hbWU6");
+/// assert_eq!(mailroom_core::base64::encode(b"Username:"), "VXNlcm5hbWU6");
 /// ```
 pub fn encode(input: &[u8]) -> String {
     let mut out = String::with_capacity(input.len().div_ceil(3) * 4);
@@ -41,8 +42,8 @@ fn value(c: u8) -> Option<u32> {
 /// Decodes padded (or unpadded) base64; `None` on any invalid character.
 ///
 /// ```
-/// assert_eq!(mailroom_pop3::codec::base64_decode("AGFsaWNlAHNlY3JldA==").unwrap(), b"\0alice\0secret");
-/// assert!(mailroom_pop3::codec::base64_decode("a*b").is_none());
+/// assert_eq!(mailroom_core::base64::decode("AGFsaWNlAHNlY3JldA==").unwrap(), b"\0alice\0secret");
+/// assert!(mailroom_core::base64::decode("a*b").is_none());
 /// ```
 pub fn decode(input: &str) -> Option<Vec<u8>> {
     let bytes = input.trim_end_matches('=').as_bytes();
@@ -86,6 +87,12 @@ mod tests {
             assert_eq!(decode(enc).unwrap(), plain.as_bytes());
         }
         assert!(decode("Zg===").is_none());
+        assert_eq!(decode("AGFsaWNlAHNlY3JldA==").unwrap(), b"\0alice\0secret");
+        // unpadded input is accepted (some SASL clients send it)
+        assert_eq!(decode("YWI").unwrap(), b"ab");
+        for bad in ["YW=j", "Y===", "YW!j", "YQ==YWJj"] {
+            assert!(decode(bad).is_none(), "{bad}");
+        }
         assert!(decode("Z").is_none());
     }
 
