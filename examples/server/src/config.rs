@@ -5,9 +5,10 @@
 //! resolved into [`Config`]: defaults filled in, relative paths made absolute
 //! against the config file's directory, listeners collected.
 //!
-//! Adding a listener (`[pop3]`, `[pop3s]`, `[lmtp]`) means: a field of type
-//! `Option<ListenerTable>` in [`ConfigFile`], a variant in [`ListenerKind`]
-//! with its default address, and a line in [`ConfigFile::resolve`]. Adding a
+//! Adding a TCP listener means: a field of type `Option<ListenerTable>` in
+//! [`ConfigFile`], a variant in [`ListenerKind`] with its default address,
+//! and a line in [`ConfigFile::resolve`]. `[lmtp]` is the one table with
+//! more keys ([`LmtpTable`]): a TCP address, a Unix socket, or both. Adding a
 //! settings table means a struct with `#[serde(deny_unknown_fields)]` and a
 //! field in both [`ConfigFile`] and [`Config`].
 
@@ -29,6 +30,10 @@ pub const DEFAULT_SHUTDOWN_GRACE_SECS: u64 = 5;
 /// How often a running server retries reconstructing mailboxes found
 /// corrupt (it checks for newly found ones every second).
 pub const DEFAULT_RECONSTRUCT_INTERVAL_SECS: u64 = 60;
+/// The mode of the LMTP Unix socket unless `[lmtp] socket_mode` says
+/// otherwise: any local user may connect, as on loopback TCP (Dovecot's
+/// default too); the MTA (Postfix's `lmtp` runs as `postfix`) needs it.
+pub const DEFAULT_LMTP_SOCKET_MODE: u32 = 0o666;
 /// The CRC store's directory inside the data directory.
 pub const STORE_DIR: &str = "store";
 /// The admin control socket inside the data directory.
@@ -83,6 +88,12 @@ pub struct ConfigFile {
     pub imap: Option<ListenerTable>,
     /// IMAP over implicit TLS.
     pub imaps: Option<ListenerTable>,
+    /// Plain POP3 (with STLS).
+    pub pop3: Option<ListenerTable>,
+    /// POP3 over implicit TLS.
+    pub pop3s: Option<ListenerTable>,
+    /// LMTP delivery: TCP, a Unix socket, or both.
+    pub lmtp: Option<LmtpTable>,
     /// The certificate and key; absent means a generated self-signed pair.
     pub tls: Option<TlsTable>,
     /// Authentication.
@@ -180,6 +191,19 @@ pub struct ListenerTable {
     pub listen: Option<SocketAddr>,
 }
 
+/// `[lmtp]`: a TCP address, a Unix socket, or both. An empty table means
+/// TCP on the default address.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LmtpTable {
+    /// `IP:PORT` to listen on; port 0 picks a free port.
+    pub listen: Option<SocketAddr>,
+    /// A Unix socket path (Postfix's `lmtp:unix:PATH`).
+    pub socket: Option<PathBuf>,
+    /// The Unix socket's permission bits (TOML allows `0o660`); default `0o666`.
+    pub socket_mode: Option<u32>,
+}
+
 /// `[tls]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -233,6 +257,12 @@ pub enum ListenerKind {
     Imap,
     /// IMAP over implicit TLS.
     Imaps,
+    /// POP3, plaintext with STLS.
+    Pop3,
+    /// POP3 over implicit TLS.
+    Pop3s,
+    /// LMTP over TCP (no TLS: RFC 2033 keeps LMTP on the local host).
+    Lmtp,
 }
 
 impl ListenerKind {
@@ -241,6 +271,9 @@ impl ListenerKind {
         match self {
             ListenerKind::Imap => "imap",
             ListenerKind::Imaps => "imaps",
+            ListenerKind::Pop3 => "pop3",
+            ListenerKind::Pop3s => "pop3s",
+            ListenerKind::Lmtp => "lmtp",
         }
     }
 
@@ -249,6 +282,9 @@ impl ListenerKind {
         let port = match self {
             ListenerKind::Imap => 1143,
             ListenerKind::Imaps => 1993,
+            ListenerKind::Pop3 => 1110,
+            ListenerKind::Pop3s => 1995,
+            ListenerKind::Lmtp => 2424,
         };
         SocketAddr::from(([127, 0, 0, 1], port))
     }
@@ -256,7 +292,10 @@ impl ListenerKind {
     /// Whether the listener needs a TLS configuration.
     pub fn needs_tls(self) -> bool {
         match self {
-            ListenerKind::Imap | ListenerKind::Imaps => true,
+            ListenerKind::Imap | ListenerKind::Imaps | ListenerKind::Pop3 | ListenerKind::Pop3s => {
+                true
+            }
+            ListenerKind::Lmtp => false,
         }
     }
 }
@@ -283,6 +322,15 @@ pub enum TlsSource {
         /// The directory (`<data_dir>/tls`).
         dir: PathBuf,
     },
+}
+
+/// The LMTP Unix socket, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnixSocket {
+    /// Its path (relative paths follow the config file).
+    pub path: PathBuf,
+    /// Its permission bits.
+    pub mode: u32,
 }
 
 /// Authentication settings, resolved.
@@ -329,8 +377,10 @@ pub struct Config {
     pub admin_socket: PathBuf,
     /// The lock file a serving process holds (`<data_dir>/mailroomd.lock`).
     pub serve_lock: PathBuf,
-    /// Listeners to run, in a fixed order.
+    /// TCP listeners to run, in a fixed order.
     pub listeners: Vec<(ListenerKind, SocketAddr)>,
+    /// The LMTP Unix socket, if `[lmtp] socket` is set.
+    pub lmtp_socket: Option<UnixSocket>,
     /// The certificate source.
     pub tls: TlsSource,
     /// Authentication.
@@ -361,11 +411,15 @@ impl Config {
     }
 
     /// The embedded defaults used when no config file is given: data in
-    /// `./data`, IMAP on 127.0.0.1:1143 and IMAPS on 127.0.0.1:1993.
+    /// `./data`, IMAP on 127.0.0.1:1143, IMAPS on :1993, POP3 on :1110,
+    /// POP3S on :1995 and LMTP on :2424 (all loopback).
     pub fn embedded_defaults() -> Result<Config, ConfigError> {
         let file = ConfigFile {
             imap: Some(ListenerTable::default()),
             imaps: Some(ListenerTable::default()),
+            pop3: Some(ListenerTable::default()),
+            pop3s: Some(ListenerTable::default()),
+            lmtp: Some(LmtpTable::default()),
             ..ConfigFile::default()
         };
         file.resolve(None, Path::new("."))
@@ -417,9 +471,48 @@ impl ConfigFile {
         for (kind, table) in [
             (ListenerKind::Imap, self.imap),
             (ListenerKind::Imaps, self.imaps),
+            (ListenerKind::Pop3, self.pop3),
+            (ListenerKind::Pop3s, self.pop3s),
         ] {
             if let Some(t) = table {
                 listeners.push((kind, t.listen.unwrap_or_else(|| kind.default_listen())));
+            }
+        }
+        let mut lmtp_socket = None;
+        if let Some(t) = self.lmtp {
+            let kind = ListenerKind::Lmtp;
+            match (t.listen, &t.socket) {
+                (Some(addr), _) => listeners.push((kind, addr)),
+                (None, None) => listeners.push((kind, kind.default_listen())),
+                (None, Some(_)) => {}
+            }
+            let mode = t.socket_mode.unwrap_or(DEFAULT_LMTP_SOCKET_MODE);
+            if mode > 0o777 {
+                return Err(invalid(format!(
+                    "[lmtp] socket_mode {mode:#o} is not a permission mode (0o000 to 0o777)"
+                )));
+            }
+            match t.socket {
+                Some(p) if p.as_os_str().is_empty() => {
+                    return Err(invalid("[lmtp] socket must not be empty".into()));
+                }
+                Some(p) => {
+                    let path = absolute(p);
+                    // sun_path holds 108 bytes with the terminating NUL.
+                    if path.as_os_str().len() > 107 {
+                        return Err(invalid(format!(
+                            "[lmtp] socket {} is longer than a Unix socket path may be (107 bytes)",
+                            path.display()
+                        )));
+                    }
+                    lmtp_socket = Some(UnixSocket { path, mode });
+                }
+                None if t.socket_mode.is_some() => {
+                    return Err(invalid(
+                        "[lmtp] socket_mode needs a socket path (`socket = ...`)".into(),
+                    ));
+                }
+                None => {}
             }
         }
         for (i, (kind, addr)) in listeners.iter().enumerate() {
@@ -484,14 +577,26 @@ impl ConfigFile {
             ));
         }
 
+        let admin_socket = data_dir.join(ADMIN_SOCKET);
+        if lmtp_socket
+            .as_ref()
+            .is_some_and(|s: &UnixSocket| s.path == admin_socket)
+        {
+            return Err(invalid(format!(
+                "[lmtp] socket {} is the admin socket's path",
+                admin_socket.display()
+            )));
+        }
+
         Ok(Config {
             source: source.map(Path::to_path_buf),
             data_dir: data_dir.clone(),
             log_level,
             store,
-            admin_socket: data_dir.join(ADMIN_SOCKET),
+            admin_socket,
             serve_lock: data_dir.join(SERVE_LOCK),
             listeners,
+            lmtp_socket,
             tls,
             auth,
             limits,
@@ -612,6 +717,19 @@ mod tests {
             c.listener(ListenerKind::Imaps),
             Some("127.0.0.1:1993".parse().unwrap())
         );
+        assert_eq!(
+            c.listener(ListenerKind::Pop3),
+            Some("127.0.0.1:1110".parse().unwrap())
+        );
+        assert_eq!(
+            c.listener(ListenerKind::Pop3s),
+            Some("127.0.0.1:1995".parse().unwrap())
+        );
+        assert_eq!(
+            c.listener(ListenerKind::Lmtp),
+            Some("127.0.0.1:2424".parse().unwrap())
+        );
+        assert_eq!(c.lmtp_socket, None);
         assert!(!c.auth.allow_plaintext);
         assert_eq!(c.auth.users_file, PathBuf::from("./data/users.toml"));
         assert_eq!(c.auth.cache_ttl, Duration::from_secs(60));
@@ -691,6 +809,70 @@ mod tests {
                 (ListenerKind::Imaps, "[::1]:0".parse().unwrap()),
             ]
         );
+    }
+
+    #[test]
+    fn pop3_and_lmtp_tables() {
+        let c = parse("[pop3]\n[pop3s]\nlisten = \"127.0.0.1:0\"\n[lmtp]\n").unwrap();
+        assert_eq!(
+            c.listeners,
+            vec![
+                (ListenerKind::Pop3, "127.0.0.1:1110".parse().unwrap()),
+                (ListenerKind::Pop3s, "127.0.0.1:0".parse().unwrap()),
+                (ListenerKind::Lmtp, "127.0.0.1:2424".parse().unwrap()),
+            ]
+        );
+        assert_eq!(c.lmtp_socket, None);
+
+        // socket only: no TCP listener
+        let c = parse("[lmtp]\nsocket = \"run/lmtp.sock\"\n").unwrap();
+        assert!(c.listeners.is_empty());
+        assert_eq!(
+            c.lmtp_socket,
+            Some(UnixSocket {
+                path: "/etc/m/run/lmtp.sock".into(),
+                mode: 0o666
+            })
+        );
+
+        // both, with a mode written in TOML's octal
+        let c = parse(
+            "[lmtp]\nlisten = \"127.0.0.1:24\"\nsocket = \"/srv/lmtp\"\nsocket_mode = 0o660\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.listener(ListenerKind::Lmtp),
+            Some("127.0.0.1:24".parse().unwrap())
+        );
+        assert_eq!(c.lmtp_socket.unwrap().mode, 0o660);
+        assert!(!ListenerKind::Lmtp.needs_tls() && ListenerKind::Pop3s.needs_tls());
+    }
+
+    #[test]
+    fn bad_lmtp_tables() {
+        for (text, needle) in [
+            ("[lmtp]\nsocket_mode = 0o600\n", "needs a socket path"),
+            (
+                "[lmtp]\nsocket = \"/s\"\nsocket_mode = 0o1777\n",
+                "socket_mode",
+            ),
+            ("[lmtp]\nsocket = \"\"\n", "must not be empty"),
+            ("[lmtp]\nport = 24\n", "unknown field `port`"),
+            (
+                "data_dir = \"/d\"\n[lmtp]\nsocket = \"/d/admin.sock\"\n",
+                "admin socket",
+            ),
+            (
+                "[pop3]\nlisten = \"127.0.0.1:7\"\n[lmtp]\nlisten = \"127.0.0.1:7\"\n",
+                "both listen",
+            ),
+        ] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{text:?}: {e}");
+        }
+        let long = format!("[lmtp]\nsocket = \"/{}\"\n", "x".repeat(120));
+        let e = parse(&long).unwrap_err().to_string();
+        assert!(e.contains("longer than"), "{e}");
     }
 
     #[test]

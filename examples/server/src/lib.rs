@@ -1,7 +1,7 @@
 //! # mailroomd
 //!
-//! The example Mailroom server: it wires the IMAP service
-//! ([`mailroom_imap`]) to a mailbox store, a users file with argon2
+//! The example Mailroom server: it wires the IMAP, POP3 and LMTP services
+//! ([`mailroom_imap`], [`mailroom_pop3`], [`mailroom_lmtp`]) to a mailbox store, a users file with argon2
 //! password hashes and TLS through rustls, and adds the admin commands
 //! operators and scripts use. The binary is `mailroomd`; this library holds
 //! the parts worth testing on their own:
@@ -19,7 +19,9 @@
 //!   behind those commands whether a server runs or not;
 //! - [`repair`]: the background task that reconstructs mailboxes the CRC
 //!   store found corrupt;
-//! - [`fsutil`]: atomic durable writes and lock files.
+//! - [`fsutil`]: atomic durable writes and lock files;
+//! - [`limit`]: the tower layer that bounds one protocol's connections across
+//!   all its listeners (`[limits] max_connections`).
 //!
 //! See `examples/server/README.md` for the command-line and config reference.
 //!
@@ -55,8 +57,11 @@
 //!
 //! ## Dependencies and why
 //!
-//! - `mailroom-core`, `mailroom-imap`, `mailroom-store-crc` (the default
-//!   store), `mailroom-store-memory`: the parts this server assembles.
+//! - `mailroom-core`, `mailroom-imap`, `mailroom-pop3`, `mailroom-lmtp`,
+//!   `mailroom-store-crc` (the default store), `mailroom-store-memory`: the
+//!   parts this server assembles.
+//! - `tower`: the `Layer`s wrapped around POP3 and LMTP sessions (the shared
+//!   connection limit, the command timeout); `futures`: its `Either` future.
 //! - `tokio`: the runtime, listeners (TCP and the admin Unix socket, whose
 //!   peer credentials it reads) and signal handling.
 //! - `argon2`: password hashing (memory-hard; the PHC string carries its parameters).
@@ -79,6 +84,7 @@ pub mod auth;
 pub mod config;
 pub mod control;
 pub mod fsutil;
+pub mod limit;
 pub mod repair;
 pub mod store;
 pub mod tls;

@@ -1,38 +1,59 @@
 //! `mailroomd serve`: assemble the store, the authenticator and TLS, bind
-//! the listeners and the admin socket, repair corrupt mailboxes in the
+//! the listeners (IMAP, IMAPS, POP3, POP3S, LMTP over TCP and a Unix
+//! socket) and the admin socket, repair corrupt mailboxes in the
 //! background, serve until SIGTERM/SIGINT, shut down gracefully.
 //!
-//! Adding a protocol listener (`[pop3]`, `[pop3s]`, `[lmtp]`) is an arm in
-//! [`serve_listener`]; everything else (binding, the startup line, port 0,
-//! shutdown) is shared.
+//! Adding a TCP listener is an arm in [`serve_listener`]; everything else
+//! (binding, the startup line, port 0, shutdown) is shared.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use mailroom_core::delivery::Pipeline;
 use mailroom_core::{Authenticator, Quota, Storage};
 use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
+use mailroom_lmtp::{LmtpConfig, LmtpListener, LmtpServer};
+use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Server};
 use mailroomd::auth::FileAuthenticator;
-use mailroomd::config::{Config, ListenerKind};
+use mailroomd::config::{Config, ListenerKind, UnixSocket};
 use mailroomd::control::AdminSocket;
+use mailroomd::limit::ConnectionLimitLayer;
 use mailroomd::store::Store;
 use mailroomd::users::{self, UserDb};
 use mailroomd::{fsutil, repair, store, tls};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tower::ServiceBuilder;
+use tower::timeout::TimeoutLayer;
 
 /// The demo user created on first start without a config file.
 pub(crate) const DEMO_USER: &str = "demo@localhost";
 
+/// The reply a POP3 connection over `[limits] max_connections` gets.
+type Pop3Refusal = fn() -> mailroom_pop3::codec::Reply;
+/// The reply an LMTP connection over `[limits] max_connections` gets.
+type LmtpRefusal = fn() -> mailroom_lmtp::Response;
+
 /// The protocol servers, built once and shared by their listeners (so
-/// `[limits] max_connections` bounds each protocol, all its listeners together).
+/// `[limits] max_connections` bounds each protocol, all its listeners
+/// together, and POP3's maildrop lock covers POP3 and POP3S alike).
 #[derive(Debug, Clone)]
 struct Services {
     imap: ImapServer,
+    pop3: Pop3Server,
+    pop3_limit: ConnectionLimitLayer<Pop3Refusal>,
+    lmtp: LmtpServer,
+    lmtp_limit: ConnectionLimitLayer<LmtpRefusal>,
+    /// `[limits] command_timeout_secs`, when set, also bounds each POP3
+    /// and LMTP command (IMAP has its own, with a default).
+    command_timeout: Option<Duration>,
 }
 
 impl Services {
@@ -43,8 +64,52 @@ impl Services {
         auth: Arc<dyn Authenticator>,
         tls: Arc<rustls::ServerConfig>,
     ) -> Services {
-        let imap = ImapServer::new(storage, Some(quota), auth, imap_config(config)).with_tls(tls);
-        Services { imap }
+        let imap = ImapServer::new(
+            storage.clone(),
+            Some(quota.clone()),
+            auth.clone(),
+            imap_config(config),
+        )
+        .with_tls(tls.clone());
+        let pop3_config = pop3_config(config);
+        let pop3_limit =
+            ConnectionLimitLayer::new(pop3_config.max_connections, pop3_refusal as Pop3Refusal);
+        // One storage handle for every POP3 listener: the maildrop lock is
+        // keyed by it.
+        let pop3 = Pop3Server::new(storage.clone(), auth.clone(), pop3_config).with_tls(tls);
+        let lmtp_config = lmtp_config(config);
+        let lmtp_limit =
+            ConnectionLimitLayer::new(lmtp_config.max_connections, lmtp_refusal as LmtpRefusal);
+        let delivery = Arc::new(Pipeline::standard(storage, quota));
+        let lmtp = LmtpServer::new(delivery, auth, lmtp_config);
+        Services {
+            imap,
+            pop3,
+            pop3_limit,
+            lmtp,
+            lmtp_limit,
+            command_timeout: config.limits.command_timeout_secs.map(Duration::from_secs),
+        }
+    }
+}
+
+fn pop3_refusal() -> mailroom_pop3::codec::Reply {
+    use mailroom_pop3::codec::{Action, Reply, ResponseCode};
+    Reply::err_code(
+        ResponseCode::SysTemp,
+        "too many connections; try again later",
+    )
+    .then(Action::Close)
+}
+
+fn lmtp_refusal() -> mailroom_lmtp::Response {
+    mailroom_lmtp::Response {
+        replies: vec![mailroom_lmtp::codec::Reply::new(
+            421,
+            [4, 3, 2],
+            "too many connections; try again later",
+        )],
+        action: mailroom_lmtp::Action::Close,
     }
 }
 
@@ -56,9 +121,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
     let mut sigint = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
 
-    if config.listeners.is_empty() {
+    if config.listeners.is_empty() && config.lmtp_socket.is_none() {
         anyhow::bail!(
-            "{}: no listener is configured; add an [imap] or [imaps] table",
+            "{}: no listener is configured; add an [imap], [imaps], [pop3], [pop3s] or [lmtp] table",
             config
                 .source
                 .as_deref()
@@ -126,8 +191,17 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         let local = listener.local_addr().context("reading the bound address")?;
         bound.push((kind, listener, local));
     }
+    let lmtp_unix = match &config.lmtp_socket {
+        Some(socket) => Some(bind_unix(socket).with_context(|| {
+            format!(
+                "[lmtp] cannot listen on the socket {}",
+                socket.path.display()
+            )
+        })?),
+        None => None,
+    };
 
-    print_startup(&config, &tls, &bound, &admin);
+    print_startup(&config, &tls, &bound, lmtp_unix.as_ref(), &admin);
 
     let services = Services::new(
         &config,
@@ -160,7 +234,18 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         let stop = stopped(stop_rx.clone());
         listeners.spawn(async move {
             let result = serve_listener(kind, listener, services, stop).await;
-            (kind, local, result)
+            (kind.to_string(), local.to_string(), result)
+        });
+    }
+    let mut unix_socket = None;
+    if let Some(bound) = lmtp_unix {
+        let path = bound.path.clone();
+        unix_socket = Some((bound.path, bound.identity));
+        let services = services.clone();
+        let stop = stopped(stop_rx.clone());
+        listeners.spawn(async move {
+            let result = serve_lmtp(LmtpListener::Unix(bound.listener), &services, stop).await;
+            ("lmtp-unix".to_owned(), path.display().to_string(), result)
         });
     }
 
@@ -170,8 +255,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         _ = sigint.recv() => tracing::info!("SIGINT received; shutting down"),
         Some(joined) = listeners.join_next() => {
             let what = match joined {
-                Ok((kind, local, Ok(()))) => format!("[{kind}] listener on {local} stopped unexpectedly"),
-                Ok((kind, local, Err(e))) => format!("[{kind}] listener on {local} failed: {e}"),
+                Ok((kind, local, Ok(()))) => format!("{kind} listener on {local} stopped unexpectedly"),
+                Ok((kind, local, Err(e))) => format!("{kind} listener on {local} failed: {e}"),
                 Err(e) => format!("a listener task died: {e}"),
             };
             tracing::error!("{what}; shutting down");
@@ -186,7 +271,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let drained = async {
         while let Some(joined) = listeners.join_next().await {
             if let Ok((kind, local, Err(e))) = joined {
-                tracing::warn!("[{kind}] listener on {local} ended with an error: {e}");
+                tracing::warn!("{kind} listener on {local} ended with an error: {e}");
             }
         }
     };
@@ -199,6 +284,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         _ = sigint.recv() => tracing::warn!("second SIGINT; exiting now"),
     }
     listeners.abort_all();
+    if let Some((path, identity)) = unix_socket {
+        remove_own_socket(&path, identity);
+    }
     // The admin socket and the repair task saw the same stop signal; the
     // socket file goes with them.
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
@@ -235,7 +323,140 @@ async fn serve_listener(
             services.imap.serve(listener, mode, stop).await?;
             Ok(())
         }
+        ListenerKind::Pop3 | ListenerKind::Pop3s => {
+            let mode = if kind == ListenerKind::Pop3s {
+                mailroom_pop3::TlsMode::Implicit
+            } else {
+                mailroom_pop3::TlsMode::Plain
+            };
+            let layers = ServiceBuilder::new()
+                .layer(services.pop3_limit.clone())
+                .option_layer(services.command_timeout.map(TimeoutLayer::new))
+                .map_err(tower::BoxError::from);
+            services
+                .pop3
+                .clone()
+                .serve_with(listener, mode, layers, stop)
+                .await?;
+            Ok(())
+        }
+        ListenerKind::Lmtp => serve_lmtp(LmtpListener::Tcp(listener), &services, stop).await,
     }
+}
+
+/// Serves LMTP on a TCP or Unix listener, sessions wrapped in the shared
+/// connection limit (and the command timeout, if configured).
+async fn serve_lmtp(
+    listener: LmtpListener,
+    services: &Services,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let layers = ServiceBuilder::new()
+        .layer(services.lmtp_limit.clone())
+        .option_layer(services.command_timeout.map(TimeoutLayer::new))
+        .map_err(tower::BoxError::from);
+    services.lmtp.serve_with(listener, layers, stop).await?;
+    Ok(())
+}
+
+/// The LMTP Unix socket, bound, with the identity of the file we created
+/// (so shutdown removes our socket and nothing else).
+struct BoundUnix {
+    listener: UnixListener,
+    path: PathBuf,
+    identity: (u64, u64),
+}
+
+/// Binds the LMTP Unix socket. A socket file left by a server that is gone
+/// (nothing accepts on it) is replaced; a live one, or a file that is not a
+/// socket, is an error.
+fn bind_unix(socket: &UnixSocket) -> anyhow::Result<BoundUnix> {
+    let path = &socket.path;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => {
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                anyhow::bail!("another process is accepting connections on it");
+            }
+            std::fs::remove_file(path).context("removing the stale socket")?;
+            tracing::info!(path = %path.display(), "removed a stale LMTP socket");
+        }
+        Ok(_) => anyhow::bail!("the path exists and is not a socket; not replacing it"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e.into()),
+    }
+    let listener = UnixListener::bind(path)?;
+    // Set the mode explicitly: the umask must not decide who may deliver.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(socket.mode))?;
+    let meta = std::fs::symlink_metadata(path)?;
+    Ok(BoundUnix {
+        listener,
+        path: path.clone(),
+        identity: (meta.dev(), meta.ino()),
+    })
+}
+
+/// Removes the socket file at shutdown if it is still the one we bound.
+fn remove_own_socket(path: &Path, identity: (u64, u64)) {
+    if let Ok(meta) = std::fs::symlink_metadata(path)
+        && (meta.dev(), meta.ino()) == identity
+        && let Err(e) = std::fs::remove_file(path)
+    {
+        tracing::warn!(path = %path.display(), "cannot remove the LMTP socket: {e}");
+    }
+}
+
+/// The name POP3 and LMTP give in greetings and `Received:` headers.
+fn server_name() -> String {
+    tls::system_hostname().unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The POP3 settings from `[auth]`, `[limits]` and `[shutdown]`.
+///
+/// Plaintext passwords follow IMAP's rule exactly: with
+/// `allow_plaintext = false` USER/PASS and AUTH PLAIN work only on TLS
+/// (after STLS, or on the POP3S port), from loopback too.
+fn pop3_config(config: &Config) -> Pop3Config {
+    let mut pop3 = Pop3Config::default();
+    pop3.hostname = server_name();
+    pop3.plaintext_auth = if config.auth.allow_plaintext {
+        PlaintextAuth::Always
+    } else {
+        PlaintextAuth::TlsOnly
+    };
+    pop3.shutdown_grace = config.shutdown_grace;
+    let limits = &config.limits;
+    if let Some(n) = limits.max_connections {
+        pop3.max_connections = n;
+    }
+    if let Some(secs) = limits.idle_timeout_secs {
+        pop3.idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(n) = limits.max_line_length {
+        pop3.max_line_length = n;
+    }
+    pop3
+}
+
+/// The LMTP settings from `[limits]` and `[shutdown]`. The largest message
+/// is `max_literal_size`: what could not be APPENDed is not delivered either.
+fn lmtp_config(config: &Config) -> LmtpConfig {
+    let mut lmtp = LmtpConfig::default();
+    lmtp.hostname = server_name();
+    lmtp.shutdown_grace = config.shutdown_grace;
+    let limits = &config.limits;
+    if let Some(n) = limits.max_connections {
+        lmtp.max_connections = n;
+    }
+    if let Some(secs) = limits.idle_timeout_secs {
+        lmtp.idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(n) = limits.max_line_length {
+        lmtp.max_line_length = n;
+    }
+    if let Some(n) = limits.max_literal_size {
+        lmtp.max_message_size = usize::try_from(n).unwrap_or(usize::MAX);
+    }
+    lmtp
 }
 
 /// The IMAP settings from `[auth]`, `[limits]` and `[shutdown]`.
@@ -296,6 +517,7 @@ fn print_startup(
     config: &Config,
     tls: &tls::Tls,
     bound: &[(ListenerKind, TcpListener, SocketAddr)],
+    lmtp_unix: Option<&BoundUnix>,
     admin: &AdminSocket,
 ) {
     let mut out = std::io::stdout().lock();
@@ -303,12 +525,17 @@ fn print_startup(
         let _ = writeln!(out, "mailroomd: {kind} listening on {local}");
         tracing::info!("{kind} listening on {local}");
     }
+    if let Some(unix) = lmtp_unix {
+        let path = unix.path.display();
+        let _ = writeln!(out, "mailroomd: lmtp-unix listening on {path}");
+        tracing::info!("lmtp-unix listening on {path}");
+    }
     let _ = writeln!(out, "mailroomd: admin socket {}", admin.path().display());
     if config.is_demo() {
         let _ = writeln!(
             out,
-            "mailroomd: demo mode (no config file): data in {}; plaintext LOGIN is refused, \
-             so connect with IMAPS or STARTTLS; the certificate is self-signed ({})",
+            "mailroomd: demo mode (no config file): data in {}; plaintext passwords are refused, \
+             so connect with IMAPS/POP3S or STARTTLS/STLS; the certificate is self-signed ({})",
             config.data_dir.display(),
             tls.cert_path.display()
         );

@@ -134,7 +134,7 @@ pub fn ensure_self_signed(cert: &Path, key: &Path) -> Result<bool, TlsError> {
         "127.0.0.1".to_owned(),
         "::1".to_owned(),
     ];
-    if let Some(host) = hostname() {
+    if let Some(host) = system_hostname() {
         names.push(host);
     }
     let mut params = rcgen::CertificateParams::new(names)?;
@@ -158,8 +158,9 @@ pub fn ensure_self_signed(cert: &Path, key: &Path) -> Result<bool, TlsError> {
     Ok(true)
 }
 
-/// The machine's host name, if it is a usable DNS name.
-fn hostname() -> Option<String> {
+/// The machine's host name (`/proc/sys/kernel/hostname`), if it is a
+/// usable DNS name other than `localhost`.
+pub fn system_hostname() -> Option<String> {
     let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
     let name = name.trim().to_ascii_lowercase();
     let valid = !name.is_empty()

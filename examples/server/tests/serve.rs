@@ -18,6 +18,10 @@ fn demo_mode_without_config() {
     let mut server = Server::start(dir.path(), &[]);
     assert_eq!(server.imap.unwrap().to_string(), "127.0.0.1:1143");
     assert_eq!(server.imaps.unwrap().to_string(), "127.0.0.1:1993");
+    assert_eq!(server.pop3.unwrap().to_string(), "127.0.0.1:1110");
+    assert_eq!(server.pop3s.unwrap().to_string(), "127.0.0.1:1995");
+    assert_eq!(server.lmtp.unwrap().to_string(), "127.0.0.1:2424");
+    assert_eq!(server.lmtp_unix, None);
     let password_lines: Vec<&String> = server
         .seen
         .iter()
@@ -64,6 +68,36 @@ fn demo_mode_without_config() {
     assert!(greeting.starts_with("* OK"), "{greeting:?}");
     let (_, status) = c.command(&format!("LOGIN demo@localhost {password}"));
     assert!(status.starts_with("OK"), "{status}");
+    // POP3 follows the same rule: no USER/PASS before STLS, even on loopback
+    let mut p = plain(server.pop3.unwrap());
+    assert!(p.line().starts_with("+OK"));
+    let reply = p.raw("USER demo@localhost");
+    assert!(reply.starts_with("-ERR [AUTH]"), "{reply:?}");
+    let reply = p.raw("QUIT");
+    assert!(reply.starts_with("+OK"), "{reply:?}");
+    // ...and works on POP3S; the maildrop is empty so far
+    let mut p = tls(server.pop3s.unwrap(), &cert);
+    assert!(p.line().starts_with("+OK"));
+    assert!(p.raw("USER demo@localhost").starts_with("+OK"));
+    let reply = p.raw(&format!("PASS {password}"));
+    assert!(reply.starts_with("+OK"), "{reply:?}");
+    assert_eq!(p.raw("STAT").trim_end(), "+OK 0 0");
+    assert!(p.raw("QUIT").starts_with("+OK"));
+    // LMTP on loopback knows the demo user
+    let mut l = plain(server.lmtp.unwrap());
+    assert!(l.line().starts_with("220 "));
+    let mut reply = l.raw("LHLO test");
+    while reply.starts_with("250-") {
+        reply = l.line();
+    }
+    assert!(reply.starts_with("250 "), "{reply:?}");
+    assert!(l.raw("MAIL FROM:<a@example.org>").starts_with("250"));
+    let reply = l.raw("RCPT TO:<nobody@localhost>");
+    assert!(reply.starts_with("550 5.1.1"), "{reply:?}");
+    assert!(l.raw("RCPT TO:<demo@localhost>").starts_with("250"));
+    assert!(l.raw("RSET").starts_with("250"));
+    assert!(l.raw("QUIT").starts_with("221"));
+
     // demo mode runs the CRC store in ./data/store: mail survives a restart
     let demo_message = b"Subject: demo\r\n\r\nkept across restarts\r\n";
     let status = c.append("INBOX", demo_message);

@@ -71,6 +71,11 @@ pub struct Server {
     pub seen: Vec<String>,
     pub imap: Option<SocketAddr>,
     pub imaps: Option<SocketAddr>,
+    pub pop3: Option<SocketAddr>,
+    pub pop3s: Option<SocketAddr>,
+    pub lmtp: Option<SocketAddr>,
+    /// From the `mailroomd: lmtp-unix listening on PATH` line.
+    pub lmtp_unix: Option<PathBuf>,
     /// From the `mailroomd: admin socket PATH` line.
     pub admin_socket: Option<PathBuf>,
     pub stderr_path: PathBuf,
@@ -103,6 +108,10 @@ impl Server {
             seen: Vec::new(),
             imap: None,
             imaps: None,
+            pop3: None,
+            pop3s: None,
+            lmtp: None,
+            lmtp_unix: None,
             admin_socket: None,
             stderr_path,
         };
@@ -116,7 +125,9 @@ impl Server {
             if let Some(rest) = line.strip_prefix("mailroomd: admin socket ") {
                 server.admin_socket = Some(PathBuf::from(rest));
             }
-            if let Some(rest) = line.strip_prefix("mailroomd: ")
+            if let Some(rest) = line.strip_prefix("mailroomd: lmtp-unix listening on ") {
+                server.lmtp_unix = Some(PathBuf::from(rest));
+            } else if let Some(rest) = line.strip_prefix("mailroomd: ")
                 && let Some((proto, addr)) = rest.split_once(" listening on ")
             {
                 let addr: SocketAddr = addr.parse().unwrap();
@@ -124,6 +135,9 @@ impl Server {
                 match proto {
                     "imap" => server.imap = Some(addr),
                     "imaps" => server.imaps = Some(addr),
+                    "pop3" => server.pop3 = Some(addr),
+                    "pop3s" => server.pop3s = Some(addr),
+                    "lmtp" => server.lmtp = Some(addr),
                     other => panic!("unexpected listener {other}"),
                 }
             }
@@ -188,6 +202,15 @@ impl<S: Read + Write> Imap<S> {
             reader: BufReader::new(stream),
             tag: 0,
         }
+    }
+
+    /// Sends one raw line (CRLF added) and reads one line back: for the
+    /// line-per-reply protocols (POP3, LMTP) over the same streams.
+    pub fn raw(&mut self, line: &str) -> String {
+        let stream = self.reader.get_mut();
+        stream.write_all(format!("{line}\r\n").as_bytes()).unwrap();
+        stream.flush().unwrap();
+        self.line()
     }
 
     pub fn line(&mut self) -> String {
