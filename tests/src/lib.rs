@@ -2,10 +2,14 @@
 //!
 //! The harness of Mailroom's end-to-end tests: it starts the real
 //! `mailroomd` binary on 127.0.0.1 with a fresh data directory and a
-//! generated config, creates users through the binary's own admin commands,
-//! and runs real clients (Python's `imaplib` and `imapclient`, `mbsync`,
-//! `offlineimap`) against it. The tests themselves live in `tests/tests/`;
-//! the client scripts in `tests/clients/`.
+//! generated config (IMAP, IMAPS, POP3, POP3S and LMTP on free ports, and an
+//! LMTP Unix socket), creates users through the binary's own admin
+//! commands, and runs real clients (Python's `imaplib`, `imapclient`,
+//! `poplib` and `smtplib`, `mbsync`, `offlineimap`, `fetchmail`, `getmail`,
+//! Postfix) against it. The tests themselves live in `tests/tests/`; the
+//! client scripts in `tests/clients/` (and the Postfix/fetcher scripts of
+//! the LMTP crate in `protocols/lmtp/tests/e2e/`, run through
+//! [`Server::run_script`]).
 //!
 //! A missing client program is a test failure, never a skip: `.ci/run`
 //! installs them all.
@@ -56,6 +60,10 @@ pub struct Server {
     config: PathBuf,
     imap: SocketAddr,
     imaps: SocketAddr,
+    pop3: SocketAddr,
+    pop3s: SocketAddr,
+    lmtp: SocketAddr,
+    lmtp_socket: PathBuf,
     log: PathBuf,
 }
 
@@ -92,7 +100,11 @@ pub fn mailroomd_bin() -> PathBuf {
             "could not build mailroomd ({})",
             candidate.display()
         );
-        assert!(candidate.exists(), "mailroomd not found at {}", candidate.display());
+        assert!(
+            candidate.exists(),
+            "mailroomd not found at {}",
+            candidate.display()
+        );
         candidate
     })
     .clone()
@@ -115,25 +127,45 @@ impl Server {
         Server::start_with(store, "")
     }
 
-    /// Starts a server with extra TOML appended to the generated config.
+    /// Starts a server with extra TOML appended to the generated config
+    /// (after the `[auth]` table: bare keys there are `[auth]` keys).
+    ///
+    /// Every listener is on: IMAP, IMAPS, POP3, POP3S and LMTP on free
+    /// loopback ports, and the LMTP Unix socket `<dir>/lmtp.sock`. The
+    /// scratch directory is made 0755 so that Postfix's `lmtp` client
+    /// (user `postfix`) reaches the socket; the data directory inside stays 0700.
     pub fn start_with(store: Store, extra_config: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+                .expect("chmod the scratch directory");
+        }
         let data = dir.path().join("data");
         let config = dir.path().join("mailroomd.toml");
         let log = dir.path().join("server.log");
+        let lmtp_socket = dir.path().join("lmtp.sock");
         let text = format!(
-            "data_dir = \"{}\"\nstore = \"{}\"\nlog_level = \"info\"\n\n[imap]\nlisten = \"127.0.0.1:0\"\n\n[imaps]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nallow_plaintext = false\n{}\n",
+            "data_dir = \"{}\"\nstore = \"{}\"\nlog_level = \"info\"\n\n[imap]\nlisten = \"127.0.0.1:0\"\n\n[imaps]\nlisten = \"127.0.0.1:0\"\n\n\
+             [pop3]\nlisten = \"127.0.0.1:0\"\n\n[pop3s]\nlisten = \"127.0.0.1:0\"\n\n\
+             [lmtp]\nlisten = \"127.0.0.1:0\"\nsocket = \"{}\"\n\n[auth]\nallow_plaintext = false\n{}\n",
             data.display(),
             store.config_name(),
+            lmtp_socket.display(),
             extra_config
         );
         std::fs::write(&config, text).expect("write config");
+        let unset: SocketAddr = "127.0.0.1:0".parse().expect("addr");
         let mut server = Server {
             child: None,
             dir,
             config,
-            imap: "127.0.0.1:0".parse().expect("addr"),
-            imaps: "127.0.0.1:0".parse().expect("addr"),
+            imap: unset,
+            imaps: unset,
+            pop3: unset,
+            pop3s: unset,
+            lmtp: unset,
+            lmtp_socket,
             log,
         };
         server.spawn();
@@ -160,8 +192,9 @@ impl Server {
             }
         });
         let deadline = Instant::now() + Duration::from_secs(60);
-        let (mut imap, mut imaps) = (None, None);
-        while imap.is_none() || imaps.is_none() {
+        let (mut imap, mut imaps, mut pop3, mut pop3s, mut lmtp) = (None, None, None, None, None);
+        let mut lmtp_socket = None;
+        loop {
             let left = deadline.saturating_duration_since(Instant::now());
             let line = match rx.recv_timeout(left) {
                 Ok(l) => l,
@@ -173,17 +206,38 @@ impl Server {
                     );
                 }
             };
+            if line == "mailroomd: ready" {
+                break;
+            }
+            // "mailroomd: lmtp-unix listening on /tmp/.../lmtp.sock"
+            if let Some(path) = line.strip_prefix("mailroomd: lmtp-unix listening on ") {
+                lmtp_socket = Some(PathBuf::from(path));
+            }
             // "mailroomd: imap listening on 127.0.0.1:1143"
             if let Some((proto, addr)) = parse_listen_line(&line) {
                 match proto.as_str() {
                     "imap" => imap = Some(addr),
                     "imaps" => imaps = Some(addr),
+                    "pop3" => pop3 = Some(addr),
+                    "pop3s" => pop3s = Some(addr),
+                    "lmtp" => lmtp = Some(addr),
                     _ => {}
                 }
             }
         }
-        self.imap = imap.expect("imap addr");
-        self.imaps = imaps.expect("imaps addr");
+        let missing = |what: &str| -> ! {
+            panic!(
+                "mailroomd printed no `{what} listening` line; log:\n{}",
+                std::fs::read_to_string(&self.log).unwrap_or_default()
+            )
+        };
+        self.imap = imap.unwrap_or_else(|| missing("imap"));
+        self.imaps = imaps.unwrap_or_else(|| missing("imaps"));
+        self.pop3 = pop3.unwrap_or_else(|| missing("pop3"));
+        self.pop3s = pop3s.unwrap_or_else(|| missing("pop3s"));
+        self.lmtp = lmtp.unwrap_or_else(|| missing("lmtp"));
+        let lmtp_socket = lmtp_socket.unwrap_or_else(|| missing("lmtp-unix"));
+        assert_eq!(lmtp_socket, self.lmtp_socket, "the configured LMTP socket");
         self.child = Some(child);
     }
 
@@ -192,12 +246,17 @@ impl Server {
         let Some(mut child) = self.child.take() else {
             return true;
         };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             match child.try_wait() {
                 Ok(Some(status)) => return status.success(),
-                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(50))
+                }
                 _ => {
                     let _ = child.kill();
                     let _ = child.wait();
@@ -221,6 +280,101 @@ impl Server {
     /// The implicit-TLS IMAP address.
     pub fn imaps_addr(&self) -> SocketAddr {
         self.imaps
+    }
+
+    /// The plain (STLS) POP3 address.
+    pub fn pop3_addr(&self) -> SocketAddr {
+        self.pop3
+    }
+
+    /// The implicit-TLS POP3 address.
+    pub fn pop3s_addr(&self) -> SocketAddr {
+        self.pop3s
+    }
+
+    /// The LMTP TCP address.
+    pub fn lmtp_addr(&self) -> SocketAddr {
+        self.lmtp
+    }
+
+    /// The LMTP Unix socket (reachable by Postfix's `lmtp` client).
+    pub fn lmtp_socket(&self) -> &Path {
+        &self.lmtp_socket
+    }
+
+    /// The generated config file (for `mailroomd --config`).
+    pub fn config_path(&self) -> &Path {
+        &self.config
+    }
+
+    /// Sets `user`'s storage quota (KiB) with `mailroomd quota set`, which
+    /// reaches the running server through its admin socket.
+    pub fn quota_set(&self, user: &str, storage_kib: u64) {
+        let kib = storage_kib.to_string();
+        let out = self.admin(&["quota", "set", user, "--storage", &kib], "");
+        assert!(
+            out.status.success(),
+            "quota set failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The environment every client script gets: the addresses of every
+    /// listener, the certificate, the scratch directory, and a command
+    /// template that sets a quota (`MR_QUOTA_SET`, with `{user}` and `{kib}`).
+    fn client_env(&self) -> Vec<(String, String)> {
+        let quota_set = format!(
+            "'{}' --config '{}' quota set {{user}} --storage {{kib}}",
+            mailroomd_bin().display(),
+            self.config.display()
+        );
+        [
+            ("MR_HOST", "127.0.0.1".to_owned()),
+            ("MR_IMAP_PORT", self.imap.port().to_string()),
+            ("MR_IMAPS_PORT", self.imaps.port().to_string()),
+            ("MR_POP3_PORT", self.pop3.port().to_string()),
+            ("MR_POP3S_PORT", self.pop3s.port().to_string()),
+            ("MR_LMTP_HOST", "127.0.0.1".to_owned()),
+            ("MR_LMTP_PORT", self.lmtp.port().to_string()),
+            ("MR_LMTP_SOCKET", self.lmtp_socket.display().to_string()),
+            ("MR_CERT", self.cert_path().display().to_string()),
+            ("MR_WORKDIR", self.dir.path().display().to_string()),
+            ("MR_QUOTA_SET", quota_set),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+
+    /// Runs a bash script (path relative to the workspace root) with the
+    /// [`Server::run_python`] environment plus `MR_POP3_TLS=stls` and
+    /// `MR_CAFILE` (the server's certificate) and `env`; fails the test with
+    /// its output and the server log unless it exits 0. Returns its output.
+    pub fn run_script(&self, script: &str, env: &[(&str, &str)]) -> String {
+        require_program("bash");
+        let path = workspace_root().join(script);
+        assert!(path.is_file(), "no script {}", path.display());
+        let mut cmd = Command::new("bash");
+        cmd.arg(&path)
+            .envs(self.client_env())
+            .env("MR_POP3_TLS", "stls")
+            .env("MR_CAFILE", self.cert_path());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run bash");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.status.success(),
+            "{script} failed:\n{text}\n--- server log ---\n{}",
+            self.log()
+        );
+        text
     }
 
     /// The scratch directory of this server (data, config, log).
@@ -257,7 +411,10 @@ impl Server {
 
     /// Adds a user through `mailroomd user add --password-stdin`.
     pub fn add_user(&self, user: &str, password: &str) {
-        let out = self.admin(&["user", "add", user, "--password-stdin"], &format!("{password}\n"));
+        let out = self.admin(
+            &["user", "add", user, "--password-stdin"],
+            &format!("{password}\n"),
+        );
         assert!(
             out.status.success(),
             "user add failed: {}{}",
@@ -276,18 +433,15 @@ impl Server {
     }
 
     /// Runs a Python client script from `tests/clients/` with the server's
-    /// addresses in the environment; fails the test with its output on error.
+    /// addresses in the environment (`MR_HOST`, `MR_IMAP_PORT`,
+    /// `MR_IMAPS_PORT`, `MR_POP3_PORT`, `MR_POP3S_PORT`, `MR_LMTP_PORT`,
+    /// `MR_LMTP_SOCKET`, `MR_CERT`, `MR_WORKDIR`, `MR_QUOTA_SET`); fails the
+    /// test with its output on error.
     pub fn run_python(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> String {
         require_program("python3");
         let path = workspace_root().join("tests").join("clients").join(script);
         let mut cmd = Command::new("python3");
-        cmd.arg(&path)
-            .args(args)
-            .env("MR_HOST", "127.0.0.1")
-            .env("MR_IMAP_PORT", self.imap.port().to_string())
-            .env("MR_IMAPS_PORT", self.imaps.port().to_string())
-            .env("MR_CERT", self.cert_path())
-            .env("MR_WORKDIR", self.dir.path());
+        cmd.arg(&path).args(args).envs(self.client_env());
         for (k, v) in env {
             cmd.env(k, v);
         }

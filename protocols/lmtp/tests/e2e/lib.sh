@@ -12,8 +12,15 @@ die() { echo "FAIL: $*" >&2; exit 1; }
 need() { for c in "$@"; do command -v "$c" >/dev/null 2>&1 || die "'$c' is not installed"; done; }
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
+# POP3 security: plain (USER/PASS in the clear; the memory_server example),
+# stls (STLS on MR_POP3_PORT, as mailroomd with allow_plaintext = false
+# requires) or implicit (TLS on MR_POP3_PORT). MR_CAFILE: the certificate to trust.
+MR_POP3_TLS="${MR_POP3_TLS:-plain}"
+MR_CAFILE="${MR_CAFILE:-}"
+
 # pop3 ARGS...: runs pop3_check.py against the server under test.
 pop3() { python3 "$HERE/pop3_check.py" --host "$MR_HOST" --port "$MR_POP3_PORT" \
+    --tls "$MR_POP3_TLS" --cafile "$MR_CAFILE" \
     --user "$MR_USER" --password "$MR_PASSWORD" "$@"; }
 
 # start_postfix NEXTHOP: a throw-away Postfix on loopback whose local mailbox
@@ -85,7 +92,26 @@ send_smtp() {
     echo "$id"
 }
 
-queue_empty() { postqueue -c "$PF_DIR/etc" -p 2>/dev/null | grep -q "Mail queue is empty"; }
+# send_smtp_exact TO SUBJECT BODY-FILE: one message whose body is exactly
+# BODY-FILE (LF line ends sent as CRLF), submitted with Python's smtplib
+# (swaks adds a line end of its own); prints its Message-ID.
+send_smtp_exact() {
+    python3 - "$PF_SMTP_PORT" "$1" "$2" "$3" <<'PY' || die "smtplib could not submit to postfix"
+import random, smtplib, sys, time
+port, to, subject, path = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+body = open(path, "rb").read().replace(b"\n", b"\r\n")
+mid = "<%d.%d@e2e.test>" % (time.time_ns(), random.randrange(1 << 30))
+head = "From: sender@example.org\r\nTo: %s\r\nSubject: %s\r\nMessage-ID: %s\r\n\r\n" % (to, subject, mid)
+s = smtplib.SMTP("127.0.0.1", port)
+s.sendmail("sender@example.org", [to], head.encode() + body)  # dot-stuffs the body
+s.quit()
+print(mid)
+PY
+}
+
+# The queue listing (captured, not piped into grep -q: see postfix_lmtp.sh).
+queue_list() { postqueue -c "$PF_DIR/etc" -p 2>/dev/null || true; }
+queue_empty() { grep -q "Mail queue is empty" <<<"$(queue_list)"; }
 
 # wait_queue_empty [SECONDS]
 wait_queue_empty() {

@@ -5,6 +5,9 @@
 #
 #   MR_HOST, MR_POP3_PORT, MR_USER, MR_PASSWORD: the POP3 server under test
 #   MR_LMTP_HOST, MR_LMTP_PORT: its LMTP listener (to deliver test messages)
+#   MR_POP3_TLS: plain (default: both clients send USER/PASS in the clear) or
+#     stls: fetchmail uses STLS on MR_POP3_PORT and getmail implicit TLS on
+#     MR_POP3S_PORT, both verifying the server's certificate MR_CAFILE
 source "$(dirname "$0")/lib.sh"
 need python3 fetchmail getmail
 MR_LMTP_HOST="${MR_LMTP_HOST:-127.0.0.1}"
@@ -31,28 +34,49 @@ pop3 delete-all
 deliver 5 first
 
 # fetchmail: keep + uidl, delivering to an mbox through an MDA.
+if [ "$MR_POP3_TLS" = plain ]; then
+    FM_TLS="sslproto ''"
+else
+    [ -f "$MR_CAFILE" ] || die "MR_CAFILE must name the server's certificate"
+    : "${MR_POP3S_PORT:?set MR_POP3S_PORT for getmail over POP3S}"
+    # sslproto without ssl: STLS is required (no fallback to the clear);
+    # the certificate must verify against MR_CAFILE and name the host.
+    # fetchmail checks DNS names only (not IP addresses): MR_TLS_NAME is the
+    # name the certificate carries for MR_HOST (mailroomd's self-signed one
+    # has localhost).
+    FM_TLS="sslproto 'TLS1.2+' sslcertck sslcertfile '$MR_CAFILE' sslcommonname '${MR_TLS_NAME:-localhost}'"
+fi
 cat > "$W/fetchmailrc" <<RC
 set no syslog
 set idfile "$W/fetchids"
 poll $MR_HOST service $MR_POP3_PORT protocol pop3 uidl auth password
     user "$MR_USER" there with password "$MR_PASSWORD" is root here
-    options keep no rewrite sslproto ''
+    options keep no rewrite $FM_TLS
     mda "/bin/sh -c 'cat >> $W/fetchmail.mbox'"
 RC
 chmod 600 "$W/fetchmailrc"
-fm() { fetchmail -f "$W/fetchmailrc" --nodetach -s >/dev/null 2>&1 || [ $? -eq 1 ]; } # 1 = no mail
+fm() { fetchmail -f "$W/fetchmailrc" --nodetach -s >>"$W/fetchmail.log" 2>&1 || [ $? -eq 1 ] \
+    || { cat "$W/fetchmail.log" >&2; false; }; } # 1 = no mail
 fm || die "fetchmail failed"
 [ "$(count "$W/fetchmail.mbox")" = 5 ] || die "fetchmail first run got $(count "$W/fetchmail.mbox"), want 5"
 fm || die "fetchmail failed"
 [ "$(count "$W/fetchmail.mbox")" = 5 ] || die "fetchmail second run downloaded again"
 
-# getmail: SimplePOP3Retriever with read_all = false (UIDL memory), delete = false.
+# getmail: SimplePOP3Retriever (or SimplePOP3SSLRetriever) with
+# read_all = false (UIDL memory), delete = false.
 mkdir -p "$W/getmail"
+if [ "$MR_POP3_TLS" = plain ]; then
+    GM_RETRIEVER="type = SimplePOP3Retriever
+port = $MR_POP3_PORT"
+else
+    GM_RETRIEVER="type = SimplePOP3SSLRetriever
+port = $MR_POP3S_PORT
+ca_certs = $MR_CAFILE"
+fi
 cat > "$W/getmail/getmailrc" <<RC
 [retriever]
-type = SimplePOP3Retriever
+$GM_RETRIEVER
 server = $MR_HOST
-port = $MR_POP3_PORT
 username = $MR_USER
 password = $MR_PASSWORD
 
@@ -68,7 +92,8 @@ read_all = false
 delete = false
 verbose = 0
 RC
-gm() { getmail --getmaildir "$W/getmail" --rcfile getmailrc >/dev/null 2>&1; }
+gm() { getmail --getmaildir "$W/getmail" --rcfile getmailrc >>"$W/getmail.log" 2>&1 \
+    || { cat "$W/getmail.log" >&2; false; }; }
 gm || die "getmail failed"
 [ "$(count "$W/getmail.mbox")" = 5 ] || die "getmail first run got $(count "$W/getmail.mbox"), want 5"
 gm || die "getmail failed"

@@ -12,15 +12,31 @@ start_postfix "$MR_LMTP"
 before="$(pop3 count)"
 id1="$(send_smtp "$MR_USER" "postfix e2e one")"
 id2="$(send_smtp "$MR_USER" "postfix e2e two" 20000)"
+# A body that SMTP and LMTP must both dot-stuff, with tabs, trailing blanks
+# and an empty line: it must come back byte for byte.
+printf 'first line\n.leading dot\n..two dots\n.\n\ttab indented\ntrailing blanks   \n\nlast line\n' > "$PF_DIR/body.txt"
+id3="$(send_smtp_exact "$MR_USER" "exact body" "$PF_DIR/body.txt")"
 wait_queue_empty 30
 grep -q "status=sent (250 2.0.0" "$PF_DIR/maillog" || { cat "$PF_DIR/maillog" >&2; die "no LMTP 250 in the Postfix log"; }
 after="$(pop3 count)"
-[ "$after" -eq $((before + 2)) ] || die "expected $((before + 2)) messages, POP3 shows $after"
-for id in "$id1" "$id2"; do
+[ "$after" -eq $((before + 3)) ] || die "expected $((before + 3)) messages, POP3 shows $after"
+for id in "$id1" "$id2" "$id3"; do
     [ "$(pop3 msgid-count "$id")" = 1 ] || die "message $id not delivered exactly once"
 done
-pop3 header "$id1" Return-Path | grep -q "<sender@example.org>" || die "Return-Path missing"
-pop3 header "$id1" Received | grep -q "with LMTP" || die "LMTP Received: header missing"
+pop3 body "$id3" > "$PF_DIR/got.txt"
+python3 - "$PF_DIR/body.txt" "$PF_DIR/got.txt" <<'PY' || die "the body did not arrive byte for byte"
+import sys
+want = open(sys.argv[1], "rb").read().replace(b"\n", b"\r\n")
+got = open(sys.argv[2], "rb").read()
+if want != got:
+    sys.exit("body differs:\n got  %r\n want %r" % (got, want))
+PY
+# (Captured first: `pop3 ... | grep -q` would fail under pipefail when grep
+# stops reading early.)
+return_path="$(pop3 header "$id1" Return-Path)"
+grep -q "<sender@example.org>" <<<"$return_path" || die "Return-Path missing: $return_path"
+received="$(pop3 header "$id1" Received)"
+grep -q "with LMTP" <<<"$received" || die "LMTP Received: header missing: $received"
 
 # An unknown user is bounced by the LMTP server (550 5.1.1), not deferred.
 send_smtp "nobody-here@example.com" "to nobody" >/dev/null

@@ -29,7 +29,8 @@ over="$(send_smtp "$MR_USER" "over quota" 12000)"
 for _ in $(seq 100); do grep -q "452 4.2.2" "$PF_DIR/maillog" 2>/dev/null && break; sleep 0.1; done
 grep -q "status=deferred.*452 4.2.2" "$PF_DIR/maillog" || { cat "$PF_DIR/maillog" >&2; die "no deferral with 452 4.2.2"; }
 queue_empty && die "the over-quota message left the queue"
-postqueue -c "$PF_DIR/etc" -p | grep -q "452 4.2.2" || die "queue entry does not show 452 4.2.2"
+queue="$(queue_list)"
+grep -q "452 4.2.2" <<<"$queue" || die "queue entry does not show 452 4.2.2: $queue"
 grep -q "status=bounced" "$PF_DIR/maillog" && die "a message was bounced"
 [ "$(pop3 msgid-count "$over")" = 0 ] || die "over-quota message was stored"
 
