@@ -31,7 +31,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 mod dovecot;
-pub use dovecot::Dovecot;
+pub use dovecot::{Dovecot, DovecotOptions};
 
 /// Which storage backend the server under test uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

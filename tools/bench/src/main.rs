@@ -1,7 +1,14 @@
 //! # mailroom-bench
 //!
-//! Runs the same IMAP work against `mailroomd` and Dovecot on this machine,
-//! in the same run, and prints a table of the figures side by side:
+//! Runs the same work against `mailroomd` and Dovecot on this machine, in
+//! the same run, and prints a table of the figures side by side. Two
+//! benchmarks:
+//!
+//! - `mailroom-bench [imap]` (the default), IMAP work, below;
+//! - `mailroom-bench lmtp`: LMTP delivery, messages per second over one
+//!   connection and over 8, fsync on (see the `lmtp` module).
+//!
+//! The IMAP benchmark:
 //!
 //! - SELECT + `UID FETCH 1:* (FLAGS UID)` on a 100,000-message mailbox;
 //! - `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` on 10,000 messages;
@@ -19,8 +26,14 @@
 //! into a temporary folder, runs it on loopback as `nobody`, and stops it.
 //! Timings are wall-clock medians over `--rounds` runs on a warm server,
 //! each on a fresh connection (login not timed).
+//!
+//! ```sh
+//! target/release/mailroom-bench lmtp                     # 2000 messages of 4 KiB per row
+//! target/release/mailroom-bench lmtp --messages 500 --connections 1,8,32
+//! ```
 
 mod imap;
+mod lmtp;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -42,7 +55,7 @@ struct Options {
     only: Option<String>,
 }
 
-fn parse_args() -> Result<Options> {
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
     let mut o = Options {
         large: 100_000,
         small: 10_000,
@@ -50,7 +63,7 @@ fn parse_args() -> Result<Options> {
         rounds: 5,
         only: None,
     };
-    let mut args = std::env::args().skip(1);
+    let mut args = args;
     while let Some(a) = args.next() {
         let mut num = |name: &str| -> Result<usize> {
             args.next()
@@ -66,7 +79,7 @@ fn parse_args() -> Result<Options> {
             "--only" => o.only = args.next(),
             "-h" | "--help" => {
                 println!(
-                    "usage: mailroom-bench [--large N] [--small N] [--append N] [--rounds N] [--only mailroomd|dovecot]"
+                    "usage: mailroom-bench [imap] [--large N] [--small N] [--append N] [--rounds N] [--only mailroomd|dovecot]\n       mailroom-bench lmtp --help"
                 );
                 std::process::exit(0);
             }
@@ -121,12 +134,18 @@ struct Mailroomd {
 
 impl Mailroomd {
     fn start(dir: &Path) -> Result<Mailroomd> {
+        Mailroomd::launch(dir, "imap")
+    }
+
+    /// Starts mailroomd on the CRC store (durability on: its default) with
+    /// one listener, `[proto]` on a free loopback port, and the bench user.
+    fn launch(dir: &Path, proto: &str) -> Result<Mailroomd> {
         let bin = sibling_binary("mailroomd")?;
         let config = dir.join("mailroomd.toml");
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{}\"\nstore = \"crc\"\nlog_level = \"warn\"\n[imap]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n",
+                "data_dir = \"{}\"\nstore = \"crc\"\nlog_level = \"warn\"\n[{proto}]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n",
                 dir.join("data").display()
             ),
         )?;
@@ -153,11 +172,12 @@ impl Mailroomd {
             .spawn()?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
+        let wanted = format!("mailroomd: {proto} listening on ");
         let port = loop {
             let line = lines
                 .next()
                 .context("mailroomd exited before listening")??;
-            if let Some(addr) = line.strip_prefix("mailroomd: imap listening on ") {
+            if let Some(addr) = line.strip_prefix(&wanted) {
                 break addr.rsplit(':').next().unwrap_or("0").parse()?;
             }
         };
@@ -339,7 +359,16 @@ fn fmt(d: Option<Duration>) -> String {
 }
 
 fn main() -> Result<()> {
-    let o = parse_args()?;
+    match std::env::args().nth(1).as_deref() {
+        Some("lmtp") => return lmtp::main(std::env::args().skip(2)),
+        Some("imap") => return imap_main(std::env::args().skip(2)),
+        _ => {}
+    }
+    imap_main(std::env::args().skip(1))
+}
+
+fn imap_main(args: impl Iterator<Item = String>) -> Result<()> {
+    let o = parse_args(args)?;
     let tmp = tempfile::Builder::new()
         .prefix("mailroom-bench")
         .tempdir()?;

@@ -1,0 +1,403 @@
+//! `mailroom-bench lmtp`: LMTP delivery throughput, mailroomd next to
+//! Dovecot, same machine, same run.
+//!
+//! Each target gets the same stream of messages (default 2,000 of about
+//! 4 KiB, each with its own Message-ID) for one recipient, once over one
+//! connection and once over 8 (`--connections`). A connection says `LHLO`
+//! once, then for each message pipelines `MAIL FROM`, `RCPT TO` and `DATA`
+//! (both servers advertise PIPELINING, and Postfix's LMTP client does the
+//! same), sends the message, and waits for the final `250` before the next
+//! one: one message in flight per connection, so the figure is what a
+//! durable delivery costs. The clock runs from the moment every connection
+//! is ready to the last reply.
+//!
+//! - mailroomd: the release binary next to this one, CRC store,
+//!   `durability = true` (its default: message file, index and header are
+//!   fsynced before the `250`), LMTP on loopback TCP.
+//! - Dovecot (Debian `dovecot-lmtpd`): Maildir, once with `mail_fsync =
+//!   optimized` (Dovecot's default) and once with `mail_fsync = always`.
+//!
+//! After each target the tool checks that the mailbox holds exactly the
+//! messages sent (mailroomd: `quota show`; Dovecot: `doveadm mailbox
+//! status`), so no row counts a message that was not stored.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::Command;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+use crate::{Mailroomd, PASSWORD, USER};
+
+/// Messages delivered before the measured runs (mailbox creation, caches).
+const WARMUP: usize = 20;
+
+struct Options {
+    messages: usize,
+    size: usize,
+    connections: Vec<usize>,
+    only: Option<String>,
+}
+
+fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
+    let mut o = Options {
+        messages: 2000,
+        size: 4096,
+        connections: vec![1, 8],
+        only: None,
+    };
+    while let Some(a) = args.next() {
+        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
+        match a.as_str() {
+            "--messages" => o.messages = value("--messages")?.parse()?,
+            "--size" => o.size = value("--size")?.parse()?,
+            "--connections" => {
+                o.connections = value("--connections")?
+                    .split(',')
+                    .map(|n| n.trim().parse::<usize>())
+                    .collect::<Result<_, _>>()
+                    .context("--connections takes numbers separated by commas")?;
+            }
+            "--only" => o.only = Some(value("--only")?),
+            "-h" | "--help" => {
+                println!(
+                    "usage: mailroom-bench lmtp [--messages N] [--size BYTES] [--connections 1,8] [--only mailroomd|dovecot]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if o.messages == 0 || o.connections.iter().any(|&c| c == 0 || c > o.messages) {
+        bail!("need at least one message per connection");
+    }
+    Ok(o)
+}
+
+/// One message of about `size` bytes, CRLF line ends, already dot-stuffed
+/// (no line starts with a dot) and ending with CRLF.
+fn message(n: usize, conn: usize, size: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: Bench <bench@example.org>\r\nTo: {USER}\r\nSubject: lmtp bench {conn}.{n}\r\n\
+         Date: Mon, 2 Mar 2026 10:00:00 +0000\r\nMessage-ID: <lmtp.{conn}.{n}.{}@bench>\r\n\r\n",
+        std::process::id()
+    )
+    .into_bytes();
+    let line = b"Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod.\r\n";
+    while m.len() < size {
+        m.extend_from_slice(line);
+    }
+    m
+}
+
+/// A blocking LMTP client.
+struct Lmtp {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Lmtp {
+    fn connect(port: u16) -> Result<Lmtp> {
+        let s = TcpStream::connect(("127.0.0.1", port))
+            .with_context(|| format!("connect to {port}"))?;
+        s.set_nodelay(true)?;
+        s.set_read_timeout(Some(Duration::from_secs(120)))?;
+        let mut c = Lmtp {
+            reader: BufReader::with_capacity(1 << 16, s.try_clone()?),
+            writer: s,
+        };
+        c.expect(220, "greeting")?;
+        c.writer.write_all(b"LHLO bench.example.org\r\n")?;
+        c.expect(250, "LHLO")?;
+        Ok(c)
+    }
+
+    /// Reads one (possibly multi-line) reply; returns its code and last line.
+    fn reply(&mut self) -> Result<(u16, String)> {
+        loop {
+            let mut line = String::new();
+            if self.reader.read_line(&mut line)? == 0 {
+                bail!("connection closed");
+            }
+            let code: u16 = line
+                .get(..3)
+                .and_then(|c| c.parse().ok())
+                .with_context(|| format!("bad reply {line:?}"))?;
+            if line.as_bytes().get(3) != Some(&b'-') {
+                return Ok((code, line.trim_end().to_owned()));
+            }
+        }
+    }
+
+    fn expect(&mut self, code: u16, what: &str) -> Result<()> {
+        let (got, line) = self.reply()?;
+        if got != code {
+            bail!("{what}: expected {code}, got {line:?}");
+        }
+        Ok(())
+    }
+
+    /// One transaction: MAIL, RCPT and DATA pipelined, then the message.
+    fn deliver(&mut self, message: &[u8]) -> Result<()> {
+        self.writer.write_all(
+            format!("MAIL FROM:<bench@example.org>\r\nRCPT TO:<{USER}>\r\nDATA\r\n").as_bytes(),
+        )?;
+        self.expect(250, "MAIL")?;
+        self.expect(250, "RCPT")?;
+        self.expect(354, "DATA")?;
+        self.writer.write_all(message)?;
+        self.writer.write_all(b".\r\n")?;
+        self.expect(250, "delivery")
+    }
+
+    fn quit(mut self) {
+        let _ = self.writer.write_all(b"QUIT\r\n");
+        let _ = self.reply();
+    }
+}
+
+/// The figures of one run.
+struct Run {
+    seconds: f64,
+    latencies: Vec<Duration>,
+}
+
+/// `messages` deliveries over `connections` connections at once.
+fn run(port: u16, messages: usize, connections: usize, size: usize, tag: usize) -> Result<Run> {
+    let barrier = Arc::new(Barrier::new(connections + 1));
+    let mut threads = Vec::new();
+    for c in 0..connections {
+        let count = messages / connections + usize::from(c < messages % connections);
+        let barrier = barrier.clone();
+        threads.push(std::thread::spawn(move || -> Result<Vec<Duration>> {
+            let prepared: Vec<Vec<u8>> = (0..count)
+                .map(|n| message(n, tag * 1000 + c, size))
+                .collect();
+            let client = Lmtp::connect(port);
+            barrier.wait();
+            let mut client = client?;
+            let mut latencies = Vec::with_capacity(count);
+            for m in &prepared {
+                let t = Instant::now();
+                client.deliver(m)?;
+                latencies.push(t.elapsed());
+            }
+            client.quit();
+            Ok(latencies)
+        }));
+    }
+    barrier.wait();
+    let start = Instant::now();
+    let mut latencies = Vec::with_capacity(messages);
+    for t in threads {
+        let result = t
+            .join()
+            .map_err(|_| anyhow::anyhow!("a client thread panicked"))?;
+        latencies.extend(result?);
+    }
+    Ok(Run {
+        seconds: start.elapsed().as_secs_f64(),
+        latencies,
+    })
+}
+
+struct Row {
+    server: &'static str,
+    setup: String,
+    connections: usize,
+    messages: usize,
+    run: Run,
+}
+
+/// Warm-up, then one run per connection count; returns the messages sent.
+fn measure(
+    server: &'static str,
+    setup: &str,
+    port: u16,
+    o: &Options,
+    rows: &mut Vec<Row>,
+) -> Result<usize> {
+    eprintln!("[{server}, {setup}] warm-up ...");
+    run(port, WARMUP, 1, o.size, 0)?;
+    let mut sent = WARMUP;
+    for (i, &connections) in o.connections.iter().enumerate() {
+        eprintln!(
+            "[{server}, {setup}] {} messages over {connections} connection(s) ...",
+            o.messages
+        );
+        let r = run(port, o.messages, connections, o.size, i + 1)?;
+        eprintln!(
+            "[{server}, {setup}]   {:.0} msgs/s",
+            o.messages as f64 / r.seconds
+        );
+        sent += o.messages;
+        rows.push(Row {
+            server,
+            setup: setup.to_owned(),
+            connections,
+            messages: o.messages,
+            run: r,
+        });
+    }
+    Ok(sent)
+}
+
+/// mailroomd's count of the bench user's messages (`quota show` through
+/// the admin socket of the running server).
+fn mailroomd_count(m: &Mailroomd) -> Result<u64> {
+    let out = Command::new(&m.bin)
+        .arg("--config")
+        .arg(&m.config)
+        .args(["quota", "show", USER])
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "mailroomd quota show failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.lines()
+        .find_map(|l| l.strip_prefix("messages_used "))
+        .and_then(|n| n.trim().parse().ok())
+        .with_context(|| format!("no messages_used in {text:?}"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
+}
+
+pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
+    let o = parse_args(args)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("mailroom-bench-lmtp")
+        .tempdir()?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let mut rows = Vec::new();
+
+    if o.only.as_deref() != Some("dovecot") {
+        let dir = tmp.path().join("mailroomd");
+        std::fs::create_dir_all(&dir)?;
+        let m = Mailroomd::launch(&dir, "lmtp")?;
+        let sent = measure(
+            "mailroomd",
+            "CRC store, durability on",
+            m.port,
+            &o,
+            &mut rows,
+        )?;
+        let stored = mailroomd_count(&m)?;
+        if stored != sent as u64 {
+            bail!("mailroomd stored {stored} messages, {sent} were sent");
+        }
+    }
+    if o.only.as_deref() != Some("mailroomd") {
+        for fsync in ["optimized", "always"] {
+            let options = mailroom_e2e::DovecotOptions {
+                lmtp: true,
+                mail_fsync: Some(fsync.to_owned()),
+            };
+            let d = mailroom_e2e::Dovecot::start_with(USER, PASSWORD, &options);
+            let port = d.lmtp_port().context("dovecot LMTP port")?;
+            let setup = format!("Maildir, mail_fsync = {fsync}");
+            let sent = measure("dovecot", &setup, port, &o, &mut rows)?;
+            let stored = d.message_count(USER, "INBOX");
+            if stored != sent as u64 {
+                bail!(
+                    "dovecot stored {stored} messages, {sent} were sent; log:\n{}",
+                    d.log()
+                );
+            }
+        }
+    }
+
+    println!(
+        "| server | storage, fsync | connections | messages | seconds | msgs/s | p50 ms | p99 ms |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    for r in &mut rows {
+        r.run.latencies.sort();
+        println!(
+            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} |",
+            r.server,
+            r.setup,
+            r.connections,
+            r.messages,
+            r.run.seconds,
+            r.messages as f64 / r.run.seconds,
+            percentile(&r.run.latencies, 0.50),
+            percentile(&r.run.latencies, 0.99),
+        );
+    }
+    let rate = |server: &str, setup_has: &str, conns: usize| {
+        rows.iter()
+            .find(|r| r.server == server && r.setup.contains(setup_has) && r.connections == conns)
+            .map(|r| r.messages as f64 / r.run.seconds)
+    };
+    println!();
+    for &c in &o.connections {
+        if let Some(m) = rate("mailroomd", "", c) {
+            for fsync in ["optimized", "always"] {
+                if let Some(d) = rate("dovecot", fsync, c) {
+                    println!(
+                        "{c} connection(s): mailroomd / dovecot (mail_fsync = {fsync}) = {:.2}x",
+                        m / d
+                    );
+                }
+            }
+        }
+    }
+    println!(
+        "\n{} messages of ~{} bytes per row, one recipient, one message in flight per connection; \
+         wall clock on this machine ({} cores), same run; latency = MAIL to final 250",
+        o.messages,
+        o.size,
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_are_near_the_size_and_need_no_stuffing() {
+        let m = message(3, 7, 4096);
+        assert!(m.len() >= 4096 && m.len() < 4096 + 100, "{}", m.len());
+        assert!(m.ends_with(b"\r\n"));
+        assert!(!m.split(|&b| b == b'\n').any(|l| l.starts_with(b".")));
+        assert!(String::from_utf8_lossy(&m).contains("Message-ID: <lmtp.7.3."));
+    }
+
+    #[test]
+    fn arguments() {
+        let o = parse_args(
+            ["--messages", "10", "--connections", "1,2,4"]
+                .into_iter()
+                .map(String::from),
+        )
+        .unwrap();
+        assert_eq!((o.messages, o.connections), (10, vec![1, 2, 4]));
+        assert!(
+            parse_args(
+                ["--connections", "20", "--messages", "10"]
+                    .into_iter()
+                    .map(String::from)
+            )
+            .is_err()
+        );
+        assert!(parse_args(["--bogus"].into_iter().map(String::from)).is_err());
+    }
+}
