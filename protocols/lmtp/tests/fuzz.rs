@@ -9,27 +9,11 @@ use std::sync::Arc;
 
 use bytes::BytesMut;
 use common::*;
-use mailroom_core::Quota;
-use mailroom_core::delivery::Pipeline;
 use mailroom_lmtp::codec::LmtpCodec;
 use mailroom_lmtp::{Action, LmtpServer, Peer};
+use mailroom_testkit::store::standard_pipeline;
+use mailroom_testkit::{Rng, random_input};
 use tower::{Service, ServiceExt};
-
-/// xorshift64*: deterministic, so a failure is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const WORDS: &[&str] = &[
     "LHLO x.example\r\n",
@@ -60,11 +44,10 @@ const WORDS: &[&str] = &[
 #[tokio::test]
 async fn ten_thousand_random_inputs_never_panic_a_session() {
     let store = Arc::new(mailroom_store_memory::MemoryStore::new());
-    let quota: Arc<dyn Quota> = store.clone();
     let mut config = test_config();
     config.max_message_size = 4096;
     let server = LmtpServer::new(
-        Arc::new(Pipeline::standard(store.clone(), quota)),
+        Arc::new(standard_pipeline(&store)),
         Arc::new(StaticAuth),
         config,
     );
@@ -73,15 +56,7 @@ async fn ten_thousand_random_inputs_never_panic_a_session() {
     for _ in 0..10_000 {
         let mut session = server.session(Peer::Unknown);
         let mut codec = LmtpCodec::new(512, 4096);
-        let mut input = Vec::new();
-        for _ in 0..rng.below(16) {
-            match rng.below(3) {
-                0 => input
-                    .extend_from_slice(WORDS[rng.below(WORDS.len() as u64) as usize].as_bytes()),
-                1 => input.extend((0..rng.below(24)).map(|_| rng.next() as u8)),
-                _ => input.extend_from_slice(b"\r\n"),
-            }
-        }
+        let input = random_input(&mut rng, WORDS, 16, 24);
         let mut buf = BytesMut::from(&input[..]);
         'session: while let Some(cmd) = codec.decode(&mut buf) {
             let response = match session.ready().await.unwrap().call(cmd).await {

@@ -11,23 +11,9 @@ use bytes::BytesMut;
 use common::*;
 use mailroom_pop3::codec::{Command, Pop3Codec, Reply};
 use mailroom_pop3::{ConnectionInfo, Pop3Server};
+use mailroom_testkit::store::deliver;
+use mailroom_testkit::{Rng, random_input};
 use tower::{Service, ServiceExt};
-
-/// xorshift64*: deterministic, so a failure is reproducible.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const WORDS: &[&str] = &[
     "USER ",
@@ -61,19 +47,6 @@ const WORDS: &[&str] = &[
     "correct horse",
 ];
 
-fn random_input(rng: &mut Rng) -> Vec<u8> {
-    let mut v = Vec::new();
-    for _ in 0..rng.below(12) {
-        match rng.below(3) {
-            0 => v.extend_from_slice(WORDS[rng.below(WORDS.len() as u64) as usize].as_bytes()),
-            1 => v.extend((0..rng.below(20)).map(|_| rng.next() as u8)),
-            _ => v.extend_from_slice(b"\r\n"),
-        }
-    }
-    v.extend_from_slice(b"\r\n");
-    v
-}
-
 fn check(reply: Reply) -> bool {
     let mut out = BytesMut::new();
     let ok = reply.is_ok();
@@ -94,9 +67,8 @@ fn check(reply: Reply) -> bool {
 async fn ten_thousand_random_inputs_never_panic_a_session() {
     let store = Arc::new(mailroom_store_memory::MemoryStore::new());
     let server = Pop3Server::new(store.clone(), Arc::new(StaticAuth::new()), test_config());
-    let h = Harness::start_on(store, test_config(), None, mailroom_pop3::TlsMode::Plain).await;
-    h.deliver(ALICE, b"Subject: a\r\n\r\n.body\r\n").await;
-    h.deliver(ALICE, b"x").await;
+    deliver(&store, ALICE, b"Subject: a\r\n\r\n.body\r\n").await;
+    deliver(&store, ALICE, b"x").await;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
     let info = ConnectionInfo {
         peer: Some("127.0.0.1:1".parse().unwrap()),
@@ -113,7 +85,9 @@ async fn ten_thousand_random_inputs_never_panic_a_session() {
                 session.ready().await.unwrap().call(cmd).await.unwrap();
             }
         }
-        let mut buf = BytesMut::from(&random_input(&mut rng)[..]);
+        let mut input = random_input(&mut rng, WORDS, 12, 20);
+        input.extend_from_slice(b"\r\n");
+        let mut buf = BytesMut::from(&input[..]);
         while let Some(cmd) = codec.decode(&mut buf) {
             match session.ready().await.unwrap().call(cmd).await {
                 Ok(reply) => {

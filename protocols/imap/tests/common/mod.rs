@@ -1,71 +1,45 @@
-//! Shared test harness: a server on 127.0.0.1 over the memory store, a
-//! static authenticator, and a small raw IMAP client.
-#![allow(
-    dead_code,
-    unreachable_pub,
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
+//! Shared test harness: an IMAP server on 127.0.0.1 over the memory store,
+//! the test directory, and a small raw IMAP client (tags, literals), built on
+//! `mailroom_testkit`.
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use mailroom_core::{Authenticator, Credentials, Error, Principal, Result, Roles};
 use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
 use mailroom_store_memory::MemoryStore;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::oneshot;
+#[allow(unused_imports)] // each test binary uses part of this module
+pub use mailroom_testkit::tls_pair;
+use mailroom_testkit::{LineClient, Spawned, StaticAuthenticator, spawn_on_loopback};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 
 pub const PASSWORD: &str = "secret";
 
 /// alice, bob and carol at example.com with password "secret"; admin@example.com is a server admin.
-#[derive(Debug)]
-pub struct TestAuth;
-
-#[async_trait]
-impl Authenticator for TestAuth {
-    async fn authenticate(&self, c: &Credentials) -> Result<Principal> {
-        let known = [
-            "alice@example.com",
-            "bob@example.com",
-            "carol@example.com",
-            "admin@example.com",
-        ];
-        if c.password != PASSWORD || !known.contains(&c.authcid.as_str()) {
-            return Err(Error::AuthFailed);
-        }
-        let mut p = Principal::user(c.authcid.clone());
-        if c.authcid == "admin@example.com" {
-            p.roles = Roles {
-                domain_admin: true,
-                server_admin: true,
-            };
-        }
-        Ok(p)
-    }
-
-    async fn lookup(&self, user: &str) -> Result<Option<Principal>> {
-        Ok(Some(Principal::user(user)))
-    }
-}
+/// Lookups find anyone. (A const named like a type: the tests build it as `Arc::new(TestAuth)`.)
+#[allow(non_upper_case_globals)]
+pub const TestAuth: StaticAuthenticator = StaticAuthenticator::new(&[
+    "alice@example.com",
+    "bob@example.com",
+    "carol@example.com",
+    "admin@example.com",
+])
+.password(PASSWORD)
+.admins(&["admin@example.com"])
+.lookup_anyone();
 
 pub struct TestServer {
     pub addr: SocketAddr,
     pub store: Arc<MemoryStore>,
-    pub stop: Option<oneshot::Sender<()>>,
-    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    server: Spawned<std::io::Result<()>>,
 }
 
 impl TestServer {
+    /// Stops the server and returns what `serve` returned.
     pub async fn shutdown(mut self) -> std::io::Result<()> {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        self.task.await.expect("server task panicked")
+        self.server.stop_and_join().await.expect("joined once")
     }
 }
 
@@ -102,26 +76,23 @@ pub async fn start_server(
     store: Arc<MemoryStore>,
     mode: TlsMode,
 ) -> TestServer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (tx, rx) = oneshot::channel();
-    let task = tokio::spawn(server.serve(listener, mode, async move {
-        let _ = rx.await;
-    }));
+    let server = spawn_on_loopback(|listener, stop| server.serve(listener, mode, stop)).await;
     TestServer {
-        addr,
+        addr: server.addr(),
         store,
-        stop: Some(tx),
-        task,
+        server,
     }
 }
 
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
+/// How long the client waits for any one line or literal.
+const READ_TIMEOUT: Duration = Duration::from_secs(20);
+
 /// A raw IMAP client: sends lines, reads responses with literals inlined.
 pub struct Client {
-    pub io: BufReader<Box<dyn Io>>,
+    pub io: LineClient<Box<dyn Io>>,
     next_tag: u32,
     /// The greeting line.
     pub greeting: String,
@@ -135,7 +106,7 @@ impl Client {
 
     pub async fn over(io: Box<dyn Io>) -> Client {
         let mut c = Client {
-            io: BufReader::new(io),
+            io: LineClient::with_timeout(io, READ_TIMEOUT),
             next_tag: 0,
             greeting: String::new(),
         };
@@ -146,7 +117,7 @@ impl Client {
     /// A client over an already greeted connection (after STARTTLS).
     pub fn without_greeting(io: Box<dyn Io>) -> Client {
         Client {
-            io: BufReader::new(io),
+            io: LineClient::with_timeout(io, READ_TIMEOUT),
             next_tag: 100,
             greeting: String::new(),
         }
@@ -160,34 +131,19 @@ impl Client {
     }
 
     pub async fn send_raw(&mut self, bytes: &[u8]) {
-        self.io.get_mut().write_all(bytes).await.unwrap();
-        self.io.get_mut().flush().await.unwrap();
+        self.io.send(bytes).await;
     }
 
     /// One response line with any literals inlined; `None` at EOF.
     pub async fn read_response(&mut self) -> Option<String> {
         let mut out = Vec::new();
         loop {
-            let mut line = Vec::new();
-            let n = tokio::time::timeout(
-                Duration::from_secs(20),
-                self.io.read_until(b'\n', &mut line),
-            )
-            .await
-            .expect("timed out waiting for the server")
-            .ok()?;
-            if n == 0 {
-                return if out.is_empty() {
-                    None
-                } else {
-                    Some(String::from_utf8_lossy(&out).into_owned())
-                };
-            }
+            let Some(line) = self.io.read_raw_line().await else {
+                return (!out.is_empty()).then(|| String::from_utf8_lossy(&out).into_owned());
+            };
             out.extend_from_slice(&line);
             if let Some(len) = literal_len(&line) {
-                let mut lit = vec![0u8; len];
-                self.io.read_exact(&mut lit).await.ok()?;
-                out.extend_from_slice(&lit);
+                out.extend_from_slice(&self.io.read_exact(len).await?);
                 continue;
             }
             return Some(String::from_utf8_lossy(&out).into_owned());
@@ -295,26 +251,4 @@ pub fn search_ids(r: &str) -> Vec<u32> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// A self-signed TLS config for "localhost" and a client config trusting it.
-pub fn tls_pair() -> (Arc<rustls::ServerConfig>, Arc<rustls::ClientConfig>) {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_owned()]).unwrap();
-    let der = cert.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::try_from(cert.signing_key.serialize_der()).unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![der.clone()], key)
-        .unwrap();
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(der).unwrap();
-    let client = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    (Arc::new(server), Arc::new(client))
 }

@@ -1,29 +1,22 @@
 //! Test harness: an LMTP server on 127.0.0.1 (and a Unix socket) over the
-//! memory store and the standard core delivery pipeline.
+//! memory store and the standard core delivery pipeline, and LMTP replies
+//! (`250-` continuations, DATA) on top of the shared line client, built on
+//! `mailroom_testkit`.
 
-#![allow(
-    dead_code,
-    unreachable_pub,
-    missing_docs,
-    clippy::unwrap_used,
-    clippy::expect_used
-)]
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mailroom_core::delivery::Pipeline;
-use mailroom_core::{
-    Authenticator, Credentials, Delivery, Error, MailboxName, MailboxRef, Principal, Quota,
-    QuotaLimits, Storage,
-};
-use mailroom_lmtp::{LmtpConfig, LmtpServer};
+use mailroom_core::{Delivery, MailboxName, Quota, QuotaLimits, Storage};
+use mailroom_lmtp::{LmtpConfig, LmtpError, LmtpServer};
 use mailroom_store_memory::MemoryStore;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+pub use mailroom_testkit::LineClient as Client;
+use mailroom_testkit::{Spawned, StaticAuthenticator, spawn_on_loopback, store};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
 
 pub const ALICE: &str = "alice@example.com";
 pub const BOB: &str = "bob@example.com";
@@ -32,24 +25,11 @@ pub const CAROL: &str = "carol";
 /// Looking this user up fails with a temporary error.
 pub const FLAKY: &str = "flaky@example.com";
 
-#[derive(Debug)]
-pub struct StaticAuth;
-
-#[async_trait::async_trait]
-impl Authenticator for StaticAuth {
-    async fn authenticate(&self, _: &Credentials) -> mailroom_core::Result<Principal> {
-        Err(Error::AuthFailed)
-    }
-
-    async fn lookup(&self, user: &str) -> mailroom_core::Result<Option<Principal>> {
-        if user == FLAKY {
-            return Err(Error::Busy("directory unavailable".into()));
-        }
-        Ok([ALICE, BOB, CAROL]
-            .contains(&user)
-            .then(|| Principal::user(user)))
-    }
-}
+/// The test directory: lookups only (nobody logs in to LMTP). A const named
+/// like a type: the tests build it as `Arc::new(StaticAuth)`.
+#[allow(non_upper_case_globals)]
+pub const StaticAuth: StaticAuthenticator =
+    StaticAuthenticator::new(&[ALICE, BOB, CAROL]).unavailable(&[FLAKY]);
 
 pub fn test_config() -> LmtpConfig {
     let mut c = LmtpConfig::default();
@@ -62,8 +42,7 @@ pub struct Harness {
     pub addr: SocketAddr,
     pub store: Arc<MemoryStore>,
     pub server: LmtpServer,
-    stop: Option<oneshot::Sender<()>>,
-    pub task: Option<JoinHandle<Result<(), mailroom_lmtp::LmtpError>>>,
+    serving: Spawned<Result<(), LmtpError>>,
 }
 
 impl Harness {
@@ -73,8 +52,7 @@ impl Harness {
 
     pub async fn start_with(config: LmtpConfig) -> Harness {
         let store = Arc::new(MemoryStore::new());
-        let quota: Arc<dyn Quota> = store.clone();
-        let delivery = Arc::new(Pipeline::standard(store.clone(), quota));
+        let delivery = Arc::new(store::standard_pipeline(&store));
         Harness::start_delivery(store, delivery, config).await
     }
 
@@ -84,45 +62,32 @@ impl Harness {
         config: LmtpConfig,
     ) -> Harness {
         let server = LmtpServer::new(delivery, Arc::new(StaticAuth), config);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, rx) = oneshot::channel::<()>();
-        let s = server.clone();
-        let task = tokio::spawn(async move {
-            s.serve_tcp(listener, async {
-                let _ = rx.await;
-            })
-            .await
-        });
+        let serve = server.clone();
+        let serving =
+            spawn_on_loopback(
+                |listener, stop| async move { serve.serve_tcp(listener, stop).await },
+            )
+            .await;
         Harness {
-            addr,
+            addr: serving.addr(),
             store,
             server,
-            stop: Some(tx),
-            task: Some(task),
+            serving,
         }
     }
 
     /// Takes the shutdown trigger (for tests that signal it themselves).
     pub fn stop_signal(&mut self) -> oneshot::Sender<()> {
-        self.stop.take().expect("not yet signalled")
+        self.serving.take_stop().expect("not yet signalled")
     }
 
     pub async fn store_ensure(&self, user: &str) {
         self.store.ensure_account(user).await.unwrap();
     }
 
+    /// Signals shutdown (unless a test did) and waits for `serve` to return `Ok`.
     pub async fn shutdown(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(10), task)
-                .await
-                .expect("serve returns after shutdown")
-                .unwrap()
-                .unwrap();
-        }
+        self.serving.shutdown().await;
     }
 
     pub async fn connect(&self) -> Client<TcpStream> {
@@ -141,19 +106,12 @@ impl Harness {
 
     pub async fn messages(&self, user: &str, mailbox: &str) -> Vec<Vec<u8>> {
         self.store.ensure_account(user).await.unwrap();
-        let mb = self
-            .store
-            .open(
-                &MailboxRef::new(user, MailboxName::new(mailbox).unwrap()),
-                user,
-            )
+        let mailbox = MailboxName::new(mailbox).unwrap();
+        store::messages(&self.store, user, mailbox)
             .await
-            .unwrap();
-        let mut out = Vec::new();
-        for m in mb.snapshot().await.unwrap().messages {
-            out.push(mb.content(m.uid).await.unwrap().to_vec());
-        }
-        out
+            .into_iter()
+            .map(|(_, content)| content.to_vec())
+            .collect()
     }
 
     pub async fn set_quota(&self, user: &str, bytes: Option<u64>) {
@@ -174,49 +132,27 @@ impl Harness {
     }
 }
 
-impl Drop for Harness {
-    fn drop(&mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
-    }
-}
-
-pub struct Client<S> {
-    pub io: BufReader<S>,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
-    pub fn new(io: S) -> Client<S> {
-        Client {
-            io: BufReader::new(io),
-        }
-    }
-
-    pub async fn send(&mut self, raw: &[u8]) {
-        self.io.get_mut().write_all(raw).await.unwrap();
-        self.io.get_mut().flush().await.unwrap();
-    }
-
-    pub async fn try_line(&mut self) -> Option<String> {
-        let mut buf = Vec::new();
-        let n = tokio::time::timeout(Duration::from_secs(10), self.io.read_until(b'\n', &mut buf))
-            .await
-            .expect("reply within 10 s")
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        assert!(buf.ends_with(b"\r\n"), "{buf:?}");
-        buf.truncate(buf.len() - 2);
-        Some(String::from_utf8(buf).unwrap())
-    }
-
+/// LMTP replies on top of the shared line client (which gives `send`,
+/// `try_line` and `expect_closed`).
+pub trait LmtpClient {
     /// One (possibly multi-line) reply.
-    pub async fn reply(&mut self) -> Vec<String> {
+    async fn reply(&mut self) -> Vec<String>;
+
+    /// Sends a command and returns its reply.
+    async fn cmd(&mut self, line: &str) -> Vec<String>;
+
+    /// Sends a command and returns its one-line reply.
+    async fn cmd1(&mut self, line: &str) -> String;
+
+    /// Sends a dot-stuffed message and the terminator; returns `n` replies.
+    async fn data(&mut self, message: &[u8], n: usize) -> Vec<String>;
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> LmtpClient for Client<S> {
+    async fn reply(&mut self) -> Vec<String> {
         let mut lines = Vec::new();
         loop {
-            let line = self.try_line().await.expect("server closed the connection");
+            let line = self.line().await;
             let last = line.as_bytes().get(3) != Some(&b'-');
             lines.push(line);
             if last {
@@ -225,20 +161,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
         }
     }
 
-    /// Sends a command and returns its one-line reply.
-    pub async fn cmd1(&mut self, line: &str) -> String {
+    async fn cmd(&mut self, line: &str) -> Vec<String> {
+        self.send_line(line).await;
+        self.reply().await
+    }
+
+    async fn cmd1(&mut self, line: &str) -> String {
         let r = self.cmd(line).await;
         assert_eq!(r.len(), 1, "{r:?}");
         r.into_iter().next().unwrap()
     }
 
-    pub async fn cmd(&mut self, line: &str) -> Vec<String> {
-        self.send(format!("{line}\r\n").as_bytes()).await;
-        self.reply().await
-    }
-
-    /// Sends a dot-stuffed message and the terminator; returns `n` replies.
-    pub async fn data(&mut self, message: &[u8], n: usize) -> Vec<String> {
+    async fn data(&mut self, message: &[u8], n: usize) -> Vec<String> {
         let mut wire = Vec::new();
         for line in message.split_inclusive(|&b| b == b'\n') {
             if line.starts_with(b".") {
@@ -256,10 +190,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Client<S> {
             replies.push(self.reply().await.join("\n"));
         }
         replies
-    }
-
-    pub async fn expect_closed(&mut self) {
-        assert_eq!(self.try_line().await, None, "connection closed");
     }
 }
 
