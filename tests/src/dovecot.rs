@@ -25,6 +25,8 @@ pub struct DovecotOptions {
     /// Dovecot's `mail_fsync`: `optimized` (its default when `None`),
     /// `always` or `never`.
     pub mail_fsync: Option<String>,
+    /// More users, with the same password as the first.
+    pub extra_users: Vec<String>,
 }
 
 /// Where Debian installs the daemon.
@@ -60,11 +62,11 @@ impl Dovecot {
             status.success(),
             "chown of the Dovecot home failed (tests run as root)"
         );
-        std::fs::write(
-            dir.path().join("passwd"),
-            format!("{user}:{{PLAIN}}{password}\n"),
-        )
-        .expect("passwd");
+        let mut passwd = String::new();
+        for name in std::iter::once(user).chain(options.extra_users.iter().map(String::as_str)) {
+            passwd.push_str(&format!("{name}:{{PLAIN}}{password}\n"));
+        }
+        std::fs::write(dir.path().join("passwd"), passwd).expect("passwd");
         let port = free_port();
         let lmtp_port = options.lmtp.then(free_port);
         let d = dir.path().display();
@@ -145,8 +147,9 @@ impl Dovecot {
             "doveadm mailbox status failed: {text}{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        text.trim()
-            .strip_prefix("messages=")
+        // "INBOX messages=620" (the mailbox name comes first in 2.3)
+        text.split_whitespace()
+            .find_map(|t| t.strip_prefix("messages="))
             .and_then(|n| n.parse().ok())
             .unwrap_or_else(|| panic!("unexpected doveadm output {text:?}"))
     }

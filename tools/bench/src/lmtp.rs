@@ -3,7 +3,10 @@
 //!
 //! Each target gets the same stream of messages (default 2,000 of about
 //! 4 KiB, each with its own Message-ID) for one recipient, once over one
-//! connection and once over 8 (`--connections`). A connection says `LHLO`
+//! connection and once over 8 (`--connections`), then over 8 connections
+//! for 8 recipients, connection `i` delivering to user `i` (`--recipients`):
+//! deliveries into one mailbox are ordered by the store, deliveries into
+//! different mailboxes need not be. A connection says `LHLO`
 //! once, then for each message pipelines `MAIL FROM`, `RCPT TO` and `DATA`
 //! (both servers advertise PIPELINING, and Postfix's LMTP client does the
 //! same), sends the message, and waits for the final `250` before the next
@@ -38,7 +41,45 @@ struct Options {
     messages: usize,
     size: usize,
     connections: Vec<usize>,
+    recipients: Vec<usize>,
     only: Option<String>,
+}
+
+impl Options {
+    /// The (connections, recipients) of each measured run: every pair with
+    /// no more recipients than connections.
+    fn runs(&self) -> Vec<(usize, usize)> {
+        let mut runs = Vec::new();
+        for &r in &self.recipients {
+            for &c in &self.connections {
+                if r <= c {
+                    runs.push((c, r));
+                }
+            }
+        }
+        runs
+    }
+
+    fn max_recipients(&self) -> usize {
+        self.recipients.iter().copied().max().unwrap_or(1)
+    }
+}
+
+/// The `i`th bench recipient: the bench user, then `bench1@example.com`, ...
+fn recipient(i: usize) -> String {
+    if i == 0 {
+        USER.to_owned()
+    } else {
+        format!("bench{i}@example.com")
+    }
+}
+
+fn list(value: &str, name: &str) -> Result<Vec<usize>> {
+    value
+        .split(',')
+        .map(|n| n.trim().parse::<usize>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("{name} takes numbers separated by commas"))
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
@@ -46,6 +87,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
         messages: 2000,
         size: 4096,
         connections: vec![1, 8],
+        recipients: vec![1, 8],
         only: None,
     };
     while let Some(a) = args.next() {
@@ -53,17 +95,13 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
         match a.as_str() {
             "--messages" => o.messages = value("--messages")?.parse()?,
             "--size" => o.size = value("--size")?.parse()?,
-            "--connections" => {
-                o.connections = value("--connections")?
-                    .split(',')
-                    .map(|n| n.trim().parse::<usize>())
-                    .collect::<Result<_, _>>()
-                    .context("--connections takes numbers separated by commas")?;
-            }
+            "--connections" => o.connections = list(&value("--connections")?, "--connections")?,
+            "--recipients" => o.recipients = list(&value("--recipients")?, "--recipients")?,
             "--only" => o.only = Some(value("--only")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: mailroom-bench lmtp [--messages N] [--size BYTES] [--connections 1,8] [--only mailroomd|dovecot]"
+                    "usage: mailroom-bench lmtp [--messages N] [--size BYTES] [--connections 1,8] \
+                     [--recipients 1,8] [--only mailroomd|dovecot]"
                 );
                 std::process::exit(0);
             }
@@ -72,6 +110,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
     }
     if o.messages == 0 || o.connections.iter().any(|&c| c == 0 || c > o.messages) {
         bail!("need at least one message per connection");
+    }
+    if o.recipients.contains(&0) || o.runs().is_empty() {
+        bail!("need at least one recipient, and no more recipients than connections in some run");
     }
     Ok(o)
 }
@@ -140,9 +181,9 @@ impl Lmtp {
     }
 
     /// One transaction: MAIL, RCPT and DATA pipelined, then the message.
-    fn deliver(&mut self, message: &[u8]) -> Result<()> {
+    fn deliver(&mut self, rcpt: &str, message: &[u8]) -> Result<()> {
         self.writer.write_all(
-            format!("MAIL FROM:<bench@example.org>\r\nRCPT TO:<{USER}>\r\nDATA\r\n").as_bytes(),
+            format!("MAIL FROM:<bench@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n").as_bytes(),
         )?;
         self.expect(250, "MAIL")?;
         self.expect(250, "RCPT")?;
@@ -164,13 +205,21 @@ struct Run {
     latencies: Vec<Duration>,
 }
 
-/// `messages` deliveries over `connections` connections at once.
-fn run(port: u16, messages: usize, connections: usize, size: usize, tag: usize) -> Result<Run> {
+/// `messages` deliveries over `connections` connections at once,
+/// connection `c` delivering to recipient `c % recipients`.
+fn run(
+    port: u16,
+    messages: usize,
+    (connections, recipients): (usize, usize),
+    size: usize,
+    tag: usize,
+) -> Result<Run> {
     let barrier = Arc::new(Barrier::new(connections + 1));
     let mut threads = Vec::new();
     for c in 0..connections {
         let count = messages / connections + usize::from(c < messages % connections);
         let barrier = barrier.clone();
+        let rcpt = recipient(c % recipients);
         threads.push(std::thread::spawn(move || -> Result<Vec<Duration>> {
             let prepared: Vec<Vec<u8>> = (0..count)
                 .map(|n| message(n, tag * 1000 + c, size))
@@ -181,7 +230,7 @@ fn run(port: u16, messages: usize, connections: usize, size: usize, tag: usize) 
             let mut latencies = Vec::with_capacity(count);
             for m in &prepared {
                 let t = Instant::now();
-                client.deliver(m)?;
+                client.deliver(&rcpt, m)?;
                 latencies.push(t.elapsed());
             }
             client.quit();
@@ -207,11 +256,13 @@ struct Row {
     server: &'static str,
     setup: String,
     connections: usize,
+    recipients: usize,
     messages: usize,
     run: Run,
 }
 
-/// Warm-up, then one run per connection count; returns the messages sent.
+/// Warm-up, then one run per (connections, recipients); returns the
+/// messages sent.
 fn measure(
     server: &'static str,
     setup: &str,
@@ -220,14 +271,16 @@ fn measure(
     rows: &mut Vec<Row>,
 ) -> Result<usize> {
     eprintln!("[{server}, {setup}] warm-up ...");
-    run(port, WARMUP, 1, o.size, 0)?;
-    let mut sent = WARMUP;
-    for (i, &connections) in o.connections.iter().enumerate() {
+    let max = o.max_recipients();
+    let warmup = WARMUP.max(max);
+    run(port, warmup, (max, max), o.size, 0)?;
+    let mut sent = warmup;
+    for (i, (connections, recipients)) in o.runs().into_iter().enumerate() {
         eprintln!(
-            "[{server}, {setup}] {} messages over {connections} connection(s) ...",
+            "[{server}, {setup}] {} messages over {connections} connection(s) to {recipients} recipient(s) ...",
             o.messages
         );
-        let r = run(port, o.messages, connections, o.size, i + 1)?;
+        let r = run(port, o.messages, (connections, recipients), o.size, i + 1)?;
         eprintln!(
             "[{server}, {setup}]   {:.0} msgs/s",
             o.messages as f64 / r.seconds
@@ -237,6 +290,7 @@ fn measure(
             server,
             setup: setup.to_owned(),
             connections,
+            recipients,
             messages: o.messages,
             run: r,
         });
@@ -244,13 +298,34 @@ fn measure(
     Ok(sent)
 }
 
-/// mailroomd's count of the bench user's messages (`quota show` through
-/// the admin socket of the running server).
-fn mailroomd_count(m: &Mailroomd) -> Result<u64> {
+/// Adds the bench recipients after the first (which `Mailroomd::launch` adds).
+fn mailroomd_users(m: &Mailroomd, count: usize) -> Result<()> {
+    for i in 1..count {
+        let mut add = Command::new(&m.bin)
+            .arg("--config")
+            .arg(&m.config)
+            .args(["user", "add", &recipient(i), "--password-stdin"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .spawn()?;
+        add.stdin
+            .take()
+            .context("stdin")?
+            .write_all(format!("{PASSWORD}\n").as_bytes())?;
+        if !add.wait()?.success() {
+            bail!("mailroomd user add failed");
+        }
+    }
+    Ok(())
+}
+
+/// mailroomd's count of a user's messages (`quota show` through the admin
+/// socket of the running server).
+fn mailroomd_count(m: &Mailroomd, user: &str) -> Result<u64> {
     let out = Command::new(&m.bin)
         .arg("--config")
         .arg(&m.config)
-        .args(["quota", "show", USER])
+        .args(["quota", "show", user])
         .output()?;
     if !out.status.success() {
         bail!(
@@ -282,12 +357,14 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
         tmp.path(),
         std::os::unix::fs::PermissionsExt::from_mode(0o755),
     )?;
+    let users: Vec<String> = (0..o.max_recipients()).map(recipient).collect();
     let mut rows = Vec::new();
 
     if o.only.as_deref() != Some("dovecot") {
         let dir = tmp.path().join("mailroomd");
         std::fs::create_dir_all(&dir)?;
         let m = Mailroomd::launch(&dir, "lmtp")?;
+        mailroomd_users(&m, users.len())?;
         let sent = measure(
             "mailroomd",
             "CRC store, durability on",
@@ -295,7 +372,10 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
             &o,
             &mut rows,
         )?;
-        let stored = mailroomd_count(&m)?;
+        let mut stored = 0;
+        for user in &users {
+            stored += mailroomd_count(&m, user)?;
+        }
         if stored != sent as u64 {
             bail!("mailroomd stored {stored} messages, {sent} were sent");
         }
@@ -305,12 +385,13 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
             let options = mailroom_e2e::DovecotOptions {
                 lmtp: true,
                 mail_fsync: Some(fsync.to_owned()),
+                extra_users: users[1..].to_vec(),
             };
             let d = mailroom_e2e::Dovecot::start_with(USER, PASSWORD, &options);
             let port = d.lmtp_port().context("dovecot LMTP port")?;
             let setup = format!("Maildir, mail_fsync = {fsync}");
             let sent = measure("dovecot", &setup, port, &o, &mut rows)?;
-            let stored = d.message_count(USER, "INBOX");
+            let stored: u64 = users.iter().map(|u| d.message_count(u, "INBOX")).sum();
             if stored != sent as u64 {
                 bail!(
                     "dovecot stored {stored} messages, {sent} were sent; log:\n{}",
@@ -321,16 +402,17 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     }
 
     println!(
-        "| server | storage, fsync | connections | messages | seconds | msgs/s | p50 ms | p99 ms |"
+        "| server | storage, fsync | connections | recipients | messages | seconds | msgs/s | p50 ms | p99 ms |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
     for r in &mut rows {
         r.run.latencies.sort();
         println!(
-            "| {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} |",
+            "| {} | {} | {} | {} | {} | {:.2} | {:.0} | {:.2} | {:.2} |",
             r.server,
             r.setup,
             r.connections,
+            r.recipients,
             r.messages,
             r.run.seconds,
             r.messages as f64 / r.run.seconds,
@@ -338,18 +420,24 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
             percentile(&r.run.latencies, 0.99),
         );
     }
-    let rate = |server: &str, setup_has: &str, conns: usize| {
+    let rate = |server: &str, setup_has: &str, run: (usize, usize)| {
         rows.iter()
-            .find(|r| r.server == server && r.setup.contains(setup_has) && r.connections == conns)
+            .find(|r| {
+                r.server == server
+                    && r.setup.contains(setup_has)
+                    && (r.connections, r.recipients) == run
+            })
             .map(|r| r.messages as f64 / r.run.seconds)
     };
     println!();
-    for &c in &o.connections {
-        if let Some(m) = rate("mailroomd", "", c) {
+    for run in o.runs() {
+        if let Some(m) = rate("mailroomd", "", run) {
             for fsync in ["optimized", "always"] {
-                if let Some(d) = rate("dovecot", fsync, c) {
+                if let Some(d) = rate("dovecot", fsync, run) {
                     println!(
-                        "{c} connection(s): mailroomd / dovecot (mail_fsync = {fsync}) = {:.2}x",
+                        "{} connection(s), {} recipient(s): mailroomd / dovecot (mail_fsync = {fsync}) = {:.2}x",
+                        run.0,
+                        run.1,
                         m / d
                     );
                 }
@@ -357,7 +445,7 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
         }
     }
     println!(
-        "\n{} messages of ~{} bytes per row, one recipient, one message in flight per connection; \
+        "\n{} messages of ~{} bytes per row, one message in flight per connection; \
          wall clock on this machine ({} cores), same run; latency = MAIL to final 250",
         o.messages,
         o.size,
@@ -389,7 +477,16 @@ mod tests {
                 .map(String::from),
         )
         .unwrap();
-        assert_eq!((o.messages, o.connections), (10, vec![1, 2, 4]));
+        assert_eq!((o.messages, &o.connections), (10, &vec![1, 2, 4]));
+        assert_eq!(
+            o.runs(),
+            vec![(1, 1), (2, 1), (4, 1)],
+            "8 recipients need 8 connections"
+        );
+        let o = parse_args(std::iter::empty()).unwrap();
+        assert_eq!(o.runs(), vec![(1, 1), (8, 1), (8, 8)]);
+        assert_eq!(recipient(0), USER);
+        assert_eq!(recipient(3), "bench3@example.com");
         assert!(
             parse_args(
                 ["--connections", "20", "--messages", "10"]
