@@ -4,7 +4,7 @@
 //! protocols see only [`Store::storage`] and [`Store::quota`] (`Arc<dyn
 //! Storage>`, `Arc<dyn Quota>`); the admin commands also use the CRC store's
 //! own operations (reconstruct, verify) through [`Store::crc`]. Adding a
-//! backend is a variant in [`StoreKind`](crate::config::StoreKind), one in
+//! backend is a variant in [`StoreKind`], one in
 //! [`Store`] and an arm in [`open_store`].
 
 use std::path::PathBuf;
