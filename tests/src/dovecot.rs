@@ -159,6 +159,11 @@ impl Dovecot {
         self.port
     }
 
+    /// The home directory of `user` (mail is in `Maildir/` below it).
+    pub fn home(&self, user: &str) -> PathBuf {
+        self.dir.path().join("home").join(user)
+    }
+
     /// The config file (for `doveadm -c`).
     pub fn config(&self) -> &Path {
         &self.config
