@@ -7,7 +7,6 @@
 //! message at a time while the driver writes (see [`ResponseStream`]).
 //! A body fetch without `.PEEK` sets `\Seen` and reports the new FLAGS.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -89,13 +88,16 @@ pub(crate) async fn handle(
         }
     }
 
-    let metas = match mailbox.fetch_meta(&uids).await {
+    // Records come back for the UIDs still present; both they and `targets`
+    // ascend by UID, so everything below is a merge, never a lookup per
+    // message (this path answers `FETCH 1:* (FLAGS)` on 100,000 messages).
+    let mut metas = match mailbox.fetch_meta(&uids).await {
         Ok(m) => m,
         Err(e) => return super::fail(tag, &e),
     };
-    let mut metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
+    metas.sort_unstable_by_key(|m| m.uid);
     if let Some(since) = changed_since {
-        metas.retain(|_, m| m.modseq > since);
+        metas.retain(|m| m.modseq > since);
     }
 
     // Body fetches without .PEEK set \Seen (RFC 3501 §6.4.5).
@@ -107,9 +109,8 @@ pub(crate) async fn handle(
         )
     });
     if sets_seen && !sel.read_only && sel.handle.may_set(&Flag::Seen) {
-        let unseen: Vec<Uid> = targets
+        let unseen: Vec<Uid> = metas
             .iter()
-            .filter_map(|(_, u)| metas.get(u))
             .filter(|m| !m.flags.contains(&Flag::Seen))
             .map(|m| m.uid)
             .collect();
@@ -120,7 +121,9 @@ pub(crate) async fn handle(
                     for m in result.changed {
                         sel.note_reported(&m);
                         flags_changed.insert(m.uid);
-                        metas.insert(m.uid, m);
+                        if let Ok(i) = metas.binary_search_by_key(&m.uid, |x| x.uid) {
+                            metas[i] = m;
+                        }
                     }
                 }
                 Err(e) => tracing::warn!(error = %e, "could not set \\Seen on FETCH"),
@@ -144,24 +147,25 @@ pub(crate) async fn handle(
         FetchAttr::BodySection { section, .. } => !from_summary_only(section),
         _ => false,
     });
-    let present: Vec<Uid> = targets
-        .iter()
-        .map(|(_, u)| *u)
-        .filter(|u| metas.contains_key(u))
-        .collect();
-    let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
-    if needs_summary && !present.is_empty() {
+    let mut summaries: Vec<(Uid, Arc<MessageSummary>)> = Vec::new();
+    if needs_summary && !metas.is_empty() {
+        let present: Vec<Uid> = metas.iter().map(|m| m.uid).collect();
         match mailbox.summaries(&present).await {
-            Ok(s) => summaries.extend(s),
+            Ok(s) => summaries = s,
             Err(e) => return super::fail(tag, &e),
         }
+        summaries.sort_unstable_by_key(|(u, _)| *u);
     }
-    let mut prepared = Vec::with_capacity(present.len());
+    let mut prepared = Vec::with_capacity(metas.len());
+    let mut metas = metas.into_iter().peekable();
+    let mut summaries = summaries.into_iter().peekable();
     for (seq, u) in targets {
-        let Some(meta) = metas.remove(&u) else {
+        while metas.next_if(|m| m.uid < u).is_some() {}
+        let Some(meta) = metas.next_if(|m| m.uid == u) else {
             continue;
         };
-        let summary = summaries.remove(&u);
+        while summaries.next_if(|(su, _)| *su < u).is_some() {}
+        let summary = summaries.next_if(|(su, _)| *su == u).map(|(_, s)| s);
         if needs_summary && summary.is_none() {
             continue;
         }
