@@ -28,7 +28,7 @@ use crate::index::{Counts, Header, Record};
 use crate::layout::{
     CACHE_FRAME_SIZE, CACHE_HEADER_SIZE, CACHE_MAGIC, CURRENT_VERSION, HDR_FLAG_DIRTY, HEADER_SIZE,
     KEYWORDS_MAGIC, MAX_CACHE_RECORD, MAX_KEYWORDS, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE,
-    RECORD_SIZE, SEEN_MAGIC, VersionLayout, rec,
+    RECORD_SIZE, SEEN_MAGIC, VersionLayout,
 };
 use crate::map::Map;
 
@@ -224,11 +224,51 @@ impl Prepared {
     }
 }
 
+/// What identifies the index file's contents on disk: a change of any of
+/// these that we did not make ourselves means the file changed behind us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: i64,
+    mtime_nsec: i64,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> std::io::Result<FileStamp> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::metadata(path)?;
+        Ok(FileStamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: m.mtime(),
+            mtime_nsec: m.mtime_nsec(),
+        })
+    }
+}
+
 /// The loaded state of a mailbox.
 #[derive(Debug)]
 pub(crate) struct Inner {
+    /// The index file's path (for the freshness check).
+    path: PathBuf,
     index: File,
     map: Map,
+    /// The header bytes we last wrote or verified; the map showing other
+    /// bytes means the file changed behind us.
+    hdr_bytes: [u8; HEADER_SIZE],
+    /// The index file's identity when we last wrote or verified it.
+    stamp: Option<FileStamp>,
+    /// Every committed record (live and expunged), decoded and CRC-checked
+    /// once: built on first use from the map, then kept in step by every
+    /// write. A record failing its CRC leaves it unbuilt (and the read that
+    /// wanted it fails with `Error::Corruption`), so nothing corrupt is ever
+    /// cached or served.
+    view: OnceLock<Vec<Record>>,
+    /// Serializes building `view` (so two readers do not both verify).
+    view_build: Mutex<()>,
     /// Records the index file currently has room for.
     cap: usize,
     pub(crate) hdr: Header,
@@ -346,7 +386,14 @@ impl Shared {
         if slot.deleted {
             return Err(self.gone());
         }
-        if slot.inner.as_ref().is_none_or(|i| i.broken) {
+        if slot
+            .inner
+            .as_ref()
+            .is_none_or(|i| i.broken || !i.unchanged_on_disk())
+        {
+            if slot.inner.as_ref().is_some_and(|i| !i.broken) {
+                tracing::warn!(mailbox = %self.mref(), "index file changed behind our back; reloading and re-verifying it");
+            }
             slot.inner = None;
             let inner = match Inner::load(&self.dir, &self.ctx) {
                 Err(LoadError::OldVersion(v)) => {
@@ -367,7 +414,10 @@ impl Shared {
             if g.deleted {
                 return Err(self.gone());
             }
-            if g.inner.as_ref().is_some_and(|i| !i.broken) {
+            if g.inner
+                .as_ref()
+                .is_some_and(|i| !i.broken && i.unchanged_on_disk())
+            {
                 return Ok(ReadGuard(g));
             }
             drop(g);
@@ -448,7 +498,11 @@ impl Shared {
         if g.deleted {
             return Err(self.gone());
         }
-        if let Some(inner) = g.inner.as_ref().filter(|i| !i.broken) {
+        if let Some(inner) = g
+            .inner
+            .as_ref()
+            .filter(|i| !i.broken && i.unchanged_on_disk())
+        {
             return Ok(Some(status_of(&inner.hdr)));
         }
         IoStats::bump(&self.ctx.stats.header_reads);
@@ -488,14 +542,17 @@ impl Shared {
         let mut st = status_of(&g.hdr);
         if let Some(v) = viewer {
             let seen = g.seen_set(&self.dir, v).map_err(|e| self.fail(e))?;
+            let view = g.view().map_err(|e| self.fail(e))?;
             let mut unseen = 0;
-            g.scan(|_, r| {
-                if !r.is_expunged() && seen.binary_search(&r.uid).is_err() {
+            let mut si = 0usize;
+            for r in view.iter().filter(|r| !r.is_expunged()) {
+                while si < seen.len() && seen[si] < r.uid {
+                    si += 1;
+                }
+                if !(si < seen.len() && seen[si] == r.uid) {
                     unseen += 1;
                 }
-                Ok(())
-            })
-            .map_err(|e| self.fail(e))?;
+            }
             st.unseen = unseen;
         }
         Ok(st)
@@ -504,7 +561,7 @@ impl Shared {
     pub(crate) fn snapshot(&self, viewer: Viewer<'_>) -> Result<MailboxSnapshot> {
         let g = self.read()?;
         let messages = g
-            .metas(&self.dir, viewer, 0, true)
+            .metas(&self.dir, viewer, 0, true, None)
             .map_err(|e| self.fail(e))?;
         Ok(MailboxSnapshot {
             uid_validity: UidValidity(g.hdr.uid_validity),
@@ -516,17 +573,10 @@ impl Shared {
 
     pub(crate) fn changes_since(&self, viewer: Viewer<'_>, since: ModSeq) -> Result<Changes> {
         let g = self.read()?;
-        let changed = g
-            .metas(&self.dir, viewer, since.0, false)
-            .map_err(|e| self.fail(e))?;
         let mut expunged = Vec::new();
-        g.scan(|_, r| {
-            if r.is_expunged() && r.modseq > since.0 {
-                expunged.push((Uid(r.uid), ModSeq(r.modseq)));
-            }
-            Ok(())
-        })
-        .map_err(|e| self.fail(e))?;
+        let changed = g
+            .metas(&self.dir, viewer, since.0, false, Some(&mut expunged))
+            .map_err(|e| self.fail(e))?;
         Ok(Changes {
             highest_modseq: ModSeq(g.hdr.highest_modseq),
             changed,
@@ -537,18 +587,8 @@ impl Shared {
 
     pub(crate) fn fetch_meta(&self, viewer: Viewer<'_>, uids: &[Uid]) -> Result<Vec<MessageMeta>> {
         let g = self.read()?;
-        let seen = match viewer {
-            Some(v) => Some(g.seen_set(&self.dir, v).map_err(|e| self.fail(e))?),
-            None => None,
-        };
-        let mut out = Vec::with_capacity(uids.len());
-        for uid in uids {
-            if let Some((_, r)) = g.find(uid.0).map_err(|e| self.fail(e))? {
-                let vs = seen.as_ref().map(|s| s.binary_search(&r.uid).is_ok());
-                out.push(g.meta(&r, vs).map_err(|e| self.fail(e))?);
-            }
-        }
-        Ok(out)
+        g.metas_of(&self.dir, viewer, uids)
+            .map_err(|e| self.fail(e))
     }
 
     pub(crate) fn summaries(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<MessageSummary>)>> {
@@ -768,6 +808,7 @@ impl Inner {
             }
         }
         let hdr = Header::decode(&buf[..n], &what)?;
+        let stamp = FileStamp::of(&path)?;
         let len = index.metadata()?.len() as usize;
         let cap = len.saturating_sub(HEADER_SIZE) / RECORD_SIZE;
         if hdr.record_count as usize > cap {
@@ -789,8 +830,13 @@ impl Inner {
             Vec::new()
         };
         let mut inner = Inner {
+            path,
             index,
             map,
+            hdr_bytes: buf,
+            stamp: Some(stamp),
+            view: OnceLock::new(),
+            view_build: Mutex::new(()),
             cap,
             hdr,
             keywords,
@@ -844,41 +890,71 @@ impl Inner {
         Ok(c)
     }
 
-    /// Finds a live record by UID (binary search on the UID field, then a
-    /// CRC check of the record found).
+    /// Whether the index file is still exactly as we last wrote or
+    /// verified it: the header in the map equals our copy (so a changed
+    /// header, including its CRC, is noticed), and the file's device, inode,
+    /// length and mtime are unchanged (so a record changed in place or the
+    /// file replaced is noticed too, down to the file system's timestamp
+    /// granularity). One `stat` and a 128-byte compare: cheap enough to run
+    /// before every operation. Only our own writes change the file (the data
+    /// directory is locked against other processes), so a mismatch means
+    /// someone else touched it: the caller reloads, re-verifying it all.
+    pub(crate) fn unchanged_on_disk(&self) -> bool {
+        let b = self.map.bytes();
+        if b.len() < HEADER_SIZE || b[..HEADER_SIZE] != self.hdr_bytes {
+            return false;
+        }
+        match (FileStamp::of(&self.path), self.stamp) {
+            (Ok(now), Some(then)) => now == then,
+            _ => false,
+        }
+    }
+
+    /// Records the file's identity after one of our own writes.
+    fn restamp(&mut self) {
+        self.stamp = FileStamp::of(&self.path).ok();
+    }
+
+    /// The verified records (see `view`), built on first use: every record's
+    /// CRC is checked, and UIDs must ascend below UIDNEXT (binary searches
+    /// rely on it).
+    pub(crate) fn view(&self) -> Result<&[Record]> {
+        if let Some(v) = self.view.get() {
+            return Ok(v);
+        }
+        let _building = self.view_build.lock().map_err(|_| poisoned())?;
+        if let Some(v) = self.view.get() {
+            return Ok(v);
+        }
+        let mut v = Vec::with_capacity(self.hdr.record_count as usize);
+        let mut last = 0u32;
+        for (i, b) in self.records().chunks_exact(RECORD_SIZE).enumerate() {
+            if !Record::crc_ok(b) {
+                return Err(Error::Corruption(format!(
+                    "{}: index record {i} CRC mismatch",
+                    self.path.display()
+                )));
+            }
+            let r = Record::decode_unchecked(b);
+            if r.uid <= last || r.uid >= self.hdr.uid_next {
+                return Err(Error::Corruption(format!(
+                    "{}: index record {i}: UID out of order",
+                    self.path.display()
+                )));
+            }
+            last = r.uid;
+            v.push(r);
+        }
+        Ok(self.view.get_or_init(|| v))
+    }
+
+    /// Finds a live record by UID (binary search in the verified view).
     pub(crate) fn find(&self, uid: u32) -> Result<Option<(usize, Record)>> {
-        let recs = self.records();
-        let n = recs.len() / RECORD_SIZE;
-        let uid_at = |i: usize| {
-            let o = i * RECORD_SIZE + rec::UID.offset;
-            u32::from_le_bytes([recs[o], recs[o + 1], recs[o + 2], recs[o + 3]])
-        };
-        // every record the search looks at must pass its CRC, so a
-        // corrupt UID can never steer the search to a wrong answer
-        let checked = |i: usize| -> Result<u32> {
-            if Record::crc_ok(&recs[i * RECORD_SIZE..(i + 1) * RECORD_SIZE]) {
-                Ok(uid_at(i))
-            } else {
-                Err(Error::Corruption(format!("index record {i} CRC mismatch")))
-            }
-        };
-        let (mut lo, mut hi) = (0usize, n);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            if checked(mid)? < uid {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        if lo < n && checked(lo)? == uid {
-            let r = Record::decode(&recs[lo * RECORD_SIZE..], "index", lo)?;
-            if r.is_expunged() {
-                return Ok(None);
-            }
-            return Ok(Some((lo, r)));
-        }
-        Ok(None)
+        let v = self.view()?;
+        Ok(match v.binary_search_by_key(&uid, |r| r.uid) {
+            Ok(i) if !v[i].is_expunged() => Some((i, v[i])),
+            _ => None,
+        })
     }
 
     /// The keywords of a record's bits.
@@ -901,6 +977,18 @@ impl Inner {
     }
 
     fn meta(&self, r: &Record, viewer_seen: Option<bool>) -> Result<MessageMeta> {
+        self.meta_with(r, viewer_seen, &mut FlagsMemo::default())
+    }
+
+    /// A record's metadata as a viewer sees it; `memo` keeps the flag sets
+    /// with keywords already built, so the keyword table is decoded once per
+    /// distinct set rather than once per record.
+    fn meta_with(
+        &self,
+        r: &Record,
+        viewer_seen: Option<bool>,
+        memo: &mut FlagsMemo,
+    ) -> Result<MessageMeta> {
         let mut bits = r.system_flags & 0x1f;
         if let Some(s) = viewer_seen {
             bits = (bits & !Flags::SEEN) | if s { Flags::SEEN } else { 0 };
@@ -908,7 +996,7 @@ impl Inner {
         let flags = if r.user_flags == 0 {
             Flags::from_parts(bits, std::iter::empty())
         } else {
-            Flags::from_parts(bits, self.keywords_of(r.user_flags)?)
+            memo.get(bits, r.user_flags, |k| self.keywords_of(k))?
         };
         Ok(MessageMeta {
             uid: Uid(r.uid),
@@ -923,33 +1011,35 @@ impl Inner {
         })
     }
 
-    /// Metadata of live records with modseq > `since` (all with `since` 0).
-    /// The hot path of SELECT: one pass over the map, no allocation per
-    /// record beyond the result (and keyword strings where set).
+    /// Metadata of live records with modseq > `since` (all with `all`),
+    /// and the expunged records with modseq > `since` if `expunged` is
+    /// given. The hot path of SELECT: one pass over the verified view, no
+    /// allocation per record beyond the result (and keyword sets where set).
     fn metas(
         &self,
         dir: &Path,
         viewer: Viewer<'_>,
         since: u64,
         all: bool,
+        mut expunged: Option<&mut Vec<(Uid, ModSeq)>>,
     ) -> Result<Vec<MessageMeta>> {
         let seen = match viewer {
             Some(v) => Some(self.seen_set(dir, v)?),
             None => None,
         };
+        let view = self.view()?;
         let mut out = Vec::with_capacity(if all { self.hdr.exists as usize } else { 0 });
+        let mut memo = FlagsMemo::default();
         let mut si = 0usize;
-        for (i, b) in self.records().chunks_exact(RECORD_SIZE).enumerate() {
-            if !Record::crc_ok(b) {
-                return Err(Error::Corruption(format!(
-                    "{}: index record {i} CRC mismatch",
-                    dir.display()
-                )));
-            }
-            if b[rec::RFLAGS.offset] & REC_FLAG_EXPUNGED != 0 {
+        for r in view {
+            if r.is_expunged() {
+                if let Some(x) = expunged.as_deref_mut()
+                    && r.modseq > since
+                {
+                    x.push((Uid(r.uid), ModSeq(r.modseq)));
+                }
                 continue;
             }
-            let r = Record::decode_unchecked(b);
             if r.modseq <= since && !all {
                 continue;
             }
@@ -959,7 +1049,40 @@ impl Inner {
                 }
                 si < s.len() && s[si] == r.uid
             });
-            out.push(self.meta(&r, vs)?);
+            out.push(self.meta_with(r, vs, &mut memo)?);
+        }
+        Ok(out)
+    }
+
+    /// Metadata of the live messages among `uids` (in the order asked,
+    /// missing or expunged UIDs left out). Ascending runs are a merge
+    /// against the sorted view (an exponential search from the last hit,
+    /// so 1:* costs O(n) and a sparse set O(k log n)).
+    fn metas_of(&self, dir: &Path, viewer: Viewer<'_>, uids: &[Uid]) -> Result<Vec<MessageMeta>> {
+        let seen = match viewer {
+            Some(v) => Some(self.seen_set(dir, v)?),
+            None => None,
+        };
+        let view = self.view()?;
+        let mut out = Vec::with_capacity(uids.len().min(view.len()));
+        let mut memo = FlagsMemo::default();
+        let mut at = 0usize;
+        let mut last = 0u32;
+        for uid in uids {
+            let uid = uid.0;
+            if uid < last {
+                at = 0;
+            }
+            last = uid;
+            at = seek(view, at, uid);
+            let Some(r) = view.get(at).filter(|r| r.uid == uid) else {
+                continue;
+            };
+            if r.is_expunged() {
+                continue;
+            }
+            let vs = seen.as_ref().map(|s| s.binary_search(&uid).is_ok());
+            out.push(self.meta_with(r, vs, &mut memo)?);
         }
         Ok(out)
     }
@@ -1043,11 +1166,16 @@ impl Inner {
 
     /// Writes the header (and syncs if `durable`), then takes it as current.
     fn write_header(&mut self, h: &Header, durable: bool) -> Result<()> {
-        self.index.write_all_at(&h.encode(), 0)?;
+        let b = h.encode();
+        self.index.write_all_at(&b, 0)?;
         if durable {
             self.index.sync_data()?;
         }
         self.hdr = *h;
+        self.hdr_bytes = b;
+        // every change to the index ends with a header write: what the file
+        // looks like now is our own doing
+        self.restamp();
         Ok(())
     }
 
@@ -1203,6 +1331,7 @@ impl Inner {
         let start = h.record_count as usize;
         self.ensure_capacity(start + n)?;
         let mut out = Vec::with_capacity(n);
+        let mut recs = Vec::with_capacity(n);
         let mut buf = Vec::with_capacity(n * RECORD_SIZE);
         let mut new_seen: Vec<u32> = Vec::new();
         let mut modseq = h.highest_modseq;
@@ -1234,6 +1363,7 @@ impl Inner {
                 cache_crc: crc,
             };
             buf.extend_from_slice(&r.encode());
+            recs.push(r);
             let mut c = Counts::default();
             c.add(&r, h.recent_uid);
             add_counts(&mut h, &c);
@@ -1262,6 +1392,9 @@ impl Inner {
         h.cache_end = base + frames.len() as u64;
         h.keyword_count = self.keywords.len() as u32;
         self.write_header(&h, durable)?;
+        if let Some(v) = self.view.get_mut() {
+            v.extend(recs);
+        }
         Ok(out)
     }
 
@@ -1375,6 +1508,13 @@ impl Inner {
         h.highest_modseq = modseq;
         h.flags &= !HDR_FLAG_DIRTY;
         self.write_header(&h, durable)?;
+        if let Some(v) = self.view.get_mut() {
+            for (i, _, new, _) in &updates {
+                if let Some(slot) = v.get_mut(*i) {
+                    *slot = *new;
+                }
+            }
+        }
         for (_, _, new, vs) in &updates {
             result.changed.push(self.meta(new, *vs)?);
         }
@@ -1405,12 +1545,13 @@ impl Inner {
                     }
                 }
             }
-            None => self.scan(|i, r| {
-                if !r.is_expunged() && (!only_deleted || r.system_flags & Flags::DELETED != 0) {
-                    doomed.push((i, *r));
+            None => {
+                for (i, r) in self.view()?.iter().enumerate() {
+                    if !r.is_expunged() && (!only_deleted || r.system_flags & Flags::DELETED != 0) {
+                        doomed.push((i, *r));
+                    }
                 }
-                Ok(())
-            })?,
+            }
         }
         if doomed.is_empty() {
             return Ok(Vec::new());
@@ -1434,6 +1575,14 @@ impl Inner {
         h.highest_modseq = modseq;
         h.flags &= !HDR_FLAG_DIRTY;
         self.write_header(&h, durable)?;
+        if let Some(v) = self.view.get_mut() {
+            for (i, _) in &doomed {
+                if let Some(slot) = v.get_mut(*i) {
+                    slot.rflags |= REC_FLAG_EXPUNGED;
+                    slot.modseq = modseq;
+                }
+            }
+        }
         // the index no longer points at them: remove the files
         for (_, r) in &doomed {
             match fs::remove_file(msg_path(dir, r.uid)) {
@@ -1454,15 +1603,14 @@ impl Inner {
         let mut live: Vec<Record> = Vec::with_capacity(self.hdr.exists as usize);
         let mut horizon = self.hdr.expunge_horizon;
         let mut dropped: Vec<u32> = Vec::new();
-        self.scan(|_, r| {
+        for r in self.view()? {
             if r.is_expunged() {
                 horizon = horizon.max(r.modseq);
                 dropped.push(r.uid);
             } else {
                 live.push(*r);
             }
-            Ok(())
-        })?;
+        }
         // make sure no dropped record's file can come back in a reconstruct
         for uid in &dropped {
             match fs::remove_file(msg_path(dir, *uid)) {
@@ -1488,6 +1636,8 @@ impl Inner {
         }
         write_atomic(&dir.join(INDEX_FILE), &index, durable)?;
         let fresh = Inner::load(dir, ctx).map_err(Error::from)?;
+        // the records just written were checked above: they are the view
+        let _ = fresh.view.set(live);
         tracing::info!(mailbox = %dir.display(), dropped = dropped.len(), "repacked");
         *self = fresh;
         Ok(())
@@ -1540,4 +1690,46 @@ pub(crate) fn seen_path(dir: &Path, viewer: &str) -> PathBuf {
 /// Whether a flag set names \Seen (helper for copy).
 pub(crate) fn has_seen(bits: u8) -> bool {
     bits & Flags::SEEN != 0
+}
+
+/// The first index at or after `from` whose record has a UID >= `uid`
+/// (`v` ascending by UID): an exponential search from `from`, then a binary
+/// search in the bracket found.
+fn seek(v: &[Record], from: usize, uid: u32) -> usize {
+    let (mut lo, mut hi, mut step) = (from, from, 1usize);
+    // invariant: every record before `lo` has a UID < `uid`
+    while hi < v.len() && v[hi].uid < uid {
+        lo = hi + 1;
+        hi = from.saturating_add(step);
+        step = step.saturating_mul(2);
+    }
+    let hi = hi.min(v.len());
+    lo + v[lo..hi].partition_point(|r| r.uid < uid)
+}
+
+/// Flag sets with keywords built so far in one pass (bounded: past
+/// `FlagsMemo::MAX` distinct sets, the rest are built each time).
+#[derive(Debug, Default)]
+struct FlagsMemo {
+    sets: HashMap<(u8, u128), Flags>,
+}
+
+impl FlagsMemo {
+    const MAX: usize = 256;
+
+    fn get(
+        &mut self,
+        bits: u8,
+        keywords: u128,
+        names: impl FnOnce(u128) -> Result<Vec<String>>,
+    ) -> Result<Flags> {
+        if let Some(f) = self.sets.get(&(bits, keywords)) {
+            return Ok(f.clone());
+        }
+        let f = Flags::from_parts(bits, names(keywords)?);
+        if self.sets.len() < Self::MAX {
+            self.sets.insert((bits, keywords), f.clone());
+        }
+        Ok(f)
+    }
 }

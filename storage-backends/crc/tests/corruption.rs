@@ -349,3 +349,67 @@ async fn reconstruct_does_not_add_to_the_old_quota() {
         .unwrap();
     assert_eq!(s.usage(USER).await.unwrap().storage_bytes, sum + extra);
 }
+
+/// The records are verified once and then served from memory; a byte
+/// flipped on disk while the mailbox is loaded must still be caught at the
+/// next operation (the header compare and file stamp see the change, the
+/// index is reloaded and re-verified), never served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flips_while_the_mailbox_is_open_are_detected() {
+    use std::os::unix::fs::FileExt;
+    for (case, target) in [
+        Target::Record,
+        Target::Header,
+        Target::Record,
+        Target::Header,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rng = Rng::new(900 + case as u64);
+        let (exp, mdir) = setup(dir.path(), &mut rng).await;
+        let s = open(dir.path(), false);
+        let ib = inbox(USER);
+        let m = s.open(&ib, USER).await.unwrap();
+        // verified and cached
+        assert_eq!(m.snapshot().await.unwrap(), exp.snapshot);
+        // a flip in place (no truncation under the map), after the file
+        // system's timestamp granularity has passed
+        tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        let path = mdir.join("index");
+        let i = rng.below(MESSAGES) as usize;
+        let at = match target {
+            Target::Header => rng.below(HEADER_SIZE as u64) as usize,
+            _ => HEADER_SIZE + i * RECORD_SIZE + rng.below(RECORD_SIZE as u64) as usize,
+        };
+        let f = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
+        let mut b = [0u8; 1];
+        f.read_exact_at(&mut b, at as u64).unwrap();
+        b[0] ^= 1 << rng.below(8);
+        f.write_all_at(&b, at as u64).unwrap();
+        drop(f);
+        let ctx = format!("{target:?} case {case}, byte {at}");
+        assert!(is_corruption(&m.snapshot().await), "{ctx}: snapshot");
+        let all: Vec<Uid> = exp.snapshot.messages.iter().map(|m| m.uid).collect();
+        assert!(
+            is_corruption(&m.fetch_meta(&all).await),
+            "{ctx}: fetch_meta"
+        );
+        assert!(
+            is_corruption(&m.changes_since(mailroom_core::ModSeq(0)).await),
+            "{ctx}: changes"
+        );
+        if target == Target::Header {
+            assert!(is_corruption(&s.status(&ib, USER).await), "{ctx}: STATUS");
+        }
+        assert!(s.reconstruct_queue().contains(&ib), "{ctx}: not queued");
+        s.reconstruct(USER, Some(&ib.name)).await.unwrap();
+        let m = s.open(&ib, USER).await.unwrap();
+        assert_eq!(m.snapshot().await.unwrap().messages.len() as u64, MESSAGES);
+    }
+}

@@ -273,3 +273,106 @@ async fn copy_links_and_move_expunges() {
     assert_eq!(s.verify(&arch).await.unwrap(), 5);
     assert_eq!(s.verify(&ib).await.unwrap(), 4);
 }
+
+/// The verified in-memory view of the records is kept in step by every
+/// write: what one process serves after appends, stores (with keywords and
+/// another user's \Seen), expunges, a copy and a repack equals what a fresh
+/// load of the files serves; `fetch_meta` answers sorted, unsorted, sparse
+/// and missing UIDs like the snapshot does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_view_matches_a_fresh_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let ib = inbox("alice");
+    let arch = MailboxRef::new("alice", MailboxName::new("Archive").unwrap());
+    let (snap, bob_snap, changes, bob_status) = {
+        let s = open(dir.path(), false);
+        s.ensure_account("alice").await.unwrap();
+        s.create(&arch, None).await.unwrap();
+        s.set_acl(&ib, "bob", mailroom_core::Rights::parse("lrsw"))
+            .await
+            .unwrap();
+        let m = s.open(&ib, "alice").await.unwrap();
+        let mb = s.open(&ib, "bob").await.unwrap();
+        // the view is built before the writes, so they must update it
+        assert!(m.snapshot().await.unwrap().messages.is_empty());
+        for n in 0..40 {
+            s.append(&ib, new_message(n, Flags::default()))
+                .await
+                .unwrap();
+            if n % 7 == 0 {
+                let snap = m.snapshot().await.unwrap();
+                assert_eq!(snap.messages.len() as u64, n + 1);
+            }
+        }
+        let kw = Flag::parse("$Work").unwrap();
+        let odd: Vec<Uid> = (1..=40).filter(|u| u % 2 == 1).map(Uid).collect();
+        m.store(&odd, &StoreOp::Add(flags(&[Flag::Flagged, kw])), None)
+            .await
+            .unwrap();
+        mb.store(&[Uid(3), Uid(4)], &StoreOp::Add(flags(&[Flag::Seen])), None)
+            .await
+            .unwrap();
+        let doomed: Vec<Uid> = (1..=40).filter(|u| u % 3 == 0).map(Uid).collect();
+        m.store(&doomed, &StoreOp::Add(flags(&[Flag::Deleted])), None)
+            .await
+            .unwrap();
+        assert_eq!(m.expunge(None).await.unwrap(), doomed);
+        m.copy_to(&[Uid(1), Uid(2)], &arch).await.unwrap();
+        let a = s.open(&arch, "alice").await.unwrap();
+        assert_eq!(a.snapshot().await.unwrap().messages.len(), 2);
+        s.append(&arch, new_message(99, Flags::default()))
+            .await
+            .unwrap();
+        assert_eq!(a.snapshot().await.unwrap().messages.len(), 3);
+
+        let snap = m.snapshot().await.unwrap();
+        let all: Vec<Uid> = snap.messages.iter().map(|m| m.uid).collect();
+        assert_eq!(m.fetch_meta(&all).await.unwrap(), snap.messages);
+        let mut rev = all.clone();
+        rev.reverse();
+        let mut want = snap.messages.clone();
+        want.reverse();
+        assert_eq!(m.fetch_meta(&rev).await.unwrap(), want, "unsorted");
+        // sparse, with expunged, missing and repeated UIDs
+        let asked = [Uid(40), Uid(3), Uid(5), Uid(5), Uid(1000), Uid(6), Uid(1)];
+        let got: Vec<u32> = m
+            .fetch_meta(&asked)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.uid.0)
+            .collect();
+        assert_eq!(got, vec![40, 5, 5, 1]);
+        let bob_snap = mb.snapshot().await.unwrap();
+        assert_eq!(
+            mb.fetch_meta(&[Uid(4), Uid(5)]).await.unwrap(),
+            bob_snap.messages[2..4].to_vec()
+        );
+        let changes = m.changes_since(ModSeq(2)).await.unwrap();
+        let bob_status = s.status(&ib, "bob").await.unwrap();
+        (snap, bob_snap, changes, bob_status)
+    };
+    let s = open(dir.path(), false);
+    let m = s.open(&ib, "alice").await.unwrap();
+    assert_eq!(m.snapshot().await.unwrap(), snap);
+    let mb = s.open(&ib, "bob").await.unwrap();
+    assert_eq!(mb.snapshot().await.unwrap(), bob_snap);
+    assert_eq!(m.changes_since(ModSeq(2)).await.unwrap(), changes);
+    assert_eq!(s.status(&ib, "bob").await.unwrap(), bob_status);
+    // a repack drops the expunged records; the view it installs agrees
+    s.repack(&ib).await.unwrap();
+    assert_eq!(m.snapshot().await.unwrap(), snap);
+    assert!(
+        m.changes_since(ModSeq(2))
+            .await
+            .unwrap()
+            .expunged
+            .is_empty()
+    );
+    drop((m, mb));
+    drop(s);
+    let s = open(dir.path(), false);
+    let m = s.open(&ib, "alice").await.unwrap();
+    assert_eq!(m.snapshot().await.unwrap(), snap);
+    assert_eq!(s.verify(&ib).await.unwrap(), snap.messages.len() as u32);
+}
