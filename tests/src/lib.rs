@@ -14,6 +14,9 @@
 //! A missing client program is a test failure, never a skip: `.ci/run`
 //! installs them all.
 //!
+//! Dependencies: `tempfile` only (a scratch data directory per server,
+//! removed when the test ends); the clients are real programs, not crates.
+//!
 //! ```no_run
 //! use mailroom_e2e::{Server, Store};
 //! let server = Server::start(Store::Memory);

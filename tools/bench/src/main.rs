@@ -31,6 +31,10 @@
 //! target/release/mailroom-bench lmtp                     # 2000 messages of 4 KiB per row
 //! target/release/mailroom-bench lmtp --messages 500 --connections 1,8,32
 //! ```
+//!
+//! Dependencies: `anyhow` (a binary), `tempfile` (scratch directories) and
+//! the end-to-end harness `mailroom-e2e` for its Dovecot launcher, so the
+//! reference server is configured the same way in tests and benchmarks.
 
 mod imap;
 mod lmtp;

@@ -10,8 +10,8 @@ mod command;
 mod message;
 mod reply;
 
-pub use mailroom_core::base64::{decode as base64_decode, encode as base64_encode};
 pub use command::{Command, MessageNumber};
+pub use mailroom_core::base64::{decode as base64_decode, encode as base64_encode};
 pub use message::{MessageWriter, octets};
 pub use reply::{Action, Body, Reply, ResponseCode, Status};
 
