@@ -363,10 +363,18 @@ impl Server {
             .envs(self.client_env())
             .env("MR_POP3_TLS", "stls")
             .env("MR_CAFILE", self.cert_path());
+        self.run_client(script, cmd, env)
+    }
+
+    /// Runs a client command with extra `env`; fails the test with its
+    /// output and the server log unless it exits 0. Returns its output.
+    fn run_client(&self, what: &str, mut cmd: Command, env: &[(&str, &str)]) -> String {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let out = cmd.output().expect("run bash");
+        let out = cmd
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
         let text = format!(
             "{}{}",
             String::from_utf8_lossy(&out.stdout),
@@ -374,7 +382,7 @@ impl Server {
         );
         assert!(
             out.status.success(),
-            "{script} failed:\n{text}\n--- server log ---\n{}",
+            "{what} failed:\n{text}\n--- server log ---\n{}",
             self.log()
         );
         text
@@ -445,21 +453,7 @@ impl Server {
         let path = workspace_root().join("tests").join("clients").join(script);
         let mut cmd = Command::new("python3");
         cmd.arg(&path).args(args).envs(self.client_env());
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
-        let out = cmd.output().expect("run python3");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.status.success(),
-            "{script} failed:\n{text}\n--- server log ---\n{}",
-            self.log()
-        );
-        text
+        self.run_client(script, cmd, env)
     }
 }
 
