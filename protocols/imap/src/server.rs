@@ -323,6 +323,7 @@ impl ImapServer {
         let mut driver = Driver {
             stream: BufWriter::with_capacity(16 * 1024, conn),
             buf: BytesMut::with_capacity(8 * 1024),
+            chunks: Vec::new(),
             decoder: Decoder::new(config.limits),
             opts: EncodeOptions::default(),
             service,
@@ -425,6 +426,8 @@ enum Input {
 struct Driver<IO> {
     stream: BufWriter<Conn<IO>>,
     buf: BytesMut,
+    /// Reused for the chunks of each response written.
+    chunks: Vec<Bytes>,
     decoder: Decoder,
     opts: EncodeOptions,
     service: BoxSession,
@@ -668,12 +671,16 @@ where
     }
 
     async fn write(&mut self, response: &Response) -> io::Result<()> {
-        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut chunks = std::mem::take(&mut self.chunks);
         response::encode(response, self.opts, &mut chunks);
-        for chunk in chunks {
-            self.stream.write_all(&chunk).await?;
+        let mut result = Ok(());
+        for chunk in chunks.drain(..) {
+            if result.is_ok() {
+                result = self.stream.write_all(&chunk).await;
+            }
         }
-        Ok(())
+        self.chunks = chunks;
+        result
     }
 }
 

@@ -151,15 +151,15 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
             atom_list(o, flags);
         }
         Data::Exists(n) => {
-            o.num(n);
+            o.uint(*n);
             o.raw(b" EXISTS");
         }
         Data::Recent(n) => {
-            o.num(n);
+            o.uint(*n);
             o.raw(b" RECENT");
         }
         Data::Expunge(n) => {
-            o.num(n);
+            o.uint(*n);
             o.raw(b" EXPUNGE");
         }
         Data::Vanished { earlier, uids } => {
@@ -170,7 +170,7 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
             o.num(uids);
         }
         Data::Fetch { seq, items } => {
-            o.num(seq);
+            o.uint(*seq);
             o.raw(b" FETCH (");
             for (i, item) in items.iter().enumerate() {
                 if i > 0 {

@@ -14,7 +14,7 @@ pub(crate) fn write_section(o: &mut Out<'_>, s: &Section) {
         if i > 0 {
             o.raw(b".");
         }
-        o.num(p);
+        o.uint(*p);
     }
     if let Some(text) = &s.text {
         if !s.part.is_empty() {
@@ -47,7 +47,7 @@ pub(super) fn fetch_item(o: &mut Out<'_>, item: &FetchItem) {
     match item {
         FetchItem::Uid(u) => {
             o.raw(b"UID ");
-            o.num(u.0);
+            o.uint(u.0);
         }
         FetchItem::Flags { flags, recent } => {
             o.raw(b"FLAGS (");
@@ -76,7 +76,7 @@ pub(super) fn fetch_item(o: &mut Out<'_>, item: &FetchItem) {
         }
         FetchItem::Rfc822Size(n) => {
             o.raw(b"RFC822.SIZE ");
-            o.num(n);
+            o.uint(*n);
         }
         FetchItem::Envelope(summary) => {
             o.raw(b"ENVELOPE ");
@@ -92,7 +92,7 @@ pub(super) fn fetch_item(o: &mut Out<'_>, item: &FetchItem) {
         }
         FetchItem::ModSeq(m) => {
             o.raw(b"MODSEQ (");
-            o.num(m.0);
+            o.uint(m.0);
             o.raw(b")");
         }
         FetchItem::BodySection {

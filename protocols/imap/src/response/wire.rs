@@ -42,6 +42,23 @@ impl<'a> Out<'a> {
         let _ = write!(self.buf, "{n}");
     }
 
+    /// An unsigned number, without going through `fmt` (FETCH of 100,000
+    /// messages writes a few hundred thousand of these).
+    pub(crate) fn uint(&mut self, n: impl Into<u64>) {
+        let mut n: u64 = n.into();
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&digits[i..]);
+    }
+
     pub(crate) fn sp(&mut self) {
         self.buf.push(b' ');
     }
