@@ -98,30 +98,12 @@ pub(crate) fn encode_keywords(keywords: &[String]) -> Vec<u8> {
         body.push(k.len() as u8);
         body.extend_from_slice(k.as_bytes());
     }
-    let mut out = Vec::with_capacity(24 + body.len());
-    out.extend_from_slice(KEYWORDS_MAGIC);
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&(keywords.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    SmallFile::Keywords.encode(keywords.len(), &body)
 }
 
 /// Decodes a keyword table file.
 pub(crate) fn decode_keywords(b: &[u8]) -> std::result::Result<Vec<String>, &'static str> {
-    if b.len() < 24 || &b[..8] != KEYWORDS_MAGIC {
-        return Err("bad keyword file header");
-    }
-    let u = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-    if u(8) != 1 {
-        return Err("unknown keyword file version");
-    }
-    let count = u(12) as usize;
-    let body = &b[24..];
-    if crc32fast::hash(body) != u(16) {
-        return Err("keyword file CRC mismatch");
-    }
+    let (count, body) = SmallFile::Keywords.decode(b)?;
     if count > MAX_KEYWORDS {
         return Err("too many keywords");
     }
@@ -147,33 +129,81 @@ pub(crate) fn encode_seen(uids: &[u32]) -> Vec<u8> {
     for u in uids {
         body.extend_from_slice(&u.to_le_bytes());
     }
-    let mut out = Vec::with_capacity(24 + body.len());
-    out.extend_from_slice(SEEN_MAGIC);
-    out.extend_from_slice(&1u32.to_le_bytes());
-    out.extend_from_slice(&(uids.len() as u32).to_le_bytes());
-    out.extend_from_slice(&crc32fast::hash(&body).to_le_bytes());
-    out.extend_from_slice(&0u32.to_le_bytes());
-    out.extend_from_slice(&body);
-    out
+    SmallFile::Seen.encode(uids.len(), &body)
 }
 
 /// Decodes a seen file.
 pub(crate) fn decode_seen(b: &[u8]) -> std::result::Result<Vec<u32>, &'static str> {
-    if b.len() < 24 || &b[..8] != SEEN_MAGIC {
-        return Err("bad seen file header");
-    }
-    let u = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
-    if u(8) != 1 {
-        return Err("unknown seen file version");
-    }
-    let body = &b[24..];
-    if body.len() != u(12) as usize * 4 || crc32fast::hash(body) != u(16) {
-        return Err("seen file CRC or length mismatch");
+    let (count, body) = SmallFile::Seen.decode(b)?;
+    if body.len() != count * 4 {
+        return Err("seen file length mismatch");
     }
     Ok(body
         .chunks_exact(4)
         .map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]]))
         .collect())
+}
+
+/// The two small CRC-checked files of a mailbox, which share one 24-byte
+/// header (FORMAT.md): magic (8), version 1 (u32), entry count (u32),
+/// CRC32 of the body (u32), reserved zero (u32), then the body.
+#[derive(Debug, Clone, Copy)]
+enum SmallFile {
+    Keywords,
+    Seen,
+}
+
+impl SmallFile {
+    fn magic(self) -> &'static [u8; 8] {
+        match self {
+            SmallFile::Keywords => KEYWORDS_MAGIC,
+            SmallFile::Seen => SEEN_MAGIC,
+        }
+    }
+
+    /// The errors for a bad header, an unknown version and a CRC mismatch.
+    fn errors(self) -> [&'static str; 3] {
+        match self {
+            SmallFile::Keywords => [
+                "bad keyword file header",
+                "unknown keyword file version",
+                "keyword file CRC mismatch",
+            ],
+            SmallFile::Seen => [
+                "bad seen file header",
+                "unknown seen file version",
+                "seen file CRC mismatch",
+            ],
+        }
+    }
+
+    fn encode(self, count: usize, body: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(24 + body.len());
+        out.extend_from_slice(self.magic());
+        out.extend_from_slice(&1u32.to_le_bytes());
+        out.extend_from_slice(&(count as u32).to_le_bytes());
+        out.extend_from_slice(&crc32fast::hash(body).to_le_bytes());
+        out.extend_from_slice(&0u32.to_le_bytes());
+        out.extend_from_slice(body);
+        out
+    }
+
+    /// Checks the header and the body's CRC; returns the entry count and body.
+    fn decode(self, b: &[u8]) -> std::result::Result<(usize, &[u8]), &'static str> {
+        let [bad_header, bad_version, bad_crc] = self.errors();
+        if b.len() < 24 || &b[..8] != self.magic() {
+            return Err(bad_header);
+        }
+        let u = |o: usize| u32::from_le_bytes([b[o], b[o + 1], b[o + 2], b[o + 3]]);
+        if u(8) != 1 {
+            return Err(bad_version);
+        }
+        let body = &b[24..];
+        if crc32fast::hash(body) != u(16) {
+            return Err(bad_crc);
+        }
+        Ok((u(12) as usize, body))
+    }
 }
 
 /// A message ready to be committed: everything computed outside the lock.
