@@ -472,18 +472,23 @@ impl Shared {
     }
 
     /// A watch on this mailbox (ends at once if it was deleted).
+    ///
+    /// Lock order: the slot, then the notifier — the order every writer
+    /// takes them in (it publishes its change while holding the slot).
     pub(crate) fn watch(&self) -> MailboxWatch {
-        let current = self
-            .slot
-            .read()
-            .ok()
-            .and_then(|s| s.inner.as_ref().map(|i| i.hdr.highest_modseq))
-            .unwrap_or(0);
+        let slot = self.slot.read();
+        let (current, deleted) = match &slot {
+            Ok(s) => (
+                s.inner.as_ref().map(|i| i.hdr.highest_modseq).unwrap_or(0),
+                s.deleted,
+            ),
+            Err(_) => (0, true),
+        };
         let mut guard = match self.notifier.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
         };
-        let deleted = self.slot.read().map(|s| s.deleted).unwrap_or(true);
+        drop(slot);
         if deleted {
             let (n, w) = MailboxWatch::channel(ModSeq(current));
             drop(n);

@@ -211,3 +211,47 @@ async fn sixteen_sessions_on_one_mailbox() {
         live
     );
 }
+
+/// Regression: `watch()` took the notifier lock and then the mailbox lock,
+/// while a writer holding the mailbox lock takes the notifier lock to publish
+/// its change. Sessions starting IDLE while others append could deadlock (it
+/// hung a CI run). Watches and appends race here; every thread must finish.
+#[test]
+fn watching_while_appending_never_deadlocks() {
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let store = Arc::new(open(dir.path(), false));
+    rt.block_on(store.ensure_account("alice")).unwrap();
+    let ib = inbox("alice");
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let mut threads = Vec::new();
+    for t in 0..6u64 {
+        let (store, ib, done_tx) = (store.clone(), ib.clone(), done_tx.clone());
+        let handle = rt.handle().clone();
+        threads.push(std::thread::spawn(move || {
+            let m = handle.block_on(store.open(&ib, "alice")).unwrap();
+            for i in 0..300u64 {
+                if t % 2 == 0 {
+                    // a new IDLE: a fresh watch each time
+                    drop(m.watch());
+                } else {
+                    handle
+                        .block_on(
+                            store.append(&ib, common::new_message(t * 1000 + i, Flags::default())),
+                        )
+                        .unwrap();
+                }
+            }
+            done_tx.send(()).unwrap();
+        }));
+    }
+    drop(done_tx);
+    for _ in 0..threads.len() {
+        done_rx
+            .recv_timeout(Duration::from_secs(120))
+            .expect("a thread is stuck: watch() and append() deadlocked");
+    }
+    for t in threads {
+        t.join().unwrap();
+    }
+}
