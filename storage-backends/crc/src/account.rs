@@ -12,6 +12,8 @@ use crate::fsutil::{escape_token, unescape_token};
 pub(crate) const ACCOUNT_MAGIC: &str = "mailroom-crc-account 1";
 /// First line of a quota file.
 pub(crate) const QUOTA_MAGIC: &str = "mailroom-crc-quota 1";
+/// First line of a per-mailbox metadata file.
+pub(crate) const MAILBOX_MAGIC: &str = "mailroom-crc-mailbox 1";
 
 /// One mailbox of an account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +167,90 @@ impl Account {
     }
 }
 
+/// The copy of one mailbox's account entry kept in its own directory
+/// (`mailboxes/<id>/mailbox`), from which a lost account file is rebuilt.
+/// The account file is authoritative while it is valid.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct MailboxMeta {
+    pub(crate) id: u64,
+    pub(crate) name: MailboxName,
+    pub(crate) special_use: Option<SpecialUse>,
+    pub(crate) acl: Acl,
+}
+
+impl MailboxMeta {
+    /// The metadata of the account entry `e` named `name`.
+    pub(crate) fn of(name: &MailboxName, e: &MailboxEntry) -> MailboxMeta {
+        MailboxMeta {
+            id: e.id,
+            name: name.clone(),
+            special_use: e.special_use,
+            acl: e.acl.clone(),
+        }
+    }
+
+    pub(crate) fn encode(&self) -> Vec<u8> {
+        let mut s = format!(
+            "{MAILBOX_MAGIC}\nid {}\nname {}\nspecial-use {}\n",
+            self.id,
+            escape_token(self.name.as_str()),
+            self.special_use.map_or("-", SpecialUse::as_str)
+        );
+        for (who, rights) in &self.acl.entries {
+            s.push_str(&format!(
+                "acl {} {}\n",
+                escape_token(&rights.to_string()),
+                escape_token(who)
+            ));
+        }
+        with_crc(s)
+    }
+
+    /// Decodes and checks a metadata file: the CRC, the magic, every line,
+    /// and that it belongs to the directory numbered `id`.
+    pub(crate) fn decode(data: &[u8], what: &str, id: u64) -> Result<MailboxMeta> {
+        let bad = |why: &str| Error::Corruption(format!("{what}: {why}"));
+        let lines = check_crc(data, what, MAILBOX_MAGIC)?;
+        let mut it = lines.iter().map(|l| l.split(' ').collect::<Vec<_>>());
+        match it.next().as_deref() {
+            Some(["id", n]) if n.parse::<u64>().ok() == Some(id) => {}
+            _ => return Err(bad("missing or wrong id")),
+        }
+        let name = match it.next().as_deref() {
+            Some(["name", n]) => unescape_token(n)
+                .and_then(|n| MailboxName::new(&n).ok())
+                .ok_or_else(|| bad("bad mailbox name"))?,
+            _ => return Err(bad("missing name")),
+        };
+        let special_use = match it.next().as_deref() {
+            Some(["special-use", "-"]) => None,
+            Some(["special-use", s]) => {
+                Some(SpecialUse::parse(s).ok_or_else(|| bad("bad special use"))?)
+            }
+            _ => return Err(bad("missing special-use")),
+        };
+        let mut acl = Acl::default();
+        for parts in it {
+            match parts.as_slice() {
+                ["acl", rights, who] => {
+                    let rights = unescape_token(rights)
+                        .and_then(|r| Rights::parse(&r))
+                        .ok_or_else(|| bad("bad rights"))?;
+                    let who = unescape_token(who).ok_or_else(|| bad("bad identifier"))?;
+                    acl.set(&who, Some(rights));
+                }
+                _ => return Err(bad("unknown line")),
+            }
+        }
+        Ok(MailboxMeta {
+            id,
+            name,
+            special_use,
+            acl,
+        })
+    }
+}
+
 /// Encodes quota limits.
 pub(crate) fn encode_limits(l: &QuotaLimits) -> Vec<u8> {
     let f = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
@@ -225,6 +311,47 @@ mod tests {
             assert!(Account::decode(&c, "t").is_err(), "flip at {i} undetected");
         }
         assert!(Account::decode(&enc[..enc.len() / 2], "t").is_err());
+    }
+
+    #[test]
+    fn mailbox_meta_roundtrip_and_crc() {
+        let mut acl = Acl::default();
+        acl.set("bob smith", Rights::parse("lrs"));
+        acl.set("anyone", Rights::parse("l"));
+        let m = MailboxMeta {
+            id: 7,
+            name: MailboxName::new("Entwürfe/ä b#").unwrap(),
+            special_use: Some(SpecialUse::Drafts),
+            acl,
+        };
+        let enc = m.encode();
+        assert_eq!(MailboxMeta::decode(&enc, "t", 7).unwrap(), m);
+        assert!(MailboxMeta::decode(&enc, "t", 8).is_err(), "wrong id accepted");
+        for i in 0..enc.len() {
+            let mut c = enc.clone();
+            c[i] ^= 0x01;
+            assert!(
+                MailboxMeta::decode(&c, "t", 7).is_err(),
+                "flip at {i} undetected"
+            );
+        }
+        // (cutting only the final newline loses nothing)
+        for n in 0..enc.len() - 1 {
+            assert!(MailboxMeta::decode(&enc[..n], "t", 7).is_err(), "cut at {n}");
+        }
+        let plain = MailboxMeta {
+            id: 1,
+            name: MailboxName::inbox(),
+            special_use: None,
+            acl: Acl::default(),
+        };
+        assert_eq!(
+            MailboxMeta::decode(&plain.encode(), "t", 1).unwrap(),
+            plain
+        );
+        // an account file is not a mailbox file
+        let a = Account::default().encode();
+        assert!(MailboxMeta::decode(&a, "t", 1).is_err());
     }
 
     #[test]

@@ -65,4 +65,6 @@ mod store;
 
 pub use ctx::IoCounters;
 pub use rebuild::ReconstructReport;
-pub use store::{ACCOUNT_FILE, CrcOptions, CrcStore, LOCK_FILE, QUOTA_FILE};
+pub use store::{
+    ACCOUNT_FILE, CrcOptions, CrcStore, LOCK_FILE, MAILBOX_FILE, QUOTA_FILE, RECOVERED_PARENT,
+};

@@ -1,7 +1,7 @@
 //! `CrcStore`: the data directory, accounts, the registry of open mailboxes,
 //! and the `Storage`, `Mailbox` and `Quota` implementations.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
@@ -16,16 +16,16 @@ use mailroom_core::{
     StoreOp, StoreResult, Uid, UidValidity,
 };
 
-use crate::account::{Account, MailboxEntry, decode_limits, encode_limits};
+use crate::account::{Account, MailboxEntry, MailboxMeta, decode_limits, encode_limits};
 use crate::ctx::{Ctx, IoCounters};
 use crate::fsutil::{escape_component, sync_dir, write_atomic};
 use crate::index::Header;
-use crate::layout::{HEADER_SIZE, RECORD_SIZE};
+use crate::layout::{HEADER_SIZE, RECORD_SIZE, VersionLayout, layout_of};
 use crate::mbox::{
     CACHE_FILE, INDEX_FILE, KEYWORDS_FILE, MSG_DIR, Prepared, SEEN_DIR, Shared, Source, WriteGuard,
     create_empty, create_layout, has_seen, msg_path, read_full_at,
 };
-use crate::rebuild::{ReconstructReport, reconstruct_locked};
+use crate::rebuild::{ReconstructReport, read_hints, rebuild, reconstruct_locked};
 
 /// Name of the data-directory lock file.
 pub const LOCK_FILE: &str = "lock";
@@ -33,6 +33,11 @@ pub const LOCK_FILE: &str = "lock";
 pub const ACCOUNT_FILE: &str = "account";
 /// Name of the quota limits file in a user directory.
 pub const QUOTA_FILE: &str = "quota";
+/// Name of the per-mailbox metadata file (name, special use, ACL) in a
+/// mailbox directory, from which a lost account file is rebuilt.
+pub const MAILBOX_FILE: &str = "mailbox";
+/// Parent of the names given to recovered mailboxes whose own name is lost.
+pub const RECOVERED_PARENT: &str = "Recovered";
 
 /// Options of a [`CrcStore`].
 #[derive(Debug, Clone)]
@@ -270,7 +275,29 @@ impl StoreInner {
         if guard.is_none() {
             let path = udir.join(ACCOUNT_FILE);
             match fs::read(&path) {
-                Ok(data) => *guard = Some(Account::decode(&data, &path.display().to_string())?),
+                Ok(data) => match Account::decode(&data, &path.display().to_string()) {
+                    Ok(a) => {
+                        self.upgrade_meta(user, &a);
+                        *guard = Some(a);
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            user,
+                            file = %path.display(),
+                            error = %e,
+                            "account file unreadable; rebuilding it from the mailbox directories"
+                        );
+                        *guard = Some(self.recover_account(user, &udir, true)?);
+                    }
+                },
+                Err(e) if e.kind() == ErrorKind::NotFound && has_mailbox_dirs(&udir) => {
+                    tracing::error!(
+                        user,
+                        file = %path.display(),
+                        "account file missing but mailbox directories exist; rebuilding it from them"
+                    );
+                    *guard = Some(self.recover_account(user, &udir, false)?);
+                }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     if !create {
                         return Ok(None);
@@ -293,6 +320,138 @@ impl StoreInner {
     fn save_account(&self, udir: &Path, a: &Account) -> Result<()> {
         write_atomic(&udir.join(ACCOUNT_FILE), &a.encode(), self.opts.durability)?;
         Ok(())
+    }
+
+    /// Writes the metadata file of one mailbox (atomically). Called before
+    /// the account file that records the same change is replaced.
+    fn write_meta(&self, user: &str, name: &MailboxName, e: &MailboxEntry) -> Result<()> {
+        let path = self.mailbox_dir(user, e.id).join(MAILBOX_FILE);
+        write_atomic(
+            &path,
+            &MailboxMeta::of(name, e).encode(),
+            self.opts.durability,
+        )?;
+        Ok(())
+    }
+
+    /// Writes the metadata file of every mailbox of a freshly loaded account
+    /// that lacks one (directories made by code older than the file). Only a
+    /// `stat` per mailbox when nothing is missing; a failure is logged, not
+    /// fatal (the account file still holds everything).
+    fn upgrade_meta(&self, user: &str, a: &Account) {
+        for (name, e) in &a.mailboxes {
+            let dir = self.mailbox_dir(user, e.id);
+            match fs::symlink_metadata(dir.join(MAILBOX_FILE)) {
+                Err(err) if err.kind() == ErrorKind::NotFound && dir.is_dir() => {
+                    match self.write_meta(user, name, e) {
+                        Ok(()) => tracing::info!(
+                            user,
+                            mailbox = %name,
+                            dir = %dir.display(),
+                            "wrote the missing mailbox metadata file"
+                        ),
+                        Err(err) => tracing::warn!(
+                            user,
+                            mailbox = %name,
+                            dir = %dir.display(),
+                            error = %err,
+                            "could not write the mailbox metadata file"
+                        ),
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Rebuilds a user's account from the mailbox directories (see
+    /// FORMAT.md, "Recovery of the account file"), moving a bad account file
+    /// aside first (`moved_aside`), and saves it.
+    fn recover_account(&self, user: &str, udir: &Path, bad_file: bool) -> Result<Account> {
+        if bad_file {
+            let to = move_aside(&udir.join(ACCOUNT_FILE))?;
+            tracing::error!(user, file = %to.display(), "corrupt account file moved aside");
+        }
+        let mut found: Vec<(u64, Option<MailboxMeta>, Option<u32>, bool)> = Vec::new();
+        for id in mailbox_ids(&udir.join("mailboxes"))? {
+            let dir = self.mailbox_dir(user, id);
+            let path = dir.join(MAILBOX_FILE);
+            let meta = match fs::read(&path) {
+                Ok(d) => match MailboxMeta::decode(&d, &path.display().to_string(), id) {
+                    Ok(m) => Some(m),
+                    Err(e) => {
+                        tracing::error!(user, file = %path.display(), error = %e, "mailbox metadata file corrupt");
+                        None
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(user, file = %path.display(), error = %e, "mailbox metadata file unreadable");
+                    None
+                }
+            };
+            let (uv, has_index) = index_uid_validity(&dir.join(INDEX_FILE));
+            found.push((id, meta, uv, has_index));
+        }
+        let mut a = Account {
+            next_id: found.iter().map(|f| f.0).max().unwrap_or(0) + 1,
+            last_uid_validity: found.iter().filter_map(|f| f.2).max().unwrap_or(0),
+            initialised: true,
+            ..Account::default()
+        };
+        // names from metadata files, the newest directory winning a clash
+        let mut lost: Vec<u64> = Vec::new();
+        for (id, meta, _, _) in found.iter().rev() {
+            match meta {
+                Some(m) if !a.mailboxes.contains_key(&m.name) => {
+                    a.mailboxes.insert(
+                        m.name.clone(),
+                        MailboxEntry {
+                            id: *id,
+                            special_use: m.special_use,
+                            acl: m.acl.clone(),
+                        },
+                    );
+                }
+                _ => lost.push(*id),
+            }
+        }
+        lost.sort_unstable();
+        for id in &lost {
+            let name = recovered_name(&a.mailboxes, *id)?;
+            tracing::warn!(user, id, mailbox = %name, "mailbox recovered without its name");
+            let e = MailboxEntry {
+                id: *id,
+                special_use: None,
+                acl: Acl::default(),
+            };
+            if let Err(err) = self.write_meta(user, &name, &e) {
+                tracing::warn!(user, id, error = %err, "could not write the mailbox metadata file");
+            }
+            a.mailboxes.insert(name, e);
+        }
+        // a directory without an index (a crash while it was made) gets one
+        // from its message files
+        for (id, _, _, has_index) in &found {
+            if !has_index {
+                let dir = self.mailbox_dir(user, *id);
+                let uv = a.next_uid_validity();
+                if let Err(e) = rebuild(&dir, read_hints(&dir), uv, self.opts.durability) {
+                    tracing::error!(user, dir = %dir.display(), error = %e, "could not rebuild the index of a recovered mailbox");
+                }
+            }
+        }
+        if !a.mailboxes.contains_key(&MailboxName::inbox()) {
+            self.create_in(&mut a, user, &MailboxName::inbox(), None)?;
+        }
+        a.subscriptions = a.mailboxes.keys().cloned().collect();
+        self.save_account(udir, &a)?;
+        tracing::error!(
+            user,
+            mailboxes = a.mailboxes.len(),
+            unnamed = lost.len(),
+            "account file rebuilt from the mailbox directories"
+        );
+        Ok(a)
     }
 
     /// The shared object of a mailbox directory (no I/O).
@@ -383,15 +542,14 @@ impl StoreInner {
             fs::remove_dir_all(&dir)?;
         }
         create_empty(&dir, uv, self.opts.durability)?;
+        let e = MailboxEntry {
+            id,
+            special_use,
+            acl: Acl::default(),
+        };
+        self.write_meta(user, name, &e)?;
         sync_dir(&self.user_dir(user).join("mailboxes"), self.opts.durability)?;
-        a.mailboxes.insert(
-            name.clone(),
-            MailboxEntry {
-                id,
-                special_use,
-                acl: Acl::default(),
-            },
-        );
+        a.mailboxes.insert(name.clone(), e);
         Ok(id)
     }
 
@@ -410,14 +568,13 @@ impl StoreInner {
             fs::remove_dir_all(&dir)?;
         }
         create_layout(&dir)?;
-        a.mailboxes.insert(
-            name.clone(),
-            MailboxEntry {
-                id,
-                special_use,
-                acl: Acl::default(),
-            },
-        );
+        let e = MailboxEntry {
+            id,
+            special_use,
+            acl: Acl::default(),
+        };
+        self.write_meta(user, name, &e)?;
+        a.mailboxes.insert(name.clone(), e);
         Ok((id, dir))
     }
 
@@ -487,11 +644,13 @@ impl StoreInner {
             }
             let to_ref = MailboxRef::new(from.owner.clone(), to.clone());
             if !from.name.is_inbox() {
+                self.write_meta(&from.owner, to, &e)?;
                 a.mailboxes.remove(&from.name);
                 a.mailboxes.insert(to.clone(), e.clone());
                 if let Err(err) = self.save_account(udir, a) {
                     a.mailboxes.remove(to);
-                    a.mailboxes.insert(from.name.clone(), e);
+                    a.mailboxes.insert(from.name.clone(), e.clone());
+                    let _ = self.write_meta(&from.owner, &from.name, &e);
                     return Err(err);
                 }
                 let shared = self.shared(&from.owner, e.id, &to_ref)?;
@@ -520,13 +679,28 @@ impl StoreInner {
     }
 
     fn set_special_use(&self, m: &MailboxRef, su: Option<SpecialUse>) -> Result<()> {
+        self.update_entry(m, |e| e.special_use = su)
+    }
+
+    /// Changes one mailbox's account entry: its metadata file first, then
+    /// the account file (both restored if the latter cannot be written).
+    fn update_entry(&self, m: &MailboxRef, f: impl FnOnce(&mut MailboxEntry)) -> Result<()> {
         self.with_account(&m.owner, false, |a, udir| {
-            let e = a
+            let old = a
                 .mailboxes
-                .get_mut(&m.name)
+                .get(&m.name)
+                .cloned()
                 .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
-            e.special_use = su;
-            self.save_account(udir, a)
+            let mut e = old.clone();
+            f(&mut e);
+            self.write_meta(&m.owner, &m.name, &e)?;
+            a.mailboxes.insert(m.name.clone(), e);
+            if let Err(err) = self.save_account(udir, a) {
+                let _ = self.write_meta(&m.owner, &m.name, &old);
+                a.mailboxes.insert(m.name.clone(), old);
+                return Err(err);
+            }
+            Ok(())
         })?
         .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
     }
@@ -565,15 +739,7 @@ impl StoreInner {
     }
 
     fn set_acl(&self, m: &MailboxRef, who: &str, rights: Option<Rights>) -> Result<()> {
-        self.with_account(&m.owner, false, |a, udir| {
-            let e = a
-                .mailboxes
-                .get_mut(&m.name)
-                .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
-            e.acl.set(who, rights);
-            self.save_account(udir, a)
-        })?
-        .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
+        self.update_entry(m, |e| e.acl.set(who, rights))
     }
 
     fn status(&self, m: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
@@ -710,7 +876,19 @@ impl StoreInner {
     fn limits(&self, root: &str) -> Result<QuotaLimits> {
         let path = self.user_dir(root).join(QUOTA_FILE);
         match fs::read(&path) {
-            Ok(d) => decode_limits(&d, &path.display().to_string()),
+            Ok(d) => match decode_limits(&d, &path.display().to_string()) {
+                Ok(l) => Ok(l),
+                Err(e) => {
+                    // limits cannot be recovered: none are set until an
+                    // administrator sets them again
+                    tracing::error!(user = root, file = %path.display(), error = %e, "quota file corrupt; treating as no limits set");
+                    match move_aside(&path) {
+                        Ok(to) => tracing::error!(user = root, file = %to.display(), "corrupt quota file moved aside"),
+                        Err(err) => tracing::warn!(user = root, file = %path.display(), error = %err, "could not move the corrupt quota file aside"),
+                    }
+                    Ok(QuotaLimits::default())
+                }
+            },
             Err(e) if e.kind() == ErrorKind::NotFound => Ok(QuotaLimits::default()),
             Err(e) => Err(e.into()),
         }
@@ -726,6 +904,100 @@ impl StoreInner {
         )?;
         Ok(())
     }
+}
+
+/// Renames a bad file to `<name>.corrupt-<unix seconds>` (with `.<n>` added
+/// if that exists), never deleting it. Returns the new path.
+fn move_aside(path: &Path) -> Result<PathBuf> {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let base = format!(
+        "{}.corrupt-{secs}",
+        path.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    for n in 0..1000u32 {
+        let name = if n == 0 {
+            base.clone()
+        } else {
+            format!("{base}.{n}")
+        };
+        let to = path.with_file_name(name);
+        if fs::symlink_metadata(&to).is_ok() {
+            continue;
+        }
+        fs::rename(path, &to)?;
+        return Ok(to);
+    }
+    Err(Error::Backend(format!(
+        "{}: too many files moved aside already",
+        path.display()
+    )))
+}
+
+/// The ids of the mailbox directories in `mailboxes` (names that are a
+/// canonical decimal number), ascending.
+fn mailbox_ids(mailboxes: &Path) -> Result<Vec<u64>> {
+    let rd = match fs::read_dir(mailboxes) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e.into()),
+    };
+    let mut ids = Vec::new();
+    for entry in rd {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else {
+            continue;
+        };
+        let Ok(id) = name.parse::<u64>() else {
+            continue;
+        };
+        if id.to_string() == name && entry.file_type()?.is_dir() {
+            ids.push(id);
+        }
+    }
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+/// Whether a user directory has any mailbox directory.
+fn has_mailbox_dirs(udir: &Path) -> bool {
+    mailbox_ids(&udir.join("mailboxes")).is_ok_and(|ids| !ids.is_empty())
+}
+
+/// The UIDVALIDITY in an index header whose CRC holds (any known version;
+/// only the header is read), and whether the index file exists at all.
+fn index_uid_validity(path: &Path) -> (Option<u32>, bool) {
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) => return (None, e.kind() != ErrorKind::NotFound),
+    };
+    let mut buf = [0u8; HEADER_SIZE];
+    let n = read_full_at(&f, &mut buf, 0).unwrap_or(0);
+    let uv = VersionLayout::detect(&buf[..n])
+        .and_then(layout_of)
+        .and_then(|l| l.header_field("uid_validity"))
+        .and_then(|f| u32::try_from(f.read_uint(&buf)).ok());
+    (uv, true)
+}
+
+/// A name under [`RECOVERED_PARENT`] for the mailbox directory `id` that no
+/// mailbox of `taken` has.
+fn recovered_name(taken: &BTreeMap<MailboxName, MailboxEntry>, id: u64) -> Result<MailboxName> {
+    for n in 0..1000u32 {
+        let s = if n == 0 {
+            format!("{RECOVERED_PARENT}/{id}")
+        } else {
+            format!("{RECOVERED_PARENT}/{id}-{n}")
+        };
+        let name = MailboxName::new(&s)?;
+        if !taken.contains_key(&name) {
+            return Ok(name);
+        }
+    }
+    Err(Error::Backend(format!("no free name for recovered mailbox {id}")))
 }
 
 /// Picks the live messages among `uids` for a copy, ascending, with their
