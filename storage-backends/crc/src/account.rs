@@ -326,7 +326,10 @@ mod tests {
         };
         let enc = m.encode();
         assert_eq!(MailboxMeta::decode(&enc, "t", 7).unwrap(), m);
-        assert!(MailboxMeta::decode(&enc, "t", 8).is_err(), "wrong id accepted");
+        assert!(
+            MailboxMeta::decode(&enc, "t", 8).is_err(),
+            "wrong id accepted"
+        );
         for i in 0..enc.len() {
             let mut c = enc.clone();
             c[i] ^= 0x01;
@@ -337,7 +340,10 @@ mod tests {
         }
         // (cutting only the final newline loses nothing)
         for n in 0..enc.len() - 1 {
-            assert!(MailboxMeta::decode(&enc[..n], "t", 7).is_err(), "cut at {n}");
+            assert!(
+                MailboxMeta::decode(&enc[..n], "t", 7).is_err(),
+                "cut at {n}"
+            );
         }
         let plain = MailboxMeta {
             id: 1,
@@ -345,10 +351,7 @@ mod tests {
             special_use: None,
             acl: Acl::default(),
         };
-        assert_eq!(
-            MailboxMeta::decode(&plain.encode(), "t", 1).unwrap(),
-            plain
-        );
+        assert_eq!(MailboxMeta::decode(&plain.encode(), "t", 1).unwrap(), plain);
         // an account file is not a mailbox file
         let a = Account::default().encode();
         assert!(MailboxMeta::decode(&a, "t", 1).is_err());

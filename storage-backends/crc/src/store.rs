@@ -883,8 +883,12 @@ impl StoreInner {
                     // administrator sets them again
                     tracing::error!(user = root, file = %path.display(), error = %e, "quota file corrupt; treating as no limits set");
                     match move_aside(&path) {
-                        Ok(to) => tracing::error!(user = root, file = %to.display(), "corrupt quota file moved aside"),
-                        Err(err) => tracing::warn!(user = root, file = %path.display(), error = %err, "could not move the corrupt quota file aside"),
+                        Ok(to) => {
+                            tracing::error!(user = root, file = %to.display(), "corrupt quota file moved aside")
+                        }
+                        Err(err) => {
+                            tracing::warn!(user = root, file = %path.display(), error = %err, "could not move the corrupt quota file aside")
+                        }
                     }
                     Ok(QuotaLimits::default())
                 }
@@ -997,7 +1001,9 @@ fn recovered_name(taken: &BTreeMap<MailboxName, MailboxEntry>, id: u64) -> Resul
             return Ok(name);
         }
     }
-    Err(Error::Backend(format!("no free name for recovered mailbox {id}")))
+    Err(Error::Backend(format!(
+        "no free name for recovered mailbox {id}"
+    )))
 }
 
 /// Picks the live messages among `uids` for a copy, ascending, with their
