@@ -240,6 +240,10 @@ pub struct LimitsTable {
     pub max_line_length: Option<usize>,
     /// The largest literal (e.g. an APPENDed message) in bytes.
     pub max_literal_size: Option<u64>,
+    /// Commands one connection may issue per second (IMAP, POP3 and LMTP);
+    /// past it the next command waits for the next second. 0 = no limit.
+    /// Default 500 (mailroom-imap's default).
+    pub commands_per_second: Option<u32>,
 }
 
 /// `[shutdown]`.
@@ -783,6 +787,7 @@ mod tests {
             command_timeout_secs = 600
             max_line_length = 65536
             max_literal_size = 52428800
+            commands_per_second = 50
             [shutdown]
             grace_secs = 2
             "#,
@@ -801,6 +806,7 @@ mod tests {
         assert_eq!(c.auth.cache_ttl, Duration::from_secs(5));
         assert_eq!(c.limits.max_connections, Some(100));
         assert_eq!(c.limits.max_literal_size, Some(52_428_800));
+        assert_eq!(c.limits.commands_per_second, Some(50));
         assert_eq!(c.shutdown_grace, Duration::from_secs(2));
         assert_eq!(
             c.listeners,

@@ -20,7 +20,7 @@ use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
 use mailroom_lmtp::{LmtpConfig, LmtpListener, LmtpServer};
 use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Server};
 use mailroomd::auth::FileAuthenticator;
-use mailroomd::config::{Config, ListenerKind, UnixSocket};
+use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::AdminSocket;
 use mailroomd::limit::ConnectionLimitLayer;
 use mailroomd::store::Store;
@@ -31,6 +31,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tower::ServiceBuilder;
+use tower::limit::RateLimitLayer;
 use tower::timeout::TimeoutLayer;
 
 /// The demo user created on first start without a config file.
@@ -54,6 +55,8 @@ struct Services {
     /// `[limits] command_timeout_secs`, when set, also bounds each POP3
     /// and LMTP command (IMAP has its own, with a default).
     command_timeout: Option<Duration>,
+    /// `[limits] commands_per_second` for POP3 and LMTP sessions.
+    command_rate: Option<u32>,
 }
 
 impl Services {
@@ -89,6 +92,7 @@ impl Services {
             lmtp,
             lmtp_limit,
             command_timeout: config.limits.command_timeout_secs.map(Duration::from_secs),
+            command_rate: command_rate(&config.limits),
         }
     }
 }
@@ -330,6 +334,7 @@ async fn serve_listener(
                 mailroom_pop3::TlsMode::Plain
             };
             let layers = ServiceBuilder::new()
+                .option_layer(services.command_rate.map(rate_layer))
                 .layer(services.pop3_limit.clone())
                 .option_layer(services.command_timeout.map(TimeoutLayer::new))
                 .map_err(tower::BoxError::from);
@@ -352,6 +357,7 @@ async fn serve_lmtp(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let layers = ServiceBuilder::new()
+        .option_layer(services.command_rate.map(rate_layer))
         .layer(services.lmtp_limit.clone())
         .option_layer(services.command_timeout.map(TimeoutLayer::new))
         .map_err(tower::BoxError::from);
@@ -459,6 +465,24 @@ fn lmtp_config(config: &Config) -> LmtpConfig {
     lmtp
 }
 
+/// `[limits] commands_per_second` for POP3 and LMTP (IMAP's default stack
+/// takes it from [`ImapConfig::commands_per_second`]): `None` = no limit.
+fn command_rate(limits: &LimitsTable) -> Option<u32> {
+    match limits
+        .commands_per_second
+        .unwrap_or(ImapConfig::default().commands_per_second)
+    {
+        0 => None,
+        n => Some(n),
+    }
+}
+
+/// A per-connection command rate limit (tower's fixed-window limiter: the
+/// drivers await `ready()`, so excess commands wait instead of failing).
+fn rate_layer(per_second: u32) -> RateLimitLayer {
+    RateLimitLayer::new(u64::from(per_second), Duration::from_secs(1))
+}
+
 /// The IMAP settings from `[auth]`, `[limits]` and `[shutdown]`.
 fn imap_config(config: &Config) -> ImapConfig {
     let mut imap = ImapConfig {
@@ -481,6 +505,9 @@ fn imap_config(config: &Config) -> ImapConfig {
     }
     if let Some(n) = limits.max_literal_size {
         imap.limits.max_literal = n;
+    }
+    if let Some(n) = limits.commands_per_second {
+        imap.commands_per_second = n;
     }
     imap
 }

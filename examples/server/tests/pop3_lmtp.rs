@@ -256,3 +256,49 @@ fn sigterm_ends_pop3_and_lmtp_sessions() {
     let rest = p.line();
     assert!(rest.is_empty() || rest.starts_with("-ERR"), "{rest:?}");
 }
+
+/// `[limits] commands_per_second` bounds every protocol's sessions: a flood
+/// of pipelined commands is answered in full, but no faster than the limit
+/// (only the lower bound is checked: it cannot be met by luck).
+#[test]
+fn command_rate_limit_applies_to_imap_pop3_and_lmtp() {
+    let dir = tempfile::tempdir().unwrap();
+    let (server, _cfg) = start(dir.path(), "[limits]\ncommands_per_second = 4\n");
+    // 10 pipelined commands at 4/s: windows at 0 s, 1 s and 2 s; returns
+    // how long the 10 replies took
+    let flood = |addr: std::net::SocketAddr, cmd: &dyn Fn(usize) -> String, reply: &str| {
+        let s = std::net::TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let start = std::time::Instant::now();
+        let all: String = (0..10).map(cmd).collect();
+        r.get_mut().write_all(all.as_bytes()).unwrap();
+        let mut replies = 0;
+        while replies < 10 {
+            line.clear();
+            assert!(r.read_line(&mut line).unwrap() > 0, "closed early");
+            if line.starts_with(reply) {
+                replies += 1;
+            }
+        }
+        start.elapsed()
+    };
+    // (NOOP needs a login in POP3; CAPA works in every state and ends with ".")
+    let took = flood(server.pop3.unwrap(), &|_| "CAPA\r\n".into(), ".\r\n");
+    assert!(
+        took >= Duration::from_secs(2),
+        "POP3: 10 commands in {took:?}"
+    );
+    let took = flood(server.lmtp.unwrap(), &|_| "NOOP\r\n".into(), "250 ");
+    assert!(
+        took >= Duration::from_secs(2),
+        "LMTP: 10 commands in {took:?}"
+    );
+    let took = flood(server.imap.unwrap(), &|i| format!("t{i} NOOP\r\n"), "t");
+    assert!(
+        took >= Duration::from_secs(2),
+        "IMAP: 10 commands in {took:?}"
+    );
+}

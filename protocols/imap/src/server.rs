@@ -76,6 +76,11 @@ pub struct ImapConfig {
     pub shutdown_grace: Duration,
     /// How long a TLS handshake may take. Default 30 s.
     pub tls_handshake_timeout: Duration,
+    /// The most commands one connection may issue per second; past it the
+    /// next command is read only when the second is over (a tarpit, never an
+    /// error, so a pipelining client is slowed, not broken). 0 = no limit.
+    /// Default 500.
+    pub commands_per_second: u32,
 }
 
 impl Default for ImapConfig {
@@ -91,6 +96,7 @@ impl Default for ImapConfig {
             greeting: "Mailroom IMAP4rev1 server ready".to_owned(),
             shutdown_grace: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(30),
+            commands_per_second: 500,
         }
     }
 }
@@ -131,8 +137,9 @@ impl fmt::Debug for ImapServer {
 
 impl ImapServer {
     /// A server with the default layer stack: [`TraceLayer`], a
-    /// [`LoginThrottleLayer`] and a [`CommandTimeoutLayer`] configured from
-    /// `config`.
+    /// [`LoginThrottleLayer`], a [`CommandTimeoutLayer`] and tower's
+    /// [`RateLimitLayer`](tower::limit::RateLimitLayer) (per connection,
+    /// [`ImapConfig::commands_per_second`]) configured from `config`.
     pub fn new(
         storage: Arc<dyn Storage>,
         quota: Option<Arc<dyn Quota>>,
@@ -146,6 +153,7 @@ impl ImapServer {
         });
         let command_timeout = CommandTimeoutLayer::new(config.command_timeout);
         let max = config.max_connections;
+        let rate = config.commands_per_second;
         let server = ImapServer {
             ctx: Arc::new(Context {
                 storage,
@@ -161,6 +169,10 @@ impl ImapServer {
         };
         server.with_stack(move |conn, session| {
             tower::ServiceBuilder::new()
+                // outermost: it holds per-connection state and is not Clone
+                .option_layer((rate > 0).then(|| {
+                    tower::limit::RateLimitLayer::new(u64::from(rate), Duration::from_secs(1))
+                }))
                 .layer(TraceLayer::new())
                 .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
                 .layer(command_timeout)

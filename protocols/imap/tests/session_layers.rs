@@ -76,3 +76,69 @@ async fn a_command_over_the_timeout_ends_the_connection_with_bye() {
     let d = Client::connect(srv.addr).await;
     assert!(d.greeting.starts_with("* OK"));
 }
+
+/// The default stack bounds the command rate per connection: past
+/// `commands_per_second` the next command waits for the next second (on
+/// tokio's paused clock, so the test measures virtual time, not the machine).
+#[tokio::test(start_paused = true)]
+async fn default_stack_slows_a_command_flood_and_answers_every_command() {
+    let store = Arc::new(MemoryStore::new());
+    let config = mailroom_imap::ImapConfig {
+        commands_per_second: 5,
+        ..test_config()
+    };
+    let srv = ImapServer::new(store.clone(), None, Arc::new(TestAuth), config);
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    let conn = tokio::spawn(async move {
+        srv.serve_connection(server_io, None, TlsMode::Plain, stop)
+            .await
+    });
+    let mut c = Client::over(Box::new(client_io)).await;
+    let start = tokio::time::Instant::now();
+    // 12 pipelined NOOPs: 5 in the first second, 5 in the second, 2 in the third
+    let mut flood = Vec::new();
+    for i in 0..12 {
+        flood.extend_from_slice(format!("n{i} NOOP\r\n").as_bytes());
+    }
+    c.send_raw(&flood).await;
+    for i in 0..12 {
+        let r = c.until_tagged(&format!("n{i}")).await;
+        assert!(r.contains(&format!("n{i} OK")), "{r}");
+    }
+    let took = start.elapsed();
+    assert!(
+        took >= Duration::from_secs(2) && took < Duration::from_secs(3),
+        "12 commands at 5/s took {took:?} of virtual time"
+    );
+    // the connection is fine afterwards
+    c.ok("LOGOUT").await;
+    conn.await.unwrap().unwrap();
+}
+
+/// `commands_per_second = 0` turns the limit off.
+#[tokio::test(start_paused = true)]
+async fn zero_means_no_command_rate_limit() {
+    let store = Arc::new(MemoryStore::new());
+    let config = mailroom_imap::ImapConfig {
+        commands_per_second: 0,
+        ..test_config()
+    };
+    let srv = ImapServer::new(store.clone(), None, Arc::new(TestAuth), config);
+    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
+    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        srv.serve_connection(server_io, None, TlsMode::Plain, stop)
+            .await
+    });
+    let mut c = Client::over(Box::new(client_io)).await;
+    let start = tokio::time::Instant::now();
+    let mut flood = Vec::new();
+    for i in 0..50 {
+        flood.extend_from_slice(format!("n{i} NOOP\r\n").as_bytes());
+    }
+    c.send_raw(&flood).await;
+    let r = c.until_tagged("n49").await;
+    assert!(r.contains("n49 OK"), "{r}");
+    assert!(start.elapsed() < Duration::from_secs(1));
+}
