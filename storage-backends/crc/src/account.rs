@@ -357,6 +357,25 @@ mod tests {
         assert!(MailboxMeta::decode(&a, "t", 1).is_err());
     }
 
+    /// FORMAT.md's example `mailbox` file decodes and re-encodes to the same
+    /// bytes, and the document names every text file's magic line.
+    #[test]
+    fn format_doc_example_and_magics() {
+        let doc = include_str!("../FORMAT.md");
+        for magic in [ACCOUNT_MAGIC, QUOTA_MAGIC, MAILBOX_MAGIC] {
+            assert!(doc.contains(magic), "FORMAT.md lacks {magic}");
+        }
+        let start = doc.find("An example, complete:").unwrap();
+        let block = &doc[start..];
+        let open = block.find("```\n").unwrap() + 4;
+        let len = block[open..].find("```").unwrap();
+        let example = &block[open..open + len];
+        let m = MailboxMeta::decode(example.as_bytes(), "FORMAT.md", 4).unwrap();
+        assert_eq!(m.special_use, Some(SpecialUse::Drafts));
+        assert_eq!(m.acl.entries.len(), 2);
+        assert_eq!(m.encode(), example.as_bytes());
+    }
+
     #[test]
     fn limits_roundtrip() {
         let l = QuotaLimits {

@@ -10,6 +10,10 @@
 //! queued for [`CrcStore::reconstruct`]. `FORMAT.md` in this crate documents
 //! every byte, the commit order and the lock order.
 //!
+//! A user's mailbox list lives in their `account` file, with a copy of each
+//! mailbox's name, special use and ACL in its own directory: a damaged
+//! account file is moved aside and rebuilt from those on the next access.
+//!
 //! [`CrcStore`] implements [`mailroom_core::Storage`] (and so hands out
 //! [`mailroom_core::Mailbox`]es) and [`mailroom_core::Quota`].
 //!

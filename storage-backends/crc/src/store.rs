@@ -365,14 +365,15 @@ impl StoreInner {
     }
 
     /// Rebuilds a user's account from the mailbox directories (see
-    /// FORMAT.md, "Recovery of the account file"), moving a bad account file
-    /// aside first (`moved_aside`), and saves it.
+    /// FORMAT.md, "Recovery of the account file"), first moving the bad
+    /// account file aside if there is one (`bad_file`), and saves it.
     fn recover_account(&self, user: &str, udir: &Path, bad_file: bool) -> Result<Account> {
         if bad_file {
             let to = move_aside(&udir.join(ACCOUNT_FILE))?;
             tracing::error!(user, file = %to.display(), "corrupt account file moved aside");
         }
         let mut found: Vec<(u64, Option<MailboxMeta>, Option<u32>, bool)> = Vec::new();
+        let mut corrupt_meta: Vec<u64> = Vec::new();
         for id in mailbox_ids(&udir.join("mailboxes"))? {
             let dir = self.mailbox_dir(user, id);
             let path = dir.join(MAILBOX_FILE);
@@ -381,11 +382,15 @@ impl StoreInner {
                     Ok(m) => Some(m),
                     Err(e) => {
                         tracing::error!(user, file = %path.display(), error = %e, "mailbox metadata file corrupt");
+                        corrupt_meta.push(id);
                         None
                     }
                 },
                 Err(e) => {
                     tracing::warn!(user, file = %path.display(), error = %e, "mailbox metadata file unreadable");
+                    if e.kind() != ErrorKind::NotFound {
+                        corrupt_meta.push(id);
+                    }
                     None
                 }
             };
@@ -402,7 +407,11 @@ impl StoreInner {
         let mut lost: Vec<u64> = Vec::new();
         for (id, meta, _, _) in found.iter().rev() {
             match meta {
-                Some(m) if !a.mailboxes.contains_key(&m.name) => {
+                Some(m) if a.mailboxes.contains_key(&m.name) => {
+                    tracing::warn!(user, id, mailbox = %m.name, "two mailbox directories claim one name; the older is recovered under another");
+                    lost.push(*id);
+                }
+                Some(m) => {
                     a.mailboxes.insert(
                         m.name.clone(),
                         MailboxEntry {
@@ -419,6 +428,27 @@ impl StoreInner {
         for id in &lost {
             let name = recovered_name(&a.mailboxes, *id)?;
             tracing::warn!(user, id, mailbox = %name, "mailbox recovered without its name");
+            if corrupt_meta.contains(id) {
+                let path = self.mailbox_dir(user, *id).join(MAILBOX_FILE);
+                match move_aside(&path) {
+                    Ok(to) => {
+                        tracing::error!(user, file = %to.display(), "corrupt mailbox metadata file moved aside")
+                    }
+                    Err(err) => {
+                        // never overwrite what could not be kept
+                        tracing::warn!(user, file = %path.display(), error = %err, "could not move the corrupt mailbox metadata file aside");
+                        a.mailboxes.insert(
+                            name,
+                            MailboxEntry {
+                                id: *id,
+                                special_use: None,
+                                acl: Acl::default(),
+                            },
+                        );
+                        continue;
+                    }
+                }
+            }
             let e = MailboxEntry {
                 id: *id,
                 special_use: None,

@@ -357,6 +357,14 @@ async fn mailbox_without_metadata_comes_back_under_recovered() {
         "a lost ACL grants nobody anything"
     );
     assert_eq!(got[&drec].contents, want[&drafts.name].contents);
+    // the damaged metadata file was kept, the lost one written anew
+    let kept: Vec<_> = std::fs::read_dir(&ddir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with("mailbox.corrupt-"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert!(mdir.join(MAILBOX_FILE).is_file());
     assert_eq!(got.len(), want.len());
     // its metadata file now names it, so a second loss keeps the name
     drop(s);
