@@ -13,7 +13,9 @@ use bytes::Bytes;
 use mailroom_core::{
     Flag, Flags, MailboxName, MailboxRef, NewMessage, SeqSet, Storage, StoreOp, Uid,
 };
-use mailroom_imap::command::{Command, FetchAttr, Request, SearchKey, SelectParams, StoreKind};
+use mailroom_imap::command::{
+    Command, FetchAttr, Request, SearchKey, Section, SelectParams, StoreKind,
+};
 use mailroom_imap::response::{Data, FetchItem, Response};
 use mailroom_imap::{ConnectionInfo, ImapConfig, ImapServer, Reply, Session};
 use mailroom_store_memory::MemoryStore;
@@ -32,6 +34,11 @@ enum Op {
     Fetch,
     /// The session: UID FETCH 1:* (FLAGS).
     UidFetch,
+    /// The session: UID FETCH 1:* (FLAGS BODY.PEEK[]) — responses streamed
+    /// while message files are read (regression: updates found at the end
+    /// of the command were written before the stream, so an EXPUNGE shifted
+    /// the sequence numbers of the FETCH responses that followed it).
+    UidFetchBody,
     /// The session: SEARCH ALL.
     Search,
     /// The session: STORE 1:* +FLAGS (\Answered).
@@ -47,6 +54,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0usize..50).prop_map(Op::Flag),
         2 => Just(Op::Fetch),
         1 => Just(Op::UidFetch),
+        1 => Just(Op::UidFetchBody),
         1 => Just(Op::Search),
         1 => Just(Op::Store),
         2 => Just(Op::Noop),
@@ -113,7 +121,9 @@ async fn call(session: &mut Session, command: Command) -> Reply {
         tag: "t".into(),
         command,
     };
-    session.ready().await.unwrap().call(request).await.unwrap()
+    let mut reply = session.ready().await.unwrap().call(request).await.unwrap();
+    reply.drain_tail().await;
+    reply
 }
 
 async fn run(ops: Vec<Op>) -> Result<(), String> {
@@ -201,14 +211,22 @@ async fn run(ops: Vec<Op>) -> Result<(), String> {
                 let f: Flags = [Flag::Flagged].into_iter().collect();
                 other.store(&[uid], &StoreOp::Add(f), None).await.unwrap();
             }
-            Op::Fetch | Op::UidFetch => {
-                let uid = matches!(op, Op::UidFetch);
+            Op::Fetch | Op::UidFetch | Op::UidFetchBody => {
+                let uid = matches!(op, Op::UidFetch | Op::UidFetchBody);
+                let mut items = vec![FetchAttr::Uid, FetchAttr::Flags];
+                if matches!(op, Op::UidFetchBody) {
+                    items.push(FetchAttr::BodySection {
+                        peek: true,
+                        section: Section::default(),
+                        partial: None,
+                    });
+                }
                 let r = call(
                     &mut session,
                     Command::Fetch {
                         uid,
                         set: SeqSet::all(),
-                        items: vec![FetchAttr::Uid, FetchAttr::Flags],
+                        items,
                         changed_since: None,
                         vanished: false,
                     },

@@ -144,6 +144,18 @@ impl Reply {
         }
     }
 
+    /// Moves the streamed tail, if any, into `responses` (for tests and
+    /// integrators that call a session directly instead of through the
+    /// driver; the driver writes the tail as it is produced instead).
+    pub async fn drain_tail(&mut self) {
+        use futures::StreamExt as _;
+        if let Some(mut tail) = self.tail.take() {
+            while let Some(r) = tail.next().await {
+                self.responses.push(r);
+            }
+        }
+    }
+
     /// The same reply with an action.
     pub fn with_action(mut self, action: Action) -> Reply {
         self.action = action;

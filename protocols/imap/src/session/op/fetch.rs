@@ -5,6 +5,7 @@
 //! answered from the cached [`MessageSummary`] without opening the message;
 //! other body sections are slices of [`Mailbox::content`], loaded one
 //! message at a time while the driver writes (see [`ResponseStream`]).
+//! Responses without content are streamed too, built as they are written.
 //! A body fetch without `.PEEK` sets `\Seen` and reports the new FLAGS.
 
 use std::sync::Arc;
@@ -179,19 +180,28 @@ pub(crate) async fn handle(
         });
     }
     let items = Arc::new(items);
-    if !needs_content {
-        for p in &prepared {
-            out.push(Response::Data(Data::Fetch {
-                seq: p.seq,
-                items: build_items(&items, p, None),
-            }));
-        }
-        out.push(StatusResponse::ok(tag, None, "FETCH completed"));
-        return Reply::new(out);
-    }
     let mut reply = Reply::new(out);
-    reply.tail = Some(content_stream(tag.to_owned(), mailbox, items, prepared));
+    reply.tail = Some(if needs_content {
+        content_stream(tag.to_owned(), mailbox, items, prepared)
+    } else {
+        meta_stream(tag.to_owned(), items, prepared)
+    });
     reply
+}
+
+/// The FETCH responses that need no message content: built one at a time
+/// as the driver writes them, so `FETCH 1:* (FLAGS)` on 100,000 messages
+/// never holds 100,000 responses at once.
+fn meta_stream(tag: String, items: Arc<Vec<FetchAttr>>, prepared: Vec<Prepared>) -> ResponseStream {
+    use futures::StreamExt as _;
+    let each = prepared.into_iter().map(move |p| {
+        Response::Data(Data::Fetch {
+            seq: p.seq,
+            items: build_items(&items, &p, None),
+        })
+    });
+    let done = StatusResponse::ok(&tag, None, "FETCH completed");
+    Box::pin(futures::stream::iter(each).chain(futures::stream::iter([done])))
 }
 
 /// The FETCH responses that need message content, loaded one by one.

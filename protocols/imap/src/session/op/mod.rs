@@ -85,20 +85,37 @@ pub(crate) async fn dispatch(
     if updates != UpdatePolicy::None && state.selected.is_some() {
         let extra = sync_updates(state, updates == UpdatePolicy::Full).await;
         if !extra.is_empty() {
-            // Updates go before the tagged completion (or before the stream).
-            let at = if reply.tail.is_some() {
-                reply.responses.len()
-            } else {
-                reply
-                    .responses
-                    .iter()
-                    .rposition(|r| matches!(r, Response::Status(s) if s.tag.is_some()))
-                    .unwrap_or(reply.responses.len())
-            };
-            reply.responses.splice(at..at, extra);
+            // Updates go right before the tagged completion: after every
+            // response of the command, whose sequence numbers were computed
+            // before the updates (an EXPUNGE sent first would shift them).
+            match reply.tail.take() {
+                Some(tail) => reply.tail = Some(before_tagged(tail, extra)),
+                None => {
+                    let at = reply
+                        .responses
+                        .iter()
+                        .rposition(|r| matches!(r, Response::Status(s) if s.tag.is_some()))
+                        .unwrap_or(reply.responses.len());
+                    reply.responses.splice(at..at, extra);
+                }
+            }
         }
     }
     reply
+}
+
+/// The streamed tail with `extra` written just before its tagged completion.
+fn before_tagged(tail: super::ResponseStream, extra: Vec<Response>) -> super::ResponseStream {
+    use futures::StreamExt as _;
+    let mut extra = Some(extra);
+    Box::pin(tail.flat_map(move |r| {
+        let mut out = Vec::new();
+        if matches!(&r, Response::Status(s) if s.tag.is_some()) {
+            out.extend(extra.take().unwrap_or_default());
+        }
+        out.push(r);
+        futures::stream::iter(out)
+    }))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
