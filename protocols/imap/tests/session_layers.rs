@@ -77,36 +77,47 @@ async fn a_command_over_the_timeout_ends_the_connection_with_bye() {
     assert!(d.greeting.starts_with("* OK"));
 }
 
-/// The default stack bounds the command rate per connection: past
-/// `commands_per_second` the next command waits for the next second (on
-/// tokio's paused clock, so the test measures virtual time, not the machine).
-#[tokio::test(start_paused = true)]
-async fn default_stack_slows_a_command_flood_and_answers_every_command() {
+/// Floods one in-memory connection of a default-stack server limited to
+/// `per_second` with `n` pipelined NOOPs; returns the virtual time until
+/// every one was answered OK, and the client and its connection task.
+async fn flood(
+    per_second: u32,
+    n: usize,
+) -> (
+    Duration,
+    Client,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let store = Arc::new(MemoryStore::new());
     let config = mailroom_imap::ImapConfig {
-        commands_per_second: 5,
+        commands_per_second: per_second,
         ..test_config()
     };
-    let srv = ImapServer::new(store.clone(), None, Arc::new(TestAuth), config);
+    let srv = ImapServer::new(store, None, Arc::new(TestAuth), config);
     let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
     let conn = tokio::spawn(async move {
+        let (_stop_tx, stop) = tokio::sync::watch::channel(false);
         srv.serve_connection(server_io, None, TlsMode::Plain, stop)
             .await
     });
     let mut c = Client::over(Box::new(client_io)).await;
     let start = tokio::time::Instant::now();
-    // 12 pipelined NOOPs: 5 in the first second, 5 in the second, 2 in the third
-    let mut flood = Vec::new();
-    for i in 0..12 {
-        flood.extend_from_slice(format!("n{i} NOOP\r\n").as_bytes());
-    }
-    c.send_raw(&flood).await;
-    for i in 0..12 {
+    let all: String = (0..n).map(|i| format!("n{i} NOOP\r\n")).collect();
+    c.send_raw(all.as_bytes()).await;
+    for i in 0..n {
         let r = c.until_tagged(&format!("n{i}")).await;
         assert!(r.contains(&format!("n{i} OK")), "{r}");
     }
-    let took = start.elapsed();
+    (start.elapsed(), c, conn)
+}
+
+/// The default stack bounds the command rate per connection: past
+/// `commands_per_second` the next command waits for the next second (on
+/// tokio's paused clock, so the test measures virtual time, not the machine).
+#[tokio::test(start_paused = true)]
+async fn default_stack_slows_a_command_flood_and_answers_every_command() {
+    // 12 pipelined NOOPs at 5/s: 5 in the first second, 5 in the second, 2 in the third
+    let (took, mut c, conn) = flood(5, 12).await;
     assert!(
         took >= Duration::from_secs(2) && took < Duration::from_secs(3),
         "12 commands at 5/s took {took:?} of virtual time"
@@ -119,26 +130,6 @@ async fn default_stack_slows_a_command_flood_and_answers_every_command() {
 /// `commands_per_second = 0` turns the limit off.
 #[tokio::test(start_paused = true)]
 async fn zero_means_no_command_rate_limit() {
-    let store = Arc::new(MemoryStore::new());
-    let config = mailroom_imap::ImapConfig {
-        commands_per_second: 0,
-        ..test_config()
-    };
-    let srv = ImapServer::new(store.clone(), None, Arc::new(TestAuth), config);
-    let (client_io, server_io) = tokio::io::duplex(64 * 1024);
-    let (_stop_tx, stop) = tokio::sync::watch::channel(false);
-    tokio::spawn(async move {
-        srv.serve_connection(server_io, None, TlsMode::Plain, stop)
-            .await
-    });
-    let mut c = Client::over(Box::new(client_io)).await;
-    let start = tokio::time::Instant::now();
-    let mut flood = Vec::new();
-    for i in 0..50 {
-        flood.extend_from_slice(format!("n{i} NOOP\r\n").as_bytes());
-    }
-    c.send_raw(&flood).await;
-    let r = c.until_tagged("n49").await;
-    assert!(r.contains("n49 OK"), "{r}");
-    assert!(start.elapsed() < Duration::from_secs(1));
+    let (took, _c, _conn) = flood(0, 50).await;
+    assert!(took < Duration::from_secs(1), "{took:?}");
 }

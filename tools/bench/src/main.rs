@@ -152,13 +152,16 @@ impl Mailroomd {
 
     /// Starts mailroomd on the CRC store (durability on: its default) with
     /// one listener, `[proto]` on a free loopback port, and the bench user.
+    /// The per-connection command rate limit is off, as Dovecot has none:
+    /// the pipelined fills and the APPEND row would otherwise measure the
+    /// limit (500 commands/s by default), not the server.
     fn launch(dir: &Path, proto: &str) -> Result<Mailroomd> {
         let bin = sibling_binary("mailroomd")?;
         let config = dir.join("mailroomd.toml");
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{}\"\nstore = \"crc\"\nlog_level = \"warn\"\n[{proto}]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n",
+                "data_dir = \"{}\"\nstore = \"crc\"\nlog_level = \"warn\"\n[{proto}]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n[limits]\ncommands_per_second = 0\n",
                 dir.join("data").display()
             ),
         )?;
