@@ -80,15 +80,19 @@
 //!
 //! The cross-cutting behaviour is in [`layer`]: command tracing, the
 //! autologout and command timeouts, and a throttle on failed logins. The
-//! default stack applies them all; [`ImapServer::with_stack`] builds your
-//! own per connection.
+//! default stack applies them all, plus tower's `RateLimitLayer` per
+//! connection ([`ImapConfig::commands_per_second`]: a flood of commands is
+//! slowed, never refused); [`ImapServer::with_stack`] builds your own per
+//! connection.
 //!
 //! ## Dependencies and why
 //!
 //! - `mailroom-core`: the traits and vocabulary every Mailroom crate shares.
 //! - `tokio`: the runtime the server runs in (sockets, timers, sync).
 //! - `tower`: the `Service`/`Layer` traits the session and its middleware
-//!   implement, and `ServiceBuilder`/`BoxService` for stacks.
+//!   implement, `ServiceBuilder`/`BoxService` for stacks, and its
+//!   `RateLimitLayer` (the driver awaits `ready()`, so a limited session
+//!   simply reads its next command later).
 //! - `rustls` and `tokio-rustls`: TLS for STARTTLS and implicit TLS, in
 //!   memory-safe Rust.
 //! - `bytes`: message bodies go from the store to the socket without copies.
