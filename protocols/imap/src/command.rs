@@ -495,11 +495,11 @@ pub enum FetchAttr {
     InternalDate,
     /// RFC822 (like BODY[], sets \Seen)
     Rfc822,
-    /// RFC822.HEADER (like BODY.PEEK[HEADER])
+    /// RFC822.HEADER (like `BODY.PEEK[HEADER]`)
     Rfc822Header,
     /// RFC822.SIZE
     Rfc822Size,
-    /// RFC822.TEXT (like BODY[TEXT], sets \Seen)
+    /// RFC822.TEXT (like `BODY[TEXT]`, sets `\Seen`)
     Rfc822Text,
     /// BODY (structure without extension data)
     Body,
@@ -509,7 +509,7 @@ pub enum FetchAttr {
     Uid,
     /// MODSEQ (RFC 7162)
     ModSeq,
-    /// BODY[section]<partial> or BODY.PEEK[...]
+    /// `BODY[section]<partial>` or `BODY.PEEK[...]`
     BodySection {
         /// BODY.PEEK: do not set \Seen.
         peek: bool,

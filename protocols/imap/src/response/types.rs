@@ -279,7 +279,7 @@ pub enum FetchItem {
     Body(Arc<MessageSummary>),
     /// MODSEQ (n)
     ModSeq(ModSeq),
-    /// BODY[section]<origin> literal, or RFC822 / RFC822.HEADER / RFC822.TEXT.
+    /// `BODY[section]<origin>` literal, or RFC822 / RFC822.HEADER / RFC822.TEXT.
     /// The bytes are a slice of the stored message (no copy).
     BodySection {
         /// How to label it.
