@@ -16,6 +16,8 @@ pub(crate) struct IoStats {
     pub(crate) cache_opens: AtomicU64,
     pub(crate) cache_reads: AtomicU64,
     pub(crate) message_reads: AtomicU64,
+    pub(crate) append_commits: AtomicU64,
+    pub(crate) appended: AtomicU64,
 }
 
 /// A copy of the I/O counters at one moment.
@@ -31,6 +33,12 @@ pub struct IoCounters {
     pub cache_reads: u64,
     /// Message files read.
     pub message_reads: u64,
+    /// Group commits of APPENDs (and deliveries): each made one batch
+    /// durable with one fsync of the index, cache, header and `msg/`.
+    pub append_commits: u64,
+    /// Messages those group commits appended (`appended / append_commits`
+    /// is the mean batch size).
+    pub appended: u64,
 }
 
 impl IoStats {
@@ -45,6 +53,8 @@ impl IoStats {
             cache_opens: self.cache_opens.load(Ordering::Relaxed),
             cache_reads: self.cache_reads.load(Ordering::Relaxed),
             message_reads: self.message_reads.load(Ordering::Relaxed),
+            append_commits: self.append_commits.load(Ordering::Relaxed),
+            appended: self.appended.load(Ordering::Relaxed),
         }
     }
 }

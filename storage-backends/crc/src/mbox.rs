@@ -232,9 +232,21 @@ pub(crate) enum Source {
     /// An existing message file to hard-link (COPY/MOVE), with its bytes
     /// read lazily if linking fails.
     Link(PathBuf),
+    /// New bytes already written (and fsynced, with durability on) to this
+    /// file under `tmp/` before the mailbox was locked: the commit only
+    /// renames it.
+    Written(PathBuf),
 }
 
 impl Prepared {
+    /// Removes the file written ahead for a message that will not be
+    /// committed.
+    fn discard(self) {
+        if let Source::Written(path) = self.source {
+            let _ = fs::remove_file(path);
+        }
+    }
+
     /// Parses and hashes a new message.
     pub(crate) fn new(content: Bytes, flags: &Flags, date: Option<InternalDate>) -> Prepared {
         let summary = MessageSummary::parse(&content);
@@ -329,7 +341,24 @@ pub(crate) struct Shared {
     pub(crate) slot: RwLock<Slot>,
     notifier: Mutex<Option<MailboxNotifier>>,
     pub(crate) ctx: Arc<Ctx>,
+    /// APPENDs waiting to be committed by the next holder of the write
+    /// lock (group commit, see [`Shared::append`]).
+    appends: Mutex<Vec<PendingAppend>>,
+    next_append: AtomicU64,
+    /// `tmp/` was cleared of earlier processes' leftovers.
+    tmp_swept: std::sync::atomic::AtomicBool,
 }
+
+/// One APPEND waiting for a group commit.
+#[derive(Debug)]
+struct PendingAppend {
+    id: u64,
+    prepared: Prepared,
+    reply: std::sync::mpsc::Sender<Result<mailroom_core::Appended>>,
+}
+
+/// The most APPENDs one group commit takes.
+const MAX_GROUP_COMMIT: usize = 256;
 
 /// A read guard on a loaded mailbox.
 pub(crate) struct ReadGuard<'a>(RwLockReadGuard<'a, Slot>);
@@ -387,6 +416,9 @@ impl Shared {
             slot: RwLock::new(Slot::default()),
             notifier: Mutex::new(None),
             ctx,
+            appends: Mutex::new(Vec::new()),
+            next_append: AtomicU64::new(0),
+            tmp_swept: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -425,6 +457,9 @@ impl Shared {
                 tracing::warn!(mailbox = %self.mref(), "index file changed behind our back; reloading and re-verifying it");
             }
             slot.inner = None;
+            if !self.tmp_swept.swap(true, Ordering::Relaxed) {
+                sweep_tmp(&self.dir);
+            }
             let inner = match Inner::load(&self.dir, &self.ctx) {
                 Err(LoadError::OldVersion(v)) => {
                     crate::rebuild::upgrade(self, v).map_err(|e| self.fail(e))?;
@@ -669,6 +704,132 @@ impl Shared {
         Ok(Uid(from))
     }
 
+    /// APPEND (and LMTP delivery) with group commit. The message file is
+    /// written and fsynced under `tmp/` before the mailbox is locked, so
+    /// concurrent appends overlap that work; then the append queues itself
+    /// and waits for the write lock. Whoever gets the lock commits every
+    /// queued append at once (each with its own UID and modseq): one fsync
+    /// of `msg/`, the cache, the index and the header for the whole batch.
+    /// An append committed by another thread's batch finds its answer when
+    /// it gets the lock and returns at once. Each caller is answered only
+    /// after the batch holding its message is durable.
+    pub(crate) fn append(&self, mut p: Prepared) -> Result<mailroom_core::Appended> {
+        if let Source::Bytes(b) = &p.source {
+            let tmp = tmp_path(&self.dir, "new");
+            let written = write_new_file(&tmp, b, self.ctx.durable);
+            if let Err(e) = written {
+                let _ = fs::remove_file(&tmp);
+                return Err(match e.kind() {
+                    // the mailbox directory went away (deleted meanwhile)
+                    ErrorKind::NotFound => self.gone(),
+                    _ => e.into(),
+                });
+            }
+            p.source = Source::Written(tmp);
+        }
+        let id = self.next_append.fetch_add(1, Ordering::Relaxed);
+        let (reply, answer) = std::sync::mpsc::channel();
+        self.pending_appends().push(PendingAppend {
+            id,
+            prepared: p,
+            reply,
+        });
+        let mut g = match self.write() {
+            Ok(g) => g,
+            Err(e) => {
+                // withdraw ours, unless a batch has already taken it
+                let mine = {
+                    let mut q = self.pending_appends();
+                    q.iter().position(|x| x.id == id).map(|i| q.remove(i))
+                };
+                return match mine {
+                    Some(pa) => {
+                        pa.prepared.discard();
+                        Err(e)
+                    }
+                    None => answer.recv().unwrap_or_else(|_| Err(unanswered())),
+                };
+            }
+        };
+        loop {
+            match answer.try_recv() {
+                Ok(r) => return r,
+                Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(unanswered()),
+                Err(std::sync::mpsc::TryRecvError::Empty) => {}
+            }
+            let batch: Vec<PendingAppend> = {
+                let mut q = self.pending_appends();
+                let n = q.len().min(MAX_GROUP_COMMIT);
+                q.drain(..n).collect()
+            };
+            if batch.is_empty() {
+                // cannot happen: ours is queued until answered
+                return Err(unanswered());
+            }
+            self.commit_batch(&mut g, batch);
+        }
+    }
+
+    /// Commits a batch of queued appends and answers each of them.
+    fn commit_batch(&self, g: &mut WriteGuard<'_>, batch: Vec<PendingAppend>) {
+        let mut replies = Vec::with_capacity(batch.len());
+        let mut msgs = Vec::with_capacity(batch.len());
+        let mut files = Vec::with_capacity(batch.len());
+        for pa in batch {
+            if let Source::Written(path) = &pa.prepared.source {
+                files.push(path.clone());
+            }
+            replies.push(pa.reply);
+            msgs.push(pa.prepared);
+        }
+        match self.commit_new(g, msgs, false, None) {
+            Ok(done) if done.len() == replies.len() => {
+                IoStats::bump(&self.ctx.stats.append_commits);
+                self.ctx
+                    .stats
+                    .appended
+                    .fetch_add(done.len() as u64, Ordering::Relaxed);
+                let uid_validity = UidValidity(g.hdr.uid_validity);
+                for (reply, (uid, modseq)) in replies.iter().zip(done) {
+                    let _ = reply.send(Ok(mailroom_core::Appended {
+                        uid_validity,
+                        uid: Uid(uid),
+                        modseq: ModSeq(modseq),
+                    }));
+                }
+            }
+            Ok(_) => {
+                g.broken = true;
+                for reply in &replies {
+                    let _ = reply.send(Err(Error::Backend(
+                        "group commit answered the wrong number of messages".into(),
+                    )));
+                }
+            }
+            Err(e) => {
+                // nothing of the batch is visible; drop what was not renamed
+                for f in &files {
+                    let _ = fs::remove_file(f);
+                }
+                for reply in &replies {
+                    let _ = reply.send(Err(error_for_another(&e)));
+                }
+            }
+        }
+    }
+
+    /// How many appends wait for a group commit (for tests).
+    #[cfg(test)]
+    pub(crate) fn pending_count(&self) -> usize {
+        self.pending_appends().len()
+    }
+
+    fn pending_appends(&self) -> std::sync::MutexGuard<'_, Vec<PendingAppend>> {
+        self.appends
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Commits prepared messages (APPEND: one each with its own modseq;
     /// COPY: all with one modseq). Returns (uid, modseq) per message.
     pub(crate) fn commit_new(
@@ -791,6 +952,60 @@ pub(crate) fn read_message(dir: &Path, ctx: &Ctx, r: &Record) -> Result<Bytes> {
         )));
     }
     Ok(Bytes::from(buf))
+}
+
+/// Removes what earlier processes left in `tmp/` (files written for a
+/// commit that a crash interrupted: never visible, see FORMAT.md). Files of
+/// this process are kept: an append may be writing one right now. The data
+/// directory lock guarantees no other live process writes here.
+fn sweep_tmp(dir: &Path) {
+    let Ok(rd) = fs::read_dir(dir.join(TMP_DIR)) else {
+        return;
+    };
+    let me = std::process::id().to_string();
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let pid = name.to_str().and_then(|n| n.rsplit('.').nth(1));
+        if pid != Some(me.as_str()) {
+            match fs::remove_file(e.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %e.path().display(), "removed a leftover of an interrupted commit")
+                }
+                Err(err) => {
+                    tracing::warn!(file = %e.path().display(), error = %err, "could not remove a leftover temporary file")
+                }
+            }
+        }
+    }
+}
+
+/// Writes a new file (it must not exist), fsynced when `durable`.
+fn write_new_file(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
+    std::io::Write::write_all(&mut f, data)?;
+    if durable {
+        f.sync_data()?;
+    }
+    Ok(())
+}
+
+fn unanswered() -> Error {
+    Error::Backend("group commit ended without an answer".into())
+}
+
+/// The error a failed group commit gives the other appends of its batch
+/// (`Error` is not `Clone`: an I/O error keeps its kind and text).
+fn error_for_another(e: &Error) -> Error {
+    match e {
+        Error::Io(io) => Error::Io(std::io::Error::new(io.kind(), io.to_string())),
+        Error::Corruption(s) => Error::Corruption(s.clone()),
+        Error::Busy(s) => Error::Busy(s.clone()),
+        Error::Backend(s) => Error::Backend(s.clone()),
+        Error::NoSuchMailbox(s) => Error::NoSuchMailbox(s.clone()),
+        Error::Cannot(s) => Error::Cannot(s),
+        Error::OverQuota => Error::OverQuota,
+        other => Error::Backend(other.to_string()),
+    }
 }
 
 /// Why a load failed.
@@ -1324,6 +1539,10 @@ impl Inner {
                     if durable {
                         f.sync_data()?;
                     }
+                }
+                Source::Written(path) => {
+                    fs::rename(path, msg_path(dir, uid))?;
+                    continue;
                 }
                 Source::Link(src) => {
                     if fs::hard_link(src, &tmp).is_err() {

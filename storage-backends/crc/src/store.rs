@@ -786,17 +786,7 @@ impl StoreInner {
     fn append(&self, m: &MailboxRef, msg: NewMessage) -> Result<Appended> {
         let shared = self.mailbox(m)?;
         let p = Prepared::new(msg.content, &msg.flags, msg.internal_date);
-        let mut g = shared.write()?;
-        let done = shared.commit_new(&mut g, vec![p], false, None)?;
-        let (uid, modseq) = done
-            .first()
-            .copied()
-            .ok_or_else(|| Error::Backend("append committed nothing".into()))?;
-        Ok(Appended {
-            uid_validity: UidValidity(g.hdr.uid_validity),
-            uid: Uid(uid),
-            modseq: ModSeq(modseq),
-        })
+        shared.append(p)
     }
 
     /// COPY and MOVE.
@@ -1376,5 +1366,116 @@ impl Quota for CrcStore {
     async fn set_limits(&self, root: &str, limits: QuotaLimits) -> Result<()> {
         let root = root.to_owned();
         self.run(move |s| s.set_limits(&root, limits)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use mailroom_core::Flags;
+
+    /// Appends that queue up while the mailbox is locked are committed
+    /// together by the next lock holder: one group commit, distinct UIDs
+    /// and modseqs, every message readable with its own bytes.
+    #[test]
+    fn appends_waiting_for_the_lock_are_committed_as_one_group() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CrcStore::open(dir.path(), CrcOptions::default()).unwrap();
+        let inner = store.inner.clone();
+        inner.ensure_account("alice").unwrap();
+        let inbox = MailboxRef::new("alice", MailboxName::inbox());
+        let shared = inner.mailbox(&inbox).unwrap();
+        let before = store.io_counters();
+
+        // hold the mailbox while five appends arrive
+        let guard = shared.write().unwrap();
+        let threads: Vec<_> = (0..5u8)
+            .map(|i| {
+                let (inner, inbox) = (inner.clone(), inbox.clone());
+                std::thread::spawn(move || {
+                    let content = format!("Subject: {i}\r\n\r\nbody {i}\r\n");
+                    let msg = NewMessage {
+                        flags: Flags::default(),
+                        internal_date: None,
+                        content: content.clone().into(),
+                    };
+                    (inner.append(&inbox, msg).unwrap(), content)
+                })
+            })
+            .collect();
+        while shared.pending_count() < 5 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop(guard);
+        let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+
+        let after = store.io_counters();
+        assert_eq!(
+            after.append_commits - before.append_commits,
+            1,
+            "one group commit"
+        );
+        assert_eq!(after.appended - before.appended, 5);
+        let mut uids: Vec<u32> = results.iter().map(|(a, _)| a.uid.0).collect();
+        let mut modseqs: Vec<u64> = results.iter().map(|(a, _)| a.modseq.0).collect();
+        uids.sort_unstable();
+        uids.dedup();
+        modseqs.sort_unstable();
+        modseqs.dedup();
+        assert_eq!(uids.len(), 5, "distinct UIDs");
+        assert_eq!(modseqs.len(), 5, "one modseq per APPEND");
+        for (a, content) in &results {
+            let got = shared.content(a.uid).unwrap();
+            assert_eq!(&got[..], content.as_bytes());
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        assert_eq!(rt.block_on(store.verify(&inbox)).unwrap(), 5);
+        // nothing left behind in tmp/
+        let tmp = shared.dir.join(crate::mbox::TMP_DIR);
+        assert_eq!(fs::read_dir(tmp).unwrap().count(), 0);
+    }
+
+    /// An append whose mailbox is deleted while it waits for the lock is
+    /// answered "no such mailbox", withdrawn from the queue (no later batch
+    /// commits it behind the client's back) and leaves no file behind.
+    #[test]
+    fn append_into_a_mailbox_deleted_while_waiting_is_withdrawn() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = CrcStore::open(dir.path(), CrcOptions::default()).unwrap();
+        let inner = store.inner.clone();
+        inner.ensure_account("alice").unwrap();
+        let doomed = MailboxRef::new("alice", MailboxName::new("Doomed").unwrap());
+        inner.create(&doomed, None).unwrap();
+        let shared = inner.mailbox(&doomed).unwrap();
+        let mut slot = shared.slot_write().unwrap();
+        let t = {
+            let (inner, doomed) = (inner.clone(), doomed.clone());
+            std::thread::spawn(move || {
+                inner.append(
+                    &doomed,
+                    NewMessage {
+                        flags: Flags::default(),
+                        internal_date: None,
+                        content: "Subject: x\r\n\r\nx\r\n".into(),
+                    },
+                )
+            })
+        };
+        while shared.pending_count() < 1 {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        // what DELETE does, while the append waits
+        slot.deleted = true;
+        slot.inner = None;
+        drop(slot);
+        let r = t.join().unwrap();
+        assert!(matches!(r, Err(Error::NoSuchMailbox(_))), "{r:?}");
+        assert_eq!(shared.pending_count(), 0);
+        let tmp = shared.dir.join(crate::mbox::TMP_DIR);
+        assert_eq!(fs::read_dir(tmp).unwrap().count(), 0, "tmp file removed");
     }
 }

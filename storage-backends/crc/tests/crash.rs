@@ -223,6 +223,27 @@ fn check(dir: &std::path::Path, acked: &BTreeMap<(String, u32), String>, round: 
                 );
             }
         }
+        // opening a mailbox clears the killed process's unfinished message
+        // files from its tmp/ (they were never visible)
+        for info in store.list(USER).await.unwrap() {
+            let mref = MailboxRef::new(USER, info.name.clone());
+            store.open(&mref, USER).await.unwrap();
+        }
+        for user in std::fs::read_dir(dir.join("users")).unwrap().flatten() {
+            for mb in std::fs::read_dir(user.path().join("mailboxes"))
+                .unwrap()
+                .flatten()
+            {
+                let left: Vec<_> = std::fs::read_dir(mb.path().join("tmp"))
+                    .map(|rd| rd.flatten().map(|e| e.file_name()).collect())
+                    .unwrap_or_default();
+                assert!(
+                    left.is_empty(),
+                    "round {round}: leftovers in {:?}: {left:?}",
+                    mb.path()
+                );
+            }
+        }
         assert!(store.reconstruct_queue().is_empty());
     });
 }
