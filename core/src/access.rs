@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use crate::acl::{Acl, Principal, Right, Rights};
+use crate::acl::{ANYONE, Acl, Principal, Right, Rights};
 use crate::error::{Error, Result};
 use crate::flags::{Flag, StoreOp};
 use crate::mailbox::{DELIMITER, MailboxName, MailboxRef, MailboxStatus, SpecialUse, list_matches};
@@ -31,6 +31,43 @@ pub const OTHER_USERS_PREFIX: &str = "Other Users";
 
 /// The longest LIST pattern accepted, in bytes.
 pub const MAX_PATTERN_LEN: usize = 1024;
+
+/// The most mailboxes of other users one LIST considers (each costs an ACL
+/// read); candidates beyond it are left out, with a warning in the log.
+pub const MAX_SHARED_MAILBOXES: usize = 1000;
+
+/// Whether an ACL entry's identifier may grant rights to `user`, as
+/// [`Acl::rights_of`] evaluates them: the user's own name or `anyone`.
+/// (Identifiers core does not interpret, such as negative `-user` entries,
+/// grant nothing.) Backends use it to pick
+/// [`Storage::shared_mailboxes`] candidates.
+///
+/// ```
+/// use mailroom_core::access::identifier_applies;
+/// assert!(identifier_applies("bob@x.org", "bob@x.org"));
+/// assert!(identifier_applies("anyone", "bob@x.org"));
+/// assert!(!identifier_applies("-bob@x.org", "bob@x.org"));
+/// assert!(!identifier_applies("carol@x.org", "bob@x.org"));
+/// ```
+pub fn identifier_applies(identifier: &str, user: &str) -> bool {
+    identifier == user || identifier == ANYONE
+}
+
+/// Whether a LIST pattern can match `Other Users` or a name below it
+/// (so that shared mailboxes need to be looked up at all).
+fn may_reach_other_users(pattern: &str) -> bool {
+    let mut p = pattern.bytes();
+    let prefix = OTHER_USERS_PREFIX.bytes().chain([DELIMITER as u8]);
+    for (i, c) in prefix.enumerate() {
+        match p.next() {
+            None => return i == OTHER_USERS_PREFIX.len(),
+            Some(b'*' | b'%') => return true,
+            Some(b) if b == c => {}
+            Some(_) => return false,
+        }
+    }
+    true
+}
 
 /// One row of a LIST answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,6 +192,48 @@ impl MailAccess {
         self.list_filtered(reference, pattern, true).await
     }
 
+    /// The client-visible names of the other users' mailboxes the
+    /// principal may see: the store's candidates whose ACL gives `l`.
+    async fn visible_shared(&self) -> Result<Vec<MailboxName>> {
+        let user = &self.principal.user;
+        let mut candidates = self.storage.shared_mailboxes(user).await?;
+        // An owner with the delimiter in its name could not be resolved back
+        // from the listed name; such names are never offered.
+        candidates
+            .retain(|m| m.owner != *user && !m.owner.is_empty() && !m.owner.contains(DELIMITER));
+        candidates.sort();
+        candidates.dedup();
+        if candidates.len() > MAX_SHARED_MAILBOXES {
+            tracing::warn!(
+                user = %user,
+                candidates = candidates.len(),
+                limit = MAX_SHARED_MAILBOXES,
+                "too many shared mailboxes; LIST shows only the first"
+            );
+            candidates.truncate(MAX_SHARED_MAILBOXES);
+        }
+        let mut out = Vec::new();
+        for m in candidates {
+            let acl = match self.storage.acl(&m).await {
+                Ok(acl) => acl,
+                // gone since the store proposed it
+                Err(Error::NoSuchMailbox(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if !self
+                .principal
+                .rights_on(&m.owner, &acl)
+                .contains(Right::Lookup)
+            {
+                continue;
+            }
+            if let Ok(name) = MailboxName::new(&self.display_name(&m)) {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
     async fn list_filtered(
         &self,
         reference: &str,
@@ -173,15 +252,25 @@ impl MailAccess {
             .await?
             .into_iter()
             .collect();
-        // Every existing mailbox plus every ancestor that does not exist.
+        // Every existing mailbox (the principal's own, and other users'
+        // shared with them under `Other Users/<owner>/`) plus every
+        // ancestor that does not exist (`Other Users` and
+        // `Other Users/<owner>` among them).
         let mut all: BTreeMap<MailboxName, Option<SpecialUse>> = BTreeMap::new();
         let mut existing: HashSet<MailboxName> = HashSet::new();
         for b in &boxes {
             existing.insert(b.name.clone());
             all.insert(b.name.clone(), b.special_use);
         }
-        for b in &boxes {
-            for a in b.name.ancestors() {
+        if may_reach_other_users(&full) {
+            for name in self.visible_shared().await? {
+                // another user's special use is not the principal's
+                all.entry(name.clone()).or_insert(None);
+                existing.insert(name);
+            }
+        }
+        for name in &existing {
+            for a in name.ancestors() {
                 all.entry(a).or_insert(None);
             }
         }
@@ -190,7 +279,7 @@ impl MailAccess {
                 all.entry(s.clone()).or_insert(None);
             }
         }
-        let names: Vec<&MailboxName> = all.keys().collect();
+        let parents: HashSet<MailboxName> = all.keys().flat_map(MailboxName::ancestors).collect();
         let mut out = Vec::new();
         for (name, special_use) in &all {
             if !list_matches(&full, name.as_str()) {
@@ -200,12 +289,11 @@ impl MailAccess {
             if subscribed_only && !subscribed {
                 continue;
             }
-            let has_children = names.iter().any(|n| n.is_descendant_of(name));
             out.push(ListEntry {
                 name: name.as_str().to_owned(),
                 special_use: *special_use,
                 non_existent: !existing.contains(name),
-                has_children,
+                has_children: parents.contains(name),
                 subscribed,
             });
         }
@@ -318,14 +406,28 @@ impl MailAccess {
         Ok(())
     }
 
-    /// SUBSCRIBE / UNSUBSCRIBE. Subscribing to a nonexistent mailbox fails.
+    /// SUBSCRIBE / UNSUBSCRIBE. Subscribing to a nonexistent mailbox, or
+    /// to another user's mailbox without `l` on it, fails. Subscriptions
+    /// are kept under the client-visible name (`Other Users/bob@x.org/INBOX`
+    /// for another user's mailbox), as LSUB reports them.
     pub async fn set_subscribed(&self, name: &str, subscribed: bool) -> Result<()> {
         let mailbox = self.resolve(name)?;
-        if subscribed && !self.exists(&mailbox).await? {
-            return Err(Error::NoSuchMailbox(self.display_name(&mailbox)));
+        let visible = MailboxName::new(&self.display_name(&mailbox))?;
+        if subscribed {
+            let missing = || Error::NoSuchMailbox(self.display_name(&mailbox));
+            if mailbox.owner != self.principal.user {
+                match self.rights(&mailbox).await {
+                    Ok(r) if r.contains(Right::Lookup) => {}
+                    Ok(_) | Err(Error::NoSuchMailbox(_)) => return Err(missing()),
+                    Err(e) => return Err(e),
+                }
+            }
+            if !self.exists(&mailbox).await? {
+                return Err(missing());
+            }
         }
         self.storage
-            .set_subscribed(&self.principal.user, &mailbox.name, subscribed)
+            .set_subscribed(&self.principal.user, &visible, subscribed)
             .await
     }
 
@@ -546,5 +648,36 @@ impl Selected {
         }
         let dest = self.check_dest(dest, uids, true).await?;
         self.mailbox.move_to(uids, &dest).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patterns_that_reach_the_other_users_namespace() {
+        for p in [
+            "*",
+            "%",
+            "O*",
+            "Other Users",
+            "Other Users/%",
+            "Other Users/alice@x.org/INBOX",
+            "Other%",
+        ] {
+            assert!(may_reach_other_users(p), "{p}");
+        }
+        for p in ["", "INBOX", "INBOX/*", "Other", "Other Usersx", "Sent%"] {
+            assert!(!may_reach_other_users(p), "{p}");
+        }
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(identifier_applies("bob", "bob"));
+        assert!(identifier_applies(ANYONE, "bob"));
+        assert!(!identifier_applies("bobby", "bob"));
+        assert!(!identifier_applies("-bob", "bob"));
     }
 }

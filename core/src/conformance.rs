@@ -47,7 +47,10 @@
 //!   are shared; COPY carries the flags as the copying viewer sees them;
 //! - RENAME of INBOX leaves INBOX empty (open INBOX handles see the
 //!   messages expunged) without reusing its UIDs;
-//! - quota usage is exact after append, copy, move, expunge and delete.
+//! - quota usage is exact after append, copy, move, expunge and delete;
+//! - [`Storage::shared_mailboxes`] finds every mailbox of another owner
+//!   with an ACL entry for the user or `anyone`, under its current name,
+//!   and forgets it once the entry, or the mailbox, is gone.
 
 use std::fmt::Debug;
 use std::sync::Arc;
@@ -55,7 +58,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::acl::Rights;
+use crate::acl::{ANYONE, Rights};
 use crate::error::{Error, Result};
 use crate::flags::{Flag, Flags, StoreOp};
 use crate::guid::MessageGuid;
@@ -77,7 +80,7 @@ pub const CAROL: &str = "carol@example.com";
 const WAIT: Duration = Duration::from_secs(10);
 
 /// The names of every check, in the order [`run_all`] runs them.
-pub const CHECKS: [&str; 15] = [
+pub const CHECKS: [&str; 16] = [
     "account_defaults",
     "namespace",
     "rename",
@@ -93,6 +96,7 @@ pub const CHECKS: [&str; 15] = [
     "recent",
     "quota",
     "watch",
+    "shared_mailboxes",
 ];
 
 /// Makes one `#[tokio::test]` per conformance check (plus
@@ -106,7 +110,8 @@ macro_rules! conformance_tests {
         $crate::__conformance_tests!($make;
             account_defaults, namespace, rename, rename_inbox, append_and_fetch,
             store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
-            per_user_seen, copy_and_move, recent, quota, watch, concurrent_access);
+            per_user_seen, copy_and_move, recent, quota, watch, shared_mailboxes,
+            concurrent_access);
     };
 }
 
@@ -144,6 +149,7 @@ where
     recent(make()).await;
     quota(make()).await;
     watch(make()).await;
+    shared_mailboxes(make()).await;
     concurrent_access(make()).await;
 }
 
@@ -2126,4 +2132,92 @@ pub async fn concurrent_access<S: Storage + ?Sized + 'static>(store: Arc<S>) {
         );
     }
     check_highest_is_max(&mb, "after concurrent changes").await;
+}
+
+/// The user's shared-mailbox candidates, sorted.
+async fn shared<S: Storage + ?Sized>(store: &S, user: &str) -> Vec<MailboxRef> {
+    let mut v = ok(
+        store.shared_mailboxes(user).await,
+        &format!("shared_mailboxes({user})"),
+    );
+    v.sort();
+    v
+}
+
+/// `shared_mailboxes` proposes exactly the mailboxes of other owners whose
+/// ACL names the user or `anyone`, under their current names: a grant adds
+/// one, a rename is followed, removing the entry or deleting the mailbox
+/// drops it, and nobody's own mailboxes are proposed to them.
+pub async fn shared_mailboxes<S: Storage + ?Sized>(store: Arc<S>) {
+    let store = &*store;
+    for u in [ALICE, BOB, CAROL] {
+        account(store, u).await;
+    }
+    assert_eq!(shared(store, BOB).await, vec![], "nothing shared yet");
+    let projects = mbox(ALICE, "Projects/2026");
+    ok(store.create(&mbox(ALICE, "Projects"), None).await, "create");
+    ok(store.create(&projects, None).await, "create");
+    let grant = |m: &MailboxRef, who: &str, r: Option<&str>| {
+        let (m, who) = (m.clone(), who.to_owned());
+        let rights = r.map(|r| Rights::parse(r).unwrap_or_default());
+        async move {
+            ok(
+                store.set_acl(&m, &who, rights).await,
+                &format!("set_acl {m} {who} {rights:?}"),
+            )
+        }
+    };
+    grant(&inbox(ALICE), BOB, Some("lr")).await;
+    grant(&projects, ANYONE, Some("l")).await;
+    // carol's entry on bob's own mailbox, and `anyone` on it, propose
+    // nothing to bob himself
+    grant(&inbox(BOB), CAROL, Some("lr")).await;
+    grant(&mbox(BOB, "Sent"), ANYONE, Some("lr")).await;
+    assert_eq!(
+        shared(store, BOB).await,
+        vec![inbox(ALICE), projects.clone()],
+        "bob: alice's INBOX (his entry) and Projects/2026 (anyone)"
+    );
+    assert_eq!(
+        shared(store, CAROL).await,
+        vec![projects.clone(), inbox(BOB), mbox(BOB, "Sent")],
+        "carol: anyone's and her own entries, not bob's"
+    );
+    assert_eq!(
+        shared(store, ALICE).await,
+        vec![mbox(BOB, "Sent")],
+        "alice: only bob's mailbox open to anyone"
+    );
+    // a change of rights keeps the candidate
+    grant(&inbox(ALICE), BOB, Some("r")).await;
+    assert!(
+        shared(store, BOB).await.contains(&inbox(ALICE)),
+        "an entry without `l` is still a candidate (core decides)"
+    );
+    // rename is followed
+    let renamed = mbox(ALICE, "Archive/2026");
+    ok(store.create(&mbox(ALICE, "Archive"), None).await, "create");
+    ok(store.rename(&projects, &renamed.name).await, "rename");
+    assert_eq!(
+        shared(store, BOB).await,
+        vec![renamed.clone(), inbox(ALICE)],
+        "renamed mailbox under its new name"
+    );
+    // removing the entry and deleting the mailbox drop candidates
+    grant(&inbox(ALICE), BOB, None).await;
+    assert_eq!(
+        shared(store, BOB).await,
+        vec![renamed.clone()],
+        "entry removed"
+    );
+    ok(store.delete(&renamed).await, "delete");
+    assert_eq!(shared(store, BOB).await, vec![], "mailbox deleted");
+    assert_eq!(
+        shared(store, CAROL).await,
+        vec![inbox(BOB), mbox(BOB, "Sent")],
+        "carol after the delete"
+    );
+    // a mailbox created in place of a deleted one starts without entries
+    ok(store.create(&renamed, None).await, "re-create");
+    assert_eq!(shared(store, BOB).await, vec![], "new incarnation unshared");
 }

@@ -65,6 +65,23 @@ pub trait Storage: Send + Sync + Debug {
         rights: Option<Rights>,
     ) -> Result<()>;
 
+    /// Candidates for the other-users namespace of `user`: every mailbox of
+    /// another owner whose ACL has an entry for an identifier that may apply
+    /// to `user` ([`crate::access::identifier_applies`]: the user's own name
+    /// or `anyone`), in no particular order, at most
+    /// [`crate::access::MAX_SHARED_MAILBOXES`] of them. The store only
+    /// proposes: [`crate::access::MailAccess`] evaluates the rights of each
+    /// candidate and lists only those with `l` (RFC 4314 §4), so an extra
+    /// candidate costs work, never a leak. Mailboxes of `user` themselves
+    /// are not candidates.
+    ///
+    /// The default finds nothing (a backend without sharing support keeps
+    /// working; shared mailboxes stay reachable by their full name).
+    async fn shared_mailboxes(&self, user: &str) -> Result<Vec<MailboxRef>> {
+        let _ = user;
+        Ok(Vec::new())
+    }
+
     /// STATUS figures, as seen by `viewer` (whose `\Seen` counts for UNSEEN),
     /// read without opening message or cache files.
     async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus>;

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use async_trait::async_trait;
+use mailroom_core::access::{MAX_SHARED_MAILBOXES, identifier_applies};
 use mailroom_core::mailbox::DEFAULT_MAILBOXES;
 use mailroom_core::{
     Acl, Appended, Error, Mailbox, MailboxInfo, MailboxName, MailboxRef, MailboxStatus, NewMessage,
@@ -262,6 +263,31 @@ impl Storage for MemoryStore {
             account.subscriptions.remove(name);
         }
         Ok(())
+    }
+
+    async fn shared_mailboxes(&self, user: &str) -> Result<Vec<MailboxRef>> {
+        // Every other account's mailboxes: a scan, which is what an
+        // in-memory store can afford (no index to keep in step).
+        let accounts = self.shared.read()?;
+        let mut out = Vec::new();
+        for (owner, account) in accounts.iter().filter(|(o, _)| o.as_str() != user) {
+            for (name, cell) in &account.mailboxes {
+                // (the map holds live mailboxes only)
+                if cell
+                    .lock()?
+                    .acl
+                    .entries
+                    .iter()
+                    .any(|(id, _)| identifier_applies(id, user))
+                {
+                    out.push(MailboxRef::new(owner.clone(), name.clone()));
+                    if out.len() >= MAX_SHARED_MAILBOXES {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
