@@ -35,14 +35,14 @@ pub(crate) struct Account {
     pub(crate) subscriptions: BTreeSet<MailboxName>,
 }
 
-fn with_crc(mut body: String) -> Vec<u8> {
+pub(crate) fn with_crc(mut body: String) -> Vec<u8> {
     let crc = crc32fast::hash(body.as_bytes());
     body.push_str(&format!("crc {crc:08x}\n"));
     body.into_bytes()
 }
 
 /// Splits off and checks the final CRC line; returns the body lines.
-fn check_crc<'a>(data: &'a [u8], what: &str, magic: &str) -> Result<Vec<&'a str>> {
+pub(crate) fn check_crc<'a>(data: &'a [u8], what: &str, magic: &str) -> Result<Vec<&'a str>> {
     let bad = |why: &str| Error::Corruption(format!("{what}: {why}"));
     let text = std::str::from_utf8(data).map_err(|_| bad("not UTF-8"))?;
     let body_end = text

@@ -65,10 +65,12 @@ mod maildir;
 mod map;
 mod mbox;
 mod rebuild;
+mod shared;
 mod store;
 
 pub use ctx::IoCounters;
 pub use rebuild::ReconstructReport;
+pub use shared::SHARED_FILE;
 pub use store::{
     ACCOUNT_FILE, CrcOptions, CrcStore, LOCK_FILE, MAILBOX_FILE, QUOTA_FILE, RECOVERED_PARENT,
 };

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use mailroom_core::access::{MAX_SHARED_MAILBOXES, identifier_applies};
 use mailroom_core::mailbox::DEFAULT_MAILBOXES;
 use mailroom_core::{
     Acl, Appended, Changes, CopyResult, Error, MailboxInfo, MailboxName, MailboxRef,
@@ -26,6 +27,7 @@ use crate::mbox::{
     create_empty, create_layout, has_seen, msg_path, read_full_at,
 };
 use crate::rebuild::{ReconstructReport, read_hints, rebuild, reconstruct_locked};
+use crate::shared::SharedIndex;
 
 /// Name of the data-directory lock file.
 pub const LOCK_FILE: &str = "lock";
@@ -81,6 +83,8 @@ pub(crate) struct StoreInner {
     pub(crate) ctx: Arc<Ctx>,
     accounts: Mutex<HashMap<String, AccountCell>>,
     registry: Mutex<HashMap<PathBuf, Arc<Shared>>>,
+    /// Which identifiers appear in which mailboxes' ACLs (`<data>/shared`).
+    shared_index: SharedIndex,
 }
 
 fn poisoned() -> Error {
@@ -116,8 +120,10 @@ impl CrcStore {
             durable: opts.durability,
             ..Ctx::default()
         });
+        let shared_index = SharedIndex::new(&root, opts.durability);
         Ok(CrcStore {
             inner: Arc::new(StoreInner {
+                shared_index,
                 root,
                 opts,
                 _lock: lock,
@@ -475,6 +481,8 @@ impl StoreInner {
         }
         a.subscriptions = a.mailboxes.keys().cloned().collect();
         self.save_account(udir, &a)?;
+        // the recovered ACLs replace whatever the shared index held for the user
+        self.shared_index.settle_owner(user, &a);
         tracing::error!(
             user,
             mailboxes = a.mailboxes.len(),
@@ -650,6 +658,7 @@ impl StoreInner {
                 a.mailboxes.insert(m.name.clone(), e);
                 return Err(err);
             }
+            self.shared_index.settle(&m.owner, e.id, None);
             let shared = self.shared(&m.owner, e.id, m)?;
             shared.mark_deleted()?;
             self.forget(&shared.dir);
@@ -662,6 +671,9 @@ impl StoreInner {
         .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
     }
 
+    /// (The shared index needs nothing here: a renamed mailbox keeps its
+    /// directory number and ACL, and the mailbox a RENAME of INBOX makes
+    /// starts without ACL entries.)
     fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
         self.with_account(&from.owner, false, |a, udir| {
             let e = a
@@ -715,6 +727,17 @@ impl StoreInner {
     /// Changes one mailbox's account entry: its metadata file first, then
     /// the account file (both restored if the latter cannot be written).
     fn update_entry(&self, m: &MailboxRef, f: impl FnOnce(&mut MailboxEntry)) -> Result<()> {
+        self.update_entry_then(m, f, |_| {})
+    }
+
+    /// [`Self::update_entry`], calling `before` with the changed entry
+    /// before anything is written, under the same account lock.
+    fn update_entry_then(
+        &self,
+        m: &MailboxRef,
+        f: impl FnOnce(&mut MailboxEntry),
+        before: impl FnOnce(&MailboxEntry),
+    ) -> Result<()> {
         self.with_account(&m.owner, false, |a, udir| {
             let old = a
                 .mailboxes
@@ -723,6 +746,7 @@ impl StoreInner {
                 .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
             let mut e = old.clone();
             f(&mut e);
+            before(&e);
             self.write_meta(&m.owner, &m.name, &e)?;
             a.mailboxes.insert(m.name.clone(), e);
             if let Err(err) = self.save_account(udir, a) {
@@ -768,8 +792,56 @@ impl StoreInner {
         .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))
     }
 
+    /// SETACL. The shared index gains a new identifier before the files
+    /// are written and loses a removed one after (so it is always a
+    /// superset of the ACLs on disk), all under the owner's account lock.
     fn set_acl(&self, m: &MailboxRef, who: &str, rights: Option<Rights>) -> Result<()> {
-        self.update_entry(m, |e| e.acl.set(who, rights))
+        let result = self.update_entry_then(
+            m,
+            |e| e.acl.set(who, rights),
+            |e| self.shared_index.add(&m.owner, e.id, &e.acl),
+        );
+        // settle on what the account holds now (the old ACL if the write failed)
+        self.with_account(&m.owner, false, |a, _| {
+            if let Some(e) = a.mailboxes.get(&m.name) {
+                self.shared_index.settle(&m.owner, e.id, Some(&e.acl));
+            }
+            Ok(())
+        })?;
+        result
+    }
+
+    /// Other owners' mailboxes with an ACL entry that may apply to `user`,
+    /// from the shared index, under their current names (entries whose
+    /// directory no longer names a mailbox are skipped).
+    fn shared_mailboxes(&self, user: &str) -> Result<Vec<MailboxRef>> {
+        let found = self.shared_index.find(user, MAX_SHARED_MAILBOXES, |who| {
+            identifier_applies(who, user)
+        })?;
+        let mut by_owner: BTreeMap<String, std::collections::BTreeSet<u64>> = BTreeMap::new();
+        for (owner, id) in found {
+            by_owner.entry(owner).or_default().insert(id);
+        }
+        let mut out = Vec::new();
+        for (owner, ids) in by_owner {
+            let names = self.with_account(&owner, false, |a, _| {
+                Ok(a.mailboxes
+                    .iter()
+                    .filter(|(_, e)| ids.contains(&e.id))
+                    .map(|(n, _)| n.clone())
+                    .collect::<Vec<_>>())
+            });
+            // one unreadable account must not break everybody's LIST
+            let names = match names {
+                Ok(n) => n.unwrap_or_default(),
+                Err(e) => {
+                    tracing::warn!(owner, error = %e, "shared mailboxes of an unreadable account left out");
+                    continue;
+                }
+            };
+            out.extend(names.into_iter().map(|n| MailboxRef::new(owner.clone(), n)));
+        }
+        Ok(out)
     }
 
     fn status(&self, m: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
@@ -1297,6 +1369,11 @@ impl Storage for CrcStore {
         let (user, name) = (user.to_owned(), name.clone());
         self.run(move |s| s.set_subscribed(&user, &name, subscribed))
             .await
+    }
+
+    async fn shared_mailboxes(&self, user: &str) -> Result<Vec<MailboxRef>> {
+        let user = user.to_owned();
+        self.run(move |s| s.shared_mailboxes(&user)).await
     }
 
     async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
