@@ -13,6 +13,9 @@
 //! A user's mailbox list lives in their `account` file, with a copy of each
 //! mailbox's name, special use and ACL in its own directory: a damaged
 //! account file is moved aside and rebuilt from those on the next access.
+//! Which identifiers appear in which mailboxes' ACLs is indexed once for the
+//! whole data directory ([`SHARED_FILE`]), so that LIST can show a user the
+//! mailboxes others shared with them without reading every account.
 //!
 //! [`CrcStore`] implements [`mailroom_core::Storage`] (and so hands out
 //! [`mailroom_core::Mailbox`]es) and [`mailroom_core::Quota`].
