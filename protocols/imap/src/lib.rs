@@ -112,5 +112,5 @@ pub mod server;
 pub mod session;
 pub use mailroom_core::utf7;
 
-pub use server::{BoxSession, ImapConfig, ImapServer, TlsMode};
+pub use server::{BoxSession, ImapConfig, ImapServer, QuickAck, TlsMode};
 pub use session::{Action, ConnectionInfo, IdleHandle, LoginAttempt, Reply, Session, SessionState};

@@ -16,9 +16,15 @@ pub(crate) struct Client {
 
 impl Client {
     pub(crate) fn connect(port: u16) -> Result<Client> {
+        Client::connect_with(port, true)
+    }
+
+    /// A connection with or without `TCP_NODELAY` (most IMAP client
+    /// libraries leave Nagle's algorithm on, Python's imaplib among them).
+    pub(crate) fn connect_with(port: u16, nodelay: bool) -> Result<Client> {
         let s = TcpStream::connect(("127.0.0.1", port))
             .with_context(|| format!("connect to {port}"))?;
-        s.set_nodelay(true)?;
+        s.set_nodelay(nodelay)?;
         s.set_read_timeout(Some(Duration::from_secs(600)))?;
         let mut c = Client {
             reader: BufReader::with_capacity(1 << 16, s.try_clone()?),
@@ -57,6 +63,25 @@ impl Client {
     /// Appends one message with a LITERAL+ (no round trip for the literal).
     pub(crate) fn append(&mut self, mailbox: &str, message: &[u8]) -> Result<()> {
         let tag = self.send_append(mailbox, message)?;
+        self.read_until(&tag)?;
+        Ok(())
+    }
+
+    /// Appends one message the way Python's imaplib does: a synchronizing
+    /// literal (wait for `+`), then the literal and the final CRLF in two
+    /// separate writes.
+    pub(crate) fn append_like_imaplib(&mut self, mailbox: &str, message: &[u8]) -> Result<()> {
+        let tag = self.tag();
+        self.writer.write_all(
+            format!("{tag} APPEND \"{mailbox}\" {{{}}}\r\n", message.len()).as_bytes(),
+        )?;
+        let mut line = String::new();
+        self.reader.read_line(&mut line)?;
+        if !line.starts_with('+') {
+            bail!("{tag}: no continuation: {line:?}");
+        }
+        self.writer.write_all(message)?;
+        self.writer.write_all(b"\r\n")?;
         self.read_until(&tag)?;
         Ok(())
     }

@@ -13,6 +13,8 @@
 //! - SELECT + `UID FETCH 1:* (FLAGS UID)` on a 100,000-message mailbox;
 //! - `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` on 10,000 messages;
 //! - APPEND of 10,000 small messages, one at a time, durability on;
+//! - APPEND of 200 small messages the way Python's imaplib sends them
+//!   (Nagle on, synchronizing literal, literal and CRLF in two writes);
 //! - reconstruct of 10,000 messages (`mailroomd reconstruct` against
 //!   `doveadm force-resync`).
 //!
@@ -405,8 +407,23 @@ fn measure(target: &dyn Target, o: &Options, rows: &mut [Row], col: usize) -> Re
 
     // 4. reconstruct of Small
     rows[4].figures[col] = Some(target.reconstruct("Small")?);
+
+    // 5. APPEND as Python's imaplib (and offlineimap) sends it
+    let mut c = Client::connect_with(port, false)?;
+    c.run(&format!("LOGIN \"{USER}\" \"{PASSWORD}\""))?;
+    c.run("CREATE ImaplibTest")?;
+    let t = Instant::now();
+    for i in 0..IMAPLIB_APPENDS {
+        c.append_like_imaplib("ImaplibTest", &small_message(i))?;
+    }
+    rows[5].figures[col] = Some(t.elapsed());
+    c.run("LOGOUT").ok();
     Ok(())
 }
+
+/// Messages in the imaplib-style APPEND row (kept small: a server that
+/// delays its ACKs takes ~40 ms for each).
+const IMAPLIB_APPENDS: usize = 200;
 
 fn fmt(d: Option<Duration>) -> String {
     match d {
@@ -443,6 +460,9 @@ fn imap_main(args: impl Iterator<Item = String>) -> Result<()> {
         format!("FETCH 1:* (ENVELOPE BODYSTRUCTURE), {} msgs", o.small),
         format!("APPEND {} small msgs, one at a time", o.append),
         format!("reconstruct {} msgs", o.small),
+        format!(
+            "APPEND {IMAPLIB_APPENDS} small msgs like Python's imaplib (Nagle on, literal and CRLF in two writes)"
+        ),
     ]
     .into_iter()
     .map(|work| Row {
