@@ -256,6 +256,19 @@ pub enum Command {
 }
 
 impl Command {
+    /// A UID command (UID FETCH/STORE/COPY/MOVE/SEARCH/EXPUNGE).
+    pub fn is_uid(&self) -> bool {
+        match self {
+            Command::Search { uid, .. }
+            | Command::Fetch { uid, .. }
+            | Command::Store { uid, .. }
+            | Command::Copy { uid, .. }
+            | Command::Move { uid, .. } => *uid,
+            Command::Expunge { uids } => uids.is_some(),
+            _ => false,
+        }
+    }
+
     /// The command's name as IMAP spells it, for logs (never arguments).
     pub fn name(&self) -> &'static str {
         match self {

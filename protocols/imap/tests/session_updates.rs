@@ -233,3 +233,39 @@ async fn qresync_flows() {
     let r = c.ok("EXPUNGE").await;
     assert!(r.contains("* VANISHED 2"), "{r}");
 }
+
+/// Regression (seen with imapclient in the e2e concurrency test): a flag
+/// change reported during a UID command carries the UID. imapclient files
+/// the FETCH responses of `UID FETCH` under their UID, and a UID-less
+/// unsolicited `* 2 FETCH (FLAGS ...)` under the number 2, where it passed
+/// for the answer about UID 2, without the data asked for.
+#[tokio::test]
+async fn flag_updates_during_uid_commands_carry_the_uid() {
+    let srv = start().await;
+    let mut a = Client::login(srv.addr, "alice@example.com").await;
+    let mut b = Client::login(srv.addr, "alice@example.com").await;
+    for i in 0..3 {
+        b.append("INBOX", "", &message(&format!("m{i}"), "x")).await;
+    }
+    a.ok("SELECT INBOX").await;
+    b.ok("SELECT INBOX").await;
+    b.ok("STORE 2 +FLAGS (\\Flagged)").await;
+    let r = a
+        .ok("UID FETCH 3 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        .await;
+    let update = untagged(&r, "FETCH")
+        .into_iter()
+        .find(|l| l.starts_with("* 2 FETCH"))
+        .unwrap_or_else(|| panic!("no update for message 2 in {r}"));
+    assert!(update.contains("UID 2"), "{update}");
+    assert!(update.contains("\\Flagged"), "{update}");
+    // after a non-UID command nothing requires it (and RFC 3501's own
+    // examples have none)
+    b.ok("STORE 1 +FLAGS (\\Flagged)").await;
+    let r = a.ok("FETCH 3 (FLAGS)").await;
+    let update = untagged(&r, "FETCH")
+        .into_iter()
+        .find(|l| l.starts_with("* 1 FETCH"))
+        .unwrap_or_else(|| panic!("no update for message 1 in {r}"));
+    assert!(!update.contains("UID"), "{update}");
+}

@@ -29,39 +29,63 @@ const REPLACEMENT: &[u8] = "\u{fffd}".as_bytes();
 /// NUL bytes are replaced by U+FFFD (and so go out as a literal): no IMAP
 /// string may contain NUL.
 pub(crate) fn write_string(out: &mut Vec<u8>, s: &[u8]) {
-    if s.contains(&0) {
-        let mut clean = Vec::with_capacity(s.len() + 2);
-        for &b in s {
-            if b == 0 {
-                clean.extend_from_slice(REPLACEMENT);
-            } else {
-                clean.push(b);
-            }
-        }
-        write_literal(out, &clean);
-        return;
-    }
+    // one pass decides; the common case (nothing to escape) is one copy
     let mut escapes = 0;
+    let mut literal = false;
     for &b in s {
         match b {
-            b'\r' | b'\n' | 0x80..=0xff => return write_literal(out, s),
-            b'"' | b'\\' => {
-                escapes += 1;
-                if escapes > MAX_QUOTED_ESCAPES {
-                    return write_literal(out, s);
-                }
-            }
+            0 => return write_literal_without_nul(out, s),
+            b'\r' | b'\n' | 0x80..=0xff => literal = true,
+            b'"' | b'\\' => escapes += 1,
             _ => {}
         }
     }
+    if literal || escapes > MAX_QUOTED_ESCAPES {
+        return write_literal(out, s);
+    }
+    out.reserve(s.len() + escapes + 2);
     out.push(b'"');
-    for &b in s {
-        if b == b'"' || b == b'\\' {
-            out.push(b'\\');
+    if escapes == 0 {
+        out.extend_from_slice(s);
+    } else {
+        for &b in s {
+            if b == b'"' || b == b'\\' {
+                out.push(b'\\');
+            }
+            out.push(b);
         }
-        out.push(b);
     }
     out.push(b'"');
+}
+
+/// A literal of `s` with each NUL replaced by U+FFFD.
+fn write_literal_without_nul(out: &mut Vec<u8>, s: &[u8]) {
+    let mut clean = Vec::with_capacity(s.len() + 2);
+    for &b in s {
+        if b == 0 {
+            clean.extend_from_slice(REPLACEMENT);
+        } else {
+            clean.push(b);
+        }
+    }
+    write_literal(out, &clean);
+}
+
+/// An unsigned number in decimal, without going through `fmt` (a FETCH of
+/// a whole mailbox writes hundreds of thousands of them).
+pub(crate) fn write_uint(out: &mut Vec<u8>, n: u64) {
+    let mut n = n;
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
 }
 
 /// Writes `s` as an IMAP `nstring`: `NIL` for `None`, else as
@@ -87,7 +111,7 @@ pub(crate) fn write_astring(out: &mut Vec<u8>, s: &[u8]) {
 /// A literal: `{n}\r\n` and the bytes.
 fn write_literal(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'{');
-    out.extend_from_slice(s.len().to_string().as_bytes());
+    write_uint(out, s.len() as u64);
     out.extend_from_slice(b"}\r\n");
     out.extend_from_slice(s);
 }
@@ -193,7 +217,7 @@ pub(crate) fn write_body_structure(out: &mut Vec<u8>, part: &BodyPart, extensibl
             out.push(b' ');
             write_string(out, part.encoding.as_bytes());
             out.push(b' ');
-            out.extend_from_slice(part.body_len.to_string().as_bytes());
+            write_uint(out, part.body_len);
             match kind {
                 PartKind::Message { envelope, body } => {
                     out.push(b' ');
@@ -201,11 +225,11 @@ pub(crate) fn write_body_structure(out: &mut Vec<u8>, part: &BodyPart, extensibl
                     out.push(b' ');
                     write_body_structure(out, body, extensible);
                     out.push(b' ');
-                    out.extend_from_slice(part.lines.to_string().as_bytes());
+                    write_uint(out, u64::from(part.lines));
                 }
                 _ if part.has_lines() => {
                     out.push(b' ');
-                    out.extend_from_slice(part.lines.to_string().as_bytes());
+                    write_uint(out, u64::from(part.lines));
                 }
                 _ => {}
             }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use mailroom_core::InternalDate;
 
-use super::body_structure::{write_astring, write_string};
+use super::body_structure::{write_astring, write_string, write_uint};
 use crate::parser::primitives::{civil_from_days, is_atom_char, month_name};
 
 /// Under UTF8=ACCEPT, UTF-8 strings up to this length go quoted.
@@ -45,18 +45,7 @@ impl<'a> Out<'a> {
     /// An unsigned number, without going through `fmt` (FETCH of 100,000
     /// messages writes a few hundred thousand of these).
     pub(crate) fn uint(&mut self, n: impl Into<u64>) {
-        let mut n: u64 = n.into();
-        let mut digits = [0u8; 20];
-        let mut i = digits.len();
-        loop {
-            i -= 1;
-            digits[i] = b'0' + (n % 10) as u8;
-            n /= 10;
-            if n == 0 {
-                break;
-            }
-        }
-        self.buf.extend_from_slice(&digits[i..]);
+        write_uint(&mut self.buf, n.into());
     }
 
     pub(crate) fn sp(&mut self) {

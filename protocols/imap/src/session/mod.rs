@@ -334,7 +334,7 @@ impl IdleHandle {
     /// The updates to push now (EXISTS, EXPUNGE or VANISHED, FETCH).
     pub async fn updates(&mut self) -> Vec<Response> {
         let mut state = self.state.lock().await;
-        op::sync_updates(&mut state, true).await
+        op::sync_updates(&mut state, true, false).await
     }
 
     /// Ends the IDLE: `ok` says whether the client sent `DONE` (otherwise
@@ -342,7 +342,7 @@ impl IdleHandle {
     /// completion.
     pub async fn done(self, ok: bool) -> Vec<Response> {
         let mut state = self.state.lock().await;
-        let mut out = op::sync_updates(&mut state, true).await;
+        let mut out = op::sync_updates(&mut state, true, false).await;
         if ok {
             out.push(StatusResponse::ok(&self.tag, None, "IDLE terminated"));
         } else {

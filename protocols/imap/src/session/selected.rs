@@ -183,11 +183,13 @@ impl SelectedMailbox {
     }
 
     /// Catches up with the store: returns EXISTS/RECENT for new messages,
-    /// FETCH for flag changes and, if `allow_expunge`, EXPUNGE or VANISHED.
+    /// FETCH for flag changes (with UID if `with_uid`) and, if
+    /// `allow_expunge`, EXPUNGE or VANISHED.
     pub(crate) async fn sync(
         &mut self,
         allow_expunge: bool,
         enabled: Enabled,
+        with_uid: bool,
     ) -> Result<Vec<Response>> {
         let mut out = Vec::new();
         if self.watch.current() != self.highest_modseq {
@@ -225,7 +227,7 @@ impl SelectedMailbox {
             }
             for (i, meta) in flag_updates {
                 let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-                out.push(self.flags_fetch(seq, &meta, enabled, false));
+                out.push(self.flags_fetch(seq, &meta, enabled, with_uid));
             }
             if !new.is_empty() {
                 new.sort_by_key(|m| m.uid);

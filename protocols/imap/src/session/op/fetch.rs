@@ -3,9 +3,9 @@
 //!
 //! ENVELOPE, BODY, BODYSTRUCTURE, RFC822.HEADER and `BODY[HEADER...]` are
 //! answered from the cached [`MessageSummary`] without opening the message;
-//! other body sections are slices of [`Mailbox::content`], loaded one
-//! message at a time while the driver writes (see [`ResponseStream`]).
-//! Responses without content are streamed too, built as they are written.
+//! other body sections are slices of [`Mailbox::content`]. Every response
+//! is built as the driver writes it (see [`ResponseStream`]): summaries
+//! are loaded a batch at a time, message content one message at a time.
 //! A body fetch without `.PEEK` sets `\Seen` and reports the new FLAGS.
 
 use std::sync::Arc;
@@ -148,82 +148,128 @@ pub(crate) async fn handle(
         FetchAttr::BodySection { section, .. } => !from_summary_only(section),
         _ => false,
     });
-    let mut summaries: Vec<(Uid, Arc<MessageSummary>)> = Vec::new();
-    if needs_summary && !metas.is_empty() {
-        let present: Vec<Uid> = metas.iter().map(|m| m.uid).collect();
-        match mailbox.summaries(&present).await {
-            Ok(s) => summaries = s,
-            Err(e) => return super::fail(tag, &e),
-        }
-        summaries.sort_unstable_by_key(|(u, _)| *u);
-    }
     let mut prepared = Vec::with_capacity(metas.len());
     let mut metas = metas.into_iter().peekable();
-    let mut summaries = summaries.into_iter().peekable();
     for (seq, u) in targets {
         while metas.next_if(|m| m.uid < u).is_some() {}
         let Some(meta) = metas.next_if(|m| m.uid == u) else {
             continue;
         };
-        while summaries.next_if(|(su, _)| *su < u).is_some() {}
-        let summary = summaries.next_if(|(su, _)| *su == u).map(|(_, s)| s);
-        if needs_summary && summary.is_none() {
-            continue;
-        }
         prepared.push(Prepared {
             seq,
             recent: sel.is_recent(u),
             flags_changed: flags_changed.contains(&u),
             condstore: enabled.condstore,
             meta,
-            summary,
+            summary: None,
         });
     }
-    let items = Arc::new(items);
     let mut reply = Reply::new(out);
-    reply.tail = Some(if needs_content {
-        content_stream(tag.to_owned(), mailbox, items, prepared)
-    } else {
-        meta_stream(tag.to_owned(), items, prepared)
-    });
+    reply.tail = Some(response_stream(
+        tag.to_owned(),
+        mailbox,
+        Arc::new(items),
+        prepared,
+        needs_summary,
+        needs_content,
+    ));
     reply
 }
 
-/// The FETCH responses that need no message content: built one at a time
-/// as the driver writes them, so `FETCH 1:* (FLAGS)` on 100,000 messages
-/// never holds 100,000 responses at once.
-fn meta_stream(tag: String, items: Arc<Vec<FetchAttr>>, prepared: Vec<Prepared>) -> ResponseStream {
-    use futures::StreamExt as _;
-    let each = prepared.into_iter().map(move |p| {
-        Response::Data(Data::Fetch {
-            seq: p.seq,
-            items: build_items(&items, &p, None),
-        })
-    });
-    let done = StatusResponse::ok(&tag, None, "FETCH completed");
-    Box::pin(futures::stream::iter(each).chain(futures::stream::iter([done])))
-}
+/// How many messages' summaries are loaded at a time while streaming.
+const SUMMARY_BATCH: usize = 256;
 
-/// The FETCH responses that need message content, loaded one by one.
-fn content_stream(
+/// The FETCH responses, built as the driver writes them: summaries
+/// (ENVELOPE, BODYSTRUCTURE, cached headers) are loaded [`SUMMARY_BATCH`]
+/// messages at a time and message content one message at a time, so
+/// `FETCH 1:* (ENVELOPE)` on 100,000 messages never holds 100,000 summaries
+/// or responses at once. A message expunged meanwhile is left out; a failed
+/// load makes the tagged response a `NO` after what could be sent.
+fn response_stream(
     tag: String,
     mailbox: Arc<dyn Mailbox>,
     items: Arc<Vec<FetchAttr>>,
     prepared: Vec<Prepared>,
+    needs_summary: bool,
+    needs_content: bool,
 ) -> ResponseStream {
     struct St {
         queue: std::vec::IntoIter<Prepared>,
+        ready: std::collections::VecDeque<Prepared>,
         mailbox: Arc<dyn Mailbox>,
         items: Arc<Vec<FetchAttr>>,
         tag: String,
+        needs_summary: bool,
+        needs_content: bool,
         failed: Option<Error>,
         done: bool,
     }
+    impl St {
+        /// Moves the next batch from `queue` to `ready`, with summaries.
+        async fn refill(&mut self) {
+            let batch: Vec<Prepared> = self.queue.by_ref().take(SUMMARY_BATCH).collect();
+            if !self.needs_summary || batch.is_empty() {
+                self.ready.extend(batch);
+                return;
+            }
+            let uids: Vec<Uid> = batch.iter().map(|p| p.meta.uid).collect();
+            let mut summaries = match self.mailbox.summaries(&uids).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read message summaries");
+                    self.failed.get_or_insert(e);
+                    return;
+                }
+            };
+            summaries.sort_unstable_by_key(|(u, _)| *u);
+            let mut summaries = summaries.into_iter().peekable();
+            for mut p in batch {
+                let u = p.meta.uid;
+                while summaries.next_if(|(su, _)| *su < u).is_some() {}
+                // none: expunged meanwhile, nothing to say about it
+                if let Some((_, s)) = summaries.next_if(|(su, _)| *su == u) {
+                    p.summary = Some(s);
+                    self.ready.push_back(p);
+                }
+            }
+        }
+
+        async fn next_response(&mut self) -> Option<Response> {
+            loop {
+                if self.ready.is_empty() {
+                    if self.failed.is_some() || self.queue.len() == 0 {
+                        return None;
+                    }
+                    self.refill().await;
+                    continue;
+                }
+                let p = self.ready.pop_front()?;
+                let content = if self.needs_content {
+                    match self.mailbox.content(p.meta.uid).await {
+                        Ok(c) => Some(c),
+                        Err(Error::NoSuchMessage(_)) => continue,
+                        Err(e) => {
+                            tracing::warn!(uid = p.meta.uid.0, error = %e, "could not read message");
+                            self.failed.get_or_insert(e);
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                let items = build_items(&self.items, &p, content.as_ref());
+                return Some(Response::Data(Data::Fetch { seq: p.seq, items }));
+            }
+        }
+    }
     let st = St {
         queue: prepared.into_iter(),
+        ready: std::collections::VecDeque::new(),
         mailbox,
         items,
         tag,
+        needs_summary,
+        needs_content,
         failed: None,
         done: false,
     };
@@ -231,19 +277,8 @@ fn content_stream(
         if st.done {
             return None;
         }
-        while let Some(p) = st.queue.next() {
-            match st.mailbox.content(p.meta.uid).await {
-                Ok(content) => {
-                    let items = build_items(&st.items, &p, Some(&content));
-                    return Some((Response::Data(Data::Fetch { seq: p.seq, items }), st));
-                }
-                // Expunged meanwhile: nothing to say about it.
-                Err(Error::NoSuchMessage(_)) => {}
-                Err(e) => {
-                    tracing::warn!(uid = p.meta.uid.0, error = %e, "could not read message");
-                    st.failed.get_or_insert(e);
-                }
-            }
+        if let Some(r) = st.next_response().await {
+            return Some((r, st));
         }
         st.done = true;
         let last = match &st.failed {

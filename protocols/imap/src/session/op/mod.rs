@@ -72,6 +72,7 @@ pub(crate) async fn dispatch(
         return reply;
     }
     let updates = UpdatePolicy::for_command(&command);
+    let uid_command = command.is_uid();
     let mut reply = run(state, ctx, shared, &tag, command).await;
     reply.state = if matches!(reply.action, super::Action::Close) {
         SessionState::Logout
@@ -83,7 +84,7 @@ pub(crate) async fn dispatch(
         SessionState::NotAuthenticated
     };
     if updates != UpdatePolicy::None && state.selected.is_some() {
-        let extra = sync_updates(state, updates == UpdatePolicy::Full).await;
+        let extra = sync_updates(state, updates == UpdatePolicy::Full, uid_command).await;
         if !extra.is_empty() {
             // Updates go right before the tagged completion: after every
             // response of the command, whose sequence numbers were computed
@@ -259,12 +260,21 @@ async fn run(
 
 /// Catches the selected mailbox up with the store; errors are logged and
 /// swallowed (the command itself already has its answer).
-pub(crate) async fn sync_updates(state: &mut State, allow_expunge: bool) -> Vec<Response> {
+/// The unsolicited updates for the session's mailbox; `uid_command`: they
+/// follow a UID command, so FETCH updates carry the UID (a client keying
+/// the command's FETCH responses by UID, as imapclient does, would file a
+/// UID-less one under its sequence number and mistake it for another
+/// message).
+pub(crate) async fn sync_updates(
+    state: &mut State,
+    allow_expunge: bool,
+    uid_command: bool,
+) -> Vec<Response> {
     let enabled = state.enabled;
     let Some(sel) = state.selected.as_mut() else {
         return Vec::new();
     };
-    match sel.sync(allow_expunge, enabled).await {
+    match sel.sync(allow_expunge, enabled, uid_command).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "could not read mailbox changes");
