@@ -43,3 +43,24 @@ macro_rules! per_store {
 }
 
 per_store!(Memory => memory, Crc => crc);
+
+/// Shared folders as imapclient finds them (tests/clients/shared.py):
+/// NAMESPACE, LIST under the other-users prefix, read access, refused
+/// APPEND without the `i` right, gone after the rights are taken back.
+fn shared_folders(store: Store) {
+    let server = Server::start(store);
+    server.add_user("alice@example.com", "secret");
+    server.add_user("bob@example.com", "bobsecret");
+    let out = server.run_python("shared.py", &[], &[]);
+    assert!(out.contains("ALL OK"), "{out}");
+}
+
+#[test]
+fn shared_folders_with_imapclient_memory_store() {
+    shared_folders(Store::Memory);
+}
+
+#[test]
+fn shared_folders_with_imapclient_crc_store() {
+    shared_folders(Store::Crc);
+}

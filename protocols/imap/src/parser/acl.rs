@@ -19,7 +19,14 @@ pub(super) fn set_acl(c: &mut Cursor<'_>) -> PResult<Command> {
     c.sp()?;
     let identifier = c.astring_utf8()?;
     c.sp()?;
-    let rights = c.astring_utf8()?;
+    // Python's imaplib sends an empty mod-rights as nothing at all
+    // (`SETACL box who ` + CRLF), and imapclient documents `setacl(box, who,
+    // "")` as the way to remove an entry: take it as `""`.
+    let rights = if c.at_end() {
+        String::new()
+    } else {
+        c.astring_utf8()?
+    };
     Ok(Command::SetAcl {
         mailbox,
         identifier,

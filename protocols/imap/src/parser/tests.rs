@@ -572,6 +572,23 @@ fn acl_commands() {
             rights: "+rw".into()
         }
     );
+    // imaplib's way of sending empty rights (imapclient's "remove")
+    assert_eq!(
+        cmd("a SETACL INBOX fred "),
+        Command::SetAcl {
+            mailbox: "INBOX".into(),
+            identifier: "fred".into(),
+            rights: String::new()
+        }
+    );
+    assert_eq!(
+        cmd("a SETACL INBOX fred \"\""),
+        Command::SetAcl {
+            mailbox: "INBOX".into(),
+            identifier: "fred".into(),
+            rights: String::new()
+        }
+    );
     assert_eq!(
         cmd("a DELETEACL INBOX \"-fred\""),
         Command::DeleteAcl {
