@@ -341,18 +341,24 @@ pub(crate) struct Shared {
     pub(crate) slot: RwLock<Slot>,
     notifier: Mutex<Option<MailboxNotifier>>,
     pub(crate) ctx: Arc<Ctx>,
-    /// APPENDs waiting to be committed by the next holder of the write
-    /// lock (group commit, see [`Shared::append`]).
-    appends: Mutex<Vec<PendingAppend>>,
-    next_append: AtomicU64,
+    /// APPENDs waiting for a group commit (see [`Shared::append`]).
+    appends: Mutex<AppendQueue>,
     /// `tmp/` was cleared of earlier processes' leftovers.
     tmp_swept: std::sync::atomic::AtomicBool,
+}
+
+/// The APPENDs of one mailbox waiting for a group commit.
+#[derive(Debug, Default)]
+struct AppendQueue {
+    pending: Vec<PendingAppend>,
+    /// A thread is committing the queue (it steps down, under this
+    /// queue's mutex, only when it finds the queue empty).
+    leader: bool,
 }
 
 /// One APPEND waiting for a group commit.
 #[derive(Debug)]
 struct PendingAppend {
-    id: u64,
     prepared: Prepared,
     reply: std::sync::mpsc::Sender<Result<mailroom_core::Appended>>,
 }
@@ -416,8 +422,7 @@ impl Shared {
             slot: RwLock::new(Slot::default()),
             notifier: Mutex::new(None),
             ctx,
-            appends: Mutex::new(Vec::new()),
-            next_append: AtomicU64::new(0),
+            appends: Mutex::new(AppendQueue::default()),
             tmp_swept: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -705,14 +710,15 @@ impl Shared {
     }
 
     /// APPEND (and LMTP delivery) with group commit. The message file is
-    /// written and fsynced under `tmp/` before the mailbox is locked, so
-    /// concurrent appends overlap that work; then the append queues itself
-    /// and waits for the write lock. Whoever gets the lock commits every
-    /// queued append at once (each with its own UID and modseq): one fsync
-    /// of `msg/`, the cache, the index and the header for the whole batch.
-    /// An append committed by another thread's batch finds its answer when
-    /// it gets the lock and returns at once. Each caller is answered only
-    /// after the batch holding its message is durable.
+    /// written and fsynced under `tmp/` before anything is locked, so
+    /// concurrent appends overlap that work. Then the append joins the
+    /// mailbox's queue: if no thread is committing it, this one becomes the
+    /// leader and commits every queued append a batch at a time (each with
+    /// its own UID and modseq; one fsync of `msg/`, the cache, the index and
+    /// the header per batch); otherwise it just waits for its answer. Each
+    /// caller is answered only after the batch holding its message is
+    /// durable, or with the error that stopped it (nothing of a failed batch
+    /// is visible).
     pub(crate) fn append(&self, mut p: Prepared) -> Result<mailroom_core::Appended> {
         if let Source::Bytes(b) = &p.source {
             let tmp = tmp_path(&self.dir, "new");
@@ -727,45 +733,52 @@ impl Shared {
             }
             p.source = Source::Written(tmp);
         }
-        let id = self.next_append.fetch_add(1, Ordering::Relaxed);
         let (reply, answer) = std::sync::mpsc::channel();
-        self.pending_appends().push(PendingAppend {
-            id,
-            prepared: p,
-            reply,
-        });
-        let mut g = match self.write() {
-            Ok(g) => g,
-            Err(e) => {
-                // withdraw ours, unless a batch has already taken it
-                let mine = {
-                    let mut q = self.pending_appends();
-                    q.iter().position(|x| x.id == id).map(|i| q.remove(i))
-                };
-                return match mine {
-                    Some(pa) => {
-                        pa.prepared.discard();
-                        Err(e)
-                    }
-                    None => answer.recv().unwrap_or_else(|_| Err(unanswered())),
-                };
-            }
+        let lead = {
+            let mut q = self.append_queue();
+            q.pending.push(PendingAppend { prepared: p, reply });
+            !std::mem::replace(&mut q.leader, true)
         };
+        if lead {
+            self.lead_group_commits();
+        }
+        // answered by the leader (us or another thread) once durable
+        answer.recv().unwrap_or_else(|_| Err(unanswered()))
+    }
+
+    /// The leader's work: commits the queued appends a batch at a time
+    /// (taking the mailbox's write lock per batch, so readers get their
+    /// turn between batches) until the queue is empty, then steps down.
+    /// Appends queued meanwhile ride along; none waits for the lock itself.
+    fn lead_group_commits(&self) {
         loop {
-            match answer.try_recv() {
-                Ok(r) => return r,
-                Err(std::sync::mpsc::TryRecvError::Disconnected) => return Err(unanswered()),
-                Err(std::sync::mpsc::TryRecvError::Empty) => {}
-            }
-            let batch: Vec<PendingAppend> = {
-                let mut q = self.pending_appends();
-                let n = q.len().min(MAX_GROUP_COMMIT);
-                q.drain(..n).collect()
+            let mut g = match self.write() {
+                Ok(g) => g,
+                Err(e) => {
+                    // nothing can be committed now (deleted, corrupt): every
+                    // queued append gets the error and leaves no file
+                    let all = {
+                        let mut q = self.append_queue();
+                        q.leader = false;
+                        std::mem::take(&mut q.pending)
+                    };
+                    for pa in all {
+                        let err = error_for_another(&e);
+                        pa.prepared.discard();
+                        let _ = pa.reply.send(Err(err));
+                    }
+                    return;
+                }
             };
-            if batch.is_empty() {
-                // cannot happen: ours is queued until answered
-                return Err(unanswered());
-            }
+            let batch: Vec<PendingAppend> = {
+                let mut q = self.append_queue();
+                let n = q.pending.len().min(MAX_GROUP_COMMIT);
+                if n == 0 {
+                    q.leader = false;
+                    return;
+                }
+                q.pending.drain(..n).collect()
+            };
             self.commit_batch(&mut g, batch);
         }
     }
@@ -821,10 +834,10 @@ impl Shared {
     /// How many appends wait for a group commit (for tests).
     #[cfg(test)]
     pub(crate) fn pending_count(&self) -> usize {
-        self.pending_appends().len()
+        self.append_queue().pending.len()
     }
 
-    fn pending_appends(&self) -> std::sync::MutexGuard<'_, Vec<PendingAppend>> {
+    fn append_queue(&self) -> std::sync::MutexGuard<'_, AppendQueue> {
         self.appends
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

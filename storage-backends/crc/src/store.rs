@@ -1454,8 +1454,8 @@ mod tests {
     use mailroom_core::Flags;
 
     /// Appends that queue up while the mailbox is locked are committed
-    /// together by the next lock holder: one group commit, distinct UIDs
-    /// and modseqs, every message readable with its own bytes.
+    /// together by the leader once it gets the lock: one group commit,
+    /// distinct UIDs and modseqs, every message readable with its own bytes.
     #[test]
     fn appends_waiting_for_the_lock_are_committed_as_one_group() {
         let dir = tempfile::tempdir().unwrap();
@@ -1517,7 +1517,7 @@ mod tests {
     }
 
     /// An append whose mailbox is deleted while it waits for the lock is
-    /// answered "no such mailbox", withdrawn from the queue (no later batch
+    /// answered "no such mailbox", taken out of the queue (no later batch
     /// commits it behind the client's back) and leaves no file behind.
     #[test]
     fn append_into_a_mailbox_deleted_while_waiting_is_withdrawn() {
