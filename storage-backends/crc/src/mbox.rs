@@ -752,6 +752,15 @@ impl Shared {
     /// Appends queued meanwhile ride along; none waits for the lock itself.
     fn lead_group_commits(&self) {
         loop {
+            {
+                // only the leader takes from the queue: non-empty here means
+                // non-empty once the lock is held
+                let mut q = self.append_queue();
+                if q.pending.is_empty() {
+                    q.leader = false;
+                    return;
+                }
+            }
             let mut g = match self.write() {
                 Ok(g) => g,
                 Err(e) => {
@@ -773,10 +782,6 @@ impl Shared {
             let batch: Vec<PendingAppend> = {
                 let mut q = self.append_queue();
                 let n = q.pending.len().min(MAX_GROUP_COMMIT);
-                if n == 0 {
-                    q.leader = false;
-                    return;
-                }
                 q.pending.drain(..n).collect()
             };
             self.commit_batch(&mut g, batch);
