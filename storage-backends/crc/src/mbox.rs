@@ -1549,31 +1549,22 @@ impl Inner {
         // 1. message files: tmp, fsync, rename, fsync dir
         for (i, m) in msgs.iter().enumerate() {
             let uid = first + i as u32;
-            let tmp = tmp_path(dir, &uid.to_string());
-            match &m.source {
+            let written = match &m.source {
+                Source::Written(path) => path.clone(),
                 Source::Bytes(b) => {
-                    let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-                    std::io::Write::write_all(&mut f, b)?;
-                    if durable {
-                        f.sync_data()?;
-                    }
-                }
-                Source::Written(path) => {
-                    fs::rename(path, msg_path(dir, uid))?;
-                    continue;
+                    let tmp = tmp_path(dir, &uid.to_string());
+                    write_new_file(&tmp, b, durable)?;
+                    tmp
                 }
                 Source::Link(src) => {
+                    let tmp = tmp_path(dir, &uid.to_string());
                     if fs::hard_link(src, &tmp).is_err() {
-                        let data = fs::read(src)?;
-                        let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-                        std::io::Write::write_all(&mut f, &data)?;
-                        if durable {
-                            f.sync_data()?;
-                        }
+                        write_new_file(&tmp, &fs::read(src)?, durable)?;
                     }
+                    tmp
                 }
-            }
-            fs::rename(&tmp, msg_path(dir, uid))?;
+            };
+            fs::rename(&written, msg_path(dir, uid))?;
         }
         sync_dir(&dir.join(MSG_DIR), durable)?;
         // 2. cache records
