@@ -1453,15 +1453,36 @@ mod tests {
     use super::*;
     use mailroom_core::Flags;
 
+    /// A store with the account "alice", durability on.
+    fn alice_store(dir: &Path) -> CrcStore {
+        let store = CrcStore::open(dir, CrcOptions::default()).unwrap();
+        store.inner.ensure_account("alice").unwrap();
+        store
+    }
+
+    fn new_message(content: String) -> NewMessage {
+        NewMessage {
+            flags: Flags::default(),
+            internal_date: None,
+            content: content.into(),
+        }
+    }
+
+    /// Waits until `n` appends are queued on the mailbox.
+    fn wait_for_queue(shared: &Shared, n: usize) {
+        while shared.pending_count() < n {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// Appends that queue up while the mailbox is locked are committed
     /// together by the leader once it gets the lock: one group commit,
     /// distinct UIDs and modseqs, every message readable with its own bytes.
     #[test]
     fn appends_waiting_for_the_lock_are_committed_as_one_group() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CrcStore::open(dir.path(), CrcOptions::default()).unwrap();
+        let store = alice_store(dir.path());
         let inner = store.inner.clone();
-        inner.ensure_account("alice").unwrap();
         let inbox = MailboxRef::new("alice", MailboxName::inbox());
         let shared = inner.mailbox(&inbox).unwrap();
         let before = store.io_counters();
@@ -1473,18 +1494,12 @@ mod tests {
                 let (inner, inbox) = (inner.clone(), inbox.clone());
                 std::thread::spawn(move || {
                     let content = format!("Subject: {i}\r\n\r\nbody {i}\r\n");
-                    let msg = NewMessage {
-                        flags: Flags::default(),
-                        internal_date: None,
-                        content: content.clone().into(),
-                    };
-                    (inner.append(&inbox, msg).unwrap(), content)
+                    let appended = inner.append(&inbox, new_message(content.clone()));
+                    (appended.unwrap(), content)
                 })
             })
             .collect();
-        while shared.pending_count() < 5 {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_for_queue(&shared, 5);
         drop(guard);
         let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
 
@@ -1522,9 +1537,8 @@ mod tests {
     #[test]
     fn append_into_a_mailbox_deleted_while_waiting_is_withdrawn() {
         let dir = tempfile::tempdir().unwrap();
-        let store = CrcStore::open(dir.path(), CrcOptions::default()).unwrap();
+        let store = alice_store(dir.path());
         let inner = store.inner.clone();
-        inner.ensure_account("alice").unwrap();
         let doomed = MailboxRef::new("alice", MailboxName::new("Doomed").unwrap());
         inner.create(&doomed, None).unwrap();
         let shared = inner.mailbox(&doomed).unwrap();
@@ -1532,19 +1546,10 @@ mod tests {
         let t = {
             let (inner, doomed) = (inner.clone(), doomed.clone());
             std::thread::spawn(move || {
-                inner.append(
-                    &doomed,
-                    NewMessage {
-                        flags: Flags::default(),
-                        internal_date: None,
-                        content: "Subject: x\r\n\r\nx\r\n".into(),
-                    },
-                )
+                inner.append(&doomed, new_message("Subject: x\r\n\r\nx\r\n".into()))
             })
         };
-        while shared.pending_count() < 1 {
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
+        wait_for_queue(&shared, 1);
         // what DELETE does, while the append waits
         slot.deleted = true;
         slot.inner = None;
