@@ -32,6 +32,14 @@ async fn setup(dir: &Path) -> CrcStore {
     store
 }
 
+/// Alice grants bob `lr` on her INBOX.
+async fn share_inbox_with_bob(store: &CrcStore) {
+    access(store, ALICE)
+        .set_acl("INBOX", BOB, Rights::parse("lr"))
+        .await
+        .unwrap();
+}
+
 /// What bob's `LIST "" *` shows of the other-users namespace.
 async fn bob_sees(store: &CrcStore) -> Vec<ListEntry> {
     access(store, BOB)
@@ -73,10 +81,7 @@ async fn grant_listed_with_placeholders_and_kept_across_restart() {
     let dir = tempfile::tempdir().unwrap();
     let store = setup(dir.path()).await;
     assert!(bob_sees(&store).await.is_empty());
-    access(&store, ALICE)
-        .set_acl("INBOX", BOB, Rights::parse("lr"))
-        .await
-        .unwrap();
+    share_inbox_with_bob(&store).await;
     let seen = bob_sees(&store).await;
     let names: Vec<(&str, bool, bool)> = seen
         .iter()
@@ -148,10 +153,7 @@ async fn missing_index_is_rebuilt_from_the_accounts() {
 async fn corrupt_index_is_rebuilt() {
     let dir = tempfile::tempdir().unwrap();
     let store = setup(dir.path()).await;
-    access(&store, ALICE)
-        .set_acl("INBOX", BOB, Rights::parse("lr"))
-        .await
-        .unwrap();
+    share_inbox_with_bob(&store).await;
     let good = std::fs::read(dir.path().join(SHARED_FILE)).unwrap();
     drop(store);
     // flip one bit of the grant line: "bob" becomes "cob"
@@ -169,10 +171,7 @@ async fn corrupt_index_is_rebuilt() {
 async fn rebuild_falls_back_to_mailbox_files_of_a_broken_account() {
     let dir = tempfile::tempdir().unwrap();
     let store = setup(dir.path()).await;
-    access(&store, ALICE)
-        .set_acl("INBOX", BOB, Rights::parse("lr"))
-        .await
-        .unwrap();
+    share_inbox_with_bob(&store).await;
     drop(store);
     std::fs::remove_file(dir.path().join(SHARED_FILE)).unwrap();
     let account = dir
@@ -266,9 +265,6 @@ async fn stale_entries_are_never_trusted() {
         .await
         .unwrap();
     assert!(bob_sees(&store).await.is_empty());
-    access(&store, ALICE)
-        .set_acl("INBOX", BOB, Rights::parse("lr"))
-        .await
-        .unwrap();
+    share_inbox_with_bob(&store).await;
     assert_eq!(bob_names(&store).await, vec![SHARED_INBOX]);
 }
