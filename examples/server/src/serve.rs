@@ -470,7 +470,7 @@ fn lmtp_config(config: &Config) -> LmtpConfig {
 fn command_rate(limits: &LimitsTable) -> Option<u32> {
     match limits
         .commands_per_second
-        .unwrap_or(ImapConfig::default().commands_per_second)
+        .unwrap_or(mailroom_imap::server::DEFAULT_COMMANDS_PER_SECOND)
     {
         0 => None,
         n => Some(n),

@@ -47,6 +47,9 @@ use crate::parser::{Decoded, Decoder, Limits};
 use crate::response::{self, EncodeOptions, Response, StatusKind, StatusResponse};
 use crate::session::{Action, ConnectionInfo, Context, IdleHandle, Reply, Session};
 
+/// [`ImapConfig::commands_per_second`] by default.
+pub const DEFAULT_COMMANDS_PER_SECOND: u32 = 500;
+
 /// How an [`ImapServer`] behaves. Build it with struct update syntax over
 /// [`ImapConfig::default`].
 #[derive(Debug, Clone)]
@@ -96,7 +99,7 @@ impl Default for ImapConfig {
             greeting: "Mailroom IMAP4rev1 server ready".to_owned(),
             shutdown_grace: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(30),
-            commands_per_second: 500,
+            commands_per_second: DEFAULT_COMMANDS_PER_SECOND,
         }
     }
 }
