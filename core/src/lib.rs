@@ -57,6 +57,7 @@ pub mod message;
 pub mod mime;
 pub mod quota;
 pub mod storage;
+pub mod throttle;
 pub mod types;
 pub mod utf7;
 
@@ -74,4 +75,5 @@ pub use message::{
 pub use mime::MessageSummary;
 pub use quota::{Quota, QuotaLimits, QuotaUsage};
 pub use storage::{Mailbox, MailboxNotifier, MailboxWatch, Storage};
+pub use throttle::{LoginFailures, ThrottleConfig};
 pub use types::{ModSeq, SeqBound, SeqNum, SeqRange, SeqSet, Uid, UidValidity};
