@@ -102,12 +102,14 @@ fn responses() -> Vec<Response> {
             attributes: vec!["\\HasNoChildren".into(), "\\Sent".into()],
             delimiter: Some('/'),
             name: "Entwürfe/日本語".into(),
+            child_info: Vec::new(),
         }),
         Response::Data(Data::List {
             kind: ListKind::Lsub,
             attributes: vec![],
             delimiter: None,
             name: "a \"b\"".into(),
+            child_info: Vec::new(),
         }),
         Response::Data(Data::Status {
             mailbox: "INBOX".into(),

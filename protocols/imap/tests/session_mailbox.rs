@@ -104,6 +104,95 @@ async fn subscribe_lsub_and_list_extended() {
     assert_eq!(Client::status(&r), "BAD", "{r}");
 }
 
+/// RFC 5258 §3.1 and §3.5: with RECURSIVEMATCH a mailbox that matches the
+/// pattern but is not subscribed, and has a subscribed descendant the
+/// pattern does not reach, is listed with CHILDINFO; every listed mailbox
+/// with a subscribed descendant carries CHILDINFO. Without RECURSIVEMATCH
+/// there is never CHILDINFO and never such a parent. The expected rows are
+/// the ones Dovecot 2.3 (Debian) gives for the same mailboxes and commands.
+#[tokio::test]
+async fn list_recursivematch_reports_childinfo() {
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    for m in [
+        "Fruit/Apple",
+        "Fruit/Banana",
+        "Fruit/Peach",
+        "Tofu",
+        "Vegetable/Broccoli",
+    ] {
+        c.ok(&format!("CREATE {m}")).await;
+    }
+    for m in [
+        "INBOX",
+        "Fruit/Banana",
+        "Fruit/Peach",
+        "Vegetable",
+        "Vegetable/Broccoli",
+    ] {
+        c.ok(&format!("SUBSCRIBE {m}")).await;
+    }
+    c.ok("DELETE Fruit/Peach").await;
+
+    let r = c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" %").await;
+    // INBOX, Fruit, Vegetable and the four special-use mailboxes every
+    // account starts with (subscribed).
+    assert_eq!(untagged(&r, "* LIST").len(), 7, "{r}");
+    assert!(
+        r.contains("* LIST (\\HasChildren) \"/\" \"Fruit\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"),
+        "Fruit exists, is not subscribed, has subscribed children: {r}"
+    );
+    assert!(
+        r.contains(
+            "* LIST (\\HasChildren \\Subscribed) \"/\" \"Vegetable\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"
+        ),
+        "{r}"
+    );
+    assert!(
+        r.contains("* LIST (\\HasNoChildren \\Subscribed) \"/\" \"INBOX\"\r\n"),
+        "{r}"
+    );
+    assert!(!r.contains("Tofu"), "{r}");
+
+    let r = c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" *").await;
+    assert!(
+        r.contains("(\\NonExistent \\HasNoChildren \\Subscribed) \"/\" \"Fruit/Peach\"\r\n"),
+        "{r}"
+    );
+    assert!(r.contains("\"Fruit/Banana\"\r\n"), "{r}");
+    assert!(
+        !r.contains("\"Fruit\""),
+        "Fruit/Banana is listed itself, so Fruit is not: {r}"
+    );
+    assert!(r.contains("\"Vegetable\" (\"CHILDINFO\""), "{r}");
+    assert!(!r.contains("Apple") && !r.contains("Tofu"), "{r}");
+
+    // A parent that does not exist at all (nor anything under it but a
+    // subscription left behind by DELETE) is \NonExistent.
+    c.ok("CREATE Gone/Deep/Child").await;
+    c.ok("SUBSCRIBE Gone/Deep/Child").await;
+    for m in ["Gone/Deep/Child", "Gone/Deep", "Gone"] {
+        c.ok(&format!("DELETE {m}")).await;
+    }
+    let r = c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" Gone/%").await;
+    assert!(
+        r.contains("* LIST (\\NonExistent \\HasChildren) \"/\" \"Gone/Deep\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"),
+        "{r}"
+    );
+    assert_eq!(untagged(&r, "* LIST").len(), 1, "{r}");
+
+    let r = c.ok("LIST (SUBSCRIBED) \"\" %").await;
+    assert!(!r.contains("CHILDINFO") && !r.contains("\"Fruit\""), "{r}");
+    for bad in [
+        "LIST (RECURSIVEMATCH) \"\" *",
+        "LIST (REMOTE RECURSIVEMATCH) \"\" *",
+        "LIST (SPECIAL-USE RECURSIVEMATCH) \"\" *",
+    ] {
+        let r = c.cmd(bad).await;
+        assert_eq!(Client::status(&r), "BAD", "{bad}: {r}");
+    }
+}
+
 #[tokio::test]
 async fn list_status_xlist_namespace_create_special_use() {
     let srv = start().await;

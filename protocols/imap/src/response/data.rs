@@ -72,6 +72,7 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
             attributes,
             delimiter: delim,
             name,
+            child_info,
         } => {
             o.raw(match kind {
                 ListKind::List => b"LIST ",
@@ -83,6 +84,16 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
             delimiter(o, *delim);
             o.sp();
             o.mailbox(name);
+            if !child_info.is_empty() {
+                o.raw(b" (\"CHILDINFO\" (");
+                for (i, option) in child_info.iter().enumerate() {
+                    if i > 0 {
+                        o.sp();
+                    }
+                    o.string(option.as_bytes());
+                }
+                o.raw(b"))");
+            }
         }
         Data::Status { mailbox, items } => {
             o.raw(b"STATUS ");

@@ -123,7 +123,8 @@ fn mailbox_data() {
             kind: ListKind::List,
             attributes: vec!["\\HasNoChildren".into(), "\\Drafts".into()],
             delimiter: Some('/'),
-            name: "Entwürfe".into()
+            name: "Entwürfe".into(),
+            child_info: Vec::new(),
         }),
         "* LIST (\\HasNoChildren \\Drafts) \"/\" \"Entw&APw-rfe\"\r\n"
     );
@@ -133,16 +134,28 @@ fn mailbox_data() {
             attributes: vec![],
             delimiter: None,
             name: "Entwürfe".into(),
+            child_info: Vec::new(),
         }),
         EncodeOptions { utf8: true },
     );
     assert_eq!(utf8, "* LSUB () NIL \"Entwürfe\"\r\n".as_bytes());
     assert_eq!(
         data(Data::List {
+            kind: ListKind::List,
+            attributes: vec!["\\NonExistent".into()],
+            delimiter: Some('/'),
+            name: "Fruit".into(),
+            child_info: vec!["SUBSCRIBED".into()],
+        }),
+        "* LIST (\\NonExistent) \"/\" \"Fruit\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"
+    );
+    assert_eq!(
+        data(Data::List {
             kind: ListKind::Xlist,
             attributes: vec![],
             delimiter: Some('\\'),
-            name: "a\"b".into()
+            name: "a\"b".into(),
+            child_info: Vec::new(),
         }),
         "* XLIST () \"\\\\\" \"a\\\"b\"\r\n"
     );

@@ -136,6 +136,10 @@ pub enum Data {
         delimiter: Option<char>,
         /// The name in UTF-8; the encoder writes modified UTF-7 unless UTF8=ACCEPT.
         name: String,
+        /// The CHILDINFO extended data item (RFC 5258 §3.5): the selection
+        /// options (`SUBSCRIBED`, ...) that some descendant meets, sent only
+        /// for LIST with RECURSIVEMATCH. Empty: no extended data.
+        child_info: Vec<String>,
     },
     /// `* STATUS name (items)`
     Status {

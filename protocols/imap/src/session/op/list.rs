@@ -2,11 +2,11 @@
 //! (RFC 5819), CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154) attributes.
 //! LSUB and XLIST ([`super::lsub`], [`super::xlist`]) share `entries`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use mailroom_core::access::{ListEntry, MailAccess};
-use mailroom_core::mailbox::DELIMITER;
-use mailroom_core::{Result, SpecialUse};
+use mailroom_core::mailbox::{DELIMITER, list_matches};
+use mailroom_core::{MailboxName, Result, SpecialUse};
 
 use super::super::{Reply, State};
 use super::status::status_data;
@@ -100,6 +100,7 @@ pub(crate) fn delimiter_row(kind: ListKind) -> Response {
         attributes: vec!["\\Noselect".to_owned()],
         delimiter: Some(DELIMITER),
         name: String::new(),
+        child_info: Vec::new(),
     })
 }
 
@@ -120,8 +121,13 @@ pub(crate) async fn handle(state: &mut State, tag: &str, args: &ListArgs) -> Rep
             _ => return super::bad(tag, "unknown LIST selection option"),
         }
     }
-    if recursive && !subscribed_only {
-        return super::bad(tag, "RECURSIVEMATCH needs another selection option");
+    // RFC 5258 §3.1: never alone (or with REMOTE only); RFC 6154 §6: not
+    // with SPECIAL-USE either, so SUBSCRIBED is the one base option it works with.
+    if recursive && (!subscribed_only || special_only) {
+        return super::bad(
+            tag,
+            "RECURSIVEMATCH works with the SUBSCRIBED selection option only",
+        );
     }
     let extended =
         !args.selection.is_empty() || args.patterns.len() > 1 || args.returns != Default::default();
@@ -143,20 +149,33 @@ pub(crate) async fn handle(state: &mut State, tag: &str, args: &ListArgs) -> Rep
         out.push(StatusResponse::ok(tag, None, "LIST completed"));
         return Reply::new(out);
     }
-    let rows = match entries(&access, &args.reference, &args.patterns, subscribed_only).await {
+    let mut rows = match entries(&access, &args.reference, &args.patterns, subscribed_only).await {
         Ok(r) => r,
         Err(e) => return super::fail(tag, &e),
     };
+    if special_only {
+        rows.retain(|e| e.special_use.is_some());
+    }
+    let mut with_child_info = HashSet::new();
+    if recursive {
+        match recursive_match(&access, args, &mut rows).await {
+            Ok(parents) => with_child_info = parents,
+            Err(e) => return super::fail(tag, &e),
+        }
+    }
     let with_subscribed = subscribed_only || args.returns.subscribed;
     for e in rows {
-        if special_only && e.special_use.is_none() {
-            continue;
-        }
+        let child_info = if with_child_info.contains(&e.name) {
+            vec!["SUBSCRIBED".to_owned()]
+        } else {
+            Vec::new()
+        };
         out.push(Response::Data(Data::List {
             kind: ListKind::List,
             attributes: attributes(&e, flavour, with_subscribed),
             delimiter: Some(DELIMITER),
             name: e.name.clone(),
+            child_info,
         }));
         if let Some(items) = &args.returns.status
             && !e.non_existent
@@ -169,4 +188,63 @@ pub(crate) async fn handle(state: &mut State, tag: &str, args: &ListArgs) -> Rep
     }
     out.push(StatusResponse::ok(tag, None, "LIST completed"));
     Reply::new(out)
+}
+
+/// RECURSIVEMATCH (RFC 5258 §3.1, §3.5). Every listed mailbox with a
+/// subscribed descendant carries `("CHILDINFO" ("SUBSCRIBED"))`; the names of
+/// those parents are returned. A parent that is not subscribed itself is
+/// added to `rows` when it matches a pattern and a subscribed descendant of
+/// it does not (with `%`, say): otherwise the descendant is listed on its
+/// own and the client needs no hint. Dovecot and Cyrus draw the same line.
+async fn recursive_match(
+    access: &MailAccess,
+    args: &ListArgs,
+    rows: &mut Vec<ListEntry>,
+) -> Result<HashSet<String>> {
+    let meeting = entries(access, "", &["*".to_owned()], true).await?;
+    let patterns: Vec<String> = args
+        .patterns
+        .iter()
+        .map(|p| format!("{}{p}", args.reference))
+        .collect();
+    let matches = |name: &str| patterns.iter().any(|p| list_matches(p, name));
+    let mut parents: HashSet<String> = HashSet::new();
+    let mut hidden_parents: HashSet<String> = HashSet::new();
+    for e in &meeting {
+        let Ok(name) = MailboxName::new(&e.name) else {
+            continue;
+        };
+        let hidden = !matches(&e.name);
+        for a in name.ancestors() {
+            if hidden {
+                hidden_parents.insert(a.as_str().to_owned());
+            }
+            parents.insert(a.as_str().to_owned());
+        }
+    }
+    let listed: HashSet<String> = rows.iter().map(|e| e.name.clone()).collect();
+    let missing: Vec<&String> = hidden_parents
+        .iter()
+        .filter(|a| !listed.contains(*a) && matches(a))
+        .collect();
+    if !missing.is_empty() {
+        // What the store knows of them: whether they exist, their special use.
+        let known: BTreeMap<String, ListEntry> =
+            entries(access, &args.reference, &args.patterns, false)
+                .await?
+                .into_iter()
+                .map(|e| (e.name.clone(), e))
+                .collect();
+        for name in missing {
+            rows.push(known.get(name).cloned().unwrap_or_else(|| ListEntry {
+                name: name.clone(),
+                special_use: None,
+                non_existent: true,
+                has_children: true,
+                subscribed: false,
+            }));
+        }
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+    }
+    Ok(parents)
 }

@@ -60,6 +60,7 @@ pub(crate) async fn handle(state: &mut State, tag: &str, reference: &str, patter
                 attributes: attributes(e, Flavour::Lsub, false),
                 delimiter: Some(DELIMITER),
                 name: e.name.clone(),
+                child_info: Vec::new(),
             })
         })
         .collect();
