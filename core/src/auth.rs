@@ -80,6 +80,35 @@ pub trait Authenticator: Send + Sync + Debug {
 
     /// Looks up a user by name or address without credentials (for delivery).
     async fn lookup(&self, user: &str) -> Result<Option<Principal>>;
+
+    /// Whether [`Authenticator::authenticate_apop`] works: only an
+    /// implementation that can get at each user's plaintext secret can check
+    /// an APOP digest (one that keeps only password hashes cannot). POP3
+    /// offers APOP, with a timestamp in its greeting, only when this is
+    /// `true`. Defaults to `false`.
+    fn supports_apop(&self) -> bool {
+        false
+    }
+
+    /// Verifies a POP3 APOP login (RFC 1939 §7): `digest` must equal
+    /// `MD5(timestamp ‖ secret)`, where `timestamp` is the one the server
+    /// sent in its greeting (angle brackets included) and `secret` the
+    /// user's password. Compare in constant time, and fail with
+    /// [`crate::Error::AuthFailed`] on a wrong digest or an unknown user
+    /// alike, as [`Authenticator::authenticate`] does.
+    ///
+    /// The default fails with [`crate::Error::Unsupported`]; an
+    /// implementation that overrides it also overrides
+    /// [`Authenticator::supports_apop`].
+    async fn authenticate_apop(
+        &self,
+        user: &str,
+        timestamp: &str,
+        digest: &[u8; 16],
+    ) -> Result<Principal> {
+        let _ = (user, timestamp, digest);
+        Err(crate::Error::Unsupported("APOP"))
+    }
 }
 
 #[cfg(test)]
@@ -94,5 +123,29 @@ mod tests {
         assert!(!format!("{c:?}").contains("secret"));
         assert!(Credentials::from_sasl_plain(b"alice\0secret").is_none());
         assert!(Credentials::from_sasl_plain(b"\0\0secret").is_none());
+    }
+
+    #[derive(Debug)]
+    struct HashesOnly;
+
+    #[async_trait]
+    impl Authenticator for HashesOnly {
+        async fn authenticate(&self, _: &Credentials) -> Result<Principal> {
+            Err(crate::Error::AuthFailed)
+        }
+        async fn lookup(&self, _: &str) -> Result<Option<Principal>> {
+            Ok(None)
+        }
+    }
+
+    #[tokio::test]
+    async fn apop_is_unsupported_unless_implemented() {
+        let auth: &dyn Authenticator = &HashesOnly;
+        assert!(!auth.supports_apop());
+        assert!(matches!(
+            auth.authenticate_apop("mrose", "<1896.697170952@dbc.mtview.ca.us>", &[0; 16])
+                .await,
+            Err(crate::Error::Unsupported("APOP"))
+        ));
     }
 }
