@@ -2,6 +2,7 @@
 
 use async_trait::async_trait;
 use mailroom_core::{Authenticator, Credentials, Error, Principal, Result, Roles};
+use md5::{Digest, Md5};
 
 /// A user directory fixed at compile time, built in a `const`:
 ///
@@ -21,7 +22,10 @@ use mailroom_core::{Authenticator, Credentials, Error, Principal, Result, Roles}
 ///   [`lookup_anyone`](StaticAuthenticator::lookup_anyone)) and fails with a
 ///   temporary [`Error::Busy`] for the names given to
 ///   [`unavailable`](StaticAuthenticator::unavailable);
-/// - [`admins`](StaticAuthenticator::admins) are domain and server admins.
+/// - [`admins`](StaticAuthenticator::admins) are domain and server admins;
+/// - after [`apop`](StaticAuthenticator::apop) it also checks POP3 APOP
+///   digests (it knows the plaintext password, so it can); without it,
+///   like an authenticator that keeps only hashes, it cannot.
 #[derive(Debug, Clone, Copy)]
 pub struct StaticAuthenticator {
     users: &'static [&'static str],
@@ -29,6 +33,7 @@ pub struct StaticAuthenticator {
     admins: &'static [&'static str],
     lookup_anyone: bool,
     unavailable: &'static [&'static str],
+    apop: bool,
 }
 
 impl StaticAuthenticator {
@@ -41,6 +46,7 @@ impl StaticAuthenticator {
             admins: &[],
             lookup_anyone: false,
             unavailable: &[],
+            apop: false,
         }
     }
 
@@ -66,6 +72,14 @@ impl StaticAuthenticator {
     /// that is down would.
     pub const fn unavailable(mut self, names: &'static [&'static str]) -> StaticAuthenticator {
         self.unavailable = names;
+        self
+    }
+
+    /// Offers APOP (RFC 1939 §7): [`Authenticator::supports_apop`] is true
+    /// when a password is set, and `authenticate_apop` accepts
+    /// `MD5(timestamp ‖ password)` for a listed user.
+    pub const fn apop(mut self) -> StaticAuthenticator {
+        self.apop = true;
         self
     }
 
@@ -100,6 +114,44 @@ impl Authenticator for StaticAuthenticator {
         }
         Ok((self.lookup_anyone || self.users.contains(&user)).then(|| self.principal(user)))
     }
+
+    fn supports_apop(&self) -> bool {
+        self.apop && self.password.is_some()
+    }
+
+    async fn authenticate_apop(
+        &self,
+        user: &str,
+        timestamp: &str,
+        digest: &[u8; 16],
+    ) -> Result<Principal> {
+        if !self.supports_apop() {
+            return Err(Error::Unsupported("APOP"));
+        }
+        let known = self.users.contains(&user);
+        let expected = apop_digest(timestamp, self.password.unwrap_or_default());
+        // Compute and compare in full whether or not the user exists, so the
+        // answer takes as long either way.
+        if constant_time_eq(&expected, digest) & known {
+            Ok(self.principal(user))
+        } else {
+            Err(Error::AuthFailed)
+        }
+    }
+}
+
+/// The APOP digest of RFC 1939 §7: `MD5(timestamp ‖ secret)`.
+pub(crate) fn apop_digest(timestamp: &str, secret: &str) -> [u8; 16] {
+    let mut md5 = Md5::new();
+    md5.update(timestamp.as_bytes());
+    md5.update(secret.as_bytes());
+    md5.finalize().into()
+}
+
+/// Compares every byte, whatever the first difference (no early exit that
+/// would tell a guesser how many leading bytes were right).
+fn constant_time_eq(a: &[u8; 16], b: &[u8; 16]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -154,6 +206,54 @@ mod tests {
             anyone.lookup("b@x.example").await.unwrap(),
             Some(Principal::user("b@x.example"))
         );
+    }
+
+    /// RFC 1939 §7's example: timestamp `<1896.697170952@dbc.mtview.ca.us>`,
+    /// secret `tanstaaf`, digest `c4c9334bac560ecc979e58001b3e22fb`.
+    const RFC1939_TIMESTAMP: &str = "<1896.697170952@dbc.mtview.ca.us>";
+    const RFC1939_DIGEST: [u8; 16] = [
+        0xc4, 0xc9, 0x33, 0x4b, 0xac, 0x56, 0x0e, 0xcc, 0x97, 0x9e, 0x58, 0x00, 0x1b, 0x3e, 0x22,
+        0xfb,
+    ];
+
+    #[test]
+    fn apop_digest_matches_the_rfc_1939_example() {
+        assert_eq!(apop_digest(RFC1939_TIMESTAMP, "tanstaaf"), RFC1939_DIGEST);
+        assert_ne!(apop_digest(RFC1939_TIMESTAMP, "tanstaaF"), RFC1939_DIGEST);
+        assert!(constant_time_eq(&RFC1939_DIGEST, &RFC1939_DIGEST));
+        let mut last_differs = RFC1939_DIGEST;
+        last_differs[15] ^= 1;
+        assert!(!constant_time_eq(&RFC1939_DIGEST, &last_differs));
+    }
+
+    #[tokio::test]
+    async fn apop_only_when_enabled_and_only_with_the_right_digest() {
+        const MROSE: StaticAuthenticator =
+            StaticAuthenticator::new(&["mrose"]).password("tanstaaf");
+        assert!(!MROSE.supports_apop());
+        assert!(matches!(
+            MROSE
+                .authenticate_apop("mrose", RFC1939_TIMESTAMP, &RFC1939_DIGEST)
+                .await,
+            Err(Error::Unsupported(_))
+        ));
+        let apop = MROSE.apop();
+        assert!(apop.supports_apop());
+        assert!(!StaticAuthenticator::new(&["mrose"]).apop().supports_apop());
+        let ok = apop
+            .authenticate_apop("mrose", RFC1939_TIMESTAMP, &RFC1939_DIGEST)
+            .await;
+        assert_eq!(ok.unwrap(), Principal::user("mrose"));
+        for (user, timestamp, digest) in [
+            ("mrose", RFC1939_TIMESTAMP, [0u8; 16]),
+            ("mrose", "<1896.697170953@dbc.mtview.ca.us>", RFC1939_DIGEST),
+            ("eve", RFC1939_TIMESTAMP, RFC1939_DIGEST),
+        ] {
+            assert!(matches!(
+                apop.authenticate_apop(user, timestamp, &digest).await,
+                Err(Error::AuthFailed)
+            ));
+        }
     }
 
     #[tokio::test]

@@ -71,6 +71,11 @@
 //! - `rustls`, `tokio-rustls`, `rustls-pki-types`, `rcgen`: the TLS stack
 //!   the servers use, and rcgen to mint a throwaway certificate at test time
 //!   instead of checking key material into the repository.
+//! - `md-5` (RustCrypto): the APOP digest (RFC 1939 §7) that
+//!   [`StaticAuthenticator::apop`] checks. The same RustCrypto hash family
+//!   as the `sha1` crate behind message GUIDs, so the two share the
+//!   `digest` traits and nothing new is audited; MD5 is what APOP fixes,
+//!   not a choice.
 
 // Test support: a failed expectation must fail the test, so unwrapping is
 // the point here, not a shortcut.
