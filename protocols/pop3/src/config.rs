@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use mailroom_core::throttle::ThrottleConfig;
+
 /// When USER/PASS and AUTH PLAIN/LOGIN (which send the password in the
 /// clear) are accepted, like IMAP's `LOGINDISABLED` (RFC 2595 §2.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,7 +42,14 @@ pub enum TlsMode {
 pub struct Pop3Config {
     /// The name the server gives in its greeting.
     pub hostname: String,
-    /// When plaintext passwords are accepted.
+    /// When plaintext passwords are accepted. APOP (offered only when the
+    /// authenticator [supports it](mailroom_core::Authenticator::supports_apop))
+    /// is accepted on every connection whatever this says: it never sends
+    /// the password, only `MD5(timestamp ‖ password)` with a timestamp
+    /// unique to the connection, so nothing seen on the wire can be replayed.
+    /// An eavesdropper can still try to guess the password offline from the
+    /// digest; an integrator who cares keeps `supports_apop` false or serves
+    /// POP3 over TLS only.
     pub plaintext_auth: PlaintextAuth,
     /// Longest command line accepted, CRLF included; a longer line is
     /// answered `-ERR` and skipped. RFC 2449 asks for at least 255.
@@ -52,8 +61,17 @@ pub struct Pop3Config {
     pub idle_timeout: Duration,
     /// Time allowed for a TLS handshake.
     pub tls_handshake_timeout: Duration,
-    /// Pause before answering a failed authentication (slows password guessing).
+    /// A fixed pause before answering a failed authentication, in the
+    /// session itself; the throttle ([`Pop3Config::login_throttle`]) adds
+    /// its growing delay on top.
     pub auth_failure_delay: Duration,
+    /// The failed-login throttle [`crate::Pop3Server::serve`] puts around
+    /// every session ([`crate::layer::throttle`]): after failures from an
+    /// IP or for a user, further attempts wait `base × 2^(n−1)` (capped),
+    /// on every connection. `None` leaves it out (unless
+    /// [`crate::Pop3Server::with_login_failures`] gives a table). Default:
+    /// [`ThrottleConfig::default`], 1 s doubling up to 30 s, as IMAP.
+    pub login_throttle: Option<ThrottleConfig>,
     /// Failed authentications after which the connection is closed.
     pub max_auth_failures: u32,
     /// Invalid or unknown commands after which the connection is closed.
@@ -76,6 +94,7 @@ impl Default for Pop3Config {
             idle_timeout: Duration::from_secs(600),
             tls_handshake_timeout: Duration::from_secs(30),
             auth_failure_delay: Duration::from_secs(2),
+            login_throttle: Some(ThrottleConfig::default()),
             max_auth_failures: 3,
             max_bad_commands: 20,
             shutdown_grace: Duration::from_secs(10),

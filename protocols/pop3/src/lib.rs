@@ -14,6 +14,14 @@
 //!    `tokio::net::TcpListener`, plain with `STLS` or implicit TLS through
 //!    `tokio-rustls`, a connection limit, idle timeouts and graceful shutdown.
 //!
+//! Around every session the server puts a [`layer::throttle::LoginThrottle`]:
+//! failed logins are counted per IP and per user in a
+//! [`mailroom_core::throttle::LoginFailures`] table that outlives the
+//! connection (and that IMAP can share, see
+//! [`Pop3Server::with_login_failures`]), and further attempts wait
+//! exponentially longer. APOP is offered when the authenticator can check it
+//! ([`mailroom_core::Authenticator::supports_apop`]).
+//!
 //! The maildrop is the user's INBOX, reached through
 //! [`mailroom_core::access::MailAccess`] so ACLs are those of every other
 //! protocol. Deletions are committed only by `QUIT` (the UPDATE state), as
@@ -50,7 +58,8 @@
 //! With TLS, call [`Pop3Server::with_tls`] with an `Arc<rustls::ServerConfig>`:
 //! plain listeners then offer `STLS`, and [`TlsMode::Implicit`] serves port-995
 //! style connections. Cross-cutting behaviour (tracing, timeouts, limits) is
-//! added with [`Pop3Server::serve_with`] and any `tower::Layer` over [`Session`].
+//! added with [`Pop3Server::serve_with`] and any `tower::Layer` over the
+//! throttled [`Session`].
 //!
 //! ## Dependencies and why
 //!
@@ -64,6 +73,7 @@ pub mod codec;
 mod config;
 mod driver;
 mod error;
+pub mod layer;
 mod lock;
 mod server;
 mod session;

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use mailroom_core::throttle::LoginFailures;
 use mailroom_core::{Authenticator, Storage};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -19,16 +20,21 @@ use crate::codec::{Command, Pop3Codec, Reply};
 use crate::config::{Pop3Config, TlsMode};
 use crate::driver::{self, Ended, Limits};
 use crate::error::Pop3Error;
+use crate::layer::throttle::{LoginThrottle, LoginThrottleLayer};
 use crate::session::{ConnectionInfo, Session, Shared, SizeCache};
 
 /// A POP3 server over a store and an authenticator: a `MakeService`-style
 /// factory of [`Session`]s (it is a `tower::Service<ConnectionInfo>`) and the
 /// accept loop that drives them. Cheap to clone; clones share the octet-count
 /// cache, and all servers over one store share the maildrop locks.
+///
+/// Every connection it serves goes through a [`LoginThrottle`] (see
+/// [`Pop3Config::login_throttle`] and [`Pop3Server::with_login_failures`]).
 #[derive(Debug, Clone)]
 pub struct Pop3Server {
     shared: Arc<Shared>,
     tls: Option<Arc<rustls::ServerConfig>>,
+    throttle: LoginThrottleLayer,
 }
 
 impl Pop3Server {
@@ -39,6 +45,10 @@ impl Pop3Server {
         auth: Arc<dyn Authenticator>,
         config: Pop3Config,
     ) -> Pop3Server {
+        let throttle = match config.login_throttle {
+            Some(throttle) => LoginThrottleLayer::new(throttle),
+            None => LoginThrottleLayer::disabled(),
+        };
         Pop3Server {
             shared: Arc::new(Shared {
                 storage,
@@ -47,7 +57,41 @@ impl Pop3Server {
                 sizes: SizeCache::default(),
             }),
             tls: None,
+            throttle,
         }
+    }
+
+    /// Counts failed logins in `failures`, a table other servers may share:
+    /// give IMAP's throttle the same table and a guesser slowed down on one
+    /// protocol is slowed down on the other. The table's own
+    /// [`ThrottleConfig`](mailroom_core::throttle::ThrottleConfig) applies
+    /// (and the throttle is on even if [`Pop3Config::login_throttle`] is
+    /// `None`).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mailroom_core::throttle::LoginFailures;
+    /// use mailroom_imap::layer::throttle::LoginThrottleLayer;
+    ///
+    /// # fn demo(pop3: mailroom_pop3::Pop3Server, imap: mailroom_imap::ImapServer) {
+    /// let failures = Arc::new(LoginFailures::default());
+    /// let pop3 = pop3.with_login_failures(failures.clone());
+    /// let throttle = LoginThrottleLayer::with_failures(failures);
+    /// let imap = imap.with_stack(move |conn, session| {
+    ///     tower::ServiceBuilder::new()
+    ///         .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
+    ///         .service(session)
+    /// });
+    /// # }
+    /// ```
+    pub fn with_login_failures(mut self, failures: Arc<LoginFailures>) -> Pop3Server {
+        self.throttle = LoginThrottleLayer::with_failures(failures);
+        self
+    }
+
+    /// The failed-login table, unless the throttle is off.
+    pub fn login_failures(&self) -> Option<&Arc<LoginFailures>> {
+        self.throttle.failures()
     }
 
     /// Enables TLS: `STLS` on plain listeners and [`TlsMode::Implicit`].
@@ -80,7 +124,9 @@ impl Pop3Server {
     }
 
     /// Like [`Pop3Server::serve`], with every session wrapped in `layer`
-    /// (tracing, timeouts, concurrency limits: any `tower::Layer`).
+    /// (tracing, timeouts, concurrency limits: any `tower::Layer`). The
+    /// layer wraps the session already inside its [`LoginThrottle`], so a
+    /// command timeout in `layer` also bounds the throttle's delays.
     pub async fn serve_with<L>(
         self,
         listener: TcpListener,
@@ -89,7 +135,7 @@ impl Pop3Server {
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Pop3Error>
     where
-        L: Layer<Session> + Send + Sync + 'static,
+        L: Layer<LoginThrottle<Session>> + Send + Sync + 'static,
         L::Service: Service<Command, Response = Reply> + Send + 'static,
         <L::Service as Service<Command>>::Future: Send,
         <L::Service as Service<Command>>::Error:
@@ -156,7 +202,7 @@ impl Pop3Server {
         stop: watch::Receiver<bool>,
     ) -> Result<(), Pop3Error>
     where
-        L: Layer<Session>,
+        L: Layer<LoginThrottle<Session>>,
         L::Service: Service<Command, Response = Reply>,
         <L::Service as Service<Command>>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
@@ -167,7 +213,8 @@ impl Pop3Server {
 
     /// Serves one already-accepted connection over any byte stream (a
     /// socket pair in a test, a stream from another acceptor). `peer` is used
-    /// for the loopback rule of [`crate::PlaintextAuth::TlsOrLoopback`].
+    /// for the loopback rule of [`crate::PlaintextAuth::TlsOrLoopback`] and
+    /// as the login throttle's IP key.
     pub async fn serve_connection<IO>(
         &self,
         io: IO,
@@ -192,7 +239,7 @@ impl Pop3Server {
     ) -> Result<(), Pop3Error>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
-        L: Layer<Session>,
+        L: Layer<LoginThrottle<Session>>,
         L::Service: Service<Command, Response = Reply>,
         <L::Service as Service<Command>>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
@@ -204,7 +251,8 @@ impl Pop3Server {
         };
         let session = self.session(info);
         let greeting = session.greeting(config);
-        let mut svc = layer.layer(session);
+        let throttled = self.throttle.for_peer(peer.map(|p| p.ip())).layer(session);
+        let mut svc = layer.layer(throttled);
         let mut codec = Pop3Codec::new(config.max_line_length);
         let limits = Limits {
             idle_timeout: config.idle_timeout,

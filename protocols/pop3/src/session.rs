@@ -4,13 +4,25 @@
 //! TRANSACTION (the maildrop is locked and numbered), UPDATE (entered by QUIT:
 //! deletions are committed, then the connection closes). A connection that
 //! ends any other way commits nothing.
+//!
+//! APOP (RFC 1939 §7) is offered when the authenticator
+//! [supports it](mailroom_core::Authenticator::supports_apop): the greeting
+//! then ends with a timestamp `<pid.counter.nanos@hostname>` unique to the
+//! connection, and `APOP name digest` is checked against it. It is accepted
+//! with or without TLS (see [`crate::Pop3Config::plaintext_auth`]), and
+//! alongside USER/PASS: RFC 1939 says a user should have one or the other
+//! because PASS would reveal the secret APOP protects, but PASS is only
+//! accepted where the policy allows plaintext passwords (by default: TLS or
+//! loopback).
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailroom_core::access::{MailAccess, Selected};
 use mailroom_core::{
@@ -96,12 +108,15 @@ pub(crate) struct Shared {
 #[derive(Debug, Clone)]
 pub struct Session {
     inner: Arc<tokio::sync::Mutex<Inner>>,
+    /// The APOP timestamp of the greeting, when APOP is offered.
+    apop_timestamp: Option<Arc<str>>,
 }
 
 #[derive(Debug)]
 struct Inner {
     shared: Arc<Shared>,
     info: ConnectionInfo,
+    apop_timestamp: Option<Arc<str>>,
     tls_active: bool,
     state: State,
     auth_failures: u32,
@@ -173,10 +188,16 @@ impl Maildrop {
 
 impl Session {
     pub(crate) fn new(shared: Arc<Shared>, info: ConnectionInfo) -> Session {
+        let apop_timestamp = shared
+            .auth
+            .supports_apop()
+            .then(|| Arc::from(apop_timestamp(&shared.config.hostname)));
         Session {
+            apop_timestamp: apop_timestamp.clone(),
             inner: Arc::new(tokio::sync::Mutex::new(Inner {
                 shared,
                 info,
+                apop_timestamp,
                 tls_active: info.tls,
                 state: State::Authorization {
                     user: None,
@@ -188,10 +209,39 @@ impl Session {
         }
     }
 
-    /// The greeting sent when the connection opens.
+    /// The greeting sent when the connection opens; it ends with the APOP
+    /// timestamp when APOP is offered.
     pub fn greeting(&self, config: &Pop3Config) -> Reply {
-        Reply::ok(format!("{} Mailroom POP3 server ready", config.hostname))
+        let mut text = format!("{} Mailroom POP3 server ready", config.hostname);
+        if let Some(timestamp) = &self.apop_timestamp {
+            text.push(' ');
+            text.push_str(timestamp);
+        }
+        Reply::ok(text)
     }
+}
+
+/// Greetings handed out by this process, for unique APOP timestamps.
+static GREETINGS: AtomicU64 = AtomicU64::new(0);
+
+/// An APOP timestamp, `<pid.counter.nanos@host>` (RFC 1939 §7 asks for the
+/// syntax of an RFC 822 msg-id, different on every greeting). The counter
+/// keeps two connections of one process apart even within a clock tick; the
+/// process ID and the time keep processes and restarts apart. A `host` that
+/// is not a plain domain name (letters, digits, `-` and `.`) becomes
+/// `localhost`, so the timestamp always parses.
+fn apop_timestamp(host: &str) -> String {
+    let counter = GREETINGS.fetch_add(1, Ordering::Relaxed);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let plain = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    let host = if plain { host } else { "localhost" };
+    format!("<{}.{counter}.{nanos}@{host}>", std::process::id())
 }
 
 impl tower::Service<Command> for Session {
@@ -282,6 +332,7 @@ impl Inner {
             Command::Stls => self.stls(),
             Command::User(name) => self.user(name),
             Command::Pass(password) => self.pass(password).await,
+            Command::Apop { user, digest } => self.apop(user, digest).await,
             Command::Auth {
                 mechanism,
                 initial_response,
@@ -373,6 +424,23 @@ impl Inner {
         .await
     }
 
+    async fn apop(&mut self, name: String, digest: [u8; 16]) -> Reply {
+        let Some(timestamp) = self.apop_timestamp.clone() else {
+            return self.bad_command(Reply::err("APOP is not available on this server"));
+        };
+        let State::Authorization { user, .. } = &mut self.state else {
+            return not_in_state();
+        };
+        *user = None;
+        // No plaintext check: APOP never sends the password (see the module docs).
+        let shared = self.shared.clone();
+        let result = shared
+            .auth
+            .authenticate_apop(&name, &timestamp, &digest)
+            .await;
+        self.finish_login(name, result).await
+    }
+
     async fn auth(&mut self, mechanism: Option<String>, initial: Option<String>) -> Reply {
         if !matches!(self.state, State::Authorization { .. }) {
             return not_in_state();
@@ -452,24 +520,42 @@ impl Inner {
 
     async fn login(&mut self, credentials: Credentials) -> Reply {
         let shared = self.shared.clone();
-        match shared.auth.authenticate(&credentials).await {
+        let result = shared.auth.authenticate(&credentials).await;
+        self.finish_login(credentials.authcid, result).await
+    }
+
+    /// Answers a login attempt by `user` (as the client named it) that the
+    /// authenticator has judged, and reports it in [`Reply::login`] for the
+    /// throttle layer (not when the authenticator itself failed: that says
+    /// nothing about the credentials).
+    async fn finish_login(
+        &mut self,
+        user: String,
+        result: mailroom_core::Result<Principal>,
+    ) -> Reply {
+        let shared = self.shared.clone();
+        match result {
             Ok(principal) => {
                 tracing::info!(user = %principal.user, "pop3 login");
-                self.open_maildrop(principal).await
+                self.open_maildrop(principal).await.with_login(user, true)
             }
             Err(e @ (Error::AuthFailed | Error::NoSuchUser | Error::InvalidInput(_))) => {
-                tracing::info!(user = %credentials.authcid, error = %e, "pop3 login failed");
+                tracing::info!(user = %user, error = %e, "pop3 login failed");
                 self.auth_failures += 1;
-                tokio::time::sleep(shared.config.auth_failure_delay).await;
-                if self.auth_failures >= shared.config.max_auth_failures {
+                if !shared.config.auth_failure_delay.is_zero() {
+                    tokio::time::sleep(shared.config.auth_failure_delay).await;
+                }
+                let reply = if self.auth_failures >= shared.config.max_auth_failures {
                     self.state = State::Closed;
-                    return Reply::err_code(
+                    Reply::err_code(
                         ResponseCode::Auth,
                         "Authentication failed; too many attempts",
                     )
-                    .then(Action::Close);
-                }
-                Reply::err_code(ResponseCode::Auth, "Authentication failed")
+                    .then(Action::Close)
+                } else {
+                    Reply::err_code(ResponseCode::Auth, "Authentication failed")
+                };
+                reply.with_login(user, false)
             }
             Err(e) => server_error("authentication service unavailable", &e),
         }

@@ -20,6 +20,15 @@ pub enum Command {
         /// The base64 initial response (`=` stands for an empty one).
         initial_response: Option<String>,
     },
+    /// `APOP name digest` (RFC 1939 §7): the MD5 digest of the greeting's
+    /// timestamp followed by the user's secret, so the secret itself never
+    /// crosses the wire.
+    Apop {
+        /// The user name (at most 255 octets).
+        user: String,
+        /// The digest, from its 32 hex digits (either case accepted).
+        digest: [u8; 16],
+    },
     /// A line sent in answer to a `+ ` challenge during AUTH (`*` cancels).
     SaslResponse(String),
     /// `STLS` (RFC 2595).
@@ -47,7 +56,7 @@ pub enum Command {
     },
     /// `UIDL [msg]`.
     Uidl(Option<MessageNumber>),
-    /// A command the server does not know (`APOP`, `XTND`, anything else).
+    /// A command the server does not know (`XTND`, `LAST`, anything else).
     Unknown(String),
     /// A line that could not be parsed; answered `-ERR reason`.
     Malformed {
@@ -62,6 +71,11 @@ impl std::fmt::Debug for Command {
             // Never print a password or SASL data.
             Command::Pass(_) => f.write_str("Pass(<redacted>)"),
             Command::SaslResponse(_) => f.write_str("SaslResponse(<redacted>)"),
+            Command::Apop { user, .. } => f
+                .debug_struct("Apop")
+                .field("user", user)
+                .field("digest", &"<redacted>")
+                .finish(),
             Command::Auth { mechanism, .. } => f
                 .debug_struct("Auth")
                 .field("mechanism", mechanism)
@@ -99,6 +113,7 @@ impl Command {
             Command::User(_) => "USER",
             Command::Pass(_) => "PASS",
             Command::Auth { .. } => "AUTH",
+            Command::Apop { .. } => "APOP",
             Command::SaslResponse(_) => "(sasl)",
             Command::Stls => "STLS",
             Command::Stat => "STAT",
@@ -188,6 +203,7 @@ impl Command {
                     reason: "AUTH takes a mechanism and an optional initial response",
                 },
             },
+            "APOP" => apop(&args),
             "LIST" => optional_number(&args).map_or_else(|r| r, Command::List),
             "UIDL" => optional_number(&args).map_or_else(|r| r, Command::Uidl),
             "RETR" => one_number(&args).map_or_else(|r| r, Command::Retr),
@@ -206,6 +222,46 @@ impl Command {
             _ => Command::Unknown(keyword),
         }
     }
+}
+
+/// The longest APOP user name accepted, as for `USER`.
+const MAX_APOP_USER: usize = 255;
+
+fn apop(args: &[&str]) -> Command {
+    let [user, digest] = args else {
+        return Command::Malformed {
+            reason: "APOP needs a user name and a digest",
+        };
+    };
+    if user.len() > MAX_APOP_USER {
+        return Command::Malformed {
+            reason: "APOP user name too long (at most 255 octets)",
+        };
+    }
+    match hex_digest(digest) {
+        Some(digest) => Command::Apop {
+            user: (*user).to_owned(),
+            digest,
+        },
+        None => Command::Malformed {
+            reason: "APOP digest must be exactly 32 hex digits",
+        },
+    }
+}
+
+/// 32 hex digits to 16 bytes.
+fn hex_digest(s: &str) -> Option<[u8; 16]> {
+    let s = s.as_bytes();
+    if s.len() != 32 {
+        return None;
+    }
+    let mut out = [0u8; 16];
+    for (byte, pair) in out.iter_mut().zip(s.chunks_exact(2)) {
+        let hi = char::from(pair[0]).to_digit(16)?;
+        let lo = char::from(pair[1]).to_digit(16)?;
+        *byte = u8::try_from(hi * 16 + lo).ok()?;
+    }
+    Some(out)
 }
 
 fn truncate_keyword(k: &str) -> String {
@@ -286,8 +342,64 @@ mod tests {
         assert_eq!(Command::parse(b"UIDL 2"), Command::Uidl(Some(2)));
         assert_eq!(
             Command::parse(b"APOP mrose c4c9334bac560ecc979e58001b3e22fb"),
-            Command::Unknown("APOP".into())
+            Command::Apop {
+                user: "mrose".into(),
+                digest: [
+                    0xc4, 0xc9, 0x33, 0x4b, 0xac, 0x56, 0x0e, 0xcc, 0x97, 0x9e, 0x58, 0x00, 0x1b,
+                    0x3e, 0x22, 0xfb
+                ],
+            }
         );
+    }
+
+    #[test]
+    fn apop_arguments_are_bounded_and_checked() {
+        let upper = Command::parse(b"apop mrose C4C9334BAC560ECC979E58001B3E22FB");
+        assert_eq!(
+            upper,
+            Command::parse(b"APOP mrose c4c9334bac560ecc979e58001b3e22fb")
+        );
+        assert!(!format!("{upper:?}").contains("c4") && !format!("{upper:?}").contains("C4"));
+        let long_user = format!("APOP {} c4c9334bac560ecc979e58001b3e22fb", "u".repeat(256));
+        let just_fits = format!("APOP {} c4c9334bac560ecc979e58001b3e22fb", "u".repeat(255));
+        assert!(matches!(
+            Command::parse(just_fits.as_bytes()),
+            Command::Apop { .. }
+        ));
+        for (line, reason) in [
+            (&b"APOP"[..], "APOP needs a user name and a digest"),
+            (b"APOP mrose", "APOP needs a user name and a digest"),
+            (
+                b"APOP mrose c4c9334bac560ecc979e58001b3e22fb extra",
+                "APOP needs a user name and a digest",
+            ),
+            (
+                long_user.as_bytes(),
+                "APOP user name too long (at most 255 octets)",
+            ),
+            (
+                b"APOP mrose c4c9334bac560ecc979e58001b3e22f",
+                "APOP digest must be exactly 32 hex digits",
+            ),
+            (
+                b"APOP mrose c4c9334bac560ecc979e58001b3e22fbb",
+                "APOP digest must be exactly 32 hex digits",
+            ),
+            (
+                b"APOP mrose g4c9334bac560ecc979e58001b3e22fb",
+                "APOP digest must be exactly 32 hex digits",
+            ),
+            (
+                b"APOP mrose +4c9334bac560ecc979e58001b3e22fb",
+                "APOP digest must be exactly 32 hex digits",
+            ),
+        ] {
+            assert_eq!(
+                Command::parse(line),
+                Command::Malformed { reason },
+                "{line:?}"
+            );
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Server replies and their encoding.
 
 use bytes::BytesMut;
+use mailroom_core::throttle::LoginAttempt;
 
 use super::message::MessageWriter;
 
@@ -89,6 +90,10 @@ pub struct Reply {
     pub body: Option<Body>,
     /// What the driver does next.
     pub action: Action,
+    /// Set on the answer to a PASS, AUTH or APOP that reached the
+    /// authenticator, so a throttle layer (see [`crate::layer::throttle`])
+    /// can count failures. Never encoded.
+    pub login: Option<LoginAttempt>,
 }
 
 impl Reply {
@@ -100,6 +105,7 @@ impl Reply {
             text: text.into(),
             body: None,
             action: Action::None,
+            login: None,
         }
     }
 
@@ -136,6 +142,15 @@ impl Reply {
     /// Adds a message body.
     pub fn with_message(mut self, writer: MessageWriter) -> Reply {
         self.body = Some(Body::Message(writer));
+        self
+    }
+
+    /// Records the outcome of a login attempt for the throttle layer.
+    pub fn with_login(mut self, user: impl Into<String>, success: bool) -> Reply {
+        self.login = Some(LoginAttempt {
+            user: user.into(),
+            success,
+        });
         self
     }
 

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailroom_core::throttle::ThrottleConfig;
 use mailroom_core::{MailboxName, Storage};
 use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Error, Pop3Server, TlsMode};
 use mailroom_store_memory::MemoryStore;
@@ -39,6 +40,13 @@ pub fn test_config() -> Pop3Config {
     let mut c = Pop3Config::default();
     c.hostname = "pop.test".into();
     c.auth_failure_delay = Duration::ZERO;
+    // The throttle stays on (it is the default), with delays small enough
+    // for tests that fail logins on purpose.
+    c.login_throttle = Some(ThrottleConfig {
+        base_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(20),
+        ..ThrottleConfig::default()
+    });
     c.shutdown_grace = Duration::from_secs(2);
     c
 }
