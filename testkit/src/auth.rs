@@ -140,8 +140,14 @@ impl Authenticator for StaticAuthenticator {
     }
 }
 
-/// The APOP digest of RFC 1939 §7: `MD5(timestamp ‖ secret)`.
-pub(crate) fn apop_digest(timestamp: &str, secret: &str) -> [u8; 16] {
+/// The APOP digest of RFC 1939 §7, `MD5(timestamp ‖ secret)`, as a client
+/// computes it from the greeting's timestamp (angle brackets included).
+///
+/// ```
+/// let digest = mailroom_testkit::apop_digest("<1896.697170952@dbc.mtview.ca.us>", "tanstaaf");
+/// assert_eq!(digest[..2], [0xc4, 0xc9]);
+/// ```
+pub fn apop_digest(timestamp: &str, secret: &str) -> [u8; 16] {
     let mut md5 = Md5::new();
     md5.update(timestamp.as_bytes());
     md5.update(secret.as_bytes());

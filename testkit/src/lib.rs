@@ -6,7 +6,8 @@
 //! Nothing here is part of Mailroom's API. The pieces are:
 //!
 //! - [`StaticAuthenticator`]: a fixed user directory implementing
-//!   [`mailroom_core::Authenticator`], configured in a `const`;
+//!   [`mailroom_core::Authenticator`], configured in a `const`, and
+//!   [`apop_digest`], the POP3 APOP digest a client sends;
 //! - [`spawn_on_loopback`] and [`Spawned`]: a server task on an ephemeral
 //!   `127.0.0.1` port with a shutdown trigger that fires on drop;
 //! - [`LineClient`]: a socket client that sends bytes and reads CRLF lines,
@@ -88,7 +89,7 @@ mod server;
 pub mod store;
 mod tls;
 
-pub use auth::StaticAuthenticator;
+pub use auth::{StaticAuthenticator, apop_digest};
 pub use client::LineClient;
 pub use fuzz::{Rng, random_input};
 pub use server::{Shutdown, Spawned, spawn_on_loopback};

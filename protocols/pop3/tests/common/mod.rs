@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailroom_core::throttle::ThrottleConfig;
-use mailroom_core::{MailboxName, Storage};
+use mailroom_core::{Authenticator, MailboxName, Storage};
 use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Error, Pop3Server, TlsMode};
 use mailroom_store_memory::MemoryStore;
 #[allow(unused_imports)] // each test binary uses part of this module
@@ -24,6 +24,11 @@ pub const PASSWORD: &str = "correct horse";
 
 /// The test directory: alice and bob with [`PASSWORD`].
 pub const USERS: StaticAuthenticator = StaticAuthenticator::new(&[ALICE, BOB]).password(PASSWORD);
+
+/// The test directory with APOP: alice and bob with [`PASSWORD`].
+pub const APOP_USERS: StaticAuthenticator = StaticAuthenticator::new(&[ALICE, BOB])
+    .password(PASSWORD)
+    .apop();
 
 /// The tests build the directory as `StaticAuth::new()`.
 #[derive(Debug)]
@@ -78,8 +83,24 @@ impl Harness {
         tls: Option<Arc<rustls::ServerConfig>>,
         mode: TlsMode,
     ) -> Harness {
+        Harness::start_full(store, config, tls, mode, Arc::new(USERS)).await
+    }
+
+    /// A plain server over a new store whose users come from `auth`.
+    pub async fn start_with_auth(config: Pop3Config, auth: Arc<dyn Authenticator>) -> Harness {
+        let store = Arc::new(MemoryStore::new());
+        Harness::start_full(store, config, None, TlsMode::Plain, auth).await
+    }
+
+    pub async fn start_full(
+        store: Arc<MemoryStore>,
+        config: Pop3Config,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        mode: TlsMode,
+        auth: Arc<dyn Authenticator>,
+    ) -> Harness {
         let storage: Arc<dyn Storage> = store.clone();
-        let mut server = Pop3Server::new(storage, Arc::new(USERS), config);
+        let mut server = Pop3Server::new(storage, auth, config);
         if let Some(tls) = tls {
             server = server.with_tls(tls);
         }
