@@ -54,6 +54,7 @@ pub mod flags;
 pub mod guid;
 pub mod mailbox;
 pub mod message;
+pub mod metrics;
 pub mod mime;
 pub mod quota;
 pub mod storage;
