@@ -15,7 +15,11 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use mailroom_core::delivery::Pipeline;
+use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
 use mailroom_core::{Authenticator, Quota, Storage};
+use mailroom_imap::layer::throttle::LoginThrottleLayer;
+use mailroom_imap::layer::timeout::CommandTimeoutLayer;
+use mailroom_imap::layer::trace::TraceLayer;
 use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
 use mailroom_lmtp::{LmtpConfig, LmtpListener, LmtpServer};
 use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Server};
@@ -67,19 +71,30 @@ impl Services {
         auth: Arc<dyn Authenticator>,
         tls: Arc<rustls::ServerConfig>,
     ) -> Services {
+        let imap_config = imap_config(config);
+        // One failed-login table for IMAP and POP3: a password guesser
+        // slowed down on one protocol is slowed down on the other.
+        let login_failures = Arc::new(LoginFailures::new(ThrottleConfig {
+            base_delay: imap_config.login_failure_delay,
+            max_delay: imap_config.login_failure_max_delay,
+            ..ThrottleConfig::default()
+        }));
         let imap = ImapServer::new(
             storage.clone(),
             Some(quota.clone()),
             auth.clone(),
-            imap_config(config),
+            imap_config,
         )
         .with_tls(tls.clone());
+        let imap = with_shared_login_throttle(imap, login_failures.clone());
         let pop3_config = pop3_config(config);
         let pop3_limit =
             ConnectionLimitLayer::new(pop3_config.max_connections, pop3_refusal as Pop3Refusal);
         // One storage handle for every POP3 listener: the maildrop lock is
         // keyed by it.
-        let pop3 = Pop3Server::new(storage.clone(), auth.clone(), pop3_config).with_tls(tls);
+        let pop3 = Pop3Server::new(storage.clone(), auth.clone(), pop3_config)
+            .with_tls(tls)
+            .with_login_failures(login_failures);
         let lmtp_config = lmtp_config(config);
         let lmtp_limit =
             ConnectionLimitLayer::new(lmtp_config.max_connections, lmtp_refusal as LmtpRefusal);
@@ -95,6 +110,24 @@ impl Services {
             command_rate: command_rate(&config.limits),
         }
     }
+}
+
+/// IMAP's default layer stack (see [`ImapServer::new`]: per-connection
+/// rate limit, tracing, login throttle, command timeout), with the login
+/// throttle counting in `failures`, the table POP3 uses too.
+fn with_shared_login_throttle(imap: ImapServer, failures: Arc<LoginFailures>) -> ImapServer {
+    let rate = imap.config().commands_per_second;
+    let command_timeout = CommandTimeoutLayer::new(imap.config().command_timeout);
+    let throttle = LoginThrottleLayer::with_failures(failures);
+    imap.with_stack(move |conn, session| {
+        ServiceBuilder::new()
+            // outermost: it holds per-connection state and is not Clone
+            .option_layer((rate > 0).then(|| rate_layer(rate)))
+            .layer(TraceLayer::new())
+            .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
+            .layer(command_timeout)
+            .service(session)
+    })
 }
 
 fn pop3_refusal() -> mailroom_pop3::codec::Reply {
