@@ -402,6 +402,27 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #[test]
+        fn apop_round_trips_and_anything_after_apop_is_answered(
+            user in "[!-~]{1,255}",
+            digest in proptest::array::uniform16(proptest::prelude::any::<u8>()),
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        ) {
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            let line = format!("APOP {user} {hex}");
+            proptest::prop_assert_eq!(Command::parse(line.as_bytes()), Command::Apop { user, digest });
+            let mut line = b"APOP ".to_vec();
+            line.extend_from_slice(&junk);
+            let parsed = Command::parse(&line);
+            proptest::prop_assert!(
+                matches!(parsed, Command::Apop { .. } | Command::Malformed { .. }),
+                "{:?}",
+                parsed
+            );
+        }
+    }
+
     #[test]
     fn keywords_are_case_insensitive_and_passwords_keep_spaces() {
         assert_eq!(Command::parse(b"capa"), Command::Capa);
