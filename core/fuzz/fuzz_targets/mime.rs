@@ -1,0 +1,46 @@
+//! Fuzz target for the MIME parser behind ENVELOPE, BODYSTRUCTURE and
+//! BODY[section] (`MessageSummary::parse`): any bytes a sender can put in a
+//! message. The checks are in `tests/mime_support/harness.rs`, shared with
+//! the corpus replay test `tests/mime_fuzz_corpus.rs`.
+//!
+//! `cargo fuzz run mime` fuzzes with libFuzzer (see README.md in this
+//! folder). Built without `--cfg fuzzing` (`cargo run --bin mime -- FILES|DIRS`)
+//! it replays files instead, by default `corpus/mime/`.
+#![cfg_attr(fuzzing, no_main)]
+
+#[allow(dead_code)]
+#[path = "../../tests/mime_support/harness.rs"]
+mod harness;
+
+#[cfg(fuzzing)]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    harness::run(data);
+});
+
+#[cfg(not(fuzzing))]
+fn main() {
+    use std::path::PathBuf;
+    let mut paths: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
+    if paths.is_empty() {
+        paths.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/mime"));
+    }
+    let mut files = Vec::new();
+    for p in paths {
+        if p.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)
+                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            files.extend(entries);
+        } else {
+            files.push(p);
+        }
+    }
+    for f in &files {
+        let data = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        harness::run(&data);
+    }
+    println!("replayed {} inputs", files.len());
+}
