@@ -79,11 +79,13 @@
 //!    including unsolicited updates during IDLE.
 //!
 //! The cross-cutting behaviour is in [`layer`]: command tracing, the
-//! autologout and command timeouts, and a throttle on failed logins. The
-//! default stack applies them all, plus tower's `RateLimitLayer` per
+//! autologout and command timeouts, a throttle on failed logins, and
+//! metrics ([`layer::metrics::MetricsLayer`], into a registry shared with
+//! the other protocols and rendered for Prometheus). The default stack
+//! applies all but the metrics, plus tower's `RateLimitLayer` per
 //! connection ([`ImapConfig::commands_per_second`]: a flood of commands is
 //! slowed, never refused); [`ImapServer::with_stack`] builds your own per
-//! connection.
+//! connection (see [`layer`] for an example with metrics).
 //!
 //! ## Dependencies and why
 //!
