@@ -47,8 +47,24 @@
 //! #     .block_on(run(store.clone(), store, Arc::new(NoAuth))).unwrap();
 //! ```
 //!
-//! Cross-cutting behaviour (tracing, timeouts, limits) is added with
-//! [`LmtpServer::serve_with`] and any `tower::Layer` over [`Session`].
+//! Cross-cutting behaviour (tracing, timeouts, limits, [`layer::metrics`])
+//! is added with [`LmtpServer::serve_with`] and any `tower::Layer` over
+//! [`Session`]. Metrics, for instance, are one layer recording into a
+//! registry the integrator shares between servers and renders for Prometheus:
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mailroom_lmtp::layer::metrics::{Metrics, MetricsLayer};
+//! # use mailroom_lmtp::{LmtpListener, LmtpServer};
+//!
+//! # async fn run(lmtp: LmtpServer, listener: LmtpListener) -> Result<(), mailroom_lmtp::LmtpError> {
+//! let metrics = Arc::new(Metrics::new());
+//! lmtp.serve_with(listener, MetricsLayer::new(metrics.clone()), async {}).await?;
+//! print!("{}", metrics.render_prometheus());
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! LMTP has no TLS here: RFC 2033 §5 keeps it on the local host or a
 //! trusted network (loopback TCP or a Unix socket).
 //!
@@ -65,6 +81,7 @@
 pub mod codec;
 mod config;
 mod error;
+pub mod layer;
 mod received;
 mod server;
 mod session;
