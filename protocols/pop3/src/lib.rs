@@ -57,9 +57,10 @@
 //!
 //! With TLS, call [`Pop3Server::with_tls`] with an `Arc<rustls::ServerConfig>`:
 //! plain listeners then offer `STLS`, and [`TlsMode::Implicit`] serves port-995
-//! style connections. Cross-cutting behaviour (tracing, timeouts, limits) is
-//! added with [`Pop3Server::serve_with`] and any `tower::Layer` over the
-//! throttled [`Session`].
+//! style connections. Cross-cutting behaviour (tracing, timeouts, limits,
+//! metrics with [`layer::metrics::MetricsLayer`]) is added with
+//! [`Pop3Server::serve_with`] and any `tower::Layer` over the throttled
+//! [`Session`]; [`layer`] has an example.
 //!
 //! ## Dependencies and why
 //!
