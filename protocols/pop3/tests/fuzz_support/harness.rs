@@ -44,7 +44,7 @@ fn decode(input: &[u8], chunk: usize, max_line: usize, sasl: u8) {
             assert!(!cmd.name().is_empty());
             commands += 1;
             // Now and then the session would have sent a SASL challenge.
-            codec.set_expect_sasl_response(sasl & 1 == 1 && commands % 3 == 0);
+            codec.set_expect_sasl_response(sasl & 1 == 1 && commands.is_multiple_of(3));
         }
         assert!(
             buf.len() < max_line.max(512),
