@@ -105,6 +105,8 @@ pub struct ConfigFile {
     /// Process-level settings.
     #[serde(default)]
     pub shutdown: ShutdownTable,
+    /// The Prometheus metrics endpoint; absent means no metrics at all.
+    pub metrics: Option<MetricsTable>,
 }
 
 /// The mailbox store backends mailroomd can run on.
@@ -244,6 +246,15 @@ pub struct LimitsTable {
     /// past it the next command waits for the next second. 0 = no limit.
     /// Default 500 (mailroom-imap's default).
     pub commands_per_second: Option<u32>,
+}
+
+/// `[metrics]`: the HTTP endpoint serving `GET /metrics`.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsTable {
+    /// `IP:PORT` to listen on; default [`crate::metrics::DEFAULT_LISTEN`]
+    /// (loopback); port 0 picks a free port.
+    pub listen: Option<SocketAddr>,
 }
 
 /// `[shutdown]`.
@@ -393,6 +404,8 @@ pub struct Config {
     pub limits: LimitsTable,
     /// How long shutdown waits for sessions.
     pub shutdown_grace: Duration,
+    /// Where the metrics endpoint listens, if `[metrics]` is present.
+    pub metrics: Option<SocketAddr>,
 }
 
 impl Config {
@@ -530,6 +543,17 @@ impl ConfigFile {
             }
         }
 
+        let metrics = self
+            .metrics
+            .map(|t| t.listen.unwrap_or(crate::metrics::DEFAULT_LISTEN));
+        if let Some(addr) = metrics.filter(|a| a.port() != 0)
+            && let Some((kind, _)) = listeners.iter().find(|(_, a)| *a == addr)
+        {
+            return Err(invalid(format!(
+                "[metrics] and [{kind}] both listen on {addr}"
+            )));
+        }
+
         let tls = match self.tls {
             Some(TlsTable { cert, key }) => TlsSource::Files {
                 cert: absolute(cert),
@@ -609,6 +633,7 @@ impl ConfigFile {
                     .grace_secs
                     .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
             ),
+            metrics,
         })
     }
 }

@@ -22,6 +22,8 @@
 //! - [`fsutil`]: atomic durable writes and lock files;
 //! - [`limit`]: the tower layer that bounds one protocol's connections across
 //!   all its listeners (`[limits] max_connections`).
+//! - [`metrics`]: the `[metrics]` endpoint, a minimal HTTP server answering
+//!   `GET /metrics` with the registry every protocol's metrics layer records into.
 //!
 //! See `examples/server/README.md` for the command-line and config reference.
 //!
@@ -85,6 +87,7 @@ pub mod config;
 pub mod control;
 pub mod fsutil;
 pub mod limit;
+pub mod metrics;
 pub mod repair;
 pub mod store;
 pub mod tls;

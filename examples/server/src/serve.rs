@@ -15,13 +15,17 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use mailroom_core::delivery::Pipeline;
+use mailroom_core::metrics::Metrics;
 use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
 use mailroom_core::{Authenticator, Quota, Storage};
+use mailroom_imap::layer::metrics::MetricsLayer as ImapMetrics;
 use mailroom_imap::layer::throttle::LoginThrottleLayer;
 use mailroom_imap::layer::timeout::CommandTimeoutLayer;
 use mailroom_imap::layer::trace::TraceLayer;
 use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
+use mailroom_lmtp::layer::metrics::MetricsLayer as LmtpMetrics;
 use mailroom_lmtp::{LmtpConfig, LmtpListener, LmtpServer};
+use mailroom_pop3::layer::metrics::MetricsLayer as Pop3Metrics;
 use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Server};
 use mailroomd::auth::FileAuthenticator;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
@@ -29,7 +33,7 @@ use mailroomd::control::AdminSocket;
 use mailroomd::limit::ConnectionLimitLayer;
 use mailroomd::store::Store;
 use mailroomd::users::{self, UserDb};
-use mailroomd::{fsutil, repair, store, tls};
+use mailroomd::{fsutil, metrics, repair, store, tls};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -61,6 +65,9 @@ struct Services {
     command_timeout: Option<Duration>,
     /// `[limits] commands_per_second` for POP3 and LMTP sessions.
     command_rate: Option<u32>,
+    /// The registry every protocol's metrics layer records into, if
+    /// `[metrics]` is configured.
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Services {
@@ -70,6 +77,7 @@ impl Services {
         quota: Arc<dyn Quota>,
         auth: Arc<dyn Authenticator>,
         tls: Arc<rustls::ServerConfig>,
+        metrics: Option<Arc<Metrics>>,
     ) -> Services {
         let imap_config = imap_config(config);
         // One failed-login table for IMAP and POP3: a password guesser
@@ -86,7 +94,7 @@ impl Services {
             imap_config,
         )
         .with_tls(tls.clone());
-        let imap = with_shared_login_throttle(imap, login_failures.clone());
+        let imap = with_shared_login_throttle(imap, login_failures.clone(), metrics.clone());
         let pop3_config = pop3_config(config);
         let pop3_limit =
             ConnectionLimitLayer::new(pop3_config.max_connections, pop3_refusal as Pop3Refusal);
@@ -108,20 +116,29 @@ impl Services {
             lmtp_limit,
             command_timeout: config.limits.command_timeout_secs.map(Duration::from_secs),
             command_rate: command_rate(&config.limits),
+            metrics,
         }
     }
 }
 
 /// IMAP's default layer stack (see [`ImapServer::new`]: per-connection
 /// rate limit, tracing, login throttle, command timeout), with the login
-/// throttle counting in `failures`, the table POP3 uses too.
-fn with_shared_login_throttle(imap: ImapServer, failures: Arc<LoginFailures>) -> ImapServer {
+/// throttle counting in `failures`, the table POP3 uses too; and, outermost,
+/// the metrics layer if `[metrics]` is configured.
+fn with_shared_login_throttle(
+    imap: ImapServer,
+    failures: Arc<LoginFailures>,
+    metrics: Option<Arc<Metrics>>,
+) -> ImapServer {
     let rate = imap.config().commands_per_second;
     let command_timeout = CommandTimeoutLayer::new(imap.config().command_timeout);
     let throttle = LoginThrottleLayer::with_failures(failures);
+    let metrics = metrics.map(ImapMetrics::new);
     imap.with_stack(move |conn, session| {
         ServiceBuilder::new()
-            // outermost: it holds per-connection state and is not Clone
+            .option_layer(metrics.clone())
+            // outside the layers that clone the service below them: it
+            // holds per-connection state and is not Clone
             .option_layer((rate > 0).then(|| rate_layer(rate)))
             .layer(TraceLayer::new())
             .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
@@ -237,15 +254,35 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         })?),
         None => None,
     };
+    let metrics_endpoint = match config.metrics {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("[metrics] cannot listen on {addr}"))?;
+            let local = listener.local_addr().context("reading the bound address")?;
+            Some((listener, local))
+        }
+        None => None,
+    };
 
-    print_startup(&config, &tls, &bound, lmtp_unix.as_ref(), &admin);
+    print_startup(
+        &config,
+        &tls,
+        &bound,
+        lmtp_unix.as_ref(),
+        &admin,
+        metrics_endpoint.as_ref().map(|(_, local)| *local),
+    );
 
+    // One registry for every listener, only if `[metrics]` asks for it.
+    let registry = metrics_endpoint.as_ref().map(|_| Arc::new(Metrics::new()));
     let services = Services::new(
         &config,
         store.storage(),
         store.quota(),
         Arc::new(auth),
         tls.config,
+        registry.clone(),
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = JoinSet::new();
@@ -272,6 +309,17 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         listeners.spawn(async move {
             let result = serve_listener(kind, listener, services, stop).await;
             (kind.to_string(), local.to_string(), result)
+        });
+    }
+    if let (Some((listener, local)), Some(registry)) = (metrics_endpoint, registry) {
+        let stop = stopped(stop_rx.clone());
+        listeners.spawn(async move {
+            let result = metrics::serve(listener, registry, stop).await;
+            (
+                "metrics".to_owned(),
+                local.to_string(),
+                result.map_err(Into::into),
+            )
         });
     }
     let mut unix_socket = None;
@@ -367,6 +415,7 @@ async fn serve_listener(
                 mailroom_pop3::TlsMode::Plain
             };
             let layers = ServiceBuilder::new()
+                .option_layer(services.metrics.clone().map(Pop3Metrics::new))
                 .option_layer(services.command_rate.map(rate_layer))
                 .layer(services.pop3_limit.clone())
                 .option_layer(services.command_timeout.map(TimeoutLayer::new))
@@ -390,6 +439,7 @@ async fn serve_lmtp(
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let layers = ServiceBuilder::new()
+        .option_layer(services.metrics.clone().map(LmtpMetrics::new))
         .option_layer(services.command_rate.map(rate_layer))
         .layer(services.lmtp_limit.clone())
         .option_layer(services.command_timeout.map(TimeoutLayer::new))
@@ -579,6 +629,7 @@ fn print_startup(
     bound: &[(ListenerKind, TcpListener, SocketAddr)],
     lmtp_unix: Option<&BoundUnix>,
     admin: &AdminSocket,
+    metrics: Option<SocketAddr>,
 ) {
     let mut out = std::io::stdout().lock();
     for (kind, _, local) in bound {
@@ -589,6 +640,10 @@ fn print_startup(
         let path = unix.path.display();
         let _ = writeln!(out, "mailroomd: lmtp-unix listening on {path}");
         tracing::info!("lmtp-unix listening on {path}");
+    }
+    if let Some(local) = metrics {
+        let _ = writeln!(out, "mailroomd: metrics endpoint http://{local}/metrics");
+        tracing::info!("metrics endpoint on http://{local}/metrics");
     }
     let _ = writeln!(out, "mailroomd: admin socket {}", admin.path().display());
     if config.is_demo() {
