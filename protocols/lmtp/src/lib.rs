@@ -70,9 +70,12 @@
 //!
 //! ## Dependencies and why
 //!
-//! - `smtp-proto` (Stalwart): the SMTP/LMTP command grammar and the
-//!   incremental dot-unstuffing data receiver, which resists SMTP smuggling;
-//!   we add only line framing, LMTP's rules and the session.
+//! - `smtp-proto` (Stalwart): the SMTP/LMTP command grammar (LHLO, MAIL and
+//!   RCPT with their parameters); we add line framing, LMTP's rules and the
+//!   session. Its DATA receiver was used at first and replaced by a small
+//!   reader of our own: our fuzz target found that it also ends the data at
+//!   CRLF `.` CR CR LF, which RFC 5321 does not (the codec's `data` module
+//!   says more).
 //! - `mailroom-core`: the `Delivery` and `Authenticator` traits.
 //! - `tokio`: sockets (TCP and Unix), timers; `bytes`: buffers without copies.
 //! - `tower`: the `Service`/`Layer` shape that lets integrators wrap sessions.

@@ -2,30 +2,28 @@
 //!
 //! Command lines are framed here (bounded length, a line too long is a
 //! `500 5.5.2` and skipped) and parsed by `smtp-proto`; after a `354` the
-//! codec switches to data mode, where `smtp-proto`'s `DataReceiver`
-//! dot-unstuffs incrementally until `CRLF.CRLF`. Data beyond the size limit is
+//! codec switches to data mode, where the `data` module's reader dot-unstuffs
+//! incrementally until `CRLF.CRLF`. Data beyond the size limit is
 //! discarded as it arrives (the client still gets to finish), so memory stays
 //! bounded whatever a client sends.
 
 mod command;
+mod data;
 mod reply;
 
 pub use command::{BodyType, Command, MessageData};
 pub use reply::Reply;
 
 use bytes::{Buf, Bytes, BytesMut};
-use smtp_proto::request::receiver::{DataReceiver, DummyDataReceiver};
+use data::DataReader;
 
 /// RFC 5321 §4.5.3.1.4: the least a server accepts for a command line.
 pub const MIN_LINE_LENGTH: usize = 512;
 
 enum Mode {
     Commands,
-    Data {
-        receiver: DataReceiver,
-        data: Vec<u8>,
-    },
-    Discard(DummyDataReceiver),
+    Data { reader: DataReader, data: Vec<u8> },
+    Discard(DataReader),
 }
 
 /// Splits a byte stream into LMTP commands and messages.
@@ -83,14 +81,8 @@ impl LmtpCodec {
 
     /// Switches to data mode: the bytes that follow are the message.
     pub fn start_data(&mut self) {
-        let mut receiver = DataReceiver::new();
-        // The CRLF that ended the DATA line counts as the first CRLF of
-        // "CRLF.CRLF" (RFC 5321 §4.1.1.4): prime the receiver with it, so an
-        // empty message and a stuffed first line are recognised.
-        let mut scratch = Vec::new();
-        receiver.ingest(&mut b"\r\n".iter(), &mut scratch);
         self.mode = Mode::Data {
-            receiver,
+            reader: DataReader::new(),
             data: Vec::new(),
         };
     }
@@ -106,10 +98,8 @@ impl LmtpCodec {
     pub fn decode(&mut self, buf: &mut BytesMut) -> Option<Command> {
         match &mut self.mode {
             Mode::Commands => self.decode_line(buf),
-            Mode::Data { receiver, data } => {
-                let mut iter = buf.iter();
-                let done = receiver.ingest(&mut iter, data);
-                let consumed = buf.len() - iter.as_slice().len();
+            Mode::Data { reader, data } => {
+                let (consumed, done) = reader.ingest(buf, Some(data));
                 buf.advance(consumed);
                 if done {
                     let message = Bytes::from(std::mem::take(data));
@@ -119,16 +109,16 @@ impl LmtpCodec {
                     }
                     return Some(Command::Message(MessageData::Complete(message)));
                 }
+                // `data` holds message bytes only (the reader holds back a
+                // line's leading dot and the CR after it until it knows), so
+                // whether a message fits never depends on how reads split it.
                 if data.len() > self.max_message {
-                    let discard = DummyDataReceiver::new_data(receiver);
-                    self.mode = Mode::Discard(discard);
+                    self.mode = Mode::Discard(reader.clone());
                 }
                 None
             }
-            Mode::Discard(receiver) => {
-                let mut iter = buf.iter();
-                let done = receiver.ingest(&mut iter);
-                let consumed = buf.len() - iter.as_slice().len();
+            Mode::Discard(reader) => {
+                let (consumed, done) = reader.ingest(buf, None);
                 buf.advance(consumed);
                 if done {
                     self.mode = Mode::Commands;
@@ -220,6 +210,53 @@ mod tests {
                 b"a\n.\nMAIL FROM:<x@y>\r\n\r\n"
             ))))
         );
+    }
+
+    /// Found by the `codec` fuzz target: fed a byte at a time, a message of
+    /// exactly the size limit (here an empty one, limit 0) was refused as
+    /// too big, because `smtp-proto`'s receiver had already stored the CR of
+    /// the end line when the size was checked. In one read the same message
+    /// was accepted.
+    #[test]
+    fn message_at_the_limit_fits_however_the_reads_split_it() {
+        for (max, message) in [(0, &b""[..]), (4, b"ab\r\n"), (5, b".a\r\n")] {
+            let wire: Vec<u8> = [message, b".\r\n"].concat();
+            let stuffed: Vec<u8> = if message.starts_with(b".") {
+                [b".", &wire[..]].concat()
+            } else {
+                wire
+            };
+            let expected = Some(Command::Message(MessageData::Complete(
+                Bytes::copy_from_slice(message),
+            )));
+            let whole = data_of(&[&stuffed], max).0;
+            let bytes: Vec<&[u8]> = stuffed.chunks(1).collect();
+            let byte_by_byte = data_of(&bytes, max).0;
+            assert_eq!(whole, expected, "limit {max}, one read");
+            assert_eq!(byte_by_byte, expected, "limit {max}, a byte per read");
+            // max + 1 bytes (3 for limit 0), a byte per read
+            let longer: Vec<u8> = [&vec![b'x'; max.max(2) - 1][..], b"\r\n.\r\n"].concat();
+            let over: Vec<&[u8]> = longer.chunks(1).collect();
+            assert_eq!(
+                data_of(&over, max).0,
+                Some(Command::Message(MessageData::TooBig)),
+                "limit {max}, one byte more"
+            );
+        }
+    }
+
+    /// Found by the `codec` fuzz target: `smtp-proto`'s receiver ended the
+    /// data at CRLF "." CR CR LF, so what followed was read as commands.
+    #[test]
+    fn dot_cr_cr_lf_is_data_not_the_end() {
+        let (cmd, rest) = data_of(&[b"a\r\n.\r\r\nRSET\r\n.\r\nNOOP\r\n"], 1000);
+        assert_eq!(
+            cmd,
+            Some(Command::Message(MessageData::Complete(Bytes::from_static(
+                b"a\r\n\r\r\nRSET\r\n"
+            ))))
+        );
+        assert_eq!(&rest[..], b"NOOP\r\n");
     }
 
     #[test]
