@@ -19,9 +19,6 @@ use mailroom_core::metrics::Metrics;
 use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
 use mailroom_core::{Authenticator, Quota, Storage};
 use mailroom_imap::layer::metrics::MetricsLayer as ImapMetrics;
-use mailroom_imap::layer::throttle::LoginThrottleLayer;
-use mailroom_imap::layer::timeout::CommandTimeoutLayer;
-use mailroom_imap::layer::trace::TraceLayer;
 use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
 use mailroom_lmtp::layer::metrics::MetricsLayer as LmtpMetrics;
 use mailroom_lmtp::{LmtpConfig, LmtpListener, LmtpServer};
@@ -93,8 +90,13 @@ impl Services {
             auth.clone(),
             imap_config,
         )
-        .with_tls(tls.clone());
-        let imap = with_shared_login_throttle(imap, login_failures.clone(), metrics.clone());
+        .with_tls(tls.clone())
+        .with_login_failures(login_failures.clone());
+        // Outermost, so it sees every command and connection as the client does.
+        let imap = match &metrics {
+            Some(m) => imap.layer(ImapMetrics::new(m.clone())),
+            None => imap,
+        };
         let pop3_config = pop3_config(config);
         let pop3_limit =
             ConnectionLimitLayer::new(pop3_config.max_connections, pop3_refusal as Pop3Refusal);
@@ -119,32 +121,6 @@ impl Services {
             metrics,
         }
     }
-}
-
-/// IMAP's default layer stack (see [`ImapServer::new`]: per-connection
-/// rate limit, tracing, login throttle, command timeout), with the login
-/// throttle counting in `failures`, the table POP3 uses too; and, outermost,
-/// the metrics layer if `[metrics]` is configured.
-fn with_shared_login_throttle(
-    imap: ImapServer,
-    failures: Arc<LoginFailures>,
-    metrics: Option<Arc<Metrics>>,
-) -> ImapServer {
-    let rate = imap.config().commands_per_second;
-    let command_timeout = CommandTimeoutLayer::new(imap.config().command_timeout);
-    let throttle = LoginThrottleLayer::with_failures(failures);
-    let metrics = metrics.map(ImapMetrics::new);
-    imap.with_stack(move |conn, session| {
-        ServiceBuilder::new()
-            .option_layer(metrics.clone())
-            // outside the layers that clone the service below them: it
-            // holds per-connection state and is not Clone
-            .option_layer((rate > 0).then(|| rate_layer(rate)))
-            .layer(TraceLayer::new())
-            .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
-            .layer(command_timeout)
-            .service(session)
-    })
 }
 
 fn pop3_refusal() -> mailroom_pop3::codec::Reply {

@@ -84,8 +84,11 @@
 //! the other protocols and rendered for Prometheus). The default stack
 //! applies all but the metrics, plus tower's `RateLimitLayer` per
 //! connection ([`ImapConfig::commands_per_second`]: a flood of commands is
-//! slowed, never refused); [`ImapServer::with_stack`] builds your own per
-//! connection (see [`layer`] for an example with metrics).
+//! slowed, never refused). [`ImapServer::layer`] adds a layer around it
+//! (the metrics, for one); [`ImapServer::with_login_failures`] makes its
+//! login throttle count in a table shared with POP3;
+//! [`ImapServer::with_stack`] builds your own stack per connection (see
+//! [`layer`] for an example).
 //!
 //! ## Dependencies and why
 //!

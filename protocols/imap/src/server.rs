@@ -40,7 +40,8 @@ use tower::{BoxError, Layer, Service, ServiceExt};
 use tracing::Instrument;
 
 use crate::command::{Command, Request};
-use crate::layer::throttle::{LoginThrottleLayer, ThrottleConfig};
+use crate::layer::throttle::LoginThrottleLayer;
+use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
 use crate::layer::timeout::{CommandTimeoutLayer, Elapsed, IdleTimeout, IdleTimeoutLayer};
 use crate::layer::trace::TraceLayer;
 use crate::parser::{Decoded, Decoder, Limits};
@@ -117,6 +118,7 @@ pub enum TlsMode {
 pub type BoxSession = BoxService<Request, Reply, BoxError>;
 
 type MakeStack = dyn Fn(&ConnectionInfo, Session) -> BoxSession + Send + Sync;
+type OuterLayer = dyn Fn(BoxSession) -> BoxSession + Send + Sync;
 
 /// An IMAP server over a [`Storage`]: cheap to clone, one per listener or
 /// shared by several.
@@ -125,6 +127,12 @@ pub struct ImapServer {
     ctx: Arc<Context>,
     tls: Option<TlsAcceptor>,
     make_stack: Arc<MakeStack>,
+    /// Whether `make_stack` is the default stack (rebuilt by
+    /// [`ImapServer::with_login_failures`]) rather than one from `with_stack`.
+    default_stack: bool,
+    /// Layers added with [`ImapServer::layer`], innermost first, applied
+    /// around whatever `make_stack` builds.
+    outer: Vec<Arc<OuterLayer>>,
     connections: Arc<Semaphore>,
     next_id: Arc<AtomicU64>,
 }
@@ -143,20 +151,21 @@ impl ImapServer {
     /// [`LoginThrottleLayer`], a [`CommandTimeoutLayer`] and tower's
     /// [`RateLimitLayer`](tower::limit::RateLimitLayer) (per connection,
     /// [`ImapConfig::commands_per_second`]) configured from `config`.
+    /// [`ImapServer::with_login_failures`] shares the throttle's table with
+    /// other servers; [`ImapServer::layer`] adds a layer (metrics, say)
+    /// around the stack; [`ImapServer::with_stack`] replaces it.
     pub fn new(
         storage: Arc<dyn Storage>,
         quota: Option<Arc<dyn Quota>>,
         auth: Arc<dyn Authenticator>,
         config: ImapConfig,
     ) -> ImapServer {
-        let throttle = LoginThrottleLayer::new(ThrottleConfig {
+        let failures = Arc::new(LoginFailures::new(ThrottleConfig {
             base_delay: config.login_failure_delay,
             max_delay: config.login_failure_max_delay,
             ..ThrottleConfig::default()
-        });
-        let command_timeout = CommandTimeoutLayer::new(config.command_timeout);
+        }));
         let max = config.max_connections;
-        let rate = config.commands_per_second;
         let server = ImapServer {
             ctx: Arc::new(Context {
                 storage,
@@ -167,20 +176,75 @@ impl ImapServer {
             }),
             tls: None,
             make_stack: Arc::new(|_, s| BoxService::new(s.map_err(BoxError::from))),
+            default_stack: true,
+            outer: Vec::new(),
             connections: Arc::new(Semaphore::new(max)),
             next_id: Arc::new(AtomicU64::new(1)),
         };
-        server.with_stack(move |conn, session| {
-            tower::ServiceBuilder::new()
-                // outermost: it holds per-connection state and is not Clone
-                .option_layer((rate > 0).then(|| {
-                    tower::limit::RateLimitLayer::new(u64::from(rate), Duration::from_secs(1))
-                }))
-                .layer(TraceLayer::new())
-                .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
-                .layer(command_timeout)
-                .service(session)
-        })
+        server.with_login_failures(failures)
+    }
+
+    /// The default stack (see [`ImapServer::new`]) with its login throttle
+    /// counting failures in `failures`, a table other servers (POP3, a
+    /// second IMAP listener) may share, so that an attacker is slowed down
+    /// across protocols. Only the default stack uses it: after
+    /// [`ImapServer::with_stack`] this does nothing (the given stack has
+    /// its own throttle, if any).
+    pub fn with_login_failures(mut self, failures: Arc<LoginFailures>) -> ImapServer {
+        if !self.default_stack {
+            return self;
+        }
+        let throttle = LoginThrottleLayer::with_failures(failures);
+        let command_timeout = CommandTimeoutLayer::new(self.ctx.config.command_timeout);
+        let rate = self.ctx.config.commands_per_second;
+        self.make_stack = Arc::new(move |conn, session| {
+            BoxService::new(
+                tower::ServiceBuilder::new()
+                    // outermost: it holds per-connection state and is not Clone
+                    .option_layer((rate > 0).then(|| {
+                        tower::limit::RateLimitLayer::new(u64::from(rate), Duration::from_secs(1))
+                    }))
+                    .layer(TraceLayer::new())
+                    .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
+                    .layer(command_timeout)
+                    .service(session)
+                    .map_err(BoxError::from),
+            )
+        });
+        self
+    }
+
+    /// Adds `layer` around the connection's stack (the default one or that
+    /// of [`ImapServer::with_stack`]), outside the layers added before it.
+    /// This is how an integrator keeps the defaults and adds, for example,
+    /// the [metrics layer](crate::layer::metrics::MetricsLayer):
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use mailroom_core::metrics::Metrics;
+    /// use mailroom_imap::layer::metrics::MetricsLayer;
+    /// use mailroom_imap::{ImapConfig, ImapServer};
+    /// use mailroom_store_memory::MemoryStore;
+    /// use mailroom_testkit::StaticAuthenticator;
+    ///
+    /// let store = Arc::new(MemoryStore::new());
+    /// let auth = Arc::new(StaticAuthenticator::new(&["alice@example.com"]).password("secret"));
+    /// let metrics = Arc::new(Metrics::new());
+    /// let server = ImapServer::new(store.clone(), Some(store), auth, ImapConfig::default())
+    ///     .layer(MetricsLayer::new(metrics.clone()));
+    /// # let _ = server;
+    /// ```
+    pub fn layer<L>(mut self, layer: L) -> ImapServer
+    where
+        L: Layer<BoxSession> + Send + Sync + 'static,
+        L::Service: Service<Request, Response = Reply> + Send + 'static,
+        <L::Service as Service<Request>>::Error: Into<BoxError>,
+        <L::Service as Service<Request>>::Future: Send + 'static,
+    {
+        self.outer.push(Arc::new(move |inner| {
+            BoxService::new(layer.layer(inner).map_err(Into::into))
+        }));
+        self
     }
 
     /// Adds TLS: STARTTLS on plain listeners, and [`TlsMode::Implicit`].
@@ -210,6 +274,7 @@ impl ImapServer {
     {
         self.make_stack =
             Arc::new(move |conn, session| BoxService::new(make(conn, session).map_err(Into::into)));
+        self.default_stack = false;
         self
     }
 
@@ -335,7 +400,7 @@ impl ImapServer {
         let span = tracing::info_span!("imap", conn = id, peer = ?peer);
         let session = Session::new(self.ctx.clone(), info.clone());
         let greeting = session.greeting().await;
-        let service = (self.make_stack)(&info, session);
+        let service = self.stack(&info, session);
         let mut driver = Driver {
             stream: BufWriter::with_capacity(16 * 1024, conn),
             buf: BytesMut::with_capacity(8 * 1024),
@@ -789,6 +854,14 @@ impl ImapServer {
 
     /// The layered service the driver would use for a connection.
     pub fn service_for(&self, info: &ConnectionInfo) -> BoxSession {
-        (self.make_stack)(info, Session::new(self.ctx.clone(), info.clone()))
+        self.stack(info, Session::new(self.ctx.clone(), info.clone()))
+    }
+
+    fn stack(&self, info: &ConnectionInfo, session: Session) -> BoxSession {
+        let mut service = (self.make_stack)(info, session);
+        for layer in &self.outer {
+            service = layer(service);
+        }
+        service
     }
 }

@@ -14,34 +14,19 @@ use futures::StreamExt;
 use mailroom_core::metrics::{IMAP_COMMANDS, IMAP_STATUSES, Metrics, OTHER, Protocol};
 use mailroom_imap::command::{Command, FetchAttr, Request};
 use mailroom_imap::layer::metrics::MetricsLayer;
-use mailroom_imap::layer::throttle::{LoginThrottleLayer, ThrottleConfig};
 use mailroom_imap::layer::timeout::CommandTimeoutLayer;
-use mailroom_imap::layer::trace::TraceLayer;
 use mailroom_imap::response::Response;
 use mailroom_imap::session::ConnectionInfo;
 use mailroom_imap::{ImapServer, TlsMode};
 use mailroom_store_memory::MemoryStore;
 use tower::{Service, ServiceBuilder, ServiceExt};
 
-/// A server whose stack is metrics (outermost), tracing, a login throttle
-/// with short delays and a command timeout.
+/// The default stack (rate limit, tracing, a login throttle with short
+/// delays, a command timeout) with the metrics layer added around it the way
+/// an integrator adds it: `ImapServer::layer`.
 fn server(store: &Arc<MemoryStore>, metrics: &Arc<Metrics>) -> ImapServer {
-    let layer = MetricsLayer::new(metrics.clone());
-    let throttle = LoginThrottleLayer::new(ThrottleConfig {
-        base_delay: Duration::from_millis(10),
-        max_delay: Duration::from_millis(20),
-        ..ThrottleConfig::default()
-    });
-    ImapServer::new(store.clone(), None, Arc::new(TestAuth), test_config()).with_stack(
-        move |conn, session| {
-            ServiceBuilder::new()
-                .layer(layer.clone())
-                .layer(TraceLayer::new())
-                .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
-                .layer(CommandTimeoutLayer::new(Duration::from_secs(30)))
-                .service(session)
-        },
-    )
+    ImapServer::new(store.clone(), None, Arc::new(TestAuth), test_config())
+        .layer(MetricsLayer::new(metrics.clone()))
 }
 
 /// Every command counted, all outcomes and names together.

@@ -16,7 +16,6 @@ use std::time::{Duration, Instant};
 use common::*;
 use mailroom_core::Storage;
 use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
-use mailroom_imap::layer::throttle::LoginThrottleLayer;
 use mailroom_imap::{ImapConfig, ImapServer};
 use mailroom_pop3::TlsMode;
 use mailroom_store_memory::MemoryStore;
@@ -100,13 +99,8 @@ async fn imap_on(
         allow_plaintext_auth: true,
         ..ImapConfig::default()
     };
-    let throttle = LoginThrottleLayer::with_failures(failures);
     let server =
-        ImapServer::new(storage, None, Arc::new(USERS), config).with_stack(move |conn, session| {
-            tower::ServiceBuilder::new()
-                .layer(throttle.for_peer(conn.peer.map(|p| p.ip())))
-                .service(session)
-        });
+        ImapServer::new(storage, None, Arc::new(USERS), config).with_login_failures(failures);
     spawn_on_loopback(move |listener, stop| {
         server.serve(listener, mailroom_imap::TlsMode::Plain, stop)
     })
