@@ -62,8 +62,10 @@ pub struct Pop3Config {
     /// Time allowed for a TLS handshake.
     pub tls_handshake_timeout: Duration,
     /// A fixed pause before answering a failed authentication, in the
-    /// session itself; the throttle ([`Pop3Config::login_throttle`]) adds
-    /// its growing delay on top.
+    /// session itself, on top of the throttle's growing delay
+    /// ([`Pop3Config::login_throttle`]). Default zero: the throttle already
+    /// delays the first failure (1 s by default, as IMAP); set it for a
+    /// fixed floor when the throttle is left out.
     pub auth_failure_delay: Duration,
     /// The failed-login throttle [`crate::Pop3Server::serve`] puts around
     /// every session ([`crate::layer::throttle`]): after failures from an
@@ -93,7 +95,7 @@ impl Default for Pop3Config {
             max_connections: 1024,
             idle_timeout: Duration::from_secs(600),
             tls_handshake_timeout: Duration::from_secs(30),
-            auth_failure_delay: Duration::from_secs(2),
+            auth_failure_delay: Duration::ZERO,
             login_throttle: Some(ThrottleConfig::default()),
             max_auth_failures: 3,
             max_bad_commands: 20,
