@@ -84,6 +84,7 @@
 
 mod auth;
 mod client;
+pub mod corpus;
 mod fuzz;
 mod server;
 pub mod store;

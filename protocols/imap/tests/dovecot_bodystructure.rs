@@ -29,6 +29,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mailroom_core::MessageSummary;
+use mailroom_testkit::corpus::{cpython_email_dir as corpus_dir, crlf};
 
 const DOVECOT: &str = "/usr/sbin/dovecot";
 
@@ -108,37 +109,6 @@ const ALLOWED: &[(&str, &str, &str)] = &[
     ("uppercase_types.eml", "BODY", LOWER_CASE),
     ("uppercase_types.eml", "BODYSTRUCTURE", LOWER_CASE),
 ];
-
-/// The directory of CPython's email test messages.
-fn corpus_dir() -> PathBuf {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import test.test_email, os; print(os.path.dirname(test.test_email.__file__))",
-        ])
-        .output()
-        .expect("python3 must be installed to find the CPython email test corpus");
-    assert!(
-        out.status.success(),
-        "python3 cannot import test.test_email (install libpython3.11-testsuite): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("data");
-    assert!(dir.is_dir(), "{} is missing", dir.display());
-    dir
-}
-
-/// `\n` and `\r\n` both become `\r\n`.
-fn crlf(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len() + data.len() / 20);
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'\n' && (i == 0 || data[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
-    }
-    out
-}
 
 /// Every message to compare, by name.
 fn messages() -> BTreeMap<String, Vec<u8>> {

@@ -2,65 +2,26 @@
 //! corpus of odd real-world messages through the fuzz target's checks: the
 //! FETCH response for every message parses with `imap-codec` and has our
 //! part tree.
+// Test harnesses: a failed expectation must fail the test.
 #![allow(clippy::expect_used, clippy::unwrap_used)]
 
 mod fetch_support;
 
-use std::path::{Path, PathBuf};
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("readable directory entry").path())
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
-}
+use mailroom_testkit::corpus;
 
 #[test]
 fn fuzz_corpus_replays_cleanly() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/fetch");
-    let inputs = files(&dir);
-    assert!(
-        inputs.len() >= 50,
-        "expected the fuzz corpus, found {} inputs in {}",
-        inputs.len(),
-        dir.display()
-    );
-    for f in &inputs {
-        fetch_support::harness::run(&std::fs::read(f).expect("readable corpus file"));
-    }
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/fetch");
+    corpus::replay(&dir, 50, fetch_support::harness::run);
 }
 
 /// CPython's `test_email` messages (Debian: libpython3.11-testsuite,
 /// installed by `.ci/run`); missing is a failure, not a skip.
 #[test]
 fn cpython_email_corpus_encodes_to_valid_imap() {
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            "import test.test_email,os;print(os.path.dirname(test.test_email.__file__))",
-        ])
-        .output()
-        .expect("python3 must be installed");
-    assert!(
-        out.status.success(),
-        "CPython's test_email package is missing (Debian: libpython3.11-testsuite): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("data");
-    let inputs: Vec<PathBuf> = files(&dir)
-        .into_iter()
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("msg_"))
-        })
-        .collect();
-    assert!(inputs.len() >= 40, "found only {} messages", inputs.len());
-    for f in &inputs {
-        fetch_support::harness::run(&std::fs::read(f).expect("readable message"));
+    for f in corpus::cpython_email_messages() {
+        let data = std::fs::read(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        fetch_support::harness::run(&data);
     }
 }
 

@@ -20,29 +20,11 @@ libfuzzer_sys::fuzz_target!(|data: &[u8]| {
 });
 
 #[cfg(not(fuzzing))]
+#[path = "../../../../testkit/src/corpus.rs"]
+mod corpus;
+
+#[cfg(not(fuzzing))]
 fn main() {
-    use std::path::PathBuf;
-    let mut paths: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
-    if paths.is_empty() {
-        paths.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus/fetch"));
-    }
-    let mut files = Vec::new();
-    for p in paths {
-        if p.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)
-                .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            entries.sort();
-            files.extend(entries);
-        } else {
-            files.push(p);
-        }
-    }
-    for f in &files {
-        let data = std::fs::read(f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        harness::run(&data);
-    }
-    println!("replayed {} inputs", files.len());
+    let default = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("corpus/fetch");
+    corpus::replay_args(&default, harness::run);
 }
