@@ -190,14 +190,9 @@ pub enum Action {
     SaslContinuation,
 }
 
-/// The outcome of a LOGIN or AUTHENTICATE, for throttles and logs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LoginAttempt {
-    /// The user name the client gave (never the password).
-    pub user: String,
-    /// Whether it succeeded.
-    pub success: bool,
-}
+/// The outcome of a LOGIN or AUTHENTICATE, for throttles and logs: the
+/// one type every protocol reports (`mailroom_core::throttle`).
+pub use mailroom_core::throttle::LoginAttempt;
 
 /// Everything sessions of one server share.
 pub(crate) struct Context {
