@@ -41,12 +41,12 @@ use tracing::Instrument;
 
 use crate::command::{Command, Request};
 use crate::layer::throttle::LoginThrottleLayer;
-use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
 use crate::layer::timeout::{CommandTimeoutLayer, Elapsed, IdleTimeout, IdleTimeoutLayer};
 use crate::layer::trace::TraceLayer;
 use crate::parser::{Decoded, Decoder, Limits};
 use crate::response::{self, EncodeOptions, Response, StatusKind, StatusResponse};
 use crate::session::{Action, ConnectionInfo, Context, IdleHandle, Reply, Session};
+use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
 
 /// [`ImapConfig::commands_per_second`] by default.
 pub const DEFAULT_COMMANDS_PER_SECOND: u32 = 500;
