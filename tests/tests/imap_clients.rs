@@ -64,3 +64,22 @@ fn shared_folders_with_imapclient_memory_store() {
 fn shared_folders_with_imapclient_crc_store() {
     shared_folders(Store::Crc);
 }
+
+/// UTF8=ACCEPT with Python's imaplib (tests/clients/utf8.py): ENABLE,
+/// UTF-8 mailbox names both ways, APPEND of UTF-8 headers, FETCH, SEARCH.
+fn utf8_accept(store: Store) {
+    let server = Server::start(store);
+    server.add_user("alice@example.com", "secret");
+    let out = server.run_python("utf8.py", &[], &[]);
+    assert!(out.contains("ALL OK"), "{out}");
+}
+
+#[test]
+fn utf8_accept_with_imaplib_memory_store() {
+    utf8_accept(Store::Memory);
+}
+
+#[test]
+fn utf8_accept_with_imaplib_crc_store() {
+    utf8_accept(Store::Crc);
+}

@@ -634,6 +634,12 @@ where
                     return Ok(true);
                 }
                 Action::Idle(handle) => return self.idle(handle).await,
+                Action::EnableUtf8 => {
+                    // RFC 6855 §3: from the next command on, both ways.
+                    self.decoder.set_utf8(true);
+                    self.opts.utf8 = true;
+                    return Ok(true);
+                }
                 Action::SaslContinuation => {
                     let Some((tag, mechanism)) = sasl else {
                         return Ok(true);

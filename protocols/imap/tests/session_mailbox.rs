@@ -400,3 +400,54 @@ async fn quota_commands() {
     let r = c.append("INBOX", "", &message("c", "s")).await;
     assert!(r.contains("NO [OVERQUOTA]"), "message limit: {r}");
 }
+
+/// RFC 6855: after ENABLE UTF8=ACCEPT, mailbox names go both ways as UTF-8
+/// (not modified UTF-7), ENVELOPE strings carry the raw UTF-8 (as literals,
+/// which RFC 6855 allows; quoting them is a MAY), APPEND takes
+/// `UTF8 (~{n})` (and the `UTF8 ({n}` Python's imaplib sends), and a SEARCH
+/// naming a charset is BAD. Before it, names are modified UTF-7 as always.
+#[tokio::test]
+async fn utf8_accept() {
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    let r = c.ok("CAPABILITY").await;
+    assert!(r.contains(" UTF8=ACCEPT"), "{r}");
+    c.ok("CREATE \"Entw&APw-rfe\"").await;
+    let r = c.ok("LIST \"\" \"Entw*\"").await;
+    assert!(r.contains("\"Entw&APw-rfe\""), "{r}");
+
+    let r = c.ok("ENABLE UTF8=ACCEPT").await;
+    assert!(r.contains("* ENABLED UTF8=ACCEPT\r\n"), "{r}");
+    let r = c.ok("ENABLE UTF8=ACCEPT").await;
+    assert!(!r.contains("* ENABLED UTF8"), "announced once: {r}");
+    let r = c.ok("LIST \"\" \"Entw*\"").await;
+    assert!(r.contains("\"Entwürfe\""), "{r}");
+    c.ok("CREATE \"日本語\"").await;
+    let r = c.ok("STATUS \"日本語\" (MESSAGES)").await;
+    assert!(r.contains("* STATUS \"日本語\" (MESSAGES 0)"), "{r}");
+
+    let message = "From: Jürgen <jürgen@example.org>\r\nSubject: Grüße\r\n\r\nHallo\r\n";
+    for form in ["~{%}", "{%}"] {
+        let tag = c.tag();
+        let literal = form.replace('%', &message.len().to_string());
+        c.send_raw(format!("{tag} APPEND \"日本語\" UTF8 ({literal}\r\n").as_bytes())
+            .await;
+        let cont = c.read_response().await.unwrap();
+        assert!(cont.starts_with('+'), "{form}: {cont}");
+        c.send_raw(message.as_bytes()).await;
+        c.send_raw(b")\r\n").await;
+        let r = c.until_tagged(&tag).await;
+        assert_eq!(Client::status(&r), "OK", "{form}: {r}");
+    }
+    c.ok("SELECT \"日本語\"").await;
+    let r = c.ok("FETCH 1:2 (BODY.PEEK[] ENVELOPE)").await;
+    assert_eq!(r.matches(message).count(), 2, "stored byte for byte: {r}");
+    assert!(
+        r.contains("ENVELOPE (NIL {7}\r\nGrüße ("),
+        "raw UTF-8 subject: {r}"
+    );
+    let r = c.ok("SEARCH SUBJECT \"Grüße\"").await;
+    assert!(r.contains("* SEARCH 1 2\r\n"), "{r}");
+    let r = c.cmd("SEARCH CHARSET UTF-8 SUBJECT x").await;
+    assert_eq!(Client::status(&r), "BAD", "{r}");
+}

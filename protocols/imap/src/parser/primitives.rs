@@ -289,6 +289,13 @@ impl<'a> Cursor<'a> {
         }
     }
 
+    /// `literal8` (RFC 4466 §4.3, `~{n}`): the framing takes it like a
+    /// literal; here only the `~` is extra.
+    pub(crate) fn literal8(&mut self) -> PResult<Bytes> {
+        self.expect(b'~', "expected a literal8")?;
+        self.literal()
+    }
+
     /// Whether a `literal8` (`~{n}`) starts here.
     pub(crate) fn is_literal8(&self) -> bool {
         self.rest().starts_with(b"~{")

@@ -556,6 +556,29 @@ fn append_forms() {
     assert!(bad("a APPEND x (\\Recent) {1+}\r\nz").contains("flag"));
 }
 
+/// RFC 6855 §4: `UTF8 (literal8)`, as Thunderbird sends it after ENABLE
+/// UTF8=ACCEPT; a plain literal inside is taken too.
+#[test]
+fn append_utf8_data_extension() {
+    for input in [
+        "a APPEND Sent (\\Seen) UTF8 (~{3+}\r\nabc)",
+        "a APPEND Sent utf8 ({3+}\r\nabc)",
+        "a APPEND Sent \"01-Jan-2020 10:00:00 +0100\" UTF8 (~{3+}\r\nabc)",
+    ] {
+        let Command::Append {
+            mailbox, message, ..
+        } = cmd(input)
+        else {
+            panic!("{input}")
+        };
+        assert_eq!(mailbox, "Sent");
+        assert_eq!(&message[..], b"abc", "{input}");
+    }
+    assert!(bad("a APPEND Sent UTF8 (~{3+}\r\nabc").contains(')'));
+    assert!(bad("a APPEND Sent UTF9 ({3+}\r\nabc)").contains("literal"));
+    assert!(bad("a APPEND Sent UTF8 \"abc\"").contains('('));
+}
+
 #[test]
 fn acl_commands() {
     assert_eq!(

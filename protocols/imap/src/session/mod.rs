@@ -188,6 +188,10 @@ pub enum Action {
     /// AUTHENTICATE sent a `+` continuation: read one line and call the
     /// session again with it as the initial response.
     SaslContinuation,
+    /// ENABLE UTF8=ACCEPT succeeded (RFC 6855): from the next command on,
+    /// mailbox names are UTF-8 in both directions and strings may carry
+    /// UTF-8 unquoted as literals.
+    EnableUtf8,
 }
 
 /// The outcome of a LOGIN or AUTHENTICATE, for throttles and logs: the

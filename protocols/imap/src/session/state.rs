@@ -11,6 +11,9 @@ pub(crate) struct Enabled {
     pub(crate) condstore: bool,
     /// QRESYNC (RFC 7162): VANISHED instead of EXPUNGE, `[CLOSED]`.
     pub(crate) qresync: bool,
+    /// UTF8=ACCEPT (RFC 6855): mailbox names and strings in UTF-8 both
+    /// ways, no SEARCH CHARSET.
+    pub(crate) utf8: bool,
 }
 
 /// What the client told about itself with ID, kept for logs and quirks.

@@ -28,6 +28,7 @@ const AUTHENTICATED: &[&str] = &[
     "ACL",
     "RIGHTS=texk",
     "STATUS=SIZE",
+    "UTF8=ACCEPT",
 ];
 
 /// Quota extensions, offered when the server has a quota policy.

@@ -1,9 +1,9 @@
-//! ENABLE (RFC 5161): CONDSTORE and QRESYNC (which implies CONDSTORE).
-//! Unknown names are ignored, as the RFC says. UTF8=ACCEPT (RFC 6855) is not
-//! offered: it needs APPEND's `UTF8 (literal8)` form, which the parser does
-//! not take yet.
+//! ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE) and
+//! UTF8=ACCEPT (RFC 6855: the driver switches its decoder and encoder to
+//! UTF-8 mailbox names and strings after this command's answer). Unknown
+//! names are ignored, as the RFC says.
 
-use super::super::{Reply, State};
+use super::super::{Action, Reply, State};
 use crate::response::{Data, Response, StatusResponse};
 
 /// ENABLE.
@@ -20,11 +20,21 @@ pub(crate) fn handle(state: &mut State, tag: &str, caps: &[String]) -> Reply {
                 state.enabled.condstore = true;
                 enabled.push("QRESYNC".to_owned());
             }
+            "UTF8=ACCEPT" if !state.enabled.utf8 => {
+                state.enabled.utf8 = true;
+                enabled.push("UTF8=ACCEPT".to_owned());
+            }
             _ => {}
         }
     }
-    Reply::new(vec![
+    let utf8 = enabled.iter().any(|e| e == "UTF8=ACCEPT");
+    let reply = Reply::new(vec![
         Response::Data(Data::Enabled(enabled)),
         StatusResponse::ok(tag, None, "ENABLE completed"),
-    ])
+    ]);
+    if utf8 {
+        reply.with_action(Action::EnableUtf8)
+    } else {
+        reply
+    }
 }

@@ -42,6 +42,11 @@ pub(crate) async fn handle(
     return_options: Option<&[SearchReturn]>,
     criteria: &SearchKey,
 ) -> Reply {
+    // RFC 6855 §3: after ENABLE UTF8=ACCEPT a SEARCH names no charset
+    // (everything is UTF-8); one that does SHOULD get BAD.
+    if charset.is_some() && state.enabled.utf8 {
+        return super::bad(tag, "no CHARSET after ENABLE UTF8=ACCEPT");
+    }
     if let Some(cs) = charset
         && !cs.eq_ignore_ascii_case("UTF-8")
         && !cs.eq_ignore_ascii_case("US-ASCII")
