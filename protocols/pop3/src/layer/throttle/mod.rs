@@ -4,8 +4,10 @@
 //! line of an AUTH exchange reaches the session, the throttle waits as long
 //! as the shared [`LoginFailures`] table says for the peer's IP address and,
 //! when the command names one, the user (`PASS` is for the user of the
-//! preceding `USER`). When the session's reply reports a failed login
-//! ([`Reply::login`]), the failure is counted for that IP and user and the
+//! preceding `USER`). An AUTH exchange waits once, at its first line that
+//! carries credentials (AUTH LOGIN sends two). When the session's reply
+//! reports a failed login ([`Reply::login`]), the failure is counted for
+//! that IP and user and the
 //! `-ERR` itself waits the new, doubled delay; a successful login clears the
 //! user's counter.
 //!
@@ -42,6 +44,10 @@ pub struct LoginThrottle<S> {
     peer: Option<IpAddr>,
     /// The name given by the last `USER`, the key of the next `PASS`.
     user: Option<String>,
+    /// A line of the current AUTH exchange has already waited: the others
+    /// (AUTH LOGIN sends the user name and the password on two lines) go
+    /// through, so one attempt waits once.
+    exchange_waited: bool,
 }
 
 impl<S> LoginThrottle<S> {
@@ -55,6 +61,7 @@ impl<S> LoginThrottle<S> {
             failures,
             peer,
             user: None,
+            exchange_waited: false,
         }
     }
 
@@ -63,20 +70,30 @@ impl<S> LoginThrottle<S> {
         &self.inner
     }
 
-    /// Whether `command` may reach the authenticator, and the user it names.
-    fn attempt(&mut self, command: &Command) -> Option<Option<String>> {
+    /// Whether `command` may reach the authenticator (then the user it
+    /// names, and whether it waits for earlier failures first).
+    fn attempt(&mut self, command: &Command) -> Option<(Option<String>, bool)> {
+        if !matches!(command, Command::SaslResponse(_)) {
+            self.exchange_waited = false;
+        }
         match command {
             Command::User(name) => {
                 self.user = Some(name.clone());
                 None
             }
-            Command::Pass(_) => Some(self.user.take()),
-            Command::Apop { user, .. } => Some(Some(user.clone())),
+            Command::Pass(_) => Some((self.user.take(), true)),
+            Command::Apop { user, .. } => Some((Some(user.clone()), true)),
             Command::Auth {
                 mechanism: Some(_),
                 initial_response: Some(_),
+            } => {
+                self.exchange_waited = true;
+                Some((None, true))
             }
-            | Command::SaslResponse(_) => Some(None),
+            Command::SaslResponse(_) => {
+                let wait = !std::mem::replace(&mut self.exchange_waited, true);
+                Some((None, wait))
+            }
             _ => None,
         }
     }
@@ -104,7 +121,7 @@ where
 
     fn call(&mut self, command: Command) -> Self::Future {
         let attempt = self.attempt(&command);
-        let (Some(failures), Some(user)) = (self.failures.clone(), attempt) else {
+        let (Some(failures), Some((user, wait_first))) = (self.failures.clone(), attempt) else {
             return ResponseFuture::new(Box::pin(self.inner.call(command)));
         };
         // Take the service that was polled ready; leave a clone behind.
@@ -112,7 +129,9 @@ where
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let peer = self.peer;
         ResponseFuture::new(Box::pin(async move {
-            sleep(failures.delay_for(peer, user.as_deref())).await;
+            if wait_first {
+                sleep(failures.delay_for(peer, user.as_deref())).await;
+            }
             let reply = inner.call(command).await?;
             if let Some(attempt) = &reply.login {
                 if attempt.success {
@@ -240,6 +259,37 @@ mod tests {
         assert!(reply.login.unwrap().success);
         assert_eq!(took, Duration::from_secs(2), "the IP's 2 failures");
         assert_eq!(table.delay_for(None, Some("mrose")), Duration::ZERO);
+    }
+
+    /// AUTH LOGIN sends the user name and the password on two lines: after
+    /// a failure from the IP, the exchange waits once, not once per line.
+    #[tokio::test(start_paused = true)]
+    async fn an_auth_exchange_waits_once() {
+        let table = table();
+        table.failed(PEER, None);
+        let layer = LoginThrottleLayer::with_failures(table.clone());
+        let mut svc = layer.for_peer(PEER).layer(Fake::default());
+        let auth_login = Command::Auth {
+            mechanism: Some("LOGIN".into()),
+            initial_response: None,
+        };
+        let (_, took) = timed(&mut svc, auth_login.clone()).await;
+        assert_eq!(took, Duration::ZERO, "naming the mechanism is no attempt");
+        // The Fake answers every SASL line as a finished attempt; here the
+        // first line stands for the user name, the second for the password.
+        let (_, took) = timed(&mut svc, Command::SaslResponse("user".into())).await;
+        assert_eq!(took, Duration::from_secs(1 + 2), "waits, then fails");
+        let (reply, took) = timed(&mut svc, Command::SaslResponse("ok".into())).await;
+        assert!(reply.login.unwrap().success);
+        assert_eq!(
+            took,
+            Duration::ZERO,
+            "the same exchange does not wait again"
+        );
+        // A new exchange waits again.
+        timed(&mut svc, auth_login).await;
+        let (_, took) = timed(&mut svc, Command::SaslResponse("ok".into())).await;
+        assert_eq!(took, Duration::from_secs(2), "the IP's two failures");
     }
 
     #[tokio::test(start_paused = true)]
