@@ -40,6 +40,8 @@
 //! - `sha1`: the message GUID, as the design fixes it.
 //! - `tokio` (sync only): the watch channel behind [`MailboxWatch`].
 //! - `async-trait`: object-safe async traits, so plugins can hand out `Arc<dyn Trait>`.
+//! - `crc32fast`: the replication state CRC ([`replication::StateCrc`]), the
+//!   same CRC-32 the CRC store and the replication frames use.
 
 pub mod access;
 pub mod acl;
@@ -57,6 +59,7 @@ pub mod message;
 pub mod metrics;
 pub mod mime;
 pub mod quota;
+pub mod replication;
 pub mod storage;
 pub mod throttle;
 pub mod types;
@@ -75,6 +78,7 @@ pub use message::{
 };
 pub use mime::MessageSummary;
 pub use quota::{Quota, QuotaLimits, QuotaUsage};
+pub use replication::Replication;
 pub use storage::{Mailbox, MailboxNotifier, MailboxWatch, Storage};
 pub use throttle::{LoginFailures, ThrottleConfig};
 pub use types::{ModSeq, SeqBound, SeqNum, SeqRange, SeqSet, Uid, UidValidity};

@@ -135,20 +135,29 @@ impl Mailbox for MemoryMailbox {
         op: &StoreOp,
         unchanged_since: Option<ModSeq>,
     ) -> Result<StoreResult> {
-        Ok(self
+        let result = self
             .state()?
-            .store(self.viewer(), uids, op, unchanged_since))
+            .store(self.viewer(), uids, op, unchanged_since);
+        self.shared.feed.touch(&self.reference.owner);
+        Ok(result)
     }
 
     async fn expunge(&self, uids: Option<&[Uid]>) -> Result<Vec<Uid>> {
-        Ok(self.state()?.expunge(uids))
+        let expunged = self.state()?.expunge(uids);
+        self.shared.feed.touch(&self.reference.owner);
+        Ok(expunged)
     }
 
     async fn copy_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult> {
-        self.transfer(uids, dest, false)
+        let result = self.transfer(uids, dest, false)?;
+        self.shared.feed.touch(&dest.owner);
+        Ok(result)
     }
 
     async fn move_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult> {
-        self.transfer(uids, dest, true)
+        let result = self.transfer(uids, dest, true)?;
+        self.shared.feed.touch(&self.reference.owner);
+        self.shared.feed.touch(&dest.owner);
+        Ok(result)
     }
 }

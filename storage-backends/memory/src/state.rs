@@ -8,11 +8,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
+use mailroom_core::replication::StateCrc;
 use mailroom_core::{
     Acl, Appended, Changes, CopyResult, Error, Flag, Flags, InternalDate, MailboxSnapshot,
     MailboxStatus, MailboxWatch, MessageGuid, MessageMeta, MessageSummary, ModSeq, NewMessage,
     Result, SpecialUse, StoreOp, StoreResult, Uid, UidValidity, storage::MailboxNotifier,
 };
+
+mod replica;
 
 /// The modseq a new, empty mailbox starts with (RFC 7162 wants it non-zero).
 const INITIAL_MODSEQ: ModSeq = ModSeq(1);
@@ -164,6 +167,9 @@ pub(crate) struct MailboxState {
     /// Sum of the sizes of `messages`, kept up to date on every insert and
     /// removal (STATUS SIZE and quota usage without a scan).
     bytes: u64,
+    /// The replication state CRC of `messages`, kept up to date the same
+    /// way (see `mailroom_core::replication::StateCrc`).
+    state_crc: StateCrc,
     /// Every expunge of this incarnation, in the order it happened.
     expunged: Vec<(Uid, ModSeq)>,
     /// `\Seen` of users other than the owner.
@@ -187,6 +193,7 @@ impl MailboxState {
             recent_from: Uid(1),
             messages: BTreeMap::new(),
             bytes: 0,
+            state_crc: StateCrc::default(),
             expunged: Vec::new(),
             seen: HashMap::new(),
             special_use,
@@ -199,6 +206,7 @@ impl MailboxState {
         self.deleted = true;
         self.messages.clear();
         self.bytes = 0;
+        self.state_crc = StateCrc::default();
         self.expunged.clear();
         self.seen.clear();
         self.notifier = None;
@@ -250,9 +258,11 @@ impl MailboxState {
 
     fn insert(&mut self, message: StoredMessage) {
         self.bytes = self.bytes.saturating_add(message.content.len() as u64);
+        self.state_crc.toggle(message.state_crc());
         if let Some(old) = self.messages.insert(message.uid, message) {
-            // UIDs are never reused, so this cannot happen; stay exact anyway.
+            // UIDs are never reused (except by a replica's repair); stay exact.
             self.bytes = self.bytes.saturating_sub(old.content.len() as u64);
+            self.state_crc.toggle(old.state_crc());
         }
     }
 
@@ -457,8 +467,10 @@ impl MailboxState {
                 }
             }
             if let Some(message) = self.messages.get_mut(&uid) {
+                self.state_crc.toggle(message.state_crc());
                 message.flags = shared;
                 message.modseq = modseq;
+                self.state_crc.toggle(message.state_crc());
             }
             if let Some(message) = self.messages.get(&uid) {
                 result.changed.push(self.meta(viewer, message));
@@ -496,6 +508,7 @@ impl MailboxState {
         for uid in uids {
             if let Some(gone) = self.messages.remove(uid) {
                 self.bytes = self.bytes.saturating_sub(gone.content.len() as u64);
+                self.state_crc.toggle(gone.state_crc());
                 self.expunged.push((*uid, modseq));
             }
         }
@@ -589,6 +602,7 @@ impl MailboxState {
         target.recent_from = self.recent_from;
         target.messages = self.messages.clone();
         target.bytes = self.bytes;
+        target.state_crc = self.state_crc;
         target.seen = self.seen.clone();
         if let Some(n) = &target.notifier {
             n.notify(target.highest_modseq);

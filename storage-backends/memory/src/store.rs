@@ -13,8 +13,11 @@ use mailroom_core::{
     Quota, QuotaLimits, QuotaUsage, Result, Rights, SpecialUse, Storage, UidValidity,
 };
 
+use crate::feed::ChangeFeed;
 use crate::mailbox::MemoryMailbox;
 use crate::state::{MailboxCell, MailboxState, Viewer, poisoned};
+
+mod replication;
 
 /// One user's namespace.
 #[derive(Debug, Default)]
@@ -37,6 +40,8 @@ pub(crate) struct Shared {
     limits: Mutex<HashMap<String, QuotaLimits>>,
     next_uid_validity: AtomicU32,
     next_cell_id: AtomicU64,
+    /// Which accounts changed when, for replication.
+    pub(crate) feed: ChangeFeed,
 }
 
 impl Shared {
@@ -123,6 +128,7 @@ impl MemoryStore {
                 limits: Mutex::new(HashMap::new()),
                 next_uid_validity: AtomicU32::new(start),
                 next_cell_id: AtomicU64::new(0),
+                feed: ChangeFeed::default(),
             }),
         }
     }
@@ -153,6 +159,7 @@ impl Storage for MemoryStore {
         }
         account.initialised = true;
         tracing::debug!(user, "account created");
+        self.shared.feed.touch(user);
         Ok(())
     }
 
@@ -182,6 +189,7 @@ impl Storage for MemoryStore {
         let cell = self.shared.new_mailbox(special_use);
         account.mailboxes.insert(mailbox.name.clone(), cell);
         tracing::debug!(%mailbox, "mailbox created");
+        self.shared.feed.touch(&mailbox.owner);
         Ok(())
     }
 
@@ -200,6 +208,7 @@ impl Storage for MemoryStore {
         cell.lock()?.close();
         account.mailboxes.remove(&mailbox.name);
         tracing::debug!(%mailbox, "mailbox deleted");
+        self.shared.feed.touch(&mailbox.owner);
         Ok(())
     }
 
@@ -229,6 +238,7 @@ impl Storage for MemoryStore {
             account.mailboxes.insert(to.clone(), source);
         }
         tracing::debug!(%from, to = %to, "mailbox renamed");
+        self.shared.feed.touch(&from.owner);
         Ok(())
     }
 
@@ -239,6 +249,7 @@ impl Storage for MemoryStore {
     ) -> Result<()> {
         let cell = self.live_cell(mailbox)?;
         cell.lock_live(mailbox.name.as_str())?.special_use = special_use;
+        self.shared.feed.touch(&mailbox.owner);
         Ok(())
     }
 
@@ -262,6 +273,7 @@ impl Storage for MemoryStore {
         } else if let Some(account) = accounts.get_mut(user) {
             account.subscriptions.remove(name);
         }
+        self.shared.feed.touch(user);
         Ok(())
     }
 
@@ -305,6 +317,7 @@ impl Storage for MemoryStore {
         cell.lock_live(mailbox.name.as_str())?
             .acl
             .set(identifier, rights);
+        self.shared.feed.touch(&mailbox.owner);
         Ok(())
     }
 
@@ -327,8 +340,9 @@ impl Storage for MemoryStore {
 
     async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended> {
         let cell = self.live_cell(mailbox)?;
-        let mut state = cell.lock_live(mailbox.name.as_str())?;
-        state.append(message)
+        let appended = cell.lock_live(mailbox.name.as_str())?.append(message)?;
+        self.shared.feed.touch(&mailbox.owner);
+        Ok(appended)
     }
 }
 
@@ -367,6 +381,8 @@ impl Quota for MemoryStore {
         } else {
             map.insert(root.to_owned(), limits);
         }
+        drop(map);
+        self.shared.feed.touch(root);
         Ok(())
     }
 }

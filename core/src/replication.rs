@@ -1,0 +1,415 @@
+//! The [`Replication`] trait: what a store offers so that a primary can
+//! stream its changes to a replica of the same or another backend
+//! (`mailroom-sync` drives it).
+//!
+//! The model is per mailbox, keyed by owner and UIDVALIDITY (which is
+//! unique per account and survives a rename):
+//!
+//! - the **primary** side reads an account's namespace
+//!   ([`Replication::account_state`]: every mailbox's name, UIDVALIDITY,
+//!   UIDNEXT, HIGHESTMODSEQ, message count and state CRC, special use and
+//!   ACL; the subscriptions; the quota limits) and, per mailbox, the records
+//!   changed after a modseq ([`Replication::records_since`]), with the
+//!   expunges after it;
+//! - the **replica** side applies namespace operations ([`NamespaceOp`])
+//!   and batches of records ([`Replication::apply_messages`]) that keep the
+//!   primary's UIDVALIDITY, UIDs and modseqs, so a client that moves from one
+//!   to the other keeps its caches (CONDSTORE, QRESYNC);
+//! - both keep a per-mailbox **state CRC** ([`StateCrc`]): the XOR of every
+//!   live message's [`ReplicaRecord::state_crc`], updated on every change
+//!   (XOR the old record out, the new one in), never by a rescan. Equal
+//!   CRCs, UIDNEXT and HIGHESTMODSEQ mean equal mailboxes; on a mismatch
+//!   [`Replication::record_digests`] finds the records that differ.
+//!
+//! The replica's own HIGHESTMODSEQ of a mailbox is where replication resumes
+//! after either end restarts: no separate position has to be stored.
+//!
+//! A backend with an index of fixed records (such as the CRC store) can
+//! offer all of this from its index alone: records since a modseq are a
+//! scan of the modseq column, expunged records carry the modseq of their
+//! expunge until a repack (after which `expunged_complete` is false and the
+//! primary falls back to comparing digests), and the state CRC is one
+//! more header field kept like the others.
+
+use std::fmt::Debug;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+
+use crate::acl::Acl;
+use crate::error::Result;
+use crate::flags::Flags;
+use crate::guid::MessageGuid;
+use crate::mailbox::{MailboxName, MailboxRef, SpecialUse};
+use crate::message::InternalDate;
+use crate::quota::QuotaLimits;
+use crate::storage::Storage;
+use crate::types::{ModSeq, Uid, UidValidity};
+
+/// Everything a client can see of one message, except its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaRecord {
+    /// UID (kept on the replica).
+    pub uid: Uid,
+    /// MODSEQ of the last change (kept on the replica).
+    pub modseq: ModSeq,
+    /// The owner's flags and keywords (the owner's `\Seen`).
+    pub flags: Flags,
+    /// INTERNALDATE.
+    pub internal_date: InternalDate,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// SHA-1 of the bytes.
+    pub guid: MessageGuid,
+    /// Other users who have `\Seen` on this message (shared mailboxes),
+    /// sorted. Not part of the state CRC: a change to it also changes the
+    /// message's modseq, which is.
+    pub seen_by: Vec<String>,
+}
+
+impl ReplicaRecord {
+    /// The record's contribution to its mailbox's [`StateCrc`]: CRC-32
+    /// (IEEE) over, in this order, all integers big-endian:
+    ///
+    /// | bytes | field |
+    /// |---|---|
+    /// | 4 | uid |
+    /// | 8 | modseq |
+    /// | 8 | internal date, seconds since the epoch (signed) |
+    /// | 2 | internal date zone, minutes east of UTC (signed) |
+    /// | 8 | size |
+    /// | 20 | guid |
+    /// | 1 | system flags: `\Seen` 1, `\Answered` 2, `\Flagged` 4, `\Deleted` 8, `\Draft` 16 |
+    /// | 2 | number of keywords |
+    /// | 1 + n each | each keyword in ascending byte order: its length, its bytes |
+    ///
+    /// ```
+    /// use mailroom_core::replication::ReplicaRecord;
+    /// use mailroom_core::{Flags, InternalDate, MessageGuid, ModSeq, Uid};
+    /// let r = ReplicaRecord {
+    ///     uid: Uid(1),
+    ///     modseq: ModSeq(2),
+    ///     flags: Flags::default(),
+    ///     internal_date: InternalDate { timestamp: 0, offset_minutes: 0 },
+    ///     size: 0,
+    ///     guid: MessageGuid::of(b""),
+    ///     seen_by: vec![],
+    /// };
+    /// let mut bytes = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2];
+    /// bytes.extend_from_slice(&[0; 18]);
+    /// bytes.extend_from_slice(&MessageGuid::of(b"").0);
+    /// bytes.extend_from_slice(&[0, 0, 0]);
+    /// assert_eq!(r.state_crc(), crc32fast::hash(&bytes));
+    /// ```
+    pub fn state_crc(&self) -> u32 {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&self.uid.0.to_be_bytes());
+        h.update(&self.modseq.0.to_be_bytes());
+        h.update(&self.internal_date.timestamp.to_be_bytes());
+        h.update(&self.internal_date.offset_minutes.to_be_bytes());
+        h.update(&self.size.to_be_bytes());
+        h.update(&self.guid.0);
+        h.update(&[self.flags.system_bits()]);
+        let mut keywords: Vec<&str> = self.flags.keywords().collect();
+        keywords.sort_unstable();
+        let count = u16::try_from(keywords.len()).unwrap_or(u16::MAX);
+        h.update(&count.to_be_bytes());
+        for k in keywords.iter().take(usize::from(count)) {
+            // Keywords are at most 128 bytes (core's MAX_KEYWORD_LEN).
+            let k = &k.as_bytes()[..k.len().min(255)];
+            h.update(&[k.len() as u8]);
+            h.update(k);
+        }
+        h.finalize()
+    }
+}
+
+/// A mailbox's state CRC: the XOR of the [`ReplicaRecord::state_crc`] of
+/// its live messages (0 for an empty mailbox). XOR makes it incremental and
+/// independent of order: adding and removing a record are the same
+/// operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
+pub struct StateCrc(pub u32);
+
+impl StateCrc {
+    /// Adds or removes one record's contribution.
+    pub fn toggle(&mut self, record_crc: u32) {
+        self.0 ^= record_crc;
+    }
+
+    /// The state CRC of a whole set of records (for tests and rebuilds).
+    pub fn of<'a>(records: impl IntoIterator<Item = &'a ReplicaRecord>) -> StateCrc {
+        let mut crc = StateCrc::default();
+        for r in records {
+            crc.toggle(r.state_crc());
+        }
+        crc
+    }
+}
+
+/// The figures two ends compare to decide whether a mailbox is in step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxHead {
+    /// UIDVALIDITY.
+    pub uid_validity: UidValidity,
+    /// UIDNEXT.
+    pub uid_next: Uid,
+    /// HIGHESTMODSEQ.
+    pub highest_modseq: ModSeq,
+    /// Number of messages.
+    pub messages: u32,
+    /// The state CRC.
+    pub state_crc: StateCrc,
+}
+
+/// One mailbox of an [`AccountState`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxState {
+    /// Its name.
+    pub name: MailboxName,
+    /// Its head figures.
+    pub head: MailboxHead,
+    /// Its special use.
+    pub special_use: Option<SpecialUse>,
+    /// Its ACL, entries sorted by identifier.
+    pub acl: Acl,
+}
+
+/// An account's namespace as replication sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountState {
+    /// The user.
+    pub user: String,
+    /// Every mailbox, sorted by name.
+    pub mailboxes: Vec<MailboxState>,
+    /// The subscriptions, sorted.
+    pub subscriptions: Vec<MailboxName>,
+    /// The quota limits of the user's root.
+    pub quota: QuotaLimits,
+}
+
+/// A page of the records changed after a modseq.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordsSince {
+    /// The mailbox's head as of this read.
+    pub head: MailboxHead,
+    /// Records with a modseq above `since` and a UID above `after`,
+    /// ascending UID, at most `limit`.
+    pub records: Vec<ReplicaRecord>,
+    /// Whether records beyond this page remain (ask again with `after` set
+    /// to the last UID of this page).
+    pub more: bool,
+    /// UIDs expunged after `since` with the modseq of their expunge,
+    /// ascending UID; only on the last page (`more` false).
+    pub expunged: Vec<(Uid, ModSeq)>,
+    /// False if expunges that old are no longer remembered: the caller must
+    /// then compare digests to find what the other end still holds.
+    pub expunged_complete: bool,
+}
+
+/// A record with, when the replica needs them, its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicaMessage {
+    /// The record.
+    pub record: ReplicaRecord,
+    /// The message bytes. `None` for a change to a message the replica
+    /// already holds (same UID and GUID).
+    pub content: Option<Bytes>,
+}
+
+/// A batch of changes to one mailbox, applied as given.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ApplyBatch {
+    /// New and changed messages, inserted or replaced by UID.
+    pub messages: Vec<ReplicaMessage>,
+    /// UIDs to expunge, with the modseq of their expunge.
+    pub expunged: Vec<(Uid, ModSeq)>,
+    /// Once the batch is applied, set UIDNEXT (never below a present UID
+    /// plus one) and HIGHESTMODSEQ to these (the primary's figures), if
+    /// given. The replica's HIGHESTMODSEQ is where the next round resumes.
+    pub uid_next: Option<Uid>,
+    /// See `uid_next`.
+    pub highest_modseq: Option<ModSeq>,
+}
+
+/// What [`Replication::apply_messages`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The mailbox's head after the batch.
+    pub head: MailboxHead,
+    /// Records sent without content for a message the replica does not
+    /// hold (or holds with another GUID): not applied; send them again with
+    /// their bytes.
+    pub missing: Vec<Uid>,
+}
+
+/// A change to an account's namespace, applied on a replica.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NamespaceOp {
+    /// Create an empty mailbox with the primary's UIDVALIDITY (the
+    /// account is created if it does not exist, without default mailboxes).
+    Create {
+        /// Its name.
+        name: MailboxName,
+        /// Its UIDVALIDITY.
+        uid_validity: UidValidity,
+        /// Its special use.
+        special_use: Option<SpecialUse>,
+    },
+    /// Delete a mailbox and its messages (INBOX included: the primary
+    /// replaces it by one with another UIDVALIDITY).
+    Delete {
+        /// Its name.
+        name: MailboxName,
+    },
+    /// Rename a mailbox, keeping its UIDVALIDITY, UIDs and messages (INBOX
+    /// included: no RFC 3501 INBOX special case on this path).
+    Rename {
+        /// The current name.
+        from: MailboxName,
+        /// The new name (must not exist).
+        to: MailboxName,
+    },
+    /// Set a mailbox's special use and whole ACL.
+    SetAttributes {
+        /// Its name.
+        name: MailboxName,
+        /// The special use.
+        special_use: Option<SpecialUse>,
+        /// The ACL (replaces the old one).
+        acl: Acl,
+    },
+    /// Replace the account's subscriptions.
+    SetSubscriptions(Vec<MailboxName>),
+    /// Set the quota limits of the account's root.
+    SetQuota(QuotaLimits),
+}
+
+/// A position in a store's change feed (see [`Replication::changed_accounts`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
+pub struct ChangePosition(pub u64);
+
+/// Accounts changed after a [`ChangePosition`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedAccounts {
+    /// The position to ask from next time.
+    pub position: ChangePosition,
+    /// Users whose namespace or mailboxes changed, sorted.
+    pub users: Vec<String>,
+}
+
+/// Wakes the replication client when anything in the store changes.
+#[derive(Debug, Clone)]
+pub struct ChangeWatch {
+    rx: tokio::sync::watch::Receiver<ChangePosition>,
+}
+
+/// The sending side of a [`ChangeWatch`], kept by the store.
+#[derive(Debug)]
+pub struct ChangeNotifier {
+    tx: tokio::sync::watch::Sender<ChangePosition>,
+}
+
+impl ChangeWatch {
+    /// A notifier and a first watch.
+    pub fn channel(initial: ChangePosition) -> (ChangeNotifier, ChangeWatch) {
+        let (tx, rx) = tokio::sync::watch::channel(initial);
+        (ChangeNotifier { tx }, ChangeWatch { rx })
+    }
+
+    /// Waits for the next change; `None` if the store is gone.
+    pub async fn changed(&mut self) -> Option<ChangePosition> {
+        self.rx.changed().await.ok()?;
+        Some(*self.rx.borrow_and_update())
+    }
+
+    /// The latest position published.
+    pub fn current(&self) -> ChangePosition {
+        *self.rx.borrow()
+    }
+}
+
+impl ChangeNotifier {
+    /// Publishes a new position.
+    pub fn notify(&self, position: ChangePosition) {
+        self.tx.send_replace(position);
+    }
+
+    /// Another watch.
+    pub fn subscribe(&self) -> ChangeWatch {
+        ChangeWatch {
+            rx: self.tx.subscribe(),
+        }
+    }
+}
+
+/// A store that can be replicated, as the primary (reading) and as the
+/// replica (applying). Mailboxes are named by owner and name and checked
+/// against the UIDVALIDITY the caller expects: a mismatch (the mailbox was
+/// renamed or replaced meanwhile) is [`crate::Error::NoSuchMailbox`], and
+/// the caller compares the account again.
+#[async_trait]
+pub trait Replication: Storage + Debug {
+    /// Every user with data in the store, sorted.
+    async fn accounts(&self) -> Result<Vec<String>>;
+
+    /// A watch that wakes after every change, whoever made it.
+    fn watch_changes(&self) -> ChangeWatch;
+
+    /// The users whose data changed after `since` (all users for
+    /// `ChangePosition(0)` or a position from before a restart of the
+    /// store), and the position to ask from next time.
+    async fn changed_accounts(&self, since: ChangePosition) -> Result<ChangedAccounts>;
+
+    /// The account's namespace, or `None` if the store has no such user.
+    async fn account_state(&self, user: &str) -> Result<Option<AccountState>>;
+
+    /// Records of the mailbox changed after `since` with a UID above
+    /// `after`, at most `limit` of them (see [`RecordsSince`]).
+    async fn records_since(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        since: ModSeq,
+        after: Uid,
+        limit: usize,
+    ) -> Result<RecordsSince>;
+
+    /// The given UIDs' records (absent UIDs left out), ascending.
+    async fn records(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        uids: &[Uid],
+    ) -> Result<Vec<ReplicaRecord>>;
+
+    /// Every live message's UID and [`ReplicaRecord::state_crc`],
+    /// ascending UID, with the head as of the same instant.
+    async fn record_digests(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<(MailboxHead, Vec<(Uid, u32)>)>;
+
+    /// A message's bytes, checked against its GUID.
+    async fn message_content(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        uid: Uid,
+    ) -> Result<Bytes>;
+
+    /// Applies a namespace change of `user` (replica side).
+    async fn apply_namespace(&self, user: &str, op: NamespaceOp) -> Result<()>;
+
+    /// Applies a batch to a mailbox (replica side), keeping the given UIDs
+    /// and modseqs. Message bytes must match their GUID (the caller checks,
+    /// the store may check again).
+    async fn apply_messages(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        batch: ApplyBatch,
+    ) -> Result<Applied>;
+}
