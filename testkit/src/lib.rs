@@ -18,7 +18,9 @@
 //! - [`Rng`] and [`random_input`]: a deterministic generator of fuzz inputs
 //!   mixing protocol words with random bytes;
 //! - [`store`]: delivering to and reading back from a
-//!   [`MemoryStore`](mailroom_store_memory::MemoryStore).
+//!   [`MemoryStore`](mailroom_store_memory::MemoryStore);
+//! - [`cdylib`]: building a workspace `cdylib` (a plugin) from a test and
+//!   finding the shared library cargo produced.
 //!
 //! Everything panics on failure (with a message saying what was expected):
 //! a broken expectation in test support is a test failure.
@@ -77,12 +79,15 @@
 //!   as the `sha1` crate behind message GUIDs, so the two share the
 //!   `digest` traits and nothing new is audited; MD5 is what APOP fixes,
 //!   not a choice.
+//! - `serde_json`: reads cargo's `--message-format=json` build messages,
+//!   the documented way to learn where cargo put an artifact.
 
 // Test support: a failed expectation must fail the test, so unwrapping is
 // the point here, not a shortcut.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+pub mod cdylib;
 mod client;
 pub mod corpus;
 mod fuzz;
