@@ -1,0 +1,876 @@
+//! The primary side: [`Primary`] compares each changed account with the
+//! replica and streams what differs, over a [`PrimaryConnection`].
+//!
+//! Where a round starts is the replica's own state: for every mailbox the
+//! replica reports its HIGHESTMODSEQ, and only records changed after it
+//! (and expunges after it) are sent. A replica or primary that restarts
+//! therefore resumes where it stopped, with no position kept anywhere else.
+//! After every batch the replica's head (UIDNEXT, HIGHESTMODSEQ, message
+//! count, state CRC) must equal the primary's as of the batch; if not, the
+//! mailbox is resynced from record digests, sending only the records that
+//! differ and message bytes only where the replica lacks them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::future::Future;
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use mailroom_core::replication::{
+    AccountState, ChangePosition, MailboxHead, MailboxState, ReplicaMessage, StateCrc,
+};
+use mailroom_core::{MailboxName, MailboxRef, ModSeq, Replication, Uid, UidValidity};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::Framed;
+
+use crate::error::{Result, SyncError};
+use crate::handshake::{SUPPORTED_VERSIONS, Secret, nonce};
+use crate::io::{ByteCounters, CountingIo};
+use crate::msgs::{
+    self, AppliedFrame, ErrorFrame, Hello, MailboxKey, NamespaceRequest, RECORD_OVERHEAD, Records,
+    Role, kind,
+};
+use crate::wire::{Field, FieldReader, Frame, FrameCodec, Limits};
+
+/// A function that sees every request frame after the handshake before it
+/// is sent. It may add fields, and it returns frames to send ahead of it.
+/// Meant for tests of version skew (a "newer" sender) and for tracing.
+pub type OutgoingHook = Arc<dyn Fn(&mut Frame) -> Vec<Frame> + Send + Sync>;
+
+/// How a primary replicates.
+#[derive(Clone)]
+pub struct PrimaryConfig {
+    /// The secret shared with the replica.
+    pub secret: Secret,
+    /// Bounds on frames received (and the largest frame sent).
+    pub limits: Limits,
+    /// The protocol versions offered.
+    pub versions: RangeInclusive<u32>,
+    /// Most records in one RECORDS frame.
+    pub batch_records: usize,
+    /// Most message bytes in one RECORDS frame (a larger message goes alone).
+    pub batch_bytes: usize,
+    /// Longest wait for an answer.
+    pub request_timeout: Duration,
+    /// How often every account is compared even without a change.
+    pub verify_interval: Duration,
+    /// Wait after a failed connection before the next (doubles up to 30 s).
+    pub reconnect_delay: Duration,
+    /// See [`OutgoingHook`].
+    pub outgoing_hook: Option<OutgoingHook>,
+}
+
+impl std::fmt::Debug for PrimaryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PrimaryConfig")
+            .field("secret", &self.secret)
+            .field("limits", &self.limits)
+            .field("versions", &self.versions)
+            .field("batch_records", &self.batch_records)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("request_timeout", &self.request_timeout)
+            .field("verify_interval", &self.verify_interval)
+            .field("reconnect_delay", &self.reconnect_delay)
+            .field("outgoing_hook", &self.outgoing_hook.is_some())
+            .finish()
+    }
+}
+
+impl PrimaryConfig {
+    /// Defaults around a secret: 1,000 records or 8 MiB per batch, 30 s
+    /// per request, a full comparison every 60 s, reconnect after 100 ms.
+    pub fn new(secret: Secret) -> PrimaryConfig {
+        PrimaryConfig {
+            secret,
+            limits: Limits::default(),
+            versions: SUPPORTED_VERSIONS,
+            batch_records: 1000,
+            batch_bytes: 8 << 20,
+            request_timeout: Duration::from_secs(30),
+            verify_interval: Duration::from_secs(60),
+            reconnect_delay: Duration::from_millis(100),
+            outgoing_hook: None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    connects: AtomicU64,
+    rounds: AtomicU64,
+    records_sent: AtomicU64,
+    messages_sent: AtomicU64,
+    bytes_sent: AtomicU64,
+    bytes_received: AtomicU64,
+    mismatches: AtomicU64,
+    repaired: AtomicU64,
+    unsupported_answers: AtomicU64,
+    last_error: std::sync::Mutex<Option<String>>,
+}
+
+/// A snapshot of a primary's counters.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PrimaryStats {
+    /// Successful handshakes.
+    pub connects: u64,
+    /// Comparison rounds completed.
+    pub rounds: u64,
+    /// Records sent (with or without bytes).
+    pub records_sent: u64,
+    /// Messages whose bytes were sent.
+    pub messages_sent: u64,
+    /// Bytes written to replicas (frames of every kind).
+    pub bytes_sent: u64,
+    /// Bytes read from replicas.
+    pub bytes_received: u64,
+    /// Mailboxes found different after a batch or at comparison.
+    pub mismatches: u64,
+    /// Mailboxes resynced from digests and found equal afterwards.
+    pub repaired: u64,
+    /// UNSUPPORTED answers received (the sender fell back).
+    pub unsupported_answers: u64,
+    /// The last connection's error, if it ended with one.
+    pub last_error: Option<String>,
+}
+
+/// What one mailbox comparison found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Equal heads: nothing was sent.
+    InStep,
+    /// Changes were streamed and the heads then matched.
+    Updated,
+    /// The heads disagreed (damage or divergence on the replica); the
+    /// differing records were resent and the heads then matched.
+    Repaired,
+}
+
+/// The primary: streams a store's changes to a replica.
+#[derive(Debug, Clone)]
+pub struct Primary {
+    store: Arc<dyn Replication>,
+    config: Arc<PrimaryConfig>,
+    counters: Arc<Counters>,
+}
+
+impl Primary {
+    /// A primary reading from `store`.
+    pub fn new(store: Arc<dyn Replication>, config: PrimaryConfig) -> Primary {
+        Primary {
+            store,
+            config: Arc::new(config),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> PrimaryStats {
+        let c = &self.counters;
+        PrimaryStats {
+            connects: c.connects.load(Ordering::Relaxed),
+            rounds: c.rounds.load(Ordering::Relaxed),
+            records_sent: c.records_sent.load(Ordering::Relaxed),
+            messages_sent: c.messages_sent.load(Ordering::Relaxed),
+            bytes_sent: c.bytes_sent.load(Ordering::Relaxed),
+            bytes_received: c.bytes_received.load(Ordering::Relaxed),
+            mismatches: c.mismatches.load(Ordering::Relaxed),
+            repaired: c.repaired.load(Ordering::Relaxed),
+            unsupported_answers: c.unsupported_answers.load(Ordering::Relaxed),
+            last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
+        }
+    }
+
+    /// Runs the handshake over `io` (the primary speaks first).
+    pub async fn connect<IO>(&self, io: IO) -> Result<PrimaryConnection<IO>>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        let bytes = Arc::new(ByteCounters::default());
+        let io = CountingIo::new(io, Arc::clone(&bytes));
+        let mut conn = PrimaryConnection {
+            framed: Framed::new(io, FrameCodec::new(self.config.limits)),
+            primary: self.clone(),
+            bytes,
+            reported: (0, 0),
+            ready: false,
+        };
+        conn.handshake().await?;
+        self.counters.connects.fetch_add(1, Ordering::Relaxed);
+        Ok(conn)
+    }
+
+    /// Rolling replication until `shutdown` completes: connects with
+    /// `connect`, compares every account, then streams each change as the
+    /// store reports it, and compares everything again every
+    /// [`PrimaryConfig::verify_interval`]. A failed connection is logged and
+    /// retried after [`PrimaryConfig::reconnect_delay`] (doubling to 30 s).
+    pub async fn run<C, F, IO>(&self, mut connect: C, shutdown: impl Future<Output = ()>)
+    where
+        C: FnMut() -> F,
+        F: Future<Output = std::io::Result<IO>>,
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        tokio::pin!(shutdown);
+        let mut delay = self.config.reconnect_delay;
+        loop {
+            let attempt = async {
+                let io = connect().await?;
+                let mut conn = self.connect(io).await?;
+                delay = self.config.reconnect_delay;
+                conn.follow().await
+            };
+            tokio::select! {
+                _ = &mut shutdown => return,
+                result = attempt => {
+                    let e = match result {
+                        Ok(()) => SyncError::Unexpected("replica closed the connection"),
+                        Err(e) => e,
+                    };
+                    if e.is_retryable() {
+                        tracing::warn!(error = %e, "replication connection lost; reconnecting");
+                    } else {
+                        tracing::error!(error = %e, "replication refused; retrying");
+                    }
+                    if let Ok(mut last) = self.counters.last_error.lock() {
+                        *last = Some(e.to_string());
+                    }
+                }
+            }
+            tokio::select! {
+                _ = &mut shutdown => return,
+                _ = tokio::time::sleep(delay) => {}
+            }
+            delay = (delay * 2).min(Duration::from_secs(30));
+        }
+    }
+}
+
+/// One authenticated connection to a replica.
+#[derive(Debug)]
+pub struct PrimaryConnection<IO> {
+    framed: Framed<CountingIo<IO>, FrameCodec>,
+    primary: Primary,
+    bytes: Arc<ByteCounters>,
+    reported: (u64, u64),
+    ready: bool,
+}
+
+impl<IO> PrimaryConnection<IO>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    fn config(&self) -> &PrimaryConfig {
+        &self.primary.config
+    }
+
+    fn store(&self) -> &Arc<dyn Replication> {
+        &self.primary.store
+    }
+
+    fn report_bytes(&mut self) {
+        let written = self.bytes.written.load(Ordering::Relaxed);
+        let read = self.bytes.read.load(Ordering::Relaxed);
+        let c = &self.primary.counters;
+        c.bytes_sent
+            .fetch_add(written - self.reported.0, Ordering::Relaxed);
+        c.bytes_received
+            .fetch_add(read - self.reported.1, Ordering::Relaxed);
+        self.reported = (written, read);
+    }
+
+    async fn send(&mut self, frame: Frame) -> Result<()> {
+        let r = self.framed.send(frame).await;
+        self.report_bytes();
+        r
+    }
+
+    /// The next frame that is not an ignorable one of an unknown kind.
+    async fn receive(&mut self) -> Result<Frame> {
+        let timeout = self.config().request_timeout;
+        loop {
+            let next = tokio::time::timeout(timeout, self.framed.next()).await;
+            self.report_bytes();
+            let frame = match next {
+                Err(_) => return Err(SyncError::Timeout),
+                Ok(None) => {
+                    return Err(SyncError::Io(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        "replica closed the connection",
+                    )));
+                }
+                Ok(Some(frame)) => frame?,
+            };
+            if frame.is_ignorable() && !is_known(frame.kind) {
+                continue;
+            }
+            return Ok(frame);
+        }
+    }
+
+    async fn handshake(&mut self) -> Result<()> {
+        let ours = (
+            *self.config().versions.start(),
+            *self.config().versions.end(),
+        );
+        let primary_nonce = nonce();
+        self.send(
+            Hello {
+                min_version: ours.0,
+                max_version: ours.1,
+                role: Role::Primary,
+                nonce: primary_nonce,
+                chosen: None,
+            }
+            .to_frame(),
+        )
+        .await?;
+        let answer = self.receive().await?;
+        if answer.kind == kind::ERROR {
+            return Err(ErrorFrame::from_frame(&answer)?.into_error(ours));
+        }
+        let hello = Hello::from_frame(&answer)?;
+        if hello.role != Role::Replica {
+            return Err(SyncError::Unexpected(
+                "HELLO from a node that is not a replica",
+            ));
+        }
+        let chosen = hello.chosen.ok_or(SyncError::Malformed(
+            "replica HELLO without a chosen version",
+        ))?;
+        if !self.config().versions.contains(&chosen) {
+            return Err(SyncError::VersionUnsupported {
+                peer_min: hello.min_version,
+                peer_max: hello.max_version,
+                ours_min: ours.0,
+                ours_max: ours.1,
+            });
+        }
+        let proof = self
+            .config()
+            .secret
+            .proof(Role::Primary, &primary_nonce, &hello.nonce);
+        self.send(Frame::new(
+            kind::AUTH,
+            vec![Field::bytes(1, bytes::Bytes::copy_from_slice(&proof))],
+        ))
+        .await?;
+        let answer = self.receive().await?;
+        if answer.kind == kind::ERROR {
+            return Err(ErrorFrame::from_frame(&answer)?.into_error(ours));
+        }
+        msgs::expect(&answer, kind::AUTH)?;
+        let theirs = FieldReader::new(&answer.fields).bytes(1, "AUTH without proof")?;
+        self.config()
+            .secret
+            .verify(Role::Replica, &primary_nonce, &hello.nonce, theirs)?;
+        self.ready = true;
+        tracing::info!(version = chosen, "replication connected");
+        Ok(())
+    }
+
+    /// Sends a request and returns the answer; an ERROR answer is an error.
+    pub async fn request(&mut self, mut frame: Frame) -> Result<Frame> {
+        let extras = match (&self.config().outgoing_hook, self.ready) {
+            (Some(hook), true) => hook(&mut frame),
+            _ => Vec::new(),
+        };
+        for extra in extras {
+            let ignorable = extra.is_ignorable();
+            self.send(extra).await?;
+            if !ignorable {
+                let answer = self.receive().await?;
+                if answer.kind == kind::UNSUPPORTED {
+                    // The replica does not know it: fall back to not using it.
+                    self.primary
+                        .counters
+                        .unsupported_answers
+                        .fetch_add(1, Ordering::Relaxed);
+                } else if answer.kind == kind::ERROR {
+                    return Err(ErrorFrame::from_frame(&answer)?.into_error((0, 0)));
+                }
+            }
+        }
+        self.send(frame).await?;
+        let answer = self.receive().await?;
+        if answer.kind == kind::ERROR {
+            let ours = (
+                *self.config().versions.start(),
+                *self.config().versions.end(),
+            );
+            return Err(ErrorFrame::from_frame(&answer)?.into_error(ours));
+        }
+        Ok(answer)
+    }
+
+    /// Streams changes until the connection fails (never returns `Ok`
+    /// unless the store's change feed ends).
+    pub async fn follow(&mut self) -> Result<()> {
+        let store = Arc::clone(self.store());
+        let mut watch = store.watch_changes();
+        let mut position = ChangePosition(0);
+        let verify = self.config().verify_interval;
+        let mut next_verify = tokio::time::Instant::now() + verify;
+        loop {
+            let changed = store.changed_accounts(position).await?;
+            for user in &changed.users {
+                self.sync_account(user).await?;
+            }
+            self.primary.counters.rounds.fetch_add(1, Ordering::Relaxed);
+            position = changed.position;
+            tokio::select! {
+                change = watch.changed() => {
+                    if change.is_none() {
+                        return Ok(());
+                    }
+                }
+                _ = tokio::time::sleep_until(next_verify) => {
+                    position = ChangePosition(0);
+                    next_verify = tokio::time::Instant::now() + verify;
+                }
+            }
+        }
+    }
+
+    /// Compares every account once and brings the replica in step.
+    pub async fn sync_all(&mut self) -> Result<BTreeMap<String, Vec<(MailboxName, Verdict)>>> {
+        let mut out = BTreeMap::new();
+        for user in self.store().accounts().await? {
+            let verdicts = self.sync_account(&user).await?;
+            out.insert(user, verdicts);
+        }
+        self.primary.counters.rounds.fetch_add(1, Ordering::Relaxed);
+        Ok(out)
+    }
+
+    /// Compares one account and brings the replica in step; one verdict per
+    /// mailbox of the primary.
+    pub async fn sync_account(&mut self, user: &str) -> Result<Vec<(MailboxName, Verdict)>> {
+        let Some(ours) = self.store().account_state(user).await? else {
+            return Ok(Vec::new());
+        };
+        let answer = self.request(msgs::get_account(user)).await?;
+        let theirs = msgs::account_from(&answer)?;
+        let heads = self.sync_namespace(&ours, theirs.as_ref()).await?;
+        let mut verdicts = Vec::with_capacity(ours.mailboxes.len());
+        for m in &ours.mailboxes {
+            let key = MailboxKey {
+                user: user.to_owned(),
+                name: m.name.clone(),
+                uid_validity: m.head.uid_validity,
+            };
+            let theirs = heads
+                .get(&m.head.uid_validity.0)
+                .copied()
+                .unwrap_or_else(|| empty_head(m.head.uid_validity));
+            match self.sync_mailbox(&key, m.head, theirs).await {
+                Ok(v) => verdicts.push((m.name.clone(), v)),
+                // Renamed, deleted or replaced meanwhile: the next round sees it.
+                Err(SyncError::Store(mailroom_core::Error::NoSuchMailbox(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(verdicts)
+    }
+
+    /// Brings the replica's namespace in step; returns the replica's head
+    /// of every mailbox it holds afterwards, by UIDVALIDITY.
+    async fn sync_namespace(
+        &mut self,
+        ours: &AccountState,
+        theirs: Option<&AccountState>,
+    ) -> Result<HashMap<u32, MailboxHead>> {
+        let user = ours.user.clone();
+        let ours_by_uv: HashMap<u32, &MailboxState> = ours
+            .mailboxes
+            .iter()
+            .map(|m| (m.head.uid_validity.0, m))
+            .collect();
+        let mut theirs_by_uv: HashMap<u32, MailboxState> = HashMap::new();
+        let mut requests = Vec::new();
+        for t in theirs.map(|t| t.mailboxes.as_slice()).unwrap_or_default() {
+            let uv = t.head.uid_validity.0;
+            if ours_by_uv.contains_key(&uv) && !theirs_by_uv.contains_key(&uv) {
+                theirs_by_uv.insert(uv, t.clone());
+            } else {
+                requests.push(NamespaceRequest::Delete {
+                    user: user.clone(),
+                    name: t.name.clone(),
+                });
+            }
+        }
+        // Renames go through a temporary name each, so that swaps and
+        // chains (a→b, b→c) never meet an occupied name.
+        let mut renames = Vec::new();
+        for (uv, t) in &theirs_by_uv {
+            if let Some(o) = ours_by_uv.get(uv)
+                && o.name != t.name
+            {
+                renames.push((t.name.clone(), temporary_name(*uv)?, o.name.clone()));
+            }
+        }
+        renames.sort();
+        for (from, tmp, _) in &renames {
+            requests.push(NamespaceRequest::Rename {
+                user: user.clone(),
+                from: from.clone(),
+                to: tmp.clone(),
+            });
+        }
+        for (_, tmp, to) in &renames {
+            requests.push(NamespaceRequest::Rename {
+                user: user.clone(),
+                from: tmp.clone(),
+                to: to.clone(),
+            });
+        }
+        for o in &ours.mailboxes {
+            match theirs_by_uv.get(&o.head.uid_validity.0) {
+                None => {
+                    requests.push(NamespaceRequest::Create {
+                        user: user.clone(),
+                        name: o.name.clone(),
+                        uid_validity: o.head.uid_validity,
+                        special_use: o.special_use,
+                    });
+                    if !o.acl.entries.is_empty() {
+                        requests.push(attributes(&user, o));
+                    }
+                }
+                Some(t) if t.special_use != o.special_use || t.acl != o.acl => {
+                    requests.push(attributes(&user, o));
+                }
+                Some(_) => {}
+            }
+        }
+        let their_subs = theirs.map(|t| t.subscriptions.clone()).unwrap_or_default();
+        if theirs.is_none() || their_subs != ours.subscriptions {
+            requests.push(NamespaceRequest::Subscriptions {
+                user: user.clone(),
+                names: ours.subscriptions.clone(),
+            });
+        }
+        if theirs.map(|t| t.quota) != Some(ours.quota) {
+            requests.push(NamespaceRequest::Quota {
+                user: user.clone(),
+                limits: ours.quota,
+            });
+        }
+        for r in requests {
+            tracing::debug!(?r, "replicating namespace change");
+            let answer = self.request(r.to_frame()).await?;
+            msgs::expect(&answer, kind::OK)?;
+        }
+        Ok(theirs_by_uv
+            .into_iter()
+            .map(|(uv, t)| (uv, t.head))
+            .collect())
+    }
+
+    /// Brings one mailbox in step, starting from the replica's head.
+    async fn sync_mailbox(
+        &mut self,
+        key: &MailboxKey,
+        ours_now: MailboxHead,
+        theirs: MailboxHead,
+    ) -> Result<Verdict> {
+        let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
+        if ours_now == theirs {
+            return Ok(Verdict::InStep);
+        }
+        if theirs.highest_modseq > ours_now.highest_modseq || theirs.uid_next > ours_now.uid_next {
+            // The replica is ahead of the primary: changed behind our back.
+            return self.resync(key, "replica ahead of the primary").await;
+        }
+        let since = theirs.highest_modseq;
+        let mut after = Uid(0);
+        let (final_head, complete, applied) = loop {
+            let page = self
+                .store()
+                .records_since(
+                    &mailbox,
+                    key.uid_validity,
+                    since,
+                    after,
+                    self.config().batch_records,
+                )
+                .await?;
+            if let Some(last) = page.records.last() {
+                after = last.uid;
+            }
+            let mut messages = Vec::with_capacity(page.records.len());
+            for record in page.records {
+                let content = if record.uid >= theirs.uid_next {
+                    match self
+                        .store()
+                        .message_content(&mailbox, key.uid_validity, record.uid)
+                        .await
+                    {
+                        Ok(c) => Some(c),
+                        // Expunged since the page was read.
+                        Err(mailroom_core::Error::NoSuchMessage(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                } else {
+                    None
+                };
+                messages.push(ReplicaMessage { record, content });
+            }
+            let last_page = !page.more;
+            let applied = self
+                .send_records(
+                    key,
+                    messages,
+                    if last_page { page.expunged } else { Vec::new() },
+                    last_page.then_some(page.head),
+                )
+                .await?;
+            if last_page {
+                break (page.head, page.expunged_complete, applied);
+            }
+        };
+        let applied = self
+            .send_missing(key, &mailbox, applied, final_head)
+            .await?;
+        if !complete {
+            return self.resync(key, "expunge history incomplete").await;
+        }
+        if applied.head != final_head {
+            return self.resync(key, "state CRC mismatch after a batch").await;
+        }
+        Ok(Verdict::Updated)
+    }
+
+    /// Sends messages in RECORDS frames within the batch bounds; the last
+    /// frame carries the expunges and the final head. Returns the replica's
+    /// answer to the last frame, with every frame's missing UIDs.
+    async fn send_records(
+        &mut self,
+        key: &MailboxKey,
+        messages: Vec<ReplicaMessage>,
+        expunged: Vec<(Uid, ModSeq)>,
+        head: Option<MailboxHead>,
+    ) -> Result<AppliedFrame> {
+        let max_records = self.config().batch_records.max(1);
+        let max_bytes = self.config().batch_bytes;
+        let mut missing = Vec::new();
+        let mut batch: Vec<ReplicaMessage> = Vec::new();
+        let mut batch_bytes = 0usize;
+        let mut iter = messages.into_iter().peekable();
+        loop {
+            let next_size = iter.peek().map(message_wire_size);
+            let flush = match next_size {
+                None => true,
+                Some(size) => {
+                    !batch.is_empty()
+                        && (batch.len() >= max_records || batch_bytes + size > max_bytes)
+                }
+            };
+            if flush {
+                let last = iter.peek().is_none();
+                let records = Records {
+                    key: key.clone(),
+                    messages: std::mem::take(&mut batch),
+                    expunged: if last { expunged.clone() } else { Vec::new() },
+                    uid_next: if last { head.map(|h| h.uid_next) } else { None },
+                    highest_modseq: if last {
+                        head.map(|h| h.highest_modseq)
+                    } else {
+                        None
+                    },
+                };
+                let c = &self.primary.counters;
+                c.records_sent
+                    .fetch_add(records.messages.len() as u64, Ordering::Relaxed);
+                c.messages_sent.fetch_add(
+                    records
+                        .messages
+                        .iter()
+                        .filter(|m| m.content.is_some())
+                        .count() as u64,
+                    Ordering::Relaxed,
+                );
+                let answer = self.request(records.to_frame()).await?;
+                let mut applied = AppliedFrame::from_frame(&answer)?;
+                missing.append(&mut applied.missing);
+                batch_bytes = 0;
+                if last {
+                    applied.missing = missing;
+                    return Ok(applied);
+                }
+            }
+            if let Some(m) = iter.next() {
+                batch_bytes += message_wire_size(&m);
+                batch.push(m);
+            }
+        }
+    }
+
+    /// Resends, with their bytes, the records the replica reported missing.
+    async fn send_missing(
+        &mut self,
+        key: &MailboxKey,
+        mailbox: &MailboxRef,
+        mut applied: AppliedFrame,
+        head: MailboxHead,
+    ) -> Result<AppliedFrame> {
+        for _ in 0..3 {
+            if applied.missing.is_empty() {
+                break;
+            }
+            let records = self
+                .store()
+                .records(mailbox, key.uid_validity, &applied.missing)
+                .await?;
+            let mut messages = Vec::with_capacity(records.len());
+            for record in records {
+                match self
+                    .store()
+                    .message_content(mailbox, key.uid_validity, record.uid)
+                    .await
+                {
+                    Ok(c) => messages.push(ReplicaMessage {
+                        record,
+                        content: Some(c),
+                    }),
+                    Err(mailroom_core::Error::NoSuchMessage(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            applied = self
+                .send_records(key, messages, Vec::new(), Some(head))
+                .await?;
+        }
+        Ok(applied)
+    }
+
+    /// Resyncs one mailbox from digests: sends only the records that differ
+    /// (bytes only where the replica lacks the message) and expunges what
+    /// the primary does not hold.
+    async fn resync(&mut self, key: &MailboxKey, reason: &'static str) -> Result<Verdict> {
+        let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
+        self.primary
+            .counters
+            .mismatches
+            .fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(mailbox = %mailbox, reason, "replica mailbox differs; resyncing it");
+        for attempt in 1..=3 {
+            let answer = self.request(msgs::get_digests(key)).await?;
+            let (_, theirs) = msgs::digests_from(&answer)?;
+            let (ours_head, ours) = self
+                .store()
+                .record_digests(&mailbox, key.uid_validity)
+                .await?;
+            let theirs: HashMap<u32, u32> = theirs.into_iter().map(|(u, c)| (u.0, c)).collect();
+            let ours_map: HashMap<u32, u32> = ours.iter().map(|(u, c)| (u.0, *c)).collect();
+            let differing: Vec<Uid> = ours
+                .iter()
+                .filter(|(u, c)| theirs.get(&u.0) != Some(c))
+                .map(|(u, _)| *u)
+                .collect();
+            let mut gone: Vec<(Uid, ModSeq)> = theirs
+                .keys()
+                .filter(|u| !ours_map.contains_key(u))
+                .map(|u| (Uid(*u), ours_head.highest_modseq))
+                .collect();
+            gone.sort_unstable();
+            let records = self
+                .store()
+                .records(&mailbox, key.uid_validity, &differing)
+                .await?;
+            let mut messages = Vec::with_capacity(records.len());
+            for record in records {
+                let content = if theirs.contains_key(&record.uid.0) {
+                    None
+                } else {
+                    match self
+                        .store()
+                        .message_content(&mailbox, key.uid_validity, record.uid)
+                        .await
+                    {
+                        Ok(c) => Some(c),
+                        Err(mailroom_core::Error::NoSuchMessage(_)) => continue,
+                        Err(e) => return Err(e.into()),
+                    }
+                };
+                messages.push(ReplicaMessage { record, content });
+            }
+            tracing::info!(
+                mailbox = %mailbox,
+                differing = messages.len(),
+                expunged = gone.len(),
+                attempt,
+                "resync: sending differing records"
+            );
+            let applied = self
+                .send_records(key, messages, gone, Some(ours_head))
+                .await?;
+            let applied = self.send_missing(key, &mailbox, applied, ours_head).await?;
+            if applied.head == ours_head {
+                self.primary
+                    .counters
+                    .repaired
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::info!(mailbox = %mailbox, "replica mailbox repaired");
+                return Ok(Verdict::Repaired);
+            }
+        }
+        tracing::error!(mailbox = %mailbox, "replica mailbox still differs after 3 resyncs");
+        Err(SyncError::Unexpected(
+            "replica mailbox still differs after resync",
+        ))
+    }
+}
+
+fn is_known(k: u16) -> bool {
+    matches!(
+        k,
+        kind::HELLO
+            | kind::AUTH
+            | kind::ERROR
+            | kind::UNSUPPORTED
+            | kind::OK
+            | kind::GET_ACCOUNT
+            | kind::ACCOUNT
+            | kind::CREATE
+            | kind::DELETE
+            | kind::RENAME
+            | kind::ATTRIBUTES
+            | kind::SUBSCRIPTIONS
+            | kind::QUOTA
+            | kind::RECORDS
+            | kind::APPLIED
+            | kind::GET_DIGESTS
+            | kind::DIGESTS
+    )
+}
+
+fn message_wire_size(m: &ReplicaMessage) -> usize {
+    RECORD_OVERHEAD + m.content.as_ref().map_or(0, |c| c.len())
+}
+
+fn empty_head(uid_validity: UidValidity) -> MailboxHead {
+    MailboxHead {
+        uid_validity,
+        uid_next: Uid(1),
+        highest_modseq: ModSeq(0),
+        messages: 0,
+        state_crc: StateCrc(0),
+    }
+}
+
+fn attributes(user: &str, m: &MailboxState) -> NamespaceRequest {
+    NamespaceRequest::Attributes {
+        user: user.to_owned(),
+        name: m.name.clone(),
+        special_use: m.special_use,
+        acl: m.acl.clone(),
+    }
+}
+
+/// The name a mailbox takes for a moment while renames are applied.
+fn temporary_name(uid_validity: u32) -> Result<MailboxName> {
+    MailboxName::new(&format!("#mailroom-sync-rename/{uid_validity}"))
+        .map_err(|_| SyncError::Malformed("temporary name"))
+}

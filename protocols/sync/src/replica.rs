@@ -1,0 +1,432 @@
+//! The replica side: [`ReplicaSession`], a `tower::Service<Frame>` holding
+//! one connection's state (HELLO, AUTH, ready), and [`Replica`], the
+//! factory that builds one per connection and drives it over a socket
+//! ([`Replica::serve_connection`]).
+
+use std::ops::RangeInclusive;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::{SinkExt, StreamExt};
+use mailroom_core::replication::{ApplyBatch, NamespaceOp};
+use mailroom_core::{MailboxRef, MessageGuid, Replication};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_util::codec::Framed;
+use tower::Service;
+
+use crate::error::{Result, SyncError};
+use crate::handshake::{SUPPORTED_VERSIONS, Secret, negotiate, nonce};
+use crate::io::{ByteCounters, CountingIo};
+use crate::msgs::{
+    self, AppliedFrame, ErrorFrame, Hello, NONCE_LEN, NamespaceRequest, Records, Role, kind,
+};
+use crate::wire::{Field, FieldReader, Frame, FrameCodec, Limits};
+
+/// How a replica listens.
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    /// The secret shared with the primary.
+    pub secret: Secret,
+    /// Bounds on incoming frames.
+    pub limits: Limits,
+    /// The protocol versions accepted (tests and staged upgrades narrow it).
+    pub versions: RangeInclusive<u32>,
+    /// Time allowed for the whole handshake (HELLO and AUTH).
+    pub handshake_timeout: Duration,
+    /// Time a ready connection may stay silent before it is closed.
+    pub idle_timeout: Duration,
+}
+
+impl ReplicaConfig {
+    /// Defaults around a secret: [`Limits::default`], every supported
+    /// version, 10 s for the handshake, 10 minutes idle.
+    pub fn new(secret: Secret) -> ReplicaConfig {
+        ReplicaConfig {
+            secret,
+            limits: Limits::default(),
+            versions: SUPPORTED_VERSIONS,
+            handshake_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(600),
+        }
+    }
+}
+
+/// Counters of a [`Replica`], over all its connections.
+#[derive(Debug, Default)]
+struct Counters {
+    connections: AtomicU64,
+    refused: AtomicU64,
+    batches: AtomicU64,
+    messages: AtomicU64,
+    bytes_received: AtomicU64,
+}
+
+/// A snapshot of a replica's counters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplicaStats {
+    /// Connections served.
+    pub connections: u64,
+    /// Connections closed because of the peer (bad bytes, failed proof,
+    /// version, protocol violation, timeout).
+    pub refused: u64,
+    /// RECORDS batches applied.
+    pub batches: u64,
+    /// Messages (with bytes) applied.
+    pub messages: u64,
+    /// Bytes received on all connections.
+    pub bytes_received: u64,
+}
+
+/// The replica: builds a [`ReplicaSession`] per connection over one store.
+#[derive(Debug, Clone)]
+pub struct Replica {
+    store: Arc<dyn Replication>,
+    config: Arc<ReplicaConfig>,
+    counters: Arc<Counters>,
+}
+
+impl Replica {
+    /// A replica applying to `store`.
+    pub fn new(store: Arc<dyn Replication>, config: ReplicaConfig) -> Replica {
+        Replica {
+            store,
+            config: Arc::new(config),
+            counters: Arc::new(Counters::default()),
+        }
+    }
+
+    /// A fresh session for one connection (`MakeService` style).
+    pub fn session(&self) -> ReplicaSession {
+        ReplicaSession {
+            store: Arc::clone(&self.store),
+            config: Arc::clone(&self.config),
+            counters: Arc::clone(&self.counters),
+            state: State::Hello,
+        }
+    }
+
+    /// The counters so far.
+    pub fn stats(&self) -> ReplicaStats {
+        let c = &self.counters;
+        ReplicaStats {
+            connections: c.connections.load(Ordering::Relaxed),
+            refused: c.refused.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+            messages: c.messages.load(Ordering::Relaxed),
+            bytes_received: c.bytes_received.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Serves one connection until the primary closes it. A connection the
+    /// peer gets wrong (bad bytes, CRC, length, proof, version, a frame out
+    /// of place, a timeout) is answered with an ERROR frame where possible,
+    /// logged with its reason at `warn`, and closed; the error is returned.
+    /// Nothing a refused frame carried has been applied.
+    pub async fn serve_connection<IO>(&self, io: IO) -> Result<()>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        self.counters.connections.fetch_add(1, Ordering::Relaxed);
+        let bytes = Arc::new(ByteCounters::default());
+        let io = CountingIo::new(io, Arc::clone(&bytes));
+        let mut framed = Framed::new(io, FrameCodec::new(self.config.limits));
+        let mut session = self.session();
+        let result = self.drive(&mut framed, &mut session).await;
+        self.counters
+            .bytes_received
+            .fetch_add(bytes.read.load(Ordering::Relaxed), Ordering::Relaxed);
+        if let Err(e) = &result {
+            if e.is_peer_fault() || matches!(e, SyncError::Timeout) {
+                self.counters.refused.fetch_add(1, Ordering::Relaxed);
+            }
+            tracing::warn!(error = %e, "replication connection closed");
+            // Best effort: the peer may be gone or may not be listening.
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                framed.send(ErrorFrame::from_error(e).to_frame()),
+            )
+            .await;
+        }
+        result
+    }
+
+    async fn drive<IO>(
+        &self,
+        framed: &mut Framed<CountingIo<IO>, FrameCodec>,
+        session: &mut ReplicaSession,
+    ) -> Result<()>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
+        loop {
+            let wait = if session.is_ready() {
+                self.config.idle_timeout
+            } else {
+                self.config.handshake_timeout
+            };
+            let frame = match tokio::time::timeout(wait, framed.next()).await {
+                Err(_) => return Err(SyncError::Timeout),
+                Ok(None) => return Ok(()),
+                Ok(Some(frame)) => frame?,
+            };
+            if let Some(answer) = session.call(frame).await? {
+                framed.send(answer).await?;
+            }
+        }
+    }
+}
+
+#[derive(Debug)]
+enum State {
+    Hello,
+    Auth {
+        primary_nonce: [u8; NONCE_LEN],
+        replica_nonce: [u8; NONCE_LEN],
+    },
+    Ready,
+}
+
+/// One connection's session: the handshake state machine, then requests
+/// applied to the store. `call` answers with at most one frame; an `Err`
+/// ends the connection (the driver sends it as an ERROR frame).
+#[derive(Debug)]
+pub struct ReplicaSession {
+    store: Arc<dyn Replication>,
+    config: Arc<ReplicaConfig>,
+    counters: Arc<Counters>,
+    state: State,
+}
+
+impl ReplicaSession {
+    /// Whether the handshake is done.
+    pub fn is_ready(&self) -> bool {
+        matches!(self.state, State::Ready)
+    }
+
+    fn hello(&mut self, frame: &Frame) -> Result<Frame> {
+        if frame.kind != kind::HELLO {
+            return Err(SyncError::Unexpected("expected HELLO"));
+        }
+        let hello = Hello::from_frame(frame)?;
+        if hello.role != Role::Primary {
+            return Err(SyncError::Unexpected(
+                "HELLO from a node that is not a primary",
+            ));
+        }
+        let chosen = negotiate(&self.config.versions, hello.min_version, hello.max_version)?;
+        let replica_nonce = nonce();
+        self.state = State::Auth {
+            primary_nonce: hello.nonce,
+            replica_nonce,
+        };
+        Ok(Hello {
+            min_version: *self.config.versions.start(),
+            max_version: *self.config.versions.end(),
+            role: Role::Replica,
+            nonce: replica_nonce,
+            chosen: Some(chosen),
+        }
+        .to_frame())
+    }
+
+    fn auth(
+        &mut self,
+        frame: &Frame,
+        primary_nonce: [u8; NONCE_LEN],
+        replica_nonce: [u8; NONCE_LEN],
+    ) -> Result<Frame> {
+        if frame.kind != kind::AUTH {
+            return Err(SyncError::Unexpected("expected AUTH"));
+        }
+        let proof = FieldReader::new(&frame.fields).bytes(1, "AUTH without proof")?;
+        self.config
+            .secret
+            .verify(Role::Primary, &primary_nonce, &replica_nonce, proof)?;
+        self.state = State::Ready;
+        tracing::info!("replication primary authenticated");
+        let ours = self
+            .config
+            .secret
+            .proof(Role::Replica, &primary_nonce, &replica_nonce);
+        Ok(Frame::new(
+            kind::AUTH,
+            vec![Field::bytes(1, bytes::Bytes::copy_from_slice(&ours))],
+        ))
+    }
+}
+
+/// A request's failure that the connection survives: reported in an ERROR
+/// frame, the primary decides what to do.
+fn refusal(error: &SyncError) -> Frame {
+    ErrorFrame::from_error(error).to_frame()
+}
+
+async fn handle(
+    store: Arc<dyn Replication>,
+    counters: Arc<Counters>,
+    frame: Frame,
+) -> Result<Option<Frame>> {
+    match frame.kind {
+        kind::GET_ACCOUNT => {
+            let user = msgs::get_account_user(&frame)?;
+            Ok(Some(match store.account_state(&user).await {
+                Ok(state) => msgs::account(&user, state.as_ref()),
+                Err(e) => refusal(&e.into()),
+            }))
+        }
+        kind::CREATE
+        | kind::DELETE
+        | kind::RENAME
+        | kind::ATTRIBUTES
+        | kind::SUBSCRIPTIONS
+        | kind::QUOTA => {
+            let request = NamespaceRequest::from_frame(&frame)?;
+            let (user, op) = namespace_op(request);
+            tracing::debug!(user, ?op, "replica namespace change");
+            Ok(Some(match store.apply_namespace(&user, op).await {
+                Ok(()) => msgs::ok(),
+                Err(e) => refusal(&e.into()),
+            }))
+        }
+        kind::RECORDS => {
+            let records = Records::from_frame(&frame)?;
+            for m in &records.messages {
+                if let Some(content) = &m.content
+                    && (MessageGuid::of(content) != m.record.guid
+                        || content.len() as u64 != m.record.size)
+                {
+                    let e = SyncError::GuidMismatch {
+                        uid: m.record.uid.0,
+                    };
+                    tracing::warn!(error = %e, mailbox = %records.key.name, "batch refused");
+                    return Ok(Some(refusal(&e)));
+                }
+            }
+            let with_content = records
+                .messages
+                .iter()
+                .filter(|m| m.content.is_some())
+                .count() as u64;
+            let mailbox = MailboxRef::new(records.key.user.clone(), records.key.name.clone());
+            let batch = ApplyBatch {
+                messages: records.messages,
+                expunged: records.expunged,
+                uid_next: records.uid_next,
+                highest_modseq: records.highest_modseq,
+            };
+            Ok(Some(
+                match store
+                    .apply_messages(&mailbox, records.key.uid_validity, batch)
+                    .await
+                {
+                    Ok(applied) => {
+                        counters.batches.fetch_add(1, Ordering::Relaxed);
+                        counters.messages.fetch_add(with_content, Ordering::Relaxed);
+                        AppliedFrame {
+                            head: applied.head,
+                            missing: applied.missing,
+                        }
+                        .to_frame()
+                    }
+                    Err(e) => refusal(&e.into()),
+                },
+            ))
+        }
+        kind::GET_DIGESTS => {
+            let key = msgs::get_digests_key(&frame)?;
+            let mailbox = MailboxRef::new(key.user, key.name);
+            Ok(Some(
+                match store.record_digests(&mailbox, key.uid_validity).await {
+                    Ok((head, list)) => msgs::digests(&head, &list),
+                    Err(e) => refusal(&e.into()),
+                },
+            ))
+        }
+        kind::HELLO
+        | kind::AUTH
+        | kind::ERROR
+        | kind::UNSUPPORTED
+        | kind::OK
+        | kind::ACCOUNT
+        | kind::APPLIED
+        | kind::DIGESTS => Err(SyncError::Unexpected(
+            "frame kind not accepted from a primary",
+        )),
+        unknown if frame.is_ignorable() => {
+            tracing::debug!(kind = unknown, "ignorable frame of an unknown kind skipped");
+            Ok(None)
+        }
+        unknown => {
+            tracing::debug!(kind = unknown, "frame of an unknown kind: UNSUPPORTED");
+            Ok(Some(msgs::unsupported(unknown)))
+        }
+    }
+}
+
+fn namespace_op(request: NamespaceRequest) -> (String, NamespaceOp) {
+    match request {
+        NamespaceRequest::Create {
+            user,
+            name,
+            uid_validity,
+            special_use,
+        } => (
+            user,
+            NamespaceOp::Create {
+                name,
+                uid_validity,
+                special_use,
+            },
+        ),
+        NamespaceRequest::Delete { user, name } => (user, NamespaceOp::Delete { name }),
+        NamespaceRequest::Rename { user, from, to } => (user, NamespaceOp::Rename { from, to }),
+        NamespaceRequest::Attributes {
+            user,
+            name,
+            special_use,
+            acl,
+        } => (
+            user,
+            NamespaceOp::SetAttributes {
+                name,
+                special_use,
+                acl,
+            },
+        ),
+        NamespaceRequest::Subscriptions { user, names } => {
+            (user, NamespaceOp::SetSubscriptions(names))
+        }
+        NamespaceRequest::Quota { user, limits } => (user, NamespaceOp::SetQuota(limits)),
+    }
+}
+
+impl Service<Frame> for ReplicaSession {
+    type Response = Option<Frame>;
+    type Error = SyncError;
+    type Future = BoxFuture<'static, Result<Option<Frame>>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, frame: Frame) -> Self::Future {
+        let answer = match self.state {
+            State::Hello => self.hello(&frame).map(Some),
+            State::Auth {
+                primary_nonce,
+                replica_nonce,
+            } => self.auth(&frame, primary_nonce, replica_nonce).map(Some),
+            State::Ready => {
+                return Box::pin(handle(
+                    Arc::clone(&self.store),
+                    Arc::clone(&self.counters),
+                    frame,
+                ));
+            }
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}

@@ -1,0 +1,201 @@
+//! Shared helpers: a replica listener on a real loopback socket (a plain
+//! accept loop: the shared server runtime is not on main yet), a rolling
+//! primary, and a deep comparison of two memory stores.
+
+#![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use mailroom_core::replication::AccountState;
+use mailroom_core::{
+    Flags, InternalDate, MailboxName, MailboxRef, NewMessage, Replication, Storage, Uid,
+};
+use mailroom_store_memory::MemoryStore;
+use mailroom_sync::{Primary, PrimaryConfig, Replica, ReplicaConfig, Secret, SyncError};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::{JoinHandle, JoinSet};
+
+pub const SECRET: &[u8] = b"correct horse battery staple, 32b";
+
+pub fn secret() -> Secret {
+    Secret::new(SECRET).unwrap()
+}
+
+/// A replica listening on 127.0.0.1; every connection's result is sent on
+/// `results`. Aborting `task` closes the listener and every connection.
+pub struct ReplicaListener {
+    pub addr: SocketAddr,
+    pub replica: Replica,
+    pub task: JoinHandle<()>,
+    pub results: mpsc::UnboundedReceiver<Result<(), SyncError>>,
+}
+
+pub async fn listen(store: Arc<MemoryStore>, config: ReplicaConfig) -> ReplicaListener {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let replica = Replica::new(store, config);
+    let (tx, results) = mpsc::unbounded_channel();
+    let r = replica.clone();
+    let task = tokio::spawn(async move {
+        let mut connections = JoinSet::new();
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let r = r.clone();
+            let tx = tx.clone();
+            connections.spawn(async move {
+                let result = r.serve_connection(socket).await;
+                let _ = tx.send(result);
+            });
+        }
+    });
+    ReplicaListener {
+        addr,
+        replica,
+        task,
+        results,
+    }
+}
+
+/// A rolling primary connecting to whatever address `target` holds.
+pub struct RunningPrimary {
+    pub primary: Primary,
+    pub target: Arc<Mutex<SocketAddr>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl RunningPrimary {
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap();
+        }
+    }
+}
+
+pub fn primary_config() -> PrimaryConfig {
+    let mut c = PrimaryConfig::new(secret());
+    c.reconnect_delay = Duration::from_millis(20);
+    c
+}
+
+pub fn start_primary(
+    store: Arc<MemoryStore>,
+    addr: SocketAddr,
+    config: PrimaryConfig,
+) -> RunningPrimary {
+    let primary = Primary::new(store, config);
+    let target = Arc::new(Mutex::new(addr));
+    let (stop, stopped) = oneshot::channel::<()>();
+    let p = primary.clone();
+    let t = Arc::clone(&target);
+    let task = tokio::spawn(async move {
+        p.run(
+            move || {
+                let addr = *t.lock().unwrap();
+                TcpStream::connect(addr)
+            },
+            async {
+                let _ = stopped.await;
+            },
+        )
+        .await;
+    });
+    RunningPrimary {
+        primary,
+        target,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+pub fn inbox(user: &str) -> MailboxRef {
+    MailboxRef::new(user, MailboxName::inbox())
+}
+
+pub fn mailbox(user: &str, name: &str) -> MailboxRef {
+    MailboxRef::new(user, MailboxName::new(name).unwrap())
+}
+
+pub fn message(i: usize, size: usize) -> NewMessage {
+    let mut body = format!("Subject: message {i}\r\nMessage-ID: <{i}@test>\r\n\r\n");
+    while body.len() + 2 < size {
+        body.push_str(&format!("line {i} "));
+    }
+    body.push_str("\r\n");
+    NewMessage {
+        flags: Flags::default(),
+        internal_date: Some(InternalDate {
+            timestamp: 1_700_000_000 + i as i64,
+            offset_minutes: 120,
+        }),
+        content: Bytes::from(body),
+    }
+}
+
+/// Everything a client could see of one account, content hashes included.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Picture {
+    pub state: AccountState,
+    pub mailboxes: Vec<(
+        MailboxName,
+        Vec<mailroom_core::replication::ReplicaRecord>,
+        Vec<Bytes>,
+    )>,
+}
+
+pub async fn picture(store: &MemoryStore, user: &str) -> Option<Picture> {
+    let state = store.account_state(user).await.unwrap()?;
+    let mut mailboxes = Vec::new();
+    for m in &state.mailboxes {
+        let r = MailboxRef::new(user, m.name.clone());
+        let uv = m.head.uid_validity;
+        let records = store
+            .records_since(&r, uv, mailroom_core::ModSeq(0), Uid(0), usize::MAX)
+            .await
+            .ok()?
+            .records;
+        let mut contents = Vec::new();
+        for rec in &records {
+            contents.push(store.message_content(&r, uv, rec.uid).await.ok()?);
+        }
+        mailboxes.push((m.name.clone(), records, contents));
+    }
+    Some(Picture { state, mailboxes })
+}
+
+/// Waits until the replica's picture of `user` equals the primary's.
+pub async fn wait_identical(primary: &MemoryStore, replica: &MemoryStore, user: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let p = picture(primary, user).await;
+        let r = picture(replica, user).await;
+        if p.is_some() && p == r {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("replica never caught up with {user}:\nprimary {p:#?}\nreplica {r:#?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub async fn append_n(
+    store: &MemoryStore,
+    mailbox: &MailboxRef,
+    from: usize,
+    n: usize,
+    size: usize,
+) {
+    for i in from..from + n {
+        store.append(mailbox, message(i, size)).await.unwrap();
+    }
+}

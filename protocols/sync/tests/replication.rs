@@ -1,0 +1,309 @@
+//! Memory store to memory store over real loopback sockets: every kind of
+//! change replicates; a restarted replica or primary resumes without
+//! re-sending what the replica has; a damaged replica record is found by the
+//! state CRC and repaired by sending only what differs.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use common::*;
+use mailroom_core::replication::{ApplyBatch, ReplicaMessage};
+use mailroom_core::{
+    Flag, Flags, MailboxName, MessageGuid, ModSeq, Quota, QuotaLimits, Replication, Rights,
+    SpecialUse, Storage, StoreOp, Uid,
+};
+use mailroom_store_memory::MemoryStore;
+use mailroom_sync::{Primary, ReplicaConfig, Verdict};
+use tokio::net::TcpStream;
+
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_change_replicates() {
+    let p = Arc::new(MemoryStore::new());
+    let r = Arc::new(MemoryStore::new());
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    let running = start_primary(Arc::clone(&p), listener.addr, primary_config());
+
+    // Appends, with flags and keywords.
+    p.ensure_account(ALICE).await.unwrap();
+    append_n(&p, &inbox(ALICE), 0, 10, 600).await;
+    wait_identical(&p, &r, ALICE).await;
+
+    // Flags (owner and another user's \Seen on a shared mailbox), keywords.
+    let mbox = p.open(&inbox(ALICE), ALICE).await.unwrap();
+    mbox.store(
+        &[Uid(1), Uid(2), Uid(3)],
+        &StoreOp::Add(
+            [Flag::Flagged, Flag::Keyword("$Label1".into())]
+                .into_iter()
+                .collect(),
+        ),
+        None,
+    )
+    .await
+    .unwrap();
+    p.set_acl(&inbox(ALICE), BOB, Rights::parse("lrs"))
+        .await
+        .unwrap();
+    let as_bob = p.open(&inbox(ALICE), BOB).await.unwrap();
+    as_bob
+        .store(
+            &[Uid(4)],
+            &StoreOp::Add([Flag::Seen].into_iter().collect()),
+            None,
+        )
+        .await
+        .unwrap();
+    wait_identical(&p, &r, ALICE).await;
+    let seen = r
+        .records(
+            &inbox(ALICE),
+            p.status(&inbox(ALICE), ALICE).await.unwrap().uid_validity,
+            &[Uid(4)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        seen[0].seen_by,
+        vec![BOB.to_owned()],
+        "bob's \\Seen replicated"
+    );
+
+    // Expunges.
+    mbox.store(
+        &[Uid(5), Uid(6)],
+        &StoreOp::Add([Flag::Deleted].into_iter().collect()),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(mbox.expunge(None).await.unwrap(), vec![Uid(5), Uid(6)]);
+    wait_identical(&p, &r, ALICE).await;
+    let replica_inbox = r.open(&inbox(ALICE), ALICE).await.unwrap();
+    let changes = replica_inbox.changes_since(ModSeq(0)).await.unwrap();
+    assert_eq!(
+        changes.expunged.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        vec![Uid(5), Uid(6)],
+        "QRESYNC on the replica reports the same expunges"
+    );
+
+    // Mailboxes: create, rename (also a swap), delete, special use, ACL,
+    // subscriptions, quota, and a rename of INBOX.
+    p.create(&mailbox(ALICE, "Projects"), None).await.unwrap();
+    p.create(&mailbox(ALICE, "Projects/A"), Some(SpecialUse::Archive))
+        .await
+        .unwrap();
+    append_n(&p, &mailbox(ALICE, "Projects/A"), 100, 3, 300).await;
+    wait_identical(&p, &r, ALICE).await;
+    p.rename(
+        &mailbox(ALICE, "Projects/A"),
+        &MailboxName::new("Old").unwrap(),
+    )
+    .await
+    .unwrap();
+    p.rename(
+        &mailbox(ALICE, "Projects"),
+        &MailboxName::new("Tmp").unwrap(),
+    )
+    .await
+    .unwrap();
+    p.rename(
+        &mailbox(ALICE, "Old"),
+        &MailboxName::new("Projects").unwrap(),
+    )
+    .await
+    .unwrap();
+    p.rename(&mailbox(ALICE, "Tmp"), &MailboxName::new("Old").unwrap())
+        .await
+        .unwrap();
+    p.delete(&mailbox(ALICE, "Junk")).await.unwrap();
+    p.set_special_use(&mailbox(ALICE, "Old"), Some(SpecialUse::Trash))
+        .await
+        .unwrap();
+    p.set_acl(&mailbox(ALICE, "Projects"), "anyone", Rights::parse("lr"))
+        .await
+        .unwrap();
+    p.set_subscribed(ALICE, &MailboxName::new("Projects").unwrap(), true)
+        .await
+        .unwrap();
+    p.set_subscribed(ALICE, &MailboxName::new("Junk").unwrap(), false)
+        .await
+        .unwrap();
+    p.set_limits(
+        ALICE,
+        QuotaLimits {
+            storage_bytes: Some(1 << 20),
+            messages: Some(500),
+        },
+    )
+    .await
+    .unwrap();
+    p.rename(&inbox(ALICE), &MailboxName::new("Saved").unwrap())
+        .await
+        .unwrap();
+    wait_identical(&p, &r, ALICE).await;
+    let names: Vec<String> = r
+        .account_state(ALICE)
+        .await
+        .unwrap()
+        .unwrap()
+        .mailboxes
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "Drafts", "INBOX", "Old", "Projects", "Saved", "Sent", "Trash"
+        ]
+    );
+    assert_eq!(
+        r.usage(ALICE).await.unwrap().limits.messages,
+        Some(500),
+        "quota limits replicated"
+    );
+    // The renamed mailbox kept its UIDVALIDITY and UIDs on the replica.
+    let moved = r.status(&mailbox(ALICE, "Projects"), ALICE).await.unwrap();
+    let original = p.status(&mailbox(ALICE, "Projects"), ALICE).await.unwrap();
+    assert_eq!(
+        (moved.uid_validity, moved.uid_next, moved.highest_modseq),
+        (
+            original.uid_validity,
+            original.uid_next,
+            original.highest_modseq
+        )
+    );
+
+    // A second account replicates too.
+    p.ensure_account(BOB).await.unwrap();
+    append_n(&p, &inbox(BOB), 0, 2, 200).await;
+    wait_identical(&p, &r, BOB).await;
+    wait_identical(&p, &r, ALICE).await;
+    assert_eq!(running.primary.stats().repaired, 0, "no repair was needed");
+    running.stop().await;
+    listener.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn restarted_replica_and_primary_resume_without_resending() {
+    let p = Arc::new(MemoryStore::new());
+    let r = Arc::new(MemoryStore::new());
+    p.ensure_account(ALICE).await.unwrap();
+    append_n(&p, &inbox(ALICE), 0, 40, 2048).await;
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    let running = start_primary(Arc::clone(&p), listener.addr, primary_config());
+    wait_identical(&p, &r, ALICE).await;
+    let initial = running.primary.stats();
+    assert_eq!(initial.messages_sent, 40);
+    assert!(initial.bytes_sent > 40 * 2048, "{initial:?}");
+
+    // The replica process goes away (listener and connections) and comes
+    // back on another port over the same data.
+    listener.task.abort();
+    let _ = listener.task.await;
+    let second = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    *running.target.lock().unwrap() = second.addr;
+    p.append(&inbox(ALICE), message(1000, 2048)).await.unwrap();
+    wait_identical(&p, &r, ALICE).await;
+    let after = running.primary.stats();
+    let resent = after.bytes_sent - initial.bytes_sent;
+    println!(
+        "replica restart: initial sync {} bytes sent; after the restart {} bytes sent for 1 new message of 2048 bytes",
+        initial.bytes_sent, resent
+    );
+    assert_eq!(after.messages_sent - initial.messages_sent, 1);
+    assert!(after.connects >= 2, "{after:?}");
+    assert!(
+        resent < 2048 + 2048,
+        "only the new message travelled: {resent} bytes"
+    );
+    assert_eq!(second.replica.stats().messages, 1);
+    running.stop().await;
+
+    // The primary restarts (a new client over the same store): it compares
+    // heads and sends nothing else.
+    let restarted = Primary::new(Arc::clone(&p) as _, primary_config());
+    let socket = TcpStream::connect(second.addr).await.unwrap();
+    let mut conn = restarted.connect(socket).await.unwrap();
+    let verdicts = conn.sync_all().await.unwrap();
+    assert!(
+        verdicts[ALICE].iter().all(|(_, v)| *v == Verdict::InStep),
+        "{verdicts:?}"
+    );
+    let stats = restarted.stats();
+    println!(
+        "primary restart: {} bytes sent to compare",
+        stats.bytes_sent
+    );
+    assert_eq!(stats.messages_sent, 0);
+    assert_eq!(stats.records_sent, 0);
+    assert!(stats.bytes_sent < 1024, "{stats:?}");
+    second.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_replica_records_are_found_and_repaired() {
+    let p = Arc::new(MemoryStore::new());
+    let r = Arc::new(MemoryStore::new());
+    p.ensure_account(ALICE).await.unwrap();
+    append_n(&p, &inbox(ALICE), 0, 20, 1024).await;
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    let running = start_primary(Arc::clone(&p), listener.addr, primary_config());
+    wait_identical(&p, &r, ALICE).await;
+    let before = running.primary.stats();
+
+    // Damage two records on the replica without touching its HIGHESTMODSEQ:
+    // UID 2's flags, and UID 3's bytes (with a GUID that matches them, as a
+    // store that lost the original would have).
+    let uv = r.status(&inbox(ALICE), ALICE).await.unwrap().uid_validity;
+    let originals = r
+        .records(&inbox(ALICE), uv, &[Uid(2), Uid(3)])
+        .await
+        .unwrap();
+    let mut flags_damaged = originals[0].clone();
+    flags_damaged.flags = Flags::from_parts(Flags::FLAGGED | Flags::DELETED, []);
+    let other = Bytes::from_static(b"Subject: not the original\r\n\r\nx\r\n");
+    let mut body_damaged = originals[1].clone();
+    body_damaged.guid = MessageGuid::of(&other);
+    body_damaged.size = other.len() as u64;
+    r.apply_messages(
+        &inbox(ALICE),
+        uv,
+        ApplyBatch {
+            messages: vec![
+                ReplicaMessage {
+                    record: flags_damaged,
+                    content: None,
+                },
+                ReplicaMessage {
+                    record: body_damaged,
+                    content: Some(other),
+                },
+            ],
+            ..ApplyBatch::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_ne!(picture(&p, ALICE).await, picture(&r, ALICE).await);
+
+    // The next batch for that mailbox finds the state CRC mismatch.
+    p.append(&inbox(ALICE), message(500, 1024)).await.unwrap();
+    wait_identical(&p, &r, ALICE).await;
+    let after = running.primary.stats();
+    assert!(after.mismatches > before.mismatches, "{after:?}");
+    assert_eq!(after.repaired - before.repaired, 1, "{after:?}");
+    // The new message, and the one whose bytes were wrong: nothing else.
+    assert_eq!(after.messages_sent - before.messages_sent, 2, "{after:?}");
+    let repaired_bytes = after.bytes_sent - before.bytes_sent;
+    println!("repair: {repaired_bytes} bytes sent (mailbox holds 21 messages of about 1 KiB)");
+    assert!(repaired_bytes < 8 * 1024, "{repaired_bytes}");
+    running.stop().await;
+    listener.task.abort();
+}
