@@ -6,11 +6,12 @@ use std::collections::BTreeSet;
 
 use mailroom_core::access::Selected;
 use mailroom_core::{
-    Flag, MailboxSnapshot, MailboxWatch, MessageMeta, ModSeq, Result, SeqBound, SeqSet, Uid,
+    Flag, MailboxSnapshot, MailboxStatus, MailboxWatch, MessageMeta, ModSeq, Result, SeqBound,
+    SeqSet, Uid,
 };
 
 use super::state::Enabled;
-use crate::response::{Data, FetchItem, Response};
+use crate::response::{Code, Data, FetchItem, Response, StatusKind, StatusResponse};
 
 /// The selected mailbox.
 #[derive(Debug)]
@@ -32,6 +33,10 @@ pub(crate) struct SelectedMailbox {
     recent: BTreeSet<Uid>,
     /// The mailbox's HIGHESTMODSEQ as far as this session has caught up.
     highest_modseq: ModSeq,
+    /// The keywords the client was told about in the last `FLAGS`: one
+    /// new to it is announced (`FLAGS`, `OK [PERMANENTFLAGS]`) before any
+    /// FETCH shows it.
+    keywords: BTreeSet<String>,
     watch: MailboxWatch,
 }
 
@@ -66,9 +71,67 @@ impl SelectedMailbox {
             pending_expunge: BTreeSet::new(),
             recent,
             highest_modseq: snapshot.highest_modseq,
+            keywords: snapshot
+                .messages
+                .iter()
+                .flat_map(|m| m.flags.keywords())
+                .map(str::to_owned)
+                .collect(),
             watch,
         };
         Ok((sel, snapshot))
+    }
+
+    /// For a read-only selection (EXAMINE), which claims nothing: marks as
+    /// `\Recent` in this session the messages no session has claimed yet,
+    /// from a STATUS taken just before the snapshot (RFC 3501 §6.3.2:
+    /// EXAMINE still reports the RECENT count). Recent messages are always
+    /// the newest: the last `status.recent` of those below the UIDNEXT
+    /// STATUS saw, and any that arrived after it.
+    pub(crate) fn peek_recent(&mut self, status: &MailboxStatus) {
+        let older = self.uids.partition_point(|u| *u < status.uid_next);
+        let first = older.saturating_sub(status.recent as usize);
+        self.recent.extend(self.uids[first..].iter().copied());
+    }
+
+    /// The `FLAGS` list: the system flags, then every keyword the client
+    /// knows of.
+    pub(crate) fn flags(&self) -> Vec<String> {
+        let mut out: Vec<String> = SYSTEM_FLAGS.iter().map(|s| (*s).to_owned()).collect();
+        out.extend(self.keywords.iter().cloned());
+        out
+    }
+
+    /// If any of `metas` carries a keyword the client has not been told
+    /// about, the untagged `FLAGS` and `OK [PERMANENTFLAGS ...]` that
+    /// announce it (RFC 3501 §7.2.6: FLAGS lists the flags the mailbox
+    /// uses; a client may ignore a keyword it was never told of), to be
+    /// sent before the responses that show it; otherwise nothing.
+    pub(crate) fn announce_keywords<'a>(
+        &mut self,
+        metas: impl IntoIterator<Item = &'a MessageMeta>,
+    ) -> Vec<Response> {
+        let mut grew = false;
+        for m in metas {
+            for k in m.flags.keywords() {
+                if !self.keywords.contains(k) {
+                    grew |= self.keywords.insert(k.to_owned());
+                }
+            }
+        }
+        if !grew {
+            return Vec::new();
+        }
+        let flags = self.flags();
+        let permanent = permanent_flags(self, &flags);
+        vec![
+            Response::Data(Data::Flags(flags)),
+            StatusResponse::untagged(
+                StatusKind::Ok,
+                Some(Code::PermanentFlags(permanent)),
+                "flags permitted",
+            ),
+        ]
     }
 
     /// Number of messages in the session's view.
@@ -225,6 +288,9 @@ impl SelectedMailbox {
             if changes.highest_modseq > self.highest_modseq {
                 self.highest_modseq = changes.highest_modseq;
             }
+            out.extend(
+                self.announce_keywords(flag_updates.iter().map(|(_, m)| m).chain(new.iter())),
+            );
             for (i, meta) in flag_updates {
                 let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
                 out.push(self.flags_fetch(seq, &meta, enabled, with_uid));
@@ -305,19 +371,8 @@ impl SelectedMailbox {
     }
 }
 
-/// The flags a mailbox uses, for the `FLAGS` response.
-pub(crate) fn flags_in_use(snapshot: &MailboxSnapshot) -> Vec<String> {
-    let mut out: Vec<String> = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
-    let mut keywords: BTreeSet<&str> = BTreeSet::new();
-    for m in &snapshot.messages {
-        keywords.extend(m.flags.keywords());
-    }
-    out.extend(keywords.into_iter().map(str::to_owned));
-    out
-}
+/// The system flags, in the order `FLAGS` lists them.
+const SYSTEM_FLAGS: [&str; 5] = ["\\Answered", "\\Flagged", "\\Deleted", "\\Seen", "\\Draft"];
 
 /// `PERMANENTFLAGS` for a selected mailbox: what this principal may change.
 pub(crate) fn permanent_flags(sel: &SelectedMailbox, in_use: &[String]) -> Vec<String> {

@@ -132,6 +132,12 @@ pub(crate) async fn handle(
         }
     }
 
+    // FLAGS may show a keyword this session was never told about (set by
+    // another session since): announce it before the first FETCH.
+    if items.contains(&FetchAttr::Flags) || !flags_changed.is_empty() {
+        out.extend(sel.announce_keywords(&metas));
+    }
+
     let needs_summary = items.iter().any(|i| {
         matches!(
             i,

@@ -153,6 +153,23 @@ pub(crate) async fn handle(
     } else {
         None
     };
+    // RFC 7162 §3.1.5 (and RFC 4731 §3.2): with MIN and/or MAX but neither
+    // ALL nor COUNT, MODSEQ is that of the message(s) returned, not the
+    // highest among every match.
+    let returned_modseq = |opts: &[SearchReturn]| {
+        if !uses_modseq || opts.contains(&SearchReturn::All) || opts.contains(&SearchReturn::Count)
+        {
+            return top_modseq;
+        }
+        let mut returned = Vec::new();
+        if opts.contains(&SearchReturn::Min) {
+            returned.extend(hits.first());
+        }
+        if opts.contains(&SearchReturn::Max) {
+            returned.extend(hits.last());
+        }
+        returned.iter().map(|(_, _, m)| *m).max()
+    };
     let data = match return_options {
         None => Data::Search {
             ids,
@@ -181,7 +198,7 @@ pub(crate) async fn handle(
                 } else {
                     None
                 },
-                modseq: top_modseq,
+                modseq: returned_modseq(opts),
             }
         }
     };

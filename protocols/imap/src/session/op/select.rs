@@ -1,9 +1,9 @@
 //! SELECT (RFC 3501 §6.3.1), with the CONDSTORE and QRESYNC parameters of
 //! RFC 7162. EXAMINE ([`super::examine`]) is the same with `read_only`.
 
-use mailroom_core::{Flag, SeqSet, Uid};
+use mailroom_core::{Flag, MessageMeta, SeqSet, Uid};
 
-use super::super::selected::{flags_in_use, permanent_flags};
+use super::super::selected::permanent_flags;
 use super::super::{Reply, SelectedMailbox, State, error_response};
 use crate::command::{QresyncParams, SelectParams};
 use crate::response::{Code, Data, FetchItem, Response, StatusKind, StatusResponse};
@@ -39,18 +39,28 @@ pub(crate) async fn handle(
     let Some(access) = state.access.clone() else {
         return super::bad(tag, "log in first");
     };
+    // EXAMINE claims no \Recent but reports what the mailbox has: what
+    // STATUS counts now (before the snapshot, see `peek_recent`).
+    let unclaimed = if read_only {
+        access.status(mailbox).await.ok()
+    } else {
+        None
+    };
     let opened = match access.select(mailbox, read_only).await {
         Ok(h) => SelectedMailbox::open(h, mailbox.to_owned(), read_only).await,
         Err(e) => Err(e),
     };
-    let (sel, snapshot) = match opened {
+    let (mut sel, snapshot) = match opened {
         Ok(x) => x,
         Err(e) => {
             out.push(error_response(tag, &e));
             return Reply::new(out);
         }
     };
-    let flags = flags_in_use(&snapshot);
+    if let Some(status) = &unclaimed {
+        sel.peek_recent(status);
+    }
+    let flags = sel.flags();
     let permanent = permanent_flags(&sel, &flags);
     out.push(Response::Data(Data::Flags(flags)));
     out.push(Response::Data(Data::Exists(sel.exists())));
@@ -89,7 +99,7 @@ pub(crate) async fn handle(
     if let Some(q) = &params.qresync
         && q.uid_validity == snapshot.uid_validity
     {
-        match qresync(&sel, q).await {
+        match qresync(&mut sel, q).await {
             Ok(r) => out.extend(r),
             Err(e) => {
                 out.push(error_response(tag, &e));
@@ -113,7 +123,10 @@ pub(crate) async fn handle(
 
 /// The QRESYNC resynchronisation (RFC 7162 §3.2.5): `VANISHED (EARLIER)`
 /// for what the client may still hold, FETCH for what changed.
-async fn qresync(sel: &SelectedMailbox, q: &QresyncParams) -> mailroom_core::Result<Vec<Response>> {
+async fn qresync(
+    sel: &mut SelectedMailbox,
+    q: &QresyncParams,
+) -> mailroom_core::Result<Vec<Response>> {
     let mut out = Vec::new();
     let changes = sel.handle.mailbox().changes_since(q.modseq).await?;
     let known = |u: Uid| {
@@ -155,7 +168,13 @@ async fn qresync(sel: &SelectedMailbox, q: &QresyncParams) -> mailroom_core::Res
             uids: set,
         }));
     }
-    for meta in &changes.changed {
+    let present: Vec<&MessageMeta> = changes
+        .changed
+        .iter()
+        .filter(|m| sel.seq_of(m.uid).is_some())
+        .collect();
+    out.extend(sel.announce_keywords(present.iter().copied()));
+    for meta in present {
         if let Some(seq) = sel.seq_of(meta.uid) {
             out.push(Response::Data(Data::Fetch {
                 seq,

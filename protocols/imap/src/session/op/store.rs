@@ -55,7 +55,8 @@ pub(crate) async fn handle(
         Ok(r) => r,
         Err(e) => return super::fail(tag, &e),
     };
-    let mut out = Vec::new();
+    // A keyword new to the mailbox is announced before anything shows it.
+    let mut out = sel.announce_keywords(&result.changed);
     for meta in &result.changed {
         sel.note_reported(meta);
         // RFC 7162 §3.1.3: with UNCHANGEDSINCE the FETCH is sent even when silent.

@@ -1,0 +1,182 @@
+//! Conformance faults found by Dovecot's imaptest (issue 10), each checked
+//! over a socket: keywords announced before use, `\Recent` counts on
+//! SELECT and EXAMINE, COPY and MOVE into the selected mailbox, the ESEARCH
+//! MODSEQ of MIN/MAX, mailbox names that are not modified UTF-7, and the
+//! IDLE keepalive.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+
+fn number_after(r: &str, key: &str) -> u64 {
+    let at = r.find(key).unwrap_or_else(|| panic!("{key} not in {r}")) + key.len();
+    r[at..]
+        .trim_start_matches([' ', '('])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+/// Index of the first line of `r` that starts with `prefix` and contains `word`.
+fn line_of(r: &str, prefix: &str, word: &str) -> Option<usize> {
+    r.lines()
+        .position(|l| l.starts_with(prefix) && l.contains(word))
+}
+
+/// `keyword` reaches the client as `* FLAGS` and `* OK [PERMANENTFLAGS`
+/// before the first `FETCH` that shows it (which must be in `r`).
+fn assert_announced_first(r: &str, keyword: &str) {
+    let fetch = r
+        .lines()
+        .position(|l| l.contains(" FETCH (") && l.contains(keyword))
+        .unwrap_or_else(|| panic!("no FETCH showing {keyword}: {r}"));
+    let flags = line_of(r, "* FLAGS (", keyword)
+        .unwrap_or_else(|| panic!("{keyword} never announced in FLAGS: {r}"));
+    let permanent = line_of(r, "* OK [PERMANENTFLAGS (", keyword)
+        .unwrap_or_else(|| panic!("{keyword} not in PERMANENTFLAGS: {r}"));
+    assert!(
+        flags < fetch && permanent < fetch,
+        "announced too late: {r}"
+    );
+    let permanent = r.lines().nth(permanent).unwrap_or_default();
+    assert!(permanent.contains(" \\*)]"), "still ends with \\*: {r}");
+}
+
+#[tokio::test]
+async fn a_new_keyword_is_announced_to_every_session_before_a_fetch_shows_it() {
+    let srv = start().await;
+    let mut a = Client::login(srv.addr, "alice@example.com").await;
+    let mut b = Client::login(srv.addr, "alice@example.com").await;
+    for i in 1..=3 {
+        a.append("INBOX", "", &message(&format!("m{i}"), "x")).await;
+    }
+    let r = a.ok("SELECT INBOX").await;
+    assert!(!r.contains("$Work"), "{r}");
+    b.ok("SELECT INBOX").await;
+
+    // The session that stores the keyword hears of it first.
+    let r = b.ok("STORE 1 +FLAGS ($Work)").await;
+    assert_announced_first(&r, "$Work");
+    // Another session, at its next command.
+    let r = a.ok("NOOP").await;
+    assert_announced_first(&r, "$Work");
+    // Once known, it is not announced again.
+    let r = b.ok("STORE 2 +FLAGS ($Work)").await;
+    assert!(!r.contains("* FLAGS"), "{r}");
+    let r = a.ok("NOOP").await;
+    assert!(!r.contains("* FLAGS") && r.contains("$Work"), "{r}");
+
+    // A FETCH of a message another session just gave a new keyword.
+    b.ok("STORE 3 +FLAGS (Urgent)").await;
+    let r = a.ok("FETCH 3 (FLAGS)").await;
+    assert_announced_first(&r, "Urgent");
+
+    // During IDLE.
+    a.send_raw(b"i1 IDLE\r\n").await;
+    assert!(a.read_response().await.unwrap().starts_with('+'));
+    b.ok("STORE 2 +FLAGS (Later)").await;
+    let mut pushed = String::new();
+    while !pushed.contains(" FETCH (") {
+        pushed.push_str(&a.read_response().await.unwrap());
+    }
+    assert_announced_first(&pushed, "Later");
+    a.send_raw(b"DONE\r\n").await;
+    a.until_tagged("i1").await;
+
+    // A message appended with a keyword: announced with its arrival, so
+    // before the client can fetch it.
+    b.append("INBOX", "Fresh", &message("m4", "x")).await;
+    let r = a.ok("NOOP").await;
+    let flags = line_of(&r, "* FLAGS (", "Fresh").unwrap_or_else(|| panic!("{r}"));
+    let exists = line_of(&r, "* 4 EXISTS", "").unwrap_or_else(|| panic!("{r}"));
+    assert!(flags < exists, "{r}");
+    let r = a.ok("FETCH 4 FLAGS").await;
+    assert!(!r.contains("* FLAGS") && r.contains("Fresh"), "{r}");
+
+    // A new SELECT lists every keyword in use.
+    let r = a.ok("SELECT INBOX").await;
+    assert!(
+        r.contains(
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Work Fresh Later Urgent)"
+        ),
+        "{r}"
+    );
+}
+
+#[tokio::test]
+async fn examine_reports_recent_messages_without_claiming_them() {
+    let srv = start().await;
+    let mut a = Client::login(srv.addr, "alice@example.com").await;
+    let mut b = Client::login(srv.addr, "alice@example.com").await;
+    a.ok("CREATE Box").await;
+    for i in 1..=2 {
+        a.append("Box", "", &message(&format!("m{i}"), "x")).await;
+    }
+    // Nobody has seen them: EXAMINE reports both, and shows them \Recent,
+    // as Dovecot does.
+    let r = b.ok("EXAMINE Box").await;
+    assert!(r.contains("* 2 EXISTS") && r.contains("* 2 RECENT"), "{r}");
+    let r = b.ok("FETCH 1:* FLAGS").await;
+    assert_eq!(untagged(&r, "FLAGS (\\Recent)").len(), 2, "{r}");
+    // It claimed nothing: the first SELECT still gets them.
+    let r = a.ok("SELECT Box").await;
+    assert!(r.contains("* 2 RECENT"), "{r}");
+    let r = b.ok("EXAMINE Box").await;
+    assert!(r.contains("* 0 RECENT"), "claimed by the SELECT: {r}");
+    // One more arrives (appended by a session that has it selected
+    // read-only, so claims nothing); only it is recent for the next EXAMINE.
+    a.ok("UNSELECT").await;
+    b.append("Box", "", &message("m3", "x")).await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    let r = c.ok("EXAMINE Box").await;
+    assert!(r.contains("* 3 EXISTS") && r.contains("* 1 RECENT"), "{r}");
+    let r = c.ok("FETCH 1:* FLAGS").await;
+    assert!(r.contains("* 3 FETCH (FLAGS (\\Recent))"), "{r}");
+    assert!(r.contains("* 1 FETCH (FLAGS ())"), "{r}");
+}
+
+#[tokio::test]
+async fn esearch_min_max_report_the_modseq_of_the_messages_returned() {
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    for i in 1..=3 {
+        c.append("INBOX", "", &message(&format!("m{i}"), "x")).await;
+    }
+    c.ok("SELECT INBOX (CONDSTORE)").await;
+    // Message 2 gets the highest modseq; 1 and 3 keep their own.
+    c.ok("STORE 2 +FLAGS (\\Flagged)").await;
+    let r = c.ok("FETCH 1:3 (MODSEQ)").await;
+    let modseq = |seq: u32| {
+        let line = r
+            .lines()
+            .find(|l| l.starts_with(&format!("* {seq} FETCH")))
+            .unwrap();
+        number_after(line, "MODSEQ")
+    };
+    let (m1, m2, m3) = (modseq(1), modseq(2), modseq(3));
+    assert!(m2 > m1.max(m3), "{r}");
+
+    let r = c.ok("SEARCH RETURN (MIN) MODSEQ 1").await;
+    assert!(r.contains(&format!("MIN 1 MODSEQ {m1}\r\n")), "{r}");
+    let r = c.ok("SEARCH RETURN (MAX) MODSEQ 1").await;
+    assert!(r.contains(&format!("MAX 3 MODSEQ {m3}\r\n")), "{r}");
+    let r = c.ok("UID SEARCH RETURN (MIN MAX) MODSEQ 1").await;
+    assert!(
+        r.contains(&format!("MIN 1 MAX 3 MODSEQ {}\r\n", m1.max(m3))),
+        "{r}"
+    );
+    // With ALL or COUNT it is the highest of every match.
+    let r = c.ok("SEARCH RETURN (MIN COUNT) MODSEQ 1").await;
+    assert!(r.contains(&format!("MODSEQ {m2}\r\n")), "{r}");
+    let r = c.ok("SEARCH RETURN (ALL) MODSEQ 1").await;
+    assert!(r.contains(&format!("ALL 1:3 MODSEQ {m2}\r\n")), "{r}");
+    // Nothing matched: no MODSEQ.
+    let r = c
+        .ok(&format!("SEARCH RETURN (MIN) MODSEQ {}", m2 + 1))
+        .await;
+    assert!(!r.contains("MODSEQ"), "{r}");
+}
