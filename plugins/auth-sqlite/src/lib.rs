@@ -1,0 +1,764 @@
+//! `mailroom-auth-sqlite`: a Mailroom auth plugin with users, domains and
+//! roles in an SQLite database, passwords as argon2 hashes.
+//!
+//! Built as a `cdylib`, it is loaded by `mailroomd` (or any host using
+//! `mailroom-plugin`) instead of the users file:
+//!
+//! ```toml
+//! [[plugin]]
+//! path = "/usr/lib/mailroom/libmailroom_auth_sqlite.so"
+//! kind = "auth"
+//! [plugin.settings]
+//! database = "/var/lib/mailroom/users.sqlite"
+//! ```
+//!
+//! Settings: `database` (required, the file; it must exist: the plugin
+//! opens it read-only and never creates or changes it).
+//!
+//! # The database
+//!
+//! Create it with [`create_database`] and fill it with [`add_domain`] and
+//! [`add_user`] (this crate is also an rlib for that), or with the SQL of
+//! [`SCHEMA`] and argon2 PHC strings from any argon2 tool:
+//!
+//! ```sql
+//! CREATE TABLE domains (
+//!     name    TEXT PRIMARY KEY NOT NULL,           -- 'example.com', lower case
+//!     enabled INTEGER NOT NULL DEFAULT 1           -- 0: nobody of it logs in
+//! ) STRICT;
+//! CREATE TABLE users (
+//!     name     TEXT PRIMARY KEY NOT NULL,          -- 'alice@example.com', domain lower case
+//!     domain   TEXT NOT NULL REFERENCES domains(name),
+//!     password TEXT NOT NULL,                      -- argon2 PHC string ($argon2id$v=19$...)
+//!     role     TEXT NOT NULL DEFAULT 'user'
+//!              CHECK (role IN ('user', 'domain-admin', 'server-admin')),
+//!     enabled  INTEGER NOT NULL DEFAULT 1          -- 0: cannot log in, receives no mail
+//! ) STRICT;
+//! PRAGMA user_version = 1;
+//! ```
+//!
+//! # Behaviour
+//!
+//! - A login names the user as `local@domain` (the domain in any case).
+//!   Unknown users, wrong passwords and disabled accounts or domains all
+//!   fail the same way, and an unknown user costs the same argon2
+//!   verification as a known one (against a dummy hash), so neither the
+//!   answer nor its timing tells whether a user exists.
+//! - Roles: `user`, `domain-admin` (administers its own domain), and
+//!   `server-admin` (administers everything), returned in the principal's
+//!   [`Roles`](mailroom_core::Roles).
+//! - A SASL authorization identity (`authzid`) is honoured as by
+//!   mailroomd's users file: a user may act as itself, a server admin as
+//!   anyone, a domain admin as any plain user of its own domain.
+//! - Lookups (for delivery) find enabled users of enabled domains.
+//!
+//! # Dependencies
+//!
+//! - `rusqlite` with `bundled`: the maintained SQLite binding; the bundled
+//!   SQLite means the plugin does not depend on the system's libsqlite3
+//!   version (a plugin is copied between machines).
+//! - `argon2`: the hash mailroomd's users file uses, so hashes move between
+//!   the two.
+//!
+//! # Example
+//!
+//! ```
+//! use mailroom_auth_sqlite::{Role, SqliteAuth, add_domain, add_user, create_database};
+//! use mailroom_core::Credentials;
+//! use mailroom_plugin::{AuthPlugin, Plugin};
+//!
+//! let dir = tempfile::tempdir().unwrap();
+//! let db = dir.path().join("users.sqlite");
+//! create_database(&db).unwrap();
+//! add_domain(&db, "Example.COM").unwrap();
+//! add_user(&db, "alice@example.com", "secret", Role::DomainAdmin).unwrap();
+//!
+//! let auth = SqliteAuth::init(&format!("database = {:?}", db.display().to_string())).unwrap();
+//! let who = auth
+//!     .authenticate(&Credentials {
+//!         authzid: None,
+//!         authcid: "alice@EXAMPLE.com".into(),
+//!         password: "secret".into(),
+//!     })
+//!     .unwrap();
+//! assert_eq!(who.user, "alice@example.com");
+//! assert!(who.roles.domain_admin);
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use argon2::Argon2;
+use argon2::password_hash::phc::PasswordHash;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use mailroom_core::{Credentials, Principal, Roles};
+use mailroom_plugin::{AuthPlugin, Plugin, PluginFailure, parse_settings};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
+
+/// The schema [`create_database`] creates (version 1).
+pub const SCHEMA: &str = "\
+CREATE TABLE domains (
+    name    TEXT PRIMARY KEY NOT NULL,
+    enabled INTEGER NOT NULL DEFAULT 1
+) STRICT;
+CREATE TABLE users (
+    name     TEXT PRIMARY KEY NOT NULL,
+    domain   TEXT NOT NULL REFERENCES domains(name),
+    password TEXT NOT NULL,
+    role     TEXT NOT NULL DEFAULT 'user'
+             CHECK (role IN ('user', 'domain-admin', 'server-admin')),
+    enabled  INTEGER NOT NULL DEFAULT 1
+) STRICT;
+PRAGMA user_version = 1;
+";
+
+/// The schema version this plugin reads (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+/// The longest accepted password, in bytes.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+/// The longest accepted user name, in bytes.
+pub const MAX_NAME_BYTES: usize = 254;
+/// The most idle database connections kept for reuse.
+const MAX_IDLE_CONNECTIONS: usize = 8;
+
+/// A user's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Role {
+    /// A plain user.
+    User,
+    /// Administers its own domain.
+    DomainAdmin,
+    /// Administers the whole server.
+    ServerAdmin,
+}
+
+impl Role {
+    /// The name stored in the `role` column.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::DomainAdmin => "domain-admin",
+            Role::ServerAdmin => "server-admin",
+        }
+    }
+
+    fn from_name(name: &str) -> Option<Role> {
+        match name {
+            "user" => Some(Role::User),
+            "domain-admin" => Some(Role::DomainAdmin),
+            "server-admin" => Some(Role::ServerAdmin),
+            _ => None,
+        }
+    }
+
+    fn roles(self) -> Roles {
+        Roles {
+            domain_admin: self == Role::DomainAdmin,
+            server_admin: self == Role::ServerAdmin,
+        }
+    }
+}
+
+/// What the admin functions can fail with.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AdminError {
+    /// The database failed (I/O, locked, corrupt, constraint): the server's
+    /// side; retrying helps only if it was busy or locked
+    /// ([`AdminError::is_temporary`]).
+    #[error("database: {0}")]
+    Database(#[from] rusqlite::Error),
+    /// A user or domain name is not acceptable (the caller's fault).
+    #[error("invalid name {name:?}: {reason}")]
+    Name {
+        /// The name (cut to 64 characters).
+        name: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A password is not acceptable (the caller's fault).
+    #[error("invalid password: {0}")]
+    Password(&'static str),
+    /// Hashing failed (the server's side; not expected with defaults).
+    #[error("password hashing failed: {0}")]
+    Hash(String),
+    /// The user's domain is not in the database (the caller's fault).
+    #[error("no such domain: {0}")]
+    NoSuchDomain(String),
+    /// The user exists already (the caller's fault).
+    #[error("user {0} already exists")]
+    UserExists(String),
+    /// The database has another schema version than this plugin reads.
+    #[error("database schema version {found}, this plugin reads version {SCHEMA_VERSION}")]
+    SchemaVersion {
+        /// The version found.
+        found: i64,
+    },
+}
+
+impl AdminError {
+    /// Whether retrying later may succeed (the database was busy or locked).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, AdminError::Database(e) if is_busy(e))
+    }
+
+    /// Whether the server (database, hashing) is at fault rather than the
+    /// caller's input.
+    pub fn is_server_fault(&self) -> bool {
+        matches!(
+            self,
+            AdminError::Database(_) | AdminError::Hash(_) | AdminError::SchemaVersion { .. }
+        )
+    }
+}
+
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+    )
+}
+
+fn name_error(name: &str, reason: &'static str) -> AdminError {
+    AdminError::Name {
+        name: name.chars().take(64).collect(),
+        reason,
+    }
+}
+
+/// The canonical form of a domain: lower case, labels of letters, digits
+/// and inner `-`.
+pub fn canonical_domain(domain: &str) -> Result<String, AdminError> {
+    if domain.is_empty() || domain.len() > 253 {
+        return Err(name_error(domain, "a domain must be 1 to 253 characters"));
+    }
+    for label in domain.split('.') {
+        if label.is_empty()
+            || label.len() > 63
+            || label.starts_with('-')
+            || label.ends_with('-')
+            || !label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
+            return Err(name_error(
+                domain,
+                "domain labels are 1 to 63 letters, digits and inner '-'",
+            ));
+        }
+    }
+    Ok(domain.to_ascii_lowercase())
+}
+
+/// The canonical form of a user name, `local@domain` (the local part as
+/// given, the domain lower case), as mailroomd's users file has it.
+pub fn canonical_name(name: &str) -> Result<String, AdminError> {
+    if name.len() > MAX_NAME_BYTES {
+        return Err(name_error(name, "longer than 254 bytes"));
+    }
+    let (local, domain) = name
+        .rsplit_once('@')
+        .ok_or_else(|| name_error(name, "must be USER@DOMAIN"))?;
+    if local.is_empty()
+        || local.len() > 64
+        || !local
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        || local.starts_with('.')
+        || local.ends_with('.')
+        || local.contains("..")
+    {
+        return Err(name_error(
+            name,
+            "the part before @ is 1 to 64 letters, digits, '_', '-' and inner single dots",
+        ));
+    }
+    Ok(format!("{local}@{}", canonical_domain(domain)?))
+}
+
+/// Hashes a password (argon2id, default parameters, random salt) into a PHC
+/// string for the `password` column.
+pub fn hash_password(password: &str) -> Result<String, AdminError> {
+    if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
+        return Err(AdminError::Password("must be 1 to 1024 bytes"));
+    }
+    if password.contains(['\0', '\r', '\n']) {
+        return Err(AdminError::Password("contains NUL, CR or LF"));
+    }
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| AdminError::Hash(e.to_string()))
+}
+
+fn verify_password(password: &str, phc: &str) -> bool {
+    match PasswordHash::new(phc) {
+        Ok(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+fn open_writable(path: &Path) -> Result<Connection, AdminError> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    Ok(conn)
+}
+
+fn check_schema(conn: &Connection) -> Result<(), AdminError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if found != SCHEMA_VERSION {
+        return Err(AdminError::SchemaVersion { found });
+    }
+    Ok(())
+}
+
+/// Creates a new, empty database at `path` with [`SCHEMA`] (fails if the
+/// file exists and has tables).
+pub fn create_database(path: &Path) -> Result<(), AdminError> {
+    let conn = open_writable(path)?;
+    conn.execute_batch(&format!("BEGIN;\n{SCHEMA}COMMIT;"))?;
+    Ok(())
+}
+
+/// Adds a domain (enabled). Returns its canonical name.
+pub fn add_domain(path: &Path, domain: &str) -> Result<String, AdminError> {
+    let domain = canonical_domain(domain)?;
+    let conn = open_writable(path)?;
+    check_schema(&conn)?;
+    conn.execute(
+        "INSERT INTO domains (name) VALUES (?1) ON CONFLICT (name) DO NOTHING",
+        params![domain],
+    )?;
+    Ok(domain)
+}
+
+/// Adds a user (enabled) to an existing domain, hashing `password`.
+/// Returns the canonical name.
+pub fn add_user(path: &Path, name: &str, password: &str, role: Role) -> Result<String, AdminError> {
+    let name = canonical_name(name)?;
+    let hash = hash_password(password)?;
+    let domain = name.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
+    let mut conn = open_writable(path)?;
+    check_schema(&conn)?;
+    let tx = conn.transaction()?;
+    let known: Option<String> = tx
+        .query_row(
+            "SELECT name FROM domains WHERE name = ?1",
+            params![domain],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if known.is_none() {
+        return Err(AdminError::NoSuchDomain(domain));
+    }
+    let inserted = tx.execute(
+        "INSERT INTO users (name, domain, password, role) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (name) DO NOTHING",
+        params![name, domain, hash, role.name()],
+    )?;
+    if inserted == 0 {
+        return Err(AdminError::UserExists(name));
+    }
+    tx.commit()?;
+    Ok(name)
+}
+
+/// Enables or disables a user (`name`) or, if it has no `@`, a domain.
+pub fn set_enabled(path: &Path, name: &str, enabled: bool) -> Result<(), AdminError> {
+    let conn = open_writable(path)?;
+    check_schema(&conn)?;
+    let changed = if name.contains('@') {
+        conn.execute(
+            "UPDATE users SET enabled = ?2 WHERE name = ?1",
+            params![canonical_name(name)?, enabled],
+        )?
+    } else {
+        conn.execute(
+            "UPDATE domains SET enabled = ?2 WHERE name = ?1",
+            params![canonical_domain(name)?, enabled],
+        )?
+    };
+    if changed == 0 {
+        return Err(AdminError::NoSuchDomain(name.chars().take(64).collect()));
+    }
+    Ok(())
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Settings {
+    database: PathBuf,
+}
+
+/// One account as read for a login.
+struct Account {
+    name: String,
+    password: String,
+    role: Role,
+    /// The user and its domain are both enabled.
+    enabled: bool,
+}
+
+impl Account {
+    fn principal(&self) -> Principal {
+        let mut p = Principal::user(self.name.clone());
+        p.roles = self.role.roles();
+        p
+    }
+}
+
+/// The auth plugin: see the [crate docs](crate).
+pub struct SqliteAuth {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    dummy_hash: OnceLock<String>,
+}
+
+impl std::fmt::Debug for SqliteAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteAuth")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db_failure(e: rusqlite::Error) -> PluginFailure {
+    if is_busy(&e) {
+        PluginFailure::temporary(format!("database busy: {e}"))
+    } else {
+        PluginFailure::failed(format!("database: {e}"))
+    }
+}
+
+impl SqliteAuth {
+    fn open(&self) -> Result<Connection, PluginFailure> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| PluginFailure::failed(format!("{}: {e}", self.path.display())))?;
+        conn.busy_timeout(std::time::Duration::from_secs(2))
+            .map_err(db_failure)?;
+        Ok(conn)
+    }
+
+    /// Runs `query` on a pooled read-only connection.
+    fn with_connection<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, PluginFailure> {
+        let pooled = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        let conn = match pooled {
+            Some(conn) => conn,
+            None => self.open()?,
+        };
+        let result = query(&conn).map_err(db_failure);
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < MAX_IDLE_CONNECTIONS
+        {
+            idle.push(conn);
+        }
+        result
+    }
+
+    fn account(&self, name: &str) -> Result<Option<Account>, PluginFailure> {
+        let row = self.with_connection(|conn| {
+            conn.query_row(
+                "SELECT u.name, u.password, u.role, u.enabled AND d.enabled
+                 FROM users u JOIN domains d ON d.name = u.domain
+                 WHERE u.name = ?1",
+                params![name],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, bool>(3)?,
+                    ))
+                },
+            )
+            .optional()
+        })?;
+        let Some((name, password, role, enabled)) = row else {
+            return Ok(None);
+        };
+        let role = Role::from_name(&role).ok_or_else(|| {
+            PluginFailure::failed(format!(
+                "user {name}: unknown role {role:?} in the database"
+            ))
+        })?;
+        Ok(Some(Account {
+            name,
+            password,
+            role,
+            enabled,
+        }))
+    }
+
+    /// Burns one verification against a dummy hash so that an unknown user
+    /// takes as long as a wrong password.
+    fn verify_dummy(&self, password: &str) {
+        let dummy = self
+            .dummy_hash
+            .get_or_init(|| hash_password("mailroom-auth-sqlite dummy").unwrap_or_default());
+        verify_password(password, dummy);
+    }
+}
+
+impl Plugin for SqliteAuth {
+    fn init(settings: &str) -> Result<Self, PluginFailure> {
+        let settings: Settings = parse_settings(settings)?;
+        let auth = SqliteAuth {
+            path: settings.database,
+            idle: Mutex::new(Vec::new()),
+            dummy_hash: OnceLock::new(),
+        };
+        let conn = auth.open()?;
+        check_schema(&conn)
+            .map_err(|e| PluginFailure::failed(format!("{}: {e}", auth.path.display())))?;
+        if let Ok(mut idle) = auth.idle.lock() {
+            idle.push(conn);
+        }
+        Ok(auth)
+    }
+}
+
+impl AuthPlugin for SqliteAuth {
+    fn authenticate(&self, credentials: &Credentials) -> Result<Principal, PluginFailure> {
+        let password = credentials.password.as_str();
+        let account = match canonical_name(&credentials.authcid) {
+            Ok(name) => self.account(&name)?,
+            Err(_) => None,
+        };
+        let Some(account) = account else {
+            self.verify_dummy(password);
+            return Err(PluginFailure::auth_failed("no such user"));
+        };
+        if !verify_password(password, &account.password) {
+            return Err(PluginFailure::auth_failed(format!(
+                "{}: wrong password",
+                account.name
+            )));
+        }
+        if !account.enabled {
+            return Err(PluginFailure::auth_failed(format!(
+                "{}: account or domain disabled",
+                account.name
+            )));
+        }
+        let Some(authzid) = credentials.authzid.as_deref() else {
+            return Ok(account.principal());
+        };
+        let target = match canonical_name(authzid) {
+            Ok(name) => self.account(&name)?.filter(|t| t.enabled),
+            Err(_) => None,
+        };
+        let Some(target) = target else {
+            return Err(PluginFailure::auth_failed(format!(
+                "{}: no such user to act as",
+                account.name
+            )));
+        };
+        if target.name == account.name {
+            return Ok(account.principal());
+        }
+        let acting = account.principal();
+        let wanted = target.principal();
+        let allowed = acting.roles.server_admin
+            || (acting.roles.domain_admin
+                && acting.domain == wanted.domain
+                && target.role == Role::User);
+        if allowed {
+            Ok(wanted)
+        } else {
+            Err(PluginFailure::auth_failed(format!(
+                "{} may not act as {}",
+                account.name, target.name
+            )))
+        }
+    }
+
+    fn lookup(&self, user: &str) -> Result<Option<Principal>, PluginFailure> {
+        let Ok(name) = canonical_name(user) else {
+            return Ok(None);
+        };
+        Ok(self
+            .account(&name)?
+            .filter(|a| a.enabled)
+            .map(|a| a.principal()))
+    }
+}
+
+mailroom_plugin::export_auth_plugin!(SqliteAuth);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn creds(user: &str, password: &str, authzid: Option<&str>) -> Credentials {
+        Credentials {
+            authzid: authzid.map(str::to_owned),
+            authcid: user.into(),
+            password: password.into(),
+        }
+    }
+
+    fn setup() -> (tempfile::TempDir, SqliteAuth) {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("users.sqlite");
+        create_database(&db).unwrap();
+        add_domain(&db, "x.org").unwrap();
+        add_domain(&db, "y.org").unwrap();
+        add_user(&db, "alice@x.org", "pw-a", Role::User).unwrap();
+        add_user(&db, "boss@x.org", "pw-b", Role::DomainAdmin).unwrap();
+        add_user(&db, "root@y.org", "pw-r", Role::ServerAdmin).unwrap();
+        add_user(&db, "yuri@y.org", "pw-y", Role::User).unwrap();
+        let settings = format!("database = {:?}", db.display().to_string());
+        (dir, SqliteAuth::init(&settings).unwrap())
+    }
+
+    #[test]
+    fn logins_roles_and_failures() {
+        let (_dir, auth) = setup();
+        let a = auth
+            .authenticate(&creds("alice@X.ORG", "pw-a", None))
+            .unwrap();
+        assert_eq!(
+            (a.user.as_str(), a.domain.as_deref()),
+            ("alice@x.org", Some("x.org"))
+        );
+        assert_eq!(a.roles, Roles::default());
+        let b = auth
+            .authenticate(&creds("boss@x.org", "pw-b", None))
+            .unwrap();
+        assert!(b.roles.domain_admin && !b.roles.server_admin);
+        let r = auth
+            .authenticate(&creds("root@y.org", "pw-r", None))
+            .unwrap();
+        assert!(r.roles.server_admin && !r.roles.domain_admin);
+
+        for (user, pw) in [
+            ("alice@x.org", "pw-b"),
+            ("nobody@x.org", "pw-a"),
+            ("alice", "pw-a"),
+            ("", ""),
+        ] {
+            let err = auth.authenticate(&creds(user, pw, None)).unwrap_err();
+            assert_eq!(
+                err.kind(),
+                mailroom_plugin::FailureKind::AuthFailed,
+                "{user}"
+            );
+        }
+    }
+
+    #[test]
+    fn authorization_identities() {
+        let (_dir, auth) = setup();
+        let as_user = |who: &str, pw: &str, target: &str| {
+            auth.authenticate(&creds(who, pw, Some(target)))
+                .map(|p| p.user)
+        };
+        assert_eq!(
+            as_user("alice@x.org", "pw-a", "alice@x.org").unwrap(),
+            "alice@x.org"
+        );
+        assert!(as_user("alice@x.org", "pw-a", "boss@x.org").is_err());
+        assert_eq!(
+            as_user("boss@x.org", "pw-b", "alice@x.org").unwrap(),
+            "alice@x.org"
+        );
+        assert!(as_user("boss@x.org", "pw-b", "yuri@y.org").is_err());
+        assert!(as_user("boss@x.org", "pw-b", "root@y.org").is_err());
+        assert_eq!(
+            as_user("root@y.org", "pw-r", "boss@x.org").unwrap(),
+            "boss@x.org"
+        );
+        assert!(as_user("root@y.org", "pw-r", "ghost@x.org").is_err());
+    }
+
+    #[test]
+    fn disabled_accounts_and_domains() {
+        let (dir, auth) = setup();
+        let db = dir.path().join("users.sqlite");
+        set_enabled(&db, "alice@x.org", false).unwrap();
+        assert!(
+            auth.authenticate(&creds("alice@x.org", "pw-a", None))
+                .is_err()
+        );
+        assert_eq!(auth.lookup("alice@x.org").unwrap(), None);
+        set_enabled(&db, "alice@x.org", true).unwrap();
+        assert!(
+            auth.authenticate(&creds("alice@x.org", "pw-a", None))
+                .is_ok()
+        );
+        set_enabled(&db, "x.org", false).unwrap();
+        assert!(
+            auth.authenticate(&creds("boss@x.org", "pw-b", None))
+                .is_err()
+        );
+        assert!(
+            auth.authenticate(&creds("yuri@y.org", "pw-y", None))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn lookups() {
+        let (_dir, auth) = setup();
+        let p = auth.lookup("Boss@X.org").unwrap();
+        assert_eq!(p, None, "the local part is case-sensitive");
+        let p = auth.lookup("boss@X.org").unwrap().unwrap();
+        assert_eq!(p.user, "boss@x.org");
+        assert!(p.roles.domain_admin);
+        assert_eq!(auth.lookup("nobody@x.org").unwrap(), None);
+        assert_eq!(auth.lookup("not a name").unwrap(), None);
+    }
+
+    #[test]
+    fn admin_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("users.sqlite");
+        create_database(&db).unwrap();
+        assert!(create_database(&db).is_err(), "creating twice fails");
+        assert!(matches!(
+            add_user(&db, "a@nowhere.org", "pw", Role::User),
+            Err(AdminError::NoSuchDomain(d)) if d == "nowhere.org"
+        ));
+        add_domain(&db, "X.org").unwrap();
+        add_user(&db, "a@x.org", "pw", Role::User).unwrap();
+        let dup = add_user(&db, "a@X.ORG", "pw", Role::User);
+        assert!(
+            matches!(dup, Err(AdminError::UserExists(ref n)) if n == "a@x.org"),
+            "{dup:?}"
+        );
+        assert!(matches!(
+            add_user(&db, "a b@x.org", "pw", Role::User),
+            Err(AdminError::Name { .. })
+        ));
+        assert!(matches!(
+            add_user(&db, "b@x.org", "", Role::User),
+            Err(AdminError::Password(_))
+        ));
+        assert!(matches!(
+            add_domain(&db, "-x.org"),
+            Err(AdminError::Name { .. })
+        ));
+
+        let other = dir.path().join("other.sqlite");
+        Connection::open(&other)
+            .unwrap()
+            .execute_batch("PRAGMA user_version = 7;")
+            .unwrap();
+        let err =
+            SqliteAuth::init(&format!("database = {:?}", other.display().to_string())).unwrap_err();
+        assert!(err.message().contains("schema version 7"), "{err}");
+        let err = SqliteAuth::init("database = \"/nonexistent/users.sqlite\"").unwrap_err();
+        assert_eq!(err.kind(), mailroom_plugin::FailureKind::Failed);
+        assert!(SqliteAuth::init("databse = \"x\"").is_err());
+    }
+}
