@@ -74,9 +74,12 @@
 //!    state (one file per command under [`session::op`]); it reaches the store
 //!    only through [`mailroom_core::access::MailAccess`], where ACLs and
 //!    quotas are enforced;
-//! 3. the driver in [`server`]: accepts connections, runs the codec, calls
-//!    the session through a stack of tower layers and writes replies,
-//!    including unsolicited updates during IDLE.
+//! 3. the driver in [`server`]: runs the codec, calls the session through
+//!    a stack of tower layers and writes replies, including unsolicited
+//!    updates during IDLE. Accepting connections, limits, implicit TLS,
+//!    the PROXY protocol, the idle/read/write timeouts and graceful
+//!    shutdown are the [`mailroom_server`] runtime's, shared with every
+//!    other protocol: [`ImapServer`] implements its `Protocol`.
 //!
 //! The cross-cutting behaviour is in [`layer`]: command tracing, the
 //! autologout and command timeouts, a throttle on failed logins, and
@@ -93,6 +96,7 @@
 //! ## Dependencies and why
 //!
 //! - `mailroom-core`: the traits and vocabulary every Mailroom crate shares.
+//! - `mailroom-server`: the runtime that accepts and bounds connections.
 //! - `tokio`: the runtime the server runs in (sockets, timers, sync).
 //! - `tower`: the `Service`/`Layer` traits the session and its middleware
 //!   implement, `ServiceBuilder`/`BoxService` for stacks, and its
@@ -117,5 +121,5 @@ pub mod server;
 pub mod session;
 pub use mailroom_core::utf7;
 
-pub use server::{BoxSession, ImapConfig, ImapServer, QuickAck, TlsMode};
+pub use server::{BoxSession, ImapConfig, ImapServer, TlsMode};
 pub use session::{Action, ConnectionInfo, IdleHandle, LoginAttempt, Reply, Session, SessionState};

@@ -1,5 +1,6 @@
-//! The driver: accepts connections, runs the codec, calls the session
-//! service stack and writes its replies.
+//! The driver: runs the codec over one connection, calls the session
+//! service stack and writes its replies; and the IMAP side of the
+//! [`mailroom_server`] runtime, which accepts the connections.
 //!
 //! One task per connection. The task reads into a buffer, lets the
 //! [`Decoder`] take commands out of it, calls the service stack built for
@@ -11,11 +12,17 @@
 //! IDLE (updates pushed as the mailbox changes, until `DONE`), the
 //! AUTHENTICATE continuation.
 //!
-//! A server-wide semaphore bounds the number of connections (the one over
-//! the limit gets `* BYE` at once); the autologout timer is an
-//! [`IdleTimeout`] around the socket. On shutdown the server stops
-//! accepting, every session waiting for a command gets `* BYE`, and the
-//! server waits up to [`ImapConfig::shutdown_grace`] for them to finish.
+//! Everything about sockets is the runtime's: [`ImapServer`] is a
+//! [`Protocol`]; [`ImapServer::serve`] runs it on a listener with the
+//! limits, timeouts and grace period of [`ImapConfig`], and
+//! [`ImapServer::runtime`] hands the configured [`Server`] to an integrator
+//! who wants more (the PROXY protocol, limits shared with another
+//! listener). A connection over a limit gets `* BYE` (inside TLS on port
+//! 993); a client silent for [`ImapConfig::idle_timeout`] gets
+//! `* BYE autologout`; one that stops reading its responses for
+//! [`ImapConfig::write_timeout`] is dropped. On shutdown every session
+//! waiting for a command gets `* BYE` and the server waits up to
+//! [`ImapConfig::shutdown_grace`] for them to finish.
 
 use std::fmt;
 use std::future::Future;
@@ -23,25 +30,26 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context as TaskContext, Poll};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
+use futures::future::BoxFuture;
 use mailroom_core::{Authenticator, Quota, Storage};
+use mailroom_server::limit::{ConnectionLimits, Refusal};
+use mailroom_server::timeout::{TimeoutKind, timed_out};
+use mailroom_server::{
+    Connection, Io, Listener, Protocol, Server, Shutdown, TimeoutControl, Timeouts,
+};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter, ReadBuf};
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use tower::util::BoxService;
 use tower::{BoxError, Layer, Service, ServiceExt};
-use tracing::Instrument;
 
 use crate::command::{Command, Request};
 use crate::layer::throttle::LoginThrottleLayer;
-use crate::layer::timeout::{CommandTimeoutLayer, Elapsed, IdleTimeout, IdleTimeoutLayer};
+use crate::layer::timeout::{CommandTimeoutLayer, Elapsed};
 use crate::layer::trace::TraceLayer;
 use crate::parser::{Decoded, Decoder, Limits};
 use crate::response::{self, EncodeOptions, Response, StatusKind, StatusResponse};
@@ -67,8 +75,18 @@ pub struct ImapConfig {
     /// The longest a single command may run before the connection is
     /// closed with `* BYE`. Default 10 minutes.
     pub command_timeout: Duration,
-    /// The most connections served at once; more get `* BYE` at once. Default 1024.
+    /// How long a read may wait in the middle of a command (a literal
+    /// trickling in). Default 5 minutes.
+    pub read_timeout: Duration,
+    /// How long a write may make no progress (a client that stops reading
+    /// a large FETCH) before the connection is dropped. Default 60 s.
+    pub write_timeout: Duration,
+    /// The most connections served at once, all listeners of this server
+    /// together; more get `* BYE` at once. Default 1024.
     pub max_connections: usize,
+    /// The most connections from one client address (IPv6: one /64).
+    /// Default 50.
+    pub max_connections_per_ip: usize,
     /// The delay after a failed login, doubling per further failure from
     /// the same IP or for the same user. Default 1 s.
     pub login_failure_delay: Duration,
@@ -94,7 +112,10 @@ impl Default for ImapConfig {
             limits: Limits::default(),
             idle_timeout: Duration::from_secs(30 * 60),
             command_timeout: Duration::from_secs(10 * 60),
+            read_timeout: Duration::from_secs(5 * 60),
+            write_timeout: Duration::from_secs(60),
             max_connections: 1024,
+            max_connections_per_ip: mailroom_server::DEFAULT_MAX_CONNECTIONS_PER_IP,
             login_failure_delay: Duration::from_secs(1),
             login_failure_max_delay: Duration::from_secs(30),
             greeting: "Mailroom IMAP4rev1 server ready".to_owned(),
@@ -126,6 +147,7 @@ type OuterLayer = dyn Fn(BoxSession) -> BoxSession + Send + Sync;
 pub struct ImapServer {
     ctx: Arc<Context>,
     tls: Option<TlsAcceptor>,
+    tls_config: Option<Arc<rustls::ServerConfig>>,
     make_stack: Arc<MakeStack>,
     /// Whether `make_stack` is the default stack (rebuilt by
     /// [`ImapServer::with_login_failures`]) rather than one from `with_stack`.
@@ -133,8 +155,8 @@ pub struct ImapServer {
     /// Layers added with [`ImapServer::layer`], innermost first, applied
     /// around whatever `make_stack` builds.
     outer: Vec<Arc<OuterLayer>>,
-    connections: Arc<Semaphore>,
-    next_id: Arc<AtomicU64>,
+    /// Shared by every listener this server (and its clones) serves.
+    limits: ConnectionLimits,
 }
 
 impl fmt::Debug for ImapServer {
@@ -165,7 +187,7 @@ impl ImapServer {
             max_delay: config.login_failure_max_delay,
             ..ThrottleConfig::default()
         }));
-        let max = config.max_connections;
+        let limits = ConnectionLimits::new(config.max_connections, config.max_connections_per_ip);
         let server = ImapServer {
             ctx: Arc::new(Context {
                 storage,
@@ -175,11 +197,11 @@ impl ImapServer {
                 tls_available: false,
             }),
             tls: None,
+            tls_config: None,
             make_stack: Arc::new(|_, s| BoxService::new(s.map_err(BoxError::from))),
             default_stack: true,
             outer: Vec::new(),
-            connections: Arc::new(Semaphore::new(max)),
-            next_id: Arc::new(AtomicU64::new(1)),
+            limits,
         };
         server.with_login_failures(failures)
     }
@@ -249,7 +271,8 @@ impl ImapServer {
 
     /// Adds TLS: STARTTLS on plain listeners, and [`TlsMode::Implicit`].
     pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> ImapServer {
-        self.tls = Some(TlsAcceptor::from(tls));
+        self.tls = Some(TlsAcceptor::from(tls.clone()));
+        self.tls_config = Some(tls);
         let ctx = Context {
             storage: self.ctx.storage.clone(),
             quota: self.ctx.quota.clone(),
@@ -283,150 +306,132 @@ impl ImapServer {
         &self.ctx.config
     }
 
+    /// The connection limits every listener of this server shares.
+    pub fn connection_limits(&self) -> &ConnectionLimits {
+        &self.limits
+    }
+
+    /// The runtime for one listener, configured from [`ImapConfig`]: the
+    /// shared connection limits, the idle, read and write timeouts, the
+    /// TLS handshake timeout and the shutdown grace period; TLS from the
+    /// first byte for [`TlsMode::Implicit`]. Add what the config does not
+    /// say (the PROXY protocol) and call [`Server::serve`].
+    ///
+    /// # Errors
+    ///
+    /// [`io::ErrorKind::InvalidInput`] for [`TlsMode::Implicit`] without
+    /// [`ImapServer::with_tls`].
+    pub fn runtime(&self, mode: TlsMode) -> io::Result<Server<ImapServer>> {
+        let config = &self.ctx.config;
+        let mut server = Server::new(self.clone())
+            .limits(self.limits.clone())
+            .timeouts(Timeouts {
+                idle: config.idle_timeout,
+                read: config.read_timeout,
+                write: config.write_timeout,
+            })
+            .handshake_timeout(config.tls_handshake_timeout)
+            .shutdown_grace(config.shutdown_grace);
+        if mode == TlsMode::Implicit {
+            let Some(tls) = &self.tls_config else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "implicit TLS needs a TLS configuration (ImapServer::with_tls)",
+                ));
+            };
+            server = server.implicit_tls(tls.clone());
+        }
+        Ok(server)
+    }
+
     /// Accepts connections until `shutdown` resolves, then says `BYE` to
     /// every session waiting for a command and waits up to
-    /// [`ImapConfig::shutdown_grace`] for them to end.
+    /// [`ImapConfig::shutdown_grace`] for them to end (see
+    /// [`ImapServer::runtime`]).
     pub async fn serve(
         self,
-        listener: TcpListener,
+        listener: impl Into<Listener>,
         mode: TlsMode,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> io::Result<()> {
-        if mode == TlsMode::Implicit && self.tls.is_none() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "implicit TLS needs a TLS configuration (ImapServer::with_tls)",
-            ));
-        }
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        let mut shutdown = std::pin::pin!(shutdown);
-        loop {
-            tokio::select! {
-                () = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let (socket, peer) = match accepted {
-                        Ok(x) => x,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off a little.
-                            tracing::warn!(error = %e, "accept failed");
-                            tokio::time::sleep(Duration::from_millis(50)).await;
-                            continue;
-                        }
-                    };
-                    let _ = socket.set_nodelay(true);
-                    let server = self.clone();
-                    let stop = stop_rx.clone();
-                    tasks.spawn(async move {
-                        if let Err(e) = server.handle_tcp(socket, peer, mode, stop).await {
-                            tracing::debug!(error = %e, "connection ended with an error");
-                        }
-                    });
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
-        }
-        drop(listener);
-        let _ = stop_tx.send(true);
-        let grace = self.ctx.config.shutdown_grace;
-        let drained =
-            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
-        if drained.is_err() {
-            tracing::info!(
-                remaining = tasks.len(),
-                "shutdown grace period over; closing sessions"
-            );
-            tasks.shutdown().await;
-        }
-        Ok(())
-    }
-
-    async fn handle_tcp(
-        &self,
-        socket: tokio::net::TcpStream,
-        peer: SocketAddr,
-        mode: TlsMode,
-        stop: watch::Receiver<bool>,
-    ) -> io::Result<()> {
-        self.serve_connection(QuickAck::new(socket), Some(peer), mode, stop)
-            .await
+        self.runtime(mode)?.serve(listener, shutdown).await
     }
 
     /// Serves one already accepted connection (for integrators with their
-    /// own accept loop). `stop` turning `true` makes the session say `BYE`
-    /// at its next chance.
-    pub async fn serve_connection<IO>(
+    /// own accept loop) as [`ImapServer::serve`] would: limits, TLS for
+    /// [`TlsMode::Implicit`], timeouts. `shutdown` firing makes the session
+    /// say `BYE` at its next chance.
+    pub async fn serve_connection<IO: Io>(
         &self,
         io: IO,
         peer: Option<SocketAddr>,
         mode: TlsMode,
-        stop: watch::Receiver<bool>,
-    ) -> io::Result<()>
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
+        shutdown: impl Into<Shutdown>,
+    ) -> io::Result<()> {
+        self.runtime(mode)?
+            .serve_io(io, peer, shutdown.into())
+            .await;
+        Ok(())
+    }
+
+    async fn drive(self, connection: Connection) -> io::Result<()> {
+        let Connection {
+            stream,
+            info,
+            shutdown,
+            timeouts,
+            ..
+        } = connection;
         let config = &self.ctx.config;
-        let io = IdleTimeoutLayer::new(config.idle_timeout).layer(io);
-        let Ok(_permit) = self.connections.clone().try_acquire_owned() else {
-            let mut io = io;
-            let mut chunks = Vec::new();
-            response::encode(
-                &StatusResponse::untagged(StatusKind::Bye, None, "too many connections, try later"),
-                EncodeOptions::default(),
-                &mut chunks,
-            );
-            for c in chunks {
-                io.write_all(&c).await?;
-            }
-            io.shutdown().await?;
-            return Ok(());
-        };
-        let conn = match mode {
-            TlsMode::Plain => Conn::Plain(io),
-            TlsMode::Implicit => {
-                let acceptor = self.tls.clone().ok_or_else(|| {
-                    io::Error::new(io::ErrorKind::InvalidInput, "no TLS configuration")
-                })?;
-                let tls = tokio::time::timeout(config.tls_handshake_timeout, acceptor.accept(io))
-                    .await
-                    .map_err(|_| {
-                        io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out")
-                    })??;
-                Conn::Tls(Box::new(tls))
-            }
-        };
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let info = ConnectionInfo::new(peer, mode == TlsMode::Implicit, id);
-        let span = tracing::info_span!("imap", conn = id, peer = ?peer);
+        let info = ConnectionInfo::new(info.peer, info.tls, info.id);
         let session = Session::new(self.ctx.clone(), info.clone());
         let greeting = session.greeting().await;
         let service = self.stack(&info, session);
         let mut driver = Driver {
-            stream: BufWriter::with_capacity(16 * 1024, conn),
+            stream: BufWriter::with_capacity(16 * 1024, Conn::Plain(stream)),
             buf: BytesMut::with_capacity(8 * 1024),
             chunks: Vec::new(),
             decoder: Decoder::new(config.limits),
             opts: EncodeOptions::default(),
             service,
             tls: self.tls.clone(),
-            stop,
+            stop: shutdown,
+            timeouts,
             handshake_timeout: config.tls_handshake_timeout,
         };
-        async move {
-            tracing::debug!("connection opened");
-            let result = driver.run(greeting).await;
-            tracing::debug!("connection closed");
-            result
-        }
-        .instrument(span)
-        .await
+        driver.run(greeting).await
+    }
+}
+
+impl Protocol for ImapServer {
+    fn name(&self) -> &'static str {
+        "imap"
+    }
+
+    fn refusal(&self, refusal: Refusal) -> Bytes {
+        let mut chunks = Vec::new();
+        response::encode(
+            &StatusResponse::untagged(StatusKind::Bye, None, format!("{refusal}, try later")),
+            EncodeOptions::default(),
+            &mut chunks,
+        );
+        chunks.concat().into()
+    }
+
+    fn serve(&self, connection: Connection) -> BoxFuture<'static, ()> {
+        let server = self.clone();
+        Box::pin(async move {
+            if let Err(e) = server.drive(connection).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        })
     }
 }
 
 /// Plain or TLS, switchable by STARTTLS.
 enum Conn<IO> {
-    Plain(IdleTimeout<IO>),
-    Tls(Box<tokio_rustls::server::TlsStream<IdleTimeout<IO>>>),
+    Plain(IO),
+    Tls(Box<tokio_rustls::server::TlsStream<IO>>),
     /// Only during the STARTTLS handshake.
     Upgrading,
 }
@@ -504,8 +509,8 @@ enum Input {
     Stop,
 }
 
-struct Driver<IO> {
-    stream: BufWriter<Conn<IO>>,
+struct Driver {
+    stream: BufWriter<Conn<mailroom_server::Stream>>,
     buf: BytesMut,
     /// Reused for the chunks of each response written.
     chunks: Vec<Bytes>,
@@ -513,30 +518,35 @@ struct Driver<IO> {
     opts: EncodeOptions,
     service: BoxSession,
     tls: Option<TlsAcceptor>,
-    stop: watch::Receiver<bool>,
+    stop: Shutdown,
+    /// Idle timeout between commands, read timeout inside one.
+    timeouts: TimeoutControl,
     handshake_timeout: Duration,
 }
 
-impl<IO> Driver<IO>
-where
-    IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
+impl Driver {
     async fn run(&mut self, greeting: Response) -> io::Result<()> {
         self.write(&greeting).await?;
         self.stream.flush().await?;
         let result = self.serve_commands().await;
+        let farewell = match result.as_ref().err().and_then(timed_out) {
+            // Autologout (RFC 3501 §5.4).
+            Some(TimeoutKind::Idle) => Some("autologout: idle for too long"),
+            Some(TimeoutKind::Read) => Some("timed out waiting for the rest of the command"),
+            // It does not read: nothing more to say (and the stream fails at once).
+            Some(_) => None,
+            None => None,
+        };
         match result {
             Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                // Autologout (RFC 3501 §5.4).
-                let _ = self
-                    .write(&StatusResponse::untagged(
-                        StatusKind::Bye,
-                        None,
-                        "autologout: idle for too long",
-                    ))
-                    .await;
-                let _ = self.stream.flush().await;
-                let _ = self.stream.shutdown().await;
+                if let Some(text) = farewell {
+                    let _ = self
+                        .write(&StatusResponse::untagged(StatusKind::Bye, None, text))
+                        .await;
+                    let _ = self.stream.flush().await;
+                    let _ = self.stream.shutdown().await;
+                }
+                tracing::debug!(error = %e, "connection timed out");
                 Ok(())
             }
             other => {
@@ -548,14 +558,17 @@ where
 
     /// Reads more input, unless the server is stopping.
     async fn fill(&mut self) -> io::Result<Input> {
-        if *self.stop.borrow() {
+        if self.stop.is_requested() {
             return Ok(Input::Stop);
         }
+        // Part of a command is buffered: the read timeout applies, else idle.
+        self.timeouts
+            .set_in_command(!self.buf.is_empty() || self.decoder.in_command());
         tokio::select! {
             n = self.stream.read_buf(&mut self.buf) => {
                 Ok(if n? == 0 { Input::Eof } else { Input::Data })
             }
-            _ = self.stop.changed() => Ok(Input::Stop),
+            () = self.stop.requested() => Ok(Input::Stop),
         }
     }
 
@@ -709,6 +722,7 @@ where
 
     async fn idle(&mut self, mut handle: IdleHandle) -> io::Result<bool> {
         self.stream.flush().await?;
+        self.timeouts.set_in_command(false);
         loop {
             match self.decoder.decode_line(&mut self.buf) {
                 Some(line) => {
@@ -719,7 +733,7 @@ where
                     return Ok(true);
                 }
                 None => {
-                    if *self.stop.borrow() {
+                    if self.stop.is_requested() {
                         self.bye("server shutting down").await?;
                         return Ok(false);
                     }
@@ -735,7 +749,7 @@ where
                             }
                             self.stream.flush().await?;
                         }
-                        _ = self.stop.changed() => {
+                        () = self.stop.requested() => {
                             self.bye("server shutting down").await?;
                             return Ok(false);
                         }
@@ -768,85 +782,6 @@ where
         }
         self.chunks = chunks;
         result
-    }
-}
-
-/// A TCP connection that acknowledges received data at once instead of
-/// after the delayed-ACK timer (`TCP_QUICKACK`, re-armed after every read;
-/// elsewhere than Linux it only passes the stream through).
-///
-/// Why: a client without `TCP_NODELAY` that sends a literal and then its
-/// final CRLF in two writes (Python's imaplib, and so offlineimap) has the
-/// CRLF held back by Nagle's algorithm until the literal is acknowledged,
-/// while the server, with nothing to send until the command is complete,
-/// delays that acknowledgement by up to 40 ms: every APPEND would take
-/// 40 ms. [`ImapServer::serve`] wraps every accepted socket in it; wrap your
-/// own when you run your own accept loop and call
-/// [`ImapServer::serve_connection`].
-#[derive(Debug)]
-pub struct QuickAck(tokio::net::TcpStream);
-
-impl QuickAck {
-    /// Wraps an accepted connection.
-    pub fn new(stream: tokio::net::TcpStream) -> QuickAck {
-        QuickAck(stream)
-    }
-
-    /// The connection.
-    pub fn get_ref(&self) -> &tokio::net::TcpStream {
-        &self.0
-    }
-
-    fn ack_promptly(&self) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            let _ = self.0.set_quickack(true);
-        }
-    }
-}
-
-impl AsyncRead for QuickAck {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let r = Pin::new(&mut self.0).poll_read(cx, buf);
-        if matches!(r, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.ack_promptly();
-        }
-        r
-    }
-}
-
-impl AsyncWrite for QuickAck {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut TaskContext<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.0.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut TaskContext<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.0).poll_shutdown(cx)
     }
 }
 

@@ -118,6 +118,14 @@ impl Shutdown {
     }
 }
 
+impl From<watch::Receiver<bool>> for Shutdown {
+    /// Shutdown is requested when the channel turns `true` (or its sender
+    /// is dropped).
+    fn from(rx: watch::Receiver<bool>) -> Shutdown {
+        Shutdown(rx)
+    }
+}
+
 /// Requests shutdown of the connections holding its [`Shutdown`]s.
 #[derive(Debug)]
 pub struct ShutdownTrigger(watch::Sender<bool>);

@@ -6,7 +6,6 @@
 //! |---|---|
 //! | [`trace::TraceLayer`] | one `tracing` event per command: name, tag, session state, outcome, duration; never arguments |
 //! | [`timeout::CommandTimeoutLayer`] | fails a command that runs too long ([`timeout::Elapsed`]; the driver says `BYE`) |
-//! | [`timeout::IdleTimeoutLayer`] | a layer over the connection's I/O: a read that sees no input for the autologout period fails with `TimedOut` |
 //! | [`throttle::LoginThrottleLayer`] | delays LOGIN/AUTHENTICATE exponentially after failures, per peer IP and per user |
 //! | [`metrics::MetricsLayer`] | counts commands by name and outcome, their latency, connections and failed logins into a shared [`mailroom_core::metrics::Metrics`] (Prometheus text) |
 //!

@@ -190,6 +190,13 @@ impl Decoder {
         self.limits
     }
 
+    /// Whether part of a command has been taken in (a line with a literal
+    /// announced, a literal being read or skipped): the driver waits for
+    /// the rest under the read timeout, not the idle one.
+    pub fn in_command(&self) -> bool {
+        !matches!(self.state, State::Line) || !self.text.is_empty()
+    }
+
     fn reset(&mut self) {
         self.state = State::Line;
         self.text.clear();

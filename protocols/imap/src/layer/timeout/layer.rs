@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use super::{CommandTimeout, IdleTimeout};
+use super::CommandTimeout;
 
 /// Builds [`CommandTimeout`] services.
 #[derive(Debug, Clone, Copy)]
@@ -20,26 +20,5 @@ impl<S> tower::Layer<S> for CommandTimeoutLayer {
 
     fn layer(&self, inner: S) -> CommandTimeout<S> {
         CommandTimeout::new(inner, self.timeout)
-    }
-}
-
-/// Wraps a connection's I/O in an [`IdleTimeout`].
-#[derive(Debug, Clone, Copy)]
-pub struct IdleTimeoutLayer {
-    timeout: Duration,
-}
-
-impl IdleTimeoutLayer {
-    /// Reads fail after this long without input.
-    pub fn new(timeout: Duration) -> IdleTimeoutLayer {
-        IdleTimeoutLayer { timeout }
-    }
-}
-
-impl<IO> tower::Layer<IO> for IdleTimeoutLayer {
-    type Service = IdleTimeout<IO>;
-
-    fn layer(&self, io: IO) -> IdleTimeout<IO> {
-        IdleTimeout::new(io, self.timeout)
     }
 }

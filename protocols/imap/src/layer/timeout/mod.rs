@@ -1,18 +1,15 @@
-//! Timeouts: [`CommandTimeout`] bounds how long one command may run;
-//! [`IdleTimeout`] is the RFC 3501 §5.4 autologout timer, a layer over the
-//! connection's I/O that fails a read when the client has sent nothing for
-//! the configured time (at least 30 minutes by the RFC, which IDLE clients
-//! rely on).
+//! Timeouts: [`CommandTimeout`] bounds how long one command may run. The
+//! RFC 3501 §5.4 autologout timer and the read and write timeouts are on
+//! the connection's bytes, in the [`mailroom_server`] runtime
+//! ([`mailroom_server::timeout`]).
 
 mod error;
 mod future;
-mod idle;
 mod layer;
 
 pub use error::Elapsed;
 pub use future::ResponseFuture;
-pub use idle::IdleTimeout;
-pub use layer::{CommandTimeoutLayer, IdleTimeoutLayer};
+pub use layer::CommandTimeoutLayer;
 
 use std::task::{Context, Poll};
 use std::time::Duration;

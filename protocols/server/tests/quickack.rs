@@ -2,13 +2,13 @@
 //! TCP_NODELAY that sends a literal and its final CRLF in two writes
 //! (Python's imaplib) does not wait for the 40 ms delayed ACK on every
 //! APPEND. The effect on APPEND throughput is measured by
-//! `mailroom-bench` (row "imaplib-style client"); here the mechanism: the
+//! `mailroom-bench` (row "imaplib-style client", IMAP); here the mechanism: the
 //! socket is back in quick-ACK mode after every read.
 
 #![cfg(any(target_os = "linux", target_os = "android"))]
 #![allow(clippy::unwrap_used)]
 
-use mailroom_imap::QuickAck;
+use mailroom_server::QuickAck;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
