@@ -634,17 +634,15 @@ impl Selected {
         self.mailbox.copy_to(uids, &dest).await
     }
 
-    /// MOVE: also needs `e` (and `t`) here.
+    /// MOVE: also needs `e` (and `t`) here. The destination may be this
+    /// mailbox (RFC 6851): the messages get new UIDs and the old ones are
+    /// expunged.
     pub async fn move_to(&self, uids: &[Uid], dest: &str) -> Result<CopyResult> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
         if !self.rights.contains(Right::Expunge) || !self.rights.contains(Right::DeleteMessage) {
             return Err(Error::PermissionDenied(Right::Expunge));
-        }
-        let dest_ref = self.access.resolve(dest)?;
-        if dest_ref == *self.mailbox.reference() {
-            return Err(Error::Cannot("source and destination are the same mailbox"));
         }
         let dest = self.check_dest(dest, uids, true).await?;
         self.mailbox.move_to(uids, &dest).await

@@ -1782,6 +1782,58 @@ pub async fn copy_and_move<S: Storage + ?Sized>(store: Arc<S>) {
         vec![false, true],
         "COPY carries \\Seen as the copying user sees it"
     );
+
+    // MOVE into the same mailbox (RFC 6851 allows it): the message gets a
+    // new UID above every other and the old one is expunged.
+    let before = ok(src.snapshot().await, "snapshot");
+    let old = before
+        .messages
+        .iter()
+        .find(|m| m.uid == Uid(3))
+        .cloned()
+        .unwrap_or_else(|| panic!("UID 3 is in INBOX: {before:?}"));
+    let top = before
+        .messages
+        .iter()
+        .map(|m| m.uid)
+        .max()
+        .unwrap_or(Uid(0));
+    let r = ok(
+        src.move_to(&[Uid(3)], &ib).await,
+        "move into the same mailbox",
+    );
+    assert_eq!(r.mapping.len(), 1, "moved: {r:?}");
+    let (from, to) = r.mapping[0];
+    assert_eq!(from, Uid(3), "mapping source");
+    assert!(to > top, "a new UID above every other: {r:?}");
+    assert_eq!(r.uid_validity, before.uid_validity, "same UIDVALIDITY");
+    let after = ok(src.snapshot().await, "snapshot");
+    let mut expected: Vec<Uid> = uids_of(&before.messages)
+        .into_iter()
+        .filter(|u| *u != Uid(3))
+        .collect();
+    expected.push(to);
+    assert_eq!(
+        uids_of(&after.messages),
+        expected,
+        "the old UID is gone, the new one is there"
+    );
+    let moved = meta(&src, to).await;
+    assert_eq!(moved.flags, old.flags, "MOVE keeps flags");
+    assert_eq!(moved.guid, old.guid, "the same message");
+    let c = ok(
+        src.changes_since(before.highest_modseq).await,
+        "changes_since",
+    );
+    assert_eq!(
+        c.expunged.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        vec![Uid(3)],
+        "the old UID is an expunge: {c:?}"
+    );
+    assert!(
+        c.changed.iter().any(|m| m.uid == to),
+        "the new UID is a change: {c:?}"
+    );
 }
 
 /// `\Recent`: the first claim gets the new messages, later claims do not;

@@ -180,3 +180,52 @@ async fn esearch_min_max_report_the_modseq_of_the_messages_returned() {
         .await;
     assert!(!r.contains("MODSEQ"), "{r}");
 }
+
+#[tokio::test]
+async fn copy_and_move_into_the_selected_mailbox() {
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    let mut other = Client::login(srv.addr, "alice@example.com").await;
+    for i in 1..=3 {
+        c.append("INBOX", "", &message(&format!("m{i}"), "x")).await;
+    }
+    c.ok("SELECT INBOX").await;
+    other.ok("SELECT INBOX").await;
+    c.ok("STORE 2 +FLAGS (\\Flagged)").await;
+
+    // COPY: new UIDs, announced in the same response.
+    let r = c.ok("COPY 1 INBOX").await;
+    assert!(r.contains(" 1 4]") && r.contains("OK [COPYUID "), "{r}");
+    assert!(r.contains("* 4 EXISTS"), "{r}");
+
+    // MOVE: COPYUID, the old message's EXPUNGE, the new one's EXISTS.
+    let r = c.ok("MOVE 2 INBOX").await;
+    let copyuid = line_of(&r, "* OK [COPYUID ", " 2 5]").unwrap_or_else(|| panic!("{r}"));
+    let expunge = line_of(&r, "* 2 EXPUNGE", "").unwrap_or_else(|| panic!("{r}"));
+    let exists = line_of(&r, "* 4 EXISTS", "").unwrap_or_else(|| panic!("{r}"));
+    assert!(copyuid < expunge && expunge < exists, "{r}");
+    let r = c.ok("FETCH 1:* (UID FLAGS)").await;
+    assert!(r.contains("* 4 FETCH (UID 5 FLAGS (\\Flagged"), "{r}");
+    assert_eq!(untagged(&r, "FETCH").len(), 4, "{r}");
+
+    // UID MOVE of several, with QRESYNC: VANISHED instead of EXPUNGE.
+    c.ok("ENABLE QRESYNC").await;
+    let r = c.ok("UID MOVE 1,3 INBOX").await;
+    assert!(r.contains(" 1,3 6:7]"), "{r}");
+    assert!(r.contains("* VANISHED 1,3\r\n"), "{r}");
+    let r = c.ok("UID SEARCH ALL").await;
+    assert_eq!(search_ids(&r), vec![4, 5, 6, 7], "{r}");
+
+    // Another session sees the expunges and the new messages.
+    let r = other.ok("NOOP").await;
+    assert_eq!(untagged(&r, "EXPUNGE").len(), 3, "{r}");
+    assert!(r.contains("EXISTS"), "{r}");
+    let r = other.ok("UID SEARCH ALL").await;
+    assert_eq!(search_ids(&r), vec![4, 5, 6, 7], "{r}");
+
+    // Read-only: MOVE needs to expunge, so it is refused; COPY is not.
+    let mut ro = Client::login(srv.addr, "alice@example.com").await;
+    ro.ok("EXAMINE INBOX").await;
+    let r = ro.cmd("MOVE 1 INBOX").await;
+    assert_eq!(Client::status(&r), "NO", "{r}");
+}

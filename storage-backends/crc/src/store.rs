@@ -873,12 +873,16 @@ impl StoreInner {
         let dst = self.mailbox(dest)?;
         let copier = viewer.unwrap_or(&src.owner).to_owned();
         if Arc::ptr_eq(src, &dst) {
-            if is_move {
-                return Err(Error::Cannot("source and destination are the same mailbox"));
-            }
+            // Into the same mailbox: new UIDs (hard links to the same
+            // files), and for MOVE the old UIDs expunged under the same lock.
             let mut g = src.write()?;
             let picked = pick(src, &g, viewer, uids, &copier, dest)?;
-            return finish_copy(src, &mut g, picked, &copier, dest);
+            let moved: Vec<Uid> = picked.iter().map(|(u, _)| *u).collect();
+            let result = finish_copy(src, &mut g, picked, &copier, dest)?;
+            if is_move && !moved.is_empty() {
+                src.expunge_locked(&mut g, Some(&moved), false)?;
+            }
+            return Ok(result);
         }
         let src_first = (src.owner.as_str(), src.id) < (dst.owner.as_str(), dst.id);
         let (mut gs, mut gd) = if src_first {
