@@ -7,8 +7,9 @@
 //!
 //! Adding a TCP listener means: a field of type `Option<ListenerTable>` in
 //! [`ConfigFile`], a variant in [`ListenerKind`] with its default address,
-//! and a line in [`ConfigFile::resolve`]. `[lmtp]` is the one table with
-//! more keys ([`LmtpTable`]): a TCP address, a Unix socket, or both. Adding a
+//! and a line in [`ConfigFile::resolve`]. `[lmtp]` has more keys
+//! ([`LmtpTable`]): a TCP address, a Unix socket, or both; so do `[imap]`
+//! and `[imaps]` ([`ImapTable`]: the IDLE keepalive). Adding a
 //! settings table means a struct with `#[serde(deny_unknown_fields)]` and a
 //! field in both [`ConfigFile`] and [`Config`].
 
@@ -85,9 +86,9 @@ pub struct ConfigFile {
     /// The mailbox store: a backend name (`store = "crc"`) or a `[store]` table.
     pub store: Option<StoreSpec>,
     /// Plain IMAP (with STARTTLS).
-    pub imap: Option<ListenerTable>,
+    pub imap: Option<ImapTable>,
     /// IMAP over implicit TLS.
-    pub imaps: Option<ListenerTable>,
+    pub imaps: Option<ImapTable>,
     /// Plain POP3 (with STLS).
     pub pop3: Option<ListenerTable>,
     /// POP3 over implicit TLS.
@@ -191,6 +192,18 @@ pub struct StoreTable {
 pub struct ListenerTable {
     /// `IP:PORT` to listen on; port 0 picks a free port.
     pub listen: Option<SocketAddr>,
+}
+
+/// `[imap]` and `[imaps]`: the listener, and IMAP settings that apply to
+/// both (set them in either table; in both, they must agree).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapTable {
+    /// `IP:PORT` to listen on; port 0 picks a free port.
+    pub listen: Option<SocketAddr>,
+    /// Seconds between the `* OK Still here` sent during IDLE; 0 = none.
+    /// Default 120 (mailroom-imap's default, as Dovecot).
+    pub idle_keepalive_secs: Option<u64>,
 }
 
 /// `[lmtp]`: a TCP address, a Unix socket, or both. An empty table means
@@ -406,6 +419,8 @@ pub struct Config {
     pub shutdown_grace: Duration,
     /// Where the metrics endpoint listens, if `[metrics]` is present.
     pub metrics: Option<SocketAddr>,
+    /// `[imap] idle_keepalive_secs` (or `[imaps]`), if set.
+    pub imap_idle_keepalive: Option<Duration>,
 }
 
 impl Config {
@@ -432,8 +447,8 @@ impl Config {
     /// POP3S on :1995 and LMTP on :2424 (all loopback).
     pub fn embedded_defaults() -> Result<Config, ConfigError> {
         let file = ConfigFile {
-            imap: Some(ListenerTable::default()),
-            imaps: Some(ListenerTable::default()),
+            imap: Some(ImapTable::default()),
+            imaps: Some(ImapTable::default()),
             pop3: Some(ListenerTable::default()),
             pop3s: Some(ListenerTable::default()),
             lmtp: Some(LmtpTable::default()),
@@ -484,10 +499,21 @@ impl ConfigFile {
             )));
         }
 
+        let keepalives = [&self.imap, &self.imaps].map(|t| t.as_ref()?.idle_keepalive_secs);
+        let imap_idle_keepalive = match keepalives {
+            [Some(a), Some(b)] if a != b => {
+                return Err(invalid(format!(
+                    "[imap] idle_keepalive_secs = {a} and [imaps] idle_keepalive_secs = {b} differ; \
+                     the setting applies to both listeners"
+                )));
+            }
+            [a, b] => a.or(b).map(Duration::from_secs),
+        };
+        let imap_listener = |t: Option<ImapTable>| t.map(|t| ListenerTable { listen: t.listen });
         let mut listeners = Vec::new();
         for (kind, table) in [
-            (ListenerKind::Imap, self.imap),
-            (ListenerKind::Imaps, self.imaps),
+            (ListenerKind::Imap, imap_listener(self.imap)),
+            (ListenerKind::Imaps, imap_listener(self.imaps)),
             (ListenerKind::Pop3, self.pop3),
             (ListenerKind::Pop3s, self.pop3s),
         ] {
@@ -634,6 +660,7 @@ impl ConfigFile {
                     .unwrap_or(DEFAULT_SHUTDOWN_GRACE_SECS),
             ),
             metrics,
+            imap_idle_keepalive,
         })
     }
 }
@@ -774,6 +801,30 @@ mod tests {
                 dir: "./data/tls".into()
             }
         );
+    }
+
+    #[test]
+    fn imap_idle_keepalive() {
+        assert_eq!(parse("[imap]\n").unwrap().imap_idle_keepalive, None);
+        let c = parse("[imap]\nidle_keepalive_secs = 30\n[imaps]\n").unwrap();
+        assert_eq!(c.imap_idle_keepalive, Some(Duration::from_secs(30)));
+        assert_eq!(
+            c.listener(ListenerKind::Imap),
+            Some("127.0.0.1:1143".parse().unwrap())
+        );
+        let c = parse("[imaps]\nidle_keepalive_secs = 0\n").unwrap();
+        assert_eq!(c.imap_idle_keepalive, Some(Duration::ZERO));
+        let c = parse("[imap]\nidle_keepalive_secs = 9\n[imaps]\nidle_keepalive_secs = 9\n");
+        assert_eq!(c.unwrap().imap_idle_keepalive, Some(Duration::from_secs(9)));
+        let e = parse("[imap]\nidle_keepalive_secs = 9\n[imaps]\nidle_keepalive_secs = 8\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("differ"), "{e}");
+        // Not a POP3 setting.
+        let e = parse("[pop3]\nidle_keepalive_secs = 9\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("idle_keepalive_secs"), "{e}");
     }
 
     #[test]

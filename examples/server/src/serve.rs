@@ -542,7 +542,7 @@ fn rate_layer(per_second: u32) -> RateLimitLayer {
     RateLimitLayer::new(u64::from(per_second), Duration::from_secs(1))
 }
 
-/// The IMAP settings from `[auth]`, `[limits]` and `[shutdown]`.
+/// The IMAP settings from `[auth]`, `[limits]`, `[shutdown]` and `[imap]`.
 fn imap_config(config: &Config) -> ImapConfig {
     let mut imap = ImapConfig {
         allow_plaintext_auth: config.auth.allow_plaintext,
@@ -567,6 +567,9 @@ fn imap_config(config: &Config) -> ImapConfig {
     }
     if let Some(n) = limits.commands_per_second {
         imap.commands_per_second = n;
+    }
+    if let Some(d) = config.imap_idle_keepalive {
+        imap.idle_keepalive = d;
     }
     imap
 }

@@ -103,6 +103,14 @@ pub struct ImapConfig {
     /// error, so a pipelining client is slowed, not broken). 0 = no limit.
     /// Default 500.
     pub commands_per_second: u32,
+    /// During IDLE, an untagged `* OK Still here` this often, so that NAT
+    /// boxes and mobile networks do not drop a silent connection (Dovecot
+    /// sends one every 2 minutes too). It is the server's output, so it does
+    /// not reset the autologout timer: a client that says nothing for
+    /// [`ImapConfig::idle_timeout`] is still logged out, as RFC 2177 allows
+    /// (it should re-issue IDLE every 29 minutes). Zero turns it off.
+    /// Default 2 minutes.
+    pub idle_keepalive: Duration,
 }
 
 impl Default for ImapConfig {
@@ -122,6 +130,7 @@ impl Default for ImapConfig {
             shutdown_grace: Duration::from_secs(5),
             tls_handshake_timeout: Duration::from_secs(30),
             commands_per_second: DEFAULT_COMMANDS_PER_SECOND,
+            idle_keepalive: Duration::from_secs(2 * 60),
         }
     }
 }
@@ -398,6 +407,7 @@ impl ImapServer {
             stop: shutdown,
             timeouts,
             handshake_timeout: config.tls_handshake_timeout,
+            idle_keepalive: config.idle_keepalive,
         };
         driver.run(greeting).await
     }
@@ -522,6 +532,8 @@ struct Driver {
     /// Idle timeout between commands, read timeout inside one.
     timeouts: TimeoutControl,
     handshake_timeout: Duration,
+    /// [`ImapConfig::idle_keepalive`].
+    idle_keepalive: Duration,
 }
 
 impl Driver {
@@ -723,6 +735,14 @@ impl Driver {
     async fn idle(&mut self, mut handle: IdleHandle) -> io::Result<bool> {
         self.stream.flush().await?;
         self.timeouts.set_in_command(false);
+        let mut keepalive = (!self.idle_keepalive.is_zero()).then(|| {
+            let mut t = tokio::time::interval_at(
+                tokio::time::Instant::now() + self.idle_keepalive,
+                self.idle_keepalive,
+            );
+            t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            t
+        });
         loop {
             match self.decoder.decode_line(&mut self.buf) {
                 Some(line) => {
@@ -752,6 +772,16 @@ impl Driver {
                         () = self.stop.requested() => {
                             self.bye("server shutting down").await?;
                             return Ok(false);
+                        }
+                        _ = async {
+                            match keepalive.as_mut() {
+                                Some(t) => t.tick().await,
+                                None => std::future::pending().await,
+                            }
+                        } => {
+                            self.write(&StatusResponse::untagged(StatusKind::Ok, None, "Still here"))
+                                .await?;
+                            self.stream.flush().await?;
                         }
                     }
                 }

@@ -8,7 +8,10 @@
 
 mod common;
 
+use std::time::{Duration, Instant};
+
 use common::*;
+use mailroom_imap::{ImapConfig, TlsMode};
 
 fn number_after(r: &str, key: &str) -> u64 {
     let at = r.find(key).unwrap_or_else(|| panic!("{key} not in {r}")) + key.len();
@@ -228,4 +231,96 @@ async fn copy_and_move_into_the_selected_mailbox() {
     ro.ok("EXAMINE INBOX").await;
     let r = ro.cmd("MOVE 1 INBOX").await;
     assert_eq!(Client::status(&r), "NO", "{r}");
+}
+
+#[tokio::test]
+async fn idle_sends_keepalives_and_still_logs_out_a_silent_client() {
+    let srv = start_with(
+        ImapConfig {
+            idle_keepalive: Duration::from_millis(200),
+            idle_timeout: Duration::from_millis(1500),
+            ..test_config()
+        },
+        None,
+        TlsMode::Plain,
+    )
+    .await;
+    let mut a = Client::login(srv.addr, "alice@example.com").await;
+    a.ok("SELECT INBOX").await;
+
+    // Keepalives while idling, and updates still come between them.
+    a.send_raw(b"i1 IDLE\r\n").await;
+    assert!(a.read_response().await.unwrap().starts_with("+ "));
+    let started = Instant::now();
+    for _ in 0..2 {
+        assert_eq!(a.read_response().await.unwrap(), "* OK Still here\r\n");
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "one per interval"
+    );
+    let mut b = Client::login(srv.addr, "alice@example.com").await;
+    b.append("INBOX", "", &message("m1", "x")).await;
+    let mut got = String::new();
+    while !got.contains("* 1 EXISTS") {
+        got.push_str(&a.read_response().await.unwrap());
+    }
+    a.send_raw(b"DONE\r\n").await;
+    let r = a.until_tagged("i1").await;
+    assert!(r.contains("i1 OK"), "{r}");
+    // None outside IDLE.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let r = a.ok("NOOP").await;
+    assert!(!r.contains("Still here"), "{r}");
+
+    // Keepalives are not client activity: a client that says nothing for
+    // the autologout time is logged out, in IDLE too.
+    a.send_raw(b"i2 IDLE\r\n").await;
+    assert!(a.read_response().await.unwrap().starts_with("+ "));
+    let started = Instant::now();
+    let mut keepalives = 0;
+    let bye = loop {
+        let line = a.read_response().await.expect("BYE before EOF");
+        if line == "* OK Still here\r\n" {
+            keepalives += 1;
+            continue;
+        }
+        break line;
+    };
+    assert!(
+        bye.starts_with("* BYE") && bye.contains("autologout"),
+        "{bye}"
+    );
+    assert!(keepalives >= 4, "{keepalives} keepalives before the BYE");
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(1400),
+        "autologout after the idle timeout, not before: {waited:?}"
+    );
+    assert!(a.read_response().await.is_none(), "closed after the BYE");
+}
+
+#[tokio::test]
+async fn idle_keepalive_zero_turns_it_off() {
+    let srv = start_with(
+        ImapConfig {
+            idle_keepalive: Duration::ZERO,
+            ..test_config()
+        },
+        None,
+        TlsMode::Plain,
+    )
+    .await;
+    let mut a = Client::login(srv.addr, "alice@example.com").await;
+    a.ok("SELECT INBOX").await;
+    a.send_raw(b"i1 IDLE\r\n").await;
+    assert!(a.read_response().await.unwrap().starts_with("+ "));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    a.send_raw(b"DONE\r\n").await;
+    let r = a.until_tagged("i1").await;
+    assert!(!r.contains("Still here") && r.contains("i1 OK"), "{r}");
+    assert_eq!(
+        ImapConfig::default().idle_keepalive,
+        Duration::from_secs(120)
+    );
 }
