@@ -99,6 +99,7 @@ mod host;
 mod loader;
 pub mod soundness;
 
+pub use abi::PluginKind;
 pub use billing::{
     ArchiveEvent, ArchiveEventKind, BillingMonth, BillingReport, BillingSink, BusinessReport,
     Recorded,
