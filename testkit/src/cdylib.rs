@@ -6,12 +6,19 @@
 //! directory (it would wait for the lock its own build holds). So the test
 //! itself runs `cargo build -p PACKAGE --lib` at run time, with the cargo
 //! that runs the tests (`$CARGO`), from the workspace root, inheriting the
-//! environment: the same target directory, profile settings and flags, so
-//! an up-to-date plugin costs only cargo's freshness check. The artifact's
-//! path is read from cargo's JSON messages (`compiler-artifact` with the
-//! `cdylib` kind) rather than guessed from the target layout. A fresh clone
-//! (CI's `cargo test --workspace`) builds the plugins on first use.
-
+//! environment (flags, profile settings). The artifact's path is read from
+//! cargo's JSON messages (`compiler-artifact` with the `cdylib` kind)
+//! rather than guessed from the target layout. A fresh clone (CI's `cargo
+//! test --workspace`) builds the plugins on first use.
+//!
+//! The build goes to its own target directory, `plugin-builds/` inside the
+//! outer one. Sharing the outer directory does not work: cargo names a
+//! library that is also a `cdylib` without a hash, so building it alone
+//! (with the features of that package only) would overwrite the rlib the
+//! outer `cargo test` (with the workspace's unified features) just built,
+//! and its doctests would then link against a second copy of every
+//! dependency. The separate directory costs one build of the plugins'
+//! dependencies, then only cargo's freshness check.
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -23,6 +30,21 @@ pub fn workspace_root() -> PathBuf {
         .parent()
         .expect("testkit lives one level below the workspace root")
         .to_path_buf()
+}
+
+/// The outer target directory: `$CARGO_TARGET_DIR`, else the workspace's
+/// `target/`.
+fn outer_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map(|dir| {
+            if dir.is_absolute() {
+                dir
+            } else {
+                workspace_root().join(dir)
+            }
+        })
+        .unwrap_or_else(|| workspace_root().join("target"))
 }
 
 /// Builds the `cdylib` of workspace package `package` (in the dev profile)
@@ -49,6 +71,8 @@ pub fn build(package: &str) -> PathBuf {
             "-p",
             package,
         ])
+        .arg("--target-dir")
+        .arg(outer_target_dir().join("plugin-builds"))
         .current_dir(workspace_root())
         .stdin(Stdio::null())
         .stderr(Stdio::inherit())
