@@ -253,6 +253,21 @@ pub enum Command {
         /// Destination.
         mailbox: MailboxArg,
     },
+
+    // ---- refused arguments
+    /// A command whose mailbox name is ASCII but not valid modified UTF-7
+    /// (RFC 3501 §5.1.3: `&` not followed by base64 and `-`, or not
+    /// decoding to UTF-16). Such a name cannot be any mailbox: the command
+    /// is answered `NO` as for a mailbox that does not exist, and a LIST or
+    /// LSUB whose reference or every pattern is one matches nothing
+    /// (Dovecot answers the same way). Syntax is still checked first: a
+    /// command that is malformed otherwise is still `BAD`.
+    InvalidMailboxName {
+        /// The command as parsed, the name left undecoded.
+        command: Box<Command>,
+        /// The first name that is not modified UTF-7, as sent.
+        name: String,
+    },
 }
 
 impl Command {
@@ -265,6 +280,7 @@ impl Command {
             | Command::Copy { uid, .. }
             | Command::Move { uid, .. } => *uid,
             Command::Expunge { uids } => uids.is_some(),
+            Command::InvalidMailboxName { command, .. } => command.is_uid(),
             _ => false,
         }
     }
@@ -311,6 +327,7 @@ impl Command {
             Command::Store { .. } => "STORE",
             Command::Copy { .. } => "COPY",
             Command::Move { .. } => "MOVE",
+            Command::InvalidMailboxName { command, .. } => command.name(),
         }
     }
 }

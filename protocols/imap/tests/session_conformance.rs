@@ -324,3 +324,71 @@ async fn idle_keepalive_zero_turns_it_off() {
         Duration::from_secs(120)
     );
 }
+
+/// The answers Dovecot 2.3 gives to the same commands (checked by hand and
+/// by `tests/clients/conformance.py` against a private Dovecot): `NO` for
+/// every command naming such a mailbox, nothing listed for such a pattern.
+#[tokio::test]
+async fn names_that_are_not_modified_utf7_are_no_such_mailbox() {
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    c.append("INBOX", "", &message("m1", "x")).await;
+    c.ok("CREATE \"Entw&APw-rfe\"").await;
+    c.ok("SELECT INBOX").await;
+    for (command, code) in [
+        ("SELECT \"&foo\"", "NONEXISTENT"),
+        ("EXAMINE \"&Jjo!\"", "NONEXISTENT"),
+        ("STATUS \"&foo\" (MESSAGES)", "NONEXISTENT"),
+        ("CREATE \"&foo\"", "CANNOT"),
+        ("DELETE \"&foo\"", "NONEXISTENT"),
+        ("RENAME \"&foo\" x", "NONEXISTENT"),
+        ("RENAME \"Entw&APw-rfe\" \"&foo\"", "CANNOT"),
+        ("SUBSCRIBE \"&foo\"", "NONEXISTENT"),
+        ("GETACL \"&foo\"", "NONEXISTENT"),
+        ("MYRIGHTS AT&T", "NONEXISTENT"),
+    ] {
+        let r = c.cmd(command).await;
+        assert!(
+            r.lines().last().unwrap().contains(&format!("NO [{code}]")),
+            "{command}: {r}"
+        );
+    }
+    // The failed SELECT left INBOX, as any failed SELECT does.
+    let r = c.cmd("FETCH 1 FLAGS").await;
+    assert_eq!(Client::status(&r), "BAD", "{r}");
+    c.ok("SELECT INBOX").await;
+    let r = c.cmd("COPY 1 \"&foo\"").await;
+    assert!(r.contains("NO [NONEXISTENT]"), "{r}");
+    let r = c.cmd("UID MOVE 1 \"&foo\"").await;
+    assert!(r.contains("NO [NONEXISTENT]"), "{r}");
+    // APPEND: the literal is read (so the connection goes on) and refused.
+    let r = c.append("\"&foo\"", "", &message("m2", "x")).await;
+    assert!(r.contains("NO [NONEXISTENT]"), "{r}");
+    let r = c.ok("STATUS INBOX (MESSAGES)").await;
+    assert!(r.contains("MESSAGES 1"), "{r}");
+    // Nothing was created.
+    let r = c.ok("LIST \"\" *").await;
+    assert!(!r.contains("&foo") && !r.contains("AT&T"), "{r}");
+
+    // As patterns they match nothing.
+    for command in [
+        "LIST \"\" \"&foo\"",
+        "LIST \"\" \"&foo*\"",
+        "LIST \"&foo\" *",
+        "LSUB \"\" \"&foo*\"",
+        "LIST (SUBSCRIBED) \"\" \"&foo\" RETURN (STATUS (MESSAGES))",
+    ] {
+        let r = c.ok(command).await;
+        assert_eq!(r.lines().count(), 1, "{command}: {r}");
+    }
+    // Beside a valid pattern, only the valid one matches.
+    let r = c.ok("LIST \"\" (\"&foo\" INBOX)").await;
+    assert_eq!(untagged(&r, "LIST").len(), 1, "{r}");
+    assert!(r.contains("\"INBOX\"") || r.contains(" INBOX\r\n"), "{r}");
+    // Valid modified UTF-7 still works.
+    let r = c.ok("LIST \"\" \"Entw&APw-*\"").await;
+    assert!(r.contains("Entw&APw-rfe"), "{r}");
+    // Bad syntax is still BAD.
+    let r = c.cmd("SELECT \"&foo\" extra").await;
+    assert_eq!(Client::status(&r), "BAD", "{r}");
+}

@@ -8,14 +8,38 @@ use crate::command::{Command, ListArgs, ListReturn};
 use super::primitives::{Cursor, PResult, err, is_list_char};
 use super::status::status_item;
 
-/// `list-mailbox = 1*list-char / string`, decoded like a mailbox name.
-fn list_mailbox(c: &mut Cursor<'_>) -> PResult<String> {
+/// `list-mailbox = 1*list-char / string`, decoded like a mailbox name:
+/// `Err(raw)` for a pattern that is not valid modified UTF-7 (it matches
+/// no mailbox).
+fn list_mailbox(c: &mut Cursor<'_>) -> PResult<Result<String, String>> {
     let raw = match c.peek() {
         Some(b'"' | b'{') => c.string()?,
         Some(b'~') if c.is_literal8() => c.string()?,
         _ => Cow::Borrowed(c.token(is_list_char, "expected a mailbox pattern")?),
     };
-    c.mailbox_name(raw)
+    c.mailbox_name_or_raw(raw)
+}
+
+/// The patterns that can match something; when none can, the command is
+/// marked as naming an invalid mailbox (so it matches nothing).
+fn valid_patterns(c: &mut Cursor<'_>, patterns: Vec<Result<String, String>>) -> Vec<String> {
+    let mut invalid = None;
+    let mut valid = Vec::with_capacity(patterns.len());
+    for p in patterns {
+        match p {
+            Ok(p) => valid.push(p),
+            Err(raw) => {
+                invalid.get_or_insert(raw);
+            }
+        }
+    }
+    if valid.is_empty()
+        && let Some(raw) = invalid
+    {
+        c.invalid_mailbox.get_or_insert(raw.clone());
+        valid.push(raw);
+    }
+    valid
 }
 
 /// `LIST [SP list-select-opts] SP mailbox SP mbox-or-pat [SP list-return-opts]`
@@ -30,13 +54,15 @@ pub(super) fn list(c: &mut Cursor<'_>) -> PResult<Command> {
     }
     args.reference = c.mailbox()?;
     c.sp()?;
-    if c.peek() == Some(b'(') {
+    let patterns = if c.peek() == Some(b'(') {
         c.enter()?;
-        args.patterns = c.list(false, list_mailbox)?;
+        let patterns = c.list(false, list_mailbox)?;
         c.leave();
+        patterns
     } else {
-        args.patterns = vec![list_mailbox(c)?];
-    }
+        vec![list_mailbox(c)?]
+    };
+    args.patterns = valid_patterns(c, patterns);
     if c.eat(b' ') {
         if !c.eat_word("RETURN") {
             return err("expected RETURN");
@@ -73,6 +99,7 @@ pub(super) fn lsub(c: &mut Cursor<'_>, xlist: bool) -> PResult<Command> {
     let reference = c.mailbox()?;
     c.sp()?;
     let pattern = list_mailbox(c)?;
+    let pattern = valid_patterns(c, vec![pattern]).pop().unwrap_or_default();
     Ok(if xlist {
         Command::Xlist { reference, pattern }
     } else {

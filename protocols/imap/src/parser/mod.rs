@@ -454,7 +454,16 @@ impl Decoder {
             }
         };
         match command(&mut c).and_then(|cmd| c.end().map(|()| cmd)) {
-            Ok(command) => Decoded::Request(Request { tag, command }),
+            Ok(command) => Decoded::Request(Request {
+                tag,
+                command: match c.invalid_mailbox.take() {
+                    None => command,
+                    Some(name) => Command::InvalidMailboxName {
+                        command: Box::new(command),
+                        name,
+                    },
+                },
+            }),
             Err(e) => Decoded::Error {
                 tag: Some(tag),
                 reason: e.reason.into_owned(),

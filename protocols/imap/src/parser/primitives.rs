@@ -74,6 +74,9 @@ pub(crate) struct Cursor<'a> {
     pub(crate) utf8: bool,
     /// Nesting still allowed.
     pub(crate) depth_left: usize,
+    /// The first mailbox name met that is not valid modified UTF-7 (the
+    /// command becomes [`Command::InvalidMailboxName`](crate::command::Command::InvalidMailboxName)).
+    pub(crate) invalid_mailbox: Option<String>,
 }
 
 impl<'a> Cursor<'a> {
@@ -92,6 +95,7 @@ impl<'a> Cursor<'a> {
             next_literal: 0,
             utf8,
             depth_left: max_depth,
+            invalid_mailbox: None,
         }
     }
 
@@ -362,17 +366,39 @@ impl<'a> Cursor<'a> {
         self.mailbox_name(raw)
     }
 
-    /// Decodes a mailbox name or pattern given as bytes.
-    pub(crate) fn mailbox_name(&self, raw: Cow<'_, [u8]>) -> PResult<String> {
+    /// Decodes a mailbox name given as bytes. A name that is ASCII but not
+    /// valid modified UTF-7 is returned as sent and remembered in
+    /// [`Cursor::invalid_mailbox`].
+    pub(crate) fn mailbox_name(&mut self, raw: Cow<'_, [u8]>) -> PResult<String> {
+        match self.mailbox_name_or_raw(raw)? {
+            Ok(name) => Ok(name),
+            Err(raw) => {
+                if self.invalid_mailbox.is_none() {
+                    self.invalid_mailbox = Some(raw.clone());
+                }
+                Ok(raw)
+            }
+        }
+    }
+
+    /// Decodes a mailbox name or pattern given as bytes: `Ok(Err(raw))`
+    /// for ASCII that is not valid modified UTF-7 (no mailbox has such a
+    /// name); invalid UTF-8 and control characters are syntax errors.
+    pub(crate) fn mailbox_name_or_raw(
+        &self,
+        raw: Cow<'_, [u8]>,
+    ) -> PResult<Result<String, String>> {
         let s = utf8(raw)?;
         if self.utf8 || !s.is_ascii() {
             if s.chars().any(char::is_control) {
                 return err("control character in mailbox name");
             }
-            return Ok(s);
+            return Ok(Ok(s));
         }
-        crate::utf7::decode(&s)
-            .ok_or_else(|| SyntaxError::new("invalid modified UTF-7 mailbox name"))
+        if s.bytes().any(|b| b.is_ascii_control()) {
+            return err("control character in mailbox name");
+        }
+        Ok(crate::utf7::decode(&s).ok_or(s))
     }
 
     /// `number`: a 32-bit unsigned integer.
@@ -722,7 +748,12 @@ mod tests {
     #[test]
     fn mailbox_names() {
         assert_eq!(cur(b"Entw&APw-rfe").mailbox().unwrap(), "Entwürfe");
-        assert!(cur(b"AT&T").mailbox().is_err());
+        // Not modified UTF-7: kept as sent and remembered.
+        let mut c = cur(b"AT&T");
+        assert_eq!(c.mailbox().unwrap(), "AT&T");
+        assert_eq!(c.invalid_mailbox.as_deref(), Some("AT&T"));
+        let mut c = cur(b"\"a\x01\"");
+        assert!(c.mailbox().is_err(), "control characters are bad syntax");
         assert_eq!(
             cur("\"Entwürfe\"".as_bytes()).mailbox().unwrap(),
             "Entwürfe"

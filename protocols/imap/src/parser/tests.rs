@@ -416,7 +416,83 @@ fn mailbox_commands() {
             mailbox: "x".into()
         }
     );
-    assert!(bad("a DELETE AT&T").contains("UTF-7"));
+    // Not modified UTF-7: parsed, the name kept as sent, and marked.
+    assert_eq!(
+        cmd("a DELETE AT&T"),
+        Command::InvalidMailboxName {
+            command: Box::new(Command::Delete {
+                mailbox: "AT&T".into()
+            }),
+            name: "AT&T".into()
+        }
+    );
+    assert!(bad("a DELETE \"a\x01b\"").contains("control"));
+}
+
+#[test]
+fn names_that_are_not_modified_utf7() {
+    let invalid = |line: &str, name: &str, inner: Command| {
+        assert_eq!(
+            cmd(line),
+            Command::InvalidMailboxName {
+                command: Box::new(inner),
+                name: name.into()
+            },
+            "{line}"
+        );
+    };
+    invalid(
+        "a SELECT \"&Jjo!\"",
+        "&Jjo!",
+        Command::Select {
+            mailbox: "&Jjo!".into(),
+            params: SelectParams::default(),
+        },
+    );
+    // The first bad name is the one reported.
+    invalid(
+        "a RENAME &foo &bar",
+        "&foo",
+        Command::Rename {
+            from: "&foo".into(),
+            to: "&bar".into(),
+        },
+    );
+    invalid(
+        "a RENAME x &bar",
+        "&bar",
+        Command::Rename {
+            from: "x".into(),
+            to: "&bar".into(),
+        },
+    );
+    // LIST: an invalid pattern beside valid ones is dropped; alone, or as
+    // the reference, it makes the command match nothing.
+    let Command::List(args) = cmd("a LIST \"\" (\"&foo\" INBOX)") else {
+        panic!("LIST");
+    };
+    assert_eq!(args.patterns, vec!["INBOX".to_owned()]);
+    assert!(matches!(
+        cmd("a LIST \"\" \"&foo*\""),
+        Command::InvalidMailboxName { name, .. } if name == "&foo*"
+    ));
+    assert!(matches!(
+        cmd("a LIST &foo *"),
+        Command::InvalidMailboxName { name, .. } if name == "&foo"
+    ));
+    assert!(matches!(
+        cmd("a LSUB \"\" &foo"),
+        Command::InvalidMailboxName { name, .. } if name == "&foo"
+    ));
+    // Still a syntax error when the rest is wrong.
+    bad("a SELECT &foo extra");
+    // Valid modified UTF-7 is decoded as before.
+    assert_eq!(
+        cmd("a DELETE &Jjo-"),
+        Command::Delete {
+            mailbox: "\u{263a}".into()
+        }
+    );
 }
 
 #[test]

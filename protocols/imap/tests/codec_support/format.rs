@@ -670,6 +670,9 @@ impl W {
                 self.raw(" ");
                 self.mailbox(mailbox);
             }
+            // Never generated: only the parser makes it, from a name that
+            // is not modified UTF-7.
+            Command::InvalidMailboxName { command, .. } => self.command(command),
         }
     }
 }

@@ -2,7 +2,8 @@
 //! their base command (`UID FETCH` in [`fetch`]), EXAMINE with [`select`],
 //! UNSUBSCRIBE in [`unsubscribe`], LSUB and XLIST in their own files over
 //! the shared LIST code, the ACL commands of RFC 4314 in [`acl`] and the
-//! QUOTA commands of RFC 9208 in [`quota`].
+//! QUOTA commands of RFC 9208 in [`quota`]; a command naming a mailbox that
+//! is not modified UTF-7 is answered in [`mailbox_name`].
 
 use std::sync::Arc;
 
@@ -31,6 +32,7 @@ pub mod list;
 pub mod login;
 pub mod logout;
 pub mod lsub;
+pub mod mailbox_name;
 #[path = "move.rs"]
 pub mod move_;
 pub mod namespace;
@@ -132,6 +134,7 @@ enum UpdatePolicy {
 impl UpdatePolicy {
     fn for_command(command: &Command) -> UpdatePolicy {
         match command {
+            Command::InvalidMailboxName { command, .. } => UpdatePolicy::for_command(command),
             Command::Logout
             | Command::Select { .. }
             | Command::Examine { .. }
@@ -255,6 +258,9 @@ async fn run(
         } => store::handle(state, tag, uid, &set, kind, silent, flags, unchanged_since).await,
         Command::Copy { uid, set, mailbox } => copy::handle(state, tag, uid, &set, &mailbox).await,
         Command::Move { uid, set, mailbox } => move_::handle(state, tag, uid, &set, &mailbox).await,
+        Command::InvalidMailboxName { command, name } => {
+            mailbox_name::handle(state, tag, &command, &name)
+        }
     }
 }
 
