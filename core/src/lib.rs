@@ -9,7 +9,10 @@
 //! - [`Authenticator`]: credentials to [`Principal`];
 //! - [`Quota`]: STORAGE and MESSAGE limits and exact usage;
 //! - [`Delivery`]: one message to many recipients, with a result per
-//!   recipient, built as a [`delivery::Pipeline`] of steps.
+//!   recipient, built as a [`delivery::Pipeline`] of steps;
+//! - [`Replication`]: what a store offers so `mailroom-sync` can replicate
+//!   it (records since a modseq, namespace state, applying with the
+//!   primary's UIDs and modseqs, the per-mailbox state CRC).
 //!
 //! Protocol crates depend on this crate only, and reach a store through
 //! [`access::MailAccess`], which enforces RFC 4314 ACLs and quotas once for

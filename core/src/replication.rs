@@ -413,3 +413,53 @@ pub trait Replication: Storage + Debug {
         batch: ApplyBatch,
     ) -> Result<Applied>;
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::flags::Flag;
+
+    /// The worked example of `protocols/sync/PROTOCOL.md`, "State CRC".
+    #[test]
+    fn protocol_md_worked_example() {
+        let empty = ReplicaRecord {
+            uid: Uid(1),
+            modseq: ModSeq(2),
+            flags: Flags::default(),
+            internal_date: InternalDate {
+                timestamp: 0,
+                offset_minutes: 0,
+            },
+            size: 0,
+            guid: MessageGuid::of(b""),
+            seen_by: vec![],
+        };
+        assert_eq!(empty.state_crc(), 0x672b_d985);
+        let body = b"Subject: hi\r\n\r\nbody\r\n";
+        let flagged = ReplicaRecord {
+            uid: Uid(7),
+            modseq: ModSeq(40),
+            flags: [
+                Flag::Keyword("Junk".into()),
+                Flag::Seen,
+                Flag::Flagged,
+                Flag::Keyword("$Forwarded".into()),
+            ]
+            .into_iter()
+            .collect(),
+            internal_date: InternalDate {
+                timestamp: 1_700_000_123,
+                offset_minutes: 60,
+            },
+            size: body.len() as u64,
+            guid: MessageGuid::of(body),
+            seen_by: vec!["not covered".into()],
+        };
+        assert_eq!(flagged.state_crc(), 0x39cc_9209);
+        assert_eq!(StateCrc::of([&empty, &flagged]), StateCrc(0x5ee7_4b8c));
+        let mut crc = StateCrc::of([&empty, &flagged]);
+        crc.toggle(flagged.state_crc());
+        assert_eq!(crc, StateCrc(empty.state_crc()), "XOR removes a record");
+    }
+}

@@ -28,6 +28,12 @@
 //!   every change, whichever handle or store call made it.
 //! - Quota: one root per user, named after the user; usage is summed from the
 //!   messages themselves, so it is always exact; unlimited by default.
+//! - Replication ([`Replication`](mailroom_core::Replication)): every
+//!   mutating call records which account changed in a store-wide change
+//!   feed and wakes its watch; each mailbox keeps its replication state CRC
+//!   up to date on every insert, flag change and expunge (XOR, no rescan);
+//!   as a replica it applies batches with the primary's UIDVALIDITY, UIDs
+//!   and modseqs, refusing a batch whose bytes do not match their GUID.
 //!
 //! The store checks nothing about who asks: put it behind
 //! [`MailAccess`](mailroom_core::access::MailAccess) for ACLs and quotas.
