@@ -19,8 +19,11 @@
 //!    (HMAC-SHA-256 over both nonces and the role; the secret never travels).
 //! 3. [`ReplicaSession`]: a `tower::Service<Frame>` holding one
 //!    connection's state; [`Replica`] builds one per connection and drives it
-//!    with [`Replica::serve_connection`], which any accept loop (the shared
-//!    server runtime, or a plain `TcpListener`) can run.
+//!    with [`Replica::serve_connection`], which any accept loop can run.
+//!    [`Replica`] implements `mailroom_server::Protocol`, so
+//!    `mailroom_server::Server::new(replica)` runs it on the shared server
+//!    runtime with the limits, timeouts and shutdown of every other
+//!    listener (a refusal is an ERROR frame).
 //! 4. [`Primary`]: the client. [`Primary::run`] replicates continuously and
 //!    reconnects; [`PrimaryConnection::sync_account`] and
 //!    [`PrimaryConnection::sync_all`] compare and repair on demand.
@@ -83,6 +86,7 @@
 //! ## Dependencies and why
 //!
 //! - `mailroom-core`: the [`mailroom_core::Replication`] trait and the vocabulary.
+//! - `mailroom-server`: the shared server runtime the replica listens on.
 //! - `tokio`, `tokio-util` (codec), `futures`: sockets, framing, timeouts.
 //! - `tower`: the replica session is a `tower::Service`, like every protocol.
 //! - `bytes`: message bytes travel from store to socket without copies.

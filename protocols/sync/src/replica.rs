@@ -3,6 +3,7 @@
 //! factory that builds one per connection and drives it over a socket
 //! ([`Replica::serve_connection`]).
 
+use std::future::Future;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -129,12 +130,26 @@ impl Replica {
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
+        self.serve_connection_until(io, std::future::pending())
+            .await
+    }
+
+    /// [`Replica::serve_connection`] that also ends, between two requests
+    /// (never in the middle of applying one), when `shutdown` completes.
+    pub async fn serve_connection_until<IO>(
+        &self,
+        io: IO,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()>
+    where
+        IO: AsyncRead + AsyncWrite + Unpin,
+    {
         self.counters.connections.fetch_add(1, Ordering::Relaxed);
         let bytes = Arc::new(ByteCounters::default());
         let io = CountingIo::new(io, Arc::clone(&bytes));
         let mut framed = Framed::new(io, FrameCodec::new(self.config.limits));
         let mut session = self.session();
-        let result = self.drive(&mut framed, &mut session).await;
+        let result = self.drive(&mut framed, &mut session, shutdown).await;
         self.counters
             .bytes_received
             .fetch_add(bytes.read.load(Ordering::Relaxed), Ordering::Relaxed);
@@ -157,17 +172,26 @@ impl Replica {
         &self,
         framed: &mut Framed<CountingIo<IO>, FrameCodec>,
         session: &mut ReplicaSession,
+        shutdown: impl Future<Output = ()>,
     ) -> Result<()>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
     {
+        let mut shutdown = std::pin::pin!(shutdown);
         loop {
             let wait = if session.is_ready() {
                 self.config.idle_timeout
             } else {
                 self.config.handshake_timeout
             };
-            let frame = match tokio::time::timeout(wait, framed.next()).await {
+            let next = tokio::select! {
+                next = tokio::time::timeout(wait, framed.next()) => next,
+                () = &mut shutdown => {
+                    tracing::info!("replica shutting down: connection closed between requests");
+                    return Ok(());
+                }
+            };
+            let frame = match next {
                 Err(_) => return Err(SyncError::Timeout),
                 Ok(None) => return Ok(()),
                 Ok(Some(frame)) => frame?,
@@ -428,5 +452,48 @@ impl Service<Frame> for ReplicaSession {
             }
         };
         Box::pin(std::future::ready(answer))
+    }
+}
+
+/// The replica as a listener of the shared server runtime
+/// (`mailroom_server::Server::new(replica)`): the runtime brings accept,
+/// limits, PROXY, TLS, socket timeouts and shutdown; a connection over a
+/// limit is refused with an ERROR frame (code 6, temporary) naming the
+/// limit, which the primary reports and retries after its reconnect delay.
+impl mailroom_server::Protocol for Replica {
+    fn name(&self) -> &'static str {
+        "replication"
+    }
+
+    fn refusal(&self, refusal: mailroom_server::limit::Refusal) -> bytes::Bytes {
+        let frame = ErrorFrame {
+            code: msgs::error_code::TEMPORARY,
+            message: refusal.to_string(),
+            versions: None,
+        }
+        .to_frame();
+        frame
+            .to_bytes(self.config.limits.max_frame)
+            .unwrap_or_default()
+    }
+
+    fn serve(&self, connection: mailroom_server::Connection) -> BoxFuture<'static, ()> {
+        let replica = self.clone();
+        let mailroom_server::Connection {
+            stream,
+            info,
+            mut shutdown,
+            ..
+        } = connection;
+        let span = tracing::info_span!("replication", id = info.id, peer = ?info.peer);
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                // The outcome is logged inside; the runtime needs nothing back.
+                let _ = replica
+                    .serve_connection_until(stream, async move { shutdown.requested().await })
+                    .await;
+            },
+            span,
+        ))
     }
 }

@@ -307,3 +307,53 @@ async fn damaged_replica_records_are_found_and_repaired() {
     running.stop().await;
     listener.task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_on_the_shared_server_runtime_with_its_limits_and_shutdown() {
+    use mailroom_server::Server;
+    use mailroom_server::limit::ConnectionLimits;
+    use mailroom_sync::SyncError;
+    use mailroom_sync::msgs::error_code;
+
+    let p = Arc::new(MemoryStore::new());
+    let r = Arc::new(MemoryStore::new());
+    p.ensure_account(ALICE).await.unwrap();
+    append_n(&p, &inbox(ALICE), 0, 4, 300).await;
+    let replica = mailroom_sync::Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::new(replica.clone()).limits(ConnectionLimits::new(1, 1));
+    let task = tokio::spawn(server.serve(listener, async {
+        let _ = stopped.await;
+    }));
+
+    let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+    let mut conn = primary
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    wait_identical(&p, &r, ALICE).await;
+
+    // Over the limit: refused in the protocol's own words, an ERROR frame.
+    let second = Primary::new(Arc::clone(&p) as _, primary_config());
+    let err = second
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap_err();
+    match &err {
+        SyncError::Remote { code, message } => {
+            assert_eq!(*code, error_code::TEMPORARY);
+            assert!(message.contains("too many connections"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(err.is_retryable());
+
+    // Shutdown: the replica closes the connection between requests.
+    stop.send(()).unwrap();
+    task.await.unwrap().unwrap();
+    assert!(conn.sync_all().await.is_err(), "connection closed");
+    assert_eq!(replica.stats().connections, 1);
+}

@@ -1,6 +1,7 @@
-//! Shared helpers: a replica listener on a real loopback socket (a plain
-//! accept loop: the shared server runtime is not on main yet), a rolling
-//! primary, and a deep comparison of two memory stores.
+//! Shared helpers: a replica listener on a real loopback socket, run by the
+//! shared server runtime (`mailroom-server`) with a wrapper that records
+//! each connection's result; a rolling primary; and a deep comparison of
+//! two memory stores.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -9,15 +10,18 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use mailroom_core::replication::AccountState;
 use mailroom_core::{
     Flags, InternalDate, MailboxName, MailboxRef, NewMessage, Replication, Storage, Uid,
 };
+use mailroom_server::limit::Refusal;
+use mailroom_server::{Connection, Protocol, Server};
 use mailroom_store_memory::MemoryStore;
 use mailroom_sync::{Primary, PrimaryConfig, Replica, ReplicaConfig, Secret, SyncError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinHandle;
 
 pub const SECRET: &[u8] = b"correct horse battery staple, 32b";
 
@@ -25,8 +29,41 @@ pub fn secret() -> Secret {
     Secret::new(SECRET).unwrap()
 }
 
-/// A replica listening on 127.0.0.1; every connection's result is sent on
-/// `results`. Aborting `task` closes the listener and every connection.
+/// The replica's protocol, recording each connection's outcome.
+struct Recording {
+    replica: Replica,
+    results: mpsc::UnboundedSender<Result<(), SyncError>>,
+}
+
+impl Protocol for Recording {
+    fn name(&self) -> &'static str {
+        "replication-test"
+    }
+
+    fn refusal(&self, refusal: Refusal) -> Bytes {
+        self.replica.refusal(refusal)
+    }
+
+    fn serve(&self, connection: Connection) -> BoxFuture<'static, ()> {
+        let replica = self.replica.clone();
+        let results = self.results.clone();
+        let Connection {
+            stream,
+            mut shutdown,
+            ..
+        } = connection;
+        Box::pin(async move {
+            let result = replica
+                .serve_connection_until(stream, async move { shutdown.requested().await })
+                .await;
+            let _ = results.send(result);
+        })
+    }
+}
+
+/// A replica listening on 127.0.0.1 through the server runtime; every
+/// connection's result is sent on `results`. Aborting `task` closes the
+/// listener and every connection (a replica process that died).
 pub struct ReplicaListener {
     pub addr: SocketAddr,
     pub replica: Replica,
@@ -39,20 +76,15 @@ pub async fn listen(store: Arc<MemoryStore>, config: ReplicaConfig) -> ReplicaLi
     let addr = listener.local_addr().unwrap();
     let replica = Replica::new(store, config);
     let (tx, results) = mpsc::unbounded_channel();
-    let r = replica.clone();
+    let server = Server::new(Recording {
+        replica: replica.clone(),
+        results: tx,
+    });
     let task = tokio::spawn(async move {
-        let mut connections = JoinSet::new();
-        loop {
-            let Ok((socket, _)) = listener.accept().await else {
-                return;
-            };
-            let r = r.clone();
-            let tx = tx.clone();
-            connections.spawn(async move {
-                let result = r.serve_connection(socket).await;
-                let _ = tx.send(result);
-            });
-        }
+        server
+            .serve(listener, std::future::pending())
+            .await
+            .unwrap();
     });
     ReplicaListener {
         addr,

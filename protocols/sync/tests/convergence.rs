@@ -1,0 +1,177 @@
+//! Property test of replication as a whole: random sequences of changes on
+//! a primary (appends, flag changes, expunges, creates, deletes, renames
+//! including swaps and INBOX, subscriptions, ACLs, quota), with replication
+//! passes at random points and random damage done to the replica behind the
+//! primary's back; after a final pass the replica shows exactly what the
+//! primary shows, and a second pass finds nothing to do.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::sync::Arc;
+
+use common::*;
+use mailroom_core::replication::{ApplyBatch, ReplicaMessage};
+use mailroom_core::{
+    Flag, Flags, MailboxName, Quota, QuotaLimits, Replication, Rights, Storage, StoreOp, Uid,
+};
+use mailroom_store_memory::MemoryStore;
+use mailroom_sync::{Primary, Replica, ReplicaConfig, Verdict};
+use proptest::prelude::*;
+
+const USER: &str = "erin";
+const NAMES: [&str; 5] = ["INBOX", "A", "B", "A/C", "Sent"];
+
+#[derive(Debug, Clone)]
+enum Op {
+    Append(usize, usize),
+    Flag(usize, u32, u8),
+    Expunge(usize),
+    Create(usize),
+    Delete(usize),
+    Rename(usize, usize),
+    Subscribe(usize, bool),
+    Acl(usize, bool),
+    Quota(Option<u64>),
+    Sync,
+    Damage(usize, u32, u8),
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let n = 0..NAMES.len();
+    prop_oneof![
+        8 => (n.clone(), 1usize..3000).prop_map(|(m, s)| Op::Append(m, s)),
+        4 => (n.clone(), 1u32..12, any::<u8>()).prop_map(|(m, u, f)| Op::Flag(m, u, f)),
+        2 => n.clone().prop_map(Op::Expunge),
+        2 => n.clone().prop_map(Op::Create),
+        1 => n.clone().prop_map(Op::Delete),
+        2 => (n.clone(), n.clone()).prop_map(|(a, b)| Op::Rename(a, b)),
+        1 => (n.clone(), any::<bool>()).prop_map(|(m, s)| Op::Subscribe(m, s)),
+        1 => (n.clone(), any::<bool>()).prop_map(|(m, s)| Op::Acl(m, s)),
+        1 => proptest::option::of(1u64..1_000_000).prop_map(Op::Quota),
+        3 => Just(Op::Sync),
+        2 => (n, 1u32..6, any::<u8>()).prop_map(|(m, u, f)| Op::Damage(m, u, f)),
+    ]
+}
+
+fn flags(bits: u8) -> Flags {
+    let mut f = Flags::from_parts(bits & 0x1f, []);
+    if bits & 0x20 != 0 {
+        f.insert(Flag::Keyword("$Label1".into()));
+    }
+    if bits & 0x40 != 0 {
+        f.insert(Flag::Keyword("Work".into()));
+    }
+    f
+}
+
+async fn apply(p: &MemoryStore, r: &MemoryStore, op: &Op, counter: &mut usize) -> bool {
+    let name = |i: usize| MailboxName::new(NAMES[i]).unwrap();
+    let mb = |i: usize| mailbox(USER, NAMES[i]);
+    match op {
+        Op::Append(m, size) => {
+            *counter += 1;
+            let _ = p.append(&mb(*m), message(*counter, *size)).await;
+        }
+        Op::Flag(m, uid, bits) => {
+            if let Ok(b) = p.open(&mb(*m), USER).await {
+                let _ = b
+                    .store(&[Uid(*uid)], &StoreOp::Replace(flags(*bits)), None)
+                    .await;
+            }
+        }
+        Op::Expunge(m) => {
+            if let Ok(b) = p.open(&mb(*m), USER).await {
+                let _ = b.expunge(None).await;
+            }
+        }
+        Op::Create(m) => {
+            let _ = p.create(&mb(*m), None).await;
+        }
+        Op::Delete(m) => {
+            let _ = p.delete(&mb(*m)).await;
+        }
+        Op::Rename(a, b) => {
+            let _ = p.rename(&mb(*a), &name(*b)).await;
+        }
+        Op::Subscribe(m, on) => {
+            let _ = p.set_subscribed(USER, &name(*m), *on).await;
+        }
+        Op::Acl(m, on) => {
+            let rights = on.then(|| Rights::parse("lrs")).flatten();
+            let _ = p.set_acl(&mb(*m), "frank", rights).await;
+        }
+        Op::Quota(limit) => {
+            let _ = p
+                .set_limits(
+                    USER,
+                    QuotaLimits {
+                        storage_bytes: *limit,
+                        messages: None,
+                    },
+                )
+                .await;
+        }
+        Op::Sync => return true,
+        Op::Damage(m, uid, bits) => {
+            // A flag change on the replica that keeps the record's modseq.
+            if let Ok(status) = r.status(&mb(*m), USER).await {
+                let uv = status.uid_validity;
+                if let Ok(records) = r.records(&mb(*m), uv, &[Uid(*uid)]).await
+                    && let Some(mut rec) = records.into_iter().next()
+                {
+                    rec.flags = flags(*bits ^ 0x04);
+                    let _ = r
+                        .apply_messages(
+                            &mb(*m),
+                            uv,
+                            ApplyBatch {
+                                messages: vec![ReplicaMessage {
+                                    record: rec,
+                                    content: None,
+                                }],
+                                ..ApplyBatch::default()
+                            },
+                        )
+                        .await;
+                }
+            }
+        }
+    }
+    false
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    #[test]
+    fn replica_converges_to_the_primary(ops in proptest::collection::vec(op(), 1..40)) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let p = Arc::new(MemoryStore::new());
+            let r = Arc::new(MemoryStore::new());
+            p.ensure_account(USER).await.unwrap();
+            let replica = Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
+            let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+            let (a, b) = tokio::io::duplex(1 << 16);
+            let served = tokio::spawn(async move { replica.serve_connection(b).await });
+            let mut conn = primary.connect(a).await.unwrap();
+            let mut counter = 0;
+            for op in &ops {
+                if apply(&p, &r, op, &mut counter).await {
+                    conn.sync_all().await.unwrap();
+                }
+            }
+            conn.sync_all().await.unwrap();
+            assert_eq!(picture(&p, USER).await, picture(&r, USER).await, "{ops:?}");
+            let again = conn.sync_all().await.unwrap();
+            assert!(
+                again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
+                "a second pass found work: {again:?}"
+            );
+            drop(conn);
+            served.await.unwrap().unwrap();
+        });
+    }
+}
