@@ -1,6 +1,7 @@
 //! The same mailbox and commands against mailroomd and Dovecot (the
 //! reference implementation, Debian's dovecot-imapd): SEARCH results,
-//! FLAGS after STORE, CONDSTORE and QRESYNC states must agree.
+//! FLAGS after STORE, CONDSTORE and QRESYNC states must agree; so must the
+//! answers to the conformance faults of issue 10 (`conformance.py`).
 
 use mailroom_e2e::{Dovecot, Server, Store};
 
@@ -11,6 +12,24 @@ fn search_condstore_qresync_agree_with_dovecot() {
     server.add_user("alice@example.com", "secret");
     let port = dovecot.port().to_string();
     let out = server.run_python("differential.py", &[], &[("MR_DOVECOT_PORT", &port)]);
+    assert!(
+        out.contains("ALL OK"),
+        "{out}\n--- dovecot log ---\n{}",
+        dovecot.log()
+    );
+}
+
+/// The conformance faults of issue 10 (keywords announced before use,
+/// RECENT on EXAMINE, COPY/MOVE into the selected mailbox, ESEARCH MIN/MAX
+/// MODSEQ, names that are not modified UTF-7): mailroomd on the CRC store
+/// and Dovecot give the same answers.
+#[test]
+fn conformance_faults_agree_with_dovecot_on_the_crc_store() {
+    let dovecot = Dovecot::start("alice@example.com", "secret");
+    let server = Server::start(Store::Crc);
+    server.add_user("alice@example.com", "secret");
+    let port = dovecot.port().to_string();
+    let out = server.run_python("conformance.py", &[], &[("MR_DOVECOT_PORT", &port)]);
     assert!(
         out.contains("ALL OK"),
         "{out}\n--- dovecot log ---\n{}",
