@@ -58,6 +58,7 @@ pub mod events;
 pub mod flags;
 pub mod guid;
 pub mod mailbox;
+pub mod maildrop;
 pub mod message;
 pub mod metrics;
 pub mod mime;

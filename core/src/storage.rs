@@ -9,6 +9,7 @@ use crate::acl::{Acl, Rights};
 use crate::error::Result;
 use crate::flags::StoreOp;
 use crate::mailbox::{MailboxInfo, MailboxName, MailboxRef, MailboxStatus, SpecialUse};
+use crate::maildrop::MaildropLock;
 use crate::message::{
     Appended, Changes, CopyResult, MailboxSnapshot, MessageContent, MessageMeta, NewMessage,
     StoreResult,
@@ -91,6 +92,16 @@ pub trait Storage: Send + Sync + Debug {
 
     /// Appends a message. Durable when this returns `Ok`.
     async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended>;
+
+    /// Takes the POP3 maildrop lock of `user` ([`crate::maildrop`]): one
+    /// POP3 session per maildrop, across every server over this store. The
+    /// lock is released when the returned guard is dropped.
+    ///
+    /// # Errors
+    ///
+    /// [`crate::maildrop::in_use`] (a [`crate::Error::Busy`]) when another
+    /// session holds it; an I/O error if the lock cannot be taken.
+    async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock>;
 }
 
 /// One open mailbox. Cheap to clone behind an `Arc`; every session that

@@ -9,8 +9,13 @@
 //!    message data dot-unstuffed incrementally, bounded by `SIZE`;
 //! 2. [`Session`]: the per-connection state machine as a
 //!    `tower::Service<Command>`; [`LmtpServer`] is the factory;
-//! 3. the driver in [`LmtpServer::serve_tcp`] / [`LmtpServer::serve_unix`]:
-//!    accept loop, connection limit, idle timeout, graceful shutdown.
+//! 3. the driver: runs the codec over one connection. Accepting (TCP and
+//!    Unix sockets), connection limits, the PROXY protocol, the idle, read
+//!    and write timeouts and graceful shutdown are the [`mailroom_server`]
+//!    runtime's, shared with every other protocol
+//!    ([`LmtpServer::serve_tcp`], [`LmtpServer::serve_unix`],
+//!    [`LmtpServer::runtime`] for an integrator who wants the
+//!    [`mailroom_server::Server`] itself).
 //!
 //! `RCPT` resolves the user with [`mailroom_core::Authenticator::lookup`]
 //! (`user+detail@domain` keeps the detail in [`mailroom_core::Recipient::detail`]
@@ -77,6 +82,8 @@
 //!   CRLF `.` CR CR LF, which RFC 5321 does not (the codec's `data` module
 //!   says more).
 //! - `mailroom-core`: the `Delivery` and `Authenticator` traits.
+//! - `mailroom-server`: the runtime that accepts and bounds connections;
+//!   `futures`: the boxed future its `Protocol` trait returns.
 //! - `tokio`: sockets (TCP and Unix), timers; `bytes`: buffers without copies.
 //! - `tower`: the `Service`/`Layer` shape that lets integrators wrap sessions.
 //! - `thiserror`: the typed [`LmtpError`]; `tracing`: logs (never message bodies).
@@ -91,5 +98,5 @@ mod session;
 
 pub use config::LmtpConfig;
 pub use error::LmtpError;
-pub use server::{LmtpListener, LmtpServer};
+pub use server::{LmtpListener, LmtpProtocol, LmtpServer};
 pub use session::{Action, Peer, Response, Session};

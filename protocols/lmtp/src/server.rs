@@ -1,18 +1,20 @@
-//! [`LmtpServer`]: the session factory, the accept loops (TCP and Unix
-//! socket) and the connection driver.
+//! [`LmtpServer`]: the session factory and the connection driver the
+//! [`mailroom_server`] runtime runs for each connection (TCP or Unix
+//! socket).
 
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
+use futures::future::BoxFuture;
 use mailroom_core::{Authenticator, Delivery};
+use mailroom_server::limit::{ConnectionLimits, Refusal};
+use mailroom_server::timeout::{TimeoutKind, timed_out};
+use mailroom_server::{Connection, Io, Protocol, Server, Shutdown, TimeoutControl, Timeouts};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
 use tower::layer::util::Identity;
 use tower::{Layer, Service, ServiceExt};
 
@@ -21,53 +23,18 @@ use crate::config::LmtpConfig;
 use crate::error::LmtpError;
 use crate::session::{Action, Peer, Response, Session, Shared};
 
-/// A listening socket LMTP can serve: TCP or a Unix-domain socket.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum LmtpListener {
-    /// TCP (loopback, normally: LMTP is for the local MTA).
-    Tcp(TcpListener),
-    /// A Unix-domain socket, as Postfix's `lmtp:unix:` transport expects.
-    Unix(UnixListener),
-}
-
-impl From<TcpListener> for LmtpListener {
-    fn from(l: TcpListener) -> LmtpListener {
-        LmtpListener::Tcp(l)
-    }
-}
-
-impl From<UnixListener> for LmtpListener {
-    fn from(l: UnixListener) -> LmtpListener {
-        LmtpListener::Unix(l)
-    }
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-impl LmtpListener {
-    async fn accept(&self) -> std::io::Result<(Box<dyn Io>, Peer)> {
-        match self {
-            LmtpListener::Tcp(l) => {
-                let (s, a) = l.accept().await?;
-                let _ = s.set_nodelay(true);
-                Ok((Box::new(s), Peer::Tcp(a)))
-            }
-            LmtpListener::Unix(l) => {
-                let (s, _) = l.accept().await?;
-                Ok((Box::new(s), Peer::Unix))
-            }
-        }
-    }
-}
+/// A listening socket LMTP can serve: TCP or a Unix-domain socket (as
+/// Postfix's `lmtp:unix:` transport expects); the runtime's listener.
+pub use mailroom_server::Listener as LmtpListener;
 
 /// An LMTP server in front of a delivery pipeline: a `MakeService`-style
-/// factory of [`Session`]s (a `tower::Service<Peer>`) and the accept loops
-/// that drive them. Cheap to clone.
+/// factory of [`Session`]s (a `tower::Service<Peer>`) and the driver the
+/// runtime runs for each connection. Cheap to clone; clones share the
+/// connection limits.
 #[derive(Debug, Clone)]
 pub struct LmtpServer {
     shared: Arc<Shared>,
+    limits: ConnectionLimits,
 }
 
 impl LmtpServer {
@@ -78,12 +45,14 @@ impl LmtpServer {
         auth: Arc<dyn Authenticator>,
         config: LmtpConfig,
     ) -> LmtpServer {
+        let limits = ConnectionLimits::new(config.max_connections, config.max_connections_per_ip);
         LmtpServer {
             shared: Arc::new(Shared {
                 delivery,
                 auth,
                 config,
             }),
+            limits,
         }
     }
 
@@ -95,6 +64,12 @@ impl LmtpServer {
     /// A new session for one connection (what the `Service` impl returns).
     pub fn session(&self, peer: Peer) -> Session {
         Session::new(self.shared.clone(), peer)
+    }
+
+    /// The connection limits every listener of this server shares
+    /// ([`LmtpConfig::max_connections`], [`LmtpConfig::max_connections_per_ip`]).
+    pub fn connection_limits(&self) -> &ConnectionLimits {
+        &self.limits
     }
 
     /// Serves TCP connections until `shutdown` completes.
@@ -117,6 +92,32 @@ impl LmtpServer {
             .await
     }
 
+    /// The runtime for one listener, configured from [`LmtpConfig`] (the
+    /// shared limits, the idle, read and write timeouts, the shutdown grace
+    /// period), with every session wrapped in `layer`. Add what the config
+    /// does not say (the PROXY protocol) and call [`Server::serve`].
+    pub fn runtime<L>(&self, layer: L) -> Server<LmtpProtocol<L>>
+    where
+        L: Layer<Session> + Send + Sync + 'static,
+        L::Service: Service<Command, Response = Response> + Send + 'static,
+        <L::Service as Service<Command>>::Future: Send,
+        <L::Service as Service<Command>>::Error:
+            Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    {
+        let config = &self.shared.config;
+        Server::new(LmtpProtocol {
+            server: self.clone(),
+            layer: Arc::new(layer),
+        })
+        .limits(self.limits.clone())
+        .timeouts(Timeouts {
+            idle: config.idle_timeout,
+            read: config.read_timeout,
+            write: config.write_timeout,
+        })
+        .shutdown_grace(config.shutdown_grace)
+    }
+
     /// Serves `listener` with every session wrapped in `layer`, until
     /// `shutdown` completes; then open connections finish their current
     /// transaction's command and get `421`, for up to
@@ -134,64 +135,21 @@ impl LmtpServer {
         <L::Service as Service<Command>>::Error:
             Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     {
-        let layer = Arc::new(layer);
-        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let (mut io, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "lmtp accept failed");
-                            tokio::time::sleep(Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        tracing::warn!(?peer, "lmtp connection limit reached");
-                        tasks.spawn(async move {
-                            let _ = io.write_all(b"421 4.3.2 too many connections; try again later\r\n").await;
-                            let _ = io.shutdown().await;
-                        });
-                        continue;
-                    };
-                    let server = self.clone();
-                    let layer = layer.clone();
-                    let stop = stop_rx.clone();
-                    tasks.spawn(async move {
-                        if let Err(e) = server.drive(io, peer, &*layer, stop).await {
-                            tracing::debug!(error = %e, "lmtp connection ended with an error");
-                        }
-                        drop(permit);
-                    });
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
-        }
-        drop(listener);
-        let _ = stop_tx.send(true);
-        let grace = self.shared.config.shutdown_grace;
-        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
-            .await
-            .is_err()
-        {
-            tracing::warn!("lmtp shutdown grace period over; aborting open connections");
-            tasks.shutdown().await;
-        }
+        self.runtime(layer).serve(listener, shutdown).await?;
         Ok(())
     }
 
-    /// Serves one already-accepted connection over any byte stream.
-    pub async fn serve_connection<IO>(&self, io: IO, peer: Peer) -> Result<(), LmtpError>
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        let (_tx, rx) = watch::channel(false);
-        self.drive(io, peer, &Identity::new(), rx).await
+    /// Serves one already-accepted connection over any byte stream, as
+    /// [`LmtpServer::serve_tcp`] would (limits, timeouts).
+    pub async fn serve_connection<IO: Io>(&self, io: IO, peer: Peer) -> Result<(), LmtpError> {
+        let addr = match peer {
+            Peer::Tcp(a) => Some(a),
+            _ => None,
+        };
+        self.runtime(Identity::new())
+            .serve_io(io, addr, Shutdown::never())
+            .await;
+        Ok(())
     }
 
     async fn drive<IO, L>(
@@ -199,7 +157,8 @@ impl LmtpServer {
         mut io: IO,
         peer: Peer,
         layer: &L,
-        mut stop: watch::Receiver<bool>,
+        mut stop: Shutdown,
+        timeouts: TimeoutControl,
     ) -> Result<(), LmtpError>
     where
         IO: AsyncRead + AsyncWrite + Unpin,
@@ -247,28 +206,89 @@ impl LmtpServer {
                 io.flush().await?;
                 out.clear();
             }
-            if *stop.borrow() && !codec.in_data() {
+            if stop.is_requested() && !codec.in_data() {
                 let _ = io.write_all(b"421 4.3.2 server shutting down\r\n").await;
                 let _ = io.shutdown().await;
                 return Ok(());
             }
             input.reserve(16 * 1024);
+            // In a message or half a command: the read timeout, else idle.
+            timeouts.set_in_command(codec.in_data() || !input.is_empty());
+            let in_data = codec.in_data();
             tokio::select! {
-                read = tokio::time::timeout(config.idle_timeout, io.read_buf(&mut input)) => match read {
-                    Err(_) => {
-                        let _ = io.write_all(b"421 4.4.2 idle for too long; closing connection\r\n").await;
-                        let _ = io.shutdown().await;
-                        return Ok(());
-                    }
-                    Ok(Ok(0)) => return Ok(()),
-                    Ok(Ok(_)) => {}
-                    Ok(Err(e)) => return Err(e.into()),
+                read = io.read_buf(&mut input) => match read {
+                    Ok(0) => return Ok(()),
+                    Ok(_) => {}
+                    Err(e) => match timed_out(&e) {
+                        Some(TimeoutKind::Idle | TimeoutKind::Read) => {
+                            let _ = io.write_all(b"421 4.4.2 idle for too long; closing connection\r\n").await;
+                            let _ = io.shutdown().await;
+                            return Ok(());
+                        }
+                        _ => return Err(e.into()),
+                    },
                 },
                 // A message being received is finished first (nothing acknowledged is lost,
                 // and the MTA is not left guessing); the grace period bounds the wait.
-                _ = stop.changed(), if !codec.in_data() => {}
+                () = stop.requested(), if !in_data => {}
             }
         }
+    }
+}
+
+/// An [`LmtpServer`] with the layer around its sessions: the [`Protocol`]
+/// the runtime serves (built by [`LmtpServer::runtime`]).
+pub struct LmtpProtocol<L> {
+    server: LmtpServer,
+    layer: Arc<L>,
+}
+
+impl<L> std::fmt::Debug for LmtpProtocol<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LmtpProtocol")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<L> Protocol for LmtpProtocol<L>
+where
+    L: Layer<Session> + Send + Sync + 'static,
+    L::Service: Service<Command, Response = Response> + Send + 'static,
+    <L::Service as Service<Command>>::Future: Send,
+    <L::Service as Service<Command>>::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    fn name(&self) -> &'static str {
+        "lmtp"
+    }
+
+    fn refusal(&self, refusal: Refusal) -> Bytes {
+        Bytes::from(format!("421 4.3.2 {refusal}; try again later\r\n"))
+    }
+
+    fn serve(&self, connection: Connection) -> BoxFuture<'static, ()> {
+        let server = self.server.clone();
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            let Connection {
+                stream,
+                info,
+                shutdown,
+                timeouts,
+                ..
+            } = connection;
+            let peer = match info.peer {
+                Some(a) => Peer::Tcp(a),
+                None if info.unix_uid.is_some() => Peer::Unix,
+                None => Peer::Unknown,
+            };
+            if let Err(e) = server
+                .drive(stream, peer, &*layer, shutdown, timeouts)
+                .await
+            {
+                tracing::debug!(error = %e, "lmtp connection ended with an error");
+            }
+        })
     }
 }
 

@@ -54,11 +54,21 @@ pub struct Pop3Config {
     /// Longest command line accepted, CRLF included; a longer line is
     /// answered `-ERR` and skipped. RFC 2449 asks for at least 255.
     pub max_line_length: usize,
-    /// Connections served at once by one `serve` call; more are answered
-    /// `-ERR [SYS/TEMP]` and closed.
+    /// Connections served at once by a server and its clones, all
+    /// listeners together; more are answered `-ERR [SYS/TEMP]` and closed
+    /// (inside TLS on an implicit-TLS port).
     pub max_connections: usize,
-    /// How long a connection may stay silent (RFC 1939 §3: at least 10 minutes).
+    /// Connections from one client address (IPv6: one /64); more are
+    /// refused like those over [`Pop3Config::max_connections`].
+    pub max_connections_per_ip: usize,
+    /// How long a connection may stay silent between commands (RFC 1939
+    /// §3: at least 10 minutes).
     pub idle_timeout: Duration,
+    /// How long a read may wait for the rest of a command.
+    pub read_timeout: Duration,
+    /// How long a write may make no progress: a client that stops reading
+    /// a RETR is dropped after this, and its maildrop lock released.
+    pub write_timeout: Duration,
     /// Time allowed for a TLS handshake.
     pub tls_handshake_timeout: Duration,
     /// A fixed pause before answering a failed authentication, in the
@@ -93,7 +103,10 @@ impl Default for Pop3Config {
             plaintext_auth: PlaintextAuth::default(),
             max_line_length: 1024,
             max_connections: 1024,
+            max_connections_per_ip: mailroom_server::DEFAULT_MAX_CONNECTIONS_PER_IP,
             idle_timeout: Duration::from_secs(600),
+            read_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
             tls_handshake_timeout: Duration::from_secs(30),
             auth_failure_delay: Duration::ZERO,
             login_throttle: Some(ThrottleConfig::default()),

@@ -1,11 +1,16 @@
 //! The connection driver: reads bytes, runs the codec, calls the session
 //! service, writes replies (streaming message bodies in bounded chunks).
-
-use std::time::Duration;
+//!
+//! The idle, read and write timeouts are the runtime's, on the stream
+//! underneath ([`mailroom_server::timeout`]); the driver says whether it
+//! waits for a new command or the rest of one, and on an idle timeout says
+//! goodbye. A write timeout (the client stopped reading a RETR) ends the
+//! connection at once, and with it the session and its maildrop lock.
 
 use bytes::BytesMut;
+use mailroom_server::timeout::{TimeoutKind, timed_out};
+use mailroom_server::{Shutdown, TimeoutControl};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::watch;
 use tower::{Service, ServiceExt};
 
 use crate::codec::{Action, Command, Pop3Codec, Reply, Status};
@@ -22,10 +27,6 @@ pub(crate) enum Ended<IO> {
     StartTls(IO),
 }
 
-pub(crate) struct Limits {
-    pub(crate) idle_timeout: Duration,
-}
-
 /// Runs commands until the connection closes, the client asks for STLS, or
 /// shutdown is signalled.
 pub(crate) async fn run<IO, S>(
@@ -33,8 +34,8 @@ pub(crate) async fn run<IO, S>(
     svc: &mut S,
     codec: &mut Pop3Codec,
     greeting: Option<Reply>,
-    stop: &mut watch::Receiver<bool>,
-    limits: &Limits,
+    stop: &mut Shutdown,
+    timeouts: &TimeoutControl,
 ) -> Result<Ended<IO>, Pop3Error>
 where
     IO: AsyncRead + AsyncWrite + Unpin,
@@ -102,22 +103,26 @@ where
             out.clear();
         }
         io.flush().await?;
-        if *stop.borrow() {
+        if stop.is_requested() {
             return shut_down(io).await;
         }
         input.reserve(4096);
+        // Half a command buffered: the read timeout applies, else idle.
+        timeouts.set_in_command(!input.is_empty());
         tokio::select! {
-            read = tokio::time::timeout(limits.idle_timeout, io.read_buf(&mut input)) => match read {
-                Err(_) => {
-                    let _ = io.write_all(b"-ERR autologout: idle for too long\r\n").await;
-                    let _ = io.shutdown().await;
-                    return Ok(Ended::Closed);
-                }
-                Ok(Ok(0)) => return Ok(Ended::Closed),
-                Ok(Ok(_)) => {}
-                Ok(Err(e)) => return Err(e.into()),
+            read = io.read_buf(&mut input) => match read {
+                Ok(0) => return Ok(Ended::Closed),
+                Ok(_) => {}
+                Err(e) => match timed_out(&e) {
+                    Some(TimeoutKind::Idle | TimeoutKind::Read) => {
+                        let _ = io.write_all(b"-ERR autologout: idle for too long\r\n").await;
+                        let _ = io.shutdown().await;
+                        return Ok(Ended::Closed);
+                    }
+                    _ => return Err(e.into()),
+                },
             },
-            _ = stop.changed() => return shut_down(io).await,
+            () = stop.requested() => return shut_down(io).await,
         }
     }
 }

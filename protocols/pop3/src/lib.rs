@@ -10,9 +10,13 @@
 //! 2. [`Session`]: the per-connection state machine (AUTHORIZATION,
 //!    TRANSACTION, UPDATE) as a `tower::Service<Command>`. [`Pop3Server`] is
 //!    the `MakeService`-style factory that builds one per connection.
-//! 3. The driver inside [`Pop3Server::serve`]: an accept loop over a
-//!    `tokio::net::TcpListener`, plain with `STLS` or implicit TLS through
-//!    `tokio-rustls`, a connection limit, idle timeouts and graceful shutdown.
+//! 3. The driver: runs the codec over one connection, `STLS` included.
+//!    Accepting, connection limits (total and per address), implicit TLS,
+//!    the PROXY protocol, the idle/read/write timeouts and graceful
+//!    shutdown are the [`mailroom_server`] runtime's, shared with every
+//!    other protocol: [`Pop3Server::serve`] runs it, and
+//!    [`Pop3Server::runtime`] hands an integrator the configured
+//!    [`mailroom_server::Server`] (a [`Pop3Protocol`]).
 //!
 //! Around every session the server puts a [`layer::throttle::LoginThrottle`]:
 //! failed logins are counted per IP and per user in a
@@ -26,7 +30,8 @@
 //! [`mailroom_core::access::MailAccess`] so ACLs are those of every other
 //! protocol. Deletions are committed only by `QUIT` (the UPDATE state), as
 //! `\Deleted` plus an expunge of exactly those UIDs; a second POP3 session on
-//! the same maildrop gets `-ERR [IN-USE]`, while IMAP sessions coexist and see
+//! the same maildrop gets `-ERR [IN-USE]` (the lock is the store's,
+//! [`mailroom_core::Storage::lock_maildrop`], released when the session ends), while IMAP sessions coexist and see
 //! the deletions after QUIT. Message sizes are those of the CRLF-normalised
 //! message, exactly what `RETR` sends (see [`codec::octets`]). UIDLs are
 //! `UIDVALIDITY.UID`: stable across sessions and never reused.
@@ -65,6 +70,8 @@
 //! ## Dependencies and why
 //!
 //! - `mailroom-core`: the traits and the ACL layer every protocol shares.
+//! - `mailroom-server`: the runtime that accepts and bounds connections;
+//!   `futures`: the boxed future its `Protocol` trait returns.
 //! - `tokio`: sockets, timers, the accept loop; `bytes`: buffers without copies.
 //! - `tower`: the `Service`/`Layer` shape that lets integrators wrap sessions.
 //! - `rustls` + `tokio-rustls`: TLS without OpenSSL, as in the rest of Mailroom.
@@ -75,11 +82,10 @@ mod config;
 mod driver;
 mod error;
 pub mod layer;
-mod lock;
 mod server;
 mod session;
 
 pub use config::{PlaintextAuth, Pop3Config, TlsMode};
 pub use error::Pop3Error;
-pub use server::Pop3Server;
+pub use server::{Pop3Protocol, Pop3Server};
 pub use session::{ConnectionInfo, Session};

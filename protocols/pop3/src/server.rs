@@ -6,26 +6,27 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
+use futures::future::BoxFuture;
 use mailroom_core::throttle::LoginFailures;
 use mailroom_core::{Authenticator, Storage};
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, watch};
-use tokio::task::JoinSet;
+use mailroom_server::limit::{ConnectionLimits, Refusal};
+use mailroom_server::{Connection, Io, Listener, Protocol, Server, Shutdown, Timeouts};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::TlsAcceptor;
 use tower::layer::util::Identity;
 use tower::{Layer, Service};
 
 use crate::codec::{Command, Pop3Codec, Reply};
 use crate::config::{Pop3Config, TlsMode};
-use crate::driver::{self, Ended, Limits};
+use crate::driver::{self, Ended};
 use crate::error::Pop3Error;
 use crate::layer::throttle::{LoginThrottle, LoginThrottleLayer};
 use crate::session::{ConnectionInfo, Session, Shared, SizeCache};
 
 /// A POP3 server over a store and an authenticator: a `MakeService`-style
-/// factory of [`Session`]s (it is a `tower::Service<ConnectionInfo>`) and the
-/// accept loop that drives them. Cheap to clone; clones share the octet-count
+/// factory of [`Session`]s (it is a `tower::Service<ConnectionInfo>`) and
+/// the driver the [`mailroom_server`] runtime runs for each connection. Cheap to clone; clones share the octet-count
 /// cache, and all servers over one store share the maildrop locks.
 ///
 /// Every connection it serves goes through a [`LoginThrottle`] (see
@@ -35,6 +36,7 @@ pub struct Pop3Server {
     shared: Arc<Shared>,
     tls: Option<Arc<rustls::ServerConfig>>,
     throttle: LoginThrottleLayer,
+    limits: ConnectionLimits,
 }
 
 impl Pop3Server {
@@ -49,6 +51,7 @@ impl Pop3Server {
             Some(throttle) => LoginThrottleLayer::new(throttle),
             None => LoginThrottleLayer::disabled(),
         };
+        let limits = ConnectionLimits::new(config.max_connections, config.max_connections_per_ip);
         Pop3Server {
             shared: Arc::new(Shared {
                 storage,
@@ -58,6 +61,7 @@ impl Pop3Server {
             }),
             tls: None,
             throttle,
+            limits,
         }
     }
 
@@ -110,12 +114,57 @@ impl Pop3Server {
         Session::new(self.shared.clone(), info)
     }
 
+    /// The connection limits every listener of this server shares
+    /// ([`Pop3Config::max_connections`], [`Pop3Config::max_connections_per_ip`]).
+    pub fn connection_limits(&self) -> &ConnectionLimits {
+        &self.limits
+    }
+
+    /// The runtime for one listener, configured from [`Pop3Config`] (the
+    /// shared limits, the idle, read and write timeouts, the handshake
+    /// timeout, the shutdown grace period; TLS from the first byte for
+    /// [`TlsMode::Implicit`]), with every session wrapped in `layer` (see
+    /// [`Pop3Server::serve_with`]). Add what the config does not say (the
+    /// PROXY protocol) and call [`Server::serve`].
+    ///
+    /// # Errors
+    ///
+    /// [`Pop3Error::TlsNotConfigured`] for [`TlsMode::Implicit`] without
+    /// [`Pop3Server::with_tls`].
+    pub fn runtime<L>(&self, mode: TlsMode, layer: L) -> Result<Server<Pop3Protocol<L>>, Pop3Error>
+    where
+        L: Layer<LoginThrottle<Session>> + Send + Sync + 'static,
+        L::Service: Service<Command, Response = Reply> + Send + 'static,
+        <L::Service as Service<Command>>::Future: Send,
+        <L::Service as Service<Command>>::Error:
+            Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+    {
+        let config = &self.shared.config;
+        let mut server = Server::new(Pop3Protocol {
+            server: self.clone(),
+            layer: Arc::new(layer),
+        })
+        .limits(self.limits.clone())
+        .timeouts(Timeouts {
+            idle: config.idle_timeout,
+            read: config.read_timeout,
+            write: config.write_timeout,
+        })
+        .handshake_timeout(config.tls_handshake_timeout)
+        .shutdown_grace(config.shutdown_grace);
+        if mode == TlsMode::Implicit {
+            let tls = self.tls.clone().ok_or(Pop3Error::TlsNotConfigured)?;
+            server = server.implicit_tls(tls);
+        }
+        Ok(server)
+    }
+
     /// Accepts connections on `listener` until `shutdown` completes, then
     /// tells open connections to finish (each ends after its current
     /// command) and waits for them up to [`Pop3Config::shutdown_grace`].
     pub async fn serve(
         self,
-        listener: TcpListener,
+        listener: impl Into<Listener>,
         mode: TlsMode,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), Pop3Error> {
@@ -129,7 +178,7 @@ impl Pop3Server {
     /// command timeout in `layer` also bounds the throttle's delays.
     pub async fn serve_with<L>(
         self,
-        listener: TcpListener,
+        listener: impl Into<Listener>,
         mode: TlsMode,
         layer: L,
         shutdown: impl Future<Output = ()> + Send,
@@ -141,145 +190,65 @@ impl Pop3Server {
         <L::Service as Service<Command>>::Error:
             Into<Box<dyn std::error::Error + Send + Sync>> + Send,
     {
-        if mode == TlsMode::Implicit && self.tls.is_none() {
-            return Err(Pop3Error::TlsNotConfigured);
-        }
-        let layer = Arc::new(layer);
-        let limit = Arc::new(Semaphore::new(self.shared.config.max_connections));
-        let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = JoinSet::new();
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                accepted = listener.accept() => {
-                    let (stream, peer) = match accepted {
-                        Ok(a) => a,
-                        Err(e) => {
-                            // Out of file descriptors and the like: back off, keep serving.
-                            tracing::warn!(error = %e, "pop3 accept failed");
-                            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                            continue;
-                        }
-                    };
-                    let Ok(permit) = limit.clone().try_acquire_owned() else {
-                        tracing::warn!(%peer, "pop3 connection limit reached");
-                        tasks.spawn(refuse(stream, mode));
-                        continue;
-                    };
-                    let server = self.clone();
-                    let layer = layer.clone();
-                    let stop = stop_rx.clone();
-                    tasks.spawn(async move {
-                        if let Err(e) = server.connection(stream, peer, mode, &*layer, stop).await {
-                            tracing::debug!(%peer, error = %e, "pop3 connection ended with an error");
-                        }
-                        drop(permit);
-                    });
-                }
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-            }
-        }
-        drop(listener);
-        let _ = stop_tx.send(true);
-        let grace = self.shared.config.shutdown_grace;
-        if tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} })
-            .await
-            .is_err()
-        {
-            tracing::warn!("pop3 shutdown grace period over; aborting open connections");
-            tasks.shutdown().await;
-        }
+        self.runtime(mode, layer)?.serve(listener, shutdown).await?;
         Ok(())
     }
 
-    async fn connection<L>(
-        &self,
-        stream: TcpStream,
-        peer: SocketAddr,
-        mode: TlsMode,
-        layer: &L,
-        stop: watch::Receiver<bool>,
-    ) -> Result<(), Pop3Error>
-    where
-        L: Layer<LoginThrottle<Session>>,
-        L::Service: Service<Command, Response = Reply>,
-        <L::Service as Service<Command>>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    {
-        let _ = stream.set_nodelay(true);
-        self.serve_connection_with(stream, Some(peer), mode, layer, stop)
-            .await
-    }
-
     /// Serves one already-accepted connection over any byte stream (a
-    /// socket pair in a test, a stream from another acceptor). `peer` is used
-    /// for the loopback rule of [`crate::PlaintextAuth::TlsOrLoopback`] and
-    /// as the login throttle's IP key.
-    pub async fn serve_connection<IO>(
+    /// socket pair in a test, a stream from another acceptor) as
+    /// [`Pop3Server::serve`] would: limits, TLS for [`TlsMode::Implicit`],
+    /// timeouts. `peer` is used for the loopback rule of
+    /// [`crate::PlaintextAuth::TlsOrLoopback`] and as the login throttle's
+    /// IP key.
+    pub async fn serve_connection<IO: Io>(
         &self,
         io: IO,
         peer: Option<SocketAddr>,
         mode: TlsMode,
-    ) -> Result<(), Pop3Error>
-    where
-        IO: AsyncRead + AsyncWrite + Unpin + Send,
-    {
-        let (_tx, rx) = watch::channel(false);
-        self.serve_connection_with(io, peer, mode, &Identity::new(), rx)
-            .await
+    ) -> Result<(), Pop3Error> {
+        self.runtime(mode, Identity::new())?
+            .serve_io(io, peer, Shutdown::never())
+            .await;
+        Ok(())
     }
 
-    async fn serve_connection_with<IO, L>(
-        &self,
-        io: IO,
-        peer: Option<SocketAddr>,
-        mode: TlsMode,
-        layer: &L,
-        mut stop: watch::Receiver<bool>,
-    ) -> Result<(), Pop3Error>
+    async fn drive<L>(&self, connection: Connection, layer: &L) -> Result<(), Pop3Error>
     where
-        IO: AsyncRead + AsyncWrite + Unpin,
         L: Layer<LoginThrottle<Session>>,
         L::Service: Service<Command, Response = Reply>,
         <L::Service as Service<Command>>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let Connection {
+            stream,
+            info,
+            mut shutdown,
+            timeouts,
+            ..
+        } = connection;
         let config = &self.shared.config;
-        let info = ConnectionInfo {
+        let peer = info.peer;
+        let session = self.session(ConnectionInfo {
             peer,
-            tls: mode == TlsMode::Implicit,
-            stls_available: self.tls.is_some() && mode == TlsMode::Plain,
-        };
-        let session = self.session(info);
+            tls: info.tls,
+            stls_available: self.tls.is_some() && !info.tls,
+        });
         let greeting = session.greeting(config);
         let throttled = self.throttle.for_peer(peer.map(|p| p.ip())).layer(session);
         let mut svc = layer.layer(throttled);
         let mut codec = Pop3Codec::new(config.max_line_length);
-        let limits = Limits {
-            idle_timeout: config.idle_timeout,
-        };
-        match mode {
-            TlsMode::Implicit => {
-                let tls = self.handshake(io).await?;
-                driver::run(
-                    tls,
-                    &mut svc,
-                    &mut codec,
-                    Some(greeting),
-                    &mut stop,
-                    &limits,
-                )
-                .await?;
-            }
-            _ => {
-                let ended =
-                    driver::run(io, &mut svc, &mut codec, Some(greeting), &mut stop, &limits)
-                        .await?;
-                if let Ended::StartTls(io) = ended {
-                    let tls = self.handshake(io).await?;
-                    let mut codec = Pop3Codec::new(config.max_line_length);
-                    driver::run(tls, &mut svc, &mut codec, None, &mut stop, &limits).await?;
-                }
-            }
+        let ended = driver::run(
+            stream,
+            &mut svc,
+            &mut codec,
+            Some(greeting),
+            &mut shutdown,
+            &timeouts,
+        )
+        .await?;
+        if let Ended::StartTls(io) = ended {
+            let tls = self.handshake(io).await?;
+            let mut codec = Pop3Codec::new(config.max_line_length);
+            driver::run(tls, &mut svc, &mut codec, None, &mut shutdown, &timeouts).await?;
         }
         Ok(())
     }
@@ -301,13 +270,45 @@ impl Pop3Server {
     }
 }
 
-async fn refuse(mut stream: TcpStream, mode: TlsMode) {
-    if mode == TlsMode::Plain {
-        let _ = stream
-            .write_all(b"-ERR [SYS/TEMP] too many connections; try again later\r\n")
-            .await;
+/// A [`Pop3Server`] with the layer around its sessions: the
+/// [`Protocol`] the runtime serves (built by [`Pop3Server::runtime`]).
+pub struct Pop3Protocol<L> {
+    server: Pop3Server,
+    layer: Arc<L>,
+}
+
+impl<L> std::fmt::Debug for Pop3Protocol<L> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pop3Protocol")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
-    let _ = stream.shutdown().await;
+}
+
+impl<L> Protocol for Pop3Protocol<L>
+where
+    L: Layer<LoginThrottle<Session>> + Send + Sync + 'static,
+    L::Service: Service<Command, Response = Reply> + Send + 'static,
+    <L::Service as Service<Command>>::Future: Send,
+    <L::Service as Service<Command>>::Error: Into<Box<dyn std::error::Error + Send + Sync>> + Send,
+{
+    fn name(&self) -> &'static str {
+        "pop3"
+    }
+
+    fn refusal(&self, refusal: Refusal) -> Bytes {
+        Bytes::from(format!("-ERR [SYS/TEMP] {refusal}; try again later\r\n"))
+    }
+
+    fn serve(&self, connection: Connection) -> BoxFuture<'static, ()> {
+        let server = self.server.clone();
+        let layer = self.layer.clone();
+        Box::pin(async move {
+            if let Err(e) = server.drive(connection, &*layer).await {
+                tracing::debug!(error = %e, "pop3 connection ended with an error");
+            }
+        })
+    }
 }
 
 impl Service<ConnectionInfo> for Pop3Server {

@@ -35,7 +35,7 @@ use crate::codec::{
 };
 use crate::config::{PlaintextAuth, Pop3Config};
 use crate::error::Pop3Error;
-use crate::lock::MaildropLock;
+use mailroom_core::maildrop::MaildropLock;
 
 /// The most entries the shared octet-count cache keeps before it is cleared.
 const SIZE_CACHE_LIMIT: usize = 200_000;
@@ -567,11 +567,15 @@ impl Inner {
         if let Err(e) = shared.storage.ensure_account(&user).await {
             return server_error("cannot open the maildrop", &e);
         }
-        let Some(lock) = MaildropLock::acquire(&shared.storage, &user) else {
-            return Reply::err_code(
-                ResponseCode::InUse,
-                "maildrop already locked by another POP3 session",
-            );
+        let lock = match shared.storage.lock_maildrop(&user).await {
+            Ok(lock) => lock,
+            Err(Error::Busy(_)) => {
+                return Reply::err_code(
+                    ResponseCode::InUse,
+                    "maildrop already locked by another POP3 session",
+                );
+            }
+            Err(e) => return server_error("cannot lock the maildrop", &e),
         };
         let access = MailAccess::new(shared.storage.clone(), None, principal);
         let selected = match access.select("INBOX", false).await {

@@ -65,6 +65,7 @@ mod fsutil;
 mod index;
 pub mod layout;
 mod maildir;
+mod maildrop;
 mod map;
 mod mbox;
 mod rebuild;

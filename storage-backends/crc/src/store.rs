@@ -1335,6 +1335,11 @@ impl Storage for CrcStore {
         self.run(move |s| s.ensure_account(&user)).await
     }
 
+    async fn lock_maildrop(&self, user: &str) -> Result<mailroom_core::maildrop::MaildropLock> {
+        let user = user.to_owned();
+        self.run(move |s| s.lock_maildrop(&user)).await
+    }
+
     async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
         let owner = owner.to_owned();
         self.run(move |s| s.list(&owner)).await

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 use mailroom_core::access::{MAX_SHARED_MAILBOXES, identifier_applies};
 use mailroom_core::mailbox::DEFAULT_MAILBOXES;
+use mailroom_core::maildrop::{MaildropLock, MaildropLocks};
 use mailroom_core::{
     Acl, Appended, Error, Mailbox, MailboxInfo, MailboxName, MailboxRef, MailboxStatus, NewMessage,
     Quota, QuotaLimits, QuotaUsage, Result, Rights, SpecialUse, Storage, UidValidity,
@@ -42,6 +43,8 @@ pub(crate) struct Shared {
     next_cell_id: AtomicU64,
     /// Which accounts changed when, for replication.
     pub(crate) feed: ChangeFeed,
+    /// The POP3 maildrop locks held.
+    maildrops: MaildropLocks,
 }
 
 impl Shared {
@@ -129,6 +132,7 @@ impl MemoryStore {
                 next_uid_validity: AtomicU32::new(start),
                 next_cell_id: AtomicU64::new(0),
                 feed: ChangeFeed::default(),
+                maildrops: MaildropLocks::default(),
             }),
         }
     }
@@ -343,6 +347,10 @@ impl Storage for MemoryStore {
         let appended = cell.lock_live(mailbox.name.as_str())?.append(message)?;
         self.shared.feed.touch(&mailbox.owner);
         Ok(appended)
+    }
+
+    async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock> {
+        self.shared.maildrops.try_lock(user)
     }
 }
 
