@@ -68,11 +68,13 @@ mod maildir;
 mod maildrop;
 mod map;
 mod mbox;
+mod open;
 mod rebuild;
 mod shared;
 mod store;
 
 pub use ctx::IoCounters;
+pub use open::OpenCounts;
 pub use rebuild::ReconstructReport;
 pub use shared::SHARED_FILE;
 pub use store::{

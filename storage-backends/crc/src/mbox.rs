@@ -544,6 +544,17 @@ impl Shared {
         }
     }
 
+    /// Whether the mailbox is known to be deleted (its state is never
+    /// kept idle). Never waits: a slot locked by a writer counts as not
+    /// deleted (a deleted mailbox kept idle only costs its grace period).
+    pub(crate) fn is_deleted(&self) -> bool {
+        match self.slot.try_read() {
+            Ok(s) => s.deleted,
+            Err(std::sync::TryLockError::WouldBlock) => false,
+            Err(std::sync::TryLockError::Poisoned(_)) => true,
+        }
+    }
+
     /// Marks the mailbox deleted and ends every watch.
     pub(crate) fn mark_deleted(&self) -> Result<()> {
         let mut w = self.slot_write()?;

@@ -1,11 +1,11 @@
 //! `CrcStore`: the data directory, accounts, the registry of open mailboxes,
 //! and the `Storage`, `Mailbox` and `Quota` implementations.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use mailroom_core::access::{MAX_SHARED_MAILBOXES, identifier_applies};
@@ -18,6 +18,7 @@ use mailroom_core::{
 };
 
 use crate::account::{Account, MailboxEntry, MailboxMeta, decode_limits, encode_limits};
+use crate::open::{AccountCell, OpenCounts, OpenTables, spawn_evictor};
 use crate::ctx::{Ctx, IoCounters};
 use crate::fsutil::{escape_component, sync_dir, write_atomic};
 use crate::index::Header;
@@ -52,8 +53,16 @@ pub struct CrcOptions {
     /// with `%u` standing for the user name (`/home/%u/Maildir`). `None`
     /// disables the import.
     pub maildir_location: Option<String>,
-    /// How many idle mailboxes stay loaded (mapped) in memory.
-    pub cache_mailboxes: usize,
+    /// How many mailboxes no session has selected any more stay loaded
+    /// (index mapped, records decoded) for a quick reopen: the most recently
+    /// released ones, for [`CrcOptions::open_mailbox_grace`] at most. 0 drops
+    /// a mailbox's state as soon as its last user lets go. Selected mailboxes
+    /// are always loaded (bounded by the connections); see the `open` module
+    /// docs in the source, or "Memory follows the work" in the design.
+    pub open_mailboxes: usize,
+    /// How long a released mailbox stays loaded (and its account file
+    /// decoded) before it is dropped; zero drops at once.
+    pub open_mailbox_grace: std::time::Duration,
 }
 
 impl Default for CrcOptions {
@@ -61,7 +70,8 @@ impl Default for CrcOptions {
         CrcOptions {
             durability: true,
             maildir_location: None,
-            cache_mailboxes: 256,
+            open_mailboxes: 256,
+            open_mailbox_grace: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -72,8 +82,6 @@ pub struct CrcStore {
     inner: Arc<StoreInner>,
 }
 
-type AccountCell = Arc<Mutex<Option<Account>>>;
-
 #[derive(Debug)]
 pub(crate) struct StoreInner {
     root: PathBuf,
@@ -81,8 +89,8 @@ pub(crate) struct StoreInner {
     /// Held for the store's lifetime: one process per data directory.
     _lock: File,
     pub(crate) ctx: Arc<Ctx>,
-    accounts: Mutex<HashMap<String, AccountCell>>,
-    registry: Mutex<HashMap<PathBuf, Arc<Shared>>>,
+    /// Open accounts and mailboxes (weak, plus the idle list).
+    open: Arc<OpenTables>,
     /// Which identifiers appear in which mailboxes' ACLs (`<data>/shared`).
     shared_index: SharedIndex,
 }
@@ -121,6 +129,8 @@ impl CrcStore {
             ..Ctx::default()
         });
         let shared_index = SharedIndex::new(&root, opts.durability);
+        let open = Arc::new(OpenTables::default());
+        spawn_evictor(&open, opts.open_mailbox_grace);
         Ok(CrcStore {
             inner: Arc::new(StoreInner {
                 shared_index,
@@ -128,8 +138,7 @@ impl CrcStore {
                 opts,
                 _lock: lock,
                 ctx,
-                accounts: Mutex::new(HashMap::new()),
-                registry: Mutex::new(HashMap::new()),
+                open,
             }),
         })
     }
@@ -137,6 +146,18 @@ impl CrcStore {
     /// The data directory.
     pub fn root(&self) -> &Path {
         &self.inner.root
+    }
+
+    /// What the store holds in memory now: loaded mailboxes (selected,
+    /// in use, or idle within their grace period) and accounts.
+    pub fn open_counts(&self) -> OpenCounts {
+        self.inner.open.counts()
+    }
+
+    /// Drops every idle mailbox now, as if its grace period had passed
+    /// (what `mailroomd` does under memory pressure, and tests).
+    pub fn close_idle(&self) {
+        self.inner.open.clear_idle();
     }
 
     /// File-access counters (to observe lazy opening).
@@ -263,8 +284,7 @@ impl StoreInner {
     }
 
     fn account_cell(&self, user: &str) -> Result<AccountCell> {
-        let mut map = self.accounts.lock().map_err(|_| poisoned())?;
-        Ok(map.entry(user.to_owned()).or_default().clone())
+        Ok(self.open.account(user))
     }
 
     /// Runs `f` on the user's account under its lock. Without `create`, a
@@ -495,23 +515,9 @@ impl StoreInner {
     /// The shared object of a mailbox directory (no I/O).
     fn shared(&self, owner: &str, id: u64, name: &MailboxRef) -> Result<Arc<Shared>> {
         let dir = self.mailbox_dir(owner, id);
-        let mut reg = self.registry.lock().map_err(|_| poisoned())?;
-        if let Some(s) = reg.get(&dir) {
-            return Ok(s.clone());
-        }
-        if reg.len() >= self.opts.cache_mailboxes.max(1) {
-            // forget mailboxes nobody holds (their state is all on disk)
-            reg.retain(|_, s| Arc::strong_count(s) > 1);
-        }
-        let s = Arc::new(Shared::new(
-            owner,
-            id,
-            dir.clone(),
-            name.clone(),
-            self.ctx.clone(),
-        ));
-        reg.insert(dir, s.clone());
-        Ok(s)
+        Ok(self.open.mailbox(&dir, || {
+            Shared::new(owner, id, dir.clone(), name.clone(), self.ctx.clone())
+        }))
     }
 
     fn lookup(&self, m: &MailboxRef) -> Result<u64> {
@@ -530,9 +536,7 @@ impl StoreInner {
     }
 
     fn forget(&self, dir: &Path) {
-        if let Ok(mut reg) = self.registry.lock() {
-            reg.remove(dir);
-        }
+        self.open.forget(dir);
     }
 
     // ------------------------------------------------------------------
@@ -1240,6 +1244,20 @@ pub(crate) struct CrcMailbox {
     reference: MailboxRef,
     /// `None` for the owner.
     viewer: Option<String>,
+    /// The owner's account, kept loaded while the mailbox is open.
+    account: Option<AccountCell>,
+}
+
+impl Drop for CrcMailbox {
+    fn drop(&mut self) {
+        // the last handle of a session: keep the state a grace period
+        self.store.open.release(
+            self.shared.clone(),
+            self.account.take(),
+            self.store.opts.open_mailboxes,
+            self.store.opts.open_mailbox_grace,
+        );
+    }
 }
 
 impl CrcMailbox {
@@ -1413,6 +1431,8 @@ impl Storage for CrcStore {
         let (m, viewer) = (mailbox.clone(), viewer.to_owned());
         let store = self.inner.clone();
         self.run(move |s| {
+            // held from before the lookup, so the account loaded for it stays
+            let account = Some(s.open.account(&m.owner));
             let shared = s.mailbox(&m)?;
             // load now, so a broken mailbox fails at SELECT
             drop(shared.read()?);
@@ -1422,6 +1442,7 @@ impl Storage for CrcStore {
                 shared,
                 reference: m,
                 viewer,
+                account,
             }) as Arc<dyn mailroom_core::Mailbox>)
         })
         .await
