@@ -184,6 +184,12 @@ pub struct StoreTable {
     pub maildir_import: Option<String>,
     /// CRC store: seconds between retries of a failed automatic reconstruct.
     pub reconstruct_interval_secs: Option<u64>,
+    /// CRC store: how many mailboxes no session has selected any more stay
+    /// loaded for a quick reopen (least recently released evicted first);
+    /// 0 drops a mailbox's state when its last session leaves.
+    pub open_mailboxes: Option<usize>,
+    /// CRC store: seconds such a mailbox stays loaded at most.
+    pub open_mailbox_grace_secs: Option<u64>,
 }
 
 /// A listener table such as `[imap]`.
@@ -388,7 +394,18 @@ pub struct StoreSettings {
     /// How long a running server waits before retrying an automatic
     /// reconstruct that failed (newly found corruption is looked for every second).
     pub reconstruct_interval: Duration,
+    /// How many released mailboxes the CRC store keeps loaded (`[store]
+    /// open_mailboxes`, default [`DEFAULT_OPEN_MAILBOXES`]).
+    pub open_mailboxes: usize,
+    /// How long it keeps them (`[store] open_mailbox_grace_secs`, default
+    /// [`DEFAULT_OPEN_MAILBOX_GRACE_SECS`]).
+    pub open_mailbox_grace: Duration,
 }
+
+/// `[store] open_mailboxes` when left out.
+pub const DEFAULT_OPEN_MAILBOXES: usize = 256;
+/// `[store] open_mailbox_grace_secs` when left out.
+pub const DEFAULT_OPEN_MAILBOX_GRACE_SECS: u64 = 10;
 
 /// The resolved configuration everything else reads.
 #[derive(Debug, Clone)]
@@ -689,6 +706,11 @@ fn resolve_store(
                 "reconstruct_interval_secs",
                 table.reconstruct_interval_secs.is_some(),
             ),
+            ("open_mailboxes", table.open_mailboxes.is_some()),
+            (
+                "open_mailbox_grace_secs",
+                table.open_mailbox_grace_secs.is_some(),
+            ),
         ] {
             if set {
                 return Err(format!(
@@ -731,6 +753,12 @@ fn resolve_store(
         durability: table.durability.unwrap_or(true),
         maildir_import,
         reconstruct_interval: Duration::from_secs(interval),
+        open_mailboxes: table.open_mailboxes.unwrap_or(DEFAULT_OPEN_MAILBOXES),
+        open_mailbox_grace: Duration::from_secs(
+            table
+                .open_mailbox_grace_secs
+                .unwrap_or(DEFAULT_OPEN_MAILBOX_GRACE_SECS),
+        ),
     })
 }
 

@@ -15,6 +15,16 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::{Cli, Command};
 
+// The global allocator: jemalloc by default (see the crate docs of the
+// library for the measurements); mimalloc or glibc's malloc on request.
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
@@ -34,6 +44,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => {
             init_logging(&config.log_level);
+            match mailroomd::rlimit::raise_open_files() {
+                Ok((before, after)) => {
+                    tracing::info!(before, after, "open-file limit raised to the hard limit");
+                }
+                Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+            }
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .thread_name("mailroomd")

@@ -113,6 +113,8 @@ pub fn open_store(config: &Config) -> Result<Store, StoreError> {
             let options = CrcOptions {
                 durability: settings.durability,
                 maildir_location: settings.maildir_import.clone(),
+                open_mailboxes: settings.open_mailboxes,
+                open_mailbox_grace: settings.open_mailbox_grace,
                 ..CrcOptions::default()
             };
             match CrcStore::open(&settings.path, options) {
