@@ -416,6 +416,60 @@ fn authorize(authn: &UserRecord, authzid: Option<&str>, db: &UserDb) -> Result<P
     }
 }
 
+/// How many threads run argon2: the CPUs, at most 4 (each may keep one
+/// verification's 19 MiB of working memory in its allocator arena).
+pub fn hash_threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
+}
+
+type HashJob = Box<dyn FnOnce() + Send>;
+
+/// Dedicated threads running password hashing (see the module docs).
+struct HashPool {
+    jobs: Mutex<std::sync::mpsc::Sender<HashJob>>,
+}
+
+impl HashPool {
+    /// Starts `n` threads; they end when the pool is dropped.
+    fn start(n: usize) -> Result<HashPool> {
+        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..n.max(1) {
+            let rx = Arc::clone(&rx);
+            std::thread::Builder::new()
+                .name(format!("mailroomd-argon2-{i}"))
+                // argon2's working memory is on the heap, not the stack
+                .stack_size(256 * 1024)
+                .spawn(move || {
+                    loop {
+                        let job = {
+                            let Ok(rx) = rx.lock() else { return };
+                            rx.recv()
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                })
+                .map_err(|e| Error::Backend(format!("cannot start a hashing thread: {e}")))?;
+        }
+        Ok(HashPool {
+            jobs: Mutex::new(tx),
+        })
+    }
+
+    /// Runs `f` on a hashing thread; `None` if the pool is gone.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: HashJob = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.jobs.lock().ok()?.send(job).ok()?;
+        rx.await.ok()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -618,59 +672,5 @@ mod tests {
         );
         let p = auth.authenticate(&creds("boss@x.org", "b")).await.unwrap();
         assert!(p.roles.domain_admin && !p.roles.server_admin);
-    }
-}
-
-/// How many threads run argon2: the CPUs, at most 4 (each may keep one
-/// verification's 19 MiB of working memory in its allocator arena).
-pub fn hash_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
-}
-
-type HashJob = Box<dyn FnOnce() + Send>;
-
-/// Dedicated threads running password hashing (see the module docs).
-struct HashPool {
-    jobs: Mutex<std::sync::mpsc::Sender<HashJob>>,
-}
-
-impl HashPool {
-    /// Starts `n` threads; they end when the pool is dropped.
-    fn start(n: usize) -> Result<HashPool> {
-        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..n.max(1) {
-            let rx = Arc::clone(&rx);
-            std::thread::Builder::new()
-                .name(format!("mailroomd-argon2-{i}"))
-                // argon2's working memory is on the heap, not the stack
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    loop {
-                        let job = {
-                            let Ok(rx) = rx.lock() else { return };
-                            rx.recv()
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .map_err(|e| Error::Backend(format!("cannot start a hashing thread: {e}")))?;
-        }
-        Ok(HashPool {
-            jobs: Mutex::new(tx),
-        })
-    }
-
-    /// Runs `f` on a hashing thread; `None` if the pool is gone.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: HashJob = Box::new(move || {
-            let _ = tx.send(f());
-        });
-        self.jobs.lock().ok()?.send(job).ok()?;
-        rx.await.ok()
     }
 }

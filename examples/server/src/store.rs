@@ -115,7 +115,6 @@ pub fn open_store(config: &Config) -> Result<Store, StoreError> {
                 maildir_location: settings.maildir_import.clone(),
                 open_mailboxes: settings.open_mailboxes,
                 open_mailbox_grace: settings.open_mailbox_grace,
-                ..CrcOptions::default()
             };
             match CrcStore::open(&settings.path, options) {
                 Ok(store) => Ok(Store::Crc(store)),

@@ -48,7 +48,10 @@ fn store_files_held(pid: u32, store: &Path) -> Vec<String> {
         .filter(|p| p.starts_with(&prefix))
         .map(|p| format!("mapped {p}"))
         .collect();
-    for entry in std::fs::read_dir(format!("/proc/{pid}/fd")).unwrap().flatten() {
+    for entry in std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+    {
         if let Ok(target) = std::fs::read_link(entry.path()) {
             let t = target.to_string_lossy().into_owned();
             if t.starts_with(&prefix) && target != store.join("lock") {
@@ -67,7 +70,10 @@ fn login_select_logout(addr: std::net::SocketAddr, user: &str) {
     assert!(st.starts_with("OK"), "LOGIN {user}: {st}");
     let (untagged, st) = c.command("SELECT INBOX");
     assert!(st.starts_with("OK"), "SELECT: {st}");
-    assert!(untagged.iter().any(|l| l.ends_with("EXISTS\r\n")), "{untagged:?}");
+    assert!(
+        untagged.iter().any(|l| l.ends_with("EXISTS\r\n")),
+        "{untagged:?}"
+    );
     let (_, st) = c.command("LOGOUT");
     assert!(st.starts_with("OK"), "LOGOUT: {st}");
 }

@@ -18,7 +18,6 @@ use mailroom_core::{
 };
 
 use crate::account::{Account, MailboxEntry, MailboxMeta, decode_limits, encode_limits};
-use crate::open::{AccountCell, OpenCounts, OpenTables, spawn_evictor};
 use crate::ctx::{Ctx, IoCounters};
 use crate::fsutil::{escape_component, sync_dir, write_atomic};
 use crate::index::Header;
@@ -27,6 +26,7 @@ use crate::mbox::{
     CACHE_FILE, INDEX_FILE, KEYWORDS_FILE, MSG_DIR, Prepared, SEEN_DIR, Shared, Source, WriteGuard,
     create_empty, create_layout, has_seen, msg_path, read_full_at,
 };
+use crate::open::{AccountCell, OpenCounts, OpenTables, spawn_evictor};
 use crate::rebuild::{ReconstructReport, read_hints, rebuild, reconstruct_locked};
 use crate::shared::SharedIndex;
 
