@@ -1,0 +1,151 @@
+//! The tables of open mailboxes and accounts: shared while used, kept a
+//! grace period after the last session leaves (at most `open_mailboxes` of
+//! them), never kept by a delivery, and empty once everybody has gone.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{inbox, new_message};
+use mailroom_core::{Flags, Storage};
+use mailroom_store_crc::{CrcOptions, CrcStore, OpenCounts};
+
+fn store(dir: &std::path::Path, open_mailboxes: usize, grace: Duration) -> CrcStore {
+    CrcStore::open(
+        dir,
+        CrcOptions {
+            durability: false,
+            open_mailboxes,
+            open_mailbox_grace: grace,
+            ..CrcOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Waits until the store holds nothing (the evictor runs every grace/4).
+async fn until_empty(s: &CrcStore, within: Duration) -> OpenCounts {
+    let deadline = Instant::now() + within;
+    loop {
+        let c = s.open_counts();
+        if c == OpenCounts::default() || Instant::now() > deadline {
+            return c;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_accounts_in_and_out_leave_nothing_open_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 64, Duration::from_millis(300));
+    for i in 0..200 {
+        let user = format!("user{i}");
+        s.ensure_account(&user).await.unwrap();
+        s.append(&inbox(&user), new_message(i, Flags::default()))
+            .await
+            .unwrap();
+        let m = s.open(&inbox(&user), &user).await.unwrap();
+        assert_eq!(m.snapshot().await.unwrap().messages.len(), 1);
+        drop(m);
+    }
+    let c = s.open_counts();
+    assert_eq!(c.idle_mailboxes, 64, "bounded by open_mailboxes: {c:?}");
+    assert_eq!(c.mailboxes, 64, "{c:?}");
+    assert!(c.accounts <= 64, "{c:?}");
+    let c = until_empty(&s, Duration::from_secs(5)).await;
+    assert_eq!(c, OpenCounts::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_to_an_account_nobody_has_open_keeps_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 64, Duration::from_secs(60));
+    s.ensure_account("bob").await.unwrap();
+    assert_eq!(s.open_counts(), OpenCounts::default());
+    for n in 0..5 {
+        s.append(&inbox("bob"), new_message(n, Flags::default()))
+            .await
+            .unwrap();
+        assert_eq!(s.open_counts(), OpenCounts::default());
+    }
+    let st = s.status(&inbox("bob"), "bob").await.unwrap();
+    assert_eq!(st.messages, 5);
+    assert_eq!(s.open_counts(), OpenCounts::default());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_share_one_state_and_see_each_others_changes_across_reloads() {
+    let dir = tempfile::tempdir().unwrap();
+    // no idle list: the state goes as soon as the last session leaves
+    let s = store(dir.path(), 0, Duration::ZERO);
+    s.ensure_account("carol").await.unwrap();
+    let a = s.open(&inbox("carol"), "carol").await.unwrap();
+    let b = s.open(&inbox("carol"), "carol").await.unwrap();
+    assert_eq!(s.open_counts().mailboxes, 1, "one state for both sessions");
+    let mut watch = b.watch();
+    let before = s.io_counters().index_loads;
+    s.append(&inbox("carol"), new_message(1, Flags::default()))
+        .await
+        .unwrap();
+    // the delivery used the sessions' state (no second load) and woke the watcher
+    assert_eq!(s.io_counters().index_loads, before);
+    let seen = tokio::time::timeout(Duration::from_secs(5), watch.changed())
+        .await
+        .unwrap();
+    assert!(seen.is_some(), "the watch saw the delivery");
+    assert_eq!(a.snapshot().await.unwrap().messages.len(), 1);
+    drop((a, b, watch));
+    assert_eq!(s.open_counts(), OpenCounts::default(), "dropped at once");
+    // reloaded from disk with everything in it
+    let c = s.open(&inbox("carol"), "carol").await.unwrap();
+    assert_eq!(c.snapshot().await.unwrap().messages.len(), 1);
+    assert_eq!(s.io_counters().index_loads, before + 1);
+}
+
+/// Deliveries racing with sessions that come and go (and with eviction at
+/// every release): every acknowledged message is there, with distinct UIDs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_and_sessions_racing_with_eviction_lose_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 1, Duration::from_millis(5));
+    s.ensure_account("dave").await.unwrap();
+    let mut tasks = Vec::new();
+    for t in 0..4u64 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut uids = Vec::new();
+            for n in 0..25 {
+                let a = s
+                    .append(&inbox("dave"), new_message(t * 100 + n, Flags::default()))
+                    .await
+                    .unwrap();
+                uids.push(a.uid.0);
+            }
+            uids
+        }));
+    }
+    for _ in 0..2 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..40 {
+                let m = s.open(&inbox("dave"), "dave").await.unwrap();
+                let _ = m.snapshot().await.unwrap();
+                drop(m);
+            }
+            Vec::new()
+        }));
+    }
+    let mut uids = Vec::new();
+    for t in tasks {
+        uids.extend(t.await.unwrap());
+    }
+    uids.sort_unstable();
+    uids.dedup();
+    assert_eq!(uids.len(), 100);
+    let m = s.open(&inbox("dave"), "dave").await.unwrap();
+    assert_eq!(m.snapshot().await.unwrap().messages.len(), 100);
+    assert_eq!(s.verify(&inbox("dave")).await.unwrap(), 100);
+}
