@@ -399,6 +399,8 @@ pub enum StatusItem {
     Size,
     /// DELETED (RFC 9051)
     Deleted,
+    /// APPENDLIMIT (RFC 7889)
+    AppendLimit,
 }
 
 /// FLAGS, +FLAGS or -FLAGS.

@@ -611,6 +611,10 @@ impl Driver {
                         .await?;
                     continue;
                 }
+                Decoded::Refused { tag, reason, code } => {
+                    self.write(&StatusResponse::no(&tag, code, reason)).await?;
+                    continue;
+                }
                 Decoded::Fatal { tag, reason } => {
                     self.write(&StatusResponse::bad(tag.as_deref(), None, reason))
                         .await?;

@@ -79,7 +79,9 @@ fn ours(input: &[u8]) -> Result<Command, String> {
                 };
             }
             Decoded::Incomplete => return Err("incomplete".into()),
-            Decoded::Error { reason, .. } | Decoded::Fatal { reason, .. } => return Err(reason),
+            Decoded::Error { reason, .. }
+            | Decoded::Refused { reason, .. }
+            | Decoded::Fatal { reason, .. } => return Err(reason),
         }
     }
 }

@@ -392,3 +392,32 @@ async fn names_that_are_not_modified_utf7_are_no_such_mailbox() {
     let r = c.cmd("SELECT \"&foo\" extra").await;
     assert_eq!(Client::status(&r), "BAD", "{r}");
 }
+
+/// APPENDLIMIT (RFC 7889): advertised with the largest literal the server
+/// takes, reported by STATUS (and LIST-STATUS), and an APPEND over it is
+/// `NO [TOOBIG]` before the client sends the message.
+#[tokio::test]
+async fn appendlimit_is_advertised_reported_and_enforced() {
+    let mut config = test_config();
+    config.limits.max_literal = 1000;
+    let srv = start_with(config, None, TlsMode::Plain).await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    let r = c.ok("CAPABILITY").await;
+    assert!(r.contains(" APPENDLIMIT=1000"), "{r}");
+    let r = c.ok("STATUS INBOX (MESSAGES APPENDLIMIT)").await;
+    assert!(r.contains("(MESSAGES 0 APPENDLIMIT 1000)"), "{r}");
+    let r = c.ok("LIST \"\" INBOX RETURN (STATUS (APPENDLIMIT))").await;
+    assert!(r.contains("(APPENDLIMIT 1000)"), "{r}");
+
+    // Over the limit: NO [TOOBIG] instead of the continuation.
+    c.send_raw(b"a1 APPEND INBOX {1001}\r\n").await;
+    let r = c.read_response().await.unwrap();
+    assert!(r.starts_with("a1 NO [TOOBIG]"), "{r}");
+    // The connection goes on; a message at the limit is taken.
+    let mut body = message("big", "");
+    body.resize(1000, b'x');
+    let r = c.append("INBOX", "", &body).await;
+    assert!(r.contains("OK [APPENDUID"), "{r}");
+    let r = c.ok("STATUS INBOX (MESSAGES)").await;
+    assert!(r.contains("MESSAGES 1"), "{r}");
+}

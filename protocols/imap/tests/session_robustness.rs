@@ -40,11 +40,15 @@ async fn oversized_literals() {
     };
     let srv = start_with(config, None, TlsMode::Plain).await;
     let mut c = Client::login(srv.addr, "alice@example.com").await;
-    // A synchronising literal over the limit is refused before it is sent.
+    // A synchronising literal over the limit is refused before it is sent:
+    // NO for an APPEND (RFC 7889 APPENDLIMIT), BAD for anything else.
     let r = c.cmd("APPEND INBOX {999999999}").await;
-    assert!(r.contains("BAD") && r.contains("TOOBIG"), "{r}");
+    assert!(r.contains("NO [TOOBIG]"), "{r}");
     c.ok("NOOP").await;
     let r = c.cmd("APPEND INBOX {2048}").await;
+    assert!(r.contains("NO [TOOBIG]"), "{r}");
+    c.ok("NOOP").await;
+    let r = c.cmd("LOGIN {2048}").await;
     assert!(r.contains("BAD [TOOBIG]"), "{r}");
     c.ok("NOOP").await;
     // A non-synchronising one cannot be refused in time: BAD, then BYE.

@@ -104,6 +104,18 @@ pub enum Decoded {
         /// A response code such as `TOOBIG`.
         code: Option<Code>,
     },
+    /// A well-formed command the server will not carry out, refused before
+    /// its literal was sent: answer `tag NO [code] reason` and go on (an
+    /// APPEND over the APPENDLIMIT, RFC 7889; the client never sends the
+    /// literal since it got no `+`).
+    Refused {
+        /// The tag.
+        tag: String,
+        /// What was wrong, fit for the client.
+        reason: String,
+        /// A response code such as `TOOBIG`.
+        code: Option<Code>,
+    },
     /// The stream cannot be resynchronised (a non-synchronising literal over
     /// the limit): answer BAD (tagged if the tag was read), then `* BYE`, and
     /// close the connection.
@@ -364,6 +376,7 @@ impl Decoder {
                     .saturating_add(self.limits.max_line as u64);
         if too_big || self.literals.len() >= MAX_LITERALS {
             let tag = self.error_tag(&[]);
+            let appended_text = std::mem::take(&mut self.text);
             let (reason, code) = if too_big {
                 ("literal too large", Some(Code::TooBig))
             } else {
@@ -372,6 +385,17 @@ impl Decoder {
             self.reset();
             if sync {
                 // The client waits for "+" and will not send the literal.
+                // An APPEND over the limit is a NO (RFC 7889 §4).
+                if too_big
+                    && let Some(tag) = tag.clone()
+                    && crate::extension::appendlimit::is_append(&appended_text)
+                {
+                    return Some(Decoded::Refused {
+                        tag,
+                        reason: "message larger than the APPENDLIMIT".into(),
+                        code,
+                    });
+                }
                 return Some(Decoded::Error {
                     tag,
                     reason: reason.into(),

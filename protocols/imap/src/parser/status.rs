@@ -1,4 +1,5 @@
-//! STATUS (RFC 3501 §6.3.10, with HIGHESTMODSEQ, SIZE and DELETED).
+//! STATUS (RFC 3501 §6.3.10, with HIGHESTMODSEQ, SIZE, DELETED and
+//! APPENDLIMIT).
 
 use crate::command::{Command, StatusItem};
 
@@ -15,6 +16,7 @@ pub(super) fn status_item(c: &mut Cursor<'_>) -> PResult<StatusItem> {
         "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
         "SIZE" => StatusItem::Size,
         "DELETED" => StatusItem::Deleted,
+        "APPENDLIMIT" => StatusItem::AppendLimit,
         _ => return err("unknown STATUS item"),
     })
 }

@@ -165,7 +165,18 @@ fn oversized_literals() {
         ..Limits::default()
     };
     let mut d = Decoder::new(limits);
+    // An APPEND over the limit is refused (NO, RFC 7889) before the "+".
     let mut b = BytesMut::from(&b"a APPEND INBOX {11}\r\nb NOOP\r\n"[..]);
+    match d.decode(&mut b) {
+        Decoded::Refused { tag, code, .. } => {
+            assert_eq!(tag, "a");
+            assert_eq!(code, Some(crate::response::Code::TooBig));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(d.decode(&mut b), Decoded::Request(r) if r.tag == "b"));
+    // Another command with such a literal is bad.
+    let mut b = BytesMut::from(&b"a LOGIN {11}\r\nb NOOP\r\n"[..]);
     match d.decode(&mut b) {
         Decoded::Error { tag, code, .. } => {
             assert_eq!(tag.as_deref(), Some("a"));
@@ -177,6 +188,10 @@ fn oversized_literals() {
 
     let mut b = BytesMut::from(&b"c APPEND INBOX {99999999999999+}\r\n"[..]);
     assert!(matches!(d.decode(&mut b), Decoded::Fatal { tag: Some(t), .. } if t == "c"));
+    // At the limit it is taken.
+    let mut d = Decoder::new(limits);
+    let mut b = BytesMut::from(&b"a APPEND INBOX {10}\r\n"[..]);
+    assert_eq!(d.decode(&mut b), Decoded::NeedContinuation);
 }
 
 #[test]

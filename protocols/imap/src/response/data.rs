@@ -15,6 +15,7 @@ pub(crate) fn status_item_name(i: StatusItem) -> &'static str {
         StatusItem::HighestModSeq => "HIGHESTMODSEQ",
         StatusItem::Size => "SIZE",
         StatusItem::Deleted => "DELETED",
+        StatusItem::AppendLimit => "APPENDLIMIT",
     }
 }
 

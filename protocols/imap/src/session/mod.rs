@@ -238,7 +238,10 @@ impl fmt::Debug for Session {
 impl Session {
     pub(crate) fn new(ctx: Arc<Context>, conn: ConnectionInfo) -> Session {
         Session {
-            state: Arc::new(Mutex::new(State::new(conn))),
+            state: Arc::new(Mutex::new(State::new(
+                conn,
+                crate::extension::appendlimit::status_value(&ctx.config.limits),
+            ))),
             ctx,
         }
     }

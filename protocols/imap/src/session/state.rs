@@ -36,16 +36,19 @@ pub(crate) struct State {
     pub(crate) selected: Option<SelectedMailbox>,
     pub(crate) enabled: Enabled,
     pub(crate) client: ClientQuirks,
+    /// The APPENDLIMIT (RFC 7889) STATUS reports.
+    pub(crate) append_limit: u64,
 }
 
 impl State {
-    pub(crate) fn new(conn: ConnectionInfo) -> State {
+    pub(crate) fn new(conn: ConnectionInfo, append_limit: u64) -> State {
         State {
             tls: conn.tls,
             access: None,
             selected: None,
             enabled: Enabled::default(),
             client: ClientQuirks::default(),
+            append_limit,
         }
     }
 }

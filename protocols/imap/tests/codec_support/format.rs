@@ -177,6 +177,7 @@ impl W {
                 StatusItem::HighestModSeq => "HIGHESTMODSEQ",
                 StatusItem::Size => "SIZE",
                 StatusItem::Deleted => "DELETED",
+                StatusItem::AppendLimit => "APPENDLIMIT",
             });
         }
         self.raw(")");

@@ -38,6 +38,9 @@ const QUOTA: &[&str] = &["QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"];
 pub(crate) fn capabilities(state: &State, ctx: &Context) -> Vec<String> {
     if state.access.is_some() {
         let mut caps: Vec<String> = AUTHENTICATED.iter().map(|s| (*s).to_owned()).collect();
+        caps.push(crate::extension::appendlimit::capability(
+            &ctx.config.limits,
+        ));
         if ctx.quota.is_some() {
             caps.extend(QUOTA.iter().map(|s| (*s).to_owned()));
         }

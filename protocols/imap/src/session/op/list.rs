@@ -182,7 +182,7 @@ pub(crate) async fn handle(state: &mut State, tag: &str, args: &ListArgs) -> Rep
         {
             // A mailbox the user may list but not read simply has no STATUS row.
             if let Ok(status) = access.status(&e.name).await {
-                out.push(status_data(&e.name, &status, items));
+                out.push(status_data(&e.name, &status, items, state.append_limit));
             }
         }
     }

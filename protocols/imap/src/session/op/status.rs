@@ -1,5 +1,6 @@
 //! STATUS (RFC 3501 §6.3.10) with HIGHESTMODSEQ (RFC 7162), SIZE (RFC 8438)
-//! and DELETED (RFC 9051). Read from the mailbox header only.
+//! DELETED (RFC 9051) and APPENDLIMIT (RFC 7889). Read from the mailbox
+//! header only.
 
 use mailroom_core::MailboxStatus;
 
@@ -22,7 +23,7 @@ pub(crate) async fn handle(
     }
     match access.status(mailbox).await {
         Ok(status) => Reply::new(vec![
-            status_data(mailbox, &status, items),
+            status_data(mailbox, &status, items, state.append_limit),
             StatusResponse::ok(tag, None, "STATUS completed"),
         ]),
         Err(e) => super::fail(tag, &e),
@@ -30,7 +31,12 @@ pub(crate) async fn handle(
 }
 
 /// `* STATUS name (items)`, also used by LIST-STATUS.
-pub(crate) fn status_data(mailbox: &str, status: &MailboxStatus, items: &[StatusItem]) -> Response {
+pub(crate) fn status_data(
+    mailbox: &str,
+    status: &MailboxStatus,
+    items: &[StatusItem],
+    append_limit: u64,
+) -> Response {
     let values = items
         .iter()
         .map(|i| {
@@ -43,6 +49,7 @@ pub(crate) fn status_data(mailbox: &str, status: &MailboxStatus, items: &[Status
                 StatusItem::HighestModSeq => status.highest_modseq.0,
                 StatusItem::Size => status.size,
                 StatusItem::Deleted => u64::from(status.deleted),
+                StatusItem::AppendLimit => append_limit,
             };
             (*i, v)
         })

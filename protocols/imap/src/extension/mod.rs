@@ -1,0 +1,7 @@
+//! Code that belongs to one IMAP extension rather than to one command,
+//! one file per extension, named after it (the commands themselves stay in
+//! [`crate::session::op`] and [`crate::parser`], one file per command).
+//! Each extension is advertised (in `op/capability.rs`) only when
+//! everything its RFC asks for is in place.
+
+pub mod appendlimit;
