@@ -286,6 +286,19 @@ pub enum NamespaceOp {
     SetQuota(QuotaLimits),
 }
 
+/// The last state of a mailbox both ends of a replication pair were
+/// verified to share (equal heads after a batch). Changes after it on both
+/// ends are what a split-brain merge reconciles: a UID at or above
+/// `uid_next` was taken after the split, a modseq above `highest_modseq`
+/// is a change made after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SyncPoint {
+    /// UIDNEXT at the sync point.
+    pub uid_next: Uid,
+    /// HIGHESTMODSEQ at the sync point.
+    pub highest_modseq: ModSeq,
+}
+
 /// A position in a store's change feed (see [`Replication::changed_accounts`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default, Hash)]
 pub struct ChangePosition(pub u64);
@@ -402,6 +415,30 @@ pub trait Replication: Storage + Debug {
 
     /// Applies a namespace change of `user` (replica side).
     async fn apply_namespace(&self, user: &str, op: NamespaceOp) -> Result<()>;
+
+    /// The mailbox's last [`SyncPoint`], if replication recorded one for
+    /// this incarnation. The default knows none (a merge then treats every
+    /// message as changed since the split and loses nothing).
+    async fn sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<Option<SyncPoint>> {
+        let _ = (mailbox, uid_validity);
+        Ok(None)
+    }
+
+    /// Records a [`SyncPoint`] (both ends do, after a verified batch). The
+    /// default keeps nothing.
+    async fn set_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        point: SyncPoint,
+    ) -> Result<()> {
+        let _ = (mailbox, uid_validity, point);
+        Ok(())
+    }
 
     /// Applies a batch to a mailbox (replica side), keeping the given UIDs
     /// and modseqs. Message bytes must match their GUID (the caller checks,

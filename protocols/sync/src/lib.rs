@@ -35,6 +35,15 @@
 //! record digests, sending only the records that differ. Every message
 //! received is checked against its SHA-1 GUID before anything is applied.
 //!
+//! Both ends record a sync point per mailbox (the last head they were
+//! verified to share). A replica that changed on its own after it (it was
+//! promoted while the primary was away: a split brain) is merged rather
+//! than overwritten: messages delivered to either end are kept on both,
+//! a UID taken on both ends by different messages is given up for new UIDs
+//! above both UIDNEXTs, flags are merged per message by modseq, and an
+//! expunge wins only over a message the other end did not change
+//! (`PROTOCOL.md`, "Split brain").
+//!
 //! ## Example
 //!
 //! A replica on a loopback port and one replication pass from a primary,

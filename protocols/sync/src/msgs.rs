@@ -53,6 +53,10 @@ pub mod kind {
     pub const GET_DIGESTS: u16 = 34;
     /// A mailbox's record digests.
     pub const DIGESTS: u16 = 35;
+    /// Ask for the records a replica changed after a modseq (split-brain merge).
+    pub const GET_RECORDS: u16 = 36;
+    /// A page of records with their bytes where asked, the answer to GET_RECORDS.
+    pub const RECORDS_PAGE: u16 = 37;
 }
 
 /// Codes carried by an ERROR frame (tag 1).
@@ -607,6 +611,10 @@ pub struct Records {
     pub uid_next: Option<Uid>,
     /// The primary's HIGHESTMODSEQ, on the last batch of a round.
     pub highest_modseq: Option<ModSeq>,
+    /// The primary's head as of the batch, on the last batch of a round:
+    /// if the replica's head equals it afterwards, both ends record it as
+    /// their sync point.
+    pub expected: Option<MailboxHead>,
 }
 
 /// Bytes a message group takes on the wire without its content.
@@ -708,6 +716,9 @@ impl Records {
         if let Some(m) = self.highest_modseq {
             f.push(Field::uint(7, m.0));
         }
+        if let Some(head) = &self.expected {
+            f.push(Field::group(8, head_fields(head).into()));
+        }
         Frame::new(kind::RECORDS, f)
     }
 
@@ -732,6 +743,103 @@ impl Records {
                 .opt_uint(6)?
                 .map(|v| Uid(u32::try_from(v).unwrap_or(u32::MAX))),
             highest_modseq: r.opt_uint(7)?.map(ModSeq),
+            expected: match r.opt_group(8)? {
+                Some(g) => Some(head_from(&g)?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// GET_RECORDS: the replica's records of a mailbox changed after `since`
+/// with a UID above `after`, at most `limit`, with bytes for UIDs at or
+/// above `content_from`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GetRecords {
+    /// The mailbox.
+    pub key: MailboxKey,
+    /// Records with a modseq above this.
+    pub since: ModSeq,
+    /// Records with a UID above this.
+    pub after: Uid,
+    /// At most this many (the replica may send fewer).
+    pub limit: u32,
+    /// Message bytes for UIDs at or above this.
+    pub content_from: Uid,
+}
+
+impl GetRecords {
+    /// As a frame.
+    pub fn to_frame(&self) -> Frame {
+        let mut f: Vec<Field> = self.key.fields().into();
+        f.push(Field::uint(4, self.since.0));
+        f.push(Field::uint(5, u64::from(self.after.0)));
+        f.push(Field::uint(6, u64::from(self.limit)));
+        f.push(Field::uint(7, u64::from(self.content_from.0)));
+        Frame::new(kind::GET_RECORDS, f)
+    }
+
+    /// From a GET_RECORDS frame.
+    pub fn from_frame(frame: &Frame) -> Result<GetRecords> {
+        expect(frame, kind::GET_RECORDS)?;
+        let r = FieldReader::new(&frame.fields);
+        Ok(GetRecords {
+            key: MailboxKey::from(&r)?,
+            since: ModSeq(r.uint(4, "GET_RECORDS without since")?),
+            after: Uid(r.u32(5, "GET_RECORDS without after")?),
+            limit: r.u32(6, "GET_RECORDS without limit")?,
+            content_from: Uid(r.u32(7, "GET_RECORDS without content_from")?),
+        })
+    }
+}
+
+/// RECORDS_PAGE: the answer to GET_RECORDS.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordsPage {
+    /// The mailbox's head as of the read.
+    pub head: MailboxHead,
+    /// The records, ascending UID, with bytes where asked.
+    pub messages: Vec<ReplicaMessage>,
+    /// Whether more records follow (ask again after the last UID).
+    pub more: bool,
+    /// Expunges after `since` (on the last page only).
+    pub expunged: Vec<(Uid, ModSeq)>,
+    /// False if expunges that old are no longer remembered.
+    pub expunged_complete: bool,
+}
+
+impl RecordsPage {
+    /// As a frame.
+    pub fn to_frame(&self) -> Frame {
+        let mut f: Vec<Field> = head_fields(&self.head).into();
+        for m in &self.messages {
+            f.push(Field::group(4, record_fields(m)));
+        }
+        if !self.expunged.is_empty() {
+            f.push(Field::bytes(5, pairs_u32_u64(&self.expunged)));
+        }
+        f.push(Field::uint(6, u64::from(self.more)));
+        f.push(Field::uint(7, u64::from(self.expunged_complete)));
+        Frame::new(kind::RECORDS_PAGE, f)
+    }
+
+    /// From a RECORDS_PAGE frame.
+    pub fn from_frame(frame: &Frame) -> Result<RecordsPage> {
+        expect(frame, kind::RECORDS_PAGE)?;
+        let r = FieldReader::new(&frame.fields);
+        Ok(RecordsPage {
+            head: head_from(&r)?,
+            messages: r
+                .groups(4)?
+                .iter()
+                .map(record_from)
+                .collect::<Result<Vec<_>>>()?,
+            expunged: match r.opt_bytes(5)? {
+                Some(b) => pairs_from(b)?,
+                None => Vec::new(),
+            },
+            more: r.uint(6, "RECORDS_PAGE without more")? != 0,
+            expunged_complete: r.uint(7, "RECORDS_PAGE without expunged_complete")? != 0,
         })
     }
 }
@@ -858,8 +966,31 @@ mod tests {
             expunged: vec![(Uid(1), ModSeq(4)), (Uid(2), ModSeq(8))],
             uid_next: Some(Uid(4)),
             highest_modseq: Some(ModSeq(9)),
+            expected: Some(MailboxHead {
+                uid_validity: UidValidity(77),
+                uid_next: Uid(4),
+                highest_modseq: ModSeq(9),
+                messages: 1,
+                state_crc: StateCrc(5),
+            }),
         };
         assert_eq!(Records::from_frame(&rec.to_frame()).unwrap(), rec);
+        let page = RecordsPage {
+            head: rec.expected.unwrap(),
+            messages: rec.messages.clone(),
+            more: true,
+            expunged: rec.expunged.clone(),
+            expunged_complete: false,
+        };
+        assert_eq!(RecordsPage::from_frame(&page.to_frame()).unwrap(), page);
+        let get = GetRecords {
+            key: rec.key.clone(),
+            since: ModSeq(3),
+            after: Uid(0),
+            limit: 10,
+            content_from: Uid(2),
+        };
+        assert_eq!(GetRecords::from_frame(&get.to_frame()).unwrap(), get);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use mailroom_core::replication::{
-    AccountState, ChangePosition, MailboxHead, MailboxState, ReplicaMessage, StateCrc,
+    AccountState, ApplyBatch, ChangePosition, MailboxHead, MailboxState, ReplicaMessage,
+    ReplicaRecord, StateCrc, SyncPoint,
 };
 use mailroom_core::{MailboxName, MailboxRef, ModSeq, Replication, Uid, UidValidity};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -29,8 +30,8 @@ use crate::error::{Result, SyncError};
 use crate::handshake::{SUPPORTED_VERSIONS, Secret, nonce};
 use crate::io::{ByteCounters, CountingIo};
 use crate::msgs::{
-    self, AppliedFrame, ErrorFrame, Hello, MailboxKey, NamespaceRequest, RECORD_OVERHEAD, Records,
-    Role, kind,
+    self, AppliedFrame, ErrorFrame, GetRecords, Hello, MailboxKey, NamespaceRequest,
+    RECORD_OVERHEAD, Records, RecordsPage, Role, kind,
 };
 use crate::wire::{Field, FieldReader, Frame, FrameCodec, Limits};
 
@@ -107,6 +108,8 @@ struct Counters {
     mismatches: AtomicU64,
     repaired: AtomicU64,
     unsupported_answers: AtomicU64,
+    merges: AtomicU64,
+    renumbered: AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
 }
 
@@ -131,6 +134,10 @@ pub struct PrimaryStats {
     pub repaired: u64,
     /// UNSUPPORTED answers received (the sender fell back).
     pub unsupported_answers: u64,
+    /// Mailboxes merged after a split brain.
+    pub split_brain_merges: u64,
+    /// Messages given new UIDs by those merges.
+    pub renumbered: u64,
     /// The last connection's error, if it ended with one.
     pub last_error: Option<String>,
 }
@@ -145,6 +152,9 @@ pub enum Verdict {
     /// The heads disagreed (damage or divergence on the replica); the
     /// differing records were resent and the heads then matched.
     Repaired,
+    /// Both ends had changed since their last sync point (split brain);
+    /// the changes of both were merged into both and the heads then matched.
+    Merged,
 }
 
 /// The primary: streams a store's changes to a replica.
@@ -178,6 +188,8 @@ impl Primary {
             mismatches: c.mismatches.load(Ordering::Relaxed),
             repaired: c.repaired.load(Ordering::Relaxed),
             unsupported_answers: c.unsupported_answers.load(Ordering::Relaxed),
+            split_brain_merges: c.merges.load(Ordering::Relaxed),
+            renumbered: c.renumbered.load(Ordering::Relaxed),
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
@@ -576,12 +588,31 @@ where
         theirs: MailboxHead,
     ) -> Result<Verdict> {
         let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
+        let point = self.store().sync_point(&mailbox, key.uid_validity).await?;
         if ours_now == theirs {
+            let here = point_of(&ours_now);
+            if point != Some(here) {
+                self.store()
+                    .set_sync_point(&mailbox, key.uid_validity, here)
+                    .await?;
+            }
             return Ok(Verdict::InStep);
         }
-        if theirs.highest_modseq > ours_now.highest_modseq || theirs.uid_next > ours_now.uid_next {
-            // The replica is ahead of the primary: changed behind our back.
-            return self.resync(key, "replica ahead of the primary").await;
+        let replica_changed = match point {
+            Some(p) => theirs.highest_modseq > p.highest_modseq || theirs.uid_next > p.uid_next,
+            None => {
+                theirs.highest_modseq > ours_now.highest_modseq
+                    || theirs.uid_next > ours_now.uid_next
+            }
+        };
+        if replica_changed {
+            // The replica accepted changes of its own since the last point
+            // both shared: a split brain. Merge, losing nothing.
+            let since = point.unwrap_or(SyncPoint {
+                uid_next: Uid(1),
+                highest_modseq: ModSeq(0),
+            });
+            return self.merge(key, since).await;
         }
         let since = theirs.highest_modseq;
         let mut after = Uid(0);
@@ -639,6 +670,9 @@ where
         if applied.head != final_head {
             return self.resync(key, "state CRC mismatch after a batch").await;
         }
+        self.store()
+            .set_sync_point(&mailbox, key.uid_validity, point_of(&final_head))
+            .await?;
         Ok(Verdict::Updated)
     }
 
@@ -679,6 +713,7 @@ where
                     } else {
                         None
                     },
+                    expected: if last { head } else { None },
                 };
                 let c = &self.primary.counters;
                 c.records_sent
@@ -745,6 +780,267 @@ where
         Ok(applied)
     }
 
+    /// Fetches every record the replica changed after `since` (bytes for
+    /// UIDs at or above `content_from`), and its expunges after `since`.
+    async fn their_changes(
+        &mut self,
+        key: &MailboxKey,
+        since: ModSeq,
+        content_from: Uid,
+    ) -> Result<(MailboxHead, Vec<ReplicaMessage>, Vec<(Uid, ModSeq)>)> {
+        let mut after = Uid(0);
+        let mut messages = Vec::new();
+        loop {
+            let get = GetRecords {
+                key: key.clone(),
+                since,
+                after,
+                limit: u32::try_from(self.config().batch_records).unwrap_or(u32::MAX),
+                content_from,
+            };
+            let answer = self.request(get.to_frame()).await?;
+            let page = RecordsPage::from_frame(&answer)?;
+            if let Some(last) = page.messages.last() {
+                after = last.record.uid;
+            }
+            let more = page.more && !page.messages.is_empty();
+            messages.extend(page.messages);
+            if !more {
+                return Ok((page.head, messages, page.expunged));
+            }
+        }
+    }
+
+    /// Merges a mailbox both ends changed since `since` (split brain), so
+    /// that nothing either end acknowledged is lost:
+    ///
+    /// - a UID taken after the split on both ends by different messages
+    ///   (or taken on one end and expunged on the other) is given up on
+    ///   both: each message gets a new UID above both UIDNEXTs, on both;
+    /// - a message present on one end only is copied to the other;
+    /// - a message changed on both ends keeps the flags of the change with
+    ///   the higher modseq (the primary's on a tie);
+    /// - an expunge on one end is applied on the other, unless the message
+    ///   changed there after the split: then it is kept, under a new UID on
+    ///   both ends (the old one was expunged for some clients);
+    /// - every record the merge touches takes one new modseq above both
+    ///   ends' HIGHESTMODSEQ, so CONDSTORE/QRESYNC clients of either end see
+    ///   the changes; UIDVALIDITY stays.
+    async fn merge(&mut self, key: &MailboxKey, since: SyncPoint) -> Result<Verdict> {
+        let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
+        let uv = key.uid_validity;
+        let store = Arc::clone(self.store());
+        // Ours since the split, all pages.
+        let mut ours: BTreeMap<u32, ReplicaRecord> = BTreeMap::new();
+        let mut after = Uid(0);
+        let (our_head, our_expunged) = loop {
+            let page = store
+                .records_since(&mailbox, uv, since.highest_modseq, after, 10_000)
+                .await?;
+            if let Some(last) = page.records.last() {
+                after = last.uid;
+            }
+            ours.extend(page.records.into_iter().map(|r| (r.uid.0, r)));
+            if !page.more {
+                break (page.head, page.expunged);
+            }
+        };
+        let (their_head, theirs, their_expunged) = self
+            .their_changes(key, since.highest_modseq, since.uid_next)
+            .await?;
+        let mut theirs: BTreeMap<u32, ReplicaMessage> =
+            theirs.into_iter().map(|m| (m.record.uid.0, m)).collect();
+        let our_expunged: HashMap<u32, ModSeq> =
+            our_expunged.into_iter().map(|(u, m)| (u.0, m)).collect();
+        let their_expunged: HashMap<u32, ModSeq> =
+            their_expunged.into_iter().map(|(u, m)| (u.0, m)).collect();
+
+        let modseq = our_head
+            .highest_modseq
+            .max(their_head.highest_modseq)
+            .next();
+        let mut next_uid = our_head.uid_next.max(their_head.uid_next).0;
+        let mut to_ours: Vec<ReplicaMessage> = Vec::new();
+        let mut to_theirs: Vec<ReplicaMessage> = Vec::new();
+        let mut expunge_ours: Vec<(Uid, ModSeq)> = Vec::new();
+        let mut expunge_theirs: Vec<(Uid, ModSeq)> = Vec::new();
+        let mut renumbered = 0u64;
+
+        let mut uids: Vec<u32> = ours
+            .keys()
+            .chain(theirs.keys())
+            .chain(our_expunged.keys())
+            .chain(their_expunged.keys())
+            .copied()
+            .collect();
+        uids.sort_unstable();
+        uids.dedup();
+        // Messages to give new UIDs on both ends: (record, bytes if known).
+        let mut moves: Vec<(ReplicaRecord, Option<bytes::Bytes>, bool)> = Vec::new();
+        for uid in uids {
+            let o = ours.get(&uid);
+            let t = theirs.remove(&uid);
+            let oe = our_expunged.contains_key(&uid);
+            let te = their_expunged.contains_key(&uid);
+            let after_split = uid >= since.uid_next.0;
+            match (o, t) {
+                (Some(o), Some(t)) if o.guid == t.record.guid => {
+                    // The same message changed on both: the later change wins.
+                    let winner = if t.record.modseq > o.modseq {
+                        t.record.clone()
+                    } else {
+                        o.clone()
+                    };
+                    let record = ReplicaRecord { modseq, ..winner };
+                    to_ours.push(ReplicaMessage {
+                        record: record.clone(),
+                        content: None,
+                    });
+                    to_theirs.push(ReplicaMessage {
+                        record,
+                        content: None,
+                    });
+                }
+                (Some(o), Some(t)) => {
+                    // One UID, two messages: both move on both ends.
+                    moves.push((o.clone(), None, true));
+                    moves.push((t.record, t.content, false));
+                    expunge_ours.push((Uid(uid), modseq));
+                    expunge_theirs.push((Uid(uid), modseq));
+                }
+                (Some(o), None) => {
+                    if te {
+                        // Expunged there, changed here after the split: keep.
+                        moves.push((o.clone(), None, true));
+                        expunge_ours.push((Uid(uid), modseq));
+                    } else {
+                        let record = ReplicaRecord {
+                            modseq,
+                            ..o.clone()
+                        };
+                        let content = if after_split {
+                            Some(store.message_content(&mailbox, uv, Uid(uid)).await?)
+                        } else {
+                            None
+                        };
+                        to_theirs.push(ReplicaMessage {
+                            record: record.clone(),
+                            content,
+                        });
+                        to_ours.push(ReplicaMessage {
+                            record,
+                            content: None,
+                        });
+                    }
+                }
+                (None, Some(t)) => {
+                    if oe {
+                        moves.push((t.record, t.content, false));
+                        expunge_theirs.push((Uid(uid), modseq));
+                    } else {
+                        let record = ReplicaRecord { modseq, ..t.record };
+                        to_ours.push(ReplicaMessage {
+                            record: record.clone(),
+                            content: t.content,
+                        });
+                        to_theirs.push(ReplicaMessage {
+                            record,
+                            content: None,
+                        });
+                    }
+                }
+                (None, None) => {
+                    if oe && !te && !after_split {
+                        expunge_theirs.push((Uid(uid), modseq));
+                    } else if te && !oe && !after_split {
+                        expunge_ours.push((Uid(uid), modseq));
+                    }
+                }
+            }
+        }
+        for (record, content, from_ours) in moves {
+            let content = match content {
+                Some(c) => c,
+                None if from_ours => store.message_content(&mailbox, uv, record.uid).await?,
+                None => self.their_content(key, record.uid).await?,
+            };
+            let record = ReplicaRecord {
+                uid: Uid(next_uid),
+                modseq,
+                ..record
+            };
+            next_uid = next_uid.saturating_add(1);
+            renumbered += 1;
+            to_ours.push(ReplicaMessage {
+                record: record.clone(),
+                content: Some(content.clone()),
+            });
+            to_theirs.push(ReplicaMessage {
+                record,
+                content: Some(content),
+            });
+        }
+        tracing::warn!(
+            mailbox = %mailbox,
+            since_modseq = since.highest_modseq.0,
+            since_uid_next = since.uid_next.0,
+            to_primary = to_ours.len(),
+            to_replica = to_theirs.len(),
+            expunged_on_primary = expunge_ours.len(),
+            expunged_on_replica = expunge_theirs.len(),
+            renumbered,
+            "split brain: merging the changes of both ends"
+        );
+        let uid_next = Uid(next_uid);
+        let applied_ours = store
+            .apply_messages(
+                &mailbox,
+                uv,
+                ApplyBatch {
+                    messages: to_ours,
+                    expunged: expunge_ours,
+                    uid_next: Some(uid_next),
+                    highest_modseq: Some(modseq),
+                },
+            )
+            .await?;
+        let ours_head = applied_ours.head;
+        let applied = self
+            .send_records(key, to_theirs, expunge_theirs, Some(ours_head))
+            .await?;
+        let applied = self.send_missing(key, &mailbox, applied, ours_head).await?;
+        let c = &self.primary.counters;
+        c.merges.fetch_add(1, Ordering::Relaxed);
+        c.renumbered.fetch_add(renumbered, Ordering::Relaxed);
+        if applied.head != ours_head {
+            return self.resync(key, "heads differ after a merge").await;
+        }
+        store
+            .set_sync_point(&mailbox, uv, point_of(&ours_head))
+            .await?;
+        Ok(Verdict::Merged)
+    }
+
+    /// One message's bytes from the replica.
+    async fn their_content(&mut self, key: &MailboxKey, uid: Uid) -> Result<bytes::Bytes> {
+        let get = GetRecords {
+            key: key.clone(),
+            since: ModSeq(0),
+            after: Uid(uid.0.saturating_sub(1)),
+            limit: 1,
+            content_from: uid,
+        };
+        let answer = self.request(get.to_frame()).await?;
+        RecordsPage::from_frame(&answer)?
+            .messages
+            .into_iter()
+            .find(|m| m.record.uid == uid)
+            .and_then(|m| m.content)
+            .ok_or(SyncError::Unexpected(
+                "replica lost a message during a merge",
+            ))
+    }
+
     /// Resyncs one mailbox from digests: sends only the records that differ
     /// (bytes only where the replica lacks the message) and expunges what
     /// the primary does not hold.
@@ -808,6 +1104,9 @@ where
                 .await?;
             let applied = self.send_missing(key, &mailbox, applied, ours_head).await?;
             if applied.head == ours_head {
+                self.store()
+                    .set_sync_point(&mailbox, key.uid_validity, point_of(&ours_head))
+                    .await?;
                 self.primary
                     .counters
                     .repaired
@@ -820,6 +1119,13 @@ where
         Err(SyncError::Unexpected(
             "replica mailbox still differs after resync",
         ))
+    }
+}
+
+fn point_of(head: &MailboxHead) -> SyncPoint {
+    SyncPoint {
+        uid_next: head.uid_next,
+        highest_modseq: head.highest_modseq,
     }
 }
 
@@ -843,6 +1149,8 @@ fn is_known(k: u16) -> bool {
             | kind::APPLIED
             | kind::GET_DIGESTS
             | kind::DIGESTS
+            | kind::GET_RECORDS
+            | kind::RECORDS_PAGE
     )
 }
 

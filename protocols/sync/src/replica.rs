@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 use futures::{SinkExt, StreamExt};
-use mailroom_core::replication::{ApplyBatch, NamespaceOp};
+use mailroom_core::replication::{ApplyBatch, NamespaceOp, ReplicaMessage, SyncPoint};
 use mailroom_core::{MailboxRef, MessageGuid, Replication};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_util::codec::Framed;
@@ -22,7 +22,8 @@ use crate::error::{Result, SyncError};
 use crate::handshake::{SUPPORTED_VERSIONS, Secret, negotiate, nonce};
 use crate::io::{ByteCounters, CountingIo};
 use crate::msgs::{
-    self, AppliedFrame, ErrorFrame, Hello, NONCE_LEN, NamespaceRequest, Records, Role, kind,
+    self, AppliedFrame, ErrorFrame, GetRecords, Hello, NONCE_LEN, NamespaceRequest, Records,
+    RecordsPage, Role, kind,
 };
 use crate::wire::{Field, FieldReader, Frame, FrameCodec, Limits};
 
@@ -335,6 +336,7 @@ async fn handle(
                 .filter(|m| m.content.is_some())
                 .count() as u64;
             let mailbox = MailboxRef::new(records.key.user.clone(), records.key.name.clone());
+            let expected = records.expected;
             let batch = ApplyBatch {
                 messages: records.messages,
                 expunged: records.expunged,
@@ -347,6 +349,18 @@ async fn handle(
                     .await
                 {
                     Ok(applied) => {
+                        if expected == Some(applied.head) {
+                            let point = SyncPoint {
+                                uid_next: applied.head.uid_next,
+                                highest_modseq: applied.head.highest_modseq,
+                            };
+                            if let Err(e) = store
+                                .set_sync_point(&mailbox, records.key.uid_validity, point)
+                                .await
+                            {
+                                tracing::warn!(error = %e, %mailbox, "sync point not recorded");
+                            }
+                        }
                         counters.batches.fetch_add(1, Ordering::Relaxed);
                         counters.messages.fetch_add(with_content, Ordering::Relaxed);
                         AppliedFrame {
@@ -358,6 +372,13 @@ async fn handle(
                     Err(e) => refusal(&e.into()),
                 },
             ))
+        }
+        kind::GET_RECORDS => {
+            let get = GetRecords::from_frame(&frame)?;
+            Ok(Some(match records_page(&*store, &get).await {
+                Ok(page) => page.to_frame(),
+                Err(e) => refusal(&e.into()),
+            }))
         }
         kind::GET_DIGESTS => {
             let key = msgs::get_digests_key(&frame)?;
@@ -376,7 +397,8 @@ async fn handle(
         | kind::OK
         | kind::ACCOUNT
         | kind::APPLIED
-        | kind::DIGESTS => Err(SyncError::Unexpected(
+        | kind::DIGESTS
+        | kind::RECORDS_PAGE => Err(SyncError::Unexpected(
             "frame kind not accepted from a primary",
         )),
         unknown if frame.is_ignorable() => {
@@ -388,6 +410,47 @@ async fn handle(
             Ok(Some(msgs::unsupported(unknown)))
         }
     }
+}
+
+/// Most message bytes in one RECORDS_PAGE.
+const PAGE_BYTES: usize = 8 << 20;
+
+/// The answer to GET_RECORDS: a page of changed records, with bytes from
+/// `content_from` on, within [`PAGE_BYTES`] (a larger message goes alone).
+async fn records_page(
+    store: &dyn Replication,
+    get: &GetRecords,
+) -> mailroom_core::Result<RecordsPage> {
+    let mailbox = MailboxRef::new(get.key.user.clone(), get.key.name.clone());
+    let uv = get.key.uid_validity;
+    let limit = get.limit.clamp(1, 10_000) as usize;
+    let page = store
+        .records_since(&mailbox, uv, get.since, get.after, limit)
+        .await?;
+    let mut messages = Vec::with_capacity(page.records.len());
+    let mut bytes = 0usize;
+    let mut cut = false;
+    for record in page.records {
+        let content = if record.uid >= get.content_from {
+            let c = store.message_content(&mailbox, uv, record.uid).await?;
+            if !messages.is_empty() && bytes + c.len() > PAGE_BYTES {
+                cut = true;
+                break;
+            }
+            bytes += c.len();
+            Some(c)
+        } else {
+            None
+        };
+        messages.push(ReplicaMessage { record, content });
+    }
+    Ok(RecordsPage {
+        head: page.head,
+        messages,
+        more: page.more || cut,
+        expunged: if cut { Vec::new() } else { page.expunged },
+        expunged_complete: page.expunged_complete,
+    })
 }
 
 fn namespace_op(request: NamespaceRequest) -> (String, NamespaceOp) {

@@ -155,6 +155,7 @@ async fn bad_input_is_refused_and_the_port_keeps_serving() {
         expunged: vec![],
         uid_next: None,
         highest_modseq: None,
+        expected: None,
     };
     raw(addr, &records.to_frame().to_bytes(1 << 20).unwrap()).await;
     let e = listener.results.recv().await.unwrap().unwrap_err();

@@ -14,7 +14,8 @@ use mailroom_core::{
 use mailroom_sync::SyncError;
 use mailroom_sync::handshake::nonce;
 use mailroom_sync::msgs::{
-    self, AppliedFrame, ErrorFrame, Hello, MailboxKey, NamespaceRequest, Records, Role,
+    self, AppliedFrame, ErrorFrame, GetRecords, Hello, MailboxKey, NamespaceRequest, Records,
+    RecordsPage, Role,
 };
 use mailroom_sync::wire::{Field, Frame, FrameCodec, Value};
 use proptest::prelude::*;
@@ -127,6 +128,7 @@ fn sample_records() -> Records {
         expunged: vec![(Uid(1), ModSeq(30)), (Uid(2), ModSeq(39))],
         uid_next: Some(Uid(8)),
         highest_modseq: Some(ModSeq(41)),
+        expected: None,
     }
 }
 
@@ -265,6 +267,28 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
         (
             "digests",
             msgs::digests(&head, &[(Uid(7), 99), (Uid(9), 1)]),
+        ),
+        (
+            "get-records",
+            GetRecords {
+                key: key.clone(),
+                since: ModSeq(5),
+                after: Uid(2),
+                limit: 100,
+                content_from: Uid(6),
+            }
+            .to_frame(),
+        ),
+        (
+            "records-page",
+            RecordsPage {
+                head,
+                messages: sample_records().messages,
+                more: true,
+                expunged: vec![(Uid(4), ModSeq(30))],
+                expunged_complete: true,
+            }
+            .to_frame(),
         ),
         ("unsupported", msgs::unsupported(0x7f02)),
         ("ok", msgs::ok()),

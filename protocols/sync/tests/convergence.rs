@@ -175,3 +175,107 @@ proptest! {
         });
     }
 }
+
+#[derive(Debug, Clone)]
+enum SideOp {
+    Append(bool, usize),
+    Flag(bool, u32, u8),
+    Expunge(bool, u32),
+}
+
+fn side_op() -> impl Strategy<Value = SideOp> {
+    prop_oneof![
+        3 => (any::<bool>(), 1usize..2000).prop_map(|(s, n)| SideOp::Append(s, n)),
+        3 => (any::<bool>(), 1u32..12, any::<u8>()).prop_map(|(s, u, f)| SideOp::Flag(s, u, f)),
+        2 => (any::<bool>(), 1u32..12).prop_map(|(s, u)| SideOp::Expunge(s, u)),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Both ends written apart after a common sync: one pass merges them
+    /// into identical mailboxes; every message either end delivered after
+    /// the split and still held is on both; a second pass finds nothing.
+    #[test]
+    fn split_brain_merge_loses_nothing(
+        before in proptest::collection::vec(side_op(), 0..8),
+        apart in proptest::collection::vec(side_op(), 1..24),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let p = Arc::new(MemoryStore::new());
+            let r = Arc::new(MemoryStore::new());
+            p.ensure_account(USER).await.unwrap();
+            let replica = Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
+            let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+            let mut counter = 0;
+            let run = |store: &MemoryStore, op: &SideOp, counter: &mut usize| {
+                let store = store.clone();
+                let op = op.clone();
+                *counter += 1;
+                let n = *counter;
+                async move {
+                    let b = store.open(&inbox(USER), USER).await.unwrap();
+                    match op {
+                        SideOp::Append(_, size) => {
+                            store.append(&inbox(USER), message(n, size)).await.unwrap();
+                        }
+                        SideOp::Flag(_, uid, bits) => {
+                            let _ = b.store(&[Uid(uid)], &StoreOp::Replace(flags(bits & !0x08)), None).await;
+                        }
+                        SideOp::Expunge(_, uid) => {
+                            let _ = b.store(&[Uid(uid)], &StoreOp::Add([Flag::Deleted].into_iter().collect()), None).await;
+                            let _ = b.expunge(Some(&[Uid(uid)])).await;
+                        }
+                    }
+                }
+            };
+            for op in &before {
+                run(&p, op, &mut counter).await;
+            }
+            let (a, b) = tokio::io::duplex(1 << 16);
+            let served = tokio::spawn({
+                let replica = replica.clone();
+                async move { replica.serve_connection(b).await }
+            });
+            let mut conn = primary.connect(a).await.unwrap();
+            conn.sync_all().await.unwrap();
+            drop(conn);
+            served.await.unwrap().unwrap();
+            let split_uid_next = p.status(&inbox(USER), USER).await.unwrap().uid_next;
+
+            for op in &apart {
+                let on_primary = match op {
+                    SideOp::Append(s, _) | SideOp::Flag(s, ..) | SideOp::Expunge(s, _) => *s,
+                };
+                let store = if on_primary { &p } else { &r };
+                run(store, op, &mut counter).await;
+            }
+            // Messages delivered after the split and still held on either end.
+            let mut delivered = std::collections::BTreeSet::new();
+            for store in [&p, &r] {
+                let snap = store.open(&inbox(USER), USER).await.unwrap().snapshot().await.unwrap();
+                delivered.extend(snap.messages.iter().filter(|m| m.uid >= split_uid_next).map(|m| m.guid));
+            }
+
+            let (a, b) = tokio::io::duplex(1 << 16);
+            let served = tokio::spawn(async move { replica.serve_connection(b).await });
+            let mut conn = primary.connect(a).await.unwrap();
+            conn.sync_all().await.unwrap();
+            let after_p = picture(&p, USER).await;
+            assert_eq!(after_p, picture(&r, USER).await, "{apart:?}");
+            let held: std::collections::BTreeSet<_> = p
+                .open(&inbox(USER), USER).await.unwrap().snapshot().await.unwrap()
+                .messages.iter().map(|m| m.guid).collect();
+            assert!(delivered.is_subset(&held), "lost a delivery: {apart:?}");
+            let again = conn.sync_all().await.unwrap();
+            assert!(
+                again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
+                "a second pass found work: {again:?}"
+            );
+            drop(conn);
+            served.await.unwrap().unwrap();
+        });
+    }
+}

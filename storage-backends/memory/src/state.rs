@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use mailroom_core::replication::StateCrc;
+use mailroom_core::replication::{StateCrc, SyncPoint};
 use mailroom_core::{
     Acl, Appended, Changes, CopyResult, Error, Flag, Flags, InternalDate, MailboxSnapshot,
     MailboxStatus, MailboxWatch, MessageGuid, MessageMeta, MessageSummary, ModSeq, NewMessage,
@@ -178,6 +178,8 @@ pub(crate) struct MailboxState {
     pub(crate) special_use: Option<SpecialUse>,
     /// The ACL (entries for users other than the owner).
     pub(crate) acl: Acl,
+    /// The last state replication verified both ends share.
+    pub(crate) sync_point: Option<SyncPoint>,
 }
 
 impl MailboxState {
@@ -198,6 +200,7 @@ impl MailboxState {
             seen: HashMap::new(),
             special_use,
             acl: Acl::default(),
+            sync_point: None,
         }
     }
 

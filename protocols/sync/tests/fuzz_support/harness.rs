@@ -11,11 +11,13 @@
 //! - Every frame it returns encodes back to bytes that decode to the same
 //!   frame (unknown fields and types included), within the same limits.
 //! - Every typed reader (HELLO, ERROR, ACCOUNT, the namespace requests,
-//!   RECORDS, APPLIED, DIGESTS) either fails with an error or returns a
+//!   RECORDS, APPLIED, DIGESTS, GET_RECORDS, RECORDS_PAGE) either fails with an error or returns a
 //!   value that survives its own round trip.
 
 use bytes::BytesMut;
-use mailroom_sync::msgs::{self, AppliedFrame, ErrorFrame, Hello, NamespaceRequest, Records};
+use mailroom_sync::msgs::{
+    self, AppliedFrame, ErrorFrame, GetRecords, Hello, NamespaceRequest, Records, RecordsPage,
+};
 use mailroom_sync::wire::{Frame, FrameCodec, Limits};
 use tokio_util::codec::Decoder;
 
@@ -90,6 +92,12 @@ fn check_frame(frame: &Frame) {
     }
     if let Ok(r) = Records::from_frame(frame) {
         assert_eq!(Records::from_frame(&r.to_frame()).ok(), Some(r));
+    }
+    if let Ok(g) = GetRecords::from_frame(frame) {
+        assert_eq!(GetRecords::from_frame(&g.to_frame()).ok(), Some(g));
+    }
+    if let Ok(p) = RecordsPage::from_frame(frame) {
+        assert_eq!(RecordsPage::from_frame(&p.to_frame()).ok(), Some(p));
     }
     if let Ok(a) = AppliedFrame::from_frame(frame) {
         assert_eq!(AppliedFrame::from_frame(&a.to_frame()).ok(), Some(a));

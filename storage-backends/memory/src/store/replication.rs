@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use mailroom_core::replication::{
     AccountState, Applied, ApplyBatch, ChangePosition, ChangeWatch, ChangedAccounts, MailboxHead,
-    MailboxState as MailboxSyncState, NamespaceOp, RecordsSince, ReplicaRecord,
+    MailboxState as MailboxSyncState, NamespaceOp, RecordsSince, ReplicaRecord, SyncPoint,
 };
 use mailroom_core::{
     Error, MailboxRef, MessageGuid, ModSeq, Replication, Result, Uid, UidValidity,
@@ -144,6 +144,26 @@ impl Replication for MemoryStore {
             )));
         }
         Ok(content)
+    }
+
+    async fn sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<Option<SyncPoint>> {
+        let cell = self.incarnation(mailbox, uid_validity)?;
+        Ok(cell.lock_live(mailbox.name.as_str())?.sync_point)
+    }
+
+    async fn set_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        point: SyncPoint,
+    ) -> Result<()> {
+        let cell = self.incarnation(mailbox, uid_validity)?;
+        cell.lock_live(mailbox.name.as_str())?.sync_point = Some(point);
+        Ok(())
     }
 
     async fn apply_namespace(&self, user: &str, op: NamespaceOp) -> Result<()> {

@@ -1,0 +1,156 @@
+//! Split brain on the memory store: both ends accept writes while apart
+//! (the replica promoted, the old primary still running); reconnected, the
+//! merge leaves both ends identical and loses nothing either acknowledged,
+//! by the rules of `Primary`'s merge (PROTOCOL.md, "Split brain").
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use common::*;
+use mailroom_core::{Flag, MessageGuid, Storage, StoreOp, Uid};
+use mailroom_store_memory::MemoryStore;
+use mailroom_sync::{Primary, ReplicaConfig, Verdict};
+use tokio::net::TcpStream;
+
+const USER: &str = "grace@example.com";
+
+fn guids(p: &Picture) -> BTreeSet<MessageGuid> {
+    p.mailboxes
+        .iter()
+        .flat_map(|(_, records, _)| records.iter().map(|r| r.guid))
+        .collect()
+}
+
+async fn flag(store: &MemoryStore, uid: u32, op: StoreOp) {
+    let b = store.open(&inbox(USER), USER).await.unwrap();
+    b.store(&[Uid(uid)], &op, None).await.unwrap();
+}
+
+fn add(flags: &[Flag]) -> StoreOp {
+    StoreOp::Add(flags.iter().cloned().collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_ends_written_apart_are_merged_without_loss() {
+    let p = Arc::new(MemoryStore::new());
+    let r = Arc::new(MemoryStore::new());
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    p.ensure_account(USER).await.unwrap();
+    append_n(&p, &inbox(USER), 0, 5, 500).await;
+    let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+    let mut conn = primary
+        .connect(TcpStream::connect(listener.addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    wait_identical(&p, &r, USER).await;
+    let split = p.status(&inbox(USER), USER).await.unwrap();
+    drop(conn);
+
+    // Apart. The old primary: two deliveries (UIDs 6, 7), \Flagged on 1,
+    // UID 2 expunged, \Answered on 3.
+    append_n(&p, &inbox(USER), 100, 2, 500).await;
+    flag(&p, 1, add(&[Flag::Flagged])).await;
+    flag(&p, 2, add(&[Flag::Deleted])).await;
+    let b = p.open(&inbox(USER), USER).await.unwrap();
+    assert_eq!(b.expunge(None).await.unwrap(), vec![Uid(2)]);
+    // The promoted replica: two other deliveries taking the same UIDs 6, 7,
+    // \Seen on 3 (before the primary's change to it), UID 4 expunged, a
+    // keyword on 2 (which the primary expunged), \Draft on 5.
+    append_n(&r, &inbox(USER), 200, 2, 500).await;
+    flag(&r, 3, add(&[Flag::Seen])).await;
+    flag(&r, 4, add(&[Flag::Deleted])).await;
+    let b = r.open(&inbox(USER), USER).await.unwrap();
+    assert_eq!(b.expunge(None).await.unwrap(), vec![Uid(4)]);
+    flag(&r, 2, add(&[Flag::Keyword("$Important".into())])).await;
+    flag(&r, 5, add(&[Flag::Draft])).await;
+    flag(&p, 3, add(&[Flag::Answered])).await;
+
+    let before_p = picture(&p, USER).await.unwrap();
+    let before_r = picture(&r, USER).await.unwrap();
+    let r_highest = r.status(&inbox(USER), USER).await.unwrap().highest_modseq;
+    let p_highest = p.status(&inbox(USER), USER).await.unwrap().highest_modseq;
+
+    // Reconnected: the merge.
+    let mut conn = primary
+        .connect(TcpStream::connect(listener.addr).await.unwrap())
+        .await
+        .unwrap();
+    let verdicts = conn.sync_all().await.unwrap();
+    let inbox_verdict = verdicts[USER].iter().find(|(n, _)| n.is_inbox()).unwrap().1;
+    assert_eq!(inbox_verdict, Verdict::Merged);
+    let after_p = picture(&p, USER).await.unwrap();
+    let after_r = picture(&r, USER).await.unwrap();
+    assert_eq!(after_p, after_r, "both ends identical");
+
+    // Nothing acknowledged is lost: every message either end held is there,
+    // except UID 4, expunged on the replica and unchanged on the primary.
+    let uid4 = before_p
+        .mailboxes
+        .iter()
+        .find(|(n, ..)| n.is_inbox())
+        .unwrap()
+        .1
+        .iter()
+        .find(|m| m.uid == Uid(4))
+        .unwrap()
+        .guid;
+    let mut expected: BTreeSet<MessageGuid> =
+        guids(&before_p).union(&guids(&before_r)).copied().collect();
+    expected.remove(&uid4);
+    assert_eq!(guids(&after_p), expected);
+
+    let records = &after_p
+        .mailboxes
+        .iter()
+        .find(|(n, ..)| n.is_inbox())
+        .unwrap()
+        .1;
+    let by_uid = |u: u32| records.iter().find(|m| m.uid == Uid(u));
+    // UID 2: expunged on the primary but changed on the replica: kept under
+    // a new UID, with the replica's keyword.
+    assert!(by_uid(2).is_none());
+    let kept = records
+        .iter()
+        .find(|m| m.flags.contains(&Flag::Keyword("$Important".into())))
+        .unwrap();
+    assert!(kept.uid.0 >= 8, "{kept:?}");
+    // The four deliveries that took UIDs 6 and 7 on either end: new UIDs
+    // above both UIDNEXTs (8) on both ends.
+    assert!(by_uid(6).is_none() && by_uid(7).is_none());
+    assert_eq!(records.iter().filter(|m| m.uid.0 >= 8).count(), 5);
+    // Flags merged per message: 1 from the primary, 5 from the replica,
+    // 3 changed on both (the primary's later change wins).
+    assert!(by_uid(1).unwrap().flags.contains(&Flag::Flagged));
+    assert!(by_uid(5).unwrap().flags.contains(&Flag::Draft));
+    assert!(by_uid(3).unwrap().flags.contains(&Flag::Answered));
+    // HIGHESTMODSEQ above both ends' before, so CONDSTORE/QRESYNC clients of
+    // either end resync; UIDVALIDITY unchanged.
+    let status = r.status(&inbox(USER), USER).await.unwrap();
+    assert!(status.highest_modseq > r_highest.max(p_highest));
+    assert_eq!(status.uid_validity, split.uid_validity);
+    // A QRESYNC client of the replica that had synced at the split learns of
+    // UIDs 2, 4, 6, 7 as vanished and sees the changed and moved messages.
+    let mbox = r.open(&inbox(USER), USER).await.unwrap();
+    let changes = mbox.changes_since(split.highest_modseq).await.unwrap();
+    let vanished: BTreeSet<u32> = changes.expunged.iter().map(|(u, _)| u.0).collect();
+    for u in [4, 6, 7] {
+        assert!(vanished.contains(&u), "{vanished:?}");
+    }
+    assert!(changes.changed.iter().any(|m| m.uid == Uid(1)));
+    let stats = primary.stats();
+    assert_eq!(stats.split_brain_merges, 1, "{stats:?}");
+    assert_eq!(stats.renumbered, 5, "{stats:?}");
+
+    // A second pass finds nothing to do.
+    let again = conn.sync_all().await.unwrap();
+    assert!(
+        again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
+        "{again:?}"
+    );
+    listener.task.abort();
+}
