@@ -41,6 +41,17 @@ impl Dovecot {
 
     /// Like [`Dovecot::start`], with LMTP and the fsync policy as `options` say.
     pub fn start_with(user: &str, password: &str, options: &DovecotOptions) -> Dovecot {
+        Dovecot::start_with_config(user, password, options, "")
+    }
+
+    /// Like [`Dovecot::start_with`], with `extra_config` appended to
+    /// `dovecot.conf` (process and connection limits for benchmarks).
+    pub fn start_with_config(
+        user: &str,
+        password: &str,
+        options: &DovecotOptions,
+        extra_config: &str,
+    ) -> Dovecot {
         assert!(
             Path::new(DOVECOT_BIN).exists(),
             "Dovecot is not installed (Debian package dovecot-imapd; .ci/run installs it)"
@@ -85,6 +96,7 @@ impl Dovecot {
         if let Some(fsync) = &options.mail_fsync {
             extra.push_str(&format!("mail_fsync = {fsync}\n"));
         }
+        extra.push_str(extra_config);
         let config = dir.path().join("dovecot.conf");
         std::fs::write(
             &config,

@@ -27,8 +27,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsutil::{self, FileLock};
 
-/// The largest users file read (about 10,000 users).
-const MAX_USERS_FILE_BYTES: u64 = 8 << 20;
+/// The largest users file read: 64 MiB, about 400,000 users of about
+/// 160 bytes each (name, default-parameter PHC hash, TOML keys).
+const MAX_USERS_FILE_BYTES: u64 = 64 << 20;
 /// The longest accepted password, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// The longest accepted user name, in bytes.
@@ -471,7 +472,7 @@ fn read_bounded(path: &Path) -> io::Result<String> {
     if text.len() as u64 > MAX_USERS_FILE_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidData,
-            "file larger than 8 MiB",
+            "file larger than 64 MiB",
         ));
     }
     Ok(text)

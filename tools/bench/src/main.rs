@@ -38,6 +38,8 @@
 //! the end-to-end harness `mailroom-e2e` for its Dovecot launcher, so the
 //! reference server is configured the same way in tests and benchmarks.
 
+mod accounts;
+mod connections;
 mod imap;
 mod lmtp;
 
@@ -436,6 +438,8 @@ fn fmt(d: Option<Duration>) -> String {
 fn main() -> Result<()> {
     match std::env::args().nth(1).as_deref() {
         Some("lmtp") => return lmtp::main(std::env::args().skip(2)),
+        Some("accounts") => return accounts::main(std::env::args().skip(2)),
+        Some("connections") => return connections::main(std::env::args().skip(2)),
         Some("imap") => return imap_main(std::env::args().skip(2)),
         _ => {}
     }
