@@ -2,8 +2,8 @@
 //! follow the work (open connections, selected mailboxes), never the
 //! number of accounts seen since the start.
 //!
-//! 1. `--accounts` accounts (100,000 by default) each LOGIN + SELECT INBOX
-//!    + LOGOUT once (first login: the store creates the account), from
+//! 1. `--accounts` accounts (100,000 by default) each LOGIN, SELECT INBOX
+//!    and LOGOUT once (first login: the store creates the account), from
 //!    `--clients` connections at a time;
 //! 2. `--held` of them (10,000), each with a `--messages`-message INBOX (20),
 //!    held at once: LOGIN + SELECT + IDLE, one connection per account;
@@ -107,7 +107,9 @@ impl Server {
     /// one cheap shared hash and starts mailroomd with IMAP and LMTP.
     pub(crate) fn start(users: usize, extra: &[&str], max_connections: usize) -> Result<Server> {
         let bin = crate::sibling_binary("mailroomd")?;
-        let dir = tempfile::Builder::new().prefix("mailroom-bench").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("mailroom-bench")
+            .tempdir()?;
         let data = dir.path().join("data");
         std::fs::create_dir_all(&data)?;
         write_users(&data.join("users.toml"), users, extra)?;
@@ -215,7 +217,8 @@ impl Conn {
     /// Connects from the `n`th loopback source address and reads the greeting.
     pub(crate) async fn connect(port: u16, n: usize) -> Result<Conn> {
         let ip_index = n / PER_SOURCE_IP;
-        let source = std::net::Ipv4Addr::new(127, 1, (ip_index / 250) as u8, (ip_index % 250 + 1) as u8);
+        let source =
+            std::net::Ipv4Addr::new(127, 1, (ip_index / 250) as u8, (ip_index % 250 + 1) as u8);
         let socket = TcpSocket::new_v4()?;
         socket.bind((source, 0).into())?;
         let stream = socket
@@ -296,7 +299,8 @@ fn parallel(n: usize, clients: usize, work: impl Fn(usize) -> Result<()> + Sync)
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("client thread panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("client thread panicked"))??;
         }
         Ok(())
     })
@@ -365,7 +369,10 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let o = parse(args)?;
     let limit = raise_open_files()?;
     if (limit as usize) < o.held + 100 {
-        bail!("open-file limit {limit} is too low for {} connections", o.held);
+        bail!(
+            "open-file limit {limit} is too low for {} connections",
+            o.held
+        );
     }
     const SHARED: &str = "shared@example.com";
     eprintln!("[accounts] writing {} users ...", o.accounts);
@@ -404,7 +411,10 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     settle();
     let before_held = uss_kib(pid)?;
 
-    eprintln!("[accounts] holding {} connections, one account each ...", o.held);
+    eprintln!(
+        "[accounts] holding {} connections, one account each ...",
+        o.held
+    );
     let held = rt.block_on(hold(port, o.held, account))?;
     std::thread::sleep(Duration::from_secs(1));
     let held_own = uss_kib(pid)?;
@@ -429,7 +439,10 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     println!("| measure | figure | target |");
     println!("|---|---|---|");
     println!("| USS at launch | {} | |", kib(at_launch as f64));
-    println!("| USS before (20 accounts in and out, settled) | {} | |", kib(before as f64));
+    println!(
+        "| USS before (20 accounts in and out, settled) | {} | |",
+        kib(before as f64)
+    );
     println!(
         "| {} accounts LOGIN + SELECT + LOGOUT | {:.1} s ({:.0}/s, {} clients) | |",
         o.accounts,

@@ -147,11 +147,17 @@ fn cpu_ticks(pid: u32) -> u64 {
 }
 
 fn total_ticks(p: &dyn Processes) -> HashMap<u32, u64> {
-    p.pids().into_iter().map(|pid| (pid, cpu_ticks(pid))).collect()
+    p.pids()
+        .into_iter()
+        .map(|pid| (pid, cpu_ticks(pid)))
+        .collect()
 }
 
 fn total_uss(p: &dyn Processes) -> u64 {
-    p.pids().into_iter().filter_map(|pid| uss_kib(pid).ok()).sum()
+    p.pids()
+        .into_iter()
+        .filter_map(|pid| uss_kib(pid).ok())
+        .sum()
 }
 
 /// One LMTP delivery to `rcpt`; returns when the `250` after DATA arrived.
@@ -178,7 +184,9 @@ fn deliver(port: u16, rcpt: &str, n: usize) -> Result<Instant> {
     expect(&mut r, "220")?;
     w.write_all(b"LHLO bench.example\r\n")?;
     expect(&mut r, "250")?;
-    w.write_all(format!("MAIL FROM:<sender@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n").as_bytes())?;
+    w.write_all(
+        format!("MAIL FROM:<sender@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n").as_bytes(),
+    )?;
     expect(&mut r, "250")?;
     expect(&mut r, "250")?;
     expect(&mut r, "354")?;
@@ -300,10 +308,20 @@ fn run(
 }
 
 fn dovecot_master_pid(config: &Path) -> Result<u32> {
-    let dir = config.parent().context("dovecot dir")?;
-    let text = std::fs::read_to_string(dir.join("run/master.pid"))
-        .context("dovecot master.pid")?;
-    Ok(text.trim().parse()?)
+    let path = config
+        .parent()
+        .context("dovecot dir")?
+        .join("run/master.pid");
+    // written once the master has daemonized, possibly after it listens
+    for _ in 0..100 {
+        if let Ok(text) = std::fs::read_to_string(&path)
+            && let Ok(pid) = text.trim().parse()
+        {
+            return Ok(pid);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("no Dovecot master pid in {}", path.display())
 }
 
 fn ms(d: Duration) -> String {
@@ -315,7 +333,10 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let o = parse(args)?;
     let limit = raise_open_files()?;
     if (limit as usize) < o.connections + 100 {
-        bail!("open-file limit {limit} is too low for {} connections", o.connections);
+        bail!(
+            "open-file limit {limit} is too low for {} connections",
+            o.connections
+        );
     }
     let mut results: Vec<(&str, Figures)> = Vec::new();
     if o.only.as_deref() != Some("dovecot") {
@@ -363,7 +384,9 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
         o.deliveries, o.idle_secs
     );
     println!();
-    println!("| server | connections | USS per connection | CPU while idle | p50 | p99 | max | sessions that missed a delivery |");
+    println!(
+        "| server | connections | USS per connection | CPU while idle | p50 | p99 | max | sessions that missed a delivery |"
+    );
     println!("|---|---|---|---|---|---|---|---|");
     for (name, f) in &results {
         println!(
