@@ -8,7 +8,11 @@ run: both servers get the same commands and must give the same answers
 - COPY and MOVE into the selected mailbox: COPYUID, EXPUNGE, EXISTS;
 - SEARCH RETURN (MIN)/(MAX) with MODSEQ: the modseq of the message returned;
 - a mailbox name that is not modified UTF-7: NO, and matching nothing as a
-  LIST pattern.
+  LIST pattern;
+- WITHIN (RFC 5032): OLDER and YOUNGER select the same messages;
+- APPENDLIMIT (RFC 7889): STATUS reports it and an APPEND over it is NO
+  [TOOBIG] before the continuation (mailroomd only: Debian's Dovecot 2.3
+  does not offer it).
 
 A raw client (no library between us and the wire), IMAPS to mailroomd and
 plain IMAP to the private Dovecot.
@@ -78,10 +82,11 @@ class Client:
             raise AssertionError(f"{text}: {tagged}\n" + "\n".join(lines))
         return lines
 
-    def append(self, mailbox, flags, body):
+    def append(self, mailbox, flags, body, date=None):
         self.n += 1
         tag = f"c{self.n}"
-        self.sock.sendall(f"{tag} APPEND {mailbox} ({flags}) {{{len(body)}}}\r\n".encode())
+        when = f' "{date}"' if date else ""
+        self.sock.sendall(f"{tag} APPEND {mailbox} ({flags}){when} {{{len(body)}}}\r\n".encode())
         cont = self.line()
         if not cont.startswith("+"):
             raise AssertionError(f"APPEND: {cont}")
@@ -204,10 +209,47 @@ def invalid_names(server):
     return out
 
 
+def within(server):
+    c = Client(server)
+    c.ok('LIST "" *')
+    fresh(c, "Wi", 0)
+    c.append("Wi", "", message(1), date="01-Jan-2000 00:00:00 +0000")
+    c.append("Wi", "", message(2), date="01-Jan-2020 12:00:00 +0200")
+    c.append("Wi", "", message(3))
+    c.ok("SELECT Wi")
+    caps = " ".join(c.ok("CAPABILITY"))
+    out = [("WITHIN advertised", "WITHIN" in caps.split())]
+    for command in ["SEARCH OLDER 3600", "SEARCH YOUNGER 3600", "UID SEARCH NOT OLDER 86400",
+                    "SEARCH OLDER 400000000", "SEARCH OR YOUNGER 60 OLDER 900000000"]:
+        out.append((command, [l for l in c.ok(command) if l.startswith("* SEARCH")]))
+    return out
+
+
+def appendlimit(server):
+    c = Client(server)
+    caps = " ".join(c.ok("CAPABILITY")).split()
+    limit = next((int(w.split("=", 1)[1]) for w in caps if w.startswith("APPENDLIMIT=")), None)
+    out = {"advertised": limit is not None}
+    if limit is None:
+        return out
+    lines = c.ok("STATUS INBOX (APPENDLIMIT)")
+    out["STATUS APPENDLIMIT"] = any(f"APPENDLIMIT {limit})" in l for l in lines)
+    c.n += 1
+    c.sock.sendall(f"c{c.n} APPEND INBOX {{{limit + 1}}}\r\n".encode())
+    out["NO [TOOBIG] before the continuation"] = c.line().startswith(f"c{c.n} NO [TOOBIG]")
+    c.ok("NOOP")
+    return out
+
+
+check(appendlimit("mailroomd") == {"advertised": True, "STATUS APPENDLIMIT": True,
+                                   "NO [TOOBIG] before the continuation": True},
+      "APPENDLIMIT on mailroomd")
+
 for name, test in [("keywords announced before use", keywords), ("RECENT on SELECT and EXAMINE", recent),
                    ("COPY and MOVE into the selected mailbox", move_into_selected),
                    ("ESEARCH MIN/MAX MODSEQ", esearch_modseq),
-                   ("names that are not modified UTF-7", invalid_names)]:
+                   ("names that are not modified UTF-7", invalid_names),
+                   ("WITHIN", within)]:
     ours, theirs = test("mailroomd"), test("dovecot")
     if isinstance(ours, dict):
         for k in ours:

@@ -492,6 +492,10 @@ pub enum SearchKey {
     Since(SearchDate),
     /// SMALLER n
     Smaller(u64),
+    /// OLDER interval (RFC 5032 WITHIN): seconds.
+    Older(u32),
+    /// YOUNGER interval (RFC 5032 WITHIN): seconds.
+    Younger(u32),
     /// SUBJECT string
     Subject(String),
     /// TEXT string

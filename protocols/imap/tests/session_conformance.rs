@@ -421,3 +421,49 @@ async fn appendlimit_is_advertised_reported_and_enforced() {
     let r = c.ok("STATUS INBOX (MESSAGES)").await;
     assert!(r.contains("MESSAGES 1"), "{r}");
 }
+
+/// WITHIN (RFC 5032): OLDER and YOUNGER compare INTERNALDATE with the
+/// time of the SEARCH, to the second.
+#[tokio::test]
+async fn within_older_and_younger() {
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    let r = c.ok("CAPABILITY").await;
+    assert!(r.contains(" WITHIN"), "{r}");
+    let body = message("old", "x");
+    let tag = c.tag();
+    c.send_raw(
+        format!(
+            "{tag} APPEND INBOX \"01-Jan-2000 00:00:00 +0000\" {{{}+}}\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    c.send_raw(&body).await;
+    c.send_raw(b"\r\n").await;
+    let r = c.until_tagged(&tag).await;
+    assert!(r.contains(&format!("{tag} OK")), "{r}");
+    c.append("INBOX", "", &message("new", "x")).await;
+    c.ok("SELECT INBOX").await;
+
+    assert_eq!(search_ids(&c.ok("SEARCH OLDER 3600").await), vec![1]);
+    assert_eq!(search_ids(&c.ok("SEARCH YOUNGER 3600").await), vec![2]);
+    assert_eq!(
+        search_ids(&c.ok("UID SEARCH NOT YOUNGER 3600").await),
+        vec![1]
+    );
+    assert_eq!(
+        search_ids(&c.ok("SEARCH OR OLDER 3600 YOUNGER 3600").await),
+        vec![1, 2]
+    );
+    // Twenty-seven years and more is still younger than u32::MAX seconds.
+    assert_eq!(
+        search_ids(&c.ok("SEARCH YOUNGER 4294967295").await),
+        vec![1, 2]
+    );
+    let r = c.ok("SEARCH RETURN (COUNT) OLDER 100 YOUNGER 50").await;
+    assert!(r.contains("COUNT 0"), "{r}");
+    let r = c.cmd("SEARCH OLDER 0").await;
+    assert_eq!(Client::status(&r), "BAD", "an interval is nz-number: {r}");
+}

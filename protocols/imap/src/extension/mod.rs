@@ -5,3 +5,4 @@
 //! everything its RFC asks for is in place.
 
 pub mod appendlimit;
+pub mod within;

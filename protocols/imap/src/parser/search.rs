@@ -133,6 +133,16 @@ pub(super) fn search_key(c: &mut Cursor<'_>) -> PResult<SearchKey> {
                 SearchKey::Unkeyword(k)
             }
         }
+        "OLDER" | "YOUNGER" => {
+            // RFC 5032: `"OLDER" SP nz-number` / `"YOUNGER" SP nz-number`.
+            c.sp()?;
+            let n = c.nz_number()?;
+            if name == "OLDER" {
+                SearchKey::Older(n)
+            } else {
+                SearchKey::Younger(n)
+            }
+        }
         "LARGER" | "SMALLER" => {
             c.sp()?;
             let n = c.number64()?;

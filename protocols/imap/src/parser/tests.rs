@@ -941,6 +941,27 @@ fn criteria(s: &str) -> SearchKey {
 }
 
 #[test]
+fn search_within_keys() {
+    use SearchKey as K;
+    assert_eq!(
+        criteria("a SEARCH OLDER 3600 NOT YOUNGER 60"),
+        K::And(vec![K::Older(3600), K::Not(Box::new(K::Younger(60)))])
+    );
+    assert_eq!(
+        criteria("a SEARCH younger 4294967295"),
+        K::Younger(u32::MAX)
+    );
+    for line in [
+        "a SEARCH OLDER 0",
+        "a SEARCH YOUNGER",
+        "a SEARCH OLDER x",
+        "a SEARCH YOUNGER 4294967296",
+    ] {
+        bad(line);
+    }
+}
+
+#[test]
 fn search_every_key() {
     use SearchKey as K;
     let d = |s: &str| match criteria(&format!("a SEARCH ON {s}")) {

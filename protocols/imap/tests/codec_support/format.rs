@@ -284,6 +284,8 @@ impl W {
             }
             K::Keyword(v) => self.raw(&format!("KEYWORD {v}")),
             K::Larger(n) => self.raw(&format!("LARGER {n}")),
+            K::Older(n) => self.raw(&format!("OLDER {n}")),
+            K::Younger(n) => self.raw(&format!("YOUNGER {n}")),
             K::New => self.raw("NEW"),
             K::Not(k) => {
                 self.raw("NOT ");

@@ -29,6 +29,7 @@ const AUTHENTICATED: &[&str] = &[
     "RIGHTS=texk",
     "STATUS=SIZE",
     "UTF8=ACCEPT",
+    "WITHIN",
 ];
 
 /// Quota extensions, offered when the server has a quota policy.

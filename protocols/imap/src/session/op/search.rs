@@ -1,5 +1,6 @@
 //! SEARCH and UID SEARCH (RFC 3501 §6.4.4), with ESEARCH return options
-//! (RFC 4731) and the MODSEQ key (RFC 7162).
+//! (RFC 4731), the MODSEQ key (RFC 7162) and the OLDER/YOUNGER keys of
+//! WITHIN (RFC 5032, see [`crate::extension::within`]).
 //!
 //! Every key is evaluated as the RFC says:
 //! - header keys (FROM, TO, CC, BCC, SUBJECT, HEADER) are case-insensitive
@@ -24,10 +25,11 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mail_parser::{Address, HeaderValue, MessageParser};
 use mailroom_core::mime::{BodyPart, PartKind};
-use mailroom_core::{Flag, MessageMeta, MessageSummary, ModSeq, SeqSet, Uid};
+use mailroom_core::{Flag, InternalDate, MessageMeta, MessageSummary, ModSeq, SeqSet, Uid};
 
 use super::super::{Reply, State};
 use crate::command::{SearchDate, SearchKey, SearchReturn};
+use crate::extension::within;
 use crate::response::{Code, Data, Response, StatusResponse};
 
 /// The most messages one nested search key may have (a bound on recursion).
@@ -111,6 +113,7 @@ pub(crate) async fn handle(
     let needle_key = prepare(criteria);
     let largest_seq = sel.exists();
     let largest_uid = all.last().map_or(0, |u| u.0);
+    let now = InternalDate::now().timestamp;
     let mut hits: Vec<(u32, Uid, ModSeq)> = Vec::new();
     for (i, u) in all.iter().enumerate() {
         let Some(meta) = metas.remove(u) else {
@@ -124,6 +127,7 @@ pub(crate) async fn handle(
             recent: sel.is_recent(*u),
             largest_seq,
             largest_uid,
+            now,
             content: None,
             headers: OnceCell::new(),
             top_header_raw: OnceCell::new(),
@@ -264,6 +268,8 @@ struct Candidate<'a> {
     recent: bool,
     largest_seq: u32,
     largest_uid: u32,
+    /// When the SEARCH started, in Unix seconds (OLDER/YOUNGER).
+    now: i64,
     content: Option<Bytes>,
     headers: OnceCell<Vec<HeaderText>>,
     top_header_raw: OnceCell<String>,
@@ -535,6 +541,8 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
         K::Old => Some(!m.recent),
         K::Larger(n) => Some(m.meta.size > *n),
         K::Smaller(n) => Some(m.meta.size < *n),
+        K::Older(n) => Some(within::older(*n, &m.meta.internal_date, m.now)),
+        K::Younger(n) => Some(within::younger(*n, &m.meta.internal_date, m.now)),
         K::Before(SearchDate(d)) => Some(day < *d),
         K::On(SearchDate(d)) => Some(day == *d),
         K::Since(SearchDate(d)) => Some(day >= *d),
@@ -593,6 +601,7 @@ mod tests {
             recent: false,
             largest_seq: 10,
             largest_uid: 20,
+            now: 0,
             content: None,
             headers: OnceCell::new(),
             top_header_raw: OnceCell::new(),
