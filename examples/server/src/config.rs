@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use mailroom_server::proxy::ProxyProtocol;
 use serde::Deserialize;
 
 /// The data directory used when the config does not name one.
@@ -198,6 +199,11 @@ pub struct StoreTable {
 pub struct ListenerTable {
     /// `IP:PORT` to listen on; port 0 picks a free port.
     pub listen: Option<SocketAddr>,
+    /// Expect the HAProxy PROXY protocol (v1 or v2) on every connection.
+    pub proxy_protocol: Option<bool>,
+    /// The load balancers allowed to send it: IP addresses or networks
+    /// (`10.0.0.0/8`). Required with `proxy_protocol = true`.
+    pub proxy_trusted: Option<Vec<String>>,
 }
 
 /// `[imap]` and `[imaps]`: the listener, and IMAP settings that apply to
@@ -207,6 +213,10 @@ pub struct ListenerTable {
 pub struct ImapTable {
     /// `IP:PORT` to listen on; port 0 picks a free port.
     pub listen: Option<SocketAddr>,
+    /// See [`ListenerTable::proxy_protocol`] (this listener only).
+    pub proxy_protocol: Option<bool>,
+    /// See [`ListenerTable::proxy_trusted`] (this listener only).
+    pub proxy_trusted: Option<Vec<String>>,
     /// Seconds between the `* OK Still here` sent during IDLE; 0 = none.
     /// Default 120 (mailroom-imap's default, as Dovecot).
     pub idle_keepalive_secs: Option<u64>,
@@ -219,6 +229,11 @@ pub struct ImapTable {
 pub struct LmtpTable {
     /// `IP:PORT` to listen on; port 0 picks a free port.
     pub listen: Option<SocketAddr>,
+    /// See [`ListenerTable::proxy_protocol`] (the TCP listener only: the
+    /// Unix socket is local).
+    pub proxy_protocol: Option<bool>,
+    /// See [`ListenerTable::proxy_trusted`].
+    pub proxy_trusted: Option<Vec<String>>,
     /// A Unix socket path (Postfix's `lmtp:unix:PATH`).
     pub socket: Option<PathBuf>,
     /// The Unix socket's permission bits (TOML allows `0o660`); default `0o666`.
@@ -253,8 +268,16 @@ pub struct AuthTable {
 pub struct LimitsTable {
     /// Concurrent connections per protocol (all its listeners together).
     pub max_connections: Option<usize>,
+    /// Concurrent connections per protocol from one client address (IPv6:
+    /// one /64), the real address behind a PROXY load balancer.
+    pub max_connections_per_ip: Option<usize>,
     /// Seconds an idle (non-IDLE) session may stay silent.
     pub idle_timeout_secs: Option<u64>,
+    /// Seconds a read may wait for the rest of a command already started.
+    pub read_timeout_secs: Option<u64>,
+    /// Seconds a write may make no progress (the client stopped reading)
+    /// before the connection is dropped.
+    pub write_timeout_secs: Option<u64>,
     /// Seconds one command may run before the connection is closed.
     pub command_timeout_secs: Option<u64>,
     /// The longest command line in bytes (literals excluded).
@@ -330,6 +353,40 @@ impl ListenerKind {
                 true
             }
             ListenerKind::Lmtp => false,
+        }
+    }
+}
+
+/// The PROXY protocol settings of a listener table: `None` when off.
+/// `proxy_trusted` entries are IP networks (`10.0.0.0/8`) or addresses (a
+/// `/32` or `/128`).
+fn proxy_settings(
+    kind: ListenerKind,
+    enabled: Option<bool>,
+    trusted: Option<Vec<String>>,
+) -> Result<Option<ProxyProtocol>, String> {
+    match (enabled.unwrap_or(false), trusted) {
+        (false, None) => Ok(None),
+        (false, Some(list)) if list.is_empty() => Ok(None),
+        (false, Some(_)) => Err(format!(
+            "[{kind}] proxy_trusted is set but proxy_protocol is not true"
+        )),
+        (true, None) => Err(format!(
+            "[{kind}] proxy_protocol = true needs proxy_trusted, the load balancers' addresses \
+             (a client that could send its own header could pose as any address)"
+        )),
+        (true, Some(list)) => {
+            let mut nets = Vec::with_capacity(list.len());
+            for entry in &list {
+                let net = entry
+                    .parse::<ipnet::IpNet>()
+                    .or_else(|_| entry.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| {
+                        format!("[{kind}] proxy_trusted: {entry:?} is not an IP address or network")
+                    })?;
+                nets.push(net);
+            }
+            Ok(Some(ProxyProtocol::trusting(nets)))
         }
     }
 }
@@ -424,6 +481,8 @@ pub struct Config {
     pub serve_lock: PathBuf,
     /// TCP listeners to run, in a fixed order.
     pub listeners: Vec<(ListenerKind, SocketAddr)>,
+    /// The TCP listeners with the PROXY protocol on, and whom they trust.
+    pub proxy: Vec<(ListenerKind, ProxyProtocol)>,
     /// The LMTP Unix socket, if `[lmtp] socket` is set.
     pub lmtp_socket: Option<UnixSocket>,
     /// The certificate source.
@@ -479,6 +538,11 @@ impl Config {
         self.source.is_none()
     }
 
+    /// The PROXY protocol settings of a TCP listener, if it has them on.
+    pub fn proxy_for(&self, kind: ListenerKind) -> Option<&ProxyProtocol> {
+        self.proxy.iter().find(|(k, _)| *k == kind).map(|(_, p)| p)
+    }
+
     /// The address of a listener, if it is enabled.
     pub fn listener(&self, kind: ListenerKind) -> Option<SocketAddr> {
         self.listeners
@@ -526,8 +590,15 @@ impl ConfigFile {
             }
             [a, b] => a.or(b).map(Duration::from_secs),
         };
-        let imap_listener = |t: Option<ImapTable>| t.map(|t| ListenerTable { listen: t.listen });
+        let imap_listener = |t: Option<ImapTable>| {
+            t.map(|t| ListenerTable {
+                listen: t.listen,
+                proxy_protocol: t.proxy_protocol,
+                proxy_trusted: t.proxy_trusted,
+            })
+        };
         let mut listeners = Vec::new();
+        let mut proxy = Vec::new();
         for (kind, table) in [
             (ListenerKind::Imap, imap_listener(self.imap)),
             (ListenerKind::Imaps, imap_listener(self.imaps)),
@@ -536,11 +607,27 @@ impl ConfigFile {
         ] {
             if let Some(t) = table {
                 listeners.push((kind, t.listen.unwrap_or_else(|| kind.default_listen())));
+                if let Some(p) =
+                    proxy_settings(kind, t.proxy_protocol, t.proxy_trusted).map_err(&invalid)?
+                {
+                    proxy.push((kind, p));
+                }
             }
         }
         let mut lmtp_socket = None;
         if let Some(t) = self.lmtp {
             let kind = ListenerKind::Lmtp;
+            if let Some(p) =
+                proxy_settings(kind, t.proxy_protocol, t.proxy_trusted.clone()).map_err(&invalid)?
+            {
+                if t.listen.is_none() && t.socket.is_some() {
+                    return Err(invalid(
+                        "[lmtp] proxy_protocol applies to the TCP listener; set `listen` too"
+                            .into(),
+                    ));
+                }
+                proxy.push((kind, p));
+            }
             match (t.listen, &t.socket) {
                 (Some(addr), _) => listeners.push((kind, addr)),
                 (None, None) => listeners.push((kind, kind.default_listen())),
@@ -667,6 +754,7 @@ impl ConfigFile {
             admin_socket,
             serve_lock: data_dir.join(SERVE_LOCK),
             listeners,
+            proxy,
             lmtp_socket,
             tls,
             auth,

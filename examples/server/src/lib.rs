@@ -20,8 +20,6 @@
 //! - [`repair`]: the background task that reconstructs mailboxes the CRC
 //!   store found corrupt;
 //! - [`fsutil`]: atomic durable writes and lock files;
-//! - [`limit`]: the tower layer that bounds one protocol's connections across
-//!   all its listeners (`[limits] max_connections`).
 //! - [`metrics`]: the `[metrics]` endpoint, a minimal HTTP server answering
 //!   `GET /metrics` with the registry every protocol's metrics layer records into.
 //! - [`rlimit`]: the open-file limit, raised as far as it goes at start.
@@ -63,8 +61,13 @@
 //! - `mailroom-core`, `mailroom-imap`, `mailroom-pop3`, `mailroom-lmtp`,
 //!   `mailroom-store-crc` (the default store), `mailroom-store-memory`: the
 //!   parts this server assembles.
-//! - `tower`: the `Layer`s wrapped around POP3 and LMTP sessions (the shared
-//!   connection limit, the command timeout); `futures`: its `Either` future.
+//! - `mailroom-server`: the one runtime every listener runs on (IMAP, POP3,
+//!   LMTP, the metrics endpoint, the admin socket): connection limits,
+//!   timeouts, TLS, the PROXY protocol, graceful shutdown; `ipnet`: the
+//!   `proxy_trusted` networks of the config; `bytes`: the refusals the
+//!   metrics endpoint and the admin socket give it.
+//! - `tower`: the `Layer`s wrapped around POP3 and LMTP sessions (metrics,
+//!   the command rate and timeout); `futures`: boxed futures.
 //! - `tokio`: the runtime, listeners (TCP and the admin Unix socket, whose
 //!   peer credentials it reads) and signal handling.
 //! - `argon2`: password hashing (memory-hard; the PHC string carries its parameters).
@@ -111,7 +114,6 @@ pub mod auth;
 pub mod config;
 pub mod control;
 pub mod fsutil;
-pub mod limit;
 pub mod metrics;
 pub mod repair;
 pub mod rlimit;

@@ -15,7 +15,9 @@
 //!   may be at most [`MAX_REQUEST_HEAD`] bytes (else `431`) and must arrive
 //!   within [`READ_TIMEOUT`] (else `408`); the answer must be written within
 //!   [`WRITE_TIMEOUT`]; at most [`MAX_CONNECTIONS`] connections are served
-//!   at once (more are closed at once). A request body is never read.
+//!   at once (more get `503`). A request body is never read. The accept
+//!   loop, the limit and the timeouts are the `mailroom_server` runtime's,
+//!   as for every other listener.
 //! - One request per connection (`Connection: close`): scrapes are seconds
 //!   apart, and a server that never keeps connections open cannot be held
 //!   open by one either.
@@ -44,11 +46,14 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
+use futures::future::BoxFuture;
 use mailroom_core::metrics::Metrics;
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use mailroom_server::limit::{ConnectionLimits, Refusal};
+use mailroom_server::timeout::timed_out;
+use mailroom_server::{Connection, Protocol, Server, Timeouts};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::TcpListener;
 
 /// Where `[metrics]` listens when the table has no `listen` key: loopback
 /// only.
@@ -66,50 +71,56 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// The media type of the Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Serves `metrics` on `listener` until `shutdown` completes.
+/// The endpoint as a [`Protocol`] of the `mailroom_server` runtime.
+#[derive(Debug)]
+struct Endpoint {
+    metrics: Arc<Metrics>,
+}
+
+impl Protocol for Endpoint {
+    fn name(&self) -> &'static str {
+        "metrics"
+    }
+
+    fn refusal(&self, _: Refusal) -> Bytes {
+        Bytes::from(status_only(503, "Service Unavailable"))
+    }
+
+    fn serve(&self, connection: Connection) -> BoxFuture<'static, ()> {
+        let metrics = self.metrics.clone();
+        Box::pin(async move {
+            if let Err(e) = connection_answer(connection.stream, &metrics, READ_TIMEOUT).await {
+                tracing::debug!(error = %e, "metrics connection ended with an error");
+            }
+        })
+    }
+}
+
+/// Serves `metrics` on `listener` until `shutdown` completes, on the
+/// `mailroom_server` runtime: at most [`MAX_CONNECTIONS`] at once (more
+/// get `503`), a write that makes no progress for [`WRITE_TIMEOUT`] drops
+/// the connection.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let mut tasks = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            () = &mut shutdown => break,
-            accepted = listener.accept() => {
-                let (stream, peer) = match accepted {
-                    Ok(a) => a,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "metrics accept failed");
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    }
-                };
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    tracing::debug!(%peer, "metrics connection limit reached; closing");
-                    continue;
-                };
-                let metrics = metrics.clone();
-                tasks.spawn(async move {
-                    if let Err(e) = connection(stream, &metrics, READ_TIMEOUT).await {
-                        tracing::debug!(%peer, error = %e, "metrics connection ended with an error");
-                    }
-                    drop(permit);
-                });
-            }
-            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
-        }
-    }
-    // Scrapes take milliseconds; whatever is still running is not waited for.
-    tasks.shutdown().await;
-    Ok(())
+    Server::new(Endpoint { metrics })
+        .limits(ConnectionLimits::new(MAX_CONNECTIONS, MAX_CONNECTIONS))
+        .timeouts(Timeouts {
+            idle: READ_TIMEOUT,
+            read: READ_TIMEOUT,
+            write: WRITE_TIMEOUT,
+        })
+        // Scrapes take milliseconds; whatever is still running is not waited for long.
+        .shutdown_grace(Duration::from_millis(200))
+        .serve(listener, shutdown)
+        .await
 }
 
 /// Reads one request head (within `read_timeout`), answers it, closes.
-async fn connection(
-    mut stream: TcpStream,
+async fn connection_answer<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
     metrics: &Metrics,
     read_timeout: Duration,
 ) -> io::Result<()> {
@@ -117,15 +128,12 @@ async fn connection(
         Err(_) => status_only(408, "Request Timeout"),
         Ok(Err(HeadError::TooLarge)) => status_only(431, "Request Header Fields Too Large"),
         Ok(Err(HeadError::Closed)) => return Ok(()),
+        Ok(Err(HeadError::Io(e))) if timed_out(&e).is_some() => status_only(408, "Request Timeout"),
         Ok(Err(HeadError::Io(e))) => return Err(e),
         Ok(Ok(head)) => respond(&head, metrics),
     };
-    tokio::time::timeout(WRITE_TIMEOUT, async {
-        stream.write_all(&answer).await?;
-        stream.shutdown().await
-    })
-    .await
-    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "writing the answer timed out"))?
+    stream.write_all(&answer).await?;
+    stream.shutdown().await
 }
 
 /// Why no request head was read.
@@ -141,7 +149,7 @@ enum HeadError {
 
 /// Reads until the blank line that ends the head (`\r\n\r\n`, or `\n\n`
 /// from a lenient client), at most [`MAX_REQUEST_HEAD`] bytes.
-async fn read_head(stream: &mut TcpStream) -> Result<Vec<u8>, HeadError> {
+async fn read_head<S: AsyncRead + Unpin>(stream: &mut S) -> Result<Vec<u8>, HeadError> {
     let mut head = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
@@ -268,6 +276,7 @@ mod tests {
     use super::*;
 
     use mailroom_core::metrics::Protocol;
+    use tokio::net::TcpStream;
 
     fn text(head: &[u8], metrics: &Metrics) -> String {
         String::from_utf8(respond(head, metrics)).unwrap()
@@ -414,7 +423,7 @@ mod tests {
             .write_all(b"GET /metrics HTTP/1.1\r\n")
             .await
             .unwrap();
-        connection(stream, &Metrics::new(), Duration::from_millis(100))
+        connection_answer(stream, &Metrics::new(), Duration::from_millis(100))
             .await
             .unwrap();
         let mut answer = String::new();

@@ -24,10 +24,10 @@ use mailroom_lmtp::layer::metrics::MetricsLayer as LmtpMetrics;
 use mailroom_lmtp::{LmtpConfig, LmtpListener, LmtpServer};
 use mailroom_pop3::layer::metrics::MetricsLayer as Pop3Metrics;
 use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Server};
+use mailroom_server::proxy::ProxyProtocol;
 use mailroomd::auth::FileAuthenticator;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::AdminSocket;
-use mailroomd::limit::ConnectionLimitLayer;
 use mailroomd::store::Store;
 use mailroomd::users::{self, UserDb};
 use mailroomd::{fsutil, metrics, repair, store, tls};
@@ -42,21 +42,15 @@ use tower::timeout::TimeoutLayer;
 /// The demo user created on first start without a config file.
 pub(crate) const DEMO_USER: &str = "demo@localhost";
 
-/// The reply a POP3 connection over `[limits] max_connections` gets.
-type Pop3Refusal = fn() -> mailroom_pop3::codec::Reply;
-/// The reply an LMTP connection over `[limits] max_connections` gets.
-type LmtpRefusal = fn() -> mailroom_lmtp::Response;
-
 /// The protocol servers, built once and shared by their listeners (so
-/// `[limits] max_connections` bounds each protocol, all its listeners
-/// together, and POP3's maildrop lock covers POP3 and POP3S alike).
+/// `[limits] max_connections` and `max_connections_per_ip` bound each
+/// protocol, all its listeners together: the servers' clones share their
+/// `mailroom_server` connection limits).
 #[derive(Debug, Clone)]
 struct Services {
     imap: ImapServer,
     pop3: Pop3Server,
-    pop3_limit: ConnectionLimitLayer<Pop3Refusal>,
     lmtp: LmtpServer,
-    lmtp_limit: ConnectionLimitLayer<LmtpRefusal>,
     /// `[limits] command_timeout_secs`, when set, also bounds each POP3
     /// and LMTP command (IMAP has its own, with a default).
     command_timeout: Option<Duration>,
@@ -98,48 +92,20 @@ impl Services {
             None => imap,
         };
         let pop3_config = pop3_config(config);
-        let pop3_limit =
-            ConnectionLimitLayer::new(pop3_config.max_connections, pop3_refusal as Pop3Refusal);
-        // One storage handle for every POP3 listener: the maildrop lock is
-        // keyed by it.
         let pop3 = Pop3Server::new(storage.clone(), auth.clone(), pop3_config)
             .with_tls(tls)
             .with_login_failures(login_failures);
         let lmtp_config = lmtp_config(config);
-        let lmtp_limit =
-            ConnectionLimitLayer::new(lmtp_config.max_connections, lmtp_refusal as LmtpRefusal);
         let delivery = Arc::new(Pipeline::standard(storage, quota));
         let lmtp = LmtpServer::new(delivery, auth, lmtp_config);
         Services {
             imap,
             pop3,
-            pop3_limit,
             lmtp,
-            lmtp_limit,
             command_timeout: config.limits.command_timeout_secs.map(Duration::from_secs),
             command_rate: command_rate(&config.limits),
             metrics,
         }
-    }
-}
-
-fn pop3_refusal() -> mailroom_pop3::codec::Reply {
-    use mailroom_pop3::codec::{Action, Reply, ResponseCode};
-    Reply::err_code(
-        ResponseCode::SysTemp,
-        "too many connections; try again later",
-    )
-    .then(Action::Close)
-}
-
-fn lmtp_refusal() -> mailroom_lmtp::Response {
-    mailroom_lmtp::Response {
-        replies: vec![mailroom_lmtp::codec::Reply::new(
-            421,
-            [4, 3, 2],
-            "too many connections; try again later",
-        )],
-        action: mailroom_lmtp::Action::Close,
     }
 }
 
@@ -282,8 +248,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     for (kind, listener, local) in bound {
         let services = services.clone();
         let stop = stopped(stop_rx.clone());
+        let proxy = config.proxy_for(kind).cloned();
         listeners.spawn(async move {
-            let result = serve_listener(kind, listener, services, stop).await;
+            let result = serve_listener(kind, listener, proxy, services, stop).await;
             (kind.to_string(), local.to_string(), result)
         });
     }
@@ -305,7 +272,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         let services = services.clone();
         let stop = stopped(stop_rx.clone());
         listeners.spawn(async move {
-            let result = serve_lmtp(LmtpListener::Unix(bound.listener), &services, stop).await;
+            let result =
+                serve_lmtp(LmtpListener::Unix(bound.listener), None, &services, stop).await;
             ("lmtp-unix".to_owned(), path.display().to_string(), result)
         });
     }
@@ -367,10 +335,13 @@ async fn stopped(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// Serves one listener until `stop` completes.
+/// Serves one listener until `stop` completes, on the `mailroom_server`
+/// runtime each protocol crate configures from its settings, with the
+/// PROXY protocol if the listener's table turns it on.
 async fn serve_listener(
     kind: ListenerKind,
     listener: TcpListener,
+    proxy: Option<ProxyProtocol>,
     services: Services,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
@@ -381,7 +352,11 @@ async fn serve_listener(
             } else {
                 TlsMode::Plain
             };
-            services.imap.serve(listener, mode, stop).await?;
+            let mut server = services.imap.runtime(mode)?;
+            if let Some(proxy) = proxy {
+                server = server.proxy_protocol(proxy);
+            }
+            server.serve(listener, stop).await?;
             Ok(())
         }
         ListenerKind::Pop3 | ListenerKind::Pop3s => {
@@ -393,34 +368,37 @@ async fn serve_listener(
             let layers = ServiceBuilder::new()
                 .option_layer(services.metrics.clone().map(Pop3Metrics::new))
                 .option_layer(services.command_rate.map(rate_layer))
-                .layer(services.pop3_limit.clone())
                 .option_layer(services.command_timeout.map(TimeoutLayer::new))
                 .map_err(tower::BoxError::from);
-            services
-                .pop3
-                .clone()
-                .serve_with(listener, mode, layers, stop)
-                .await?;
+            let mut server = services.pop3.runtime(mode, layers)?;
+            if let Some(proxy) = proxy {
+                server = server.proxy_protocol(proxy);
+            }
+            server.serve(listener, stop).await?;
             Ok(())
         }
-        ListenerKind::Lmtp => serve_lmtp(LmtpListener::Tcp(listener), &services, stop).await,
+        ListenerKind::Lmtp => serve_lmtp(LmtpListener::Tcp(listener), proxy, &services, stop).await,
     }
 }
 
-/// Serves LMTP on a TCP or Unix listener, sessions wrapped in the shared
-/// connection limit (and the command timeout, if configured).
+/// Serves LMTP on a TCP or Unix listener, sessions wrapped in the metrics,
+/// rate and command-timeout layers configured.
 async fn serve_lmtp(
     listener: LmtpListener,
+    proxy: Option<ProxyProtocol>,
     services: &Services,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let layers = ServiceBuilder::new()
         .option_layer(services.metrics.clone().map(LmtpMetrics::new))
         .option_layer(services.command_rate.map(rate_layer))
-        .layer(services.lmtp_limit.clone())
         .option_layer(services.command_timeout.map(TimeoutLayer::new))
         .map_err(tower::BoxError::from);
-    services.lmtp.serve_with(listener, layers, stop).await?;
+    let mut server = services.lmtp.runtime(layers);
+    if let Some(proxy) = proxy {
+        server = server.proxy_protocol(proxy);
+    }
+    server.serve(listener, stop).await?;
     Ok(())
 }
 
@@ -493,8 +471,17 @@ fn pop3_config(config: &Config) -> Pop3Config {
     if let Some(n) = limits.max_connections {
         pop3.max_connections = n;
     }
+    if let Some(n) = limits.max_connections_per_ip {
+        pop3.max_connections_per_ip = n;
+    }
     if let Some(secs) = limits.idle_timeout_secs {
         pop3.idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = limits.read_timeout_secs {
+        pop3.read_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = limits.write_timeout_secs {
+        pop3.write_timeout = Duration::from_secs(secs);
     }
     if let Some(n) = limits.max_line_length {
         pop3.max_line_length = n;
@@ -512,8 +499,17 @@ fn lmtp_config(config: &Config) -> LmtpConfig {
     if let Some(n) = limits.max_connections {
         lmtp.max_connections = n;
     }
+    if let Some(n) = limits.max_connections_per_ip {
+        lmtp.max_connections_per_ip = n;
+    }
     if let Some(secs) = limits.idle_timeout_secs {
         lmtp.idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = limits.read_timeout_secs {
+        lmtp.read_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = limits.write_timeout_secs {
+        lmtp.write_timeout = Duration::from_secs(secs);
     }
     if let Some(n) = limits.max_line_length {
         lmtp.max_line_length = n;
@@ -553,8 +549,17 @@ fn imap_config(config: &Config) -> ImapConfig {
     if let Some(n) = limits.max_connections {
         imap.max_connections = n;
     }
+    if let Some(n) = limits.max_connections_per_ip {
+        imap.max_connections_per_ip = n;
+    }
     if let Some(secs) = limits.idle_timeout_secs {
         imap.idle_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = limits.read_timeout_secs {
+        imap.read_timeout = Duration::from_secs(secs);
+    }
+    if let Some(secs) = limits.write_timeout_secs {
+        imap.write_timeout = Duration::from_secs(secs);
     }
     if let Some(secs) = limits.command_timeout_secs {
         imap.command_timeout = Duration::from_secs(secs);

@@ -162,9 +162,9 @@ fn connection_limit_is_shared_by_pop3_and_pop3s() {
     assert!(!capa(&mut first).is_empty());
     // the POP3S listener counts against the same limit
     let cert = dir.path().join("data/tls/cert.pem");
+    // (refused at once, instead of a greeting, inside TLS)
     let mut second = tls(server.pop3s.unwrap(), &cert);
-    assert!(second.line().starts_with("+OK"));
-    let refused = second.raw("CAPA");
+    let refused = second.line();
     assert!(refused.starts_with("-ERR [SYS/TEMP]"), "{refused:?}");
     assert_eq!(second.line(), "", "closed after the refusal");
     // LMTP has its own limit: the socket and TCP share it
@@ -178,8 +178,7 @@ fn connection_limit_is_shared_by_pop3_and_pop3s() {
     l1.read_line(&mut reply).unwrap();
     assert!(reply.starts_with("250"), "{reply:?}");
     let mut l2 = plain(server.lmtp.unwrap());
-    assert!(l2.line().starts_with("220 "));
-    let refused = l2.raw("LHLO x");
+    let refused = l2.line();
     assert!(refused.starts_with("421 4.3.2"), "{refused:?}");
 
     // a slot is free again once its connection ends

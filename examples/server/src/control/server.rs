@@ -5,12 +5,15 @@ use std::os::unix::fs::{MetadataExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use mailroom_server::limit::{ConnectionLimits, Refusal};
+use mailroom_server::{Connection, Protocol, Server, Timeouts};
 use tokio::io::{
-    AsyncBufRead, AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, BufReader,
+    AsyncBufRead, AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, AsyncWrite,
+    AsyncWriteExt as _, BufReader,
 };
-use tokio::net::{UnixListener, UnixStream};
-use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
+use tokio::net::UnixListener;
 
 use super::wire::{ReplyLine, Request};
 use super::{MAX_CONNECTIONS, MAX_REQUEST_LINE, REQUEST_TIMEOUT, execute, greeting};
@@ -20,7 +23,8 @@ use crate::store::Store;
 /// this is dropped.
 #[derive(Debug)]
 pub struct AdminSocket {
-    listener: UnixListener,
+    /// Taken by [`AdminSocket::serve`].
+    listener: Option<UnixListener>,
     path: PathBuf,
     /// The uid allowed to connect besides root: the owner of the socket
     /// file, i.e. the user the server runs as.
@@ -43,7 +47,7 @@ impl AdminSocket {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
         let owner_uid = std::fs::metadata(path)?.uid();
         Ok(AdminSocket {
-            listener,
+            listener: Some(listener),
             path: path.to_path_buf(),
             owner_uid,
         })
@@ -54,59 +58,74 @@ impl AdminSocket {
         &self.path
     }
 
-    /// Serves admin connections until `stop` completes. Requests run on
+    /// Serves admin connections until `stop` completes, on the
+    /// `mailroom_server` runtime: at most [`MAX_CONNECTIONS`] at once (more
+    /// get `NO`), [`REQUEST_TIMEOUT`] to send each request. Requests run on
     /// `store`; the quota commands check users in `users_file`.
     pub async fn serve(
-        self,
+        mut self,
         store: Store,
         users_file: PathBuf,
         stop: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
-        let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-        let shared = Arc::new((store, users_file));
-        let mut connections = JoinSet::new();
-        tokio::pin!(stop);
-        loop {
-            let stream = tokio::select! {
-                () = &mut stop => break,
-                accepted = self.listener.accept() => match accepted {
-                    Ok((stream, _)) => stream,
-                    Err(e) => {
-                        tracing::warn!("admin socket: accept failed: {e}");
-                        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-                        continue;
-                    }
-                },
-                Some(_) = connections.join_next() => continue,
-            };
-            let uid = match stream.peer_cred() {
-                Ok(cred) => cred.uid(),
-                Err(e) => {
-                    tracing::warn!("admin socket: cannot read the peer's credentials: {e}");
-                    continue;
-                }
-            };
-            if uid != 0 && uid != self.owner_uid {
-                tracing::warn!(uid, "admin socket: connection from another user refused");
-                refuse(stream, "permission denied").await;
-                continue;
+        let Some(listener) = self.listener.take() else {
+            return Ok(());
+        };
+        let protocol = Admin {
+            shared: Arc::new((store, users_file)),
+            owner_uid: self.owner_uid,
+        };
+        Server::new(protocol)
+            .limits(ConnectionLimits::new(MAX_CONNECTIONS, MAX_CONNECTIONS))
+            .timeouts(Timeouts {
+                idle: REQUEST_TIMEOUT,
+                read: REQUEST_TIMEOUT,
+                write: REQUEST_TIMEOUT,
+            })
+            // In-flight requests get a moment, then are cut off by the
+            // process exit; the store's commits are crash-safe either way.
+            .shutdown_grace(std::time::Duration::from_secs(1))
+            .serve(listener, stop)
+            .await
+        // `self` drops here: the socket file goes with it.
+    }
+}
+
+/// The admin protocol, for the runtime.
+#[derive(Debug)]
+struct Admin {
+    shared: Arc<(Store, PathBuf)>,
+    owner_uid: u32,
+}
+
+impl Protocol for Admin {
+    fn name(&self) -> &'static str {
+        "admin"
+    }
+
+    fn refusal(&self, _: Refusal) -> Bytes {
+        refusal_text("too many admin connections; try again").into()
+    }
+
+    fn serve(&self, connection: Connection) -> BoxFuture<'static, ()> {
+        let shared = self.shared.clone();
+        let owner_uid = self.owner_uid;
+        Box::pin(async move {
+            let Connection {
+                mut stream, info, ..
+            } = connection;
+            let uid = info.unix_uid;
+            if uid != Some(0) && uid != Some(owner_uid) {
+                tracing::warn!(?uid, "admin socket: connection from another user refused");
+                let _ = stream
+                    .write_all(refusal_text("permission denied").as_bytes())
+                    .await;
+                return;
             }
-            let Ok(permit) = slots.clone().try_acquire_owned() else {
-                refuse(stream, "too many admin connections; try again").await;
-                continue;
-            };
-            let shared = shared.clone();
-            connections.spawn(async move {
-                if let Err(e) = connection(stream, &shared.0, &shared.1).await {
-                    tracing::debug!("admin connection ended: {e}");
-                }
-                drop(permit);
-            });
-        }
-        // In-flight requests are left to finish or be cut off by the
-        // process exit; the store's commits are crash-safe either way.
-        connections.detach_all();
-        Ok(())
+            if let Err(e) = connection_loop(stream, &shared.0, &shared.1).await {
+                tracing::debug!("admin connection ended: {e}");
+            }
+        })
     }
 }
 
@@ -116,24 +135,28 @@ impl Drop for AdminSocket {
     }
 }
 
-async fn refuse(mut stream: UnixStream, why: &str) {
-    let text = format!("{}\n{}\n", greeting(), ReplyLine::No(why.into()).encode());
-    let _ = stream.write_all(text.as_bytes()).await;
+/// The greeting and a `NO` line: what a refused connection reads.
+fn refusal_text(why: &str) -> String {
+    format!("{}\n{}\n", greeting(), ReplyLine::No(why.into()).encode())
 }
 
-/// Serves one connection: greeting, then requests until EOF.
-async fn connection(stream: UnixStream, store: &Store, users_file: &Path) -> io::Result<()> {
-    let (read, mut write) = stream.into_split();
+/// Serves one connection: greeting, then requests until EOF. The runtime's
+/// idle timeout ([`REQUEST_TIMEOUT`]) ends a silent connection.
+async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    store: &Store,
+    users_file: &Path,
+) -> io::Result<()> {
+    let (read, mut write) = tokio::io::split(stream);
     let mut read = BufReader::new(read);
     write
         .write_all(format!("{}\n", greeting()).as_bytes())
         .await?;
     loop {
-        let line = match tokio::time::timeout(REQUEST_TIMEOUT, read_line(&mut read)).await {
-            Err(_) => return Ok(()), // idle: close
-            Ok(Ok(None)) => return Ok(()),
-            Ok(Ok(Some(line))) => line,
-            Ok(Err(e)) if e.kind() == io::ErrorKind::InvalidData => {
+        let line = match read_line(&mut read).await {
+            Ok(None) => return Ok(()),
+            Ok(Some(line)) => line,
+            Err(e) if e.kind() == io::ErrorKind::InvalidData => {
                 let no = ReplyLine::No(e.to_string()).encode();
                 write.write_all(format!("{no}\n").as_bytes()).await?;
                 write.shutdown().await?;
@@ -146,7 +169,7 @@ async fn connection(stream: UnixStream, store: &Store, users_file: &Path) -> io:
                 let _ = tokio::time::timeout(std::time::Duration::from_secs(2), drain).await;
                 return Ok(());
             }
-            Ok(Err(e)) => return Err(e),
+            Err(e) => return Err(e),
         };
         let request = match Request::decode(&line) {
             Ok(r) => r,
