@@ -173,6 +173,10 @@ pub struct MailboxState {
     pub special_use: Option<SpecialUse>,
     /// Its ACL, entries sorted by identifier.
     pub acl: Acl,
+    /// Its last [`SyncPoint`], if replication recorded one: a replica
+    /// mailbox without one (or changed since) was created or written on the
+    /// replica itself, and a merge keeps it.
+    pub sync_point: Option<SyncPoint>,
 }
 
 /// An account's namespace as replication sees it.

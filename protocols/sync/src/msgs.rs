@@ -7,7 +7,7 @@
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use mailroom_core::replication::{
-    AccountState, MailboxHead, MailboxState, ReplicaMessage, ReplicaRecord, StateCrc,
+    AccountState, MailboxHead, MailboxState, ReplicaMessage, ReplicaRecord, StateCrc, SyncPoint,
 };
 use mailroom_core::{
     Acl, Flags, InternalDate, MailboxName, MessageGuid, ModSeq, QuotaLimits, Rights, SpecialUse,
@@ -379,6 +379,10 @@ pub fn account(user: &str, state: Option<&AccountState>) -> Frame {
                 g.push(Field::str(2, u.as_str()));
             }
             g.extend(acl_fields(3, &m.acl));
+            if let Some(p) = m.sync_point {
+                g.push(Field::uint(16, u64::from(p.uid_next.0)));
+                g.push(Field::uint(17, p.highest_modseq.0));
+            }
             fields.push(Field::group(3, g));
         }
         for s in &state.subscriptions {
@@ -409,6 +413,15 @@ pub fn account_from(frame: &Frame) -> Result<Option<AccountState>> {
             head: head_from(&g)?,
             special_use: special_use(g.opt_str(2)?)?,
             acl: acl_from(&g, 3)?,
+            sync_point: match (g.opt_uint(16)?, g.opt_uint(17)?) {
+                (Some(u), Some(m)) => Some(SyncPoint {
+                    uid_next: Uid(
+                        u32::try_from(u).map_err(|_| SyncError::Malformed("sync point UID"))?
+                    ),
+                    highest_modseq: ModSeq(m),
+                }),
+                _ => None,
+            },
         });
     }
     let subscriptions = r
@@ -1013,6 +1026,10 @@ mod tests {
                 },
                 special_use: Some(SpecialUse::Sent),
                 acl,
+                sync_point: Some(SyncPoint {
+                    uid_next: Uid(10),
+                    highest_modseq: ModSeq(19),
+                }),
             }],
             subscriptions: vec![MailboxName::inbox()],
             quota: QuotaLimits {

@@ -19,8 +19,8 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use mailroom_core::replication::{
-    AccountState, ApplyBatch, ChangePosition, MailboxHead, MailboxState, ReplicaMessage,
-    ReplicaRecord, StateCrc, SyncPoint,
+    AccountState, ApplyBatch, ChangePosition, MailboxHead, MailboxState, NamespaceOp,
+    ReplicaMessage, ReplicaRecord, StateCrc, SyncPoint,
 };
 use mailroom_core::{MailboxName, MailboxRef, ModSeq, Replication, Uid, UidValidity};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -459,11 +459,17 @@ where
     /// Compares one account and brings the replica in step; one verdict per
     /// mailbox of the primary.
     pub async fn sync_account(&mut self, user: &str) -> Result<Vec<(MailboxName, Verdict)>> {
-        let Some(ours) = self.store().account_state(user).await? else {
+        let Some(mut ours) = self.store().account_state(user).await? else {
             return Ok(Vec::new());
         };
         let answer = self.request(msgs::get_account(user)).await?;
         let theirs = msgs::account_from(&answer)?;
+        if self.adopt_replica_mailboxes(&ours, theirs.as_ref()).await? {
+            let Some(now) = self.store().account_state(user).await? else {
+                return Ok(Vec::new());
+            };
+            ours = now;
+        }
         let heads = self.sync_namespace(&ours, theirs.as_ref()).await?;
         let mut verdicts = Vec::with_capacity(ours.mailboxes.len());
         for m in &ours.mailboxes {
@@ -472,11 +478,11 @@ where
                 name: m.name.clone(),
                 uid_validity: m.head.uid_validity,
             };
-            let theirs = heads
+            let (theirs, their_point) = heads
                 .get(&m.head.uid_validity.0)
                 .copied()
-                .unwrap_or_else(|| empty_head(m.head.uid_validity));
-            match self.sync_mailbox(&key, m.head, theirs).await {
+                .unwrap_or_else(|| (empty_head(m.head.uid_validity), None));
+            match self.sync_mailbox(&key, m.head, theirs, their_point).await {
                 Ok(v) => verdicts.push((m.name.clone(), v)),
                 // Renamed, deleted or replaced meanwhile: the next round sees it.
                 Err(SyncError::Store(mailroom_core::Error::NoSuchMailbox(_))) => {}
@@ -486,13 +492,156 @@ where
         Ok(verdicts)
     }
 
+    /// Keeps what the replica created on its own (after a promotion) before
+    /// the namespaces are brought in step: a replica mailbox the primary
+    /// does not have, and that changed since its sync point or never had
+    /// one, was not deleted on the primary but made on the replica. It is
+    /// created on the primary with its UIDVALIDITY (its messages then merge
+    /// in), or, if the primary has a mailbox of that name, its messages are
+    /// folded into that one (new UIDs, messages already there by GUID
+    /// skipped). Returns whether the primary changed.
+    async fn adopt_replica_mailboxes(
+        &mut self,
+        ours: &AccountState,
+        theirs: Option<&AccountState>,
+    ) -> Result<bool> {
+        let Some(theirs) = theirs else {
+            return Ok(false);
+        };
+        let store = Arc::clone(self.store());
+        let mut changed = false;
+        for t in &theirs.mailboxes {
+            if ours
+                .mailboxes
+                .iter()
+                .any(|o| o.head.uid_validity == t.head.uid_validity)
+            {
+                continue;
+            }
+            let untouched = t.sync_point.is_some_and(|p| {
+                p.uid_next == t.head.uid_next && p.highest_modseq == t.head.highest_modseq
+            });
+            if untouched {
+                // Deleted on the primary, unchanged here: the delete wins.
+                continue;
+            }
+            let user = ours.user.as_str();
+            match ours.mailboxes.iter().find(|o| o.name == t.name) {
+                Some(o) => self.fold(user, t, o).await?,
+                None => {
+                    tracing::warn!(
+                        user,
+                        mailbox = %t.name,
+                        "split brain: mailbox made on the replica; creating it on the primary"
+                    );
+                    store
+                        .apply_namespace(
+                            user,
+                            NamespaceOp::Create {
+                                name: t.name.clone(),
+                                uid_validity: t.head.uid_validity,
+                                special_use: t.special_use,
+                            },
+                        )
+                        .await?;
+                    if !t.acl.entries.is_empty() {
+                        store
+                            .apply_namespace(
+                                user,
+                                NamespaceOp::SetAttributes {
+                                    name: t.name.clone(),
+                                    special_use: t.special_use,
+                                    acl: t.acl.clone(),
+                                },
+                            )
+                            .await?;
+                    }
+                    self.primary.counters.merges.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// Copies the messages of the replica's mailbox `t` into the primary's
+    /// mailbox `o` of the same name (a mailbox created on both ends while
+    /// apart), with new UIDs above `o`'s UIDNEXT and one new modseq; a
+    /// message whose GUID `o` holds already is not copied again. The
+    /// replica's mailbox is then deleted by the namespace pass.
+    async fn fold(&mut self, user: &str, t: &MailboxState, o: &MailboxState) -> Result<()> {
+        let store = Arc::clone(self.store());
+        let key = MailboxKey {
+            user: user.to_owned(),
+            name: t.name.clone(),
+            uid_validity: t.head.uid_validity,
+        };
+        let (_, messages, _) = self.their_changes(&key, ModSeq(0), Uid(1)).await?;
+        let target = MailboxRef::new(user, o.name.clone());
+        let uv = o.head.uid_validity;
+        let mut held = std::collections::HashSet::new();
+        let mut after = Uid(0);
+        loop {
+            let page = store
+                .records_since(&target, uv, ModSeq(0), after, 10_000)
+                .await?;
+            if let Some(last) = page.records.last() {
+                after = last.uid;
+            }
+            held.extend(page.records.iter().map(|r| r.guid));
+            if !page.more {
+                break;
+            }
+        }
+        let modseq = o.head.highest_modseq.next();
+        let mut next_uid = o.head.uid_next.0;
+        let mut copies = Vec::new();
+        for m in messages {
+            if !held.insert(m.record.guid) {
+                continue;
+            }
+            copies.push(ReplicaMessage {
+                record: ReplicaRecord {
+                    uid: Uid(next_uid),
+                    modseq,
+                    ..m.record
+                },
+                content: m.content,
+            });
+            next_uid = next_uid.saturating_add(1);
+        }
+        tracing::warn!(
+            user,
+            mailbox = %t.name,
+            copied = copies.len(),
+            "split brain: mailbox created on both ends; folding the replica's messages into the primary's"
+        );
+        let copied = copies.len() as u64;
+        store
+            .apply_messages(
+                &target,
+                uv,
+                ApplyBatch {
+                    messages: copies,
+                    expunged: Vec::new(),
+                    uid_next: Some(Uid(next_uid)),
+                    highest_modseq: Some(modseq),
+                },
+            )
+            .await?;
+        let c = &self.primary.counters;
+        c.merges.fetch_add(1, Ordering::Relaxed);
+        c.renumbered.fetch_add(copied, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Brings the replica's namespace in step; returns the replica's head
     /// of every mailbox it holds afterwards, by UIDVALIDITY.
     async fn sync_namespace(
         &mut self,
         ours: &AccountState,
         theirs: Option<&AccountState>,
-    ) -> Result<HashMap<u32, MailboxHead>> {
+    ) -> Result<HashMap<u32, (MailboxHead, Option<SyncPoint>)>> {
         let user = ours.user.clone();
         let ours_by_uv: HashMap<u32, &MailboxState> = ours
             .mailboxes
@@ -576,7 +725,7 @@ where
         }
         Ok(theirs_by_uv
             .into_iter()
-            .map(|(uv, t)| (uv, t.head))
+            .map(|(uv, t)| (uv, (t.head, t.sync_point)))
             .collect())
     }
 
@@ -586,6 +735,7 @@ where
         key: &MailboxKey,
         ours_now: MailboxHead,
         theirs: MailboxHead,
+        their_point: Option<SyncPoint>,
     ) -> Result<Verdict> {
         let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
         let point = self.store().sync_point(&mailbox, key.uid_validity).await?;
@@ -594,6 +744,12 @@ where
             if point != Some(here) {
                 self.store()
                     .set_sync_point(&mailbox, key.uid_validity, here)
+                    .await?;
+            }
+            if their_point != Some(here) {
+                // An empty batch with the expected head: the replica
+                // records the sync point too.
+                self.send_records(key, Vec::new(), Vec::new(), Some(ours_now))
                     .await?;
             }
             return Ok(Verdict::InStep);

@@ -309,12 +309,34 @@ async fn handle(
         | kind::SUBSCRIPTIONS
         | kind::QUOTA => {
             let request = NamespaceRequest::from_frame(&frame)?;
+            let created = match &request {
+                NamespaceRequest::Create {
+                    user,
+                    name,
+                    uid_validity,
+                    ..
+                } => Some((MailboxRef::new(user.clone(), name.clone()), *uid_validity)),
+                _ => None,
+            };
             let (user, op) = namespace_op(request);
             tracing::debug!(user, ?op, "replica namespace change");
-            Ok(Some(match store.apply_namespace(&user, op).await {
-                Ok(()) => msgs::ok(),
-                Err(e) => refusal(&e.into()),
-            }))
+            if let Err(e) = store.apply_namespace(&user, op).await {
+                return Ok(Some(refusal(&e.into())));
+            }
+            // A mailbox the primary created starts at a sync point: if the
+            // primary deletes it before any batch, the delete wins.
+            if let Some((mailbox, uv)) = created
+                && let Ok((head, _)) = store.record_digests(&mailbox, uv).await
+            {
+                let point = SyncPoint {
+                    uid_next: head.uid_next,
+                    highest_modseq: head.highest_modseq,
+                };
+                if let Err(e) = store.set_sync_point(&mailbox, uv, point).await {
+                    tracing::warn!(error = %e, %mailbox, "sync point not recorded");
+                }
+            }
+            Ok(Some(msgs::ok()))
         }
         kind::RECORDS => {
             let records = Records::from_frame(&frame)?;

@@ -320,6 +320,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             head,
             special_use: None,
             acl: mailroom_core::Acl::default(),
+            sync_point: None,
         }],
         subscriptions: vec![MailboxName::inbox()],
         quota: mailroom_core::QuotaLimits::default(),

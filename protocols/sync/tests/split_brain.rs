@@ -154,3 +154,92 @@ async fn both_ends_written_apart_are_merged_without_loss() {
     );
     listener.task.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mailboxes_made_or_changed_apart_are_kept() {
+    let p = Arc::new(MemoryStore::new());
+    let r = Arc::new(MemoryStore::new());
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    p.ensure_account(USER).await.unwrap();
+    for name in ["Old", "Keep"] {
+        p.create(&mailbox(USER, name), None).await.unwrap();
+        append_n(&p, &mailbox(USER, name), name.len() * 100, 1, 300).await;
+    }
+    let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+    let mut conn = primary
+        .connect(TcpStream::connect(listener.addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    wait_identical(&p, &r, USER).await;
+    drop(conn);
+
+    // Apart. The old primary deletes Old and Keep and makes Notes (one
+    // message); the promoted replica makes Notes too (two messages) and
+    // Ideas (one), and delivers to Keep.
+    p.delete(&mailbox(USER, "Old")).await.unwrap();
+    p.delete(&mailbox(USER, "Keep")).await.unwrap();
+    p.create(&mailbox(USER, "Notes"), None).await.unwrap();
+    append_n(&p, &mailbox(USER, "Notes"), 1000, 1, 300).await;
+    r.create(&mailbox(USER, "Notes"), None).await.unwrap();
+    append_n(&r, &mailbox(USER, "Notes"), 2000, 2, 300).await;
+    r.create(&mailbox(USER, "Ideas"), None).await.unwrap();
+    append_n(&r, &mailbox(USER, "Ideas"), 3000, 1, 300).await;
+    append_n(&r, &mailbox(USER, "Keep"), 4000, 1, 300).await;
+    let before_r = picture(&r, USER).await.unwrap();
+    let old_guid = before_r
+        .mailboxes
+        .iter()
+        .find(|(n, ..)| n.as_str() == "Old")
+        .unwrap()
+        .1[0]
+        .guid;
+
+    let mut conn = primary
+        .connect(TcpStream::connect(listener.addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    let after_p = picture(&p, USER).await.unwrap();
+    assert_eq!(
+        after_p,
+        picture(&r, USER).await.unwrap(),
+        "both ends identical"
+    );
+    let names: Vec<&str> = after_p.mailboxes.iter().map(|(n, ..)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "Drafts", "INBOX", "Ideas", "Junk", "Keep", "Notes", "Sent", "Trash"
+        ],
+        "Old deleted (untouched on the replica); Keep kept (written on the replica); Ideas adopted"
+    );
+    let count = |name: &str| {
+        after_p
+            .mailboxes
+            .iter()
+            .find(|(n, ..)| n.as_str() == name)
+            .unwrap()
+            .1
+            .len()
+    };
+    assert_eq!(count("Notes"), 3, "both ends' Notes folded into one");
+    assert_eq!(count("Keep"), 2);
+    assert_eq!(count("Ideas"), 1);
+    // Every message the replica held is still there, except Old's.
+    let mut expected = guids(&before_r);
+    expected.remove(&old_guid);
+    assert!(expected.is_subset(&guids(&after_p)));
+    assert!(
+        primary.stats().split_brain_merges >= 3,
+        "{:?}",
+        primary.stats()
+    );
+
+    let again = conn.sync_all().await.unwrap();
+    assert!(
+        again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
+        "{again:?}"
+    );
+    listener.task.abort();
+}

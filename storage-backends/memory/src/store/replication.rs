@@ -69,6 +69,7 @@ impl Replication for MemoryStore {
                 head: state.head(),
                 special_use: state.special_use,
                 acl,
+                sync_point: state.sync_point,
             });
         }
         let subscriptions = account.subscriptions.iter().cloned().collect();
