@@ -109,6 +109,9 @@ pub struct ConfigFile {
     pub shutdown: ShutdownTable,
     /// The Prometheus metrics endpoint; absent means no metrics at all.
     pub metrics: Option<MetricsTable>,
+    /// Dynamic plugins (`[[plugin]]`, see [`crate::plugins`]).
+    #[serde(default, rename = "plugin")]
+    pub plugins: Vec<crate::plugins::PluginTable>,
 }
 
 /// The mailbox store backends mailroomd can run on.
@@ -497,6 +500,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// `[imap] idle_keepalive_secs` (or `[imaps]`), if set.
     pub imap_idle_keepalive: Option<Duration>,
+    /// The `[[plugin]]`s to load at start.
+    pub plugins: Vec<crate::plugins::PluginSpec>,
 }
 
 impl Config {
@@ -746,6 +751,8 @@ impl ConfigFile {
             )));
         }
 
+        let plugins = crate::plugins::resolve(self.plugins, absolute).map_err(invalid)?;
+
         Ok(Config {
             source: source.map(Path::to_path_buf),
             data_dir: data_dir.clone(),
@@ -766,6 +773,7 @@ impl ConfigFile {
             ),
             metrics,
             imap_idle_keepalive,
+            plugins,
         })
     }
 }

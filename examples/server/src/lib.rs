@@ -23,6 +23,9 @@
 //! - [`metrics`]: the `[metrics]` endpoint, a minimal HTTP server answering
 //!   `GET /metrics` with the registry every protocol's metrics layer records into.
 //! - [`rlimit`]: the open-file limit, raised as far as it goes at start.
+//! - [`plugins`]: `[[plugin]]` tables, dynamic auth and billing plugins
+//!   loaded through [`mailroom_plugin`] (an auth plugin replaces the users
+//!   file).
 //!
 //! See `examples/server/README.md` for the command-line and config reference.
 //!
@@ -115,6 +118,7 @@ pub mod config;
 pub mod control;
 pub mod fsutil;
 pub mod metrics;
+pub mod plugins;
 pub mod repair;
 pub mod rlimit;
 pub mod store;

@@ -30,7 +30,7 @@ use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::AdminSocket;
 use mailroomd::store::Store;
 use mailroomd::users::{self, UserDb};
-use mailroomd::{fsutil, metrics, repair, store, tls};
+use mailroomd::{fsutil, metrics, plugins, repair, store, tls};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::watch;
@@ -157,14 +157,21 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             config.admin_socket.display()
         )
     })?;
-    let auth = FileAuthenticator::new(&config.auth.users_file, config.auth.cache_ttl)
-        .map_err(|e| anyhow::anyhow!("authenticator: {e}"))?;
-    if auth.user_count().await == 0 {
-        tracing::warn!(
-            users_file = %config.auth.users_file.display(),
-            "no users yet: add one with `mailroomd user add USER@DOMAIN --password-stdin`"
-        );
-    }
+    let plugins = plugins::load(&config.plugins).await?;
+    let auth: Arc<dyn Authenticator> = match &plugins.auth {
+        Some(auth) => Arc::clone(auth),
+        None => {
+            let auth = FileAuthenticator::new(&config.auth.users_file, config.auth.cache_ttl)
+                .map_err(|e| anyhow::anyhow!("authenticator: {e}"))?;
+            if auth.user_count().await == 0 {
+                tracing::warn!(
+                    users_file = %config.auth.users_file.display(),
+                    "no users yet: add one with `mailroomd user add USER@DOMAIN --password-stdin`"
+                );
+            }
+            Arc::new(auth)
+        }
+    };
     match &store {
         Store::Crc(crc) => tracing::info!(
             store = "crc",
@@ -222,7 +229,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         &config,
         store.storage(),
         store.quota(),
-        Arc::new(auth),
+        auth,
         tls.config,
         registry.clone(),
     );
