@@ -85,7 +85,7 @@ pub struct ImapConfig {
     /// together; more get `* BYE` at once. Default 1024.
     pub max_connections: usize,
     /// The most connections from one client address (IPv6: one /64).
-    /// Default 50.
+    /// Default: none ([`mailroom_server::DEFAULT_MAX_CONNECTIONS_PER_IP`]).
     pub max_connections_per_ip: usize,
     /// The delay after a failed login, doubling per further failure from
     /// the same IP or for the same user. Default 1 s.

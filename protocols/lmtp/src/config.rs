@@ -54,7 +54,7 @@ impl Default for LmtpConfig {
             max_recipients: 1000,
             max_line_length: 4096,
             max_connections: 256,
-            max_connections_per_ip: 256,
+            max_connections_per_ip: mailroom_server::DEFAULT_MAX_CONNECTIONS_PER_IP,
             idle_timeout: Duration::from_secs(300),
             read_timeout: Duration::from_secs(180),
             write_timeout: Duration::from_secs(60),

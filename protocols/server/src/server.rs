@@ -271,10 +271,12 @@ impl<P: Protocol> fmt::Debug for Server<P> {
     }
 }
 
-/// [`Server::limits`] by default: 1024 connections, 50 from one address.
+/// [`Server::limits`] by default: 1024 connections in total.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
-/// See [`DEFAULT_MAX_CONNECTIONS`].
-pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = 50;
+/// No per-address limit by default (`usize::MAX`): one host may be a
+/// whole office behind NAT, a load balancer without the PROXY protocol,
+/// or a benchmark. Set one where clients are known to be spread out.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: usize = usize::MAX;
 
 impl<P: Protocol> Server<P> {
     /// A plaintext listener for `protocol` with the default limits,
