@@ -62,6 +62,7 @@ proptest! {
                 b"\r\n", b"1:*", b"BODY[", b"]", b"<0.10>",
                 b"NOT ", b"OR ", b"APPEND x ", b"\0", b"{99999999999}\r\n",
                 b" ", b"HEADER.FIELDS (A)", b"LOGIN ", b"&-", b"\xff",
+                b"{4097+}\r\n", b"{4096+}\r\n",
             ]),
             0..200,
         ),
@@ -69,6 +70,9 @@ proptest! {
         let data: Vec<u8> = parts.concat();
         let mut with_sizes = vec![5u8, 1, 17, 3];
         with_sizes.extend_from_slice(&data);
+        harness::run(&with_sizes);
+        // The same with LITERAL- on.
+        with_sizes[0] |= 0x80;
         harness::run(&with_sizes);
     }
 }

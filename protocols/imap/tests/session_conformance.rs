@@ -467,3 +467,53 @@ async fn within_older_and_younger() {
     let r = c.cmd("SEARCH OLDER 0").await;
     assert_eq!(Client::status(&r), "BAD", "an interval is nz-number: {r}");
 }
+
+/// LITERAL- (RFC 7888), when configured: advertised instead of LITERAL+,
+/// non-synchronizing literals up to 4096 octets, a larger one `BAD
+/// [TOOBIG]` with the connection going on.
+#[tokio::test]
+async fn literal_minus_limits_non_synchronizing_literals() {
+    let mut config = test_config();
+    config.limits.literal_minus = true;
+    let srv = start_with(config, None, TlsMode::Plain).await;
+    let mut c = Client::connect(srv.addr).await;
+    assert!(
+        c.greeting.contains(" LITERAL- ") && !c.greeting.contains("LITERAL+"),
+        "{}",
+        c.greeting
+    );
+    c.ok(&format!("LOGIN alice@example.com {PASSWORD}")).await;
+    let r = c.ok("CAPABILITY").await;
+    assert!(r.contains(" LITERAL- ") && !r.contains("LITERAL+"), "{r}");
+
+    let mut big = message("big", "");
+    big.resize(5000, b'x');
+    c.send_raw(format!("a1 APPEND INBOX {{{}+}}\r\n", big.len()).as_bytes())
+        .await;
+    c.send_raw(&big).await;
+    c.send_raw(b"\r\n").await;
+    let r = c.until_tagged("a1").await;
+    assert!(r.starts_with("a1 BAD [TOOBIG]"), "{r}");
+    c.ok("NOOP").await;
+    // Small non-synchronizing literals, and large synchronizing ones, work.
+    let small = message("small", "x");
+    c.send_raw(format!("a2 APPEND INBOX {{{}+}}\r\n", small.len()).as_bytes())
+        .await;
+    c.send_raw(&small).await;
+    c.send_raw(b"\r\n").await;
+    let r = c.until_tagged("a2").await;
+    assert!(r.contains("a2 OK [APPENDUID"), "{r}");
+    let r = c.append("INBOX", "", &big).await;
+    assert!(r.contains("OK [APPENDUID"), "{r}");
+    let r = c.ok("STATUS INBOX (MESSAGES)").await;
+    assert!(r.contains("MESSAGES 2"), "{r}");
+
+    // The default is LITERAL+.
+    let srv = start().await;
+    let c = Client::connect(srv.addr).await;
+    assert!(
+        c.greeting.contains(" LITERAL+ ") && !c.greeting.contains("LITERAL-"),
+        "{}",
+        c.greeting
+    );
+}

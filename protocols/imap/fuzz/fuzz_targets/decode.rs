@@ -4,7 +4,8 @@
 //! harness (shared with `tests/codec_fuzz_corpus.rs`) feeds the stream in
 //! those chunks and checks that the decoder never panics, never stalls,
 //! keeps its buffer bounded, and that every command it accepts formats and
-//! parses back to itself.
+//! parses back to itself. The high bit of the first byte turns LITERAL-
+//! (RFC 7888) on.
 //!
 //! `cargo +nightly fuzz run decode` fuzzes with libFuzzer. Built without
 //! `--cfg fuzzing` (a plain `cargo run --bin decode -- FILES|DIRS`), it replays

@@ -5,4 +5,5 @@
 //! everything its RFC asks for is in place.
 
 pub mod appendlimit;
+pub mod literal_minus;
 pub mod within;

@@ -71,6 +71,11 @@ pub struct Limits {
     pub max_literal: u64,
     /// The deepest nesting of parentheses and SEARCH `NOT`/`OR`. Default 64.
     pub max_depth: usize,
+    /// LITERAL- (RFC 7888) instead of LITERAL+: non-synchronizing literals
+    /// only up to 4096 octets; a larger one is answered `BAD [TOOBIG]` and
+    /// its bytes dropped (see [`crate::extension::literal_minus`]). Default
+    /// off: LITERAL+, any size up to `max_literal`.
+    pub literal_minus: bool,
 }
 
 impl Default for Limits {
@@ -79,6 +84,7 @@ impl Default for Limits {
             max_line: 64 * 1024,
             max_literal: 64 * 1024 * 1024,
             max_depth: 64,
+            literal_minus: false,
         }
     }
 }
@@ -374,6 +380,18 @@ impl Decoder {
                     .limits
                     .max_literal
                     .saturating_add(self.limits.max_line as u64);
+        if !too_big && crate::extension::literal_minus::refuses(&self.limits, n, sync) {
+            // RFC 7888 §4: BAD [TOOBIG]; the literal is on its way, so it is
+            // read and dropped, and the rest of its command with it.
+            let tag = self.error_tag(&[]);
+            self.reset();
+            self.state = State::Skip { remaining: n };
+            return Some(Decoded::Error {
+                tag,
+                reason: "non-synchronizing literal over 4096 octets (LITERAL-)".into(),
+                code: Some(Code::TooBig),
+            });
+        }
         if too_big || self.literals.len() >= MAX_LITERALS {
             let tag = self.error_tag(&[]);
             let appended_text = std::mem::take(&mut self.text);

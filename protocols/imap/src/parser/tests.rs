@@ -195,6 +195,56 @@ fn oversized_literals() {
 }
 
 #[test]
+fn literal_minus_refuses_large_non_synchronizing_literals() {
+    let limits = Limits {
+        literal_minus: true,
+        ..Limits::default()
+    };
+    let mut d = Decoder::new(limits);
+    let mut input = b"a APPEND INBOX {4097+}\r\n".to_vec();
+    input.extend_from_slice(&[b'x'; 4097]);
+    input.extend_from_slice(b" trailing words {3+}\r\nabc\r\nb NOOP\r\n");
+    // Fed in pieces: the refusal comes at the announcement, the bytes are
+    // dropped as they arrive, and the next command parses.
+    let mut got = Vec::new();
+    let mut b = BytesMut::new();
+    for chunk in input.chunks(1000) {
+        b.extend_from_slice(chunk);
+        loop {
+            match d.decode(&mut b) {
+                Decoded::Incomplete => break,
+                other => got.push(other),
+            }
+        }
+    }
+    assert_eq!(got.len(), 2, "{got:?}");
+    match &got[0] {
+        Decoded::Error { tag, code, .. } => {
+            assert_eq!(tag.as_deref(), Some("a"));
+            assert_eq!(*code, Some(crate::response::Code::TooBig));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&got[1], Decoded::Request(r) if r.tag == "b"),
+        "{got:?}"
+    );
+    // 4096 octets are fine, and a synchronizing literal of any allowed size.
+    let mut b = BytesMut::from(&b"c LOGIN {4096+}\r\n"[..]);
+    b.extend_from_slice(&[b'u'; 4096]);
+    b.extend_from_slice(b" pw\r\n");
+    assert!(matches!(d.decode(&mut b), Decoded::Request(r) if r.tag == "c"));
+    let mut b = BytesMut::from(&b"d APPEND INBOX {100000}\r\n"[..]);
+    assert_eq!(d.decode(&mut b), Decoded::NeedContinuation);
+    // Without LITERAL-, the large non-synchronizing literal is taken.
+    let mut d = Decoder::new(Limits::default());
+    let mut b = BytesMut::from(&b"e LOGIN {5000+}\r\n"[..]);
+    b.extend_from_slice(&[b'u'; 5000]);
+    b.extend_from_slice(b" pw\r\n");
+    assert!(matches!(d.decode(&mut b), Decoded::Request(r) if r.tag == "e"));
+}
+
+#[test]
 fn literal_in_quoted_string_is_not_a_literal() {
     assert_eq!(
         cmd("a LOGIN \"{3}\" pw"),

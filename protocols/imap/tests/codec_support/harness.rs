@@ -12,18 +12,28 @@ pub const LIMITS: Limits = Limits {
     max_line: 512,
     max_literal: 2048,
     max_depth: 16,
+    literal_minus: false,
+};
+
+/// With LITERAL- (RFC 7888): literals large enough that its 4096-octet
+/// bound on non-synchronizing ones is reached before `max_literal`.
+pub const LITERAL_MINUS_LIMITS: Limits = Limits {
+    max_literal: 8192,
+    literal_minus: true,
+    ..LIMITS
 };
 
 /// Decodes everything in `buf`, checking that every event consumed input
 /// and that the buffer stays bounded. Returns the events.
 pub fn drain(d: &mut Decoder, buf: &mut BytesMut) -> Vec<Decoded> {
+    let limits = d.limits();
     let mut out = Vec::new();
     loop {
         let before = buf.len();
         let r = d.decode(buf);
         if r == Decoded::Incomplete {
             assert!(
-                buf.len() <= LIMITS.max_line + 2 + LIMITS.max_literal as usize,
+                buf.len() <= limits.max_line + 2 + limits.max_literal as usize,
                 "buffer kept {} bytes",
                 buf.len()
             );
@@ -36,10 +46,16 @@ pub fn drain(d: &mut Decoder, buf: &mut BytesMut) -> Vec<Decoded> {
 
 /// Feeds `data` in chunks whose sizes come from the data itself, then a
 /// few line ends so that any pending line completes; checks every command
-/// that comes out round-trips.
+/// that comes out round-trips. The high bit of the first size byte turns
+/// LITERAL- on ([`LITERAL_MINUS_LIMITS`]).
 pub fn run(data: &[u8]) {
     let (sizes, rest) = data.split_at(data.len().min(4));
-    let mut d = Decoder::new(LIMITS);
+    let limits = if sizes.first().is_some_and(|b| b & 0x80 != 0) {
+        LITERAL_MINUS_LIMITS
+    } else {
+        LIMITS
+    };
+    let mut d = Decoder::new(limits);
     let mut buf = BytesMut::new();
     let mut events = Vec::new();
     let mut i = 0;

@@ -2,12 +2,13 @@
 //! greeting and after login.
 
 use super::super::{Context, Reply, State};
+use crate::extension::literal_minus;
 use crate::response::{Code, Data, Response, StatusKind, StatusResponse};
 
 /// Extensions offered once authenticated (each is implemented in `op/`).
+/// The literal capability (LITERAL+ or LITERAL-) goes after IMAP4rev1.
 const AUTHENTICATED: &[&str] = &[
     "IMAP4rev1",
-    "LITERAL+",
     "SASL-IR",
     "ID",
     "ENABLE",
@@ -39,6 +40,7 @@ const QUOTA: &[&str] = &["QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"];
 pub(crate) fn capabilities(state: &State, ctx: &Context) -> Vec<String> {
     if state.access.is_some() {
         let mut caps: Vec<String> = AUTHENTICATED.iter().map(|s| (*s).to_owned()).collect();
+        caps.insert(1, literal_minus::capability(&ctx.config.limits).to_owned());
         caps.push(crate::extension::appendlimit::capability(
             &ctx.config.limits,
         ));
@@ -47,7 +49,8 @@ pub(crate) fn capabilities(state: &State, ctx: &Context) -> Vec<String> {
         }
         return caps;
     }
-    let mut caps: Vec<String> = ["IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE"]
+    let literal = literal_minus::capability(&ctx.config.limits);
+    let mut caps: Vec<String> = ["IMAP4rev1", literal, "SASL-IR", "ID", "ENABLE", "IDLE"]
         .iter()
         .map(|s| (*s).to_owned())
         .collect();
