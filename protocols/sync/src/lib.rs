@@ -25,8 +25,13 @@
 //!    runtime with the limits, timeouts and shutdown of every other
 //!    listener (a refusal is an ERROR frame).
 //! 4. [`Primary`]: the client. [`Primary::run`] replicates continuously and
-//!    reconnects; [`PrimaryConnection::sync_account`] and
-//!    [`PrimaryConnection::sync_all`] compare and repair on demand.
+//!    reconnects (noticing a replica that went away while idle at once);
+//!    [`Primary::status`] reports whether it is connected, how many
+//!    accounts changed since the last completed round and the lag, with
+//!    the counters (bytes, records, repairs, merges);
+//!    [`PrimaryConnection::sync_account`] and
+//!    [`PrimaryConnection::sync_all`] compare and repair on demand, one
+//!    [`Verdict`] per mailbox.
 //!
 //! Where replication resumes is the replica's own HIGHESTMODSEQ of each
 //! mailbox: after either end restarts only what the replica lacks is sent.
@@ -117,5 +122,7 @@ pub mod wire;
 
 pub use error::{Result, SyncError};
 pub use handshake::Secret;
-pub use primary::{Primary, PrimaryConfig, PrimaryConnection, PrimaryStats, Verdict};
+pub use primary::{
+    Primary, PrimaryConfig, PrimaryConnection, PrimaryStats, ReplicationStatus, Verdict,
+};
 pub use replica::{Replica, ReplicaConfig, ReplicaSession, ReplicaStats};

@@ -111,6 +111,24 @@ struct Counters {
     merges: AtomicU64,
     renumbered: AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
+    connected: std::sync::atomic::AtomicBool,
+    /// The change position the last completed round covered.
+    caught_up: AtomicU64,
+    last_round: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// Where rolling replication stands (for `replication status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplicationStatus {
+    /// Whether [`Primary::run`] holds an authenticated connection.
+    pub connected: bool,
+    /// Accounts changed after the last completed round (0: caught up).
+    pub pending_accounts: u64,
+    /// Zero when caught up; else the time since the last completed round,
+    /// an upper bound on how long the oldest pending change has waited.
+    pub lag: Duration,
+    /// The counters.
+    pub stats: PrimaryStats,
 }
 
 /// A snapshot of a primary's counters.
@@ -194,6 +212,24 @@ impl Primary {
         }
     }
 
+    /// Where replication stands: connected, pending changes, lag.
+    pub async fn status(&self) -> Result<ReplicationStatus> {
+        let c = &self.counters;
+        let since = ChangePosition(c.caught_up.load(Ordering::Relaxed));
+        let pending = self.store.changed_accounts(since).await?.users.len() as u64;
+        let lag = match (pending, c.last_round.lock().ok().and_then(|t| *t)) {
+            (0, _) => Duration::ZERO,
+            (_, Some(t)) => t.elapsed(),
+            (_, None) => Duration::MAX,
+        };
+        Ok(ReplicationStatus {
+            connected: c.connected.load(Ordering::Relaxed),
+            pending_accounts: pending,
+            lag,
+            stats: self.stats(),
+        })
+    }
+
     /// Runs the handshake over `io` (the primary speaks first).
     pub async fn connect<IO>(&self, io: IO) -> Result<PrimaryConnection<IO>>
     where
@@ -231,11 +267,13 @@ impl Primary {
                 let io = connect().await?;
                 let mut conn = self.connect(io).await?;
                 delay = self.config.reconnect_delay;
+                self.counters.connected.store(true, Ordering::Relaxed);
                 conn.follow().await
             };
             tokio::select! {
                 _ = &mut shutdown => return,
                 result = attempt => {
+                    self.counters.connected.store(false, Ordering::Relaxed);
                     let e = match result {
                         Ok(()) => SyncError::Unexpected("replica closed the connection"),
                         Err(e) => e,
@@ -429,12 +467,42 @@ where
             for user in &changed.users {
                 self.sync_account(user).await?;
             }
-            self.primary.counters.rounds.fetch_add(1, Ordering::Relaxed);
+            let c = &self.primary.counters;
+            c.rounds.fetch_add(1, Ordering::Relaxed);
+            c.caught_up.fetch_max(changed.position.0, Ordering::Relaxed);
+            if let Ok(mut t) = c.last_round.lock() {
+                *t = Some(std::time::Instant::now());
+            }
             position = changed.position;
             tokio::select! {
                 change = watch.changed() => {
                     if change.is_none() {
                         return Ok(());
+                    }
+                }
+                // While idle, the replica says nothing; reading notices at
+                // once when it goes away (or refuses us with an ERROR).
+                next = self.framed.next() => {
+                    self.report_bytes();
+                    match next {
+                        None => {
+                            return Err(SyncError::Io(std::io::Error::new(
+                                std::io::ErrorKind::UnexpectedEof,
+                                "replica closed the connection",
+                            )));
+                        }
+                        Some(Err(e)) => return Err(e),
+                        Some(Ok(frame)) if frame.kind == kind::ERROR => {
+                            let ours = (
+                                *self.config().versions.start(),
+                                *self.config().versions.end(),
+                            );
+                            return Err(ErrorFrame::from_frame(&frame)?.into_error(ours));
+                        }
+                        Some(Ok(frame)) if frame.is_ignorable() && !is_known(frame.kind) => {}
+                        Some(Ok(_)) => {
+                            return Err(SyncError::Unexpected("unsolicited frame from the replica"));
+                        }
                     }
                 }
                 _ = tokio::time::sleep_until(next_verify) => {

@@ -203,14 +203,24 @@ async fn restarted_replica_and_primary_resume_without_resending() {
     assert_eq!(initial.messages_sent, 40);
     assert!(initial.bytes_sent > 40 * 2048, "{initial:?}");
 
+    let status = wait_status(&running.primary, |s| s.pending_accounts == 0).await;
+    assert!(status.connected && status.lag.is_zero(), "{status:?}");
+
     // The replica process goes away (listener and connections) and comes
     // back on another port over the same data.
     listener.task.abort();
     let _ = listener.task.await;
+    let status = wait_status(&running.primary, |s| !s.connected).await;
+    assert_eq!(status.pending_accounts, 0);
+    p.append(&inbox(ALICE), message(1000, 2048)).await.unwrap();
+    let status = running.primary.status().await.unwrap();
+    assert_eq!(status.pending_accounts, 1, "{status:?}");
+    assert!(!status.lag.is_zero(), "{status:?}");
     let second = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
     *running.target.lock().unwrap() = second.addr;
-    p.append(&inbox(ALICE), message(1000, 2048)).await.unwrap();
     wait_identical(&p, &r, ALICE).await;
+    let status = wait_status(&running.primary, |s| s.pending_accounts == 0).await;
+    assert!(status.connected, "{status:?}");
     let after = running.primary.stats();
     let resent = after.bytes_sent - initial.bytes_sent;
     println!(
@@ -356,4 +366,20 @@ async fn runs_on_the_shared_server_runtime_with_its_limits_and_shutdown() {
     task.await.unwrap().unwrap();
     assert!(conn.sync_all().await.is_err(), "connection closed");
     assert_eq!(replica.stats().connections, 1);
+}
+
+/// Polls the primary's status until `done` holds (10 s at most).
+async fn wait_status(
+    primary: &Primary,
+    done: impl Fn(&mailroom_sync::ReplicationStatus) -> bool,
+) -> mailroom_sync::ReplicationStatus {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = primary.status().await.unwrap();
+        if done(&status) {
+            return status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
