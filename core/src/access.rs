@@ -22,7 +22,7 @@ use crate::error::{Error, Result};
 use crate::flags::{Flag, StoreOp};
 use crate::mailbox::{DELIMITER, MailboxName, MailboxRef, MailboxStatus, SpecialUse, list_matches};
 use crate::message::{Appended, CopyResult, NewMessage, StoreResult};
-use crate::quota::{Quota, QuotaUsage};
+use crate::quota::{Quota, QuotaLimits, QuotaUsage};
 use crate::storage::{Mailbox, Storage};
 use crate::types::{ModSeq, Uid};
 
@@ -457,11 +457,15 @@ impl MailAccess {
         self.require(&mailbox, Right::Insert).await?;
         let mut message = message;
         self.filter_flags(&mailbox, &mut message).await?;
-        if let Some(q) = &self.quota {
-            q.check(&mailbox.owner, message.content.len() as u64, 1)
-                .await?;
+        match &self.quota {
+            Some(q) => {
+                let limits = q.limits(&q.root_of(&mailbox.owner)).await?;
+                self.storage
+                    .append_within_quota(&mailbox, message, limits)
+                    .await
+            }
+            None => self.storage.append(&mailbox, message).await,
         }
-        self.storage.append(&mailbox, message).await
     }
 
     async fn filter_flags(&self, mailbox: &MailboxRef, message: &mut NewMessage) -> Result<()> {
@@ -608,30 +612,40 @@ impl Selected {
         self.mailbox.expunge(uids).await
     }
 
-    async fn check_dest(&self, dest: &str, uids: &[Uid], is_move: bool) -> Result<MailboxRef> {
+    /// The destination of a COPY or MOVE (`i` checked, and it exists), and
+    /// the quota limits the copies are charged against: `None` without a
+    /// quota policy, or for a move within one owner (which frees what it
+    /// takes).
+    async fn check_dest(
+        &self,
+        dest: &str,
+        is_move: bool,
+    ) -> Result<(MailboxRef, Option<QuotaLimits>)> {
         let dest = self.access.resolve(dest)?;
         self.access.require(&dest, Right::Insert).await?;
         if !self.access.exists(&dest).await? {
             return Err(Error::NoSuchMailbox(self.access.display_name(&dest)));
         }
         let same_root = dest.owner == self.mailbox.reference().owner;
-        if let Some(q) = self
+        let limits = match self
             .access
             .quota
             .as_ref()
             .filter(|_| !(is_move && same_root))
         {
-            let metas = self.mailbox.fetch_meta(uids).await?;
-            let bytes = metas.iter().map(|m| m.size).sum();
-            q.check(&dest.owner, bytes, metas.len() as u64).await?;
-        }
-        Ok(dest)
+            Some(q) => Some(q.limits(&q.root_of(&dest.owner)).await?),
+            None => None,
+        };
+        Ok((dest, limits))
     }
 
-    /// COPY: `i` on the destination and quota checked.
+    /// COPY: `i` on the destination; the copies are charged to its owner's
+    /// quota atomically with the copy.
     pub async fn copy_to(&self, uids: &[Uid], dest: &str) -> Result<CopyResult> {
-        let dest = self.check_dest(dest, uids, false).await?;
-        self.mailbox.copy_to(uids, &dest).await
+        match self.check_dest(dest, false).await? {
+            (dest, Some(limits)) => self.mailbox.copy_to_within_quota(uids, &dest, limits).await,
+            (dest, None) => self.mailbox.copy_to(uids, &dest).await,
+        }
     }
 
     /// MOVE: also needs `e` (and `t`) here. The destination may be this
@@ -644,8 +658,10 @@ impl Selected {
         if !self.rights.contains(Right::Expunge) || !self.rights.contains(Right::DeleteMessage) {
             return Err(Error::PermissionDenied(Right::Expunge));
         }
-        let dest = self.check_dest(dest, uids, true).await?;
-        self.mailbox.move_to(uids, &dest).await
+        match self.check_dest(dest, true).await? {
+            (dest, Some(limits)) => self.mailbox.move_to_within_quota(uids, &dest, limits).await,
+            (dest, None) => self.mailbox.move_to(uids, &dest).await,
+        }
     }
 }
 

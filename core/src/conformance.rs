@@ -80,7 +80,7 @@ pub const CAROL: &str = "carol@example.com";
 const WAIT: Duration = Duration::from_secs(10);
 
 /// The names of every check, in the order [`run_all`] runs them.
-pub const CHECKS: [&str; 16] = [
+pub const CHECKS: [&str; 17] = [
     "account_defaults",
     "namespace",
     "rename",
@@ -95,6 +95,7 @@ pub const CHECKS: [&str; 16] = [
     "copy_and_move",
     "recent",
     "quota",
+    "quota_concurrent",
     "watch",
     "shared_mailboxes",
 ];
@@ -110,8 +111,8 @@ macro_rules! conformance_tests {
         $crate::__conformance_tests!($make;
             account_defaults, namespace, rename, rename_inbox, append_and_fetch,
             store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
-            per_user_seen, copy_and_move, recent, quota, watch, shared_mailboxes,
-            concurrent_access);
+            per_user_seen, copy_and_move, recent, quota, quota_concurrent, watch,
+            shared_mailboxes, concurrent_access);
     };
 }
 
@@ -148,6 +149,7 @@ where
     copy_and_move(make()).await;
     recent(make()).await;
     quota(make()).await;
+    quota_concurrent(make()).await;
     watch(make()).await;
     shared_mailboxes(make()).await;
     concurrent_access(make()).await;
@@ -2272,4 +2274,167 @@ pub async fn shared_mailboxes<S: Storage + ?Sized>(store: Arc<S>) {
     // a mailbox created in place of a deleted one starts without entries
     ok(store.create(&renamed, None).await, "re-create");
     assert_eq!(shared(store, BOB).await, vec![], "new incarnation unshared");
+}
+
+/// Concurrent charged appends never take usage past a limit: many tasks at
+/// once (LMTP-style deliveries through the standard [`Pipeline`] into INBOX,
+/// IMAP-style APPENDs through [`MailAccess`] into other mailboxes, COPYs
+/// through a selected mailbox) race for the last bytes, then for the last
+/// messages, of one account. Exactly as many succeed as fit; the others fail
+/// with [`Error::OverQuota`] (a temporary failure for LMTP), and usage ends
+/// at the limit, never above it.
+///
+/// [`Pipeline`]: crate::delivery::Pipeline
+/// [`MailAccess`]: crate::access::MailAccess
+pub async fn quota_concurrent<S: Storage + Quota + 'static>(store: Arc<S>) {
+    use crate::acl::Principal;
+    use crate::delivery::{Delivery, DeliveryOutcome, DeliveryRequest, Pipeline, Recipient};
+
+    const TASKS: u32 = 48;
+    account(&*store, ALICE).await;
+    let root = store.root_of(ALICE);
+    let sent = mbox(ALICE, "Sent");
+    // a message to copy, the same size as every other one
+    let seed = append(&*store, &sent, same_size(0, 0), &[]).await;
+    let size = body(same_size(0, 0)).len() as u64;
+    let storage: Arc<dyn Storage> = store.clone();
+    let quota: Arc<dyn Quota> = store.clone();
+    let pipeline = Arc::new(Pipeline::standard(storage.clone(), quota.clone()));
+    let access = crate::access::MailAccess::new(
+        storage.clone(),
+        Some(quota.clone()),
+        Principal::user(ALICE),
+    );
+
+    // Test message numbers whose bodies all have the same length: four
+    // digits, and the same padding (`n % 7 == 4`).
+    fn same_size(round_no: u32, t: u32) -> u32 {
+        1005 + 7 * (100 * round_no + t)
+    }
+
+    // One round: every task tries to add one message of `size` bytes at
+    // once; returns how many succeeded.
+    async fn round(
+        pipeline: &Arc<Pipeline>,
+        access: &crate::access::MailAccess,
+        seed: Uid,
+        round_no: u32,
+    ) -> u32 {
+        let barrier = Arc::new(tokio::sync::Barrier::new(TASKS as usize));
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let (pipeline, access, barrier) = (pipeline.clone(), access.clone(), barrier.clone());
+            tasks.push(tokio::spawn(async move {
+                let content = body(same_size(round_no, t));
+                barrier.wait().await;
+                match t % 3 {
+                    0 => {
+                        let req = DeliveryRequest {
+                            return_path: None,
+                            recipients: vec![Recipient {
+                                user: ALICE.into(),
+                                detail: None,
+                            }],
+                            message: content,
+                        };
+                        let out = pipeline.deliver(&req).await;
+                        match out.as_slice() {
+                            [DeliveryOutcome::Delivered { .. }] => true,
+                            [DeliveryOutcome::TemporaryFailure(Error::OverQuota)] => false,
+                            other => {
+                                panic!("delivery: expected delivered or over quota, got {other:?}")
+                            }
+                        }
+                    }
+                    1 => {
+                        let msg = NewMessage {
+                            flags: Flags::default(),
+                            internal_date: None,
+                            content,
+                        };
+                        match access.append("Trash", msg).await {
+                            Ok(_) => true,
+                            Err(Error::OverQuota) => false,
+                            Err(e) => panic!("APPEND: expected success or OverQuota, got {e:?}"),
+                        }
+                    }
+                    _ => {
+                        let sel = ok(access.select("Sent", false).await, "select Sent");
+                        match sel.copy_to(&[seed], "Drafts").await {
+                            Ok(r) if r.mapping.len() == 1 => true,
+                            Ok(r) => panic!("COPY of one message copied {:?}", r.mapping),
+                            Err(Error::OverQuota) => false,
+                            Err(e) => panic!("COPY: expected success or OverQuota, got {e:?}"),
+                        }
+                    }
+                }
+            }));
+        }
+        let mut stored = 0;
+        for task in tasks {
+            match tokio::time::timeout(WAIT * 3, task).await {
+                Ok(Ok(true)) => stored += 1,
+                Ok(Ok(false)) => {}
+                Ok(Err(e)) => panic!("a concurrent task failed: {e}"),
+                Err(_) => panic!("concurrent appends did not finish: deadlock?"),
+            }
+        }
+        stored
+    }
+
+    // STORAGE: room for exactly 10 more messages
+    let used = ok(store.usage(&root).await, "usage");
+    assert_eq!(used.messages, 1);
+    let limit = used.storage_bytes + 10 * size;
+    ok(
+        store
+            .set_limits(
+                &root,
+                QuotaLimits {
+                    storage_bytes: Some(limit),
+                    messages: None,
+                },
+            )
+            .await,
+        "set_limits",
+    );
+    let stored = round(&pipeline, &access, seed.uid, 1).await;
+    let u = ok(store.usage(&root).await, "usage");
+    assert!(
+        u.storage_bytes <= limit,
+        "STORAGE overshot: {} bytes used, limit {limit} ({stored} of {TASKS} concurrent appends succeeded)",
+        u.storage_bytes
+    );
+    assert_eq!(
+        (stored, u.storage_bytes),
+        (10, limit),
+        "exactly the 10 messages that fit are stored"
+    );
+
+    // MESSAGE: room for exactly 7 more messages
+    let max = u.messages + 7;
+    ok(
+        store
+            .set_limits(
+                &root,
+                QuotaLimits {
+                    storage_bytes: None,
+                    messages: Some(max),
+                },
+            )
+            .await,
+        "set_limits",
+    );
+    let stored = round(&pipeline, &access, seed.uid, 2).await;
+    let u = ok(store.usage(&root).await, "usage");
+    assert!(
+        u.messages <= max,
+        "MESSAGE overshot: {} messages, limit {max} ({stored} of {TASKS} concurrent appends succeeded)",
+        u.messages
+    );
+    assert_eq!(
+        (stored, u.messages),
+        (7, max),
+        "exactly the 7 messages that fit are stored"
+    );
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::flags::Flags;
 use crate::mailbox::{MailboxName, MailboxRef};
 use crate::message::{InternalDate, NewMessage};
-use crate::quota::Quota;
+use crate::quota::{Quota, QuotaLimits};
 use crate::storage::Storage;
 use crate::types::Uid;
 
@@ -85,6 +85,10 @@ pub struct DeliveryContext {
     pub target: MailboxName,
     /// Flags the message is filed with.
     pub flags: Flags,
+    /// The recipient's quota limits, set by [`QuotaCheck`]: the filing
+    /// step charges the message against them atomically with the append
+    /// (`None`: no quota policy in the pipeline, nothing charged).
+    pub quota: Option<QuotaLimits>,
 }
 
 /// What a step decided.
@@ -137,42 +141,55 @@ impl Pipeline {
     }
 }
 
-#[async_trait]
-impl Delivery for Pipeline {
-    async fn deliver(&self, request: &DeliveryRequest) -> Vec<DeliveryOutcome> {
-        let mut out = Vec::with_capacity(request.recipients.len());
-        'recipients: for rcpt in &request.recipients {
-            let mut ctx = DeliveryContext {
-                recipient: rcpt.clone(),
-                return_path: request.return_path.clone(),
-                message: request.message.clone(),
-                target: MailboxName::inbox(),
-                flags: Flags::default(),
-            };
-            for step in &self.steps {
-                match step.run(&mut ctx).await {
-                    Ok(StepOutcome::Continue) => {}
-                    Ok(StepOutcome::Done(outcome)) => {
-                        out.push(outcome);
-                        continue 'recipients;
-                    }
-                    Err(e) => {
-                        tracing::warn!(user = %rcpt.user, error = %e, "delivery step failed");
-                        out.push(DeliveryOutcome::from_error(e));
-                        continue 'recipients;
-                    }
+impl Pipeline {
+    /// Runs the steps for one recipient.
+    async fn deliver_one(&self, rcpt: &Recipient, request: &DeliveryRequest) -> DeliveryOutcome {
+        let mut ctx = DeliveryContext {
+            recipient: rcpt.clone(),
+            return_path: request.return_path.clone(),
+            message: request.message.clone(),
+            target: MailboxName::inbox(),
+            flags: Flags::default(),
+            quota: None,
+        };
+        for step in &self.steps {
+            match step.run(&mut ctx).await {
+                Ok(StepOutcome::Continue) => {}
+                Ok(StepOutcome::Done(outcome)) => return outcome,
+                Err(e) => {
+                    tracing::warn!(user = %rcpt.user, error = %e, "delivery step failed");
+                    return DeliveryOutcome::from_error(e);
                 }
             }
-            out.push(DeliveryOutcome::TemporaryFailure(Error::Backend(
-                "delivery pipeline has no filing step".into(),
-            )));
         }
-        out
+        DeliveryOutcome::TemporaryFailure(Error::Backend(
+            "delivery pipeline has no filing step".into(),
+        ))
     }
 }
 
-/// Fails delivery temporarily when the recipient is over quota, so the MTA
-/// keeps the message and retries.
+#[async_trait]
+impl Delivery for Pipeline {
+    /// Delivers to every recipient at once (each through every step), so
+    /// the copies of a message to several users are made durable together
+    /// rather than one after the other; the outcomes come back in the
+    /// recipients' order. The message bytes are shared, never copied.
+    async fn deliver(&self, request: &DeliveryRequest) -> Vec<DeliveryOutcome> {
+        futures::future::join_all(
+            request
+                .recipients
+                .iter()
+                .map(|rcpt| self.deliver_one(rcpt, request)),
+        )
+        .await
+    }
+}
+
+/// Puts the recipient under their quota: looks up their limits for the
+/// filing step, which charges the message against them in the same atomic
+/// step as the append (so concurrent deliveries never overshoot). Over
+/// quota, delivery fails temporarily ([`Error::OverQuota`], LMTP `452
+/// 4.2.2`), so the MTA keeps the message and retries.
 #[derive(Debug, Clone)]
 pub struct QuotaCheck {
     quota: Arc<dyn Quota>,
@@ -188,17 +205,9 @@ impl QuotaCheck {
 #[async_trait]
 impl DeliveryStep for QuotaCheck {
     async fn run(&self, ctx: &mut DeliveryContext) -> Result<StepOutcome> {
-        match self
-            .quota
-            .check(&ctx.recipient.user, ctx.message.len() as u64, 1)
-            .await
-        {
-            Ok(()) => Ok(StepOutcome::Continue),
-            Err(Error::OverQuota) => Ok(StepOutcome::Done(DeliveryOutcome::TemporaryFailure(
-                Error::OverQuota,
-            ))),
-            Err(e) => Err(e),
-        }
+        let root = self.quota.root_of(&ctx.recipient.user);
+        ctx.quota = Some(self.quota.limits(&root).await?);
+        Ok(StepOutcome::Continue)
     }
 }
 
@@ -220,34 +229,54 @@ impl FileInto {
 impl DeliveryStep for FileInto {
     async fn run(&self, ctx: &mut DeliveryContext) -> Result<StepOutcome> {
         let user = &ctx.recipient.user;
-        self.storage.ensure_account(user).await?;
-        if let Some(name) = ctx
-            .recipient
-            .detail
-            .as_deref()
-            .filter(|_| ctx.target.is_inbox())
-            .and_then(|d| MailboxName::new(d).ok())
-            && self
-                .storage
-                .list(user)
-                .await?
-                .iter()
-                .any(|m| m.name == name)
-        {
-            ctx.target = name;
+        if ctx.recipient.detail.is_some() && ctx.target.is_inbox() {
+            self.storage.ensure_account(user).await?;
+            if let Some(name) = ctx
+                .recipient
+                .detail
+                .as_deref()
+                .and_then(|d| MailboxName::new(d).ok())
+                && self
+                    .storage
+                    .list(user)
+                    .await?
+                    .iter()
+                    .any(|m| m.name == name)
+            {
+                ctx.target = name;
+            }
         }
         let mailbox = MailboxRef::new(user.clone(), ctx.target.clone());
-        let appended = self
-            .storage
-            .append(
-                &mailbox,
-                NewMessage {
-                    flags: ctx.flags.clone(),
-                    internal_date: Some(InternalDate::now()),
-                    content: ctx.message.clone(),
-                },
-            )
-            .await?;
+        let mut created = false;
+        let appended = loop {
+            let message = NewMessage {
+                flags: ctx.flags.clone(),
+                internal_date: Some(InternalDate::now()),
+                content: ctx.message.clone(),
+            };
+            let result = match ctx.quota.filter(|l| !l.is_unlimited()) {
+                Some(limits) => {
+                    self.storage
+                        .append_within_quota(&mailbox, message, limits)
+                        .await
+                }
+                None => self.storage.append(&mailbox, message).await,
+            };
+            match result {
+                // the first delivery to a user makes their account (and
+                // INBOX); every later one goes straight to the append
+                Err(Error::NoSuchMailbox(_)) if !created && ctx.target.is_inbox() => {
+                    self.storage.ensure_account(user).await?;
+                    created = true;
+                }
+                Err(Error::OverQuota) => {
+                    return Ok(StepOutcome::Done(DeliveryOutcome::TemporaryFailure(
+                        Error::OverQuota,
+                    )));
+                }
+                other => break other?,
+            }
+        };
         Ok(StepOutcome::Done(DeliveryOutcome::Delivered {
             mailbox: ctx.target.clone(),
             uid: appended.uid,

@@ -45,6 +45,9 @@
 //! - `async-trait`: object-safe async traits, so plugins can hand out `Arc<dyn Trait>`.
 //! - `crc32fast`: the replication state CRC ([`replication::StateCrc`]), the
 //!   same CRC-32 the CRC store and the replication frames use.
+//! - `futures` (`join_all`): a delivery runs its recipients at once, so the
+//!   copies of one message reach their mailboxes' disks together; the
+//!   runtime-independent join of the ecosystem, rather than one of our own.
 
 pub mod access;
 pub mod acl;

@@ -15,6 +15,7 @@ use crate::message::{
     StoreResult,
 };
 use crate::mime::MessageSummary;
+use crate::quota::QuotaLimits;
 use crate::types::{ModSeq, Uid};
 
 /// A mailbox store: the namespace of every user and the way into each
@@ -90,7 +91,9 @@ pub trait Storage: Send + Sync + Debug {
     /// Opens a mailbox for `viewer` (whose `\Seen` state is used on shared mailboxes).
     async fn open(&self, mailbox: &MailboxRef, viewer: &str) -> Result<Arc<dyn Mailbox>>;
 
-    /// Appends a message. Durable when this returns `Ok`.
+    /// Appends a message. Durable when this returns `Ok`. Charges no quota
+    /// (administrative writes, replication); clients' APPENDs and
+    /// deliveries go through [`Storage::append_within_quota`].
     async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended>;
 
     /// Takes the POP3 maildrop lock of `user` ([`crate::maildrop`]): one
@@ -102,6 +105,20 @@ pub trait Storage: Send + Sync + Debug {
     /// [`crate::maildrop::in_use`] (a [`crate::Error::Busy`]) when another
     /// session holds it; an I/O error if the lock cannot be taken.
     async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock>;
+
+    /// Appends a message charged to its owner's quota: fails with
+    /// [`crate::Error::OverQuota`], storing nothing, if the message would
+    /// take the owner's usage (every mailbox of theirs, with the charged
+    /// writes still in flight) past `limits`. The check and the charge are
+    /// one atomic step with the append, so no interleaving of concurrent
+    /// charged appends and copies, to one mailbox or several, can exceed a
+    /// limit. Durable when this returns `Ok`.
+    async fn append_within_quota(
+        &self,
+        mailbox: &MailboxRef,
+        message: NewMessage,
+        limits: QuotaLimits,
+    ) -> Result<Appended>;
 }
 
 /// One open mailbox. Cheap to clone behind an `Arc`; every session that
@@ -156,6 +173,27 @@ pub trait Mailbox: Send + Sync + Debug {
     /// Moves messages to another mailbox atomically (RFC 6851): they appear
     /// in `dest` and are expunged here.
     async fn move_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult>;
+
+    /// [`Mailbox::copy_to`] charged to the quota of `dest`'s owner, as
+    /// [`Storage::append_within_quota`] charges an append: nothing is copied
+    /// and [`crate::Error::OverQuota`] returned if the copies would exceed
+    /// `limits`; the check and the charge are atomic with the copy.
+    async fn copy_to_within_quota(
+        &self,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        limits: QuotaLimits,
+    ) -> Result<CopyResult>;
+
+    /// [`Mailbox::move_to`] charged to the quota of `dest`'s owner (for a
+    /// move between two owners; within one owner a move frees what it
+    /// takes, and [`Mailbox::move_to`] is enough).
+    async fn move_to_within_quota(
+        &self,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        limits: QuotaLimits,
+    ) -> Result<CopyResult>;
 }
 
 /// Wakes a session when a mailbox changes. Backends create one with

@@ -134,6 +134,67 @@ async fn over_quota_is_452_then_delivered_after_raising_the_quota() {
     assert_eq!(strip_trace(&stored[0]).1, &big[..]);
 }
 
+/// Many LMTP connections deliver to one user at once, near their quota:
+/// the store charges each message atomically with its append, so usage
+/// never passes the limit; every connection gets `250` (stored) or `452
+/// 4.2.2` (not stored), and exactly the `250`s are in the mailbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_deliveries_never_overshoot_the_quota() {
+    const CONNECTIONS: usize = 24;
+    let h = Harness::start().await;
+    h.store_ensure(ALICE).await;
+    let body = [MSG, &b"x".repeat(1000)[..], b"\r\n"].concat();
+    // room for about 8 of the 24 (each is the body plus ~250 bytes of trace headers)
+    let limit = 8 * (body.len() as u64 + 250);
+    h.set_quota(ALICE, Some(limit)).await;
+    let mut clients = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let mut c = h.session().await;
+        c.cmd1("MAIL FROM:<sender@example.org>").await;
+        c.cmd1(&format!("RCPT TO:<{ALICE}>")).await;
+        assert!(c.cmd1("DATA").await.starts_with("354 "));
+        clients.push(c);
+    }
+    let barrier = Arc::new(tokio::sync::Barrier::new(CONNECTIONS));
+    let tasks: Vec<_> = clients
+        .into_iter()
+        .map(|mut c| {
+            let (barrier, body) = (barrier.clone(), body.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                c.data(&body, 1).await.remove(0)
+            })
+        })
+        .collect();
+    let mut delivered = 0;
+    let mut full = 0;
+    for t in tasks {
+        let reply = t.await.unwrap();
+        if reply.starts_with("250 2.0.0") {
+            delivered += 1;
+        } else {
+            assert_eq!(reply, format!("452 4.2.2 <{ALICE}> mailbox is full"));
+            full += 1;
+        }
+    }
+    let stored = h.messages(ALICE, "INBOX").await;
+    let used = h.used(ALICE).await;
+    assert!(
+        used <= limit,
+        "quota overshot: {used} bytes used, limit {limit}"
+    );
+    assert_eq!(stored.len(), delivered, "exactly the 250s are stored");
+    assert!(
+        full > 0 && delivered > 0,
+        "{delivered} delivered, {full} full"
+    );
+    let largest = stored.iter().map(Vec::len).max().unwrap() as u64;
+    assert!(
+        used + largest > limit,
+        "a refused message would have fitted: {used} of {limit} used"
+    );
+}
+
 #[tokio::test]
 async fn size_limit_552_at_mail_and_after_data() {
     let mut config = test_config();

@@ -67,6 +67,8 @@ pub(crate) struct Ctx {
     pub(crate) stats: IoStats,
     /// Mailboxes found corrupt, waiting for `reconstruct`.
     pub(crate) queue: Mutex<BTreeSet<MailboxRef>>,
+    /// Quota ledgers of the accounts with charged writes.
+    pub(crate) ledgers: crate::quota::Ledgers,
 }
 
 impl Ctx {

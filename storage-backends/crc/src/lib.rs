@@ -69,6 +69,7 @@ mod maildrop;
 mod map;
 mod mbox;
 mod open;
+mod quota;
 mod rebuild;
 mod shared;
 mod store;

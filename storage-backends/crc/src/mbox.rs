@@ -31,6 +31,7 @@ use crate::layout::{
     RECORD_SIZE, SEEN_MAGIC, VersionLayout,
 };
 use crate::map::Map;
+use crate::quota::{Charge, Usage};
 
 /// File names inside a mailbox directory.
 pub(crate) const INDEX_FILE: &str = "index";
@@ -321,6 +322,9 @@ pub(crate) struct Inner {
     /// A change failed half-way (I/O error): the in-memory state may not
     /// match the disk; the next access reloads (and recounts).
     broken: bool,
+    /// The header's counts were recomputed when it was loaded (it was
+    /// dirty): quota usage counted from the old header may differ.
+    pub(crate) recounted: bool,
 }
 
 /// The slot behind the lock: loaded lazily, emptied on delete.
@@ -360,6 +364,8 @@ struct AppendQueue {
 #[derive(Debug)]
 struct PendingAppend {
     prepared: Prepared,
+    /// Its quota charge, settled by the commit that makes it visible.
+    charge: Charge,
     reply: std::sync::mpsc::Sender<Result<mailroom_core::Appended>>,
 }
 
@@ -461,18 +467,23 @@ impl Shared {
             if slot.inner.as_ref().is_some_and(|i| !i.broken) {
                 tracing::warn!(mailbox = %self.mref(), "index file changed behind our back; reloading and re-verifying it");
             }
-            slot.inner = None;
+            // a reload may find other figures than those counted
+            let mut usage_may_differ = slot.inner.take().is_some();
             if !self.tmp_swept.swap(true, Ordering::Relaxed) {
                 sweep_tmp(&self.dir);
             }
             let inner = match Inner::load(&self.dir, &self.ctx) {
                 Err(LoadError::OldVersion(v)) => {
+                    usage_may_differ = true;
                     crate::rebuild::upgrade(self, v).map_err(|e| self.fail(e))?;
                     Inner::load(&self.dir, &self.ctx).map_err(|e| self.fail(e.into()))?
                 }
                 Err(e) => return Err(self.fail(e.into())),
                 Ok(i) => i,
             };
+            if usage_may_differ || inner.recounted {
+                self.ctx.ledgers.forget(&self.owner);
+            }
             slot.inner = Some(inner);
         }
         Ok(())
@@ -730,7 +741,18 @@ impl Shared {
     /// caller is answered only after the batch holding its message is
     /// durable, or with the error that stopped it (nothing of a failed batch
     /// is visible).
-    pub(crate) fn append(&self, mut p: Prepared) -> Result<mailroom_core::Appended> {
+    pub(crate) fn append(&self, p: Prepared) -> Result<mailroom_core::Appended> {
+        self.append_charged(p, Charge::none())
+    }
+
+    /// [`Shared::append`] with a quota charge, settled by the commit that
+    /// makes the message visible (in the same step that adds it to the
+    /// owner's usage) or given back if it fails.
+    pub(crate) fn append_charged(
+        &self,
+        mut p: Prepared,
+        charge: Charge,
+    ) -> Result<mailroom_core::Appended> {
         if let Source::Bytes(b) = &p.source {
             let tmp = tmp_path(&self.dir, "new");
             let written = write_new_file(&tmp, b, self.ctx.durable);
@@ -747,7 +769,11 @@ impl Shared {
         let (reply, answer) = std::sync::mpsc::channel();
         let lead = {
             let mut q = self.append_queue();
-            q.pending.push(PendingAppend { prepared: p, reply });
+            q.pending.push(PendingAppend {
+                prepared: p,
+                charge,
+                reply,
+            });
             !std::mem::replace(&mut q.leader, true)
         };
         if lead {
@@ -804,14 +830,16 @@ impl Shared {
         let mut replies = Vec::with_capacity(batch.len());
         let mut msgs = Vec::with_capacity(batch.len());
         let mut files = Vec::with_capacity(batch.len());
+        let mut charges = Vec::with_capacity(batch.len());
         for pa in batch {
             if let Source::Written(path) = &pa.prepared.source {
                 files.push(path.clone());
             }
             replies.push(pa.reply);
             msgs.push(pa.prepared);
+            charges.push(pa.charge);
         }
-        match self.commit_new(g, msgs, false, None) {
+        match self.commit_new(g, msgs, false, None, &mut charges) {
             Ok(done) if done.len() == replies.len() => {
                 IoStats::bump(&self.ctx.stats.append_commits);
                 self.ctx
@@ -861,23 +889,39 @@ impl Shared {
 
     /// Commits prepared messages (APPEND: one each with its own modseq;
     /// COPY: all with one modseq). Returns (uid, modseq) per message.
+    ///
+    /// The owner's quota ledger (if one is kept) takes the change of the
+    /// header's usage figures and settles `charges` in one step, while the
+    /// write lock is still held.
     pub(crate) fn commit_new(
         &self,
         g: &mut WriteGuard<'_>,
         msgs: Vec<Prepared>,
         one_modseq: bool,
         viewer: Viewer<'_>,
+        charges: &mut [Charge],
     ) -> Result<Vec<(u32, u64)>> {
+        let before = usage_of(&g.hdr);
         let res = g.commit_new(&self.dir, &self.ctx, msgs, one_modseq, viewer);
         match res {
             Ok(v) => {
+                self.usage_changed(before, usage_of(&g.hdr), charges);
                 self.notify(g.hdr.highest_modseq);
                 Ok(v)
             }
             Err(e) => {
                 g.broken = true;
+                self.ctx.ledgers.forget(&self.owner);
                 Err(self.fail(e))
             }
+        }
+    }
+
+    /// Tells the owner's quota ledger (if there is one) that a commit
+    /// changed this mailbox's usage, settling `charges`.
+    fn usage_changed(&self, before: Usage, after: Usage, charges: &mut [Charge]) {
+        if let Some(l) = self.ctx.ledgers.existing(&self.owner) {
+            l.committed(before, after, charges);
         }
     }
 
@@ -908,13 +952,16 @@ impl Shared {
         uids: Option<&[Uid]>,
         only_deleted: bool,
     ) -> Result<Vec<Uid>> {
+        let before = usage_of(&g.hdr);
         let done = g
             .expunge(&self.dir, &self.ctx, uids, only_deleted)
             .map_err(|e| {
                 g.broken = true;
+                self.ctx.ledgers.forget(&self.owner);
                 self.fail(e)
             })?;
         if !done.is_empty() {
+            self.usage_changed(before, usage_of(&g.hdr), &mut []);
             self.notify(g.hdr.highest_modseq);
             let expunged = g.hdr.record_count - g.hdr.exists;
             if expunged >= AUTO_REPACK_EXPUNGED && expunged > g.hdr.exists {
@@ -926,6 +973,11 @@ impl Shared {
         }
         Ok(done)
     }
+}
+
+/// The quota figures of a header.
+fn usage_of(h: &Header) -> Usage {
+    Usage::new(h.quota_bytes, u64::from(h.exists))
 }
 
 fn status_of(h: &Header) -> MailboxStatus {
@@ -1122,8 +1174,10 @@ impl Inner {
             cache: OnceLock::new(),
             seen: Mutex::new(HashMap::new()),
             broken: false,
+            recounted: false,
         };
         if inner.hdr.is_dirty() {
+            inner.recounted = true;
             let counts = inner.recount()?;
             let mut h = inner.hdr;
             h.set_counts(&counts);

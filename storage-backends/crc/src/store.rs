@@ -27,6 +27,7 @@ use crate::mbox::{
     create_empty, create_layout, has_seen, msg_path, read_full_at,
 };
 use crate::open::{AccountCell, OpenCounts, OpenTables, spawn_evictor};
+use crate::quota::{Charge, Usage};
 use crate::rebuild::{ReconstructReport, read_hints, rebuild, reconstruct_locked};
 use crate::shared::SharedIndex;
 
@@ -501,6 +502,7 @@ impl StoreInner {
         }
         a.subscriptions = a.mailboxes.keys().cloned().collect();
         self.save_account(udir, &a)?;
+        self.ctx.ledgers.forget(user);
         // the recovered ACLs replace whatever the shared index held for the user
         self.shared_index.settle_owner(user, &a);
         tracing::error!(
@@ -561,6 +563,8 @@ impl StoreInner {
             }
             a.initialised = true;
             self.save_account(udir, a)?;
+            // an import brought messages nobody counted
+            self.ctx.ledgers.forget(user);
             tracing::info!(user, "account created");
             Ok(())
         })?;
@@ -666,6 +670,7 @@ impl StoreInner {
             let shared = self.shared(&m.owner, e.id, m)?;
             shared.mark_deleted()?;
             self.forget(&shared.dir);
+            self.ctx.ledgers.forget(&m.owner);
             if let Err(err) = fs::remove_dir_all(&shared.dir) {
                 tracing::warn!(dir = %shared.dir.display(), error = %err, "could not remove deleted mailbox directory");
             }
@@ -719,6 +724,8 @@ impl StoreInner {
             self.save_account(udir, a)?;
             let _ = id;
             inbox.expunge_locked(&mut g, None, false)?;
+            // the new mailbox's messages were counted nowhere
+            self.ctx.ledgers.forget(&from.owner);
             Ok(())
         })?
         .ok_or_else(|| Error::NoSuchMailbox(from.to_string()))
@@ -865,7 +872,37 @@ impl StoreInner {
         shared.append(p)
     }
 
-    /// COPY and MOVE.
+    /// An APPEND charged to the owner's quota ledger (see `quota.rs`):
+    /// reserved before the message file is written, settled by the group
+    /// commit that makes it visible.
+    fn append_within_quota(
+        &self,
+        m: &MailboxRef,
+        msg: NewMessage,
+        limits: QuotaLimits,
+    ) -> Result<Appended> {
+        if limits.is_unlimited() {
+            return self.append(m, msg);
+        }
+        let shared = self.mailbox(m)?;
+        let charge = self.charge(&m.owner, Usage::new(msg.content.len() as u64, 1), limits)?;
+        let p = Prepared::new(msg.content, &msg.flags, msg.internal_date);
+        shared.append_charged(p, charge)
+    }
+
+    /// Reserves `add` on the quota ledger of `owner` (counting their usage
+    /// from the mailbox headers if the ledger has no count).
+    fn charge(&self, owner: &str, add: Usage, limits: QuotaLimits) -> Result<Charge> {
+        self.ctx.ledgers.get(owner).reserve(add, limits, || {
+            let (bytes, messages) = self.usage(owner)?;
+            Ok(Usage::new(bytes, messages))
+        })
+    }
+
+    /// COPY and MOVE; with `limits`, charged to the quota of `dest`'s
+    /// owner (reserved for the live messages among `uids` before any
+    /// mailbox is locked, lowered to what is picked under the locks, and
+    /// settled by the commit). A move within one owner is not charged.
     fn copy(
         &self,
         src: &Arc<Shared>,
@@ -873,16 +910,38 @@ impl StoreInner {
         uids: &[Uid],
         dest: &MailboxRef,
         is_move: bool,
+        limits: Option<QuotaLimits>,
     ) -> Result<CopyResult> {
         let dst = self.mailbox(dest)?;
         let copier = viewer.unwrap_or(&src.owner).to_owned();
+        // a move within one owner frees what it takes
+        let uncharged = |l: &QuotaLimits| l.is_unlimited() || (is_move && src.owner == dest.owner);
+        let mut charge = match limits.filter(|l| !uncharged(l)) {
+            Some(limits) => {
+                let add = {
+                    let g = src.read()?;
+                    let mut add = Usage::default();
+                    let mut sorted: Vec<u32> = uids.iter().map(|u| u.0).collect();
+                    sorted.sort_unstable();
+                    sorted.dedup();
+                    for uid in sorted {
+                        if let Some((_, r)) = g.find(uid).map_err(|e| src.fail(e))? {
+                            add = Usage::new(add.bytes + r.size, add.messages + 1);
+                        }
+                    }
+                    add
+                };
+                self.charge(&dest.owner, add, limits)?
+            }
+            None => Charge::none(),
+        };
         if Arc::ptr_eq(src, &dst) {
             // Into the same mailbox: new UIDs (hard links to the same
             // files), and for MOVE the old UIDs expunged under the same lock.
             let mut g = src.write()?;
             let picked = pick(src, &g, viewer, uids, &copier, dest)?;
             let moved: Vec<Uid> = picked.iter().map(|(u, _)| *u).collect();
-            let result = finish_copy(src, &mut g, picked, &copier, dest)?;
+            let result = finish_copy(src, &mut g, picked, &copier, dest, &mut charge)?;
             if is_move && !moved.is_empty() {
                 src.expunge_locked(&mut g, Some(&moved), false)?;
             }
@@ -900,7 +959,7 @@ impl StoreInner {
         };
         let picked = pick(src, &gs, viewer, uids, &copier, dest)?;
         let moved: Vec<Uid> = picked.iter().map(|(u, _)| *u).collect();
-        let result = finish_copy(&dst, &mut gd, picked, &copier, dest)?;
+        let result = finish_copy(&dst, &mut gd, picked, &copier, dest, &mut charge)?;
         drop(gd);
         if is_move && !moved.is_empty() {
             src.expunge_locked(&mut gs, Some(&moved), false)?;
@@ -940,7 +999,10 @@ impl StoreInner {
                 })?
                 .ok_or(Error::NoSuchUser)?;
             let mut slot = shared.slot_write()?;
-            let report = reconstruct_locked(&shared, &mut slot, uv)?;
+            let report = reconstruct_locked(&shared, &mut slot, uv);
+            // usage is recounted from the rebuilt headers, from scratch
+            self.ctx.ledgers.forget(user);
+            let report = report?;
             drop(slot);
             // load now, so watchers see the rebuilt state
             let g = shared.read()?;
@@ -1172,10 +1234,13 @@ fn finish_copy(
     picked: Vec<(Uid, Prepared)>,
     copier: &str,
     dest: &MailboxRef,
+    charge: &mut Charge,
 ) -> Result<CopyResult> {
     let (srcs, preps): (Vec<Uid>, Vec<Prepared>) = picked.into_iter().unzip();
     let viewer = (copier != dest.owner).then_some(copier);
-    let done = dst.commit_new(gd, preps, true, viewer)?;
+    let size = preps.iter().map(|p| p.size).sum();
+    charge.shrink_to(Usage::new(size, preps.len() as u64));
+    let done = dst.commit_new(gd, preps, true, viewer, std::slice::from_mut(charge))?;
     Ok(CopyResult {
         uid_validity: UidValidity(gd.hdr.uid_validity),
         mapping: srcs
@@ -1334,14 +1399,38 @@ impl mailroom_core::Mailbox for CrcMailbox {
     async fn copy_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult> {
         let uids = uids.to_vec();
         let dest = dest.clone();
-        self.run(move |st, s, v| st.copy(s, v, &uids, &dest, false))
+        self.run(move |st, s, v| st.copy(s, v, &uids, &dest, false, None))
+            .await
+    }
+
+    async fn copy_to_within_quota(
+        &self,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        limits: QuotaLimits,
+    ) -> Result<CopyResult> {
+        let uids = uids.to_vec();
+        let dest = dest.clone();
+        self.run(move |st, s, v| st.copy(s, v, &uids, &dest, false, Some(limits)))
+            .await
+    }
+
+    async fn move_to_within_quota(
+        &self,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        limits: QuotaLimits,
+    ) -> Result<CopyResult> {
+        let uids = uids.to_vec();
+        let dest = dest.clone();
+        self.run(move |st, s, v| st.copy(s, v, &uids, &dest, true, Some(limits)))
             .await
     }
 
     async fn move_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult> {
         let uids = uids.to_vec();
         let dest = dest.clone();
-        self.run(move |st, s, v| st.copy(s, v, &uids, &dest, true))
+        self.run(move |st, s, v| st.copy(s, v, &uids, &dest, true, None))
             .await
     }
 }
@@ -1452,6 +1541,17 @@ impl Storage for CrcStore {
         let m = mailbox.clone();
         self.run(move |s| s.append(&m, message)).await
     }
+
+    async fn append_within_quota(
+        &self,
+        mailbox: &MailboxRef,
+        message: NewMessage,
+        limits: QuotaLimits,
+    ) -> Result<Appended> {
+        let m = mailbox.clone();
+        self.run(move |s| s.append_within_quota(&m, message, limits))
+            .await
+    }
 }
 
 #[async_trait]
@@ -1473,6 +1573,11 @@ impl Quota for CrcStore {
     async fn set_limits(&self, root: &str, limits: QuotaLimits) -> Result<()> {
         let root = root.to_owned();
         self.run(move |s| s.set_limits(&root, limits)).await
+    }
+
+    async fn limits(&self, root: &str) -> Result<QuotaLimits> {
+        let root = root.to_owned();
+        self.run(move |s| s.limits(&root)).await
     }
 }
 

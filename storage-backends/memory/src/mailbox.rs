@@ -5,10 +5,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use mailroom_core::{
     Changes, CopyResult, Mailbox, MailboxRef, MailboxSnapshot, MailboxWatch, MessageContent,
-    MessageMeta, MessageSummary, ModSeq, Result, StoreOp, StoreResult, Uid,
+    MessageMeta, MessageSummary, ModSeq, QuotaLimits, Result, StoreOp, StoreResult, Uid,
 };
 
-use crate::state::{CopyParties, MailboxCell, MailboxState, Viewer};
+use crate::state::{CopyParties, MailboxCell, MailboxState, Viewer, poisoned};
 use crate::store::Shared;
 
 /// An open mailbox: a handle on the mailbox's shared state, seen through one
@@ -59,8 +59,41 @@ impl MemoryMailbox {
         self.cell.lock_live(self.reference.name.as_str())
     }
 
-    /// COPY, and with `remove_source` MOVE, under both mailboxes' locks.
-    fn transfer(&self, uids: &[Uid], dest: &MailboxRef, remove_source: bool) -> Result<CopyResult> {
+    /// COPY or MOVE charged to the quota of `dest`'s owner: the usage is
+    /// counted and the copies stored under the store's charge lock, so no
+    /// other charged write comes in between. A move within one owner frees
+    /// what it takes and is not charged.
+    fn transfer_within(
+        &self,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        remove_source: bool,
+        limits: QuotaLimits,
+    ) -> Result<CopyResult> {
+        if limits.is_unlimited() || (remove_source && dest.owner == self.reference.owner) {
+            return self.transfer(uids, dest, remove_source, None);
+        }
+        let _charging = self.shared.charges.lock().map_err(|_| poisoned())?;
+        let used = self.shared.usage_of(&dest.owner)?;
+        self.transfer(uids, dest, remove_source, Some((limits, used)))
+    }
+
+    /// COPY, and with `remove_source` MOVE, under both mailboxes' locks;
+    /// with `charge` (limits and the destination owner's usage), nothing is
+    /// stored if the copies do not fit.
+    fn transfer(
+        &self,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        remove_source: bool,
+        charge: Option<(QuotaLimits, (u64, u64))>,
+    ) -> Result<CopyResult> {
+        let fits = |picked: &[crate::state::Picked]| {
+            charge.is_none_or(|(limits, (bytes, messages))| {
+                let (add, count) = MailboxState::picked_usage(picked);
+                limits.allow(bytes, messages, add, count)
+            })
+        };
         let dest_cell = self.shared.cell(dest)?;
         let parties = CopyParties {
             viewer: &self.viewer,
@@ -71,6 +104,9 @@ impl MemoryMailbox {
         if Arc::ptr_eq(&dest_cell, &self.cell) {
             let mut state = self.state()?;
             let picked = state.pick(self.viewer(), uids);
+            if !fits(&picked) {
+                return Err(mailroom_core::Error::OverQuota);
+            }
             let result = state.insert_copies(&picked, parties)?;
             if remove_source {
                 state.remove(&MailboxState::picked_uids(&picked));
@@ -87,6 +123,9 @@ impl MemoryMailbox {
             return Err(mailroom_core::Error::NoSuchMailbox(dest_name.to_owned()));
         }
         let picked = source.pick(self.viewer(), uids);
+        if !fits(&picked) {
+            return Err(mailroom_core::Error::OverQuota);
+        }
         let result = target.insert_copies(&picked, parties)?;
         if remove_source {
             source.remove(&MailboxState::picked_uids(&picked));
@@ -149,13 +188,36 @@ impl Mailbox for MemoryMailbox {
     }
 
     async fn copy_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult> {
-        let result = self.transfer(uids, dest, false)?;
+        let result = self.transfer(uids, dest, false, None)?;
         self.shared.feed.touch(&dest.owner);
         Ok(result)
     }
 
     async fn move_to(&self, uids: &[Uid], dest: &MailboxRef) -> Result<CopyResult> {
-        let result = self.transfer(uids, dest, true)?;
+        let result = self.transfer(uids, dest, true, None)?;
+        self.shared.feed.touch(&self.reference.owner);
+        self.shared.feed.touch(&dest.owner);
+        Ok(result)
+    }
+
+    async fn copy_to_within_quota(
+        &self,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        limits: QuotaLimits,
+    ) -> Result<CopyResult> {
+        let result = self.transfer_within(uids, dest, false, limits)?;
+        self.shared.feed.touch(&dest.owner);
+        Ok(result)
+    }
+
+    async fn move_to_within_quota(
+        &self,
+        uids: &[Uid],
+        dest: &MailboxRef,
+        limits: QuotaLimits,
+    ) -> Result<CopyResult> {
+        let result = self.transfer_within(uids, dest, true, limits)?;
         self.shared.feed.touch(&self.reference.owner);
         self.shared.feed.touch(&dest.owner);
         Ok(result)

@@ -592,6 +592,12 @@ impl MailboxState {
     }
 
     /// The UIDs of picked messages, for removing them after a MOVE.
+    /// Bytes and messages the picked messages add where they are copied.
+    pub(crate) fn picked_usage(picked: &[Picked]) -> (u64, u64) {
+        let bytes = picked.iter().map(|p| p.message.content.len() as u64).sum();
+        (bytes, picked.len() as u64)
+    }
+
     pub(crate) fn picked_uids(picked: &[Picked]) -> Vec<Uid> {
         picked.iter().map(|p| p.message.uid).collect()
     }

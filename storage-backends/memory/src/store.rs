@@ -32,13 +32,20 @@ struct Account {
 
 /// What every clone of a store and every open mailbox share.
 ///
-/// Lock order: `accounts` before any mailbox; two mailboxes by cell id
-/// ([`MailboxCell::lock_pair`]); `limits` alone. No lock is ever held across
-/// an `.await` (no method here awaits at all).
+/// Lock order: `charges` first; then `accounts` before any mailbox; two
+/// mailboxes by cell id ([`MailboxCell::lock_pair`]); `limits` alone. No
+/// lock is ever held across an `.await` (no method here awaits at all).
 #[derive(Debug)]
 pub(crate) struct Shared {
     accounts: RwLock<HashMap<String, Account>>,
     limits: Mutex<HashMap<String, QuotaLimits>>,
+    /// Held by every write charged to a quota (an APPEND or a COPY within
+    /// quota) from counting the owner's usage to storing the message, so
+    /// that counting, checking and storing are one atomic step: two charged
+    /// writes can never both count the usage before either adds to it.
+    /// Store-wide (writes here take microseconds, so serializing the charged
+    /// ones costs nothing worth a table of per-owner locks).
+    pub(crate) charges: Mutex<()>,
     next_uid_validity: AtomicU32,
     next_cell_id: AtomicU64,
     /// Which accounts changed when, for replication.
@@ -63,6 +70,21 @@ impl Shared {
             .and_then(|a| a.mailboxes.get(&mailbox.name))
             .cloned()
             .ok_or_else(|| no_such(mailbox))
+    }
+
+    /// Bytes and messages in every mailbox of `owner` (takes each mailbox's
+    /// lock in turn: the caller holds none).
+    pub(crate) fn usage_of(&self, owner: &str) -> Result<(u64, u64)> {
+        let (mut bytes, mut messages) = (0u64, 0u64);
+        let accounts = self.read()?;
+        if let Some(account) = accounts.get(owner) {
+            for cell in account.mailboxes.values() {
+                let (b, m) = cell.lock()?.usage();
+                bytes = bytes.saturating_add(b);
+                messages = messages.saturating_add(m);
+            }
+        }
+        Ok((bytes, messages))
     }
 
     /// A fresh UIDVALIDITY: never the same twice in one store, never zero.
@@ -129,6 +151,7 @@ impl MemoryStore {
             shared: Arc::new(Shared {
                 accounts: RwLock::new(HashMap::new()),
                 limits: Mutex::new(HashMap::new()),
+                charges: Mutex::new(()),
                 next_uid_validity: AtomicU32::new(start),
                 next_cell_id: AtomicU64::new(0),
                 feed: ChangeFeed::default(),
@@ -352,34 +375,51 @@ impl Storage for MemoryStore {
     async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock> {
         self.shared.maildrops.try_lock(user)
     }
+
+    async fn append_within_quota(
+        &self,
+        mailbox: &MailboxRef,
+        message: NewMessage,
+        limits: QuotaLimits,
+    ) -> Result<Appended> {
+        if limits.is_unlimited() {
+            return self.append(mailbox, message).await;
+        }
+        let charging = self.shared.charges.lock().map_err(|_| poisoned())?;
+        let cell = self.live_cell(mailbox)?;
+        let (bytes, messages) = self.shared.usage_of(&mailbox.owner)?;
+        if !limits.allow(bytes, messages, message.content.len() as u64, 1) {
+            return Err(Error::OverQuota);
+        }
+        let appended = cell.lock_live(mailbox.name.as_str())?.append(message)?;
+        drop(charging);
+        self.shared.feed.touch(&mailbox.owner);
+        Ok(appended)
+    }
 }
 
 #[async_trait]
 impl Quota for MemoryStore {
     async fn usage(&self, root: &str) -> Result<QuotaUsage> {
-        let limits = self
+        let limits = self.limits(root).await?;
+        let (storage_bytes, messages) = self.shared.usage_of(root)?;
+        Ok(QuotaUsage {
+            root: root.to_owned(),
+            storage_bytes,
+            messages,
+            limits,
+        })
+    }
+
+    async fn limits(&self, root: &str) -> Result<QuotaLimits> {
+        Ok(self
             .shared
             .limits
             .lock()
             .map_err(|_| poisoned())?
             .get(root)
             .copied()
-            .unwrap_or_default();
-        let mut usage = QuotaUsage {
-            root: root.to_owned(),
-            storage_bytes: 0,
-            messages: 0,
-            limits,
-        };
-        let accounts = self.shared.read()?;
-        if let Some(account) = accounts.get(root) {
-            for cell in account.mailboxes.values() {
-                let (bytes, messages) = cell.lock()?.usage();
-                usage.storage_bytes = usage.storage_bytes.saturating_add(bytes);
-                usage.messages = usage.messages.saturating_add(messages);
-            }
-        }
-        Ok(usage)
+            .unwrap_or_default())
     }
 
     async fn set_limits(&self, root: &str, limits: QuotaLimits) -> Result<()> {
