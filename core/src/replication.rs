@@ -446,7 +446,9 @@ pub trait Replication: Storage + Debug {
 
     /// Applies a batch to a mailbox (replica side), keeping the given UIDs
     /// and modseqs. Message bytes must match their GUID (the caller checks,
-    /// the store may check again).
+    /// the store may check again). A message sent with its bytes replaces
+    /// what the store holds under that UID, even with the same GUID: this
+    /// is how a message damaged on the replica's disk is repaired.
     async fn apply_messages(
         &self,
         mailbox: &MailboxRef,

@@ -31,7 +31,9 @@
 //!    the counters (bytes, records, repairs, merges);
 //!    [`PrimaryConnection::sync_account`] and
 //!    [`PrimaryConnection::sync_all`] compare and repair on demand, one
-//!    [`Verdict`] per mailbox.
+//!    [`Verdict`] per mailbox, and [`PrimaryConnection::verify_account`]
+//!    also has the replica read every message back against its GUID and
+//!    resends the damaged ones.
 //!
 //! Where replication resumes is the replica's own HIGHESTMODSEQ of each
 //! mailbox: after either end restarts only what the replica lacks is sent.

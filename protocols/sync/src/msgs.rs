@@ -905,6 +905,20 @@ pub fn get_digests(key: &MailboxKey) -> Frame {
     Frame::new(kind::GET_DIGESTS, key.fields().into())
 }
 
+/// GET_DIGESTS asking the replica also to read every message and check it
+/// against its GUID (field 4 = 1); damaged ones come back in DIGESTS
+/// field 2. An older replica ignores the field and reports none.
+pub fn get_digests_checked(key: &MailboxKey) -> Frame {
+    let mut f: Vec<Field> = key.fields().into();
+    f.push(Field::uint(4, 1));
+    Frame::new(kind::GET_DIGESTS, f)
+}
+
+/// Whether a GET_DIGESTS asks for the message bytes to be checked.
+pub fn get_digests_check_content(frame: &Frame) -> Result<bool> {
+    Ok(FieldReader::new(&frame.fields).opt_uint(4)?.unwrap_or(0) != 0)
+}
+
 /// The mailbox of a GET_DIGESTS.
 pub fn get_digests_key(frame: &Frame) -> Result<MailboxKey> {
     MailboxKey::from(&FieldReader::new(&frame.fields))
@@ -925,6 +939,28 @@ pub fn digests(head: &MailboxHead, digests: &[(Uid, u32)]) -> Frame {
     }
     f.push(Field::bytes(1, b.freeze()));
     Frame::new(kind::DIGESTS, f)
+}
+
+/// DIGESTS with the UIDs whose bytes failed their GUID check (field 2).
+pub fn digests_with_damage(head: &MailboxHead, list: &[(Uid, u32)], damaged: &[Uid]) -> Frame {
+    let mut frame = digests(head, list);
+    if !damaged.is_empty() {
+        let mut b = BytesMut::with_capacity(damaged.len() * 4);
+        damaged.iter().for_each(|u| b.put_u32(u.0));
+        frame.fields.push(Field::bytes(2, b.freeze()));
+    }
+    frame
+}
+
+/// The damaged UIDs of a DIGESTS frame (none if the field is absent).
+pub fn digests_damaged(frame: &Frame) -> Result<Vec<Uid>> {
+    match FieldReader::new(&frame.fields).opt_bytes(2)? {
+        None => Ok(Vec::new()),
+        Some(b) if b.len().is_multiple_of(4) => {
+            Ok(b.chunks_exact(4).map(|c| Uid(be32(c))).collect())
+        }
+        Some(_) => Err(SyncError::Malformed("damaged list is not a multiple of 4")),
+    }
 }
 
 /// From a DIGESTS frame.

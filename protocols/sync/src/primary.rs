@@ -513,6 +513,36 @@ where
         }
     }
 
+    /// Compares one account thoroughly, as `replication verify` does: brings
+    /// it in step as [`PrimaryConnection::sync_account`] does, then compares
+    /// every mailbox record by record, the replica reading every message
+    /// back against its GUID, and repairs what differs (records, damaged
+    /// message bytes). One verdict per mailbox: `InStep` is "ok".
+    pub async fn verify_account(&mut self, user: &str) -> Result<Vec<(MailboxName, Verdict)>> {
+        let mut verdicts = self.sync_account(user).await?;
+        let Some(ours) = self.store().account_state(user).await? else {
+            return Ok(verdicts);
+        };
+        for m in &ours.mailboxes {
+            let key = MailboxKey {
+                user: user.to_owned(),
+                name: m.name.clone(),
+                uid_validity: m.head.uid_validity,
+            };
+            let verdict = match self.compare_digests(&key, "verify", true).await {
+                Ok(v) => v,
+                Err(SyncError::Store(mailroom_core::Error::NoSuchMailbox(_))) => continue,
+                Err(e) => return Err(e),
+            };
+            match verdicts.iter_mut().find(|(n, _)| *n == m.name) {
+                Some((_, v)) if verdict != Verdict::InStep => *v = verdict,
+                Some(_) => {}
+                None => verdicts.push((m.name.clone(), verdict)),
+            }
+        }
+        Ok(verdicts)
+    }
+
     /// Compares every account once and brings the replica in step.
     pub async fn sync_all(&mut self) -> Result<BTreeMap<String, Vec<(MailboxName, Verdict)>>> {
         let mut out = BTreeMap::new();
@@ -1269,15 +1299,30 @@ where
     /// (bytes only where the replica lacks the message) and expunges what
     /// the primary does not hold.
     async fn resync(&mut self, key: &MailboxKey, reason: &'static str) -> Result<Verdict> {
+        self.compare_digests(key, reason, false).await
+    }
+
+    /// Compares digests (with `check_content`, the replica also reads every
+    /// message back against its GUID) and sends what differs: the records
+    /// whose CRC differs or that the replica lacks, the bytes of messages
+    /// it lacks or holds damaged; expunges what only it holds. `InStep` if
+    /// nothing differed.
+    async fn compare_digests(
+        &mut self,
+        key: &MailboxKey,
+        reason: &'static str,
+        check_content: bool,
+    ) -> Result<Verdict> {
         let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
-        self.primary
-            .counters
-            .mismatches
-            .fetch_add(1, Ordering::Relaxed);
-        tracing::warn!(mailbox = %mailbox, reason, "replica mailbox differs; resyncing it");
         for attempt in 1..=3 {
-            let answer = self.request(msgs::get_digests(key)).await?;
-            let (_, theirs) = msgs::digests_from(&answer)?;
+            let request = if check_content {
+                msgs::get_digests_checked(key)
+            } else {
+                msgs::get_digests(key)
+            };
+            let answer = self.request(request).await?;
+            let (their_head, theirs) = msgs::digests_from(&answer)?;
+            let damaged = msgs::digests_damaged(&answer)?;
             let (ours_head, ours) = self
                 .store()
                 .record_digests(&mailbox, key.uid_validity)
@@ -1286,7 +1331,7 @@ where
             let ours_map: HashMap<u32, u32> = ours.iter().map(|(u, c)| (u.0, *c)).collect();
             let differing: Vec<Uid> = ours
                 .iter()
-                .filter(|(u, c)| theirs.get(&u.0) != Some(c))
+                .filter(|(u, c)| theirs.get(&u.0) != Some(c) || damaged.contains(u))
                 .map(|(u, _)| *u)
                 .collect();
             let mut gone: Vec<(Uid, ModSeq)> = theirs
@@ -1295,25 +1340,43 @@ where
                 .map(|u| (Uid(*u), ours_head.highest_modseq))
                 .collect();
             gone.sort_unstable();
+            if attempt == 1 {
+                if differing.is_empty() && gone.is_empty() && their_head == ours_head {
+                    return Ok(Verdict::InStep);
+                }
+                self.primary
+                    .counters
+                    .mismatches
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    mailbox = %mailbox,
+                    reason,
+                    differing = differing.len(),
+                    damaged = damaged.len(),
+                    expunged = gone.len(),
+                    "replica mailbox differs; resyncing it"
+                );
+            }
             let records = self
                 .store()
                 .records(&mailbox, key.uid_validity, &differing)
                 .await?;
             let mut messages = Vec::with_capacity(records.len());
             for record in records {
-                let content = if theirs.contains_key(&record.uid.0) {
-                    None
-                } else {
-                    match self
-                        .store()
-                        .message_content(&mailbox, key.uid_validity, record.uid)
-                        .await
-                    {
-                        Ok(c) => Some(c),
-                        Err(mailroom_core::Error::NoSuchMessage(_)) => continue,
-                        Err(e) => return Err(e.into()),
-                    }
-                };
+                let content =
+                    if theirs.contains_key(&record.uid.0) && !damaged.contains(&record.uid) {
+                        None
+                    } else {
+                        match self
+                            .store()
+                            .message_content(&mailbox, key.uid_validity, record.uid)
+                            .await
+                        {
+                            Ok(c) => Some(c),
+                            Err(mailroom_core::Error::NoSuchMessage(_)) => continue,
+                            Err(e) => return Err(e.into()),
+                        }
+                    };
                 messages.push(ReplicaMessage { record, content });
             }
             tracing::info!(

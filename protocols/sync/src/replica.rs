@@ -404,13 +404,27 @@ async fn handle(
         }
         kind::GET_DIGESTS => {
             let key = msgs::get_digests_key(&frame)?;
+            let check = msgs::get_digests_check_content(&frame)?;
             let mailbox = MailboxRef::new(key.user, key.name);
-            Ok(Some(
-                match store.record_digests(&mailbox, key.uid_validity).await {
-                    Ok((head, list)) => msgs::digests(&head, &list),
-                    Err(e) => refusal(&e.into()),
-                },
-            ))
+            let uv = key.uid_validity;
+            let (head, list) = match store.record_digests(&mailbox, uv).await {
+                Ok(d) => d,
+                Err(e) => return Ok(Some(refusal(&e.into()))),
+            };
+            let mut damaged = Vec::new();
+            if check {
+                // Read every message back and check it against its GUID.
+                for (uid, _) in &list {
+                    match store.message_content(&mailbox, uv, *uid).await {
+                        Ok(_) | Err(mailroom_core::Error::NoSuchMessage(_)) => {}
+                        Err(e) => {
+                            tracing::warn!(%mailbox, uid = uid.0, error = %e, "damaged message found by verify");
+                            damaged.push(*uid);
+                        }
+                    }
+                }
+            }
+            Ok(Some(msgs::digests_with_damage(&head, &list, &damaged)))
         }
         kind::HELLO
         | kind::AUTH

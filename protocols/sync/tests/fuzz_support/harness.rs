@@ -102,6 +102,18 @@ fn check_frame(frame: &Frame) {
     if let Ok(a) = AppliedFrame::from_frame(frame) {
         assert_eq!(AppliedFrame::from_frame(&a.to_frame()).ok(), Some(a));
     }
+    if let Ok(damaged) = msgs::digests_damaged(frame)
+        && let Ok((head, list)) = msgs::digests_from(frame)
+    {
+        let again = msgs::digests_with_damage(&head, &list, &damaged);
+        assert_eq!(msgs::digests_damaged(&again).ok(), Some(damaged));
+    }
+    if let Ok(damaged) = msgs::digests_damaged(frame)
+        && let Ok((head, list)) = msgs::digests_from(frame)
+    {
+        let again = msgs::digests_with_damage(&head, &list, &damaged);
+        assert_eq!(msgs::digests_damaged(&again).ok(), Some(damaged));
+    }
     if let Ok((head, list)) = msgs::digests_from(frame) {
         assert_eq!(
             msgs::digests_from(&msgs::digests(&head, &list)).ok(),
