@@ -311,4 +311,19 @@ mod tests {
         assert!(text.contains("    1.500000"), "{text}");
         assert!(text.trim_end().ends_with("12.05"), "{text}");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn months_round_trip(year in 1970i32..=9999, month in 1u8..=12) {
+            let m = BillingMonth::new(year, month).unwrap();
+            proptest::prop_assert_eq!(m.to_string().parse::<BillingMonth>(), Ok(m));
+        }
+
+        #[test]
+        fn month_parsing_never_panics(text in "\\PC{0,12}") {
+            if let Ok(m) = text.parse::<BillingMonth>() {
+                proptest::prop_assert_eq!(m.to_string(), text);
+            }
+        }
+    }
 }

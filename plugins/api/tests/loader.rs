@@ -166,3 +166,36 @@ async fn concurrent_calls_are_bounded_and_all_answered() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_call_times_out_and_keeps_its_slot() {
+    let path = cdylib::build("mailroom-plugin-test-panics");
+    let limits = CallLimits {
+        concurrency: 1,
+        timeout: Duration::from_millis(300),
+    };
+    let auth = PluginAuthenticator::load(&path, "slow_ms = 1500", limits).unwrap();
+    let started = std::time::Instant::now();
+    let err = auth.authenticate(&creds("slow@x.org", "secret")).await;
+    assert!(
+        matches!(&err, Err(Error::Busy(m)) if m.contains("did not answer within 300ms")),
+        "{err:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_millis(1200),
+        "{:?}",
+        started.elapsed()
+    );
+    // The hung call still holds the only slot: the next call waits and times out too.
+    let err = auth.authenticate(&creds("alice@x.org", "secret")).await;
+    assert!(matches!(&err, Err(Error::Busy(_))), "{err:?}");
+    // Once the slow call has returned, the slot is free again.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        auth.authenticate(&creds("alice@x.org", "secret"))
+            .await
+            .unwrap()
+            .user,
+        "alice@x.org"
+    );
+}

@@ -761,4 +761,19 @@ mod tests {
         assert_eq!(err.kind(), mailroom_plugin::FailureKind::Failed);
         assert!(SqliteAuth::init("databse = \"x\"").is_err());
     }
+
+    proptest::proptest! {
+        /// Any login name: no panic; an accepted one is canonical
+        /// (idempotent, domain lower case, bounded).
+        #[test]
+        fn canonical_names(name in "[a-zA-Z0-9._@-]{0,20}|\\PC{0,300}") {
+            if let Ok(c) = canonical_name(&name) {
+                proptest::prop_assert_eq!(canonical_name(&c).ok(), Some(c.clone()));
+                let (_, domain) = c.rsplit_once('@').unwrap();
+                proptest::prop_assert_eq!(domain.to_ascii_lowercase(), domain);
+                proptest::prop_assert!(c.len() <= MAX_NAME_BYTES);
+                proptest::prop_assert!(name.eq_ignore_ascii_case(&c));
+            }
+        }
+    }
 }

@@ -671,4 +671,115 @@ mod tests {
         assert_eq!(b.charge_cents, 900);
         assert!(business("x.org", &[], start, end, &prices).is_none());
     }
+
+    mod oracle {
+        use super::*;
+        use proptest::prelude::*;
+
+        const HOUR: i64 = 3600;
+        const START: i64 = 2 * SECONDS_PER_DAY;
+        const END: i64 = 7 * SECONDS_PER_DAY;
+        const USERS: [&str; 2] = ["u0@x.org", "u1@x.org"];
+
+        fn arb_row() -> impl Strategy<Value = Row> {
+            (0..7 * 24i64, 0..4usize, 0..2usize, 0..2_000_000i64).prop_map(
+                |(hour, kind, user, size)| {
+                    let kind = ["enabled", "disabled", "message-archived", "override-used"][kind];
+                    let size = if kind.ends_with("archived") || kind.starts_with("override") {
+                        size
+                    } else {
+                        0
+                    };
+                    row(kind, hour * HOUR, USERS[user], size)
+                },
+            )
+        }
+
+        fn in_month<'a>(rows: &'a [Row], kind: &'a str) -> impl Iterator<Item = &'a Row> {
+            rows.iter()
+                .filter(move |r| r.kind == kind && r.at_unix >= START)
+        }
+
+        /// The state after every event at or before `t`, in order.
+        fn replay(rows: &[Row], t: i64) -> (BTreeSet<&str>, i64) {
+            let mut on = BTreeSet::new();
+            let mut stored: i64 = 0;
+            for r in rows.iter().filter(|r| r.at_unix <= t) {
+                match r.kind.as_str() {
+                    "enabled" => {
+                        on.insert(r.user.as_str());
+                    }
+                    "disabled" => {
+                        on.remove(r.user.as_str());
+                    }
+                    "message-archived" => stored += r.size,
+                    _ => stored = (stored - r.size).max(0),
+                }
+            }
+            (on, stored)
+        }
+
+        proptest! {
+            /// The sweep in `business` against a brute-force replay at every
+            /// hour of the month (events fall on whole hours, so the state is
+            /// constant within each hour).
+            #[test]
+            fn business_matches_an_hourly_replay(mut rows in proptest::collection::vec(arb_row(), 0..40)) {
+                rows.sort_by_key(|r| r.at_unix);
+                let prices = PriceTable {
+                    currency: "EUR".into(),
+                    user_day: Micros(0),
+                    message: Micros(0),
+                    gb_month: Micros(0),
+                };
+                let mut days: BTreeMap<&str, BTreeSet<i64>> = BTreeMap::new();
+                let mut byte_seconds: u128 = 0;
+                for hour in 0..(END - START) / HOUR {
+                    let t = START + hour * HOUR;
+                    let (on, stored) = replay(&rows, t);
+                    for user in on {
+                        days.entry(user).or_default().insert(hour / 24);
+                    }
+                    byte_seconds += stored as u128 * HOUR as u128;
+                }
+                let messages = in_month(&rows, "message-archived").count() as u64;
+                let bytes: i64 = in_month(&rows, "message-archived").map(|r| r.size).sum();
+                let overrides = in_month(&rows, "override-used").count() as u64;
+                let user_days: u64 = days.values().map(|d| d.len() as u64).sum();
+                let got = business("x.org", &rows, START, END, &prices);
+                if user_days == 0 && messages == 0 && byte_seconds == 0 && overrides == 0 {
+                    prop_assert_eq!(got, None);
+                } else {
+                    let got = got.unwrap();
+                    prop_assert_eq!(got.archived_users, days.len() as u64);
+                    prop_assert_eq!(got.user_days, user_days);
+                    prop_assert_eq!(got.messages, messages);
+                    prop_assert_eq!(got.bytes_archived, bytes as u64);
+                    prop_assert_eq!(got.overrides_used, overrides);
+                    let month = BYTES_PER_GB * (END - START) as u128;
+                    prop_assert_eq!(
+                        u128::from(got.gb_month_millionths),
+                        div_round(byte_seconds * MICROS_PER_UNIT, month)
+                    );
+                }
+            }
+
+            #[test]
+            fn prices_round_trip(whole in 0u64..1_000_000, frac in 0u64..1_000_000, digits in 0usize..=6) {
+                let frac = frac % 10u64.pow(digits as u32);
+                let text = if digits == 0 {
+                    whole.to_string()
+                } else {
+                    format!("{whole}.{frac:0digits$}")
+                };
+                let want = whole * 1_000_000 + frac * 10u64.pow(6 - digits as u32);
+                prop_assert_eq!(text.parse::<Micros>().map(|m| m.0), Ok(want));
+            }
+
+            #[test]
+            fn price_parsing_never_panics(text in "\\PC{0,24}") {
+                let _ = text.parse::<Micros>();
+            }
+        }
+    }
 }

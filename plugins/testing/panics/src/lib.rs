@@ -4,6 +4,8 @@
 //!
 //! - settings `panic_in_init = true`: `init` panics;
 //! - a login as `panic@...`, or a lookup of any `panic@...`: panics;
+//! - a login as `slow@...`: answers after `slow_ms` milliseconds (settings,
+//!   default 2000), as a hung backend would;
 //! - anyone else logs in with the password `secret`.
 //!
 //! ```
@@ -23,11 +25,19 @@ use mailroom_plugin::{AuthPlugin, Plugin, PluginFailure, parse_settings};
 struct Settings {
     #[serde(default)]
     panic_in_init: bool,
+    #[serde(default = "default_slow_ms")]
+    slow_ms: u64,
+}
+
+fn default_slow_ms() -> u64 {
+    2000
 }
 
 /// The panicking auth plugin.
 #[derive(Debug)]
-pub struct Panicky;
+pub struct Panicky {
+    slow: std::time::Duration,
+}
 
 impl Plugin for Panicky {
     fn init(settings: &str) -> Result<Self, PluginFailure> {
@@ -35,7 +45,9 @@ impl Plugin for Panicky {
         if settings.panic_in_init {
             panic!("test plugin: asked to panic in init");
         }
-        Ok(Panicky)
+        Ok(Panicky {
+            slow: std::time::Duration::from_millis(settings.slow_ms),
+        })
     }
 }
 
@@ -43,6 +55,9 @@ impl AuthPlugin for Panicky {
     fn authenticate(&self, c: &Credentials) -> Result<Principal, PluginFailure> {
         if c.authcid.starts_with("panic@") {
             panic!("test plugin: asked to panic in authenticate");
+        }
+        if c.authcid.starts_with("slow@") {
+            std::thread::sleep(self.slow);
         }
         if c.password == "secret" {
             Ok(Principal::user(c.authcid.clone()))
