@@ -22,7 +22,7 @@ use mailroom_core::replication::{
 };
 use mailroom_core::{
     Acl, Appended, Error, Mailbox, MailboxInfo, MailboxName, MailboxRef, MailboxStatus, ModSeq,
-    NewMessage, Replication, Result, Rights, SpecialUse, Storage, Uid, UidValidity,
+    NewMessage, QuotaLimits, Replication, Result, Rights, SpecialUse, Storage, Uid, UidValidity,
 };
 use mailroom_store_memory::MemoryStore;
 use mailroom_sync::{Primary, Replica, ReplicaConfig, Verdict};
@@ -77,6 +77,14 @@ impl Storage for Damaged {
     }
     async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock> {
         self.inner.lock_maildrop(user).await
+    }
+    async fn append_within_quota(
+        &self,
+        m: &MailboxRef,
+        message: NewMessage,
+        limits: QuotaLimits,
+    ) -> Result<Appended> {
+        self.inner.append_within_quota(m, message, limits).await
     }
 }
 
