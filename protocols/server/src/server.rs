@@ -427,8 +427,15 @@ impl<P: Protocol> Server<P> {
 
     async fn connection(&self, mut socket: Socket, mut info: ConnectionInfo, shutdown: Shutdown) {
         let name = self.protocol.name();
-        let span =
-            tracing::info_span!("connection", protocol = name, conn = info.id, peer = ?info.peer);
+        // `peer` is the socket's; `client` the address from a PROXY header.
+        let span = tracing::info_span!(
+            "connection",
+            protocol = name,
+            conn = info.id,
+            peer = ?info.peer,
+            client = tracing::field::Empty,
+        );
+        let recorder = span.clone();
         async move {
             if let Some(proxy) = &self.config.proxy {
                 // Unix sockets are trusted: the file's mode says who may connect.
@@ -450,8 +457,9 @@ impl<P: Protocol> Server<P> {
                         if let Some(source) = header.source() {
                             info.peer = Some(source);
                             info.local = header.destination();
+                            recorder.record("client", tracing::field::display(source));
                         }
-                        tracing::debug!(client = ?info.peer, "PROXY header");
+                        tracing::debug!(version = header.version(), "PROXY header");
                     }
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "bad PROXY header; connection refused");
