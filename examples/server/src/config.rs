@@ -223,6 +223,9 @@ pub struct ImapTable {
     /// Seconds between the `* OK Still here` sent during IDLE; 0 = none.
     /// Default 120 (mailroom-imap's default, as Dovecot).
     pub idle_keepalive_secs: Option<u64>,
+    /// Offer LITERAL- instead of LITERAL+ (RFC 7888): non-synchronizing
+    /// literals only up to 4096 bytes. Default false.
+    pub literal_minus: Option<bool>,
 }
 
 /// `[lmtp]`: a TCP address, a Unix socket, or both. An empty table means
@@ -500,6 +503,8 @@ pub struct Config {
     pub metrics: Option<SocketAddr>,
     /// `[imap] idle_keepalive_secs` (or `[imaps]`), if set.
     pub imap_idle_keepalive: Option<Duration>,
+    /// `[imap] literal_minus` (or `[imaps]`): LITERAL- instead of LITERAL+.
+    pub imap_literal_minus: bool,
     /// The `[[plugin]]`s to load at start.
     pub plugins: Vec<crate::plugins::PluginSpec>,
 }
@@ -586,15 +591,13 @@ impl ConfigFile {
         }
 
         let keepalives = [&self.imap, &self.imaps].map(|t| t.as_ref()?.idle_keepalive_secs);
-        let imap_idle_keepalive = match keepalives {
-            [Some(a), Some(b)] if a != b => {
-                return Err(invalid(format!(
-                    "[imap] idle_keepalive_secs = {a} and [imaps] idle_keepalive_secs = {b} differ; \
-                     the setting applies to both listeners"
-                )));
-            }
-            [a, b] => a.or(b).map(Duration::from_secs),
-        };
+        let imap_idle_keepalive = imap_setting("idle_keepalive_secs", keepalives)
+            .map_err(invalid)?
+            .map(Duration::from_secs);
+        let literal_minus = [&self.imap, &self.imaps].map(|t| t.as_ref()?.literal_minus);
+        let imap_literal_minus = imap_setting("literal_minus", literal_minus)
+            .map_err(invalid)?
+            .unwrap_or(false);
         let imap_listener = |t: Option<ImapTable>| {
             t.map(|t| ListenerTable {
                 listen: t.listen,
@@ -773,8 +776,23 @@ impl ConfigFile {
             ),
             metrics,
             imap_idle_keepalive,
+            imap_literal_minus,
             plugins,
         })
+    }
+}
+
+/// An IMAP setting that `[imap]` and `[imaps]` may both carry (it applies
+/// to both listeners): the one given, or an error if they differ.
+fn imap_setting<T: PartialEq + fmt::Display + Copy>(
+    key: &str,
+    [imap, imaps]: [Option<T>; 2],
+) -> Result<Option<T>, String> {
+    match (imap, imaps) {
+        (Some(a), Some(b)) if a != b => Err(format!(
+            "[imap] {key} = {a} and [imaps] {key} = {b} differ; the setting applies to both listeners"
+        )),
+        (a, b) => Ok(a.or(b)),
     }
 }
 
@@ -944,6 +962,17 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("differ"), "{e}");
+        // LITERAL- the same way.
+        assert!(!parse("[imap]\n").unwrap().imap_literal_minus);
+        assert!(
+            parse("[imaps]\nliteral_minus = true\n")
+                .unwrap()
+                .imap_literal_minus
+        );
+        let e = parse("[imap]\nliteral_minus = true\n[imaps]\nliteral_minus = false\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("literal_minus") && e.contains("differ"), "{e}");
         // Not a POP3 setting.
         let e = parse("[pop3]\nidle_keepalive_secs = 9\n")
             .unwrap_err()

@@ -583,6 +583,7 @@ fn imap_config(config: &Config) -> ImapConfig {
     if let Some(d) = config.imap_idle_keepalive {
         imap.idle_keepalive = d;
     }
+    imap.limits.literal_minus = config.imap_literal_minus;
     imap
 }
 
