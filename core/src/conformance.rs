@@ -80,7 +80,7 @@ pub const CAROL: &str = "carol@example.com";
 const WAIT: Duration = Duration::from_secs(10);
 
 /// The names of every check, in the order [`run_all`] runs them.
-pub const CHECKS: [&str; 17] = [
+pub const CHECKS: [&str; 18] = [
     "account_defaults",
     "namespace",
     "rename",
@@ -98,6 +98,7 @@ pub const CHECKS: [&str; 17] = [
     "quota_concurrent",
     "watch",
     "shared_mailboxes",
+    "maildrop_lock",
 ];
 
 /// Makes one `#[tokio::test]` per conformance check (plus
@@ -112,7 +113,7 @@ macro_rules! conformance_tests {
             account_defaults, namespace, rename, rename_inbox, append_and_fetch,
             store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
             per_user_seen, copy_and_move, recent, quota, quota_concurrent, watch,
-            shared_mailboxes, concurrent_access);
+            shared_mailboxes, maildrop_lock, concurrent_access);
     };
 }
 
@@ -152,7 +153,32 @@ where
     quota_concurrent(make()).await;
     watch(make()).await;
     shared_mailboxes(make()).await;
+    maildrop_lock(make()).await;
     concurrent_access(make()).await;
+}
+
+/// The POP3 maildrop lock ([`Storage::lock_maildrop`]): one holder per
+/// user, [`Error::Busy`] for a second, released when the guard is dropped
+/// (on another task too); it does not stop appends to the maildrop.
+pub async fn maildrop_lock<S: Storage + ?Sized + 'static>(store: Arc<S>) {
+    account(&*store, ALICE).await;
+    account(&*store, BOB).await;
+    let held = ok(store.lock_maildrop(ALICE).await, "first lock");
+    expect_err(
+        store.lock_maildrop(ALICE).await,
+        "second lock",
+        "Busy",
+        |e| matches!(e, Error::Busy(_)),
+    );
+    let bob = ok(store.lock_maildrop(BOB).await, "another user's lock");
+    append(&*store, &inbox(ALICE), 1, &[]).await;
+    let released = tokio::spawn(async move { drop(held) });
+    ok(
+        released.await.map_err(|e| Error::Backend(e.to_string())),
+        "dropping on another task",
+    );
+    let again = ok(store.lock_maildrop(ALICE).await, "lock after release");
+    drop((again, bob));
 }
 
 // ---------------------------------------------------------------- helpers
