@@ -11,7 +11,9 @@
 //! 2. **PROXY protocol** ([`proxy`]), if the listener enables it: the
 //!    connection must come from a trusted address and start with a v1 or
 //!    v2 header, read within the read timeout; its source address then
-//!    stands for the client. Anything else is refused and logged;
+//!    stands for the client. Anything else is refused and logged. At most
+//!    [`MAX_AWAITING_HEADER`] connections may be sending their header at
+//!    once;
 //! 3. **limits** ([`limit`]): a total and a per-address count (the real
 //!    address, after PROXY). A connection over a limit gets the
 //!    protocol's own refusal ([`Protocol::refusal`]: IMAP `* BYE`, POP3
@@ -132,7 +134,7 @@ pub mod timeout;
 
 pub use server::{
     Connection, ConnectionInfo, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, Listener,
-    MAX_REFUSING, Protocol, Server, Shutdown, ShutdownTrigger,
+    MAX_AWAITING_HEADER, MAX_REFUSING, Protocol, Server, Shutdown, ShutdownTrigger,
 };
 pub use stream::{Io, QuickAck, Stream};
 pub use timeout::{TimeoutControl, Timeouts};

@@ -28,6 +28,12 @@ use crate::timeout::{TimedIo, TimeoutControl, Timeouts};
 /// serve.
 pub const MAX_REFUSING: usize = 64;
 
+/// Connections on a PROXY listener that may be sending their header at
+/// once (each has the read timeout to do so); past this a new connection is
+/// closed at once, so a proxy that opens connections and sends nothing
+/// cannot pile them up before the connection limits see them.
+pub const MAX_AWAITING_HEADER: usize = 1024;
+
 /// A protocol the runtime serves: IMAP, POP3, LMTP, the metrics endpoint,
 /// the admin socket. It brings its codec and session; the runtime brings
 /// everything about sockets.
@@ -246,6 +252,8 @@ pub struct Server<P> {
     config: Arc<Config>,
     limits: ConnectionLimits,
     refusing: Arc<Semaphore>,
+    /// Connections still sending their PROXY header.
+    awaiting_header: Arc<Semaphore>,
 }
 
 impl<P> Clone for Server<P> {
@@ -255,6 +263,7 @@ impl<P> Clone for Server<P> {
             config: self.config.clone(),
             limits: self.limits.clone(),
             refusing: self.refusing.clone(),
+            awaiting_header: self.awaiting_header.clone(),
         }
     }
 }
@@ -299,6 +308,7 @@ impl<P: Protocol> Server<P> {
             }),
             limits: ConnectionLimits::new(DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP),
             refusing: Arc::new(Semaphore::new(MAX_REFUSING)),
+            awaiting_header: Arc::new(Semaphore::new(MAX_AWAITING_HEADER)),
         }
     }
 
@@ -446,6 +456,10 @@ impl<P: Protocol> Server<P> {
                     );
                     return;
                 }
+                let Ok(_waiting) = self.awaiting_header.clone().try_acquire_owned() else {
+                    tracing::warn!("too many connections still sending a PROXY header; closed");
+                    return;
+                };
                 match tokio::time::timeout(
                     self.config.timeouts.read,
                     read_proxy_header(&mut socket),
