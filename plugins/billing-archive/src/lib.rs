@@ -36,7 +36,9 @@
 //!
 //! # Report semantics
 //!
-//! - *Archived users*: users with at least one user-day in the month.
+//! - *Archived users*: users with at least one user-day in the month,
+//!   users compared by name exactly as the host sends them (its canonical
+//!   `local@domain`: the local part keeps its case).
 //! - Archiving is on from an `enabled` event until the next `disabled`
 //!   (repeats of either are ignored); a user still enabled at the end of a
 //!   month is on until its end. The state carries over from earlier months.
@@ -335,7 +337,7 @@ fn row_of(event: &ArchiveEvent) -> Result<Row, PluginFailure> {
         kind: kind.to_owned(),
         at_unix: event.at_unix,
         domain: event.domain.clone(),
-        user: event.user.to_ascii_lowercase(),
+        user: event.user.clone(),
         size,
         mailbox,
         reason,
@@ -620,6 +622,30 @@ mod tests {
         ] {
             assert!(p(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn users_are_compared_as_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let settings = format!(
+            "ledger = {:?}\n[price]\ncurrency = \"EUR\"\nuser_day = \"1\"\nmessage = \"0\"\ngb_month = \"0\"\n",
+            dir.path().join("l.sqlite").display().to_string()
+        );
+        let billing = ArchiveBilling::init(&settings).unwrap();
+        for (id, user) in [("e1", "Ann@x.org"), ("e2", "ann@x.org")] {
+            let event = ArchiveEvent {
+                id: id.into(),
+                at_unix: 1_793_491_200,
+                domain: "x.org".into(),
+                user: user.into(),
+                kind: ArchiveEventKind::Enabled,
+            };
+            assert_eq!(billing.record(&event).unwrap(), Recorded::New);
+        }
+        let report = billing.report("2026-11".parse().unwrap()).unwrap();
+        assert_eq!(report.businesses[0].archived_users, 2);
+        assert_eq!(report.businesses[0].user_days, 60);
+        assert_eq!(report.businesses[0].charge_cents, 6000);
     }
 
     #[test]
