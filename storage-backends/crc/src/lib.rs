@@ -18,7 +18,12 @@
 //! mailboxes others shared with them without reading every account.
 //!
 //! [`CrcStore`] implements [`mailroom_core::Storage`] (and so hands out
-//! [`mailroom_core::Mailbox`]es) and [`mailroom_core::Quota`].
+//! [`mailroom_core::Mailbox`]es) and [`mailroom_core::Quota`]. Charged
+//! writes ([`mailroom_core::Storage::append_within_quota`], and the copy
+//! and move counterparts) are checked and charged against the owner's
+//! limits in one atomic step with the group commit that makes them visible,
+//! through an in-memory per-account ledger of usage and charges in flight
+//! (FORMAT.md, "Quota"), so concurrent deliveries never overshoot.
 //!
 //! ```
 //! use mailroom_core::{MailboxName, MailboxRef, NewMessage, Storage, Flags};

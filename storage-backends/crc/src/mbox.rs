@@ -1060,6 +1060,34 @@ fn sweep_tmp(dir: &Path) {
     }
 }
 
+/// Runs `work` while `dir` is fsynced on another thread (when `durable`),
+/// and returns once both are done: the first error wins. If no thread can
+/// be started, the directory is synced first, then `work` runs.
+fn sync_dir_alongside(dir: &Path, durable: bool, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    if !durable {
+        return work();
+    }
+    std::thread::scope(|scope| {
+        let syncing = std::thread::Builder::new()
+            .name("crc-dirsync".into())
+            .spawn_scoped(scope, || sync_dir(dir, true));
+        match syncing {
+            Ok(handle) => {
+                let worked = work();
+                let synced = handle
+                    .join()
+                    .map_err(|_| Error::Backend("directory sync thread panicked".into()))?;
+                synced?;
+                worked
+            }
+            Err(_) => {
+                sync_dir(dir, true)?;
+                work()
+            }
+        }
+    })
+}
+
 /// Writes a new file (it must not exist), fsynced when `durable`.
 fn write_new_file(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
     let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
@@ -1631,8 +1659,7 @@ impl Inner {
             };
             fs::rename(&written, msg_path(dir, uid))?;
         }
-        sync_dir(&dir.join(MSG_DIR), durable)?;
-        // 2. cache records
+        // 2. cache records (made durable together with `msg/`, below)
         let mut frames = Vec::new();
         let mut cache_pos = Vec::with_capacity(n);
         let base = self.hdr.cache_end;
@@ -1646,10 +1673,18 @@ impl Inner {
         }
         {
             let cache = self.cache_file(dir, ctx)?;
-            cache.write_all_at(&frames, base)?;
-            if durable {
-                cache.sync_data()?;
-            }
+            let write_cache = || -> Result<()> {
+                cache.write_all_at(&frames, base)?;
+                if durable {
+                    cache.sync_data()?;
+                }
+                Ok(())
+            };
+            // The new names in `msg/` and the cache records do not depend
+            // on each other (both only have to be durable before the index
+            // records are written): sync them at once, so one journal
+            // commit of the file system serves both.
+            sync_dir_alongside(&dir.join(MSG_DIR), durable, write_cache)?;
         }
         if added {
             self.save_keywords(dir, durable)?;
