@@ -358,6 +358,31 @@ mod tests {
         String::from_utf8(answer).unwrap()
     }
 
+    #[tokio::test]
+    async fn past_the_connection_limit_the_answer_is_503() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(listener, Arc::new(Metrics::new()), async {
+            let _ = stopped.await;
+        }));
+        // MAX_CONNECTIONS clients that say nothing hold every slot
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            let mut c = TcpStream::connect(addr).await.unwrap();
+            c.write_all(b"GET /metrics HTTP/1.1\r\n").await.unwrap();
+            held.push(c);
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut late = TcpStream::connect(addr).await.unwrap();
+        let mut answer = String::new();
+        late.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 503 "), "{answer}");
+        drop(held);
+        let _ = stop.send(());
+        server.await.unwrap().unwrap();
+    }
+
     fn resolve(toml_text: &str) -> Result<crate::config::Config, crate::config::ConfigError> {
         let file: crate::config::ConfigFile = toml::from_str(toml_text).unwrap();
         file.resolve(
