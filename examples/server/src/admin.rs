@@ -114,6 +114,17 @@ pub(crate) fn user(
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let path = &config.auth.users_file;
+    if config
+        .plugins
+        .iter()
+        .any(|p| p.kind == mailroom_plugin::PluginKind::Auth)
+    {
+        eprintln!(
+            "mailroomd: note: an auth plugin is configured ([[plugin]] kind = \"auth\"): \
+             logins and deliveries do not use the users file {}",
+            path.display()
+        );
+    }
     match command {
         UserCommand::Add {
             user,

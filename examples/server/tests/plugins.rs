@@ -14,7 +14,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{Server, add_user, plain, run, stderr, write_config};
+use common::{Server, plain, run, stderr, write_config};
 use mailroom_auth_sqlite::{Role, add_domain, add_user as add_db_user, create_database};
 use mailroom_testkit::cdylib;
 
@@ -112,7 +112,25 @@ fn logins_and_delivery_through_the_sqlite_auth_plugin() {
         &format!("database = {:?}", db.display().to_string()),
     );
     // A users-file user: with an auth plugin configured, it cannot log in.
-    add_user(dir.path(), &cfg, "file@example.com", "file-pw");
+    let out = run(
+        dir.path(),
+        &[
+            "-c",
+            &cfg,
+            "user",
+            "add",
+            "file@example.com",
+            "--password-stdin",
+        ],
+        "file-pw\n",
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("an auth plugin is configured")
+            && stderr(&out).contains("do not use the users file"),
+        "{}",
+        stderr(&out)
+    );
     let server = Server::start(dir.path(), &["-c", &cfg]);
     let (imap, pop3, lmtp) = (
         server.imap.unwrap(),

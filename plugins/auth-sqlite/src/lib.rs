@@ -46,7 +46,7 @@
 //!   answer nor its timing tells whether a user exists.
 //! - Roles: `user`, `domain-admin` (administers its own domain), and
 //!   `server-admin` (administers everything), returned in the principal's
-//!   [`Roles`](mailroom_core::Roles).
+//!   [`Roles`].
 //! - A SASL authorization identity (`authzid`) is honoured as by
 //!   mailroomd's users file: a user may act as itself, a server admin as
 //!   anyone, a domain admin as any plain user of its own domain.
