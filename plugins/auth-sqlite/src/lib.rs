@@ -95,6 +95,8 @@ use mailroom_core::{Credentials, Principal, Roles};
 use mailroom_plugin::{AuthPlugin, Plugin, PluginFailure, parse_settings};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
 
+mod name;
+
 /// The schema [`create_database`] creates (version 1).
 pub const SCHEMA: &str = "\
 CREATE TABLE domains (
@@ -116,8 +118,7 @@ PRAGMA user_version = 1;
 pub const SCHEMA_VERSION: i64 = 1;
 /// The longest accepted password, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
-/// The longest accepted user name, in bytes.
-pub const MAX_NAME_BYTES: usize = 254;
+pub use name::MAX_NAME_BYTES;
 /// The most idle database connections kept for reuse.
 const MAX_IDLE_CONNECTIONS: usize = 8;
 
@@ -230,51 +231,13 @@ fn name_error(name: &str, reason: &'static str) -> AdminError {
 /// The canonical form of a domain: lower case, labels of letters, digits
 /// and inner `-`.
 pub fn canonical_domain(domain: &str) -> Result<String, AdminError> {
-    if domain.is_empty() || domain.len() > 253 {
-        return Err(name_error(domain, "a domain must be 1 to 253 characters"));
-    }
-    for label in domain.split('.') {
-        if label.is_empty()
-            || label.len() > 63
-            || label.starts_with('-')
-            || label.ends_with('-')
-            || !label
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        {
-            return Err(name_error(
-                domain,
-                "domain labels are 1 to 63 letters, digits and inner '-'",
-            ));
-        }
-    }
-    Ok(domain.to_ascii_lowercase())
+    name::canonical_domain(domain).map_err(|reason| name_error(domain, reason))
 }
 
 /// The canonical form of a user name, `local@domain` (the local part as
 /// given, the domain lower case), as mailroomd's users file has it.
 pub fn canonical_name(name: &str) -> Result<String, AdminError> {
-    if name.len() > MAX_NAME_BYTES {
-        return Err(name_error(name, "longer than 254 bytes"));
-    }
-    let (local, domain) = name
-        .rsplit_once('@')
-        .ok_or_else(|| name_error(name, "must be USER@DOMAIN"))?;
-    if local.is_empty()
-        || local.len() > 64
-        || !local
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-        || local.starts_with('.')
-        || local.ends_with('.')
-        || local.contains("..")
-    {
-        return Err(name_error(
-            name,
-            "the part before @ is 1 to 64 letters, digits, '_', '-' and inner single dots",
-        ));
-    }
-    Ok(format!("{local}@{}", canonical_domain(domain)?))
+    name::canonical_name(name).map_err(|reason| name_error(name, reason))
 }
 
 /// Hashes a password (argon2id, default parameters, random salt) into a PHC
