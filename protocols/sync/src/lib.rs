@@ -51,6 +51,13 @@
 //! expunge wins only over a message the other end did not change
 //! (`PROTOCOL.md`, "Split brain").
 //!
+//! **TLS.** The protocol runs over any byte stream. For TLS, run the
+//! replica on a `mailroom_server::Server` with `implicit_tls(config)` and
+//! give [`Primary::run`] a `connect` closure that wraps the TCP stream in a
+//! `tokio_rustls::TlsConnector` whose roots are the replica's certificate
+//! (pinned) or a CA file (`tests/tls.rs` does both ends); the shared-secret
+//! handshake still runs inside TLS.
+//!
 //! ## Example
 //!
 //! A replica on a loopback port and one replication pass from a primary,
