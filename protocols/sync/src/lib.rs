@@ -29,6 +29,8 @@
 //!    [`Primary::status`] reports whether it is connected, how many
 //!    accounts changed since the last completed round and the lag, with
 //!    the counters (bytes, records, repairs, merges);
+//!    [`Primary::wait_replicated`] waits (bounded) until the replica holds
+//!    a given change, the building block of synchronous replication;
 //!    [`PrimaryConnection::sync_account`] and
 //!    [`PrimaryConnection::sync_all`] compare and repair on demand, one
 //!    [`Verdict`] per mailbox, and [`PrimaryConnection::verify_account`]

@@ -112,9 +112,44 @@ struct Counters {
     renumbered: AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
     connected: std::sync::atomic::AtomicBool,
+    replicated: Replicated,
     /// The change position the last completed round covered.
     caught_up: AtomicU64,
     last_round: std::sync::Mutex<Option<std::time::Instant>>,
+}
+
+/// Per mailbox (owner, UIDVALIDITY), the HIGHESTMODSEQ the replica was
+/// last verified to hold, and a generation counter that wakes waiters.
+#[derive(Debug)]
+struct Replicated {
+    through: std::sync::Mutex<HashMap<(String, u32), u64>>,
+    generation: tokio::sync::watch::Sender<u64>,
+}
+
+impl Default for Replicated {
+    fn default() -> Self {
+        Replicated {
+            through: std::sync::Mutex::new(HashMap::new()),
+            generation: tokio::sync::watch::channel(0).0,
+        }
+    }
+}
+
+impl Replicated {
+    fn record(&self, user: &str, uid_validity: UidValidity, modseq: ModSeq) {
+        if let Ok(mut map) = self.through.lock() {
+            let entry = map.entry((user.to_owned(), uid_validity.0)).or_insert(0);
+            *entry = (*entry).max(modseq.0);
+        }
+        self.generation.send_modify(|g| *g = g.wrapping_add(1));
+    }
+
+    fn holds(&self, user: &str, uid_validity: UidValidity, modseq: ModSeq) -> bool {
+        self.through.lock().is_ok_and(|map| {
+            map.get(&(user.to_owned(), uid_validity.0))
+                .is_some_and(|m| *m >= modseq.0)
+        })
+    }
 }
 
 /// Where rolling replication stands (for `replication status`).
@@ -228,6 +263,35 @@ impl Primary {
             lag,
             stats: self.stats(),
         })
+    }
+
+    /// Waits until the replica is known to hold a change of `owner`'s
+    /// mailbox with this UIDVALIDITY up to `modseq` (an append's
+    /// [`mailroom_core::Appended`] gives both), at most `timeout`. `true`
+    /// once it does; `false` on timeout. This is the building block of
+    /// synchronous replication: acknowledge a delivery only after `true`,
+    /// and on `false` fall back to asynchronous (log it, count it).
+    pub async fn wait_replicated(
+        &self,
+        owner: &str,
+        uid_validity: UidValidity,
+        modseq: ModSeq,
+        timeout: Duration,
+    ) -> bool {
+        let replicated = &self.counters.replicated;
+        let mut generation = replicated.generation.subscribe();
+        let wait = async {
+            loop {
+                if replicated.holds(owner, uid_validity, modseq) {
+                    return;
+                }
+                if generation.changed().await.is_err() {
+                    // The primary is gone: never replicated from here.
+                    std::future::pending::<()>().await;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.is_ok()
     }
 
     /// Runs the handshake over `io` (the primary speaks first).
@@ -581,7 +645,14 @@ where
                 .copied()
                 .unwrap_or_else(|| (empty_head(m.head.uid_validity), None));
             match self.sync_mailbox(&key, m.head, theirs, their_point).await {
-                Ok(v) => verdicts.push((m.name.clone(), v)),
+                Ok(v) => {
+                    self.primary.counters.replicated.record(
+                        user,
+                        m.head.uid_validity,
+                        m.head.highest_modseq,
+                    );
+                    verdicts.push((m.name.clone(), v));
+                }
                 // Renamed, deleted or replaced meanwhile: the next round sees it.
                 Err(SyncError::Store(mailroom_core::Error::NoSuchMailbox(_))) => {}
                 Err(e) => return Err(e),

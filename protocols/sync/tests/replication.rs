@@ -383,3 +383,47 @@ async fn wait_status(
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_replicated_returns_once_the_replica_holds_the_message() {
+    use std::time::Duration;
+
+    let p = Arc::new(MemoryStore::new());
+    let r = Arc::new(MemoryStore::new());
+    p.ensure_account(ALICE).await.unwrap();
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    let running = start_primary(Arc::clone(&p), listener.addr, primary_config());
+    for i in 0..20 {
+        let appended = p.append(&inbox(ALICE), message(i, 700)).await.unwrap();
+        let held = running
+            .primary
+            .wait_replicated(
+                ALICE,
+                appended.uid_validity,
+                appended.modseq,
+                Duration::from_secs(5),
+            )
+            .await;
+        assert!(held, "message {i} not replicated in 5 s");
+        // At that moment the replica holds it.
+        let uv = appended.uid_validity;
+        let on_replica = r.records(&inbox(ALICE), uv, &[appended.uid]).await.unwrap();
+        assert_eq!(on_replica.len(), 1, "message {i}");
+    }
+    // The replica is gone: the wait times out (a sync-mode caller then
+    // falls back to async).
+    listener.task.abort();
+    let _ = listener.task.await;
+    let appended = p.append(&inbox(ALICE), message(99, 700)).await.unwrap();
+    let held = running
+        .primary
+        .wait_replicated(
+            ALICE,
+            appended.uid_validity,
+            appended.modseq,
+            Duration::from_millis(300),
+        )
+        .await;
+    assert!(!held);
+    running.stop().await;
+}
