@@ -33,6 +33,10 @@
 //!    fires (a protocol finishes the command in flight and says goodbye in
 //!    its words), and after the grace period what is left is closed.
 //!
+//! Beside the accept loop, [`throttle`] is the failed-login throttle as a
+//! tower layer, written once for every protocol with logins (IMAP, POP3):
+//! a protocol only says which of its commands are login attempts.
+//!
 //! STARTTLS/STLS stay in the protocols: they wrap the [`Stream`] in TLS
 //! like any byte stream, and the timeouts stay underneath.
 //!
@@ -112,6 +116,8 @@
 //!
 //! - `ipnet`: the trusted proxy networks (`10.0.0.0/8`) are parsed and
 //!   matched with it, a small, widely used crate, rather than by hand.
+//! - `mailroom-core`: the [`LoginFailures`](mailroom_core::throttle::LoginFailures)
+//!   table the throttle counts in; `tower`: the `Service`/`Layer` traits.
 //! - tokio, tokio-rustls, bytes, futures, tracing, thiserror: as in every
 //!   Mailroom crate.
 //!
@@ -130,6 +136,7 @@ mod stream;
 
 pub mod limit;
 pub mod proxy;
+pub mod throttle;
 pub mod timeout;
 
 pub use server::{

@@ -7,94 +7,46 @@
 //! counter), which POP3's throttle can share so that a guesser cannot
 //! switch protocols to escape it.
 
-mod future;
-mod layer;
+//!
+//! The tower layer is [`mailroom_server::throttle`]'s, shared with POP3;
+//! [`ImapLogins`] tells it which IMAP commands are login attempts.
 
-pub use future::ResponseFuture;
-pub use layer::LoginThrottleLayer;
 pub use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
 
-use std::net::IpAddr;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use mailroom_server::throttle::LoginCommands;
 
 use crate::command::{Command, Request};
 use crate::session::Reply;
 
 /// Delays login attempts after failures (see the [module docs](self)).
-#[derive(Debug, Clone)]
-pub struct LoginThrottle<S> {
-    inner: S,
-    failures: Arc<LoginFailures>,
-    peer: Option<IpAddr>,
-}
+pub type LoginThrottle<S> = mailroom_server::throttle::LoginThrottle<S, ImapLogins>;
 
-impl<S> LoginThrottle<S> {
-    pub(crate) fn new(
-        inner: S,
-        failures: Arc<LoginFailures>,
-        peer: Option<IpAddr>,
-    ) -> LoginThrottle<S> {
-        LoginThrottle {
-            inner,
-            failures,
-            peer,
-        }
-    }
-}
+/// Builds [`LoginThrottle`]s; [`LoginThrottleLayer::for_peer`] gives the
+/// one for a connection.
+pub type LoginThrottleLayer = mailroom_server::throttle::LoginThrottleLayer<ImapLogins>;
 
-impl<S> tower::Service<Request> for LoginThrottle<S>
-where
-    S: tower::Service<Request, Response = Reply> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = Reply;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
+/// The future of a [`LoginThrottle`] call.
+pub type ResponseFuture<E> = mailroom_server::throttle::ResponseFuture<Reply, E>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
+/// Which IMAP commands are login attempts: LOGIN, and AUTHENTICATE once it
+/// carries a response (the driver calls it again with each line of the
+/// exchange); the reply's [`Reply::login`] says how it went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ImapLogins;
 
-    fn call(&mut self, request: Request) -> Self::Future {
-        // Take the service that was polled ready; leave a clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let is_login = matches!(
-            &request.command,
-            Command::Login { .. }
-                | Command::Authenticate {
-                    initial_response: Some(_),
-                    ..
-                }
-        );
-        if !is_login {
-            return ResponseFuture::new(Box::pin(async move { inner.call(request).await }));
-        }
-        let user = match &request.command {
-            Command::Login { username, .. } => Some(username.clone()),
+impl LoginCommands<Request, Reply> for ImapLogins {
+    fn attempt(&mut self, request: &Request) -> Option<(Option<String>, bool)> {
+        match &request.command {
+            Command::Login { username, .. } => Some((Some(username.clone()), true)),
+            Command::Authenticate {
+                initial_response: Some(_),
+                ..
+            } => Some((None, true)),
             _ => None,
-        };
-        let failures = self.failures.clone();
-        let peer = self.peer;
-        ResponseFuture::new(Box::pin(async move {
-            let before = failures.delay_for(peer, user.as_deref());
-            if !before.is_zero() {
-                tokio::time::sleep(before).await;
-            }
-            let reply = inner.call(request).await?;
-            if let Some(attempt) = &reply.login {
-                if attempt.success {
-                    failures.succeeded(&attempt.user);
-                } else {
-                    failures.failed(peer, Some(&attempt.user));
-                    let wait = failures.delay_for(peer, Some(&attempt.user));
-                    tracing::info!(delay_ms = wait.as_millis() as u64, "failed login throttled");
-                    tokio::time::sleep(wait).await;
-                }
-            }
-            Ok(reply)
-        }))
+        }
+    }
+
+    fn outcome(reply: &Reply) -> Option<(&str, bool)> {
+        reply.login.as_ref().map(|l| (l.user.as_str(), l.success))
     }
 }

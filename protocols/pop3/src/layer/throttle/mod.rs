@@ -22,56 +22,50 @@
 //! Waiting inside a command counts against a command timeout layered
 //! outside it (the defaults: at most 30 s of delay).
 
-mod future;
-mod layer;
+//!
+//! The tower layer is [`mailroom_server::throttle`]'s, shared with IMAP;
+//! [`Pop3Logins`] tells it which POP3 commands are login attempts.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mailroom_core::throttle::LoginFailures;
+//! use mailroom_pop3::layer::throttle::LoginThrottleLayer;
+//!
+//! let shared = Arc::new(LoginFailures::default());
+//! let pop3 = LoginThrottleLayer::with_failures(shared.clone());
+//! let per_connection = pop3.for_peer("192.0.2.7".parse().ok());
+//! assert!(Arc::ptr_eq(per_connection.failures().unwrap(), &shared));
+//! assert!(LoginThrottleLayer::disabled().failures().is_none());
+//! ```
 
-pub use future::ResponseFuture;
-pub use layer::LoginThrottleLayer;
 pub use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
 
-use std::net::IpAddr;
-use std::sync::Arc;
-use std::task::{Context, Poll};
-use std::time::Duration;
+use mailroom_server::throttle::LoginCommands;
 
 use crate::codec::{Command, Reply};
 
 /// Delays login attempts after failures (see the [module docs](self)).
-#[derive(Debug, Clone)]
-pub struct LoginThrottle<S> {
-    inner: S,
-    failures: Option<Arc<LoginFailures>>,
-    peer: Option<IpAddr>,
-    /// The name given by the last `USER`, the key of the next `PASS`.
+pub type LoginThrottle<S> = mailroom_server::throttle::LoginThrottle<S, Pop3Logins>;
+
+/// Builds [`LoginThrottle`]s over one [`LoginFailures`] table. Make one per
+/// server (or share one table with IMAP through
+/// [`LoginThrottleLayer::with_failures`]) and call
+/// [`LoginThrottleLayer::for_peer`] per connection.
+pub type LoginThrottleLayer = mailroom_server::throttle::LoginThrottleLayer<Pop3Logins>;
+
+/// The future of a [`LoginThrottle`] call.
+pub type ResponseFuture<E> = mailroom_server::throttle::ResponseFuture<Reply, E>;
+
+/// Which POP3 commands are login attempts (see the [module docs](self)):
+/// it remembers the `USER` for the `PASS` that follows, and that an AUTH
+/// exchange has waited once already.
+#[derive(Debug, Clone, Default)]
+pub struct Pop3Logins {
     user: Option<String>,
-    /// A line of the current AUTH exchange has already waited: the others
-    /// (AUTH LOGIN sends the user name and the password on two lines) go
-    /// through, so one attempt waits once.
     exchange_waited: bool,
 }
 
-impl<S> LoginThrottle<S> {
-    pub(crate) fn new(
-        inner: S,
-        failures: Option<Arc<LoginFailures>>,
-        peer: Option<IpAddr>,
-    ) -> LoginThrottle<S> {
-        LoginThrottle {
-            inner,
-            failures,
-            peer,
-            user: None,
-            exchange_waited: false,
-        }
-    }
-
-    /// The service inside.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// Whether `command` may reach the authenticator (then the user it
-    /// names, and whether it waits for earlier failures first).
+impl LoginCommands<Command, Reply> for Pop3Logins {
     fn attempt(&mut self, command: &Command) -> Option<(Option<String>, bool)> {
         if !matches!(command, Command::SaslResponse(_)) {
             self.exchange_waited = false;
@@ -97,57 +91,9 @@ impl<S> LoginThrottle<S> {
             _ => None,
         }
     }
-}
 
-async fn sleep(delay: Duration) {
-    if !delay.is_zero() {
-        tokio::time::sleep(delay).await;
-    }
-}
-
-impl<S> tower::Service<Command> for LoginThrottle<S>
-where
-    S: tower::Service<Command, Response = Reply> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Send + 'static,
-{
-    type Response = Reply;
-    type Error = S::Error;
-    type Future = ResponseFuture<S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, command: Command) -> Self::Future {
-        let attempt = self.attempt(&command);
-        let (Some(failures), Some((user, wait_first))) = (self.failures.clone(), attempt) else {
-            return ResponseFuture::new(Box::pin(self.inner.call(command)));
-        };
-        // Take the service that was polled ready; leave a clone behind.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let peer = self.peer;
-        ResponseFuture::new(Box::pin(async move {
-            if wait_first {
-                sleep(failures.delay_for(peer, user.as_deref())).await;
-            }
-            let reply = inner.call(command).await?;
-            if let Some(attempt) = &reply.login {
-                if attempt.success {
-                    failures.succeeded(&attempt.user);
-                } else {
-                    failures.failed(peer, Some(&attempt.user));
-                    let wait = failures.delay_for(peer, Some(&attempt.user));
-                    tracing::info!(
-                        delay_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
-                        "pop3 failed login throttled"
-                    );
-                    sleep(wait).await;
-                }
-            }
-            Ok(reply)
-        }))
+    fn outcome(reply: &Reply) -> Option<(&str, bool)> {
+        reply.login.as_ref().map(|l| (l.user.as_str(), l.success))
     }
 }
 
@@ -155,6 +101,10 @@ where
 mod tests {
     use std::convert::Infallible;
     use std::future::Ready;
+    use std::net::IpAddr;
+    use std::sync::Arc;
+    use std::task::{Context, Poll};
+    use std::time::Duration;
 
     use tokio::time::Instant;
     use tower::{Layer, Service, ServiceExt};
