@@ -23,6 +23,17 @@
 //! After each target the tool checks that the mailbox holds exactly the
 //! messages sent (mailroomd: `quota show`; Dovecot: `doveadm mailbox
 //! status`), so no row counts a message that was not stored.
+//!
+//! Last, in the same run and on the same file system, the tool replays the
+//! CRC store's durable commit of one message with no server at all (the
+//! `fsync floor`): a 4 KiB file created and fdatasynced under `tmp/`,
+//! renamed into `msg/`, then the fsync of `msg/` and the append and
+//! fdatasync of a ~600-byte cache record at once, then a 128-byte index
+//! record and the 128-byte header each written and fdatasynced: four
+//! fsync rounds one after the other, as the store does them. Once on one
+//! thread, once on 8 threads each in its own directory (8 mailboxes). What
+//! that sequence alone sustains is the ceiling of a durable delivery on
+//! this disk; the rows above say how close mailroomd comes to it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -348,6 +359,102 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// One mailbox directory of the fsync floor: `tmp/`, `msg/`, a cache and an
+/// index file.
+struct FloorMailbox {
+    dir: std::path::PathBuf,
+    msg_dir: std::fs::File,
+    cache: std::fs::File,
+    index: std::fs::File,
+    cache_end: u64,
+    records: u64,
+}
+
+impl FloorMailbox {
+    fn new(dir: std::path::PathBuf) -> Result<FloorMailbox> {
+        std::fs::create_dir_all(dir.join("tmp"))?;
+        std::fs::create_dir_all(dir.join("msg"))?;
+        let open = |name: &str| {
+            std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(dir.join(name))
+        };
+        let (cache, index) = (open("cache")?, open("index")?);
+        index.set_len(128 + 128 * 4096)?;
+        Ok(FloorMailbox {
+            msg_dir: std::fs::File::open(dir.join("msg"))?,
+            dir,
+            cache,
+            index,
+            cache_end: 16,
+            records: 0,
+        })
+    }
+
+    /// The store's durable commit of one message, syscall for syscall.
+    fn commit(&mut self, n: usize, message: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let tmp = self.dir.join("tmp").join(format!("new.{n}"));
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(message)?;
+        f.sync_data()?;
+        drop(f);
+        std::fs::rename(&tmp, self.dir.join("msg").join((n + 1).to_string()))?;
+        let record = [0x5au8; 600];
+        let (msg_dir, cache, at) = (&self.msg_dir, &self.cache, self.cache_end);
+        std::thread::scope(|scope| -> Result<()> {
+            let dir_sync = scope.spawn(|| msg_dir.sync_all());
+            cache.write_all_at(&record, at)?;
+            cache.sync_data()?;
+            dir_sync
+                .join()
+                .map_err(|_| anyhow::anyhow!("sync thread panicked"))??;
+            Ok(())
+        })?;
+        self.cache_end += record.len() as u64;
+        self.index
+            .write_all_at(&[0xa5u8; 128], 128 + 128 * self.records)?;
+        self.index.sync_data()?;
+        self.records += 1;
+        self.index.write_all_at(&[0x11u8; 128], 0)?;
+        self.index.sync_data()?;
+        Ok(())
+    }
+}
+
+/// Messages per second the store's commit sequence alone sustains with
+/// `threads` mailboxes committing at once, `messages` in all.
+fn fsync_floor(root: &std::path::Path, threads: usize, messages: usize) -> Result<f64> {
+    let message = message(0, 0, 4096);
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let mut mailbox = FloorMailbox::new(root.join(format!("floor-{threads}-{t}")))?;
+        let (barrier, message) = (barrier.clone(), message.clone());
+        let count = messages / threads;
+        handles.push(std::thread::spawn(move || -> Result<()> {
+            barrier.wait();
+            for n in 0..count {
+                mailbox.commit(n, &message)?;
+            }
+            Ok(())
+        }));
+    }
+    barrier.wait();
+    let start = Instant::now();
+    for h in handles {
+        h.join()
+            .map_err(|_| anyhow::anyhow!("a floor thread panicked"))??;
+    }
+    Ok((messages / threads * threads) as f64 / start.elapsed().as_secs_f64())
+}
+
 pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let o = parse_args(args)?;
     let tmp = tempfile::Builder::new()
@@ -444,6 +551,17 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
             }
         }
     }
+    // what the fsyncs alone cost, in the same run, on the same file system
+    let floor_messages = o.messages.min(1000);
+    let floor_dir = tmp.path().join("fsync-floor");
+    let one = fsync_floor(&floor_dir, 1, floor_messages)?;
+    let eight = fsync_floor(&floor_dir, 8, floor_messages)?;
+    println!(
+        "\nfsync floor (the CRC store's durable commit of one 4 KiB message replayed with no server, \
+         {floor_messages} messages; 4 fsync rounds each): {one:.0} msgs/s on 1 thread \
+         ({:.2} ms a message), {eight:.0} msgs/s on 8 threads into 8 directories",
+        1000.0 / one
+    );
     println!(
         "\n{} messages of ~{} bytes per row, one message in flight per connection; \
          wall clock on this machine ({} cores), same run; latency = MAIL to final 250",
