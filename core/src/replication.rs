@@ -24,6 +24,10 @@
 //! The replica's own HIGHESTMODSEQ of a mailbox is where replication resumes
 //! after either end restarts: no separate position has to be stored.
 //!
+//! With the `conformance` feature, [`conformance`] is the suite every
+//! implementation must pass (`replication_conformance_tests!` makes one test
+//! per check); the memory store runs it.
+//!
 //! A backend with an index of fixed records (such as the CRC store) can
 //! offer all of this from its index alone: records since a modseq are a
 //! scan of the modseq column, expunged records carry the modseq of their
@@ -34,6 +38,9 @@
 use std::fmt::Debug;
 
 use async_trait::async_trait;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
 use bytes::Bytes;
 
 use crate::acl::Acl;

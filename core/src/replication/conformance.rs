@@ -1,0 +1,714 @@
+//! The replication conformance suite: what every [`Replication`]
+//! implementation must do so that `mailroom-sync` can replicate it, to or
+//! from any other backend. Enabled, like [`crate::conformance`], by the
+//! `conformance` feature; in a backend's `tests/replication_conformance.rs`:
+//!
+//! ```ignore
+//! use std::sync::Arc;
+//! mailroom_core::replication_conformance_tests!(Arc::new(my_backend::Store::new()));
+//! ```
+//!
+//! The expression is evaluated afresh for every check (some checks use two
+//! stores, a primary and a replica) and must give an `Arc<S>` where
+//! `S: Replication + Quota + 'static`. Every check panics with what was
+//! expected and what the backend did. What the suite fixes:
+//!
+//! - the head's state CRC is the XOR of the record CRCs of exactly the live
+//!   messages, after appends, flag changes (the owner's and another
+//!   viewer's), expunges, copies and moves; digests agree with records;
+//! - `records_since` returns exactly the records with a higher modseq, in
+//!   UID order, pages without loss, and the expunges after the modseq;
+//! - a replica built only through `apply_namespace` and `apply_messages`
+//!   from a primary's records equals the primary: UIDVALIDITY, UIDs,
+//!   modseqs, flags, dates, bytes, head; a batch with bytes that do not
+//!   match their GUID changes nothing; a record without bytes for a
+//!   message the replica lacks is reported missing;
+//! - namespace operations show through the `Storage` API;
+//! - the change feed names the changed account and wakes its watch;
+//! - sync points are kept per incarnation;
+//! - a UIDVALIDITY that is not the mailbox's is `NoSuchMailbox`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::{
+    ApplyBatch, ChangePosition, NamespaceOp, ReplicaMessage, ReplicaRecord, Replication, StateCrc,
+    SyncPoint,
+};
+use crate::acl::Rights;
+use crate::error::Error;
+use crate::flags::{Flag, StoreOp};
+use crate::mailbox::{MailboxName, MailboxRef, SpecialUse};
+use crate::message::{InternalDate, NewMessage};
+use crate::quota::{Quota, QuotaLimits};
+use crate::types::{ModSeq, Uid, UidValidity};
+
+/// The owner of the mailboxes in the checks.
+pub const ALICE: &str = "alice@example.com";
+/// Another viewer (per-user `\Seen`).
+pub const BOB: &str = "bob@example.com";
+
+/// One `#[tokio::test]` per check (see the module docs).
+#[macro_export]
+macro_rules! replication_conformance_tests {
+    ($make:expr) => {
+        $crate::__replication_conformance_tests!($make;
+            state_crc_follows_every_change, records_since_pages, replica_from_records,
+            namespace_ops, change_feed, sync_points, wrong_uid_validity);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __replication_conformance_tests {
+    ($make:expr; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                $crate::replication::conformance::$check(|| $make).await;
+            }
+        )*
+    };
+}
+
+fn message(i: u32) -> NewMessage {
+    NewMessage {
+        flags: [Flag::Keyword(format!("$Tag{}", i % 3))]
+            .into_iter()
+            .collect(),
+        internal_date: Some(InternalDate {
+            timestamp: 1_700_000_000 + i64::from(i),
+            offset_minutes: -120,
+        }),
+        content: Bytes::from(format!(
+            "Subject: {i}\r\nMessage-ID: <{i}@c>\r\n\r\nbody {i}\r\n"
+        )),
+    }
+}
+
+fn inbox() -> MailboxRef {
+    MailboxRef::new(ALICE, MailboxName::inbox())
+}
+
+async fn uid_validity<S: Replication + ?Sized>(store: &S, mailbox: &MailboxRef) -> UidValidity {
+    store
+        .status(mailbox, &mailbox.owner)
+        .await
+        .unwrap_or_else(|e| panic!("status of {mailbox}: {e}"))
+        .uid_validity
+}
+
+async fn all_records<S: Replication + ?Sized>(
+    store: &S,
+    mailbox: &MailboxRef,
+    uv: UidValidity,
+) -> Vec<ReplicaRecord> {
+    let page = store
+        .records_since(mailbox, uv, ModSeq(0), Uid(0), usize::MAX)
+        .await
+        .unwrap_or_else(|e| panic!("records_since of {mailbox}: {e}"));
+    assert!(!page.more, "an unlimited page says there is more");
+    page.records
+}
+
+/// Checks the head of `mailbox` against its records and digests.
+async fn assert_consistent<S: Replication + ?Sized>(store: &S, mailbox: &MailboxRef, step: &str) {
+    let uv = uid_validity(store, mailbox).await;
+    let records = all_records(store, mailbox, uv).await;
+    let (head, digests) = store
+        .record_digests(mailbox, uv)
+        .await
+        .unwrap_or_else(|e| panic!("{step}: record_digests: {e}"));
+    assert_eq!(
+        head.state_crc,
+        StateCrc::of(&records),
+        "{step}: the state CRC is not the XOR of the record CRCs"
+    );
+    assert_eq!(
+        head.messages as usize,
+        records.len(),
+        "{step}: message count"
+    );
+    let expected: Vec<(Uid, u32)> = records.iter().map(|r| (r.uid, r.state_crc())).collect();
+    assert_eq!(digests, expected, "{step}: digests disagree with records");
+    let status = store
+        .status(mailbox, &mailbox.owner)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (head.uid_next, head.highest_modseq),
+        (status.uid_next, status.highest_modseq),
+        "{step}: head and STATUS disagree"
+    );
+}
+
+/// The state CRC follows appends, flag changes, expunges, copies and moves.
+pub async fn state_crc_follows_every_change<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let store = make();
+    store
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let archive = MailboxRef::new(
+        ALICE,
+        MailboxName::new("Archive").unwrap_or_else(|e| panic!("{e}")),
+    );
+    store
+        .create(&archive, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_consistent(&*store, &inbox(), "empty").await;
+    for i in 0..6 {
+        store
+            .append(&inbox(), message(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    assert_consistent(&*store, &inbox(), "after appends").await;
+    let owner = store
+        .open(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .store(
+            &[Uid(1), Uid(2)],
+            &StoreOp::Add([Flag::Flagged, Flag::Deleted].into_iter().collect()),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_consistent(&*store, &inbox(), "after the owner's STORE").await;
+    let bob = store
+        .open(&inbox(), BOB)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    bob.store(
+        &[Uid(3)],
+        &StoreOp::Add([Flag::Seen].into_iter().collect()),
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_consistent(&*store, &inbox(), "after another viewer's STORE").await;
+    owner.expunge(None).await.unwrap_or_else(|e| panic!("{e}"));
+    assert_consistent(&*store, &inbox(), "after EXPUNGE").await;
+    owner
+        .copy_to(&[Uid(3)], &archive)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .move_to(&[Uid(4)], &archive)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_consistent(&*store, &inbox(), "after COPY and MOVE out").await;
+    assert_consistent(&*store, &archive, "after COPY and MOVE in").await;
+}
+
+/// `records_since` is exact, pages without loss, and reports expunges.
+pub async fn records_since_pages<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let store = make();
+    store
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..8 {
+        store
+            .append(&inbox(), message(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let uv = uid_validity(&*store, &inbox()).await;
+    let middle = all_records(&*store, &inbox(), uv).await[3].modseq;
+    let owner = store
+        .open(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .store(
+            &[Uid(2), Uid(7)],
+            &StoreOp::Add([Flag::Deleted].into_iter().collect()),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .expunge(Some(&[Uid(2)]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let all = all_records(&*store, &inbox(), uv).await;
+    let expected: Vec<Uid> = all
+        .iter()
+        .filter(|r| r.modseq > middle)
+        .map(|r| r.uid)
+        .collect();
+    let mut got = Vec::new();
+    let mut after = Uid(0);
+    let expunged = loop {
+        let page = store
+            .records_since(&inbox(), uv, middle, after, 2)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(page.records.len() <= 2, "a page holds more than its limit");
+        assert!(
+            page.records.windows(2).all(|w| w[0].uid < w[1].uid),
+            "pages are in UID order"
+        );
+        if let Some(last) = page.records.last() {
+            after = last.uid;
+        }
+        got.extend(page.records.iter().map(|r| r.uid));
+        if !page.more {
+            assert!(
+                page.expunged_complete,
+                "expunges of a fresh mailbox are complete"
+            );
+            break page.expunged;
+        }
+    };
+    assert_eq!(got, expected, "records changed after modseq {middle}");
+    assert_eq!(
+        expunged.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+        vec![Uid(2)],
+        "expunges after modseq {middle}"
+    );
+    assert!(
+        expunged[0].1 > middle,
+        "an expunge's modseq is above the one asked from"
+    );
+}
+
+/// A replica built from a primary's records through the apply methods
+/// equals the primary; bad bytes change nothing; missing bytes are reported.
+pub async fn replica_from_records<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let primary = make();
+    let replica = make();
+    primary
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..5 {
+        primary
+            .append(&inbox(), message(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let owner = primary
+        .open(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .store(
+            &[Uid(2)],
+            &StoreOp::Replace(
+                [Flag::Answered, Flag::Keyword("Work".into())]
+                    .into_iter()
+                    .collect(),
+            ),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let bob = primary
+        .open(&inbox(), BOB)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    bob.store(
+        &[Uid(5)],
+        &StoreOp::Add([Flag::Seen].into_iter().collect()),
+        None,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let uv = uid_validity(&*primary, &inbox()).await;
+    let page = primary
+        .records_since(&inbox(), uv, ModSeq(0), Uid(0), usize::MAX)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        page.records[4].seen_by,
+        vec![BOB.to_owned()],
+        "seen_by carries another viewer's \\Seen"
+    );
+
+    replica
+        .apply_namespace(
+            ALICE,
+            NamespaceOp::Create {
+                name: MailboxName::inbox(),
+                uid_validity: uv,
+                special_use: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("replica CREATE with the primary's UIDVALIDITY: {e}"));
+    assert_eq!(
+        uid_validity(&*replica, &inbox()).await,
+        uv,
+        "the replica keeps the primary's UIDVALIDITY"
+    );
+
+    let mut messages = Vec::new();
+    for record in &page.records {
+        let content = primary
+            .message_content(&inbox(), uv, record.uid)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        messages.push(ReplicaMessage {
+            record: record.clone(),
+            content: Some(content),
+        });
+    }
+    let mut forged = messages.clone();
+    forged[1].content = Some(Bytes::from_static(b"Subject: not this\r\n\r\n"));
+    let refused = replica
+        .apply_messages(
+            &inbox(),
+            uv,
+            ApplyBatch {
+                messages: forged,
+                ..ApplyBatch::default()
+            },
+        )
+        .await;
+    assert!(
+        refused.is_err(),
+        "bytes that do not match their GUID were applied"
+    );
+    assert_eq!(
+        replica
+            .status(&inbox(), ALICE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .messages,
+        0,
+        "a refused batch applied something"
+    );
+
+    let applied = replica
+        .apply_messages(
+            &inbox(),
+            uv,
+            ApplyBatch {
+                messages,
+                expunged: page.expunged.clone(),
+                uid_next: Some(page.head.uid_next),
+                highest_modseq: Some(page.head.highest_modseq),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply_messages: {e}"));
+    assert!(applied.missing.is_empty());
+    assert_eq!(
+        applied.head, page.head,
+        "the replica's head equals the primary's"
+    );
+    assert_eq!(
+        all_records(&*replica, &inbox(), uv).await,
+        page.records,
+        "records equal"
+    );
+    for r in &page.records {
+        let a = primary
+            .message_content(&inbox(), uv, r.uid)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let b = replica
+            .message_content(&inbox(), uv, r.uid)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(a, b, "bytes of UID {}", r.uid);
+    }
+
+    let mut unknown = page.records[0].clone();
+    unknown.uid = Uid(40);
+    let applied = replica
+        .apply_messages(
+            &inbox(),
+            uv,
+            ApplyBatch {
+                messages: vec![ReplicaMessage {
+                    record: unknown,
+                    content: None,
+                }],
+                ..ApplyBatch::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        applied.missing,
+        vec![Uid(40)],
+        "a record without bytes for a message the replica lacks"
+    );
+}
+
+/// Namespace operations show through the `Storage` and `Quota` APIs.
+pub async fn namespace_ops<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let store = make();
+    let name = |s: &str| MailboxName::new(s).unwrap_or_else(|e| panic!("{e}"));
+    let ops = [
+        NamespaceOp::Create {
+            name: MailboxName::inbox(),
+            uid_validity: UidValidity(7),
+            special_use: None,
+        },
+        NamespaceOp::Create {
+            name: name("Sent"),
+            uid_validity: UidValidity(8),
+            special_use: Some(SpecialUse::Sent),
+        },
+        NamespaceOp::Create {
+            name: name("Old"),
+            uid_validity: UidValidity(9),
+            special_use: None,
+        },
+        NamespaceOp::Rename {
+            from: name("Old"),
+            to: name("New"),
+        },
+        NamespaceOp::SetAttributes {
+            name: name("New"),
+            special_use: Some(SpecialUse::Archive),
+            acl: {
+                let mut acl = crate::acl::Acl::default();
+                acl.set(BOB, Rights::parse("lr"));
+                acl
+            },
+        },
+        NamespaceOp::SetSubscriptions(vec![MailboxName::inbox(), name("New")]),
+        NamespaceOp::SetQuota(QuotaLimits {
+            storage_bytes: Some(1 << 20),
+            messages: Some(10),
+        }),
+        NamespaceOp::Delete { name: name("Sent") },
+    ];
+    for op in ops {
+        let text = format!("{op:?}");
+        store
+            .apply_namespace(ALICE, op)
+            .await
+            .unwrap_or_else(|e| panic!("{text}: {e}"));
+    }
+    let mut names: Vec<String> = store
+        .list(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_iter()
+        .map(|m| m.name.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["INBOX", "New"],
+        "no default mailboxes added, rename and delete applied"
+    );
+    let new = MailboxRef::new(ALICE, name("New"));
+    assert_eq!(
+        uid_validity(&*store, &new).await,
+        UidValidity(9),
+        "rename keeps UIDVALIDITY"
+    );
+    assert_eq!(
+        store
+            .acl(&new)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .rights_of(BOB),
+        Rights::parse("lr").unwrap_or_default()
+    );
+    let state = store
+        .account_state(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no account"));
+    assert_eq!(
+        state
+            .mailboxes
+            .iter()
+            .find(|m| m.name == name("New"))
+            .map(|m| m.special_use),
+        Some(Some(SpecialUse::Archive))
+    );
+    let mut subs = store
+        .subscriptions(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    subs.sort();
+    assert_eq!(subs, vec![MailboxName::inbox(), name("New")]);
+    assert_eq!(
+        store
+            .usage(ALICE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .limits
+            .messages,
+        Some(10)
+    );
+    store
+        .apply_namespace(
+            ALICE,
+            NamespaceOp::Delete {
+                name: MailboxName::inbox(),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("replication may delete INBOX (to replace it): {e}"));
+}
+
+/// The change feed names the changed account and wakes its watch.
+pub async fn change_feed<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let store = make();
+    store
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .ensure_account(BOB)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let all = store
+        .changed_accounts(ChangePosition(0))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        all.users.contains(&ALICE.to_owned()) && all.users.contains(&BOB.to_owned()),
+        "position 0 names every account: {:?}",
+        all.users
+    );
+    let quiet = store
+        .changed_accounts(all.position)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        quiet.users.is_empty(),
+        "nothing changed, yet {:?}",
+        quiet.users
+    );
+    let mut watch = store.watch_changes();
+    store
+        .append(&inbox(), message(1))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    tokio::time::timeout(Duration::from_secs(10), watch.changed())
+        .await
+        .unwrap_or_else(|_| panic!("the change watch did not wake after an append"));
+    let changed = store
+        .changed_accounts(all.position)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        changed.users,
+        vec![ALICE.to_owned()],
+        "only the changed account"
+    );
+    assert!(changed.position > all.position);
+}
+
+/// Sync points are kept per mailbox incarnation.
+pub async fn sync_points<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let store = make();
+    store
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let boxed = MailboxRef::new(
+        ALICE,
+        MailboxName::new("Box").unwrap_or_else(|e| panic!("{e}")),
+    );
+    store
+        .create(&boxed, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let uv = uid_validity(&*store, &boxed).await;
+    assert_eq!(
+        store
+            .sync_point(&boxed, uv)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        None
+    );
+    let point = SyncPoint {
+        uid_next: Uid(1),
+        highest_modseq: ModSeq(1),
+    };
+    store
+        .set_sync_point(&boxed, uv, point)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .sync_point(&boxed, uv)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        Some(point)
+    );
+    store.delete(&boxed).await.unwrap_or_else(|e| panic!("{e}"));
+    store
+        .create(&boxed, None)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let again = uid_validity(&*store, &boxed).await;
+    assert_eq!(
+        store
+            .sync_point(&boxed, again)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        None,
+        "a new incarnation has no sync point"
+    );
+}
+
+/// A UIDVALIDITY that is not the mailbox's is `NoSuchMailbox`.
+pub async fn wrong_uid_validity<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let store = make();
+    store
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let uv = uid_validity(&*store, &inbox()).await;
+    let wrong = UidValidity(uv.0.wrapping_add(1).max(1));
+    let r = store
+        .records_since(&inbox(), wrong, ModSeq(0), Uid(0), 10)
+        .await;
+    assert!(
+        matches!(r, Err(Error::NoSuchMailbox(_))),
+        "records_since: {r:?}"
+    );
+    let r = store
+        .apply_messages(&inbox(), wrong, ApplyBatch::default())
+        .await;
+    assert!(
+        matches!(r, Err(Error::NoSuchMailbox(_))),
+        "apply_messages: {r:?}"
+    );
+}
