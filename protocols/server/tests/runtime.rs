@@ -339,3 +339,91 @@ async fn unix_sockets_are_served_with_the_peer_uid() {
     task.await.unwrap().unwrap();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A client stream whose first write carries `prefix` in the same segment
+/// (a load balancer sends the PROXY header and the client's first bytes,
+/// here a TLS ClientHello, together).
+struct Prefixed {
+    inner: TcpStream,
+    prefix: Vec<u8>,
+}
+
+impl tokio::io::AsyncRead for Prefixed {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Prefixed {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if self.prefix.is_empty() {
+            return std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
+        }
+        let together = [self.prefix.as_slice(), buf].concat();
+        match std::pin::Pin::new(&mut self.inner).poll_write(cx, &together) {
+            Poll::Ready(Ok(n)) if n > self.prefix.len() => {
+                let sent = n - self.prefix.len();
+                self.prefix.clear();
+                Poll::Ready(Ok(sent))
+            }
+            Poll::Ready(Ok(n)) => {
+                self.prefix.drain(..n);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[tokio::test]
+async fn a_proxy_header_in_the_same_segment_as_the_client_hello() {
+    let (server_tls, client_tls) = tls_pair();
+    let server = Server::new(Lines::default())
+        .implicit_tls(server_tls)
+        .proxy_protocol(ProxyProtocol::trusting(["127.0.0.1/32".parse().unwrap()]));
+    let spawned = spawn_on_loopback(|l, stop| server.serve(l, stop)).await;
+    for header in [
+        b"PROXY TCP6 2001:db8::7 2001:db8::1 40000 993\r\n".to_vec(),
+        v2_header(
+            "192.0.2.9:40001".parse().unwrap(),
+            "198.51.100.1:993".parse().unwrap(),
+        ),
+    ] {
+        let inner = TcpStream::connect(spawned.addr()).await.unwrap();
+        let client = Prefixed {
+            inner,
+            prefix: header,
+        };
+        let mut tls = BufReader::new(tls_connect(client, client_tls.clone()).await);
+        let greeting = line(&mut tls).await;
+        assert!(
+            greeting == "hello [2001:db8::7]:40000 tls=true\r\n"
+                || greeting == "hello 192.0.2.9:40001 tls=true\r\n",
+            "{greeting}"
+        );
+    }
+}
