@@ -24,7 +24,7 @@
 //! The replica's own HIGHESTMODSEQ of a mailbox is where replication resumes
 //! after either end restarts: no separate position has to be stored.
 //!
-//! With the `conformance` feature, [`conformance`] is the suite every
+//! With the `conformance` feature, `replication::conformance` is the suite every
 //! implementation must pass (`replication_conformance_tests!` makes one test
 //! per check); the memory store runs it.
 //!
