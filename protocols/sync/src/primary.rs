@@ -160,7 +160,8 @@ pub struct ReplicationStatus {
     /// Accounts changed after the last completed round (0: caught up).
     pub pending_accounts: u64,
     /// Zero when caught up; else the time since the last completed round,
-    /// an upper bound on how long the oldest pending change has waited.
+    /// an upper bound on how long the oldest pending change has waited
+    /// (`Duration::MAX` before the first round completed).
     pub lag: Duration,
     /// The counters.
     pub stats: PrimaryStats,
