@@ -116,6 +116,9 @@ struct Counters {
     /// The change position the last completed round covered.
     caught_up: AtomicU64,
     last_round: std::sync::Mutex<Option<std::time::Instant>>,
+    /// When a round last compared every account (on connect and every
+    /// `verify_interval`).
+    last_full_round: std::sync::Mutex<Option<std::time::SystemTime>>,
 }
 
 /// Per mailbox (owner, UIDVALIDITY), the HIGHESTMODSEQ the replica was
@@ -163,6 +166,9 @@ pub struct ReplicationStatus {
     /// an upper bound on how long the oldest pending change has waited
     /// (`Duration::MAX` before the first round completed).
     pub lag: Duration,
+    /// When every account was last compared with the replica (on each
+    /// connect and every [`PrimaryConfig::verify_interval`]), if ever.
+    pub last_full_compare: Option<std::time::SystemTime>,
     /// The counters.
     pub stats: PrimaryStats,
 }
@@ -262,6 +268,7 @@ impl Primary {
             connected: c.connected.load(Ordering::Relaxed),
             pending_accounts: pending,
             lag,
+            last_full_compare: c.last_full_round.lock().ok().and_then(|t| *t),
             stats: self.stats(),
         })
     }
@@ -537,6 +544,11 @@ where
             c.caught_up.fetch_max(changed.position.0, Ordering::Relaxed);
             if let Ok(mut t) = c.last_round.lock() {
                 *t = Some(std::time::Instant::now());
+            }
+            if position == ChangePosition(0)
+                && let Ok(mut t) = c.last_full_round.lock()
+            {
+                *t = Some(std::time::SystemTime::now());
             }
             position = changed.position;
             tokio::select! {

@@ -205,6 +205,7 @@ async fn restarted_replica_and_primary_resume_without_resending() {
 
     let status = wait_status(&running.primary, |s| s.pending_accounts == 0).await;
     assert!(status.connected && status.lag.is_zero(), "{status:?}");
+    assert!(status.last_full_compare.is_some(), "{status:?}");
 
     // The replica process goes away (listener and connections) and comes
     // back on another port over the same data.
