@@ -18,6 +18,9 @@ use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
 use crate::acl::{ANYONE, Acl, Principal, Right, Rights};
+use crate::archive::{
+    ArchiveJournal, Direction, OVERRIDE_IDENTIFIER, archive_account, archive_domain, archive_rights,
+};
 use crate::error::{Error, Result};
 use crate::flags::{Flag, StoreOp};
 use crate::mailbox::{DELIMITER, MailboxName, MailboxRef, MailboxStatus, SpecialUse, list_matches};
@@ -90,6 +93,7 @@ pub struct MailAccess {
     storage: Arc<dyn Storage>,
     quota: Option<Arc<dyn Quota>>,
     principal: Principal,
+    journal: Option<Arc<ArchiveJournal>>,
 }
 
 impl MailAccess {
@@ -99,10 +103,12 @@ impl MailAccess {
         quota: Option<Arc<dyn Quota>>,
         principal: Principal,
     ) -> MailAccess {
+        let journal = storage.archive_journal();
         MailAccess {
             storage,
             quota,
             principal,
+            journal,
         }
     }
 
@@ -154,11 +160,24 @@ impl MailAccess {
 
     /// The rights the principal holds on a mailbox.
     pub async fn rights(&self, mailbox: &MailboxRef) -> Result<Rights> {
-        if mailbox.owner == self.principal.user {
+        if mailbox.owner == self.principal.user && archive_domain(&mailbox.owner).is_none() {
             return Ok(Rights::all());
         }
         let acl = self.storage.acl(mailbox).await?;
-        Ok(self.principal.rights_on(&mailbox.owner, &acl))
+        Ok(self.rights_given(mailbox, &acl))
+    }
+
+    /// The rights on `mailbox` whose ACL is `acl`: the ACL's for ordinary
+    /// mailboxes, the fixed archive rights ([`archive_rights`]) for the
+    /// mailboxes of an archive account, whatever their ACL says.
+    fn rights_given(&self, mailbox: &MailboxRef, acl: &Acl) -> Rights {
+        match archive_domain(&mailbox.owner) {
+            Some(domain) => {
+                let override_in_force = acl.entries.iter().any(|(id, _)| id == OVERRIDE_IDENTIFIER);
+                archive_rights(&self.principal, domain, override_in_force)
+            }
+            None => self.principal.rights_on(&mailbox.owner, acl),
+        }
     }
 
     async fn require(&self, mailbox: &MailboxRef, right: Right) -> Result<Rights> {
@@ -197,6 +216,15 @@ impl MailAccess {
     async fn visible_shared(&self) -> Result<Vec<MailboxName>> {
         let user = &self.principal.user;
         let mut candidates = self.storage.shared_mailboxes(user).await?;
+        // A domain admin sees its domain's archive (and only that one).
+        if self.principal.roles.domain_admin
+            && let Some(domain) = self.principal.domain.as_deref()
+        {
+            let account = archive_account(domain);
+            for m in self.storage.list(&account).await? {
+                candidates.push(MailboxRef::new(account.clone(), m.name));
+            }
+        }
         // An owner with the delimiter in its name could not be resolved back
         // from the listed name; such names are never offered.
         candidates
@@ -220,11 +248,7 @@ impl MailAccess {
                 Err(Error::NoSuchMailbox(_)) => continue,
                 Err(e) => return Err(e),
             };
-            if !self
-                .principal
-                .rights_on(&m.owner, &acl)
-                .contains(Right::Lookup)
-            {
+            if !self.rights_given(&m, &acl).contains(Right::Lookup) {
                 continue;
             }
             if let Ok(name) = MailboxName::new(&self.display_name(&m)) {
@@ -355,6 +379,12 @@ impl MailAccess {
         if boxes.iter().any(|m| m.name.is_descendant_of(&mailbox.name)) {
             return Err(Error::Cannot("mailbox has children; delete them first"));
         }
+        if archive_domain(&mailbox.owner).is_some() {
+            // reachable only under a server admin's override
+            tracing::warn!(target: "mailroom::archive::audit", actor = %self.principal.user,
+                owner = %mailbox.owner, mailbox = %mailbox.name,
+                "archive mailbox deleted under override");
+        }
         self.storage.delete(&mailbox).await
     }
 
@@ -457,7 +487,20 @@ impl MailAccess {
         self.require(&mailbox, Right::Insert).await?;
         let mut message = message;
         self.filter_flags(&mailbox, &mut message).await?;
-        match &self.quota {
+        // The ordering rule of `crate::archive`: archive copy first, then
+        // the owner's copy, and the archive copy undone if that fails.
+        let archived = match &self.journal {
+            Some(journal) => match self.journal_direction(&mailbox).await? {
+                Some(direction) => {
+                    journal
+                        .journal(&mailbox.owner, direction, &message.content)
+                        .await?
+                }
+                None => None,
+            },
+            None => None,
+        };
+        let result = match &self.quota {
             Some(q) => {
                 let limits = q.limits(&q.root_of(&mailbox.owner)).await?;
                 self.storage
@@ -465,7 +508,38 @@ impl MailAccess {
                     .await
             }
             None => self.storage.append(&mailbox, message).await,
+        };
+        if let (Some(journal), Some(copy)) = (&self.journal, &archived) {
+            match &result {
+                Ok(_) => journal.confirm(copy).await,
+                Err(_) => {
+                    if let Err(e) = journal.abandon(copy).await {
+                        tracing::error!(user = %copy.user, error = %e,
+                            "archive copy of a refused APPEND could not be removed");
+                    }
+                }
+            }
         }
+        result
+    }
+
+    /// Whether an APPEND into `mailbox` is archived, and which way: into
+    /// an archived user's mailbox by someone else is `in`; by the user into
+    /// their own `\Sent` mailbox is `out`.
+    async fn journal_direction(&self, mailbox: &MailboxRef) -> Result<Option<Direction>> {
+        if archive_domain(&mailbox.owner).is_some() {
+            return Ok(None);
+        }
+        if mailbox.owner != self.principal.user {
+            return Ok(Some(Direction::In));
+        }
+        let sent = self
+            .storage
+            .list(&mailbox.owner)
+            .await?
+            .iter()
+            .any(|m| m.name == mailbox.name && m.special_use == Some(SpecialUse::Sent));
+        Ok(sent.then_some(Direction::Out))
     }
 
     async fn filter_flags(&self, mailbox: &MailboxRef, message: &mut NewMessage) -> Result<()> {
@@ -528,7 +602,7 @@ impl MailAccess {
     pub async fn quota_usage(&self, root: &str) -> Result<QuotaUsage> {
         let q = self.quota.as_ref().ok_or(Error::Unsupported("quota"))?;
         let own = q.root_of(&self.principal.user);
-        if root != own && !self.principal.roles.server_admin {
+        if root != own && !self.principal.administers_user(root) {
             return Err(Error::PermissionDenied(Right::Administer));
         }
         q.usage(root).await
@@ -609,7 +683,35 @@ impl Selected {
         if !self.rights.contains(Right::Expunge) {
             return Err(Error::PermissionDenied(Right::Expunge));
         }
-        self.mailbox.expunge(uids).await
+        let reference = self.mailbox.reference().clone();
+        if archive_domain(&reference.owner).is_none() {
+            return self.mailbox.expunge(uids).await;
+        }
+        // Only under a server admin's override: a retention deletion,
+        // logged and billed with what it removed.
+        let before = self.mailbox.snapshot().await?;
+        let expunged = self.mailbox.expunge(uids).await?;
+        let removed_bytes = before
+            .messages
+            .iter()
+            .filter(|m| expunged.binary_search(&m.uid).is_ok())
+            .map(|m| m.size)
+            .sum();
+        if let Some(journal) = &self.access.journal {
+            journal
+                .record_override_use(
+                    &self.access.principal,
+                    &reference,
+                    expunged.len(),
+                    removed_bytes,
+                )
+                .await;
+        } else {
+            tracing::warn!(target: "mailroom::archive::audit", actor = %self.access.principal.user,
+                owner = %reference.owner, mailbox = %reference.name, expunged = expunged.len(),
+                removed_bytes, "archive retention deletion under override");
+        }
+        Ok(expunged)
     }
 
     /// The destination of a COPY or MOVE (`i` checked, and it exists), and

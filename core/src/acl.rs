@@ -171,6 +171,15 @@ impl Acl {
     }
 }
 
+/// The domain part of `local@domain` (`None` without an `@` or with an
+/// empty side).
+pub fn domain_of(user: &str) -> Option<&str> {
+    match user.rsplit_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Some(domain),
+        _ => None,
+    }
+}
+
 /// The roles a principal holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Roles {
@@ -203,6 +212,46 @@ impl Principal {
         }
     }
 
+    /// Whether this principal administers `domain`: a server admin
+    /// administers every domain, a domain admin only its own (compared
+    /// without regard to case). The one place core decides what a role
+    /// means; every admin operation (archive settings, the archive itself,
+    /// other users' quota) asks here.
+    ///
+    /// ```
+    /// use mailroom_core::{Principal, Roles};
+    /// let mut admin = Principal::user("boss@a.example");
+    /// admin.roles = Roles { domain_admin: true, server_admin: false };
+    /// assert!(admin.administers_domain("A.example"));
+    /// assert!(!admin.administers_domain("b.example"));
+    /// assert!(admin.administers_user("carol@a.example"));
+    /// assert!(!admin.administers_user("carol@b.example"));
+    /// assert!(!Principal::user("carol@a.example").administers_user("dave@a.example"));
+    /// ```
+    pub fn administers_domain(&self, domain: &str) -> bool {
+        if self.roles.server_admin {
+            return true;
+        }
+        self.roles.domain_admin
+            && self
+                .domain
+                .as_deref()
+                .is_some_and(|d| !d.is_empty() && d.eq_ignore_ascii_case(domain))
+    }
+
+    /// Whether this principal administers the account `user`: a server
+    /// admin every account, a domain admin the accounts of its own domain.
+    /// A user without a domain part is administered by server admins only.
+    pub fn administers_user(&self, user: &str) -> bool {
+        if self.roles.server_admin {
+            return true;
+        }
+        match domain_of(user) {
+            Some(d) => self.administers_domain(d),
+            None => false,
+        }
+    }
+
     /// The rights this principal has on a mailbox of `owner` with `acl`.
     pub fn rights_on(&self, owner: &str, acl: &Acl) -> Rights {
         if owner == self.user {
@@ -230,5 +279,25 @@ mod tests {
         acl.set("bob", None);
         assert_eq!(bob.rights_on("alice@x.org", &acl).to_string(), "l");
         assert_eq!(alice.domain.as_deref(), Some("x.org"));
+    }
+
+    #[test]
+    fn roles_reach_their_own_domain_only() {
+        let mut root = Principal::user("root@ops.example");
+        root.roles.server_admin = true;
+        assert!(root.administers_domain("x.org") && root.administers_user("local"));
+        let mut admin = Principal::user("boss@x.org");
+        admin.roles.domain_admin = true;
+        assert!(admin.administers_user("alice@X.ORG"));
+        assert!(!admin.administers_user("alice@y.org"));
+        assert!(!admin.administers_user("alice"));
+        assert!(!admin.administers_user("@x.org"));
+        let plain = Principal::user("alice@x.org");
+        assert!(!plain.administers_domain("x.org"));
+        let mut no_domain = Principal::user("boss");
+        no_domain.roles.domain_admin = true;
+        assert!(!no_domain.administers_domain(""));
+        assert_eq!(domain_of("a@b"), Some("b"));
+        assert_eq!(domain_of("a@"), None);
     }
 }

@@ -89,6 +89,9 @@ pub struct DeliveryContext {
     /// step charges the message against them atomically with the append
     /// (`None`: no quota policy in the pipeline, nothing charged).
     pub quota: Option<QuotaLimits>,
+    /// The archive copy an [`crate::archive::ArchiveStep`] made before the
+    /// filing step, kept or undone by its [`DeliveryStep::finish`].
+    pub archived: Option<crate::archive::ArchivedCopy>,
 }
 
 /// What a step decided.
@@ -105,6 +108,14 @@ pub enum StepOutcome {
 pub trait DeliveryStep: Send + Sync + Debug {
     /// Runs the step for one recipient.
     async fn run(&self, ctx: &mut DeliveryContext) -> Result<StepOutcome>;
+
+    /// Called once the recipient's outcome is known, on every step that
+    /// ran (the last first), with whether the message was delivered: a
+    /// step that wrote something ahead of the filing step commits or undoes
+    /// it here. The default does nothing.
+    async fn finish(&self, ctx: &DeliveryContext, delivered: bool) {
+        let _ = (ctx, delivered);
+    }
 }
 
 /// A [`Delivery`] made of steps.
@@ -124,6 +135,20 @@ impl Pipeline {
     pub fn standard(storage: Arc<dyn Storage>, quota: Arc<dyn Quota>) -> Pipeline {
         Pipeline::new()
             .step(QuotaCheck::new(quota))
+            .step(FileInto::new(storage))
+    }
+
+    /// The standard pipeline with archive journaling: quota check, the
+    /// [`crate::archive::ArchiveStep`], filing (the ordering rule of
+    /// [`crate::archive`]).
+    pub fn with_archive(
+        storage: Arc<dyn Storage>,
+        quota: Arc<dyn Quota>,
+        journal: Arc<crate::archive::ArchiveJournal>,
+    ) -> Pipeline {
+        Pipeline::new()
+            .step(QuotaCheck::new(quota))
+            .step(crate::archive::ArchiveStep::new(journal))
             .step(FileInto::new(storage))
     }
 
@@ -151,20 +176,35 @@ impl Pipeline {
             target: MailboxName::inbox(),
             flags: Flags::default(),
             quota: None,
+            archived: None,
         };
+        let mut ran = 0;
+        let mut outcome = None;
         for step in &self.steps {
+            ran += 1;
             match step.run(&mut ctx).await {
                 Ok(StepOutcome::Continue) => {}
-                Ok(StepOutcome::Done(outcome)) => return outcome,
+                Ok(StepOutcome::Done(o)) => {
+                    outcome = Some(o);
+                    break;
+                }
                 Err(e) => {
                     tracing::warn!(user = %rcpt.user, error = %e, "delivery step failed");
-                    return DeliveryOutcome::from_error(e);
+                    outcome = Some(DeliveryOutcome::from_error(e));
+                    break;
                 }
             }
         }
-        DeliveryOutcome::TemporaryFailure(Error::Backend(
-            "delivery pipeline has no filing step".into(),
-        ))
+        let outcome = outcome.unwrap_or_else(|| {
+            DeliveryOutcome::TemporaryFailure(Error::Backend(
+                "delivery pipeline has no filing step".into(),
+            ))
+        });
+        let delivered = matches!(outcome, DeliveryOutcome::Delivered { .. });
+        for step in self.steps[..ran].iter().rev() {
+            step.finish(&ctx, delivered).await;
+        }
+        outcome
     }
 }
 

@@ -51,6 +51,7 @@
 
 pub mod access;
 pub mod acl;
+pub mod archive;
 pub mod auth;
 pub mod base64;
 #[cfg(feature = "conformance")]

@@ -119,6 +119,14 @@ pub trait Storage: Send + Sync + Debug {
         message: NewMessage,
         limits: QuotaLimits,
     ) -> Result<Appended>;
+
+    /// The archive journal every [`crate::access::MailAccess`] over this
+    /// store applies (APPENDs into archived users' mailboxes, the archive's
+    /// own rights and visibility). The default has none; the
+    /// [`crate::archive::JournaledStorage`] wrapper provides one.
+    fn archive_journal(&self) -> Option<Arc<crate::archive::ArchiveJournal>> {
+        None
+    }
 }
 
 /// One open mailbox. Cheap to clone behind an `Arc`; every session that
