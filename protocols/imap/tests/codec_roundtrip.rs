@@ -76,3 +76,36 @@ proptest! {
         harness::run(&with_sizes);
     }
 }
+
+/// Commands naming a mailbox that is not modified UTF-7 round-trip too:
+/// the formatter writes that name as it came. (The fuzzer found the
+/// formatter encoding it, which made a valid name of it.)
+#[test]
+fn commands_with_names_that_are_not_modified_utf7_roundtrip() {
+    for line in [
+        "a1 SELECT ~peter/mail/&U,BTFw-/&ZeVnLIqe2222222222622222222222N}}-",
+        "a1 RENAME AT&-T &foo",
+        "a1 RENAME &foo &foo",
+        "a1 RENAME \"&-foo\" &foo",
+        "a1 LIST &foo x",
+        "a1 LIST \"\" (\"&foo\" \"&bar\")",
+        "a1 LSUB \"\" &foo*",
+        "a1 UID MOVE 1:* AT&T",
+        "a1 APPEND &foo {1+}\r\nx",
+    ] {
+        let mut d = Decoder::new(Limits::default());
+        let mut buf = BytesMut::from(format!("{line}\r\n").as_bytes());
+        let cmd = match d.decode(&mut buf) {
+            Decoded::Request(r) => r.command,
+            other => panic!("{line}: {other:?}"),
+        };
+        assert!(
+            matches!(
+                cmd,
+                mailroom_imap::command::Command::InvalidMailboxName { .. }
+            ),
+            "{line}: {cmd:?}"
+        );
+        harness::check_roundtrip("a1", &cmd);
+    }
+}

@@ -20,6 +20,7 @@ pub fn format_request(tag: &str, cmd: &Command, style: Style) -> Vec<u8> {
     let mut w = W {
         out: Vec::new(),
         style,
+        raw_name: None,
     };
     w.raw(tag);
     w.raw(" ");
@@ -31,6 +32,9 @@ pub fn format_request(tag: &str, cmd: &Command, style: Style) -> Vec<u8> {
 struct W {
     out: Vec<u8>,
     style: Style,
+    /// Inside an `InvalidMailboxName`: the name that is not modified UTF-7,
+    /// written as it was sent rather than encoded.
+    raw_name: Option<String>,
 }
 
 const MONTHS: [&str; 12] = [
@@ -102,13 +106,23 @@ impl W {
         }
     }
 
+    /// A mailbox name as sent: modified UTF-7, unless it is the raw name of
+    /// an `InvalidMailboxName`.
+    fn encoded(&self, name: &str) -> String {
+        if self.raw_name.as_deref() == Some(name) {
+            name.to_owned()
+        } else {
+            mailroom_imap::utf7::encode(name)
+        }
+    }
+
     fn mailbox(&mut self, name: &str) {
-        let enc = mailroom_imap::utf7::encode(name);
+        let enc = self.encoded(name);
         self.astring(enc.as_bytes());
     }
 
     fn list_mailbox(&mut self, name: &str) {
-        let enc = mailroom_imap::utf7::encode(name);
+        let enc = self.encoded(name);
         let b = enc.as_bytes();
         if self.style == Style::Plain
             && !b.is_empty()
@@ -673,9 +687,13 @@ impl W {
                 self.raw(" ");
                 self.mailbox(mailbox);
             }
-            // Never generated: only the parser makes it, from a name that
-            // is not modified UTF-7.
-            Command::InvalidMailboxName { command, .. } => self.command(command),
+            // Only the parser makes it, from a name that is not modified
+            // UTF-7: that name goes out as it came in.
+            Command::InvalidMailboxName { command, name } => {
+                self.raw_name = Some(name.clone());
+                self.command(command);
+                self.raw_name = None;
+            }
         }
     }
 }
