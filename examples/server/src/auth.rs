@@ -15,7 +15,10 @@
 //!   password (or deleting the user) invalidates it at once;
 //! - failures are never cached (the IMAP failed-login throttle deals with
 //!   guessing);
-//! - the cache holds at most [`MAX_CACHE_ENTRIES`] entries.
+//! - the cache holds at most [`MAX_CACHE_ENTRIES`] entries, and expired
+//!   ones are swept out at the first insert a TTL after the last sweep, so
+//!   what it holds follows the logins of the last TTL (about 240 bytes
+//!   each), not every account seen since the start.
 //!
 //! The users file is re-read whenever its inode, size, mtime or ctime
 //! changes (checked at each authentication and lookup: one `stat`), so
@@ -132,6 +135,10 @@ struct CredentialCache {
     key: hmac::Key,
     ttl: Duration,
     entries: HashMap<[u8; 32], CacheEntry>,
+    /// When expired entries were last swept out (at most once per TTL, so
+    /// the cache follows the logins of the last TTL, not every login since
+    /// the start).
+    swept: Instant,
 }
 
 struct CacheEntry {
@@ -149,6 +156,7 @@ impl CredentialCache {
             key: hmac::Key::new(hmac::HMAC_SHA256, &secret),
             ttl,
             entries: HashMap::new(),
+            swept: Instant::now(),
         })
     }
 
@@ -180,6 +188,14 @@ impl CredentialCache {
     fn insert(&mut self, tag: [u8; 32], record: &UserRecord, now: Instant) {
         if self.ttl.is_zero() {
             return;
+        }
+        if now.saturating_duration_since(self.swept) >= self.ttl {
+            self.swept = now;
+            let before = self.entries.len();
+            self.entries.retain(|_, e| e.expires > now);
+            if self.entries.len() < before / 2 {
+                self.entries.shrink_to_fit();
+            }
         }
         if self.entries.len() >= MAX_CACHE_ENTRIES {
             self.entries.retain(|_, e| e.expires > now);
@@ -591,6 +607,31 @@ mod tests {
             cache.insert(tag, &rec, now);
             assert!(cache.entries.len() <= MAX_CACHE_ENTRIES);
         }
+    }
+
+    /// Entries older than the TTL leave at the next insert a TTL later, so
+    /// a login storm does not stay in memory until the cache is full.
+    #[tokio::test]
+    async fn expired_entries_are_swept_by_later_inserts() {
+        let (_dir, path) = setup(&[("bob@x.org", "pw", vec![])]);
+        let rec = UserDb::load(&path)
+            .unwrap()
+            .get("bob@x.org")
+            .unwrap()
+            .clone();
+        let ttl = Duration::from_secs(60);
+        let mut cache = CredentialCache::new(ttl).unwrap();
+        let t0 = Instant::now();
+        for i in 0..1000 {
+            let tag = cache.tag(&rec.name, &i.to_string());
+            cache.insert(tag, &rec, t0);
+        }
+        assert_eq!(cache.entries.len(), 1000);
+        let later = t0 + ttl + Duration::from_secs(1);
+        let tag = cache.tag(&rec.name, "new");
+        cache.insert(tag, &rec, later);
+        assert_eq!(cache.entries.len(), 1, "only the fresh entry is left");
+        assert!(cache.hit(&tag, &rec, later));
     }
 
     #[tokio::test]
