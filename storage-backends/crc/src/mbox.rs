@@ -297,7 +297,10 @@ impl FileStamp {
 pub(crate) struct Inner {
     /// The index file's path (for the freshness check).
     path: PathBuf,
-    index: File,
+    /// The index file open for writing: opened by the first write, not
+    /// kept by readers (the map does not need it), so a mailbox that
+    /// sessions only read costs no file descriptor besides their sockets.
+    index: OnceLock<File>,
     map: Map,
     /// The header bytes we last wrote or verified; the map showing other
     /// bytes means the file changed behind us.
@@ -1188,9 +1191,10 @@ impl Inner {
         } else {
             Vec::new()
         };
+        drop(index);
         let mut inner = Inner {
             path,
-            index,
+            index: OnceLock::new(),
             map,
             hdr_bytes: buf,
             stamp: Some(stamp),
@@ -1528,9 +1532,10 @@ impl Inner {
     /// Writes the header (and syncs if `durable`), then takes it as current.
     fn write_header(&mut self, h: &Header, durable: bool) -> Result<()> {
         let b = h.encode();
-        self.index.write_all_at(&b, 0)?;
+        let index = self.index_file()?;
+        index.write_all_at(&b, 0)?;
         if durable {
-            self.index.sync_data()?;
+            index.sync_data()?;
         }
         self.hdr = *h;
         self.hdr_bytes = b;
@@ -1546,17 +1551,31 @@ impl Inner {
             return Ok(());
         }
         let cap = n.max(self.cap * 2).max(64);
-        self.index
-            .set_len((HEADER_SIZE + cap * RECORD_SIZE) as u64)?;
-        self.map = Map::new(&self.index, HEADER_SIZE + cap * RECORD_SIZE)?;
+        let index = self.index_file()?;
+        index.set_len((HEADER_SIZE + cap * RECORD_SIZE) as u64)?;
+        self.map = Map::new(index, HEADER_SIZE + cap * RECORD_SIZE)?;
         self.cap = cap;
         Ok(())
     }
 
     fn write_record(&self, i: usize, r: &Record) -> Result<()> {
-        self.index
+        self.index_file()?
             .write_all_at(&r.encode(), (HEADER_SIZE + i * RECORD_SIZE) as u64)?;
         Ok(())
+    }
+
+    /// The index file for writing, opened on first use. (A file renamed
+    /// over it since the load is caught by the freshness check every lock
+    /// holder makes first, which reloads.)
+    fn index_file(&self) -> Result<&File> {
+        if let Some(f) = self.index.get() {
+            return Ok(f);
+        }
+        let f = OpenOptions::new().read(true).write(true).open(&self.path)?;
+        let _ = self.index.set(f);
+        self.index
+            .get()
+            .ok_or_else(|| Error::Backend("index file handle lost".into()))
     }
 
     /// Bits for keywords, adding new ones to the table (not yet written).
@@ -1735,10 +1754,10 @@ impl Inner {
             }
             out.push((uid, modseq));
         }
-        self.index
-            .write_all_at(&buf, (HEADER_SIZE + start * RECORD_SIZE) as u64)?;
+        let index = self.index_file()?;
+        index.write_all_at(&buf, (HEADER_SIZE + start * RECORD_SIZE) as u64)?;
         if durable {
-            self.index.sync_data()?;
+            index.sync_data()?;
         }
         // 4. per-user seen of a non-owner copier
         if let (Some(v), false) = (viewer, new_seen.is_empty()) {
@@ -1844,7 +1863,7 @@ impl Inner {
             add_counts(&mut h, &c);
         }
         if durable {
-            self.index.sync_data()?;
+            self.index_file()?.sync_data()?;
         }
         if let (Some(v), Some(s)) = (viewer, seen.as_ref()) {
             let mut set = (**s).clone();
@@ -1933,7 +1952,7 @@ impl Inner {
             self.write_record(*i, &n)?;
         }
         if durable {
-            self.index.sync_data()?;
+            self.index_file()?.sync_data()?;
         }
         h.highest_modseq = modseq;
         h.flags &= !HDR_FLAG_DIRTY;

@@ -153,3 +153,44 @@ async fn deliveries_and_sessions_racing_with_eviction_lose_nothing() {
     assert_eq!(m.snapshot().await.unwrap().messages.len(), 100);
     assert_eq!(s.verify(&inbox("dave")).await.unwrap(), 100);
 }
+
+/// The index files of this process's open descriptors.
+fn open_index_files(dir: &std::path::Path) -> usize {
+    let dir = dir.canonicalize().unwrap();
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|t| t.starts_with(&dir) && t.file_name().is_some_and(|n| n == "index"))
+        .count()
+}
+
+/// A selected mailbox that sessions only read holds no file descriptor
+/// (its index is mapped; the file is opened by the first write), so
+/// 10,000 sessions on 10,000 accounts need 10,000 sockets, not 20,000 fds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_only_read_holds_no_file_descriptor() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = store(dir.path(), 0, Duration::ZERO);
+    let mut held = Vec::new();
+    for i in 0..20 {
+        let user = format!("reader{i}");
+        s.ensure_account(&user).await.unwrap();
+        s.append(&inbox(&user), new_message(i, Flags::default()))
+            .await
+            .unwrap();
+        let m = s.open(&inbox(&user), &user).await.unwrap();
+        assert_eq!(m.snapshot().await.unwrap().messages.len(), 1);
+        held.push(m);
+    }
+    assert_eq!(s.open_counts().mailboxes, 20);
+    assert_eq!(open_index_files(dir.path()), 0);
+    // a write opens it, and it goes with the state
+    s.append(&inbox("reader0"), new_message(99, Flags::default()))
+        .await
+        .unwrap();
+    assert_eq!(open_index_files(dir.path()), 1);
+    assert_eq!(held[0].snapshot().await.unwrap().messages.len(), 2);
+    drop(held);
+    assert_eq!(open_index_files(dir.path()), 0);
+}
