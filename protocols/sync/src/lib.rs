@@ -28,7 +28,8 @@
 //!    reconnects (noticing a replica that went away while idle at once);
 //!    [`Primary::status`] reports whether it is connected, how many
 //!    accounts changed since the last completed round and the lag, with
-//!    the counters (bytes, records, repairs, merges);
+//!    the counters (bytes, records, repairs, merges), also as Prometheus
+//!    lines ([`ReplicationStatus::render_prometheus`]);
 //!    [`Primary::wait_replicated`] waits (bounded) until the replica holds
 //!    a given change, the building block of synchronous replication;
 //!    [`PrimaryConnection::sync_account`] and

@@ -121,6 +121,113 @@ struct Counters {
     last_full_round: std::sync::Mutex<Option<std::time::SystemTime>>,
 }
 
+impl ReplicationStatus {
+    /// The status as Prometheus text exposition lines (`mailroom_replication_*`
+    /// series, no labels), for an integrator to append to its metrics
+    /// endpoint next to `mailroom_core::metrics::Metrics::render_prometheus`.
+    pub fn render_prometheus(&self) -> String {
+        let s = &self.stats;
+        let lag = if self.lag == Duration::MAX {
+            "+Inf".to_owned()
+        } else {
+            self.lag.as_secs_f64().to_string()
+        };
+        let series: [(&str, &str, &str, String); 14] = [
+            (
+                "connected",
+                "gauge",
+                "1 while connected to the replica.",
+                u64::from(self.connected).to_string(),
+            ),
+            (
+                "pending_accounts",
+                "gauge",
+                "Accounts changed since the last completed round.",
+                self.pending_accounts.to_string(),
+            ),
+            (
+                "lag_seconds",
+                "gauge",
+                "0 when caught up, else seconds since the last completed round.",
+                lag,
+            ),
+            (
+                "connects_total",
+                "counter",
+                "Successful handshakes with the replica.",
+                s.connects.to_string(),
+            ),
+            (
+                "rounds_total",
+                "counter",
+                "Comparison rounds completed.",
+                s.rounds.to_string(),
+            ),
+            (
+                "records_sent_total",
+                "counter",
+                "Records sent, with or without message bytes.",
+                s.records_sent.to_string(),
+            ),
+            (
+                "messages_sent_total",
+                "counter",
+                "Messages whose bytes were sent.",
+                s.messages_sent.to_string(),
+            ),
+            (
+                "bytes_sent_total",
+                "counter",
+                "Bytes written to the replica.",
+                s.bytes_sent.to_string(),
+            ),
+            (
+                "bytes_received_total",
+                "counter",
+                "Bytes read from the replica.",
+                s.bytes_received.to_string(),
+            ),
+            (
+                "mismatches_total",
+                "counter",
+                "Mailboxes found different from the primary.",
+                s.mismatches.to_string(),
+            ),
+            (
+                "repaired_total",
+                "counter",
+                "Mailboxes repaired by a digest resync.",
+                s.repaired.to_string(),
+            ),
+            (
+                "split_brain_merges_total",
+                "counter",
+                "Mailboxes merged after a split brain.",
+                s.split_brain_merges.to_string(),
+            ),
+            (
+                "renumbered_total",
+                "counter",
+                "Messages given new UIDs by merges.",
+                s.renumbered.to_string(),
+            ),
+            (
+                "unsupported_total",
+                "counter",
+                "UNSUPPORTED answers (the primary fell back).",
+                s.unsupported_answers.to_string(),
+            ),
+        ];
+        let mut out = String::with_capacity(2048);
+        for (name, kind, help, value) in series {
+            out.push_str(&format!(
+                "# HELP mailroom_replication_{name} {help}\n# TYPE mailroom_replication_{name} {kind}\nmailroom_replication_{name} {value}\n"
+            ));
+        }
+        out
+    }
+}
+
 /// Per mailbox (owner, UIDVALIDITY), the HIGHESTMODSEQ the replica was
 /// last verified to hold, and a generation counter that wakes waiters.
 #[derive(Debug)]

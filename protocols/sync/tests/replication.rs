@@ -206,6 +206,30 @@ async fn restarted_replica_and_primary_resume_without_resending() {
     let status = wait_status(&running.primary, |s| s.pending_accounts == 0).await;
     assert!(status.connected && status.lag.is_zero(), "{status:?}");
     assert!(status.last_full_compare.is_some(), "{status:?}");
+    let text = status.render_prometheus();
+    assert!(
+        text.contains("mailroom_replication_connected 1\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mailroom_replication_pending_accounts 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("mailroom_replication_lag_seconds 0\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE mailroom_replication_bytes_sent_total counter\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "mailroom_replication_messages_sent_total {}\n",
+            status.stats.messages_sent
+        )),
+        "{text}"
+    );
 
     // The replica process goes away (listener and connections) and comes
     // back on another port over the same data.
