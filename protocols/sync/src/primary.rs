@@ -110,6 +110,7 @@ struct Counters {
     unsupported_answers: AtomicU64,
     merges: AtomicU64,
     renumbered: AtomicU64,
+    sync_timeouts: AtomicU64,
     last_error: std::sync::Mutex<Option<String>>,
     connected: std::sync::atomic::AtomicBool,
     replicated: Replicated,
@@ -132,7 +133,7 @@ impl ReplicationStatus {
         } else {
             self.lag.as_secs_f64().to_string()
         };
-        let series: [(&str, &str, &str, String); 14] = [
+        let series: [(&str, &str, &str, String); 15] = [
             (
                 "connected",
                 "gauge",
@@ -216,6 +217,12 @@ impl ReplicationStatus {
                 "counter",
                 "UNSUPPORTED answers (the primary fell back).",
                 s.unsupported_answers.to_string(),
+            ),
+            (
+                "sync_timeouts_total",
+                "counter",
+                "Synchronous waits that timed out (fallbacks to asynchronous).",
+                s.sync_timeouts.to_string(),
             ),
         ];
         let mut out = String::with_capacity(2048);
@@ -305,6 +312,9 @@ pub struct PrimaryStats {
     pub split_brain_merges: u64,
     /// Messages given new UIDs by those merges.
     pub renumbered: u64,
+    /// [`Primary::wait_replicated`] calls that timed out (each a fallback
+    /// from synchronous to asynchronous replication).
+    pub sync_timeouts: u64,
     /// The last connection's error, if it ended with one.
     pub last_error: Option<String>,
 }
@@ -357,6 +367,7 @@ impl Primary {
             unsupported_answers: c.unsupported_answers.load(Ordering::Relaxed),
             split_brain_merges: c.merges.load(Ordering::Relaxed),
             renumbered: c.renumbered.load(Ordering::Relaxed),
+            sync_timeouts: c.sync_timeouts.load(Ordering::Relaxed),
             last_error: c.last_error.lock().ok().and_then(|e| e.clone()),
         }
     }
@@ -406,7 +417,18 @@ impl Primary {
                 }
             }
         };
-        tokio::time::timeout(timeout, wait).await.is_ok()
+        let held = tokio::time::timeout(timeout, wait).await.is_ok();
+        if !held {
+            self.counters.sync_timeouts.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(
+                owner,
+                uid_validity = uid_validity.0,
+                modseq = modseq.0,
+                timeout_ms = timeout.as_millis() as u64,
+                "replica did not confirm in time: falling back to asynchronous replication"
+            );
+        }
+        held
     }
 
     /// Runs the handshake over `io` (the primary speaks first).

@@ -450,5 +450,12 @@ async fn wait_replicated_returns_once_the_replica_holds_the_message() {
         )
         .await;
     assert!(!held);
+    let status = running.primary.status().await.unwrap();
+    assert_eq!(status.stats.sync_timeouts, 1);
+    assert!(
+        status
+            .render_prometheus()
+            .contains("mailroom_replication_sync_timeouts_total 1\n")
+    );
     running.stop().await;
 }
