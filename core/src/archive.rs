@@ -125,8 +125,8 @@ impl Direction {
     }
 }
 
-/// The civil date (year, month) of a Unix timestamp, UTC.
-fn year_month(timestamp: i64) -> (i64, u32) {
+/// The civil date (year, month 1 to 12) of a Unix timestamp, UTC.
+pub fn year_month(timestamp: i64) -> (i64, u32) {
     // Howard Hinnant's days-to-civil algorithm.
     let z = timestamp.div_euclid(86_400) + 719_468;
     let era = z.div_euclid(146_097);

@@ -16,7 +16,10 @@ use mailroomd::control::{Client, Reply, Request, Target};
 use mailroomd::store;
 use mailroomd::users::{self, UserDb};
 
-use crate::cli::{Command, QuotaCommand, UserCommand};
+use crate::cli::{
+    ArchiveCommand, BillingCommand, Command, DomainCommand, OverrideCommand, QuotaCommand,
+    UserCommand,
+};
 
 /// Turns a store command of the command line into a request.
 pub(crate) fn request(command: Command) -> anyhow::Result<Request> {
@@ -35,6 +38,47 @@ pub(crate) fn request(command: Command) -> anyhow::Result<Request> {
             storage_kib: storage.0,
             messages: messages.and_then(|m| m.0),
         },
+        Command::Domain(DomainCommand::List) => Request::DomainList,
+        Command::Archive(ArchiveCommand::Enable { user, actor }) => Request::ArchiveSet {
+            actor: actor.map(|a| users::canonical_name(&a)).transpose()?,
+            user: users::canonical_name(&user)?,
+            enabled: true,
+        },
+        Command::Archive(ArchiveCommand::Disable { user, actor }) => Request::ArchiveSet {
+            actor: actor.map(|a| users::canonical_name(&a)).transpose()?,
+            user: users::canonical_name(&user)?,
+            enabled: false,
+        },
+        Command::Archive(ArchiveCommand::Status { user }) => Request::ArchiveStatus {
+            user: users::canonical_name(&user)?,
+        },
+        Command::Archive(ArchiveCommand::Override(OverrideCommand::Grant {
+            mailbox,
+            reason,
+            actor,
+        })) => Request::ArchiveOverride {
+            actor: actor.map(|a| users::canonical_name(&a)).transpose()?,
+            mailbox: Target::parse(&mailbox)?,
+            reason: Some(reason),
+        },
+        Command::Archive(ArchiveCommand::Override(OverrideCommand::Revoke {
+            mailbox,
+            reason: _,
+            actor,
+        })) => Request::ArchiveOverride {
+            actor: actor.map(|a| users::canonical_name(&a)).transpose()?,
+            mailbox: Target::parse(&mailbox)?,
+            reason: None,
+        },
+        Command::Billing(BillingCommand::Enable { domain }) => Request::BillingSet {
+            domain: domain.to_ascii_lowercase(),
+            enabled: true,
+        },
+        Command::Billing(BillingCommand::Disable { domain }) => Request::BillingSet {
+            domain: domain.to_ascii_lowercase(),
+            enabled: false,
+        },
+        Command::Billing(BillingCommand::Report { month }) => Request::BillingReport { month },
         Command::Serve | Command::User(_) => {
             anyhow::bail!("not a store command")
         }
@@ -99,11 +143,18 @@ fn offline(config: &Config, request: &Request, out: &mut impl Write) -> anyhow::
         .enable_all()
         .build()
         .context("starting the tokio runtime")?;
-    Ok(runtime.block_on(mailroomd::control::execute(
-        &store,
-        &config.auth.users_file,
-        request,
-    )))
+    runtime.block_on(async {
+        // the billing plugin, for the archive and billing commands
+        let plugins = mailroomd::plugins::load(&config.plugins).await?;
+        let archive = mailroomd::control::ArchiveSettings {
+            billing: plugins.billing.clone(),
+            price_note: mailroomd::archive::price_note(&config.plugins),
+        };
+        Ok(
+            mailroomd::control::execute_with(&store, &config.auth.users_file, &archive, request)
+                .await,
+        )
+    })
 }
 
 /// Runs one `user` subcommand; `input` is stdin, `out` is stdout.

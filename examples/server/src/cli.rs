@@ -61,6 +61,100 @@ pub(crate) enum Command {
     /// Show or set quota limits (works while the server runs).
     #[command(subcommand)]
     Quota(QuotaCommand),
+    /// Domains (businesses).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Archive journaling of users (works while the server runs).
+    #[command(subcommand)]
+    Archive(ArchiveCommand),
+    /// Archive billing of domains (needs a billing plugin).
+    #[command(subcommand)]
+    Billing(BillingCommand),
+}
+
+/// `mailroomd domain ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DomainCommand {
+    /// One line per domain of the users file: `domain D users N archived M billing on|off`.
+    List,
+}
+
+/// `mailroomd archive ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ArchiveCommand {
+    /// Switch archiving on for a user.
+    Enable {
+        /// USER@DOMAIN.
+        user: String,
+        /// Act as this user (a domain admin may switch its own domain's users only);
+        /// without it, as the operator (a server admin).
+        #[arg(long = "as", value_name = "ADMIN")]
+        actor: Option<String>,
+    },
+    /// Switch archiving off for a user.
+    Disable {
+        /// USER@DOMAIN.
+        user: String,
+        /// As for `enable`.
+        #[arg(long = "as", value_name = "ADMIN")]
+        actor: Option<String>,
+    },
+    /// Whether archiving is on for a user.
+    Status {
+        /// USER@DOMAIN.
+        user: String,
+    },
+    /// Retention overrides on archive mailboxes (server admins only).
+    #[command(subcommand)]
+    Override(OverrideCommand),
+}
+
+/// `mailroomd archive override ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum OverrideCommand {
+    /// Allow expunge, delete and rename on one archive mailbox.
+    Grant {
+        /// archive@DOMAIN/MAILBOX (e.g. archive@x.org/alice/2026-12/in).
+        mailbox: String,
+        /// Why (logged with who granted it).
+        #[arg(long)]
+        reason: String,
+        /// Act as this user (must be a server admin); default: the operator.
+        #[arg(long = "as", value_name = "ADMIN")]
+        actor: Option<String>,
+    },
+    /// Withdraw an override.
+    Revoke {
+        /// archive@DOMAIN/MAILBOX.
+        mailbox: String,
+        /// Logged with the revocation.
+        #[arg(long)]
+        reason: Option<String>,
+        /// As for `grant`.
+        #[arg(long = "as", value_name = "ADMIN")]
+        actor: Option<String>,
+    },
+}
+
+/// `mailroomd billing ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum BillingCommand {
+    /// Switch billing on for a domain: each archived user gets a notice once.
+    Enable {
+        /// DOMAIN.
+        domain: String,
+    },
+    /// Switch billing off for a domain.
+    Disable {
+        /// DOMAIN.
+        domain: String,
+    },
+    /// The billing plugin's report of a month.
+    Report {
+        /// YYYY-MM (default: the current month, UTC).
+        #[arg(long)]
+        month: Option<String>,
+    },
 }
 
 /// `mailroomd quota ...`.

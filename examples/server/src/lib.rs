@@ -113,6 +113,7 @@
 //! pool: +533 MiB for the same work; 40 users already filled 7 arenas.) jemalloc is the
 //! default.
 
+pub mod archive;
 pub mod auth;
 pub mod config;
 pub mod control;

@@ -67,7 +67,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &mut std::io::stdout().lock(),
             )
         }
-        command @ (Command::Reconstruct { .. } | Command::Verify { .. } | Command::Quota(_)) => {
+        command @ (Command::Reconstruct { .. }
+        | Command::Verify { .. }
+        | Command::Quota(_)
+        | Command::Domain(_)
+        | Command::Archive(_)
+        | Command::Billing(_)) => {
             init_logging("warn");
             let request = admin::request(command)?;
             admin::store_command(&config, &request, &mut std::io::stdout().lock())

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use mailroom_core::archive::{ArchiveJournal, JournaledStorage};
 use mailroom_core::delivery::Pipeline;
 use mailroom_core::metrics::Metrics;
 use mailroom_core::throttle::{LoginFailures, ThrottleConfig};
@@ -25,9 +26,10 @@ use mailroom_lmtp::{LmtpConfig, LmtpListener, LmtpServer};
 use mailroom_pop3::layer::metrics::MetricsLayer as Pop3Metrics;
 use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Server};
 use mailroom_server::proxy::ProxyProtocol;
+use mailroomd::archive::{self, BillingEvents, JournalAddresses};
 use mailroomd::auth::FileAuthenticator;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
-use mailroomd::control::AdminSocket;
+use mailroomd::control::{AdminSocket, ArchiveSettings};
 use mailroomd::store::Store;
 use mailroomd::users::{self, UserDb};
 use mailroomd::{fsutil, metrics, plugins, repair, store, tls};
@@ -69,7 +71,15 @@ impl Services {
         auth: Arc<dyn Authenticator>,
         tls: Arc<rustls::ServerConfig>,
         metrics: Option<Arc<Metrics>>,
+        journal: Arc<ArchiveJournal>,
     ) -> Services {
+        // Every protocol reaches the store through MailAccess, which picks
+        // the journal up from the wrapper (APPEND hook, archive rights);
+        // deliveries go through the archive step.
+        let raw_storage = storage;
+        let storage: Arc<dyn Storage> =
+            Arc::new(JournaledStorage::new(raw_storage.clone(), journal.clone()));
+        let auth: Arc<dyn Authenticator> = Arc::new(JournalAddresses::new(auth));
         let imap_config = imap_config(config);
         // One failed-login table for IMAP and POP3: a password guesser
         // slowed down on one protocol is slowed down on the other.
@@ -96,7 +106,7 @@ impl Services {
             .with_tls(tls)
             .with_login_failures(login_failures);
         let lmtp_config = lmtp_config(config);
-        let delivery = Arc::new(Pipeline::standard(storage, quota));
+        let delivery = Arc::new(Pipeline::with_archive(raw_storage, quota, journal));
         let lmtp = LmtpServer::new(delivery, auth, lmtp_config);
         Services {
             imap,
@@ -225,6 +235,15 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
 
     // One registry for every listener, only if `[metrics]` asks for it.
     let registry = metrics_endpoint.as_ref().map(|_| Arc::new(Metrics::new()));
+    let journal = ArchiveJournal::new(store.storage());
+    let journal = Arc::new(match &plugins.billing {
+        Some(sink) => journal.with_events(Arc::new(BillingEvents::new(sink.clone()))),
+        None => journal,
+    });
+    let admin = admin.with_archive(ArchiveSettings {
+        billing: plugins.billing.clone(),
+        price_note: archive::price_note(&config.plugins),
+    });
     let services = Services::new(
         &config,
         store.storage(),
@@ -232,6 +251,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         auth,
         tls.config,
         registry.clone(),
+        journal,
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = JoinSet::new();

@@ -1,9 +1,19 @@
 //! Running an admin request against an open store: the one implementation
 //! behind both the admin socket and the offline path.
 
+use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 
-use mailroom_core::{MailboxName, MailboxRef, QuotaLimits, QuotaUsage, Storage as _};
+use mailroom_core::acl::domain_of;
+use mailroom_core::archive::{ArchiveJournal, year_month};
+use mailroom_core::delivery::Pipeline;
+use mailroom_core::{
+    InternalDate, MailboxName, MailboxRef, Principal, QuotaLimits, QuotaUsage, Roles, Storage as _,
+};
+use mailroom_plugin::{BillingMonth, BillingSink};
+
+use crate::archive::{BillingEvents, send_billing_notices};
 
 use super::wire::{Request, Target};
 use crate::store::Store;
@@ -39,6 +49,230 @@ impl Reply {
 /// commands, which refuse a user that does not exist (a typo must not
 /// create quota data for nobody).
 pub async fn execute(store: &Store, users_file: &Path, request: &Request) -> Reply {
+    execute_with(store, users_file, &ArchiveSettings::default(), request).await
+}
+
+/// What the archive and billing commands need besides the store.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveSettings {
+    /// The loaded billing plugin (events, reports); `None` without one.
+    pub billing: Option<Arc<dyn BillingSink>>,
+    /// What archiving costs, in words, for the billing notice.
+    pub price_note: String,
+}
+
+/// [`execute`] with the billing plugin for the archive commands.
+pub async fn execute_with(
+    store: &Store,
+    users_file: &Path,
+    archive: &ArchiveSettings,
+    request: &Request,
+) -> Reply {
+    let journal = || {
+        let journal = ArchiveJournal::new(store.storage());
+        Arc::new(match &archive.billing {
+            Some(sink) => journal.with_events(Arc::new(BillingEvents::new(sink.clone()))),
+            None => journal,
+        })
+    };
+    match request {
+        Request::DomainList => domain_list(&journal(), users_file).await,
+        Request::ArchiveSet {
+            actor,
+            user,
+            enabled,
+        } => {
+            let actor = match actor_principal(users_file, actor.as_deref()) {
+                Ok(a) => a,
+                Err(e) => return Reply::fail(Vec::new(), e),
+            };
+            if let Err(e) = known_user(users_file, user) {
+                return Reply::fail(Vec::new(), e.to_string());
+            }
+            let state = if *enabled { "on" } else { "off" };
+            match journal().set_enabled(&actor, user, *enabled).await {
+                Ok(changed) => Reply::ok(vec![format!(
+                    "archive {user} {state}{}",
+                    if changed { "" } else { " (unchanged)" }
+                )]),
+                Err(e) => Reply::fail(Vec::new(), format!("archive {state} for {user}: {e}")),
+            }
+        }
+        Request::ArchiveStatus { user } => match journal().is_enabled(user).await {
+            Ok(on) => Reply::ok(vec![format!(
+                "archive {user} {}",
+                if on { "on" } else { "off" }
+            )]),
+            Err(e) => Reply::fail(Vec::new(), format!("archive status of {user}: {e}")),
+        },
+        Request::ArchiveOverride {
+            actor,
+            mailbox,
+            reason,
+        } => {
+            let actor = match actor_principal(users_file, actor.as_deref()) {
+                Ok(a) => a,
+                Err(e) => return Reply::fail(Vec::new(), e),
+            };
+            let Some(name) = &mailbox.mailbox else {
+                return Reply::fail(
+                    Vec::new(),
+                    "name the archive mailbox: archive@DOMAIN/MAILBOX",
+                );
+            };
+            let target = MailboxRef::new(mailbox.user.clone(), name.clone());
+            match journal()
+                .set_override(&actor, &target, reason.as_deref())
+                .await
+            {
+                Ok(()) => Reply::ok(vec![format!(
+                    "override on {mailbox} {}",
+                    if reason.is_some() {
+                        "granted"
+                    } else {
+                        "revoked"
+                    }
+                )]),
+                Err(e) => Reply::fail(Vec::new(), format!("override on {mailbox}: {e}")),
+            }
+        }
+        Request::BillingSet { domain, enabled } => {
+            billing_set(store, archive, journal(), domain, *enabled).await
+        }
+        Request::BillingReport { month } => billing_report(archive, month.as_deref()).await,
+        _ => execute_store(store, users_file, request).await,
+    }
+}
+
+/// The operator on the admin socket (root or the server's own user) acts
+/// as a server admin; `--as USER` acts with that user's roles.
+fn actor_principal(users_file: &Path, actor: Option<&str>) -> Result<Principal, String> {
+    match actor {
+        None => Ok(Principal {
+            user: "operator".into(),
+            domain: None,
+            roles: Roles {
+                domain_admin: false,
+                server_admin: true,
+            },
+        }),
+        Some(name) => match UserDb::load(users_file) {
+            Ok(db) => db
+                .get(name)
+                .map(|r| r.principal())
+                .ok_or_else(|| format!("no such user: {name}")),
+            Err(e) => Err(e.to_string()),
+        },
+    }
+}
+
+async fn domain_list(journal: &ArchiveJournal, users_file: &Path) -> Reply {
+    let db = match UserDb::load(users_file) {
+        Ok(db) => db,
+        Err(e) => return Reply::fail(Vec::new(), e.to_string()),
+    };
+    let mut domains: BTreeMap<String, u64> = BTreeMap::new();
+    for record in db.users() {
+        if let Some(d) = domain_of(&record.name) {
+            *domains.entry(d.to_ascii_lowercase()).or_default() += 1;
+        }
+    }
+    let mut lines = Vec::new();
+    for (domain, users) in domains {
+        let archived = match journal.enabled_users(&domain).await {
+            Ok(u) => u.len(),
+            Err(e) => return Reply::fail(lines, format!("archive settings of {domain}: {e}")),
+        };
+        let billing = match journal.billing_enabled(&domain).await {
+            Ok(b) => b,
+            Err(e) => return Reply::fail(lines, format!("billing setting of {domain}: {e}")),
+        };
+        lines.push(format!(
+            "domain {domain} users {users} archived {archived} billing {}",
+            if billing { "on" } else { "off" }
+        ));
+    }
+    Reply::ok(lines)
+}
+
+async fn billing_set(
+    store: &Store,
+    archive: &ArchiveSettings,
+    journal: Arc<ArchiveJournal>,
+    domain: &str,
+    enabled: bool,
+) -> Reply {
+    if enabled && archive.billing.is_none() {
+        return Reply::fail(
+            Vec::new(),
+            "no billing plugin is configured ([[plugin]] kind = \"billing\")",
+        );
+    }
+    let operator = Principal {
+        user: "operator".into(),
+        domain: None,
+        roles: Roles {
+            domain_admin: false,
+            server_admin: true,
+        },
+    };
+    let changed = match journal.set_billing(&operator, domain, enabled).await {
+        Ok(c) => c,
+        Err(e) => return Reply::fail(Vec::new(), format!("billing of {domain}: {e}")),
+    };
+    let mut lines = vec![format!(
+        "billing {domain} {}{}",
+        if enabled { "on" } else { "off" },
+        if changed { "" } else { " (unchanged)" }
+    )];
+    if !enabled {
+        return Reply::ok(lines);
+    }
+    // Also when unchanged: a run cut short by a restart finishes here.
+    let storage = store.storage();
+    let pipeline = Pipeline::with_archive(storage.clone(), store.quota(), journal.clone());
+    match send_billing_notices(&journal, &storage, &pipeline, domain, &archive.price_note).await {
+        Ok(more) => {
+            lines.extend(more);
+            Reply::ok(lines)
+        }
+        Err(e) => Reply::fail(
+            lines,
+            format!("billing notices of {domain}: {e} (run the command again)"),
+        ),
+    }
+}
+
+async fn billing_report(archive: &ArchiveSettings, month: Option<&str>) -> Reply {
+    let Some(sink) = &archive.billing else {
+        return Reply::fail(
+            Vec::new(),
+            "no billing plugin is configured ([[plugin]] kind = \"billing\")",
+        );
+    };
+    let month = match month {
+        Some(m) => match m.parse::<BillingMonth>() {
+            Ok(m) => m,
+            Err(e) => return Reply::fail(Vec::new(), e.to_string()),
+        },
+        None => {
+            let (y, m) = year_month(InternalDate::now().timestamp);
+            match BillingMonth::new(
+                i32::try_from(y).unwrap_or(1970),
+                u8::try_from(m).unwrap_or(1),
+            ) {
+                Some(m) => m,
+                None => return Reply::fail(Vec::new(), "the clock is outside 1970..9999"),
+            }
+        }
+    };
+    match sink.report(month).await {
+        Ok(report) => Reply::ok(report.to_string().lines().map(str::to_owned).collect()),
+        Err(e) => Reply::fail(Vec::new(), format!("billing report: {e}")),
+    }
+}
+
+async fn execute_store(store: &Store, users_file: &Path, request: &Request) -> Reply {
     match request {
         Request::Reconstruct(target) => reconstruct(store, target).await,
         Request::Verify(target) => verify(store, target).await,
@@ -85,6 +319,7 @@ pub async fn execute(store: &Store, users_file: &Path, request: &Request) -> Rep
                 Err(e) => Reply::fail(lines, format!("reading the quota of {user} back: {e}")),
             }
         }
+        _ => Reply::fail(Vec::new(), "not a store request"),
     }
 }
 

@@ -59,7 +59,7 @@ pub mod wire;
 use std::time::Duration;
 
 pub use client::{Client, ControlError};
-pub use exec::{Reply, execute, quota_lines};
+pub use exec::{ArchiveSettings, Reply, execute, execute_with, quota_lines};
 pub use server::AdminSocket;
 pub use wire::{Request, Target};
 

@@ -16,7 +16,9 @@ use tokio::io::{
 use tokio::net::UnixListener;
 
 use super::wire::{ReplyLine, Request};
-use super::{MAX_CONNECTIONS, MAX_REQUEST_LINE, REQUEST_TIMEOUT, execute, greeting};
+use super::{
+    ArchiveSettings, MAX_CONNECTIONS, MAX_REQUEST_LINE, REQUEST_TIMEOUT, execute_with, greeting,
+};
 use crate::store::Store;
 
 /// The admin socket of a running server. The socket file is removed when
@@ -29,6 +31,8 @@ pub struct AdminSocket {
     /// The uid allowed to connect besides root: the owner of the socket
     /// file, i.e. the user the server runs as.
     owner_uid: u32,
+    /// The billing plugin and price note the archive commands use.
+    archive: ArchiveSettings,
 }
 
 impl AdminSocket {
@@ -50,7 +54,14 @@ impl AdminSocket {
             listener: Some(listener),
             path: path.to_path_buf(),
             owner_uid,
+            archive: ArchiveSettings::default(),
         })
+    }
+
+    /// Gives the archive and billing commands the loaded billing plugin.
+    pub fn with_archive(mut self, archive: ArchiveSettings) -> AdminSocket {
+        self.archive = archive;
+        self
     }
 
     /// The socket's path.
@@ -72,7 +83,7 @@ impl AdminSocket {
             return Ok(());
         };
         let protocol = Admin {
-            shared: Arc::new((store, users_file)),
+            shared: Arc::new((store, users_file, self.archive.clone())),
             owner_uid: self.owner_uid,
         };
         Server::new(protocol)
@@ -94,7 +105,7 @@ impl AdminSocket {
 /// The admin protocol, for the runtime.
 #[derive(Debug)]
 struct Admin {
-    shared: Arc<(Store, PathBuf)>,
+    shared: Arc<(Store, PathBuf, ArchiveSettings)>,
     owner_uid: u32,
 }
 
@@ -122,7 +133,7 @@ impl Protocol for Admin {
                     .await;
                 return;
             }
-            if let Err(e) = connection_loop(stream, &shared.0, &shared.1).await {
+            if let Err(e) = connection_loop(stream, &shared.0, &shared.1, &shared.2).await {
                 tracing::debug!("admin connection ended: {e}");
             }
         })
@@ -146,6 +157,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     store: &Store,
     users_file: &Path,
+    archive: &ArchiveSettings,
 ) -> io::Result<()> {
     let (read, mut write) = tokio::io::split(stream);
     let mut read = BufReader::new(read);
@@ -180,7 +192,7 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         tracing::info!(request = %line, "admin request");
-        let reply = execute(store, users_file, &request).await;
+        let reply = execute_with(store, users_file, archive, &request).await;
         let mut out = String::new();
         for l in reply.lines {
             out.push_str(&ReplyLine::Data(l).encode());

@@ -68,6 +68,45 @@ pub enum Request {
         /// The MESSAGE limit.
         messages: Option<u64>,
     },
+    /// Every domain of the users file: user count, archived users, billing.
+    DomainList,
+    /// Switch archiving on or off for a user.
+    ArchiveSet {
+        /// Who does it (a user of the users file, whose roles count), or
+        /// `None` for the operator on the admin socket (a server admin).
+        actor: Option<String>,
+        /// The user (canonical).
+        user: String,
+        /// On or off.
+        enabled: bool,
+    },
+    /// Whether archiving is on for a user.
+    ArchiveStatus {
+        /// The user (canonical).
+        user: String,
+    },
+    /// Grant (with a reason) or revoke a retention override on an archive
+    /// mailbox (`archive@DOMAIN/MAILBOX`).
+    ArchiveOverride {
+        /// As in [`Request::ArchiveSet`].
+        actor: Option<String>,
+        /// The archive mailbox.
+        mailbox: Target,
+        /// `Some(reason)` grants, `None` revokes.
+        reason: Option<String>,
+    },
+    /// Switch billing on or off for a domain (on: notices to its archived users).
+    BillingSet {
+        /// The domain, lower case.
+        domain: String,
+        /// On or off.
+        enabled: bool,
+    },
+    /// The billing plugin's report of a month (`None`: the current month).
+    BillingReport {
+        /// `YYYY-MM`.
+        month: Option<String>,
+    },
 }
 
 /// A request or reply line that does not follow the protocol.
@@ -106,6 +145,51 @@ impl Request {
                 words.push(encode_arg(user));
                 words.push(encode_limit(*storage_kib));
                 words.push(encode_limit(*messages));
+            }
+            Request::DomainList => words.push("domain-list".into()),
+            Request::ArchiveSet {
+                actor,
+                user,
+                enabled,
+            } => {
+                words.push("archive-set".into());
+                words.push(encode_actor(actor.as_deref()));
+                words.push(encode_arg(user));
+                words.push(if *enabled { "on" } else { "off" }.into());
+            }
+            Request::ArchiveStatus { user } => {
+                words.push("archive-status".into());
+                words.push(encode_arg(user));
+            }
+            Request::ArchiveOverride {
+                actor,
+                mailbox,
+                reason,
+            } => {
+                words.push(
+                    if reason.is_some() {
+                        "archive-override-grant"
+                    } else {
+                        "archive-override-revoke"
+                    }
+                    .into(),
+                );
+                words.push(encode_actor(actor.as_deref()));
+                words.push(encode_arg(&mailbox.to_string()));
+                if let Some(r) = reason {
+                    words.push(encode_arg(r));
+                }
+            }
+            Request::BillingSet { domain, enabled } => {
+                words.push("billing-set".into());
+                words.push(encode_arg(domain));
+                words.push(if *enabled { "on" } else { "off" }.into());
+            }
+            Request::BillingReport { month } => {
+                words.push("billing-report".into());
+                if let Some(m) = month {
+                    words.push(encode_arg(m));
+                }
             }
         }
         words.join(" ")
@@ -152,8 +236,65 @@ impl Request {
                 messages: decode_limit(&args[2])?,
             }),
             "quota-set" => Err(bad("quota-set takes USER STORAGE_KIB MESSAGES")),
+            "domain-list" if args.is_empty() => Ok(Request::DomainList),
+            "archive-set" if args.len() == 3 => Ok(Request::ArchiveSet {
+                actor: decode_actor(&args[0])?,
+                user: user(&args[1..])?,
+                enabled: decode_switch(&args[2])?,
+            }),
+            "archive-status" if args.len() == 1 => {
+                Ok(Request::ArchiveStatus { user: user(&args)? })
+            }
+            "archive-override-grant" if args.len() == 3 => Ok(Request::ArchiveOverride {
+                actor: decode_actor(&args[0])?,
+                mailbox: Target::parse(&args[1])?,
+                reason: Some(args[2].clone()),
+            }),
+            "archive-override-revoke" if args.len() == 2 => Ok(Request::ArchiveOverride {
+                actor: decode_actor(&args[0])?,
+                mailbox: Target::parse(&args[1])?,
+                reason: None,
+            }),
+            "billing-set" if args.len() == 2 => Ok(Request::BillingSet {
+                domain: args[0].to_ascii_lowercase(),
+                enabled: decode_switch(&args[1])?,
+            }),
+            "billing-report" if args.len() <= 1 => Ok(Request::BillingReport {
+                month: args.first().cloned(),
+            }),
+            "domain-list"
+            | "archive-set"
+            | "archive-status"
+            | "archive-override-grant"
+            | "archive-override-revoke"
+            | "billing-set"
+            | "billing-report" => Err(bad(format!("wrong arguments for {verb}"))),
             other => Err(bad(format!("unknown verb {:?}", truncate(other, 32)))),
         }
+    }
+}
+
+fn encode_actor(actor: Option<&str>) -> String {
+    actor.map_or_else(|| "-".to_owned(), encode_arg)
+}
+
+fn decode_actor(word: &str) -> Result<Option<String>, WireError> {
+    if word == "-" {
+        return Ok(None);
+    }
+    users::canonical_name(word)
+        .map(Some)
+        .map_err(|e| bad(e.to_string()))
+}
+
+fn decode_switch(word: &str) -> Result<bool, WireError> {
+    match word {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        other => Err(bad(format!(
+            "expected on or off, not {:?}",
+            truncate(other, 16)
+        ))),
     }
 }
 
