@@ -4,6 +4,8 @@
 //! lands in the recipient's INBOX and in the sender's archive, which the
 //! domain admin reads over IMAP. A missing program fails the test.
 
+#![allow(clippy::expect_used)]
+
 use mailroom_e2e::{Server, Store, require_program};
 
 fn month() -> String {
