@@ -207,6 +207,17 @@ pub enum Command {
         /// The criteria (an implicit AND of the top-level keys).
         criteria: SearchKey,
     },
+    /// SORT / UID SORT (RFC 5256, with the SORT=DISPLAY keys of RFC 5957).
+    Sort {
+        /// UID SORT.
+        uid: bool,
+        /// The sort criteria, most significant first.
+        criteria: Vec<SortCriterion>,
+        /// CHARSET (mandatory in SORT), upper-cased.
+        charset: String,
+        /// The search criteria (an implicit AND of the top-level keys).
+        search: SearchKey,
+    },
     /// FETCH / UID FETCH
     Fetch {
         /// UID FETCH.
@@ -275,6 +286,7 @@ impl Command {
     pub fn is_uid(&self) -> bool {
         match self {
             Command::Search { uid, .. }
+            | Command::Sort { uid, .. }
             | Command::Fetch { uid, .. }
             | Command::Store { uid, .. }
             | Command::Copy { uid, .. }
@@ -323,6 +335,7 @@ impl Command {
             Command::Unselect => "UNSELECT",
             Command::Expunge { .. } => "EXPUNGE",
             Command::Search { .. } => "SEARCH",
+            Command::Sort { .. } => "SORT",
             Command::Fetch { .. } => "FETCH",
             Command::Store { .. } => "STORE",
             Command::Copy { .. } => "COPY",
@@ -427,6 +440,40 @@ pub enum SearchReturn {
     Count,
     /// SAVE (RFC 5182)
     Save,
+}
+
+/// One SORT criterion (RFC 5256 §3): a sort key, maybe reversed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    /// `REVERSE` before the key: this key sorts in descending order.
+    pub reverse: bool,
+    /// The key.
+    pub key: SortKey,
+}
+
+/// A SORT key (RFC 5256 §3, RFC 5957 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortKey {
+    /// ARRIVAL: the INTERNALDATE.
+    Arrival,
+    /// CC: the addr-mailbox of the first `Cc:` address.
+    Cc,
+    /// DATE: the sent date (`Date:`, in UTC), else the INTERNALDATE.
+    Date,
+    /// FROM: the addr-mailbox of the first `From:` address.
+    From,
+    /// SIZE: RFC822.SIZE.
+    Size,
+    /// SUBJECT: the base subject (RFC 5256 §2.1).
+    Subject,
+    /// TO: the addr-mailbox of the first `To:` address.
+    To,
+    /// DISPLAYFROM (RFC 5957): the display name of the first `From:`
+    /// address, else its addr-spec.
+    DisplayFrom,
+    /// DISPLAYTO (RFC 5957): the display name of the first `To:`
+    /// address, else its addr-spec.
+    DisplayTo,
 }
 
 /// A date in a SEARCH key (`1-Feb-1994`), as a day count since 1970-01-01.

@@ -6,4 +6,5 @@
 
 pub mod appendlimit;
 pub mod literal_minus;
+pub mod sort;
 pub mod within;

@@ -54,6 +54,7 @@ pub(crate) mod primitives;
 mod quota;
 mod search;
 mod select;
+mod sort;
 mod status;
 mod store;
 
@@ -666,6 +667,7 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
         "GETQUOTAROOT" => quota::get_quota_root(c),
         "SETQUOTA" => quota::set_quota(c),
         "SEARCH" => search::search(c, false),
+        "SORT" => sort::sort(c, false),
         "FETCH" => fetch::fetch(c, false),
         "STORE" => store::store(c, false),
         "COPY" => copy::copy(c, false, false),
@@ -676,6 +678,7 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
             match sub.as_str() {
                 "FETCH" => fetch::fetch(c, true),
                 "SEARCH" => search::search(c, true),
+                "SORT" => sort::sort(c, true),
                 "STORE" => store::store(c, true),
                 "COPY" => copy::copy(c, true, false),
                 "MOVE" => copy::copy(c, true, true),

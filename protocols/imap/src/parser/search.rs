@@ -45,6 +45,18 @@ pub(super) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
         charset = Some(utf8(c.astring()?)?.to_ascii_uppercase());
         c.sp()?;
     }
+    let criteria = criteria(c)?;
+    Ok(Command::Search {
+        uid,
+        charset,
+        return_options,
+        criteria,
+    })
+}
+
+/// `search-key *(SP search-key)`, the top-level keys of SEARCH, SORT and
+/// THREAD: one key, or their implicit AND.
+pub(super) fn criteria(c: &mut Cursor<'_>) -> PResult<SearchKey> {
     let mut keys = vec![search_key(c)?];
     while c.eat(b' ') {
         if keys.len() >= MAX_LIST_ITEMS {
@@ -52,16 +64,10 @@ pub(super) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
         }
         keys.push(search_key(c)?);
     }
-    let criteria = if keys.len() == 1 {
+    Ok(if keys.len() == 1 {
         keys.pop().unwrap_or(SearchKey::All)
     } else {
         SearchKey::And(keys)
-    };
-    Ok(Command::Search {
-        uid,
-        charset,
-        return_options,
-        criteria,
     })
 }
 

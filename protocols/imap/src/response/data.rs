@@ -110,8 +110,12 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
             }
             o.raw(b")");
         }
-        Data::Search { ids, modseq } => {
-            o.raw(b"SEARCH");
+        Data::Search { ids, modseq } | Data::Sort { ids, modseq } => {
+            o.raw(if matches!(d, Data::Sort { .. }) {
+                b"SORT"
+            } else {
+                b"SEARCH"
+            });
             for id in ids {
                 o.sp();
                 o.num(id);

@@ -155,6 +155,13 @@ pub enum Data {
         /// Highest modseq of the matches when the search used MODSEQ.
         modseq: Option<ModSeq>,
     },
+    /// `* SORT n n n [(MODSEQ m)]` (RFC 5256, RFC 7162 §3.1.5)
+    Sort {
+        /// Sequence numbers or UIDs, in sorted order.
+        ids: Vec<u32>,
+        /// Highest modseq of the matches when the search used MODSEQ.
+        modseq: Option<ModSeq>,
+    },
     /// `* ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set [MODSEQ m]` (RFC 4731)
     ESearch {
         /// The command's tag.

@@ -379,6 +379,7 @@ pub(crate) fn check_state(state: &State, command: &Command) -> Result<(), &'stat
         | C::Unselect
         | C::Expunge { .. }
         | C::Search { .. }
+        | C::Sort { .. }
         | C::Fetch { .. }
         | C::Store { .. }
         | C::Copy { .. }

@@ -377,6 +377,35 @@ pub fn command() -> impl Strategy<Value = Command> {
             }),
         (
             any::<bool>(),
+            vec(
+                (
+                    any::<bool>(),
+                    proptest::sample::select(vec![
+                        SortKey::Arrival,
+                        SortKey::Cc,
+                        SortKey::Date,
+                        SortKey::From,
+                        SortKey::Size,
+                        SortKey::Subject,
+                        SortKey::To,
+                        SortKey::DisplayFrom,
+                        SortKey::DisplayTo
+                    ])
+                )
+                    .prop_map(|(reverse, key)| SortCriterion { reverse, key }),
+                1..4
+            ),
+            "[A-Z0-9-]{1,10}",
+            search_key()
+        )
+            .prop_map(|(uid, criteria, charset, search)| Command::Sort {
+                uid,
+                criteria,
+                charset,
+                search
+            }),
+        (
+            any::<bool>(),
             seq_set(),
             vec(fetch_attr(), 1..6),
             option::of(modseq()),

@@ -619,6 +619,48 @@ impl W {
                     k => self.search_key(k),
                 }
             }
+            Command::Sort {
+                uid,
+                criteria,
+                charset,
+                search,
+            } => {
+                self.uid(*uid);
+                self.raw("SORT (");
+                for (i, c) in criteria.iter().enumerate() {
+                    if i > 0 {
+                        self.raw(" ");
+                    }
+                    if c.reverse {
+                        self.raw("REVERSE ");
+                    }
+                    self.raw(match c.key {
+                        SortKey::Arrival => "ARRIVAL",
+                        SortKey::Cc => "CC",
+                        SortKey::Date => "DATE",
+                        SortKey::From => "FROM",
+                        SortKey::Size => "SIZE",
+                        SortKey::Subject => "SUBJECT",
+                        SortKey::To => "TO",
+                        SortKey::DisplayFrom => "DISPLAYFROM",
+                        SortKey::DisplayTo => "DISPLAYTO",
+                    });
+                }
+                self.raw(") ");
+                self.astring(charset.as_bytes());
+                self.raw(" ");
+                match search {
+                    SearchKey::And(keys) if keys.len() >= 2 => {
+                        for (i, k) in keys.iter().enumerate() {
+                            if i > 0 {
+                                self.raw(" ");
+                            }
+                            self.search_key(k);
+                        }
+                    }
+                    k => self.search_key(k),
+                }
+            }
             Command::Fetch {
                 uid,
                 set,

@@ -26,6 +26,8 @@ const AUTHENTICATED: &[&str] = &[
     "CONDSTORE",
     "QRESYNC",
     "ESEARCH",
+    "SORT",
+    "SORT=DISPLAY",
     "ACL",
     "RIGHTS=texk",
     "STATUS=SIZE",

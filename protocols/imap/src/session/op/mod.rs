@@ -41,6 +41,7 @@ pub mod quota;
 pub mod rename;
 pub mod search;
 pub mod select;
+pub mod sort;
 pub mod starttls;
 pub mod status;
 pub mod store;
@@ -146,7 +147,8 @@ impl UpdatePolicy {
             | Command::Login { .. } => UpdatePolicy::None,
             Command::Fetch { uid: false, .. }
             | Command::Store { uid: false, .. }
-            | Command::Search { uid: false, .. } => UpdatePolicy::NoExpunge,
+            | Command::Search { uid: false, .. }
+            | Command::Sort { uid: false, .. } => UpdatePolicy::NoExpunge,
             _ => UpdatePolicy::Full,
         }
     }
@@ -241,6 +243,12 @@ async fn run(
             )
             .await
         }
+        Command::Sort {
+            uid,
+            criteria,
+            charset,
+            search,
+        } => sort::handle(state, tag, uid, &criteria, &charset, &search).await,
         Command::Fetch {
             uid,
             set,

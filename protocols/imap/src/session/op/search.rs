@@ -49,105 +49,18 @@ pub(crate) async fn handle(
     if charset.is_some() && state.enabled.utf8 {
         return super::bad(tag, "no CHARSET after ENABLE UTF8=ACCEPT");
     }
-    if let Some(cs) = charset
-        && !cs.eq_ignore_ascii_case("UTF-8")
-        && !cs.eq_ignore_ascii_case("US-ASCII")
-    {
-        return super::reply(StatusResponse::no(
-            tag,
-            Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])),
-            "unsupported charset",
-        ));
-    }
     if return_options.is_some_and(|o| o.contains(&SearchReturn::Save)) {
         return super::bad(tag, "SEARCHRES (RETURN SAVE) is not supported");
     }
-    if depth(criteria) > MAX_DEPTH {
-        return super::bad(tag, "search key nested too deeply");
-    }
-    if uses(criteria, &|k| matches!(k, SearchKey::SavedResult)) {
-        return super::bad(tag, "no saved search result ($) in this session");
-    }
     let uses_modseq = uses(criteria, &|k| matches!(k, SearchKey::ModSeq(_)));
-    if uses_modseq {
-        state.enabled.condstore = true;
-    }
-    let Some(sel) = state.selected.as_ref() else {
-        return super::bad(tag, "no mailbox selected");
+    let found = match matching(state, tag, charset, criteria, false).await {
+        Ok(found) => found,
+        Err(reply) => return reply,
     };
-    let mailbox = sel.handle.mailbox().clone();
-    let all: Vec<Uid> = sel.uids().to_vec();
-    let metas = match mailbox.fetch_meta(&all).await {
-        Ok(m) => m,
-        Err(e) => return super::fail(tag, &e),
-    };
-    let mut metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
-    let needs_summary = uses(criteria, &|k| {
-        matches!(
-            k,
-            SearchKey::Bcc(_)
-                | SearchKey::Cc(_)
-                | SearchKey::From(_)
-                | SearchKey::To(_)
-                | SearchKey::Subject(_)
-                | SearchKey::Header(..)
-                | SearchKey::SentBefore(_)
-                | SearchKey::SentOn(_)
-                | SearchKey::SentSince(_)
-                | SearchKey::Text(_)
-                | SearchKey::Body(_)
-        )
-    });
-    let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
-    if needs_summary && !metas.is_empty() {
-        let present: Vec<Uid> = all
-            .iter()
-            .copied()
-            .filter(|u| metas.contains_key(u))
-            .collect();
-        match mailbox.summaries(&present).await {
-            Ok(s) => summaries.extend(s),
-            Err(e) => return super::fail(tag, &e),
-        }
-    }
-    let needle_key = prepare(criteria);
-    let largest_seq = sel.exists();
-    let largest_uid = all.last().map_or(0, |u| u.0);
-    let now = InternalDate::now().timestamp;
-    let mut hits: Vec<(u32, Uid, ModSeq)> = Vec::new();
-    for (i, u) in all.iter().enumerate() {
-        let Some(meta) = metas.remove(u) else {
-            continue;
-        };
-        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
-        let mut msg = Candidate {
-            seq,
-            meta: &meta,
-            summary: summaries.get(u).map(Arc::as_ref),
-            recent: sel.is_recent(*u),
-            largest_seq,
-            largest_uid,
-            now,
-            content: None,
-            headers: OnceCell::new(),
-            top_header_raw: OnceCell::new(),
-            body_text: OnceCell::new(),
-        };
-        let matched = match eval(&needle_key, &msg) {
-            Some(b) => b,
-            None => {
-                match mailbox.content(*u).await {
-                    Ok(c) => msg.content = Some(c),
-                    Err(mailroom_core::Error::NoSuchMessage(_)) => continue,
-                    Err(e) => return super::fail(tag, &e),
-                }
-                eval(&needle_key, &msg).unwrap_or(false)
-            }
-        };
-        if matched {
-            hits.push((seq, *u, meta.modseq));
-        }
-    }
+    let hits: Vec<(u32, Uid, ModSeq)> = found
+        .iter()
+        .map(|m| (m.seq, m.meta.uid, m.meta.modseq))
+        .collect();
     let ids: Vec<u32> = hits
         .iter()
         .map(|(s, u, _)| if uid { u.0 } else { *s })
@@ -210,6 +123,146 @@ pub(crate) async fn handle(
         Response::Data(data),
         StatusResponse::ok(tag, None, "SEARCH completed"),
     ])
+}
+
+/// A message that matched the search criteria.
+pub(crate) struct Match {
+    /// Its sequence number.
+    pub(crate) seq: u32,
+    /// Its UID, flags, modseq, INTERNALDATE and size.
+    pub(crate) meta: MessageMeta,
+    /// Its envelope and header from the cache, when asked for (or needed by
+    /// the criteria).
+    pub(crate) summary: Option<Arc<MessageSummary>>,
+}
+
+/// The messages of the selected mailbox that match `criteria`, in
+/// mailbox order, for SEARCH, SORT and THREAD. With `with_summaries`
+/// every match carries its cached summary (envelope and header), fetched
+/// without opening message files unless the criteria need the body.
+/// `Err` is the reply to send instead (bad charset, nesting, store
+/// failure).
+pub(crate) async fn matching(
+    state: &mut State,
+    tag: &str,
+    charset: Option<&str>,
+    criteria: &SearchKey,
+    with_summaries: bool,
+) -> Result<Vec<Match>, Reply> {
+    if let Some(cs) = charset
+        && !cs.eq_ignore_ascii_case("UTF-8")
+        && !cs.eq_ignore_ascii_case("US-ASCII")
+    {
+        return Err(super::reply(StatusResponse::no(
+            tag,
+            Some(Code::BadCharset(vec!["UTF-8".into(), "US-ASCII".into()])),
+            "unsupported charset",
+        )));
+    }
+    if depth(criteria) > MAX_DEPTH {
+        return Err(super::bad(tag, "search key nested too deeply"));
+    }
+    if uses(criteria, &|k| matches!(k, SearchKey::SavedResult)) {
+        return Err(super::bad(
+            tag,
+            "no saved search result ($) in this session",
+        ));
+    }
+    if uses(criteria, &|k| matches!(k, SearchKey::ModSeq(_))) {
+        state.enabled.condstore = true;
+    }
+    let Some(sel) = state.selected.as_ref() else {
+        return Err(super::bad(tag, "no mailbox selected"));
+    };
+    let mailbox = sel.handle.mailbox().clone();
+    let all: Vec<Uid> = sel.uids().to_vec();
+    let metas = mailbox
+        .fetch_meta(&all)
+        .await
+        .map_err(|e| super::fail(tag, &e))?;
+    let mut metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
+    let needs_summary = uses(criteria, &|k| {
+        matches!(
+            k,
+            SearchKey::Bcc(_)
+                | SearchKey::Cc(_)
+                | SearchKey::From(_)
+                | SearchKey::To(_)
+                | SearchKey::Subject(_)
+                | SearchKey::Header(..)
+                | SearchKey::SentBefore(_)
+                | SearchKey::SentOn(_)
+                | SearchKey::SentSince(_)
+                | SearchKey::Text(_)
+                | SearchKey::Body(_)
+        )
+    });
+    let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
+    if needs_summary && !metas.is_empty() {
+        let present: Vec<Uid> = all
+            .iter()
+            .copied()
+            .filter(|u| metas.contains_key(u))
+            .collect();
+        summaries.extend(
+            mailbox
+                .summaries(&present)
+                .await
+                .map_err(|e| super::fail(tag, &e))?,
+        );
+    }
+    let needle_key = prepare(criteria);
+    let largest_seq = sel.exists();
+    let largest_uid = all.last().map_or(0, |u| u.0);
+    let now = InternalDate::now().timestamp;
+    let mut hits: Vec<Match> = Vec::new();
+    for (i, u) in all.iter().enumerate() {
+        let Some(meta) = metas.remove(u) else {
+            continue;
+        };
+        let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let mut msg = Candidate {
+            seq,
+            meta: &meta,
+            summary: summaries.get(u).map(Arc::as_ref),
+            recent: sel.is_recent(*u),
+            largest_seq,
+            largest_uid,
+            now,
+            content: None,
+            headers: OnceCell::new(),
+            top_header_raw: OnceCell::new(),
+            body_text: OnceCell::new(),
+        };
+        let matched = match eval(&needle_key, &msg) {
+            Some(b) => b,
+            None => {
+                match mailbox.content(*u).await {
+                    Ok(c) => msg.content = Some(c),
+                    Err(mailroom_core::Error::NoSuchMessage(_)) => continue,
+                    Err(e) => return Err(super::fail(tag, &e)),
+                }
+                eval(&needle_key, &msg).unwrap_or(false)
+            }
+        };
+        if matched {
+            let summary = summaries.get(u).cloned();
+            hits.push(Match { seq, meta, summary });
+        }
+    }
+    if with_summaries && !needs_summary && !hits.is_empty() {
+        let wanted: Vec<Uid> = hits.iter().map(|m| m.meta.uid).collect();
+        let mut found: HashMap<Uid, Arc<MessageSummary>> = mailbox
+            .summaries(&wanted)
+            .await
+            .map_err(|e| super::fail(tag, &e))?
+            .into_iter()
+            .collect();
+        for m in &mut hits {
+            m.summary = found.remove(&m.meta.uid);
+        }
+    }
+    Ok(hits)
 }
 
 fn depth(k: &SearchKey) -> usize {
