@@ -36,3 +36,20 @@ fn conformance_faults_agree_with_dovecot_on_the_crc_store() {
         dovecot.log()
     );
 }
+
+/// SORT and SORT=DISPLAY (RFC 5256, 5957): every sort key, REVERSE and
+/// multiple criteria over a corpus of real and crafted mail give the same
+/// UIDs in the same order as Dovecot (`sort_thread.py`).
+#[test]
+fn sort_agrees_with_dovecot() {
+    let dovecot = Dovecot::start("alice@example.com", "secret");
+    let server = Server::start(Store::Crc);
+    server.add_user("alice@example.com", "secret");
+    let port = dovecot.port().to_string();
+    let out = server.run_python("sort_thread.py", &[], &[("MR_DOVECOT_PORT", &port)]);
+    assert!(
+        out.contains("ALL OK"),
+        "{out}\n--- dovecot log ---\n{}",
+        dovecot.log()
+    );
+}

@@ -195,9 +195,12 @@ pub(crate) enum SortValue {
     Text(Vec<u8>),
 }
 
-/// The first address of a list that is not a group marker.
+/// The first entry of an address list. For a group that is its start
+/// marker, whose addr-mailbox is the group name (RFC 3501 §7.4.2): FROM
+/// of `undisclosed-recipients:;` sorts as `undisclosed-recipients`, as in
+/// Dovecot.
 fn first_address(list: &[Address]) -> Option<&Address> {
-    list.iter().find(|a| a.host.is_some())
+    list.first()
 }
 
 fn addr_mailbox(list: &[Address]) -> Vec<u8> {
@@ -206,7 +209,8 @@ fn addr_mailbox(list: &[Address]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// RFC 5957 §3: the display name, decoded, or else `local@domain`.
+/// RFC 5957 §3: the display name, decoded, or else `local@domain` (just
+/// the group name for a group).
 fn display(list: &[Address]) -> Vec<u8> {
     let Some(a) = first_address(list) else {
         return Vec::new();
@@ -219,8 +223,10 @@ fn display(list: &[Address]) -> Vec<u8> {
         }
     }
     let mut out = a.mailbox.clone().unwrap_or_default();
-    out.push(b'@');
-    out.extend_from_slice(a.host.as_deref().unwrap_or_default());
+    if let Some(host) = a.host.as_deref() {
+        out.push(b'@');
+        out.extend_from_slice(host);
+    }
     out
 }
 
