@@ -14,6 +14,11 @@
 //!   it (records since a modseq, namespace state, applying with the
 //!   primary's UIDs and modseqs, the per-mailbox state CRC).
 //!
+//! Archive journaling ([`archive`]) is built on these traits: a delivery
+//! step, a hook in [`access::MailAccess`]'s APPEND, and the archive's rights
+//! applied there, so it works with any store and through every protocol;
+//! roles are interpreted in one place, [`Principal::administers_domain`].
+//!
 //! Protocol crates depend on this crate only, and reach a store through
 //! [`access::MailAccess`], which enforces RFC 4314 ACLs and quotas once for
 //! every protocol. Backends implement the traits and depend on this crate only.

@@ -349,6 +349,61 @@ mod tests {
         assert!(m.is_ascii());
     }
 
+    #[tokio::test]
+    async fn billing_notice_once_even_after_a_crash_between_delivery_and_record() {
+        use mailroom_core::delivery::Pipeline;
+        use mailroom_core::{Quota, Roles};
+        use mailroom_store_memory::MemoryStore;
+
+        let store = Arc::new(MemoryStore::new());
+        let storage: Arc<dyn Storage> = store.clone();
+        let journal = Arc::new(ArchiveJournal::new(storage.clone()));
+        let pipeline = Pipeline::with_archive(
+            storage.clone(),
+            store.clone() as Arc<dyn Quota>,
+            journal.clone(),
+        );
+        let mut boss = Principal::user("boss@x.org");
+        boss.roles = Roles {
+            domain_admin: true,
+            server_admin: false,
+        };
+        for u in ["alice@x.org", "bob@x.org"] {
+            journal.set_enabled(&boss, u, true).await.unwrap();
+        }
+        // the earlier run delivered alice's notice and died before recording it
+        let request = DeliveryRequest {
+            return_path: None,
+            recipients: vec![Recipient {
+                user: "alice@x.org".into(),
+                detail: None,
+            }],
+            message: notice_message("alice@x.org", "x.org", "p", 0),
+        };
+        assert!(matches!(
+            pipeline.deliver(&request).await.pop(),
+            Some(DeliveryOutcome::Delivered { .. })
+        ));
+        let lines = send_billing_notices(&journal, &storage, &pipeline, "x.org", "p")
+            .await
+            .unwrap();
+        assert_eq!(lines, ["notice alice@x.org sent", "notice bob@x.org sent"]);
+        let lines = send_billing_notices(&journal, &storage, &pipeline, "x.org", "p")
+            .await
+            .unwrap();
+        assert_eq!(
+            lines,
+            [
+                "notice alice@x.org already sent",
+                "notice bob@x.org already sent"
+            ]
+        );
+        for u in ["alice@x.org", "bob@x.org"] {
+            let inbox = MailboxRef::new(u, MailboxName::inbox());
+            assert_eq!(storage.status(&inbox, u).await.unwrap().messages, 1, "{u}");
+        }
+    }
+
     #[test]
     fn reserved_names() {
         assert!(reserved("archive@x.org") && reserved("Journal@x.org"));

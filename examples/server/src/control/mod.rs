@@ -39,6 +39,12 @@
 //!   - `quota-show USER`
 //!   - `quota-set USER STORAGE_KIB MESSAGES`, each a decimal number or `-`
 //!     for unlimited.
+//!   - `domain-list`; `archive-set ACTOR USER on|off`; `archive-status USER`;
+//!     `archive-override-grant ACTOR archive@DOMAIN/MAILBOX REASON`;
+//!     `archive-override-revoke ACTOR archive@DOMAIN/MAILBOX`;
+//!     `billing-set DOMAIN on|off`; `billing-report [YYYY-MM]`. ACTOR is a
+//!     user of the users file whose roles count, or `-` for the operator
+//!     (a server admin).
 //! - The reply is any number of data lines `* TEXT`, then exactly one of
 //!   `OK` or `NO REASON`. Data lines are for people and scripts reading the
 //!   command's output; control characters in them are replaced by `?`.
