@@ -69,6 +69,9 @@ pub(crate) struct Ctx {
     pub(crate) queue: Mutex<BTreeSet<MailboxRef>>,
     /// Quota ledgers of the accounts with charged writes.
     pub(crate) ledgers: crate::quota::Ledgers,
+    /// Quota limits read from the users' `quota` files (see
+    /// [`crate::quota::LimitsCache`]).
+    pub(crate) limits: crate::quota::LimitsCache,
 }
 
 impl Ctx {

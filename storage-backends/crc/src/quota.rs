@@ -225,6 +225,48 @@ impl Ledgers {
     }
 }
 
+/// Most users whose limits are kept in memory; past it the table is
+/// emptied and refilled from the files as users come back.
+const MAX_CACHED_LIMITS: usize = 4096;
+
+/// The limits of the users' `quota` files, as last read or written by this
+/// process, so that a delivery needs no file read (nor a trip to the
+/// blocking pool) to learn its recipient's limits. Only this process writes
+/// the files (the data directory is locked against others), always through
+/// [`LimitsCache::set`], so the copy cannot go stale.
+#[derive(Debug, Default)]
+pub(crate) struct LimitsCache {
+    map: Mutex<HashMap<String, QuotaLimits>>,
+}
+
+impl LimitsCache {
+    /// The limits of `user`, if known.
+    pub(crate) fn get(&self, user: &str) -> Option<QuotaLimits> {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(user)
+            .copied()
+    }
+
+    /// Records the limits of `user` (read from or written to their file).
+    pub(crate) fn set(&self, user: &str, limits: QuotaLimits) {
+        let mut map = self.map.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= MAX_CACHED_LIMITS && !map.contains_key(user) {
+            map.clear();
+        }
+        map.insert(user.to_owned(), limits);
+    }
+
+    /// Forgets `user` (their file could not be written: read it again).
+    pub(crate) fn forget(&self, user: &str) {
+        self.map
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(user);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]

@@ -1035,7 +1035,23 @@ impl StoreInner {
         Ok((bytes, msgs))
     }
 
+    /// The limits of `root` (from memory when this process has read or
+    /// written them before, else from the `quota` file).
     fn limits(&self, root: &str) -> Result<QuotaLimits> {
+        match self.ctx.limits.get(root) {
+            Some(l) => Ok(l),
+            None => self.fresh_limits(root),
+        }
+    }
+
+    /// The limits of `root` read from its `quota` file (and remembered).
+    fn fresh_limits(&self, root: &str) -> Result<QuotaLimits> {
+        let l = self.read_limits(root)?;
+        self.ctx.limits.set(root, l);
+        Ok(l)
+    }
+
+    fn read_limits(&self, root: &str) -> Result<QuotaLimits> {
         let path = self.user_dir(root).join(QUOTA_FILE);
         match fs::read(&path) {
             Ok(d) => match decode_limits(&d, &path.display().to_string()) {
@@ -1062,12 +1078,15 @@ impl StoreInner {
 
     fn set_limits(&self, root: &str, limits: QuotaLimits) -> Result<()> {
         let udir = self.user_dir(root);
+        // whatever happens below, the file is read again next time
+        self.ctx.limits.forget(root);
         fs::create_dir_all(&udir)?;
         write_atomic(
             &udir.join(QUOTA_FILE),
             &encode_limits(&limits),
             self.opts.durability,
         )?;
+        self.ctx.limits.set(root, limits);
         Ok(())
     }
 }
@@ -1561,7 +1580,8 @@ impl Quota for CrcStore {
         self.run(move |s| {
             let (storage_bytes, messages) = s.usage(&root)?;
             Ok(QuotaUsage {
-                limits: s.limits(&root)?,
+                // a report reads the file (and notices a damaged one)
+                limits: s.fresh_limits(&root)?,
                 root,
                 storage_bytes,
                 messages,
@@ -1575,7 +1595,12 @@ impl Quota for CrcStore {
         self.run(move |s| s.set_limits(&root, limits)).await
     }
 
+    /// From memory once read (no trip to the blocking pool: a delivery
+    /// asks for every recipient).
     async fn limits(&self, root: &str) -> Result<QuotaLimits> {
+        if let Some(l) = self.inner.ctx.limits.get(root) {
+            return Ok(l);
+        }
         let root = root.to_owned();
         self.run(move |s| s.limits(&root)).await
     }
