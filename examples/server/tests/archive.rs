@@ -414,3 +414,116 @@ fn archive_journaling_visibility_delete_proofing_quota_and_billing() {
     c.command("LOGOUT");
     let _ = server.signal_and_wait("TERM", std::time::Duration::from_secs(20));
 }
+
+/// One LMTP transaction that may fail (the server may die under it): the
+/// DATA reply, or `None` if the connection broke.
+fn try_lmtp(addr: SocketAddr, rcpt: &str, message: &str) -> Option<String> {
+    let stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .ok()?;
+    let mut r = BufReader::new(stream);
+    let read = |r: &mut BufReader<TcpStream>| -> Option<String> {
+        let mut line = String::new();
+        (r.read_line(&mut line).ok()? > 0).then_some(line)
+    };
+    read(&mut r)?;
+    write!(r.get_mut(), "LHLO test\r\n").ok()?;
+    while read(&mut r)?.starts_with("250-") {}
+    write!(
+        r.get_mut(),
+        "MAIL FROM:<sender@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
+    )
+    .ok()?;
+    read(&mut r)?;
+    read(&mut r)?;
+    read(&mut r)?;
+    write!(r.get_mut(), "{message}.\r\n").ok()?;
+    let data = read(&mut r)?.trim_end().to_owned();
+    let _ = write!(r.get_mut(), "QUIT\r\n");
+    Some(data)
+}
+
+#[test]
+fn kill_9_during_archive_traffic_loses_and_double_counts_no_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = cdylib::build("mailroom-billing-archive");
+    let ledger = dir.path().join("billing.sqlite");
+    let cfg = write_config(
+        dir.path(),
+        &format!(
+            "[lmtp]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nallow_plaintext = true\n\n\
+             [[plugin]]\npath = {:?}\nkind = \"billing\"\n[plugin.settings]\nledger = {:?}\n\
+             [plugin.settings.price]\ncurrency = \"EUR\"\nuser_day = \"0\"\nmessage = \"0.01\"\ngb_month = \"0\"\n",
+            plugin.display().to_string(),
+            ledger.display().to_string()
+        ),
+    );
+    let cfg = cfg.to_str().unwrap();
+    add_user(dir.path(), cfg, "alice@x.org", None);
+    add_user(dir.path(), cfg, "boss@x.org", Some("domain-admin"));
+    let mut server = Server::start(dir.path(), &["-c", cfg]);
+    let (ok, out) = mailroomd(dir.path(), cfg, &["archive", "enable", "alice@x.org"]);
+    assert!(ok, "{out}");
+    const N: usize = 40;
+    let lmtp_addr = server.lmtp.unwrap();
+    let confirmed = std::sync::Arc::new(std::sync::Mutex::new(vec![false; N]));
+    let sender = {
+        let confirmed = confirmed.clone();
+        std::thread::spawn(move || {
+            for i in 0..N {
+                let reply = try_lmtp(
+                    lmtp_addr,
+                    "alice@x.org",
+                    &message(&format!("k{i}"), "alice@x.org"),
+                );
+                match reply {
+                    Some(r) if r.starts_with("250") => confirmed.lock().unwrap()[i] = true,
+                    _ => break,
+                }
+            }
+        })
+    };
+    // kill -9 in the middle of the traffic
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while confirmed.lock().unwrap().iter().filter(|c| **c).count() < 10 {
+        assert!(std::time::Instant::now() < deadline, "no traffic");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    sender.join().unwrap();
+    let done = confirmed.lock().unwrap().iter().filter(|c| **c).count();
+    assert!(done < N, "the kill came too late: all {N} delivered");
+
+    // the MTA retries everything it got no 250 for
+    let server = Server::start(dir.path(), &["-c", cfg]);
+    let lmtp_addr = server.lmtp.unwrap();
+    for i in 0..N {
+        if !confirmed.lock().unwrap()[i] {
+            let reply = lmtp(
+                lmtp_addr,
+                "alice@x.org",
+                &message(&format!("k{i}"), "alice@x.org"),
+            );
+            assert!(reply.starts_with("250"), "{reply}");
+        }
+    }
+    let m = month();
+    let view = archive_view(server.imap.unwrap(), "boss@x.org");
+    assert!(
+        view.contains(&format!(
+            "mailbox Other Users/archive@x.org/alice/{m}/in {N}"
+        )),
+        "{view:?}"
+    );
+    let (ok, out) = mailroomd(dir.path(), cfg, &["billing", "report", "--month", &m]);
+    assert!(ok, "{out}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("x.org"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[3], N.to_string(), "messages: {row}");
+    assert_eq!(cols[6], "0.40", "charge: {row}");
+}
