@@ -19,7 +19,8 @@ use std::sync::Arc;
 
 use crate::acl::{ANYONE, Acl, Principal, Right, Rights};
 use crate::archive::{
-    ArchiveJournal, Direction, OVERRIDE_IDENTIFIER, archive_account, archive_domain, archive_rights,
+    ArchiveJournal, ArchivedCopy, Direction, OVERRIDE_IDENTIFIER, archive_account, archive_domain,
+    archive_rights,
 };
 use crate::error::{Error, Result};
 use crate::flags::{Flag, StoreOp};
@@ -744,9 +745,61 @@ impl Selected {
     /// COPY: `i` on the destination; the copies are charged to its owner's
     /// quota atomically with the copy.
     pub async fn copy_to(&self, uids: &[Uid], dest: &str) -> Result<CopyResult> {
-        match self.check_dest(dest, false).await? {
-            (dest, Some(limits)) => self.mailbox.copy_to_within_quota(uids, &dest, limits).await,
-            (dest, None) => self.mailbox.copy_to(uids, &dest).await,
+        let (dest, limits) = self.check_dest(dest, false).await?;
+        let archived = self.journal_copies(uids, &dest).await?;
+        let result = match limits {
+            Some(limits) => self.mailbox.copy_to_within_quota(uids, &dest, limits).await,
+            None => self.mailbox.copy_to(uids, &dest).await,
+        };
+        self.settle(&archived, result.is_ok()).await;
+        result
+    }
+
+    /// COPY and MOVE into an archived user's mailbox follow the APPEND rule
+    /// (into another user's mailbox: `in`; by the owner into their `\Sent`:
+    /// `out`): the archive copies are written first, one per message.
+    async fn journal_copies(&self, uids: &[Uid], dest: &MailboxRef) -> Result<Vec<ArchivedCopy>> {
+        let Some(journal) = &self.access.journal else {
+            return Ok(Vec::new());
+        };
+        if dest.owner == self.mailbox.reference().owner
+            && dest.name == self.mailbox.reference().name
+        {
+            return Ok(Vec::new());
+        }
+        let Some(direction) = self.access.journal_direction(dest).await? else {
+            return Ok(Vec::new());
+        };
+        let mut copies = Vec::new();
+        for meta in self.mailbox.fetch_meta(uids).await? {
+            let written = match self.mailbox.content(meta.uid).await {
+                Ok(content) => journal.journal(&dest.owner, direction, &content).await,
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(Some(copy)) => copies.push(copy),
+                Ok(None) => break,
+                Err(e) => {
+                    self.settle(&copies, false).await;
+                    return Err(e);
+                }
+            }
+        }
+        Ok(copies)
+    }
+
+    /// Keeps (and bills) or undoes the archive copies of a COPY or MOVE.
+    async fn settle(&self, copies: &[ArchivedCopy], done: bool) {
+        let Some(journal) = &self.access.journal else {
+            return;
+        };
+        for copy in copies {
+            if done {
+                journal.confirm(copy).await;
+            } else if let Err(e) = journal.abandon(copy).await {
+                tracing::error!(user = %copy.user, error = %e,
+                    "archive copy of a refused COPY could not be removed");
+            }
         }
     }
 
@@ -760,10 +813,14 @@ impl Selected {
         if !self.rights.contains(Right::Expunge) || !self.rights.contains(Right::DeleteMessage) {
             return Err(Error::PermissionDenied(Right::Expunge));
         }
-        match self.check_dest(dest, true).await? {
-            (dest, Some(limits)) => self.mailbox.move_to_within_quota(uids, &dest, limits).await,
-            (dest, None) => self.mailbox.move_to(uids, &dest).await,
-        }
+        let (dest, limits) = self.check_dest(dest, true).await?;
+        let archived = self.journal_copies(uids, &dest).await?;
+        let result = match limits {
+            Some(limits) => self.mailbox.move_to_within_quota(uids, &dest, limits).await,
+            None => self.mailbox.move_to(uids, &dest).await,
+        };
+        self.settle(&archived, result.is_ok()).await;
+        result
     }
 }
 

@@ -434,6 +434,35 @@ async fn others_appends_into_an_archived_users_mailbox_are_archived() {
     .await
     .unwrap();
     assert_eq!(count(&s, &folder(ALICE, Direction::In)).await, 1);
+    // COPY by bob into alice's INBOX is archived too; alice's own COPY
+    // from INBOX to Sent is archived as sent
+    s.storage.ensure_account("bob@x.org").await.unwrap();
+    bob.append(
+        "INBOX",
+        NewMessage {
+            flags: Default::default(),
+            internal_date: None,
+            content: message("bobs-own"),
+        },
+    )
+    .await
+    .unwrap();
+    let bob_inbox = bob.select("INBOX", false).await.unwrap();
+    let uid = bob_inbox.mailbox().snapshot().await.unwrap().messages[0].uid;
+    bob_inbox
+        .copy_to(&[uid], "Other Users/alice@x.org/INBOX")
+        .await
+        .unwrap();
+    assert_eq!(count(&s, &folder(ALICE, Direction::In)).await, 2);
+    let alice = MailAccess::new(s.storage.clone(), None, Principal::user(ALICE));
+    let inbox = alice.select("INBOX", false).await.unwrap();
+    let first = inbox.mailbox().snapshot().await.unwrap().messages[0].uid;
+    inbox.copy_to(&[first], "Sent").await.unwrap();
+    assert_eq!(count(&s, &folder(ALICE, Direction::Out)).await, 1);
+    // a COPY within alice's own mailboxes (not to Sent) is not archived
+    inbox.copy_to(&[first], "Drafts").await.unwrap();
+    assert_eq!(count(&s, &folder(ALICE, Direction::In)).await, 2);
+    assert_eq!(count(&s, &folder(ALICE, Direction::Out)).await, 1);
 }
 
 #[tokio::test]
