@@ -10,6 +10,9 @@
 //! - The journal address of user `u@D` is **`journal+u@D`** ([`JOURNAL_LOCALPART`]),
 //!   for Postfix's `sender_bcc_maps` (`/^(.*)@(.*)$/ journal+${1}@${2}`): a
 //!   message delivered to it is archived as sent by `u@D` and filed nowhere else.
+//! - What is archived: deliveries to the user (`in`); APPEND, COPY and MOVE
+//!   into the user's mailboxes by anyone else (`in`); the user's own APPEND,
+//!   COPY and MOVE into their `\\Sent` mailbox, and the journal address (`out`).
 //! - Archived messages go to `u/YYYY-MM/in` and `u/YYYY-MM/out` of the
 //!   archive account (`u` the local part, the month in UTC of the moment of
 //!   archiving).
@@ -34,7 +37,7 @@
 //! hold `t`, `e` and `x` (and `w`) on it, for retention deletion; every
 //! expunge under an override is logged with who did it.
 //!
-//! # Ordering rule (delivery and APPEND)
+//! # Ordering rule (delivery, APPEND, COPY and MOVE)
 //!
 //! 1. The archive copy is written first (no quota; skipped when the same
 //!    message is there already, by GUID or Message-ID, so a retry never
@@ -345,23 +348,30 @@ impl ArchiveJournal {
         if self.is_enabled(user).await? == on {
             return Ok(false);
         }
-        self.set_setting(&domain, &format!("{ENABLED_PREFIX}{user}"), on)
-            .await?;
-        tracing::info!(actor = %actor.user, user = %user, enabled = on, "archive setting changed");
+        // The event first, then the flag: if the event cannot be recorded
+        // the flag stays as it was and the command fails (the admin runs it
+        // again); if the process dies between the two, the command failed
+        // and its re-run records the event again (a repeated enable or
+        // disable counts once in the ledger) and sets the flag.
         let at = InternalDate::now().timestamp;
         let (kind, tag) = if on {
             (ArchiveEventKind::Enabled, "enabled")
         } else {
             (ArchiveEventKind::Disabled, "disabled")
         };
-        self.emit(ArchiveEvent {
-            id: format!("{tag}:{user}:{at}"),
-            at_unix: at,
-            domain,
-            user: user.to_owned(),
-            kind,
-        })
-        .await;
+        if let Some(sink) = &self.events {
+            sink.record(&ArchiveEvent {
+                id: format!("{tag}:{user}:{at}"),
+                at_unix: at,
+                domain: domain.clone(),
+                user: user.to_owned(),
+                kind,
+            })
+            .await?;
+        }
+        self.set_setting(&domain, &format!("{ENABLED_PREFIX}{user}"), on)
+            .await?;
+        tracing::info!(actor = %actor.user, user = %user, enabled = on, "archive setting changed");
         Ok(true)
     }
 

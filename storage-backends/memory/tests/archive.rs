@@ -547,3 +547,24 @@ async fn the_archive_account_takes_no_mail_and_journal_without_archiving_is_drop
     assert!(matches!(o, DeliveryOutcome::Delivered { .. }), "{o:?}");
     assert_eq!(count(&s, &folder("carol@x.org", Direction::Out)).await, 0);
 }
+
+#[derive(Debug)]
+struct Refusing;
+
+#[async_trait]
+impl ArchiveEventSink for Refusing {
+    async fn record(&self, _: &ArchiveEvent) -> Result<()> {
+        Err(Error::Busy("ledger unavailable".into()))
+    }
+}
+
+#[tokio::test]
+async fn an_unrecorded_enable_changes_nothing() {
+    let store = Arc::new(MemoryStore::new());
+    let journal = ArchiveJournal::new(store.clone()).with_events(Arc::new(Refusing));
+    let r = journal
+        .set_enabled(&admin_of("boss@x.org", false), ALICE, true)
+        .await;
+    assert!(matches!(r, Err(Error::Busy(_))), "{r:?}");
+    assert!(!journal.is_enabled(ALICE).await.unwrap());
+}
