@@ -86,6 +86,12 @@ pub const JOURNAL_LOCALPART: &str = "journal";
 /// The ACL identifier that marks a retention override on an archive mailbox.
 pub const OVERRIDE_IDENTIFIER: &str = "$override";
 
+/// How many of a folder's newest messages an archive write compares
+/// Message-IDs with (GUIDs are compared with all of them). A duplicate
+/// arrives soon after its twin (the MTA's retry, the journal copy of a
+/// message also saved to `\\Sent`), so the newest are where it is found.
+pub const MAX_MESSAGE_ID_SCAN: usize = 2000;
+
 const ENABLED_PREFIX: &str = "$archived:";
 const NOTICED_PREFIX: &str = "$noticed:";
 const BILLING_IDENTIFIER: &str = "$billing";
@@ -441,7 +447,8 @@ impl ArchiveJournal {
 
     /// Copies `content` into the archive of `user` (if archiving is on for
     /// them) in `direction`, unless the folder holds the same message
-    /// already (same GUID, or same Message-ID). `None` when archiving is
+    /// already (same GUID, or same Message-ID among its newest
+    /// [`MAX_MESSAGE_ID_SCAN`] messages). `None` when archiving is
     /// off. The caller files the user's copy next and then calls
     /// [`ArchiveJournal::confirm`] or [`ArchiveJournal::abandon`].
     pub async fn journal(
@@ -505,7 +512,15 @@ impl ArchiveJournal {
         let Some(message_id) = message_id.filter(|id| !id.is_empty()) else {
             return Ok(None);
         };
-        let uids: Vec<Uid> = snapshot.messages.iter().map(|m| m.uid).collect();
+        // Message-IDs are compared among the newest messages only, so the
+        // cost of an archive write stays bounded however full the month is.
+        let uids: Vec<Uid> = snapshot
+            .messages
+            .iter()
+            .rev()
+            .take(MAX_MESSAGE_ID_SCAN)
+            .map(|m| m.uid)
+            .collect();
         for chunk in uids.chunks(256) {
             for (uid, summary) in open.summaries(chunk).await? {
                 if summary.envelope.message_id.as_deref() == Some(message_id.as_slice()) {
