@@ -638,6 +638,16 @@ impl Selected {
         self.rights
     }
 
+    /// STATUS of this mailbox as its viewer sees it (SELECT already checked
+    /// `r`): what an EXAMINE session, which claims no `\Recent`, reports
+    /// as recent.
+    pub async fn status(&self) -> Result<MailboxStatus> {
+        self.access
+            .storage
+            .status(self.mailbox.reference(), &self.access.principal.user)
+            .await
+    }
+
     /// Whether selected with EXAMINE (or without rights to change anything).
     pub fn read_only(&self) -> bool {
         self.read_only

@@ -156,6 +156,33 @@ def recent(server):
     for c, command in [(b, "EXAMINE Rec"), (b, "FETCH 1:* FLAGS"), (a, "SELECT Rec"),
                        (b, "EXAMINE Rec"), (a, "FETCH 1:* FLAGS")]:
         out.append((command, [l for l in shape(c.ok(command)) if "RECENT" in l or "FETCH" in l]))
+    # Arrivals while examining: one nobody claimed is recent in the EXAMINE
+    # session; one the SELECT session claimed first is not.
+    # The RECENT count each session was last told: mailroomd repeats RECENT
+    # after every EXISTS, Dovecot only when it changed (RFC 3501 7.3.2
+    # allows both), so the count is compared, not the lines.
+    c = Client(server)
+    a.ok("UNSELECT")
+    recent = {}
+
+    def step(who, command, label):
+        lines = shape(who.ok(command))
+        for l in lines:
+            m = re.match(r"\* (\d+) RECENT$", l)
+            if m:
+                recent[label] = int(m.group(1))
+        out.append((f"{command} ({label})", [l for l in lines if "FETCH" in l or "EXISTS" in l],
+                    recent.get(label)))
+
+    c.append("Rec", "", message(3))
+    step(b, "NOOP", "examining")
+    step(b, "FETCH 3 FLAGS", "examining")
+    step(a, "SELECT Rec", "selecting")
+    step(b, "FETCH 3 FLAGS", "examining")
+    c.append("Rec", "", message(4))
+    step(a, "NOOP", "selecting")
+    step(b, "NOOP", "examining")
+    step(b, "FETCH 4 FLAGS", "examining")
     return out
 
 

@@ -140,6 +140,24 @@ async fn examine_reports_recent_messages_without_claiming_them() {
     let r = c.ok("FETCH 1:* FLAGS").await;
     assert!(r.contains("* 3 FETCH (FLAGS (\\Recent))"), "{r}");
     assert!(r.contains("* 1 FETCH (FLAGS ())"), "{r}");
+
+    // While examining: a new message nobody claimed is recent here too
+    // (Dovecot does the same), and stays so when a SELECT claims it later.
+    b.append("Box", "", &message("m4", "x")).await;
+    let r = c.ok("NOOP").await;
+    assert!(r.contains("* 4 EXISTS") && r.contains("* 2 RECENT"), "{r}");
+    let r = a.ok("SELECT Box").await;
+    assert!(r.contains("* 2 RECENT"), "claimed by the SELECT: {r}");
+    let r = c.ok("FETCH 4 FLAGS").await;
+    assert!(r.contains("* 4 FETCH (FLAGS (\\Recent))"), "{r}");
+    // One that a selecting session claimed first is not.
+    b.append("Box", "", &message("m5", "x")).await;
+    let r = a.ok("NOOP").await;
+    assert!(r.contains("* 5 EXISTS") && r.contains("* 3 RECENT"), "{r}");
+    let r = c.ok("NOOP").await;
+    assert!(r.contains("* 5 EXISTS") && r.contains("* 2 RECENT"), "{r}");
+    let r = c.ok("FETCH 5 FLAGS").await;
+    assert!(r.contains("* 5 FETCH (FLAGS ())"), "{r}");
 }
 
 #[tokio::test]

@@ -256,6 +256,14 @@ impl SelectedMailbox {
     ) -> Result<Vec<Response>> {
         let mut out = Vec::new();
         if self.watch.current() != self.highest_modseq {
+            // Read-only, nothing is claimed: new messages no session has
+            // claimed are `\Recent` here too (as in Dovecot). STATUS comes
+            // first, so whatever arrives after it counts as unclaimed.
+            let unclaimed = if self.read_only {
+                self.handle.status().await.ok()
+            } else {
+                None
+            };
             let changes = self
                 .handle
                 .mailbox()
@@ -305,6 +313,8 @@ impl SelectedMailbox {
                     let first = self.handle.mailbox().claim_recent().await?;
                     self.recent
                         .extend(new.iter().map(|m| m.uid).filter(|u| *u >= first));
+                } else if let Some(status) = &unclaimed {
+                    self.peek_recent(status);
                 }
                 out.push(Response::Data(Data::Exists(self.exists())));
                 out.push(Response::Data(Data::Recent(self.recent_count())));
