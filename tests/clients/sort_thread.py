@@ -1,6 +1,7 @@
-"""Differential test for SORT (RFC 5256, SORT=DISPLAY of RFC 5957): the same
-mailbox in mailroomd and Dovecot, the same UID SORT commands; the answers
-must be the same list of UIDs, in the same order.
+"""Differential test for SORT (RFC 5256, SORT=DISPLAY of RFC 5957) and
+THREAD (ORDEREDSUBJECT, REFERENCES): the same mailbox in mailroomd and
+Dovecot, the same UID SORT and UID THREAD commands; the answers must be the
+same UIDs in the same order (for THREAD: the same response text).
 
 The mailbox is CPython's email test corpus (real-world, often malformed
 mail), the mixed messages of the other client tests, and messages made to
@@ -55,6 +56,19 @@ def crafted(i):
     if date is not None:
         head.append(f"Date: {date}")
     head.append(f"Message-ID: <crafted{i}@example.com>")
+    # Reply structure for THREAD: references to earlier, later, missing and
+    # duplicate messages, In-Reply-To only, loops.
+    kind = i % 6
+    if kind == 1 and i > 2:
+        head.append(f"References: <crafted{i - 1}@example.com> <crafted{i - 2}@example.com>")
+    elif kind == 2:
+        head.append(f"In-Reply-To: <crafted{i // 2}@example.com> (the original)")
+    elif kind == 3:
+        head.append(f"References: <missing{i % 4}@example.com>")
+    elif kind == 4:
+        head.append(f"References: <crafted{i + 3}@example.com>")
+    elif kind == 5 and i % 4 == 1:
+        head.append(f"References: <crafted{i}@example.com>")
     body = "x" * ((i * 37) % 300) + "\n"
     return crlf(("\n".join(head) + "\n\n" + body).encode())
 
@@ -65,6 +79,7 @@ SORTS = [
     "REVERSE SUBJECT SIZE", "CC TO SIZE",
 ]
 SEARCHES = ["ALL", "SEEN", "UNSEEN FROM example", "1:20"]
+THREADS = ["ORDEREDSUBJECT", "REFERENCES"]
 
 
 def load(c, msgs):
@@ -100,6 +115,14 @@ def uid_sort(c, criteria, search):
         if line.startswith(b"* SORT"):
             out += [int(x) for x in line[6:].split()]
     return out
+
+
+def uid_thread(c, algorithm, search):
+    lines, tagged = raw(c, f"UID THREAD {algorithm} UTF-8 {search}")
+    status = tagged.split(b" ")[1]
+    if status != b"OK":
+        return ("error", tagged)
+    return b"".join(line for line in lines if line.startswith(b"* THREAD")).decode()
 
 
 def main():
@@ -141,6 +164,25 @@ def main():
                         print(f"    {name} uid {u}: {env[u]}")
     assert not mismatches, f"{total - len(mismatches)}/{total} UID SORT answers agree with Dovecot"
     print(f"ok - {total}/{total} UID SORT answers agree with Dovecot")
+
+    for cap in (b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES"):
+        assert cap in m.capabilities(), f"mailroomd lacks {cap}"
+    thread_mismatches = []
+    for alg in THREADS:
+        for q in SEARCHES:
+            # Without the sloppy-Date message (see sloppy_date): its sent
+            # date differs between the servers, so its place does too.
+            q = f"{q} NOT UID {','.join(str(u) for u in sorted(sloppy))}"
+            a, b = uid_thread(m, alg, q), uid_thread(d, alg, q)
+            if a != b:
+                thread_mismatches.append((alg, q, a, b))
+            else:
+                print(f"ok - UID THREAD {alg} UTF-8 {q} agrees ({len(a)} bytes)")
+    for alg, q, a, b in thread_mismatches:
+        print(f"MISMATCH UID THREAD {alg} UTF-8 {q}\n  mailroomd: {a}\n  dovecot:   {b}")
+    n = len(THREADS) * len(SEARCHES)
+    assert not thread_mismatches, f"{n - len(thread_mismatches)}/{n} UID THREAD answers agree with Dovecot"
+    print(f"ok - {n}/{n} UID THREAD answers agree with Dovecot")
     print("ALL OK")
 
 

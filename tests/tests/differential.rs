@@ -1,7 +1,8 @@
 //! The same mailbox and commands against mailroomd and Dovecot (the
 //! reference implementation, Debian's dovecot-imapd): SEARCH results,
 //! FLAGS after STORE, CONDSTORE and QRESYNC states must agree; so must the
-//! answers to the conformance faults of issue 10 (`conformance.py`).
+//! answers to the conformance faults of issue 10 (`conformance.py`) and
+//! SORT and THREAD (`sort_thread.py`).
 
 use mailroom_e2e::{Dovecot, Server, Store};
 
@@ -39,9 +40,10 @@ fn conformance_faults_agree_with_dovecot_on_the_crc_store() {
 
 /// SORT and SORT=DISPLAY (RFC 5256, 5957): every sort key, REVERSE and
 /// multiple criteria over a corpus of real and crafted mail give the same
-/// UIDs in the same order as Dovecot (`sort_thread.py`).
+/// UIDs in the same order as Dovecot; THREAD=ORDEREDSUBJECT and
+/// THREAD=REFERENCES give the same response text (`sort_thread.py`).
 #[test]
-fn sort_agrees_with_dovecot() {
+fn sort_and_thread_agree_with_dovecot() {
     let dovecot = Dovecot::start("alice@example.com", "secret");
     let server = Server::start(Store::Crc);
     server.add_user("alice@example.com", "secret");

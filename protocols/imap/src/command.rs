@@ -218,6 +218,17 @@ pub enum Command {
         /// The search criteria (an implicit AND of the top-level keys).
         search: SearchKey,
     },
+    /// THREAD / UID THREAD (RFC 5256).
+    Thread {
+        /// UID THREAD.
+        uid: bool,
+        /// The threading algorithm.
+        algorithm: ThreadAlgorithm,
+        /// CHARSET (mandatory in THREAD), upper-cased.
+        charset: String,
+        /// The search criteria (an implicit AND of the top-level keys).
+        search: SearchKey,
+    },
     /// FETCH / UID FETCH
     Fetch {
         /// UID FETCH.
@@ -287,6 +298,7 @@ impl Command {
         match self {
             Command::Search { uid, .. }
             | Command::Sort { uid, .. }
+            | Command::Thread { uid, .. }
             | Command::Fetch { uid, .. }
             | Command::Store { uid, .. }
             | Command::Copy { uid, .. }
@@ -336,6 +348,7 @@ impl Command {
             Command::Expunge { .. } => "EXPUNGE",
             Command::Search { .. } => "SEARCH",
             Command::Sort { .. } => "SORT",
+            Command::Thread { .. } => "THREAD",
             Command::Fetch { .. } => "FETCH",
             Command::Store { .. } => "STORE",
             Command::Copy { .. } => "COPY",
@@ -449,6 +462,16 @@ pub struct SortCriterion {
     pub reverse: bool,
     /// The key.
     pub key: SortKey,
+}
+
+/// A THREAD algorithm (RFC 5256 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    /// ORDEREDSUBJECT: messages grouped by base subject, ordered by sent date.
+    OrderedSubject,
+    /// REFERENCES: messages linked by Message-ID, References and
+    /// In-Reply-To, then threads with the same base subject merged.
+    References,
 }
 
 /// A SORT key (RFC 5256 §3, RFC 5957 §3).

@@ -7,4 +7,5 @@
 pub mod appendlimit;
 pub mod literal_minus;
 pub mod sort;
+pub mod thread;
 pub mod within;

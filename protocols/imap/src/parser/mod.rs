@@ -57,6 +57,7 @@ mod select;
 mod sort;
 mod status;
 mod store;
+mod thread;
 
 use primitives::{Cursor, PResult, SyntaxError, err, is_tag_char};
 
@@ -668,6 +669,7 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
         "SETQUOTA" => quota::set_quota(c),
         "SEARCH" => search::search(c, false),
         "SORT" => sort::sort(c, false),
+        "THREAD" => thread::thread(c, false),
         "FETCH" => fetch::fetch(c, false),
         "STORE" => store::store(c, false),
         "COPY" => copy::copy(c, false, false),
@@ -679,6 +681,7 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
                 "FETCH" => fetch::fetch(c, true),
                 "SEARCH" => search::search(c, true),
                 "SORT" => sort::sort(c, true),
+                "THREAD" => thread::thread(c, true),
                 "STORE" => store::store(c, true),
                 "COPY" => copy::copy(c, true, false),
                 "MOVE" => copy::copy(c, true, true),

@@ -1,7 +1,7 @@
 //! Untagged data responses (`* ...`).
 
 use super::wire::Out;
-use super::{Data, ListKind};
+use super::{Data, ListKind, ThreadNode};
 use crate::command::StatusItem;
 
 /// The name of a STATUS item.
@@ -58,6 +58,65 @@ fn delimiter(o: &mut Out<'_>, d: Option<char>) {
 }
 
 /// `"*" SP` and the data.
+/// The deepest THREAD nesting written; deeper replies are written as
+/// siblings at this depth (a bound on recursion for hostile References).
+const MAX_THREAD_DEPTH: usize = 256;
+
+/// `thread-members [SP thread-nested]` of RFC 5256 §4: a chain of single
+/// replies as numbers, a fork as a parenthesised list per branch; a dummy
+/// contributes only its branches.
+fn thread_members(o: &mut Out<'_>, node: &ThreadNode, depth: usize) {
+    let mut node = node;
+    let mut depth = depth;
+    let mut first = true;
+    loop {
+        if let Some(id) = node.id {
+            if !first {
+                o.sp();
+            }
+            o.uint(id);
+            first = false;
+        }
+        match node.children.as_slice() {
+            [] => return,
+            [only] if node.id.is_some() && depth < MAX_THREAD_DEPTH => {
+                node = only;
+                depth += 1;
+            }
+            children => {
+                if !first {
+                    o.sp();
+                }
+                for child in children {
+                    o.raw(b"(");
+                    if depth < MAX_THREAD_DEPTH {
+                        thread_members(o, child, depth + 1);
+                    } else {
+                        flat(o, child, &mut true);
+                    }
+                    o.raw(b")");
+                }
+                return;
+            }
+        }
+    }
+}
+
+/// Every id under `node`, space-separated, without nesting.
+fn flat(o: &mut Out<'_>, node: &ThreadNode, first: &mut bool) {
+    let mut stack = vec![node];
+    while let Some(n) = stack.pop() {
+        if let Some(id) = n.id {
+            if !*first {
+                o.sp();
+            }
+            o.uint(id);
+            *first = false;
+        }
+        stack.extend(n.children.iter().rev());
+    }
+}
+
 pub(super) fn data(o: &mut Out<'_>, d: &Data) {
     o.raw(b"* ");
     match d {
@@ -123,6 +182,17 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
             if let Some(m) = modseq {
                 o.raw(b" (MODSEQ ");
                 o.num(m.0);
+                o.raw(b")");
+            }
+        }
+        Data::Thread(threads) => {
+            o.raw(b"THREAD");
+            if !threads.is_empty() {
+                o.sp();
+            }
+            for t in threads {
+                o.raw(b"(");
+                thread_members(o, t, 0);
                 o.raw(b")");
             }
         }

@@ -121,6 +121,17 @@ pub enum Code {
     TooBig,
 }
 
+/// One message of a THREAD answer and its replies, or a dummy (a message
+/// that is referenced but not in the answer) holding several threads
+/// together.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadNode {
+    /// The sequence number or UID; `None` for a dummy.
+    pub id: Option<u32>,
+    /// The replies, oldest first.
+    pub children: Vec<ThreadNode>,
+}
+
 /// Untagged data responses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Data {
@@ -162,6 +173,8 @@ pub enum Data {
         /// Highest modseq of the matches when the search used MODSEQ.
         modseq: Option<ModSeq>,
     },
+    /// `* THREAD (1 2)(3 (4)(5))` (RFC 5256): the threads, oldest first.
+    Thread(Vec<ThreadNode>),
     /// `* ESEARCH (TAG "t") [UID] MIN n MAX n COUNT n ALL set [MODSEQ m]` (RFC 4731)
     ESearch {
         /// The command's tag.

@@ -380,6 +380,7 @@ pub(crate) fn check_state(state: &State, command: &Command) -> Result<(), &'stat
         | C::Expunge { .. }
         | C::Search { .. }
         | C::Sort { .. }
+        | C::Thread { .. }
         | C::Fetch { .. }
         | C::Store { .. }
         | C::Copy { .. }

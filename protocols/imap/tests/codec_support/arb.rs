@@ -406,6 +406,21 @@ pub fn command() -> impl Strategy<Value = Command> {
             }),
         (
             any::<bool>(),
+            proptest::sample::select(vec![
+                ThreadAlgorithm::OrderedSubject,
+                ThreadAlgorithm::References
+            ]),
+            "[A-Z0-9-]{1,10}",
+            search_key()
+        )
+            .prop_map(|(uid, algorithm, charset, search)| Command::Thread {
+                uid,
+                algorithm,
+                charset,
+                search
+            }),
+        (
+            any::<bool>(),
             seq_set(),
             vec(fetch_attr(), 1..6),
             option::of(modseq()),

@@ -661,6 +661,31 @@ impl W {
                     k => self.search_key(k),
                 }
             }
+            Command::Thread {
+                uid,
+                algorithm,
+                charset,
+                search,
+            } => {
+                self.uid(*uid);
+                self.raw(match algorithm {
+                    ThreadAlgorithm::OrderedSubject => "THREAD ORDEREDSUBJECT ",
+                    ThreadAlgorithm::References => "THREAD REFERENCES ",
+                });
+                self.astring(charset.as_bytes());
+                self.raw(" ");
+                match search {
+                    SearchKey::And(keys) if keys.len() >= 2 => {
+                        for (i, k) in keys.iter().enumerate() {
+                            if i > 0 {
+                                self.raw(" ");
+                            }
+                            self.search_key(k);
+                        }
+                    }
+                    k => self.search_key(k),
+                }
+            }
             Command::Fetch {
                 uid,
                 set,

@@ -28,6 +28,8 @@ const AUTHENTICATED: &[&str] = &[
     "ESEARCH",
     "SORT",
     "SORT=DISPLAY",
+    "THREAD=ORDEREDSUBJECT",
+    "THREAD=REFERENCES",
     "ACL",
     "RIGHTS=texk",
     "STATUS=SIZE",

@@ -46,6 +46,7 @@ pub mod starttls;
 pub mod status;
 pub mod store;
 pub mod subscribe;
+pub mod thread;
 pub mod unselect;
 pub mod unsubscribe;
 pub mod xlist;
@@ -148,7 +149,8 @@ impl UpdatePolicy {
             Command::Fetch { uid: false, .. }
             | Command::Store { uid: false, .. }
             | Command::Search { uid: false, .. }
-            | Command::Sort { uid: false, .. } => UpdatePolicy::NoExpunge,
+            | Command::Sort { uid: false, .. }
+            | Command::Thread { uid: false, .. } => UpdatePolicy::NoExpunge,
             _ => UpdatePolicy::Full,
         }
     }
@@ -249,6 +251,12 @@ async fn run(
             charset,
             search,
         } => sort::handle(state, tag, uid, &criteria, &charset, &search).await,
+        Command::Thread {
+            uid,
+            algorithm,
+            charset,
+            search,
+        } => thread::handle(state, tag, uid, algorithm, &charset, &search).await,
         Command::Fetch {
             uid,
             set,

@@ -1,0 +1,581 @@
+//! THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (RFC 5256 §3): the two
+//! threading algorithms, over what the cache holds (base subject, sent
+//! date, Message-ID, In-Reply-To and the `References:` field of the cached
+//! header): threading never opens a message file.
+//!
+//! - ORDEREDSUBJECT groups the messages by base subject (see
+//!   [`crate::extension::sort::base_subject`], compared under
+//!   `i;ascii-casemap`); in each group the oldest message is the root and
+//!   the others are its children, oldest first; threads are ordered by the
+//!   sent date of their root.
+//! - REFERENCES follows the seven steps of the RFC: link messages by
+//!   Message-ID through `References:` (or the first message ID of
+//!   `In-Reply-To:` when `References:` has none), never making a loop and
+//!   giving a missing, invalid or duplicate Message-ID a unique one; gather
+//!   the roots; prune dummies (referenced messages not in the answer);
+//!   order the roots; merge root threads with the same base subject; order
+//!   every set of siblings.
+//!
+//! "Sent date" is as for SORT DATE (the `Date:` field in UTC, else the
+//! INTERNALDATE); ties are broken by sequence number; a dummy takes the
+//! date of its first child.
+
+use std::collections::HashMap;
+
+use crate::response::ThreadNode;
+
+/// The most References a message contributes (the last ones, its nearest
+/// ancestors, are kept): a bound on the work per message.
+pub const MAX_REFERENCES: usize = 256;
+
+/// What threading knows of one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThreadMessage {
+    /// The number to answer with (sequence number or UID).
+    pub id: u32,
+    /// Its sequence number (the tie-breaker).
+    pub seq: u32,
+    /// Sent date in seconds since the epoch.
+    pub date: i64,
+    /// Its base subject in `i;ascii-casemap` form.
+    pub base_subject: Vec<u8>,
+    /// Whether the subject was a reply or forward.
+    pub reply: bool,
+    /// Its Message-ID (without `<>`), if valid.
+    pub message_id: Option<Vec<u8>>,
+    /// Its references, oldest first (`References:`, else the first
+    /// message ID of `In-Reply-To:`).
+    pub references: Vec<Vec<u8>>,
+}
+
+/// The message IDs (`<left@right>`, returned without the brackets and
+/// with any white space inside removed) of a `References:`,
+/// `In-Reply-To:` or `Message-ID:` value, in order; text that is not a
+/// message ID (phrases, comments, `<>` without `@`) is skipped.
+pub fn message_ids(raw: &[u8]) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    let mut rest = raw;
+    while let Some(open) = rest.iter().position(|&b| b == b'<') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.iter().position(|&b| b == b'>' || b == b'<') else {
+            break;
+        };
+        if after[close] == b'<' {
+            rest = &after[close..];
+            continue;
+        }
+        let id: Vec<u8> = after[..close]
+            .iter()
+            .copied()
+            .filter(|b| !b.is_ascii_whitespace())
+            .collect();
+        if let Some(at) = id.iter().position(|&b| b == b'@')
+            && at > 0
+            && at + 1 < id.len()
+        {
+            out.push(id);
+        }
+        rest = &after[close + 1..];
+    }
+    out
+}
+
+/// The unfolded value of the first `name:` field of a raw header block.
+pub fn header_field(header: &[u8], name: &str) -> Option<Vec<u8>> {
+    let mut lines = header.split(|&b| b == b'\n').peekable();
+    while let Some(line) = lines.next() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let Some(colon) = line.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        if !line[..colon]
+            .trim_ascii_end()
+            .eq_ignore_ascii_case(name.as_bytes())
+        {
+            continue;
+        }
+        let mut value = line[colon + 1..].to_vec();
+        while let Some(next) = lines.peek() {
+            if next.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+                let next = next.strip_suffix(b"\r").unwrap_or(next);
+                value.push(b' ');
+                value.extend_from_slice(next);
+                lines.next();
+            } else {
+                break;
+            }
+        }
+        return Some(value);
+    }
+    None
+}
+
+/// THREAD=ORDEREDSUBJECT.
+pub fn ordered_subject(messages: &[ThreadMessage]) -> Vec<ThreadNode> {
+    let mut order: Vec<&ThreadMessage> = messages.iter().collect();
+    order.sort_by(|a, b| {
+        a.base_subject
+            .cmp(&b.base_subject)
+            .then(a.date.cmp(&b.date))
+            .then(a.seq.cmp(&b.seq))
+    });
+    let mut threads: Vec<(i64, u32, ThreadNode)> = Vec::new();
+    let mut i = 0;
+    while i < order.len() {
+        let root = order[i];
+        let mut j = i + 1;
+        let mut children = Vec::new();
+        while j < order.len() && order[j].base_subject == root.base_subject {
+            children.push(ThreadNode {
+                id: Some(order[j].id),
+                children: Vec::new(),
+            });
+            j += 1;
+        }
+        threads.push((
+            root.date,
+            root.seq,
+            ThreadNode {
+                id: Some(root.id),
+                children,
+            },
+        ));
+        i = j;
+    }
+    threads.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    threads.into_iter().map(|(_, _, t)| t).collect()
+}
+
+/// One node of the REFERENCES work tree.
+#[derive(Debug, Default)]
+struct Container {
+    /// Index into the messages; `None` for a dummy.
+    message: Option<usize>,
+    parent: Option<usize>,
+    children: Vec<usize>,
+}
+
+struct Tree<'a> {
+    messages: &'a [ThreadMessage],
+    nodes: Vec<Container>,
+}
+
+impl Tree<'_> {
+    fn new_node(&mut self, message: Option<usize>) -> usize {
+        self.nodes.push(Container {
+            message,
+            ..Container::default()
+        });
+        self.nodes.len() - 1
+    }
+
+    /// Whether `ancestor` is `node` or above it.
+    fn is_ancestor(&self, ancestor: usize, node: usize) -> bool {
+        let mut cur = Some(node);
+        while let Some(c) = cur {
+            if c == ancestor {
+                return true;
+            }
+            cur = self.nodes[c].parent;
+        }
+        false
+    }
+
+    fn unlink(&mut self, child: usize) {
+        if let Some(p) = self.nodes[child].parent.take() {
+            self.nodes[p].children.retain(|&c| c != child);
+        }
+    }
+
+    /// Makes `parent` the parent of `child` unless that makes a loop.
+    fn link(&mut self, parent: usize, child: usize) {
+        if self.is_ancestor(child, parent) {
+            return;
+        }
+        self.unlink(child);
+        self.nodes[child].parent = Some(parent);
+        self.nodes[parent].children.push(child);
+    }
+
+    /// Sent date and sequence number a node sorts by (a dummy: its first
+    /// child's, the children sorted already).
+    fn key(&self, node: usize) -> (i64, u32) {
+        let mut n = node;
+        loop {
+            if let Some(m) = self.nodes[n].message {
+                let m = &self.messages[m];
+                return (m.date, m.seq);
+            }
+            match self.nodes[n].children.first() {
+                Some(&c) => n = c,
+                None => return (i64::MAX, u32::MAX),
+            }
+        }
+    }
+
+    fn sort_siblings(&mut self, list: &mut [usize]) {
+        list.sort_by_key(|&n| self.key(n));
+    }
+
+    /// Sorts every set of siblings under `node`, deepest first.
+    fn sort_all(&mut self, node: usize) {
+        let mut stack = vec![(node, false)];
+        while let Some((n, done)) = stack.pop() {
+            if done {
+                let mut children = std::mem::take(&mut self.nodes[n].children);
+                self.sort_siblings(&mut children);
+                self.nodes[n].children = children;
+            } else {
+                stack.push((n, true));
+                for &c in &self.nodes[n].children {
+                    stack.push((c, false));
+                }
+            }
+        }
+    }
+
+    /// Step 4 for one node: what replaces it at its level.
+    fn prune(&mut self, node: usize, root_level: bool) -> Vec<usize> {
+        let children = std::mem::take(&mut self.nodes[node].children);
+        let mut kept = Vec::with_capacity(children.len());
+        for c in children {
+            kept.extend(self.prune(c, false));
+        }
+        for &c in &kept {
+            self.nodes[c].parent = Some(node);
+        }
+        self.nodes[node].children = kept;
+        if self.nodes[node].message.is_some() {
+            return vec![node];
+        }
+        if self.nodes[node].children.is_empty() {
+            return Vec::new();
+        }
+        if !root_level || self.nodes[node].children.len() == 1 {
+            let promoted = std::mem::take(&mut self.nodes[node].children);
+            for &c in &promoted {
+                self.nodes[c].parent = None;
+            }
+            return promoted;
+        }
+        vec![node]
+    }
+
+    /// The base subject and reply flag of a root (a dummy: its first child's).
+    fn thread_subject(&self, node: usize) -> Option<(&[u8], bool)> {
+        let m = match self.nodes[node].message {
+            Some(m) => m,
+            None => self.nodes[*self.nodes[node].children.first()?].message?,
+        };
+        let m = &self.messages[m];
+        Some((&m.base_subject, m.reply))
+    }
+
+    fn is_dummy(&self, node: usize) -> bool {
+        self.nodes[node].message.is_none()
+    }
+
+    fn build(&self, node: usize) -> ThreadNode {
+        // Iterative, so that a long reply chain cannot exhaust the stack.
+        let mut order = Vec::new();
+        let mut stack = vec![node];
+        while let Some(n) = stack.pop() {
+            order.push(n);
+            stack.extend(self.nodes[n].children.iter().copied());
+        }
+        let mut built: HashMap<usize, ThreadNode> = HashMap::new();
+        for &n in order.iter().rev() {
+            let children = self.nodes[n]
+                .children
+                .iter()
+                .filter_map(|c| built.remove(c))
+                .collect();
+            let id = self.nodes[n].message.map(|m| self.messages[m].id);
+            built.insert(n, ThreadNode { id, children });
+        }
+        built.remove(&node).unwrap_or(ThreadNode {
+            id: None,
+            children: Vec::new(),
+        })
+    }
+}
+
+/// THREAD=REFERENCES. `messages` must be in mailbox (sequence) order.
+pub fn references(messages: &[ThreadMessage]) -> Vec<ThreadNode> {
+    let mut tree = Tree {
+        messages,
+        nodes: Vec::with_capacity(messages.len() * 2),
+    };
+    let mut by_id: HashMap<&[u8], usize> = HashMap::with_capacity(messages.len() * 2);
+    // (1) Link.
+    for (i, m) in messages.iter().enumerate() {
+        let refs = &m.references[m.references.len().saturating_sub(MAX_REFERENCES)..];
+        let mut prev: Option<usize> = None;
+        for r in refs {
+            let node = match by_id.get(r.as_slice()) {
+                Some(&n) => n,
+                None => {
+                    let n = tree.new_node(None);
+                    by_id.insert(r.as_slice(), n);
+                    n
+                }
+            };
+            if let Some(p) = prev
+                && p != node
+                && tree.nodes[node].parent.is_none()
+            {
+                tree.link(p, node);
+            }
+            prev = Some(node);
+        }
+        // This message's own container: the dummy made for its ID, or a
+        // new one when the ID is missing or taken by an earlier message.
+        let me = match m.message_id.as_deref() {
+            Some(id) => match by_id.get(id) {
+                Some(&n) if tree.nodes[n].message.is_none() => {
+                    tree.nodes[n].message = Some(i);
+                    n
+                }
+                Some(_) => tree.new_node(Some(i)),
+                None => {
+                    let n = tree.new_node(Some(i));
+                    by_id.insert(id, n);
+                    n
+                }
+            },
+            None => tree.new_node(Some(i)),
+        };
+        match prev {
+            Some(p) if !tree.is_ancestor(me, p) => tree.link(p, me),
+            Some(_) => {}
+            None => tree.unlink(me),
+        }
+    }
+    drop(by_id);
+    // (2) The root set.
+    let roots: Vec<usize> = (0..tree.nodes.len())
+        .filter(|&n| tree.nodes[n].parent.is_none())
+        .collect();
+    // (4) Prune dummies.
+    let mut top = Vec::with_capacity(roots.len());
+    for r in roots {
+        top.extend(tree.prune(r, true));
+    }
+    // (5) Order the roots (a dummy by its first child, children sorted).
+    for &n in &top {
+        if tree.is_dummy(n) {
+            let mut children = std::mem::take(&mut tree.nodes[n].children);
+            tree.sort_siblings(&mut children);
+            tree.nodes[n].children = children;
+        }
+    }
+    tree.sort_siblings(&mut top);
+    // (6) Merge roots with the same base subject.
+    let mut subjects: HashMap<Vec<u8>, usize> = HashMap::new();
+    for &n in &top {
+        let Some((subject, reply)) = tree.thread_subject(n) else {
+            continue;
+        };
+        if subject.is_empty() {
+            continue;
+        }
+        match subjects.get(subject) {
+            None => {
+                subjects.insert(subject.to_vec(), n);
+            }
+            Some(&t) => {
+                let t_reply = tree.thread_subject(t).is_some_and(|(_, r)| r);
+                if !tree.is_dummy(t) && (tree.is_dummy(n) || (t_reply && !reply)) {
+                    subjects.insert(subject.to_vec(), n);
+                }
+            }
+        }
+    }
+    let mut result: Vec<usize> = Vec::with_capacity(top.len());
+    let mut replaced: HashMap<usize, usize> = HashMap::new();
+    let mut removed: Vec<bool> = vec![false; tree.nodes.len()];
+    for &n in &top {
+        let Some((subject, reply)) = tree.thread_subject(n) else {
+            continue;
+        };
+        if subject.is_empty() {
+            continue;
+        }
+        let Some(&t) = subjects.get(subject) else {
+            continue;
+        };
+        if t == n {
+            continue;
+        }
+        let subject = subject.to_vec();
+        let t_reply = tree.thread_subject(t).is_some_and(|(_, r)| r);
+        if tree.is_dummy(t) && tree.is_dummy(n) {
+            let children = std::mem::take(&mut tree.nodes[n].children);
+            for c in children {
+                tree.nodes[c].parent = None;
+                tree.link(t, c);
+            }
+            removed[n] = true;
+        } else if tree.is_dummy(t) || (reply && !t_reply) {
+            tree.link(t, n);
+            removed[n] = true;
+        } else {
+            let d = tree.new_node(None);
+            removed.push(false);
+            tree.link(d, t);
+            tree.link(d, n);
+            removed[n] = true;
+            // The dummy takes the table message's place among the roots.
+            let mut at = t;
+            while let Some(&next) = replaced.get(&at) {
+                at = next;
+            }
+            replaced.insert(at, d);
+            subjects.insert(subject, d);
+        }
+    }
+    for &n in &top {
+        if removed[n] {
+            continue;
+        }
+        let mut at = n;
+        while let Some(&next) = replaced.get(&at) {
+            at = next;
+        }
+        result.push(at);
+    }
+    // (7) Order every set of siblings, the roots too.
+    for &n in &result {
+        tree.sort_all(n);
+    }
+    tree.sort_siblings(&mut result);
+    result.iter().map(|&n| tree.build(n)).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn msg(seq: u32, date: i64, subject: &str, id: &str, refs: &[&str]) -> ThreadMessage {
+        let (base, reply) = crate::extension::sort::base_subject(subject);
+        ThreadMessage {
+            id: seq,
+            seq,
+            date,
+            base_subject: base.to_ascii_uppercase().into_bytes(),
+            reply,
+            message_id: (!id.is_empty()).then(|| id.as_bytes().to_vec()),
+            references: refs.iter().map(|r| r.as_bytes().to_vec()).collect(),
+        }
+    }
+
+    fn show(threads: &[ThreadNode]) -> String {
+        fn node(n: &ThreadNode, out: &mut String) {
+            out.push('(');
+            if let Some(id) = n.id {
+                out.push_str(&id.to_string());
+            }
+            for c in &n.children {
+                node(c, out);
+            }
+            out.push(')');
+        }
+        let mut out = String::new();
+        for t in threads {
+            node(t, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn message_ids_are_found_and_junk_skipped() {
+        assert_eq!(
+            message_ids(b"<a@b> (comment) <c@d>\r\n <e @f>"),
+            vec![b"a@b".to_vec(), b"c@d".to_vec(), b"e@f".to_vec()]
+        );
+        assert_eq!(
+            message_ids(b"<nope> <x@> <@y> <a<b@c>"),
+            vec![b"b@c".to_vec()]
+        );
+        assert!(message_ids(b"").is_empty());
+    }
+
+    #[test]
+    fn header_field_unfolds() {
+        let h = b"Subject: x\r\nreferences: <a@b>\r\n\t<c@d>\r\nX: y\r\n\r\n";
+        assert_eq!(
+            message_ids(&header_field(h, "References").unwrap_or_default()),
+            vec![b"a@b".to_vec(), b"c@d".to_vec()]
+        );
+        assert_eq!(header_field(h, "In-Reply-To"), None);
+    }
+
+    #[test]
+    fn ordered_subject_groups_and_orders() {
+        let m = [
+            msg(1, 30, "b", "", &[]),
+            msg(2, 10, "a", "", &[]),
+            msg(3, 20, "Re: a", "", &[]),
+            msg(4, 5, "Re: b", "", &[]),
+            msg(5, 15, "Re: a", "", &[]),
+        ];
+        // Threads by their first (oldest) message: b (4) at 5, a (2) at 10.
+        assert_eq!(show(&ordered_subject(&m)), "(4(1))(2(5)(3))");
+    }
+
+    #[test]
+    fn references_links_prunes_and_merges() {
+        let m = [
+            msg(1, 10, "hello", "1@x", &[]),
+            msg(2, 20, "Re: hello", "2@x", &["1@x"]),
+            // Its parent 3@x is missing: a dummy, pruned, 4 under 2.
+            msg(3, 30, "Re: hello", "4@x", &["1@x", "2@x", "3@x"]),
+            msg(4, 15, "other", "5@x", &[]),
+            // Same base subject as 1 but no references: merged under 1.
+            msg(5, 40, "Re: hello", "6@x", &[]),
+            // Two replies to a message not in the mailbox: a dummy root.
+            msg(6, 50, "Re: gone", "7@x", &["gone@x"]),
+            msg(7, 60, "Re: gone", "8@x", &["gone@x"]),
+        ];
+        assert_eq!(show(&references(&m)), "(1(2(3))(5))(4)((6)(7))");
+    }
+
+    proptest! {
+        /// Every message appears exactly once, whatever the references
+        /// (loops, self-references, duplicates included).
+        #[test]
+        fn references_keeps_every_message_once(
+            spec in proptest::collection::vec((0u8..6, proptest::collection::vec(0u8..8, 0..4), 0i64..5, 0u8..3), 0..30)
+        ) {
+            let m: Vec<ThreadMessage> = spec
+                .iter()
+                .enumerate()
+                .map(|(i, (id, refs, date, subj))| ThreadMessage {
+                    id: u32::try_from(i + 1).unwrap_or(0),
+                    seq: u32::try_from(i + 1).unwrap_or(0),
+                    date: *date,
+                    base_subject: vec![b'A' + subj],
+                    reply: i % 2 == 0,
+                    message_id: Some(format!("{id}@x").into_bytes()),
+                    references: refs.iter().map(|r| format!("{r}@x").into_bytes()).collect(),
+                })
+                .collect();
+            for threads in [references(&m), ordered_subject(&m)] {
+                let mut seen = Vec::new();
+                let mut stack: Vec<&ThreadNode> = threads.iter().collect();
+                while let Some(n) = stack.pop() {
+                    if let Some(id) = n.id {
+                        seen.push(id);
+                    } else {
+                        prop_assert!(n.children.len() >= 2, "a dummy holds two or more");
+                    }
+                    stack.extend(n.children.iter());
+                }
+                seen.sort_unstable();
+                let want: Vec<u32> = (1..=u32::try_from(m.len()).unwrap_or(0)).collect();
+                prop_assert_eq!(seen, want);
+            }
+        }
+    }
+}
