@@ -93,6 +93,44 @@ pub const OVERRIDE_IDENTIFIER: &str = "$override";
 pub const MAX_MESSAGE_ID_SCAN: usize = 2000;
 
 const ENABLED_PREFIX: &str = "$archived:";
+/// The override's reason rides along as the ACL identifier `$why:REASON`,
+/// REASON with every byte outside `!`..`~` (and `%`) written `%XX`.
+const WHY_PREFIX: &str = "$why:";
+
+fn encode_reason(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    for &b in reason.as_bytes() {
+        if b.is_ascii_graphic() && b != b'%' {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn decode_reason(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
 const NOTICED_PREFIX: &str = "$noticed:";
 const BILLING_IDENTIFIER: &str = "$billing";
 
@@ -620,13 +658,17 @@ impl ArchiveJournal {
             self.storage
                 .set_acl(
                     mailbox,
-                    &format!("$why:{}", reason.replace(char::is_whitespace, "_")),
+                    &format!("{WHY_PREFIX}{}", encode_reason(reason)),
                     Some(Rights::parse("l").unwrap_or_default()),
                 )
                 .await?;
         } else {
             let acl = self.storage.acl(mailbox).await?;
-            for (id, _) in acl.entries.iter().filter(|(id, _)| id.starts_with("$why:")) {
+            for (id, _) in acl
+                .entries
+                .iter()
+                .filter(|(id, _)| id.starts_with(WHY_PREFIX))
+            {
                 self.storage.set_acl(mailbox, id, None).await?;
             }
         }
@@ -645,7 +687,7 @@ impl ArchiveJournal {
             Ok(acl) => acl
                 .entries
                 .iter()
-                .find_map(|(id, _)| id.strip_prefix("$why:").map(|r| r.replace('_', " ")))
+                .find_map(|(id, _)| id.strip_prefix(WHY_PREFIX).map(decode_reason))
                 .unwrap_or_default(),
             Err(_) => String::new(),
         };
@@ -859,6 +901,15 @@ mod tests {
         assert_eq!(year_month(1_798_761_600), (2027, 1));
         assert_eq!(year_month(951_782_400), (2000, 2)); // 2000-02-29
         assert_eq!(year_month(-1), (1969, 12));
+    }
+
+    #[test]
+    fn reasons_round_trip() {
+        for r in ["retention 7y", "a_b c%d", "légal hold", "%zz"] {
+            let e = encode_reason(r);
+            assert!(e.bytes().all(|b| b.is_ascii_graphic()), "{e}");
+            assert_eq!(decode_reason(&e), r);
+        }
     }
 
     #[test]
