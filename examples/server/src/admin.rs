@@ -26,18 +26,25 @@ pub(crate) fn request(command: Command) -> anyhow::Result<Request> {
     Ok(match command {
         Command::Reconstruct { target } => Request::Reconstruct(Target::parse(&target)?),
         Command::Verify { target } => Request::Verify(Target::parse(&target)?),
-        Command::Quota(QuotaCommand::Show { user }) => Request::QuotaShow {
-            user: users::canonical_name(&user)?,
-        },
+        Command::Quota(QuotaCommand::Show { user, actor }) => as_actor(
+            actor,
+            Request::QuotaShow {
+                user: users::canonical_name(&user)?,
+            },
+        )?,
         Command::Quota(QuotaCommand::Set {
             user,
             storage,
             messages,
-        }) => Request::QuotaSet {
-            user: users::canonical_name(&user)?,
-            storage_kib: storage.0,
-            messages: messages.and_then(|m| m.0),
-        },
+            actor,
+        }) => as_actor(
+            actor,
+            Request::QuotaSet {
+                user: users::canonical_name(&user)?,
+                storage_kib: storage.0,
+                messages: messages.and_then(|m| m.0),
+            },
+        )?,
         Command::Domain(DomainCommand::List) => Request::DomainList,
         Command::Archive(ArchiveCommand::Enable { user, actor }) => Request::ArchiveSet {
             actor: actor.map(|a| users::canonical_name(&a)).transpose()?,
@@ -82,6 +89,17 @@ pub(crate) fn request(command: Command) -> anyhow::Result<Request> {
         Command::Serve | Command::User(_) => {
             anyhow::bail!("not a store command")
         }
+    })
+}
+
+/// `request`, done as `actor` when one is named (`--as`).
+fn as_actor(actor: Option<String>, request: Request) -> anyhow::Result<Request> {
+    Ok(match actor {
+        Some(a) => Request::As {
+            actor: users::canonical_name(&a)?,
+            request: Box::new(request),
+        },
+        None => request,
     })
 }
 

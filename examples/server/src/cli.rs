@@ -170,11 +170,17 @@ pub(crate) enum QuotaCommand {
         /// The MESSAGE limit (number of messages), or `unlimited`.
         #[arg(long, value_name = "N", value_parser = parse_limit)]
         messages: Option<Limit>,
+        /// Act as this user: a domain admin may set its own domain's users only.
+        #[arg(long = "as", value_name = "ADMIN")]
+        actor: Option<String>,
     },
     /// Show a user's usage and limits, one `key value` per line.
     Show {
         /// USER@DOMAIN.
         user: String,
+        /// Act as this user: a domain admin may see its own domain's users only.
+        #[arg(long = "as", value_name = "ADMIN")]
+        actor: Option<String>,
     },
 }
 
@@ -288,6 +294,7 @@ mod tests {
                 user,
                 storage,
                 messages,
+                actor: None,
             })) => {
                 assert_eq!(user, "a@b.c");
                 assert_eq!(storage, Limit(Some(1024)));

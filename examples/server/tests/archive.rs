@@ -353,6 +353,20 @@ fn archive_journaling_visibility_delete_proofing_quota_and_billing() {
         ],
     );
     assert!(ok, "{out}");
+    // the quota of a user, through the admin socket, as a domain admin:
+    // its own domain only
+    let (ok, out) = mailroomd(
+        dir.path(),
+        cfg,
+        &["quota", "show", "bob@x.org", "--as", "boss@y.org"],
+    );
+    assert!(!ok && out.contains("does not administer"), "{out}");
+    let (ok, out) = mailroomd(
+        dir.path(),
+        cfg,
+        &["quota", "show", "bob@x.org", "--as", "boss@x.org"],
+    );
+    assert!(ok && out.contains("messages_limit 0"), "{out}");
     let reply = lmtp(lmtp_addr, "bob@x.org", &message("bob1", "bob@x.org"));
     assert!(reply.starts_with("452"), "{reply}");
     let view = archive_view(imap, "boss@x.org");

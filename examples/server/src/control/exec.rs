@@ -140,6 +140,29 @@ pub async fn execute_with(
             billing_set(store, archive, journal(), domain, *enabled).await
         }
         Request::BillingReport { month } => billing_report(archive, month.as_deref()).await,
+        Request::As { actor, request } => {
+            let principal = match actor_principal(users_file, Some(actor)) {
+                Ok(p) => p,
+                Err(e) => return Reply::fail(Vec::new(), e),
+            };
+            let user = match request.as_ref() {
+                Request::QuotaShow { user } | Request::QuotaSet { user, .. } => user,
+                Request::Reconstruct(t) | Request::Verify(t) => &t.user,
+                _ => {
+                    return Reply::fail(
+                        Vec::new(),
+                        "as applies to quota, reconstruct and verify (the archive commands take --as themselves)",
+                    );
+                }
+            };
+            if !principal.administers_user(user) {
+                return Reply::fail(
+                    Vec::new(),
+                    format!("permission denied: {actor} does not administer {user}"),
+                );
+            }
+            Box::pin(execute_with(store, users_file, archive, request)).await
+        }
         _ => execute_store(store, users_file, request).await,
     }
 }

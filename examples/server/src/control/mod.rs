@@ -45,6 +45,8 @@
 //!     `billing-set DOMAIN on|off`; `billing-report [YYYY-MM]`. ACTOR is a
 //!     user of the users file whose roles count, or `-` for the operator
 //!     (a server admin).
+//!   - `as ACTOR VERB ARGS...`: a quota, reconstruct or verify request
+//!     done with ACTOR's roles (a domain admin: its own domain's users only).
 //! - The reply is any number of data lines `* TEXT`, then exactly one of
 //!   `OK` or `NO REASON`. Data lines are for people and scripts reading the
 //!   command's output; control characters in them are replaced by `?`.

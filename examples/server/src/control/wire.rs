@@ -102,6 +102,15 @@ pub enum Request {
         /// On or off.
         enabled: bool,
     },
+    /// `request` done with the roles of `actor` (a user of the users
+    /// file): a domain admin may act on its own domain's users only. For
+    /// the user-targeted requests (quota, reconstruct, verify).
+    As {
+        /// The acting user (canonical).
+        actor: String,
+        /// What it does.
+        request: Box<Request>,
+    },
     /// The billing plugin's report of a month (`None`: the current month).
     BillingReport {
         /// `YYYY-MM`.
@@ -147,6 +156,17 @@ impl Request {
                 words.push(encode_limit(*messages));
             }
             Request::DomainList => words.push("domain-list".into()),
+            Request::As { actor, request } => {
+                words.push("as".into());
+                words.push(encode_arg(actor));
+                let inner = request.encode();
+                // the inner line without its version
+                words.push(
+                    inner
+                        .split_once(' ')
+                        .map_or(String::new(), |(_, rest)| rest.to_owned()),
+                );
+            }
             Request::ArchiveSet {
                 actor,
                 user,
@@ -207,6 +227,20 @@ impl Request {
             )));
         }
         let verb = words.next().ok_or_else(|| bad("missing verb"))?;
+        if verb == "as" {
+            let actor = decode_arg(words.next().ok_or_else(|| bad("as takes ACTOR REQUEST"))?)?;
+            let actor = users::canonical_name(&actor).map_err(|e| bad(e.to_string()))?;
+            let rest: Vec<&str> = words.collect();
+            if rest.first() == Some(&"as") {
+                return Err(bad("as cannot be nested"));
+            }
+            let inner =
+                Request::decode(&format!("{} {}", super::PROTOCOL_VERSION, rest.join(" ")))?;
+            return Ok(Request::As {
+                actor,
+                request: Box::new(inner),
+            });
+        }
         let args: Vec<String> = words.map(decode_arg).collect::<Result<_, _>>()?;
         let user = |args: &[String]| -> Result<String, WireError> {
             users::canonical_name(&args[0]).map_err(|e| bad(e.to_string()))
@@ -440,6 +474,46 @@ mod tests {
             }
         );
         assert_eq!(encode_arg("Ünïcode %"), "%C3%9Cn%C3%AFcode%20%25");
+    }
+
+    #[test]
+    fn as_wraps_a_request() {
+        let r = Request::As {
+            actor: "boss@x.org".into(),
+            request: Box::new(Request::QuotaSet {
+                user: "alice@x.org".into(),
+                storage_kib: Some(10),
+                messages: None,
+            }),
+        };
+        assert_eq!(r.encode(), "1 as boss@x.org quota-set alice@x.org 10 -");
+        assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        assert!(Request::decode("1 as boss@x.org as root@x.org quota-show a@x.org").is_err());
+        assert!(Request::decode("1 as boss@x.org").is_err());
+        let r = Request::ArchiveSet {
+            actor: None,
+            user: "alice@x.org".into(),
+            enabled: true,
+        };
+        assert_eq!(r.encode(), "1 archive-set - alice@x.org on");
+        assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        let r = Request::ArchiveOverride {
+            actor: Some("root@ops.example".into()),
+            mailbox: Target::parse("archive@x.org/alice/2026-12/in").unwrap(),
+            reason: Some("retention 7y".into()),
+        };
+        assert_eq!(
+            r.encode(),
+            "1 archive-override-grant root@ops.example archive@x.org/alice/2026-12/in retention%207y"
+        );
+        assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        assert!(Request::decode("1 billing-set x.org maybe").is_err());
+        assert_eq!(
+            Request::decode("1 billing-report 2026-12").unwrap(),
+            Request::BillingReport {
+                month: Some("2026-12".into())
+            }
+        );
     }
 
     #[test]
