@@ -21,7 +21,10 @@
 //! - APPEND of 200 small messages the way Python's imaplib sends them
 //!   (Nagle on, synchronizing literal, literal and CRLF in two writes);
 //! - reconstruct of 10,000 messages (`mailroomd reconstruct` against
-//!   `doveadm force-resync`).
+//!   `doveadm force-resync`);
+//! - `UID SORT` by ARRIVAL, DATE, SUBJECT and FROM and `UID THREAD
+//!   REFERENCES` of a 100,000-message mailbox of threads (see the `sort`
+//!   module).
 //!
 //! ```sh
 //! cargo build --release -p mailroomd -p mailroom-bench
@@ -51,6 +54,7 @@ mod accounts;
 mod connections;
 mod imap;
 mod lmtp;
+mod sort;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -429,6 +433,9 @@ fn measure(target: &dyn Target, o: &Options, rows: &mut [Row], col: usize) -> Re
     }
     rows[5].figures[col] = Some(t.elapsed());
     c.run("LOGOUT").ok();
+
+    // 6.. SORT and THREAD
+    sort::measure(target, o.large, o.rounds, rows, 6, col)?;
     Ok(())
 }
 
@@ -478,6 +485,7 @@ fn imap_main(args: impl Iterator<Item = String>) -> Result<()> {
         ),
     ]
     .into_iter()
+    .chain(sort::rows(o.large))
     .map(|work| Row {
         work,
         figures: vec![None, None],
