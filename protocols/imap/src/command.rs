@@ -211,6 +211,9 @@ pub enum Command {
     Sort {
         /// UID SORT.
         uid: bool,
+        /// `RETURN (...)` of ESORT (RFC 5267); `None` means a classic
+        /// `* SORT` answer.
+        return_options: Option<Vec<SearchReturn>>,
         /// The sort criteria, most significant first.
         criteria: Vec<SortCriterion>,
         /// CHARSET (mandatory in SORT), upper-cased.

@@ -1,6 +1,7 @@
-//! SORT and UID SORT (RFC 5256) with SORT=DISPLAY (RFC 5957) over a real
-//! socket: every sort key, REVERSE, multiple criteria, ties by sequence
-//! number, the search criteria, the capability, and bad input.
+//! SORT and UID SORT (RFC 5256) with SORT=DISPLAY (RFC 5957) and ESORT
+//! (RFC 5267) over a real socket: every sort key, REVERSE, multiple
+//! criteria, ties by sequence number, the search criteria, RETURN options,
+//! the capability, and bad input.
 #![allow(clippy::unwrap_used)] // test code: a panic is the failure report
 
 mod common;
@@ -199,6 +200,46 @@ async fn sort_keys_reverse_ties_and_uid_sort() {
     let r = c.ok("SORT (ARRIVAL) UTF-8 MODSEQ 1").await;
     let line = untagged(&r, "SORT")[0];
     assert!(line.contains("(MODSEQ "), "{r}");
+}
+
+#[tokio::test]
+async fn esort_returns_min_max_count_and_all_in_sort_order() {
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    fixture(&mut c).await;
+    c.ok("SELECT INBOX").await;
+    // ARRIVAL order is 2, 4, 1, 5, 3: MIN and MAX are the first and last
+    // in that order, ALL keeps it (ascending runs joined).
+    let r = c
+        .ok("SORT RETURN (MIN MAX COUNT ALL) (ARRIVAL) UTF-8 ALL")
+        .await;
+    let tag = r.lines().last().unwrap().split(' ').next().unwrap();
+    assert!(
+        r.contains(&format!(
+            "* ESEARCH (TAG \"{tag}\") MIN 2 MAX 3 COUNT 5 ALL 2,4,1,5,3\r\n"
+        )),
+        "{r}"
+    );
+    // SUBJECT order is 2, 1, 4, 5, 3: "1,4:5" is a run.
+    let r = c.ok("UID SORT RETURN (ALL) (SUBJECT) UTF-8 ALL").await;
+    assert!(r.contains(") UID ALL 2,1,4:5,3\r\n"), "{r}");
+    // RETURN () is RETURN (ALL); COUNT alone; nothing matched.
+    let r = c.ok("SORT RETURN () (REVERSE ARRIVAL) UTF-8 ALL").await;
+    assert!(r.contains(") ALL 3,5,1,4,2\r\n"), "{r}");
+    let r = c.ok("SORT RETURN (COUNT) (SIZE) UTF-8 LARGER 1500").await;
+    assert!(r.contains(") COUNT 3\r\n"), "{r}");
+    let r = c
+        .ok("SORT RETURN (MIN MAX ALL) (SIZE) UTF-8 SUBJECT nothing")
+        .await;
+    let line = untagged(&r, "ESEARCH")[0];
+    assert!(
+        line.ends_with(&format!("(TAG \"{}\")", line.split('"').nth(1).unwrap())),
+        "{r}"
+    );
+    let r = c.cmd("SORT RETURN (SAVE) (SIZE) UTF-8 ALL").await;
+    assert_eq!(Client::status(&r), "BAD", "{r}");
+    let r = c.cmd("SORT RETURN (BOGUS) (SIZE) UTF-8 ALL").await;
+    assert_eq!(Client::status(&r), "BAD", "{r}");
 }
 
 #[tokio::test]

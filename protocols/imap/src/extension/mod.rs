@@ -5,6 +5,7 @@
 //! everything its RFC asks for is in place.
 
 pub mod appendlimit;
+pub mod esort;
 pub mod literal_minus;
 pub mod sort;
 pub mod thread;

@@ -14,29 +14,7 @@ pub(super) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     let mut return_options = None;
     if c.eat_word("RETURN") {
         c.sp()?;
-        c.enter()?;
-        let mut opts = c.list(true, |c| {
-            Ok(match c.keyword()?.as_str() {
-                "MIN" => SearchReturn::Min,
-                "MAX" => SearchReturn::Max,
-                "ALL" => SearchReturn::All,
-                "COUNT" => SearchReturn::Count,
-                "SAVE" => SearchReturn::Save,
-                _ => return err("unknown SEARCH return option"),
-            })
-        })?;
-        c.leave();
-        if opts.is_empty() {
-            // RFC 4731 §3.1: RETURN () is RETURN (ALL).
-            opts.push(SearchReturn::All);
-        }
-        let mut unique = Vec::with_capacity(opts.len());
-        for o in opts {
-            if !unique.contains(&o) {
-                unique.push(o);
-            }
-        }
-        return_options = Some(unique);
+        return_options = Some(self::return_options(c)?);
         c.sp()?;
     }
     let mut charset = None;
@@ -52,6 +30,34 @@ pub(super) fn search(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
         return_options,
         criteria,
     })
+}
+
+/// `"(" [return-opt *(SP return-opt)] ")"` of ESEARCH (RFC 4731) and
+/// ESORT (RFC 5267): duplicates dropped, `()` meaning `(ALL)`.
+pub(super) fn return_options(c: &mut Cursor<'_>) -> PResult<Vec<SearchReturn>> {
+    c.enter()?;
+    let mut opts = c.list(true, |c| {
+        Ok(match c.keyword()?.as_str() {
+            "MIN" => SearchReturn::Min,
+            "MAX" => SearchReturn::Max,
+            "ALL" => SearchReturn::All,
+            "COUNT" => SearchReturn::Count,
+            "SAVE" => SearchReturn::Save,
+            _ => return err("unknown SEARCH return option"),
+        })
+    })?;
+    c.leave();
+    if opts.is_empty() {
+        // RFC 4731 §3.1: RETURN () is RETURN (ALL).
+        opts.push(SearchReturn::All);
+    }
+    let mut unique = Vec::with_capacity(opts.len());
+    for o in opts {
+        if !unique.contains(&o) {
+            unique.push(o);
+        }
+    }
+    Ok(unique)
 }
 
 /// `search-key *(SP search-key)`, the top-level keys of SEARCH, SORT and

@@ -2,7 +2,8 @@
 //! of SORT=DISPLAY, RFC 5957).
 //!
 //! ```text
-//! sort            = ["UID" SP] "SORT" SP sort-criteria SP search-criteria
+//! sort            = ["UID" SP] "SORT" [SP "RETURN" SP "(" [opts] ")"]
+//!                   SP sort-criteria SP search-criteria      ; RFC 5267
 //! sort-criteria   = "(" sort-criterion *(SP sort-criterion) ")"
 //! sort-criterion  = ["REVERSE" SP] sort-key
 //! sort-key        = "ARRIVAL" / "CC" / "DATE" / "FROM" / "SIZE" /
@@ -13,11 +14,19 @@
 use crate::command::{Command, SortCriterion, SortKey};
 
 use super::primitives::{Cursor, PResult, err, utf8};
-use super::search::criteria;
+use super::search::{criteria, return_options};
 
 /// `SORT SP sort-criteria SP charset SP search-criteria` (after the command name).
 pub(super) fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     c.sp()?;
+    let return_options = if c.eat_word("RETURN") {
+        c.sp()?;
+        let opts = return_options(c)?;
+        c.sp()?;
+        Some(opts)
+    } else {
+        None
+    };
     let criteria_list = c.list(false, sort_criterion)?;
     c.sp()?;
     let charset = utf8(c.astring()?)?.to_ascii_uppercase();
@@ -25,6 +34,7 @@ pub(super) fn sort(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     let search = criteria(c)?;
     Ok(Command::Sort {
         uid,
+        return_options,
         criteria: criteria_list,
         charset,
         search,

@@ -398,11 +398,24 @@ pub fn command() -> impl Strategy<Value = Command> {
             "[A-Z0-9-]{1,10}",
             search_key()
         )
-            .prop_map(|(uid, criteria, charset, search)| Command::Sort {
-                uid,
-                criteria,
-                charset,
-                search
+            .prop_flat_map(|(uid, criteria, charset, search)| {
+                option::of(vec(
+                    proptest::sample::select(vec![
+                        SearchReturn::Min,
+                        SearchReturn::Max,
+                        SearchReturn::All,
+                        SearchReturn::Count,
+                        SearchReturn::Save,
+                    ]),
+                    1..4,
+                ))
+                .prop_map(move |ret| Command::Sort {
+                    uid,
+                    return_options: ret.map(dedup),
+                    criteria: criteria.clone(),
+                    charset: charset.clone(),
+                    search: search.clone(),
+                })
             }),
         (
             any::<bool>(),

@@ -621,12 +621,27 @@ impl W {
             }
             Command::Sort {
                 uid,
+                return_options,
                 criteria,
                 charset,
                 search,
             } => {
                 self.uid(*uid);
-                self.raw("SORT (");
+                self.raw("SORT ");
+                if let Some(opts) = return_options {
+                    let o: Vec<&str> = opts
+                        .iter()
+                        .map(|o| match o {
+                            SearchReturn::Min => "MIN",
+                            SearchReturn::Max => "MAX",
+                            SearchReturn::All => "ALL",
+                            SearchReturn::Count => "COUNT",
+                            SearchReturn::Save => "SAVE",
+                        })
+                        .collect();
+                    self.raw(&format!("RETURN ({}) ", o.join(" ")));
+                }
+                self.raw("(");
                 for (i, c) in criteria.iter().enumerate() {
                     if i > 0 {
                         self.raw(" ");

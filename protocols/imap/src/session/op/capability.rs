@@ -28,6 +28,7 @@ const AUTHENTICATED: &[&str] = &[
     "ESEARCH",
     "SORT",
     "SORT=DISPLAY",
+    "ESORT",
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "ACL",

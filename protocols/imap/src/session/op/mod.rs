@@ -247,10 +247,22 @@ async fn run(
         }
         Command::Sort {
             uid,
+            return_options,
             criteria,
             charset,
             search,
-        } => sort::handle(state, tag, uid, &criteria, &charset, &search).await,
+        } => {
+            sort::handle(
+                state,
+                tag,
+                uid,
+                return_options.as_deref(),
+                &criteria,
+                &charset,
+                &search,
+            )
+            .await
+        }
         Command::Thread {
             uid,
             algorithm,

@@ -5,11 +5,13 @@
 //! `* SORT n n ...`, with `(MODSEQ m)` when the criteria used MODSEQ
 //! (RFC 7162 §3.1.5). The values come from the cache (envelope, `Date:`,
 //! INTERNALDATE, size): no message file is opened unless a search key
-//! needs the body.
+//! needs the body. With `RETURN (...)` (ESORT, RFC 5267, see
+//! [`crate::extension::esort`]) the answer is an ESEARCH response.
 
 use super::super::{Reply, State};
 use super::search::{Match, matching};
-use crate::command::{SearchKey, SortCriterion, SortKey};
+use crate::command::{SearchKey, SearchReturn, SortCriterion, SortKey};
+use crate::extension::esort;
 use crate::extension::sort::{SortValue, compare, sort_value};
 use crate::response::{Data, Response, StatusResponse};
 
@@ -18,10 +20,14 @@ pub(crate) async fn handle(
     state: &mut State,
     tag: &str,
     uid: bool,
+    return_options: Option<&[SearchReturn]>,
     criteria: &[SortCriterion],
     charset: &str,
     search: &SearchKey,
 ) -> Reply {
+    if return_options.is_some_and(|o| o.contains(&SearchReturn::Save)) {
+        return super::bad(tag, "SEARCHRES (RETURN SAVE) is not supported");
+    }
     let needs_summary = criteria
         .iter()
         .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
@@ -35,12 +41,36 @@ pub(crate) async fn handle(
     } else {
         None
     };
-    let ids = sorted(criteria, found)
+    let ids: Vec<u32> = sorted(criteria, found)
         .into_iter()
         .map(|m| if uid { m.meta.uid.0 } else { m.seq })
         .collect();
+    let data = match return_options {
+        None => Data::Sort { ids, modseq },
+        Some(opts) => {
+            let want = |o: SearchReturn| opts.is_empty() || opts.contains(&o);
+            Data::ESearch {
+                tag: tag.to_owned(),
+                uid,
+                min: want(SearchReturn::Min)
+                    .then(|| ids.first().copied())
+                    .flatten(),
+                max: want(SearchReturn::Max)
+                    .then(|| ids.last().copied())
+                    .flatten(),
+                count: want(SearchReturn::Count)
+                    .then(|| u32::try_from(ids.len()).unwrap_or(u32::MAX)),
+                all: if want(SearchReturn::All) {
+                    esort::ordered_set(&ids)
+                } else {
+                    None
+                },
+                modseq,
+            }
+        }
+    };
     Reply::new(vec![
-        Response::Data(Data::Sort { ids, modseq }),
+        Response::Data(data),
         StatusResponse::ok(tag, None, "SORT completed"),
     ])
 }
