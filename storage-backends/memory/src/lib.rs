@@ -28,6 +28,10 @@
 //!   every change, whichever handle or store call made it.
 //! - Quota: one root per user, named after the user; usage is summed from the
 //!   messages themselves, so it is always exact; unlimited by default.
+//!   Charged writes (`append_within_quota`, `copy_to_within_quota`,
+//!   `move_to_within_quota`) count the usage and store the message under
+//!   one store-wide charge lock, so concurrent charged writes never
+//!   overshoot a limit.
 //! - Replication ([`Replication`](mailroom_core::Replication)): every
 //!   mutating call records which account changed in a store-wide change
 //!   feed and wakes its watch; each mailbox keeps its replication state CRC
