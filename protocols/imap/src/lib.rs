@@ -3,7 +3,8 @@
 //! An IMAP4rev1 server (RFC 3501) with the extensions modern clients rely
 //! on (LITERAL+ or LITERAL-, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE,
 //! UNSELECT, CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, CONDSTORE,
-//! QRESYNC, ESEARCH, ACL, QUOTA, STATUS=SIZE, UTF8=ACCEPT, APPENDLIMIT, WITHIN), as a tower service over any
+//! QRESYNC, ESEARCH, ACL, QUOTA, STATUS=SIZE, UTF8=ACCEPT, APPENDLIMIT, WITHIN,
+//! SORT, SORT=DISPLAY, ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES), as a tower service over any
 //! [`mailroom_core::Storage`]. It runs inside your tokio runtime.
 //!
 //! ## Embedding
