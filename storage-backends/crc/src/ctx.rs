@@ -72,6 +72,8 @@ pub(crate) struct Ctx {
     /// Quota limits read from the users' `quota` files (see
     /// [`crate::quota::LimitsCache`]).
     pub(crate) limits: crate::quota::LimitsCache,
+    /// Which accounts changed when (replication).
+    pub(crate) feed: crate::feed::ChangeFeed,
 }
 
 impl Ctx {

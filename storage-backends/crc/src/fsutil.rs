@@ -70,6 +70,29 @@ pub(crate) fn escape_component(s: &str) -> String {
     out
 }
 
+/// Reverses [`escape_component`]; `None` for a component that is not its
+/// output or was hashed (`~`: too long to keep the name).
+pub(crate) fn unescape_component(s: &str) -> Option<String> {
+    if s.starts_with('~') || s == "%" {
+        return None;
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    let name = String::from_utf8(out).ok()?;
+    (escape_component(&name) == s).then_some(name)
+}
+
 /// Escapes a string for one whitespace-separated token of a text file:
 /// bytes outside `!`..`~` and `%` itself become `%XX`.
 pub(crate) fn escape_token(s: &str) -> String {
@@ -112,6 +135,21 @@ pub(crate) fn unescape_token(s: &str) -> Option<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn unescape_reverses_escape() {
+        for name in ["alice@example.com", "b.o b/%x", "ü"] {
+            assert_eq!(
+                unescape_component(&escape_component(name)).as_deref(),
+                Some(name)
+            );
+        }
+        assert_eq!(
+            unescape_component(&escape_component(&"x".repeat(300))),
+            None
+        );
+        assert_eq!(unescape_component("%4"), None);
+    }
 
     #[test]
     fn components_are_safe() {

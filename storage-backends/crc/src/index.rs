@@ -3,8 +3,8 @@
 use mailroom_core::{Error, MessageGuid, Result};
 
 use crate::layout::{
-    CURRENT_VERSION, HDR_FLAG_DIRTY, HEADER_SIZE, INDEX_MAGIC, REC_FLAG_EXPUNGED,
-    REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, hdr, rec,
+    CURRENT_VERSION, HDR_FLAG_DIRTY, HDR_FLAG_REPLICATION_CRC, HEADER_SIZE, INDEX_MAGIC,
+    REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, hdr, rec,
 };
 
 /// The decoded index header.
@@ -41,7 +41,7 @@ pub(crate) struct Counts {
 
 impl Counts {
     /// Accounts for one record.
-    pub(crate) fn add(&mut self, r: &Record, recent_uid: u32) {
+    pub(crate) fn add(&mut self, r: &Record, recent_uid: u32, keywords: &[String]) {
         self.max_modseq = self.max_modseq.max(r.modseq);
         if r.is_expunged() {
             return;
@@ -57,7 +57,7 @@ impl Counts {
             self.recent += 1;
         }
         self.quota_bytes += r.size;
-        self.state_crc ^= r.state_crc();
+        self.state_crc ^= r.state_crc(keywords);
     }
 }
 
@@ -67,6 +67,7 @@ impl Header {
         Header {
             uid_validity,
             uid_next: 1,
+            flags: HDR_FLAG_REPLICATION_CRC,
             recent_uid: 1,
             highest_modseq: 1,
             cache_end: crate::layout::CACHE_HEADER_SIZE as u64,
@@ -76,6 +77,12 @@ impl Header {
 
     pub(crate) fn is_dirty(&self) -> bool {
         self.flags & HDR_FLAG_DIRTY != 0
+    }
+
+    /// Whether `state_crc` is the replication state CRC (FORMAT.md); an
+    /// index written before it was introduced is recounted once on load.
+    pub(crate) fn has_replication_crc(&self) -> bool {
+        self.flags & HDR_FLAG_REPLICATION_CRC != 0
     }
 
     /// Applies recomputed counts.
@@ -207,16 +214,43 @@ impl Record {
         (self.rflags & REC_FLAG_HAS_SENT_DATE != 0).then_some((self.sent_date, self.sent_offset))
     }
 
-    /// The record's contribution to the mailbox state CRC: a CRC over its
-    /// uid, modseq, system flags, keyword bits and GUID.
-    pub(crate) fn state_crc(&self) -> u32 {
-        let mut h = crc32fast::Hasher::new();
-        h.update(&self.uid.to_le_bytes());
-        h.update(&self.modseq.to_le_bytes());
-        h.update(&[self.system_flags]);
-        h.update(&self.user_flags.to_le_bytes());
-        h.update(&self.guid);
-        h.finalize()
+    /// The record's contribution to the mailbox state CRC: the
+    /// replication record CRC of `mailroom_core::replication::ReplicaRecord`
+    /// (FORMAT.md, "State CRC"), with the keyword names of its bits taken
+    /// from `keywords` (the mailbox's keyword table; bits beyond it, which
+    /// only a damaged record has, name nothing).
+    pub(crate) fn state_crc(&self, keywords: &[String]) -> u32 {
+        self.replica_record(keywords, Vec::new()).state_crc()
+    }
+
+    /// The record as replication sees it (`seen_by`: other viewers with
+    /// `\Seen`).
+    pub(crate) fn replica_record(
+        &self,
+        keywords: &[String],
+        seen_by: Vec<String>,
+    ) -> mailroom_core::replication::ReplicaRecord {
+        let mut names = Vec::new();
+        let mut b = self.user_flags;
+        while b != 0 {
+            let i = b.trailing_zeros() as usize;
+            b &= b - 1;
+            if let Some(k) = keywords.get(i) {
+                names.push(k.clone());
+            }
+        }
+        mailroom_core::replication::ReplicaRecord {
+            uid: mailroom_core::Uid(self.uid),
+            modseq: mailroom_core::ModSeq(self.modseq),
+            flags: mailroom_core::Flags::from_parts(self.system_flags, names),
+            internal_date: mailroom_core::InternalDate {
+                timestamp: self.internal_date,
+                offset_minutes: self.date_offset,
+            },
+            size: self.size,
+            guid: self.guid(),
+            seen_by,
+        }
     }
 
     pub(crate) fn encode(&self) -> [u8; RECORD_SIZE] {

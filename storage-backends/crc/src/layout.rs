@@ -62,6 +62,10 @@ pub const CURRENT_VERSION: u32 = 1;
 /// Header flag: a multi-record change (store, expunge) is in progress; the
 /// derived counts must be recomputed from the records before use.
 pub const HDR_FLAG_DIRTY: u32 = 1;
+/// Header flag: `state_crc` is the replication state CRC (the XOR of the
+/// live records' `ReplicaRecord::state_crc`). An index without it was
+/// written before replication and is recounted once when loaded.
+pub const HDR_FLAG_REPLICATION_CRC: u32 = 2;
 
 /// Record flag: the message is expunged (kept for QRESYNC until a repack).
 pub const REC_FLAG_EXPUNGED: u8 = 1;

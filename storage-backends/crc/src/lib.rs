@@ -18,7 +18,11 @@
 //! mailboxes others shared with them without reading every account.
 //!
 //! [`CrcStore`] implements [`mailroom_core::Storage`] (and so hands out
-//! [`mailroom_core::Mailbox`]es) and [`mailroom_core::Quota`]. Charged
+//! [`mailroom_core::Mailbox`]es), [`mailroom_core::Quota`] and
+//! [`mailroom_core::Replication`] (records since a modseq, digests and the
+//! state CRC straight from the index; a replica's batches applied with the
+//! primary's UIDs and modseqs in the store's commit order; FORMAT.md,
+//! "Replication"). Charged
 //! writes ([`mailroom_core::Storage::append_within_quota`], and the copy
 //! and move counterparts) are checked and charged against the owner's
 //! limits in one atomic step with the group commit that makes them visible,
@@ -66,6 +70,7 @@
 mod account;
 mod codec;
 mod ctx;
+mod feed;
 mod fsutil;
 mod index;
 pub mod layout;

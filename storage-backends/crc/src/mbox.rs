@@ -31,6 +31,8 @@ use crate::layout::{
     RECORD_SIZE, SEEN_MAGIC, VersionLayout,
 };
 use crate::map::Map;
+
+mod replica;
 use crate::quota::{Charge, Usage};
 
 /// File names inside a mailbox directory.
@@ -516,8 +518,9 @@ impl Shared {
         Ok(WriteGuard(w))
     }
 
-    /// Publishes HIGHESTMODSEQ to watchers.
+    /// Publishes HIGHESTMODSEQ to watchers (and the change to replication).
     pub(crate) fn notify(&self, modseq: u64) {
+        self.ctx.feed.touch(&self.owner);
         if let Ok(n) = self.notifier.lock()
             && let Some(n) = n.as_ref()
         {
@@ -1208,13 +1211,18 @@ impl Inner {
             broken: false,
             recounted: false,
         };
-        if inner.hdr.is_dirty() {
+        if inner.hdr.is_dirty() || !inner.hdr.has_replication_crc() {
             inner.recounted = true;
             let counts = inner.recount()?;
             let mut h = inner.hdr;
+            if h.is_dirty() {
+                tracing::warn!(index = %what, "interrupted change found; header counts recomputed");
+            } else {
+                tracing::info!(index = %what, "state CRC upgraded to the replication state CRC");
+            }
             h.set_counts(&counts);
             h.flags &= !HDR_FLAG_DIRTY;
-            tracing::warn!(index = %what, "interrupted change found; header counts recomputed");
+            h.flags |= crate::layout::HDR_FLAG_REPLICATION_CRC;
             inner.write_header(&h, ctx.durable)?;
         }
         Ok(inner)
@@ -1249,7 +1257,7 @@ impl Inner {
                 )));
             }
             last = r.uid;
-            c.add(r, recent_uid);
+            c.add(r, recent_uid, &self.keywords);
             Ok(())
         })?;
         Ok(c)
@@ -1747,7 +1755,7 @@ impl Inner {
             buf.extend_from_slice(&r.encode());
             recs.push(r);
             let mut c = Counts::default();
-            c.add(&r, h.recent_uid);
+            c.add(&r, h.recent_uid, &self.keywords);
             add_counts(&mut h, &c);
             if m.viewer_seen {
                 new_seen.push(uid);
@@ -1856,10 +1864,10 @@ impl Inner {
             new.modseq = modseq;
             self.write_record(*i, new)?;
             let mut c = Counts::default();
-            c.add(old, h.recent_uid);
+            c.add(old, h.recent_uid, &self.keywords);
             sub_counts(&mut h, &c);
             let mut c = Counts::default();
-            c.add(new, h.recent_uid);
+            c.add(new, h.recent_uid, &self.keywords);
             add_counts(&mut h, &c);
         }
         if durable {
@@ -1944,7 +1952,7 @@ impl Inner {
         self.write_header(&h, durable)?;
         for (i, r) in &doomed {
             let mut c = Counts::default();
-            c.add(r, h.recent_uid);
+            c.add(r, h.recent_uid, &self.keywords);
             sub_counts(&mut h, &c);
             let mut n = *r;
             n.rflags |= REC_FLAG_EXPUNGED;

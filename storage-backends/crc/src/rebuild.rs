@@ -411,7 +411,7 @@ pub(crate) fn rebuild(
     h.keyword_count = keywords.len() as u32;
     let mut counts = Counts::default();
     for r in &records {
-        counts.add(r, h.recent_uid);
+        counts.add(r, h.recent_uid, &keywords);
     }
     h.set_counts(&counts);
     let mut index = h.encode().to_vec();

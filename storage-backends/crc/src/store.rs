@@ -31,6 +31,8 @@ use crate::quota::{Charge, Usage};
 use crate::rebuild::{ReconstructReport, read_hints, rebuild, reconstruct_locked};
 use crate::shared::SharedIndex;
 
+mod replication;
+
 /// Name of the data-directory lock file.
 pub const LOCK_FILE: &str = "lock";
 /// Name of the account file in a user directory.
@@ -346,6 +348,7 @@ impl StoreInner {
 
     fn save_account(&self, udir: &Path, a: &Account) -> Result<()> {
         write_atomic(&udir.join(ACCOUNT_FILE), &a.encode(), self.opts.durability)?;
+        self.touch_dir(udir);
         Ok(())
     }
 
@@ -1087,6 +1090,7 @@ impl StoreInner {
             self.opts.durability,
         )?;
         self.ctx.limits.set(root, limits);
+        self.ctx.feed.touch(root);
         Ok(())
     }
 }

@@ -1,0 +1,472 @@
+//! [`Replication`] for [`CrcStore`]: the primary's reads come from the
+//! index alone (records, expunged records with the modseq of their
+//! expunge, the header's state CRC); the replica's writes keep the
+//! primary's UIDVALIDITY, UIDs and modseqs and follow the store's commit
+//! order (FORMAT.md, "Replication").
+
+use std::fs;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use mailroom_core::replication::{
+    AccountState, Applied, ApplyBatch, ChangePosition, ChangeWatch, ChangedAccounts, MailboxHead,
+    MailboxState, NamespaceOp, RecordsSince, ReplicaRecord, SyncPoint,
+};
+use mailroom_core::{
+    Acl, Error, MailboxName, MailboxRef, ModSeq, Replication, Result, Uid, UidValidity,
+};
+
+use super::{ACCOUNT_FILE, CrcStore, StoreInner};
+use crate::account::MailboxEntry;
+use crate::fsutil::{sync_dir, unescape_component, write_atomic};
+use crate::mbox::{Shared, create_empty};
+
+/// The sync point file in a mailbox directory (FORMAT.md, "Replication").
+pub(crate) const SYNC_POINT_FILE: &str = "syncpoint";
+/// Its magic.
+const SYNC_POINT_MAGIC: &[u8; 8] = b"MRCRCSYP";
+/// Its length: magic, uid_validity, uid_next, highest_modseq, CRC.
+const SYNC_POINT_LEN: usize = 8 + 4 + 4 + 8 + 4;
+
+fn encode_sync_point(uv: u32, p: SyncPoint) -> Vec<u8> {
+    let mut b = Vec::with_capacity(SYNC_POINT_LEN);
+    b.extend_from_slice(SYNC_POINT_MAGIC);
+    b.extend_from_slice(&uv.to_le_bytes());
+    b.extend_from_slice(&p.uid_next.0.to_le_bytes());
+    b.extend_from_slice(&p.highest_modseq.0.to_le_bytes());
+    let crc = crc32fast::hash(&b);
+    b.extend_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// The sync point of incarnation `uv`, if the file holds one for it. A
+/// damaged file counts as none (a merge then treats every message as
+/// changed since the split and loses nothing).
+fn decode_sync_point(b: &[u8], uv: u32) -> Option<SyncPoint> {
+    if b.len() != SYNC_POINT_LEN || &b[..8] != SYNC_POINT_MAGIC {
+        return None;
+    }
+    let crc = u32::from_le_bytes(b[24..28].try_into().ok()?);
+    if crc32fast::hash(&b[..24]) != crc {
+        return None;
+    }
+    let file_uv = u32::from_le_bytes(b[8..12].try_into().ok()?);
+    (file_uv == uv).then_some(SyncPoint {
+        uid_next: Uid(u32::from_le_bytes(b[12..16].try_into().ok()?)),
+        highest_modseq: ModSeq(u64::from_le_bytes(b[16..24].try_into().ok()?)),
+    })
+}
+
+fn read_sync_point(dir: &Path, uv: u32) -> Result<Option<SyncPoint>> {
+    match fs::read(dir.join(SYNC_POINT_FILE)) {
+        Ok(b) => Ok(decode_sync_point(&b, uv)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl StoreInner {
+    /// The mailbox if it is the incarnation with `uv`.
+    fn incarnation(&self, m: &MailboxRef, uv: UidValidity) -> Result<Arc<Shared>> {
+        let shared = self.mailbox(m)?;
+        let g = shared.read()?;
+        if g.hdr.uid_validity != uv.0 {
+            return Err(Error::NoSuchMailbox(m.to_string()));
+        }
+        drop(g);
+        Ok(shared)
+    }
+
+    /// Records a change of the account whose directory is `udir`.
+    pub(super) fn touch_dir(&self, udir: &Path) {
+        match udir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(unescape_component)
+        {
+            Some(user) => self.ctx.feed.touch(&user),
+            None => {
+                tracing::debug!(dir = %udir.display(), "account directory name not reversible; change left to the periodic comparison")
+            }
+        }
+    }
+
+    fn accounts(&self) -> Result<Vec<String>> {
+        let mut users = Vec::new();
+        let rd = match fs::read_dir(self.root.join("users")) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(users),
+            Err(e) => return Err(e.into()),
+        };
+        for e in rd {
+            let e = e?;
+            let path = e.path();
+            if !path.join(ACCOUNT_FILE).exists() && !path.join("mailboxes").exists() {
+                continue;
+            }
+            match e.file_name().to_str().and_then(unescape_component) {
+                Some(u) => users.push(u),
+                None => {
+                    tracing::warn!(dir = %path.display(), "account directory name not reversible; not replicated")
+                }
+            }
+        }
+        users.sort_unstable();
+        Ok(users)
+    }
+
+    fn account_state(&self, user: &str) -> Result<Option<AccountState>> {
+        type Listed = (Vec<(MailboxName, MailboxEntry)>, Vec<MailboxName>);
+        let listed: Option<Listed> = self.with_account(user, false, |a, _| {
+            Ok((
+                a.mailboxes
+                    .iter()
+                    .map(|(n, e)| (n.clone(), e.clone()))
+                    .collect(),
+                a.subscriptions.iter().cloned().collect(),
+            ))
+        })?;
+        let Some((entries, subscriptions)) = listed else {
+            return Ok(None);
+        };
+        let mut mailboxes = Vec::with_capacity(entries.len());
+        for (name, e) in entries {
+            let m = MailboxRef::new(user, name.clone());
+            let shared = self.shared(user, e.id, &m)?;
+            let g = shared.read()?;
+            let head = g.replica_head();
+            drop(g);
+            let mut acl = e.acl.clone();
+            acl.entries.sort_by(|a, b| a.0.cmp(&b.0));
+            mailboxes.push(MailboxState {
+                name,
+                head,
+                special_use: e.special_use,
+                acl,
+                sync_point: read_sync_point(&shared.dir, head.uid_validity.0)?,
+            });
+        }
+        Ok(Some(AccountState {
+            user: user.to_owned(),
+            mailboxes,
+            subscriptions,
+            quota: self.limits(user)?,
+        }))
+    }
+
+    fn apply_namespace(&self, user: &str, op: NamespaceOp) -> Result<()> {
+        if user.is_empty() || user.contains('\0') {
+            return Err(Error::InvalidInput("invalid user name"));
+        }
+        let durable = self.opts.durability;
+        let mref = |name: &MailboxName| MailboxRef::new(user, name.clone());
+        match op {
+            NamespaceOp::Create {
+                name,
+                uid_validity,
+                special_use,
+            } => {
+                self.with_account(user, true, |a, udir| {
+                    if a.mailboxes.contains_key(&name) {
+                        return Err(Error::MailboxExists(mref(&name).to_string()));
+                    }
+                    // a replica's account is the primary's: no default
+                    // mailboxes are added behind replication's back
+                    a.initialised = true;
+                    // this store's own UIDVALIDITYs (after a promotion)
+                    // stay above every replicated one
+                    a.last_uid_validity = a.last_uid_validity.max(uid_validity.0);
+                    let id = a.next_id.max(1);
+                    a.next_id = id + 1;
+                    let dir = self.mailbox_dir(user, id);
+                    if dir.exists() {
+                        fs::remove_dir_all(&dir)?;
+                    }
+                    create_empty(&dir, uid_validity.0, durable)?;
+                    let e = MailboxEntry {
+                        id,
+                        special_use,
+                        acl: Acl::default(),
+                    };
+                    self.write_meta(user, &name, &e)?;
+                    sync_dir(&self.user_dir(user).join("mailboxes"), durable)?;
+                    a.mailboxes.insert(name.clone(), e);
+                    self.save_account(udir, a)
+                })?;
+            }
+            NamespaceOp::Delete { name } => {
+                let m = mref(&name);
+                self.with_account(user, false, |a, udir| {
+                    let e = a
+                        .mailboxes
+                        .remove(&name)
+                        .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
+                    if let Err(err) = self.save_account(udir, a) {
+                        a.mailboxes.insert(name.clone(), e);
+                        return Err(err);
+                    }
+                    self.shared_index.settle(user, e.id, None);
+                    let shared = self.shared(user, e.id, &m)?;
+                    shared.mark_deleted()?;
+                    self.forget(&shared.dir);
+                    self.ctx.ledgers.forget(user);
+                    if let Err(err) = fs::remove_dir_all(&shared.dir) {
+                        tracing::warn!(dir = %shared.dir.display(), error = %err, "could not remove deleted mailbox directory");
+                    }
+                    Ok(())
+                })?
+                .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
+            }
+            NamespaceOp::Rename { from, to } => {
+                let m = mref(&from);
+                self.with_account(user, false, |a, udir| {
+                    let e = a
+                        .mailboxes
+                        .get(&from)
+                        .cloned()
+                        .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
+                    if a.mailboxes.contains_key(&to) {
+                        return Err(Error::MailboxExists(mref(&to).to_string()));
+                    }
+                    self.write_meta(user, &to, &e)?;
+                    a.mailboxes.remove(&from);
+                    a.mailboxes.insert(to.clone(), e.clone());
+                    if let Err(err) = self.save_account(udir, a) {
+                        a.mailboxes.remove(&to);
+                        a.mailboxes.insert(from.clone(), e.clone());
+                        let _ = self.write_meta(user, &from, &e);
+                        return Err(err);
+                    }
+                    let shared = self.shared(user, e.id, &mref(&to))?;
+                    if let Ok(mut n) = shared.name.lock() {
+                        *n = mref(&to);
+                    }
+                    Ok(())
+                })?
+                .ok_or_else(|| Error::NoSuchMailbox(m.to_string()))?;
+            }
+            NamespaceOp::SetAttributes {
+                name,
+                special_use,
+                acl,
+            } => {
+                let m = mref(&name);
+                let result = self.update_entry_then(
+                    &m,
+                    |e| {
+                        e.special_use = special_use;
+                        e.acl = acl;
+                    },
+                    |e| self.shared_index.add(user, e.id, &e.acl),
+                );
+                self.with_account(user, false, |a, _| {
+                    if let Some(e) = a.mailboxes.get(&name) {
+                        self.shared_index.settle(user, e.id, Some(&e.acl));
+                    }
+                    Ok(())
+                })?;
+                result?;
+            }
+            NamespaceOp::SetSubscriptions(names) => {
+                self.with_account(user, true, |a, udir| {
+                    a.initialised = true;
+                    a.subscriptions = names.into_iter().collect();
+                    self.save_account(udir, a)
+                })?;
+            }
+            NamespaceOp::SetQuota(limits) => self.set_limits(user, limits)?,
+            _ => return Err(Error::Unsupported("namespace operation")),
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Replication for CrcStore {
+    async fn accounts(&self) -> Result<Vec<String>> {
+        self.run(|s| s.accounts()).await
+    }
+
+    fn watch_changes(&self) -> ChangeWatch {
+        self.inner.ctx.feed.watch()
+    }
+
+    async fn changed_accounts(&self, since: ChangePosition) -> Result<ChangedAccounts> {
+        let (mut changed, all) = self.inner.ctx.feed.changed_since(since)?;
+        if all {
+            changed.users.extend(self.accounts().await?);
+            changed.users.sort_unstable();
+            changed.users.dedup();
+        }
+        Ok(changed)
+    }
+
+    async fn account_state(&self, user: &str) -> Result<Option<AccountState>> {
+        let user = user.to_owned();
+        self.run(move |s| s.account_state(&user)).await
+    }
+
+    async fn records_since(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        since: ModSeq,
+        after: Uid,
+        limit: usize,
+    ) -> Result<RecordsSince> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            let g = shared.read()?;
+            g.records_since(&shared.dir, since.0, after.0, limit)
+                .map_err(|e| shared.fail(e))
+        })
+        .await
+    }
+
+    async fn records(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        uids: &[Uid],
+    ) -> Result<Vec<ReplicaRecord>> {
+        let m = mailbox.clone();
+        let uids = uids.to_vec();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            let g = shared.read()?;
+            g.replica_records(&shared.dir, &uids)
+                .map_err(|e| shared.fail(e))
+        })
+        .await
+    }
+
+    async fn record_digests(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<(MailboxHead, Vec<(Uid, u32)>)> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            let g = shared.read()?;
+            let digests = g.digests().map_err(|e| shared.fail(e))?;
+            Ok((g.replica_head(), digests))
+        })
+        .await
+    }
+
+    async fn message_content(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        uid: Uid,
+    ) -> Result<Bytes> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            let g = shared.read()?;
+            let (_, r) = g
+                .find(uid.0)
+                .map_err(|e| shared.fail(e))?
+                .ok_or(Error::NoSuchMessage(uid))?;
+            // checked against the record's SHA-1 GUID
+            crate::mbox::read_message(&shared.dir, &shared.ctx, &r).map_err(|e| shared.fail(e))
+        })
+        .await
+    }
+
+    async fn apply_namespace(&self, user: &str, op: NamespaceOp) -> Result<()> {
+        let user = user.to_owned();
+        self.run(move |s| {
+            s.apply_namespace(&user, op)?;
+            s.ctx.feed.touch(&user);
+            Ok(())
+        })
+        .await
+    }
+
+    async fn sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<Option<SyncPoint>> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            read_sync_point(&shared.dir, uid_validity.0)
+        })
+        .await
+    }
+
+    async fn set_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        point: SyncPoint,
+    ) -> Result<()> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            write_atomic(
+                &shared.dir.join(SYNC_POINT_FILE),
+                &encode_sync_point(uid_validity.0, point),
+                s.opts.durability,
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn apply_messages(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        batch: ApplyBatch,
+    ) -> Result<Applied> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            let mut g = shared.write()?;
+            if g.hdr.uid_validity != uid_validity.0 {
+                return Err(Error::NoSuchMailbox(m.to_string()));
+            }
+            let dir = shared.dir.clone();
+            let applied = g
+                .apply_batch(&dir, &shared.ctx, batch)
+                .map_err(|e| shared.fail(e));
+            // usage changed outside the quota ledger
+            s.ctx.ledgers.forget(&m.owner);
+            shared.notify(g.hdr.highest_modseq);
+            drop(g);
+            applied
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sync_point_file_roundtrip_and_checks() {
+        let p = SyncPoint {
+            uid_next: Uid(42),
+            highest_modseq: ModSeq(7_000_000_000),
+        };
+        let b = encode_sync_point(9, p);
+        assert_eq!(b.len(), SYNC_POINT_LEN);
+        assert_eq!(decode_sync_point(&b, 9), Some(p));
+        assert_eq!(decode_sync_point(&b, 10), None, "another incarnation");
+        for i in 0..b.len() {
+            let mut c = b.clone();
+            c[i] ^= 1;
+            assert_eq!(decode_sync_point(&c, 9), None, "flipped byte {i}");
+        }
+        assert_eq!(decode_sync_point(&b[..20], 9), None);
+    }
+}
