@@ -2303,7 +2303,7 @@ pub async fn shared_mailboxes<S: Storage + ?Sized>(store: Arc<S>) {
 }
 
 /// Concurrent charged appends never take usage past a limit: many tasks at
-/// once (LMTP-style deliveries through the standard [`Pipeline`] into INBOX,
+/// once (LMTP-style deliveries through the standard [`Pipeline`] steps into INBOX,
 /// IMAP-style APPENDs through [`MailAccess`] into other mailboxes, COPYs
 /// through a selected mailbox) race for the last bytes, then for the last
 /// messages, of one account. Exactly as many succeed as fit; the others fail
@@ -2325,7 +2325,28 @@ pub async fn quota_concurrent<S: Storage + Quota + 'static>(store: Arc<S>) {
     let size = body(same_size(0, 0)).len() as u64;
     let storage: Arc<dyn Storage> = store.clone();
     let quota: Arc<dyn Quota> = store.clone();
-    let pipeline = Arc::new(Pipeline::standard(storage.clone(), quota.clone()));
+    // The standard steps, with one more between the quota step and filing
+    // that lets other tasks run (as any step that does I/O does: mailroomd
+    // journals to the archive there), so a quota checked in one step and
+    // charged in another would let every task past the check first.
+    #[derive(Debug)]
+    struct Yield;
+    #[async_trait::async_trait]
+    impl crate::delivery::DeliveryStep for Yield {
+        async fn run(
+            &self,
+            _: &mut crate::delivery::DeliveryContext,
+        ) -> Result<crate::delivery::StepOutcome> {
+            tokio::task::yield_now().await;
+            Ok(crate::delivery::StepOutcome::Continue)
+        }
+    }
+    let pipeline = Arc::new(
+        Pipeline::new()
+            .step(crate::delivery::QuotaCheck::new(quota.clone()))
+            .step(Yield)
+            .step(crate::delivery::FileInto::new(storage.clone())),
+    );
     let access = crate::access::MailAccess::new(
         storage.clone(),
         Some(quota.clone()),
