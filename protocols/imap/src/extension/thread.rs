@@ -28,6 +28,16 @@ use crate::response::ThreadNode;
 /// ancestors, are kept): a bound on the work per message.
 pub const MAX_REFERENCES: usize = 256;
 
+/// The longest chain of ancestors followed when checking that a link
+/// makes no loop; a link under a deeper chain is not made (treated as a
+/// loop). This bounds the work for a hostile mailbox of one endless reply
+/// chain at `MAX_ANCESTORS` steps per link instead of the mailbox size, and
+/// the depth of the (recursive) pruning step.
+pub const MAX_ANCESTORS: usize = 1024;
+
+/// The deepest nesting of replies in an answer (see `build`).
+pub const MAX_NESTING: usize = 1000;
+
 /// What threading knows of one message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ThreadMessage {
@@ -169,14 +179,17 @@ impl Tree<'_> {
         self.nodes.len() - 1
     }
 
-    /// Whether `ancestor` is `node` or above it.
+    /// Whether `ancestor` is `node` or above it (or the chain above `node`
+    /// is longer than [`MAX_ANCESTORS`], see there).
     fn is_ancestor(&self, ancestor: usize, node: usize) -> bool {
         let mut cur = Some(node);
+        let mut steps = 0;
         while let Some(c) = cur {
-            if c == ancestor {
+            if c == ancestor || steps > MAX_ANCESTORS {
                 return true;
             }
             cur = self.nodes[c].parent;
+            steps += 1;
         }
         false
     }
@@ -234,31 +247,48 @@ impl Tree<'_> {
         }
     }
 
-    /// Step 4 for one node: what replaces it at its level.
-    fn prune(&mut self, node: usize, root_level: bool) -> Vec<usize> {
-        let children = std::mem::take(&mut self.nodes[node].children);
-        let mut kept = Vec::with_capacity(children.len());
-        for c in children {
-            kept.extend(self.prune(c, false));
+    /// Step 4 over the trees under `roots`: a dummy without children goes,
+    /// a dummy with children gives way to them, except at the root level
+    /// when it holds two or more. Children before parents, without
+    /// recursion (a reply chain may be as long as the mailbox).
+    fn prune(&mut self, roots: &[usize]) -> Vec<usize> {
+        let mut order = Vec::new();
+        let mut stack: Vec<usize> = roots.to_vec();
+        while let Some(n) = stack.pop() {
+            order.push(n);
+            stack.extend(self.nodes[n].children.iter().copied());
         }
-        for &c in &kept {
-            self.nodes[c].parent = Some(node);
-        }
-        self.nodes[node].children = kept;
-        if self.nodes[node].message.is_some() {
-            return vec![node];
-        }
-        if self.nodes[node].children.is_empty() {
-            return Vec::new();
-        }
-        if !root_level || self.nodes[node].children.len() == 1 {
-            let promoted = std::mem::take(&mut self.nodes[node].children);
-            for &c in &promoted {
-                self.nodes[c].parent = None;
+        let mut replacement: HashMap<usize, Vec<usize>> = HashMap::with_capacity(order.len());
+        for &n in order.iter().rev() {
+            let root_level = self.nodes[n].parent.is_none();
+            let children = std::mem::take(&mut self.nodes[n].children);
+            let mut kept = Vec::with_capacity(children.len());
+            for c in children {
+                kept.extend(replacement.remove(&c).unwrap_or_default());
             }
-            return promoted;
+            for &c in &kept {
+                self.nodes[c].parent = Some(n);
+            }
+            self.nodes[n].children = kept;
+            let rep = if self.nodes[n].message.is_some() {
+                vec![n]
+            } else if self.nodes[n].children.is_empty() {
+                Vec::new()
+            } else if !root_level || self.nodes[n].children.len() == 1 {
+                let promoted = std::mem::take(&mut self.nodes[n].children);
+                for &c in &promoted {
+                    self.nodes[c].parent = None;
+                }
+                promoted
+            } else {
+                vec![n]
+            };
+            replacement.insert(n, rep);
         }
-        vec![node]
+        roots
+            .iter()
+            .flat_map(|r| replacement.remove(r).unwrap_or_default())
+            .collect()
     }
 
     /// The base subject and reply flag of a root (a dummy: its first child's).
@@ -275,23 +305,50 @@ impl Tree<'_> {
         self.nodes[node].message.is_none()
     }
 
+    /// The answer's tree under `node`. Replies nested deeper than
+    /// [`MAX_NESTING`] are listed as direct replies of their ancestor at
+    /// that depth, so that the tree (and any code walking it recursively)
+    /// stays shallow.
     fn build(&self, node: usize) -> ThreadNode {
         // Iterative, so that a long reply chain cannot exhaust the stack.
         let mut order = Vec::new();
-        let mut stack = vec![node];
-        while let Some(n) = stack.pop() {
+        let mut stack = vec![(node, 0usize)];
+        let mut flattened: HashMap<usize, Vec<usize>> = HashMap::new();
+        while let Some((n, depth)) = stack.pop() {
             order.push(n);
-            stack.extend(self.nodes[n].children.iter().copied());
+            if depth >= MAX_NESTING {
+                let mut below = Vec::new();
+                let mut inner: Vec<usize> = self.nodes[n].children.iter().rev().copied().collect();
+                while let Some(d) = inner.pop() {
+                    below.push(d);
+                    inner.extend(self.nodes[d].children.iter().rev().copied());
+                }
+                flattened.insert(n, below);
+            } else {
+                stack.extend(self.nodes[n].children.iter().map(|&c| (c, depth + 1)));
+            }
         }
+        let leaf = |n: usize| ThreadNode {
+            id: self.nodes[n].message.map(|m| self.messages[m].id),
+            children: Vec::new(),
+        };
         let mut built: HashMap<usize, ThreadNode> = HashMap::new();
         for &n in order.iter().rev() {
-            let children = self.nodes[n]
-                .children
-                .iter()
-                .filter_map(|c| built.remove(c))
-                .collect();
-            let id = self.nodes[n].message.map(|m| self.messages[m].id);
-            built.insert(n, ThreadNode { id, children });
+            let children = match flattened.remove(&n) {
+                Some(below) => below
+                    .into_iter()
+                    .filter(|&d| self.nodes[d].message.is_some())
+                    .map(leaf)
+                    .collect(),
+                None => self.nodes[n]
+                    .children
+                    .iter()
+                    .filter_map(|c| built.remove(c))
+                    .collect(),
+            };
+            let mut t = leaf(n);
+            t.children = children;
+            built.insert(n, t);
         }
         built.remove(&node).unwrap_or(ThreadNode {
             id: None,
@@ -357,10 +414,7 @@ pub fn references(messages: &[ThreadMessage]) -> Vec<ThreadNode> {
         .filter(|&n| tree.nodes[n].parent.is_none())
         .collect();
     // (4) Prune dummies.
-    let mut top = Vec::with_capacity(roots.len());
-    for r in roots {
-        top.extend(tree.prune(r, true));
-    }
+    let mut top = tree.prune(&roots);
     // (5) Order the roots (a dummy by its first child, children sorted).
     for &n in &top {
         if tree.is_dummy(n) {
@@ -539,6 +593,49 @@ mod tests {
             msg(7, 60, "Re: gone", "8@x", &["gone@x"]),
         ];
         assert_eq!(show(&references(&m)), "(1(2(3))(5))(4)((6)(7))");
+    }
+
+    #[test]
+    fn an_endless_reply_chain_is_bounded() {
+        // In mailbox order (links checked against a bounded ancestry) and
+        // in reverse (each parent arrives after its child, so the chain
+        // grows from the top: as deep as the mailbox, handled without
+        // recursion).
+        for reverse in [false, true] {
+            chain(20_000, reverse);
+        }
+    }
+
+    fn chain(n: u32, reverse: bool) {
+        let mut m: Vec<ThreadMessage> = (1..=n)
+            .map(|i| ThreadMessage {
+                id: i,
+                seq: i,
+                date: i64::from(i),
+                base_subject: b"X".to_vec(),
+                reply: i > 1,
+                message_id: Some(format!("{i}@x").into_bytes()),
+                references: if i > 1 {
+                    vec![format!("{}@x", i - 1).into_bytes()]
+                } else {
+                    Vec::new()
+                },
+            })
+            .collect();
+        if reverse {
+            m.reverse();
+            for (k, msg) in m.iter_mut().enumerate() {
+                msg.seq = u32::try_from(k + 1).unwrap_or(0);
+            }
+        }
+        let threads = references(&m);
+        let mut count = 0;
+        let mut stack: Vec<&ThreadNode> = threads.iter().collect();
+        while let Some(t) = stack.pop() {
+            count += usize::from(t.id.is_some());
+            stack.extend(t.children.iter());
+        }
+        assert_eq!(count, m.len(), "every message is still in the answer");
     }
 
     proptest! {
