@@ -39,6 +39,29 @@ fn open(dir: &Path) -> Arc<CrcStore> {
     )
 }
 
+/// Opens the store again once the old one is gone: the replica's
+/// connection task holds the old store (and so the directory's lock) until
+/// it has seen the primary hang up, which happens on another thread.
+async fn reopen(dir: &Path) -> Arc<CrcStore> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        match CrcStore::open(
+            dir,
+            CrcOptions {
+                durability: false,
+                open_mailbox_grace: std::time::Duration::ZERO,
+                ..CrcOptions::default()
+            },
+        ) {
+            Ok(s) => return Arc::new(s),
+            Err(mailroom_core::Error::Busy(_)) if std::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("reopening the replica's directory: {e}"),
+        }
+    }
+}
+
 async fn listen(store: Arc<CrcStore>) -> (SocketAddr, JoinHandle<()>) {
     let replica = Replica::new(store, ReplicaConfig::new(secret()));
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -197,7 +220,7 @@ async fn two_crc_stores_replicate_resume_and_repair() {
     task.abort();
     let _ = task.await;
     drop(replica_store);
-    let replica_store = open(rdir.path());
+    let replica_store = reopen(rdir.path()).await;
     let (addr, task) = listen(replica_store.clone()).await;
     let before = primary.stats();
     let mut conn = primary
