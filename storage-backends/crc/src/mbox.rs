@@ -299,9 +299,9 @@ impl FileStamp {
 pub(crate) struct Inner {
     /// The index file's path (for the freshness check).
     path: PathBuf,
-    /// The index file open for writing: opened by the first write, not
-    /// kept by readers (the map does not need it), so a mailbox that
-    /// sessions only read costs no file descriptor besides their sockets.
+    /// The index file open for writing: opened by a change and closed by
+    /// the header write that ends it, never kept by readers (the map does
+    /// not need it), so a mailbox costs no file descriptor between changes.
     index: OnceLock<File>,
     map: Map,
     /// The header bytes we last wrote or verified; the map showing other
@@ -1550,6 +1550,9 @@ impl Inner {
         // every change to the index ends with a header write: what the file
         // looks like now is our own doing
         self.restamp();
+        // and the descriptor goes with it (reopened by the next change), so
+        // a mailbox that sessions only read between changes holds none
+        self.index = OnceLock::new();
         Ok(())
     }
 
