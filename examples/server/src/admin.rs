@@ -163,7 +163,9 @@ fn offline(config: &Config, request: &Request, out: &mut impl Write) -> anyhow::
         .context("starting the tokio runtime")?;
     runtime.block_on(async {
         // the billing plugin, for the archive and billing commands
-        let plugins = mailroomd::plugins::load(&config.plugins).await?;
+        let mut plugins = mailroomd::plugins::load(&config.plugins).await?;
+        // a report sends what a server left queued; a refused event is queued
+        plugins.with_billing_outbox(&config.data_dir);
         let archive = mailroomd::control::ArchiveSettings {
             billing: plugins.billing.clone(),
             price_note: mailroomd::archive::price_note(&config.plugins),

@@ -70,7 +70,9 @@ pub fn plugin_event(event: &ArchiveEvent) -> Option<mailroom_plugin::ArchiveEven
 }
 
 /// How often a failed `record` is tried before the event is given up (and
-/// logged with its id, for replay).
+/// logged with its id). mailroomd's sink is the plugin behind the durable
+/// outbox ([`crate::billing_outbox`]), which takes a refused event at once,
+/// so this only fails when the outbox itself cannot be written.
 const RECORD_ATTEMPTS: usize = 3;
 
 #[async_trait]

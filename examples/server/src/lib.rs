@@ -115,6 +115,7 @@
 
 pub mod archive;
 pub mod auth;
+pub mod billing_outbox;
 pub mod config;
 pub mod control;
 pub mod fsutil;

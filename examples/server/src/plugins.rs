@@ -23,7 +23,7 @@
 //! settings it refuses, stops mailroomd at start with the loader's error.
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use mailroom_core::Authenticator;
@@ -31,6 +31,8 @@ use mailroom_plugin::{
     BillingSink, CallLimits, PluginAuthenticator, PluginBillingSink, PluginError, PluginKind,
 };
 use serde::Deserialize;
+
+use crate::billing_outbox::{OUTBOX_FILE, OutboxSink};
 
 /// `[[plugin]]` as written.
 #[derive(Debug, Clone, Deserialize)]
@@ -116,6 +118,18 @@ impl fmt::Debug for Plugins {
             .field("auth", &self.auth.is_some())
             .field("billing", &self.billing.is_some())
             .finish()
+    }
+}
+
+impl Plugins {
+    /// Puts the billing plugin behind the durable outbox in `data_dir`
+    /// ([`crate::billing_outbox`]), so an event it refuses is sent again
+    /// later instead of lost. Returns the outbox, for the task that flushes it.
+    pub fn with_billing_outbox(&mut self, data_dir: &Path) -> Option<Arc<OutboxSink>> {
+        let inner = self.billing.take()?;
+        let outbox = Arc::new(OutboxSink::new(inner, data_dir.join(OUTBOX_FILE)));
+        self.billing = Some(outbox.clone());
+        Some(outbox)
     }
 }
 

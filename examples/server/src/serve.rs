@@ -28,6 +28,7 @@ use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Server};
 use mailroom_server::proxy::ProxyProtocol;
 use mailroomd::archive::{self, BillingEvents, JournalAddresses};
 use mailroomd::auth::FileAuthenticator;
+use mailroomd::billing_outbox::FLUSH_INTERVAL;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::{AdminSocket, ArchiveSettings};
 use mailroomd::store::Store;
@@ -167,7 +168,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             config.admin_socket.display()
         )
     })?;
-    let plugins = plugins::load(&config.plugins).await?;
+    let mut plugins = plugins::load(&config.plugins).await?;
+    let billing_outbox = plugins.with_billing_outbox(&config.data_dir);
     let auth: Arc<dyn Authenticator> = match &plugins.auth {
         Some(auth) => Arc::clone(auth),
         None => {
@@ -260,6 +262,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         config.auth.users_file.clone(),
         stopped(stop_rx.clone()),
     ));
+    if let Some(outbox) = billing_outbox {
+        let stop = stopped(stop_rx.clone());
+        background.spawn(async move {
+            outbox.run(FLUSH_INTERVAL, stop).await;
+            Ok(())
+        });
+    }
     if let Some(crc) = store.crc() {
         let (crc, retry, stop) = (
             crc.clone(),
