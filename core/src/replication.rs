@@ -41,7 +41,9 @@ use async_trait::async_trait;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod feed;
 use bytes::Bytes;
+pub use feed::ChangeFeed;
 
 use crate::acl::Acl;
 use crate::error::Result;

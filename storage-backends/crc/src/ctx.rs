@@ -73,7 +73,7 @@ pub(crate) struct Ctx {
     /// [`crate::quota::LimitsCache`]).
     pub(crate) limits: crate::quota::LimitsCache,
     /// Which accounts changed when (replication).
-    pub(crate) feed: crate::feed::ChangeFeed,
+    pub(crate) feed: mailroom_core::replication::ChangeFeed,
 }
 
 impl Ctx {

@@ -70,7 +70,6 @@
 mod account;
 mod codec;
 mod ctx;
-mod feed;
 mod fsutil;
 mod index;
 pub mod layout;

@@ -97,7 +97,6 @@
 //! - `tokio` (dev): the runtime the tests and the example run in.
 //! - `proptest` (dev): random operation sequences checked against a model.
 
-mod feed;
 mod mailbox;
 mod state;
 mod store;

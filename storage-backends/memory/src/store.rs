@@ -14,9 +14,9 @@ use mailroom_core::{
     Quota, QuotaLimits, QuotaUsage, Result, Rights, SpecialUse, Storage, UidValidity,
 };
 
-use crate::feed::ChangeFeed;
 use crate::mailbox::MemoryMailbox;
 use crate::state::{MailboxCell, MailboxState, Viewer, poisoned};
+use mailroom_core::replication::ChangeFeed;
 
 mod replication;
 

@@ -45,7 +45,7 @@ impl Replication for MemoryStore {
     }
 
     async fn changed_accounts(&self, since: ChangePosition) -> Result<ChangedAccounts> {
-        let mut changed = self.shared.feed.changed_since(since)?;
+        let (mut changed, _) = self.shared.feed.changed_since(since)?;
         if since.0 == 0 {
             changed.users.extend(self.accounts().await?);
             changed.users.sort_unstable();
