@@ -59,8 +59,6 @@ pub mod acl;
 pub mod archive;
 pub mod auth;
 pub mod base64;
-#[cfg(feature = "conformance")]
-pub mod conformance;
 pub mod delivery;
 pub mod error;
 pub mod events;

@@ -1,7 +1,7 @@
 //! The replication conformance suite: what every [`Replication`]
 //! implementation must do so that `mailroom-sync` can replicate it, to or
-//! from any other backend. Enabled, like [`crate::conformance`], by the
-//! `conformance` feature; in a backend's `tests/replication_conformance.rs`:
+//! from any other backend. Enabled by the `conformance` feature (the storage
+//! suite is the `mailroom-conformance` crate); in a backend's `tests/replication_conformance.rs`:
 //!
 //! ```ignore
 //! use std::sync::Arc;

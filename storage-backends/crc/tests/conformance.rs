@@ -1,4 +1,5 @@
-//! The core backend conformance suite, run against the CRC store.
+//! The backend conformance suite (mailroom-conformance), every check, run
+//! against the CRC store.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,4 +22,4 @@ fn fresh() -> CrcStore {
     CrcStore::open(dir, opts).unwrap()
 }
 
-mailroom_core::conformance_tests!(Arc::new(fresh()));
+mailroom_conformance::conformance_tests!(Arc::new(fresh()));

@@ -6,7 +6,7 @@
 //! process and vanish with it. Integrators embed it to run a server without
 //! a disk (tests, demos, ephemeral relays), and every protocol test in the
 //! workspace runs on it, so its semantics are exact and checked by the
-//! backend conformance suite in `mailroom_core::conformance`:
+//! backend conformance suite (the `mailroom-conformance` crate):
 //!
 //! - UIDVALIDITY is new for every mailbox incarnation (a deleted and
 //!   re-created mailbox gets a fresh one); UIDs are never reused within one.

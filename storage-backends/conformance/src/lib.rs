@@ -2,11 +2,12 @@
 //! implementation must pass, so that the protocols behave the same on every
 //! backend.
 //!
-//! Enabled with the `conformance` feature (for a backend's tests only):
+//! A backend's tests depend on it (it is never a dependency of a backend
+//! itself):
 //!
 //! ```toml
 //! [dev-dependencies]
-//! mailroom-core = { workspace = true, features = ["conformance"] }
+//! mailroom-conformance.workspace = true
 //! tokio.workspace = true   # with "rt-multi-thread" and "macros"
 //! ```
 //!
@@ -15,7 +16,7 @@
 //!
 //! ```ignore
 //! use std::sync::Arc;
-//! mailroom_core::conformance_tests!(Arc::new(my_backend::Store::new()));
+//! mailroom_conformance::conformance_tests!(Arc::new(my_backend::Store::new()));
 //! ```
 //!
 //! The expression is evaluated afresh for every check and must give an
@@ -25,7 +26,18 @@
 //! on purpose (`tempfile::TempDir::keep`).
 //!
 //! Alternatively call [`run_all`] from a single test, or the individual
-//! `pub async fn` checks (each takes a fresh, empty store).
+//! `pub async fn` checks (each takes a fresh, empty store):
+//!
+//! ```
+//! # #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+//! # async fn main() {
+//! use std::sync::Arc;
+//! use mailroom_store_memory::MemoryStore;
+//!
+//! mailroom_conformance::rename_inbox(Arc::new(MemoryStore::new())).await;
+//! assert!(mailroom_conformance::CHECKS.contains(&"rename_inbox"));
+//! # }
+//! ```
 //!
 //! Every check panics with a message that says what was expected and what
 //! the backend did. The checks use the users `alice@example.com`,
@@ -58,16 +70,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use crate::acl::{ANYONE, Rights};
-use crate::error::{Error, Result};
-use crate::flags::{Flag, Flags, StoreOp};
-use crate::guid::MessageGuid;
-use crate::mailbox::{DEFAULT_MAILBOXES, MailboxName, MailboxRef, SpecialUse};
-use crate::message::{InternalDate, MessageMeta, NewMessage};
-use crate::mime::MessageSummary;
-use crate::quota::{Quota, QuotaLimits};
-use crate::storage::{Mailbox, MailboxWatch, Storage};
-use crate::types::{ModSeq, Uid};
+use mailroom_core::acl::{ANYONE, Rights};
+use mailroom_core::error::{Error, Result};
+use mailroom_core::flags::{Flag, Flags, StoreOp};
+use mailroom_core::guid::MessageGuid;
+use mailroom_core::mailbox::{DEFAULT_MAILBOXES, MailboxName, MailboxRef, SpecialUse};
+use mailroom_core::message::{InternalDate, MessageMeta, NewMessage};
+use mailroom_core::mime::MessageSummary;
+use mailroom_core::quota::{Quota, QuotaLimits};
+use mailroom_core::storage::{Mailbox, MailboxWatch, Storage};
+use mailroom_core::types::{ModSeq, Uid};
 
 /// The owner of most mailboxes in the checks.
 pub const ALICE: &str = "alice@example.com";
@@ -79,37 +91,17 @@ pub const CAROL: &str = "carol@example.com";
 /// How long a check waits for a wake-up or a concurrent task before failing.
 const WAIT: Duration = Duration::from_secs(10);
 
-/// The names of every check, in the order [`run_all`] runs them.
-pub const CHECKS: [&str; 18] = [
-    "account_defaults",
-    "namespace",
-    "rename",
-    "rename_inbox",
-    "append_and_fetch",
-    "store_flags",
-    "unchanged_since",
-    "modseq_monotonic",
-    "changes_since",
-    "expunge",
-    "per_user_seen",
-    "copy_and_move",
-    "recent",
-    "quota",
-    "quota_concurrent",
-    "watch",
-    "shared_mailboxes",
-    "maildrop_lock",
-];
-
-/// Makes one `#[tokio::test]` per conformance check (plus
-/// `concurrent_access`), each on a fresh store from `$make`.
+/// The one list of checks. Everything else is generated from it: the
+/// [`CHECKS`] names, [`run_all`] and the tests of [`conformance_tests!`], so
+/// a check added here runs on every store at once.
 ///
-/// The calling crate needs `tokio` with `macros` and `rt-multi-thread` among
-/// its dev-dependencies. See the [module documentation](crate::conformance).
+/// It calls back `$crate::__conformance_expand!` with the given mode (a
+/// bracketed token list) followed by the check names.
+#[doc(hidden)]
 #[macro_export]
-macro_rules! conformance_tests {
-    ($make:expr) => {
-        $crate::__conformance_tests!($make;
+macro_rules! __conformance_checks {
+    ($($mode:tt)*) => {
+        $crate::__conformance_expand!([$($mode)*]
             account_defaults, namespace, rename, rename_inbox, append_and_fetch,
             store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
             per_user_seen, copy_and_move, recent, quota, quota_concurrent, watch,
@@ -119,42 +111,44 @@ macro_rules! conformance_tests {
 
 #[doc(hidden)]
 #[macro_export]
-macro_rules! __conformance_tests {
-    ($make:expr; $($check:ident),* $(,)?) => {
+macro_rules! __conformance_expand {
+    ([tests $make:expr] $($check:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $check() {
-                $crate::conformance::$check($make).await;
+                $crate::$check($make).await;
             }
         )*
     };
+    ([library] $($check:ident),* $(,)?) => {
+        /// The names of every check, in the order [`run_all`] runs them
+        /// (the names of the tests [`conformance_tests!`] makes).
+        pub const CHECKS: &[&str] = &[$(stringify!($check)),*];
+
+        /// Runs every check, each on a fresh store from `make`.
+        pub async fn run_all<S, F>(make: F)
+        where
+            S: Storage + Quota + 'static,
+            F: Fn() -> Arc<S>,
+        {
+            $( $check(make()).await; )*
+        }
+    };
 }
 
-/// Runs every check, each on a fresh store from `make`.
-pub async fn run_all<S, F>(make: F)
-where
-    S: Storage + Quota + 'static,
-    F: Fn() -> Arc<S>,
-{
-    account_defaults(make()).await;
-    namespace(make()).await;
-    rename(make()).await;
-    rename_inbox(make()).await;
-    append_and_fetch(make()).await;
-    store_flags(make()).await;
-    unchanged_since(make()).await;
-    modseq_monotonic(make()).await;
-    changes_since(make()).await;
-    expunge(make()).await;
-    per_user_seen(make()).await;
-    copy_and_move(make()).await;
-    recent(make()).await;
-    quota(make()).await;
-    quota_concurrent(make()).await;
-    watch(make()).await;
-    shared_mailboxes(make()).await;
-    maildrop_lock(make()).await;
-    concurrent_access(make()).await;
+__conformance_checks!(library);
+
+/// Makes one `#[tokio::test]` per conformance check, each on a fresh store
+/// from `$make` (an expression evaluated inside the test's `async fn`, so it
+/// may `.await`).
+///
+/// The calling crate needs `tokio` with `macros` and `rt-multi-thread` among
+/// its dev-dependencies. See the [crate documentation](crate).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_checks!(tests $make);
+    };
 }
 
 /// The POP3 maildrop lock ([`Storage::lock_maildrop`]): one holder per
@@ -262,7 +256,7 @@ async fn append<S: Storage + ?Sized>(
     mailbox: &MailboxRef,
     n: u32,
     f: &[Flag],
-) -> crate::message::Appended {
+) -> mailroom_core::message::Appended {
     ok(
         store.append(mailbox, message(n, f)).await,
         &format!("append message {n} to {mailbox}"),
@@ -458,7 +452,7 @@ pub async fn namespace<S: Storage + ?Sized>(store: Arc<S>) {
             .await,
         "set_special_use",
     );
-    let su = |l: Vec<crate::mailbox::MailboxInfo>| {
+    let su = |l: Vec<mailroom_core::mailbox::MailboxInfo>| {
         l.into_iter()
             .find(|i| i.name.as_str() == "Projects")
             .and_then(|i| i.special_use)
@@ -1925,7 +1919,7 @@ pub async fn quota<S: Storage + Quota + ?Sized>(store: Arc<S>) {
     account(store, ALICE).await;
     account(store, BOB).await;
     let root = store.root_of(ALICE);
-    let usage = |u: crate::quota::QuotaUsage| (u.storage_bytes, u.messages);
+    let usage = |u: mailroom_core::quota::QuotaUsage| (u.storage_bytes, u.messages);
     let u0 = ok(store.usage(&root).await, "usage");
     assert_eq!(usage(u0.clone()), (0, 0), "a new account uses nothing");
     assert_eq!(u0.limits, QuotaLimits::default(), "unlimited by default");
@@ -2310,11 +2304,13 @@ pub async fn shared_mailboxes<S: Storage + ?Sized>(store: Arc<S>) {
 /// with [`Error::OverQuota`] (a temporary failure for LMTP), and usage ends
 /// at the limit, never above it.
 ///
-/// [`Pipeline`]: crate::delivery::Pipeline
-/// [`MailAccess`]: crate::access::MailAccess
+/// [`Pipeline`]: mailroom_core::delivery::Pipeline
+/// [`MailAccess`]: mailroom_core::access::MailAccess
 pub async fn quota_concurrent<S: Storage + Quota + 'static>(store: Arc<S>) {
-    use crate::acl::Principal;
-    use crate::delivery::{Delivery, DeliveryOutcome, DeliveryRequest, Pipeline, Recipient};
+    use mailroom_core::acl::Principal;
+    use mailroom_core::delivery::{
+        Delivery, DeliveryOutcome, DeliveryRequest, Pipeline, Recipient,
+    };
 
     const TASKS: u32 = 48;
     account(&*store, ALICE).await;
@@ -2332,22 +2328,22 @@ pub async fn quota_concurrent<S: Storage + Quota + 'static>(store: Arc<S>) {
     #[derive(Debug)]
     struct Yield;
     #[async_trait::async_trait]
-    impl crate::delivery::DeliveryStep for Yield {
+    impl mailroom_core::delivery::DeliveryStep for Yield {
         async fn run(
             &self,
-            _: &mut crate::delivery::DeliveryContext,
-        ) -> Result<crate::delivery::StepOutcome> {
+            _: &mut mailroom_core::delivery::DeliveryContext,
+        ) -> Result<mailroom_core::delivery::StepOutcome> {
             tokio::task::yield_now().await;
-            Ok(crate::delivery::StepOutcome::Continue)
+            Ok(mailroom_core::delivery::StepOutcome::Continue)
         }
     }
     let pipeline = Arc::new(
         Pipeline::new()
-            .step(crate::delivery::QuotaCheck::new(quota.clone()))
+            .step(mailroom_core::delivery::QuotaCheck::new(quota.clone()))
             .step(Yield)
-            .step(crate::delivery::FileInto::new(storage.clone())),
+            .step(mailroom_core::delivery::FileInto::new(storage.clone())),
     );
-    let access = crate::access::MailAccess::new(
+    let access = mailroom_core::access::MailAccess::new(
         storage.clone(),
         Some(quota.clone()),
         Principal::user(ALICE),
@@ -2363,7 +2359,7 @@ pub async fn quota_concurrent<S: Storage + Quota + 'static>(store: Arc<S>) {
     // once; returns how many succeeded.
     async fn round(
         pipeline: &Arc<Pipeline>,
-        access: &crate::access::MailAccess,
+        access: &mailroom_core::access::MailAccess,
         seed: Uid,
         round_no: u32,
     ) -> u32 {
