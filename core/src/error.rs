@@ -79,6 +79,13 @@ pub enum Error {
     /// A lock or resource is busy; retrying later may succeed (LMTP 451 4.3.0).
     #[error("temporarily unavailable: {0}")]
     Busy(String),
+    /// The service cannot do client work right now, as a whole rather than
+    /// for this one mailbox or message: a replica that has not been
+    /// promoted, a database that is down. Retrying later may succeed; the
+    /// reason is for the log, not for the client. Protocols answer it with
+    /// IMAP `NO [UNAVAILABLE]`, POP3 `-ERR [SYS/TEMP]`, LMTP `451 4.3.0`.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
     /// The backend does not implement this operation.
     #[error("not supported: {0}")]
     Unsupported(&'static str),
@@ -98,6 +105,7 @@ impl Error {
             self,
             Error::OverQuota
                 | Error::Busy(_)
+                | Error::Unavailable(_)
                 | Error::Io(_)
                 | Error::Backend(_)
                 | Error::Corruption(_)
@@ -110,6 +118,7 @@ impl Error {
             self,
             Error::Corruption(_)
                 | Error::Busy(_)
+                | Error::Unavailable(_)
                 | Error::Unsupported(_)
                 | Error::Io(_)
                 | Error::Backend(_)

@@ -36,6 +36,13 @@ pub(crate) fn error_response(tag: &str, error: &Error) -> Response {
             (Some(Code::InUse), "mailbox is busy, try again later".into())
         }
         Error::Unsupported(what) => (Some(Code::Cannot), format!("not supported: {what}")),
+        Error::Unavailable(_) => {
+            tracing::warn!(error = %error, "service unavailable");
+            (
+                Some(Code::Unavailable),
+                "service temporarily unavailable, try again later".into(),
+            )
+        }
         _ => {
             tracing::error!(error = %error, "storage failure");
             (Some(Code::ServerBug), "internal server error".into())
@@ -69,6 +76,7 @@ mod tests {
             (Error::Corruption("x".into()), Code::Corruption),
             (Error::Backend("secret path".into()), Code::ServerBug),
             (Error::Cannot("no"), Code::Cannot),
+            (Error::Unavailable("replica".into()), Code::Unavailable),
         ];
         for (e, c) in cases {
             assert_eq!(code_of(&error_response("t", &e)), (StatusKind::No, Some(c)));

@@ -75,6 +75,14 @@ pub(crate) async fn complete(
             });
             reply
         }
+        Err(e @ Error::Unavailable(_)) => {
+            tracing::warn!(user = %user, error = %e, "login refused: service unavailable");
+            super::reply(StatusResponse::no(
+                tag,
+                Some(Code::Unavailable),
+                "service temporarily unavailable, try again later",
+            ))
+        }
         Err(e) => {
             tracing::error!(error = %e, "authenticator failed");
             super::reply(StatusResponse::no(
