@@ -26,7 +26,15 @@
 //! - namespace operations show through the `Storage` API;
 //! - the change feed names the changed account and wakes its watch;
 //! - sync points are kept per incarnation;
-//! - a UIDVALIDITY that is not the mailbox's is `NoSuchMailbox`.
+//! - a UIDVALIDITY that is not the mailbox's is `NoSuchMailbox`;
+//! - the writes of a split-brain merge (`mailroom-sync`'s `Primary`, and
+//!   PROTOCOL.md "Split brain") apply to a mailbox that changed on its own
+//!   since its sync point: messages renumbered above both ends' UIDNEXT
+//!   with their bytes, the UIDs they leave expunged, flags of a message
+//!   changed on both ends replaced, an expunge from the other end; one new
+//!   modseq above both HIGHESTMODSEQs. UIDVALIDITY stays, and a CONDSTORE/
+//!   QRESYNC client that had synced at the split or just before the merge
+//!   learns every change and vanished UID through `changes_since`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,7 +64,8 @@ macro_rules! replication_conformance_tests {
     ($make:expr) => {
         $crate::__replication_conformance_tests!($make;
             state_crc_follows_every_change, records_since_pages, replica_from_records,
-            namespace_ops, change_feed, sync_points, wrong_uid_validity);
+            namespace_ops, change_feed, sync_points, wrong_uid_validity,
+            split_brain_apply);
     };
 }
 
@@ -711,4 +720,215 @@ where
         matches!(r, Err(Error::NoSuchMailbox(_))),
         "apply_messages: {r:?}"
     );
+}
+
+/// The writes of a split-brain merge, on the end that changed on its own
+/// since the sync point (see the module docs).
+pub async fn split_brain_apply<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let store = make();
+    store
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..5 {
+        store
+            .append(&inbox(), message(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let uv = uid_validity(&*store, &inbox()).await;
+    let split = store
+        .status(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let point = SyncPoint {
+        uid_next: split.uid_next,
+        highest_modseq: split.highest_modseq,
+    };
+    store
+        .set_sync_point(&inbox(), uv, point)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Apart: two deliveries (UIDs 6 and 7), a flag on 1, UID 2 expunged.
+    for i in 10..12 {
+        store
+            .append(&inbox(), message(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let owner = store
+        .open(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .store(
+            &[Uid(1)],
+            &StoreOp::Add([Flag::Flagged].into_iter().collect()),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .store(
+            &[Uid(2)],
+            &StoreOp::Add([Flag::Deleted].into_iter().collect()),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .expunge(Some(&[Uid(2)]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let before = store
+        .status(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .sync_point(&inbox(), uv)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        Some(point),
+        "local changes keep the sync point"
+    );
+    let records = all_records(&*store, &inbox(), uv).await;
+    let record = |uid: u32| {
+        records
+            .iter()
+            .find(|r| r.uid == Uid(uid))
+            .cloned()
+            .unwrap_or_else(|| panic!("no UID {uid}"))
+    };
+    // The merge: the other end's HIGHESTMODSEQ was higher still.
+    let modseq = ModSeq(before.highest_modseq.0 + 40);
+    let other = |i: u32, uid: u32| {
+        let m = message(i);
+        ReplicaMessage {
+            record: ReplicaRecord {
+                uid: Uid(uid),
+                modseq,
+                flags: [Flag::Seen].into_iter().collect(),
+                internal_date: m.internal_date.unwrap_or(InternalDate {
+                    timestamp: 0,
+                    offset_minutes: 0,
+                }),
+                size: m.content.len() as u64,
+                guid: crate::guid::MessageGuid::of(&m.content),
+                seen_by: vec![],
+            },
+            content: Some(m.content),
+        }
+    };
+    let mut own = Vec::new();
+    for (uid, to) in [(6, 10), (7, 11)] {
+        let content = store
+            .message_content(&inbox(), uv, Uid(uid))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        own.push(ReplicaMessage {
+            record: ReplicaRecord {
+                uid: Uid(to),
+                modseq,
+                ..record(uid)
+            },
+            content: Some(content),
+        });
+    }
+    let mut batch = ApplyBatch {
+        messages: vec![
+            // UID 1 changed on both ends, the other end's change won.
+            ReplicaMessage {
+                record: ReplicaRecord {
+                    modseq,
+                    flags: [Flag::Answered, Flag::Keyword("$Merged".into())]
+                        .into_iter()
+                        .collect(),
+                    ..record(1)
+                },
+                content: None,
+            },
+            // The other end's two deliveries that took UIDs 6 and 7.
+            other(20, 8),
+            other(21, 9),
+        ],
+        // UID 3: expunged on the other end, untouched here.
+        expunged: vec![(Uid(3), modseq), (Uid(6), modseq), (Uid(7), modseq)],
+        uid_next: Some(Uid(13)),
+        highest_modseq: Some(modseq),
+    };
+    // Our own 6 and 7 renumbered too; UID 2 came back (changed there).
+    batch.messages.extend(own);
+    batch.messages.push(other(1, 12));
+    let applied = store
+        .apply_messages(&inbox(), uv, batch)
+        .await
+        .unwrap_or_else(|e| panic!("applying a merge: {e}"));
+    assert!(applied.missing.is_empty(), "{:?}", applied.missing);
+    assert_consistent(&*store, &inbox(), "after a merge").await;
+    let after = store
+        .status(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(after.uid_validity, split.uid_validity, "UIDVALIDITY stays");
+    assert_eq!(after.uid_next, Uid(13), "UIDNEXT above every new UID");
+    assert_eq!(
+        after.highest_modseq, modseq,
+        "HIGHESTMODSEQ raised to the merge's"
+    );
+    let uids: Vec<u32> = all_records(&*store, &inbox(), uv)
+        .await
+        .iter()
+        .map(|r| r.uid.0)
+        .collect();
+    assert_eq!(
+        uids,
+        [1, 4, 5, 8, 9, 10, 11, 12],
+        "live UIDs after the merge"
+    );
+    let one = all_records(&*store, &inbox(), uv)
+        .await
+        .into_iter()
+        .find(|r| r.uid == Uid(1))
+        .unwrap_or_else(|| panic!("UID 1 gone"));
+    assert!(
+        one.flags.contains(&Flag::Keyword("$Merged".into())) && !one.flags.contains(&Flag::Flagged),
+        "the winning flags replace the others: {:?}",
+        one.flags
+    );
+    for (uid, bytes) in [(10, record(6)), (11, record(7))] {
+        let content = store
+            .message_content(&inbox(), uv, Uid(uid))
+            .await
+            .unwrap_or_else(|e| panic!("UID {uid}: {e}"));
+        assert_eq!(
+            crate::guid::MessageGuid::of(&content),
+            bytes.guid,
+            "a renumbered message keeps its bytes"
+        );
+    }
+    // What QRESYNC clients learn: one synced at the split, one just
+    // before the merge.
+    let mbox = store
+        .open(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for (since, vanished) in [
+        (split.highest_modseq, vec![2, 3, 6, 7]),
+        (before.highest_modseq, vec![3, 6, 7]),
+    ] {
+        let changes = mbox
+            .changes_since(since)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(changes.highest_modseq, modseq);
+        let gone: Vec<u32> = changes.expunged.iter().map(|(u, _)| u.0).collect();
+        assert_eq!(gone, vanished, "VANISHED since {since}");
+        let changed: Vec<u32> = changes.changed.iter().map(|m| m.uid.0).collect();
+        assert_eq!(changed, [1, 8, 9, 10, 11, 12], "changed since {since}");
+    }
 }

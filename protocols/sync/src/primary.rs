@@ -767,12 +767,14 @@ where
             return Ok(Vec::new());
         };
         let answer = self.request(msgs::get_account(user)).await?;
-        let theirs = msgs::account_from(&answer)?;
+        let mut theirs = msgs::account_from(&answer)?;
         if self.adopt_replica_mailboxes(&ours, theirs.as_ref()).await? {
             let Some(now) = self.store().account_state(user).await? else {
                 return Ok(Vec::new());
             };
             ours = now;
+            let answer = self.request(msgs::get_account(user)).await?;
+            theirs = msgs::account_from(&answer)?;
         }
         let heads = self.sync_namespace(&ours, theirs.as_ref()).await?;
         let mut verdicts = Vec::with_capacity(ours.mailboxes.len());
@@ -821,12 +823,33 @@ where
         };
         let store = Arc::clone(self.store());
         let mut changed = false;
+        // Above every UIDVALIDITY either end uses, for a mailbox that has
+        // to take a new one.
+        let mut fresh_uv = ours
+            .mailboxes
+            .iter()
+            .chain(&theirs.mailboxes)
+            .map(|m| m.head.uid_validity.0)
+            .max()
+            .unwrap_or(0);
         for t in &theirs.mailboxes {
-            if ours
+            if let Some(o) = ours
                 .mailboxes
                 .iter()
-                .any(|o| o.head.uid_validity == t.head.uid_validity)
+                .find(|o| o.head.uid_validity == t.head.uid_validity)
             {
+                // A replica mailbox that never had a sync point was made on
+                // the replica; if the primary's mailbox of its UIDVALIDITY
+                // has another name, both ends picked the same UIDVALIDITY
+                // for two mailboxes made apart. Matching them by it would
+                // rename one onto the other: the replica's moves to a new
+                // UIDVALIDITY instead (the one case where nothing else works).
+                if t.sync_point.is_none() && o.name != t.name {
+                    fresh_uv = fresh_uv.saturating_add(1);
+                    self.readopt(&ours.user, ours, t, UidValidity(fresh_uv))
+                        .await?;
+                    changed = true;
+                }
                 continue;
             }
             let untouched = t.sync_point.is_some_and(|p| {
@@ -873,6 +896,73 @@ where
             changed = true;
         }
         Ok(changed)
+    }
+
+    /// The replica's mailbox `t` took a UIDVALIDITY the primary uses for
+    /// another mailbox: its messages go into the primary's mailbox of its
+    /// name, made with `uid_validity` if there is none, and the replica's
+    /// is deleted (the namespace pass then creates the primary's there).
+    async fn readopt(
+        &mut self,
+        user: &str,
+        ours: &AccountState,
+        t: &MailboxState,
+        uid_validity: UidValidity,
+    ) -> Result<()> {
+        let store = Arc::clone(self.store());
+        let target = match ours.mailboxes.iter().find(|o| o.name == t.name) {
+            Some(o) => o.clone(),
+            None => {
+                tracing::warn!(
+                    user,
+                    mailbox = %t.name,
+                    taken = t.head.uid_validity.0,
+                    uid_validity = uid_validity.0,
+                    "split brain: mailbox made on the replica with a UIDVALIDITY the primary uses for another; giving it a new one"
+                );
+                store
+                    .apply_namespace(
+                        user,
+                        NamespaceOp::Create {
+                            name: t.name.clone(),
+                            uid_validity,
+                            special_use: t.special_use,
+                        },
+                    )
+                    .await?;
+                if !t.acl.entries.is_empty() {
+                    store
+                        .apply_namespace(
+                            user,
+                            NamespaceOp::SetAttributes {
+                                name: t.name.clone(),
+                                special_use: t.special_use,
+                                acl: t.acl.clone(),
+                            },
+                        )
+                        .await?;
+                }
+                MailboxState {
+                    name: t.name.clone(),
+                    head: empty_head(uid_validity),
+                    special_use: t.special_use,
+                    acl: t.acl.clone(),
+                    sync_point: None,
+                }
+            }
+        };
+        self.fold(user, t, &target).await?;
+        let answer = self
+            .request(
+                NamespaceRequest::Delete {
+                    user: user.to_owned(),
+                    name: t.name.clone(),
+                }
+                .to_frame(),
+            )
+            .await?;
+        msgs::expect(&answer, kind::OK)?;
+        Ok(())
     }
 
     /// Copies the messages of the replica's mailbox `t` into the primary's

@@ -221,9 +221,9 @@ async fn bad_input_is_refused_and_the_port_keeps_serving() {
     drop(conn);
 
     // The same port serves the real primary.
-    append_n(&p, &inbox(USER), 0, 3, 500).await;
+    append_n(&*p, &inbox(USER), 0, 3, 500).await;
     let running = start_primary(Arc::clone(&p), addr, primary_config());
-    wait_identical(&p, &r, USER).await;
+    wait_identical(&*p, &*r, USER).await;
     running.stop().await;
     assert!(
         listener.replica.stats().refused >= 7,

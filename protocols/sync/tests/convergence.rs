@@ -164,7 +164,7 @@ proptest! {
                 }
             }
             conn.sync_all().await.unwrap();
-            assert_eq!(picture(&p, USER).await, picture(&r, USER).await, "{ops:?}");
+            assert_eq!(picture(&*p, USER).await, picture(&*r, USER).await, "{ops:?}");
             let again = conn.sync_all().await.unwrap();
             assert!(
                 again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
@@ -263,8 +263,8 @@ proptest! {
             let served = tokio::spawn(async move { replica.serve_connection(b).await });
             let mut conn = primary.connect(a).await.unwrap();
             conn.sync_all().await.unwrap();
-            let after_p = picture(&p, USER).await;
-            assert_eq!(after_p, picture(&r, USER).await, "{apart:?}");
+            let after_p = picture(&*p, USER).await;
+            assert_eq!(after_p, picture(&*r, USER).await, "{apart:?}");
             let held: std::collections::BTreeSet<_> = p
                 .open(&inbox(USER), USER).await.unwrap().snapshot().await.unwrap()
                 .messages.iter().map(|m| m.guid).collect();

@@ -32,8 +32,8 @@ async fn every_kind_of_change_replicates() {
 
     // Appends, with flags and keywords.
     p.ensure_account(ALICE).await.unwrap();
-    append_n(&p, &inbox(ALICE), 0, 10, 600).await;
-    wait_identical(&p, &r, ALICE).await;
+    append_n(&*p, &inbox(ALICE), 0, 10, 600).await;
+    wait_identical(&*p, &*r, ALICE).await;
 
     // Flags (owner and another user's \Seen on a shared mailbox), keywords.
     let mbox = p.open(&inbox(ALICE), ALICE).await.unwrap();
@@ -60,7 +60,7 @@ async fn every_kind_of_change_replicates() {
         )
         .await
         .unwrap();
-    wait_identical(&p, &r, ALICE).await;
+    wait_identical(&*p, &*r, ALICE).await;
     let seen = r
         .records(
             &inbox(ALICE),
@@ -84,7 +84,7 @@ async fn every_kind_of_change_replicates() {
     .await
     .unwrap();
     assert_eq!(mbox.expunge(None).await.unwrap(), vec![Uid(5), Uid(6)]);
-    wait_identical(&p, &r, ALICE).await;
+    wait_identical(&*p, &*r, ALICE).await;
     let replica_inbox = r.open(&inbox(ALICE), ALICE).await.unwrap();
     let changes = replica_inbox.changes_since(ModSeq(0)).await.unwrap();
     assert_eq!(
@@ -99,8 +99,8 @@ async fn every_kind_of_change_replicates() {
     p.create(&mailbox(ALICE, "Projects/A"), Some(SpecialUse::Archive))
         .await
         .unwrap();
-    append_n(&p, &mailbox(ALICE, "Projects/A"), 100, 3, 300).await;
-    wait_identical(&p, &r, ALICE).await;
+    append_n(&*p, &mailbox(ALICE, "Projects/A"), 100, 3, 300).await;
+    wait_identical(&*p, &*r, ALICE).await;
     p.rename(
         &mailbox(ALICE, "Projects/A"),
         &MailboxName::new("Old").unwrap(),
@@ -147,7 +147,7 @@ async fn every_kind_of_change_replicates() {
     p.rename(&inbox(ALICE), &MailboxName::new("Saved").unwrap())
         .await
         .unwrap();
-    wait_identical(&p, &r, ALICE).await;
+    wait_identical(&*p, &*r, ALICE).await;
     let names: Vec<String> = r
         .account_state(ALICE)
         .await
@@ -182,9 +182,9 @@ async fn every_kind_of_change_replicates() {
 
     // A second account replicates too.
     p.ensure_account(BOB).await.unwrap();
-    append_n(&p, &inbox(BOB), 0, 2, 200).await;
-    wait_identical(&p, &r, BOB).await;
-    wait_identical(&p, &r, ALICE).await;
+    append_n(&*p, &inbox(BOB), 0, 2, 200).await;
+    wait_identical(&*p, &*r, BOB).await;
+    wait_identical(&*p, &*r, ALICE).await;
     assert_eq!(running.primary.stats().repaired, 0, "no repair was needed");
     running.stop().await;
     listener.task.abort();
@@ -195,10 +195,10 @@ async fn restarted_replica_and_primary_resume_without_resending() {
     let p = Arc::new(MemoryStore::new());
     let r = Arc::new(MemoryStore::new());
     p.ensure_account(ALICE).await.unwrap();
-    append_n(&p, &inbox(ALICE), 0, 40, 2048).await;
+    append_n(&*p, &inbox(ALICE), 0, 40, 2048).await;
     let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
     let running = start_primary(Arc::clone(&p), listener.addr, primary_config());
-    wait_identical(&p, &r, ALICE).await;
+    wait_identical(&*p, &*r, ALICE).await;
     let initial = running.primary.stats();
     assert_eq!(initial.messages_sent, 40);
     assert!(initial.bytes_sent > 40 * 2048, "{initial:?}");
@@ -243,7 +243,7 @@ async fn restarted_replica_and_primary_resume_without_resending() {
     assert!(!status.lag.is_zero(), "{status:?}");
     let second = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
     *running.target.lock().unwrap() = second.addr;
-    wait_identical(&p, &r, ALICE).await;
+    wait_identical(&*p, &*r, ALICE).await;
     let status = wait_status(&running.primary, |s| s.pending_accounts == 0).await;
     assert!(status.connected, "{status:?}");
     let after = running.primary.stats();
@@ -287,10 +287,10 @@ async fn damaged_replica_records_are_found_and_repaired() {
     let p = Arc::new(MemoryStore::new());
     let r = Arc::new(MemoryStore::new());
     p.ensure_account(ALICE).await.unwrap();
-    append_n(&p, &inbox(ALICE), 0, 20, 1024).await;
+    append_n(&*p, &inbox(ALICE), 0, 20, 1024).await;
     let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
     let running = start_primary(Arc::clone(&p), listener.addr, primary_config());
-    wait_identical(&p, &r, ALICE).await;
+    wait_identical(&*p, &*r, ALICE).await;
     let before = running.primary.stats();
 
     // Damage two records on the replica without touching its HIGHESTMODSEQ:
@@ -326,11 +326,11 @@ async fn damaged_replica_records_are_found_and_repaired() {
     )
     .await
     .unwrap();
-    assert_ne!(picture(&p, ALICE).await, picture(&r, ALICE).await);
+    assert_ne!(picture(&*p, ALICE).await, picture(&*r, ALICE).await);
 
     // The next batch for that mailbox finds the state CRC mismatch.
     p.append(&inbox(ALICE), message(500, 1024)).await.unwrap();
-    wait_identical(&p, &r, ALICE).await;
+    wait_identical(&*p, &*r, ALICE).await;
     let after = running.primary.stats();
     assert!(after.mismatches > before.mismatches, "{after:?}");
     assert_eq!(after.repaired - before.repaired, 1, "{after:?}");
@@ -353,7 +353,7 @@ async fn runs_on_the_shared_server_runtime_with_its_limits_and_shutdown() {
     let p = Arc::new(MemoryStore::new());
     let r = Arc::new(MemoryStore::new());
     p.ensure_account(ALICE).await.unwrap();
-    append_n(&p, &inbox(ALICE), 0, 4, 300).await;
+    append_n(&*p, &inbox(ALICE), 0, 4, 300).await;
     let replica = mailroom_sync::Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -369,7 +369,7 @@ async fn runs_on_the_shared_server_runtime_with_its_limits_and_shutdown() {
         .await
         .unwrap();
     conn.sync_all().await.unwrap();
-    wait_identical(&p, &r, ALICE).await;
+    wait_identical(&*p, &*r, ALICE).await;
 
     // Over the limit: refused in the protocol's own words, an ERROR frame.
     let second = Primary::new(Arc::clone(&p) as _, primary_config());

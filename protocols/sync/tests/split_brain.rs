@@ -1,4 +1,5 @@
-//! Split brain on the memory store: both ends accept writes while apart
+//! Split brain, on the memory store and on the CRC store: both ends accept
+//! writes while apart
 //! (the replica promoted, the old primary still running); reconnected, the
 //! merge leaves both ends identical and loses nothing either acknowledged,
 //! by the rules of `Primary`'s merge (PROTOCOL.md, "Split brain").
@@ -11,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::*;
-use mailroom_core::{Flag, MessageGuid, Storage, StoreOp, Uid};
+use mailroom_core::{Flag, MessageGuid, Replication, Storage, StoreOp, Uid};
 use mailroom_store_memory::MemoryStore;
 use mailroom_sync::{Primary, ReplicaConfig, Verdict};
 use tokio::net::TcpStream;
@@ -25,7 +26,7 @@ fn guids(p: &Picture) -> BTreeSet<MessageGuid> {
         .collect()
 }
 
-async fn flag(store: &MemoryStore, uid: u32, op: StoreOp) {
+async fn flag<S: Storage + ?Sized>(store: &S, uid: u32, op: StoreOp) {
     let b = store.open(&inbox(USER), USER).await.unwrap();
     b.store(&[Uid(uid)], &op, None).await.unwrap();
 }
@@ -35,43 +36,59 @@ fn add(flags: &[Flag]) -> StoreOp {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn both_ends_written_apart_are_merged_without_loss() {
-    let p = Arc::new(MemoryStore::new());
-    let r = Arc::new(MemoryStore::new());
+async fn memory_both_ends_written_apart_are_merged_without_loss() {
+    both_ends_written_apart_are_merged_without_loss(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryStore::new()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crc_both_ends_written_apart_are_merged_without_loss() {
+    let (pd, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    both_ends_written_apart_are_merged_without_loss(crc_store(pd.path()), crc_store(rd.path()))
+        .await;
+}
+
+async fn both_ends_written_apart_are_merged_without_loss<S: Replication + 'static>(
+    p: Arc<S>,
+    r: Arc<S>,
+) {
     let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
     p.ensure_account(USER).await.unwrap();
-    append_n(&p, &inbox(USER), 0, 5, 500).await;
-    let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+    append_n(&*p, &inbox(USER), 0, 5, 500).await;
+    let primary = Primary::new(Arc::clone(&p) as Arc<dyn Replication>, primary_config());
     let mut conn = primary
         .connect(TcpStream::connect(listener.addr).await.unwrap())
         .await
         .unwrap();
     conn.sync_all().await.unwrap();
-    wait_identical(&p, &r, USER).await;
+    wait_identical(&*p, &*r, USER).await;
     let split = p.status(&inbox(USER), USER).await.unwrap();
     drop(conn);
 
     // Apart. The old primary: two deliveries (UIDs 6, 7), \Flagged on 1,
     // UID 2 expunged, \Answered on 3.
-    append_n(&p, &inbox(USER), 100, 2, 500).await;
-    flag(&p, 1, add(&[Flag::Flagged])).await;
-    flag(&p, 2, add(&[Flag::Deleted])).await;
+    append_n(&*p, &inbox(USER), 100, 2, 500).await;
+    flag(&*p, 1, add(&[Flag::Flagged])).await;
+    flag(&*p, 2, add(&[Flag::Deleted])).await;
     let b = p.open(&inbox(USER), USER).await.unwrap();
     assert_eq!(b.expunge(None).await.unwrap(), vec![Uid(2)]);
     // The promoted replica: two other deliveries taking the same UIDs 6, 7,
     // \Seen on 3 (before the primary's change to it), UID 4 expunged, a
     // keyword on 2 (which the primary expunged), \Draft on 5.
-    append_n(&r, &inbox(USER), 200, 2, 500).await;
-    flag(&r, 3, add(&[Flag::Seen])).await;
-    flag(&r, 4, add(&[Flag::Deleted])).await;
+    append_n(&*r, &inbox(USER), 200, 2, 500).await;
+    flag(&*r, 3, add(&[Flag::Seen])).await;
+    flag(&*r, 4, add(&[Flag::Deleted])).await;
     let b = r.open(&inbox(USER), USER).await.unwrap();
     assert_eq!(b.expunge(None).await.unwrap(), vec![Uid(4)]);
-    flag(&r, 2, add(&[Flag::Keyword("$Important".into())])).await;
-    flag(&r, 5, add(&[Flag::Draft])).await;
-    flag(&p, 3, add(&[Flag::Answered])).await;
+    flag(&*r, 2, add(&[Flag::Keyword("$Important".into())])).await;
+    flag(&*r, 5, add(&[Flag::Draft])).await;
+    flag(&*p, 3, add(&[Flag::Answered])).await;
 
-    let before_p = picture(&p, USER).await.unwrap();
-    let before_r = picture(&r, USER).await.unwrap();
+    let before_p = picture(&*p, USER).await.unwrap();
+    let before_r = picture(&*r, USER).await.unwrap();
     let r_highest = r.status(&inbox(USER), USER).await.unwrap().highest_modseq;
     let p_highest = p.status(&inbox(USER), USER).await.unwrap().highest_modseq;
 
@@ -83,8 +100,8 @@ async fn both_ends_written_apart_are_merged_without_loss() {
     let verdicts = conn.sync_all().await.unwrap();
     let inbox_verdict = verdicts[USER].iter().find(|(n, _)| n.is_inbox()).unwrap().1;
     assert_eq!(inbox_verdict, Verdict::Merged);
-    let after_p = picture(&p, USER).await.unwrap();
-    let after_r = picture(&r, USER).await.unwrap();
+    let after_p = picture(&*p, USER).await.unwrap();
+    let after_r = picture(&*r, USER).await.unwrap();
     assert_eq!(after_p, after_r, "both ends identical");
 
     // Nothing acknowledged is lost: every message either end held is there,
@@ -156,37 +173,51 @@ async fn both_ends_written_apart_are_merged_without_loss() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mailboxes_made_or_changed_apart_are_kept() {
-    let p = Arc::new(MemoryStore::new());
-    let r = Arc::new(MemoryStore::new());
+async fn memory_mailboxes_made_or_changed_apart_are_kept() {
+    mailboxes_made_or_changed_apart_are_kept(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryStore::new()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crc_mailboxes_made_or_changed_apart_are_kept() {
+    let (pd, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    mailboxes_made_or_changed_apart_are_kept(crc_store(pd.path()), crc_store(rd.path())).await;
+}
+
+async fn mailboxes_made_or_changed_apart_are_kept<S: Replication + 'static>(p: Arc<S>, r: Arc<S>) {
     let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
     p.ensure_account(USER).await.unwrap();
     for name in ["Old", "Keep"] {
         p.create(&mailbox(USER, name), None).await.unwrap();
-        append_n(&p, &mailbox(USER, name), name.len() * 100, 1, 300).await;
+        append_n(&*p, &mailbox(USER, name), name.len() * 100, 1, 300).await;
     }
-    let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+    let primary = Primary::new(Arc::clone(&p) as Arc<dyn Replication>, primary_config());
     let mut conn = primary
         .connect(TcpStream::connect(listener.addr).await.unwrap())
         .await
         .unwrap();
     conn.sync_all().await.unwrap();
-    wait_identical(&p, &r, USER).await;
+    wait_identical(&*p, &*r, USER).await;
     drop(conn);
 
     // Apart. The old primary deletes Old and Keep and makes Notes (one
-    // message); the promoted replica makes Notes too (two messages) and
-    // Ideas (one), and delivers to Keep.
+    // message); the promoted replica makes Ideas (one) and Notes too (two
+    // messages), and delivers to Keep. Both ends pick UIDVALIDITYs from
+    // the same past, so the replica's Ideas may well take the UIDVALIDITY
+    // of the primary's Notes: it must not be taken for a rename.
     p.delete(&mailbox(USER, "Old")).await.unwrap();
     p.delete(&mailbox(USER, "Keep")).await.unwrap();
     p.create(&mailbox(USER, "Notes"), None).await.unwrap();
-    append_n(&p, &mailbox(USER, "Notes"), 1000, 1, 300).await;
-    r.create(&mailbox(USER, "Notes"), None).await.unwrap();
-    append_n(&r, &mailbox(USER, "Notes"), 2000, 2, 300).await;
+    append_n(&*p, &mailbox(USER, "Notes"), 1000, 1, 300).await;
     r.create(&mailbox(USER, "Ideas"), None).await.unwrap();
-    append_n(&r, &mailbox(USER, "Ideas"), 3000, 1, 300).await;
-    append_n(&r, &mailbox(USER, "Keep"), 4000, 1, 300).await;
-    let before_r = picture(&r, USER).await.unwrap();
+    append_n(&*r, &mailbox(USER, "Ideas"), 3000, 1, 300).await;
+    r.create(&mailbox(USER, "Notes"), None).await.unwrap();
+    append_n(&*r, &mailbox(USER, "Notes"), 2000, 2, 300).await;
+    append_n(&*r, &mailbox(USER, "Keep"), 4000, 1, 300).await;
+    let before_r = picture(&*r, USER).await.unwrap();
     let old_guid = before_r
         .mailboxes
         .iter()
@@ -200,10 +231,10 @@ async fn mailboxes_made_or_changed_apart_are_kept() {
         .await
         .unwrap();
     conn.sync_all().await.unwrap();
-    let after_p = picture(&p, USER).await.unwrap();
+    let after_p = picture(&*p, USER).await.unwrap();
     assert_eq!(
         after_p,
-        picture(&r, USER).await.unwrap(),
+        picture(&*r, USER).await.unwrap(),
         "both ends identical"
     );
     let names: Vec<&str> = after_p.mailboxes.iter().map(|(n, ..)| n.as_str()).collect();

@@ -39,7 +39,7 @@ async fn replicates_over_tls_with_the_certificate_checked() {
     let p = Arc::new(MemoryStore::new());
     let r = Arc::new(MemoryStore::new());
     p.ensure_account(USER).await.unwrap();
-    append_n(&p, &inbox(USER), 0, 5, 800).await;
+    append_n(&*p, &inbox(USER), 0, 5, 800).await;
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -77,9 +77,9 @@ async fn replicates_over_tls_with_the_certificate_checked() {
                 .await;
         })
     };
-    wait_identical(&p, &r, USER).await;
-    append_n(&p, &inbox(USER), 100, 3, 800).await;
-    wait_identical(&p, &r, USER).await;
+    wait_identical(&*p, &*r, USER).await;
+    append_n(&*p, &inbox(USER), 100, 3, 800).await;
+    wait_identical(&*p, &*r, USER).await;
     assert_eq!(r.status(&inbox(USER), USER).await.unwrap().messages, 8);
     assert!(primary.stats().bytes_sent > 8 * 800);
     stop.send(()).unwrap();

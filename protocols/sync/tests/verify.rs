@@ -173,9 +173,9 @@ async fn verify_finds_damaged_message_bytes_and_repairs_only_them() {
         damaged: Mutex::new(HashSet::new()),
     });
     p.ensure_account(USER).await.unwrap();
-    append_n(&p, &inbox(USER), 0, 30, 2000).await;
+    append_n(&*p, &inbox(USER), 0, 30, 2000).await;
     p.create(&mailbox(USER, "Lists"), None).await.unwrap();
-    append_n(&p, &mailbox(USER, "Lists"), 100, 5, 2000).await;
+    append_n(&*p, &mailbox(USER, "Lists"), 100, 5, 2000).await;
 
     let replica = Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
     let primary = Primary::new(Arc::clone(&p) as _, primary_config());
@@ -220,7 +220,7 @@ async fn verify_finds_damaged_message_bytes_and_repairs_only_them() {
     for uid in [7, 21] {
         r.message_content(&inbox(USER), uv, Uid(uid)).await.unwrap();
     }
-    assert_eq!(picture(&p, USER).await, picture(&r.inner, USER).await);
+    assert_eq!(picture(&*p, USER).await, picture(&r.inner, USER).await);
     let verdicts = conn.verify_account(USER).await.unwrap();
     assert!(
         verdicts.iter().all(|(_, v)| *v == Verdict::InStep),

@@ -53,10 +53,10 @@ async fn newer_sender_with_unknown_fields_and_frames_still_replicates() {
     let running = start_primary(Arc::clone(&p), listener.addr, config);
 
     p.ensure_account(USER).await.unwrap();
-    append_n(&p, &inbox(USER), 0, 5, 400).await;
+    append_n(&*p, &inbox(USER), 0, 5, 400).await;
     p.create(&mailbox(USER, "Lists"), None).await.unwrap();
-    append_n(&p, &mailbox(USER, "Lists"), 10, 3, 400).await;
-    wait_identical(&p, &r, USER).await;
+    append_n(&*p, &mailbox(USER, "Lists"), 10, 3, 400).await;
+    wait_identical(&*p, &*r, USER).await;
     let stats = running.primary.stats();
     assert!(
         stats.unsupported_answers >= 2,

@@ -1,7 +1,7 @@
 //! Shared helpers: a replica listener on a real loopback socket, run by the
 //! shared server runtime (`mailroom-server`) with a wrapper that records
 //! each connection's result; a rolling primary; and a deep comparison of
-//! two memory stores.
+//! two stores of any backend.
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -17,7 +17,6 @@ use mailroom_core::{
 };
 use mailroom_server::limit::Refusal;
 use mailroom_server::{Connection, Protocol, Server};
-use mailroom_store_memory::MemoryStore;
 use mailroom_sync::{Primary, PrimaryConfig, Replica, ReplicaConfig, Secret, SyncError};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -71,7 +70,10 @@ pub struct ReplicaListener {
     pub results: mpsc::UnboundedReceiver<Result<(), SyncError>>,
 }
 
-pub async fn listen(store: Arc<MemoryStore>, config: ReplicaConfig) -> ReplicaListener {
+pub async fn listen<S: Replication + 'static>(
+    store: Arc<S>,
+    config: ReplicaConfig,
+) -> ReplicaListener {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let replica = Replica::new(store, config);
@@ -119,8 +121,8 @@ pub fn primary_config() -> PrimaryConfig {
     c
 }
 
-pub fn start_primary(
-    store: Arc<MemoryStore>,
+pub fn start_primary<S: Replication + 'static>(
+    store: Arc<S>,
     addr: SocketAddr,
     config: PrimaryConfig,
 ) -> RunningPrimary {
@@ -184,7 +186,7 @@ pub struct Picture {
     )>,
 }
 
-pub async fn picture(store: &MemoryStore, user: &str) -> Option<Picture> {
+pub async fn picture<S: Replication + ?Sized>(store: &S, user: &str) -> Option<Picture> {
     let state = store.account_state(user).await.unwrap()?;
     let mut mailboxes = Vec::new();
     for m in &state.mailboxes {
@@ -205,7 +207,7 @@ pub async fn picture(store: &MemoryStore, user: &str) -> Option<Picture> {
 }
 
 /// Waits until the replica's picture of `user` equals the primary's.
-pub async fn wait_identical(primary: &MemoryStore, replica: &MemoryStore, user: &str) {
+pub async fn wait_identical<S: Replication + ?Sized>(primary: &S, replica: &S, user: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let p = picture(primary, user).await;
@@ -220,8 +222,8 @@ pub async fn wait_identical(primary: &MemoryStore, replica: &MemoryStore, user: 
     }
 }
 
-pub async fn append_n(
-    store: &MemoryStore,
+pub async fn append_n<S: Storage + ?Sized>(
+    store: &S,
     mailbox: &MailboxRef,
     from: usize,
     n: usize,
@@ -230,4 +232,20 @@ pub async fn append_n(
     for i in from..from + n {
         store.append(mailbox, message(i, size)).await.unwrap();
     }
+}
+
+/// A CRC store in `dir`, fsync off (tests), nothing kept loaded once
+/// released (so every access reads the files).
+pub fn crc_store(dir: &std::path::Path) -> Arc<mailroom_store_crc::CrcStore> {
+    Arc::new(
+        mailroom_store_crc::CrcStore::open(
+            dir,
+            mailroom_store_crc::CrcOptions {
+                durability: false,
+                open_mailbox_grace: Duration::ZERO,
+                ..mailroom_store_crc::CrcOptions::default()
+            },
+        )
+        .unwrap(),
+    )
 }
