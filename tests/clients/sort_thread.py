@@ -1,5 +1,5 @@
 """Differential test for SORT (RFC 5256, SORT=DISPLAY of RFC 5957, ESORT
-of RFC 5267) and THREAD (ORDEREDSUBJECT, REFERENCES): the same mailbox in mailroomd and
+of RFC 5267) and THREAD (ORDEREDSUBJECT, REFERENCES, REFS): the same mailbox in mailroomd and
 Dovecot, the same UID SORT and UID THREAD commands; the answers must be the
 same UIDs in the same order (for THREAD: the same response text).
 
@@ -79,7 +79,7 @@ SORTS = [
     "REVERSE SUBJECT SIZE", "CC TO SIZE",
 ]
 SEARCHES = ["ALL", "SEEN", "UNSEEN FROM example", "1:20"]
-THREADS = ["ORDEREDSUBJECT", "REFERENCES"]
+THREADS = ["ORDEREDSUBJECT", "REFERENCES", "REFS"]
 
 
 def load(c, msgs):
@@ -197,7 +197,7 @@ def main():
     assert not esort_mismatches, f"{total - len(esort_mismatches)}/{total} ESORT answers agree with Dovecot"
     print(f"ok - {total}/{total} ESORT answers agree with Dovecot")
 
-    for cap in (b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES"):
+    for cap in (b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES", b"THREAD=REFS"):
         assert cap in m.capabilities(), f"mailroomd lacks {cap}"
     thread_mismatches = []
     for alg in THREADS:

@@ -279,6 +279,17 @@ pub enum Command {
         mailbox: MailboxArg,
     },
 
+    // ---- the saved search result
+    /// A FETCH, STORE, COPY, MOVE or UID EXPUNGE whose sequence set is `$`,
+    /// the saved search result (RFC 5182 SEARCHRES). The command inside
+    /// carries an empty placeholder set; the session puts the saved
+    /// messages in its place before running it (see
+    /// [`crate::extension::searchres`]).
+    SavedResult {
+        /// The command, its set a placeholder.
+        command: Box<Command>,
+    },
+
     // ---- refused arguments
     /// A command whose mailbox name is ASCII but not valid modified UTF-7
     /// (RFC 3501 §5.1.3: `&` not followed by base64 and `-`, or not
@@ -307,7 +318,9 @@ impl Command {
             | Command::Copy { uid, .. }
             | Command::Move { uid, .. } => *uid,
             Command::Expunge { uids } => uids.is_some(),
-            Command::InvalidMailboxName { command, .. } => command.is_uid(),
+            Command::InvalidMailboxName { command, .. } | Command::SavedResult { command } => {
+                command.is_uid()
+            }
             _ => false,
         }
     }
@@ -356,7 +369,9 @@ impl Command {
             Command::Store { .. } => "STORE",
             Command::Copy { .. } => "COPY",
             Command::Move { .. } => "MOVE",
-            Command::InvalidMailboxName { command, .. } => command.name(),
+            Command::InvalidMailboxName { command, .. } | Command::SavedResult { command } => {
+                command.name()
+            }
         }
     }
 }
@@ -475,6 +490,9 @@ pub enum ThreadAlgorithm {
     /// REFERENCES: messages linked by Message-ID, References and
     /// In-Reply-To, then threads with the same base subject merged.
     References,
+    /// REFS (draft-ietf-morg-inthread): linked as REFERENCES, not merged
+    /// by subject, threads ordered by their newest message.
+    Refs,
 }
 
 /// A SORT key (RFC 5256 §3, RFC 5957 §3).

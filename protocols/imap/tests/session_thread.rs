@@ -73,6 +73,14 @@ async fn references_and_ordered_subject() {
         "* THREAD (1 (2 4)(5))(3 8)((6)(7))(9)",
         "{r}"
     );
+    // REFS: the same links, no merging by subject (8 stays apart from 3),
+    // threads in the order of their newest message.
+    let r = c.ok("THREAD REFS UTF-8 ALL").await;
+    assert_eq!(
+        thread_line(&r),
+        "* THREAD (3)(1 (2 4)(5))((6)(7))(8)(9)",
+        "{r}"
+    );
     let r = c.ok("THREAD ORDEREDSUBJECT UTF-8 ALL").await;
     assert_eq!(
         thread_line(&r),
@@ -109,7 +117,9 @@ async fn thread_is_advertised_and_bad_input_is_refused() {
     let mut c = Client::login(srv.addr, "alice@example.com").await;
     let r = c.ok("CAPABILITY").await;
     assert!(
-        r.contains(" THREAD=ORDEREDSUBJECT") && r.contains(" THREAD=REFERENCES"),
+        r.contains(" THREAD=ORDEREDSUBJECT")
+            && r.contains(" THREAD=REFERENCES")
+            && r.contains(" THREAD=REFS"),
         "{r}"
     );
     let r = c.cmd("THREAD REFERENCES UTF-8 ALL").await;

@@ -7,6 +7,7 @@
 pub mod appendlimit;
 pub mod esort;
 pub mod literal_minus;
+pub mod searchres;
 pub mod sort;
 pub mod thread;
 pub mod within;

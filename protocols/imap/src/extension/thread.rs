@@ -1,5 +1,6 @@
-//! THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (RFC 5256 §3): the two
-//! threading algorithms, over what the cache holds (base subject, sent
+//! THREAD=ORDEREDSUBJECT and THREAD=REFERENCES (RFC 5256 §3) and
+//! THREAD=REFS (draft-ietf-morg-inthread, see [`refs`]): the threading
+//! algorithms, over what the cache holds (base subject, sent
 //! date, Message-ID, In-Reply-To and the `References:` field of the cached
 //! header): threading never opens a message file.
 //!
@@ -163,6 +164,9 @@ struct Container {
     message: Option<usize>,
     parent: Option<usize>,
     children: Vec<usize>,
+    /// Made a root by step 4 in place of a dummy root it was the only
+    /// child of (REFS orders such a thread as a dummy's).
+    from_dummy: bool,
 }
 
 struct Tree<'a> {
@@ -278,6 +282,7 @@ impl Tree<'_> {
                 let promoted = std::mem::take(&mut self.nodes[n].children);
                 for &c in &promoted {
                     self.nodes[c].parent = None;
+                    self.nodes[c].from_dummy = root_level;
                 }
                 promoted
             } else {
@@ -299,6 +304,20 @@ impl Tree<'_> {
         };
         let m = &self.messages[m];
         Some((&m.base_subject, m.reply))
+    }
+
+    /// The latest sent date of the messages under `node` (itself
+    /// included): what THREAD=REFS orders threads by.
+    fn newest(&self, node: usize) -> i64 {
+        let mut newest = i64::MIN;
+        let mut stack = vec![node];
+        while let Some(n) = stack.pop() {
+            if let Some(m) = self.nodes[n].message {
+                newest = newest.max(self.messages[m].date);
+            }
+            stack.extend(self.nodes[n].children.iter().copied());
+        }
+        newest
     }
 
     fn is_dummy(&self, node: usize) -> bool {
@@ -359,6 +378,54 @@ impl Tree<'_> {
 
 /// THREAD=REFERENCES. `messages` must be in mailbox (sequence) order.
 pub fn references(messages: &[ThreadMessage]) -> Vec<ThreadNode> {
+    let (mut tree, mut top) = linked(messages);
+    // (5) Order the roots (a dummy by its first child, children sorted).
+    for &n in &top {
+        if tree.is_dummy(n) {
+            let mut children = std::mem::take(&mut tree.nodes[n].children);
+            tree.sort_siblings(&mut children);
+            tree.nodes[n].children = children;
+        }
+    }
+    tree.sort_siblings(&mut top);
+    merged_by_subject(tree, top)
+}
+
+/// THREAD=REFS (draft-ietf-morg-inthread §4, as Dovecot implements it):
+/// the threads of REFERENCES steps 1 to 4 (linked by `References:`, else
+/// `In-Reply-To:`; dummies pruned), **without** merging threads by
+/// subject; replies ordered by sent date as in REFERENCES, and the
+/// threads by their **newest** message's sent date (a thread that got a
+/// reply moves to the end), ties by the root's sequence number. A thread
+/// under a dummy root (a message not in the answer), also one whose
+/// dummy root had a single child and so is not shown, counts as number
+/// 0; threads still tied keep the order their roots were first seen in
+/// (mailbox order, a dummy where it was first referenced), as Dovecot
+/// does. `messages` must be in mailbox (sequence) order.
+pub fn refs(messages: &[ThreadMessage]) -> Vec<ThreadNode> {
+    let (mut tree, top) = linked(messages);
+    for &n in &top {
+        tree.sort_all(n);
+    }
+    let mut keyed: Vec<((i64, u32), usize)> = top
+        .iter()
+        .map(|&n| {
+            let node = &tree.nodes[n];
+            let root_seq = match node.message {
+                Some(m) if !node.from_dummy => tree.messages[m].seq,
+                _ => 0,
+            };
+            ((tree.newest(n), root_seq), n)
+        })
+        .collect();
+    // Stable: ties keep the order of `top`.
+    keyed.sort_by_key(|(k, _)| *k);
+    keyed.iter().map(|&(_, n)| tree.build(n)).collect()
+}
+
+/// REFERENCES steps 1 to 4: the work tree with messages linked and
+/// dummies pruned, and its roots (unordered).
+fn linked(messages: &[ThreadMessage]) -> (Tree<'_>, Vec<usize>) {
     let mut tree = Tree {
         messages,
         nodes: Vec::with_capacity(messages.len() * 2),
@@ -414,16 +481,14 @@ pub fn references(messages: &[ThreadMessage]) -> Vec<ThreadNode> {
         .filter(|&n| tree.nodes[n].parent.is_none())
         .collect();
     // (4) Prune dummies.
-    let mut top = tree.prune(&roots);
-    // (5) Order the roots (a dummy by its first child, children sorted).
-    for &n in &top {
-        if tree.is_dummy(n) {
-            let mut children = std::mem::take(&mut tree.nodes[n].children);
-            tree.sort_siblings(&mut children);
-            tree.nodes[n].children = children;
-        }
-    }
-    tree.sort_siblings(&mut top);
+    let top = tree.prune(&roots);
+    (tree, top)
+}
+
+/// REFERENCES steps 6 and 7 over the ordered roots `top`: threads whose
+/// roots have the same base subject merged, then every set of siblings
+/// ordered.
+fn merged_by_subject(mut tree: Tree<'_>, top: Vec<usize>) -> Vec<ThreadNode> {
     // (6) Merge roots with the same base subject.
     let mut subjects: HashMap<Vec<u8>, usize> = HashMap::new();
     for &n in &top {

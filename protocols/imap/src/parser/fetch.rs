@@ -4,17 +4,18 @@
 use mailroom_core::ModSeq;
 
 use crate::command::{Command, FetchAttr, Section, SectionText};
+use crate::extension::searchres;
 
 use super::primitives::{Cursor, PResult, err, utf8};
 
 /// The most part numbers in a section (`1.2.3...`).
 const MAX_PART_DEPTH: usize = 64;
 
-/// `FETCH SP sequence-set SP ("ALL" / "FULL" / "FAST" / fetch-att /
+/// `FETCH SP (sequence-set / "$") SP ("ALL" / "FULL" / "FAST" / fetch-att /
 /// "(" fetch-att *(SP fetch-att) ")") [fetch-modifiers]`
 pub(super) fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     c.sp()?;
-    let set = c.seq_set()?;
+    let set = c.seq_set_or_saved()?;
     c.sp()?;
     let items = if c.eat_word("ALL") {
         vec![
@@ -77,13 +78,13 @@ pub(super) fn fetch(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
             return err("VANISHED requires CHANGEDSINCE");
         }
     }
-    Ok(Command::Fetch {
+    Ok(searchres::wrap(set, |set| Command::Fetch {
         uid,
         set,
         items,
         changed_since,
         vanished,
-    })
+    }))
 }
 
 /// One `fetch-att`.

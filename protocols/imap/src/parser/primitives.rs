@@ -425,6 +425,15 @@ impl<'a> Cursor<'a> {
             .ok_or_else(|| SyntaxError::new("number out of range"))
     }
 
+    /// `sequence-set / "$"` (RFC 5182): `None` for `$`, the saved search
+    /// result (see [`crate::extension::searchres`]).
+    pub(crate) fn seq_set_or_saved(&mut self) -> PResult<Option<SeqSet>> {
+        if self.eat(b'$') {
+            return Ok(None);
+        }
+        self.seq_set().map(Some)
+    }
+
     /// `sequence-set` (without `$`).
     pub(crate) fn seq_set(&mut self) -> PResult<SeqSet> {
         if self.peek() == Some(b'$') {

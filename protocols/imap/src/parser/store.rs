@@ -3,13 +3,14 @@
 use mailroom_core::ModSeq;
 
 use crate::command::{Command, StoreKind};
+use crate::extension::searchres;
 
 use super::primitives::{Cursor, MAX_LIST_ITEMS, PResult, err};
 
-/// `STORE SP sequence-set [SP "(" "UNCHANGEDSINCE" SP mod-sequence-valzer ")"] SP store-att-flags`
+/// `STORE SP (sequence-set / "$") [SP "(" "UNCHANGEDSINCE" SP mod-sequence-valzer ")"] SP store-att-flags`
 pub(super) fn store(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     c.sp()?;
-    let set = c.seq_set()?;
+    let set = c.seq_set_or_saved()?;
     c.sp()?;
     let mut unchanged_since = None;
     if c.peek() == Some(b'(') {
@@ -53,12 +54,12 @@ pub(super) fn store(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
         }
         flags
     };
-    Ok(Command::Store {
+    Ok(searchres::wrap(set, |set| Command::Store {
         uid,
         set,
         kind,
         silent,
         flags,
         unchanged_since,
-    })
+    }))
 }

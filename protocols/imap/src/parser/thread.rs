@@ -1,8 +1,8 @@
-//! THREAD and UID THREAD (RFC 5256 §3).
+//! THREAD and UID THREAD (RFC 5256 §3; REFS from draft-ietf-morg-inthread).
 //!
 //! ```text
 //! thread          = ["UID" SP] "THREAD" SP thread-alg SP search-criteria
-//! thread-alg      = "ORDEREDSUBJECT" / "REFERENCES"
+//! thread-alg      = "ORDEREDSUBJECT" / "REFERENCES" / "REFS"
 //! search-criteria = charset 1*(SP search-key)
 //! ```
 
@@ -17,6 +17,7 @@ pub(super) fn thread(c: &mut Cursor<'_>, uid: bool) -> PResult<Command> {
     let algorithm = match c.keyword()?.as_str() {
         "ORDEREDSUBJECT" => ThreadAlgorithm::OrderedSubject,
         "REFERENCES" => ThreadAlgorithm::References,
+        "REFS" => ThreadAlgorithm::Refs,
         _ => return err("unknown threading algorithm"),
     };
     c.sp()?;

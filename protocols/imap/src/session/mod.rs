@@ -365,7 +365,9 @@ pub(crate) fn check_state(state: &State, command: &Command) -> Result<(), &'stat
     let authed = state.access.is_some();
     let selected = state.selected.is_some();
     match command {
-        C::InvalidMailboxName { command, .. } => check_state(state, command),
+        C::InvalidMailboxName { command, .. } | C::SavedResult { command } => {
+            check_state(state, command)
+        }
         C::Capability | C::Noop | C::Logout | C::Id(_) => Ok(()),
         C::StartTls | C::Authenticate { .. } | C::Login { .. } => {
             if authed {

@@ -37,6 +37,9 @@ pub(crate) struct SelectedMailbox {
     /// new to it is announced (`FLAGS`, `OK [PERMANENTFLAGS]`) before any
     /// FETCH shows it.
     keywords: BTreeSet<String>,
+    /// The saved search result of SEARCHRES (RFC 5182), ascending UIDs;
+    /// empty after SELECT/EXAMINE.
+    saved: Vec<Uid>,
     watch: MailboxWatch,
 }
 
@@ -77,6 +80,7 @@ impl SelectedMailbox {
                 .flat_map(|m| m.flags.keywords())
                 .map(str::to_owned)
                 .collect(),
+            saved: Vec::new(),
             watch,
         };
         Ok((sel, snapshot))
@@ -147,6 +151,17 @@ impl SelectedMailbox {
     /// Whether the message is `\Recent` in this session.
     pub(crate) fn is_recent(&self, uid: Uid) -> bool {
         self.recent.contains(&uid)
+    }
+
+    /// The saved search result (RFC 5182), ascending UIDs (some may have
+    /// been expunged since).
+    pub(crate) fn saved(&self) -> &[Uid] {
+        &self.saved
+    }
+
+    /// Replaces the saved search result.
+    pub(crate) fn set_saved(&mut self, uids: Vec<Uid>) {
+        self.saved = uids;
     }
 
     /// The UIDs in sequence order.

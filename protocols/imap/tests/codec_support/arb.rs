@@ -421,7 +421,8 @@ pub fn command() -> impl Strategy<Value = Command> {
             any::<bool>(),
             proptest::sample::select(vec![
                 ThreadAlgorithm::OrderedSubject,
-                ThreadAlgorithm::References
+                ThreadAlgorithm::References,
+                ThreadAlgorithm::Refs
             ]),
             "[A-Z0-9-]{1,10}",
             search_key()

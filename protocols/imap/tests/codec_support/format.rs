@@ -136,7 +136,12 @@ impl W {
     }
 
     fn set(&mut self, s: &SeqSet) {
-        self.raw(&s.to_string());
+        // The placeholder inside `Command::SavedResult` is `$`.
+        if s.ranges.is_empty() {
+            self.raw("$");
+        } else {
+            self.raw(&s.to_string());
+        }
     }
 
     fn flag(&mut self, f: &Flag) {
@@ -686,6 +691,7 @@ impl W {
                 self.raw(match algorithm {
                     ThreadAlgorithm::OrderedSubject => "THREAD ORDEREDSUBJECT ",
                     ThreadAlgorithm::References => "THREAD REFERENCES ",
+                    ThreadAlgorithm::Refs => "THREAD REFS ",
                 });
                 self.astring(charset.as_bytes());
                 self.raw(" ");
@@ -769,6 +775,7 @@ impl W {
                 self.raw(" ");
                 self.mailbox(mailbox);
             }
+            Command::SavedResult { command } => self.command(command),
             // Only the parser makes it, from a name that is not modified
             // UTF-7: that name goes out as it came in.
             Command::InvalidMailboxName { command, name } => {

@@ -77,6 +77,14 @@ pub(crate) async fn dispatch(
     }
     let updates = UpdatePolicy::for_command(&command);
     let uid_command = command.is_uid();
+    // `$` (RFC 5182): the saved messages take its place now, after the
+    // policy for updates was taken from the command as the client sent it.
+    let command = match (command, state.selected.as_ref()) {
+        (Command::SavedResult { command }, Some(sel)) => {
+            crate::extension::searchres::resolve(sel, *command)
+        }
+        (command, _) => command,
+    };
     let mut reply = run(state, ctx, shared, &tag, command).await;
     reply.state = if matches!(reply.action, super::Action::Close) {
         SessionState::Logout
@@ -136,7 +144,9 @@ enum UpdatePolicy {
 impl UpdatePolicy {
     fn for_command(command: &Command) -> UpdatePolicy {
         match command {
-            Command::InvalidMailboxName { command, .. } => UpdatePolicy::for_command(command),
+            Command::InvalidMailboxName { command, .. } | Command::SavedResult { command } => {
+                UpdatePolicy::for_command(command)
+            }
             Command::Logout
             | Command::Select { .. }
             | Command::Examine { .. }
@@ -289,6 +299,9 @@ async fn run(
         Command::InvalidMailboxName { command, name } => {
             mailbox_name::handle(state, tag, &command, &name)
         }
+        // Resolved in `dispatch`; only reachable without a selection,
+        // which `check_state` refuses first.
+        Command::SavedResult { .. } => bad(tag, "no mailbox selected"),
     }
 }
 

@@ -1,6 +1,7 @@
 //! SEARCH and UID SEARCH (RFC 3501 §6.4.4), with ESEARCH return options
 //! (RFC 4731), the MODSEQ key (RFC 7162) and the OLDER/YOUNGER keys of
-//! WITHIN (RFC 5032, see [`crate::extension::within`]).
+//! WITHIN (RFC 5032, see [`crate::extension::within`]) and `RETURN (SAVE)`
+//! and `$` of SEARCHRES (RFC 5182, see [`crate::extension::searchres`]).
 //!
 //! Every key is evaluated as the RFC says:
 //! - header keys (FROM, TO, CC, BCC, SUBJECT, HEADER) are case-insensitive
@@ -29,7 +30,7 @@ use mailroom_core::{Flag, InternalDate, MessageMeta, MessageSummary, ModSeq, Seq
 
 use super::super::{Reply, State};
 use crate::command::{SearchDate, SearchKey, SearchReturn};
-use crate::extension::within;
+use crate::extension::{searchres, within};
 use crate::response::{Code, Data, Response, StatusResponse};
 
 /// The most messages one nested search key may have (a bound on recursion).
@@ -49,14 +50,27 @@ pub(crate) async fn handle(
     if charset.is_some() && state.enabled.utf8 {
         return super::bad(tag, "no CHARSET after ENABLE UTF8=ACCEPT");
     }
-    if return_options.is_some_and(|o| o.contains(&SearchReturn::Save)) {
-        return super::bad(tag, "SEARCHRES (RETURN SAVE) is not supported");
-    }
+    let save = return_options.is_some_and(|o| o.contains(&SearchReturn::Save));
     let uses_modseq = uses(criteria, &|k| matches!(k, SearchKey::ModSeq(_)));
     let found = match matching(state, tag, charset, criteria, false).await {
         Ok(found) => found,
-        Err(reply) => return reply,
+        Err(reply) => {
+            if save {
+                // RFC 5182 §2.1: a failed SEARCH with SAVE empties it.
+                if let Some(sel) = state.selected.as_mut() {
+                    sel.set_saved(Vec::new());
+                }
+            }
+            return reply;
+        }
     };
+    if let (true, Some(opts), Some(sel)) = (save, return_options, state.selected.as_mut()) {
+        let uids: Vec<Uid> = found.iter().map(|m| m.meta.uid).collect();
+        sel.set_saved(searchres::to_save(&uids, opts));
+        if searchres::save_only(opts) {
+            return super::ok(tag, "SEARCH completed (result saved)");
+        }
+    }
     let hits: Vec<(u32, Uid, ModSeq)> = found
         .iter()
         .map(|m| (m.seq, m.meta.uid, m.meta.modseq))
@@ -162,17 +176,18 @@ pub(crate) async fn matching(
     if depth(criteria) > MAX_DEPTH {
         return Err(super::bad(tag, "search key nested too deeply"));
     }
-    if uses(criteria, &|k| matches!(k, SearchKey::SavedResult)) {
-        return Err(super::bad(
-            tag,
-            "no saved search result ($) in this session",
-        ));
-    }
     if uses(criteria, &|k| matches!(k, SearchKey::ModSeq(_))) {
         state.enabled.condstore = true;
     }
     let Some(sel) = state.selected.as_ref() else {
         return Err(super::bad(tag, "no mailbox selected"));
+    };
+    let substituted;
+    let criteria = if uses(criteria, &|k| matches!(k, SearchKey::SavedResult)) {
+        substituted = searchres::substitute(criteria, sel);
+        &substituted
+    } else {
+        criteria
     };
     let mailbox = sel.handle.mailbox().clone();
     let all: Vec<Uid> = sel.uids().to_vec();

@@ -11,9 +11,10 @@
 use super::super::{Reply, State};
 use super::search::{Match, matching};
 use crate::command::{SearchKey, SearchReturn, SortCriterion, SortKey};
-use crate::extension::esort;
 use crate::extension::sort::{SortValue, compare, sort_value};
+use crate::extension::{esort, searchres};
 use crate::response::{Data, Response, StatusResponse};
+use mailroom_core::Uid;
 
 /// SORT / UID SORT.
 pub(crate) async fn handle(
@@ -25,15 +26,18 @@ pub(crate) async fn handle(
     charset: &str,
     search: &SearchKey,
 ) -> Reply {
-    if return_options.is_some_and(|o| o.contains(&SearchReturn::Save)) {
-        return super::bad(tag, "SEARCHRES (RETURN SAVE) is not supported");
-    }
+    let save = return_options.is_some_and(|o| o.contains(&SearchReturn::Save));
     let needs_summary = criteria
         .iter()
         .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
     let found = match matching(state, tag, Some(charset), search, needs_summary).await {
         Ok(found) => found,
-        Err(reply) => return reply,
+        Err(reply) => {
+            if let (true, Some(sel)) = (save, state.selected.as_mut()) {
+                sel.set_saved(Vec::new());
+            }
+            return reply;
+        }
     };
     let uses_modseq = uses_modseq(search);
     let modseq = if uses_modseq {
@@ -41,7 +45,17 @@ pub(crate) async fn handle(
     } else {
         None
     };
-    let ids: Vec<u32> = sorted(criteria, found)
+    let found = sorted(criteria, found);
+    if let (true, Some(opts), Some(sel)) = (save, return_options, state.selected.as_mut()) {
+        // RFC 5267 §3 with RFC 5182 §2.4: MIN and MAX are the first and
+        // last in sort order; the saved result is a set (no order).
+        let uids: Vec<Uid> = found.iter().map(|m| m.meta.uid).collect();
+        sel.set_saved(searchres::to_save(&uids, opts));
+        if searchres::save_only(opts) {
+            return super::ok(tag, "SORT completed (result saved)");
+        }
+    }
+    let ids: Vec<u32> = found
         .into_iter()
         .map(|m| if uid { m.meta.uid.0 } else { m.seq })
         .collect();

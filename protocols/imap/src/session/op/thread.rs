@@ -1,6 +1,6 @@
 //! THREAD and UID THREAD (RFC 5256 §3): the messages that match the search
-//! criteria (found as SEARCH finds them), threaded by ORDEREDSUBJECT or
-//! REFERENCES (see [`crate::extension::thread`]) from what the cache holds
+//! criteria (found as SEARCH finds them), threaded by ORDEREDSUBJECT,
+//! REFERENCES or REFS (see [`crate::extension::thread`]) from what the cache holds
 //! (envelope, header, INTERNALDATE); answered `* THREAD (...)...`.
 
 use super::super::{Reply, State};
@@ -8,7 +8,7 @@ use super::search::matching;
 use crate::command::{SearchKey, ThreadAlgorithm};
 use crate::extension::sort::{ascii_casemap, base_subject, decode_words};
 use crate::extension::thread::{
-    ThreadMessage, header_field, message_ids, ordered_subject, references,
+    ThreadMessage, header_field, message_ids, ordered_subject, references, refs,
 };
 use crate::response::{Data, Response, StatusResponse};
 
@@ -65,6 +65,7 @@ pub(crate) async fn handle(
     let threads = match algorithm {
         ThreadAlgorithm::OrderedSubject => ordered_subject(&messages),
         ThreadAlgorithm::References => references(&messages),
+        ThreadAlgorithm::Refs => refs(&messages),
     };
     Reply::new(vec![
         Response::Data(Data::Thread(threads)),
