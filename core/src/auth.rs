@@ -6,6 +6,7 @@ use async_trait::async_trait;
 
 use crate::acl::Principal;
 use crate::error::Result;
+use crate::sasl::{ScramCredentials, TokenValidator};
 
 /// A SASL mechanism an authenticator supports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -15,15 +16,44 @@ pub enum Mechanism {
     Plain,
     /// The de-facto LOGIN mechanism.
     Login,
+    /// RFC 5802/7677 SCRAM-SHA-256.
+    ScramSha256,
+    /// SCRAM-SHA-256-PLUS with `tls-exporter` channel binding (RFC 9266).
+    ScramSha256Plus,
+    /// RFC 7628 OAUTHBEARER.
+    OAuthBearer,
+    /// Google's XOAUTH2.
+    XOAuth2,
 }
 
 impl Mechanism {
+    /// Every mechanism, in the order servers list them.
+    pub const ALL: [Mechanism; 6] = [
+        Mechanism::Plain,
+        Mechanism::Login,
+        Mechanism::ScramSha256,
+        Mechanism::ScramSha256Plus,
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
+    ];
+
     /// The SASL name.
     pub fn name(self) -> &'static str {
         match self {
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
+            Mechanism::ScramSha256Plus => "SCRAM-SHA-256-PLUS",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::XOAuth2 => "XOAUTH2",
         }
+    }
+
+    /// The mechanism of a SASL name (ASCII case-insensitive).
+    pub fn from_name(name: &str) -> Option<Mechanism> {
+        Mechanism::ALL
+            .into_iter()
+            .find(|m| m.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -80,6 +110,34 @@ pub trait Authenticator: Send + Sync + Debug {
 
     /// Looks up a user by name or address without credentials (for delivery).
     async fn lookup(&self, user: &str) -> Result<Option<Principal>>;
+
+    /// The SCRAM-SHA-256 verifier of `user`, or `None` for an unknown user
+    /// or one without a verifier (the exchange then goes on with made-up
+    /// values and fails at the proof, so the answer does not tell which).
+    /// Only an authenticator that lists [`Mechanism::ScramSha256`] in
+    /// [`Authenticator::mechanisms`] is asked. Defaults to `None`.
+    async fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>> {
+        let _ = user;
+        Ok(None)
+    }
+
+    /// The principal of `authcid`, whom a mechanism without a password
+    /// check here (SCRAM, a bearer token) has authenticated, acting as
+    /// `authzid` if given. The default allows only acting as oneself
+    /// (`authzid` absent or equal) and takes the principal from
+    /// [`Authenticator::lookup`]; fails with [`crate::Error::AuthFailed`].
+    async fn authorize(&self, authcid: &str, authzid: Option<&str>) -> Result<Principal> {
+        if authzid.is_some_and(|z| z != authcid) {
+            return Err(crate::Error::AuthFailed);
+        }
+        self.lookup(authcid).await?.ok_or(crate::Error::AuthFailed)
+    }
+
+    /// The validator of OAUTHBEARER and XOAUTH2 tokens, if this
+    /// authenticator takes them. Defaults to `None`.
+    fn token_validator(&self) -> Option<&dyn TokenValidator> {
+        None
+    }
 
     /// Whether [`Authenticator::authenticate_apop`] works: only an
     /// implementation that can get at each user's plaintext secret can check

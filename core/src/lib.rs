@@ -53,6 +53,11 @@
 //! - `futures` (`join_all`): a delivery runs its recipients at once, so the
 //!   copies of one message reach their mailboxes' disks together; the
 //!   runtime-independent join of the ecosystem, rather than one of our own.
+//! - `hmac`, `sha2`, `pbkdf2` (RustCrypto): SCRAM-SHA-256's HMAC, hash and
+//!   key derivation ([`sasl::scram`]); the audited, constant-time-minded
+//!   primitives every Rust SCRAM uses. The SCRAM message handling itself is
+//!   ours: the existing crates are client-only or lack `tls-exporter`.
+//! - `rand`: SCRAM server nonces and salts from the OS-seeded CSPRNG.
 
 pub mod access;
 pub mod acl;
@@ -71,6 +76,7 @@ pub mod metrics;
 pub mod mime;
 pub mod quota;
 pub mod replication;
+pub mod sasl;
 pub mod storage;
 pub mod throttle;
 pub mod types;

@@ -36,6 +36,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use mailroom_core::sasl::ExporterSlot;
 use mailroom_core::{Authenticator, Quota, Storage};
 use mailroom_server::limit::{ConnectionLimits, Refusal};
 use mailroom_server::timeout::{TimeoutKind, timed_out};
@@ -393,6 +394,9 @@ impl ImapServer {
         } = connection;
         let config = &self.ctx.config;
         let info = ConnectionInfo::new(info.peer, info.tls, info.id);
+        if let Some(exporter) = stream.tls_exporter() {
+            info.exporter.set(exporter);
+        }
         let session = Session::new(self.ctx.clone(), info.clone());
         let greeting = session.greeting().await;
         let service = self.stack(&info, session);
@@ -408,6 +412,7 @@ impl ImapServer {
             timeouts,
             handshake_timeout: config.tls_handshake_timeout,
             idle_keepalive: config.idle_keepalive,
+            exporter: info.exporter.clone(),
         };
         driver.run(greeting).await
     }
@@ -534,6 +539,8 @@ struct Driver {
     handshake_timeout: Duration,
     /// [`ImapConfig::idle_keepalive`].
     idle_keepalive: Duration,
+    /// Where the `tls-exporter` value goes after STARTTLS.
+    exporter: ExporterSlot,
 }
 
 impl Driver {
@@ -678,6 +685,17 @@ impl Driver {
                         return Ok(false);
                     };
                     let Ok(line) = line else {
+                        // Ends the session's exchange as a client's `*` would.
+                        let cancel = Request {
+                            tag: tag.clone(),
+                            command: Command::Authenticate {
+                                mechanism,
+                                initial_response: Some("*".to_owned()),
+                            },
+                        };
+                        if self.call(cancel).await.is_err() {
+                            return Ok(false);
+                        }
                         self.write(&StatusResponse::bad(
                             Some(&tag),
                             None,
@@ -732,6 +750,11 @@ impl Driver {
             .ok_or_else(|| io::Error::other("STARTTLS without a TLS configuration"))?;
         let conn = std::mem::replace(self.stream.get_mut(), Conn::Upgrading);
         let upgraded = conn.upgrade(&acceptor, self.handshake_timeout).await?;
+        if let Conn::Tls(tls) = &upgraded
+            && let Some(exporter) = mailroom_server::tls_exporter(tls.get_ref().1)
+        {
+            self.exporter.set(exporter);
+        }
         self.stream = BufWriter::with_capacity(16 * 1024, upgraded);
         Ok(())
     }

@@ -143,5 +143,5 @@ pub use server::{
     Connection, ConnectionInfo, DEFAULT_MAX_CONNECTIONS, DEFAULT_MAX_CONNECTIONS_PER_IP, Listener,
     MAX_AWAITING_HEADER, MAX_REFUSING, Protocol, Server, Shutdown, ShutdownTrigger,
 };
-pub use stream::{Io, QuickAck, Stream};
+pub use stream::{Io, QuickAck, Stream, tls_exporter};
 pub use timeout::{TimeoutControl, Timeouts};

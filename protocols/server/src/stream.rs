@@ -134,6 +134,27 @@ impl Stream {
     pub fn is_tls(&self) -> bool {
         matches!(self.0, Inner::Tls(_))
     }
+
+    /// The connection's `tls-exporter` channel-binding value, when the
+    /// runtime did TLS 1.3 on it (see [`tls_exporter`]).
+    pub fn tls_exporter(&self) -> Option<[u8; 32]> {
+        match &self.0 {
+            Inner::Tls(io) => tls_exporter(io.get_ref().1),
+            Inner::Plain(_) => None,
+        }
+    }
+}
+
+/// The RFC 9266 `tls-exporter` channel-binding value of a server
+/// connection: 32 bytes exported with the label `EXPORTER-Channel-Binding`
+/// and no context. Only on TLS 1.3: RFC 9266 §3 rules it out on TLS 1.2
+/// without the extended master secret, which cannot be checked here.
+pub fn tls_exporter(conn: &rustls::ServerConnection) -> Option<[u8; 32]> {
+    if conn.protocol_version() != Some(rustls::ProtocolVersion::TLSv1_3) {
+        return None;
+    }
+    conn.export_keying_material([0u8; 32], b"EXPORTER-Channel-Binding", None)
+        .ok()
 }
 
 macro_rules! inner {

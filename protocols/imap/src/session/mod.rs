@@ -35,6 +35,7 @@ use std::task::{Context as TaskContext, Poll};
 
 use futures::future::BoxFuture;
 use futures::stream::Stream;
+use mailroom_core::sasl::ExporterSlot;
 use mailroom_core::{Authenticator, Quota, Storage};
 use tokio::sync::Mutex;
 
@@ -62,12 +63,20 @@ pub struct ConnectionInfo {
     pub tls: bool,
     /// A number unique within the process, for logs.
     pub id: u64,
+    /// The connection's `tls-exporter` value once TLS is up (set by the
+    /// driver, read by AUTHENTICATE SCRAM-SHA-256-PLUS).
+    pub exporter: ExporterSlot,
 }
 
 impl ConnectionInfo {
     /// Information about a new connection.
     pub fn new(peer: Option<SocketAddr>, tls: bool, id: u64) -> ConnectionInfo {
-        ConnectionInfo { peer, tls, id }
+        ConnectionInfo {
+            peer,
+            tls,
+            id,
+            exporter: ExporterSlot::new(),
+        }
     }
 }
 

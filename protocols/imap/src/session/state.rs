@@ -1,6 +1,7 @@
 //! The connection state a session keeps between commands.
 
 use mailroom_core::access::MailAccess;
+use mailroom_core::sasl::{Exchange, ExporterSlot};
 
 use super::{ConnectionInfo, SelectedMailbox};
 
@@ -38,6 +39,10 @@ pub(crate) struct State {
     pub(crate) client: ClientQuirks,
     /// The APPENDLIMIT (RFC 7889) STATUS reports.
     pub(crate) append_limit: u64,
+    /// The connection's `tls-exporter` value, once TLS is up.
+    pub(crate) exporter: ExporterSlot,
+    /// An AUTHENTICATE exchange waiting for the client's next line.
+    pub(crate) sasl: Option<Exchange>,
 }
 
 impl State {
@@ -49,6 +54,8 @@ impl State {
             enabled: Enabled::default(),
             client: ClientQuirks::default(),
             append_limit,
+            exporter: conn.exporter,
+            sasl: None,
         }
     }
 }

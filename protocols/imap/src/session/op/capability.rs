@@ -64,15 +64,15 @@ pub(crate) fn capabilities(state: &State, ctx: &Context) -> Vec<String> {
     if ctx.tls_available && !state.tls {
         caps.push("STARTTLS".into());
     }
-    if plaintext_auth_allowed(state, ctx) {
-        caps.push("AUTH=PLAIN".into());
-    } else {
+    caps.extend(super::authenticate::capabilities(state, ctx));
+    if !plaintext_auth_allowed(state, ctx) {
         caps.push("LOGINDISABLED".into());
     }
     caps
 }
 
-/// Whether LOGIN and AUTHENTICATE PLAIN are allowed on this connection.
+/// Whether LOGIN and the mechanisms that send a secret (PLAIN, LOGIN,
+/// OAUTHBEARER, XOAUTH2) are allowed on this connection.
 pub(crate) fn plaintext_auth_allowed(state: &State, ctx: &Context) -> bool {
     state.tls || ctx.config.allow_plaintext_auth
 }

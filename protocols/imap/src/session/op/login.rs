@@ -2,7 +2,7 @@
 //! connection without TLS unless the operator allows plaintext logins.
 
 use mailroom_core::access::MailAccess;
-use mailroom_core::{Credentials, Error};
+use mailroom_core::{Credentials, Error, Principal};
 
 use super::super::{Context, LoginAttempt, Reply, State};
 use super::capability::{capabilities, plaintext_auth_allowed};
@@ -32,7 +32,6 @@ pub(crate) async fn handle(
 }
 
 /// Checks credentials and, on success, enters the authenticated state.
-/// Shared by LOGIN and AUTHENTICATE.
 pub(crate) async fn complete(
     state: &mut State,
     ctx: &Context,
@@ -41,55 +40,68 @@ pub(crate) async fn complete(
 ) -> Reply {
     let user = credentials.authcid.clone();
     match ctx.auth.authenticate(credentials).await {
-        Ok(principal) => {
-            if let Err(e) = ctx.storage.ensure_account(&principal.user).await {
-                return super::fail(tag, &e);
-            }
-            tracing::info!(user = %principal.user, "logged in");
-            state.access = Some(MailAccess::new(
-                ctx.storage.clone(),
-                ctx.quota.clone(),
-                principal,
-            ));
-            let mut reply = super::reply(StatusResponse::ok(
-                tag,
-                Some(Code::Capability(capabilities(state, ctx))),
-                "logged in",
-            ));
-            reply.login = Some(LoginAttempt {
-                user,
-                success: true,
-            });
-            reply
-        }
-        Err(Error::AuthFailed | Error::NoSuchUser) => {
-            tracing::info!(user = %user, "login failed");
-            let mut reply = super::reply(StatusResponse::no(
-                tag,
-                Some(Code::AuthenticationFailed),
-                "authentication failed",
-            ));
-            reply.login = Some(LoginAttempt {
-                user,
-                success: false,
-            });
-            reply
-        }
-        Err(e @ Error::Unavailable(_)) => {
-            tracing::warn!(user = %user, error = %e, "login refused: service unavailable");
-            super::reply(StatusResponse::no(
-                tag,
-                Some(Code::Unavailable),
-                "service temporarily unavailable, try again later",
-            ))
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "authenticator failed");
-            super::reply(StatusResponse::no(
-                tag,
-                Some(Code::Unavailable),
-                "authentication is temporarily unavailable",
-            ))
-        }
+        Ok(principal) => succeeded(state, ctx, tag, user, principal).await,
+        Err(Error::AuthFailed | Error::NoSuchUser) => refused(tag, user),
+        Err(e) => unavailable(tag, &e),
     }
+}
+
+/// Enters the authenticated state as `principal` (`user` as the client
+/// named it, for the throttle). Shared by LOGIN and AUTHENTICATE.
+pub(crate) async fn succeeded(
+    state: &mut State,
+    ctx: &Context,
+    tag: &str,
+    user: String,
+    principal: Principal,
+) -> Reply {
+    if let Err(e) = ctx.storage.ensure_account(&principal.user).await {
+        return super::fail(tag, &e);
+    }
+    tracing::info!(user = %principal.user, "logged in");
+    state.access = Some(MailAccess::new(
+        ctx.storage.clone(),
+        ctx.quota.clone(),
+        principal,
+    ));
+    let mut reply = super::reply(StatusResponse::ok(
+        tag,
+        Some(Code::Capability(capabilities(state, ctx))),
+        "logged in",
+    ));
+    reply.login = Some(LoginAttempt {
+        user,
+        success: true,
+    });
+    reply
+}
+
+/// `NO [AUTHENTICATIONFAILED]`, counted by the throttle against `user`.
+pub(crate) fn refused(tag: &str, user: String) -> Reply {
+    tracing::info!(user = %user, "login failed");
+    let mut reply = super::reply(StatusResponse::no(
+        tag,
+        Some(Code::AuthenticationFailed),
+        "authentication failed",
+    ));
+    reply.login = Some(super::authenticate::failed_attempt(user));
+    reply
+}
+
+/// The authenticator failed: `NO [UNAVAILABLE]`, not counted.
+pub(crate) fn unavailable(tag: &str, e: &Error) -> Reply {
+    if let Error::Unavailable(_) = e {
+        tracing::warn!(error = %e, "login refused: service unavailable");
+        return super::reply(StatusResponse::no(
+            tag,
+            Some(Code::Unavailable),
+            "service temporarily unavailable, try again later",
+        ));
+    }
+    tracing::error!(error = %e, "authenticator failed");
+    super::reply(StatusResponse::no(
+        tag,
+        Some(Code::Unavailable),
+        "authentication is temporarily unavailable",
+    ))
 }
