@@ -453,6 +453,18 @@ pub trait Replication: Storage + Debug {
         Ok(())
     }
 
+    /// Replica side, when reading the mailbox's records failed with
+    /// [`crate::Error::Corruption`]: drops the records that fail the
+    /// store's own checks (a damaged index record) so that the rest can be
+    /// read and compared, keeping UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ;
+    /// the primary's digest resync then resends the dropped messages, bytes
+    /// included. Returns how many records were dropped. A store whose
+    /// records cannot be damaged (the default) drops none.
+    async fn salvage(&self, mailbox: &MailboxRef, uid_validity: UidValidity) -> Result<u32> {
+        let _ = (mailbox, uid_validity);
+        Ok(0)
+    }
+
     /// Applies a batch to a mailbox (replica side), keeping the given UIDs
     /// and modseqs. Message bytes must match their GUID (the caller checks,
     /// the store may check again). A message sent with its bytes replaces

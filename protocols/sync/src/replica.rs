@@ -365,35 +365,40 @@ async fn handle(
                 uid_next: records.uid_next,
                 highest_modseq: records.highest_modseq,
             };
-            Ok(Some(
-                match store
-                    .apply_messages(&mailbox, records.key.uid_validity, batch)
-                    .await
-                {
-                    Ok(applied) => {
-                        if expected == Some(applied.head) {
-                            let point = SyncPoint {
-                                uid_next: applied.head.uid_next,
-                                highest_modseq: applied.head.highest_modseq,
-                            };
-                            if let Err(e) = store
-                                .set_sync_point(&mailbox, records.key.uid_validity, point)
-                                .await
-                            {
-                                tracing::warn!(error = %e, %mailbox, "sync point not recorded");
-                            }
+            let uv = records.key.uid_validity;
+            let mut result = store.apply_messages(&mailbox, uv, batch.clone()).await;
+            if let Err(mailroom_core::Error::Corruption(detail)) = &result {
+                // A damaged index record: drop it and apply again; the
+                // heads then differ and the primary resends what was dropped.
+                tracing::warn!(%mailbox, %detail, "damaged records; salvaging for the primary to repair");
+                if store.salvage(&mailbox, uv).await.is_ok() {
+                    result = store.apply_messages(&mailbox, uv, batch).await;
+                }
+            }
+            Ok(Some(match result {
+                Ok(applied) => {
+                    if expected == Some(applied.head) {
+                        let point = SyncPoint {
+                            uid_next: applied.head.uid_next,
+                            highest_modseq: applied.head.highest_modseq,
+                        };
+                        if let Err(e) = store
+                            .set_sync_point(&mailbox, records.key.uid_validity, point)
+                            .await
+                        {
+                            tracing::warn!(error = %e, %mailbox, "sync point not recorded");
                         }
-                        counters.batches.fetch_add(1, Ordering::Relaxed);
-                        counters.messages.fetch_add(with_content, Ordering::Relaxed);
-                        AppliedFrame {
-                            head: applied.head,
-                            missing: applied.missing,
-                        }
-                        .to_frame()
                     }
-                    Err(e) => refusal(&e.into()),
-                },
-            ))
+                    counters.batches.fetch_add(1, Ordering::Relaxed);
+                    counters.messages.fetch_add(with_content, Ordering::Relaxed);
+                    AppliedFrame {
+                        head: applied.head,
+                        missing: applied.missing,
+                    }
+                    .to_frame()
+                }
+                Err(e) => refusal(&e.into()),
+            }))
         }
         kind::GET_RECORDS => {
             let get = GetRecords::from_frame(&frame)?;
@@ -409,6 +414,20 @@ async fn handle(
             let uv = key.uid_validity;
             let (head, list) = match store.record_digests(&mailbox, uv).await {
                 Ok(d) => d,
+                Err(mailroom_core::Error::Corruption(detail)) => {
+                    // A damaged index record: drop what fails its checks
+                    // and answer with the rest; the primary resends the
+                    // dropped messages (they are missing from the digests).
+                    tracing::warn!(%mailbox, %detail, "damaged records; salvaging for the primary to repair");
+                    let salvaged = store.salvage(&mailbox, uv).await;
+                    match salvaged {
+                        Ok(_) => match store.record_digests(&mailbox, uv).await {
+                            Ok(d) => d,
+                            Err(e) => return Ok(Some(refusal(&e.into()))),
+                        },
+                        Err(e) => return Ok(Some(refusal(&e.into()))),
+                    }
+                }
                 Err(e) => return Ok(Some(refusal(&e.into()))),
             };
             let mut damaged = Vec::new();

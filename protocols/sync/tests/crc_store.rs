@@ -2,7 +2,9 @@
 //! on) over a loopback socket: a full first pass, an incremental one, a
 //! replica restarted from its directory that resumes without resending
 //! messages, and a message file damaged on the replica's disk repaired by
-//! `verify_account`.
+//! `verify_account`; a flipped byte in a replica's message file and in one
+//! of its index records, served to no client as anything but an error,
+//! found by `verify_account` and repaired from the primary.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -255,5 +257,121 @@ async fn two_crc_stores_replicate_resume_and_repair() {
         "{verdicts:?}"
     );
     assert_same(&primary_store, &replica_store).await;
+    task.abort();
+}
+
+/// Index layout (FORMAT.md "index file"): a 128-byte header, then 128-byte
+/// records in UID order.
+const INDEX_HEADER: usize = 128;
+const INDEX_RECORD: usize = 128;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damaged_message_file_and_index_record_repaired_by_verify() {
+    let pdir = tempfile::tempdir().unwrap();
+    let rdir = tempfile::tempdir().unwrap();
+    let primary_store = open(pdir.path());
+    let inbox = MailboxRef::new(ALICE, MailboxName::inbox());
+    primary_store.ensure_account(ALICE).await.unwrap();
+    for i in 0..20 {
+        primary_store.append(&inbox, message(i)).await.unwrap();
+    }
+    let mailbox = primary_store.open(&inbox, ALICE).await.unwrap();
+    mailbox
+        .store(
+            &[Uid(9), Uid(12)],
+            &StoreOp::Add(
+                [Flag::Flagged, Flag::Keyword("Kept".into())]
+                    .into_iter()
+                    .collect(),
+            ),
+            None,
+        )
+        .await
+        .unwrap();
+    let primary = Primary::new(primary_store.clone(), PrimaryConfig::new(secret()));
+    let replica_store = open(rdir.path());
+    let (addr, task) = listen(replica_store.clone()).await;
+    let mut conn = primary
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    assert_same(&primary_store, &replica_store).await;
+    let uv = primary_store
+        .status(&inbox, ALICE)
+        .await
+        .unwrap()
+        .uid_validity;
+
+    // A flipped byte in message file 5 and in the index record of UID 9
+    // (the ninth record: its keyword bits).
+    let dir = replica_store.mailbox_dir(&inbox).await.unwrap();
+    let file = dir.join("msg").join("5");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[7] ^= 0x20;
+    std::fs::write(&file, &bytes).unwrap();
+    let index = dir.join("index");
+    let mut bytes = std::fs::read(&index).unwrap();
+    let at = INDEX_HEADER + 8 * INDEX_RECORD;
+    assert_eq!(&bytes[at..at + 4], &9u32.to_le_bytes(), "record 8 is UID 9");
+    bytes[at + 48] ^= 0x04;
+    std::fs::write(&index, &bytes).unwrap();
+
+    // Nothing wrong is served meanwhile: whoever reads gets an error.
+    let m = replica_store.open(&inbox, ALICE).await;
+    let snapshot = match m {
+        Ok(m) => m.snapshot().await.map(|_| ()),
+        Err(e) => Err(e),
+    };
+    assert!(
+        matches!(snapshot, Err(mailroom_core::Error::Corruption(_))),
+        "a damaged index record is an error, never other flags: {snapshot:?}"
+    );
+    let content = replica_store.message_content(&inbox, uv, Uid(5)).await;
+    assert!(
+        matches!(content, Err(mailroom_core::Error::Corruption(_))),
+        "a damaged message file is an error, never other bytes: {content:?}"
+    );
+
+    let before = primary.stats();
+    let verdicts = conn.verify_account(ALICE).await.unwrap();
+    assert!(
+        verdicts
+            .iter()
+            .any(|(n, v)| n.is_inbox() && *v == Verdict::Repaired),
+        "{verdicts:?}"
+    );
+    let after = primary.stats();
+    assert_eq!(
+        after.messages_sent - before.messages_sent,
+        2,
+        "only the two damaged messages are resent"
+    );
+    assert_same(&primary_store, &replica_store).await;
+    let m = replica_store.open(&inbox, ALICE).await.unwrap();
+    let meta = m.fetch_meta(&[Uid(9)]).await.unwrap();
+    assert!(
+        meta[0].flags.contains(&Flag::Keyword("Kept".into())),
+        "UID 9's flags are the primary's again: {:?}",
+        meta[0].flags
+    );
+    assert_eq!(
+        m.content(Uid(5)).await.unwrap(),
+        primary_store
+            .message_content(&inbox, uv, Uid(5))
+            .await
+            .unwrap()
+    );
+    // The reads above queued the mailbox for reconstruct (mailroomd runs
+    // the queue every second): on the repaired mailbox it changes nothing.
+    assert!(replica_store.reconstruct_queue().contains(&inbox));
+    replica_store.reconstruct_queued().await.unwrap();
+    assert_same(&primary_store, &replica_store).await;
+    // A second verify finds everything in step.
+    let again = conn.verify_account(ALICE).await.unwrap();
+    assert!(
+        again.iter().all(|(_, v)| *v == Verdict::InStep),
+        "{again:?}"
+    );
     task.abort();
 }

@@ -405,7 +405,14 @@ pub(crate) fn rebuild(
         .unwrap_or(h.uid_next)
         .min(h.uid_next);
     h.expunge_horizon = hh.map_or(0, |h| h.expunge_horizon);
-    h.highest_modseq = new_modseq;
+    // A reconstruct that changed nothing (every record kept as it was)
+    // keeps HIGHESTMODSEQ: clients' caches stay valid, and a replication
+    // peer does not take the mailbox for one changed on its own.
+    h.highest_modseq = if records.iter().any(|r| r.modseq == new_modseq) {
+        new_modseq
+    } else {
+        max_modseq
+    };
     h.record_count = records.len() as u32;
     h.cache_end = cache.len() as u64;
     h.keyword_count = keywords.len() as u32;

@@ -144,6 +144,49 @@ impl Inner {
             .collect())
     }
 
+    /// Drops the index records that fail their CRC (or break the UID
+    /// order), keeping the header's UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ
+    /// and recounting the rest, so a replica can go on and its primary
+    /// resend the dropped messages (see `Replication::salvage`). The index
+    /// is written anew and renamed into place, as a repack does. Returns
+    /// the number of records dropped (0: the index is left alone).
+    pub(crate) fn salvage(&mut self, dir: &Path, ctx: &Ctx) -> Result<u32> {
+        if self.view().is_ok() {
+            return Ok(0);
+        }
+        let mut records: Vec<Record> = Vec::with_capacity(self.hdr.record_count as usize);
+        let mut dropped = 0u32;
+        let mut last = 0u32;
+        for (i, b) in self.records().chunks_exact(RECORD_SIZE).enumerate() {
+            let r = Record::decode_unchecked(b);
+            if !Record::crc_ok(b) || r.uid <= last || r.uid >= self.hdr.uid_next {
+                tracing::warn!(index = %dir.display(), record = i, "salvage: damaged index record dropped");
+                dropped += 1;
+                continue;
+            }
+            last = r.uid;
+            records.push(r);
+        }
+        let mut h = self.hdr;
+        let mut counts = Counts::default();
+        for r in &records {
+            counts.add(r, h.recent_uid, &self.keywords);
+        }
+        h.set_counts(&counts);
+        h.record_count = records.len() as u32;
+        h.flags &= !HDR_FLAG_DIRTY;
+        let mut index = h.encode().to_vec();
+        for r in &records {
+            index.extend_from_slice(&r.encode());
+        }
+        Header::decode(&index, "salvaged index")?;
+        write_atomic(&dir.join(INDEX_FILE), &index, ctx.durable)?;
+        let fresh = Inner::load(dir, ctx).map_err(Error::from)?;
+        let _ = fresh.view.set(records);
+        *self = fresh;
+        Ok(dropped)
+    }
+
     /// Applies a batch from a primary (see `Replication::apply_messages`).
     /// Nothing is applied if a message fails its GUID or size check. The
     /// commit order is that of an append: message files and cache records

@@ -421,6 +421,32 @@ impl Replication for CrcStore {
         .await
     }
 
+    async fn salvage(&self, mailbox: &MailboxRef, uid_validity: UidValidity) -> Result<u32> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            let mut g = shared.write()?;
+            if g.hdr.uid_validity != uid_validity.0 {
+                return Err(Error::NoSuchMailbox(m.to_string()));
+            }
+            let dir = shared.dir.clone();
+            let dropped = g.salvage(&dir, &shared.ctx)?;
+            if dropped > 0 {
+                tracing::warn!(mailbox = %m, dropped, "replica mailbox salvaged: damaged index records dropped for the primary to resend");
+                s.ctx.ledgers.forget(&m.owner);
+                shared.notify(g.hdr.highest_modseq);
+            }
+            drop(g);
+            // The primary repairs it: a reconstruct now would give the
+            // dropped messages new modseqs and reset their flags.
+            if let Ok(mut q) = s.ctx.queue.lock() {
+                q.remove(&m);
+            }
+            Ok(dropped)
+        })
+        .await
+    }
+
     async fn apply_messages(
         &self,
         mailbox: &MailboxRef,
