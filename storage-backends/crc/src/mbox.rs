@@ -235,17 +235,19 @@ pub(crate) enum Source {
     /// An existing message file to hard-link (COPY/MOVE), with its bytes
     /// read lazily if linking fails.
     Link(PathBuf),
-    /// New bytes already written (and fsynced, with durability on) to this
-    /// file under `tmp/` before the mailbox was locked: the commit only
-    /// renames it.
-    Written(PathBuf),
+    /// New bytes already written to this file under `tmp/` before the
+    /// mailbox was locked: the commit renames it. With the file handle, the
+    /// file is not yet durable and the commit fsyncs it at the same time as
+    /// `msg/` and the cache (with durability on, the handle is `None` only
+    /// when the file was fsynced already).
+    Written(PathBuf, Option<File>),
 }
 
 impl Prepared {
     /// Removes the file written ahead for a message that will not be
     /// committed.
     fn discard(self) {
-        if let Source::Written(path) = self.source {
+        if let Source::Written(path, _) = self.source {
             let _ = fs::remove_file(path);
         }
     }
@@ -474,7 +476,8 @@ impl Shared {
             }
             // a reload may find other figures than those counted
             let mut usage_may_differ = slot.inner.take().is_some();
-            if !self.tmp_swept.swap(true, Ordering::Relaxed) {
+            let first_load = !self.tmp_swept.swap(true, Ordering::Relaxed);
+            if first_load {
                 sweep_tmp(&self.dir);
             }
             let inner = match Inner::load(&self.dir, &self.ctx) {
@@ -488,6 +491,9 @@ impl Shared {
             };
             if usage_may_differ || inner.recounted {
                 self.ctx.ledgers.forget(&self.owner);
+            }
+            if first_load {
+                sweep_uncommitted(&self.dir, inner.hdr.uid_next);
             }
             slot.inner = Some(inner);
         }
@@ -761,27 +767,53 @@ impl Shared {
     ) -> Result<mailroom_core::Appended> {
         if let Source::Bytes(b) = &p.source {
             let tmp = tmp_path(&self.dir, "new");
-            let written = write_new_file(&tmp, b, self.ctx.durable);
-            if let Err(e) = written {
-                let _ = fs::remove_file(&tmp);
-                return Err(match e.kind() {
-                    // the mailbox directory went away (deleted meanwhile)
-                    ErrorKind::NotFound => self.gone(),
-                    _ => e.into(),
-                });
+            // not fsynced yet: see below
+            let written = write_new_file(&tmp, b, false);
+            match written {
+                Ok(f) => p.source = Source::Written(tmp, self.ctx.durable.then_some(f)),
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    return Err(match e.kind() {
+                        // the mailbox directory went away (deleted meanwhile)
+                        ErrorKind::NotFound => self.gone(),
+                        _ => e.into(),
+                    });
+                }
             }
-            p.source = Source::Written(tmp);
         }
         let (reply, answer) = std::sync::mpsc::channel();
-        let lead = {
+        let mut pending = Some(PendingAppend {
+            prepared: p,
+            charge,
+            reply,
+        });
+        // Nobody committing: lead, and leave the message file's fsync to
+        // the commit, which runs it at the same time as those of `msg/` and
+        // the cache (one sync stage less for a lone delivery).
+        let mut lead = {
             let mut q = self.append_queue();
-            q.pending.push(PendingAppend {
-                prepared: p,
-                charge,
-                reply,
-            });
-            !std::mem::replace(&mut q.leader, true)
+            if q.leader {
+                false
+            } else {
+                q.leader = true;
+                q.pending.extend(pending.take());
+                true
+            }
         };
+        if let Some(mut pa) = pending {
+            // Another thread commits: make the file durable now, outside
+            // every lock, so its batch never waits for this fsync.
+            if let Source::Written(path, unsynced) = &mut pa.prepared.source
+                && let Some(f) = unsynced.take()
+                && let Err(e) = f.sync_data()
+            {
+                let _ = fs::remove_file(path);
+                return Err(e.into());
+            }
+            let mut q = self.append_queue();
+            q.pending.push(pa);
+            lead = !std::mem::replace(&mut q.leader, true);
+        }
         if lead {
             self.lead_group_commits();
         }
@@ -838,7 +870,7 @@ impl Shared {
         let mut files = Vec::with_capacity(batch.len());
         let mut charges = Vec::with_capacity(batch.len());
         for pa in batch {
-            if let Source::Written(path) = &pa.prepared.source {
+            if let Source::Written(path, _) = &pa.prepared.source {
                 files.push(path.clone());
             }
             replies.push(pa.reply);
@@ -1066,42 +1098,106 @@ fn sweep_tmp(dir: &Path) {
     }
 }
 
-/// Runs `work` while `dir` is fsynced on another thread (when `durable`),
-/// and returns once both are done: the first error wins. If no thread can
-/// be started, the directory is synced first, then `work` runs.
+/// Removes message files a crash left in `msg/` past the committed UIDs
+/// (`uid_next` on): a commit renames its files into `msg/` before they are
+/// all durable (FORMAT.md, "Commit order"), so such a file may be short.
+/// Nothing refers to it (the header was not written) and the next append of
+/// that UID would replace it; removed here so that nothing (a reconstruct)
+/// ever takes it for a message. A commit's UIDs are consecutive from
+/// `uid_next`, so the files are looked for one by one until one is missing:
+/// usually a single failed `unlink`.
+fn sweep_uncommitted(dir: &Path, uid_next: u32) {
+    let mut uid = uid_next;
+    while uid < u32::MAX {
+        let path = msg_path(dir, uid);
+        match fs::remove_file(&path) {
+            Ok(()) => {
+                tracing::info!(file = %path.display(), "removed a message file of an interrupted commit")
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => return,
+            Err(e) => {
+                tracing::warn!(file = %path.display(), error = %e, "could not remove a message file of an interrupted commit");
+                return;
+            }
+        }
+        uid += 1;
+    }
+}
+
+/// Runs `work` while `dir` is fsynced on another thread (when `durable`).
 fn sync_dir_alongside(dir: &Path, durable: bool, work: impl FnOnce() -> Result<()>) -> Result<()> {
+    sync_alongside(dir, &[], durable, work)
+}
+
+/// Runs `work` while `dir` and `files` are fsynced on other threads (when
+/// `durable`), and returns once all are done: the first error wins. If no
+/// thread can be started, the syncs run first, then `work`.
+fn sync_alongside(
+    dir: &Path,
+    files: &[&File],
+    durable: bool,
+    work: impl FnOnce() -> Result<()>,
+) -> Result<()> {
     if !durable {
         return work();
     }
+    let sync_files = || -> std::io::Result<()> {
+        for f in files {
+            f.sync_data()?;
+        }
+        Ok(())
+    };
     std::thread::scope(|scope| {
-        let syncing = std::thread::Builder::new()
+        let dir_sync = std::thread::Builder::new()
             .name("crc-dirsync".into())
             .spawn_scoped(scope, || sync_dir(dir, true));
-        match syncing {
-            Ok(handle) => {
-                let worked = work();
-                let synced = handle
-                    .join()
-                    .map_err(|_| Error::Backend("directory sync thread panicked".into()))?;
-                synced?;
-                worked
-            }
+        let file_sync = if files.is_empty() {
+            None
+        } else {
+            Some(
+                std::thread::Builder::new()
+                    .name("crc-filesync".into())
+                    .spawn_scoped(scope, sync_files),
+            )
+        };
+        let joined = |h: std::thread::ScopedJoinHandle<'_, std::io::Result<()>>| -> Result<()> {
+            h.join()
+                .map_err(|_| Error::Backend("sync thread panicked".into()))?
+                .map_err(Error::from)
+        };
+        // a thread that could not start: its sync runs here
+        let dir_sync = match dir_sync {
+            Ok(h) => Some(h),
             Err(_) => {
                 sync_dir(dir, true)?;
-                work()
+                None
             }
-        }
+        };
+        let file_sync = match file_sync {
+            Some(Ok(h)) => Some(h),
+            Some(Err(_)) => {
+                sync_files()?;
+                None
+            }
+            None => None,
+        };
+        let worked = work();
+        let dir_synced = dir_sync.map_or(Ok(()), joined);
+        let files_synced = file_sync.map_or(Ok(()), joined);
+        dir_synced?;
+        files_synced?;
+        worked
     })
 }
 
 /// Writes a new file (it must not exist), fsynced when `durable`.
-fn write_new_file(path: &Path, data: &[u8], durable: bool) -> std::io::Result<()> {
+fn write_new_file(path: &Path, data: &[u8], durable: bool) -> std::io::Result<File> {
     let mut f = OpenOptions::new().write(true).create_new(true).open(path)?;
     std::io::Write::write_all(&mut f, data)?;
     if durable {
         f.sync_data()?;
     }
-    Ok(())
+    Ok(f)
 }
 
 fn unanswered() -> Error {
@@ -1673,7 +1769,7 @@ impl Inner {
         for (i, m) in msgs.iter().enumerate() {
             let uid = first + i as u32;
             let written = match &m.source {
-                Source::Written(path) => path.clone(),
+                Source::Written(path, _) => path.clone(),
                 Source::Bytes(b) => {
                     let tmp = tmp_path(dir, &uid.to_string());
                     write_new_file(&tmp, b, durable)?;
@@ -1710,11 +1806,19 @@ impl Inner {
                 }
                 Ok(())
             };
-            // The new names in `msg/` and the cache records do not depend
-            // on each other (both only have to be durable before the index
+            // The new names in `msg/`, the message files not yet durable
+            // (a lone delivery's) and the cache records do not depend on
+            // each other (all only have to be durable before the index
             // records are written): sync them at once, so one journal
-            // commit of the file system serves both.
-            sync_dir_alongside(&dir.join(MSG_DIR), durable, write_cache)?;
+            // commit of the file system serves them all.
+            let unsynced: Vec<&File> = msgs
+                .iter()
+                .filter_map(|m| match &m.source {
+                    Source::Written(_, f) => f.as_ref(),
+                    _ => None,
+                })
+                .collect();
+            sync_alongside(&dir.join(MSG_DIR), &unsynced, durable, write_cache)?;
         }
         if added {
             self.save_keywords(dir, durable)?;

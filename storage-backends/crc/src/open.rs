@@ -16,9 +16,13 @@
 //! for the [`CrcOptions::open_mailboxes`](crate::CrcOptions) most recently
 //! released mailboxes (least recently released evicted first). A
 //! background thread (`crc-evict`) drops expired entries, so a server that
-//! goes quiet gives everything back. One-shot users (a delivery, STATUS,
-//! a quota query) never enter the idle list: a delivery to an account
-//! nobody has open loads what it needs and drops it.
+//! goes quiet gives everything back. An append with no session behind it
+//! (an LMTP delivery) enters the idle list too, under the same bound: a
+//! stream of deliveries to one mailbox loads its index and account once
+//! per grace period instead of once per message, and a delivery to each of
+//! many accounts costs at most `open_mailboxes` entries, each gone after
+//! the grace period. Other one-shot users (STATUS, a quota query) never
+//! enter the idle list.
 //!
 //! Accounts (the decoded `account` file) work the same way: the table
 //! holds [`Weak`] references; an open mailbox handle and an idle entry hold

@@ -318,6 +318,16 @@ pub(crate) fn rebuild(
                 ..Record::default()
             });
         };
+        if hint.is_none() && hh.is_some_and(|h| uid >= h.uid_next) {
+            // past the UIDs a header that still holds vouches for: the file
+            // of a commit a crash interrupted, never acknowledged and
+            // possibly short (FORMAT.md, "Commit order"): set aside, not
+            // taken for a message
+            tracing::warn!(dir = %dir.display(), uid, "message file past UIDNEXT (an interrupted commit); quarantined");
+            report.skipped += 1;
+            quarantine(dir, uid);
+            continue;
+        }
         if !files.contains(&uid) {
             tracing::warn!(dir = %dir.display(), uid, "message file missing; reported as expunged");
             lost(&mut report, &mut records);

@@ -872,7 +872,24 @@ impl StoreInner {
     fn append(&self, m: &MailboxRef, msg: NewMessage) -> Result<Appended> {
         let shared = self.mailbox(m)?;
         let p = Prepared::new(msg.content, &msg.flags, msg.internal_date);
-        shared.append(p)
+        let appended = shared.append(p);
+        self.keep_idle(shared, &m.owner);
+        appended
+    }
+
+    /// After an append with no session holding the mailbox (a delivery):
+    /// its state goes to the bounded idle list like a session's, so the
+    /// next delivery to it within the grace period finds its index mapped
+    /// and its account decoded instead of reloading both (`open_mailboxes`
+    /// and `open_mailbox_grace` bound what this keeps, as for sessions).
+    fn keep_idle(&self, shared: Arc<Shared>, owner: &str) {
+        let account = self.open.account(owner);
+        self.open.release(
+            shared,
+            Some(account),
+            self.opts.open_mailboxes,
+            self.opts.open_mailbox_grace,
+        );
     }
 
     /// An APPEND charged to the owner's quota ledger (see `quota.rs`):
@@ -890,7 +907,9 @@ impl StoreInner {
         let shared = self.mailbox(m)?;
         let charge = self.charge(&m.owner, Usage::new(msg.content.len() as u64, 1), limits)?;
         let p = Prepared::new(msg.content, &msg.flags, msg.internal_date);
-        shared.append_charged(p, charge)
+        let appended = shared.append_charged(p, charge);
+        self.keep_idle(shared, &m.owner);
+        appended
     }
 
     /// Reserves `add` on the quota ledger of `owner` (counting their usage

@@ -64,17 +64,42 @@ async fn many_accounts_in_and_out_leave_nothing_open_after_the_grace_period() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_delivery_to_an_account_nobody_has_open_keeps_nothing() {
+async fn deliveries_reuse_one_bounded_idle_state_and_leave_nothing_after_the_grace_period() {
     let dir = tempfile::tempdir().unwrap();
-    let s = store(dir.path(), 64, Duration::from_secs(60));
+    let s = store(dir.path(), 4, Duration::from_secs(2));
     s.ensure_account("bob").await.unwrap();
     assert_eq!(s.open_counts(), OpenCounts::default());
+    let before = s.io_counters().index_loads;
     for n in 0..5 {
         s.append(&inbox("bob"), new_message(n, Flags::default()))
             .await
             .unwrap();
-        assert_eq!(s.open_counts(), OpenCounts::default());
+        let c = s.open_counts();
+        assert_eq!(
+            (c.mailboxes, c.idle_mailboxes, c.accounts),
+            (1, 1, 1),
+            "one idle entry, no session: {c:?}"
+        );
     }
+    // consecutive deliveries found the index loaded (a slow machine may
+    // let the grace period pass once between two of them)
+    assert!(
+        s.io_counters().index_loads - before <= 2,
+        "{:?}",
+        s.io_counters()
+    );
+    // deliveries to many accounts: never more than `open_mailboxes` kept
+    for i in 0..20 {
+        let user = format!("many{i}");
+        s.ensure_account(&user).await.unwrap();
+        s.append(&inbox(&user), new_message(i, Flags::default()))
+            .await
+            .unwrap();
+        let c = s.open_counts();
+        assert!(c.idle_mailboxes <= 4 && c.mailboxes <= 4, "bounded: {c:?}");
+    }
+    let c = until_empty(&s, Duration::from_secs(10)).await;
+    assert_eq!(c, OpenCounts::default(), "nothing after the grace period");
     let st = s.status(&inbox("bob"), "bob").await.unwrap();
     assert_eq!(st.messages, 5);
     assert_eq!(s.open_counts(), OpenCounts::default());
