@@ -174,6 +174,7 @@ impl LmtpServer {
         Session::greeting(config).encode(&mut out);
         loop {
             while let Some(command) = codec.decode(&mut input) {
+                let ends_message = matches!(command, Command::Message(_));
                 let response = match svc.ready().await {
                     Ok(ready) => ready.call(command).await,
                     Err(e) => Err(e),
@@ -190,6 +191,14 @@ impl LmtpServer {
                     }
                 };
                 response.encode(&mut out);
+                // A message's replies go out as soon as it is delivered,
+                // before the commands pipelined behind it are answered (the
+                // client may be waiting for them alone).
+                if ends_message && response.action == Action::None {
+                    io.write_all(&out).await?;
+                    io.flush().await?;
+                    out.clear();
+                }
                 match response.action {
                     Action::ReceiveData => codec.start_data(),
                     Action::Close => {

@@ -610,3 +610,91 @@ async fn idle_timeout_421() {
     );
     c.expect_closed().await;
 }
+
+/// An authenticator whose lookup of `gate@foo.edu` waits until the test
+/// opens the gate.
+#[derive(Debug)]
+struct GatedAuth {
+    gate: Arc<tokio::sync::Semaphore>,
+}
+
+const GATED: &str = "gate@foo.edu";
+
+#[async_trait::async_trait]
+impl mailroom_core::Authenticator for GatedAuth {
+    async fn authenticate(
+        &self,
+        c: &mailroom_core::Credentials,
+    ) -> mailroom_core::Result<mailroom_core::Principal> {
+        StaticAuth.authenticate(c).await
+    }
+
+    async fn lookup(&self, user: &str) -> mailroom_core::Result<Option<mailroom_core::Principal>> {
+        if user == GATED {
+            let _open = self.gate.acquire().await;
+            return StaticAuth.lookup(ALICE).await;
+        }
+        StaticAuth.lookup(user).await
+    }
+}
+
+/// A message's `250` is sent as soon as it is delivered, not held back until
+/// the commands pipelined behind it are answered: here the next
+/// transaction's RCPT waits on the directory, and the client waits for the
+/// `250` of the message before it lets the directory answer. (Before, the
+/// replies of everything in the read buffer went out together, so this
+/// waited for ever.)
+#[tokio::test]
+async fn a_message_is_acknowledged_before_the_commands_pipelined_behind_it_are_answered() {
+    use mailroom_core::Authenticator as _;
+    let store = Arc::new(mailroom_store_memory::MemoryStore::new());
+    let delivery = Arc::new(mailroom_testkit::store::standard_pipeline(&store));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let server = mailroom_lmtp::LmtpServer::new(
+        delivery,
+        Arc::new(GatedAuth { gate: gate.clone() }),
+        test_config(),
+    );
+    let serving = mailroom_testkit::spawn_on_loopback(|listener, stop| async move {
+        server.serve_tcp(listener, stop).await
+    })
+    .await;
+    let _ = StaticAuth.lookup(ALICE).await;
+    let mut c = Client::new(
+        tokio::net::TcpStream::connect(serving.addr())
+            .await
+            .unwrap(),
+    );
+    c.reply().await;
+    assert!(
+        c.cmd("LHLO pipe.example")
+            .await
+            .last()
+            .unwrap()
+            .starts_with("250 ")
+    );
+    c.send(format!("MAIL FROM:<p@pipe.example>\r\nRCPT TO:<{ALICE}>\r\nDATA\r\n").as_bytes())
+        .await;
+    assert!(c.reply().await[0].starts_with("250"));
+    assert!(c.reply().await[0].starts_with("250"));
+    assert!(c.reply().await[0].starts_with("354"));
+    c.send(
+        format!(
+            "{}.\r\nMAIL FROM:<p@pipe.example>\r\nRCPT TO:<{GATED}>\r\nDATA\r\n",
+            std::str::from_utf8(MSG).unwrap()
+        )
+        .as_bytes(),
+    )
+    .await;
+    let delivered = tokio::time::timeout(Duration::from_secs(5), c.reply())
+        .await
+        .expect("the message's 250 came before the pipelined RCPT was answered");
+    assert!(delivered[0].starts_with("250 2.0.0"), "{delivered:?}");
+    gate.add_permits(1);
+    assert!(c.reply().await[0].starts_with("250 2.1.0"));
+    assert!(c.reply().await[0].starts_with("250 2.1.5"));
+    assert!(c.reply().await[0].starts_with("354"));
+    assert_eq!(c.data(b"second\r\n", 1).await.len(), 1);
+    let inbox = mailroom_testkit::store::messages(&store, ALICE, MailboxName::inbox()).await;
+    assert_eq!(inbox.len(), 2);
+}
