@@ -52,6 +52,7 @@
 //! raw bytes.
 
 mod address;
+pub mod codec;
 mod header;
 mod structure;
 #[cfg(test)]

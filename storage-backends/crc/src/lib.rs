@@ -68,7 +68,6 @@
 //! - `async-trait`, `tracing`: as everywhere in Mailroom.
 
 mod account;
-mod codec;
 mod ctx;
 mod fsutil;
 mod index;

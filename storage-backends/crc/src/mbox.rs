@@ -265,7 +265,7 @@ impl Prepared {
             header_size: u32::try_from(summary.header.len()).unwrap_or(u32::MAX),
             size: content.len() as u64,
             guid,
-            summary: crate::codec::encode(&summary),
+            summary: mailroom_core::mime::codec::encode(&summary),
             source: Source::Bytes(content),
         }
     }
@@ -708,7 +708,7 @@ impl Shared {
                 let payload = g
                     .cache_payload(&self.dir, &self.ctx, &r)
                     .map_err(|e| self.fail(e))?;
-                let s = crate::codec::decode(&payload).map_err(|why| {
+                let s = mailroom_core::mime::codec::decode(&payload).map_err(|why| {
                     self.fail(Error::Corruption(format!(
                         "{}: cache record of UID {}: {why}",
                         self.dir.display(),

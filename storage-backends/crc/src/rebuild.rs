@@ -375,7 +375,7 @@ pub(crate) fn rebuild(
             user_flags |= 1u128 << i;
         }
         let summary = MessageSummary::parse(&bytes);
-        let payload = crate::codec::encode(&summary);
+        let payload = mailroom_core::mime::codec::encode(&summary);
         let crc = crc32fast::hash(&payload);
         let off = cache.len() as u64;
         cache.extend_from_slice(&(payload.len() as u32).to_le_bytes());

@@ -245,7 +245,7 @@ impl CrcStore {
                 let payload = g
                     .cache_payload(&dir, &shared.ctx, &r)
                     .map_err(|e| shared.fail(e))?;
-                crate::codec::decode(&payload).map_err(|why| {
+                mailroom_core::mime::codec::decode(&payload).map_err(|why| {
                     shared.fail(Error::Corruption(format!(
                         "{}: cache: {why}",
                         dir.display()

@@ -1,18 +1,19 @@
-//! The binary encoding of a [`MessageSummary`] inside a cache record.
+//! The binary encoding of a [`MessageSummary`], as stores keep it (the CRC
+//! store in its cache records, the PostgreSQL store in a `bytea` column).
 //!
 //! Strings and byte strings are a `u32` length and the bytes; options a `u8`
 //! tag (0 absent, 1 present) and the value; lists a `u32` count and the
 //! elements. Decoding is bounded: every length is checked against the bytes
 //! left, and body parts nest at most [`MAX_DEPTH`] deep.
 
-use mailroom_core::mime::{Address, BodyPart, Disposition, Envelope, MessageSummary, PartKind};
+use super::{Address, BodyPart, Disposition, Envelope, MessageSummary, PartKind};
 
 /// The deepest MIME nesting decoded.
-pub(crate) const MAX_DEPTH: usize = 64;
+pub const MAX_DEPTH: usize = 64;
 
 #[derive(Debug, Default)]
-pub(crate) struct Enc {
-    pub(crate) buf: Vec<u8>,
+struct Enc {
+    buf: Vec<u8>,
 }
 
 impl Enc {
@@ -113,7 +114,7 @@ impl Enc {
 }
 
 /// Encodes a summary.
-pub(crate) fn encode(s: &MessageSummary) -> Vec<u8> {
+pub fn encode(s: &MessageSummary) -> Vec<u8> {
     let mut e = Enc::default();
     e.envelope(&s.envelope);
     e.part(&s.structure);
@@ -289,7 +290,7 @@ impl<'a> Dec<'a> {
 }
 
 /// Decodes a summary; the error says what was wrong.
-pub(crate) fn decode(b: &[u8]) -> Result<MessageSummary, &'static str> {
+pub fn decode(b: &[u8]) -> Result<MessageSummary, &'static str> {
     let mut d = Dec { b, at: 0 };
     let envelope = d.envelope()?;
     let structure = d.part(0)?;
