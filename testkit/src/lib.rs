@@ -19,6 +19,8 @@
 //!   mixing protocol words with random bytes;
 //! - [`store`]: delivering to and reading back from a
 //!   [`MemoryStore`](mailroom_store_memory::MemoryStore);
+//! - [`postgres`]: a private PostgreSQL cluster (initdb in a temporary
+//!   folder, a free loopback port, stopped at the end);
 //! - [`cdylib`]: building a workspace `cdylib` (a plugin) from a test and
 //!   finding the shared library cargo produced.
 //!
@@ -91,6 +93,7 @@ pub mod cdylib;
 mod client;
 pub mod corpus;
 mod fuzz;
+pub mod postgres;
 mod server;
 pub mod store;
 mod tls;

@@ -1,0 +1,123 @@
+//! Message bodies: stored once per GUID per account, inline up to
+//! [`INLINE_MAX`] bytes, in [`CHUNK`]-byte rows above; checked against
+//! their GUID on every read.
+
+use bytes::{Bytes, BytesMut};
+use mailroom_core::{Error, MessageGuid, MessageSummary};
+use tokio_postgres::Transaction;
+
+use crate::db::db;
+use crate::{CHUNK, INLINE_MAX};
+
+/// Stores a body (and its summary) unless the account has it already.
+pub(crate) async fn put(
+    tx: &Transaction<'_>,
+    account: i64,
+    guid: &MessageGuid,
+    content: &Bytes,
+) -> Result<(), Error> {
+    let g: &[u8] = &guid.0;
+    let exists = tx
+        .query_opt(
+            "SELECT 1 FROM bodies WHERE account_id = $1 AND guid = $2",
+            &[&account, &g],
+        )
+        .await
+        .map_err(db)?
+        .is_some();
+    if exists {
+        return Ok(());
+    }
+    let summary = mailroom_core::mime::codec::encode(&MessageSummary::parse(content));
+    let size = content.len() as i64;
+    let inline: Option<&[u8]> = (content.len() <= INLINE_MAX).then_some(&content[..]);
+    let inserted = tx
+        .execute(
+            "INSERT INTO bodies (account_id, guid, size, summary, content) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            &[&account, &g, &size, &summary, &inline],
+        )
+        .await
+        .map_err(db)?;
+    if inserted == 1 && inline.is_none() {
+        for (seq, chunk) in content.chunks(CHUNK).enumerate() {
+            let seq = seq as i32;
+            tx.execute(
+                "INSERT INTO body_chunks (account_id, guid, seq, data) VALUES ($1, $2, $3, $4)",
+                &[&account, &g, &seq, &chunk],
+            )
+            .await
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads a body and checks it against its GUID.
+pub(crate) async fn get(
+    client: &tokio_postgres::Client,
+    account: i64,
+    guid: &MessageGuid,
+) -> Result<Bytes, Error> {
+    let g: &[u8] = &guid.0;
+    let row = client
+        .query_opt(
+            "SELECT size, content FROM bodies WHERE account_id = $1 AND guid = $2",
+            &[&account, &g],
+        )
+        .await
+        .map_err(db)?
+        .ok_or_else(|| Error::Corruption(format!("body {guid} is missing")))?;
+    let size: i64 = row.get(0);
+    let bytes = match row.get::<_, Option<Vec<u8>>>(1) {
+        Some(v) => Bytes::from(v),
+        None => {
+            let rows = client
+                .query(
+                    "SELECT data FROM body_chunks WHERE account_id = $1 AND guid = $2 ORDER BY seq",
+                    &[&account, &g],
+                )
+                .await
+                .map_err(db)?;
+            let mut buf = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
+            for r in rows {
+                buf.extend_from_slice(r.get::<_, &[u8]>(0));
+            }
+            buf.freeze()
+        }
+    };
+    if bytes.len() as i64 != size || MessageGuid::of(&bytes) != *guid {
+        tracing::error!(%guid, account, "a stored body does not match its GUID; not served");
+        return Err(Error::Corruption(format!(
+            "body {guid} does not match its GUID"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// Removes the account's bodies among `guids` that no message uses any
+/// more. Runs after the change that freed them committed, in its own
+/// transaction; a body taken again meanwhile stays (the foreign key of
+/// `messages` refuses its deletion, which is not an error here).
+pub(crate) async fn collect(
+    client: &mut tokio_postgres::Client,
+    account: i64,
+    guids: Vec<Vec<u8>>,
+) {
+    if guids.is_empty() {
+        return;
+    }
+    let r = client
+        .execute(
+            "DELETE FROM bodies b WHERE b.account_id = $1 AND b.guid = ANY($2) \
+             AND NOT EXISTS (SELECT 1 FROM messages m \
+                             WHERE m.account_id = b.account_id AND m.guid = b.guid)",
+            &[&account, &guids],
+        )
+        .await;
+    if let Err(e) = r
+        && !crate::db::is_fk_violation(&e)
+    {
+        tracing::warn!(error = %e, "collecting unused bodies failed (retried at the next expunge)");
+    }
+}

@@ -1,0 +1,109 @@
+//! Conversions between rows and core types, and error mapping.
+
+use mailroom_core::{
+    Error, Flag, Flags, InternalDate, MessageGuid, MessageMeta, ModSeq, Uid, UidValidity,
+};
+use tokio_postgres::Row;
+use tokio_postgres::error::SqlState;
+
+/// The columns [`meta`] reads, for a `messages` row aliased `x` and a
+/// viewer whose name is parameter `$V` (replaced by the caller).
+pub(crate) const META_COLUMNS: &str = "x.uid, x.modseq, x.flags, x.keywords, x.internal_date, \
+     x.date_offset, x.size, x.guid, \
+     CASE WHEN $OWNER THEN (x.flags & 1) <> 0 \
+          ELSE EXISTS (SELECT 1 FROM seen s WHERE s.mailbox_id = x.mailbox_id \
+                       AND s.viewer = $V AND s.uid = x.uid) END";
+
+/// [`META_COLUMNS`] for a viewer given as parameter `param` (1-based) and
+/// an owner flag known in advance.
+pub(crate) fn meta_columns(owner: bool, param: usize) -> String {
+    META_COLUMNS
+        .replace("$OWNER", if owner { "true" } else { "false" })
+        .replace("$V", &format!("${param}"))
+}
+
+/// A message row (see [`META_COLUMNS`]) as the viewer sees it.
+pub(crate) fn meta(row: &Row) -> Result<MessageMeta, Error> {
+    let bits: i16 = row.try_get(2).map_err(db)?;
+    let keywords: Vec<String> = row.try_get(3).map_err(db)?;
+    let viewer_seen: bool = row.try_get(8).map_err(db)?;
+    let mut flags = Flags::from_parts((bits as u8) & !Flags::SEEN, keywords);
+    if viewer_seen {
+        flags.insert(Flag::Seen);
+    }
+    Ok(MessageMeta {
+        uid: uid(row.try_get(0).map_err(db)?),
+        flags,
+        modseq: ModSeq(row.try_get::<_, i64>(1).map_err(db)? as u64),
+        internal_date: InternalDate {
+            timestamp: row.try_get(4).map_err(db)?,
+            offset_minutes: row.try_get(5).map_err(db)?,
+        },
+        size: row.try_get::<_, i64>(6).map_err(db)? as u64,
+        guid: guid(row.try_get(7).map_err(db)?)?,
+    })
+}
+
+pub(crate) fn uid(v: i64) -> Uid {
+    Uid(u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+pub(crate) fn uid_validity(v: i64) -> UidValidity {
+    UidValidity(u32::try_from(v).unwrap_or(u32::MAX))
+}
+
+pub(crate) fn guid(b: &[u8]) -> Result<MessageGuid, Error> {
+    let arr: [u8; 20] = b
+        .try_into()
+        .map_err(|_| Error::Corruption("a stored GUID is not 20 bytes".into()))?;
+    Ok(MessageGuid(arr))
+}
+
+pub(crate) fn uids_param(uids: &[Uid]) -> Vec<i64> {
+    let mut v: Vec<i64> = uids.iter().map(|u| i64::from(u.0)).collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Whether a statement failed on a unique constraint.
+pub(crate) fn is_unique_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::UNIQUE_VIOLATION)
+}
+
+/// Whether a statement failed on a foreign key.
+pub(crate) fn is_fk_violation(e: &tokio_postgres::Error) -> bool {
+    e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION)
+}
+
+/// A database failure as the core error: a connection that is gone or
+/// could not be had is temporary ([`Error::Busy`]: retry later, LMTP 451
+/// 4.3.0); a failed statement is the server's fault ([`Error::Backend`]).
+pub(crate) fn db(e: tokio_postgres::Error) -> Error {
+    if e.is_closed() || e.code().is_none() {
+        tracing::warn!(error = %e, "PostgreSQL unavailable");
+        return unavailable();
+    }
+    let state = e.code().map(|c| c.code().to_owned()).unwrap_or_default();
+    match e.code() {
+        Some(c) if *c == SqlState::ADMIN_SHUTDOWN || *c == SqlState::CANNOT_CONNECT_NOW => {
+            tracing::warn!(error = %e, "PostgreSQL shutting down");
+            unavailable()
+        }
+        _ => {
+            tracing::error!(error = %e, state, "PostgreSQL statement failed");
+            Error::Backend(format!("PostgreSQL error {state}"))
+        }
+    }
+}
+
+/// The pool could not hand out a connection.
+pub(crate) fn pool(e: deadpool_postgres::PoolError) -> Error {
+    tracing::warn!(error = %e, "no PostgreSQL connection");
+    unavailable()
+}
+
+/// The store's "database unavailable" error.
+pub(crate) fn unavailable() -> Error {
+    Error::Busy("mail storage database unavailable".into())
+}

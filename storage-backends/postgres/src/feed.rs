@@ -1,0 +1,197 @@
+//! The cross-frontend change feed: local watches, woken by this process's
+//! own commits at once and by every frontend's commits through
+//! `LISTEN mailroom`.
+//!
+//! A notification's payload is `<account id> <mailbox id> <modseq>`, the
+//! new HIGHESTMODSEQ of the mailbox, or 0 when the mailbox was deleted.
+//! A watch is only ever moved forward: a late or repeated notification
+//! (this process hears its own) does not wake anyone. When the listener's
+//! connection is lost, it reconnects with a growing pause (at most 2 s)
+//! and then reads the HIGHESTMODSEQ of every watched mailbox afresh, so a
+//! change whose notification was lost with the connection still wakes its
+//! watches.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, Weak};
+use std::time::Duration;
+
+use futures::StreamExt;
+use mailroom_core::storage::MailboxNotifier;
+use mailroom_core::{MailboxWatch, ModSeq};
+use tokio_postgres::{AsyncMessage, NoTls};
+
+/// The channel every change is announced on.
+pub(crate) const CHANNEL: &str = "mailroom";
+
+/// The watched mailboxes of this process.
+#[derive(Debug, Default)]
+pub(crate) struct Feed {
+    mailboxes: Mutex<HashMap<i64, (MailboxNotifier, MailboxWatch)>>,
+}
+
+impl Feed {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, (MailboxNotifier, MailboxWatch)>> {
+        self.mailboxes
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A watch on mailbox `id`, whose HIGHESTMODSEQ is `now`.
+    pub(crate) fn watch(&self, id: i64, now: ModSeq) -> MailboxWatch {
+        let mut map = self.lock();
+        let (notifier, watch) = map.entry(id).or_insert_with(|| {
+            let (n, w) = MailboxWatch::channel(now);
+            (n, w)
+        });
+        if now > watch.current() {
+            notifier.notify(now);
+        }
+        notifier.subscribe()
+    }
+
+    /// Mailbox `id` is at `modseq` now: wakes its watches if that is news.
+    pub(crate) fn publish(&self, id: i64, modseq: ModSeq) {
+        let map = self.lock();
+        if let Some((notifier, watch)) = map.get(&id)
+            && modseq > watch.current()
+        {
+            notifier.notify(modseq);
+        }
+    }
+
+    /// Mailbox `id` is gone: its watches end.
+    pub(crate) fn remove(&self, id: i64) {
+        self.lock().remove(&id);
+    }
+
+    /// The mailboxes watched here (every mailbox this process opened; an
+    /// entry is a few dozen bytes and goes when the mailbox is deleted).
+    fn watched(&self) -> Vec<i64> {
+        self.lock().keys().copied().collect()
+    }
+
+    /// Handles one notification payload.
+    fn handle(&self, payload: &str) {
+        let mut parts = payload.split(' ');
+        let (Some(_account), Some(id), Some(modseq)) = (parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        let (Ok(id), Ok(modseq)) = (id.parse::<i64>(), modseq.parse::<u64>()) else {
+            return;
+        };
+        if modseq == 0 {
+            self.remove(id);
+        } else {
+            self.publish(id, ModSeq(modseq));
+        }
+    }
+}
+
+/// Runs the listener until the store is dropped; `ready` is told once the
+/// first `LISTEN` is in place.
+pub(crate) async fn listen(
+    config: tokio_postgres::Config,
+    feed: Weak<Feed>,
+    ready: tokio::sync::oneshot::Sender<()>,
+) {
+    let mut pause = Duration::from_millis(50);
+    let mut ready = Some(ready);
+    loop {
+        if feed.strong_count() == 0 {
+            return;
+        }
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    let mut stream =
+                        futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+                    while let Some(msg) = stream.next().await {
+                        match msg {
+                            Ok(AsyncMessage::Notification(n)) => {
+                                if tx.send(n.payload().to_owned()).is_err() {
+                                    return;
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(e) => {
+                                tracing::warn!(error = %e, "change feed connection lost");
+                                return;
+                            }
+                        }
+                    }
+                });
+                if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                    tracing::warn!(error = %e, "LISTEN failed");
+                    driver.abort();
+                } else {
+                    pause = Duration::from_millis(50);
+                    // Whatever changed before this LISTEN (while the
+                    // listener was away, or before it first connected)
+                    // is found by reading the watched mailboxes afresh.
+                    recheck(&client, &feed).await;
+                    if let Some(r) = ready.take() {
+                        let _ = r.send(());
+                    }
+                    loop {
+                        let msg = tokio::select! {
+                            m = rx.recv() => m,
+                            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                                if feed.strong_count() == 0 {
+                                    driver.abort();
+                                    return;
+                                }
+                                continue;
+                            }
+                        };
+                        let Some(payload) = msg else { break };
+                        let Some(f) = feed.upgrade() else {
+                            driver.abort();
+                            return;
+                        };
+                        f.handle(&payload);
+                    }
+                    driver.abort();
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "change feed cannot connect");
+            }
+        }
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_secs(2));
+    }
+}
+
+/// After a reconnect: every watched mailbox's HIGHESTMODSEQ, read afresh.
+async fn recheck(client: &tokio_postgres::Client, feed: &Weak<Feed>) {
+    let Some(f) = feed.upgrade() else { return };
+    let ids = f.watched();
+    if ids.is_empty() {
+        return;
+    }
+    match client
+        .query(
+            "SELECT i, m.highest_modseq FROM unnest($1::bigint[]) i \
+             LEFT JOIN mailboxes m ON m.id = i",
+            &[&ids],
+        )
+        .await
+    {
+        Ok(rows) => {
+            for row in rows {
+                let id: i64 = row.get(0);
+                match row.get::<_, Option<i64>>(1) {
+                    Some(m) => f.publish(id, ModSeq(m as u64)),
+                    None => f.remove(id),
+                }
+            }
+            tracing::debug!(
+                mailboxes = ids.len(),
+                "change feed (re)connected and rechecked"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "change feed recheck failed"),
+    }
+}

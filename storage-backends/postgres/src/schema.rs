@@ -1,0 +1,162 @@
+//! The schema and its migrations (described column by column in SCHEMA.md).
+//!
+//! `mailroom_schema` holds the version the database is at; the migrations
+//! run in one transaction under an advisory lock, so two frontends starting
+//! at once migrate once and the second waits, then finds nothing to do.
+
+use tokio_postgres::Client;
+
+use crate::PgStoreError;
+
+/// The migrations, in order: the database is at version `n` once the first
+/// `n` have run.
+const MIGRATIONS: &[&str] = &[
+    // 1: accounts, mailboxes, bodies, messages, expunges, seen, ACLs,
+    // subscriptions.
+    r#"
+CREATE TABLE accounts (
+    id             bigserial PRIMARY KEY,
+    name           text NOT NULL UNIQUE,
+    initialised    boolean NOT NULL DEFAULT false,
+    used_bytes     bigint NOT NULL DEFAULT 0,
+    used_messages  bigint NOT NULL DEFAULT 0,
+    limit_bytes    bigint,
+    limit_messages bigint
+);
+CREATE SEQUENCE uid_validity_seq MINVALUE 1 MAXVALUE 4294967295 CYCLE;
+SELECT setval('uid_validity_seq', GREATEST(1, (extract(epoch FROM now())::bigint) % 4294967295));
+CREATE TABLE mailboxes (
+    id             bigserial PRIMARY KEY,
+    account_id     bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,
+    name           text NOT NULL,
+    uid_validity   bigint NOT NULL,
+    uid_next       bigint NOT NULL DEFAULT 1,
+    highest_modseq bigint NOT NULL DEFAULT 1,
+    recent_from    bigint NOT NULL DEFAULT 1,
+    special_use    text,
+    UNIQUE (account_id, name)
+);
+CREATE TABLE bodies (
+    account_id bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,
+    guid       bytea NOT NULL,
+    size       bigint NOT NULL,
+    summary    bytea NOT NULL,
+    content    bytea,
+    PRIMARY KEY (account_id, guid)
+);
+CREATE TABLE body_chunks (
+    account_id bigint NOT NULL,
+    guid       bytea NOT NULL,
+    seq        integer NOT NULL,
+    data       bytea NOT NULL,
+    PRIMARY KEY (account_id, guid, seq),
+    FOREIGN KEY (account_id, guid) REFERENCES bodies ON DELETE CASCADE
+);
+ALTER TABLE body_chunks ALTER COLUMN data SET STORAGE EXTERNAL;
+CREATE TABLE messages (
+    mailbox_id    bigint NOT NULL REFERENCES mailboxes ON DELETE CASCADE,
+    uid           bigint NOT NULL,
+    modseq        bigint NOT NULL,
+    flags         smallint NOT NULL,
+    keywords      text[] NOT NULL,
+    internal_date bigint NOT NULL,
+    date_offset   smallint NOT NULL,
+    size          bigint NOT NULL,
+    account_id    bigint NOT NULL,
+    guid          bytea NOT NULL,
+    PRIMARY KEY (mailbox_id, uid),
+    FOREIGN KEY (account_id, guid) REFERENCES bodies
+);
+CREATE INDEX messages_modseq ON messages (mailbox_id, modseq);
+CREATE INDEX messages_body ON messages (account_id, guid);
+CREATE TABLE expunged (
+    mailbox_id bigint NOT NULL REFERENCES mailboxes ON DELETE CASCADE,
+    uid        bigint NOT NULL,
+    modseq     bigint NOT NULL,
+    PRIMARY KEY (mailbox_id, uid)
+);
+CREATE TABLE seen (
+    mailbox_id bigint NOT NULL REFERENCES mailboxes ON DELETE CASCADE,
+    viewer     text NOT NULL,
+    uid        bigint NOT NULL,
+    PRIMARY KEY (mailbox_id, viewer, uid)
+);
+CREATE TABLE acl (
+    mailbox_id bigint NOT NULL REFERENCES mailboxes ON DELETE CASCADE,
+    identifier text NOT NULL,
+    rights     text NOT NULL,
+    PRIMARY KEY (mailbox_id, identifier)
+);
+CREATE INDEX acl_identifier ON acl (identifier);
+CREATE TABLE subscriptions (
+    account text NOT NULL,
+    name    text NOT NULL,
+    PRIMARY KEY (account, name)
+);
+"#,
+];
+
+/// The schema version this build writes and reads.
+pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Brings the database to [`SCHEMA_VERSION`]; returns the version it was at.
+///
+/// # Errors
+///
+/// [`PgStoreError::Database`] if a statement fails;
+/// [`PgStoreError::TooNew`] if the database was migrated by a newer build.
+pub async fn migrate(client: &mut Client) -> Result<i32, PgStoreError> {
+    let tx = client.transaction().await?;
+    // Frontends starting together take turns (a transaction-scoped lock).
+    tx.batch_execute(
+        "SELECT pg_advisory_xact_lock(7162);
+         CREATE TABLE IF NOT EXISTS mailroom_schema (
+             id integer PRIMARY KEY CHECK (id = 1),
+             version integer NOT NULL);
+         INSERT INTO mailroom_schema VALUES (1, 0) ON CONFLICT DO NOTHING;",
+    )
+    .await?;
+    let row = tx
+        .query_one(
+            "SELECT version FROM mailroom_schema WHERE id = 1 FOR UPDATE",
+            &[],
+        )
+        .await?;
+    let from: i32 = row.get(0);
+    if from > SCHEMA_VERSION {
+        return Err(PgStoreError::TooNew {
+            found: from,
+            known: SCHEMA_VERSION,
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+        tracing::info!(version = i + 1, "migrating the mailroom schema");
+        tx.batch_execute(sql).await?;
+    }
+    tx.execute(
+        "UPDATE mailroom_schema SET version = $1 WHERE id = 1",
+        &[&SCHEMA_VERSION],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(from)
+}
+
+/// The version the database is at (0 if it was never migrated).
+///
+/// # Errors
+///
+/// [`PgStoreError::Database`] if the query fails.
+pub async fn version(client: &Client) -> Result<i32, PgStoreError> {
+    let exists = client
+        .query_one("SELECT to_regclass('mailroom_schema') IS NOT NULL", &[])
+        .await?
+        .get::<_, bool>(0);
+    if !exists {
+        return Ok(0);
+    }
+    Ok(client
+        .query_one("SELECT version FROM mailroom_schema WHERE id = 1", &[])
+        .await?
+        .get(0))
+}

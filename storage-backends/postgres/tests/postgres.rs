@@ -1,0 +1,266 @@
+//! What the PostgreSQL store does beyond the conformance suite: bodies
+//! checked against their GUID, large bodies in chunks, the change feed
+//! across two stores (two frontends) on one database, and the listener's
+//! recheck after it loses its connection.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use mailroom_core::{Error, Flags, MailboxName, MailboxRef, NewMessage, Storage, Uid};
+use mailroom_store_postgres::{CHUNK, PgOptions, PgStore};
+use mailroom_testkit::postgres::PgCluster;
+
+const ALICE: &str = "alice@example.com";
+
+async fn database() -> String {
+    tokio::task::spawn_blocking(|| PgCluster::shared().create_database("pgstore"))
+        .await
+        .unwrap()
+}
+
+async fn store(url: &str) -> PgStore {
+    PgStore::connect(&PgOptions {
+        url: url.to_owned(),
+        pool_size: 4,
+        migrate: true,
+    })
+    .await
+    .unwrap()
+}
+
+async fn sql(url: &str, statement: &str) {
+    let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    client.batch_execute(statement).await.unwrap();
+    drop(client);
+    let _ = driver.await;
+}
+
+fn message(content: Vec<u8>) -> NewMessage {
+    NewMessage {
+        flags: Flags::default(),
+        internal_date: None,
+        content: Bytes::from(content),
+    }
+}
+
+fn inbox() -> MailboxRef {
+    MailboxRef::new(ALICE, MailboxName::inbox())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_no_longer_matches_its_guid_is_never_served() {
+    let url = database().await;
+    let s = store(&url).await;
+    s.ensure_account(ALICE).await.unwrap();
+    let a = s
+        .append(
+            &inbox(),
+            message(b"Subject: x\r\n\r\nthe original\r\n".to_vec()),
+        )
+        .await
+        .unwrap();
+    let mb = s.open(&inbox(), ALICE).await.unwrap();
+    assert!(mb.content(a.uid).await.is_ok());
+    // one byte changed behind the store's back (same length)
+    sql(
+        &url,
+        "UPDATE bodies SET content = overlay(content placing 'X' from 20 for 1)",
+    )
+    .await;
+    match mb.content(a.uid).await {
+        Err(Error::Corruption(_)) => {}
+        other => panic!("a damaged body must fail with Corruption, got {other:?}"),
+    }
+    // the summary (ENVELOPE, BODYSTRUCTURE) does not need the body
+    assert_eq!(mb.summaries(&[a.uid]).await.unwrap().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_bodies_are_chunked_and_read_back_whole() {
+    let url = database().await;
+    let s = store(&url).await;
+    s.ensure_account(ALICE).await.unwrap();
+    let mut content = b"Subject: big\r\n\r\n".to_vec();
+    while content.len() < 2 * CHUNK + 1000 {
+        content.extend_from_slice(
+            b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n",
+        );
+    }
+    let a = s.append(&inbox(), message(content.clone())).await.unwrap();
+    let mb = s.open(&inbox(), ALICE).await.unwrap();
+    assert_eq!(&mb.content(a.uid).await.unwrap()[..], &content[..]);
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let chunks: i64 = client
+        .query_one("SELECT count(*) FROM body_chunks", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(chunks, 3, "a body of 2 chunks and a bit takes 3 rows");
+    // stored once per account: a copy adds no body
+    let sent = MailboxRef::new(ALICE, MailboxName::new("Sent").unwrap());
+    mb.copy_to(&[a.uid], &sent).await.unwrap();
+    let bodies: i64 = client
+        .query_one("SELECT count(*) FROM bodies", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bodies, 1);
+    // and freed with its last message
+    mb.store(
+        &[a.uid],
+        &mailroom_core::StoreOp::Add([mailroom_core::Flag::Deleted].into_iter().collect()),
+        None,
+    )
+    .await
+    .unwrap();
+    mb.expunge(None).await.unwrap();
+    s.delete(&sent).await.unwrap();
+    let left: (i64, i64) = {
+        let r = client
+            .query_one(
+                "SELECT (SELECT count(*) FROM bodies), (SELECT count(*) FROM body_chunks)",
+                &[],
+            )
+            .await
+            .unwrap();
+        (r.get(0), r.get(1))
+    };
+    assert_eq!(left, (0, 0), "no body left once no message uses it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_on_one_frontend_wakes_watches_on_another() {
+    let url = database().await;
+    let one = store(&url).await;
+    let two = store(&url).await;
+    one.ensure_account(ALICE).await.unwrap();
+    let mb = one.open(&inbox(), ALICE).await.unwrap();
+    let mut w = mb.watch();
+    let before = w.current();
+    let appended = two
+        .append(&inbox(), message(b"Subject: via two\r\n\r\nx\r\n".to_vec()))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    let v = tokio::time::timeout(Duration::from_secs(10), w.changed())
+        .await
+        .expect("frontend one woken");
+    let took = start.elapsed();
+    assert_eq!(v, Some(appended.modseq));
+    assert!(v > Some(before));
+    // well within the 1 s promise even on a loaded machine
+    assert!(took < Duration::from_secs(5), "woken after {took:?}");
+    let changes = mb.changes_since(before).await.unwrap();
+    assert_eq!(changes.changed.len(), 1);
+    assert_eq!(changes.changed[0].uid, Uid(1));
+    // a delete on one frontend ends the other's watches
+    let tmp = MailboxRef::new(ALICE, MailboxName::new("Tmp").unwrap());
+    two.create(&tmp, None).await.unwrap();
+    let t = one.open(&tmp, ALICE).await.unwrap();
+    let mut tw = t.watch();
+    two.delete(&tmp).await.unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), tw.changed())
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_listener_rechecks_after_reconnecting() {
+    let url = database().await;
+    let one = store(&url).await;
+    let two = store(&url).await;
+    one.ensure_account(ALICE).await.unwrap();
+    let mb = one.open(&inbox(), ALICE).await.unwrap();
+    let mut w = mb.watch();
+    let before = w.current();
+    // New connections to the database are refused, every listener is cut,
+    // and a message is appended through a connection frontend two already
+    // has: its notification reaches nobody. Only the recheck after the
+    // listener gets back in can wake frontend one.
+    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    let admin = format!("{}/postgres", url.rsplit_once('/').unwrap().0);
+    sql(
+        &admin,
+        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false"),
+    )
+    .await;
+    sql(
+        &admin,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{dbname}' AND query LIKE 'LISTEN%'"
+        ),
+    )
+    .await;
+    let appended = two
+        .append(&inbox(), message(b"Subject: lost\r\n\r\nx\r\n".to_vec()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(w.current(), before, "no wake-up while the listener is out");
+    sql(
+        &admin,
+        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true"),
+    )
+    .await;
+    let v = tokio::time::timeout(Duration::from_secs(10), w.changed())
+        .await
+        .expect("woken by the recheck");
+    assert_eq!(v, Some(appended.modseq));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maildrop_lock_holds_across_frontends() {
+    let url = database().await;
+    let one = store(&url).await;
+    let two = store(&url).await;
+    let held = one.lock_maildrop(ALICE).await.unwrap();
+    assert!(matches!(
+        two.lock_maildrop(ALICE).await,
+        Err(Error::Busy(_))
+    ));
+    drop(held);
+    // the unlock runs on the lock connection right after the drop
+    let start = Instant::now();
+    loop {
+        match two.lock_maildrop(ALICE).await {
+            Ok(_) => break,
+            Err(Error::Busy(_)) if start.elapsed() < Duration::from_secs(10) => {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => panic!("lock after release: {e}"),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_migrated_by_a_newer_build_is_refused() {
+    let url = database().await;
+    drop(store(&url).await);
+    sql(&url, "UPDATE mailroom_schema SET version = version + 1").await;
+    let r = PgStore::connect(&PgOptions {
+        url: url.clone(),
+        pool_size: 1,
+        migrate: true,
+    })
+    .await;
+    assert!(r.is_err(), "a newer schema must be refused");
+    let r = PgStore::connect(&PgOptions {
+        url,
+        pool_size: 1,
+        migrate: false,
+    })
+    .await;
+    assert!(r.is_err(), "and without migrate too");
+}
