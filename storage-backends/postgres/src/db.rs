@@ -77,8 +77,9 @@ pub(crate) fn is_fk_violation(e: &tokio_postgres::Error) -> bool {
 }
 
 /// A database failure as the core error: a connection that is gone or
-/// could not be had is temporary ([`Error::Busy`]: retry later, LMTP 451
-/// 4.3.0); a failed statement is the server's fault ([`Error::Backend`]).
+/// could not be had, or a server shutting down, is [`Error::Unavailable`]
+/// (IMAP `NO [UNAVAILABLE]`, LMTP 451 4.3.0: retry later); a failed
+/// statement is the server's fault ([`Error::Backend`]).
 pub(crate) fn db(e: tokio_postgres::Error) -> Error {
     if e.is_closed() || e.code().is_none() {
         tracing::warn!(error = %e, "PostgreSQL unavailable");
@@ -105,5 +106,5 @@ pub(crate) fn pool(e: deadpool_postgres::PoolError) -> Error {
 
 /// The store's "database unavailable" error.
 pub(crate) fn unavailable() -> Error {
-    Error::Busy("mail storage database unavailable".into())
+    Error::Unavailable("mail storage database unavailable".into())
 }

@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -263,4 +264,59 @@ async fn a_database_migrated_by_a_newer_build_is_refused() {
     })
     .await;
     assert!(r.is_err(), "and without migrate too");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_database_is_unavailable_and_the_store_recovers_by_itself() {
+    let cluster = Arc::new(tokio::task::spawn_blocking(PgCluster::start).await.unwrap());
+    let c = cluster.clone();
+    let url = tokio::task::spawn_blocking(move || c.create_database("down"))
+        .await
+        .unwrap();
+    let s = store(&url).await;
+    s.ensure_account(ALICE).await.unwrap();
+    let a = s
+        .append(&inbox(), message(b"Subject: before\r\n\r\nx\r\n".to_vec()))
+        .await
+        .unwrap();
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.stop()).await.unwrap();
+    match s
+        .append(&inbox(), message(b"Subject: during\r\n\r\nx\r\n".to_vec()))
+        .await
+    {
+        Err(Error::Unavailable(_)) => {}
+        other => panic!("an append while the database is down: {other:?}"),
+    }
+    match s.status(&inbox(), ALICE).await {
+        Err(Error::Unavailable(_)) => {}
+        other => panic!("a STATUS while the database is down: {other:?}"),
+    }
+    let c = cluster.clone();
+    tokio::task::spawn_blocking(move || c.restart())
+        .await
+        .unwrap();
+    // the pool replaces its dead connections on its own
+    let start = Instant::now();
+    let st = loop {
+        match s.status(&inbox(), ALICE).await {
+            Ok(st) => break st,
+            Err(Error::Unavailable(_)) if start.elapsed() < Duration::from_secs(30) => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("after the restart: {e}"),
+        }
+    };
+    assert_eq!(
+        st.messages, 1,
+        "what was acknowledged is there, nothing else"
+    );
+    let b = s
+        .append(&inbox(), message(b"Subject: after\r\n\r\nx\r\n".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(b.uid.0, a.uid.0 + 1, "no UID lost or taken twice");
+    drop(s);
+    let c = Arc::try_unwrap(cluster).unwrap();
+    tokio::task::spawn_blocking(move || drop(c)).await.unwrap();
 }
