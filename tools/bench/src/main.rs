@@ -11,7 +11,10 @@
 //!   has seen and the connections it holds (see the `accounts` module);
 //! - `mailroom-bench connections`: 10,000 IDLE connections, push latency of
 //!   a delivery and CPU while idle, next to Dovecot at 1,000 (see the
-//!   `connections` module).
+//!   `connections` module);
+//! - `mailroom-bench stress`: many clients on shared mailboxes, every
+//!   response checked against a model of the mailbox (see the `stress`
+//!   module).
 //!
 //! The IMAP benchmark:
 //!
@@ -48,13 +51,15 @@
 //! `mailroomd` (its library) to write 100,000 users through its own users
 //! file code and to raise the open-file limit; `argon2` for the one cheap
 //! hash those users share; `tokio` to hold 10,000 connections at once
-//! without a thread each.
+//! without a thread each; `rand` (already the workspace's, for its
+//! property tests) for the stress clients' seeded choices.
 
 mod accounts;
 mod connections;
 mod imap;
 mod lmtp;
 mod sort;
+mod stress;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -173,28 +178,41 @@ impl Mailroomd {
     /// the pipelined fills and the APPEND row would otherwise measure the
     /// limit (500 commands/s by default), not the server.
     fn launch(dir: &Path, proto: &str) -> Result<Mailroomd> {
-        let bin = sibling_binary("mailroomd")?;
+        Mailroomd::launch_with(dir, proto, "crc", sibling_binary("mailroomd")?, &[USER])
+    }
+
+    /// Like [`Mailroomd::launch`], with the store, the binary and the users
+    /// (all with [`PASSWORD`]) given.
+    fn launch_with(
+        dir: &Path,
+        proto: &str,
+        store: &str,
+        bin: PathBuf,
+        users: &[&str],
+    ) -> Result<Mailroomd> {
         let config = dir.join("mailroomd.toml");
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{}\"\nstore = \"crc\"\nlog_level = \"warn\"\n[{proto}]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n[limits]\ncommands_per_second = 0\n",
+                "data_dir = \"{}\"\nstore = \"{store}\"\nlog_level = \"warn\"\n[{proto}]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n[limits]\ncommands_per_second = 0\n",
                 dir.join("data").display()
             ),
         )?;
-        let mut add = Command::new(&bin)
-            .arg("--config")
-            .arg(&config)
-            .args(["user", "add", USER, "--password-stdin"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .spawn()?;
-        add.stdin
-            .take()
-            .context("stdin")?
-            .write_all(format!("{PASSWORD}\n").as_bytes())?;
-        if !add.wait()?.success() {
-            bail!("mailroomd user add failed");
+        for user in users {
+            let mut add = Command::new(&bin)
+                .arg("--config")
+                .arg(&config)
+                .args(["user", "add", user, "--password-stdin"])
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()?;
+            add.stdin
+                .take()
+                .context("stdin")?
+                .write_all(format!("{PASSWORD}\n").as_bytes())?;
+            if !add.wait()?.success() {
+                bail!("mailroomd user add {user} failed");
+            }
         }
         let mut child = Command::new(&bin)
             .arg("--config")
@@ -456,6 +474,7 @@ fn main() -> Result<()> {
         Some("lmtp") => return lmtp::main(std::env::args().skip(2)),
         Some("accounts") => return accounts::main(std::env::args().skip(2)),
         Some("connections") => return connections::main(std::env::args().skip(2)),
+        Some("stress") => return stress::main(std::env::args().skip(2)),
         Some("imap") => return imap_main(std::env::args().skip(2)),
         _ => {}
     }

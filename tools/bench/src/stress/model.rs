@@ -1,0 +1,847 @@
+//! The model of every mailbox that all clients share, and the checks of each
+//! exchange against it.
+//!
+//! Time is a counter (`tick`) taken under the model's lock: each command has
+//! a window `[s, r]`, `s` taken just before it is written, `r` just after
+//! its completion is read. What the server answered was true at some
+//! instant inside the window. A message's flags are *known* once a STORE
+//! completed with no other STORE (or EXPUNGE) on the message overlapping it,
+//! or once an answer was read whose window no change overlapped; an answer
+//! is held to the known flags only when no change touched the message since
+//! before its command was sent (`authoritative`). Changes that raced with an
+//! answer make the model forget the flags they touched until the next quiet
+//! answer, never guess.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
+use std::io::Write;
+
+use super::wire::{Code, Exchange, Fetch, Response, parse, parse_tagged};
+
+/// What one message is known to be.
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Msg {
+    /// Flags known set (true) or clear (false); `\Recent` is never here.
+    known: BTreeMap<String, bool>,
+    /// Whether a flag missing from `known` is known clear.
+    complete: bool,
+    /// STOREs and EXPUNGEs sent and not yet completed that may change it.
+    inflight: u32,
+    /// Count of begin and end events of those.
+    events: u64,
+    /// When the last of those events happened.
+    last_event: u64,
+    /// A client asked for `\Deleted` on it or moved it.
+    pub(crate) may_expunge: bool,
+    /// An EXPUNGE it may have been caught by completed (its removal may
+    /// not have been reported to the client that asked).
+    maybe_gone: bool,
+    /// When an EXPUNGE of it was read.
+    pub(crate) expunged_at: Option<u64>,
+    /// APPENDUID or COPYUID told its UID (when: `created_at`).
+    registered: bool,
+    created_at: u64,
+    /// MODSEQ: answers sent after `floor_time` must be at least `floor`.
+    floor: u64,
+    floor_time: u64,
+    /// The read-write session that saw it `\Recent`.
+    recent_owner: Option<u64>,
+    /// The last few things the model learnt of it, printed with a
+    /// violation about it.
+    history: VecDeque<String>,
+}
+
+/// How many entries of a message's history are kept.
+const HISTORY: usize = 12;
+
+impl Msg {
+    fn note(&mut self, what: String) {
+        if self.history.len() == HISTORY {
+            self.history.pop_front();
+        }
+        self.history.push_back(what);
+    }
+
+    fn history(&self) -> String {
+        self.history
+            .iter()
+            .map(|h| format!("\n      {h}"))
+            .collect()
+    }
+
+    fn authoritative(&self, s: u64) -> bool {
+        self.inflight == 0 && self.last_event < s && self.expunged_at.is_none() && !self.maybe_gone
+    }
+
+    /// What in `observed` contradicts the knowledge, if anything.
+    fn mismatch(&self, observed: &BTreeSet<String>) -> Option<String> {
+        let mut wrong = Vec::new();
+        for (f, &set) in &self.known {
+            if observed.contains(f) != set {
+                wrong.push(format!(
+                    "{f} should be {}",
+                    if set { "set" } else { "clear" }
+                ));
+            }
+        }
+        if self.complete {
+            for f in observed {
+                if !self.known.contains_key(f) {
+                    wrong.push(format!("{f} should be clear"));
+                }
+            }
+        }
+        (!wrong.is_empty()).then(|| wrong.join(", "))
+    }
+
+    fn adopt(&mut self, observed: &BTreeSet<String>) {
+        self.known = observed.iter().map(|f| (f.clone(), true)).collect();
+        self.complete = true;
+    }
+}
+
+/// One mailbox of one user.
+#[derive(Debug, Default)]
+pub(crate) struct BoxModel {
+    uidvalidity: Option<u32>,
+    /// The highest UID known to have been given out, and when it was read.
+    max_uid: u32,
+    max_uid_time: u64,
+    /// The highest HIGHESTMODSEQ read, and when.
+    hms: u64,
+    hms_time: u64,
+    /// The highest message MODSEQ read, and when.
+    msg_modseq: u64,
+    msg_modseq_time: u64,
+    pub(crate) msgs: BTreeMap<u32, Msg>,
+    /// EXPUNGEs and MOVEs in flight, and when the last one ended.
+    expunges_inflight: u32,
+    pub(crate) last_expunge_end: u64,
+}
+
+impl BoxModel {
+    pub(crate) fn msg(&mut self, uid: u32) -> &mut Msg {
+        self.msgs.entry(uid).or_default()
+    }
+
+    fn saw_uid(&mut self, uid: u32, r: u64) {
+        if uid > self.max_uid {
+            self.max_uid = uid;
+            self.max_uid_time = r;
+        }
+    }
+
+    /// UIDs of messages that must be in any view opened after `s`: told by
+    /// APPENDUID/COPYUID before `s`, never marked for removal.
+    /// Whether a message may have vanished since `since`: an EXPUNGE or
+    /// MOVE is in flight or ended after it.
+    pub(crate) fn expunged_since(&self, since: u64) -> bool {
+        self.expunges_inflight > 0 || self.last_expunge_end > since
+    }
+
+    pub(crate) fn required(&self, s: u64) -> Vec<u32> {
+        self.msgs
+            .iter()
+            .filter(|(_, m)| {
+                m.registered && m.created_at < s && m.expunged_at.is_none() && !m.may_expunge
+            })
+            .map(|(&u, _)| u)
+            .collect()
+    }
+}
+
+/// A session's view of its selected mailbox.
+#[derive(Debug, Clone)]
+pub(crate) struct View {
+    pub(crate) user: usize,
+    pub(crate) mailbox: usize,
+    pub(crate) rw: bool,
+    /// By sequence number - 1; `None` until a FETCH told the UID.
+    pub(crate) uids: Vec<Option<u32>>,
+    /// The last untagged FLAGS.
+    pub(crate) announced: HashSet<String>,
+    /// When (the start of the command) EXISTS last grew the view.
+    pub(crate) grown: u64,
+}
+
+impl View {
+    pub(crate) fn new(user: usize, mailbox: usize, rw: bool) -> View {
+        View {
+            user,
+            mailbox,
+            rw,
+            uids: Vec::new(),
+            announced: HashSet::new(),
+            grown: 0,
+        }
+    }
+
+    pub(crate) fn known_uids(&self) -> Vec<u32> {
+        self.uids.iter().flatten().copied().collect()
+    }
+
+    pub(crate) fn seq_of(&self, uid: u32) -> Option<usize> {
+        self.uids
+            .iter()
+            .position(|&u| u == Some(uid))
+            .map(|p| p + 1)
+    }
+}
+
+/// What an exchange said, for the command-specific checks.
+#[derive(Debug, Default)]
+pub(crate) struct Absorbed {
+    /// Per UID: the last FLAGS (without `\Recent`) and MODSEQ read.
+    pub(crate) fetched: BTreeMap<u32, (Option<BTreeSet<String>>, Option<u64>)>,
+    /// UIDs whose last FLAGS had `\Recent`.
+    pub(crate) recent_uids: BTreeSet<u32>,
+    /// Sequence numbers of the FETCH responses with a UID.
+    pub(crate) fetched_seqs: BTreeSet<u32>,
+    pub(crate) modseqs: Vec<(u32, u64)>,
+    pub(crate) expunges: usize,
+    pub(crate) exists: Option<u32>,
+    pub(crate) recent: Option<u32>,
+    pub(crate) flags_seen: bool,
+    pub(crate) search: Option<(Vec<u32>, Option<u64>)>,
+    pub(crate) codes: Vec<Code>,
+    pub(crate) status: String,
+}
+
+/// Who is speaking, for violation reports.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Who<'a> {
+    pub(crate) session: u64,
+    pub(crate) user: &'a str,
+    pub(crate) mailbox: &'a str,
+}
+
+/// A STORE as the model applies it.
+#[derive(Debug, Clone)]
+pub(crate) enum StoreOp {
+    Add(Vec<String>),
+    Remove(Vec<String>),
+    Replace(Vec<String>),
+}
+
+impl StoreOp {
+    fn flags(&self) -> &[String] {
+        match self {
+            StoreOp::Add(f) | StoreOp::Remove(f) | StoreOp::Replace(f) => f,
+        }
+    }
+}
+
+/// A STORE (or EXPUNGE) begun on one message: to end it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Begun {
+    pub(crate) uid: u32,
+    events: u64,
+    inflight_before: u32,
+    floor: u64,
+}
+
+/// All mailboxes of one server, and the violations found.
+#[derive(Debug)]
+pub(crate) struct Model {
+    target: String,
+    clock: u64,
+    boxes: Vec<Vec<BoxModel>>,
+    pub(crate) violations: u64,
+    /// Violations printed with their exchange; past `print_limit` one line each.
+    print_limit: u64,
+    /// The one-line description of each violation, kept for tests.
+    pub(crate) log: Vec<String>,
+}
+
+impl Model {
+    pub(crate) fn new(target: &str, users: usize, mailboxes: usize, print_limit: u64) -> Model {
+        Model {
+            target: target.to_owned(),
+            clock: 0,
+            boxes: (0..users)
+                .map(|_| (0..mailboxes).map(|_| BoxModel::default()).collect())
+                .collect(),
+            violations: 0,
+            print_limit,
+            log: Vec::new(),
+        }
+    }
+
+    pub(crate) fn tick(&mut self) -> u64 {
+        self.clock += 1;
+        self.clock
+    }
+
+    pub(crate) fn boxm(&mut self, user: usize, mailbox: usize) -> &mut BoxModel {
+        &mut self.boxes[user][mailbox]
+    }
+
+    /// Reports a violation with the exchange that showed it.
+    pub(crate) fn violation(&mut self, who: Who<'_>, what: &str, ex: &Exchange) {
+        self.violations += 1;
+        let head = format!(
+            "VIOLATION [{}] session {} {} {}: {what}",
+            self.target, who.session, who.user, who.mailbox
+        );
+        self.log.push(head.clone());
+        let mut out = std::io::stdout().lock();
+        if self.violations <= self.print_limit {
+            let _ = write!(out, "{head}\n{}", ex.transcript(40));
+        } else {
+            let _ = writeln!(out, "{head}");
+        }
+    }
+
+    /// Reads an exchange in order: updates `view` (EXISTS, EXPUNGE, FETCH
+    /// UIDs, FLAGS) and checks what needs the order (sequence numbers,
+    /// keywords announced before use, `\Recent` owner, UIDVALIDITY,
+    /// HIGHESTMODSEQ, UIDNEXT), then the flags and MODSEQ of each message
+    /// against the model.
+    pub(crate) fn absorb(
+        &mut self,
+        who: Who<'_>,
+        mut view: Option<&mut View>,
+        ex: &Exchange,
+        s: u64,
+        r: u64,
+    ) -> Absorbed {
+        let mut a = Absorbed::default();
+        let mut problems: Vec<String> = Vec::new();
+        let responses = ex.lines.iter().map(|l| parse(l));
+        for resp in responses {
+            match resp {
+                Response::Exists(n) => {
+                    a.exists = Some(n);
+                    if let Some(v) = view.as_deref_mut() {
+                        if (n as usize) < v.uids.len() {
+                            problems.push(format!(
+                                "EXISTS {n} below the {} messages the session has (no EXPUNGE said so)",
+                                v.uids.len()
+                            ));
+                        } else {
+                            if n as usize > v.uids.len() {
+                                v.grown = s;
+                            }
+                            v.uids.resize(n as usize, None);
+                        }
+                    }
+                }
+                Response::Expunge(n) => {
+                    a.expunges += 1;
+                    let Some(v) = view.as_deref_mut() else {
+                        problems.push("EXPUNGE with no mailbox selected".into());
+                        continue;
+                    };
+                    if n == 0 || n as usize > v.uids.len() {
+                        problems.push(format!(
+                            "EXPUNGE {n} outside the {} messages of the session",
+                            v.uids.len()
+                        ));
+                        continue;
+                    }
+                    let uid = v.uids.remove(n as usize - 1);
+                    let (user, mailbox) = (v.user, v.mailbox);
+                    if let Some(uid) = uid {
+                        let m = self.boxes[user][mailbox].msg(uid);
+                        if m.registered && !m.may_expunge {
+                            problems.push(format!(
+                                "UID {uid} expunged, but no client set \\Deleted on it or moved it"
+                            ));
+                        }
+                        m.expunged_at = Some(m.expunged_at.map_or(r, |t| t.min(r)));
+                    }
+                }
+                Response::Recent(n) => a.recent = Some(n),
+                Response::Flags(list) => {
+                    a.flags_seen = true;
+                    if let Some(v) = view.as_deref_mut() {
+                        v.announced = list.into_iter().collect();
+                    }
+                }
+                Response::Fetch(f) => {
+                    if let Some(v) = view.as_deref_mut() {
+                        self.absorb_fetch(who, v, &f, r, &mut a, &mut problems);
+                    } else {
+                        problems.push("FETCH with no mailbox selected".into());
+                    }
+                }
+                Response::Search(nums, modseq) => a.search = Some((nums, modseq)),
+                Response::Status(kind, code) => {
+                    if kind == "BAD" {
+                        problems.push("untagged BAD".into());
+                    }
+                    if let Some(code) = code {
+                        a.codes.push(code);
+                    }
+                }
+                Response::Continue | Response::Other(_) => {}
+            }
+        }
+        let (status, code) = parse_tagged(&ex.tagged);
+        a.status = status;
+        if a.status == "BAD" {
+            problems.push("BAD to a well-formed command".into());
+        }
+        if let Some(code) = code {
+            a.codes.push(code);
+        }
+        if let Some(v) = view.as_deref() {
+            self.check_codes(v, &a, s, r, &mut problems);
+            self.check_messages(who, v, &a, s, r, &mut problems);
+        }
+        for p in problems {
+            self.violation(who, &p, ex);
+        }
+        a
+    }
+
+    fn absorb_fetch(
+        &mut self,
+        _who: Who<'_>,
+        v: &mut View,
+        f: &Fetch,
+        r: u64,
+        a: &mut Absorbed,
+        problems: &mut Vec<String>,
+    ) {
+        let n = f.seq as usize;
+        if n == 0 || n > v.uids.len() {
+            problems.push(format!(
+                "FETCH for message {n}, the session has {}",
+                v.uids.len()
+            ));
+            return;
+        }
+        let uid = match (v.uids[n - 1], f.uid) {
+            (Some(old), Some(new)) if old != new => {
+                problems.push(format!("message {n} has UID {new}, earlier told UID {old}"));
+                return;
+            }
+            (Some(old), _) => old,
+            (None, Some(new)) => {
+                let below = v.uids[..n - 1].iter().flatten().max().copied();
+                let above = v.uids[n..].iter().flatten().min().copied();
+                if below.is_some_and(|b| b >= new) || above.is_some_and(|b| b <= new) {
+                    problems.push(format!(
+                        "UID {new} of message {n} out of order (UIDs below it up to {below:?}, above it from {above:?})"
+                    ));
+                    return;
+                }
+                v.uids[n - 1] = Some(new);
+                new
+            }
+            (None, None) => return,
+        };
+        a.fetched_seqs.insert(f.seq);
+        let b = &mut self.boxes[v.user][v.mailbox];
+        b.saw_uid(uid, r);
+        let entry = a.fetched.entry(uid).or_default();
+        if let Some(flags) = &f.flags {
+            for k in flags.iter().filter(|f| !f.starts_with('\\')) {
+                if !v.announced.contains(k) {
+                    problems.push(format!(
+                        "keyword {k} in FETCH FLAGS of UID {uid} before an untagged FLAGS announced it"
+                    ));
+                }
+            }
+            let recent = flags.iter().any(|f| f.eq_ignore_ascii_case("\\Recent"));
+            if recent {
+                a.recent_uids.insert(uid);
+                if v.rw {
+                    let m = b.msg(uid);
+                    match m.recent_owner {
+                        Some(o) if o != _who.session => problems.push(format!(
+                            "UID {uid} \\Recent in this session and in session {o} before"
+                        )),
+                        _ => m.recent_owner = Some(_who.session),
+                    }
+                }
+            } else {
+                a.recent_uids.remove(&uid);
+            }
+            entry.0 = Some(
+                flags
+                    .iter()
+                    .filter(|f| !f.eq_ignore_ascii_case("\\Recent"))
+                    .cloned()
+                    .collect(),
+            );
+        }
+        if let Some(m) = f.modseq {
+            entry.1 = Some(m);
+            a.modseqs.push((uid, m));
+        }
+    }
+
+    fn check_codes(&mut self, v: &View, a: &Absorbed, s: u64, r: u64, problems: &mut Vec<String>) {
+        let b = &mut self.boxes[v.user][v.mailbox];
+        for c in &a.codes {
+            match c {
+                Code::UidValidity(u) => match b.uidvalidity {
+                    Some(old) if old != *u => {
+                        problems.push(format!("UIDVALIDITY {u}, was {old}"));
+                    }
+                    _ => b.uidvalidity = Some(*u),
+                },
+                Code::UidNext(n) if b.max_uid_time < s && *n <= b.max_uid => {
+                    problems.push(format!(
+                        "UIDNEXT {n}, but UID {} was given out before the command",
+                        b.max_uid
+                    ));
+                }
+                Code::HighestModseq(m) => {
+                    if b.hms_time < s && *m < b.hms {
+                        problems.push(format!(
+                            "HIGHESTMODSEQ {m} below the {} read before the command",
+                            b.hms
+                        ));
+                    }
+                    if b.msg_modseq_time < s && *m < b.msg_modseq {
+                        problems.push(format!(
+                            "HIGHESTMODSEQ {m} below a message MODSEQ {} read before the command",
+                            b.msg_modseq
+                        ));
+                    }
+                    if *m > b.hms {
+                        b.hms = *m;
+                        b.hms_time = r;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn check_messages(
+        &mut self,
+        who: Who<'_>,
+        v: &View,
+        a: &Absorbed,
+        s: u64,
+        r: u64,
+        problems: &mut Vec<String>,
+    ) {
+        let b = &mut self.boxes[v.user][v.mailbox];
+        for (&uid, (flags, modseq)) in &a.fetched {
+            let m = b.msgs.entry(uid).or_default();
+            if let Some(flags) = flags
+                && m.authoritative(s)
+            {
+                let shown = flags.iter().cloned().collect::<Vec<_>>().join(" ");
+                match m.mismatch(flags) {
+                    Some(why) => problems.push(format!(
+                        "UID {uid} FLAGS ({shown}) but no STORE raced with this command and the last said: {why}; the model's history of it:{}",
+                        m.history()
+                    )),
+                    None => {
+                        if !m.complete || m.known.iter().any(|(f, v)| *v != flags.contains(f)) {
+                            m.note(format!("t{s}-{r} session {} read ({shown}), adopted", who.session));
+                        }
+                        m.adopt(flags);
+                    }
+                }
+            }
+            if let Some(ms) = *modseq
+                && m.expunged_at.is_none()
+            {
+                if m.floor_time < s && ms < m.floor {
+                    problems.push(format!(
+                        "UID {uid} MODSEQ {ms}, but {} was read (or a flag change completed) before this command",
+                        m.floor
+                    ));
+                }
+                if ms > m.floor {
+                    m.floor = ms;
+                    m.floor_time = r;
+                }
+                if ms > b.msg_modseq {
+                    b.msg_modseq = ms;
+                    b.msg_modseq_time = r;
+                }
+            }
+        }
+    }
+
+    /// The MODSEQ each of `uids` is known to have reached before `s`.
+    pub(crate) fn floors(&mut self, user: usize, mailbox: usize, s: u64) -> BTreeMap<u32, u64> {
+        self.boxes[user][mailbox]
+            .msgs
+            .iter()
+            .filter(|(_, m)| {
+                m.floor_time < s && m.floor > 0 && m.expunged_at.is_none() && !m.may_expunge
+            })
+            .map(|(&u, m)| (u, m.floor))
+            .collect()
+    }
+
+    /// Whether the model may hold the server to `uid`'s flag `flag` in a
+    /// command sent at `s` and read at `r`: `Some(set)` if so.
+    pub(crate) fn known_flag(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        uid: u32,
+        flag: &str,
+        s: u64,
+    ) -> Option<bool> {
+        let m = self.boxes[user][mailbox].msgs.get(&uid)?;
+        if !m.authoritative(s) {
+            return None;
+        }
+        match m.known.get(flag) {
+            Some(&v) => Some(v),
+            None if m.complete => Some(false),
+            None => None,
+        }
+    }
+
+    /// A STORE (or an EXPUNGE, `op` None) is about to be sent at `s`.
+    pub(crate) fn store_begin(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        uids: &[u32],
+        op: Option<&StoreOp>,
+        s: u64,
+    ) -> Vec<Begun> {
+        let b = &mut self.boxes[user][mailbox];
+        uids.iter()
+            .map(|&uid| {
+                let m = b.msg(uid);
+                let begun = Begun {
+                    uid,
+                    events: m.events + 1,
+                    inflight_before: m.inflight,
+                    floor: m.floor,
+                };
+                m.inflight += 1;
+                m.events += 1;
+                m.last_event = s;
+                m.note(format!(
+                    "t{s} {} sent",
+                    op.map_or("EXPUNGE/MOVE".into(), |o| format!("{o:?}"))
+                ));
+                if let Some(op) = op
+                    && !matches!(op, StoreOp::Remove(_))
+                    && op
+                        .flags()
+                        .iter()
+                        .any(|f| f.eq_ignore_ascii_case("\\Deleted"))
+                {
+                    m.may_expunge = true;
+                }
+                begun
+            })
+            .collect()
+    }
+
+    /// The messages an EXPUNGE sent at `s` may remove.
+    pub(crate) fn expunge_begin(&mut self, user: usize, mailbox: usize, s: u64) -> Vec<Begun> {
+        let uids: Vec<u32> = self.boxes[user][mailbox]
+            .msgs
+            .iter()
+            .filter(|(_, m)| m.may_expunge && m.expunged_at.is_none())
+            .map(|(&u, _)| u)
+            .collect();
+        self.boxes[user][mailbox].expunges_inflight += 1;
+        self.store_begin(user, mailbox, &uids, None, s)
+    }
+
+    /// A MOVE of `uids` is about to be sent at `s`.
+    pub(crate) fn move_begin(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        uids: &[u32],
+        s: u64,
+    ) -> Vec<Begun> {
+        self.boxes[user][mailbox].expunges_inflight += 1;
+        self.store_begin(
+            user,
+            mailbox,
+            uids,
+            Some(&StoreOp::Add(vec!["\\Deleted".into()])),
+            s,
+        )
+    }
+
+    /// The EXPUNGE or MOVE begun with `begun` ended at `r`; returns the
+    /// UIDs no other change touched meanwhile.
+    pub(crate) fn expunge_end(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        begun: &[Begun],
+        ok: bool,
+        r: u64,
+    ) -> Vec<u32> {
+        let b = &mut self.boxes[user][mailbox];
+        b.expunges_inflight = b.expunges_inflight.saturating_sub(1);
+        b.last_expunge_end = r;
+        self.store_end(user, mailbox, begun, None, ok, r)
+            .into_iter()
+            .map(|(u, _)| u)
+            .collect()
+    }
+
+    /// A STORE (`op`) or EXPUNGE (`op` None) begun with `begun` ended at
+    /// `r`, `ok` if it completed OK. Returns the UIDs it was alone on, each
+    /// with whether it surely changed their flags.
+    pub(crate) fn store_end(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        begun: &[Begun],
+        op: Option<&StoreOp>,
+        ok: bool,
+        r: u64,
+    ) -> Vec<(u32, bool)> {
+        let b = &mut self.boxes[user][mailbox];
+        let mut alone_on = Vec::new();
+        for g in begun {
+            let m = b.msg(g.uid);
+            let alone = ok && g.inflight_before == 0 && m.events == g.events;
+            m.inflight = m.inflight.saturating_sub(1);
+            m.events += 1;
+            m.last_event = r;
+            m.note(format!(
+                "t{r} {} ended{}",
+                op.map_or("EXPUNGE/MOVE".into(), |o| format!("{o:?}")),
+                if alone { ", alone" } else { "" }
+            ));
+            let Some(op) = op else {
+                m.maybe_gone = true;
+                if alone {
+                    alone_on.push((g.uid, false));
+                }
+                continue;
+            };
+            let before = (m.known.clone(), m.complete);
+            match (op, alone) {
+                (StoreOp::Replace(f), true) => {
+                    m.known = f.iter().map(|f| (f.clone(), true)).collect();
+                    m.complete = true;
+                }
+                (StoreOp::Add(f), true) => {
+                    for f in f {
+                        m.known.insert(f.clone(), true);
+                    }
+                }
+                (StoreOp::Remove(f), true) => {
+                    for f in f {
+                        m.known.insert(f.clone(), false);
+                    }
+                }
+                (StoreOp::Replace(_), false) => {
+                    m.known.clear();
+                    m.complete = false;
+                }
+                (StoreOp::Add(f) | StoreOp::Remove(f), false) => {
+                    // a flag may now be set that a complete knowledge says
+                    // is clear: forget completeness, and the flags touched
+                    for f in f {
+                        m.known.remove(f);
+                    }
+                    m.complete = false;
+                }
+            }
+            let changed = alone && changed(&before.0, before.1, &m.known);
+            if alone {
+                alone_on.push((g.uid, changed));
+            }
+            if changed {
+                let floor = g.floor + 1;
+                if floor > m.floor {
+                    m.floor = floor;
+                    m.floor_time = r;
+                }
+            }
+        }
+        alone_on
+    }
+
+    /// APPENDUID or COPYUID told of `uid`, new in `mailbox`, at `r`;
+    /// `flags` are its flags if known. Checks the UID is above every UID
+    /// given out before the command was sent (`s`) and the UIDVALIDITY.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn register(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        uidvalidity: u32,
+        uid: u32,
+        flags: Option<BTreeSet<String>>,
+        may_expunge: bool,
+        s: u64,
+        r: u64,
+    ) -> Vec<String> {
+        let b = &mut self.boxes[user][mailbox];
+        let mut problems = Vec::new();
+        match b.uidvalidity {
+            Some(v) if v != uidvalidity => {
+                problems.push(format!(
+                    "UIDVALIDITY {uidvalidity} in the UID code, the mailbox has {v}"
+                ));
+            }
+            Some(_) => {}
+            None => b.uidvalidity = Some(uidvalidity),
+        }
+        if b.max_uid_time < s && uid <= b.max_uid {
+            problems.push(format!(
+                "new UID {uid} not above UID {} given out before the command",
+                b.max_uid
+            ));
+        }
+        if b.msgs.get(&uid).is_some_and(|m| m.registered) {
+            problems.push(format!("UID {uid} given to a second message"));
+        }
+        b.saw_uid(uid, r);
+        let m = b.msg(uid);
+        m.registered = true;
+        m.created_at = r;
+        m.note(format!("t{s}-{r} created with flags {flags:?}"));
+        m.may_expunge |= may_expunge;
+        if m.events == 0
+            && let Some(f) = flags
+        {
+            m.adopt(&f);
+        }
+        problems
+    }
+
+    /// The flags of `uid` if they are known in full and no change is in
+    /// flight (for a copy's flags).
+    pub(crate) fn full_flags(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        uid: u32,
+        s: u64,
+    ) -> Option<BTreeSet<String>> {
+        let m = self.boxes[user][mailbox].msgs.get(&uid)?;
+        (m.authoritative(s) && m.complete).then(|| {
+            m.known
+                .iter()
+                .filter(|(_, v)| **v)
+                .map(|(k, _)| k.clone())
+                .collect()
+        })
+    }
+
+    pub(crate) fn may_expunge(&mut self, user: usize, mailbox: usize, uid: u32) -> bool {
+        self.boxes[user][mailbox]
+            .msgs
+            .get(&uid)
+            .is_some_and(|m| m.may_expunge || m.maybe_gone || m.expunged_at.is_some())
+    }
+}
+
+fn changed(
+    before: &BTreeMap<String, bool>,
+    complete: bool,
+    after: &BTreeMap<String, bool>,
+) -> bool {
+    after.iter().any(|(f, &v)| match before.get(f) {
+        Some(&b) => b != v,
+        None => complete && v,
+    })
+}
