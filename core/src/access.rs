@@ -524,6 +524,62 @@ impl MailAccess {
         result
     }
 
+    /// MULTIAPPEND (RFC 3502): [`MailAccess::append`] for several messages
+    /// as one atomic step ([`Storage::append_all`]): all are stored, with
+    /// ascending UIDs, or none (a refused quota, a missing right, a store
+    /// error). Archived like single APPENDs, each message its own archive
+    /// copy, all undone if the append fails.
+    pub async fn append_all(&self, name: &str, messages: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        let mailbox = self.resolve(name)?;
+        self.require(&mailbox, Right::Insert).await?;
+        let mut messages = messages;
+        for message in &mut messages {
+            self.filter_flags(&mailbox, message).await?;
+        }
+        let mut archived = Vec::new();
+        if let Some(journal) = &self.journal
+            && let Some(direction) = self.journal_direction(&mailbox).await?
+        {
+            for message in &messages {
+                match journal
+                    .journal(&mailbox.owner, direction, &message.content)
+                    .await
+                {
+                    Ok(Some(copy)) => archived.push(copy),
+                    Ok(None) => {}
+                    Err(e) => {
+                        for copy in &archived {
+                            if let Err(e) = journal.abandon(copy).await {
+                                tracing::error!(user = %copy.user, error = %e,
+                                    "archive copy of a refused APPEND could not be removed");
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        let limits = match &self.quota {
+            Some(q) => Some(q.limits(&q.root_of(&mailbox.owner)).await?),
+            None => None,
+        };
+        let result = self.storage.append_all(&mailbox, messages, limits).await;
+        if let Some(journal) = &self.journal {
+            for copy in &archived {
+                match &result {
+                    Ok(_) => journal.confirm(copy).await,
+                    Err(_) => {
+                        if let Err(e) = journal.abandon(copy).await {
+                            tracing::error!(user = %copy.user, error = %e,
+                                "archive copy of a refused APPEND could not be removed");
+                        }
+                    }
+                }
+            }
+        }
+        result
+    }
+
     /// Whether an APPEND into `mailbox` is archived, and which way: into
     /// an archived user's mailbox by someone else is `in`; by the user into
     /// their own `\Sent` mailbox is `out`.

@@ -884,6 +884,14 @@ impl Storage for JournaledStorage {
             .append_within_quota(mailbox, message, limits)
             .await
     }
+    async fn append_all(
+        &self,
+        mailbox: &MailboxRef,
+        messages: Vec<NewMessage>,
+        limits: Option<crate::quota::QuotaLimits>,
+    ) -> Result<Vec<crate::message::Appended>> {
+        self.inner.append_all(mailbox, messages, limits).await
+    }
     fn archive_journal(&self) -> Option<Arc<ArchiveJournal>> {
         Some(self.journal.clone())
     }

@@ -120,6 +120,40 @@ pub trait Storage: Send + Sync + Debug {
         limits: QuotaLimits,
     ) -> Result<Appended>;
 
+    /// Appends several messages to one mailbox as one atomic step
+    /// (MULTIAPPEND, RFC 3502): either every message is stored, in order
+    /// with ascending UIDs, and they become visible together, or none is
+    /// stored. With `limits`, all of them are charged to the owner's quota
+    /// at once, under the same rule as [`Storage::append_within_quota`]
+    /// (the check, the charge and the append are one step). Durable when
+    /// this returns `Ok`.
+    ///
+    /// The default stores a single message with `append` /
+    /// `append_within_quota` and refuses more with
+    /// [`crate::Error::Unsupported`]: a store that cannot make several
+    /// appends one step must not pretend to (the memory and CRC stores
+    /// implement it).
+    async fn append_all(
+        &self,
+        mailbox: &MailboxRef,
+        mut messages: Vec<NewMessage>,
+        limits: Option<QuotaLimits>,
+    ) -> Result<Vec<Appended>> {
+        if messages.len() > 1 {
+            return Err(crate::Error::Unsupported(
+                "this store cannot append several messages atomically",
+            ));
+        }
+        let Some(message) = messages.pop() else {
+            return Ok(Vec::new());
+        };
+        let appended = match limits {
+            Some(limits) => self.append_within_quota(mailbox, message, limits).await?,
+            None => self.append(mailbox, message).await?,
+        };
+        Ok(vec![appended])
+    }
+
     /// The archive journal every [`crate::access::MailAccess`] over this
     /// store applies (APPENDs into archived users' mailboxes, the archive's
     /// own rights and visibility). The default has none; the

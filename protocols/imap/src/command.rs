@@ -118,7 +118,8 @@ pub enum Command {
         /// Requested items.
         items: Vec<StatusItem>,
     },
-    /// APPEND (one message; MULTIAPPEND is not offered).
+    /// APPEND of one message given as a literal (or literal8, RFC 3516).
+    /// Several messages (MULTIAPPEND) or a CATENATE are [`Command::AppendMany`].
     Append {
         /// Mailbox.
         mailbox: MailboxArg,
@@ -129,6 +130,28 @@ pub enum Command {
         /// The message literal.
         message: Bytes,
     },
+    /// APPEND of several messages, one atomic step (MULTIAPPEND, RFC 3502),
+    /// or of a message built by CATENATE (RFC 4469).
+    AppendMany {
+        /// Mailbox.
+        mailbox: MailboxArg,
+        /// The messages, in order (at least one).
+        messages: Vec<AppendMessage>,
+    },
+    /// REPLACE and UID REPLACE (RFC 8508): append a new version of a
+    /// message of the selected mailbox, then expunge the old one.
+    Replace {
+        /// UID REPLACE: `target` is a UID, else a sequence number.
+        uid: bool,
+        /// The message replaced.
+        target: u32,
+        /// Where the new version goes.
+        mailbox: MailboxArg,
+        /// The new version.
+        message: AppendMessage,
+    },
+    /// COMPRESS (RFC 4978): the mechanism name, upper-cased.
+    Compress(String),
     /// ENABLE (RFC 5161): capability names, upper-cased.
     Enable(Vec<String>),
     /// IDLE (RFC 2177); the driver reads the `DONE` line.
@@ -316,7 +339,8 @@ impl Command {
             | Command::Fetch { uid, .. }
             | Command::Store { uid, .. }
             | Command::Copy { uid, .. }
-            | Command::Move { uid, .. } => *uid,
+            | Command::Move { uid, .. }
+            | Command::Replace { uid, .. } => *uid,
             Command::Expunge { uids } => uids.is_some(),
             Command::InvalidMailboxName { command, .. } | Command::SavedResult { command } => {
                 command.is_uid()
@@ -347,7 +371,9 @@ impl Command {
             Command::Xlist { .. } => "XLIST",
             Command::Namespace => "NAMESPACE",
             Command::Status { .. } => "STATUS",
-            Command::Append { .. } => "APPEND",
+            Command::Append { .. } | Command::AppendMany { .. } => "APPEND",
+            Command::Replace { .. } => "REPLACE",
+            Command::Compress(_) => "COMPRESS",
             Command::Enable(_) => "ENABLE",
             Command::Idle => "IDLE",
             Command::GetAcl { .. } => "GETACL",
@@ -645,6 +671,50 @@ pub enum FetchAttr {
         /// `<origin.length>`.
         partial: Option<(u32, u32)>,
     },
+    /// `BINARY[part]<partial>` or `BINARY.PEEK[...]` (RFC 3516): the part
+    /// with its content transfer encoding undone.
+    Binary {
+        /// BINARY.PEEK: do not set \Seen.
+        peek: bool,
+        /// Part numbers (empty: the whole message).
+        part: Vec<u32>,
+        /// `<origin.length>`, of the decoded bytes.
+        partial: Option<(u32, u32)>,
+    },
+    /// `BINARY.SIZE[part]` (RFC 3516): the size of the decoded part.
+    BinarySize {
+        /// Part numbers (empty: the whole message).
+        part: Vec<u32>,
+    },
+}
+
+/// One message of an APPEND (RFC 4466 `append-message`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    /// Initial flags.
+    pub flags: Vec<Flag>,
+    /// INTERNALDATE.
+    pub date: Option<InternalDate>,
+    /// The content.
+    pub content: AppendContent,
+}
+
+/// What an appended message is made of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AppendContent {
+    /// A literal or literal8 (RFC 3516): the message as sent.
+    Literal(Bytes),
+    /// `CATENATE (...)` (RFC 4469): the message is these parts joined.
+    Catenate(Vec<CatPart>),
+}
+
+/// One part of a CATENATE.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    /// `URL "imap-url"`: bytes of a message the user can read (RFC 5092).
+    Url(String),
+    /// `TEXT literal`: bytes given in the command.
+    Text(Bytes),
 }
 
 /// A body section specifier (`1.2.HEADER.FIELDS (From)`).

@@ -4,7 +4,8 @@
 //! on (LITERAL+ or LITERAL-, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE,
 //! UNSELECT, CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, CONDSTORE,
 //! QRESYNC, ESEARCH, ACL, QUOTA, STATUS=SIZE, UTF8=ACCEPT, APPENDLIMIT, WITHIN,
-//! SORT, SORT=DISPLAY, ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES), as a tower service over any
+//! SORT, SORT=DISPLAY, ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES,
+//! MULTIAPPEND, CATENATE, BINARY, REPLACE, COMPRESS=DEFLATE), as a tower service over any
 //! [`mailroom_core::Storage`]. It runs inside your tokio runtime.
 //!
 //! ## Embedding
@@ -110,6 +111,8 @@
 //! - `mail-parser`: decoding headers (RFC 2047) and bodies (base64,
 //!   quoted-printable, charsets) for SEARCH; the same parser core uses for
 //!   the MIME structure.
+//! - `flate2`: raw DEFLATE for COMPRESS=DEFLATE (RFC 4978), the
+//!   ecosystem's maintained zlib binding, here on its pure-Rust backend.
 //! - `async-trait`: the core traits are object-safe async traits.
 //! - `tracing`: structured logs, never with passwords or message content.
 //! - `thiserror`: the crate's error types.

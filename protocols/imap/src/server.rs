@@ -49,6 +49,7 @@ use tower::util::BoxService;
 use tower::{BoxError, Layer, Service, ServiceExt};
 
 use crate::command::{Command, Request};
+use crate::extension::compress::DeflateStream;
 use crate::layer::throttle::LoginThrottleLayer;
 use crate::layer::timeout::{CommandTimeoutLayer, Elapsed};
 use crate::layer::trace::TraceLayer;
@@ -443,10 +444,12 @@ impl Protocol for ImapServer {
     }
 }
 
-/// Plain or TLS, switchable by STARTTLS.
+/// Plain or TLS, switchable by STARTTLS; either wrapped by COMPRESS.
 enum Conn<IO> {
     Plain(IO),
     Tls(Box<tokio_rustls::server::TlsStream<IO>>),
+    /// After COMPRESS DEFLATE (RFC 4978), over plain or TLS.
+    Deflate(Box<DeflateStream<Conn<IO>>>),
     /// Only during the STARTTLS handshake.
     Upgrading,
 }
@@ -479,6 +482,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncRead for Conn<IO> {
         match self.get_mut() {
             Conn::Plain(io) => Pin::new(io).poll_read(cx, buf),
             Conn::Tls(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
+            Conn::Deflate(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
             Conn::Upgrading => Poll::Ready(Err(io::Error::other("connection is upgrading"))),
         }
     }
@@ -493,6 +497,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
         match self.get_mut() {
             Conn::Plain(io) => Pin::new(io).poll_write(cx, buf),
             Conn::Tls(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
+            Conn::Deflate(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
             Conn::Upgrading => Poll::Ready(Err(io::Error::other("connection is upgrading"))),
         }
     }
@@ -501,6 +506,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
         match self.get_mut() {
             Conn::Plain(io) => Pin::new(io).poll_flush(cx),
             Conn::Tls(io) => Pin::new(io.as_mut()).poll_flush(cx),
+            Conn::Deflate(io) => Pin::new(io.as_mut()).poll_flush(cx),
             Conn::Upgrading => Poll::Ready(Ok(())),
         }
     }
@@ -509,6 +515,7 @@ impl<IO: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Conn<IO> {
         match self.get_mut() {
             Conn::Plain(io) => Pin::new(io).poll_shutdown(cx),
             Conn::Tls(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
+            Conn::Deflate(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
             Conn::Upgrading => Poll::Ready(Ok(())),
         }
     }
@@ -670,6 +677,10 @@ impl Driver {
                     return Ok(true);
                 }
                 Action::Idle(handle) => return self.idle(handle).await,
+                Action::Compress => {
+                    self.start_compression().await?;
+                    return Ok(true);
+                }
                 Action::EnableUtf8 => {
                     // RFC 6855 §3: from the next command on, both ways.
                     self.decoder.set_utf8(true);
@@ -756,6 +767,17 @@ impl Driver {
             self.exporter.set(exporter);
         }
         self.stream = BufWriter::with_capacity(16 * 1024, upgraded);
+        Ok(())
+    }
+
+    /// COMPRESS DEFLATE was answered: the `OK` goes out uncompressed, then
+    /// the connection is wrapped; what the client sent after the command
+    /// is already compressed and is inflated first.
+    async fn start_compression(&mut self) -> io::Result<()> {
+        self.stream.flush().await?;
+        let already_read = self.buf.split();
+        let conn = std::mem::replace(self.stream.get_mut(), Conn::Upgrading);
+        *self.stream.get_mut() = Conn::Deflate(Box::new(DeflateStream::new(conn, already_read)));
         Ok(())
     }
 

@@ -589,7 +589,20 @@ fn oracle_supports(c: &Command) -> bool {
         | Command::ListRights { .. }
         | Command::MyRights { .. }
         | Command::Sort { .. }
-        | Command::Thread { .. } => false,
+        | Command::Thread { .. }
+        // MULTIAPPEND, CATENATE, REPLACE, COMPRESS: features imap-codec is
+        // not built with here
+        | Command::AppendMany { .. }
+        | Command::Replace { .. }
+        | Command::Compress(_) => false,
+        // BINARY (the workspace builds imap-codec without ext_binary)
+        Command::Fetch { items, .. } => !items.iter().any(|i| {
+            matches!(
+                i,
+                mailroom_imap::command::FetchAttr::Binary { .. }
+                    | mailroom_imap::command::FetchAttr::BinarySize { .. }
+            )
+        }),
         Command::List(a) => {
             a.selection.is_empty() && a.returns == ListReturn::default() && a.patterns.len() == 1
         }

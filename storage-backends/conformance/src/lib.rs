@@ -103,7 +103,7 @@ macro_rules! __conformance_checks {
     ($($mode:tt)*) => {
         $crate::__conformance_expand!([$($mode)*]
             account_defaults, namespace, rename, rename_inbox, append_and_fetch,
-            store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
+            append_all, store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
             per_user_seen, copy_and_move, recent, quota, quota_concurrent, watch,
             shared_mailboxes, maildrop_lock, concurrent_access);
     };
@@ -956,6 +956,90 @@ pub async fn append_and_fetch<S: Storage + ?Sized>(store: Arc<S>) {
         "two handles see the same mailbox"
     );
     assert_eq!(mailbox.reference(), &ib, "a handle knows its mailbox");
+}
+
+/// MULTIAPPEND ([`Storage::append_all`]): the messages take consecutive
+/// UIDs and ascending modseqs and are all readable; over the quota limits
+/// given, or into a missing mailbox, none is stored.
+pub async fn append_all<S: Storage + ?Sized>(store: Arc<S>) {
+    let store = &*store;
+    account(store, ALICE).await;
+    let ib = inbox(ALICE);
+    let st0 = ok(store.status(&ib, ALICE).await, "status");
+    let all = ok(
+        store
+            .append_all(
+                &ib,
+                vec![message(1, &[Flag::Seen]), message(2, &[]), message(3, &[])],
+                None,
+            )
+            .await,
+        "append_all",
+    );
+    assert_eq!(all.len(), 3, "one Appended per message: {all:?}");
+    for (i, a) in all.iter().enumerate() {
+        assert_eq!(
+            a.uid,
+            Uid(st0.uid_next.0 + i as u32),
+            "consecutive UIDs: {all:?}"
+        );
+        assert_eq!(a.uid_validity, st0.uid_validity, "UIDVALIDITY: {all:?}");
+    }
+    assert!(
+        st0.highest_modseq < all[0].modseq
+            && all[0].modseq < all[1].modseq
+            && all[1].modseq < all[2].modseq,
+        "ascending modseqs: {st0:?} {all:?}"
+    );
+    let st = ok(store.status(&ib, ALICE).await, "status");
+    assert_eq!(st.messages, 3, "all three stored");
+    assert_eq!(st.highest_modseq, all[2].modseq, "HIGHESTMODSEQ");
+    let mailbox = open(store, &ib, ALICE).await;
+    for (a, n) in all.iter().zip(1..) {
+        let content = ok(mailbox.content(a.uid).await, "content");
+        assert_eq!(content, body(n), "the message stored as given");
+    }
+    assert!(
+        meta(&mailbox, all[0].uid).await.flags.contains(&Flag::Seen),
+        "flags kept"
+    );
+
+    let limits = QuotaLimits {
+        storage_bytes: None,
+        messages: Some(4),
+    };
+    expect_err(
+        store
+            .append_all(&ib, vec![message(4, &[]), message(5, &[])], Some(limits))
+            .await,
+        "two messages over a limit of one more",
+        "OverQuota",
+        |e| matches!(e, Error::OverQuota),
+    );
+    let st = ok(store.status(&ib, ALICE).await, "status");
+    assert_eq!(st.messages, 3, "nothing of a refused append_all is stored");
+    assert_eq!(st.uid_next, Uid(all[2].uid.0 + 1), "no UID taken");
+    let one = ok(
+        store
+            .append_all(&ib, vec![message(4, &[])], Some(limits))
+            .await,
+        "one fits",
+    );
+    assert_eq!(one.len(), 1, "one Appended");
+    expect_err(
+        store
+            .append_all(
+                &mbox(ALICE, "Missing"),
+                vec![message(6, &[]), message(7, &[])],
+                None,
+            )
+            .await,
+        "append_all into a missing mailbox",
+        "NoSuchMailbox",
+        no_such_mailbox,
+    );
+    let st = ok(store.status(&ib, ALICE).await, "status");
+    assert_eq!(st.messages, 4, "four in the end");
 }
 
 /// STORE with `+FLAGS`, `-FLAGS` and `FLAGS`: only real changes are

@@ -821,6 +821,81 @@ impl Shared {
         answer.recv().unwrap_or_else(|_| Err(unanswered()))
     }
 
+    /// MULTIAPPEND (RFC 3502): the messages are written and fsynced under
+    /// `tmp/` first, then committed as one batch under one write lock (the
+    /// commit the group commit uses, which makes all of a batch visible or
+    /// none of it), with consecutive UIDs; `charge` (for all of them) is
+    /// settled by that commit or given back. Not queued with single
+    /// appends: its messages must not share a batch's fate with others.
+    pub(crate) fn append_all(
+        &self,
+        mut ps: Vec<Prepared>,
+        charge: Charge,
+    ) -> Result<Vec<mailroom_core::Appended>> {
+        let discard_all = |ps: Vec<Prepared>| ps.into_iter().for_each(Prepared::discard);
+        for i in 0..ps.len() {
+            let Source::Bytes(b) = &ps[i].source else {
+                continue;
+            };
+            let tmp = tmp_path(&self.dir, "new");
+            if let Err(e) = write_new_file(&tmp, b, self.ctx.durable) {
+                let _ = fs::remove_file(&tmp);
+                discard_all(ps);
+                return Err(match e.kind() {
+                    ErrorKind::NotFound => self.gone(),
+                    _ => e.into(),
+                });
+            }
+            ps[i].source = Source::Written(tmp);
+        }
+        let mut g = match self.write() {
+            Ok(g) => g,
+            Err(e) => {
+                discard_all(ps);
+                return Err(e);
+            }
+        };
+        let files: Vec<PathBuf> = ps
+            .iter()
+            .filter_map(|p| match &p.source {
+                Source::Written(path) => Some(path.clone()),
+                _ => None,
+            })
+            .collect();
+        let n = ps.len();
+        let mut charges = [charge];
+        match self.commit_new(&mut g, ps, false, None, &mut charges) {
+            Ok(done) if done.len() == n => {
+                IoStats::bump(&self.ctx.stats.append_commits);
+                self.ctx
+                    .stats
+                    .appended
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                let uid_validity = UidValidity(g.hdr.uid_validity);
+                Ok(done
+                    .into_iter()
+                    .map(|(uid, modseq)| mailroom_core::Appended {
+                        uid_validity,
+                        uid: Uid(uid),
+                        modseq: ModSeq(modseq),
+                    })
+                    .collect())
+            }
+            Ok(_) => {
+                g.broken = true;
+                Err(Error::Backend(
+                    "commit answered the wrong number of messages".into(),
+                ))
+            }
+            Err(e) => {
+                for f in &files {
+                    let _ = fs::remove_file(f);
+                }
+                Err(e)
+            }
+        }
+    }
+
     /// The leader's work: commits the queued appends a batch at a time
     /// (taking the mailbox's write lock per batch, so readers get their
     /// turn between batches) until the queue is empty, then steps down.

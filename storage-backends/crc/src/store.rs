@@ -912,6 +912,28 @@ impl StoreInner {
         appended
     }
 
+    /// MULTIAPPEND: one charge for all the messages, one commit.
+    fn append_all(
+        &self,
+        m: &MailboxRef,
+        msgs: Vec<NewMessage>,
+        limits: Option<QuotaLimits>,
+    ) -> Result<Vec<Appended>> {
+        let shared = self.mailbox(m)?;
+        let charge = match limits.filter(|l| !l.is_unlimited()) {
+            Some(limits) => {
+                let bytes = msgs.iter().map(|x| x.content.len() as u64).sum();
+                self.charge(&m.owner, Usage::new(bytes, msgs.len() as u64), limits)?
+            }
+            None => Charge::none(),
+        };
+        let ps = msgs
+            .into_iter()
+            .map(|msg| Prepared::new(msg.content, &msg.flags, msg.internal_date))
+            .collect();
+        shared.append_all(ps, charge)
+    }
+
     /// Reserves `add` on the quota ledger of `owner` (counting their usage
     /// from the mailbox headers if the ledger has no count).
     fn charge(&self, owner: &str, add: Usage, limits: QuotaLimits) -> Result<Charge> {
@@ -1593,6 +1615,16 @@ impl Storage for CrcStore {
         let m = mailbox.clone();
         self.run(move |s| s.append_within_quota(&m, message, limits))
             .await
+    }
+
+    async fn append_all(
+        &self,
+        mailbox: &MailboxRef,
+        messages: Vec<NewMessage>,
+        limits: Option<QuotaLimits>,
+    ) -> Result<Vec<Appended>> {
+        let m = mailbox.clone();
+        self.run(move |s| s.append_all(&m, messages, limits)).await
     }
 }
 

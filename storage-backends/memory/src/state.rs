@@ -307,24 +307,40 @@ impl MailboxState {
 
     /// Appends a new message and wakes watchers.
     pub(crate) fn append(&mut self, message: NewMessage) -> Result<Appended> {
-        let uid = self.take_uid()?;
-        let modseq = self.bump();
-        let stored = StoredMessage {
-            uid,
-            flags: message.flags,
-            modseq,
-            internal_date: message.internal_date.unwrap_or_else(InternalDate::now),
-            guid: MessageGuid::of(&message.content),
-            summary: Arc::new(MessageSummary::parse(&message.content)),
-            content: message.content,
-        };
-        self.insert(stored);
+        let mut one = self.append_all(vec![message])?;
+        one.pop()
+            .ok_or_else(|| Error::Backend("append stored nothing".into()))
+    }
+
+    /// Appends several messages in one step (MULTIAPPEND): all get
+    /// consecutive UIDs, or none is added (the only failure, running out
+    /// of UIDs, is checked before anything changes). Watchers wake once.
+    pub(crate) fn append_all(&mut self, messages: Vec<NewMessage>) -> Result<Vec<Appended>> {
+        if u64::from(self.uid_next.0) + messages.len() as u64 > u64::from(u32::MAX) {
+            return Err(Error::Cannot("mailbox has run out of UIDs"));
+        }
+        let mut out = Vec::with_capacity(messages.len());
+        for message in messages {
+            let uid = self.take_uid()?;
+            let modseq = self.bump();
+            let stored = StoredMessage {
+                uid,
+                flags: message.flags,
+                modseq,
+                internal_date: message.internal_date.unwrap_or_else(InternalDate::now),
+                guid: MessageGuid::of(&message.content),
+                summary: Arc::new(MessageSummary::parse(&message.content)),
+                content: message.content,
+            };
+            self.insert(stored);
+            out.push(Appended {
+                uid_validity: self.uid_validity,
+                uid,
+                modseq,
+            });
+        }
         self.notify();
-        Ok(Appended {
-            uid_validity: self.uid_validity,
-            uid,
-            modseq,
-        })
+        Ok(out)
     }
 
     /// STATUS figures for `viewer`.

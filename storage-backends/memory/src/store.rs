@@ -396,6 +396,35 @@ impl Storage for MemoryStore {
         self.shared.feed.touch(&mailbox.owner);
         Ok(appended)
     }
+
+    /// MULTIAPPEND: every message is added under one lock of the mailbox
+    /// (so no reader sees part of them), after one quota check for all.
+    async fn append_all(
+        &self,
+        mailbox: &MailboxRef,
+        messages: Vec<NewMessage>,
+        limits: Option<QuotaLimits>,
+    ) -> Result<Vec<Appended>> {
+        let limits = limits.filter(|l| !l.is_unlimited());
+        let charging = match limits {
+            Some(_) => Some(self.shared.charges.lock().map_err(|_| poisoned())?),
+            None => None,
+        };
+        let cell = self.live_cell(mailbox)?;
+        if let Some(limits) = limits {
+            let (bytes, count) = self.shared.usage_of(&mailbox.owner)?;
+            let add: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
+            if !limits.allow(bytes, count, add, messages.len() as u64) {
+                return Err(Error::OverQuota);
+            }
+        }
+        let appended = cell
+            .lock_live(mailbox.name.as_str())?
+            .append_all(messages)?;
+        drop(charging);
+        self.shared.feed.touch(&mailbox.owner);
+        Ok(appended)
+    }
 }
 
 #[async_trait]

@@ -340,6 +340,56 @@ impl PgStore {
         })
     }
 
+    /// MULTIAPPEND: every message in one transaction (one charge for all,
+    /// each its own UID and modseq), so all commit or none does.
+    async fn append_all_inner(
+        &self,
+        mailbox: &MailboxRef,
+        messages: Vec<NewMessage>,
+        limits: QuotaLimits,
+    ) -> Result<Vec<Appended>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client().await?;
+        let row = self.row(&client, mailbox).await?;
+        let tx = client.transaction().await.map_err(db)?;
+        let total: i64 = messages.iter().map(|m| m.content.len() as i64).sum();
+        let usage = charge(&tx, row.account, total, messages.len() as i64).await?;
+        if !within(&limits, usage.bytes, usage.messages) {
+            return Err(Error::OverQuota);
+        }
+        let mut out = Vec::with_capacity(messages.len());
+        for message in messages {
+            let guid = MessageGuid::of(&message.content);
+            body::put(&tx, row.account, &guid, &message.content).await?;
+            let (first, modseq, uv) = bump(&tx, row.id, 1).await?;
+            let date = message.internal_date.unwrap_or_else(InternalDate::now);
+            insert_message(
+                &tx,
+                row.id,
+                row.account,
+                first,
+                modseq,
+                &message.flags,
+                date,
+                message.content.len() as i64,
+                &guid,
+            )
+            .await?;
+            out.push(Appended {
+                uid_validity: uid_validity(uv),
+                uid: uid(first),
+                modseq: ModSeq(modseq as u64),
+            });
+        }
+        tx.commit().await.map_err(db)?;
+        if let Some(last) = out.last() {
+            self.inner.feed.publish(row.id, last.modseq);
+        }
+        Ok(out)
+    }
+
     /// The lock connection, connected if needed.
     async fn lock_client<'a>(
         &'a self,
@@ -777,6 +827,16 @@ impl Storage for PgStore {
         limits: QuotaLimits,
     ) -> Result<Appended> {
         self.append_inner(mailbox, message, limits).await
+    }
+
+    async fn append_all(
+        &self,
+        mailbox: &MailboxRef,
+        messages: Vec<NewMessage>,
+        limits: Option<QuotaLimits>,
+    ) -> Result<Vec<Appended>> {
+        self.append_all_inner(mailbox, messages, limits.unwrap_or(QuotaLimits::UNLIMITED))
+            .await
     }
 }
 

@@ -5,8 +5,13 @@
 //! everything its RFC asks for is in place.
 
 pub mod appendlimit;
+pub mod binary;
+pub mod catenate;
+pub mod compress;
 pub mod esort;
 pub mod literal_minus;
+pub mod multiappend;
+pub mod replace;
 pub mod searchres;
 pub mod sort;
 pub mod thread;

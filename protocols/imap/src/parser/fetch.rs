@@ -116,7 +116,18 @@ pub(super) fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAttr> {
                 partial,
             }
         }
-        "BINARY" | "BINARY.PEEK" | "BINARY.SIZE" => return err("BINARY is not supported"),
+        "BINARY" | "BINARY.PEEK" => {
+            let part = section_binary(c)?;
+            let partial = partial(c)?;
+            FetchAttr::Binary {
+                peek: name == "BINARY.PEEK",
+                part,
+                partial,
+            }
+        }
+        "BINARY.SIZE" => FetchAttr::BinarySize {
+            part: section_binary(c)?,
+        },
         "ALL" | "FAST" | "FULL" => return err("fetch macros cannot be used in a list"),
         _ => return err("unknown FETCH item"),
     })
@@ -171,6 +182,26 @@ pub(super) fn section(c: &mut Cursor<'_>) -> PResult<Section> {
         c.expect(b']', "expected ']' to end the section")?;
     }
     Ok(s)
+}
+
+/// `section-binary = "[" [section-part] "]"` (RFC 3516).
+fn section_binary(c: &mut Cursor<'_>) -> PResult<Vec<u32>> {
+    c.expect(b'[', "expected '[' after BINARY")?;
+    let mut part = Vec::new();
+    if c.eat(b']') {
+        return Ok(part);
+    }
+    loop {
+        if part.len() >= MAX_PART_DEPTH {
+            return err("section part too deep");
+        }
+        part.push(c.nz_number()?);
+        if !c.eat(b'.') {
+            break;
+        }
+    }
+    c.expect(b']', "expected ']' to end the binary section")?;
+    Ok(part)
 }
 
 /// `header-list = "(" header-fld-name *(SP header-fld-name) ")"`

@@ -42,7 +42,7 @@ use crate::command::{Command, Request};
 use crate::response::Code;
 
 mod acl;
-mod append;
+pub(crate) mod append;
 mod auth;
 mod copy;
 mod expunge;
@@ -554,6 +554,15 @@ impl Decoder {
     }
 }
 
+/// A FETCH body section in brackets (`[1.2.MIME]`) on its own, as IMAP
+/// URLs carry it (CATENATE); `None` unless all of `text` is one.
+pub(crate) fn parse_section(text: &[u8]) -> Option<crate::command::Section> {
+    let mut c = Cursor::new(text, &[], &[], true, 8);
+    let section = fetch::section(&mut c).ok()?;
+    c.end().ok()?;
+    Some(section)
+}
+
 /// A line without its CRLF (or bare LF).
 fn strip_eol(raw: &[u8]) -> &[u8] {
     let l = raw.strip_suffix(b"\n").unwrap_or(raw);
@@ -659,6 +668,12 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
         "XLIST" => list::lsub(c, true),
         "STATUS" => status::status(c),
         "APPEND" => append::append(c),
+        "REPLACE" => append::replace(c, false),
+        "COMPRESS" => {
+            c.sp()?;
+            let mechanism = c.atom()?.to_ascii_uppercase();
+            Ok(Command::Compress(mechanism))
+        }
         "GETACL" => acl::get_acl(c),
         "SETACL" => acl::set_acl(c),
         "DELETEACL" => acl::delete_acl(c),
@@ -686,6 +701,7 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
                 "COPY" => copy::copy(c, true, false),
                 "MOVE" => copy::copy(c, true, true),
                 "EXPUNGE" => expunge::uid_expunge(c),
+                "REPLACE" => append::replace(c, true),
                 _ => err("unknown UID command"),
             }
         }

@@ -42,6 +42,18 @@ pub(crate) fn write_section(o: &mut Out<'_>, s: &Section) {
     o.raw(b"]");
 }
 
+/// `[1.2]`: the part numbers of a `section-binary`.
+fn write_part(o: &mut Out<'_>, part: &[u32]) {
+    o.raw(b"[");
+    for (i, p) in part.iter().enumerate() {
+        if i > 0 {
+            o.raw(b".");
+        }
+        o.uint(*p);
+    }
+    o.raw(b"]");
+}
+
 /// One `msg-att` item.
 pub(super) fn fetch_item(o: &mut Out<'_>, item: &FetchItem) {
     match item {
@@ -119,6 +131,26 @@ pub(super) fn fetch_item(o: &mut Out<'_>, item: &FetchItem) {
                 Some(d) => o.literal_bytes(d),
                 None => o.raw(b"NIL"),
             }
+        }
+        FetchItem::Binary { part, origin, data } => {
+            o.raw(b"BINARY");
+            write_part(o, part);
+            if let Some(origin) = origin {
+                o.raw(b"<");
+                o.num(origin);
+                o.raw(b">");
+            }
+            o.sp();
+            match data {
+                Some(d) => o.literal8_bytes(d),
+                None => o.raw(b"NIL"),
+            }
+        }
+        FetchItem::BinarySize { part, size } => {
+            o.raw(b"BINARY.SIZE");
+            write_part(o, part);
+            o.sp();
+            o.uint(*size);
         }
     }
 }

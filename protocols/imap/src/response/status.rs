@@ -142,6 +142,25 @@ pub(crate) fn write_code(o: &mut Out<'_>, code: &Code) {
         Code::HasChildren => "HASCHILDREN",
         Code::ClientBug => "CLIENTBUG",
         Code::TooBig => "TOOBIG",
+        Code::UnknownCte => "UNKNOWN-CTE",
+        Code::CompressionActive => "COMPRESSIONACTIVE",
+        Code::AppendUids(v, set) => {
+            o.raw(b"APPENDUID ");
+            o.num(v.0);
+            o.sp();
+            o.str(&set.to_string());
+            return;
+        }
+        Code::BadUrl(url) => {
+            // url-resp-text (RFC 4469): text without ']'
+            o.raw(b"BADURL ");
+            let clean: String = url
+                .chars()
+                .filter(|&ch| ch != ']' && !ch.is_control())
+                .collect();
+            o.str(&clean);
+            return;
+        }
     };
     o.str(simple);
 }

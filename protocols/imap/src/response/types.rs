@@ -119,6 +119,14 @@ pub enum Code {
     ClientBug,
     /// TOOBIG (RFC 9051... as used by servers for APPEND limits)
     TooBig,
+    /// UNKNOWN-CTE (RFC 3516): a part's Content-Transfer-Encoding cannot be undone.
+    UnknownCte,
+    /// COMPRESSIONACTIVE (RFC 4978)
+    CompressionActive,
+    /// BADURL (RFC 4469): a CATENATE URL that names nothing the user can read.
+    BadUrl(String),
+    /// APPENDUID with a set of UIDs (MULTIAPPEND, RFC 3502 / RFC 4315).
+    AppendUids(UidValidity, SeqSet),
 }
 
 /// One message of a THREAD answer and its replies, or a dummy (a message
@@ -312,6 +320,23 @@ pub enum FetchItem {
         origin: Option<u32>,
         /// The data; `None` writes NIL.
         data: Option<Bytes>,
+    },
+    /// `BINARY[part]<origin>` (RFC 3516): decoded bytes, a `literal8` when
+    /// they hold NUL.
+    Binary {
+        /// The part numbers.
+        part: Vec<u32>,
+        /// `<origin>` when a partial fetch was asked for.
+        origin: Option<u32>,
+        /// The data; `None` writes NIL.
+        data: Option<Bytes>,
+    },
+    /// `BINARY.SIZE[part] n` (RFC 3516).
+    BinarySize {
+        /// The part numbers.
+        part: Vec<u32>,
+        /// The size of the decoded part.
+        size: u64,
     },
 }
 

@@ -77,6 +77,19 @@ impl<'a> Out<'a> {
         }
     }
 
+    /// BINARY's data (RFC 3516): a `literal8` (`~{n}`) when it holds NUL,
+    /// else an ordinary literal; the bytes go as their own chunk, uncopied.
+    pub(crate) fn literal8_bytes(&mut self, data: &Bytes) {
+        if !data.contains(&0) {
+            return self.literal_bytes(data);
+        }
+        self.raw(b"~{");
+        self.num(data.len());
+        self.raw(b"}\r\n");
+        self.flush();
+        self.chunks.push(data.clone());
+    }
+
     /// A string: quoted when it can be, else a literal (the MIME
     /// engineer's [`write_string`] decides; under UTF8=ACCEPT valid UTF-8
     /// may also go quoted, RFC 6855 §3).

@@ -43,7 +43,7 @@ use crate::command::{Command, Request};
 use crate::response::{Response, StatusResponse};
 use crate::server::ImapConfig;
 
-mod body;
+pub(crate) mod body;
 mod error;
 pub mod op;
 mod selected;
@@ -201,6 +201,9 @@ pub enum Action {
     /// mailbox names are UTF-8 in both directions and strings may carry
     /// UTF-8 unquoted as literals.
     EnableUtf8,
+    /// COMPRESS DEFLATE was accepted (RFC 4978): after this reply (sent
+    /// uncompressed) both directions are compressed.
+    Compress,
 }
 
 /// The outcome of a LOGIN or AUTHENTICATE, for throttles and logs: the
@@ -395,7 +398,8 @@ pub(crate) fn check_state(state: &State, command: &Command) -> Result<(), &'stat
         | C::Fetch { .. }
         | C::Store { .. }
         | C::Copy { .. }
-        | C::Move { .. } => {
+        | C::Move { .. }
+        | C::Replace { .. } => {
             if !authed {
                 Err("log in first")
             } else if !selected {

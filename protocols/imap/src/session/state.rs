@@ -43,6 +43,8 @@ pub(crate) struct State {
     pub(crate) exporter: ExporterSlot,
     /// An AUTHENTICATE exchange waiting for the client's next line.
     pub(crate) sasl: Option<Exchange>,
+    /// COMPRESS=DEFLATE (RFC 4978) is active.
+    pub(crate) compressed: bool,
 }
 
 impl State {
@@ -56,6 +58,7 @@ impl State {
             append_limit,
             exporter: conn.exporter,
             sasl: None,
+            compressed: false,
         }
     }
 }

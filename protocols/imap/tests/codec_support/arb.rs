@@ -200,7 +200,43 @@ pub fn fetch_attr() -> impl Strategy<Value = FetchAttr> {
                 section,
                 partial
             }),
+        (
+            any::<bool>(),
+            vec(1u32..=u32::MAX, 0..4),
+            option::of((any::<u32>(), 1u32..=u32::MAX))
+        )
+            .prop_map(|(peek, part, partial)| FetchAttr::Binary {
+                peek,
+                part,
+                partial
+            }),
+        vec(1u32..=u32::MAX, 0..4).prop_map(|part| FetchAttr::BinarySize { part }),
     ]
+}
+
+/// A CATENATE part: TEXT (possibly with NUL, a literal8) or URL.
+pub fn cat_part() -> impl Strategy<Value = CatPart> {
+    prop_oneof![
+        vec(any::<u8>(), 0..60).prop_map(|t| CatPart::Text(Bytes::from(t))),
+        "[!-~&&[^\\\"%{}()]]{1,60}".prop_map(CatPart::Url),
+    ]
+}
+
+/// One `append-message`: flags, date, literal or CATENATE.
+pub fn append_message() -> impl Strategy<Value = AppendMessage> {
+    (
+        vec(flag(), 0..3),
+        option::of(internal_date()),
+        prop_oneof![
+            vec(any::<u8>(), 1..100).prop_map(|m| AppendContent::Literal(Bytes::from(m))),
+            vec(cat_part(), 1..4).prop_map(AppendContent::Catenate),
+        ],
+    )
+        .prop_map(|(flags, date, content)| AppendMessage {
+            flags,
+            date,
+            content,
+        })
 }
 
 fn dedup<T: PartialEq>(v: Vec<T>) -> Vec<T> {
@@ -331,6 +367,12 @@ pub fn command() -> impl Strategy<Value = Command> {
                 date,
                 message: Bytes::from(m)
             }),
+        (mailbox(), vec(append_message(), 1..4))
+            .prop_filter("one literal message is Command::Append", |(_, ms)| {
+                ms.len() > 1 || matches!(ms[0].content, AppendContent::Catenate(_))
+            })
+            .prop_map(|(mailbox, messages)| Command::AppendMany { mailbox, messages }),
+        Just(Command::Compress("DEFLATE".into())),
         mailbox().prop_map(|mailbox| Command::GetAcl { mailbox }),
         (mailbox(), text(), "[+-]?[a-z]{0,11}").prop_map(|(mailbox, identifier, rights)| {
             Command::SetAcl {
@@ -463,6 +505,14 @@ pub fn command() -> impl Strategy<Value = Command> {
                 flags,
                 unchanged_since: us.map(ModSeq)
             }),
+        (any::<bool>(), 1u32..=u32::MAX, mailbox(), append_message()).prop_map(
+            |(uid, target, mailbox, message)| Command::Replace {
+                uid,
+                target,
+                mailbox,
+                message
+            }
+        ),
         (any::<bool>(), seq_set(), mailbox(), any::<bool>()).prop_map(|(uid, set, mailbox, m)| {
             if m {
                 Command::Move { uid, set, mailbox }

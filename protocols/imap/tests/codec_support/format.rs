@@ -257,7 +257,69 @@ impl W {
                     self.raw(&format!("<{o}.{l}>"));
                 }
             }
+            FetchAttr::Binary {
+                peek,
+                part,
+                partial,
+            } => {
+                self.raw(if *peek { "BINARY.PEEK" } else { "BINARY" });
+                self.binary_part(part);
+                if let Some((o, l)) = partial {
+                    self.raw(&format!("<{o}.{l}>"));
+                }
+            }
+            FetchAttr::BinarySize { part } => {
+                self.raw("BINARY.SIZE");
+                self.binary_part(part);
+            }
         }
+    }
+
+    fn binary_part(&mut self, part: &[u32]) {
+        let p: Vec<String> = part.iter().map(u32::to_string).collect();
+        self.raw(&format!("[{}]", p.join(".")));
+    }
+
+    /// An `append-message` (RFC 4466/4469/3516): flags, date, data.
+    fn append_message(&mut self, m: &AppendMessage) {
+        if !m.flags.is_empty() {
+            self.flag_list(&m.flags);
+            self.raw(" ");
+        }
+        if let Some(d) = &m.date {
+            self.date_time(d);
+            self.raw(" ");
+        }
+        match &m.content {
+            AppendContent::Literal(b) => self.literal8_or_literal(b),
+            AppendContent::Catenate(parts) => {
+                self.raw("CATENATE (");
+                for (i, p) in parts.iter().enumerate() {
+                    if i > 0 {
+                        self.raw(" ");
+                    }
+                    match p {
+                        CatPart::Url(u) => {
+                            self.raw("URL ");
+                            self.astring(u.as_bytes());
+                        }
+                        CatPart::Text(t) => {
+                            self.raw("TEXT ");
+                            self.literal8_or_literal(t);
+                        }
+                    }
+                }
+                self.raw(")");
+            }
+        }
+    }
+
+    /// Bytes with NUL as a `literal8`, others as a literal.
+    fn literal8_or_literal(&mut self, b: &[u8]) {
+        if b.contains(&0) {
+            self.raw("~");
+        }
+        self.literal(b, self.style == Style::LiteralSync);
     }
 
     fn search_key(&mut self, k: &SearchKey) {
@@ -520,6 +582,27 @@ impl W {
                 }
                 self.literal(message, self.style == Style::LiteralSync);
             }
+            Command::AppendMany { mailbox, messages } => {
+                self.raw("APPEND ");
+                self.mailbox(mailbox);
+                for m in messages {
+                    self.raw(" ");
+                    self.append_message(m);
+                }
+            }
+            Command::Replace {
+                uid,
+                target,
+                mailbox,
+                message,
+            } => {
+                self.uid(*uid);
+                self.raw(&format!("REPLACE {target} "));
+                self.mailbox(mailbox);
+                self.raw(" ");
+                self.append_message(message);
+            }
+            Command::Compress(m) => self.raw(&format!("COMPRESS {m}")),
             Command::Enable(caps) => self.raw(&format!("ENABLE {}", caps.join(" "))),
             Command::Idle => self.raw("IDLE"),
             Command::GetAcl { mailbox } => {

@@ -1,44 +1,36 @@
 //! APPEND (RFC 3501 §6.3.11) with APPENDUID (RFC 4315 UIDPLUS) and
-//! `[TRYCREATE]` when the mailbox does not exist.
+//! `[TRYCREATE]` when the mailbox does not exist; several messages at once
+//! (MULTIAPPEND) and CATENATE through [`crate::extension::multiappend`].
 
-use bytes::Bytes;
-use mailroom_core::{Error, Flag, InternalDate, NewMessage};
+use crate::command::AppendMessage;
+use crate::extension::multiappend;
+use crate::response::StatusResponse;
 
 use super::super::{Context, Reply, State};
-use crate::response::{Code, StatusResponse};
 
-/// APPEND.
+/// APPEND of one or more messages.
 pub(crate) async fn handle(
     state: &mut State,
-    _ctx: &Context,
+    ctx: &Context,
     tag: &str,
     mailbox: &str,
-    flags: Vec<Flag>,
-    date: Option<InternalDate>,
-    message: Bytes,
+    messages: Vec<AppendMessage>,
 ) -> Reply {
     let Some(access) = &state.access else {
         return super::bad(tag, "log in first");
     };
-    if message.is_empty() {
-        return super::reply(StatusResponse::no(tag, Some(Code::Cannot), "empty message"));
-    }
-    let new = NewMessage {
-        flags: flags.into_iter().collect(),
-        internal_date: date,
-        content: message,
+    let selected = state.selected.as_ref().map(|s| s.name.as_str());
+    let limit = ctx.config.limits.max_literal;
+    let result = match multiappend::prepare(access, selected, messages, limit).await {
+        Ok(new) => multiappend::append(access, mailbox, new).await,
+        Err(e) => Err(e),
     };
-    match access.append(mailbox, new).await {
-        Ok(a) => super::reply(StatusResponse::ok(
+    match result {
+        Ok(appended) => super::reply(StatusResponse::ok(
             tag,
-            Some(Code::AppendUid(a.uid_validity, a.uid)),
+            multiappend::append_uid(&appended),
             "APPEND completed",
         )),
-        Err(Error::NoSuchMailbox(_)) => super::reply(StatusResponse::no(
-            tag,
-            Some(Code::TryCreate),
-            "no such mailbox",
-        )),
-        Err(e) => super::fail(tag, &e),
+        Err(e) => super::reply(e.response(tag)),
     }
 }

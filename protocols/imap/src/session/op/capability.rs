@@ -2,7 +2,7 @@
 //! greeting and after login.
 
 use super::super::{Context, Reply, State};
-use crate::extension::literal_minus;
+use crate::extension::{binary, catenate, compress, literal_minus, multiappend, replace};
 use crate::response::{Code, Data, Response, StatusKind, StatusResponse};
 
 /// Extensions offered once authenticated (each is implemented in `op/`).
@@ -38,6 +38,10 @@ const AUTHENTICATED: &[&str] = &[
     "STATUS=SIZE",
     "UTF8=ACCEPT",
     "WITHIN",
+    multiappend::CAPABILITY,
+    catenate::CAPABILITY,
+    binary::CAPABILITY,
+    replace::CAPABILITY,
 ];
 
 /// Quota extensions, offered when the server has a quota policy.
@@ -53,6 +57,9 @@ pub(crate) fn capabilities(state: &State, ctx: &Context) -> Vec<String> {
         ));
         if ctx.quota.is_some() {
             caps.extend(QUOTA.iter().map(|s| (*s).to_owned()));
+        }
+        if !state.compressed {
+            caps.push(compress::CAPABILITY.to_owned());
         }
         return caps;
     }

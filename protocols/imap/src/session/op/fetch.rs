@@ -18,6 +18,7 @@ use mailroom_core::{
 use super::super::body::{from_summary_only, partial, section_bytes};
 use super::super::{Reply, ResponseStream, State, error_response};
 use crate::command::{FetchAttr, Section};
+use crate::extension::binary::{self, Undecodable};
 use crate::response::{Data, FetchItem, Response, SectionLabel, StatusResponse};
 
 /// What is known about one message before its response is built.
@@ -106,7 +107,10 @@ pub(crate) async fn handle(
     let sets_seen = items.iter().any(|i| {
         matches!(
             i,
-            FetchAttr::Rfc822 | FetchAttr::Rfc822Text | FetchAttr::BodySection { peek: false, .. }
+            FetchAttr::Rfc822
+                | FetchAttr::Rfc822Text
+                | FetchAttr::BodySection { peek: false, .. }
+                | FetchAttr::Binary { peek: false, .. }
         )
     });
     if sets_seen && !sel.read_only && sel.handle.may_set(&Flag::Seen) {
@@ -147,10 +151,15 @@ pub(crate) async fn handle(
                 | FetchAttr::Rfc822Header
                 | FetchAttr::Rfc822Text
                 | FetchAttr::BodySection { .. }
+                | FetchAttr::Binary { .. }
+                | FetchAttr::BinarySize { .. }
         )
     });
     let needs_content = items.iter().any(|i| match i {
-        FetchAttr::Rfc822 | FetchAttr::Rfc822Text => true,
+        FetchAttr::Rfc822
+        | FetchAttr::Rfc822Text
+        | FetchAttr::Binary { .. }
+        | FetchAttr::BinarySize { .. } => true,
         FetchAttr::BodySection { section, .. } => !from_summary_only(section),
         _ => false,
     });
@@ -208,6 +217,9 @@ fn response_stream(
         needs_summary: bool,
         needs_content: bool,
         failed: Option<Error>,
+        /// A BINARY part could not be decoded (RFC 3516 §4.3: the
+        /// command ends `NO [UNKNOWN-CTE]`).
+        undecodable: Option<Undecodable>,
         done: bool,
     }
     impl St {
@@ -263,8 +275,13 @@ fn response_stream(
                 } else {
                     None
                 };
-                let items = build_items(&self.items, &p, content.as_ref());
-                return Some(Response::Data(Data::Fetch { seq: p.seq, items }));
+                match build_items(&self.items, &p, content.as_ref()) {
+                    Ok(items) => return Some(Response::Data(Data::Fetch { seq: p.seq, items })),
+                    Err(e) => {
+                        self.undecodable.get_or_insert(e);
+                        continue;
+                    }
+                }
             }
         }
     }
@@ -277,6 +294,7 @@ fn response_stream(
         needs_summary,
         needs_content,
         failed: None,
+        undecodable: None,
         done: false,
     };
     Box::pin(futures::stream::unfold(st, |mut st| async move {
@@ -287,16 +305,22 @@ fn response_stream(
             return Some((r, st));
         }
         st.done = true;
-        let last = match &st.failed {
-            None => StatusResponse::ok(&st.tag, None, "FETCH completed"),
-            Some(e) => error_response(&st.tag, e),
+        let last = match (&st.failed, st.undecodable) {
+            (Some(e), _) => error_response(&st.tag, e),
+            (None, Some(u)) => StatusResponse::no(&st.tag, Some(u.code()), u.to_string()),
+            (None, None) => StatusResponse::ok(&st.tag, None, "FETCH completed"),
         };
         Some((last, st))
     }))
 }
 
-/// The items of one FETCH response, in the order asked.
-fn build_items(items: &[FetchAttr], p: &Prepared, content: Option<&Bytes>) -> Vec<FetchItem> {
+/// The items of one FETCH response, in the order asked; `Err` when a
+/// BINARY part cannot be decoded.
+fn build_items(
+    items: &[FetchAttr],
+    p: &Prepared,
+    content: Option<&Bytes>,
+) -> Result<Vec<FetchItem>, Undecodable> {
     let mut out = Vec::with_capacity(items.len() + 1);
     let mut has_flags = false;
     for item in items {
@@ -371,6 +395,35 @@ fn build_items(items: &[FetchAttr], p: &Prepared, content: Option<&Bytes>) -> Ve
                     data,
                 }
             }
+            FetchAttr::Binary {
+                part,
+                partial: range,
+                ..
+            } => {
+                let data = match (&p.summary, content) {
+                    (Some(s), Some(c)) => binary::decoded_part(s, c, part)?,
+                    _ => None,
+                };
+                let (origin, data) = match range {
+                    Some((origin, len)) => (Some(*origin), data.map(|d| partial(d, *origin, *len))),
+                    None => (None, data),
+                };
+                FetchItem::Binary {
+                    part: part.clone(),
+                    origin,
+                    data,
+                }
+            }
+            FetchAttr::BinarySize { part } => {
+                let data = match (&p.summary, content) {
+                    (Some(s), Some(c)) => binary::decoded_part(s, c, part)?,
+                    _ => None,
+                };
+                FetchItem::BinarySize {
+                    part: part.clone(),
+                    size: data.map_or(0, |d| d.len() as u64),
+                }
+            }
         };
         out.push(fi);
     }
@@ -383,5 +436,5 @@ fn build_items(items: &[FetchAttr], p: &Prepared, content: Option<&Bytes>) -> Ve
     if p.flags_changed && p.condstore && !items.contains(&FetchAttr::ModSeq) {
         out.push(FetchItem::ModSeq(p.meta.modseq));
     }
-    out
+    Ok(out)
 }

@@ -19,6 +19,7 @@ pub mod authenticate;
 pub mod capability;
 pub mod check;
 pub mod close;
+pub mod compress;
 pub mod copy;
 pub mod create;
 pub mod delete;
@@ -39,6 +40,7 @@ pub mod namespace;
 pub mod noop;
 pub mod quota;
 pub mod rename;
+pub mod replace;
 pub mod search;
 pub mod select;
 pub mod sort;
@@ -214,7 +216,24 @@ async fn run(
             flags,
             date,
             message,
-        } => append::handle(state, ctx, tag, &mailbox, flags, date, message).await,
+        } => {
+            let one = crate::command::AppendMessage {
+                flags,
+                date,
+                content: crate::command::AppendContent::Literal(message),
+            };
+            append::handle(state, ctx, tag, &mailbox, vec![one]).await
+        }
+        Command::AppendMany { mailbox, messages } => {
+            append::handle(state, ctx, tag, &mailbox, messages).await
+        }
+        Command::Replace {
+            uid,
+            target,
+            mailbox,
+            message,
+        } => replace::handle(state, ctx, tag, uid, target, &mailbox, message).await,
+        Command::Compress(mechanism) => compress::handle(state, tag, &mechanism),
         Command::Enable(caps) => enable::handle(state, tag, &caps),
         Command::Idle => idle::handle(state, shared, tag),
         Command::GetAcl { mailbox } => acl::get_acl(state, tag, &mailbox).await,
