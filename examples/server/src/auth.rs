@@ -55,9 +55,11 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lc_rs::hmac;
-use mailroom_core::{Authenticator, Credentials, Error, Principal, Result};
+use mailroom_core::sasl::{ScramCredentials, TokenValidator};
+use mailroom_core::{Authenticator, Credentials, Error, Mechanism, Principal, Result};
 use tokio::sync::Semaphore;
 
+use crate::token::JwtValidator;
 use crate::users::{self, UserDb, UserRecord};
 
 /// The most credentials the cache holds at once.
@@ -100,6 +102,8 @@ struct Inner {
     hasher: HashPool,
     verifications: AtomicU64,
     dummy_hash: OnceLock<String>,
+    /// Checks OAUTHBEARER/XOAUTH2 tokens, when configured.
+    tokens: Option<JwtValidator>,
 }
 
 #[derive(Default)]
@@ -243,11 +247,21 @@ impl FileAuthenticator {
             hash_slots: Semaphore::new(slots),
             verifications: AtomicU64::new(0),
             dummy_hash: OnceLock::new(),
+            tokens: None,
         };
         inner.refresh();
         Ok(FileAuthenticator {
             inner: Arc::new(inner),
         })
+    }
+
+    /// Also takes bearer tokens (OAUTHBEARER, XOAUTH2) that `tokens`
+    /// accepts. Call before the authenticator is shared.
+    pub fn with_tokens(mut self, tokens: JwtValidator) -> FileAuthenticator {
+        if let Some(inner) = Arc::get_mut(&mut self.inner) {
+            inner.tokens = Some(tokens);
+        }
+        self
     }
 
     /// How many argon2 verifications were run (cache misses, failures and
@@ -295,7 +309,11 @@ impl FileAuthenticator {
                 let made = self
                     .inner
                     .hasher
-                    .run(|| users::hash_password("mailroomd dummy").unwrap_or_default())
+                    .run(|| {
+                        users::hash_password("mailroomd dummy")
+                            .unwrap_or_default()
+                            .phc
+                    })
                     .await
                     .unwrap_or_default();
                 self.inner.dummy_hash.get_or_init(|| made).clone()
@@ -399,6 +417,40 @@ impl Authenticator for FileAuthenticator {
     async fn lookup(&self, user: &str) -> Result<Option<Principal>> {
         let db = self.current_db().await;
         Ok(db.get(user).map(UserRecord::principal))
+    }
+
+    fn mechanisms(&self) -> Vec<Mechanism> {
+        let mut m = vec![
+            Mechanism::Plain,
+            Mechanism::Login,
+            Mechanism::ScramSha256,
+            Mechanism::ScramSha256Plus,
+        ];
+        if self.inner.tokens.is_some() {
+            m.extend([Mechanism::OAuthBearer, Mechanism::XOAuth2]);
+        }
+        m
+    }
+
+    async fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>> {
+        let db = self.current_db().await;
+        Ok(db
+            .get(user)
+            .and_then(|r| r.scram.as_deref())
+            .and_then(ScramCredentials::parse))
+    }
+
+    async fn authorize(&self, authcid: &str, authzid: Option<&str>) -> Result<Principal> {
+        let db = self.current_db().await;
+        let Some(record) = db.get(authcid) else {
+            tracing::info!(user = %loggable(authcid), "authorization failed: no such user");
+            return Err(Error::AuthFailed);
+        };
+        authorize(record, authzid, &db)
+    }
+
+    fn token_validator(&self) -> Option<&dyn TokenValidator> {
+        self.inner.tokens.as_ref().map(|t| t as &dyn TokenValidator)
     }
 }
 

@@ -266,6 +266,14 @@ pub struct AuthTable {
     pub users_file: Option<PathBuf>,
     /// Seconds a verified credential is cached; 0 disables the cache.
     pub auth_cache_ttl_secs: Option<u64>,
+    /// File with the HS256 key (at least 32 bytes, used as is) that signs
+    /// the bearer tokens OAUTHBEARER and XOAUTH2 take; unset: no bearer
+    /// mechanisms.
+    pub token_key_file: Option<PathBuf>,
+    /// The `aud` a token must carry (required with `token_key_file`).
+    pub token_audience: Option<String>,
+    /// The `iss` a token must carry, if set.
+    pub token_issuer: Option<String>,
 }
 
 /// `[limits]`: each key left out keeps the protocol crate's default.
@@ -439,6 +447,19 @@ pub struct AuthSettings {
     pub users_file: PathBuf,
     /// Lifetime of a cached verified credential; zero disables the cache.
     pub cache_ttl: Duration,
+    /// Bearer tokens, when configured.
+    pub tokens: Option<TokenSettings>,
+}
+
+/// `[auth] token_*`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenSettings {
+    /// The key file.
+    pub key_file: PathBuf,
+    /// The required audience.
+    pub audience: String,
+    /// The required issuer, if any.
+    pub issuer: Option<String>,
 }
 
 /// The store settings, resolved.
@@ -709,7 +730,21 @@ impl ConfigFile {
             Some(p) => absolute(p),
             None => data_dir.join("users.toml"),
         };
+        let tokens = match (self.auth.token_key_file, self.auth.token_audience) {
+            (None, None) if self.auth.token_issuer.is_none() => None,
+            (Some(key_file), Some(audience)) if !audience.is_empty() => Some(TokenSettings {
+                key_file: absolute(key_file),
+                audience,
+                issuer: self.auth.token_issuer,
+            }),
+            _ => {
+                return Err(invalid(
+                    "[auth] token_key_file and a non-empty token_audience go together".into(),
+                ));
+            }
+        };
         let auth = AuthSettings {
+            tokens,
             allow_plaintext: self.auth.allow_plaintext.unwrap_or(false),
             users_file,
             cache_ttl: Duration::from_secs(

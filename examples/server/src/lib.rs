@@ -125,4 +125,5 @@ pub mod repair;
 pub mod rlimit;
 pub mod store;
 pub mod tls;
+pub mod token;
 pub mod users;

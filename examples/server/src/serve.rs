@@ -32,6 +32,7 @@ use mailroomd::billing_outbox::FLUSH_INTERVAL;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::{AdminSocket, ArchiveSettings};
 use mailroomd::store::Store;
+use mailroomd::token::JwtValidator;
 use mailroomd::users::{self, UserDb};
 use mailroomd::{fsutil, metrics, plugins, repair, store, tls};
 use tokio::net::{TcpListener, UnixListener};
@@ -173,8 +174,16 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let auth: Arc<dyn Authenticator> = match &plugins.auth {
         Some(auth) => Arc::clone(auth),
         None => {
-            let auth = FileAuthenticator::new(&config.auth.users_file, config.auth.cache_ttl)
+            let mut auth = FileAuthenticator::new(&config.auth.users_file, config.auth.cache_ttl)
                 .map_err(|e| anyhow::anyhow!("authenticator: {e}"))?;
+            if let Some(tokens) = &config.auth.tokens {
+                let key = std::fs::read(&tokens.key_file).with_context(|| {
+                    format!("cannot read the token key {}", tokens.key_file.display())
+                })?;
+                let validator = JwtValidator::new(&key, &tokens.audience, tokens.issuer.as_deref())
+                    .context("[auth] token_key_file")?;
+                auth = auth.with_tokens(validator);
+            }
             if auth.user_count().await == 0 {
                 tracing::warn!(
                     users_file = %config.auth.users_file.display(),

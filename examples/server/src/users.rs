@@ -1,13 +1,38 @@
 //! The users file: one `[[user]]` entry per account with an argon2 PHC
-//! password hash and optional roles.
+//! password hash, the SCRAM-SHA-256 verifier of the same password, and
+//! optional roles.
 //!
 //! ```toml
 //! # Managed by `mailroomd user ...`; edits by hand are picked up on the fly.
 //! [[user]]
 //! name = "alice@example.com"
 //! password = "$argon2id$v=19$m=19456,t=2,p=1$...$..."
+//! scram = "SCRAM-SHA-256$4096:<salt>$<StoredKey>:<ServerKey>"
 //! roles = ["domain-admin"]
 //! ```
+//!
+//! `scram` (written whenever a password is set; an entry without it, from
+//! before, logs in with every mechanism but SCRAM until its password is set
+//! again) is `SCRAM-SHA-256$` iterations `:` base64(salt) `$`
+//! base64(StoredKey) `:` base64(ServerKey), as RFC 5802 §3 defines them
+//! (see [`mailroom_core::sasl::scram::ScramCredentials`]).
+//!
+//! ## What a stolen users file gives an attacker
+//!
+//! - Passwords, only by guessing: each guess costs one argon2id hash
+//!   (19 MiB, 2 passes) against `password`, or 4096 HMAC-SHA-256 rounds
+//!   against `scram`. The SCRAM verifier is the cheaper target, by far: a
+//!   weak password falls to it much faster than to argon2, so the file's
+//!   strength is that of PBKDF2-SHA-256 with 4096 iterations. Use long
+//!   random passwords (`mailroomd user add --random-password`).
+//! - No login without a guess: `StoredKey` is a hash of the key the client
+//!   proves, so it cannot stand in for the password in a SCRAM exchange,
+//!   and PLAIN/LOGIN need the password itself.
+//! - `ServerKey` lets the thief pose as this server to a SCRAM client of
+//!   that user (sign a server-final message), e.g. behind a stolen TLS key.
+//!
+//! After a theft, set every password again: that replaces both the argon2
+//! hash and the verifier (new salt).
 //!
 //! The file is written atomically with mode 0600 under an advisory lock
 //! (`users.toml.lock`), so concurrent admin commands never lose an update and
@@ -22,6 +47,7 @@ use std::path::{Path, PathBuf};
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
 use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use mailroom_core::sasl::ScramCredentials;
 use mailroom_core::{Principal, Roles};
 use serde::{Deserialize, Serialize};
 
@@ -134,6 +160,9 @@ pub struct UserRecord {
     pub name: String,
     /// The argon2 PHC string.
     pub password: String,
+    /// The SCRAM-SHA-256 verifier of the same password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scram: Option<String>,
     /// Administrative roles.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub roles: Vec<Role>,
@@ -144,6 +173,7 @@ impl fmt::Debug for UserRecord {
         f.debug_struct("UserRecord")
             .field("name", &self.name)
             .field("password", &"<argon2 hash>")
+            .field("scram", &self.scram.as_ref().map(|_| "<verifier>"))
             .field("roles", &self.roles)
             .finish()
     }
@@ -203,6 +233,15 @@ impl UserDb {
             if PasswordHash::new(&record.password).is_err() {
                 return Err(invalid(format!(
                     "user {name}: password is not an argon2 PHC hash string"
+                )));
+            }
+            if record
+                .scram
+                .as_deref()
+                .is_some_and(|v| ScramCredentials::parse(v).is_none())
+            {
+                return Err(invalid(format!(
+                    "user {name}: scram is not a SCRAM-SHA-256 verifier"
                 )));
             }
             record.roles.sort();
@@ -280,7 +319,7 @@ impl UserDb {
     pub fn add(
         &mut self,
         name: &str,
-        password_hash: String,
+        password_hash: StoredPassword,
         mut roles: Vec<Role>,
     ) -> Result<String, UsersError> {
         let name = canonical_name(name)?;
@@ -293,7 +332,8 @@ impl UserDb {
             name.clone(),
             UserRecord {
                 name: name.clone(),
-                password: password_hash,
+                password: password_hash.phc,
+                scram: password_hash.scram,
                 roles,
             },
         );
@@ -313,12 +353,13 @@ impl UserDb {
     pub fn set_password(
         &mut self,
         name: &str,
-        password_hash: String,
+        password_hash: StoredPassword,
     ) -> Result<String, UsersError> {
         let name = canonical_name(name)?;
         match self.users.get_mut(&name) {
             Some(record) => {
-                record.password = password_hash;
+                record.password = password_hash.phc;
+                record.scram = password_hash.scram;
                 Ok(name)
             }
             None => Err(UsersError::NoSuchUser(name)),
@@ -399,14 +440,34 @@ pub fn check_password(password: &str) -> Result<(), UsersError> {
     Ok(())
 }
 
-/// Hashes a password with argon2id at the crate's default parameters and a
-/// random salt; returns the PHC string.
-pub fn hash_password(password: &str) -> Result<String, UsersError> {
+/// What a users file keeps of a password: the argon2 PHC string and the
+/// SCRAM-SHA-256 verifier. `Debug` shows neither.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct StoredPassword {
+    /// The argon2id PHC string.
+    pub phc: String,
+    /// [`ScramCredentials::to_text`] of the same password.
+    pub scram: Option<String>,
+}
+
+impl fmt::Debug for StoredPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("StoredPassword(<hashes>)")
+    }
+}
+
+/// Hashes a password with argon2id (default parameters, random salt) and
+/// derives its SCRAM-SHA-256 verifier (random salt, 4096 iterations).
+pub fn hash_password(password: &str) -> Result<StoredPassword, UsersError> {
     check_password(password)?;
-    Argon2::default()
+    let phc = Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
-        .map_err(|e| UsersError::Hash(e.to_string()))
+        .map_err(|e| UsersError::Hash(e.to_string()))?;
+    Ok(StoredPassword {
+        phc,
+        scram: Some(ScramCredentials::generate(password).to_text()),
+    })
 }
 
 /// Verifies a password against a PHC string (the parameters in the string
@@ -525,14 +586,21 @@ mod tests {
 
     #[test]
     fn hash_and_verify() {
-        let h = hash_password("correct horse").unwrap();
+        let stored = hash_password("correct horse").unwrap();
+        assert!(!format!("{stored:?}").contains("argon2id"));
+        let scram = ScramCredentials::parse(stored.scram.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            scram,
+            ScramCredentials::derive("correct horse", &scram.salt, scram.iterations)
+        );
+        let h = stored.phc;
         assert!(h.starts_with("$argon2id$"));
         assert!(!h.contains("correct"));
         assert!(verify_password("correct horse", &h));
         assert!(!verify_password("wrong", &h));
         assert!(!verify_password("correct horse", "not a hash"));
         // salts are random
-        assert_ne!(h, hash_password("correct horse").unwrap());
+        assert_ne!(h, hash_password("correct horse").unwrap().phc);
     }
 
     #[test]
@@ -584,7 +652,13 @@ mod tests {
         let p = Path::new("u.toml");
         let e = UserDb::parse(p, "[[user]]\nname = \"a@b\"\npassword = \"x\"\n").unwrap_err();
         assert!(e.to_string().contains("PHC"), "{e}");
-        let h = hash_password("pw").unwrap();
+        let h = hash_password("pw").unwrap().phc;
+        let e = UserDb::parse(
+            p,
+            &format!("[[user]]\nname = \"a@b\"\npassword = \"{h}\"\nscram = \"SCRAM-SHA-256$1:AA==$AA==:AA==\"\n"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("SCRAM-SHA-256 verifier"), "{e}");
         let dup = format!(
             "[[user]]\nname = \"a@B\"\npassword = \"{h}\"\n[[user]]\nname = \"a@b\"\npassword = \"{h}\"\n"
         );

@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
+use mailroom_core::sasl::ExporterSlot;
 use mailroom_core::throttle::LoginFailures;
 use mailroom_core::{Authenticator, Storage};
 use mailroom_server::limit::{ConnectionLimits, Refusal};
@@ -111,7 +112,7 @@ impl Pop3Server {
 
     /// A new session for one connection (what the `Service` impl returns).
     pub fn session(&self, info: ConnectionInfo) -> Session {
-        Session::new(self.shared.clone(), info)
+        Session::new(self.shared.clone(), info, ExporterSlot::new())
     }
 
     /// The connection limits every listener of this server shares
@@ -227,11 +228,19 @@ impl Pop3Server {
         } = connection;
         let config = &self.shared.config;
         let peer = info.peer;
-        let session = self.session(ConnectionInfo {
-            peer,
-            tls: info.tls,
-            stls_available: self.tls.is_some() && !info.tls,
-        });
+        let exporter = ExporterSlot::new();
+        if let Some(e) = stream.tls_exporter() {
+            exporter.set(e);
+        }
+        let session = Session::new(
+            self.shared.clone(),
+            ConnectionInfo {
+                peer,
+                tls: info.tls,
+                stls_available: self.tls.is_some() && !info.tls,
+            },
+            exporter.clone(),
+        );
         let greeting = session.greeting(config);
         let throttled = self.throttle.for_peer(peer.map(|p| p.ip())).layer(session);
         let mut svc = layer.layer(throttled);
@@ -247,6 +256,9 @@ impl Pop3Server {
         .await?;
         if let Ended::StartTls(io) = ended {
             let tls = self.handshake(io).await?;
+            if let Some(e) = mailroom_server::tls_exporter(tls.get_ref().1) {
+                exporter.set(e);
+            }
             let mut codec = Pop3Codec::new(config.max_line_length);
             driver::run(tls, &mut svc, &mut codec, None, &mut shutdown, &timeouts).await?;
         }

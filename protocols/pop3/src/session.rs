@@ -25,6 +25,7 @@ use std::task::{Context, Poll};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailroom_core::access::{MailAccess, Selected};
+use mailroom_core::sasl::{self, Exchange, ExporterSlot, Security, Step};
 use mailroom_core::{
     Authenticator, Credentials, Error, Flag, Flags, Mechanism, MessageGuid, Principal, Storage,
     StoreOp, Uid, UidValidity,
@@ -118,6 +119,8 @@ struct Inner {
     info: ConnectionInfo,
     apop_timestamp: Option<Arc<str>>,
     tls_active: bool,
+    /// The connection's `tls-exporter` value, once TLS is up.
+    exporter: ExporterSlot,
     state: State,
     auth_failures: u32,
     bad_commands: u32,
@@ -127,17 +130,10 @@ struct Inner {
 enum State {
     Authorization {
         user: Option<String>,
-        sasl: Option<Sasl>,
+        sasl: Option<Exchange>,
     },
     Transaction(Box<Maildrop>),
     Closed,
-}
-
-#[derive(Debug)]
-enum Sasl {
-    Plain,
-    LoginUser,
-    LoginPassword(String),
 }
 
 #[derive(Debug)]
@@ -187,7 +183,11 @@ impl Maildrop {
 }
 
 impl Session {
-    pub(crate) fn new(shared: Arc<Shared>, info: ConnectionInfo) -> Session {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        info: ConnectionInfo,
+        exporter: ExporterSlot,
+    ) -> Session {
         let apop_timestamp = shared
             .auth
             .supports_apop()
@@ -199,6 +199,7 @@ impl Session {
                 info,
                 apop_timestamp,
                 tls_active: info.tls,
+                exporter,
                 state: State::Authorization {
                     user: None,
                     sasl: None,
@@ -291,12 +292,17 @@ impl Inner {
             }
     }
 
+    fn security(&self) -> Security {
+        Security {
+            plaintext_allowed: self.plaintext_allowed(),
+            exporter: self.exporter.get(),
+        }
+    }
+
+    /// The mechanisms this connection offers.
     fn mechanisms(&self) -> Vec<&'static str> {
-        self.shared
-            .auth
-            .mechanisms()
+        sasl::offered(self.shared.auth.as_ref(), self.security())
             .into_iter()
-            .filter(|m| matches!(m, Mechanism::Plain | Mechanism::Login))
             .map(Mechanism::name)
             .collect()
     }
@@ -313,10 +319,10 @@ impl Inner {
     async fn handle(&mut self, command: Command) -> Reply {
         // An exchange in progress swallows the next line.
         if let State::Authorization { sasl, .. } = &mut self.state
-            && let Some(step) = sasl.take()
+            && let Some(exchange) = sasl.take()
         {
             return match command {
-                Command::SaslResponse(line) => self.sasl_step(step, &line).await,
+                Command::SaslResponse(line) => self.sasl_step(exchange, &line).await,
                 // Not reachable through the codec; treat as a cancelled exchange.
                 _ => Reply::err("AUTH exchange cancelled"),
             };
@@ -350,6 +356,8 @@ impl Inner {
         let mut caps = vec!["TOP".to_owned(), "UIDL".to_owned()];
         if authorizing && self.plaintext_allowed() {
             caps.push("USER".into());
+        }
+        if authorizing {
             let mechs = self.mechanisms();
             if !mechs.is_empty() {
                 caps.push(format!("SASL {}", mechs.join(" ")));
@@ -445,49 +453,47 @@ impl Inner {
         if !matches!(self.state, State::Authorization { .. }) {
             return not_in_state();
         }
-        let mechs = self.mechanisms();
         let Some(mechanism) = mechanism else {
             // The pre-RFC 5034 form some clients (Outlook) probe with.
-            let lines = if self.plaintext_allowed() {
-                mechs.iter().map(|m| (*m).to_owned()).collect()
-            } else {
-                Vec::new()
-            };
+            let lines = self.mechanisms().iter().map(|m| (*m).to_owned()).collect();
             return Reply::ok("").with_lines(lines);
         };
-        if !mechs.contains(&mechanism.as_str()) {
+        let auth = self.shared.auth.clone();
+        let Some(m) = Mechanism::from_name(&mechanism).filter(|m| auth.mechanisms().contains(m))
+        else {
             return Reply::err("Unsupported authentication mechanism");
-        }
-        if !self.plaintext_allowed() {
-            return Self::plaintext_refused();
-        }
-        let step = match mechanism.as_str() {
-            "PLAIN" => Sasl::Plain,
-            _ => Sasl::LoginUser,
+        };
+        let Some(exchange) = Exchange::start(auth.as_ref(), m, self.security()) else {
+            return match m {
+                Mechanism::ScramSha256Plus => {
+                    Reply::err("SCRAM-SHA-256-PLUS needs a TLS 1.3 connection")
+                }
+                _ if !self.plaintext_allowed() => Self::plaintext_refused(),
+                _ => Reply::err("Unsupported authentication mechanism"),
+            };
         };
         match initial {
-            Some(ir) => self.sasl_step(step, &ir).await,
-            None => self.challenge(step),
+            Some(ir) => self.sasl_step(exchange, &ir).await,
+            None => {
+                let first = exchange.first_challenge();
+                self.challenge(exchange, &first)
+            }
         }
     }
 
-    fn challenge(&mut self, step: Sasl) -> Reply {
-        let text = match step {
-            Sasl::Plain => "",
-            Sasl::LoginUser => "VXNlcm5hbWU6", // "Username:"
-            Sasl::LoginPassword(_) => "UGFzc3dvcmQ6", // "Password:"
-        };
+    /// `+ base64(data)`, keeping the exchange for the next line.
+    fn challenge(&mut self, exchange: Exchange, data: &[u8]) -> Reply {
         if let State::Authorization { sasl, .. } = &mut self.state {
-            *sasl = Some(step);
+            *sasl = Some(exchange);
         }
-        Reply::challenge(text)
+        Reply::challenge(mailroom_core::base64::encode(data))
     }
 
-    async fn sasl_step(&mut self, step: Sasl, line: &str) -> Reply {
+    async fn sasl_step(&mut self, mut exchange: Exchange, line: &str) -> Reply {
         if line == "*" {
             return Reply::err("AUTH exchange cancelled");
         }
-        let data = if line == "=" {
+        let data = if line == "=" || line.is_empty() {
             Vec::new()
         } else {
             match base64_decode(line) {
@@ -495,26 +501,18 @@ impl Inner {
                 None => return Reply::err("invalid base64 in AUTH exchange"),
             }
         };
-        match step {
-            Sasl::Plain => match Credentials::from_sasl_plain(&data) {
-                Some(c) => self.login(c).await,
-                None => Reply::err("malformed PLAIN message"),
-            },
-            Sasl::LoginUser => match String::from_utf8(data) {
-                Ok(user) if !user.is_empty() => self.challenge(Sasl::LoginPassword(user)),
-                _ => Reply::err("malformed user name"),
-            },
-            Sasl::LoginPassword(authcid) => match String::from_utf8(data) {
-                Ok(password) => {
-                    self.login(Credentials {
-                        authzid: None,
-                        authcid,
-                        password,
-                    })
+        let auth = self.shared.auth.clone();
+        match exchange.step(auth.as_ref(), &data).await {
+            Step::Challenge(c) => self.challenge(exchange, &c),
+            Step::Success { principal, user } => self.finish_login(user, Ok(principal)).await,
+            Step::Refused { user, reason } => {
+                tracing::info!(mechanism = exchange.mechanism().name(), reason = %reason, "pop3 AUTH refused");
+                self.finish_login(user.unwrap_or_default(), Err(Error::AuthFailed))
                     .await
-                }
-                Err(_) => Reply::err("malformed password"),
-            },
+            }
+            Step::Malformed(why) => self.bad_command(Reply::err(why)),
+            Step::Unavailable(e) => self.finish_login(String::new(), Err(e)).await,
+            _ => Reply::err("unexpected AUTH step"),
         }
     }
 
