@@ -14,8 +14,10 @@
 //! A missing client program is a test failure, never a skip: `.ci/run`
 //! installs them all.
 //!
-//! Dependencies: `tempfile` only (a scratch data directory per server,
-//! removed when the test ends); the clients are real programs, not crates.
+//! Dependencies: `tempfile` (a scratch data directory per server, removed
+//! when the test ends) and `mailroom-testkit` (the private PostgreSQL
+//! cluster behind [`Store::Postgres`]); the clients are real programs, not
+//! crates.
 //!
 //! ```no_run
 //! use mailroom_e2e::{Server, Store};
@@ -43,6 +45,9 @@ pub enum Store {
     Memory,
     /// The CRC on-disk store.
     Crc,
+    /// The PostgreSQL store, on a new database of the test binary's private
+    /// cluster (`mailroom_testkit::postgres::PgCluster::shared`).
+    Postgres,
 }
 
 impl Store {
@@ -51,6 +56,7 @@ impl Store {
         match self {
             Store::Memory => "memory",
             Store::Crc => "crc",
+            Store::Postgres => "postgres",
         }
     }
 }
@@ -138,6 +144,24 @@ impl Server {
     /// scratch directory is made 0755 so that Postfix's `lmtp` client
     /// (user `postfix`) reaches the socket; the data directory inside stays 0700.
     pub fn start_with(store: Store, extra_config: &str) -> Server {
+        let store_config = match store {
+            Store::Postgres => {
+                let url = mailroom_testkit::postgres::PgCluster::shared().create_database("e2e");
+                postgres_table(&url)
+            }
+            other => format!("store = \"{}\"\n", other.config_name()),
+        };
+        Server::start_config(&store_config, extra_config)
+    }
+
+    /// Starts a server on the PostgreSQL database at `url` (several
+    /// servers on one URL are frontends of one store), with `extra_config`
+    /// as in [`Server::start_with`].
+    pub fn start_on_postgres(url: &str, extra_config: &str) -> Server {
+        Server::start_config(&postgres_table(url), extra_config)
+    }
+
+    fn start_config(store_config: &str, extra_config: &str) -> Server {
         let dir = tempfile::tempdir().expect("temp dir");
         {
             use std::os::unix::fs::PermissionsExt;
@@ -149,11 +173,11 @@ impl Server {
         let log = dir.path().join("server.log");
         let lmtp_socket = dir.path().join("lmtp.sock");
         let text = format!(
-            "data_dir = \"{}\"\nstore = \"{}\"\nlog_level = \"info\"\n\n[imap]\nlisten = \"127.0.0.1:0\"\n\n[imaps]\nlisten = \"127.0.0.1:0\"\n\n\
+            "data_dir = \"{}\"\nlog_level = \"info\"\n{}\n[imap]\nlisten = \"127.0.0.1:0\"\n\n[imaps]\nlisten = \"127.0.0.1:0\"\n\n\
              [pop3]\nlisten = \"127.0.0.1:0\"\n\n[pop3s]\nlisten = \"127.0.0.1:0\"\n\n\
              [lmtp]\nlisten = \"127.0.0.1:0\"\nsocket = \"{}\"\n\n[auth]\nallow_plaintext = false\n{}\n",
             data.display(),
-            store.config_name(),
+            store_config,
             lmtp_socket.display(),
             extra_config
         );
@@ -455,6 +479,12 @@ impl Server {
         cmd.arg(&path).args(args).envs(self.client_env());
         self.run_client(script, cmd, env)
     }
+}
+
+/// The `[store]` table of a PostgreSQL-backed server (a small pool: many
+/// test servers share one private cluster).
+fn postgres_table(url: &str) -> String {
+    format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\npool_size = 8\n")
 }
 
 fn parse_listen_line(line: &str) -> Option<(String, SocketAddr)> {

@@ -42,7 +42,7 @@ macro_rules! per_store {
     )*};
 }
 
-per_store!(Memory => memory, Crc => crc);
+per_store!(Memory => memory, Crc => crc, Postgres => postgres);
 
 /// Shared folders as imapclient finds them (tests/clients/shared.py):
 /// NAMESPACE, LIST under the other-users prefix, read access, refused

@@ -55,4 +55,4 @@ macro_rules! per_store {
     )*};
 }
 
-per_store!(Memory => memory, Crc => crc);
+per_store!(Memory => memory, Crc => crc, Postgres => postgres);

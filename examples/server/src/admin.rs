@@ -86,7 +86,7 @@ pub(crate) fn request(command: Command) -> anyhow::Result<Request> {
             enabled: false,
         },
         Command::Billing(BillingCommand::Report { month }) => Request::BillingReport { month },
-        Command::Serve | Command::User(_) => {
+        Command::Serve | Command::Migrate | Command::User(_) => {
             anyhow::bail!("not a store command")
         }
     })
@@ -138,6 +138,10 @@ fn offline(config: &Config, request: &Request, out: &mut impl Write) -> anyhow::
         StoreKind::Memory => anyhow::bail!(
             "no server is running (nothing answers on {socket}), and the memory store exists \
              only inside a running server: start `mailroomd serve` first"
+        ),
+        StoreKind::Postgres => anyhow::bail!(
+            "no server is running (nothing answers on {socket}); the postgres store's admin \
+             commands run inside a running server: start `mailroomd serve` first"
         ),
         StoreKind::Crc => {}
     }

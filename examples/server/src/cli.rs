@@ -34,6 +34,9 @@ pub(crate) struct Cli {
 pub(crate) enum Command {
     /// Run the server until SIGTERM or SIGINT (the default command).
     Serve,
+    /// Bring the PostgreSQL store's schema to this build's version
+    /// (`[store] backend = "postgres"`); `serve` also does it at start.
+    Migrate,
     /// Manage the users file (works while the server runs).
     #[command(subcommand)]
     User(UserCommand),

@@ -123,6 +123,9 @@ pub enum StoreKind {
     Crc,
     /// Everything in memory, lost at exit (`store = "memory"`).
     Memory,
+    /// PostgreSQL (`[store] backend = "postgres"` with a `url`): many
+    /// mailroomd processes can serve one database.
+    Postgres,
 }
 
 impl fmt::Display for StoreKind {
@@ -130,6 +133,7 @@ impl fmt::Display for StoreKind {
         match self {
             StoreKind::Crc => f.write_str("crc"),
             StoreKind::Memory => f.write_str("memory"),
+            StoreKind::Postgres => f.write_str("postgres"),
         }
     }
 }
@@ -153,7 +157,9 @@ impl<'de> Deserialize<'de> for StoreSpec {
             type Value = StoreSpec;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a store backend (\"crc\" or \"memory\") or a [store] table")
+                f.write_str(
+                    "a store backend (\"crc\", \"memory\" or \"postgres\") or a [store] table",
+                )
             }
 
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<StoreSpec, E> {
@@ -194,6 +200,10 @@ pub struct StoreTable {
     pub open_mailboxes: Option<usize>,
     /// CRC store: seconds such a mailbox stays loaded at most.
     pub open_mailbox_grace_secs: Option<u64>,
+    /// PostgreSQL store: the database (`postgresql://user@host/db`).
+    pub url: Option<String>,
+    /// PostgreSQL store: connections in the pool (default 16).
+    pub pool_size: Option<usize>,
 }
 
 /// A listener table such as `[imap]`.
@@ -484,7 +494,15 @@ pub struct StoreSettings {
     /// How long it keeps them (`[store] open_mailbox_grace_secs`, default
     /// [`DEFAULT_OPEN_MAILBOX_GRACE_SECS`]).
     pub open_mailbox_grace: Duration,
+    /// The PostgreSQL store's database URL (`[store] url`).
+    pub url: Option<String>,
+    /// The PostgreSQL store's pool size (`[store] pool_size`, default
+    /// [`DEFAULT_POOL_SIZE`]).
+    pub pool_size: usize,
 }
+
+/// `[store] pool_size` when left out.
+pub const DEFAULT_POOL_SIZE: usize = 16;
 
 /// `[store] open_mailboxes` when left out.
 pub const DEFAULT_OPEN_MAILBOXES: usize = 256;
@@ -846,7 +864,28 @@ fn resolve_store(
         Some(StoreSpec::Table(t)) => t,
     };
     let kind = table.backend.unwrap_or_default();
-    if kind == StoreKind::Memory {
+    if kind == StoreKind::Postgres {
+        match &table.url {
+            None => return Err("[store] backend = \"postgres\" needs url".into()),
+            Some(u) if u.trim().is_empty() => return Err("[store] url must not be empty".into()),
+            Some(_) => {}
+        }
+        if table.pool_size == Some(0) {
+            return Err("[store] pool_size must be at least 1".into());
+        }
+    } else {
+        for (key, set) in [
+            ("url", table.url.is_some()),
+            ("pool_size", table.pool_size.is_some()),
+        ] {
+            if set {
+                return Err(format!(
+                    "[store] {key} applies only to backend = \"postgres\", not to the {kind} store"
+                ));
+            }
+        }
+    }
+    if kind != StoreKind::Crc {
         for (key, set) in [
             ("path", table.path.is_some()),
             ("durability", table.durability.is_some()),
@@ -863,7 +902,7 @@ fn resolve_store(
         ] {
             if set {
                 return Err(format!(
-                    "[store] {key} applies only to backend = \"crc\", not to the memory store"
+                    "[store] {key} applies only to backend = \"crc\", not to the {kind} store"
                 ));
             }
         }
@@ -908,6 +947,8 @@ fn resolve_store(
                 .open_mailbox_grace_secs
                 .unwrap_or(DEFAULT_OPEN_MAILBOX_GRACE_SECS),
         ),
+        url: table.url,
+        pool_size: table.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
     })
 }
 
@@ -1171,6 +1212,29 @@ mod tests {
             Some("/etc/m/maildirs/%u")
         );
 
+        let c = parse(
+            "[store]\nbackend = \"postgres\"\nurl = \"postgresql://m@127.0.0.1/mail\"\npool_size = 4\n",
+        )
+        .unwrap();
+        assert_eq!(c.store.kind, StoreKind::Postgres);
+        assert_eq!(
+            c.store.url.as_deref(),
+            Some("postgresql://m@127.0.0.1/mail")
+        );
+        assert_eq!(c.store.pool_size, 4);
+        let e = parse("[store]\nbackend = \"postgres\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("url"), "{e}");
+        let e =
+            parse("[store]\nbackend = \"postgres\"\nurl = \"postgresql://x/y\"\npath = \"s\"\n")
+                .unwrap_err()
+                .to_string();
+        assert!(e.contains("path") && e.contains("postgres"), "{e}");
+        let e = parse("[store]\nbackend = \"crc\"\nurl = \"postgresql://x/y\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("url") && e.contains("crc"), "{e}");
         let c = parse("[store]\nbackend = \"memory\"\n").unwrap();
         assert_eq!(c.store.kind, StoreKind::Memory);
     }

@@ -57,6 +57,27 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .context("starting the tokio runtime")?;
             runtime.block_on(serve::run(config))
         }
+        Command::Migrate => {
+            init_logging("info");
+            let url = match (config.store.kind, &config.store.url) {
+                (mailroomd::config::StoreKind::Postgres, Some(url)) => url.clone(),
+                (kind, _) => anyhow::bail!(
+                    "mailroomd migrate is for [store] backend = \"postgres\"; this config uses the {kind} store"
+                ),
+            };
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the tokio runtime")?;
+            let from = runtime.block_on(mailroom_store_postgres::PgStore::migrate(&url))?;
+            let to = mailroom_store_postgres::schema::SCHEMA_VERSION;
+            if from == to {
+                println!("mailroomd: the database schema is at version {to}; nothing to do");
+            } else {
+                println!("mailroomd: migrated the database schema from version {from} to {to}");
+            }
+            Ok(())
+        }
         Command::User(command) => {
             // Admin commands log only problems (e.g. a permissions warning).
             init_logging("warn");

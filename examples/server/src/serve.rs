@@ -162,7 +162,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     }
 
     let tls = tls::load(&config.tls)?;
-    let store = store::open_store(&config)?;
+    let store = store::open_store_async(&config).await?;
     let admin = AdminSocket::bind(&config.admin_socket).with_context(|| {
         format!(
             "cannot listen on the admin socket {}",

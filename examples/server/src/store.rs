@@ -13,6 +13,7 @@ use std::sync::Arc;
 use mailroom_core::{Quota, Storage};
 use mailroom_store_crc::{CrcOptions, CrcStore};
 use mailroom_store_memory::MemoryStore;
+use mailroom_store_postgres::{PgOptions, PgStore};
 
 use crate::config::{Config, StoreKind};
 
@@ -20,6 +21,13 @@ use crate::config::{Config, StoreKind};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
+    /// The PostgreSQL store is opened by [`open_store_async`] only (it
+    /// connects and starts its change-feed listener on the runtime).
+    #[error("the postgres store is opened inside the server's runtime (open_store_async)")]
+    NeedsRuntime,
+    /// The PostgreSQL store could not connect or migrate.
+    #[error("cannot open the postgres store: {0}")]
+    Postgres(#[from] mailroom_store_postgres::PgStoreError),
     /// Another process holds the store's data directory: a running
     /// `mailroomd serve`, or an admin command that opened it directly.
     #[error(
@@ -54,6 +62,8 @@ pub enum Store {
     Crc(CrcStore),
     /// The in-memory store.
     Memory(Arc<MemoryStore>),
+    /// The PostgreSQL store (a pool on the configured database).
+    Postgres(PgStore),
 }
 
 impl Store {
@@ -62,6 +72,7 @@ impl Store {
         match self {
             Store::Crc(s) => Arc::new(s.clone()),
             Store::Memory(s) => s.clone(),
+            Store::Postgres(s) => Arc::new(s.clone()),
         }
     }
 
@@ -70,6 +81,7 @@ impl Store {
         match self {
             Store::Crc(s) => Arc::new(s.clone()),
             Store::Memory(s) => s.clone(),
+            Store::Postgres(s) => Arc::new(s.clone()),
         }
     }
 
@@ -78,6 +90,7 @@ impl Store {
         match self {
             Store::Crc(_) => StoreKind::Crc,
             Store::Memory(_) => StoreKind::Memory,
+            Store::Postgres(_) => StoreKind::Postgres,
         }
     }
 
@@ -85,7 +98,7 @@ impl Store {
     pub fn crc(&self) -> Option<&CrcStore> {
         match self {
             Store::Crc(s) => Some(s),
-            Store::Memory(_) => None,
+            Store::Memory(_) | Store::Postgres(_) => None,
         }
     }
 }
@@ -108,6 +121,7 @@ impl Store {
 pub fn open_store(config: &Config) -> Result<Store, StoreError> {
     let settings = &config.store;
     match settings.kind {
+        StoreKind::Postgres => Err(StoreError::NeedsRuntime),
         StoreKind::Memory => Ok(Store::Memory(Arc::new(MemoryStore::new()))),
         StoreKind::Crc => {
             let options = CrcOptions {
@@ -130,5 +144,25 @@ pub fn open_store(config: &Config) -> Result<Store, StoreError> {
                 }),
             }
         }
+    }
+}
+
+/// Opens the configured store from inside the runtime: the PostgreSQL store
+/// connects (a pool of `[store] pool_size`), migrates the schema if the
+/// database has none or an older one, and starts its change-feed listener;
+/// the others as [`open_store`].
+pub async fn open_store_async(config: &Config) -> Result<Store, StoreError> {
+    let settings = &config.store;
+    match (settings.kind, &settings.url) {
+        (StoreKind::Postgres, Some(url)) => {
+            let store = PgStore::connect(&PgOptions {
+                url: url.clone(),
+                pool_size: settings.pool_size,
+                migrate: true,
+            })
+            .await?;
+            Ok(Store::Postgres(store))
+        }
+        _ => open_store(config),
     }
 }
