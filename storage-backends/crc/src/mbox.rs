@@ -821,8 +821,9 @@ impl Shared {
         answer.recv().unwrap_or_else(|_| Err(unanswered()))
     }
 
-    /// MULTIAPPEND (RFC 3502): the messages are written and fsynced under
-    /// `tmp/` first, then committed as one batch under one write lock (the
+    /// MULTIAPPEND (RFC 3502): the messages are written under `tmp/`
+    /// first (fsynced by the commit, alongside `msg/` and the cache), then
+    /// committed as one batch under one write lock (the
     /// commit the group commit uses, which makes all of a batch visible or
     /// none of it), with consecutive UIDs; `charge` (for all of them) is
     /// settled by that commit or given back. Not queued with single
@@ -838,15 +839,18 @@ impl Shared {
                 continue;
             };
             let tmp = tmp_path(&self.dir, "new");
-            if let Err(e) = write_new_file(&tmp, b, self.ctx.durable) {
-                let _ = fs::remove_file(&tmp);
-                discard_all(ps);
-                return Err(match e.kind() {
-                    ErrorKind::NotFound => self.gone(),
-                    _ => e.into(),
-                });
+            // fsynced by the commit, with `msg/` and the cache
+            match write_new_file(&tmp, b, false) {
+                Ok(f) => ps[i].source = Source::Written(tmp, self.ctx.durable.then_some(f)),
+                Err(e) => {
+                    let _ = fs::remove_file(&tmp);
+                    discard_all(ps);
+                    return Err(match e.kind() {
+                        ErrorKind::NotFound => self.gone(),
+                        _ => e.into(),
+                    });
+                }
             }
-            ps[i].source = Source::Written(tmp);
         }
         let mut g = match self.write() {
             Ok(g) => g,
@@ -858,7 +862,7 @@ impl Shared {
         let files: Vec<PathBuf> = ps
             .iter()
             .filter_map(|p| match &p.source {
-                Source::Written(path) => Some(path.clone()),
+                Source::Written(path, _) => Some(path.clone()),
                 _ => None,
             })
             .collect();
