@@ -307,37 +307,10 @@ impl PgStore {
         message: NewMessage,
         limits: QuotaLimits,
     ) -> Result<Appended> {
-        let mut client = self.client().await?;
-        let row = self.row(&client, mailbox).await?;
-        let tx = client.transaction().await.map_err(db)?;
-        let size = message.content.len() as i64;
-        let usage = charge(&tx, row.account, size, 1).await?;
-        if !within(&limits, usage.bytes, usage.messages) {
-            return Err(Error::OverQuota);
-        }
-        let guid = MessageGuid::of(&message.content);
-        body::put(&tx, row.account, &guid, &message.content).await?;
-        let (first, modseq, uv) = bump(&tx, row.id, 1).await?;
-        let date = message.internal_date.unwrap_or_else(InternalDate::now);
-        insert_message(
-            &tx,
-            row.id,
-            row.account,
-            first,
-            modseq,
-            &message.flags,
-            date,
-            size,
-            &guid,
-        )
-        .await?;
-        tx.commit().await.map_err(db)?;
-        self.inner.feed.publish(row.id, ModSeq(modseq as u64));
-        Ok(Appended {
-            uid_validity: uid_validity(uv),
-            uid: uid(first),
-            modseq: ModSeq(modseq as u64),
-        })
+        self.append_all_inner(mailbox, vec![message], limits)
+            .await?
+            .pop()
+            .ok_or_else(|| Error::Backend("an append stored nothing".into()))
     }
 
     /// MULTIAPPEND: every message in one transaction (one charge for all,
