@@ -14,7 +14,11 @@
 //!   `connections` module);
 //! - `mailroom-bench stress`: many clients on shared mailboxes, every
 //!   response checked against a model of the mailbox (see the `stress`
-//!   module).
+//!   module);
+//! - `mailroom-bench replication`: initial sync of a 100,000-message account
+//!   and a catch-up by `mailroom-sync` between two CRC stores, next to
+//!   Dovecot's `doveadm backup`, and replication lag under 8 LMTP
+//!   connections (see the `replication` module).
 //!
 //! The IMAP benchmark:
 //!
@@ -52,12 +56,18 @@
 //! file code and to raise the open-file limit; `argon2` for the one cheap
 //! hash those users share; `tokio` to hold 10,000 connections at once
 //! without a thread each; `rand` (already the workspace's, for its
-//! property tests) for the stress clients' seeded choices.
+//! property tests) for the stress clients' seeded choices; for the
+//! replication benchmark, which runs the
+//! stores, the replication pair and an LMTP server in-process (mailroomd
+//! has no replication wiring of its own yet), `mailroom-core`,
+//! `mailroom-store-crc`, `mailroom-sync`, `mailroom-lmtp`, `bytes`, and
+//! `mailroom-testkit` for its fixed-list authenticator.
 
 mod accounts;
 mod connections;
 mod imap;
 mod lmtp;
+mod replication;
 mod sort;
 mod stress;
 
@@ -475,6 +485,7 @@ fn main() -> Result<()> {
         Some("accounts") => return accounts::main(std::env::args().skip(2)),
         Some("connections") => return connections::main(std::env::args().skip(2)),
         Some("stress") => return stress::main(std::env::args().skip(2)),
+        Some("replication") => return replication::main(std::env::args().skip(2)),
         Some("imap") => return imap_main(std::env::args().skip(2)),
         _ => {}
     }

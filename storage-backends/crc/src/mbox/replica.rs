@@ -272,16 +272,25 @@ impl Inner {
             };
             planned.push((change, prepared, record.seen_by));
         }
-        // 1. message files (a repaired message's file is replaced)
+        // 1. message files (a repaired message's file is replaced): all
+        // written, then made durable together (see `sync_files`), then
+        // renamed into place
+        let mut written: Vec<(std::path::PathBuf, u32)> = Vec::new();
         for (change, p, _) in &planned {
             let (Some(p), r) = (p, change.record()) else {
                 continue;
             };
             if let Source::Bytes(b) = &p.source {
                 let tmp = tmp_path(dir, &format!("r{}", r.uid));
-                write_new_file(&tmp, b, durable)?;
-                fs::rename(&tmp, msg_path(dir, r.uid))?;
+                write_new_file(&tmp, b, false)?;
+                written.push((tmp, r.uid));
             }
+        }
+        if durable {
+            sync_files(&written)?;
+        }
+        for (tmp, uid) in &written {
+            fs::rename(tmp, msg_path(dir, *uid))?;
         }
         // 2. cache records, durable together with `msg/`
         let base = self.hdr.cache_end;
@@ -525,5 +534,69 @@ impl Change {
         match self {
             Change::InPlace(_, r) | Change::Tail(r) | Change::Insert(r) => r,
         }
+    }
+}
+
+/// Most threads [`sync_files`] uses.
+const SYNC_THREADS: usize = 16;
+
+/// Fsyncs the files of a batch from several threads at once: the file
+/// system then commits them in a few journal transactions rather than one
+/// per file (a batch of 1,000 replicated messages took 1,000 sequential
+/// fsyncs before). Each file is opened, synced and closed by its thread,
+/// so a batch never holds more than [`SYNC_THREADS`] descriptors.
+fn sync_files(files: &[(std::path::PathBuf, u32)]) -> std::io::Result<()> {
+    let sync = |part: &[(std::path::PathBuf, u32)]| -> std::io::Result<()> {
+        for (path, _) in part {
+            fs::File::open(path)?.sync_data()?;
+        }
+        Ok(())
+    };
+    if files.len() <= 1 {
+        return sync(files);
+    }
+    let per_thread = files.len().div_ceil(SYNC_THREADS.min(files.len()));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = files
+            .chunks(per_thread)
+            .map(|part| scope.spawn(move || sync(part)))
+            .collect();
+        let mut result = Ok(());
+        for h in handles {
+            let r = h
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("fsync thread panicked")));
+            if result.is_ok() {
+                result = r;
+            }
+        }
+        result
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn sync_files_syncs_every_file_and_reports_a_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<(std::path::PathBuf, u32)> = (0..40)
+            .map(|i| {
+                let p = dir.path().join(format!("f{i}"));
+                fs::write(&p, format!("file {i}")).unwrap();
+                (p, i)
+            })
+            .collect();
+        sync_files(&files).unwrap();
+        sync_files(&files[..1]).unwrap();
+        sync_files(&[]).unwrap();
+        let mut with_missing = files.clone();
+        with_missing.insert(17, (dir.path().join("gone"), 99));
+        assert!(
+            sync_files(&with_missing).is_err(),
+            "a file that cannot be synced fails the batch"
+        );
     }
 }

@@ -1,0 +1,688 @@
+//! `mailroom-bench replication`: what replication costs, next to Dovecot's
+//! `doveadm backup` (dsync) on the same messages in the same run.
+//!
+//! - **Initial sync**: a primary CRC store holding one account with
+//!   `--messages` (100,000) messages of about 600 bytes is replicated to an
+//!   empty CRC store (durability on, as mailroomd runs it) by
+//!   `mailroom-sync` over loopback TCP; messages/s and MB/s of message
+//!   bytes. Dovecot: `doveadm backup` from one private Dovecot's Maildir
+//!   (indexed beforehand, untimed) into a second private Dovecot's mail
+//!   home, `mail_fsync = optimized` (Dovecot's default).
+//! - **Catch-up**: `--catchup` (1,000) new messages and as many flag
+//!   changes (`\Flagged` on the oldest) on the primary, then one more
+//!   round; the same on Dovecot's side (files into `new/`, `doveadm flags
+//!   add`, both untimed) and one more `doveadm backup`.
+//! - **Lag** (mailroom only): 8 LMTP connections, each delivering to its
+//!   own user one message at a time for `--lag-seconds` (10), into the
+//!   primary (mailroom-lmtp, the standard pipeline) while a rolling
+//!   `Primary` streams to the replica. A message's lag is the time from its
+//!   LMTP `250` to the replica's INBOX of that user holding it (seen by a
+//!   task woken by the replica store's change watch).
+//!
+//! - **Compare after a restart** (mailroom only): the list of changed
+//!   accounts lives in memory, so a restarted primary compares every
+//!   account once. `--accounts` (1,000) unchanged accounts of 5 mailboxes
+//!   each (made with `ensure_account` and replicated, untimed) are compared
+//!   by a fresh connection's `sync_all`: the time per account is what not
+//!   persisting that list costs.
+//!
+//! The primary is filled through `Replication::apply_messages` in batches
+//! of 1,000 (the same records and files an append makes, written faster),
+//! and Dovecot's Maildir by writing its files; neither is timed.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use mailroom_core::delivery::Pipeline;
+use mailroom_core::replication::{ApplyBatch, NamespaceOp, ReplicaMessage, ReplicaRecord};
+use mailroom_core::{
+    Flag, Flags, InternalDate, MailboxName, MailboxRef, MessageGuid, ModSeq, NewMessage,
+    Replication, Storage, StoreOp, Uid, UidValidity,
+};
+use mailroom_lmtp::{LmtpConfig, LmtpServer};
+use mailroom_store_crc::{CrcOptions, CrcStore};
+use mailroom_sync::{Primary, PrimaryConfig, Replica, ReplicaConfig, Secret};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::{PASSWORD, USER, small_message};
+
+/// The users the lag measurement delivers to, one per LMTP connection.
+const LAG_USERS: [&str; 8] = [
+    "lag0@example.com",
+    "lag1@example.com",
+    "lag2@example.com",
+    "lag3@example.com",
+    "lag4@example.com",
+    "lag5@example.com",
+    "lag6@example.com",
+    "lag7@example.com",
+];
+
+struct Options {
+    messages: usize,
+    catchup: usize,
+    lag_seconds: u64,
+    accounts: usize,
+    dovecot: bool,
+}
+
+fn parse(args: impl Iterator<Item = String>) -> Result<Options> {
+    let mut o = Options {
+        messages: 100_000,
+        catchup: 1_000,
+        lag_seconds: 10,
+        accounts: 1_000,
+        dovecot: true,
+    };
+    let mut args = args;
+    while let Some(a) = args.next() {
+        let mut num = |name: &str| -> Result<usize> {
+            args.next()
+                .with_context(|| format!("{name} needs a value"))?
+                .parse()
+                .with_context(|| format!("{name} needs a number"))
+        };
+        match a.as_str() {
+            "--messages" => o.messages = num("--messages")?.max(1),
+            "--catchup" => o.catchup = num("--catchup")?.max(1),
+            "--lag-seconds" => o.lag_seconds = num("--lag-seconds")?.max(1) as u64,
+            "--accounts" => o.accounts = num("--accounts")?.max(1),
+            "--no-dovecot" => o.dovecot = false,
+            "-h" | "--help" => {
+                println!(
+                    "usage: mailroom-bench replication [--messages N] [--catchup N] [--lag-seconds S] [--accounts N] [--no-dovecot]"
+                );
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other}"),
+        }
+    }
+    if o.catchup > o.messages {
+        bail!("--catchup must not exceed --messages (the flag changes go to the oldest messages)");
+    }
+    Ok(o)
+}
+
+/// One side's figures for a transfer.
+struct Transfer {
+    elapsed: Duration,
+    messages: usize,
+    bytes: u64,
+}
+
+impl Transfer {
+    fn cells(&self) -> [String; 3] {
+        let secs = self.elapsed.as_secs_f64().max(1e-9);
+        [
+            format!("{:.2} s", secs),
+            format!("{:.0} msg/s", self.messages as f64 / secs),
+            format!("{:.1} MB/s", self.bytes as f64 / secs / 1e6),
+        ]
+    }
+}
+
+struct Lag {
+    delivered: usize,
+    seconds: f64,
+    median: Duration,
+    p99: Duration,
+    max: Duration,
+}
+
+pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
+    let o = parse(args)?;
+    let tmp = tempfile::Builder::new()
+        .prefix("mailroom-bench-replication")
+        .tempdir()?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (initial, catchup, lag, restart) = rt.block_on(mailroom(&o, tmp.path()))?;
+    // The stores' directories are large: gone before Dovecot's copies come.
+    std::fs::remove_dir_all(tmp.path().join("primary"))?;
+    std::fs::remove_dir_all(tmp.path().join("replica"))?;
+    let dsync = if o.dovecot { Some(dovecot(&o)?) } else { None };
+
+    let mb = |t: &Transfer| t.bytes as f64 / 1e6;
+    println!();
+    println!(
+        "| work | mailroom-sync (CRC store to CRC store) | dsync (`doveadm backup`, Maildir) |"
+    );
+    println!("|---|---|---|");
+    let dash = || "-".to_owned();
+    let row = |work: String, ours: &Transfer, theirs: Option<&Transfer>| {
+        let a = ours.cells();
+        let b = theirs.map(Transfer::cells);
+        println!(
+            "| {work} | {} ({} , {}) | {} |",
+            a[0],
+            a[1],
+            a[2],
+            b.map_or_else(dash, |b| format!("{} ({}, {})", b[0], b[1], b[2]))
+        );
+    };
+    row(
+        format!(
+            "initial sync, {} msgs, {:.1} MB of message bytes",
+            o.messages,
+            mb(&initial)
+        ),
+        &initial,
+        dsync.as_ref().map(|d| &d.0),
+    );
+    row(
+        format!(
+            "catch-up: {} new msgs + {} flag changes",
+            o.catchup, o.catchup
+        ),
+        &catchup,
+        dsync.as_ref().map(|d| &d.1),
+    );
+    if let Some((d, _)) = &dsync {
+        let ours = o.messages as f64 / initial.elapsed.as_secs_f64().max(1e-9);
+        let theirs = o.messages as f64 / d.elapsed.as_secs_f64().max(1e-9);
+        println!(
+            "| initial sync rate, mailroom-sync / dsync | {:.1}x | |",
+            ours / theirs
+        );
+    }
+    println!(
+        "| lag under 8 LMTP connections, {} deliveries in {:.1} s ({:.0}/s): median / p99 / max | {:.1} / {:.1} / {:.1} ms | - |",
+        lag.delivered,
+        lag.seconds,
+        lag.delivered as f64 / lag.seconds.max(1e-9),
+        lag.median.as_secs_f64() * 1e3,
+        lag.p99.as_secs_f64() * 1e3,
+        lag.max.as_secs_f64() * 1e3
+    );
+    println!(
+        "| compare after a restart, {} unchanged accounts of 5 mailboxes (+ the {}-message one) | {:.2} s ({:.2} ms per account) | - |",
+        o.accounts,
+        o.messages + o.catchup,
+        restart.as_secs_f64(),
+        restart.as_secs_f64() * 1e3 / (o.accounts + 1 + LAG_USERS.len()) as f64
+    );
+    Ok(())
+}
+
+fn secret() -> Result<Secret> {
+    Secret::new(*b"mailroom-bench replication secret").context("secret")
+}
+
+fn inbox(user: &str) -> MailboxRef {
+    MailboxRef::new(user, MailboxName::inbox())
+}
+
+fn open_store(dir: &Path) -> Result<Arc<CrcStore>> {
+    Ok(Arc::new(CrcStore::open(dir, CrcOptions::default())?))
+}
+
+/// Fills `USER`'s INBOX of the primary with `count` messages, untimed.
+async fn fill(store: &CrcStore, count: usize) -> Result<u64> {
+    store
+        .apply_namespace(
+            USER,
+            NamespaceOp::Create {
+                name: MailboxName::inbox(),
+                uid_validity: UidValidity(1),
+                special_use: None,
+            },
+        )
+        .await?;
+    let mut bytes = 0u64;
+    let mut next = 0usize;
+    while next < count {
+        let end = (next + 1000).min(count);
+        let messages: Vec<ReplicaMessage> = (next..end)
+            .map(|i| {
+                let content = Bytes::from(small_message(i));
+                bytes += content.len() as u64;
+                ReplicaMessage {
+                    record: ReplicaRecord {
+                        uid: Uid(i as u32 + 1),
+                        modseq: ModSeq(i as u64 + 1),
+                        flags: Flags::default(),
+                        internal_date: InternalDate {
+                            timestamp: 1_770_000_000 + i as i64,
+                            offset_minutes: 0,
+                        },
+                        size: content.len() as u64,
+                        guid: MessageGuid::of(&content),
+                        seen_by: Vec::new(),
+                    },
+                    content: Some(content),
+                }
+            })
+            .collect();
+        store
+            .apply_messages(
+                &inbox(USER),
+                UidValidity(1),
+                ApplyBatch {
+                    messages,
+                    expunged: Vec::new(),
+                    uid_next: Some(Uid(end as u32 + 1)),
+                    highest_modseq: Some(ModSeq(end as u64)),
+                },
+            )
+            .await?;
+        next = end;
+    }
+    Ok(bytes)
+}
+
+/// A replica serving every connection on a loopback port.
+async fn serve_replica(store: Arc<CrcStore>) -> Result<std::net::SocketAddr> {
+    let replica = Replica::new(store, ReplicaConfig::new(secret()?));
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            let replica = replica.clone();
+            tokio::spawn(async move {
+                let _ = replica.serve_connection(socket).await;
+            });
+        }
+    });
+    Ok(addr)
+}
+
+async fn mailroom(o: &Options, dir: &Path) -> Result<(Transfer, Transfer, Lag, Duration)> {
+    let pstore = open_store(&dir.join("primary"))?;
+    let rstore = open_store(&dir.join("replica"))?;
+    eprintln!("filling the primary with {} messages", o.messages);
+    let bytes = fill(&pstore, o.messages).await?;
+    let addr = serve_replica(Arc::clone(&rstore)).await?;
+    let primary = Primary::new(
+        Arc::clone(&pstore) as Arc<dyn Replication>,
+        PrimaryConfig::new(secret()?),
+    );
+    let mut conn = primary.connect(TcpStream::connect(addr).await?).await?;
+
+    eprintln!("initial sync");
+    let t = Instant::now();
+    conn.sync_all().await?;
+    let initial = Transfer {
+        elapsed: t.elapsed(),
+        messages: o.messages,
+        bytes,
+    };
+    let replica_count = rstore.status(&inbox(USER), USER).await?.messages;
+    if replica_count as usize != o.messages {
+        bail!(
+            "the replica holds {replica_count} messages, not {}",
+            o.messages
+        );
+    }
+
+    eprintln!("catch-up");
+    let mut new_bytes = 0u64;
+    for i in o.messages..o.messages + o.catchup {
+        let content = Bytes::from(small_message(i));
+        new_bytes += content.len() as u64;
+        pstore
+            .append(
+                &inbox(USER),
+                NewMessage {
+                    flags: Flags::default(),
+                    internal_date: None,
+                    content,
+                },
+            )
+            .await?;
+    }
+    let uids: Vec<Uid> = (1..=o.catchup as u32).map(Uid).collect();
+    pstore
+        .open(&inbox(USER), USER)
+        .await?
+        .store(
+            &uids,
+            &StoreOp::Add([Flag::Flagged].into_iter().collect()),
+            None,
+        )
+        .await?;
+    let t = Instant::now();
+    conn.sync_all().await?;
+    let catchup = Transfer {
+        elapsed: t.elapsed(),
+        messages: o.catchup,
+        bytes: new_bytes,
+    };
+    let p = pstore.status(&inbox(USER), USER).await?;
+    let r = rstore.status(&inbox(USER), USER).await?;
+    if (p.messages, p.highest_modseq) != (r.messages, r.highest_modseq) {
+        bail!("after the catch-up the replica differs: {p:?} / {r:?}");
+    }
+    drop(conn);
+
+    eprintln!("lag under LMTP load, {} s", o.lag_seconds);
+    let lag = lag(o, Arc::clone(&pstore), rstore, primary.clone(), addr).await?;
+
+    eprintln!("{} accounts, then a compare as after a restart", o.accounts);
+    for i in 0..o.accounts {
+        pstore
+            .ensure_account(&format!("idle{i}@example.com"))
+            .await?;
+    }
+    let mut conn = primary.connect(TcpStream::connect(addr).await?).await?;
+    conn.sync_all().await?;
+    drop(conn);
+    let mut conn = primary.connect(TcpStream::connect(addr).await?).await?;
+    let t = Instant::now();
+    let verdicts = conn.sync_all().await?;
+    let restart = t.elapsed();
+    if verdicts
+        .values()
+        .flatten()
+        .any(|(_, v)| *v != mailroom_sync::Verdict::InStep)
+    {
+        bail!("the compare after a restart found differences");
+    }
+    Ok((initial, catchup, lag, restart))
+}
+
+/// Rolling replication while 8 LMTP connections deliver.
+async fn lag(
+    o: &Options,
+    pstore: Arc<CrcStore>,
+    rstore: Arc<CrcStore>,
+    primary: Primary,
+    replica: std::net::SocketAddr,
+) -> Result<Lag> {
+    for u in LAG_USERS {
+        pstore.ensure_account(u).await?;
+    }
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let rolling = {
+        let primary = primary.clone();
+        tokio::spawn(async move {
+            primary
+                .run(move || TcpStream::connect(replica), async {
+                    let _ = stop_rx.await;
+                })
+                .await;
+        })
+    };
+    // Catch the replica up with the new accounts before timing.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while primary.status().await?.pending_accounts > 0 || !primary.status().await?.connected {
+        if Instant::now() > deadline {
+            bail!("the replica did not catch up with the lag accounts");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // When each user's n-th message reached the replica.
+    let seen: Arc<std::sync::Mutex<Vec<Vec<Instant>>>> =
+        Arc::new(std::sync::Mutex::new(vec![Vec::new(); LAG_USERS.len()]));
+    let (watch_stop_tx, mut watch_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let watcher = {
+        let seen = Arc::clone(&seen);
+        let rstore = Arc::clone(&rstore);
+        tokio::spawn(async move {
+            let mut watch = rstore.watch_changes();
+            loop {
+                for (i, u) in LAG_USERS.iter().enumerate() {
+                    if let Ok(s) = rstore.status(&inbox(u), u).await {
+                        let now = Instant::now();
+                        if let Ok(mut seen) = seen.lock() {
+                            while seen[i].len() < s.messages as usize {
+                                seen[i].push(now);
+                            }
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = &mut watch_stop_rx => return,
+                    c = watch.changed() => if c.is_none() { return },
+                }
+            }
+        })
+    };
+
+    let mut config = LmtpConfig::default();
+    config.hostname = "bench.example".into();
+    let lmtp = LmtpServer::new(
+        Arc::new(Pipeline::standard(pstore.clone(), pstore.clone())),
+        Arc::new(mailroom_testkit::StaticAuthenticator::new(&LAG_USERS)),
+        config,
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let lmtp_addr = listener.local_addr()?;
+    let (lmtp_stop_tx, lmtp_stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        let _ = lmtp
+            .serve_tcp(listener, async {
+                let _ = lmtp_stop_rx.await;
+            })
+            .await;
+    });
+
+    let start = Instant::now();
+    let until = start + Duration::from_secs(o.lag_seconds);
+    let mut clients = Vec::new();
+    for (i, user) in LAG_USERS.iter().enumerate() {
+        clients.push(tokio::spawn(deliver_until(lmtp_addr, user, i, until)));
+    }
+    let mut acks = Vec::new();
+    for c in clients {
+        acks.push(c.await??);
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let delivered: usize = acks.iter().map(Vec::len).sum();
+    // Wait for the replica to hold every acknowledged message.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let done = seen
+            .lock()
+            .map(|s| s.iter().zip(&acks).all(|(s, a)| s.len() >= a.len()))
+            .unwrap_or(false);
+        if done {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("the replica did not receive every delivery within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let _ = watch_stop_tx.send(());
+    let _ = lmtp_stop_tx.send(());
+    let _ = stop_tx.send(());
+    let _ = watcher.await;
+    let _ = serving.await;
+    let _ = rolling.await;
+
+    let mut lags: Vec<Duration> = Vec::with_capacity(delivered);
+    let seen = seen.lock().map_err(|_| anyhow::anyhow!("poisoned"))?;
+    for (user_seen, user_acks) in seen.iter().zip(&acks) {
+        for (k, ack) in user_acks.iter().enumerate() {
+            lags.push(user_seen[k].saturating_duration_since(*ack));
+        }
+    }
+    lags.sort_unstable();
+    let at = |q: f64| lags[((lags.len() as f64 * q) as usize).min(lags.len() - 1)];
+    if lags.is_empty() {
+        bail!("nothing was delivered");
+    }
+    Ok(Lag {
+        delivered,
+        seconds,
+        median: at(0.5),
+        p99: at(0.99),
+        max: *lags.last().unwrap_or(&Duration::ZERO),
+    })
+}
+
+/// One LMTP connection delivering to `user` until `until`; the time of
+/// each `250`, in order.
+async fn deliver_until(
+    addr: std::net::SocketAddr,
+    user: &'static str,
+    seed: usize,
+    until: Instant,
+) -> Result<Vec<Instant>> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    async fn reply(
+        lines: &mut tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    ) -> Result<String> {
+        loop {
+            let line = lines.next_line().await?.context("LMTP server closed")?;
+            if line.len() < 4 || line.as_bytes()[3] != b'-' {
+                return Ok(line);
+            }
+        }
+    }
+    let expect = |line: String, code: &str| -> Result<()> {
+        if line.starts_with(code) {
+            Ok(())
+        } else {
+            bail!("LMTP: expected {code}, got {line:?}")
+        }
+    };
+    expect(reply(&mut lines).await?, "220")?;
+    w.write_all(b"LHLO bench.example\r\n").await?;
+    expect(reply(&mut lines).await?, "250")?;
+    let mut acks = Vec::new();
+    let mut n = 0usize;
+    while Instant::now() < until {
+        let body = small_message(1_000_000 * (seed + 1) + n);
+        let mut data =
+            format!("MAIL FROM:<sender@example.org>\r\nRCPT TO:<{user}>\r\nDATA\r\n").into_bytes();
+        w.write_all(&data).await?;
+        expect(reply(&mut lines).await?, "250")?;
+        expect(reply(&mut lines).await?, "250")?;
+        expect(reply(&mut lines).await?, "354")?;
+        data.clear();
+        data.extend_from_slice(&body);
+        data.extend_from_slice(b"\r\n.\r\n");
+        w.write_all(&data).await?;
+        expect(reply(&mut lines).await?, "250")?;
+        acks.push(Instant::now());
+        n += 1;
+    }
+    w.write_all(b"QUIT\r\n").await?;
+    Ok(acks)
+}
+
+/// Dovecot's side: initial `doveadm backup` and the catch-up, timed.
+fn dovecot(o: &Options) -> Result<(Transfer, Transfer)> {
+    let a = mailroom_e2e::Dovecot::start(USER, PASSWORD);
+    let b = mailroom_e2e::Dovecot::start(USER, PASSWORD);
+    let source = a.home(USER).join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(source.join(sub))?;
+    }
+    eprintln!("dovecot: writing {} Maildir files", o.messages);
+    let mut bytes = 0u64;
+    for i in 0..o.messages {
+        let m = small_message(i);
+        bytes += m.len() as u64;
+        std::fs::write(
+            source.join("cur").join(format!(
+                "{}.M{i}P1.bench,S={}:2,",
+                1_770_000_000 + i,
+                m.len()
+            )),
+            m,
+        )?;
+    }
+    let dest_home = b.home(USER);
+    std::fs::create_dir_all(&dest_home)?;
+    chown(&a.home(USER))?;
+    chown(&dest_home)?;
+    eprintln!("dovecot: indexing the source (untimed)");
+    doveadm(a.config(), &["force-resync", "-u", USER, "INBOX"])?;
+    if a.message_count(USER, "INBOX") as usize != o.messages {
+        bail!("the Dovecot source does not hold {} messages", o.messages);
+    }
+    let dest = format!("maildir:{}", dest_home.join("Maildir").display());
+    eprintln!("dovecot: doveadm backup (initial)");
+    let t = Instant::now();
+    doveadm(a.config(), &["backup", "-u", USER, &dest])?;
+    let initial = Transfer {
+        elapsed: t.elapsed(),
+        messages: o.messages,
+        bytes,
+    };
+    if b.message_count(USER, "INBOX") as usize != o.messages {
+        bail!("dsync's copy does not hold {} messages", o.messages);
+    }
+
+    let mut new_bytes = 0u64;
+    for i in o.messages..o.messages + o.catchup {
+        let m = small_message(i);
+        new_bytes += m.len() as u64;
+        std::fs::write(
+            source
+                .join("new")
+                .join(format!("{}.M{i}P1.bench,S={}", 1_770_000_000 + i, m.len())),
+            m,
+        )?;
+    }
+    chown(&a.home(USER))?;
+    // Dovecot takes in the new files and the flags here, untimed.
+    doveadm(
+        a.config(),
+        &[
+            "flags",
+            "add",
+            "-u",
+            USER,
+            "\\Flagged",
+            "mailbox",
+            "INBOX",
+            "uid",
+            &format!("1:{}", o.catchup),
+        ],
+    )?;
+    eprintln!("dovecot: doveadm backup (catch-up)");
+    let t = Instant::now();
+    doveadm(a.config(), &["backup", "-u", USER, &dest])?;
+    let catchup = Transfer {
+        elapsed: t.elapsed(),
+        messages: o.catchup,
+        bytes: new_bytes,
+    };
+    if b.message_count(USER, "INBOX") as usize != o.messages + o.catchup {
+        bail!("dsync's copy missed the catch-up");
+    }
+    Ok((initial, catchup))
+}
+
+fn doveadm(config: &Path, args: &[&str]) -> Result<()> {
+    let out = std::process::Command::new("doveadm")
+        .arg("-c")
+        .arg(config)
+        .args(args)
+        .output()?;
+    if !out.status.success() {
+        bail!(
+            "doveadm {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
+}
+
+fn chown(path: &Path) -> Result<()> {
+    let st = std::process::Command::new("chown")
+        .args(["-R", "nobody:nogroup"])
+        .arg(path)
+        .status()?;
+    if !st.success() {
+        bail!("chown of {} failed", path.display());
+    }
+    Ok(())
+}
