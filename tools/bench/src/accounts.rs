@@ -182,12 +182,17 @@ fn write_users(path: &Path, n: usize, extra: &[&str]) -> Result<()> {
         .hash_password(PASSWORD.as_bytes())
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .to_string();
+    // no SCRAM verifier: the bench logs in with LOGIN
+    let stored = || mailroomd::users::StoredPassword {
+        phc: phc.clone(),
+        scram: None,
+    };
     let mut db = mailroomd::users::UserDb::default();
     for i in 0..n {
-        db.add(&account(i), phc.clone(), Vec::new())?;
+        db.add(&account(i), stored(), Vec::new())?;
     }
     for name in extra {
-        db.add(name, phc.clone(), Vec::new())?;
+        db.add(name, stored(), Vec::new())?;
     }
     db.save(path)?;
     Ok(())
