@@ -3,8 +3,8 @@
 use mailroom_core::{Error, MessageGuid, Result};
 
 use crate::layout::{
-    CURRENT_VERSION, HDR_FLAG_DIRTY, HDR_FLAG_REPLICATION_CRC, HEADER_SIZE, INDEX_MAGIC,
-    REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, hdr, rec,
+    CURRENT_VERSION, HDR_FLAG_DIRTY, HDR_FLAG_REPLICATION_CRC, HDR_FLAG_TAIL, HEADER_SIZE,
+    INDEX_MAGIC, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, hdr, rec,
 };
 
 /// The decoded index header.
@@ -107,13 +107,26 @@ impl Header {
             && self.highest_modseq >= c.max_modseq
     }
 
+    /// The header bytes, with no tail (flag bit 2 clear): every header
+    /// write but a commit's of new messages says nothing about a tail.
     pub(crate) fn encode(&self) -> [u8; HEADER_SIZE] {
+        self.encode_with(None)
+    }
+
+    /// The header bytes with `tail` (FORMAT.md, "Commit order").
+    pub(crate) fn encode_with(&self, tail: Option<Tail>) -> [u8; HEADER_SIZE] {
         let mut b = [0u8; HEADER_SIZE];
         hdr::MAGIC.put(&mut b, INDEX_MAGIC);
         hdr::VERSION.put_uint(&mut b, u64::from(CURRENT_VERSION));
         hdr::HEADER_SIZE.put_uint(&mut b, HEADER_SIZE as u64);
         hdr::RECORD_SIZE.put_uint(&mut b, RECORD_SIZE as u64);
-        hdr::FLAGS.put_uint(&mut b, u64::from(self.flags));
+        let mut flags = self.flags & !HDR_FLAG_TAIL;
+        if let Some(t) = tail {
+            flags |= HDR_FLAG_TAIL;
+            hdr::TAIL_START.put_uint(&mut b, u64::from(t.start));
+            hdr::TAIL_CRC.put_uint(&mut b, u64::from(t.crc));
+        }
+        hdr::FLAGS.put_uint(&mut b, u64::from(flags));
         hdr::UID_VALIDITY.put_uint(&mut b, u64::from(self.uid_validity));
         hdr::UID_NEXT.put_uint(&mut b, u64::from(self.uid_next));
         hdr::RECORD_COUNT.put_uint(&mut b, u64::from(self.record_count));
@@ -156,7 +169,9 @@ impl Header {
             )));
         }
         Ok(Header {
-            flags: u32f(hdr::FLAGS),
+            // the tail is read apart (`Tail::of`): a header in memory
+            // never carries one into its next write
+            flags: u32f(hdr::FLAGS) & !HDR_FLAG_TAIL,
             uid_validity: u32f(hdr::UID_VALIDITY),
             uid_next: u32f(hdr::UID_NEXT),
             record_count: u32f(hdr::RECORD_COUNT),
@@ -172,6 +187,50 @@ impl Header {
             state_crc: u32f(hdr::STATE_CRC),
             keyword_count: u32f(hdr::KEYWORD_COUNT),
         })
+    }
+}
+
+/// The last commit's new records, as its header describes them (flag bit
+/// 2): what a load checks before trusting `record_count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Tail {
+    /// `record_count` before the commit.
+    pub(crate) start: u32,
+    /// CRC-32 of the records `start..record_count`.
+    pub(crate) crc: u32,
+}
+
+impl Tail {
+    /// The tail of a header whose CRC was checked, if it has one.
+    pub(crate) fn of(b: &[u8]) -> Option<Tail> {
+        if b.len() < HEADER_SIZE || hdr::FLAGS.read_uint(b) as u32 & HDR_FLAG_TAIL == 0 {
+            return None;
+        }
+        Some(Tail {
+            start: hdr::TAIL_START.read_uint(b) as u32,
+            crc: hdr::TAIL_CRC.read_uint(b) as u32,
+        })
+    }
+
+    /// The tail CRC of `records` (whole 128-byte records): CRC-32 over each
+    /// record's bytes before its own `record_crc`. (Over the whole records
+    /// it would be blind: the CRC-32 of any bytes followed by their own
+    /// CRC-32 is one constant, so every run of valid records would give the
+    /// same value.)
+    pub(crate) fn crc_of(records: &[u8]) -> u32 {
+        let mut c = crc32fast::Hasher::new();
+        for r in records.chunks(RECORD_SIZE) {
+            c.update(&r[..r.len().min(rec::CRC.offset)]);
+        }
+        c.finalize()
+    }
+
+    /// Whether `records` (the bytes of the records `start..record_count`)
+    /// are the ones the header was written with.
+    pub(crate) fn holds(&self, h: &Header, records: &[u8]) -> bool {
+        self.start <= h.record_count
+            && records.len() == (h.record_count - self.start) as usize * RECORD_SIZE
+            && Tail::crc_of(records) == self.crc
     }
 }
 
@@ -338,6 +397,48 @@ mod tests {
             c[i] ^= 0x10;
             assert!(matches!(Header::decode(&c, "t"), Err(Error::Corruption(_))));
         }
+    }
+
+    #[test]
+    fn a_tail_is_written_only_when_asked_and_never_kept_in_memory() {
+        let mut h = Header::new(42);
+        h.record_count = 2;
+        h.uid_next = 3;
+        let recs: Vec<u8> = [1u32, 2]
+            .iter()
+            .flat_map(|&uid| {
+                Record {
+                    uid,
+                    ..Record::default()
+                }
+                .encode()
+            })
+            .collect();
+        let tail = Tail {
+            start: 0,
+            crc: Tail::crc_of(&recs),
+        };
+        let b = h.encode_with(Some(tail));
+        assert_eq!(Tail::of(&b), Some(tail));
+        assert!(tail.holds(&h, &recs));
+        // decoding drops the tail, so the next write has none
+        let d = Header::decode(&b, "t").unwrap();
+        assert_eq!(d, h);
+        assert_eq!(Tail::of(&d.encode()), None);
+        assert_eq!(Tail::of(&h.encode()), None);
+        // another valid record in a slot does not pass (a CRC over whole
+        // records would: each ends in its own CRC)
+        let mut other = recs.clone();
+        other[..RECORD_SIZE].copy_from_slice(
+            &Record {
+                uid: 7,
+                ..Record::default()
+            }
+            .encode(),
+        );
+        assert_eq!(crc32fast::hash(&other), crc32fast::hash(&recs));
+        assert!(!tail.holds(&h, &other));
+        assert!(!tail.holds(&h, &recs[..RECORD_SIZE]), "short");
     }
 
     #[test]

@@ -66,6 +66,11 @@ pub const HDR_FLAG_DIRTY: u32 = 1;
 /// live records' `ReplicaRecord::state_crc`). An index without it was
 /// written before replication and is recounted once when loaded.
 pub const HDR_FLAG_REPLICATION_CRC: u32 = 2;
+/// Header flag: the records from `tail_start` to `record_count` were made
+/// durable by the same fsync as this header (the last commit of new
+/// messages); `tail_crc` is their CRC. A load whose tail does not hold
+/// finds the mailbox corrupt (FORMAT.md, "Commit order").
+pub const HDR_FLAG_TAIL: u32 = 4;
 
 /// Record flag: the message is expunged (kept for QRESYNC until a repack).
 pub const REC_FLAG_EXPUNGED: u8 = 1;
@@ -116,8 +121,12 @@ pub mod hdr {
     pub const STATE_CRC: Field = Field::new("state_crc", 88, 4);
     /// Number of entries of the keyword table the records may use.
     pub const KEYWORD_COUNT: Field = Field::new("keyword_count", 92, 4);
+    /// With flag bit 2: the `record_count` before the last commit.
+    pub const TAIL_START: Field = Field::new("tail_start", 96, 4);
+    /// With flag bit 2: CRC-32 of the records `tail_start..record_count`.
+    pub const TAIL_CRC: Field = Field::new("tail_crc", 100, 4);
     /// Zero.
-    pub const RESERVED: Field = Field::new("reserved", 96, 28);
+    pub const RESERVED: Field = Field::new("reserved", 104, 20);
     /// CRC32 of bytes 0..124.
     pub const CRC: Field = Field::new("header_crc", 124, 4);
 }
@@ -195,6 +204,8 @@ pub const HEADER_V1: &[Field] = &[
     hdr::CACHE_END,
     hdr::STATE_CRC,
     hdr::KEYWORD_COUNT,
+    hdr::TAIL_START,
+    hdr::TAIL_CRC,
     hdr::RESERVED,
     hdr::CRC,
 ];

@@ -24,7 +24,7 @@ use sha1::{Digest, Sha1};
 
 use crate::ctx::{Ctx, IoStats};
 use crate::fsutil::{escape_component, sync_dir, write_atomic};
-use crate::index::{Counts, Header, Record};
+use crate::index::{Counts, Header, Record, Tail};
 use crate::layout::{
     CACHE_FRAME_SIZE, CACHE_HEADER_SIZE, CACHE_MAGIC, CURRENT_VERSION, HDR_FLAG_DIRTY, HEADER_SIZE,
     KEYWORDS_MAGIC, MAX_CACHE_RECORD, MAX_KEYWORDS, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE,
@@ -376,6 +376,10 @@ struct PendingAppend {
     reply: std::sync::mpsc::Sender<Result<mailroom_core::Appended>>,
 }
 
+/// The longest last-commit tail a STATUS from the header alone checks (a
+/// longer one, from a big COPY, is checked by loading the mailbox).
+const MAX_STATUS_TAIL: usize = 1024;
+
 /// The most APPENDs one group commit takes.
 const MAX_GROUP_COMMIT: usize = 256;
 
@@ -632,6 +636,23 @@ impl Shared {
             .map_err(|e| self.fail(e))?;
         if hdr.is_dirty() {
             return Ok(None);
+        }
+        if let Some(t) = Tail::of(&buf[..n]) {
+            // the counts hold only if the last commit's records reached
+            // the disk: checked here for a short tail, else by a load
+            let len = (hdr.record_count.saturating_sub(t.start) as usize) * RECORD_SIZE;
+            if len > MAX_STATUS_TAIL * RECORD_SIZE {
+                return Ok(None);
+            }
+            let mut records = vec![0u8; len];
+            let got = read_full_at(
+                &f,
+                &mut records,
+                (HEADER_SIZE + t.start as usize * RECORD_SIZE) as u64,
+            )?;
+            if got != len || !t.holds(&hdr, &records) {
+                return Ok(None);
+            }
         }
         Ok(Some(status_of(&hdr)))
     }
@@ -1355,6 +1376,23 @@ impl Inner {
             return Err(Error::Corruption(format!("{what}: index truncated")).into());
         }
         let map = Map::new(&index, HEADER_SIZE + cap * RECORD_SIZE)?;
+        // the last commit's records and header were made durable by one
+        // fsync: records that are not the ones the header was written with
+        // (a crash during that fsync, or damage since) are a corruption,
+        // which a reconstruct repairs from the message files (durable
+        // before the records were written)
+        if let Some(t) = Tail::of(&buf[..n]) {
+            let (start, end) = (t.start as usize, hdr.record_count as usize);
+            let bytes = map
+                .bytes()
+                .get(HEADER_SIZE + start * RECORD_SIZE..HEADER_SIZE + end * RECORD_SIZE);
+            if !bytes.is_some_and(|b| t.holds(&hdr, b)) {
+                return Err(Error::Corruption(format!(
+                    "{what}: the records of the last commit are not those its header was written with"
+                ))
+                .into());
+            }
+        }
         let keywords = if hdr.keyword_count > 0 {
             let kpath = dir.join(KEYWORDS_FILE);
             let data = fs::read(&kpath)?;
@@ -1714,7 +1752,14 @@ impl Inner {
 
     /// Writes the header (and syncs if `durable`), then takes it as current.
     fn write_header(&mut self, h: &Header, durable: bool) -> Result<()> {
-        let b = h.encode();
+        self.write_header_with(h, None, durable)
+    }
+
+    /// [`Inner::write_header`], the header saying that the records of
+    /// `tail` are made durable by the same fsync (FORMAT.md, "Commit
+    /// order").
+    fn write_header_with(&mut self, h: &Header, tail: Option<Tail>, durable: bool) -> Result<()> {
+        let b = h.encode_with(tail);
         let index = self.index_file()?;
         index.write_all_at(&b, 0)?;
         if durable {
@@ -1948,11 +1993,14 @@ impl Inner {
             }
             out.push((uid, modseq));
         }
+        // written now, made durable by the header's fsync below (the tail
+        // in the header tells a load whether they all reached the disk)
         let index = self.index_file()?;
         index.write_all_at(&buf, (HEADER_SIZE + start * RECORD_SIZE) as u64)?;
-        if durable {
-            index.sync_data()?;
-        }
+        let tail = Tail {
+            start: start as u32,
+            crc: Tail::crc_of(&buf),
+        };
         // 4. per-user seen of a non-owner copier
         if let (Some(v), false) = (viewer, new_seen.is_empty()) {
             let mut set = (*self.seen_set(dir, v)?).clone();
@@ -1967,7 +2015,7 @@ impl Inner {
         h.highest_modseq = modseq;
         h.cache_end = base + frames.len() as u64;
         h.keyword_count = self.keywords.len() as u32;
-        self.write_header(&h, durable)?;
+        self.write_header_with(&h, Some(tail), durable)?;
         if let Some(v) = self.view.get_mut() {
             v.extend(recs);
         }
