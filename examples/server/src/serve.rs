@@ -201,6 +201,12 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             data_dir = %config.data_dir.display(),
             "starting"
         ),
+        Store::Postgres(_) => tracing::info!(
+            store = "postgres",
+            pool_size = config.store.pool_size,
+            data_dir = %config.data_dir.display(),
+            "starting"
+        ),
         _ => {
             tracing::info!(store = %store.kind(), data_dir = %config.data_dir.display(), "starting");
             tracing::warn!("the memory store keeps mail only until the process exits");
