@@ -527,6 +527,8 @@ struct Client {
     uidvalidity: Vec<Option<u32>>,
     /// When the session's previous command was sent.
     synced: u64,
+    /// The mailbox the server has selected read-write for this session.
+    attached: Option<usize>,
 }
 
 impl std::fmt::Debug for Client {
@@ -548,6 +550,7 @@ impl Client {
             view: None,
             uidvalidity: vec![None; MAILBOXES.len()],
             synced: 0,
+            attached: None,
         }
     }
 
@@ -584,6 +587,7 @@ impl Client {
                     tagged: format!("{e:#}"),
                 };
                 self.fault("the connection failed", &ex);
+                self.detach();
                 self.conn = None;
                 self.view = None;
                 std::thread::sleep(Duration::from_millis(100));
@@ -723,6 +727,15 @@ impl Client {
         };
         // the old view ends here (a failed SELECT leaves none either)
         self.view = Some(View::new(self.user, b, rw));
+        self.detach();
+        let attach = rw.then(|| {
+            let mut m = self.shared.model();
+            let t = m.tick();
+            m.attach(self.user, b, t)
+        });
+        if rw {
+            self.attached = Some(b);
+        }
         let (ex, s) = self.timed(cmd, |c| c.exec(&format!("{verb} {}", MAILBOXES[b])))?;
         let shared = self.shared.clone();
         let mut m = shared.model();
@@ -731,8 +744,16 @@ impl Client {
         if a.status != "OK" {
             self.violation(&mut m, &format!("{verb} refused"), &ex);
             self.view = None;
+            drop(m);
+            self.detach();
             return Ok(());
         }
+        // messages no read-write session can have been told of, if no other
+        // came while this SELECT ran: this one must see them \Recent
+        let must_be_recent: Vec<u32> = match &attach {
+            Some((unseen, events)) if m.attach_alone(self.user, b, *events) => unseen.clone(),
+            _ => Vec::new(),
+        };
         let mut missing = Vec::new();
         if a.exists.is_none() {
             missing.push("EXISTS");
@@ -797,6 +818,17 @@ impl Client {
             .unwrap_or_default()
             .into_iter()
             .collect();
+        let not_recent: Vec<u32> = must_be_recent
+            .into_iter()
+            .filter(|u| view_uids.contains(u) && !a2.recent_uids.contains(u))
+            .collect();
+        if !not_recent.is_empty() {
+            self.violation(
+                &mut m,
+                &format!("UIDs {not_recent:?} \\Recent to no session: no read-write session had the mailbox selected since they were added, and this SELECT does not show them \\Recent"),
+                &ex2,
+            );
+        }
         let bm = m.boxm(self.user, b);
         let required = bm.required(s);
         let reappeared: Vec<u32> = view_uids
@@ -1239,6 +1271,16 @@ impl Client {
         let result = self.conn()?.exec(&command);
         let mut m = shared.model();
         let r = m.tick();
+        // whether another EXPUNGE or MOVE in this mailbox ran meanwhile (it
+        // may have taken messages from under this command)
+        let raced = m
+            .boxm(view.user, view.mailbox)
+            .expunged_by_others(s, u32::from(mv));
+        let gone: Vec<bool> = uids
+            .iter()
+            .enumerate()
+            .map(|(i, &u)| may[i] || raced || (!mv && m.may_expunge(view.user, view.mailbox, u)))
+            .collect();
         if let Some(b) = &begun {
             m.expunge_end(view.user, view.mailbox, b, result.is_ok(), r);
         }
@@ -1259,11 +1301,11 @@ impl Client {
             .collect();
         let copy_may: Vec<bool> = uids
             .iter()
-            .map(|&u| mv || m.may_expunge(view.user, view.mailbox, u))
+            .map(|&u| mv || m.copy_may_expunge(view.user, view.mailbox, u))
             .collect();
         let a = self.absorb(&mut m, &ex, s, r);
         if a.status != "OK" {
-            if !may.iter().any(|&x| x) {
+            if !gone.iter().any(|&x| x) {
                 self.violation(&mut m, &format!("UID {verb} refused"), &ex);
             }
             return Ok(());
@@ -1273,7 +1315,7 @@ impl Client {
             _ => None,
         }) else {
             // RFC 4315: COPYUID may be left out only when nothing was copied
-            if may.iter().all(|&x| x) {
+            if gone.iter().all(|&x| x) {
                 return Ok(());
             }
             self.violation(&mut m, &format!("UID {verb} OK without COPYUID"), &ex);
@@ -1475,9 +1517,21 @@ impl Client {
         if a.status != "OK" || !ex.lines.iter().any(|l| l.starts_with("* BYE")) {
             self.violation(&mut m, "LOGOUT without BYE and OK", &ex);
         }
+        drop(m);
+        self.detach();
         self.conn = None;
         self.view = None;
         Ok(())
+    }
+
+    /// The session no longer has its read-write mailbox (LOGOUT, another
+    /// SELECT, a dropped connection).
+    fn detach(&mut self) {
+        if let Some(b) = self.attached.take() {
+            let mut m = self.shared.model();
+            let t = m.tick();
+            m.detach(self.user, b, t);
+        }
     }
 }
 

@@ -45,6 +45,9 @@ pub(crate) struct Msg {
     floor_time: u64,
     /// The read-write session that saw it `\Recent`.
     recent_owner: Option<u64>,
+    /// A read-write session may have had its mailbox selected since it
+    /// was added (and so may have been given its `\Recent`).
+    attached_seen: bool,
     /// The last few things the model learnt of it, printed with a
     /// violation about it.
     history: VecDeque<String>,
@@ -116,6 +119,11 @@ pub(crate) struct BoxModel {
     /// EXPUNGEs and MOVEs in flight, and when the last one ended.
     expunges_inflight: u32,
     pub(crate) last_expunge_end: u64,
+    /// Read-write sessions with the mailbox selected (or selecting), how
+    /// many times one came or went, and when last.
+    rw_attached: u32,
+    attach_events: u64,
+    last_attach_change: u64,
 }
 
 impl BoxModel {
@@ -136,6 +144,12 @@ impl BoxModel {
     /// MOVE is in flight or ended after it.
     pub(crate) fn expunged_since(&self, since: u64) -> bool {
         self.expunges_inflight > 0 || self.last_expunge_end > since
+    }
+
+    /// Whether EXPUNGEs or MOVEs other than the `own` in flight here ran
+    /// since `since`.
+    pub(crate) fn expunged_by_others(&self, since: u64, own: u32) -> bool {
+        self.expunges_inflight > own || self.last_expunge_end > since
     }
 
     pub(crate) fn required(&self, s: u64) -> Vec<u32> {
@@ -159,7 +173,8 @@ pub(crate) struct View {
     pub(crate) uids: Vec<Option<u32>>,
     /// The last untagged FLAGS.
     pub(crate) announced: HashSet<String>,
-    /// When (the start of the command) EXISTS last grew the view.
+    /// When (the start of the command) EXISTS grew the view with the
+    /// oldest of the messages whose UIDs it does not know yet.
     pub(crate) grown: u64,
 }
 
@@ -318,7 +333,8 @@ impl Model {
                                 v.uids.len()
                             ));
                         } else {
-                            if n as usize > v.uids.len() {
+                            // (the oldest message still without a UID counts)
+                            if n as usize > v.uids.len() && v.uids.iter().all(Option::is_some) {
                                 v.grown = s;
                             }
                             v.uids.resize(n as usize, None);
@@ -795,9 +811,11 @@ impl Model {
             problems.push(format!("UID {uid} given to a second message"));
         }
         b.saw_uid(uid, r);
+        let attached = b.rw_attached > 0 || b.last_attach_change >= s;
         let m = b.msg(uid);
         m.registered = true;
         m.created_at = r;
+        m.attached_seen |= attached;
         m.note(format!("t{s}-{r} created with flags {flags:?}"));
         m.may_expunge |= may_expunge;
         if m.events == 0
@@ -806,6 +824,39 @@ impl Model {
             m.adopt(&f);
         }
         problems
+    }
+
+    /// A read-write SELECT of the mailbox is about to be sent at `s`.
+    /// Returns the messages no read-write session can have seen (so this
+    /// one must get their `\Recent`), and the attach count to check that
+    /// no other came meanwhile.
+    pub(crate) fn attach(&mut self, user: usize, mailbox: usize, s: u64) -> (Vec<u32>, u64) {
+        let b = &mut self.boxes[user][mailbox];
+        b.rw_attached += 1;
+        b.attach_events += 1;
+        b.last_attach_change = s;
+        let mut unseen = Vec::new();
+        for (&uid, m) in b.msgs.iter_mut() {
+            if m.registered && m.created_at < s && !m.attached_seen {
+                unseen.push(uid);
+            }
+            m.attached_seen = true;
+        }
+        (unseen, b.attach_events)
+    }
+
+    /// A read-write session let go of the mailbox at `t`.
+    pub(crate) fn detach(&mut self, user: usize, mailbox: usize, t: u64) {
+        let b = &mut self.boxes[user][mailbox];
+        b.rw_attached = b.rw_attached.saturating_sub(1);
+        b.attach_events += 1;
+        b.last_attach_change = t;
+    }
+
+    /// Whether no read-write session came or went since `attach` returned
+    /// `events`.
+    pub(crate) fn attach_alone(&mut self, user: usize, mailbox: usize, events: u64) -> bool {
+        self.boxes[user][mailbox].attach_events == events
     }
 
     /// The flags of `uid` if they are known in full and no change is in
@@ -832,6 +883,14 @@ impl Model {
             .msgs
             .get(&uid)
             .is_some_and(|m| m.may_expunge || m.maybe_gone || m.expunged_at.is_some())
+    }
+
+    /// Whether a copy of `uid` may have `\Deleted`: its source may, or
+    /// the model has not been told where the source came from yet.
+    pub(crate) fn copy_may_expunge(&mut self, user: usize, mailbox: usize, uid: u32) -> bool {
+        self.boxes[user][mailbox].msgs.get(&uid).is_none_or(|m| {
+            !m.registered || m.may_expunge || m.maybe_gone || m.expunged_at.is_some()
+        })
     }
 }
 
