@@ -22,14 +22,29 @@
 //! - a keyword is in an untagged FLAGS before a FETCH uses it;
 //! - MODSEQ: a message's never goes down, goes up with each flag change,
 //!   HIGHESTMODSEQ never goes down nor below a message's; `CHANGEDSINCE m`
-//!   and `SEARCH MODSEQ m` return every message known to be above `m` and
-//!   nothing at or below it;
-//! - `\Recent`: one read-write session at most per message, and SELECT's
-//!   RECENT count is the number of messages it then FETCHes with `\Recent`.
+//!   and `SEARCH MODSEQ m` return every message known to be above `m` (what
+//!   they return at or below `m` is not held against them: an unsolicited
+//!   FETCH may report an older change in the same response);
+//! - `\Recent`: one read-write session at most per message; a read-write
+//!   SELECT sees `\Recent` on every message no read-write session can have
+//!   been told of (none had the mailbox selected since it was added, none
+//!   came meanwhile); SELECT's RECENT count is the number of messages it
+//!   then FETCHes with `\Recent`.
+//!
+//! What a server may do either way is allowed: it may leave out of a FETCH
+//! a message expunged meanwhile (RFC 2180 4.1.3), answer a non-SILENT STORE
+//! only for the messages it changed, answer SEARCH from the state its
+//! session was last brought up to (Dovecot does), and leave COPYUID out or
+//! say NO when the messages went away meanwhile.
 //!
 //! It prints per-second counts per command, every violation with the
-//! exchange that caused it, and a summary; `--seed` makes every client's
-//! choices the same from run to run (the interleaving is the machine's).
+//! exchange that caused it (and, for a message's flags, what the model last
+//! learnt of it), and a summary: the counts per command, how many times each
+//! check was made (a check never made proves nothing), and the violations by
+//! kind. `--seed` makes every client's choices the same from run to run (the
+//! interleaving is the machine's); `--trace FILE` writes every exchange to
+//! `FILE.<server>` with its window on the model's clock. The exit status is
+//! 1 when a server had a violation.
 //!
 //! ```sh
 //! cargo build --release -p mailroomd -p mailroom-bench
@@ -210,6 +225,7 @@ pub(crate) struct Summary {
     pub(crate) seconds: f64,
     pub(crate) violations: u64,
     pub(crate) log: Vec<String>,
+    pub(crate) checks: Vec<(&'static str, u64)>,
 }
 
 impl Summary {
@@ -298,6 +314,34 @@ fn print_summaries(summaries: &[Summary], o: &Options) {
         print!(" {} |", s.violations);
     }
     println!();
+    println!(
+        "\n| check | {} |",
+        summaries
+            .iter()
+            .map(|s| format!("{} (times made)", s.target))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    );
+    println!("|---|{}", "---|".repeat(summaries.len()));
+    let mut kinds: Vec<&str> = summaries
+        .iter()
+        .flat_map(|s| s.checks.iter().map(|c| c.0))
+        .collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    for k in kinds {
+        let counts: Vec<String> = summaries
+            .iter()
+            .map(|s| {
+                s.checks
+                    .iter()
+                    .find(|c| c.0 == k)
+                    .map_or(0, |c| c.1)
+                    .to_string()
+            })
+            .collect();
+        println!("| {k} | {} |", counts.join(" | "));
+    }
     for s in summaries.iter().filter(|s| s.violations > 0) {
         // by kind: the description with its numbers taken out
         let mut kinds = std::collections::BTreeMap::<String, u64>::new();
@@ -448,6 +492,7 @@ pub(crate) fn run(target: &str, addr: SocketAddr, o: &Options) -> Result<Summary
         seconds,
         violations: model.violations,
         log: model.log.clone(),
+        checks: model.checks.iter().map(|(k, v)| (*k, *v)).collect(),
     })
 }
 
@@ -804,6 +849,7 @@ impl Client {
                 .filter(|u| a2.recent_uids.contains(u))
                 .count()
         };
+        m.checked("SELECT's RECENT is its messages FETCHed \\Recent", 1);
         if recent_seen != recent as usize {
             self.violation(
                 &mut m,
@@ -818,6 +864,10 @@ impl Client {
             .unwrap_or_default()
             .into_iter()
             .collect();
+        m.checked(
+            "\\Recent to at least one read-write session",
+            must_be_recent.len(),
+        );
         let not_recent: Vec<u32> = must_be_recent
             .into_iter()
             .filter(|u| view_uids.contains(u) && !a2.recent_uids.contains(u))
@@ -831,6 +881,7 @@ impl Client {
         }
         let bm = m.boxm(self.user, b);
         let required = bm.required(s);
+        let n_required = required.len();
         let reappeared: Vec<u32> = view_uids
             .iter()
             .filter(|u| {
@@ -841,6 +892,7 @@ impl Client {
             })
             .copied()
             .collect();
+        m.checked("SELECT shows every message added before it", n_required);
         let absent: Vec<u32> = required
             .into_iter()
             .filter(|u| !view_uids.contains(u))
@@ -877,6 +929,7 @@ impl Client {
         let Some(v) = self.view.as_ref() else { return };
         let gone_since = v.grown;
         let (user, mailbox) = (v.user, v.mailbox);
+        m.checked("a FETCH answers every message asked, no EXPUNGE in it", 1);
         let unanswered: Vec<u32> = (lo..=hi)
             .filter(|n| !a.fetched_seqs.contains(n))
             .filter(|&n| match v.uids.get(n as usize - 1).copied().flatten() {
@@ -1008,10 +1061,12 @@ impl Client {
             if f > since
                 && in_view.contains(&u)
                 && in_view_now.contains(&u)
-                && !a.fetched.contains_key(&u)
                 && !m.may_expunge(view.user, view.mailbox, u)
             {
-                lacking.push((u, f));
+                m.checked("CHANGEDSINCE returns every message changed since", 1);
+                if !a.fetched.contains_key(&u) {
+                    lacking.push((u, f));
+                }
             }
         }
         if !lacking.is_empty() {
@@ -1118,6 +1173,7 @@ impl Client {
                     }
                     continue;
                 };
+                m.checked("a STORE's FETCH shows its effect", 1);
                 let wrong = match &op {
                     StoreOp::Add(f) => f.iter().any(|f| !flags.contains(f)),
                     StoreOp::Remove(f) => f.iter().any(|f| flags.contains(f)),
@@ -1180,6 +1236,7 @@ impl Client {
             self.violation(&mut m, "EXPUNGE refused", &ex);
             return Ok(());
         }
+        m.checked("EXPUNGE removes the messages known \\Deleted", sure.len());
         let left: Vec<u32> = sure
             .into_iter()
             .filter(|&u| self.view.as_ref().is_some_and(|v| v.seq_of(u).is_some()))
@@ -1341,6 +1398,7 @@ impl Client {
             }
         }
         if mv {
+            m.checked("MOVE expunges what it moved", src.len());
             let left: Vec<u32> = src
                 .iter()
                 .copied()
@@ -1445,10 +1503,11 @@ impl Client {
                     .map(|v| v == set),
                 _ => None,
             };
-            if let Some(e) = expected
-                && found.contains(&u) != e
-            {
-                wrong.push(u);
+            if let Some(e) = expected {
+                m.checked("SEARCH agrees with the flags and MODSEQs known", 1);
+                if found.contains(&u) != e {
+                    wrong.push(u);
+                }
             }
         }
         if !wrong.is_empty() {
@@ -1466,6 +1525,7 @@ impl Client {
     fn check_caught_up(&self, m: &mut Model, ex: &Exchange, s: u64) {
         let Some(v) = self.view.as_ref() else { return };
         let required = m.boxm(v.user, v.mailbox).required(s);
+        m.checked("NOOP/IDLE bring every message added before", required.len());
         let have: BTreeSet<u32> = v.known_uids().into_iter().collect();
         let unknown = v.uids.iter().filter(|u| u.is_none()).count();
         let max_have = have.iter().max().copied().unwrap_or(0);

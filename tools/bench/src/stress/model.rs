@@ -265,6 +265,9 @@ pub(crate) struct Model {
     print_limit: u64,
     /// The one-line description of each violation, kept for tests.
     pub(crate) log: Vec<String>,
+    /// How many times each check was made (a check that never runs
+    /// proves nothing).
+    pub(crate) checks: BTreeMap<&'static str, u64>,
 }
 
 impl Model {
@@ -278,7 +281,13 @@ impl Model {
             violations: 0,
             print_limit,
             log: Vec::new(),
+            checks: BTreeMap::new(),
         }
+    }
+
+    /// Counts `n` checks of kind `what`.
+    pub(crate) fn checked(&mut self, what: &'static str, n: usize) {
+        *self.checks.entry(what).or_default() += n as u64;
     }
 
     pub(crate) fn tick(&mut self) -> u64 {
@@ -358,6 +367,13 @@ impl Model {
                     let (user, mailbox) = (v.user, v.mailbox);
                     if let Some(uid) = uid {
                         let m = self.boxes[user][mailbox].msg(uid);
+                        if m.registered {
+                            *self
+                                .checks
+                                .entry("EXPUNGE only of messages marked \\Deleted or moved")
+                                .or_default() += 1;
+                        }
+                        let m = self.boxes[user][mailbox].msg(uid);
                         if m.registered && !m.may_expunge {
                             problems.push(format!(
                                 "UID {uid} expunged, but no client set \\Deleted on it or moved it"
@@ -434,6 +450,10 @@ impl Model {
             }
             (Some(old), _) => old,
             (None, Some(new)) => {
+                *self
+                    .checks
+                    .entry("UIDs ascend with sequence numbers")
+                    .or_default() += 1;
                 let below = v.uids[..n - 1].iter().flatten().max().copied();
                 let above = v.uids[n..].iter().flatten().min().copied();
                 if below.is_some_and(|b| b >= new) || above.is_some_and(|b| b <= new) {
@@ -448,6 +468,13 @@ impl Model {
             (None, None) => return,
         };
         a.fetched_seqs.insert(f.seq);
+        if let Some(flags) = &f.flags {
+            let n = flags.iter().filter(|f| !f.starts_with('\\')).count();
+            *self
+                .checks
+                .entry("keywords announced in FLAGS before use")
+                .or_default() += n as u64;
+        }
         let b = &mut self.boxes[v.user][v.mailbox];
         b.saw_uid(uid, r);
         let entry = a.fetched.entry(uid).or_default();
@@ -463,6 +490,10 @@ impl Model {
             if recent {
                 a.recent_uids.insert(uid);
                 if v.rw {
+                    *self
+                        .checks
+                        .entry("\\Recent in one session at most")
+                        .or_default() += 1;
                     let m = b.msg(uid);
                     match m.recent_owner {
                         Some(o) if o != _who.session => problems.push(format!(
@@ -489,6 +520,15 @@ impl Model {
     }
 
     fn check_codes(&mut self, v: &View, a: &Absorbed, s: u64, r: u64, problems: &mut Vec<String>) {
+        for c in &a.codes {
+            let what = match c {
+                Code::UidValidity(_) => "UIDVALIDITY unchanged",
+                Code::UidNext(_) => "UIDNEXT above every UID given out",
+                Code::HighestModseq(_) => "HIGHESTMODSEQ never down nor below a message's",
+                _ => continue,
+            };
+            *self.checks.entry(what).or_default() += 1;
+        }
         let b = &mut self.boxes[v.user][v.mailbox];
         for c in &a.codes {
             match c {
@@ -536,12 +576,14 @@ impl Model {
         r: u64,
         problems: &mut Vec<String>,
     ) {
+        let (mut flag_checks, mut modseq_checks) = (0, 0);
         let b = &mut self.boxes[v.user][v.mailbox];
         for (&uid, (flags, modseq)) in &a.fetched {
             let m = b.msgs.entry(uid).or_default();
             if let Some(flags) = flags
                 && m.authoritative(s)
             {
+                flag_checks += 1;
                 let shown = flags.iter().cloned().collect::<Vec<_>>().join(" ");
                 match m.mismatch(flags) {
                     Some(why) => problems.push(format!(
@@ -559,6 +601,9 @@ impl Model {
             if let Some(ms) = *modseq
                 && m.expunged_at.is_none()
             {
+                if m.floor_time < s {
+                    modseq_checks += 1;
+                }
                 if m.floor_time < s && ms < m.floor {
                     problems.push(format!(
                         "UID {uid} MODSEQ {ms}, but {} was read (or a flag change completed) before this command",
@@ -575,6 +620,8 @@ impl Model {
                 }
             }
         }
+        self.checked("FLAGS as the last STORE left them", flag_checks);
+        self.checked("a message's MODSEQ never down", modseq_checks);
     }
 
     /// The MODSEQ each of `uids` is known to have reached before `s`.
@@ -801,6 +848,11 @@ impl Model {
             Some(_) => {}
             None => b.uidvalidity = Some(uidvalidity),
         }
+        *self
+            .checks
+            .entry("APPENDUID/COPYUID above every UID given out")
+            .or_default() += 1;
+        let b = &mut self.boxes[user][mailbox];
         if b.max_uid_time < s && uid <= b.max_uid {
             problems.push(format!(
                 "new UID {uid} not above UID {} given out before the command",

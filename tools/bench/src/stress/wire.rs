@@ -516,4 +516,29 @@ mod tests {
         assert!(matches!(parse("* 1 FETCH (UID x)"), Response::Other(_)));
         assert_eq!(parse_set("1:100000000"), None);
     }
+
+    proptest::proptest! {
+        /// Whatever a (broken) server sends, the parsers answer without
+        /// panicking, and a UID set never grows past its bound.
+        #[test]
+        fn any_line_parses_without_panic(line in "[* 0-9A-Z()\\[\\]\"{}:,+$a-z]{0,80}") {
+            let _ = parse(&line);
+            let _ = parse_tagged(&line);
+            let _ = parse_values(&line);
+            if let Some(v) = parse_set(&line) {
+                proptest::prop_assert!(v.len() <= 100_000);
+            }
+        }
+
+        #[test]
+        fn fetch_responses_round_trip(seq in 1u32..1000, uid in 1u32..100_000, modseq in 1u64..1_000_000,
+                                      flags in proptest::collection::btree_set("\\\\?[A-Za-z$][a-z0-9]{0,6}", 0..5)) {
+            let flags: Vec<String> = flags.into_iter().collect();
+            let line = format!("* {seq} FETCH (UID {uid} FLAGS ({}) MODSEQ ({modseq}))", flags.join(" "));
+            proptest::prop_assert_eq!(
+                parse(&line),
+                Response::Fetch(Fetch { seq, uid: Some(uid), flags: Some(flags), modseq: Some(modseq) })
+            );
+        }
+    }
 }
