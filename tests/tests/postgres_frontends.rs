@@ -5,6 +5,8 @@
 //! the database stopped under load: IMAP `NO [UNAVAILABLE]`, LMTP
 //! `451 4.3.0`, nothing acknowledged lost, recovery without a restart.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a panic is a failure with its message
+
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
