@@ -1,7 +1,8 @@
 //! A fixed user directory for tests.
 
 use async_trait::async_trait;
-use mailroom_core::{Authenticator, Credentials, Error, Principal, Result, Roles};
+use mailroom_core::sasl::ScramCredentials;
+use mailroom_core::{Authenticator, Credentials, Error, Mechanism, Principal, Result, Roles};
 use md5::{Digest, Md5};
 
 /// A user directory fixed at compile time, built in a `const`:
@@ -34,6 +35,7 @@ pub struct StaticAuthenticator {
     lookup_anyone: bool,
     unavailable: &'static [&'static str],
     apop: bool,
+    scram: bool,
 }
 
 impl StaticAuthenticator {
@@ -47,6 +49,7 @@ impl StaticAuthenticator {
             lookup_anyone: false,
             unavailable: &[],
             apop: false,
+            scram: false,
         }
     }
 
@@ -80,6 +83,13 @@ impl StaticAuthenticator {
     /// `MD5(timestamp ‖ password)` for a listed user.
     pub const fn apop(mut self) -> StaticAuthenticator {
         self.apop = true;
+        self
+    }
+
+    /// Offers SCRAM-SHA-256 and SCRAM-SHA-256-PLUS besides PLAIN and LOGIN,
+    /// with verifiers derived from the password (fixed salt, 4096 rounds).
+    pub const fn scram(mut self) -> StaticAuthenticator {
+        self.scram = true;
         self
     }
 
@@ -117,6 +127,23 @@ impl Authenticator for StaticAuthenticator {
 
     fn supports_apop(&self) -> bool {
         self.apop && self.password.is_some()
+    }
+
+    fn mechanisms(&self) -> Vec<Mechanism> {
+        let mut m = vec![Mechanism::Plain, Mechanism::Login];
+        if self.scram {
+            m.extend([Mechanism::ScramSha256, Mechanism::ScramSha256Plus]);
+        }
+        m
+    }
+
+    async fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>> {
+        Ok(match self.password {
+            Some(p) if self.scram && self.users.contains(&user) => {
+                Some(ScramCredentials::derive(p, b"testkit salt", 4096))
+            }
+            _ => None,
+        })
     }
 
     async fn authenticate_apop(

@@ -23,6 +23,7 @@ use mailroom_core::archive::{
     ARCHIVE_LOCALPART, ArchiveEvent, ArchiveEventKind, ArchiveEventSink, ArchiveJournal,
     JOURNAL_LOCALPART, archive_domain,
 };
+use mailroom_core::sasl::{ScramCredentials, TokenValidator};
 use mailroom_core::{
     Authenticator, Credentials, Delivery, DeliveryOutcome, DeliveryRequest, Error, InternalDate,
     MailboxName, MailboxRef, Mechanism, Principal, Recipient, Result, Storage, Uid,
@@ -148,6 +149,25 @@ impl Authenticator for JournalAddresses {
             return Ok(None);
         }
         self.inner.lookup(user).await
+    }
+
+    async fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>> {
+        if reserved(user) {
+            return Ok(None);
+        }
+        self.inner.scram_credentials(user).await
+    }
+
+    async fn authorize(&self, authcid: &str, authzid: Option<&str>) -> Result<Principal> {
+        let principal = self.inner.authorize(authcid, authzid).await?;
+        if reserved(&principal.user) {
+            return Err(Error::AuthFailed);
+        }
+        Ok(principal)
+    }
+
+    fn token_validator(&self) -> Option<&dyn TokenValidator> {
+        self.inner.token_validator()
     }
 
     fn supports_apop(&self) -> bool {

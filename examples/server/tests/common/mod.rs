@@ -302,6 +302,11 @@ impl<S: Read + Write> Imap<S> {
     pub fn into_inner(self) -> S {
         self.reader.into_inner()
     }
+
+    /// The stream (e.g. to read TLS parameters).
+    pub fn get_ref(&self) -> &S {
+        self.reader.get_ref()
+    }
 }
 
 pub fn plain(addr: SocketAddr) -> Imap<TcpStream> {

@@ -543,7 +543,10 @@ impl Decoder {
                     }
                 }
                 None if buf.len() > max.saturating_add(1) => {
-                    buf.clear();
+                    // Drop only what was scanned: the line's end, and any
+                    // command pipelined after it, may already be in `buf`.
+                    let scanned = max.saturating_add(2).min(buf.len());
+                    let _ = buf.split_to(scanned);
                     self.scanned = 0;
                     self.state = State::Discard;
                     Some(Err(LineTooLong))

@@ -281,6 +281,21 @@ fn decode_line_bounds() {
     );
 }
 
+#[test]
+fn decode_line_too_long_keeps_what_follows_in_the_same_read() {
+    let mut d = Decoder::new(Limits {
+        max_line: 8,
+        ..Limits::default()
+    });
+    // The whole long line, its end and the next command arrive together.
+    let mut b = BytesMut::from(&b"0123456789abcdef\r\na NOOP\r\n"[..]);
+    assert_eq!(d.decode_line(&mut b), Some(Err(LineTooLong)));
+    match d.decode(&mut b) {
+        Decoded::Request(r) => assert_eq!(r.tag, "a"),
+        other => panic!("{other:?}"),
+    }
+}
+
 // ---------------------------------------------------------------- errors
 
 #[test]
