@@ -14,5 +14,5 @@ mod corpus;
 #[test]
 fn fuzz_corpus_replays_cleanly() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/sasl");
-    corpus::replay(&dir, 20, sasl_support::harness::run);
+    corpus::replay(&dir, 300, sasl_support::harness::run);
 }
