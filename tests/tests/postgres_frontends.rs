@@ -3,7 +3,8 @@
 //! another within 1 s, concurrent APPENDs through all three get distinct
 //! increasing UIDs, CONDSTORE/QRESYNC answers agree on every frontend; and
 //! the database stopped under load: IMAP `NO [UNAVAILABLE]`, LMTP
-//! `451 4.3.0`, nothing acknowledged lost, recovery without a restart.
+//! `451 4.3.0`, nothing acknowledged lost, recovery without a restart;
+//! a frontend killed with SIGKILL loses nothing it acknowledged.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a panic is a failure with its message
 
@@ -173,4 +174,43 @@ fn the_database_stopped_under_load() {
         let out = imap.join().unwrap();
         assert!(out.contains("ALL OK"), "{out}");
     });
+}
+
+#[test]
+fn a_frontend_killed_mid_load_loses_nothing_acknowledged() {
+    let url = PgCluster::shared().create_database("kill");
+    let doomed = Server::start_on_postgres(&url, "");
+    doomed.add_user(USER, PASSWORD);
+    let mut lmtp = Line::connect(doomed.lmtp_addr());
+    lmtp.line();
+    lmtp.send("LHLO test\r\n");
+    while lmtp.line().starts_with("250-") {}
+    let mut acknowledged = 0;
+    for n in 0..40 {
+        if lmtp.deliver(n).starts_with("250") {
+            acknowledged += 1;
+        }
+    }
+    // one more delivery sent and the frontend killed before its answer
+    lmtp.send("MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
+    drop(doomed); // SIGKILL
+    let survivor = Server::start_on_postgres(&url, "");
+    survivor.add_user(USER, PASSWORD);
+    let out = survivor.admin(&["quota", "show", USER], "");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let used: u64 = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("messages_used "))
+        .unwrap_or_else(|| panic!("no messages_used in {text}"))
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(
+        acknowledged, 40,
+        "every delivery before the kill was acknowledged"
+    );
+    assert_eq!(
+        used, acknowledged,
+        "the other frontend sees exactly what the killed one acknowledged: {text}"
+    );
 }
