@@ -39,6 +39,8 @@ pub struct PgCluster {
     bin: PathBuf,
     /// The guard process (its stdin is the pipe it waits on).
     guard: Option<Child>,
+    /// `fsync=on` rather than off.
+    durable: bool,
 }
 
 /// Numbers the databases of one process.
@@ -74,9 +76,20 @@ fn is_root() -> bool {
 }
 
 impl PgCluster {
-    /// Creates and starts a cluster; panics (saying why) if PostgreSQL is
-    /// not installed or does not start within 60 s.
+    /// Creates and starts a cluster with `fsync=off` (tests: a crash of
+    /// the machine is not what they test); panics (saying why) if
+    /// PostgreSQL is not installed or does not start within 60 s.
     pub fn start() -> PgCluster {
+        PgCluster::start_with(false)
+    }
+
+    /// A cluster that syncs its write-ahead log as a production one does
+    /// (`fsync=on`, `synchronous_commit=on`): for benchmarks.
+    pub fn start_durable() -> PgCluster {
+        PgCluster::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> PgCluster {
         let bin = bin_dir();
         let as_postgres = is_root();
         let dir = match tempfile::Builder::new()
@@ -98,6 +111,7 @@ impl PgCluster {
             as_postgres,
             bin,
             guard: None,
+            durable,
         };
         if as_postgres {
             let ok = Command::new("chown")
@@ -122,11 +136,7 @@ impl PgCluster {
                 "--no-sync",
             ],
         );
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
-            cluster.port,
-            cluster.dir.display()
-        );
+        let opts = cluster.server_options();
         let log = format!("{}/log", cluster.dir.display());
         cluster.run(
             "pg_ctl",
@@ -143,6 +153,15 @@ impl PgCluster {
     pub fn shared() -> &'static PgCluster {
         static SHARED: OnceLock<PgCluster> = OnceLock::new();
         SHARED.get_or_init(PgCluster::start)
+    }
+
+    fn server_options(&self) -> String {
+        format!(
+            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync={} -c max_connections=200",
+            self.port,
+            self.dir.display(),
+            if self.durable { "on" } else { "off" }
+        )
     }
 
     fn data(&self) -> String {
@@ -242,11 +261,7 @@ impl PgCluster {
 
     /// Starts the server again after [`PgCluster::stop`], on the same port.
     pub fn restart(&self) {
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {} -k {} -c fsync=off -c max_connections=200",
-            self.port,
-            self.dir.display()
-        );
+        let opts = self.server_options();
         let log = format!("{}/log", self.dir.display());
         let data = self.data();
         let deadline = Instant::now() + Duration::from_secs(60);

@@ -1,0 +1,233 @@
+//! Benchmarks of the PostgreSQL store, printed as a table (the CRC store's
+//! `benches/crc.rs` does the same work, so the two tables compare):
+//!
+//! - APPEND of 10,000 small messages (one transaction each, `fsync=on`);
+//! - SELECT + `FETCH 1:* (FLAGS UID)` of a 100,000-message mailbox (open,
+//!   snapshot, `fetch_meta` of every UID);
+//! - `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` of 10,000 messages (summaries
+//!   from their column, no body read);
+//! - APPEND and FETCH BODY[] of bodies from 256 KiB to 16 MiB, on both
+//!   sides of the 1 MiB line between inline `bytea` and 1 MiB chunks.
+//!
+//! The server is a private cluster (`mailroom_testkit::postgres`, fsync
+//! on) on this machine, reached over loopback TCP. `cargo bench -p
+//! mailroom-store-postgres` runs the full sizes; run any other way (for
+//! example by `cargo test --all-targets`) it runs tiny sizes as a smoke
+//! test. `MAILROOM_PG_BENCH_SCALE=0.1` scales the counts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use mailroom_core::{Flag, Flags, MailboxName, MailboxRef, NewMessage, Storage, Uid};
+use mailroom_store_postgres::{PgOptions, PgStore};
+use mailroom_testkit::postgres::PgCluster;
+
+const USER: &str = "bench@example.com";
+
+fn message(n: u64) -> bytes::Bytes {
+    format!(
+        "From: Sender {n} <s{n}@example.org>\r\nTo: Rcpt <rcpt@example.com>\r\n\
+         Subject: benchmark message {n}\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\
+         Message-ID: <{n}@bench.example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
+         Hello, this is message {n}.\r\nIt has a small body of a few lines.\r\n\r\n-- \r\nBench\r\n"
+    )
+    .into()
+}
+
+fn big(n: usize, tag: u64) -> bytes::Bytes {
+    let mut v = format!("Subject: big {tag}\r\n\r\n").into_bytes();
+    let line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/-=\r\n";
+    while v.len() < n {
+        v.extend_from_slice(line);
+    }
+    v.truncate(n);
+    v.into()
+}
+
+fn inbox() -> MailboxRef {
+    MailboxRef::new(USER, MailboxName::inbox())
+}
+
+async fn store(cluster: &PgCluster, name: &str) -> PgStore {
+    let url = cluster.create_database(name);
+    let s = PgStore::connect(&PgOptions {
+        url,
+        pool_size: 4,
+        migrate: true,
+    })
+    .await
+    .unwrap();
+    s.ensure_account(USER).await.unwrap();
+    s
+}
+
+async fn fill(s: &PgStore, n: u64) {
+    for i in 0..n {
+        let flags: Flags = match i % 4 {
+            0 => [Flag::Seen].into_iter().collect(),
+            1 => [Flag::Seen, Flag::Flagged].into_iter().collect(),
+            2 => [Flag::Keyword("$Work".into())].into_iter().collect(),
+            _ => Flags::default(),
+        };
+        s.append(
+            &inbox(),
+            NewMessage {
+                flags,
+                internal_date: None,
+                content: message(i),
+            },
+        )
+        .await
+        .unwrap();
+    }
+}
+
+struct Row {
+    what: String,
+    n: u64,
+    best: Duration,
+    median: Duration,
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let scale: f64 = std::env::var("MAILROOM_PG_BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if full { 1.0 } else { 0.002 });
+    let count = |n: f64| ((n * scale) as u64).max(10);
+    let (n_append, n_select, n_summ) = (count(10_000.0), count(100_000.0), count(10_000.0));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let cluster = PgCluster::start_durable();
+    let mut rows = Vec::new();
+
+    rt.block_on(async {
+        // APPEND
+        let s = store(&cluster, "append").await;
+        let t = Instant::now();
+        fill(&s, n_append).await;
+        let el = t.elapsed();
+        rows.push(Row {
+            what: "APPEND small messages, fsync on".into(),
+            n: n_append,
+            best: el,
+            median: el,
+        });
+
+        // SELECT + FETCH 1:* (FLAGS UID)
+        let s = store(&cluster, "select").await;
+        fill(&s, n_select).await;
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let m = s.open(&inbox(), USER).await.unwrap();
+            let snap = m.snapshot().await.unwrap();
+            let uids: Vec<Uid> = snap.messages.iter().map(|m| m.uid).collect();
+            let metas = m.fetch_meta(&uids).await.unwrap();
+            v.push(t.elapsed());
+            assert_eq!(metas.len() as u64, n_select);
+        }
+        v.sort();
+        rows.push(Row {
+            what: "SELECT + FETCH 1:* (FLAGS UID)".into(),
+            n: n_select,
+            best: v[0],
+            median: v[v.len() / 2],
+        });
+
+        // FETCH 1:* (ENVELOPE BODYSTRUCTURE)
+        let s = store(&cluster, "summaries").await;
+        fill(&s, n_summ).await;
+        let uids: Vec<Uid> = (1..=n_summ as u32).map(Uid).collect();
+        let mut v = Vec::new();
+        for _ in 0..5 {
+            let t = Instant::now();
+            let m = s.open(&inbox(), USER).await.unwrap();
+            let sums = m.summaries(&uids).await.unwrap();
+            v.push(t.elapsed());
+            assert_eq!(sums.len() as u64, n_summ);
+        }
+        v.sort();
+        rows.push(Row {
+            what: "FETCH 1:* (ENVELOPE BODYSTRUCTURE)".into(),
+            n: n_summ,
+            best: v[0],
+            median: v[v.len() / 2],
+        });
+
+        // bodies across the inline/chunked line
+        let s = store(&cluster, "bodies").await;
+        let reps = if full { 5 } else { 1 };
+        for (size, label) in [
+            (256 << 10, "256 KiB, inline"),
+            (1 << 20, "1 MiB, inline"),
+            ((1 << 20) + 1, "1 MiB + 1, 2 chunks"),
+            (4 << 20, "4 MiB, 4 chunks"),
+            (16 << 20, "16 MiB, 16 chunks"),
+        ] {
+            let mut w = Vec::new();
+            let mut r = Vec::new();
+            for i in 0..reps {
+                let content = big(size, i as u64 + size as u64);
+                let t = Instant::now();
+                let a = s
+                    .append(
+                        &inbox(),
+                        NewMessage {
+                            flags: Flags::default(),
+                            internal_date: None,
+                            content,
+                        },
+                    )
+                    .await
+                    .unwrap();
+                w.push(t.elapsed());
+                let m = s.open(&inbox(), USER).await.unwrap();
+                let t = Instant::now();
+                let got = m.content(a.uid).await.unwrap();
+                r.push(t.elapsed());
+                assert_eq!(got.len(), size);
+            }
+            w.sort();
+            r.sort();
+            rows.push(Row {
+                what: format!("APPEND body {label}"),
+                n: 1,
+                best: w[0],
+                median: w[w.len() / 2],
+            });
+            rows.push(Row {
+                what: format!("FETCH BODY[] {label} (GUID checked)"),
+                n: 1,
+                best: r[0],
+                median: r[r.len() / 2],
+            });
+        }
+    });
+
+    println!();
+    println!("| workload | messages | best | median | per message (median) |");
+    println!("|---|---:|---:|---:|---:|");
+    for r in &rows {
+        println!(
+            "| {} | {} | {:.1} ms | {:.1} ms | {:.2} µs |",
+            r.what,
+            r.n,
+            r.best.as_secs_f64() * 1e3,
+            r.median.as_secs_f64() * 1e3,
+            r.median.as_secs_f64() * 1e6 / r.n as f64
+        );
+    }
+    if !full {
+        println!(
+            "(smoke sizes; run `cargo bench -p mailroom-store-postgres` for the real figures)"
+        );
+    }
+    drop(rt);
+    drop(cluster);
+}
