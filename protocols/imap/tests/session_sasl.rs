@@ -18,12 +18,22 @@ use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
 use mailroom_store_memory::MemoryStore;
 
 async fn start_scram(allow_plaintext_auth: bool) -> TestServer {
+    start_scram_tls(allow_plaintext_auth, None).await
+}
+
+async fn start_scram_tls(
+    allow_plaintext_auth: bool,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> TestServer {
     let store = Arc::new(MemoryStore::new());
     let config = ImapConfig {
         allow_plaintext_auth,
         ..test_config()
     };
-    let server = ImapServer::new(store.clone(), None, Arc::new(TestAuth.scram()), config);
+    let mut server = ImapServer::new(store.clone(), None, Arc::new(TestAuth.scram()), config);
+    if let Some(tls) = tls {
+        server = server.with_tls(tls);
+    }
     start_server(server, store, TlsMode::Plain).await
 }
 
@@ -133,4 +143,52 @@ async fn exchanges_cancel_end_and_fail_cleanly() {
     // And the right one still logs in.
     let r = scram(&mut c, "a5", PASSWORD).await;
     assert!(r.starts_with("a5 OK"), "{r}");
+}
+
+#[tokio::test]
+async fn scram_plus_after_starttls_binds_to_the_new_tls_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (server_tls, client_tls) = tls_pair();
+    let srv = start_scram_tls(false, Some(server_tls)).await;
+    let mut tcp = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let mut greeting = Vec::new();
+    while greeting.last() != Some(&b'\n') {
+        let mut b = [0u8; 1];
+        assert_eq!(tcp.read(&mut b).await.unwrap(), 1);
+        greeting.push(b[0]);
+    }
+    assert!(!String::from_utf8_lossy(&greeting).contains("-PLUS"));
+    tcp.write_all(b"s1 STARTTLS\r\n").await.unwrap();
+    let mut ok = [0u8; 64];
+    let n = tcp.read(&mut ok).await.unwrap();
+    assert!(ok[..n].starts_with(b"s1 OK"));
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tokio_rustls::TlsConnector::from(client_tls)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    let exporter = tls
+        .get_ref()
+        .1
+        .export_keying_material(vec![0u8; 32], b"EXPORTER-Channel-Binding", None)
+        .unwrap();
+    let mut c = Client::without_greeting(Box::new(tls));
+    let r = c.cmd("CAPABILITY").await;
+    assert!(
+        r.contains("AUTH=SCRAM-SHA-256 AUTH=SCRAM-SHA-256-PLUS"),
+        "{r}"
+    );
+    // A client that could bind but thinks the server cannot: a downgrade.
+    let first = base64::encode(b"y,,n=alice@example.com,r=abcdef");
+    let r = c.cmd(&format!("AUTHENTICATE SCRAM-SHA-256 {first}")).await;
+    assert!(r.contains("NO [AUTHENTICATIONFAILED]"), "{r}");
+    // Bound to this connection: accepted.
+    let mut client = ScramClient::new("alice@example.com", PASSWORD, Some(exporter));
+    let ir = base64::encode(client.client_first().as_bytes());
+    let r = line(&mut c, &format!("p1 AUTHENTICATE SCRAM-SHA-256-PLUS {ir}")).await;
+    let fin = client.client_final(&challenge(&r)).unwrap();
+    let r = line(&mut c, &base64::encode(fin.as_bytes())).await;
+    client.verify_server_final(&challenge(&r)).unwrap();
+    let r = line(&mut c, "").await;
+    assert!(r.starts_with("p1 OK"), "{r}");
 }

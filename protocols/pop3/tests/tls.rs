@@ -95,3 +95,76 @@ async fn failed_handshake_does_not_stop_the_server() {
     let mut c = Client::new(tls_connect(tcp, client_tls).await);
     assert!(c.line().await.starts_with("+OK"));
 }
+
+/// SCRAM before STLS (it sends no password, so the plaintext policy lets
+/// it through), then SCRAM-SHA-256-PLUS bound to the TLS connection STLS
+/// made, and a binding to other bytes refused.
+#[tokio::test]
+async fn scram_before_stls_and_scram_plus_after() {
+    use mailroom_core::base64;
+    use mailroom_core::sasl::scram::{EXPORTER_LABEL, ScramClient};
+    use mailroom_pop3::codec::base64_encode;
+    use std::sync::Arc;
+
+    async fn scram<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+        c: &mut Client<S>,
+        mech: &str,
+        exporter: Option<Vec<u8>>,
+    ) -> String {
+        let mut client = ScramClient::new(ALICE, PASSWORD, exporter);
+        let ir = base64_encode(client.client_first().as_bytes());
+        let r = c.cmd(&format!("AUTH {mech} {ir}")).await;
+        let sf = base64::decode(r.strip_prefix("+ ").unwrap()).unwrap();
+        let r = c
+            .cmd(&base64_encode(client.client_final(&sf).unwrap().as_bytes()))
+            .await;
+        let Some(v) = r.strip_prefix("+ ") else {
+            return r;
+        };
+        client
+            .verify_server_final(&base64::decode(v).unwrap())
+            .unwrap();
+        c.cmd("").await
+    }
+
+    let (server_tls, client_tls) = tls_pair();
+    let h = Harness::start_full(
+        Arc::new(mailroom_store_memory::MemoryStore::new()),
+        plaintext_tls_only(test_config()),
+        Some(server_tls),
+        TlsMode::Plain,
+        Arc::new(USERS.scram()),
+    )
+    .await;
+    let mut c = h.connect().await;
+    c.line().await;
+    let (_, caps) = c.multi("CAPA").await;
+    assert!(caps.contains(&"SASL SCRAM-SHA-256".to_owned()), "{caps:?}");
+    assert!(
+        scram(&mut c, "SCRAM-SHA-256", None)
+            .await
+            .starts_with("+OK")
+    );
+    assert!(c.cmd("QUIT").await.starts_with("+OK"));
+
+    let mut c = h.connect().await;
+    c.line().await;
+    assert_eq!(c.cmd("STLS").await, "+OK Begin TLS negotiation now");
+    let tls = tls_connect(c.io.into_inner(), client_tls).await;
+    let exporter = tls
+        .get_ref()
+        .1
+        .export_keying_material(vec![0u8; 32], EXPORTER_LABEL, None)
+        .unwrap();
+    let mut c = Client::new(tls);
+    let (_, caps) = c.multi("CAPA").await;
+    assert!(
+        caps.contains(&"SASL PLAIN LOGIN SCRAM-SHA-256 SCRAM-SHA-256-PLUS".to_owned()),
+        "{caps:?}"
+    );
+    let r = scram(&mut c, "SCRAM-SHA-256-PLUS", Some(vec![7; 32])).await;
+    assert!(r.starts_with("-ERR [AUTH]"), "{r}");
+    let r = scram(&mut c, "SCRAM-SHA-256-PLUS", Some(exporter)).await;
+    assert!(r.starts_with("+OK"), "{r}");
+    assert!(c.cmd("STAT").await.starts_with("+OK"));
+}
