@@ -310,6 +310,50 @@ pub struct SyncPoint {
     pub uid_next: Uid,
     /// HIGHESTMODSEQ at the sync point.
     pub highest_modseq: ModSeq,
+    /// The primary's [`namespace_digest`] of the mailbox at the sync point
+    /// (name, special use, ACL, subscribed), if it recorded one: a mailbox
+    /// whose digest still equals it was not renamed, re-attributed or
+    /// (un)subscribed on the primary since, so what differs on the replica
+    /// was changed there (a merge keeps it).
+    pub namespace: Option<u32>,
+}
+
+/// A digest of what a mailbox looks like in its account's namespace, for
+/// [`SyncPoint::namespace`]: CRC-32 (IEEE) over the name's bytes, a zero
+/// byte, the special use's attribute (`\Sent`; nothing for none), a zero
+/// byte, then for each ACL entry in ascending identifier order the
+/// identifier, a zero byte, the rights letters in RFC 4314 order, a zero
+/// byte; last one byte, 1 if the name is subscribed, else 0.
+///
+/// ```
+/// use mailroom_core::replication::namespace_digest;
+/// use mailroom_core::{Acl, MailboxName};
+/// let d = namespace_digest(&MailboxName::inbox(), None, &Acl::default(), true);
+/// assert_eq!(d, crc32fast::hash(b"INBOX\0\0\x01"));
+/// ```
+pub fn namespace_digest(
+    name: &MailboxName,
+    special_use: Option<SpecialUse>,
+    acl: &Acl,
+    subscribed: bool,
+) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    h.update(name.as_str().as_bytes());
+    h.update(&[0]);
+    if let Some(u) = special_use {
+        h.update(u.as_str().as_bytes());
+    }
+    h.update(&[0]);
+    let mut entries: Vec<&(String, crate::acl::Rights)> = acl.entries.iter().collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (id, rights) in entries {
+        h.update(id.as_bytes());
+        h.update(&[0]);
+        h.update(rights.to_string().as_bytes());
+        h.update(&[0]);
+    }
+    h.update(&[u8::from(subscribed)]);
+    h.finalize()
 }
 
 /// A position in a store's change feed (see [`Replication::changed_accounts`]).

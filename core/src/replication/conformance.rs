@@ -25,7 +25,8 @@
 //!   message the replica lacks is reported missing;
 //! - namespace operations show through the `Storage` API;
 //! - the change feed names the changed account and wakes its watch;
-//! - sync points are kept per incarnation;
+//! - sync points (with the primary's namespace digest) are kept per
+//!   incarnation;
 //! - a UIDVALIDITY that is not the mailbox's is `NoSuchMailbox`;
 //! - the writes of a split-brain merge (`mailroom-sync`'s `Primary`, and
 //!   PROTOCOL.md "Split brain") apply to a mailbox that changed on its own
@@ -662,9 +663,11 @@ where
             .unwrap_or_else(|e| panic!("{e}")),
         None
     );
+    // with the primary's namespace digest, which must be kept too
     let point = SyncPoint {
         uid_next: Uid(1),
         highest_modseq: ModSeq(1),
+        namespace: Some(0x5eed_f00d),
     };
     store
         .set_sync_point(&boxed, uv, point)
@@ -748,6 +751,7 @@ where
     let point = SyncPoint {
         uid_next: split.uid_next,
         highest_modseq: split.highest_modseq,
+        namespace: None,
     };
     store
         .set_sync_point(&inbox(), uv, point)

@@ -419,6 +419,7 @@ pub fn account_from(frame: &Frame) -> Result<Option<AccountState>> {
                         u32::try_from(u).map_err(|_| SyncError::Malformed("sync point UID"))?
                     ),
                     highest_modseq: ModSeq(m),
+                    namespace: None,
                 }),
                 _ => None,
             },
@@ -1065,6 +1066,7 @@ mod tests {
                 sync_point: Some(SyncPoint {
                     uid_next: Uid(10),
                     highest_modseq: ModSeq(19),
+                    namespace: None,
                 }),
             }],
             subscriptions: vec![MailboxName::inbox()],

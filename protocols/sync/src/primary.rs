@@ -20,7 +20,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use mailroom_core::replication::{
     AccountState, ApplyBatch, ChangePosition, MailboxHead, MailboxState, NamespaceOp,
-    ReplicaMessage, ReplicaRecord, StateCrc, SyncPoint,
+    ReplicaMessage, ReplicaRecord, StateCrc, SyncPoint, namespace_digest,
 };
 use mailroom_core::{MailboxName, MailboxRef, ModSeq, Replication, Uid, UidValidity};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -444,6 +444,7 @@ impl Primary {
             bytes,
             reported: (0, 0),
             ready: false,
+            namespaces: HashMap::new(),
         };
         conn.handshake().await?;
         self.counters.connects.fetch_add(1, Ordering::Relaxed);
@@ -506,6 +507,10 @@ pub struct PrimaryConnection<IO> {
     bytes: Arc<ByteCounters>,
     reported: (u64, u64),
     ready: bool,
+    /// The [`namespace_digest`] of each mailbox (by UIDVALIDITY) of the
+    /// account being compared, as the primary has it once the namespaces
+    /// are in step: what its sync points record.
+    namespaces: HashMap<u32, u32>,
 }
 
 impl<IO> PrimaryConnection<IO>
@@ -514,6 +519,12 @@ where
 {
     fn config(&self) -> &PrimaryConfig {
         &self.primary.config
+    }
+
+    /// The sync point at `head`, with the primary's namespace digest of
+    /// that mailbox.
+    fn point_at(&self, head: &MailboxHead) -> SyncPoint {
+        point_of(head, self.namespaces.get(&head.uid_validity.0).copied())
     }
 
     fn store(&self) -> &Arc<dyn Replication> {
@@ -776,6 +787,17 @@ where
             let answer = self.request(msgs::get_account(user)).await?;
             theirs = msgs::account_from(&answer)?;
         }
+        if self.adopt_replica_namespace(&ours, theirs.as_ref()).await? {
+            let Some(now) = self.store().account_state(user).await? else {
+                return Ok(Vec::new());
+            };
+            ours = now;
+        }
+        self.namespaces = ours
+            .mailboxes
+            .iter()
+            .map(|m| (m.head.uid_validity.0, digest_of(m, &ours.subscriptions)))
+            .collect();
         let heads = self.sync_namespace(&ours, theirs.as_ref()).await?;
         let mut verdicts = Vec::with_capacity(ours.mailboxes.len());
         for m in &ours.mailboxes {
@@ -893,6 +915,96 @@ where
                     self.primary.counters.merges.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            changed = true;
+        }
+        Ok(changed)
+    }
+
+    /// Keeps the renames, special uses, ACLs and subscriptions changed on
+    /// the replica on its own (while promoted apart) before the namespace
+    /// pass makes the replica's namespace the primary's: for a mailbox both
+    /// ends hold (same UIDVALIDITY) that differs in any of them, if the
+    /// primary's is still what its sync point recorded
+    /// ([`SyncPoint::namespace`]), the primary did not change it since, so
+    /// the replica's name (unless the primary has another mailbox of that
+    /// name), special use, ACL and subscription are applied on the
+    /// primary. If both changed, or the primary's sync point has no digest,
+    /// the primary's stay. Returns whether the primary changed.
+    async fn adopt_replica_namespace(
+        &mut self,
+        ours: &AccountState,
+        theirs: Option<&AccountState>,
+    ) -> Result<bool> {
+        let Some(theirs) = theirs else {
+            return Ok(false);
+        };
+        let store = Arc::clone(self.store());
+        let user = ours.user.as_str();
+        let mut changed = false;
+        for o in &ours.mailboxes {
+            let Some(t) = theirs
+                .mailboxes
+                .iter()
+                .find(|t| t.head.uid_validity == o.head.uid_validity)
+            else {
+                continue;
+            };
+            let o_subscribed = ours.subscriptions.contains(&o.name);
+            let t_subscribed = theirs.subscriptions.contains(&t.name);
+            if (&o.name, o.special_use, &o.acl, o_subscribed)
+                == (&t.name, t.special_use, &t.acl, t_subscribed)
+            {
+                continue;
+            }
+            let mref = MailboxRef::new(user, o.name.clone());
+            let point = store.sync_point(&mref, o.head.uid_validity).await?;
+            let Some(recorded) = point.and_then(|p| p.namespace) else {
+                continue;
+            };
+            if recorded != digest_of(o, &ours.subscriptions) {
+                tracing::info!(user, mailbox = %o.name, "namespace changed on both ends: the primary's stays");
+                continue;
+            }
+            let mut name = o.name.clone();
+            if t.name != o.name && !ours.mailboxes.iter().any(|m| m.name == t.name) {
+                store
+                    .apply_namespace(
+                        user,
+                        NamespaceOp::Rename {
+                            from: o.name.clone(),
+                            to: t.name.clone(),
+                        },
+                    )
+                    .await?;
+                name = t.name.clone();
+                // the replica's subscription of the old name, too
+                let old_subscribed = theirs.subscriptions.contains(&o.name);
+                if old_subscribed != o_subscribed {
+                    store.set_subscribed(user, &o.name, old_subscribed).await?;
+                }
+            }
+            if (o.special_use, &o.acl) != (t.special_use, &t.acl) {
+                store
+                    .apply_namespace(
+                        user,
+                        NamespaceOp::SetAttributes {
+                            name: name.clone(),
+                            special_use: t.special_use,
+                            acl: t.acl.clone(),
+                        },
+                    )
+                    .await?;
+            }
+            if ours.subscriptions.contains(&name) != t_subscribed {
+                store.set_subscribed(user, &name, t_subscribed).await?;
+            }
+            tracing::warn!(
+                user,
+                mailbox = %o.name,
+                now = %name,
+                "split brain: namespace change made on the replica kept on the primary"
+            );
+            self.primary.counters.merges.fetch_add(1, Ordering::Relaxed);
             changed = true;
         }
         Ok(changed)
@@ -1141,13 +1253,15 @@ where
         let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
         let point = self.store().sync_point(&mailbox, key.uid_validity).await?;
         if ours_now == theirs {
-            let here = point_of(&ours_now);
+            let here = self.point_at(&ours_now);
             if point != Some(here) {
                 self.store()
                     .set_sync_point(&mailbox, key.uid_validity, here)
                     .await?;
             }
-            if their_point != Some(here) {
+            if their_point.map(|p| (p.uid_next, p.highest_modseq))
+                != Some((here.uid_next, here.highest_modseq))
+            {
                 // An empty batch with the expected head: the replica
                 // records the sync point too.
                 self.send_records(key, Vec::new(), Vec::new(), Some(ours_now))
@@ -1168,6 +1282,7 @@ where
             let since = point.unwrap_or(SyncPoint {
                 uid_next: Uid(1),
                 highest_modseq: ModSeq(0),
+                namespace: None,
             });
             return self.merge(key, since).await;
         }
@@ -1228,7 +1343,7 @@ where
             return self.resync(key, "state CRC mismatch after a batch").await;
         }
         self.store()
-            .set_sync_point(&mailbox, key.uid_validity, point_of(&final_head))
+            .set_sync_point(&mailbox, key.uid_validity, self.point_at(&final_head))
             .await?;
         Ok(Verdict::Updated)
     }
@@ -1573,7 +1688,7 @@ where
             return self.resync(key, "heads differ after a merge").await;
         }
         store
-            .set_sync_point(&mailbox, uv, point_of(&ours_head))
+            .set_sync_point(&mailbox, uv, self.point_at(&ours_head))
             .await?;
         Ok(Verdict::Merged)
     }
@@ -1695,7 +1810,7 @@ where
             let applied = self.send_missing(key, &mailbox, applied, ours_head).await?;
             if applied.head == ours_head {
                 self.store()
-                    .set_sync_point(&mailbox, key.uid_validity, point_of(&ours_head))
+                    .set_sync_point(&mailbox, key.uid_validity, self.point_at(&ours_head))
                     .await?;
                 self.primary
                     .counters
@@ -1712,10 +1827,23 @@ where
     }
 }
 
-fn point_of(head: &MailboxHead) -> SyncPoint {
+/// [`namespace_digest`] of a mailbox of an account with `subscriptions`.
+fn digest_of(m: &MailboxState, subscriptions: &[MailboxName]) -> u32 {
+    namespace_digest(
+        &m.name,
+        m.special_use,
+        &m.acl,
+        subscriptions.contains(&m.name),
+    )
+}
+
+/// The sync point at `head`; `namespace` is the primary's digest of the
+/// mailbox then (see `PrimaryConnection::namespaces`).
+fn point_of(head: &MailboxHead, namespace: Option<u32>) -> SyncPoint {
     SyncPoint {
         uid_next: head.uid_next,
         highest_modseq: head.highest_modseq,
+        namespace,
     }
 }
 

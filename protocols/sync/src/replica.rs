@@ -331,6 +331,7 @@ async fn handle(
                 let point = SyncPoint {
                     uid_next: head.uid_next,
                     highest_modseq: head.highest_modseq,
+                    namespace: None,
                 };
                 if let Err(e) = store.set_sync_point(&mailbox, uv, point).await {
                     tracing::warn!(error = %e, %mailbox, "sync point not recorded");
@@ -381,6 +382,7 @@ async fn handle(
                         let point = SyncPoint {
                             uid_next: applied.head.uid_next,
                             highest_modseq: applied.head.highest_modseq,
+                            namespace: None,
                         };
                         if let Err(e) = store
                             .set_sync_point(&mailbox, records.key.uid_validity, point)

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use common::*;
-use mailroom_core::{Flag, MessageGuid, Replication, Storage, StoreOp, Uid};
+use mailroom_core::{Flag, MessageGuid, Replication, Rights, Storage, StoreOp, Uid};
 use mailroom_store_memory::MemoryStore;
 use mailroom_sync::{Primary, ReplicaConfig, Verdict};
 use tokio::net::TcpStream;
@@ -273,4 +273,135 @@ async fn mailboxes_made_or_changed_apart_are_kept<S: Replication + 'static>(p: A
         "{again:?}"
     );
     listener.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_namespace_changes_made_apart_are_merged() {
+    namespace_changes_made_apart_are_merged(
+        Arc::new(MemoryStore::new()),
+        Arc::new(MemoryStore::new()),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crc_namespace_changes_made_apart_are_merged() {
+    let (pd, rd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    namespace_changes_made_apart_are_merged(crc_store(pd.path()), crc_store(rd.path())).await;
+}
+
+/// Renames, ACLs and subscriptions changed on either end while apart: a
+/// change made on one end only is kept on both, whichever end made it; of
+/// two changes to one mailbox, the primary's stays.
+async fn namespace_changes_made_apart_are_merged<S: Replication + 'static>(p: Arc<S>, r: Arc<S>) {
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    p.ensure_account(USER).await.unwrap();
+    for name in ["Work", "Lists", "Old", "Both", "Shared"] {
+        p.create(&mailbox(USER, name), None).await.unwrap();
+    }
+    p.set_subscribed(USER, &name("Work"), true).await.unwrap();
+    let primary = Primary::new(Arc::clone(&p) as Arc<dyn Replication>, primary_config());
+    let mut conn = primary
+        .connect(TcpStream::connect(listener.addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    wait_identical(&*p, &*r, USER).await;
+    drop(conn);
+
+    // Apart. The promoted replica: renames Work to Projects, gives bob
+    // read access to Lists and subscribes it, renames Both to Mine. The
+    // old primary: renames Old to Older, renames Both to Theirs, gives
+    // carol access to Shared.
+    let bob = "bob@example.com";
+    let carol = "carol@example.com";
+    r.rename(&mailbox(USER, "Work"), &name("Projects"))
+        .await
+        .unwrap();
+    r.set_acl(&mailbox(USER, "Lists"), bob, Rights::parse("lr"))
+        .await
+        .unwrap();
+    r.set_subscribed(USER, &name("Lists"), true).await.unwrap();
+    r.rename(&mailbox(USER, "Both"), &name("Mine"))
+        .await
+        .unwrap();
+    p.rename(&mailbox(USER, "Old"), &name("Older"))
+        .await
+        .unwrap();
+    p.rename(&mailbox(USER, "Both"), &name("Theirs"))
+        .await
+        .unwrap();
+    p.set_acl(&mailbox(USER, "Shared"), carol, Rights::parse("lrs"))
+        .await
+        .unwrap();
+
+    let mut conn = primary
+        .connect(TcpStream::connect(listener.addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    let after = picture(&*p, USER).await.unwrap();
+    assert_eq!(
+        after,
+        picture(&*r, USER).await.unwrap(),
+        "both ends identical"
+    );
+    let names: Vec<&str> = after.mailboxes.iter().map(|(n, ..)| n.as_str()).collect();
+    for kept in ["Projects", "Older", "Theirs", "Lists", "Shared"] {
+        assert!(names.contains(&kept), "{kept} missing from {names:?}");
+    }
+    for gone in ["Work", "Old", "Both", "Mine"] {
+        assert!(!names.contains(&gone), "{gone} still in {names:?}");
+    }
+    let acl = |n: &str| {
+        after
+            .state
+            .mailboxes
+            .iter()
+            .find(|m| m.name.as_str() == n)
+            .unwrap()
+            .acl
+            .clone()
+    };
+    assert_eq!(
+        acl("Lists").rights_of(bob),
+        Rights::parse("lr").unwrap(),
+        "the replica's ACL"
+    );
+    assert_eq!(
+        acl("Shared").rights_of(carol),
+        Rights::parse("lrs").unwrap(),
+        "the primary's ACL"
+    );
+    let subs: Vec<&str> = after
+        .state
+        .subscriptions
+        .iter()
+        .map(|n| n.as_str())
+        .collect();
+    assert!(
+        subs.contains(&"Lists"),
+        "the replica's subscription: {subs:?}"
+    );
+    assert_eq!(
+        primary.stats().split_brain_merges,
+        2,
+        "Projects and Lists kept from the replica: {:?}",
+        primary.stats()
+    );
+    let again = conn.sync_all().await.unwrap();
+    assert!(
+        again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
+        "{again:?}"
+    );
+    assert_eq!(
+        picture(&*p, USER).await.unwrap(),
+        after,
+        "a second pass changes nothing"
+    );
+    listener.task.abort();
+}
+
+fn name(s: &str) -> mailroom_core::MailboxName {
+    mailroom_core::MailboxName::new(s).unwrap()
 }

@@ -124,6 +124,7 @@ async fn applied_batches_survive_a_reopen_and_verify() {
             SyncPoint {
                 uid_next: Uid(26),
                 highest_modseq: ModSeq(18),
+                namespace: None,
             },
         )
         .await
@@ -154,7 +155,8 @@ async fn applied_batches_survive_a_reopen_and_verify() {
         s.sync_point(&inbox(), uv).await.unwrap(),
         Some(SyncPoint {
             uid_next: Uid(26),
-            highest_modseq: ModSeq(18)
+            highest_modseq: ModSeq(18),
+            namespace: None,
         })
     );
     // the IMAP view agrees

@@ -187,7 +187,13 @@ pub struct Picture {
 }
 
 pub async fn picture<S: Replication + ?Sized>(store: &S, user: &str) -> Option<Picture> {
-    let state = store.account_state(user).await.unwrap()?;
+    let mut state = store.account_state(user).await.unwrap()?;
+    // The namespace digest is the primary's own record (the replica keeps none).
+    for m in &mut state.mailboxes {
+        if let Some(p) = &mut m.sync_point {
+            p.namespace = None;
+        }
+    }
     let mut mailboxes = Vec::new();
     for m in &state.mailboxes {
         let r = MailboxRef::new(user, m.name.clone());

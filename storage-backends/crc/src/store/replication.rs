@@ -26,10 +26,15 @@ use crate::mbox::{Shared, create_empty};
 
 /// The sync point file in a mailbox directory (FORMAT.md, "Replication").
 pub(crate) const SYNC_POINT_FILE: &str = "syncpoint";
-/// Its magic.
-const SYNC_POINT_MAGIC: &[u8; 8] = b"MRCRCSYP";
-/// Its length: magic, uid_validity, uid_next, highest_modseq, CRC.
-const SYNC_POINT_LEN: usize = 8 + 4 + 4 + 8 + 4;
+/// Its magic (version 2, with the namespace digest).
+const SYNC_POINT_MAGIC: &[u8; 8] = b"MRCRCSP2";
+/// Its length: magic, uid_validity, uid_next, highest_modseq, whether a
+/// namespace digest follows, the digest, CRC.
+const SYNC_POINT_LEN: usize = 8 + 4 + 4 + 8 + 4 + 4 + 4;
+/// The first version's magic (no namespace digest), still read.
+const SYNC_POINT_MAGIC_V1: &[u8; 8] = b"MRCRCSYP";
+/// Its length.
+const SYNC_POINT_LEN_V1: usize = 8 + 4 + 4 + 8 + 4;
 
 fn encode_sync_point(uv: u32, p: SyncPoint) -> Vec<u8> {
     let mut b = Vec::with_capacity(SYNC_POINT_LEN);
@@ -37,6 +42,8 @@ fn encode_sync_point(uv: u32, p: SyncPoint) -> Vec<u8> {
     b.extend_from_slice(&uv.to_le_bytes());
     b.extend_from_slice(&p.uid_next.0.to_le_bytes());
     b.extend_from_slice(&p.highest_modseq.0.to_le_bytes());
+    b.extend_from_slice(&u32::from(p.namespace.is_some()).to_le_bytes());
+    b.extend_from_slice(&p.namespace.unwrap_or(0).to_le_bytes());
     let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     b
@@ -46,17 +53,30 @@ fn encode_sync_point(uv: u32, p: SyncPoint) -> Vec<u8> {
 /// damaged file counts as none (a merge then treats every message as
 /// changed since the split and loses nothing).
 fn decode_sync_point(b: &[u8], uv: u32) -> Option<SyncPoint> {
-    if b.len() != SYNC_POINT_LEN || &b[..8] != SYNC_POINT_MAGIC {
+    let le32 = |at: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    };
+    let (body, namespace) = match b.get(..8)? {
+        m if m == SYNC_POINT_MAGIC && b.len() == SYNC_POINT_LEN => {
+            let namespace = match le32(24)? {
+                0 => None,
+                1 => Some(le32(28)?),
+                _ => return None,
+            };
+            (SYNC_POINT_LEN - 4, namespace)
+        }
+        m if m == SYNC_POINT_MAGIC_V1 && b.len() == SYNC_POINT_LEN_V1 => {
+            (SYNC_POINT_LEN_V1 - 4, None)
+        }
+        _ => return None,
+    };
+    if crc32fast::hash(&b[..body]) != le32(body)? {
         return None;
     }
-    let crc = u32::from_le_bytes(b[24..28].try_into().ok()?);
-    if crc32fast::hash(&b[..24]) != crc {
-        return None;
-    }
-    let file_uv = u32::from_le_bytes(b[8..12].try_into().ok()?);
-    (file_uv == uv).then_some(SyncPoint {
-        uid_next: Uid(u32::from_le_bytes(b[12..16].try_into().ok()?)),
-        highest_modseq: ModSeq(u64::from_le_bytes(b[16..24].try_into().ok()?)),
+    (le32(8)? == uv).then_some(SyncPoint {
+        uid_next: Uid(le32(12)?),
+        highest_modseq: ModSeq(u64::from_le_bytes(b.get(16..24)?.try_into().ok()?)),
+        namespace,
     })
 }
 
@@ -480,19 +500,38 @@ mod tests {
 
     #[test]
     fn sync_point_file_roundtrip_and_checks() {
-        let p = SyncPoint {
-            uid_next: Uid(42),
-            highest_modseq: ModSeq(7_000_000_000),
-        };
-        let b = encode_sync_point(9, p);
-        assert_eq!(b.len(), SYNC_POINT_LEN);
-        assert_eq!(decode_sync_point(&b, 9), Some(p));
-        assert_eq!(decode_sync_point(&b, 10), None, "another incarnation");
-        for i in 0..b.len() {
-            let mut c = b.clone();
-            c[i] ^= 1;
-            assert_eq!(decode_sync_point(&c, 9), None, "flipped byte {i}");
+        for namespace in [None, Some(0xfeed_beef)] {
+            let p = SyncPoint {
+                uid_next: Uid(42),
+                highest_modseq: ModSeq(7_000_000_000),
+                namespace,
+            };
+            let b = encode_sync_point(9, p);
+            assert_eq!(b.len(), SYNC_POINT_LEN);
+            assert_eq!(decode_sync_point(&b, 9), Some(p));
+            assert_eq!(decode_sync_point(&b, 10), None, "another incarnation");
+            for i in 0..b.len() {
+                let mut c = b.clone();
+                c[i] ^= 1;
+                assert_eq!(decode_sync_point(&c, 9), None, "flipped byte {i}");
+            }
+            assert_eq!(decode_sync_point(&b[..20], 9), None);
         }
-        assert_eq!(decode_sync_point(&b[..20], 9), None);
+        // the first version's file (no namespace digest) is still read
+        let mut v1 = Vec::new();
+        v1.extend_from_slice(SYNC_POINT_MAGIC_V1);
+        v1.extend_from_slice(&9u32.to_le_bytes());
+        v1.extend_from_slice(&42u32.to_le_bytes());
+        v1.extend_from_slice(&7u64.to_le_bytes());
+        let crc = crc32fast::hash(&v1);
+        v1.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode_sync_point(&v1, 9),
+            Some(SyncPoint {
+                uid_next: Uid(42),
+                highest_modseq: ModSeq(7),
+                namespace: None,
+            })
+        );
     }
 }
