@@ -55,3 +55,26 @@ fn sort_and_thread_agree_with_dovecot() {
         dovecot.log()
     );
 }
+
+/// AUTHENTICATE SCRAM-SHA-256 (tests/clients/sasl_dovecot.py): Dovecot with
+/// SCRAM-SHA-256 turned on and mailroomd answer the same exchanges with
+/// the same outcome (right and wrong password, unknown user, `*`, a bad
+/// channel-binding flag).
+#[test]
+fn scram_agrees_with_dovecot() {
+    let dovecot = Dovecot::start_with_config(
+        "alice@example.com",
+        "secret",
+        &mailroom_e2e::DovecotOptions::default(),
+        "auth_mechanisms = plain login scram-sha-256\n",
+    );
+    let server = Server::start(Store::Memory);
+    server.add_user("alice@example.com", "secret");
+    let port = dovecot.port().to_string();
+    let out = server.run_python("sasl_dovecot.py", &[], &[("MR_DOVECOT_PORT", &port)]);
+    assert!(
+        out.contains("ALL OK"),
+        "{out}\n--- dovecot log ---\n{}",
+        dovecot.log()
+    );
+}

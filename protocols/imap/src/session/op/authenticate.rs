@@ -5,8 +5,10 @@
 //! [`mailroom_core::sasl::Exchange`]'s; this file frames it: each challenge
 //! is a `+ base64` line and the driver calls again with the client's next
 //! line, while the exchange waits in the session state. A client answering
-//! with `*` cancels. A SCRAM server-final goes out as a last challenge,
-//! answered by an empty line (IMAP has no success data).
+//! with `*` cancels (BAD, as is bad base64); a message the mechanism
+//! cannot parse is `NO [AUTHENTICATIONFAILED]`, as Dovecot answers it. A
+//! SCRAM server-final goes out as a last challenge, answered by an empty
+//! line (IMAP has no success data).
 
 use mailroom_core::Mechanism;
 use mailroom_core::sasl::{self, Exchange, Security, Step};
@@ -99,7 +101,22 @@ pub(crate) async fn handle(
             );
             super::login::refused(tag, user.unwrap_or_default())
         }
-        Step::Malformed(why) => super::bad(tag, why),
+        // As Dovecot answers a message its mechanism cannot parse: NO, a
+        // failed attempt (only IMAP-level faults, bad base64 or `*`, are BAD).
+        Step::Malformed(why) => {
+            tracing::info!(
+                mechanism = exchange.mechanism().name(),
+                reason = why,
+                "AUTHENTICATE refused"
+            );
+            let mut reply = super::reply(StatusResponse::no(
+                tag,
+                Some(Code::AuthenticationFailed),
+                format!("authentication failed: {why}"),
+            ));
+            reply.login = Some(failed_attempt(String::new()));
+            reply
+        }
         Step::Unavailable(e) => super::login::unavailable(tag, &e),
         _ => super::bad(tag, "unexpected SASL step"),
     }
