@@ -18,7 +18,7 @@ use mailroomd::users::{self, UserDb};
 
 use crate::cli::{
     ArchiveCommand, BillingCommand, Command, DomainCommand, OverrideCommand, QuotaCommand,
-    UserCommand,
+    ReplicationCommand, UserCommand,
 };
 
 /// Turns a store command of the command line into a request.
@@ -86,6 +86,11 @@ pub(crate) fn request(command: Command) -> anyhow::Result<Request> {
             enabled: false,
         },
         Command::Billing(BillingCommand::Report { month }) => Request::BillingReport { month },
+        Command::Replication(ReplicationCommand::Status) => Request::ReplicationStatus,
+        Command::Replication(ReplicationCommand::Promote) => Request::ReplicationPromote,
+        Command::Replication(ReplicationCommand::Verify { user }) => Request::ReplicationVerify {
+            user: users::canonical_name(&user)?,
+        },
         Command::Serve | Command::Migrate | Command::User(_) => {
             anyhow::bail!("not a store command")
         }
@@ -131,9 +136,28 @@ pub(crate) fn store_command(
     reply.outcome.map_err(anyhow::Error::msg)
 }
 
-/// Opens the store in this process and runs the request on it.
+/// Opens the store in this process and runs the request on it (a
+/// replication request needs no store: see
+/// [`mailroomd::replication::execute_offline`]).
 fn offline(config: &Config, request: &Request, out: &mut impl Write) -> anyhow::Result<Reply> {
     let socket = config.admin_socket.display();
+    if matches!(
+        request,
+        Request::ReplicationStatus
+            | Request::ReplicationPromote
+            | Request::ReplicationVerify { .. }
+    ) {
+        let Some(settings) = &config.replication else {
+            anyhow::bail!("replication is not configured (no [replication] table in the config)");
+        };
+        writeln!(
+            out,
+            "mailroomd: no server running (nothing answers on {socket})"
+        )?;
+        out.flush()?;
+        return mailroomd::replication::execute_offline(settings, request)
+            .ok_or_else(|| anyhow::anyhow!("not a replication request"));
+    }
     match config.store.kind {
         StoreKind::Memory => anyhow::bail!(
             "no server is running (nothing answers on {socket}), and the memory store exists \

@@ -73,6 +73,27 @@ pub(crate) enum Command {
     /// Archive billing of domains (needs a billing plugin).
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// Replication ([replication]): status, promotion, verification.
+    #[command(subcommand)]
+    Replication(ReplicationCommand),
+}
+
+/// `mailroomd replication ...`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum ReplicationCommand {
+    /// Where replication stands, one `key value` per line (role, peer,
+    /// connected, mode, pending_changes, lag, last_verify, repaired,
+    /// split_brain_merges, ...).
+    Status,
+    /// Make this replica the primary: it serves clients from now on, and
+    /// after a restart (recorded in the data directory).
+    Promote,
+    /// Compare a user's mailboxes with the replica now and repair what
+    /// differs; one `MAILBOX ok|repaired` line per mailbox (on the primary).
+    Verify {
+        /// USER@DOMAIN.
+        user: String,
+    },
 }
 
 /// `mailroomd domain ...`.
@@ -279,6 +300,16 @@ mod tests {
         assert!(
             matches!(c.command, Some(Command::Reconstruct { target }) if target == "a@b.c/INBOX")
         );
+        let c = Cli::try_parse_from(["mailroomd", "replication", "verify", "a@b.c"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Replication(ReplicationCommand::Verify { user })) if user == "a@b.c"
+        ));
+        let c = Cli::try_parse_from(["mailroomd", "replication", "promote"]).unwrap();
+        assert!(matches!(
+            c.command,
+            Some(Command::Replication(ReplicationCommand::Promote))
+        ));
         let c = Cli::try_parse_from(["mailroomd", "verify", "a@b.c"]).unwrap();
         assert!(matches!(c.command, Some(Command::Verify { .. })));
         let c = Cli::try_parse_from([

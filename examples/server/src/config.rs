@@ -112,6 +112,9 @@ pub struct ConfigFile {
     /// Dynamic plugins (`[[plugin]]`, see [`crate::plugins`]).
     #[serde(default, rename = "plugin")]
     pub plugins: Vec<crate::plugins::PluginTable>,
+    /// Replication (`[replication]`, see [`crate::replication`]); absent
+    /// means a single node.
+    pub replication: Option<crate::replication::ReplicationTable>,
 }
 
 /// The mailbox store backends mailroomd can run on.
@@ -546,6 +549,8 @@ pub struct Config {
     pub imap_literal_minus: bool,
     /// The `[[plugin]]`s to load at start.
     pub plugins: Vec<crate::plugins::PluginSpec>,
+    /// `[replication]`, if this node is one of a replication pair.
+    pub replication: Option<crate::replication::ReplicationSettings>,
 }
 
 impl Config {
@@ -807,7 +812,27 @@ impl ConfigFile {
             )));
         }
 
-        let plugins = crate::plugins::resolve(self.plugins, absolute).map_err(invalid)?;
+        let plugins = crate::plugins::resolve(self.plugins, absolute).map_err(&invalid)?;
+        let replication = match self.replication {
+            Some(t) => Some(t.resolve(&data_dir, absolute).map_err(&invalid)?),
+            None => None,
+        };
+        if let Some(addr) = replication
+            .as_ref()
+            .and_then(|r| r.listen)
+            .filter(|a| a.port() != 0)
+        {
+            if let Some((kind, _)) = listeners.iter().find(|(_, a)| *a == addr) {
+                return Err(invalid(format!(
+                    "[replication] and [{kind}] both listen on {addr}"
+                )));
+            }
+            if metrics == Some(addr) {
+                return Err(invalid(format!(
+                    "[replication] and [metrics] both listen on {addr}"
+                )));
+            }
+        }
 
         Ok(Config {
             source: source.map(Path::to_path_buf),
@@ -831,6 +856,7 @@ impl ConfigFile {
             imap_idle_keepalive,
             imap_literal_minus,
             plugins,
+            replication,
         })
     }
 }

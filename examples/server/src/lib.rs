@@ -23,6 +23,9 @@
 //! - [`metrics`]: the `[metrics]` endpoint, a minimal HTTP server answering
 //!   `GET /metrics` with the registry every protocol's metrics layer records into.
 //! - [`rlimit`]: the open-file limit, raised as far as it goes at start.
+//! - [`replication`]: `[replication]`, the primary or replica of a pair
+//!   ([`mailroom_sync`]): the gate that refuses clients on a replica until
+//!   it is promoted, synchronous appends, `replication status|promote|verify`.
 //! - [`plugins`]: `[[plugin]]` tables, dynamic auth and billing plugins
 //!   loaded through [`mailroom_plugin`] (an auth plugin replaces the users
 //!   file).
@@ -122,6 +125,7 @@ pub mod fsutil;
 pub mod metrics;
 pub mod plugins;
 pub mod repair;
+pub mod replication;
 pub mod rlimit;
 pub mod store;
 pub mod tls;

@@ -93,7 +93,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         | Command::Quota(_)
         | Command::Domain(_)
         | Command::Archive(_)
-        | Command::Billing(_)) => {
+        | Command::Billing(_)
+        | Command::Replication(_)) => {
             init_logging("warn");
             let request = admin::request(command)?;
             admin::store_command(&config, &request, &mut std::io::stdout().lock())

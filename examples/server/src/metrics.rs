@@ -71,10 +71,22 @@ pub const MAX_CONNECTIONS: usize = 16;
 /// The media type of the Prometheus text exposition format.
 const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
+/// More series rendered for each scrape after the registry's (e.g. the
+/// replication series of [`crate::replication::Node::render_prometheus`]).
+pub type ExtraSeries = Arc<dyn Fn() -> BoxFuture<'static, String> + Send + Sync>;
+
 /// The endpoint as a [`Protocol`] of the `mailroom_server` runtime.
-#[derive(Debug)]
 struct Endpoint {
     metrics: Arc<Metrics>,
+    extra: Option<ExtraSeries>,
+}
+
+impl std::fmt::Debug for Endpoint {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Endpoint")
+            .field("extra", &self.extra.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Protocol for Endpoint {
@@ -88,8 +100,11 @@ impl Protocol for Endpoint {
 
     fn serve(&self, connection: Connection) -> BoxFuture<'static, ()> {
         let metrics = self.metrics.clone();
+        let extra = self.extra.clone();
         Box::pin(async move {
-            if let Err(e) = connection_answer(connection.stream, &metrics, READ_TIMEOUT).await {
+            if let Err(e) =
+                connection_answer(connection.stream, &metrics, extra, READ_TIMEOUT).await
+            {
                 tracing::debug!(error = %e, "metrics connection ended with an error");
             }
         })
@@ -100,12 +115,14 @@ impl Protocol for Endpoint {
 /// `mailroom_server` runtime: at most [`MAX_CONNECTIONS`] at once (more
 /// get `503`), a write that makes no progress for [`WRITE_TIMEOUT`] drops
 /// the connection.
+/// `extra`, when given, adds its series after the registry's.
 pub async fn serve(
     listener: TcpListener,
     metrics: Arc<Metrics>,
+    extra: Option<ExtraSeries>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> io::Result<()> {
-    Server::new(Endpoint { metrics })
+    Server::new(Endpoint { metrics, extra })
         .limits(ConnectionLimits::new(MAX_CONNECTIONS, MAX_CONNECTIONS))
         .timeouts(Timeouts {
             idle: READ_TIMEOUT,
@@ -122,6 +139,7 @@ pub async fn serve(
 async fn connection_answer<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     metrics: &Metrics,
+    extra: Option<ExtraSeries>,
     read_timeout: Duration,
 ) -> io::Result<()> {
     let answer = match tokio::time::timeout(read_timeout, read_head(&mut stream)).await {
@@ -130,7 +148,13 @@ async fn connection_answer<S: AsyncRead + AsyncWrite + Unpin>(
         Ok(Err(HeadError::Closed)) => return Ok(()),
         Ok(Err(HeadError::Io(e))) if timed_out(&e).is_some() => status_only(408, "Request Timeout"),
         Ok(Err(HeadError::Io(e))) => return Err(e),
-        Ok(Ok(head)) => respond(&head, metrics),
+        Ok(Ok(head)) => {
+            let extra = match extra {
+                Some(render) => render().await,
+                None => String::new(),
+            };
+            respond_with(&head, metrics, &extra)
+        }
     };
     stream.write_all(&answer).await?;
     stream.shutdown().await
@@ -189,6 +213,11 @@ fn head_end(bytes: &[u8]) -> Option<usize> {
 
 /// The complete answer to a request head: status line, headers, body.
 pub fn respond(head: &[u8], metrics: &Metrics) -> Vec<u8> {
+    respond_with(head, metrics, "")
+}
+
+/// [`respond`] with `extra` series after the registry's.
+pub fn respond_with(head: &[u8], metrics: &Metrics, extra: &str) -> Vec<u8> {
     let line_end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
     let line = head[..line_end]
         .strip_suffix(b"\r")
@@ -210,22 +239,11 @@ pub fn respond(head: &[u8], metrics: &Metrics) -> Vec<u8> {
         return status_only(404, "Not Found");
     }
     match method {
-        "GET" => answer(
-            200,
-            "OK",
-            CONTENT_TYPE,
-            &[],
-            &metrics.render_prometheus(),
-            true,
-        ),
-        "HEAD" => answer(
-            200,
-            "OK",
-            CONTENT_TYPE,
-            &[],
-            &metrics.render_prometheus(),
-            false,
-        ),
+        "GET" | "HEAD" => {
+            let mut body = metrics.render_prometheus();
+            body.push_str(extra);
+            answer(200, "OK", CONTENT_TYPE, &[], &body, method == "GET")
+        }
         _ => answer(
             405,
             "Method Not Allowed",
@@ -280,6 +298,20 @@ mod tests {
 
     fn text(head: &[u8], metrics: &Metrics) -> String {
         String::from_utf8(respond(head, metrics)).unwrap()
+    }
+
+    #[test]
+    fn extra_series_follow_the_registry() {
+        let metrics = Metrics::new();
+        let extra =
+            "# TYPE mailroom_replication_connected gauge\nmailroom_replication_connected 1\n";
+        let answer = respond_with(b"GET /metrics HTTP/1.1\r\n\r\n", &metrics, extra);
+        let answer = String::from_utf8(answer).unwrap();
+        let body = format!("{}{extra}", metrics.render_prometheus());
+        assert!(answer.ends_with(&format!("\r\n\r\n{body}")), "{answer}");
+        assert!(answer.contains(&format!("Content-Length: {}\r\n", body.len())));
+        let head = respond_with(b"HEAD /metrics HTTP/1.1\r\n\r\n", &metrics, extra);
+        assert!(String::from_utf8(head).unwrap().ends_with("\r\n\r\n"));
     }
 
     #[test]
@@ -346,7 +378,7 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         let metrics = Arc::new(Metrics::new());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, metrics, async {
+        let server = tokio::spawn(serve(listener, metrics, None, async {
             let _ = stopped.await;
         }));
         let mut client = TcpStream::connect(addr).await.unwrap();
@@ -363,7 +395,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(listener, Arc::new(Metrics::new()), async {
+        let server = tokio::spawn(serve(listener, Arc::new(Metrics::new()), None, async {
             let _ = stopped.await;
         }));
         // MAX_CONNECTIONS clients that say nothing hold every slot
@@ -448,7 +480,7 @@ mod tests {
             .write_all(b"GET /metrics HTTP/1.1\r\n")
             .await
             .unwrap();
-        connection_answer(stream, &Metrics::new(), Duration::from_millis(100))
+        connection_answer(stream, &Metrics::new(), None, Duration::from_millis(100))
             .await
             .unwrap();
         let mut answer = String::new();

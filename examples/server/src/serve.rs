@@ -31,6 +31,7 @@ use mailroomd::auth::FileAuthenticator;
 use mailroomd::billing_outbox::FLUSH_INTERVAL;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::{AdminSocket, ArchiveSettings};
+use mailroomd::replication::{Gate, Mode, Node, SyncStorage};
 use mailroomd::store::Store;
 use mailroomd::token::JwtValidator;
 use mailroomd::users::{self, UserDb};
@@ -163,6 +164,14 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
 
     let tls = tls::load(&config.tls)?;
     let store = store::open_store_async(&config).await?;
+    let replication = match (&config.replication, store.replication()) {
+        (Some(settings), Some(replicated)) => Some(Node::new(settings.clone(), replicated)?),
+        (Some(_), None) => anyhow::bail!(
+            "[replication] works with the crc and memory stores; the {} store is replicated by its database",
+            store.kind()
+        ),
+        (None, _) => None,
+    };
     let admin = AdminSocket::bind(&config.admin_socket).with_context(|| {
         format!(
             "cannot listen on the admin socket {}",
@@ -230,6 +239,16 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         })?),
         None => None,
     };
+    let replication_listener = match replication.as_ref().and_then(|n| n.settings().listen) {
+        Some(addr) => {
+            let listener = TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("[replication] cannot listen on {addr}"))?;
+            let local = listener.local_addr().context("reading the bound address")?;
+            Some((listener, local))
+        }
+        None => None,
+    };
     let metrics_endpoint = match config.metrics {
         Some(addr) => {
             let listener = TcpListener::bind(addr)
@@ -248,6 +267,9 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         lmtp_unix.as_ref(),
         &admin,
         metrics_endpoint.as_ref().map(|(_, local)| *local),
+        replication
+            .as_ref()
+            .map(|n| (n, replication_listener.as_ref().map(|(_, l)| *l))),
     );
 
     // One registry for every listener, only if `[metrics]` asks for it.
@@ -257,16 +279,32 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         Some(sink) => journal.with_events(Arc::new(BillingEvents::new(sink.clone()))),
         None => journal,
     });
-    let admin = admin.with_archive(ArchiveSettings {
-        billing: plugins.billing.clone(),
-        price_note: archive::price_note(&config.plugins),
-    });
+    let admin = admin
+        .with_archive(ArchiveSettings {
+            billing: plugins.billing.clone(),
+            price_note: archive::price_note(&config.plugins),
+        })
+        .with_replication(replication.clone());
+    // On a synchronous primary, appends (APPEND, deliveries) wait for the
+    // replica; on a replica, logins and recipients are refused until it is
+    // promoted.
+    let (storage, auth): (Arc<dyn Storage>, Arc<dyn Authenticator>) = match &replication {
+        Some(node) => {
+            let storage: Arc<dyn Storage> = if node.settings().mode == Mode::Sync {
+                Arc::new(SyncStorage::new(store.storage(), node.clone()))
+            } else {
+                store.storage()
+            };
+            (storage, Arc::new(Gate::new(auth, node.clone())))
+        }
+        None => (store.storage(), auth),
+    };
     let services = Services::new(
         &config,
-        store.storage(),
+        storage,
         store.quota(),
         auth,
-        tls.config,
+        tls.config.clone(),
         registry.clone(),
         journal,
     );
@@ -305,10 +343,37 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             (kind.to_string(), local.to_string(), result)
         });
     }
+    if let Some(node) = &replication {
+        let node = node.clone();
+        let stop = stopped(stop_rx.clone());
+        background.spawn(async move {
+            node.run_primary(stop).await;
+            Ok(())
+        });
+    }
+    if let (Some((listener, local)), Some(node)) = (replication_listener, &replication) {
+        let node = node.clone();
+        let stop = stopped(stop_rx.clone());
+        let server_tls = tls.config.clone();
+        listeners.spawn(async move {
+            let result = node
+                .serve_replica(listener, Some(server_tls), stop)
+                .await
+                .map_err(Into::into);
+            ("replication".to_owned(), local.to_string(), result)
+        });
+    }
     if let (Some((listener, local)), Some(registry)) = (metrics_endpoint, registry) {
         let stop = stopped(stop_rx.clone());
+        let extra: Option<metrics::ExtraSeries> = replication.clone().map(|node| {
+            let render: metrics::ExtraSeries = Arc::new(move || {
+                let node = node.clone();
+                Box::pin(async move { node.render_prometheus().await })
+            });
+            render
+        });
         listeners.spawn(async move {
-            let result = metrics::serve(listener, registry, stop).await;
+            let result = metrics::serve(listener, registry, extra, stop).await;
             (
                 "metrics".to_owned(),
                 local.to_string(),
@@ -666,6 +731,7 @@ fn print_startup(
     lmtp_unix: Option<&BoundUnix>,
     admin: &AdminSocket,
     metrics: Option<SocketAddr>,
+    replication: Option<(&Node, Option<SocketAddr>)>,
 ) {
     let mut out = std::io::stdout().lock();
     for (kind, _, local) in bound {
@@ -680,6 +746,16 @@ fn print_startup(
     if let Some(local) = metrics {
         let _ = writeln!(out, "mailroomd: metrics endpoint http://{local}/metrics");
         tracing::info!("metrics endpoint on http://{local}/metrics");
+    }
+    if let Some((node, listen)) = replication {
+        let _ = writeln!(out, "mailroomd: replication role {}", node.role());
+        if let Some(local) = listen {
+            let _ = writeln!(out, "mailroomd: replication listening on {local}");
+            tracing::info!("replication listening on {local}");
+        }
+        if let Some(peer) = &node.settings().peer {
+            tracing::info!(peer, mode = %node.settings().mode, "replicating to the peer");
+        }
     }
     let _ = writeln!(out, "mailroomd: admin socket {}", admin.path().display());
     if config.is_demo() {

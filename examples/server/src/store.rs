@@ -85,6 +85,17 @@ impl Store {
         }
     }
 
+    /// The same object as replication sees it: the CRC and memory stores
+    /// implement [`mailroom_core::Replication`]; PostgreSQL does not (a
+    /// database has its own replication), so it is `None`.
+    pub fn replication(&self) -> Option<Arc<dyn mailroom_core::Replication>> {
+        match self {
+            Store::Crc(s) => Some(Arc::new(s.clone())),
+            Store::Memory(s) => Some(s.clone()),
+            Store::Postgres(_) => None,
+        }
+    }
+
     /// The backend.
     pub fn kind(&self) -> StoreKind {
         match self {

@@ -120,6 +120,10 @@ struct Counters {
     /// When a round last compared every account (on connect and every
     /// `verify_interval`).
     last_full_round: std::sync::Mutex<Option<std::time::SystemTime>>,
+    /// Held while one account is compared and brought in step, so that
+    /// an on-demand comparison over a second connection (an operator's
+    /// `verify`) never interleaves with the rolling one.
+    exclusive: tokio::sync::Mutex<()>,
 }
 
 impl ReplicationStatus {
@@ -133,7 +137,7 @@ impl ReplicationStatus {
         } else {
             self.lag.as_secs_f64().to_string()
         };
-        let series: [(&str, &str, &str, String); 15] = [
+        let series: [(&str, &str, &str, String); 16] = [
             (
                 "connected",
                 "gauge",
@@ -145,6 +149,12 @@ impl ReplicationStatus {
                 "gauge",
                 "Accounts changed since the last completed round.",
                 self.pending_accounts.to_string(),
+            ),
+            (
+                "pending_changes",
+                "gauge",
+                "Changes made since the last completed round began.",
+                self.pending_changes.to_string(),
             ),
             (
                 "lag_seconds",
@@ -276,6 +286,10 @@ pub struct ReplicationStatus {
     pub connected: bool,
     /// Accounts changed after the last completed round (0: caught up).
     pub pending_accounts: u64,
+    /// Changes (positions of the store's change feed) made after the
+    /// start of the last completed round, and at least
+    /// [`ReplicationStatus::pending_accounts`]: 0 exactly when caught up.
+    pub pending_changes: u64,
     /// Zero when caught up; else the time since the last completed round,
     /// an upper bound on how long the oldest pending change has waited
     /// (`Duration::MAX` before the first round completed).
@@ -376,7 +390,24 @@ impl Primary {
     pub async fn status(&self) -> Result<ReplicationStatus> {
         let c = &self.counters;
         let since = ChangePosition(c.caught_up.load(Ordering::Relaxed));
-        let pending = self.store.changed_accounts(since).await?.users.len() as u64;
+        let current = self.store.watch_changes().current();
+        let round_done = c.last_round.lock().ok().and_then(|t| *t).is_some();
+        // A completed round that began at the feed's current position
+        // covered everything, also position 0 (a store reopened with no
+        // change since: its feed reports every account after 0).
+        let pending = if round_done && since >= current {
+            0
+        } else {
+            self.store.changed_accounts(since).await?.users.len() as u64
+        };
+        // Changes of the feed since the round began, and at least one per
+        // pending account (after a restart the feed starts again at 0 while
+        // every account is still to be compared).
+        let pending_changes = if pending == 0 {
+            0
+        } else {
+            current.0.saturating_sub(since.0).max(pending)
+        };
         let lag = match (pending, c.last_round.lock().ok().and_then(|t| *t)) {
             (0, _) => Duration::ZERO,
             (_, Some(t)) => t.elapsed(),
@@ -385,6 +416,7 @@ impl Primary {
         Ok(ReplicationStatus {
             connected: c.connected.load(Ordering::Relaxed),
             pending_accounts: pending,
+            pending_changes,
             lag,
             last_full_compare: c.last_full_round.lock().ok().and_then(|t| *t),
             stats: self.stats(),
@@ -736,7 +768,9 @@ where
     /// back against its GUID, and repairs what differs (records, damaged
     /// message bytes). One verdict per mailbox: `InStep` is "ok".
     pub async fn verify_account(&mut self, user: &str) -> Result<Vec<(MailboxName, Verdict)>> {
-        let mut verdicts = self.sync_account(user).await?;
+        let counters = Arc::clone(&self.primary.counters);
+        let _exclusive = counters.exclusive.lock().await;
+        let mut verdicts = self.sync_account_now(user).await?;
         let Some(ours) = self.store().account_state(user).await? else {
             return Ok(verdicts);
         };
@@ -774,6 +808,13 @@ where
     /// Compares one account and brings the replica in step; one verdict per
     /// mailbox of the primary.
     pub async fn sync_account(&mut self, user: &str) -> Result<Vec<(MailboxName, Verdict)>> {
+        let counters = Arc::clone(&self.primary.counters);
+        let _exclusive = counters.exclusive.lock().await;
+        self.sync_account_now(user).await
+    }
+
+    /// [`PrimaryConnection::sync_account`] with the exclusive lock held.
+    async fn sync_account_now(&mut self, user: &str) -> Result<Vec<(MailboxName, Verdict)>> {
         let Some(mut ours) = self.store().account_state(user).await? else {
             return Ok(Vec::new());
         };

@@ -215,6 +215,11 @@ async fn restarted_replica_and_primary_resume_without_resending() {
         text.contains("mailroom_replication_pending_accounts 0\n"),
         "{text}"
     );
+    assert_eq!(status.pending_changes, 0, "{status:?}");
+    assert!(
+        text.contains("mailroom_replication_pending_changes 0\n"),
+        "{text}"
+    );
     assert!(
         text.contains("mailroom_replication_lag_seconds 0\n"),
         "{text}"
@@ -240,6 +245,7 @@ async fn restarted_replica_and_primary_resume_without_resending() {
     p.append(&inbox(ALICE), message(1000, 2048)).await.unwrap();
     let status = running.primary.status().await.unwrap();
     assert_eq!(status.pending_accounts, 1, "{status:?}");
+    assert_eq!(status.pending_changes, 1, "one append: {status:?}");
     assert!(!status.lag.is_zero(), "{status:?}");
     let second = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
     *running.target.lock().unwrap() = second.addr;

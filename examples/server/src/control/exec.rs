@@ -163,6 +163,12 @@ pub async fn execute_with(
             }
             Box::pin(execute_with(store, users_file, archive, request)).await
         }
+        Request::ReplicationStatus
+        | Request::ReplicationPromote
+        | Request::ReplicationVerify { .. } => Reply::fail(
+            Vec::new(),
+            "replication is not configured on this server (no [replication] table)",
+        ),
         _ => execute_store(store, users_file, request).await,
     }
 }

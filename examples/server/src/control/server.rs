@@ -33,6 +33,8 @@ pub struct AdminSocket {
     owner_uid: u32,
     /// The billing plugin and price note the archive commands use.
     archive: ArchiveSettings,
+    /// The replication node the `replication` commands act on.
+    replication: Option<crate::replication::Node>,
 }
 
 impl AdminSocket {
@@ -55,12 +57,19 @@ impl AdminSocket {
             path: path.to_path_buf(),
             owner_uid,
             archive: ArchiveSettings::default(),
+            replication: None,
         })
     }
 
     /// Gives the archive and billing commands the loaded billing plugin.
     pub fn with_archive(mut self, archive: ArchiveSettings) -> AdminSocket {
         self.archive = archive;
+        self
+    }
+
+    /// Gives the `replication` commands the running node.
+    pub fn with_replication(mut self, node: Option<crate::replication::Node>) -> AdminSocket {
+        self.replication = node;
         self
     }
 
@@ -83,7 +92,12 @@ impl AdminSocket {
             return Ok(());
         };
         let protocol = Admin {
-            shared: Arc::new((store, users_file, self.archive.clone())),
+            shared: Arc::new(Shared {
+                store,
+                users_file,
+                archive: self.archive.clone(),
+                replication: self.replication.clone(),
+            }),
             owner_uid: self.owner_uid,
         };
         Server::new(protocol)
@@ -102,10 +116,19 @@ impl AdminSocket {
     }
 }
 
+/// What every admin connection works on.
+#[derive(Debug)]
+struct Shared {
+    store: Store,
+    users_file: PathBuf,
+    archive: ArchiveSettings,
+    replication: Option<crate::replication::Node>,
+}
+
 /// The admin protocol, for the runtime.
 #[derive(Debug)]
 struct Admin {
-    shared: Arc<(Store, PathBuf, ArchiveSettings)>,
+    shared: Arc<Shared>,
     owner_uid: u32,
 }
 
@@ -133,7 +156,7 @@ impl Protocol for Admin {
                     .await;
                 return;
             }
-            if let Err(e) = connection_loop(stream, &shared.0, &shared.1, &shared.2).await {
+            if let Err(e) = connection_loop(stream, &shared).await {
                 tracing::debug!("admin connection ended: {e}");
             }
         })
@@ -155,9 +178,7 @@ fn refusal_text(why: &str) -> String {
 /// idle timeout ([`REQUEST_TIMEOUT`]) ends a silent connection.
 async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
-    store: &Store,
-    users_file: &Path,
-    archive: &ArchiveSettings,
+    shared: &Shared,
 ) -> io::Result<()> {
     let (read, mut write) = tokio::io::split(stream);
     let mut read = BufReader::new(read);
@@ -192,7 +213,16 @@ async fn connection_loop<S: AsyncRead + AsyncWrite + Unpin>(
             }
         };
         tracing::info!(request = %line, "admin request");
-        let reply = execute_with(store, users_file, archive, &request).await;
+        let replicated = match &shared.replication {
+            Some(node) => crate::replication::execute(node, &request).await,
+            None => None,
+        };
+        let reply = match replicated {
+            Some(reply) => reply,
+            None => {
+                execute_with(&shared.store, &shared.users_file, &shared.archive, &request).await
+            }
+        };
         let mut out = String::new();
         for l in reply.lines {
             out.push_str(&ReplyLine::Data(l).encode());

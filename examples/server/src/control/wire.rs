@@ -116,6 +116,15 @@ pub enum Request {
         /// `YYYY-MM`.
         month: Option<String>,
     },
+    /// Where replication stands (`key value` lines).
+    ReplicationStatus,
+    /// Promote this replica to the primary role (persisted).
+    ReplicationPromote,
+    /// Compare a user's account with the replica now and repair it.
+    ReplicationVerify {
+        /// The user (canonical).
+        user: String,
+    },
 }
 
 /// A request or reply line that does not follow the protocol.
@@ -204,6 +213,12 @@ impl Request {
                 words.push("billing-set".into());
                 words.push(encode_arg(domain));
                 words.push(if *enabled { "on" } else { "off" }.into());
+            }
+            Request::ReplicationStatus => words.push("replication-status".into()),
+            Request::ReplicationPromote => words.push("replication-promote".into()),
+            Request::ReplicationVerify { user } => {
+                words.push("replication-verify".into());
+                words.push(encode_arg(user));
             }
             Request::BillingReport { month } => {
                 words.push("billing-report".into());
@@ -296,6 +311,14 @@ impl Request {
             "billing-report" if args.len() <= 1 => Ok(Request::BillingReport {
                 month: args.first().cloned(),
             }),
+            "replication-status" if args.is_empty() => Ok(Request::ReplicationStatus),
+            "replication-promote" if args.is_empty() => Ok(Request::ReplicationPromote),
+            "replication-verify" if args.len() == 1 => {
+                Ok(Request::ReplicationVerify { user: user(&args)? })
+            }
+            "replication-status" | "replication-promote" | "replication-verify" => {
+                Err(bad(format!("wrong arguments for {verb}")))
+            }
             "domain-list"
             | "archive-set"
             | "archive-status"
@@ -508,6 +531,24 @@ mod tests {
         );
         assert_eq!(Request::decode(&r.encode()).unwrap(), r);
         assert!(Request::decode("1 billing-set x.org maybe").is_err());
+        for r in [
+            Request::ReplicationStatus,
+            Request::ReplicationPromote,
+            Request::ReplicationVerify {
+                user: "alice@x.org".into(),
+            },
+        ] {
+            assert_eq!(Request::decode(&r.encode()).unwrap(), r);
+        }
+        assert_eq!(
+            Request::ReplicationVerify {
+                user: "alice@x.org".into()
+            }
+            .encode(),
+            "1 replication-verify alice@x.org"
+        );
+        assert!(Request::decode("1 replication-verify").is_err());
+        assert!(Request::decode("1 replication-status now").is_err());
         assert_eq!(
             Request::decode("1 billing-report 2026-12").unwrap(),
             Request::BillingReport {

@@ -78,6 +78,10 @@ pub struct Server {
     pub lmtp_unix: Option<PathBuf>,
     /// From the `mailroomd: admin socket PATH` line.
     pub admin_socket: Option<PathBuf>,
+    /// From the `mailroomd: replication listening on ADDR` line.
+    pub replication: Option<SocketAddr>,
+    /// From the `mailroomd: metrics endpoint http://ADDR/metrics` line.
+    pub metrics: Option<SocketAddr>,
     pub stderr_path: PathBuf,
 }
 
@@ -113,6 +117,8 @@ impl Server {
             lmtp: None,
             lmtp_unix: None,
             admin_socket: None,
+            replication: None,
+            metrics: None,
             stderr_path,
         };
         let deadline = Instant::now() + Duration::from_secs(60);
@@ -124,6 +130,12 @@ impl Server {
             };
             if let Some(rest) = line.strip_prefix("mailroomd: admin socket ") {
                 server.admin_socket = Some(PathBuf::from(rest));
+            }
+            if let Some(rest) = line
+                .strip_prefix("mailroomd: metrics endpoint http://")
+                .and_then(|r| r.strip_suffix("/metrics"))
+            {
+                server.metrics = Some(rest.parse().unwrap());
             }
             if let Some(rest) = line.strip_prefix("mailroomd: lmtp-unix listening on ") {
                 server.lmtp_unix = Some(PathBuf::from(rest));
@@ -138,6 +150,7 @@ impl Server {
                     "pop3" => server.pop3 = Some(addr),
                     "pop3s" => server.pop3s = Some(addr),
                     "lmtp" => server.lmtp = Some(addr),
+                    "replication" => server.replication = Some(addr),
                     other => panic!("unexpected listener {other}"),
                 }
             }

@@ -1,0 +1,908 @@
+//! Two `mailroomd` processes on loopback as a replication pair
+//! (`[replication]`), over real sockets:
+//!
+//! - a replica refuses client work until promoted (IMAP `NO [UNAVAILABLE]`,
+//!   POP3 `-ERR [SYS/TEMP]`, LMTP `451 4.3.0`); `replication promote`
+//!   makes it serve, and a restart keeps the role;
+//! - LMTP load over 8 connections plus IMAP flag changes, expunges,
+//!   appends and renames on the primary; afterwards the replica catches up
+//!   (`pending_changes 0`), `replication verify` says `ok` for every user,
+//!   and what Python's imaplib FETCHes (UID, FLAGS, MODSEQ, SHA-1 of
+//!   BODY[]) is identical on both ends;
+//! - kill -9 of the primary during LMTP load, restarted each time: in sync
+//!   mode every acknowledged message is on the replica at once, in async
+//!   mode once the primary is back;
+//! - kill -9 of the replica: it resumes without a full resync (bytes sent
+//!   counted on the primary);
+//! - sync mode falls back to async when the replica is away (log, metric)
+//!   and returns to sync when it is back.
+//!
+//! Sizes (CI defaults; the issue's figures in parentheses):
+//! `MAILROOM_REPL_LOAD_SECS` (60, default 4), `MAILROOM_REPL_KILL_ROUNDS`
+//! (20, default 3). The replica's contents are read over IMAP by a plain
+//! mailroomd started on its data directory after it is stopped (a replica
+//! serves no client), with EXAMINE only, so nothing changes there.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Server, plain, run, stderr, stdout};
+
+const PASSWORD: &str = "replica-pw";
+const SECRET: &str = "0123456789abcdef0123456789abcdef0123456789abcdef";
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn users(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("user{i}@example.com")).collect()
+}
+
+/// A free loopback port for the replica, which keeps it across restarts
+/// (so the primary's `peer` stays right). Taken below the kernel's
+/// ephemeral range (`ip_local_port_range`, from 32768 by default), so no
+/// outgoing connection of another test takes it while the replica restarts.
+fn free_port() -> u16 {
+    use std::sync::atomic::AtomicU32;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = 20_000 + (seed.wrapping_add(n.wrapping_mul(101)) % 12_000) as u16;
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// One node's directory: config, secret, data.
+struct Node {
+    dir: PathBuf,
+    cfg: String,
+}
+
+impl Node {
+    fn new(root: &Path, name: &str, replication: &str) -> Node {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let secret = dir.join("secret");
+        std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
+        std::fs::set_permissions(&secret, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+        let base = "data_dir = \"data\"\n\n[imap]\nlisten = \"127.0.0.1:0\"\n\n\
+                    [pop3]\nlisten = \"127.0.0.1:0\"\n\n[lmtp]\nlisten = \"127.0.0.1:0\"\n\n\
+                    [auth]\nallow_plaintext = true\n\n[limits]\ncommands_per_second = 0\n\n\
+                    [metrics]\nlisten = \"127.0.0.1:0\"\n\n";
+        std::fs::write(
+            dir.join("mailroomd.toml"),
+            format!("{base}[replication]\nsecret_file = \"secret\"\n{replication}\n"),
+        )
+        .unwrap();
+        // The same data without [replication]: how the tests read a
+        // stopped replica's contents over IMAP.
+        std::fs::write(dir.join("inspect.toml"), base).unwrap();
+        Node {
+            cfg: dir.join("mailroomd.toml").to_str().unwrap().to_owned(),
+            dir,
+        }
+    }
+
+    fn start(&self) -> Server {
+        Server::start(&self.dir, &["-c", &self.cfg])
+    }
+
+    /// `mailroomd replication ARGS`: the output lines (without the
+    /// `mailroomd:` path line) and whether it succeeded.
+    fn replication(&self, args: &[&str]) -> (Vec<String>, bool) {
+        let mut all = vec!["-c", self.cfg.as_str(), "replication"];
+        all.extend_from_slice(args);
+        let out = run(&self.dir, &all, "");
+        let lines = stdout(&out)
+            .lines()
+            .filter(|l| !l.starts_with("mailroomd: "))
+            .map(str::to_owned)
+            .collect();
+        if !out.status.success() {
+            eprintln!("replication {args:?}: {}", stderr(&out));
+        }
+        (lines, out.status.success())
+    }
+
+    fn status(&self) -> HashMap<String, String> {
+        let (lines, ok) = self.replication(&["status"]);
+        assert!(ok, "status failed: {lines:?}");
+        lines
+            .iter()
+            .filter_map(|l| l.split_once(' '))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect()
+    }
+
+    /// Waits until `status` satisfies `want`; returns it and how long it took.
+    fn wait_status(
+        &self,
+        what: &str,
+        limit: Duration,
+        want: impl Fn(&HashMap<String, String>) -> bool,
+    ) -> (HashMap<String, String>, Duration) {
+        let start = Instant::now();
+        loop {
+            let s = self.status();
+            if want(&s) {
+                return (s, start.elapsed());
+            }
+            assert!(start.elapsed() < limit, "{what}: still {s:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The messages of `users` as imaplib sees them, read from a plain
+    /// mailroomd on this node's data (which must not be running).
+    fn inspect(&self, users: &[String]) -> Vec<String> {
+        let cfg = self.dir.join("inspect.toml");
+        let server = Server::start(&self.dir, &["-c", cfg.to_str().unwrap()]);
+        let dump = dump(server.imap.unwrap(), users);
+        drop(server);
+        dump
+    }
+}
+
+/// Adds every user to the primary's users file and copies it to the
+/// replica (a promoted replica accepts the same logins).
+fn add_users(primary: &Node, replica: &Node, names: &[String]) {
+    for name in names {
+        common::add_user(&primary.dir, &primary.cfg, name, PASSWORD);
+    }
+    let data = replica.dir.join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    std::fs::copy(primary.dir.join("data/users.toml"), data.join("users.toml")).unwrap();
+}
+
+/// The pair's nodes: a replica on a fixed port and a primary pointing at it.
+fn pair(root: &Path, primary_extra: &str) -> (Node, Node) {
+    let port = free_port();
+    let replica = Node::new(
+        root,
+        "replica",
+        &format!("role = \"replica\"\nlisten = \"127.0.0.1:{port}\"\n"),
+    );
+    let primary = Node::new(
+        root,
+        "primary",
+        &format!(
+            "role = \"primary\"\npeer = \"127.0.0.1:{port}\"\nverify_interval_secs = 600\n{primary_extra}"
+        ),
+    );
+    (primary, replica)
+}
+
+/// Runs `replication_dump.py` against an IMAP listener.
+fn dump(addr: SocketAddr, users: &[String]) -> Vec<String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/replication_dump.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(addr.ip().to_string())
+        .arg(addr.port().to_string())
+        .arg(PASSWORD)
+        .args(users)
+        .output()
+        .expect("python3 (with imaplib) is needed");
+    assert!(
+        out.status.success(),
+        "replication_dump.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn message_ids(dump: &[String]) -> BTreeSet<(String, String)> {
+    dump.iter()
+        .map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[0].to_owned(), f[6].to_owned())
+        })
+        .collect()
+}
+
+/// A line-oriented LMTP client.
+struct Lmtp {
+    reader: BufReader<TcpStream>,
+}
+
+impl Lmtp {
+    fn connect(addr: SocketAddr) -> std::io::Result<Lmtp> {
+        let s = TcpStream::connect(addr)?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut l = Lmtp {
+            reader: BufReader::new(s),
+        };
+        let greeting = l.line()?;
+        if !greeting.starts_with("220 ") {
+            return Err(std::io::Error::other(greeting));
+        }
+        l.reader.get_mut().write_all(b"LHLO test\r\n")?;
+        loop {
+            let line = l.line()?;
+            if line.starts_with("250 ") {
+                return Ok(l);
+            }
+            if !line.starts_with("250-") {
+                return Err(std::io::Error::other(line));
+            }
+        }
+    }
+
+    fn line(&mut self) -> std::io::Result<String> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line)? == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        Ok(line.trim_end().to_owned())
+    }
+
+    /// One transaction; the reply to RCPT if it failed, else to the data.
+    fn deliver(&mut self, rcpt: &str, message: &str) -> std::io::Result<String> {
+        write!(
+            self.reader.get_mut(),
+            "MAIL FROM:<load@example.org>\r\nRCPT TO:<{rcpt}>\r\n"
+        )?;
+        let mail = self.line()?;
+        let rcpt_reply = self.line()?;
+        if !mail.starts_with("250") || !rcpt_reply.starts_with("250") {
+            self.reader.get_mut().write_all(b"RSET\r\n")?;
+            self.line()?;
+            return Ok(rcpt_reply);
+        }
+        self.reader.get_mut().write_all(b"DATA\r\n")?;
+        let go = self.line()?;
+        if !go.starts_with("354") {
+            return Ok(go);
+        }
+        write!(self.reader.get_mut(), "{message}.\r\n")?;
+        self.line()
+    }
+}
+
+fn load_message(id: &str, size: usize) -> String {
+    let mut m = format!(
+        "From: load@example.org\r\nTo: someone@example.com\r\nSubject: load {id}\r\nMessage-ID: <{id}>\r\n\r\n"
+    );
+    let mut n = 0;
+    while m.len() < size {
+        m.push_str(&format!("line {n} of {id}: the quick brown fox\r\n"));
+        n += 1;
+    }
+    m
+}
+
+/// 8 LMTP connections delivering to `users` until `stop` (or until the
+/// server goes away); returns every acknowledged (user, Message-ID).
+fn lmtp_load(
+    addr: SocketAddr,
+    users: &[String],
+    tag: &str,
+    stop: Arc<AtomicBool>,
+) -> Vec<std::thread::JoinHandle<Vec<(String, String)>>> {
+    (0..8)
+        .map(|t| {
+            let users = users.to_vec();
+            let stop = Arc::clone(&stop);
+            let tag = tag.to_owned();
+            std::thread::spawn(move || {
+                let mut acked = Vec::new();
+                let Ok(mut lmtp) = Lmtp::connect(addr) else {
+                    return acked;
+                };
+                let mut n = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let user = &users[(t + n * 3) % users.len()];
+                    let id = format!("{tag}-{t}-{n}@load");
+                    let size = 600 + (n * 397 + t * 131) % 3000;
+                    match lmtp.deliver(user, &load_message(&id, size)) {
+                        Ok(reply) if reply.starts_with("250") => acked.push((user.clone(), id)),
+                        Ok(reply) => panic!("delivery refused: {reply}"),
+                        Err(_) => break, // the server was killed
+                    }
+                    n += 1;
+                }
+                acked
+            })
+        })
+        .collect()
+}
+
+fn join_acked(
+    handles: Vec<std::thread::JoinHandle<Vec<(String, String)>>>,
+) -> Vec<(String, String)> {
+    handles
+        .into_iter()
+        .flat_map(|h| h.join().unwrap())
+        .collect()
+}
+
+fn login(addr: SocketAddr, user: &str) -> common::Imap<TcpStream> {
+    let mut c = plain(addr);
+    c.line();
+    let (_, ok) = c.command(&format!("LOGIN {user} {PASSWORD}"));
+    assert!(ok.starts_with("OK"), "LOGIN {user}: {ok}");
+    c
+}
+
+fn uids(untagged: &[String]) -> Vec<u32> {
+    untagged
+        .iter()
+        .filter_map(|l| l.strip_prefix("* SEARCH"))
+        .flat_map(|rest| {
+            rest.split_whitespace()
+                .filter_map(|w| w.parse().ok())
+                .collect::<Vec<u32>>()
+        })
+        .collect()
+}
+
+/// IMAP work on the primary until `stop`: flag changes, expunges,
+/// appends and renames (each user's folder flips between two names).
+fn imap_churn(addr: SocketAddr, users: Vec<String>, stop: Arc<AtomicBool>) -> usize {
+    let mut folder: BTreeMap<String, u32> = BTreeMap::new();
+    for user in &users {
+        let mut c = login(addr, user);
+        let (_, ok) = c.command("CREATE Work0");
+        assert!(ok.starts_with("OK"), "{ok}");
+        c.command("LOGOUT");
+        folder.insert(user.clone(), 0);
+    }
+    let mut round = 0usize;
+    while !stop.load(Ordering::Relaxed) {
+        let user = &users[round % users.len()];
+        let mut c = login(addr, user);
+        let (_, ok) = c.command("SELECT INBOX");
+        assert!(ok.starts_with("OK"), "{ok}");
+        let (untagged, _) = c.command("UID SEARCH ALL");
+        let all = uids(&untagged);
+        if all.len() > 3 {
+            let pick = |k: usize| all[(round * 7 + k * 13) % all.len()];
+            for (k, change) in [
+                "+FLAGS (\\Seen)",
+                "+FLAGS ($Label1 \\Flagged)",
+                "-FLAGS (\\Seen)",
+            ]
+            .iter()
+            .enumerate()
+            {
+                let (_, ok) = c.command(&format!("UID STORE {} {change}", pick(k)));
+                assert!(ok.starts_with("OK"), "{ok}");
+            }
+            if round.is_multiple_of(3) {
+                let (_, ok) = c.command(&format!("UID STORE {} +FLAGS (\\Deleted)", pick(5)));
+                assert!(ok.starts_with("OK"), "{ok}");
+                let (_, ok) = c.command("EXPUNGE");
+                assert!(ok.starts_with("OK"), "{ok}");
+            }
+        }
+        let n = folder.get_mut(user).unwrap();
+        let ok = c.append(
+            &format!("Work{n}"),
+            load_message(&format!("append-{round}@churn"), 700).as_bytes(),
+        );
+        assert!(ok.starts_with("OK"), "APPEND: {ok}");
+        if round.is_multiple_of(4) {
+            let (_, ok) = c.command(&format!("RENAME Work{n} Work{}", *n + 1));
+            assert!(ok.starts_with("OK"), "RENAME: {ok}");
+            *n += 1;
+        }
+        c.command("LOGOUT");
+        round += 1;
+    }
+    round
+}
+
+fn kill9(server: &mut Server) {
+    let status = server
+        .signal_and_wait("KILL", Duration::from_secs(10))
+        .expect("killed");
+    assert!(!status.success());
+}
+
+fn stop(server: &mut Server) {
+    server
+        .signal_and_wait("TERM", Duration::from_secs(30))
+        .expect("stopped on SIGTERM");
+}
+
+#[test]
+fn replica_refuses_clients_until_promoted_and_the_role_survives_a_restart() {
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(root.path(), "");
+    let names = users(1);
+    add_users(&primary, &replica, &names);
+    let user = &names[0];
+    let mut r = replica.start();
+    assert!(
+        r.seen
+            .iter()
+            .any(|l| l == "mailroomd: replication role replica")
+    );
+
+    // IMAP: NO [UNAVAILABLE] to LOGIN, and the connection goes on.
+    let mut c = plain(r.imap.unwrap());
+    c.line();
+    let (_, answer) = c.command(&format!("LOGIN {user} {PASSWORD}"));
+    assert!(answer.starts_with("NO [UNAVAILABLE]"), "{answer}");
+    let (_, answer) = c.command("NOOP");
+    assert!(answer.starts_with("OK"), "{answer}");
+    // POP3: -ERR [SYS/TEMP].
+    let mut p = plain(r.pop3.unwrap());
+    assert!(p.line().starts_with("+OK"));
+    assert!(p.raw(&format!("USER {user}")).starts_with("+OK"));
+    let answer = p.raw(&format!("PASS {PASSWORD}"));
+    assert!(answer.starts_with("-ERR [SYS/TEMP]"), "{answer}");
+    // LMTP: 451 4.3.0 at RCPT; nothing is stored.
+    let mut l = Lmtp::connect(r.lmtp.unwrap()).unwrap();
+    let answer = l.deliver(user, &load_message("refused@x", 100)).unwrap();
+    assert!(answer.starts_with("451 4.3.0"), "{answer}");
+
+    let s = replica.status();
+    assert_eq!(s["role"], "replica");
+    assert_eq!(s["promoted"], "no");
+    assert_eq!(s["connected"], "no");
+    // verify is the primary's
+    let (_, ok) = replica.replication(&["verify", user]);
+    assert!(!ok);
+
+    // Promote: logins work at once, on a connection opened before too.
+    let (lines, ok) = replica.replication(&["promote"]);
+    assert!(ok, "{lines:?}");
+    assert!(lines[0].starts_with("promoted"), "{lines:?}");
+    let (_, answer) = c.command(&format!("LOGIN {user} {PASSWORD}"));
+    assert!(answer.starts_with("OK"), "{answer}");
+    let answer = l.deliver(user, &load_message("accepted@x", 100)).unwrap();
+    assert!(answer.starts_with("250"), "{answer}");
+    assert_eq!(replica.status()["role"], "primary");
+    let (lines, ok) = replica.replication(&["promote"]);
+    assert!(ok && lines[0].starts_with("already"), "{lines:?}");
+
+    // A restart keeps the role (recorded in the data directory).
+    stop(&mut r);
+    assert!(replica.dir.join("data/replication.state").exists());
+    let (lines, ok) = replica.replication(&["status"]);
+    assert!(
+        ok && lines.contains(&"role primary".to_owned()),
+        "offline: {lines:?}"
+    );
+    let r = replica.start();
+    assert!(
+        r.seen
+            .iter()
+            .any(|l| l == "mailroomd: replication role primary")
+    );
+    let mut c = login(r.imap.unwrap(), user);
+    let (untagged, ok) = c.command("SELECT INBOX");
+    assert!(ok.starts_with("OK"));
+    assert!(
+        untagged.iter().any(|l| l.trim_end() == "* 1 EXISTS"),
+        "{untagged:?}"
+    );
+    assert_eq!(replica.status()["role"], "primary");
+    // A primary cannot be promoted.
+    let (_, ok) = primary.replication(&["promote"]);
+    assert!(!ok);
+}
+
+#[test]
+fn load_then_the_replica_is_identical() {
+    let secs = env_number("MAILROOM_REPL_LOAD_SECS", 4);
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(root.path(), "");
+    let names = users(10);
+    add_users(&primary, &replica, &names);
+    let mut r = replica.start();
+    let p = primary.start();
+    primary.wait_status("connect", Duration::from_secs(30), |s| {
+        s["connected"] == "yes"
+    });
+
+    let stop_flag = Arc::new(AtomicBool::new(false));
+    let load = lmtp_load(p.lmtp.unwrap(), &names, "load", Arc::clone(&stop_flag));
+    let churn = {
+        let (addr, names, stop) = (p.imap.unwrap(), names.clone(), Arc::clone(&stop_flag));
+        std::thread::spawn(move || imap_churn(addr, names, stop))
+    };
+    let started = Instant::now();
+    let mut max_pending = 0u64;
+    while started.elapsed() < Duration::from_secs(secs) {
+        std::thread::sleep(Duration::from_millis(500));
+        let s = primary.status();
+        max_pending = max_pending.max(s["pending_changes"].parse().unwrap_or(0));
+    }
+    stop_flag.store(true, Ordering::Relaxed);
+    let acked = join_acked(load);
+    let rounds = churn.join().unwrap();
+    let stopped = Instant::now();
+    // A liveness bound, not a timing claim: the time is printed.
+    let limit = Duration::from_secs(120.max(secs * 10));
+    let (s, _) = primary.wait_status("catch up", limit, |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let caught_up = stopped.elapsed();
+    println!(
+        "load {secs} s: {} messages acknowledged over 8 LMTP connections, {rounds} IMAP rounds; \
+         most pending_changes seen {max_pending}; pending_changes 0 {:.3} s after the load stopped; \
+         bytes_sent {} mismatches {} repaired {}",
+        acked.len(),
+        caught_up.as_secs_f64(),
+        s["bytes_sent"],
+        s["mismatches"],
+        s["repaired"]
+    );
+    assert!(!acked.is_empty());
+
+    // verify says ok for every mailbox of every user.
+    for user in &names {
+        let (lines, ok) = primary.replication(&["verify", user]);
+        assert!(ok, "verify {user}: {lines:?}");
+        assert!(lines.len() >= 2, "INBOX and the folder: {lines:?}");
+        for line in &lines {
+            assert!(line.ends_with(" ok"), "verify {user}: {lines:?}");
+        }
+    }
+    let metrics = scrape(p.metrics.unwrap());
+    for series in [
+        "mailroom_replication_pending_changes 0\n",
+        "mailroom_replication_lag_seconds 0\n",
+        "mailroom_replication_connected 1\n",
+        "mailroom_replication_mode_fallbacks_total 0\n",
+        "# TYPE mailroom_replication_bytes_sent_total counter\n",
+        "# TYPE mailroom_replication_repaired_total counter\n",
+    ] {
+        assert!(metrics.contains(series), "{series:?} in\n{metrics}");
+    }
+
+    // What a client FETCHes is the same on both ends.
+    let ours = dump(p.imap.unwrap(), &names);
+    stop(&mut r);
+    let theirs = replica.inspect(&names);
+    assert_eq!(ours.len(), theirs.len());
+    assert_eq!(ours, theirs);
+    println!("{} messages identical on both ends", ours.len());
+}
+
+fn scrape(addr: SocketAddr) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out
+}
+
+/// kill -9 of the primary during LMTP load, `rounds` times.
+fn kill_primary_rounds(mode: &str) {
+    let rounds = env_number("MAILROOM_REPL_KILL_ROUNDS", 3);
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(
+        root.path(),
+        &format!("mode = \"{mode}\"\nsync_timeout_ms = 60000\n"),
+    );
+    let names = users(10);
+    add_users(&primary, &replica, &names);
+    let mut r = replica.start();
+    // Every account exists on both ends before the rounds (creating one is
+    // a few fsyncs per mailbox on each end).
+    let mut acked: Vec<(String, String)> = Vec::new();
+    {
+        let mut p = primary.start();
+        let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();
+        for (i, user) in names.iter().enumerate() {
+            let id = format!("first-{i}@load");
+            let reply = lmtp.deliver(user, &load_message(&id, 500)).unwrap();
+            assert!(reply.starts_with("250"), "{reply}");
+            acked.push((user.clone(), id));
+        }
+        primary.wait_status("first sync", Duration::from_secs(120), |s| {
+            s["pending_changes"] == "0" && s["connected"] == "yes"
+        });
+        stop(&mut p);
+    }
+    for round in 0..rounds {
+        let mut p = primary.start();
+        if mode == "sync" {
+            // Appends wait for the replica: count only while connected.
+            primary.wait_status("connect", Duration::from_secs(30), |s| {
+                s["connected"] == "yes"
+            });
+        }
+        let stop_flag = Arc::new(AtomicBool::new(false));
+        let load = lmtp_load(p.lmtp.unwrap(), &names, &format!("r{round}"), stop_flag);
+        std::thread::sleep(Duration::from_millis(1000 + (round * 317) % 1500));
+        if mode == "sync" {
+            let s = primary.status();
+            assert_eq!(s["mode"], "sync", "no fallback: {s:?}");
+        }
+        kill9(&mut p);
+        let this_round = join_acked(load);
+        println!("{mode} round {round}: {} acknowledged", this_round.len());
+        assert!(!this_round.is_empty(), "round {round}: nothing delivered");
+        acked.extend(this_round);
+        if mode == "sync" {
+            // At once: the primary is dead; the replica must have them all.
+            stop(&mut r);
+            let ids = message_ids(&replica.inspect(&names));
+            let missing: Vec<_> = acked.iter().filter(|a| !ids.contains(a)).collect();
+            assert!(
+                missing.is_empty(),
+                "round {round}: {} of {} acknowledged messages not on the replica: {:?}",
+                missing.len(),
+                acked.len(),
+                &missing[..missing.len().min(5)]
+            );
+            r = replica.start();
+        }
+    }
+    // The primary back: the replica catches up, then holds every message.
+    let p = primary.start();
+    let (s, took) = primary.wait_status("catch up", Duration::from_secs(120), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    println!(
+        "{mode}: {rounds} kill -9 rounds, {} messages acknowledged; caught up {:.3} s after the last restart; {s:?}",
+        acked.len(),
+        took.as_secs_f64()
+    );
+    let ours = dump(p.imap.unwrap(), &names);
+    let ids = message_ids(&ours);
+    for a in &acked {
+        assert!(
+            ids.contains(a),
+            "acknowledged but lost on the primary: {a:?}"
+        );
+    }
+    stop(&mut r);
+    let theirs = replica.inspect(&names);
+    assert_eq!(ours, theirs, "both ends identical");
+}
+
+#[test]
+fn kill_primary_during_load_sync_mode() {
+    kill_primary_rounds("sync");
+}
+
+#[test]
+fn kill_primary_during_load_async_mode() {
+    kill_primary_rounds("async");
+}
+
+#[test]
+fn killed_replica_resumes_without_a_full_resync() {
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(root.path(), "");
+    let names = users(2);
+    add_users(&primary, &replica, &names);
+    let mut r = replica.start();
+    let p = primary.start();
+    let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();
+    for n in 0..100 {
+        let reply = lmtp
+            .deliver(&names[n % 2], &load_message(&format!("m{n}@x"), 4000))
+            .unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+    }
+    let (s, _) = primary.wait_status("initial sync", Duration::from_secs(60), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let initial: u64 = s["bytes_sent"].parse().unwrap();
+    assert!(initial > 100 * 4000, "{s:?}");
+
+    kill9(&mut r);
+    primary.wait_status("notices", Duration::from_secs(30), |s| {
+        s["connected"] == "no"
+    });
+    let reply = lmtp
+        .deliver(&names[0], &load_message("after@x", 4000))
+        .unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let _r = replica.start();
+    let (s, _) = primary.wait_status("resume", Duration::from_secs(60), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let after: u64 = s["bytes_sent"].parse().unwrap();
+    let resent = after - initial;
+    println!(
+        "replica kill -9: initial sync {initial} bytes sent for 100 messages of ~4 KB; \
+         after the restart {resent} bytes for 1 new message"
+    );
+    assert!(
+        resent < 20_000,
+        "a resumed replica gets the new message, not everything: {resent} bytes"
+    );
+    for user in &names {
+        let (lines, ok) = primary.replication(&["verify", user]);
+        assert!(ok && lines.iter().all(|l| l.ends_with(" ok")), "{lines:?}");
+    }
+}
+
+#[test]
+fn sync_mode_falls_back_to_async_and_returns() {
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(root.path(), "mode = \"sync\"\nsync_timeout_ms = 300\n");
+    let names = users(1);
+    add_users(&primary, &replica, &names);
+    let p = primary.start();
+    let s = primary.status();
+    assert_eq!(
+        (s["mode"].as_str(), s["connected"].as_str()),
+        ("sync", "no")
+    );
+
+    // No replica: the first delivery waits sync_timeout_ms, then is
+    // acknowledged and replication falls back to async.
+    let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();
+    let reply = lmtp.deliver(&names[0], &load_message("a@x", 500)).unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let s = primary.status();
+    assert_eq!(s["mode"], "async", "{s:?}");
+    assert_eq!(s["mode_configured"], "sync");
+    assert_eq!(s["mode_fallbacks"], "1");
+    let metrics = scrape(p.metrics.unwrap());
+    assert!(
+        metrics.contains("mailroom_replication_mode_fallbacks_total 1\n")
+            && metrics.contains("mailroom_replication_sync_mode 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        p.stderr()
+            .contains("falling back to asynchronous replication"),
+        "{}",
+        p.stderr()
+    );
+    // Further deliveries do not wait while fallen back.
+    let reply = lmtp.deliver(&names[0], &load_message("b@x", 500)).unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+
+    // The replica comes: once it is caught up, sync mode resumes.
+    let _r = replica.start();
+    primary.wait_status("sync again", Duration::from_secs(60), |s| {
+        s["mode"] == "sync" && s["pending_changes"] == "0"
+    });
+    let reply = lmtp.deliver(&names[0], &load_message("c@x", 500)).unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    let s = primary.status();
+    assert_eq!(
+        (s["mode"].as_str(), s["mode_fallbacks"].as_str()),
+        ("sync", "1")
+    );
+    let (lines, ok) = primary.replication(&["verify", &names[0]]);
+    assert!(ok && lines.contains(&"INBOX ok".to_owned()), "{lines:?}");
+    assert!(lines.iter().all(|l| l.ends_with(" ok")), "{lines:?}");
+}
+
+#[test]
+fn replication_over_tls_with_a_pinned_certificate() {
+    let root = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let replica = Node::new(
+        root.path(),
+        "replica",
+        &format!("role = \"replica\"\nlisten = \"127.0.0.1:{port}\"\ntls = true\n"),
+    );
+    let names = users(1);
+    // The replica generates its certificate on its first start.
+    let _r = replica.start();
+    let cert = replica.dir.join("data/tls/cert.pem");
+    let primary = Node::new(
+        root.path(),
+        "primary",
+        &format!(
+            "role = \"primary\"\npeer = \"127.0.0.1:{port}\"\ntls = true\ntls_pinned_cert = \"{}\"\n",
+            cert.display()
+        ),
+    );
+    common::add_user(&primary.dir, &primary.cfg, &names[0], PASSWORD);
+    let p = primary.start();
+    let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();
+    let reply = lmtp
+        .deliver(&names[0], &load_message("tls@x", 900))
+        .unwrap();
+    assert!(reply.starts_with("250"), "{reply}");
+    primary.wait_status("over TLS", Duration::from_secs(60), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let (lines, ok) = primary.replication(&["verify", &names[0]]);
+    assert!(ok && lines.iter().all(|l| l.ends_with(" ok")), "{lines:?}");
+    drop(p);
+
+    // A primary pinning another certificate (its own) never connects.
+    let other = primary.dir.join("other.toml");
+    let own = primary.dir.join("data/tls/cert.pem");
+    let text = std::fs::read_to_string(&primary.cfg)
+        .unwrap()
+        .replace(&cert.display().to_string(), &own.display().to_string());
+    std::fs::write(&other, text).unwrap();
+    let stranger = Node {
+        dir: primary.dir.clone(),
+        cfg: other.to_str().unwrap().to_owned(),
+    };
+    let _p = stranger.start();
+    let (s, _) = stranger.wait_status("refused", Duration::from_secs(60), |s| {
+        s["last_error"] != "-"
+    });
+    assert_eq!(s["connected"], "no", "{s:?}");
+    assert!(s["last_error"].contains("certificate"), "{s:?}");
+}
+
+#[test]
+fn an_old_primary_that_returns_is_merged_not_written_over() {
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(root.path(), "");
+    let names = users(1);
+    let user = &names[0];
+    add_users(&primary, &replica, &names);
+    let r = replica.start();
+    let mut p = primary.start();
+    let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();
+    for n in 0..5 {
+        let reply = lmtp.deliver(user, &load_message(&format!("before-{n}@x"), 800));
+        assert!(reply.unwrap().starts_with("250"));
+    }
+    primary.wait_status("caught up", Duration::from_secs(60), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+
+    // The primary goes away; the replica is promoted and takes mail.
+    drop(lmtp);
+    kill9(&mut p);
+    let (lines, ok) = replica.replication(&["promote"]);
+    assert!(ok, "{lines:?}");
+    let mut lmtp = Lmtp::connect(r.lmtp.unwrap()).unwrap();
+    for n in 0..2 {
+        let reply = lmtp.deliver(user, &load_message(&format!("after-{n}@x"), 800));
+        assert!(reply.unwrap().starts_with("250"));
+    }
+
+    // The old primary comes back and replicates to the promoted node as
+    // before: what the promoted node took is kept (and copied back).
+    let p = primary.start();
+    let (s, _) = primary.wait_status("merged", Duration::from_secs(60), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let merges: u64 = s["split_brain_merges"].parse().unwrap();
+    assert!(merges >= 1, "the merge is counted: {s:?}");
+    let ids = |addr| -> BTreeSet<String> {
+        message_ids(&dump(addr, &names))
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect()
+    };
+    let want: BTreeSet<String> = (0..5)
+        .map(|n| format!("before-{n}@x"))
+        .chain((0..2).map(|n| format!("after-{n}@x")))
+        .collect();
+    assert_eq!(
+        ids(r.imap.unwrap()),
+        want,
+        "nothing the promoted node took is lost"
+    );
+    assert_eq!(ids(p.imap.unwrap()), want, "and the old primary has it too");
+    assert!(
+        p.stderr().contains("split brain") || r.stderr().contains("split brain"),
+        "the merge is logged"
+    );
+}
