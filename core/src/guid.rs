@@ -43,3 +43,64 @@ impl fmt::Debug for MessageGuid {
         write!(f, "MessageGuid({self})")
     }
 }
+
+/// A mailbox's MAILBOXID (RFC 8474): 16 bytes a store gives a mailbox when
+/// it is created and keeps for its life (RENAME keeps it); a mailbox
+/// created again under the same name gets a new one. All zero means "not
+/// assigned" in stores that persist it. Written as 32 lower-case hex
+/// digits, which fits RFC 8474's `objectid` (1 to 255 of letters, digits,
+/// `_` and `-`).
+///
+/// ```
+/// use mailroom_core::MailboxId;
+/// let a = MailboxId::generate(b"alice/INBOX");
+/// let b = MailboxId::generate(b"alice/INBOX");
+/// assert_ne!(a, b);
+/// assert_eq!(a.to_string().len(), 32);
+/// assert!(!a.is_unassigned());
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub struct MailboxId(pub [u8; 16]);
+
+impl MailboxId {
+    /// A new id: the first 16 bytes of the SHA-1 of `seed` (something that
+    /// names the mailbox, such as its path), the time in nanoseconds, the
+    /// process id and a process-wide counter, so that no two calls give
+    /// the same id.
+    pub fn generate(seed: &[u8]) -> MailboxId {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let mut h = Sha1::new();
+        h.update(seed);
+        h.update(nanos.to_le_bytes());
+        h.update(std::process::id().to_le_bytes());
+        h.update(COUNTER.fetch_add(1, Ordering::Relaxed).to_le_bytes());
+        let digest = h.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&digest[..16]);
+        if out == [0u8; 16] {
+            out[0] = 1;
+        }
+        MailboxId(out)
+    }
+
+    /// Whether this is the all-zero "not assigned" value.
+    pub fn is_unassigned(&self) -> bool {
+        self.0 == [0u8; 16]
+    }
+}
+
+impl fmt::Display for MailboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&hex::encode(self.0))
+    }
+}
+
+impl fmt::Debug for MailboxId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MailboxId({self})")
+    }
+}

@@ -87,7 +87,7 @@ pub use auth::{Authenticator, Credentials, Mechanism};
 pub use delivery::{Delivery, DeliveryOutcome, DeliveryRequest, Recipient};
 pub use error::{Error, ParseError, Result};
 pub use flags::{Flag, Flags, StoreOp};
-pub use guid::MessageGuid;
+pub use guid::{MailboxId, MessageGuid};
 pub use mailbox::{MailboxInfo, MailboxName, MailboxRef, MailboxStatus, SpecialUse};
 pub use message::{
     Appended, Changes, CopyResult, InternalDate, MailboxSnapshot, MessageContent, MessageMeta,

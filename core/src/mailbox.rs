@@ -242,6 +242,8 @@ pub struct MailboxStatus {
     pub highest_modseq: ModSeq,
     /// Sum of message sizes in bytes.
     pub size: u64,
+    /// MAILBOXID (RFC 8474), kept by the store for the mailbox's life.
+    pub mailbox_id: crate::MailboxId,
 }
 
 /// Whether `name` matches a LIST pattern (`*` matches anything, `%` anything

@@ -50,6 +50,10 @@ pub struct MessageMeta {
     pub size: u64,
     /// SHA-1 of the bytes.
     pub guid: MessageGuid,
+    /// SAVEDATE (RFC 8514): when the message was saved in this mailbox
+    /// (APPEND, delivery, COPY or MOVE into it), Unix seconds; `None` for a
+    /// message stored before the store kept it.
+    pub save_date: Option<i64>,
 }
 
 /// A message to append.
@@ -103,6 +107,8 @@ pub struct MailboxSnapshot {
     pub highest_modseq: ModSeq,
     /// Every message, in ascending UID order.
     pub messages: Vec<MessageMeta>,
+    /// MAILBOXID (RFC 8474).
+    pub mailbox_id: crate::MailboxId,
 }
 
 /// What changed in a mailbox after a given modseq.

@@ -471,6 +471,8 @@ pub enum StatusItem {
     Deleted,
     /// APPENDLIMIT (RFC 7889)
     AppendLimit,
+    /// MAILBOXID (RFC 8474)
+    MailboxId,
 }
 
 /// FLAGS, +FLAGS or -FLAGS.
@@ -635,6 +637,18 @@ pub enum SearchKey {
     Unseen,
     /// MODSEQ n (entry names are accepted and ignored)
     ModSeq(ModSeq),
+    /// EMAILID objectid (RFC 8474)
+    EmailId(String),
+    /// THREADID objectid (RFC 8474)
+    ThreadId(String),
+    /// SAVEDBEFORE date (RFC 8514)
+    SavedBefore(SearchDate),
+    /// SAVEDON date (RFC 8514)
+    SavedOn(SearchDate),
+    /// SAVEDSINCE date (RFC 8514)
+    SavedSince(SearchDate),
+    /// SAVEDATESUPPORTED (RFC 8514)
+    SaveDateSupported,
 }
 
 /// A FETCH data item (macros ALL/FAST/FULL already expanded).
@@ -662,6 +676,12 @@ pub enum FetchAttr {
     Uid,
     /// MODSEQ (RFC 7162)
     ModSeq,
+    /// EMAILID (RFC 8474)
+    EmailId,
+    /// THREADID (RFC 8474)
+    ThreadId,
+    /// SAVEDATE (RFC 8514)
+    SaveDate,
     /// `BODY[section]<partial>` or `BODY.PEEK[...]`
     BodySection {
         /// BODY.PEEK: do not set \Seen.

@@ -120,6 +120,7 @@ fn responses() -> Vec<Response> {
                 (StatusItem::HighestModSeq, 7),
                 (StatusItem::Size, 1000),
             ],
+            mailbox_id: None,
         }),
         Response::Data(Data::Search {
             ids: vec![2, 84, 882],

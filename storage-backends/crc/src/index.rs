@@ -25,6 +25,9 @@ pub(crate) struct Header {
     pub(crate) cache_end: u64,
     pub(crate) state_crc: u32,
     pub(crate) keyword_count: u32,
+    /// MAILBOXID; all zero in an index written before it was kept
+    /// (assigned on load, see `Inner::load`).
+    pub(crate) mailbox_id: [u8; 16],
 }
 
 /// The derived counts of a header, recomputed from the records.
@@ -62,10 +65,11 @@ impl Counts {
 }
 
 impl Header {
-    /// A fresh header for a new mailbox.
+    /// A fresh header for a new mailbox (with a new MAILBOXID).
     pub(crate) fn new(uid_validity: u32) -> Header {
         Header {
             uid_validity,
+            mailbox_id: mailroom_core::MailboxId::generate(&uid_validity.to_le_bytes()).0,
             uid_next: 1,
             flags: HDR_FLAG_REPLICATION_CRC,
             recent_uid: 1,
@@ -141,6 +145,7 @@ impl Header {
         hdr::CACHE_END.put_uint(&mut b, self.cache_end);
         hdr::STATE_CRC.put_uint(&mut b, u64::from(self.state_crc));
         hdr::KEYWORD_COUNT.put_uint(&mut b, u64::from(self.keyword_count));
+        hdr::MAILBOX_ID.put(&mut b, &self.mailbox_id);
         let crc = crc32fast::hash(&b[..hdr::CRC.offset]);
         hdr::CRC.put_uint(&mut b, u64::from(crc));
         b
@@ -186,6 +191,7 @@ impl Header {
             cache_end: hdr::CACHE_END.read_uint(b),
             state_crc: u32f(hdr::STATE_CRC),
             keyword_count: u32f(hdr::KEYWORD_COUNT),
+            mailbox_id: arr(b, hdr::MAILBOX_ID.offset),
         })
     }
 }
@@ -252,6 +258,8 @@ pub(crate) struct Record {
     pub(crate) cache_len: u32,
     pub(crate) cache_offset: u64,
     pub(crate) cache_crc: u32,
+    /// SAVEDATE, seconds since the epoch; 0 when not known.
+    pub(crate) save_date: i64,
 }
 
 fn arr<const N: usize>(b: &[u8], off: usize) -> [u8; N] {
@@ -329,6 +337,7 @@ impl Record {
         rec::CACHE_LEN.put(&mut b, &self.cache_len.to_le_bytes());
         rec::CACHE_OFFSET.put(&mut b, &self.cache_offset.to_le_bytes());
         rec::CACHE_CRC.put(&mut b, &self.cache_crc.to_le_bytes());
+        rec::SAVE_DATE.put(&mut b, &self.save_date.to_le_bytes());
         let crc = crc32fast::hash(&b[..rec::CRC.offset]);
         rec::CRC.put(&mut b, &crc.to_le_bytes());
         b
@@ -360,6 +369,7 @@ impl Record {
             cache_len: u32::from_le_bytes(arr(b, rec::CACHE_LEN.offset)),
             cache_offset: u64::from_le_bytes(arr(b, rec::CACHE_OFFSET.offset)),
             cache_crc: u32::from_le_bytes(arr(b, rec::CACHE_CRC.offset)),
+            save_date: i64::from_le_bytes(arr(b, rec::SAVE_DATE.offset)),
         }
     }
 
@@ -459,6 +469,7 @@ mod tests {
             cache_len: 300,
             cache_offset: 16,
             cache_crc: 0xabcd,
+            save_date: 1_700_000_100,
         };
         let b = r.encode();
         assert_eq!(Record::decode(&b, "t", 0).unwrap(), r);
@@ -474,6 +485,7 @@ mod tests {
         assert_eq!(get("size"), 4096);
         assert_eq!(get("modseq"), 11);
         assert_eq!(get("cache_offset"), 16);
+        assert_eq!(get("save_date"), 1_700_000_100);
         assert_eq!(get("header_size"), 77);
         let mut c = b;
         c[70] ^= 1;

@@ -125,8 +125,10 @@ pub mod hdr {
     pub const TAIL_START: Field = Field::new("tail_start", 96, 4);
     /// With flag bit 2: CRC-32 of the records `tail_start..record_count`.
     pub const TAIL_CRC: Field = Field::new("tail_crc", 100, 4);
+    /// MAILBOXID (RFC 8474), 16 bytes; all zero: not assigned yet.
+    pub const MAILBOX_ID: Field = Field::new("mailbox_id", 104, 16);
     /// Zero.
-    pub const RESERVED: Field = Field::new("reserved", 104, 20);
+    pub const RESERVED: Field = Field::new("reserved", 120, 4);
     /// CRC32 of bytes 0..124.
     pub const CRC: Field = Field::new("header_crc", 124, 4);
 }
@@ -166,8 +168,10 @@ pub mod rec {
     pub const CACHE_OFFSET: Field = Field::new("cache_offset", 88, 8);
     /// CRC32 of the cache record's payload.
     pub const CACHE_CRC: Field = Field::new("cache_crc", 96, 4);
+    /// SAVEDATE (RFC 8514), seconds since the epoch; 0: not known.
+    pub const SAVE_DATE: Field = Field::new("save_date", 100, 8);
     /// Zero.
-    pub const RESERVED2: Field = Field::new("reserved2", 100, 24);
+    pub const RESERVED2: Field = Field::new("reserved2", 108, 16);
     /// CRC32 of bytes 0..124.
     pub const CRC: Field = Field::new("record_crc", 124, 4);
 }
@@ -206,6 +210,7 @@ pub const HEADER_V1: &[Field] = &[
     hdr::KEYWORD_COUNT,
     hdr::TAIL_START,
     hdr::TAIL_CRC,
+    hdr::MAILBOX_ID,
     hdr::RESERVED,
     hdr::CRC,
 ];
@@ -228,6 +233,7 @@ pub const RECORD_V1: &[Field] = &[
     rec::CACHE_LEN,
     rec::CACHE_OFFSET,
     rec::CACHE_CRC,
+    rec::SAVE_DATE,
     rec::RESERVED2,
     rec::CRC,
 ];

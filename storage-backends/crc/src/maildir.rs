@@ -298,6 +298,7 @@ fn import_folder(
                 }),
                 modseq: None,
                 guid: None,
+                save_date: mtime,
             },
         );
     }
@@ -307,6 +308,7 @@ fn import_folder(
         highest_modseq: 1,
         recent_uid: Some(lowest_new.unwrap_or(next)),
         expunge_horizon: 0,
+        mailbox_id: None,
     };
     let report = build_imported(&dir, header, records, skipped, store.ctx())?;
     tracing::info!(user, mailbox = %name, ?report, "Maildir folder imported");

@@ -634,7 +634,8 @@ impl Shared {
         }
         let hdr = Header::decode(&buf[..n], &self.dir.join(INDEX_FILE).display().to_string())
             .map_err(|e| self.fail(e))?;
-        if hdr.is_dirty() {
+        if hdr.is_dirty() || hdr.mailbox_id == [0u8; 16] {
+            // (no MAILBOXID yet: the load assigns one, FORMAT.md)
             return Ok(None);
         }
         if let Some(t) = Tail::of(&buf[..n]) {
@@ -694,6 +695,7 @@ impl Shared {
             .metas(&self.dir, viewer, 0, true, None)
             .map_err(|e| self.fail(e))?;
         Ok(MailboxSnapshot {
+            mailbox_id: mailroom_core::MailboxId(g.hdr.mailbox_id),
             uid_validity: UidValidity(g.hdr.uid_validity),
             uid_next: Uid(g.hdr.uid_next),
             highest_modseq: ModSeq(g.hdr.highest_modseq),
@@ -1128,6 +1130,7 @@ fn status_of(h: &Header) -> MailboxStatus {
         deleted: h.deleted,
         highest_modseq: ModSeq(h.highest_modseq),
         size: h.quota_bytes,
+        mailbox_id: mailroom_core::MailboxId(h.mailbox_id),
     }
 }
 
@@ -1424,6 +1427,14 @@ impl Inner {
             broken: false,
             recounted: false,
         };
+        if inner.hdr.mailbox_id == [0u8; 16] {
+            // An index from before MAILBOXID was kept (FORMAT.md, "Index
+            // header"): it gets one now, kept from here on.
+            let mut h = inner.hdr;
+            h.mailbox_id = mailroom_core::MailboxId::generate(what.as_bytes()).0;
+            tracing::info!(index = %what, "MAILBOXID assigned");
+            inner.write_header(&h, ctx.durable)?;
+        }
         if inner.hdr.is_dirty() || !inner.hdr.has_replication_crc() {
             inner.recounted = true;
             let counts = inner.recount()?;
@@ -1594,6 +1605,7 @@ impl Inner {
             },
             size: r.size,
             guid: r.guid(),
+            save_date: (r.save_date != 0).then_some(r.save_date),
         })
     }
 
@@ -1956,6 +1968,8 @@ impl Inner {
         let mut buf = Vec::with_capacity(n * RECORD_SIZE);
         let mut new_seen: Vec<u32> = Vec::new();
         let mut modseq = h.highest_modseq;
+        // SAVEDATE (RFC 8514): every message saved by this commit.
+        let now = InternalDate::now().timestamp;
         for (i, m) in msgs.iter().enumerate() {
             if i == 0 || !one_modseq {
                 modseq += 1;
@@ -1982,6 +1996,7 @@ impl Inner {
                 cache_len: len,
                 cache_offset: off,
                 cache_crc: crc,
+                save_date: now,
             };
             buf.extend_from_slice(&r.encode());
             recs.push(r);

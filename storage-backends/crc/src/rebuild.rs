@@ -50,6 +50,8 @@ pub(crate) struct HintHeader {
     pub(crate) highest_modseq: u64,
     pub(crate) recent_uid: Option<u32>,
     pub(crate) expunge_horizon: u64,
+    /// MAILBOXID of the old header, if it had one.
+    pub(crate) mailbox_id: Option<[u8; 16]>,
 }
 
 /// What an old record (or a Maildir file name) says about one message.
@@ -61,6 +63,8 @@ pub(crate) struct HintRecord {
     pub(crate) internal_date: Option<InternalDate>,
     pub(crate) modseq: Option<u64>,
     pub(crate) guid: Option<[u8; 20]>,
+    /// SAVEDATE, if the old record had one.
+    pub(crate) save_date: Option<i64>,
 }
 
 /// Everything known before looking at the message files.
@@ -143,6 +147,14 @@ fn read_hint_header(
         highest_modseq: get("highest_modseq").unwrap_or(1),
         recent_uid: get("recent_uid").map(|v| v as u32),
         expunge_horizon: get("expunge_horizon").unwrap_or(0),
+        mailbox_id: layout
+            .header_field("mailbox_id")
+            .map(|f| {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(f.get(b));
+                a
+            })
+            .filter(|a| *a != [0u8; 16]),
     });
     get("record_count").map(|n| n as usize)
 }
@@ -202,6 +214,7 @@ fn read_hint_records(
             }),
             modseq: get("modseq"),
             guid,
+            save_date: get("save_date").map(|t| t as i64).filter(|t| *t != 0),
         };
         hints.records.insert(uid, hint);
     }
@@ -340,7 +353,7 @@ pub(crate) fn rebuild(
             continue;
         };
         let guid = MessageGuid::of(&bytes).0;
-        let (system_flags, kws, date, modseq) = match hint {
+        let (system_flags, kws, date, modseq, saved) = match hint {
             Some(h) if h.guid.is_none() || h.guid == Some(guid) => {
                 report.kept += 1;
                 (
@@ -348,6 +361,7 @@ pub(crate) fn rebuild(
                     h.keywords.clone(),
                     h.internal_date,
                     h.modseq.filter(|_| h.guid.is_some()).unwrap_or(new_modseq),
+                    h.save_date,
                 )
             }
             Some(_) => {
@@ -359,7 +373,7 @@ pub(crate) fn rebuild(
             }
             None => {
                 report.recovered += 1;
-                (0, Vec::new(), None, new_modseq)
+                (0, Vec::new(), None, new_modseq, None)
             }
         };
         let mut user_flags = 0u128;
@@ -405,10 +419,16 @@ pub(crate) fn rebuild(
             cache_len: (CACHE_FRAME_SIZE + payload.len()) as u32,
             cache_offset: off,
             cache_crc: crc,
+            // The old record's SAVEDATE, else the file's mtime (the file
+            // was written when the message was saved).
+            save_date: saved.or(mtime).unwrap_or(0),
         });
     }
     let max_uid = records.last().map_or(0, |r| r.uid);
     let mut h = Header::new(hh.map_or(new_uid_validity, |h| h.uid_validity).max(1));
+    if let Some(id) = hh.and_then(|h| h.mailbox_id) {
+        h.mailbox_id = id;
+    }
     h.uid_next = hh.map_or(1, |h| h.uid_next).max(max_uid + 1);
     h.recent_uid = hh
         .and_then(|h| h.recent_uid)

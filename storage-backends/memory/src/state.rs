@@ -10,9 +10,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use bytes::Bytes;
 use mailroom_core::replication::{StateCrc, SyncPoint};
 use mailroom_core::{
-    Acl, Appended, Changes, CopyResult, Error, Flag, Flags, InternalDate, MailboxSnapshot,
-    MailboxStatus, MailboxWatch, MessageGuid, MessageMeta, MessageSummary, ModSeq, NewMessage,
-    Result, SpecialUse, StoreOp, StoreResult, Uid, UidValidity, storage::MailboxNotifier,
+    Acl, Appended, Changes, CopyResult, Error, Flag, Flags, InternalDate, MailboxId,
+    MailboxSnapshot, MailboxStatus, MailboxWatch, MessageGuid, MessageMeta, MessageSummary, ModSeq,
+    NewMessage, Result, SpecialUse, StoreOp, StoreResult, Uid, UidValidity,
+    storage::MailboxNotifier,
 };
 
 mod replica;
@@ -114,6 +115,8 @@ pub(crate) struct StoredMessage {
     modseq: ModSeq,
     internal_date: InternalDate,
     guid: MessageGuid,
+    /// SAVEDATE (RFC 8514): when it was saved in this mailbox, Unix seconds.
+    save_date: i64,
     content: Bytes,
     summary: Arc<MessageSummary>,
 }
@@ -159,6 +162,8 @@ pub(crate) struct MailboxState {
     /// Wakes watchers; dropped on delete so that watches end.
     notifier: Option<MailboxNotifier>,
     uid_validity: UidValidity,
+    /// MAILBOXID (RFC 8474), made with the mailbox.
+    mailbox_id: MailboxId,
     uid_next: Uid,
     highest_modseq: ModSeq,
     /// Messages with this UID or above are recent for the next claim.
@@ -190,6 +195,7 @@ impl MailboxState {
             deleted: false,
             notifier: Some(notifier),
             uid_validity,
+            mailbox_id: MailboxId::generate(&uid_validity.0.to_le_bytes()),
             uid_next: Uid(1),
             highest_modseq: INITIAL_MODSEQ,
             recent_from: Uid(1),
@@ -302,6 +308,7 @@ impl MailboxState {
             internal_date: message.internal_date,
             size: message.content.len() as u64,
             guid: message.guid,
+            save_date: Some(message.save_date),
         }
     }
 
@@ -329,6 +336,7 @@ impl MailboxState {
                 modseq,
                 internal_date: message.internal_date.unwrap_or_else(InternalDate::now),
                 guid: MessageGuid::of(&message.content),
+                save_date: InternalDate::now().timestamp,
                 summary: Arc::new(MessageSummary::parse(&message.content)),
                 content: message.content,
             };
@@ -354,6 +362,7 @@ impl MailboxState {
             deleted: 0,
             highest_modseq: self.highest_modseq,
             size: self.bytes,
+            mailbox_id: self.mailbox_id,
         };
         for m in self.messages.values() {
             if !self.viewer_seen(viewer, m) {
@@ -369,6 +378,7 @@ impl MailboxState {
     /// Every message as `viewer` sees it.
     pub(crate) fn snapshot(&self, viewer: Viewer<'_>) -> MailboxSnapshot {
         MailboxSnapshot {
+            mailbox_id: self.mailbox_id,
             uid_validity: self.uid_validity,
             uid_next: self.uid_next,
             highest_modseq: self.highest_modseq,
@@ -598,6 +608,7 @@ impl MailboxState {
                 uid,
                 flags,
                 modseq,
+                save_date: InternalDate::now().timestamp,
                 ..p.message.clone()
             };
             self.insert(copy);

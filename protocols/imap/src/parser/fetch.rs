@@ -106,6 +106,9 @@ pub(super) fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAttr> {
         "BODYSTRUCTURE" => FetchAttr::BodyStructure,
         "UID" => FetchAttr::Uid,
         "MODSEQ" => FetchAttr::ModSeq,
+        "EMAILID" => FetchAttr::EmailId,
+        "THREADID" => FetchAttr::ThreadId,
+        "SAVEDATE" => FetchAttr::SaveDate,
         "BODY" if c.peek() != Some(b'[') => FetchAttr::Body,
         "BODY" | "BODY.PEEK" => {
             let section = section(c)?;

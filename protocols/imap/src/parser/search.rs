@@ -5,6 +5,7 @@
 use mailroom_core::ModSeq;
 
 use crate::command::{Command, SearchKey, SearchReturn};
+use crate::extension::objectid;
 
 use super::primitives::{Cursor, MAX_LIST_ITEMS, PResult, err, utf8};
 
@@ -131,6 +132,24 @@ pub(super) fn search_key(c: &mut Cursor<'_>) -> PResult<SearchKey> {
         "SENTBEFORE" => SearchKey::SentBefore(arg_date(c)?),
         "SENTON" => SearchKey::SentOn(arg_date(c)?),
         "SENTSINCE" => SearchKey::SentSince(arg_date(c)?),
+        "SAVEDBEFORE" => SearchKey::SavedBefore(arg_date(c)?),
+        "SAVEDON" => SearchKey::SavedOn(arg_date(c)?),
+        "SAVEDSINCE" => SearchKey::SavedSince(arg_date(c)?),
+        "SAVEDATESUPPORTED" => SearchKey::SaveDateSupported,
+        "EMAILID" | "THREADID" => {
+            // RFC 8474: `objectid = 1*255(ALPHA / DIGIT / "_" / "-")`.
+            c.sp()?;
+            let id = c.token(objectid::is_objectid_char, "expected an object id")?;
+            if id.len() > objectid::MAX_OBJECTID {
+                return err("object id too long");
+            }
+            let id = String::from_utf8_lossy(id).into_owned();
+            if name == "EMAILID" {
+                SearchKey::EmailId(id)
+            } else {
+                SearchKey::ThreadId(id)
+            }
+        }
         "HEADER" => {
             let field = arg_string(c)?;
             let value = arg_string(c)?;

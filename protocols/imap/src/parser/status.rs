@@ -17,6 +17,7 @@ pub(super) fn status_item(c: &mut Cursor<'_>) -> PResult<StatusItem> {
         "SIZE" => StatusItem::Size,
         "DELETED" => StatusItem::Deleted,
         "APPENDLIMIT" => StatusItem::AppendLimit,
+        "MAILBOXID" => StatusItem::MailboxId,
         _ => return err("unknown STATUS item"),
     })
 }

@@ -16,6 +16,7 @@ pub(crate) fn status_item_name(i: StatusItem) -> &'static str {
         StatusItem::Size => "SIZE",
         StatusItem::Deleted => "DELETED",
         StatusItem::AppendLimit => "APPENDLIMIT",
+        StatusItem::MailboxId => "MAILBOXID",
     }
 }
 
@@ -155,7 +156,11 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
                 o.raw(b"))");
             }
         }
-        Data::Status { mailbox, items } => {
+        Data::Status {
+            mailbox,
+            items,
+            mailbox_id,
+        } => {
             o.raw(b"STATUS ");
             o.mailbox(mailbox);
             o.raw(b" (");
@@ -165,7 +170,15 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
                 }
                 o.str(status_item_name(*item));
                 o.sp();
-                o.num(v);
+                match (item, mailbox_id) {
+                    (StatusItem::MailboxId, Some(id)) => {
+                        o.raw(b"(");
+                        o.str(&crate::extension::objectid::mailbox_id(id));
+                        o.raw(b")");
+                    }
+                    (StatusItem::MailboxId, None) => o.raw(b"NIL"),
+                    _ => o.num(v),
+                }
             }
             o.raw(b")");
         }

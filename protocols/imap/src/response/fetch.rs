@@ -107,6 +107,20 @@ pub(super) fn fetch_item(o: &mut Out<'_>, item: &FetchItem) {
             o.uint(m.0);
             o.raw(b")");
         }
+        FetchItem::EmailId(guid) => {
+            o.raw(b"EMAILID (");
+            o.str(&guid.to_string());
+            o.raw(b")");
+        }
+        FetchItem::ThreadId => o.raw(b"THREADID NIL"),
+        FetchItem::SaveDate(None) => o.raw(b"SAVEDATE NIL"),
+        FetchItem::SaveDate(Some(t)) => {
+            o.raw(b"SAVEDATE ");
+            o.date_time(&mailroom_core::InternalDate {
+                timestamp: *t,
+                offset_minutes: 0,
+            });
+        }
         FetchItem::BodySection {
             label,
             origin,

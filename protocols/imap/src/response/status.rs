@@ -118,6 +118,12 @@ pub(crate) fn write_code(o: &mut Out<'_>, code: &Code) {
             o.num(m.0);
             return;
         }
+        Code::MailboxId(id) => {
+            o.raw(b"MAILBOXID (");
+            o.str(&crate::extension::objectid::mailbox_id(id));
+            o.raw(b")");
+            return;
+        }
         Code::NoModSeq => "NOMODSEQ",
         Code::Modified(set) => {
             o.raw(b"MODIFIED ");

@@ -168,7 +168,8 @@ fn mailbox_data() {
                 (StatusItem::HighestModSeq, 9),
                 (StatusItem::Size, 100),
                 (StatusItem::Deleted, 0),
-            ]
+            ],
+            mailbox_id: None,
         }),
         "* STATUS \"INBOX\" (MESSAGES 3 UIDNEXT 4 HIGHESTMODSEQ 9 SIZE 100 DELETED 0)\r\n"
     );

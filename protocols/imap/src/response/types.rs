@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mailroom_core::{Flags, InternalDate, MessageSummary, ModSeq, SeqSet, Uid, UidValidity};
+use mailroom_core::{
+    Flags, InternalDate, MailboxId, MessageGuid, MessageSummary, ModSeq, SeqSet, Uid, UidValidity,
+};
 
 use crate::command::{Section, StatusItem};
 
@@ -79,6 +81,8 @@ pub enum Code {
     UidNotSticky,
     /// HIGHESTMODSEQ n (RFC 7162)
     HighestModSeq(ModSeq),
+    /// MAILBOXID (id) (RFC 8474)
+    MailboxId(MailboxId),
     /// NOMODSEQ
     NoModSeq,
     /// MODIFIED set
@@ -164,8 +168,10 @@ pub enum Data {
     Status {
         /// Mailbox name (UTF-8).
         mailbox: String,
-        /// Items with values.
+        /// Items with values (the value of MAILBOXID is `mailbox_id`).
         items: Vec<(StatusItem, u64)>,
+        /// The MAILBOXID, written where `items` has [`StatusItem::MailboxId`].
+        mailbox_id: Option<MailboxId>,
     },
     /// `* SEARCH n n n [(MODSEQ m)]`
     Search {
@@ -311,6 +317,12 @@ pub enum FetchItem {
     Body(Arc<MessageSummary>),
     /// MODSEQ (n)
     ModSeq(ModSeq),
+    /// EMAILID (id) (RFC 8474): the message's GUID in hex.
+    EmailId(MessageGuid),
+    /// THREADID NIL (RFC 8474: threads are not kept).
+    ThreadId,
+    /// SAVEDATE "..." or NIL (RFC 8514), Unix seconds in UTC.
+    SaveDate(Option<i64>),
     /// `BODY[section]<origin>` literal, or RFC822 / RFC822.HEADER / RFC822.TEXT.
     /// The bytes are a slice of the stored message (no copy).
     BodySection {

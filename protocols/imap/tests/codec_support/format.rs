@@ -197,6 +197,7 @@ impl W {
                 StatusItem::Size => "SIZE",
                 StatusItem::Deleted => "DELETED",
                 StatusItem::AppendLimit => "APPENDLIMIT",
+                StatusItem::MailboxId => "MAILBOXID",
             });
         }
         self.raw(")");
@@ -246,6 +247,9 @@ impl W {
             FetchAttr::BodyStructure => self.raw("BODYSTRUCTURE"),
             FetchAttr::Uid => self.raw("UID"),
             FetchAttr::ModSeq => self.raw("MODSEQ"),
+            FetchAttr::EmailId => self.raw("EMAILID"),
+            FetchAttr::ThreadId => self.raw("THREADID"),
+            FetchAttr::SaveDate => self.raw("SAVEDATE"),
             FetchAttr::BodySection {
                 peek,
                 section,
@@ -401,6 +405,12 @@ impl W {
             K::Unkeyword(v) => self.raw(&format!("UNKEYWORD {v}")),
             K::Unseen => self.raw("UNSEEN"),
             K::ModSeq(m) => self.raw(&format!("MODSEQ {}", m.0)),
+            K::EmailId(v) => self.raw(&format!("EMAILID {v}")),
+            K::ThreadId(v) => self.raw(&format!("THREADID {v}")),
+            K::SavedBefore(v) => d(self, "SAVEDBEFORE", *v),
+            K::SavedOn(v) => d(self, "SAVEDON", *v),
+            K::SavedSince(v) => d(self, "SAVEDSINCE", *v),
+            K::SaveDateSupported => self.raw("SAVEDATESUPPORTED"),
         }
     }
 

@@ -255,6 +255,7 @@ impl Inner {
                     header_size: p.header_size,
                     size: p.size,
                     guid: p.guid,
+                    save_date: mailroom_core::InternalDate::now().timestamp,
                     ..Record::default()
                 },
                 (None, Some((_, old))) => old,

@@ -161,6 +161,7 @@ impl MailboxState {
                 modseq: record.modseq,
                 internal_date: record.internal_date,
                 guid: record.guid,
+                save_date: mailroom_core::InternalDate::now().timestamp,
                 content,
                 summary,
             });

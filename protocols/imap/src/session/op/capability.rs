@@ -42,6 +42,8 @@ const AUTHENTICATED: &[&str] = &[
     catenate::CAPABILITY,
     binary::CAPABILITY,
     replace::CAPABILITY,
+    "OBJECTID",
+    "SAVEDATE",
 ];
 
 /// Quota extensions, offered when the server has a quota policy.

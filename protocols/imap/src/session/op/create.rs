@@ -1,5 +1,6 @@
 //! CREATE (RFC 3501 §6.3.3) with the USE parameter of RFC 6154
-//! (CREATE-SPECIAL-USE). Missing parents are created too.
+//! (CREATE-SPECIAL-USE) and the `[MAILBOXID]` of OBJECTID (RFC 8474).
+//! Missing parents are created too.
 
 use mailroom_core::SpecialUse;
 
@@ -24,7 +25,15 @@ pub(crate) async fn handle(
         ));
     }
     match access.create(mailbox, special_use.first().copied()).await {
-        Ok(()) => super::ok(tag, "CREATE completed"),
+        // OBJECTID (RFC 8474 §4.1): the new mailbox's id in the OK.
+        Ok(()) => match access.status(mailbox).await {
+            Ok(status) => super::reply(StatusResponse::ok(
+                tag,
+                Some(Code::MailboxId(status.mailbox_id)),
+                "CREATE completed",
+            )),
+            Err(_) => super::ok(tag, "CREATE completed"),
+        },
         Err(e) => super::fail(tag, &e),
     }
 }

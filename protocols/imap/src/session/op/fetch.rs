@@ -336,6 +336,9 @@ fn build_items(
             FetchAttr::InternalDate => FetchItem::InternalDate(p.meta.internal_date),
             FetchAttr::Rfc822Size => FetchItem::Rfc822Size(p.meta.size),
             FetchAttr::ModSeq => FetchItem::ModSeq(p.meta.modseq),
+            FetchAttr::EmailId => FetchItem::EmailId(p.meta.guid),
+            FetchAttr::ThreadId => FetchItem::ThreadId,
+            FetchAttr::SaveDate => FetchItem::SaveDate(p.meta.save_date),
             FetchAttr::Envelope => match &p.summary {
                 Some(s) => FetchItem::Envelope(s.clone()),
                 None => continue,

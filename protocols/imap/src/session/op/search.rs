@@ -30,7 +30,7 @@ use mailroom_core::{Flag, InternalDate, MessageMeta, MessageSummary, ModSeq, Seq
 
 use super::super::{Reply, State};
 use crate::command::{SearchDate, SearchKey, SearchReturn};
-use crate::extension::{searchres, within};
+use crate::extension::{objectid, savedate, searchres, within};
 use crate::response::{Code, Data, Response, StatusResponse};
 
 /// The most messages one nested search key may have (a bound on recursion).
@@ -571,6 +571,7 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
             .map(|(ts, off)| (ts + i64::from(off) * 60).div_euclid(86_400))
             .unwrap_or(day)
     };
+    let saved_day = || savedate::saved_day(m.meta, day);
     match key {
         K::And(keys) => {
             let mut acc = Some(true);
@@ -618,6 +619,14 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
         K::SentOn(SearchDate(d)) => Some(sent_day() == *d),
         K::SentSince(SearchDate(d)) => Some(sent_day() >= *d),
         K::ModSeq(n) => Some(m.meta.modseq >= *n),
+        // SAVEDATE (RFC 8514, see `extension::savedate`).
+        K::SavedBefore(SearchDate(d)) => Some(saved_day() < *d),
+        K::SavedOn(SearchDate(d)) => Some(saved_day() == *d),
+        K::SavedSince(SearchDate(d)) => Some(saved_day() >= *d),
+        K::SaveDateSupported => Some(true),
+        // OBJECTID (RFC 8474, see `extension::objectid`).
+        K::EmailId(id) => Some(objectid::email_id(m.meta) == *id),
+        K::ThreadId(_) => Some(false),
         K::From(s) => Some(m.header_contains("from", s).unwrap_or(false)),
         K::To(s) => Some(m.header_contains("to", s).unwrap_or(false)),
         K::Cc(s) => Some(m.header_contains("cc", s).unwrap_or(false)),
@@ -658,6 +667,7 @@ mod tests {
             },
             size: 100,
             guid: MessageGuid::default(),
+            save_date: None,
         }
     }
 

@@ -96,6 +96,12 @@ pub(crate) async fn handle(
         Some(Code::HighestModSeq(snapshot.highest_modseq)),
         "highest modseq",
     ));
+    // OBJECTID (RFC 8474 §4.1).
+    out.push(StatusResponse::untagged(
+        StatusKind::Ok,
+        Some(Code::MailboxId(snapshot.mailbox_id)),
+        "mailbox id",
+    ));
     if let Some(q) = &params.qresync
         && q.uid_validity == snapshot.uid_validity
     {

@@ -50,6 +50,7 @@ pub(crate) fn status_data(
                 StatusItem::Size => status.size,
                 StatusItem::Deleted => u64::from(status.deleted),
                 StatusItem::AppendLimit => append_limit,
+                StatusItem::MailboxId => 0,
             };
             (*i, v)
         })
@@ -57,5 +58,6 @@ pub(crate) fn status_data(
     Response::Data(Data::Status {
         mailbox: mailbox.to_owned(),
         items: values,
+        mailbox_id: Some(status.mailbox_id),
     })
 }
