@@ -41,7 +41,20 @@ pub(crate) fn meta(row: &Row) -> Result<MessageMeta, Error> {
         },
         size: row.try_get::<_, i64>(6).map_err(db)? as u64,
         guid: guid(row.try_get(7).map_err(db)?)?,
+        // SAVEDATE is not kept by this store yet (no column).
+        save_date: None,
     })
+}
+
+/// The MAILBOXID (RFC 8474) of mailbox row `id`: 16 bytes of the SHA-1
+/// of the row's `bigserial` key, which is never reused (RENAME keeps the
+/// row; a mailbox made again gets a new row).
+pub(crate) fn mailbox_id(id: i64) -> mailroom_core::MailboxId {
+    use sha1::Digest as _;
+    let d = sha1::Sha1::digest([b"mailroom-pg-mailbox".as_slice(), &id.to_be_bytes()].concat());
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&d[..16]);
+    mailroom_core::MailboxId(out)
 }
 
 pub(crate) fn uid(v: i64) -> Uid {

@@ -67,6 +67,7 @@ pub(crate) async fn status(
             unseen: n(5),
             deleted: n(6),
             size: r.get::<_, i64>(7).max(0) as u64,
+            mailbox_id: db::mailbox_id(id),
         }
     }))
 }
@@ -369,6 +370,7 @@ impl Mailbox for PgMailbox {
         let messages = self.metas(&*tx, None).await?;
         tx.commit().await.map_err(db)?;
         Ok(MailboxSnapshot {
+            mailbox_id: db::mailbox_id(self.row.id),
             uid_validity: uid_validity(head.get(0)),
             uid_next: uid(head.get(1)),
             highest_modseq: ModSeq(head.get::<_, i64>(2) as u64),

@@ -8,8 +8,12 @@
 //!   SAVEDSINCE compare its INTERNALDATE instead (RFC 8514 leaves this
 //!   open; it keeps such messages findable by age).
 //! - The SAVED* keys compare days in UTC, ignoring the time of day, as
-//!   BEFORE/ON/SINCE do; SAVEDATESUPPORTED matches every message (every
-//!   mailbox of both stores keeps save dates).
+//!   BEFORE/ON/SINCE do.
+//! - SAVEDATESUPPORTED asks whether the mailbox keeps save dates; it is
+//!   answered per message: it matches the messages that have one. In the
+//!   memory and CRC stores that is every message saved since the store
+//!   kept them (so every message of a new mailbox); the PostgreSQL store
+//!   keeps none yet, so it matches nothing there and FETCH says NIL.
 
 use mailroom_core::MessageMeta;
 

@@ -623,7 +623,7 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
         K::SavedBefore(SearchDate(d)) => Some(saved_day() < *d),
         K::SavedOn(SearchDate(d)) => Some(saved_day() == *d),
         K::SavedSince(SearchDate(d)) => Some(saved_day() >= *d),
-        K::SaveDateSupported => Some(true),
+        K::SaveDateSupported => Some(m.meta.save_date.is_some()),
         // OBJECTID (RFC 8474, see `extension::objectid`).
         K::EmailId(id) => Some(objectid::email_id(m.meta) == *id),
         K::ThreadId(_) => Some(false),
