@@ -78,3 +78,21 @@ fn scram_agrees_with_dovecot() {
         dovecot.log()
     );
 }
+
+/// BINARY (RFC 3516): `FETCH BINARY.PEEK[part]`, a partial of it and
+/// `BINARY.SIZE[part]` of every base64 and quoted-printable part of a
+/// mailbox of crafted and real mail give the same decoded bytes and sizes
+/// as Dovecot, and the same `NO [UNKNOWN-CTE]` (`binary.py`).
+#[test]
+fn binary_agrees_with_dovecot() {
+    let dovecot = Dovecot::start("alice@example.com", "secret");
+    let server = Server::start(Store::Crc);
+    server.add_user("alice@example.com", "secret");
+    let port = dovecot.port().to_string();
+    let out = server.run_python("binary.py", &[], &[("MR_DOVECOT_PORT", &port)]);
+    assert!(
+        out.contains("ALL OK"),
+        "{out}\n--- dovecot log ---\n{}",
+        dovecot.log()
+    );
+}

@@ -1,6 +1,7 @@
 //! Real IMAP clients against a real `mailroomd`: Python's imaplib and
 //! imapclient (tests/clients/imap_e2e.py), mbsync and offlineimap
-//! (tests/clients/sync_clients.py). Each test runs against every store.
+//! (tests/clients/sync_clients.py; mbsync with COMPRESS=DEFLATE on). Each
+//! test runs against every store.
 
 use mailroom_e2e::{Server, Store, require_program};
 
@@ -17,6 +18,16 @@ fn sync_tree(store: Store, tool: &str) {
     server.add_user("alice@example.com", "secret");
     let out = server.run_python("sync_clients.py", &[tool], &[]);
     assert!(out.contains("ALL OK"), "{out}");
+    if tool == "mbsync" {
+        // mbsync turns COMPRESS=DEFLATE (RFC 4978) on whenever it is
+        // offered: the sync above ran compressed
+        let log = server.log();
+        assert!(
+            log.lines()
+                .any(|l| l.contains("command=\"COMPRESS\"") && l.contains("status=\"OK\"")),
+            "mbsync did not turn COMPRESS on:\n{log}"
+        );
+    }
 }
 
 macro_rules! per_store {

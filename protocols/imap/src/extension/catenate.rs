@@ -55,6 +55,8 @@ pub struct ImapUrl {
     pub uid: u32,
     /// `;SECTION=`, parsed as a FETCH body section.
     pub section: Section,
+    /// The section as written, percent-decoded (empty without one).
+    pub section_text: String,
     /// `;PARTIAL=offset[.length]`.
     pub partial: Option<(u32, Option<u32>)>,
 }
@@ -145,6 +147,7 @@ pub fn parse_url(url: &str) -> Result<ImapUrl, UrlError> {
     }
     let mut uid = None;
     let mut section = Section::default();
+    let mut section_text = String::new();
     let mut partial_range = None;
     let mut first = true;
     while !params.is_empty() {
@@ -169,12 +172,19 @@ pub fn parse_url(url: &str) -> Result<ImapUrl, UrlError> {
             if uid.is_none() {
                 return Err(UrlError::Syntax("SECTION before UID"));
             }
+            if !section_text.is_empty() || partial_range.is_some() {
+                return Err(UrlError::Syntax("SECTION twice or after PARTIAL"));
+            }
             let end = rest.find("/;").unwrap_or(rest.len());
-            section = parse_section(&percent_decode(&rest[..end])?)?;
+            section_text = percent_decode(&rest[..end])?;
+            if section_text.is_empty() {
+                return Err(UrlError::Syntax("empty SECTION"));
+            }
+            section = parse_section(&section_text)?;
             params = &rest[end..];
         } else if let Some(rest) = strip_prefix_ignore_case(p, ";PARTIAL=") {
-            if uid.is_none() {
-                return Err(UrlError::Syntax("PARTIAL before UID"));
+            if uid.is_none() || partial_range.is_some() {
+                return Err(UrlError::Syntax("PARTIAL before UID or twice"));
             }
             let (offset, rest) = number(rest)?;
             let (len, rest) = match rest.strip_prefix('.') {
@@ -201,8 +211,57 @@ pub fn parse_url(url: &str) -> Result<ImapUrl, UrlError> {
         uid_validity,
         uid: uid.ok_or(UrlError::Syntax("no ;UID"))?,
         section,
+        section_text,
         partial: partial_range,
     })
+}
+
+impl std::fmt::Display for ImapUrl {
+    /// The URL in a canonical form [`parse_url`] reads back to the same
+    /// value: `imap://` when there is a host, an absolute path when there
+    /// is a mailbox, else relative; names percent-encoded.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if let Some(host) = &self.host {
+            f.write_str("imap://")?;
+            if let Some(user) = &self.user {
+                write!(f, "{}@", percent_encode(user))?;
+            }
+            write!(f, "{host}/")?;
+        } else if self.mailbox.is_some() {
+            f.write_str("/")?;
+        }
+        if let Some(m) = &self.mailbox {
+            f.write_str(&percent_encode(m))?;
+        }
+        if let Some(v) = self.uid_validity {
+            write!(f, ";UIDVALIDITY={v}")?;
+        }
+        if self.mailbox.is_some() || self.uid_validity.is_some() {
+            f.write_str("/")?;
+        }
+        write!(f, ";UID={}", self.uid)?;
+        if !self.section_text.is_empty() {
+            write!(f, "/;SECTION={}", percent_encode(&self.section_text))?;
+        }
+        match self.partial {
+            Some((o, Some(l))) => write!(f, "/;PARTIAL={o}.{l}"),
+            Some((o, None)) => write!(f, "/;PARTIAL={o}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `%XX` for every byte but ALPHA, DIGIT and `-._~`.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
@@ -381,6 +440,41 @@ mod tests {
             u.section.text,
             Some(SectionText::HeaderFields(vec!["TO".into(), "FROM".into()]))
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parse_never_panics(s in "\\PC{0,80}") {
+            let _ = parse_url(&s);
+        }
+
+        #[test]
+        fn canonical_form_round_trips(
+            host in proptest::option::of("[a-z0-9.-]{1,20}"),
+            user in proptest::option::of("\\PC{1,12}"),
+            mailbox in proptest::option::of("\\PC{1,20}"),
+            uid_validity in proptest::option::of(proptest::prelude::any::<u32>()),
+            uid in 1u32..,
+            section in proptest::sample::select(vec![
+                "", "1", "1.2.3", "HEADER", "TEXT", "2.MIME", "1.HEADER.FIELDS (To Cc)",
+                "HEADER.FIELDS.NOT (X-Spam)",
+            ]),
+            partial in proptest::option::of((proptest::prelude::any::<u32>(), proptest::option::of(1u32..))),
+        ) {
+            let mailbox = if host.is_some() { mailbox.or(Some("INBOX".into())) } else { mailbox };
+            let url = ImapUrl {
+                user: host.as_ref().and(user),
+                host,
+                mailbox,
+                uid_validity,
+                uid,
+                section: parse_section(section).unwrap_or_default(),
+                section_text: section.to_owned(),
+                partial,
+            };
+            let text = url.to_string();
+            proptest::prop_assert_eq!(parse_url(&text), Ok(url), "{}", text);
+        }
     }
 
     #[test]

@@ -404,7 +404,7 @@ fn build_items(
                 ..
             } => {
                 let data = match (&p.summary, content) {
-                    (Some(s), Some(c)) => binary::decoded_part(s, c, part)?,
+                    (Some(s), Some(c)) => Some(binary::decoded_part(s, c, part)?),
                     _ => None,
                 };
                 let (origin, data) = match range {
@@ -419,7 +419,7 @@ fn build_items(
             }
             FetchAttr::BinarySize { part } => {
                 let data = match (&p.summary, content) {
-                    (Some(s), Some(c)) => binary::decoded_part(s, c, part)?,
+                    (Some(s), Some(c)) => Some(binary::decoded_part(s, c, part)?),
                     _ => None,
                 };
                 FetchItem::BinarySize {
