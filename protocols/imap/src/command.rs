@@ -682,6 +682,8 @@ pub enum FetchAttr {
     ThreadId,
     /// SAVEDATE (RFC 8514)
     SaveDate,
+    /// PREVIEW or `PREVIEW (LAZY)` (RFC 8970)
+    Preview,
     /// `BODY[section]<partial>` or `BODY.PEEK[...]`
     BodySection {
         /// BODY.PEEK: do not set \Seen.

@@ -88,6 +88,16 @@ async fn object_ids_and_save_dates() {
     assert_eq!(search_ids(&c.ok("SEARCH SAVEDATESUPPORTED").await), [1]);
     assert!(search_ids(&c.ok("SEARCH SAVEDBEFORE 1-Jan-2000").await).is_empty());
 
+    // PREVIEW (RFC 8970): the body text, LAZY the same.
+    let r = c.ok("FETCH 1 (PREVIEW)").await;
+    assert!(r.contains("PREVIEW \"first\""), "{r}");
+    let r = c.ok("FETCH 1 (UID PREVIEW (LAZY))").await;
+    assert!(r.contains("PREVIEW \"first\""), "{r}");
+    let r = c.ok("FETCH 1 PREVIEW (LAZY)").await;
+    assert!(r.contains("PREVIEW \"first\""), "{r}");
+    let r = c.cmd("FETCH 1 (PREVIEW (BOGUS))").await;
+    assert_eq!(Client::status(&r), "BAD", "{r}");
+
     // Bad input: an object id is letters, digits, `_` and `-`.
     for bad in [
         "SEARCH EMAILID a.b",

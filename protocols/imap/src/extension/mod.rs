@@ -12,6 +12,7 @@ pub mod esort;
 pub mod literal_minus;
 pub mod multiappend;
 pub mod objectid;
+pub mod preview;
 pub mod replace;
 pub mod savedate;
 pub mod searchres;

@@ -109,6 +109,17 @@ pub(super) fn fetch_att(c: &mut Cursor<'_>) -> PResult<FetchAttr> {
         "EMAILID" => FetchAttr::EmailId,
         "THREADID" => FetchAttr::ThreadId,
         "SAVEDATE" => FetchAttr::SaveDate,
+        "PREVIEW" => {
+            // RFC 8970: `"PREVIEW" [SP "(" "LAZY" ")"]`; LAZY changes
+            // nothing here (see `extension::preview`).
+            if c.rest().len() >= 7 && c.rest()[..7].eq_ignore_ascii_case(b" (LAZY)") {
+                c.sp()?;
+                c.expect(b'(', "expected (")?;
+                c.keyword()?;
+                c.expect(b')', "expected )")?;
+            }
+            FetchAttr::Preview
+        }
         "BODY" if c.peek() != Some(b'[') => FetchAttr::Body,
         "BODY" | "BODY.PEEK" => {
             let section = section(c)?;

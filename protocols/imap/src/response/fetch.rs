@@ -113,6 +113,10 @@ pub(super) fn fetch_item(o: &mut Out<'_>, item: &FetchItem) {
             o.raw(b")");
         }
         FetchItem::ThreadId => o.raw(b"THREADID NIL"),
+        FetchItem::Preview(text) => {
+            o.raw(b"PREVIEW ");
+            o.string(text.as_bytes());
+        }
         FetchItem::SaveDate(None) => o.raw(b"SAVEDATE NIL"),
         FetchItem::SaveDate(Some(t)) => {
             o.raw(b"SAVEDATE ");

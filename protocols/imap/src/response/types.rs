@@ -323,6 +323,8 @@ pub enum FetchItem {
     ThreadId,
     /// SAVEDATE "..." or NIL (RFC 8514), Unix seconds in UTC.
     SaveDate(Option<i64>),
+    /// PREVIEW "..." (RFC 8970).
+    Preview(String),
     /// `BODY[section]<origin>` literal, or RFC822 / RFC822.HEADER / RFC822.TEXT.
     /// The bytes are a slice of the stored message (no copy).
     BodySection {

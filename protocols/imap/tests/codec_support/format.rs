@@ -250,6 +250,7 @@ impl W {
             FetchAttr::EmailId => self.raw("EMAILID"),
             FetchAttr::ThreadId => self.raw("THREADID"),
             FetchAttr::SaveDate => self.raw("SAVEDATE"),
+            FetchAttr::Preview => self.raw("PREVIEW"),
             FetchAttr::BodySection {
                 peek,
                 section,

@@ -44,6 +44,7 @@ const AUTHENTICATED: &[&str] = &[
     replace::CAPABILITY,
     "OBJECTID",
     "SAVEDATE",
+    "PREVIEW",
 ];
 
 /// Quota extensions, offered when the server has a quota policy.

@@ -19,6 +19,7 @@ use super::super::body::{from_summary_only, partial, section_bytes};
 use super::super::{Reply, ResponseStream, State, error_response};
 use crate::command::{FetchAttr, Section};
 use crate::extension::binary::{self, Undecodable};
+use crate::extension::preview;
 use crate::response::{Data, FetchItem, Response, SectionLabel, StatusResponse};
 
 /// What is known about one message before its response is built.
@@ -159,7 +160,8 @@ pub(crate) async fn handle(
         FetchAttr::Rfc822
         | FetchAttr::Rfc822Text
         | FetchAttr::Binary { .. }
-        | FetchAttr::BinarySize { .. } => true,
+        | FetchAttr::BinarySize { .. }
+        | FetchAttr::Preview => true,
         FetchAttr::BodySection { section, .. } => !from_summary_only(section),
         _ => false,
     });
@@ -339,6 +341,9 @@ fn build_items(
             FetchAttr::EmailId => FetchItem::EmailId(p.meta.guid),
             FetchAttr::ThreadId => FetchItem::ThreadId,
             FetchAttr::SaveDate => FetchItem::SaveDate(p.meta.save_date),
+            FetchAttr::Preview => {
+                FetchItem::Preview(content.map(|c| preview::preview(c)).unwrap_or_default())
+            }
             FetchAttr::Envelope => match &p.summary {
                 Some(s) => FetchItem::Envelope(s.clone()),
                 None => continue,
