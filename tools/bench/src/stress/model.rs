@@ -124,11 +124,37 @@ pub(crate) struct BoxModel {
     rw_attached: u32,
     attach_events: u64,
     last_attach_change: u64,
+    /// The messages neither expunged nor caught by an EXPUNGE or MOVE:
+    /// the ones the checks go through (the others stay in `msgs` for
+    /// lookups, without their history).
+    alive: BTreeSet<u32>,
 }
 
 impl BoxModel {
     pub(crate) fn msg(&mut self, uid: u32) -> &mut Msg {
-        self.msgs.entry(uid).or_default()
+        match self.msgs.entry(uid) {
+            std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                self.alive.insert(uid);
+                e.insert(Msg::default())
+            }
+        }
+    }
+
+    /// `uid` is expunged, or may be: the checks leave it alone from now.
+    fn retire(&mut self, uid: u32) {
+        self.alive.remove(&uid);
+        if let Some(m) = self.msgs.get_mut(&uid) {
+            m.history = VecDeque::new();
+            m.known = BTreeMap::new();
+            m.complete = false;
+        }
+    }
+
+    fn alive(&self) -> impl Iterator<Item = (u32, &Msg)> + '_ {
+        self.alive
+            .iter()
+            .filter_map(|u| self.msgs.get(u).map(|m| (*u, m)))
     }
 
     fn saw_uid(&mut self, uid: u32, r: u64) {
@@ -138,8 +164,6 @@ impl BoxModel {
         }
     }
 
-    /// UIDs of messages that must be in any view opened after `s`: told by
-    /// APPENDUID/COPYUID before `s`, never marked for removal.
     /// Whether a message may have vanished since `since`: an EXPUNGE or
     /// MOVE is in flight or ended after it.
     pub(crate) fn expunged_since(&self, since: u64) -> bool {
@@ -152,13 +176,14 @@ impl BoxModel {
         self.expunges_inflight > own || self.last_expunge_end > since
     }
 
+    /// UIDs of messages that must be in any view opened after `s`: told by
+    /// APPENDUID/COPYUID before `s`, never marked for removal.
     pub(crate) fn required(&self, s: u64) -> Vec<u32> {
-        self.msgs
-            .iter()
+        self.alive()
             .filter(|(_, m)| {
                 m.registered && m.created_at < s && m.expunged_at.is_none() && !m.may_expunge
             })
-            .map(|(&u, _)| u)
+            .map(|(u, _)| u)
             .collect()
     }
 }
@@ -380,6 +405,7 @@ impl Model {
                             ));
                         }
                         m.expunged_at = Some(m.expunged_at.map_or(r, |t| t.min(r)));
+                        self.boxes[user][mailbox].retire(uid);
                     }
                 }
                 Response::Recent(n) => a.recent = Some(n),
@@ -600,6 +626,7 @@ impl Model {
             }
             if let Some(ms) = *modseq
                 && m.expunged_at.is_none()
+                && !m.maybe_gone
             {
                 if m.floor_time < s {
                     modseq_checks += 1;
@@ -627,12 +654,11 @@ impl Model {
     /// The MODSEQ each of `uids` is known to have reached before `s`.
     pub(crate) fn floors(&mut self, user: usize, mailbox: usize, s: u64) -> BTreeMap<u32, u64> {
         self.boxes[user][mailbox]
-            .msgs
-            .iter()
+            .alive()
             .filter(|(_, m)| {
                 m.floor_time < s && m.floor > 0 && m.expunged_at.is_none() && !m.may_expunge
             })
-            .map(|(&u, m)| (u, m.floor))
+            .map(|(u, m)| (u, m.floor))
             .collect()
     }
 
@@ -700,10 +726,9 @@ impl Model {
     /// The messages an EXPUNGE sent at `s` may remove.
     pub(crate) fn expunge_begin(&mut self, user: usize, mailbox: usize, s: u64) -> Vec<Begun> {
         let uids: Vec<u32> = self.boxes[user][mailbox]
-            .msgs
-            .iter()
+            .alive()
             .filter(|(_, m)| m.may_expunge && m.expunged_at.is_none())
-            .map(|(&u, _)| u)
+            .map(|(u, _)| u)
             .collect();
         self.boxes[user][mailbox].expunges_inflight += 1;
         self.store_begin(user, mailbox, &uids, None, s)
@@ -760,6 +785,7 @@ impl Model {
     ) -> Vec<(u32, bool)> {
         let b = &mut self.boxes[user][mailbox];
         let mut alone_on = Vec::new();
+        let mut retired = Vec::new();
         for g in begun {
             let m = b.msg(g.uid);
             let alone = ok && g.inflight_before == 0 && m.events == g.events;
@@ -773,6 +799,7 @@ impl Model {
             ));
             let Some(op) = op else {
                 m.maybe_gone = true;
+                retired.push(g.uid);
                 if alone {
                     alone_on.push((g.uid, false));
                 }
@@ -807,7 +834,8 @@ impl Model {
                     m.complete = false;
                 }
             }
-            let changed = alone && changed(&before.0, before.1, &m.known);
+            // (a message an EXPUNGE may have taken is changed by no STORE)
+            let changed = alone && !m.maybe_gone && changed(&before.0, before.1, &m.known);
             if alone {
                 alone_on.push((g.uid, changed));
             }
@@ -818,6 +846,9 @@ impl Model {
                     m.floor_time = r;
                 }
             }
+        }
+        for uid in retired {
+            b.retire(uid);
         }
         alone_on
     }
@@ -888,7 +919,9 @@ impl Model {
         b.attach_events += 1;
         b.last_attach_change = s;
         let mut unseen = Vec::new();
-        for (&uid, m) in b.msgs.iter_mut() {
+        let alive: Vec<u32> = b.alive.iter().copied().collect();
+        for uid in alive {
+            let m = b.msg(uid);
             if m.registered && m.created_at < s && !m.attached_seen {
                 unseen.push(uid);
             }
