@@ -15,6 +15,9 @@
 //! - `mailroom-bench stress`: many clients on shared mailboxes, every
 //!   response checked against a model of the mailbox (see the `stress`
 //!   module);
+//! - `mailroom-bench compress`: `FETCH 1:* (BODY.PEEK[])` of 10,000
+//!   messages with COMPRESS=DEFLATE, bytes on the wire and time, next to
+//!   Dovecot's `imap_zlib` (see the `compress` module);
 //! - `mailroom-bench replication`: initial sync of a 100,000-message account
 //!   and a catch-up by `mailroom-sync` between two CRC stores, next to
 //!   Dovecot's `doveadm backup`, and replication lag under 8 LMTP
@@ -61,9 +64,11 @@
 //! stores, the replication pair and an LMTP server in-process (mailroomd
 //! has no replication wiring of its own yet), `mailroom-core`,
 //! `mailroom-store-crc`, `mailroom-sync`, `mailroom-lmtp`, `bytes`, and
-//! `mailroom-testkit` for its fixed-list authenticator.
+//! `mailroom-testkit` for its fixed-list authenticator; `flate2` for the
+//! client side of COMPRESS=DEFLATE.
 
 mod accounts;
+mod compress;
 mod connections;
 mod imap;
 mod lmtp;
@@ -486,6 +491,7 @@ fn main() -> Result<()> {
         Some("connections") => return connections::main(std::env::args().skip(2)),
         Some("stress") => return stress::main(std::env::args().skip(2)),
         Some("replication") => return replication::main(std::env::args().skip(2)),
+        Some("compress") => return compress::main(std::env::args().skip(2)),
         Some("imap") => return imap_main(std::env::args().skip(2)),
         _ => {}
     }
