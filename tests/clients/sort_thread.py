@@ -1,5 +1,5 @@
 """Differential test for SORT (RFC 5256, SORT=DISPLAY of RFC 5957, ESORT
-of RFC 5267) and THREAD (ORDEREDSUBJECT, REFERENCES, REFS): the same mailbox in mailroomd and
+of RFC 5267), SEARCHRES (RFC 5182) and THREAD (ORDEREDSUBJECT, REFERENCES, REFS): the same mailbox in mailroomd and
 Dovecot, the same UID SORT and UID THREAD commands; the answers must be the
 same UIDs in the same order (for THREAD: the same response text).
 
@@ -135,6 +135,30 @@ def uid_esort(c, criteria, search):
     return out
 
 
+SEARCHRES = [
+    ("UID SEARCH RETURN (SAVE) UNSEEN", "UID SEARCH $"),
+    ("UID SEARCH RETURN (SAVE) FROM example", "UID SEARCH NOT $"),
+    ("UID SEARCH RETURN (SAVE MIN MAX) SEEN", "UID SEARCH $"),
+    ("UID SEARCH RETURN (SAVE MAX) ALL", "UID SEARCH UID $"),
+    ("UID SEARCH RETURN (SAVE COUNT) 1:20", "UID SEARCH OR $ SEEN"),
+    ("UID SEARCH RETURN (SAVE) 3:9", "UID FETCH $ (FLAGS)"),
+    ("UID SEARCH RETURN (SAVE) SUBJECT hello", "FETCH $ (UID)"),
+    ("UID SORT RETURN (SAVE MIN) (SUBJECT) UTF-8 ALL", "UID SEARCH $"),
+    ("UID SEARCH RETURN (SAVE) CHARSET X-BOGUS ALL", "UID SEARCH $"),
+]
+
+
+def searchres(c, save, use):
+    """The untagged answers (tags removed) and statuses of a SAVE and a use of `$`."""
+    out = []
+    for cmd in (save, use):
+        lines, tagged = raw(c, cmd)
+        out.append(tagged.split(b" ")[1])
+        for line in lines:
+            out.append(re.sub(rb"\(TAG \"[^\"]*\"\) ?", b"", line))
+    return out
+
+
 def uid_thread(c, algorithm, search):
     lines, tagged = raw(c, f"UID THREAD {algorithm} UTF-8 {search}")
     status = tagged.split(b" ")[1]
@@ -196,6 +220,20 @@ def main():
         print(f"MISMATCH UID SORT RETURN (MIN MAX COUNT ALL) ({s}) UTF-8 {q}\n  mailroomd: {a}\n  dovecot:   {b}")
     assert not esort_mismatches, f"{total - len(esort_mismatches)}/{total} ESORT answers agree with Dovecot"
     print(f"ok - {total}/{total} ESORT answers agree with Dovecot")
+
+    # SEARCHRES (RFC 5182): the same saved results and what `$` names.
+    assert b"SEARCHRES" in m.capabilities() and b"SEARCHRES" in d.capabilities(), "SEARCHRES advertised by both"
+    res_mismatches = []
+    for save, use in SEARCHRES:
+        a, b = searchres(m, save, use), searchres(d, save, use)
+        if a != b:
+            res_mismatches.append((save, use, a, b))
+        else:
+            print(f"ok - {save} then {use} agrees")
+    for save, use, a, b in res_mismatches:
+        print(f"MISMATCH {save} then {use}\n  mailroomd: {a}\n  dovecot:   {b}")
+    assert not res_mismatches, f"{len(res_mismatches)}/{len(SEARCHRES)} SEARCHRES answers differ from Dovecot"
+    print(f"ok - {len(SEARCHRES)}/{len(SEARCHRES)} SEARCHRES answers agree with Dovecot")
 
     for cap in (b"THREAD=ORDEREDSUBJECT", b"THREAD=REFERENCES", b"THREAD=REFS"):
         assert cap in m.capabilities(), f"mailroomd lacks {cap}"

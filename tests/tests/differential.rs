@@ -41,7 +41,8 @@ fn conformance_faults_agree_with_dovecot_on_the_crc_store() {
 /// SORT and SORT=DISPLAY (RFC 5256, 5957): every sort key, REVERSE and
 /// multiple criteria over a corpus of real and crafted mail give the same
 /// UIDs in the same order as Dovecot; THREAD=ORDEREDSUBJECT and
-/// THREAD=REFERENCES give the same response text (`sort_thread.py`).
+/// THREAD=REFERENCES and THREAD=REFS give the same response text, and
+/// SEARCHRES the same saved results and uses of `$` (`sort_thread.py`).
 #[test]
 fn sort_and_thread_agree_with_dovecot() {
     let dovecot = Dovecot::start("alice@example.com", "secret");
