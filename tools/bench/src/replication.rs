@@ -26,6 +26,16 @@
 //!   by a fresh connection's `sync_all`: the time per account is what not
 //!   persisting that list costs.
 //!
+//! Measured once (release build, `--messages 10000 --accounts 300`, a
+//! 2-core machine at load average 10-25 from other builds; dsync ran at a
+//! quarter of its 320 msg/s measured on a quieter machine): initial sync
+//! 384 msg/s against dsync's 79 (4.8x; the target is 10x), catch-up of 1,000
+//! new messages and 1,000 flag changes 0.80 s against 16.6 s, lag median
+//! 6.1 s and p99 13.8 s while LMTP delivered 1,414 msg/s (replication, at
+//! about 3.3 ms of CPU per message across both ends, fell behind: the lag
+//! target of 1 s is not met), 0.98 ms per account for the compare after a
+//! restart.
+//!
 //! The primary is filled through `Replication::apply_messages` in batches
 //! of 1,000 (the same records and files an append makes, written faster),
 //! and Dovecot's Maildir by writing its files; neither is timed.
