@@ -814,7 +814,11 @@ impl ConfigFile {
 
         let plugins = crate::plugins::resolve(self.plugins, absolute).map_err(&invalid)?;
         let replication = match self.replication {
-            Some(t) => Some(t.resolve(&data_dir, absolute).map_err(&invalid)?),
+            Some(t) => {
+                let mut r = t.resolve(&data_dir, absolute).map_err(&invalid)?;
+                r.users_file = auth.users_file.clone();
+                Some(r)
+            }
             None => None,
         };
         if let Some(addr) = replication

@@ -180,6 +180,8 @@ pub struct ReplicationSettings {
     pub verify_interval: Duration,
     /// `<data_dir>/replication.state`.
     pub state_file: PathBuf,
+    /// The users file carried to the replica (`[auth] users_file`).
+    pub users_file: PathBuf,
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -292,7 +294,48 @@ impl ReplicationTable {
             sync_timeout: Duration::from_millis(sync_timeout_ms),
             verify_interval: Duration::from_secs(verify_secs),
             state_file: data_dir.join(STATE_FILE),
+            users_file: data_dir.join("users.toml"),
         })
+    }
+}
+
+/// The name the users file travels under in FILE frames.
+const USERS_FILE: &str = "users.toml";
+
+/// The users file as a replicated application file: the primary sends it
+/// whenever it changes, the replica checks that it parses, then writes it
+/// atomically under the users-file lock (temporary file, fsync, rename,
+/// fsync of the directory); the authenticator notices the new file at its
+/// next lookup and reloads it, so a promoted replica accepts the same
+/// logins.
+#[derive(Debug)]
+struct UsersFile(PathBuf);
+
+impl mailroom_sync::AppFiles for UsersFile {
+    fn read(&self) -> std::io::Result<Vec<(String, bytes::Bytes)>> {
+        match std::fs::read(&self.0) {
+            Ok(content) => Ok(vec![(USERS_FILE.to_owned(), content.into())]),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn install(&self, name: &str, content: &[u8]) -> std::io::Result<()> {
+        let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+        if name != USERS_FILE {
+            return Err(invalid(format!("no replicated file named {name:?}")));
+        }
+        let text = std::str::from_utf8(content)
+            .map_err(|_| invalid("replicated users file is not UTF-8".into()))?;
+        crate::users::UserDb::parse(&self.0, text).map_err(|e| invalid(e.to_string()))?;
+        crate::fsutil::create_dir_private(&crate::fsutil::parent_dir(&self.0), 0o700)?;
+        let _lock = crate::fsutil::FileLock::acquire(&self.0)?;
+        if std::fs::read(&self.0).is_ok_and(|old| old == content) {
+            return Ok(());
+        }
+        crate::fsutil::write_atomic(&self.0, content, 0o600)?;
+        tracing::info!(path = %self.0.display(), "users file replicated from the primary");
+        Ok(())
     }
 }
 
@@ -585,12 +628,15 @@ impl Node {
                     _ => None,
                 };
                 let mut config = PrimaryConfig::new(secret);
+                config.files = Some(Arc::new(UsersFile(settings.users_file.clone())));
                 config.verify_interval = settings.verify_interval;
                 config.reconnect_delay = Duration::from_millis(100);
                 primary = Some((Primary::new(store, config), Connector { peer, tls }));
             }
             Role::Replica => {
-                replica = Some(Replica::new(store, ReplicaConfig::new(secret)));
+                let mut config = ReplicaConfig::new(secret);
+                config.files = Some(Arc::new(UsersFile(settings.users_file.clone())));
+                replica = Some(Replica::new(store, config));
             }
         }
         if promoted {
@@ -1317,6 +1363,33 @@ impl Storage for SyncStorage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_file_install_checks_then_writes_privately() {
+        use mailroom_sync::AppFiles as _;
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let primary = dir.path().join("p/users.toml");
+        let replica = UsersFile(dir.path().join("r/users.toml"));
+        assert!(UsersFile(primary.clone()).read().unwrap().is_empty());
+        let hash = crate::users::hash_password("a long enough password").unwrap();
+        crate::users::UserDb::modify(&primary, |db| db.add("a@example.org", hash, vec![])).unwrap();
+        let files = UsersFile(primary).read().unwrap();
+        assert_eq!(files.len(), 1);
+        let (name, content) = &files[0];
+        assert!(replica.install("other.toml", content).is_err());
+        assert!(
+            replica.install(name, b"[users\n").is_err(),
+            "not a users file"
+        );
+        assert!(!replica.0.exists(), "nothing written for a refused file");
+        replica.install(name, content).unwrap();
+        assert_eq!(std::fs::read(&replica.0).unwrap(), content.as_ref());
+        let mode = std::fs::metadata(&replica.0).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+        let db = crate::users::UserDb::load(&replica.0).unwrap();
+        assert!(db.get("a@example.org").is_some());
+    }
 
     fn resolve(text: &str) -> Result<ReplicationSettings, String> {
         let table: ReplicationTable = toml::from_str(text).map_err(|e| e.to_string())?;

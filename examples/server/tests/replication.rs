@@ -15,7 +15,10 @@
 //! - kill -9 of the replica: it resumes without a full resync (bytes sent
 //!   counted on the primary);
 //! - sync mode falls back to async when the replica is away (log, metric)
-//!   and returns to sync when it is back.
+//!   and returns to sync when it is back;
+//! - the users file travels with replication (no test copies it): a user
+//!   added with `mailroomd user add` on the running primary logs in on the
+//!   replica once it is promoted.
 //!
 //! Sizes (CI defaults; the figures in parentheses):
 //! `MAILROOM_REPL_LOAD_SECS` (60, default 4), `MAILROOM_REPL_KILL_ROUNDS`
@@ -161,16 +164,30 @@ impl Node {
     }
 }
 
-/// Adds every user to the primary's users file and copies it to the
-/// replica (a promoted replica accepts the same logins).
-fn add_users(primary: &Node, replica: &Node, names: &[String]) {
+/// Adds every user to the primary's users file (`mailroomd user add`);
+/// replication carries the file to the replica.
+fn add_users(primary: &Node, names: &[String]) {
     for name in names {
         common::add_user(&primary.dir, &primary.cfg, name, PASSWORD);
     }
-    let data = replica.dir.join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    std::fs::set_permissions(&data, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
-    std::fs::copy(primary.dir.join("data/users.toml"), data.join("users.toml")).unwrap();
+}
+
+/// Waits until the replica's users file is the primary's (replication
+/// carried it: the test only reads both).
+fn wait_users_replicated(primary: &Node, replica: &Node) {
+    let ours = std::fs::read(primary.dir.join("data/users.toml")).unwrap();
+    let start = Instant::now();
+    while std::fs::read(replica.dir.join("data/users.toml"))
+        .ok()
+        .as_ref()
+        != Some(&ours)
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the users file did not reach the replica"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// The pair's nodes: a replica on a fixed port and a primary pointing at it.
@@ -433,7 +450,7 @@ fn replica_refuses_clients_until_promoted_and_the_role_survives_a_restart() {
     let root = tempfile::tempdir().unwrap();
     let (primary, replica) = pair(root.path(), "");
     let names = users(1);
-    add_users(&primary, &replica, &names);
+    add_users(&primary, &names);
     let user = &names[0];
     let mut r = replica.start();
     assert!(
@@ -441,6 +458,13 @@ fn replica_refuses_clients_until_promoted_and_the_role_survives_a_restart() {
             .iter()
             .any(|l| l == "mailroomd: replication role replica")
     );
+    // The primary carries its users file over, then goes away.
+    let mut running = primary.start();
+    wait_users_replicated(&primary, &replica);
+    stop(&mut running);
+    replica.wait_status("primary gone", Duration::from_secs(30), |s| {
+        s["connected"] == "no"
+    });
 
     // IMAP: NO [UNAVAILABLE] to LOGIN, and the connection goes on.
     let mut c = plain(r.imap.unwrap());
@@ -513,7 +537,7 @@ fn load_then_the_replica_is_identical() {
     let root = tempfile::tempdir().unwrap();
     let (primary, replica) = pair(root.path(), "");
     let names = users(10);
-    add_users(&primary, &replica, &names);
+    add_users(&primary, &names);
     let mut r = replica.start();
     let p = primary.start();
     primary.wait_status("connect", Duration::from_secs(30), |s| {
@@ -603,7 +627,7 @@ fn kill_primary_rounds(mode: &str) {
         &format!("mode = \"{mode}\"\nsync_timeout_ms = 60000\n"),
     );
     let names = users(10);
-    add_users(&primary, &replica, &names);
+    add_users(&primary, &names);
     let mut r = replica.start();
     // Every account exists on both ends before the rounds (creating one is
     // a few fsyncs per mailbox on each end).
@@ -695,7 +719,7 @@ fn killed_replica_resumes_without_a_full_resync() {
     let root = tempfile::tempdir().unwrap();
     let (primary, replica) = pair(root.path(), "");
     let names = users(2);
-    add_users(&primary, &replica, &names);
+    add_users(&primary, &names);
     let mut r = replica.start();
     let p = primary.start();
     let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();
@@ -744,7 +768,7 @@ fn sync_mode_falls_back_to_async_and_returns() {
     let root = tempfile::tempdir().unwrap();
     let (primary, replica) = pair(root.path(), "mode = \"sync\"\nsync_timeout_ms = 300\n");
     let names = users(1);
-    add_users(&primary, &replica, &names);
+    add_users(&primary, &names);
     let p = primary.start();
     let s = primary.status();
     assert_eq!(
@@ -849,12 +873,46 @@ fn replication_over_tls_with_a_pinned_certificate() {
 }
 
 #[test]
+fn a_user_added_on_the_running_primary_logs_in_on_the_promoted_replica() {
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(root.path(), "");
+    let names = users(2);
+    add_users(&primary, &names[..1]);
+    let r = replica.start();
+    let mut p = primary.start();
+    wait_users_replicated(&primary, &replica);
+    // Added while both run: the changed file follows within a check.
+    add_users(&primary, &names[1..]);
+    wait_users_replicated(&primary, &replica);
+    assert!(p.stderr().contains("replicated file sent"));
+    kill9(&mut p);
+    let (lines, ok) = replica.replication(&["promote"]);
+    assert!(ok, "{lines:?}");
+    for user in &names {
+        let mut c = plain(r.imap.unwrap());
+        c.line();
+        let (_, answer) = c.command(&format!("LOGIN {user} {PASSWORD}"));
+        assert!(answer.starts_with("OK"), "{user}: {answer}");
+        let (_, answer) = c.command(&format!("LOGIN {user} wrong-{PASSWORD}"));
+        assert!(!answer.starts_with("OK"), "{user}: {answer}");
+    }
+    let mode = std::fs::metadata(replica.dir.join("data/users.toml"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o077,
+        0,
+        "the replicated users file stays private"
+    );
+}
+
+#[test]
 fn an_old_primary_that_returns_is_merged_not_written_over() {
     let root = tempfile::tempdir().unwrap();
     let (primary, replica) = pair(root.path(), "");
     let names = users(1);
     let user = &names[0];
-    add_users(&primary, &replica, &names);
+    add_users(&primary, &names);
     let r = replica.start();
     let mut p = primary.start();
     let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();

@@ -125,6 +125,7 @@
 //!   or the secret).
 
 pub mod error;
+pub mod files;
 pub mod handshake;
 mod io;
 pub mod msgs;
@@ -133,6 +134,7 @@ pub mod replica;
 pub mod wire;
 
 pub use error::{Result, SyncError};
+pub use files::AppFiles;
 pub use handshake::Secret;
 pub use primary::{
     Primary, PrimaryConfig, PrimaryConnection, PrimaryStats, ReplicationStatus, Verdict,

@@ -45,6 +45,8 @@ pub mod kind {
     pub const SUBSCRIPTIONS: u16 = 22;
     /// Set an account's quota limits.
     pub const QUOTA: u16 = 23;
+    /// A whole application file (mailroomd: its users file), answered OK.
+    pub const FILE: u16 = 24;
     /// A batch of records, message bytes and expunges for one mailbox.
     pub const RECORDS: u16 = 32;
     /// The replica's mailbox head after a RECORDS batch.
@@ -351,6 +353,46 @@ impl MailboxKey {
             uid_validity: UidValidity(r.u32(3, "request without UIDVALIDITY")?),
         })
     }
+}
+
+// ---- application files ----
+
+/// Largest application file carried in a FILE frame (16 MiB).
+pub const MAX_FILE: usize = 16 << 20;
+
+/// FILE: the whole content of the application file `name`, with its
+/// SHA-256 so the replica installs nothing damaged or cut short.
+pub fn file(name: &str, content: bytes::Bytes) -> Frame {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(&content);
+    Frame::new(
+        kind::FILE,
+        vec![
+            Field::str(1, name),
+            Field::bytes(2, content),
+            Field::bytes(3, bytes::Bytes::copy_from_slice(&digest)),
+        ],
+    )
+}
+
+/// Reads a FILE frame: the name and the content, checked against its
+/// SHA-256 and [`MAX_FILE`].
+pub fn file_from_frame(frame: &Frame) -> Result<(String, bytes::Bytes)> {
+    use sha2::Digest;
+    expect(frame, kind::FILE)?;
+    let r = FieldReader::new(&frame.fields);
+    let name = r.str(1, "FILE without a name")?;
+    let content = r.bytes(2, "FILE without content")?;
+    let digest = r.bytes(3, "FILE without a digest")?;
+    if content.len() > MAX_FILE {
+        return Err(SyncError::Malformed("FILE larger than 16 MiB"));
+    }
+    if sha2::Sha256::digest(content).as_slice() != digest.as_ref() {
+        return Err(SyncError::Malformed(
+            "FILE content does not match its SHA-256",
+        ));
+    }
+    Ok((name.to_owned(), content.clone()))
 }
 
 // ---- account ----
@@ -984,6 +1026,24 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use mailroom_core::{Flag, Right};
+
+    #[test]
+    fn file_round_trip_and_damage() {
+        let f = file("users.toml", Bytes::from_static(b"[users.a]\n"));
+        let (name, content) = file_from_frame(&f).unwrap();
+        assert_eq!(
+            (name.as_str(), &content[..]),
+            ("users.toml", &b"[users.a]\n"[..])
+        );
+        let mut bad = f.clone();
+        bad.fields[1] = Field::bytes(2, Bytes::from_static(b"[users.b]\n"));
+        assert!(matches!(
+            file_from_frame(&bad),
+            Err(SyncError::Malformed(m)) if m.contains("SHA-256")
+        ));
+        bad.fields.truncate(2);
+        assert!(file_from_frame(&bad).is_err());
+    }
 
     #[test]
     fn records_round_trip() {

@@ -61,6 +61,11 @@ pub struct PrimaryConfig {
     pub reconnect_delay: Duration,
     /// See [`OutgoingHook`].
     pub outgoing_hook: Option<OutgoingHook>,
+    /// Application files sent in FILE frames (see [`crate::files`]).
+    pub files: Option<Arc<dyn crate::AppFiles>>,
+    /// How often the application files are read and compared with what
+    /// was last sent (also after every round).
+    pub file_check_interval: Duration,
 }
 
 impl std::fmt::Debug for PrimaryConfig {
@@ -75,6 +80,8 @@ impl std::fmt::Debug for PrimaryConfig {
             .field("verify_interval", &self.verify_interval)
             .field("reconnect_delay", &self.reconnect_delay)
             .field("outgoing_hook", &self.outgoing_hook.is_some())
+            .field("files", &self.files)
+            .field("file_check_interval", &self.file_check_interval)
             .finish()
     }
 }
@@ -93,6 +100,8 @@ impl PrimaryConfig {
             verify_interval: Duration::from_secs(60),
             reconnect_delay: Duration::from_millis(100),
             outgoing_hook: None,
+            files: None,
+            file_check_interval: Duration::from_secs(1),
         }
     }
 }
@@ -477,6 +486,8 @@ impl Primary {
             reported: (0, 0),
             ready: false,
             namespaces: HashMap::new(),
+            files_sent: HashMap::new(),
+            files_unsupported: false,
         };
         conn.handshake().await?;
         self.counters.connects.fetch_add(1, Ordering::Relaxed);
@@ -543,6 +554,10 @@ pub struct PrimaryConnection<IO> {
     /// account being compared, as the primary has it once the namespaces
     /// are in step: what its sync points record.
     namespaces: HashMap<u32, u32>,
+    /// The SHA-256 of each application file as last sent on this connection.
+    files_sent: HashMap<String, Vec<u8>>,
+    /// The replica answered FILE with UNSUPPORTED: no more files here.
+    files_unsupported: bool,
 }
 
 impl<IO> PrimaryConnection<IO>
@@ -698,6 +713,57 @@ where
         Ok(answer)
     }
 
+    /// Sends every application file whose content differs from what was
+    /// last sent on this connection. A file that cannot be read is logged
+    /// and tried again at the next check; a replica that answers
+    /// UNSUPPORTED gets no more files on this connection.
+    pub async fn sync_files(&mut self) -> Result<()> {
+        use sha2::Digest;
+        let Some(files) = self.config().files.clone() else {
+            return Ok(());
+        };
+        if self.files_unsupported {
+            return Ok(());
+        }
+        let read = tokio::task::spawn_blocking(move || files.read()).await;
+        let current = match read {
+            Ok(Ok(current)) => current,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "replicated files not read; trying again later");
+                return Ok(());
+            }
+            Err(_) => return Err(SyncError::Unexpected("reading replicated files panicked")),
+        };
+        for (name, content) in current {
+            let digest = sha2::Sha256::digest(&content).to_vec();
+            if self.files_sent.get(&name) == Some(&digest) {
+                continue;
+            }
+            if content.len() > msgs::MAX_FILE {
+                tracing::warn!(file = %name, bytes = content.len(), "replicated file larger than 16 MiB not sent");
+                continue;
+            }
+            let len = content.len();
+            let answer = self.request(msgs::file(&name, content)).await?;
+            if answer.kind == kind::UNSUPPORTED {
+                self.primary
+                    .counters
+                    .unsupported_answers
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(
+                    file = %name,
+                    "the replica does not take replicated files (older version?): not sent; copy it by hand"
+                );
+                self.files_unsupported = true;
+                return Ok(());
+            }
+            msgs::expect(&answer, kind::OK)?;
+            tracing::info!(file = %name, bytes = len, "replicated file sent");
+            self.files_sent.insert(name, digest);
+        }
+        Ok(())
+    }
+
     /// Streams changes until the connection fails (never returns `Ok`
     /// unless the store's change feed ends).
     pub async fn follow(&mut self) -> Result<()> {
@@ -706,23 +772,30 @@ where
         let mut position = ChangePosition(0);
         let verify = self.config().verify_interval;
         let mut next_verify = tokio::time::Instant::now() + verify;
+        let mut file_check = tokio::time::interval(self.config().file_check_interval);
+        file_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut files_only = false;
         loop {
-            let changed = store.changed_accounts(position).await?;
-            for user in &changed.users {
-                self.sync_account(user).await?;
+            self.sync_files().await?;
+            if !files_only {
+                let changed = store.changed_accounts(position).await?;
+                for user in &changed.users {
+                    self.sync_account(user).await?;
+                }
+                let c = &self.primary.counters;
+                c.rounds.fetch_add(1, Ordering::Relaxed);
+                c.caught_up.fetch_max(changed.position.0, Ordering::Relaxed);
+                if let Ok(mut t) = c.last_round.lock() {
+                    *t = Some(std::time::Instant::now());
+                }
+                if position == ChangePosition(0)
+                    && let Ok(mut t) = c.last_full_round.lock()
+                {
+                    *t = Some(std::time::SystemTime::now());
+                }
+                position = changed.position;
             }
-            let c = &self.primary.counters;
-            c.rounds.fetch_add(1, Ordering::Relaxed);
-            c.caught_up.fetch_max(changed.position.0, Ordering::Relaxed);
-            if let Ok(mut t) = c.last_round.lock() {
-                *t = Some(std::time::Instant::now());
-            }
-            if position == ChangePosition(0)
-                && let Ok(mut t) = c.last_full_round.lock()
-            {
-                *t = Some(std::time::SystemTime::now());
-            }
-            position = changed.position;
+            files_only = false;
             tokio::select! {
                 change = watch.changed() => {
                     if change.is_none() {
@@ -758,6 +831,7 @@ where
                     position = ChangePosition(0);
                     next_verify = tokio::time::Instant::now() + verify;
                 }
+                _ = file_check.tick() => files_only = true,
             }
         }
     }
@@ -1904,6 +1978,7 @@ fn is_known(k: u16) -> bool {
             | kind::ATTRIBUTES
             | kind::SUBSCRIPTIONS
             | kind::QUOTA
+            | kind::FILE
             | kind::RECORDS
             | kind::APPLIED
             | kind::GET_DIGESTS

@@ -40,6 +40,9 @@ pub struct ReplicaConfig {
     pub handshake_timeout: Duration,
     /// Time a ready connection may stay silent before it is closed.
     pub idle_timeout: Duration,
+    /// Where FILE frames are installed; without it they are answered
+    /// UNSUPPORTED (see [`crate::files`]).
+    pub files: Option<Arc<dyn crate::AppFiles>>,
 }
 
 impl ReplicaConfig {
@@ -52,6 +55,7 @@ impl ReplicaConfig {
             versions: SUPPORTED_VERSIONS,
             handshake_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(600),
+            files: None,
         }
     }
 }
@@ -292,9 +296,39 @@ fn refusal(error: &SyncError) -> Frame {
 async fn handle(
     store: Arc<dyn Replication>,
     counters: Arc<Counters>,
+    files: Option<Arc<dyn crate::AppFiles>>,
     frame: Frame,
 ) -> Result<Option<Frame>> {
     match frame.kind {
+        kind::FILE => {
+            let Some(files) = files else {
+                tracing::debug!("FILE without an application to install it: UNSUPPORTED");
+                return Ok(Some(msgs::unsupported(kind::FILE)));
+            };
+            let (name, content) = match msgs::file_from_frame(&frame) {
+                Ok(f) => f,
+                Err(e) => {
+                    tracing::warn!(error = %e, "replicated file refused");
+                    return Ok(Some(refusal(&e)));
+                }
+            };
+            let len = content.len();
+            let installed = {
+                let name = name.clone();
+                tokio::task::spawn_blocking(move || files.install(&name, &content)).await
+            };
+            Ok(Some(match installed {
+                Ok(Ok(())) => {
+                    tracing::info!(file = %name, bytes = len, "replicated file installed");
+                    msgs::ok()
+                }
+                Ok(Err(e)) => {
+                    tracing::warn!(file = %name, error = %e, "replicated file not installed");
+                    refusal(&SyncError::Io(e))
+                }
+                Err(_) => refusal(&SyncError::Unexpected("file installation panicked")),
+            }))
+        }
         kind::GET_ACCOUNT => {
             let user = msgs::get_account_user(&frame)?;
             Ok(Some(match store.account_state(&user).await {
@@ -567,6 +601,7 @@ impl Service<Frame> for ReplicaSession {
                 return Box::pin(handle(
                     Arc::clone(&self.store),
                     Arc::clone(&self.counters),
+                    self.config.files.clone(),
                     frame,
                 ));
             }
