@@ -31,7 +31,7 @@ use mailroomd::auth::FileAuthenticator;
 use mailroomd::billing_outbox::FLUSH_INTERVAL;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::{AdminSocket, ArchiveSettings};
-use mailroomd::replication::{Gate, Mode, Node, SyncStorage};
+use mailroomd::replication::{Gate, Mode, Node, Role, SyncStorage};
 use mailroomd::store::Store;
 use mailroomd::token::JwtValidator;
 use mailroomd::users::{self, UserDb};
@@ -328,8 +328,11 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             config.store.reconstruct_interval,
             stopped(stop_rx.clone()),
         );
+        // An unpromoted replica leaves damage to the primary's verify.
+        let node = replication.clone();
+        let hold = move || node.as_ref().is_some_and(|n| n.role() == Role::Replica);
         background.spawn(async move {
-            repair::auto_reconstruct(crc, retry, stop).await;
+            repair::auto_reconstruct(crc, retry, hold, stop).await;
             Ok(())
         });
     }
