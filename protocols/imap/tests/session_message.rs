@@ -152,6 +152,18 @@ async fn fetch_items_sections_and_partials() {
     );
     let r = c.ok("FETCH 2 BODY.PEEK[2]").await;
     assert!(r.contains("AAECAwQF"), "{r}");
+    // A part the message does not have is an empty string, as Dovecot
+    // answers (and BINARY here), not NIL.
+    for item in ["BODY.PEEK[7]", "BODY.PEEK[7.MIME]", "BODY.PEEK[1.3]"] {
+        let r = c.ok(&format!("FETCH 2 {item}")).await;
+        assert!(!r.contains(" NIL"), "{item}: {r}");
+        assert!(r.contains("] \"\"") || r.contains("] {0}"), "{item}: {r}");
+    }
+    let r = c.ok("FETCH 1 BODY.PEEK[2]<0.5>").await;
+    assert!(
+        r.contains("BODY[2]<0> \"\"") || r.contains("BODY[2]<0> {0}"),
+        "{r}"
+    );
     let r = c.ok("FETCH 2 (BODYSTRUCTURE ENVELOPE BODY)").await;
     assert!(
         r.contains("BODYSTRUCTURE (") && r.contains("ENVELOPE (") && r.contains(" BODY ("),

@@ -23,8 +23,9 @@ pub(crate) fn from_summary_only(section: &Section) -> bool {
         )
 }
 
-/// The bytes of a section, `None` if the section does not exist (the
-/// response is then an empty string, as most servers answer).
+/// The bytes of a section, `None` if the section does not exist (FETCH
+/// then answers an empty string, as Dovecot does and as BINARY does here;
+/// CATENATE refuses the URL).
 /// `content` may be `None` only when [`from_summary_only`] holds.
 pub(crate) fn section_bytes(
     summary: &MessageSummary,

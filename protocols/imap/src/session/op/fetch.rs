@@ -389,10 +389,15 @@ fn build_items(
                 partial: range,
                 ..
             } => {
-                let data = p
-                    .summary
-                    .as_ref()
-                    .and_then(|s| section_bytes(s, content, section));
+                // A part the message does not have is an empty string, as
+                // Dovecot answers (and BINARY here); NIL only when the
+                // message itself could not be read.
+                let data = p.summary.as_ref().and_then(|s| {
+                    if content.is_none() && !from_summary_only(section) {
+                        return None;
+                    }
+                    Some(section_bytes(s, content, section).unwrap_or_default())
+                });
                 let (origin, data) = match range {
                     Some((origin, len)) => (Some(*origin), data.map(|d| partial(d, *origin, *len))),
                     None => (None, data),
