@@ -182,6 +182,9 @@ pub struct MailboxState {
     pub special_use: Option<SpecialUse>,
     /// Its ACL, entries sorted by identifier.
     pub acl: Acl,
+    /// Its OBJECTID MAILBOXID (RFC 8474), carried so that a replica's copy
+    /// keeps the primary's (`None` from a peer that does not send it).
+    pub mailbox_id: Option<crate::MailboxId>,
     /// Its last [`SyncPoint`], if replication recorded one: a replica
     /// mailbox without one (or changed since) was created or written on the
     /// replica itself, and a merge keeps it.
@@ -269,6 +272,10 @@ pub enum NamespaceOp {
         uid_validity: UidValidity,
         /// Its special use.
         special_use: Option<SpecialUse>,
+        /// Its MAILBOXID (RFC 8474: it must not change for the life of
+        /// the mailbox, and a failover is not a new mailbox); `None` lets
+        /// the store make one (a peer that does not send it).
+        mailbox_id: Option<crate::MailboxId>,
     },
     /// Delete a mailbox and its messages (INBOX included: the primary
     /// replaces it by one with another UIDVALIDITY).

@@ -23,6 +23,9 @@
 //!   modseqs, flags, dates, bytes, head; a batch with bytes that do not
 //!   match their GUID changes nothing; a record without bytes for a
 //!   message the replica lacks is reported missing;
+//! - a mailbox created through `apply_namespace` with a MAILBOXID keeps it
+//!   (STATUS, `account_state`, after a rename), so that a promoted replica
+//!   shows clients the primary's (RFC 8474);
 //! - namespace operations show through the `Storage` API;
 //! - the change feed names the changed account and wakes its watch;
 //! - sync points (with the primary's namespace digest) are kept per
@@ -46,6 +49,7 @@ use super::{
     ApplyBatch, ChangePosition, NamespaceOp, ReplicaMessage, ReplicaRecord, Replication, StateCrc,
     SyncPoint,
 };
+use crate::MailboxId;
 use crate::acl::Rights;
 use crate::error::Error;
 use crate::flags::{Flag, StoreOp};
@@ -53,6 +57,9 @@ use crate::mailbox::{MailboxName, MailboxRef, SpecialUse};
 use crate::message::{InternalDate, NewMessage};
 use crate::quota::{Quota, QuotaLimits};
 use crate::types::{ModSeq, Uid, UidValidity};
+
+/// The MAILBOXID `namespace_ops` creates a mailbox with.
+const OLD_ID: MailboxId = MailboxId([9; 16]);
 
 /// The owner of the mailboxes in the checks.
 pub const ALICE: &str = "alice@example.com";
@@ -354,6 +361,22 @@ where
         "seen_by carries another viewer's \\Seen"
     );
 
+    let primary_id = primary
+        .status(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .mailbox_id;
+    let listed_id = primary
+        .account_state(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .and_then(|a| a.mailboxes.into_iter().find(|m| m.name.is_inbox()))
+        .and_then(|m| m.mailbox_id);
+    assert_eq!(
+        listed_id,
+        Some(primary_id),
+        "account_state gives the MAILBOXID that STATUS shows"
+    );
     replica
         .apply_namespace(
             ALICE,
@@ -361,6 +384,7 @@ where
                 name: MailboxName::inbox(),
                 uid_validity: uv,
                 special_use: None,
+                mailbox_id: Some(primary_id),
             },
         )
         .await
@@ -369,6 +393,15 @@ where
         uid_validity(&*replica, &inbox()).await,
         uv,
         "the replica keeps the primary's UIDVALIDITY"
+    );
+    assert_eq!(
+        replica
+            .status(&inbox(), ALICE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .mailbox_id,
+        primary_id,
+        "the replica keeps the primary's MAILBOXID"
     );
 
     let mut messages = Vec::new();
@@ -479,16 +512,19 @@ where
             name: MailboxName::inbox(),
             uid_validity: UidValidity(7),
             special_use: None,
+            mailbox_id: None,
         },
         NamespaceOp::Create {
             name: name("Sent"),
             uid_validity: UidValidity(8),
             special_use: Some(SpecialUse::Sent),
+            mailbox_id: None,
         },
         NamespaceOp::Create {
             name: name("Old"),
             uid_validity: UidValidity(9),
             special_use: None,
+            mailbox_id: Some(OLD_ID),
         },
         NamespaceOp::Rename {
             from: name("Old"),
@@ -538,6 +574,15 @@ where
     );
     assert_eq!(
         store
+            .status(&new, ALICE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .mailbox_id,
+        OLD_ID,
+        "CREATE with a MAILBOXID keeps it, and rename keeps it"
+    );
+    assert_eq!(
+        store
             .acl(&new)
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -556,6 +601,15 @@ where
             .find(|m| m.name == name("New"))
             .map(|m| m.special_use),
         Some(Some(SpecialUse::Archive))
+    );
+    assert_eq!(
+        state
+            .mailboxes
+            .iter()
+            .find(|m| m.name == name("New"))
+            .map(|m| m.mailbox_id),
+        Some(Some(OLD_ID)),
+        "account_state gives the MAILBOXID a CREATE set"
     );
     let mut subs = store
         .subscriptions(ALICE)

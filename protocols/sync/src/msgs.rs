@@ -10,8 +10,8 @@ use mailroom_core::replication::{
     AccountState, MailboxHead, MailboxState, ReplicaMessage, ReplicaRecord, StateCrc, SyncPoint,
 };
 use mailroom_core::{
-    Acl, Flags, InternalDate, MailboxName, MessageGuid, ModSeq, QuotaLimits, Rights, SpecialUse,
-    Uid, UidValidity,
+    Acl, Flags, InternalDate, MailboxId, MailboxName, MessageGuid, ModSeq, QuotaLimits, Rights,
+    SpecialUse, Uid, UidValidity,
 };
 
 use crate::error::{Result, SyncError};
@@ -305,6 +305,16 @@ fn acl_from(r: &FieldReader<'_>, tag: u16) -> Result<Acl> {
     Ok(acl)
 }
 
+/// A MAILBOXID field: exactly 16 bytes when present.
+fn mailbox_id(v: Option<&Bytes>) -> Result<Option<MailboxId>> {
+    v.map(|b| {
+        <[u8; 16]>::try_from(b.as_ref())
+            .map(MailboxId)
+            .map_err(|_| SyncError::Malformed("MAILBOXID not 16 bytes"))
+    })
+    .transpose()
+}
+
 fn head_fields(head: &MailboxHead) -> [Field; 5] {
     [
         Field::uint(11, u64::from(head.uid_validity.0)),
@@ -425,6 +435,9 @@ pub fn account(user: &str, state: Option<&AccountState>) -> Frame {
                 g.push(Field::uint(16, u64::from(p.uid_next.0)));
                 g.push(Field::uint(17, p.highest_modseq.0));
             }
+            if let Some(id) = m.mailbox_id {
+                g.push(Field::bytes(18, id.0.to_vec()));
+            }
             fields.push(Field::group(3, g));
         }
         for s in &state.subscriptions {
@@ -455,6 +468,7 @@ pub fn account_from(frame: &Frame) -> Result<Option<AccountState>> {
             head: head_from(&g)?,
             special_use: special_use(g.opt_str(2)?)?,
             acl: acl_from(&g, 3)?,
+            mailbox_id: mailbox_id(g.opt_bytes(18)?)?,
             sync_point: match (g.opt_uint(16)?, g.opt_uint(17)?) {
                 (Some(u), Some(m)) => Some(SyncPoint {
                     uid_next: Uid(
@@ -498,6 +512,8 @@ pub enum NamespaceRequest {
         uid_validity: UidValidity,
         /// The special use.
         special_use: Option<SpecialUse>,
+        /// The MAILBOXID (optional field 5; absent from an older peer).
+        mailbox_id: Option<MailboxId>,
     },
     /// DELETE.
     Delete {
@@ -551,6 +567,7 @@ impl NamespaceRequest {
                 name,
                 uid_validity,
                 special_use,
+                mailbox_id,
             } => {
                 let mut f = vec![
                     Field::str(1, user.as_str()),
@@ -559,6 +576,9 @@ impl NamespaceRequest {
                 ];
                 if let Some(u) = special_use {
                     f.push(Field::str(4, u.as_str()));
+                }
+                if let Some(id) = mailbox_id {
+                    f.push(Field::bytes(5, id.0.to_vec()));
                 }
                 Frame::new(kind::CREATE, f)
             }
@@ -616,6 +636,7 @@ impl NamespaceRequest {
                 name: mailbox()?,
                 uid_validity: UidValidity(r.u32(3, "CREATE without UIDVALIDITY")?),
                 special_use: special_use(r.opt_str(4)?)?,
+                mailbox_id: mailbox_id(r.opt_bytes(5)?)?,
             },
             kind::DELETE => NamespaceRequest::Delete {
                 user,
@@ -1123,6 +1144,7 @@ mod tests {
                 },
                 special_use: Some(SpecialUse::Sent),
                 acl,
+                mailbox_id: Some(MailboxId([7; 16])),
                 sync_point: Some(SyncPoint {
                     uid_next: Uid(10),
                     highest_modseq: ModSeq(19),
@@ -1138,5 +1160,31 @@ mod tests {
         let f = account("alice", Some(&state));
         assert_eq!(account_from(&f).unwrap(), Some(state));
         assert_eq!(account_from(&account("x", None)).unwrap(), None);
+    }
+
+    #[test]
+    fn create_carries_the_mailbox_id_and_an_older_peer_skips_it() {
+        let create = |mailbox_id| NamespaceRequest::Create {
+            user: "alice".into(),
+            name: MailboxName::new("Archive").unwrap(),
+            uid_validity: UidValidity(9),
+            special_use: Some(SpecialUse::Archive),
+            mailbox_id,
+        };
+        let with = create(Some(MailboxId([0xab; 16])));
+        let f = with.to_frame();
+        assert_eq!(NamespaceRequest::from_frame(&f).unwrap(), with);
+        // an older primary sends no field 5: the replica makes its own id
+        let without = create(None);
+        let f = without.to_frame();
+        assert!(f.fields.iter().all(|x| x.tag != 5));
+        assert_eq!(NamespaceRequest::from_frame(&f).unwrap(), without);
+        // a MAILBOXID that is not 16 bytes is malformed, not truncated
+        let mut f = create(None).to_frame();
+        f.fields.push(Field::bytes(5, vec![1u8; 15]));
+        assert!(matches!(
+            NamespaceRequest::from_frame(&f),
+            Err(SyncError::Malformed(_))
+        ));
     }
 }

@@ -1012,6 +1012,7 @@ where
                                 name: t.name.clone(),
                                 uid_validity: t.head.uid_validity,
                                 special_use: t.special_use,
+                                mailbox_id: t.mailbox_id,
                             },
                         )
                         .await?;
@@ -1154,6 +1155,7 @@ where
                             name: t.name.clone(),
                             uid_validity,
                             special_use: t.special_use,
+                            mailbox_id: t.mailbox_id,
                         },
                     )
                     .await?;
@@ -1174,6 +1176,7 @@ where
                     head: empty_head(uid_validity),
                     special_use: t.special_use,
                     acl: t.acl.clone(),
+                    mailbox_id: t.mailbox_id,
                     sync_point: None,
                 }
             }
@@ -1322,6 +1325,7 @@ where
                         name: o.name.clone(),
                         uid_validity: o.head.uid_validity,
                         special_use: o.special_use,
+                        mailbox_id: o.mailbox_id,
                     });
                     if !o.acl.entries.is_empty() {
                         requests.push(attributes(&user, o));

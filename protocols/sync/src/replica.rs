@@ -551,12 +551,14 @@ fn namespace_op(request: NamespaceRequest) -> (String, NamespaceOp) {
             name,
             uid_validity,
             special_use,
+            mailbox_id,
         } => (
             user,
             NamespaceOp::Create {
                 name,
                 uid_validity,
                 special_use,
+                mailbox_id,
             },
         ),
         NamespaceRequest::Delete { user, name } => (user, NamespaceOp::Delete { name }),

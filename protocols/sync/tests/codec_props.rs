@@ -320,6 +320,7 @@ fn seeds() -> Vec<(String, Vec<u8>)> {
             head,
             special_use: None,
             acl: mailroom_core::Acl::default(),
+            mailbox_id: Some(mailroom_core::MailboxId([3; 16])),
             sync_point: None,
         }],
         subscriptions: vec![MailboxName::inbox()],

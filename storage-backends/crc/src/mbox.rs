@@ -81,15 +81,21 @@ pub(crate) fn cache_file_header() -> [u8; CACHE_HEADER_SIZE] {
     b
 }
 
-/// Writes a fresh, empty mailbox (index header and cache header).
-pub(crate) fn create_empty(dir: &Path, uid_validity: u32, durable: bool) -> Result<()> {
+/// Writes a fresh, empty mailbox (index header and cache header), with the
+/// given MAILBOXID (a replica's copy) or a new one.
+pub(crate) fn create_empty(
+    dir: &Path,
+    uid_validity: u32,
+    mailbox_id: Option<mailroom_core::MailboxId>,
+    durable: bool,
+) -> Result<()> {
     create_layout(dir)?;
     write_atomic(&dir.join(CACHE_FILE), &cache_file_header(), durable)?;
-    write_atomic(
-        &dir.join(INDEX_FILE),
-        &Header::new(uid_validity).encode(),
-        durable,
-    )?;
+    let mut hdr = Header::new(uid_validity);
+    if let Some(id) = mailbox_id {
+        hdr.mailbox_id = id.0;
+    }
+    write_atomic(&dir.join(INDEX_FILE), &hdr.encode(), durable)?;
     sync_dir(dir, durable)?;
     Ok(())
 }

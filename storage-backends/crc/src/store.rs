@@ -590,7 +590,7 @@ impl StoreInner {
             // left over from a crash before the account was saved
             fs::remove_dir_all(&dir)?;
         }
-        create_empty(&dir, uv, self.opts.durability)?;
+        create_empty(&dir, uv, None, self.opts.durability)?;
         let e = MailboxEntry {
             id,
             special_use,

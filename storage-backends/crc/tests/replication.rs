@@ -56,6 +56,7 @@ async fn replica(dir: &Path) -> CrcStore {
                 name: MailboxName::inbox(),
                 uid_validity: UidValidity(77),
                 special_use: None,
+                mailbox_id: None,
             },
         )
         .await

@@ -163,7 +163,7 @@ pub(crate) struct MailboxState {
     notifier: Option<MailboxNotifier>,
     uid_validity: UidValidity,
     /// MAILBOXID (RFC 8474), made with the mailbox.
-    mailbox_id: MailboxId,
+    pub(crate) mailbox_id: MailboxId,
     uid_next: Uid,
     highest_modseq: ModSeq,
     /// Messages with this UID or above are recent for the next claim.

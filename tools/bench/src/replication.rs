@@ -244,6 +244,7 @@ async fn fill(store: &CrcStore, count: usize) -> Result<u64> {
                 name: MailboxName::inbox(),
                 uid_validity: UidValidity(1),
                 special_use: None,
+                mailbox_id: None,
             },
         )
         .await?;

@@ -158,6 +158,7 @@ impl StoreInner {
             let shared = self.shared(user, e.id, &m)?;
             let g = shared.read()?;
             let head = g.replica_head();
+            let mailbox_id = mailroom_core::MailboxId(g.hdr.mailbox_id);
             drop(g);
             let mut acl = e.acl.clone();
             acl.entries.sort_by(|a, b| a.0.cmp(&b.0));
@@ -166,6 +167,7 @@ impl StoreInner {
                 head,
                 special_use: e.special_use,
                 acl,
+                mailbox_id: Some(mailbox_id),
                 sync_point: read_sync_point(&shared.dir, head.uid_validity.0)?,
             });
         }
@@ -188,6 +190,7 @@ impl StoreInner {
                 name,
                 uid_validity,
                 special_use,
+                mailbox_id,
             } => {
                 self.with_account(user, true, |a, udir| {
                     if a.mailboxes.contains_key(&name) {
@@ -205,7 +208,7 @@ impl StoreInner {
                     if dir.exists() {
                         fs::remove_dir_all(&dir)?;
                     }
-                    create_empty(&dir, uid_validity.0, durable)?;
+                    create_empty(&dir, uid_validity.0, mailbox_id, durable)?;
                     let e = MailboxEntry {
                         id,
                         special_use,

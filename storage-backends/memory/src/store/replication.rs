@@ -69,6 +69,7 @@ impl Replication for MemoryStore {
                 head: state.head(),
                 special_use: state.special_use,
                 acl,
+                mailbox_id: Some(state.mailbox_id),
                 sync_point: state.sync_point,
             });
         }
@@ -180,6 +181,7 @@ impl Replication for MemoryStore {
                     name,
                     uid_validity,
                     special_use,
+                    mailbox_id,
                 } => {
                     if account.mailboxes.contains_key(&name) {
                         return Err(Error::MailboxExists(name.to_string()));
@@ -189,9 +191,11 @@ impl Replication for MemoryStore {
                     self.shared
                         .next_uid_validity
                         .fetch_max(uid_validity.0.saturating_add(1), Ordering::Relaxed);
-                    let cell = self
-                        .shared
-                        .new_cell(MailboxState::new(uid_validity, special_use));
+                    let mut state = MailboxState::new(uid_validity, special_use);
+                    if let Some(id) = mailbox_id {
+                        state.mailbox_id = id;
+                    }
+                    let cell = self.shared.new_cell(state);
                     account.mailboxes.insert(name, cell);
                 }
                 NamespaceOp::Delete { name } => {
