@@ -74,6 +74,11 @@ pub struct ReplicaRecord {
     /// sorted. Not part of the state CRC: a change to it also changes the
     /// message's modseq, which is.
     pub seen_by: Vec<String>,
+    /// SAVEDATE (RFC 8514), seconds since the epoch: the replica keeps the
+    /// primary's. `None` if unknown (an older peer); the replica then uses
+    /// the time it applies the record. Not part of the state CRC (it never
+    /// changes once the message is saved).
+    pub save_date: Option<i64>,
 }
 
 impl ReplicaRecord {
@@ -103,6 +108,7 @@ impl ReplicaRecord {
     ///     size: 0,
     ///     guid: MessageGuid::of(b""),
     ///     seen_by: vec![],
+    ///     save_date: None,
     /// };
     /// let mut bytes = vec![0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 2];
     /// bytes.extend_from_slice(&[0; 18]);
@@ -549,6 +555,7 @@ mod tests {
             size: 0,
             guid: MessageGuid::of(b""),
             seen_by: vec![],
+            save_date: None,
         };
         assert_eq!(empty.state_crc(), 0x672b_d985);
         let body = b"Subject: hi\r\n\r\nbody\r\n";
@@ -570,6 +577,7 @@ mod tests {
             size: body.len() as u64,
             guid: MessageGuid::of(body),
             seen_by: vec!["not covered".into()],
+            save_date: Some(1_700_000_999), // not covered either
         };
         assert_eq!(flagged.state_crc(), 0x39cc_9209);
         assert_eq!(StateCrc::of([&empty, &flagged]), StateCrc(0x5ee7_4b8c));

@@ -23,6 +23,7 @@
 //!   modseqs, flags, dates, bytes, head; a batch with bytes that do not
 //!   match their GUID changes nothing; a record without bytes for a
 //!   message the replica lacks is reported missing;
+//! - an applied record keeps the SAVEDATE it carries (RFC 8514);
 //! - a mailbox created through `apply_namespace` with a MAILBOXID keeps it
 //!   (STATUS, `account_state`, after a rename), so that a promoted replica
 //!   shows clients the primary's (RFC 8474);
@@ -404,8 +405,17 @@ where
         "the replica keeps the primary's MAILBOXID"
     );
 
+    assert!(
+        page.records.iter().all(|r| r.save_date.is_some()),
+        "records give their SAVEDATE"
+    );
+    // SAVEDATEs long past, so that one made on applying cannot match
+    let mut expected = page.records.clone();
+    for r in &mut expected {
+        r.save_date = Some(1_500_000_000 + i64::from(r.uid.0));
+    }
     let mut messages = Vec::new();
-    for record in &page.records {
+    for record in &expected {
         let content = primary
             .message_content(&inbox(), uv, record.uid)
             .await
@@ -461,8 +471,8 @@ where
     );
     assert_eq!(
         all_records(&*replica, &inbox(), uv).await,
-        page.records,
-        "records equal"
+        expected,
+        "records equal, SAVEDATE included"
     );
     for r in &page.records {
         let a = primary
@@ -878,6 +888,7 @@ where
                 size: m.content.len() as u64,
                 guid: crate::guid::MessageGuid::of(&m.content),
                 seen_by: vec![],
+                save_date: None,
             },
             content: Some(m.content),
         }

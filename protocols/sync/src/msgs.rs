@@ -713,6 +713,9 @@ fn record_fields(m: &ReplicaMessage) -> Vec<Field> {
     if let Some(c) = &m.content {
         g.push(Field::bytes(10, c.clone()));
     }
+    if let Some(d) = r.save_date {
+        g.push(Field::int(11, d));
+    }
     g
 }
 
@@ -749,6 +752,7 @@ fn record_from(g: &FieldReader<'_>) -> Result<ReplicaMessage> {
             size: g.uint(5, "record without size")?,
             guid: MessageGuid(guid),
             seen_by: g.strs(9)?.into_iter().map(str::to_owned).collect(),
+            save_date: g.opt_int(11)?,
         },
         content: g.opt_bytes(10)?.cloned(),
     })
@@ -1091,6 +1095,7 @@ mod tests {
                     size: content.len() as u64,
                     guid: MessageGuid::of(&content),
                     seen_by: vec!["bob".into()],
+                    save_date: Some(1_700_000_000),
                 },
                 content: Some(content),
             }],

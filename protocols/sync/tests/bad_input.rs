@@ -149,6 +149,7 @@ async fn bad_input_is_refused_and_the_port_keeps_serving() {
                 size: content.len() as u64,
                 guid: MessageGuid::of(&content),
                 seen_by: vec![],
+                save_date: None,
             },
             content: Some(content.clone()),
         }],

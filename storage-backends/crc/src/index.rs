@@ -317,6 +317,7 @@ impl Record {
             size: self.size,
             guid: self.guid(),
             seen_by,
+            save_date: (self.save_date != 0).then_some(self.save_date),
         }
     }
 

@@ -42,6 +42,8 @@ fn message(uid: u32, modseq: u64, keyword: &str) -> ReplicaMessage {
             size: body.len() as u64,
             guid: MessageGuid::of(&body),
             seen_by: vec![],
+            // the primary's SAVEDATE, kept by the replica (RFC 8514)
+            save_date: Some(1_700_100_000 + i64::from(uid)),
         },
         content: Some(body),
     }

@@ -268,6 +268,7 @@ async fn fill(store: &CrcStore, count: usize) -> Result<u64> {
                         size: content.len() as u64,
                         guid: MessageGuid::of(&content),
                         seen_by: Vec::new(),
+                        save_date: None,
                     },
                     content: Some(content),
                 }

@@ -255,7 +255,9 @@ impl Inner {
                     header_size: p.header_size,
                     size: p.size,
                     guid: p.guid,
-                    save_date: mailroom_core::InternalDate::now().timestamp,
+                    save_date: record
+                        .save_date
+                        .unwrap_or_else(|| mailroom_core::InternalDate::now().timestamp),
                     ..Record::default()
                 },
                 (None, Some((_, old))) => old,

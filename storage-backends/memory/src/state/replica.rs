@@ -22,6 +22,7 @@ impl StoredMessage {
             size: self.content.len() as u64,
             guid: self.guid,
             seen_by,
+            save_date: Some(self.save_date),
         }
     }
 
@@ -161,7 +162,9 @@ impl MailboxState {
                 modseq: record.modseq,
                 internal_date: record.internal_date,
                 guid: record.guid,
-                save_date: mailroom_core::InternalDate::now().timestamp,
+                save_date: record
+                    .save_date
+                    .unwrap_or_else(|| mailroom_core::InternalDate::now().timestamp),
                 content,
                 summary,
             });
