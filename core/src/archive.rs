@@ -803,94 +803,9 @@ impl JournaledStorage {
 }
 
 #[async_trait]
-impl Storage for JournaledStorage {
-    async fn ensure_account(&self, user: &str) -> Result<()> {
-        self.inner.ensure_account(user).await
-    }
-    async fn list(&self, owner: &str) -> Result<Vec<crate::mailbox::MailboxInfo>> {
-        self.inner.list(owner).await
-    }
-    async fn create(
-        &self,
-        mailbox: &MailboxRef,
-        special_use: Option<crate::mailbox::SpecialUse>,
-    ) -> Result<()> {
-        self.inner.create(mailbox, special_use).await
-    }
-    async fn delete(&self, mailbox: &MailboxRef) -> Result<()> {
-        self.inner.delete(mailbox).await
-    }
-    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
-        self.inner.rename(from, to).await
-    }
-    async fn set_special_use(
-        &self,
-        mailbox: &MailboxRef,
-        special_use: Option<crate::mailbox::SpecialUse>,
-    ) -> Result<()> {
-        self.inner.set_special_use(mailbox, special_use).await
-    }
-    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
-        self.inner.subscriptions(user).await
-    }
-    async fn set_subscribed(&self, user: &str, name: &MailboxName, subscribed: bool) -> Result<()> {
-        self.inner.set_subscribed(user, name, subscribed).await
-    }
-    async fn acl(&self, mailbox: &MailboxRef) -> Result<crate::acl::Acl> {
-        self.inner.acl(mailbox).await
-    }
-    async fn set_acl(
-        &self,
-        mailbox: &MailboxRef,
-        identifier: &str,
-        rights: Option<Rights>,
-    ) -> Result<()> {
-        self.inner.set_acl(mailbox, identifier, rights).await
-    }
-    async fn shared_mailboxes(&self, user: &str) -> Result<Vec<MailboxRef>> {
-        self.inner.shared_mailboxes(user).await
-    }
-    async fn status(
-        &self,
-        mailbox: &MailboxRef,
-        viewer: &str,
-    ) -> Result<crate::mailbox::MailboxStatus> {
-        self.inner.status(mailbox, viewer).await
-    }
-    async fn open(
-        &self,
-        mailbox: &MailboxRef,
-        viewer: &str,
-    ) -> Result<Arc<dyn crate::storage::Mailbox>> {
-        self.inner.open(mailbox, viewer).await
-    }
-    async fn append(
-        &self,
-        mailbox: &MailboxRef,
-        message: NewMessage,
-    ) -> Result<crate::message::Appended> {
-        self.inner.append(mailbox, message).await
-    }
-    async fn lock_maildrop(&self, user: &str) -> Result<crate::maildrop::MaildropLock> {
-        self.inner.lock_maildrop(user).await
-    }
-    async fn append_within_quota(
-        &self,
-        mailbox: &MailboxRef,
-        message: NewMessage,
-        limits: crate::quota::QuotaLimits,
-    ) -> Result<crate::message::Appended> {
-        self.inner
-            .append_within_quota(mailbox, message, limits)
-            .await
-    }
-    async fn append_all(
-        &self,
-        mailbox: &MailboxRef,
-        messages: Vec<NewMessage>,
-        limits: Option<crate::quota::QuotaLimits>,
-    ) -> Result<Vec<crate::message::Appended>> {
-        self.inner.append_all(mailbox, messages, limits).await
+impl crate::storage::Delegate for JournaledStorage {
+    fn inner(&self) -> &dyn Storage {
+        &*self.inner
     }
     fn archive_journal(&self) -> Option<Arc<ArchiveJournal>> {
         Some(self.journal.clone())

@@ -285,3 +285,219 @@ impl MailboxNotifier {
         }
     }
 }
+
+/// A [`Storage`] wrapper that overrides a few methods and hands every other
+/// one to the store it wraps ([`Delegate::inner`]).
+///
+/// Every type implementing `Delegate` is a [`Storage`] (a blanket impl):
+/// each `Storage` method calls the `Delegate` method of the same name, whose
+/// default forwards to `inner()`. A wrapper therefore writes only what it
+/// changes, and a method added to [`Storage`] later reaches the wrapped
+/// store instead of being answered, silently, by the trait's own default
+/// (as a wrapper that forwards each method by hand would let happen).
+///
+/// Whoever adds a method to [`Storage`] adds it here too, with a default
+/// forwarding to `inner()`, and to the blanket impl below; the compiler
+/// insists on the blanket impl for a required method, this comment for a
+/// provided one.
+///
+/// ```
+/// use std::sync::Arc;
+/// use async_trait::async_trait;
+/// use mailroom_core::storage::{Delegate, Storage};
+/// use mailroom_core::Result;
+///
+/// /// Refuses every new account, serves the rest from `inner`.
+/// #[derive(Debug)]
+/// struct NoNewAccounts(Arc<dyn Storage>);
+///
+/// #[async_trait]
+/// impl Delegate for NoNewAccounts {
+///     fn inner(&self) -> &dyn Storage {
+///         &*self.0
+///     }
+///     async fn ensure_account(&self, _user: &str) -> Result<()> {
+///         Err(mailroom_core::Error::Unsupported("no new accounts"))
+///     }
+/// }
+///
+/// fn as_store(inner: Arc<dyn Storage>) -> Arc<dyn Storage> {
+///     Arc::new(NoNewAccounts(inner))
+/// }
+/// ```
+#[async_trait]
+pub trait Delegate: Send + Sync + Debug {
+    /// The wrapped store, which serves every method not overridden.
+    fn inner(&self) -> &dyn Storage;
+
+    /// [`Storage::ensure_account`].
+    async fn ensure_account(&self, user: &str) -> Result<()> {
+        self.inner().ensure_account(user).await
+    }
+    /// [`Storage::list`].
+    async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
+        self.inner().list(owner).await
+    }
+    /// [`Storage::create`].
+    async fn create(&self, mailbox: &MailboxRef, special_use: Option<SpecialUse>) -> Result<()> {
+        self.inner().create(mailbox, special_use).await
+    }
+    /// [`Storage::delete`].
+    async fn delete(&self, mailbox: &MailboxRef) -> Result<()> {
+        self.inner().delete(mailbox).await
+    }
+    /// [`Storage::rename`].
+    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
+        self.inner().rename(from, to).await
+    }
+    /// [`Storage::set_special_use`].
+    async fn set_special_use(
+        &self,
+        mailbox: &MailboxRef,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
+        self.inner().set_special_use(mailbox, special_use).await
+    }
+    /// [`Storage::subscriptions`].
+    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
+        self.inner().subscriptions(user).await
+    }
+    /// [`Storage::set_subscribed`].
+    async fn set_subscribed(&self, user: &str, name: &MailboxName, subscribed: bool) -> Result<()> {
+        self.inner().set_subscribed(user, name, subscribed).await
+    }
+    /// [`Storage::acl`].
+    async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
+        self.inner().acl(mailbox).await
+    }
+    /// [`Storage::set_acl`].
+    async fn set_acl(
+        &self,
+        mailbox: &MailboxRef,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> Result<()> {
+        self.inner().set_acl(mailbox, identifier, rights).await
+    }
+    /// [`Storage::shared_mailboxes`].
+    async fn shared_mailboxes(&self, user: &str) -> Result<Vec<MailboxRef>> {
+        self.inner().shared_mailboxes(user).await
+    }
+    /// [`Storage::status`].
+    async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
+        self.inner().status(mailbox, viewer).await
+    }
+    /// [`Storage::open`].
+    async fn open(&self, mailbox: &MailboxRef, viewer: &str) -> Result<Arc<dyn Mailbox>> {
+        self.inner().open(mailbox, viewer).await
+    }
+    /// [`Storage::append`].
+    async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended> {
+        self.inner().append(mailbox, message).await
+    }
+    /// [`Storage::lock_maildrop`].
+    async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock> {
+        self.inner().lock_maildrop(user).await
+    }
+    /// [`Storage::append_within_quota`].
+    async fn append_within_quota(
+        &self,
+        mailbox: &MailboxRef,
+        message: NewMessage,
+        limits: QuotaLimits,
+    ) -> Result<Appended> {
+        self.inner()
+            .append_within_quota(mailbox, message, limits)
+            .await
+    }
+    /// [`Storage::append_all`].
+    async fn append_all(
+        &self,
+        mailbox: &MailboxRef,
+        messages: Vec<NewMessage>,
+        limits: Option<QuotaLimits>,
+    ) -> Result<Vec<Appended>> {
+        self.inner().append_all(mailbox, messages, limits).await
+    }
+    /// [`Storage::archive_journal`].
+    fn archive_journal(&self) -> Option<Arc<crate::archive::ArchiveJournal>> {
+        self.inner().archive_journal()
+    }
+}
+
+#[async_trait]
+impl<T: Delegate> Storage for T {
+    async fn ensure_account(&self, user: &str) -> Result<()> {
+        Delegate::ensure_account(self, user).await
+    }
+    async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
+        Delegate::list(self, owner).await
+    }
+    async fn create(&self, mailbox: &MailboxRef, special_use: Option<SpecialUse>) -> Result<()> {
+        Delegate::create(self, mailbox, special_use).await
+    }
+    async fn delete(&self, mailbox: &MailboxRef) -> Result<()> {
+        Delegate::delete(self, mailbox).await
+    }
+    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
+        Delegate::rename(self, from, to).await
+    }
+    async fn set_special_use(
+        &self,
+        mailbox: &MailboxRef,
+        special_use: Option<SpecialUse>,
+    ) -> Result<()> {
+        Delegate::set_special_use(self, mailbox, special_use).await
+    }
+    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
+        Delegate::subscriptions(self, user).await
+    }
+    async fn set_subscribed(&self, user: &str, name: &MailboxName, subscribed: bool) -> Result<()> {
+        Delegate::set_subscribed(self, user, name, subscribed).await
+    }
+    async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
+        Delegate::acl(self, mailbox).await
+    }
+    async fn set_acl(
+        &self,
+        mailbox: &MailboxRef,
+        identifier: &str,
+        rights: Option<Rights>,
+    ) -> Result<()> {
+        Delegate::set_acl(self, mailbox, identifier, rights).await
+    }
+    async fn shared_mailboxes(&self, user: &str) -> Result<Vec<MailboxRef>> {
+        Delegate::shared_mailboxes(self, user).await
+    }
+    async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
+        Delegate::status(self, mailbox, viewer).await
+    }
+    async fn open(&self, mailbox: &MailboxRef, viewer: &str) -> Result<Arc<dyn Mailbox>> {
+        Delegate::open(self, mailbox, viewer).await
+    }
+    async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended> {
+        Delegate::append(self, mailbox, message).await
+    }
+    async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock> {
+        Delegate::lock_maildrop(self, user).await
+    }
+    async fn append_within_quota(
+        &self,
+        mailbox: &MailboxRef,
+        message: NewMessage,
+        limits: QuotaLimits,
+    ) -> Result<Appended> {
+        Delegate::append_within_quota(self, mailbox, message, limits).await
+    }
+    async fn append_all(
+        &self,
+        mailbox: &MailboxRef,
+        messages: Vec<NewMessage>,
+        limits: Option<QuotaLimits>,
+    ) -> Result<Vec<Appended>> {
+        Delegate::append_all(self, mailbox, messages, limits).await
+    }
+    fn archive_journal(&self) -> Option<Arc<crate::archive::ArchiveJournal>> {
+        Delegate::archive_journal(self)
+    }
+}

@@ -92,6 +92,7 @@ mod auth;
 pub mod cdylib;
 mod client;
 pub mod corpus;
+mod faulty;
 mod fuzz;
 pub mod postgres;
 mod server;
@@ -100,6 +101,7 @@ mod tls;
 
 pub use auth::{StaticAuthenticator, apop_digest};
 pub use client::LineClient;
+pub use faulty::FaultyStore;
 pub use fuzz::{Rng, random_input};
 pub use server::{Shutdown, Spawned, spawn_on_loopback};
 pub use tls::{tls_connect, tls_pair};

@@ -10,92 +10,17 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use async_trait::async_trait;
 use common::*;
 use mailroom_core::archive::{ArchiveJournal, Direction, archive_account, month_folder};
 use mailroom_core::delivery::Pipeline;
-use mailroom_core::mailbox::{MailboxInfo, MailboxStatus, SpecialUse};
-use mailroom_core::maildrop::MaildropLock;
 use mailroom_core::{
-    Acl, Appended, Error, InternalDate, MailboxName, MailboxRef, NewMessage, Principal, Quota,
-    QuotaLimits, Result, Rights, Roles, Storage,
+    Error, InternalDate, MailboxName, MailboxRef, Principal, Quota, Roles, Storage,
 };
 use mailroom_store_memory::MemoryStore;
+use mailroom_testkit::FaultyStore;
 
 const MSG: &[u8] = b"From: chris@bar.com\r\nTo: alice@example.com\r\nMessage-ID: <m1@bar.com>\r\nSubject: hello\r\n\r\nbody line\r\n";
-
-/// The memory store with archive appends failing while `fail` is set (the
-/// fault injected through the store traits).
-#[derive(Debug)]
-struct Faulty {
-    inner: Arc<MemoryStore>,
-    fail: AtomicBool,
-}
-
-#[async_trait]
-impl Storage for Faulty {
-    async fn ensure_account(&self, user: &str) -> Result<()> {
-        self.inner.ensure_account(user).await
-    }
-    async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
-        self.inner.list(owner).await
-    }
-    async fn create(&self, mailbox: &MailboxRef, special_use: Option<SpecialUse>) -> Result<()> {
-        self.inner.create(mailbox, special_use).await
-    }
-    async fn delete(&self, mailbox: &MailboxRef) -> Result<()> {
-        self.inner.delete(mailbox).await
-    }
-    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
-        self.inner.rename(from, to).await
-    }
-    async fn set_special_use(&self, m: &MailboxRef, s: Option<SpecialUse>) -> Result<()> {
-        self.inner.set_special_use(m, s).await
-    }
-    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
-        self.inner.subscriptions(user).await
-    }
-    async fn set_subscribed(&self, user: &str, name: &MailboxName, on: bool) -> Result<()> {
-        self.inner.set_subscribed(user, name, on).await
-    }
-    async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
-        self.inner.acl(mailbox).await
-    }
-    async fn set_acl(&self, m: &MailboxRef, id: &str, rights: Option<Rights>) -> Result<()> {
-        self.inner.set_acl(m, id, rights).await
-    }
-    async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
-        self.inner.status(mailbox, viewer).await
-    }
-    async fn open(
-        &self,
-        mailbox: &MailboxRef,
-        viewer: &str,
-    ) -> Result<Arc<dyn mailroom_core::Mailbox>> {
-        self.inner.open(mailbox, viewer).await
-    }
-    async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended> {
-        if self.fail.load(Ordering::SeqCst) && mailbox.owner.starts_with("archive@") {
-            return Err(Error::Busy("injected archive write failure".into()));
-        }
-        self.inner.append(mailbox, message).await
-    }
-    async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock> {
-        self.inner.lock_maildrop(user).await
-    }
-    async fn append_within_quota(
-        &self,
-        mailbox: &MailboxRef,
-        message: NewMessage,
-        limits: QuotaLimits,
-    ) -> Result<Appended> {
-        self.inner
-            .append_within_quota(mailbox, message, limits)
-            .await
-    }
-}
 
 async fn count(store: &MemoryStore, mailbox: &MailboxRef) -> u32 {
     match store.status(mailbox, &mailbox.owner).await {
@@ -122,10 +47,7 @@ async fn transaction(h: &Harness, message: &[u8]) -> String {
 #[tokio::test]
 async fn archive_write_failure_is_451_and_the_retry_stores_both_once() {
     let store = Arc::new(MemoryStore::new());
-    let faulty = Arc::new(Faulty {
-        inner: store.clone(),
-        fail: AtomicBool::new(false),
-    });
+    let faulty = Arc::new(FaultyStore::new(store.clone(), "archive@"));
     let journal = Arc::new(ArchiveJournal::new(faulty.clone()));
     let mut admin = Principal::user("boss@example.com");
     admin.roles = Roles {
@@ -145,13 +67,13 @@ async fn archive_write_failure_is_451_and_the_retry_stores_both_once() {
         month_folder(ALICE, InternalDate::now().timestamp, Direction::In).unwrap(),
     );
 
-    faulty.fail.store(true, Ordering::SeqCst);
+    faulty.set_failing(true);
     let reply = transaction(&h, MSG).await;
     assert!(reply.starts_with("451 "), "{reply}");
     assert_eq!(count(&store, &inbox).await, 0);
     assert_eq!(count(&store, &archived).await, 0);
 
-    faulty.fail.store(false, Ordering::SeqCst);
+    faulty.set_failing(false);
     let reply = transaction(&h, MSG).await;
     assert!(reply.starts_with("250 "), "{reply}");
     assert_eq!(count(&store, &inbox).await, 1);

@@ -15,15 +15,11 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use bytes::Bytes;
 use common::*;
-use mailroom_core::maildrop::MaildropLock;
 use mailroom_core::replication::{
     AccountState, Applied, ApplyBatch, ChangePosition, ChangeWatch, ChangedAccounts, MailboxHead,
     NamespaceOp, RecordsSince, ReplicaRecord, SyncPoint,
 };
-use mailroom_core::{
-    Acl, Appended, Error, Mailbox, MailboxInfo, MailboxName, MailboxRef, MailboxStatus, ModSeq,
-    NewMessage, QuotaLimits, Replication, Result, Rights, SpecialUse, Storage, Uid, UidValidity,
-};
+use mailroom_core::{Error, MailboxRef, ModSeq, Replication, Result, Storage, Uid, UidValidity};
 use mailroom_store_memory::MemoryStore;
 use mailroom_sync::{Primary, Replica, ReplicaConfig, Verdict};
 
@@ -35,56 +31,9 @@ struct Damaged {
 }
 
 #[async_trait]
-impl Storage for Damaged {
-    async fn ensure_account(&self, user: &str) -> Result<()> {
-        self.inner.ensure_account(user).await
-    }
-    async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
-        self.inner.list(owner).await
-    }
-    async fn create(&self, m: &MailboxRef, u: Option<SpecialUse>) -> Result<()> {
-        self.inner.create(m, u).await
-    }
-    async fn delete(&self, m: &MailboxRef) -> Result<()> {
-        self.inner.delete(m).await
-    }
-    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
-        self.inner.rename(from, to).await
-    }
-    async fn set_special_use(&self, m: &MailboxRef, u: Option<SpecialUse>) -> Result<()> {
-        self.inner.set_special_use(m, u).await
-    }
-    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
-        self.inner.subscriptions(user).await
-    }
-    async fn set_subscribed(&self, user: &str, n: &MailboxName, on: bool) -> Result<()> {
-        self.inner.set_subscribed(user, n, on).await
-    }
-    async fn acl(&self, m: &MailboxRef) -> Result<Acl> {
-        self.inner.acl(m).await
-    }
-    async fn set_acl(&self, m: &MailboxRef, id: &str, r: Option<Rights>) -> Result<()> {
-        self.inner.set_acl(m, id, r).await
-    }
-    async fn status(&self, m: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
-        self.inner.status(m, viewer).await
-    }
-    async fn open(&self, m: &MailboxRef, viewer: &str) -> Result<Arc<dyn Mailbox>> {
-        self.inner.open(m, viewer).await
-    }
-    async fn append(&self, m: &MailboxRef, message: NewMessage) -> Result<Appended> {
-        self.inner.append(m, message).await
-    }
-    async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock> {
-        self.inner.lock_maildrop(user).await
-    }
-    async fn append_within_quota(
-        &self,
-        m: &MailboxRef,
-        message: NewMessage,
-        limits: QuotaLimits,
-    ) -> Result<Appended> {
-        self.inner.append_within_quota(m, message, limits).await
+impl mailroom_core::storage::Delegate for Damaged {
+    fn inner(&self) -> &dyn Storage {
+        &self.inner
     }
 }
 

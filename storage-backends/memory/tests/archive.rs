@@ -3,7 +3,6 @@
 //! overrides, the quota and fault ordering rules, billing events.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
@@ -14,14 +13,12 @@ use mailroom_core::archive::{
     archive_account, month_folder,
 };
 use mailroom_core::delivery::{Delivery, Pipeline};
-use mailroom_core::mailbox::{MailboxInfo, MailboxStatus, SpecialUse};
-use mailroom_core::maildrop::MaildropLock;
 use mailroom_core::{
-    Acl, Appended, DeliveryOutcome, DeliveryRequest, Error, Flag, InternalDate, MailboxName,
-    MailboxRef, NewMessage, Principal, Quota, QuotaLimits, Recipient, Result, Rights, Roles,
-    Storage, StoreOp,
+    DeliveryOutcome, DeliveryRequest, Error, Flag, InternalDate, MailboxName, MailboxRef,
+    NewMessage, Principal, Quota, QuotaLimits, Recipient, Result, Rights, Roles, Storage, StoreOp,
 };
 use mailroom_store_memory::MemoryStore;
+use mailroom_testkit::FaultyStore;
 
 const ALICE: &str = "alice@x.org";
 
@@ -36,80 +33,9 @@ impl ArchiveEventSink for Events {
     }
 }
 
-/// The memory store with archive appends failing while `fail` is set (the
-/// fault injected through the store traits).
-#[derive(Debug)]
-struct Faulty {
-    inner: Arc<MemoryStore>,
-    fail: AtomicBool,
-}
-
-#[async_trait]
-impl Storage for Faulty {
-    async fn ensure_account(&self, user: &str) -> Result<()> {
-        self.inner.ensure_account(user).await
-    }
-    async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
-        self.inner.list(owner).await
-    }
-    async fn create(&self, mailbox: &MailboxRef, special_use: Option<SpecialUse>) -> Result<()> {
-        self.inner.create(mailbox, special_use).await
-    }
-    async fn delete(&self, mailbox: &MailboxRef) -> Result<()> {
-        self.inner.delete(mailbox).await
-    }
-    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
-        self.inner.rename(from, to).await
-    }
-    async fn set_special_use(&self, m: &MailboxRef, s: Option<SpecialUse>) -> Result<()> {
-        self.inner.set_special_use(m, s).await
-    }
-    async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
-        self.inner.subscriptions(user).await
-    }
-    async fn set_subscribed(&self, user: &str, name: &MailboxName, on: bool) -> Result<()> {
-        self.inner.set_subscribed(user, name, on).await
-    }
-    async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
-        self.inner.acl(mailbox).await
-    }
-    async fn set_acl(&self, m: &MailboxRef, id: &str, rights: Option<Rights>) -> Result<()> {
-        self.inner.set_acl(m, id, rights).await
-    }
-    async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
-        self.inner.status(mailbox, viewer).await
-    }
-    async fn open(
-        &self,
-        mailbox: &MailboxRef,
-        viewer: &str,
-    ) -> Result<Arc<dyn mailroom_core::Mailbox>> {
-        self.inner.open(mailbox, viewer).await
-    }
-    async fn append(&self, mailbox: &MailboxRef, message: NewMessage) -> Result<Appended> {
-        if self.fail.load(Ordering::SeqCst) && mailbox.owner.starts_with("archive@") {
-            return Err(Error::Busy("injected archive write failure".into()));
-        }
-        self.inner.append(mailbox, message).await
-    }
-    async fn lock_maildrop(&self, user: &str) -> Result<MaildropLock> {
-        self.inner.lock_maildrop(user).await
-    }
-    async fn append_within_quota(
-        &self,
-        mailbox: &MailboxRef,
-        message: NewMessage,
-        limits: QuotaLimits,
-    ) -> Result<Appended> {
-        self.inner
-            .append_within_quota(mailbox, message, limits)
-            .await
-    }
-}
-
 struct Setup {
     store: Arc<MemoryStore>,
-    faulty: Arc<Faulty>,
+    faulty: Arc<FaultyStore>,
     journal: Arc<ArchiveJournal>,
     storage: Arc<dyn Storage>,
     pipeline: Pipeline,
@@ -118,10 +44,7 @@ struct Setup {
 
 fn setup() -> Setup {
     let store = Arc::new(MemoryStore::new());
-    let faulty = Arc::new(Faulty {
-        inner: store.clone(),
-        fail: AtomicBool::new(false),
-    });
+    let faulty = Arc::new(FaultyStore::new(store.clone(), "archive@"));
     let events = Arc::new(Events::default());
     let journal = Arc::new(ArchiveJournal::new(faulty.clone()).with_events(events.clone()));
     let storage: Arc<dyn Storage> =
@@ -526,12 +449,12 @@ async fn archive_write_failure_is_temporary_and_the_retry_loses_nothing() {
         .set_enabled(&admin_of("boss@x.org", false), ALICE, true)
         .await
         .unwrap();
-    s.faulty.fail.store(true, Ordering::SeqCst);
+    s.faulty.set_failing(true);
     let o = deliver(&s, ALICE, None, message("m1")).await;
     assert!(matches!(o, DeliveryOutcome::TemporaryFailure(_)), "{o:?}");
     let inbox = MailboxRef::new(ALICE, MailboxName::inbox());
     assert_eq!(count(&s, &inbox).await, 0);
-    s.faulty.fail.store(false, Ordering::SeqCst);
+    s.faulty.set_failing(false);
     let o = deliver(&s, ALICE, None, message("m1")).await;
     assert!(matches!(o, DeliveryOutcome::Delivered { .. }), "{o:?}");
     assert_eq!(count(&s, &inbox).await, 1);
