@@ -43,9 +43,6 @@ use std::time::{Duration, SystemTime};
 use async_trait::async_trait;
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use mailroom_core::acl::{Acl, Rights};
-use mailroom_core::mailbox::{MailboxInfo, MailboxStatus, SpecialUse};
-use mailroom_core::maildrop::MaildropLock;
 use mailroom_core::quota::QuotaLimits;
 use mailroom_core::{
     Appended, Authenticator, Credentials, Error, MailboxName, MailboxRef, Mechanism, NewMessage,
@@ -1251,71 +1248,9 @@ impl SyncStorage {
 }
 
 #[async_trait]
-impl Storage for SyncStorage {
-    async fn ensure_account(&self, user: &str) -> mailroom_core::Result<()> {
-        self.inner.ensure_account(user).await
-    }
-    async fn list(&self, owner: &str) -> mailroom_core::Result<Vec<MailboxInfo>> {
-        self.inner.list(owner).await
-    }
-    async fn create(
-        &self,
-        mailbox: &MailboxRef,
-        special_use: Option<SpecialUse>,
-    ) -> mailroom_core::Result<()> {
-        self.inner.create(mailbox, special_use).await
-    }
-    async fn delete(&self, mailbox: &MailboxRef) -> mailroom_core::Result<()> {
-        self.inner.delete(mailbox).await
-    }
-    async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> mailroom_core::Result<()> {
-        self.inner.rename(from, to).await
-    }
-    async fn set_special_use(
-        &self,
-        mailbox: &MailboxRef,
-        special_use: Option<SpecialUse>,
-    ) -> mailroom_core::Result<()> {
-        self.inner.set_special_use(mailbox, special_use).await
-    }
-    async fn subscriptions(&self, user: &str) -> mailroom_core::Result<Vec<MailboxName>> {
-        self.inner.subscriptions(user).await
-    }
-    async fn set_subscribed(
-        &self,
-        user: &str,
-        name: &MailboxName,
-        subscribed: bool,
-    ) -> mailroom_core::Result<()> {
-        self.inner.set_subscribed(user, name, subscribed).await
-    }
-    async fn acl(&self, mailbox: &MailboxRef) -> mailroom_core::Result<Acl> {
-        self.inner.acl(mailbox).await
-    }
-    async fn set_acl(
-        &self,
-        mailbox: &MailboxRef,
-        identifier: &str,
-        rights: Option<Rights>,
-    ) -> mailroom_core::Result<()> {
-        self.inner.set_acl(mailbox, identifier, rights).await
-    }
-    async fn shared_mailboxes(&self, user: &str) -> mailroom_core::Result<Vec<MailboxRef>> {
-        self.inner.shared_mailboxes(user).await
-    }
-    async fn status(
-        &self,
-        mailbox: &MailboxRef,
-        viewer: &str,
-    ) -> mailroom_core::Result<MailboxStatus> {
-        self.inner.status(mailbox, viewer).await
-    }
-    async fn open(
-        &self,
-        mailbox: &MailboxRef,
-        viewer: &str,
-    ) -> mailroom_core::Result<Arc<dyn mailroom_core::Mailbox>> {
-        self.inner.open(mailbox, viewer).await
+impl mailroom_core::storage::Delegate for SyncStorage {
+    fn inner(&self) -> &dyn Storage {
+        &*self.inner
     }
     async fn append(
         &self,
@@ -1325,9 +1260,6 @@ impl Storage for SyncStorage {
         let appended = self.inner.append(mailbox, message).await?;
         self.node.after_append(&mailbox.owner, &appended).await;
         Ok(appended)
-    }
-    async fn lock_maildrop(&self, user: &str) -> mailroom_core::Result<MaildropLock> {
-        self.inner.lock_maildrop(user).await
     }
     async fn append_within_quota(
         &self,
@@ -1354,9 +1286,6 @@ impl Storage for SyncStorage {
             self.node.after_append(&mailbox.owner, last).await;
         }
         Ok(appended)
-    }
-    fn archive_journal(&self) -> Option<Arc<mailroom_core::archive::ArchiveJournal>> {
-        self.inner.archive_journal()
     }
 }
 
