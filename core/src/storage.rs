@@ -21,6 +21,12 @@ use crate::types::{ModSeq, Uid};
 /// A mailbox store: the namespace of every user and the way into each
 /// mailbox. Implementations check nothing about who asks; access control is
 /// applied once, above this trait, by [`crate::access::MailAccess`].
+///
+/// A wrapper over another store (adding a journal, waiting for a replica,
+/// injecting faults in a test) implements [`Delegate`] rather than this
+/// trait: it writes the methods it changes and every other one, including
+/// any added here later, reaches the wrapped store. A method added here is
+/// added to [`Delegate`] and its blanket impl too.
 #[async_trait]
 pub trait Storage: Send + Sync + Debug {
     /// Makes sure the user's account exists with its default mailboxes
