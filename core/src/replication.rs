@@ -305,6 +305,10 @@ pub enum NamespaceOp {
         special_use: Option<SpecialUse>,
         /// The ACL (replaces the old one).
         acl: Acl,
+        /// If given, the mailbox takes this MAILBOXID: the primary's, for a
+        /// replica's mailbox made before replication carried it. `None`
+        /// keeps the mailbox's own.
+        mailbox_id: Option<crate::MailboxId>,
     },
     /// Replace the account's subscriptions.
     SetSubscriptions(Vec<MailboxName>),

@@ -26,7 +26,8 @@
 //! - an applied record keeps the SAVEDATE it carries (RFC 8514);
 //! - a mailbox created through `apply_namespace` with a MAILBOXID keeps it
 //!   (STATUS, `account_state`, after a rename), so that a promoted replica
-//!   shows clients the primary's (RFC 8474);
+//!   shows clients the primary's (RFC 8474), and `SetAttributes` with one
+//!   gives an existing mailbox that id;
 //! - namespace operations show through the `Storage` API;
 //! - the change feed names the changed account and wakes its watch;
 //! - sync points (with the primary's namespace digest) are kept per
@@ -61,6 +62,8 @@ use crate::types::{ModSeq, Uid, UidValidity};
 
 /// The MAILBOXID `namespace_ops` creates a mailbox with.
 const OLD_ID: MailboxId = MailboxId([9; 16]);
+/// The MAILBOXID `namespace_ops` gives INBOX after its creation.
+const INBOX_ID: MailboxId = MailboxId([5; 16]);
 
 /// The owner of the mailboxes in the checks.
 pub const ALICE: &str = "alice@example.com";
@@ -548,6 +551,15 @@ where
                 acl.set(BOB, Rights::parse("lr"));
                 acl
             },
+            mailbox_id: None,
+        },
+        // a replica's mailbox made before replication carried MAILBOXID
+        // takes the primary's
+        NamespaceOp::SetAttributes {
+            name: MailboxName::inbox(),
+            special_use: None,
+            acl: crate::acl::Acl::default(),
+            mailbox_id: Some(INBOX_ID),
         },
         NamespaceOp::SetSubscriptions(vec![MailboxName::inbox(), name("New")]),
         NamespaceOp::SetQuota(QuotaLimits {
@@ -590,6 +602,15 @@ where
             .mailbox_id,
         OLD_ID,
         "CREATE with a MAILBOXID keeps it, and rename keeps it"
+    );
+    assert_eq!(
+        store
+            .status(&MailboxRef::new(ALICE, MailboxName::inbox()), ALICE)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .mailbox_id,
+        INBOX_ID,
+        "SetAttributes with a MAILBOXID gives the mailbox that id"
     );
     assert_eq!(
         store

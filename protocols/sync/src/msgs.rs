@@ -541,6 +541,8 @@ pub enum NamespaceRequest {
         special_use: Option<SpecialUse>,
         /// The whole ACL.
         acl: Acl,
+        /// The MAILBOXID the replica's mailbox takes (optional field 6).
+        mailbox_id: Option<MailboxId>,
     },
     /// SUBSCRIPTIONS.
     Subscriptions {
@@ -599,12 +601,16 @@ impl NamespaceRequest {
                 name,
                 special_use,
                 acl,
+                mailbox_id,
             } => {
                 let mut f = vec![Field::str(1, user.as_str()), Field::str(2, name.as_str())];
                 if let Some(u) = special_use {
                     f.push(Field::str(4, u.as_str()));
                 }
                 f.extend(acl_fields(5, acl));
+                if let Some(id) = mailbox_id {
+                    f.push(Field::bytes(6, id.0.to_vec()));
+                }
                 Frame::new(kind::ATTRIBUTES, f)
             }
             NamespaceRequest::Subscriptions { user, names } => {
@@ -652,6 +658,7 @@ impl NamespaceRequest {
                 name: mailbox()?,
                 special_use: special_use(r.opt_str(4)?)?,
                 acl: acl_from(&r, 5)?,
+                mailbox_id: mailbox_id(r.opt_bytes(6)?)?,
             },
             kind::SUBSCRIPTIONS => NamespaceRequest::Subscriptions {
                 user,
@@ -1191,5 +1198,17 @@ mod tests {
             NamespaceRequest::from_frame(&f),
             Err(SyncError::Malformed(_))
         ));
+        // ATTRIBUTES gives an existing replica mailbox the primary's id
+        let attributes = NamespaceRequest::Attributes {
+            user: "alice".into(),
+            name: MailboxName::inbox(),
+            special_use: None,
+            acl: Acl::default(),
+            mailbox_id: Some(MailboxId([0xcd; 16])),
+        };
+        assert_eq!(
+            NamespaceRequest::from_frame(&attributes.to_frame()).unwrap(),
+            attributes
+        );
     }
 }

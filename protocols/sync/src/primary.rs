@@ -1024,6 +1024,7 @@ where
                                     name: t.name.clone(),
                                     special_use: t.special_use,
                                     acl: t.acl.clone(),
+                                    mailbox_id: None,
                                 },
                             )
                             .await?;
@@ -1107,6 +1108,7 @@ where
                             name: name.clone(),
                             special_use: t.special_use,
                             acl: t.acl.clone(),
+                            mailbox_id: None,
                         },
                     )
                     .await?;
@@ -1167,6 +1169,7 @@ where
                                 name: t.name.clone(),
                                 special_use: t.special_use,
                                 acl: t.acl.clone(),
+                                mailbox_id: None,
                             },
                         )
                         .await?;
@@ -1331,7 +1334,16 @@ where
                         requests.push(attributes(&user, o));
                     }
                 }
-                Some(t) if t.special_use != o.special_use || t.acl != o.acl => {
+                // a replica mailbox made before replication carried the
+                // MAILBOXID takes the primary's (a replica that reports
+                // none is older and would ignore it)
+                Some(t)
+                    if t.special_use != o.special_use
+                        || t.acl != o.acl
+                        || (t.mailbox_id.is_some()
+                            && o.mailbox_id.is_some()
+                            && t.mailbox_id != o.mailbox_id) =>
+                {
                     requests.push(attributes(&user, o));
                 }
                 Some(_) => {}
@@ -2012,6 +2024,7 @@ fn attributes(user: &str, m: &MailboxState) -> NamespaceRequest {
         name: m.name.clone(),
         special_use: m.special_use,
         acl: m.acl.clone(),
+        mailbox_id: m.mailbox_id,
     }
 }
 

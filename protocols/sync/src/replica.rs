@@ -568,12 +568,14 @@ fn namespace_op(request: NamespaceRequest) -> (String, NamespaceOp) {
             name,
             special_use,
             acl,
+            mailbox_id,
         } => (
             user,
             NamespaceOp::SetAttributes {
                 name,
                 special_use,
                 acl,
+                mailbox_id,
             },
         ),
         NamespaceRequest::Subscriptions { user, names } => {

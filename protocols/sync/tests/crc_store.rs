@@ -376,3 +376,52 @@ async fn damaged_message_file_and_index_record_repaired_by_verify() {
     );
     task.abort();
 }
+
+/// A replica mailbox made before replication carried the MAILBOXID (same
+/// UIDVALIDITY, its own id) takes the primary's on the next pass, kept on
+/// disk: after a failover clients see the id they saw before (RFC 8474).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_replica_mailbox_takes_the_primarys_mailboxid() {
+    let pdir = tempfile::tempdir().unwrap();
+    let rdir = tempfile::tempdir().unwrap();
+    let primary_store = open(pdir.path());
+    let inbox = MailboxRef::new(ALICE, MailboxName::inbox());
+    primary_store.ensure_account(ALICE).await.unwrap();
+    for i in 0..3 {
+        primary_store.append(&inbox, message(i)).await.unwrap();
+    }
+    let want = primary_store.status(&inbox, ALICE).await.unwrap();
+    let replica_store = open(rdir.path());
+    replica_store
+        .apply_namespace(
+            ALICE,
+            mailroom_core::replication::NamespaceOp::Create {
+                name: MailboxName::inbox(),
+                uid_validity: want.uid_validity,
+                special_use: None,
+                mailbox_id: None,
+            },
+        )
+        .await
+        .unwrap();
+    let before = replica_store.status(&inbox, ALICE).await.unwrap();
+    assert_ne!(before.mailbox_id, want.mailbox_id, "the replica's own id");
+
+    let primary = Primary::new(primary_store.clone(), PrimaryConfig::new(secret()));
+    let (addr, task) = listen(replica_store.clone()).await;
+    let mut conn = primary
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    assert_same(&primary_store, &replica_store).await;
+    drop(conn);
+    task.abort();
+    drop(replica_store);
+    let reopened = reopen(rdir.path()).await;
+    assert_eq!(
+        reopened.status(&inbox, ALICE).await.unwrap().mailbox_id,
+        want.mailbox_id,
+        "the primary's MAILBOXID, kept on disk"
+    );
+}

@@ -34,6 +34,21 @@ enum Change {
 }
 
 impl Inner {
+    /// Gives the mailbox another MAILBOXID (a replica's mailbox made before
+    /// replication carried the primary's): the header is rewritten.
+    pub(crate) fn set_mailbox_id(
+        &mut self,
+        id: mailroom_core::MailboxId,
+        durable: bool,
+    ) -> Result<()> {
+        if self.hdr.mailbox_id == id.0 {
+            return Ok(());
+        }
+        let mut h = self.hdr;
+        h.mailbox_id = id.0;
+        self.write_header(&h, durable)
+    }
+
     /// The figures replication compares.
     pub(crate) fn replica_head(&self) -> MailboxHead {
         MailboxHead {

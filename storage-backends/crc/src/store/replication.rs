@@ -275,6 +275,7 @@ impl StoreInner {
                 name,
                 special_use,
                 acl,
+                mailbox_id,
             } => {
                 let m = mref(&name);
                 let result = self.update_entry_then(
@@ -292,6 +293,11 @@ impl StoreInner {
                     Ok(())
                 })?;
                 result?;
+                if let Some(id) = mailbox_id {
+                    let shared = self.shared(user, self.lookup(&m)?, &m)?;
+                    let mut g = shared.write()?;
+                    g.set_mailbox_id(id, durable)?;
+                }
             }
             NamespaceOp::SetSubscriptions(names) => {
                 self.with_account(user, true, |a, udir| {

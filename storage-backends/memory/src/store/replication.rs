@@ -219,6 +219,7 @@ impl Replication for MemoryStore {
                     name,
                     special_use,
                     acl,
+                    mailbox_id,
                 } => {
                     let cell = account
                         .mailboxes
@@ -227,6 +228,9 @@ impl Replication for MemoryStore {
                     let mut state = cell.lock()?;
                     state.special_use = special_use;
                     state.acl = acl;
+                    if let Some(id) = mailbox_id {
+                        state.mailbox_id = id;
+                    }
                 }
                 NamespaceOp::SetSubscriptions(names) => {
                     account.subscriptions = names.into_iter().collect();
