@@ -7,9 +7,10 @@ For every user: LOGIN, LIST, then for every mailbox EXAMINE (read-only: no
 \\Recent claim, no \\Seen set) and UID FETCH 1:* (UID FLAGS MODSEQ
 BODY.PEEK[]). One line per message on stdout:
 
-    USER<TAB>MAILBOX<TAB>UID<TAB>FLAGS<TAB>MODSEQ<TAB>SHA1(BODY[])<TAB>MESSAGE-ID
+    USER<TAB>MAILBOX<TAB>UID<TAB>FLAGS<TAB>MODSEQ<TAB>SHA1(BODY[])<TAB>MESSAGE-ID<TAB>MAILBOXID
 
-(the Message-ID without its angle brackets, `-` if none).
+(the Message-ID without its angle brackets, `-` if none; the mailbox's
+OBJECTID MAILBOXID from STATUS, which a failover must not change).
 
 FLAGS sorted and space-separated (\\Recent left out: it is per session).
 Uses Python's imaplib, a real client.
@@ -64,6 +65,12 @@ def dump(host, port, password, user):
     conn = imaplib.IMAP4(host, port)
     conn.login(user, password)
     for mailbox in mailboxes(conn):
+        typ, data = conn.status('"%s"' % mailbox, "(MAILBOXID)")
+        assert typ == "OK", (mailbox, data)
+        found = re.search(rb"MAILBOXID \(([^)]+)\)", data[0])
+        if not found:
+            raise SystemExit("no MAILBOXID in STATUS: %r" % data)
+        mailbox_id = found.group(1).decode()
         typ, data = conn.select('"%s"' % mailbox, readonly=True)
         assert typ == "OK", (mailbox, data)
         if int(data[0]) == 0:
@@ -78,7 +85,7 @@ def dump(host, port, password, user):
             uid, flags, modseq = items(header)
             rows.append((uid, flags, modseq, hashlib.sha1(body).hexdigest(), message_id(body)))
         for uid, flags, modseq, digest, mid in sorted(rows):
-            print("\t".join([user, mailbox, str(uid), flags, str(modseq), digest, mid]))
+            print("\t".join([user, mailbox, str(uid), flags, str(modseq), digest, mid, mailbox_id]))
     conn.logout()
 
 
