@@ -46,49 +46,24 @@ pub(crate) const PASSWORD: &str = "bench-pw";
 /// Connections per source address (the server's per-IP limit is 50).
 const PER_SOURCE_IP: usize = 40;
 
-struct Options {
+/// `mailroom-bench accounts` options.
+#[derive(clap::Args)]
+pub(crate) struct Options {
+    /// Accounts mailroomd sees.
+    #[arg(long, default_value_t = 100_000)]
     accounts: usize,
+    /// Accounts with a connection held open (at most --accounts).
+    #[arg(long, default_value_t = 10_000)]
     held: usize,
+    /// Messages in each account.
+    #[arg(long, default_value_t = 20)]
     messages: usize,
+    /// Messages in the shared mailbox.
+    #[arg(long, default_value_t = 1_000)]
     shared_messages: usize,
+    /// Client threads.
+    #[arg(long, default_value_t = 8, value_parser = crate::cli::at_least_one)]
     clients: usize,
-}
-
-fn parse(args: impl Iterator<Item = String>) -> Result<Options> {
-    let mut o = Options {
-        accounts: 100_000,
-        held: 10_000,
-        messages: 20,
-        shared_messages: 1_000,
-        clients: 8,
-    };
-    let mut args = args;
-    while let Some(a) = args.next() {
-        let mut num = |name: &str| -> Result<usize> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} needs a number"))
-        };
-        match a.as_str() {
-            "--accounts" => o.accounts = num("--accounts")?,
-            "--held" => o.held = num("--held")?,
-            "--messages" => o.messages = num("--messages")?,
-            "--shared-messages" => o.shared_messages = num("--shared-messages")?,
-            "--clients" => o.clients = num("--clients")?.max(1),
-            "-h" | "--help" => {
-                println!(
-                    "usage: mailroom-bench accounts [--accounts N] [--held N] [--messages N] [--shared-messages N] [--clients N]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    if o.held > o.accounts {
-        bail!("--held must not exceed --accounts");
-    }
-    Ok(o)
 }
 
 /// The `i`th bench account.
@@ -372,8 +347,10 @@ fn kib(k: f64) -> String {
 }
 
 /// Entry point of `mailroom-bench accounts`.
-pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
-    let o = parse(args)?;
+pub(crate) fn main(o: Options) -> Result<()> {
+    if o.held > o.accounts {
+        bail!("--held must not exceed --accounts");
+    }
     let limit = raise_open_files()?;
     if (limit as usize) < o.held + 100 {
         bail!(

@@ -32,24 +32,20 @@ struct Figures {
 /// Dovecot offers COMPRESS=DEFLATE only with its zlib plugin.
 const DOVECOT_ZLIB: &str = "protocol imap {\n  mail_plugins = $mail_plugins imap_zlib\n}\n";
 
+/// `mailroom-bench compress` options.
+#[derive(clap::Args)]
+pub(crate) struct Options {
+    /// Messages fetched.
+    #[arg(long, default_value_t = 10_000)]
+    messages: usize,
+    /// Timed rounds (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = crate::cli::at_least_one)]
+    rounds: usize,
+}
+
 /// Runs the benchmark.
-pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
-    let mut messages = 10_000usize;
-    let mut rounds = 5usize;
-    let mut args = args;
-    while let Some(a) = args.next() {
-        let mut num = |name: &str| -> Result<usize> {
-            match args.next().map(|v| v.parse()) {
-                Some(Ok(n)) => Ok(n),
-                _ => bail!("{name} needs a number"),
-            }
-        };
-        match a.as_str() {
-            "--messages" => messages = num("--messages")?,
-            "--rounds" => rounds = num("--rounds")?.max(1),
-            other => bail!("unknown argument {other} (--messages N --rounds N)"),
-        }
-    }
+pub(crate) fn main(o: Options) -> Result<()> {
+    let Options { messages, rounds } = o;
     let tmp = tempfile::Builder::new()
         .prefix("mailroom-bench")
         .tempdir()?;

@@ -47,46 +47,23 @@ use tokio::sync::mpsc;
 
 use crate::accounts::{Conn, PASSWORD, Server, account, raise_open_files, uss_kib};
 
-struct Options {
+/// `mailroom-bench connections` options.
+#[derive(clap::Args)]
+pub(crate) struct Options {
+    /// IDLE connections to mailroomd.
+    #[arg(long, default_value_t = 10_000)]
     connections: usize,
+    /// IDLE connections to Dovecot.
+    #[arg(long, default_value_t = 1_000)]
     dovecot_connections: usize,
+    /// Deliveries whose push latency is measured.
+    #[arg(long, default_value_t = 20, value_parser = crate::cli::at_least_one)]
     deliveries: usize,
+    /// Seconds of idle CPU measured.
+    #[arg(long, default_value_t = 10)]
     idle_secs: u64,
-    only: Option<String>,
-}
-
-fn parse(args: impl Iterator<Item = String>) -> Result<Options> {
-    let mut o = Options {
-        connections: 10_000,
-        dovecot_connections: 1_000,
-        deliveries: 20,
-        idle_secs: 10,
-        only: None,
-    };
-    let mut args = args;
-    while let Some(a) = args.next() {
-        let mut num = |name: &str| -> Result<usize> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} needs a number"))
-        };
-        match a.as_str() {
-            "--connections" => o.connections = num("--connections")?,
-            "--dovecot-connections" => o.dovecot_connections = num("--dovecot-connections")?,
-            "--deliveries" => o.deliveries = num("--deliveries")?.max(1),
-            "--idle-secs" => o.idle_secs = num("--idle-secs")? as u64,
-            "--only" => o.only = args.next(),
-            "-h" | "--help" => {
-                println!(
-                    "usage: mailroom-bench connections [--connections N] [--dovecot-connections N] [--deliveries N] [--idle-secs N] [--only mailroomd|dovecot]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    Ok(o)
+    #[command(flatten)]
+    only: crate::cli::Only,
 }
 
 /// What one server did.
@@ -340,8 +317,7 @@ fn ms(d: Duration) -> String {
 }
 
 /// Entry point of `mailroom-bench connections`.
-pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
-    let o = parse(args)?;
+pub(crate) fn main(o: Options) -> Result<()> {
     let limit = raise_open_files()?;
     if (limit as usize) < o.connections + 100 {
         bail!(
@@ -351,7 +327,7 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     }
     let mut results: Vec<(&str, Figures)> = Vec::new();
     let mut dovecot_failed = None;
-    if o.only.as_deref() != Some("dovecot") {
+    if o.only.mailroomd() {
         let server = Server::start(1, &[], o.connections + 100)?;
         let f = run(
             "mailroomd",
@@ -364,7 +340,7 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
         )?;
         results.push(("mailroomd", f));
     }
-    if o.only.as_deref() != Some("mailroomd") {
+    if o.only.dovecot() {
         let n = o.dovecot_connections;
         let options = mailroom_e2e::DovecotOptions {
             lmtp: true,
@@ -424,7 +400,7 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
             f.missed
         );
     }
-    if o.only.as_deref() != Some("mailroomd") {
+    if o.only.dovecot() {
         let instances = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
             .map_or_else(|_| "unknown".to_owned(), |s| s.trim().to_owned());
         println!(

@@ -81,16 +81,49 @@ impl Mode {
     }
 }
 
-struct Options {
-    modes: Vec<Mode>,
+/// `--pipeline`: which modes are measured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Pipeline {
+    /// Lockstep only.
+    Off,
+    /// Pipelined only.
+    On,
+    /// Both.
+    Both,
+}
+
+/// `mailroom-bench lmtp` options.
+#[derive(clap::Args)]
+pub(crate) struct Options {
+    /// Messages per measured row.
+    #[arg(long, default_value_t = 2000)]
     messages: usize,
+    /// Bytes per message.
+    #[arg(long, value_name = "BYTES", default_value_t = 4096)]
     size: usize,
+    /// LMTP connections of each row.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8])]
     connections: Vec<usize>,
+    /// Recipients per message of each row.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 8])]
     recipients: Vec<usize>,
-    only: Option<String>,
+    /// Lockstep, pipelined or both.
+    #[arg(long, value_enum, default_value_t = Pipeline::Both)]
+    pipeline: Pipeline,
+    #[command(flatten)]
+    only: crate::cli::Only,
 }
 
 impl Options {
+    /// The modes measured.
+    fn modes(&self) -> Vec<Mode> {
+        match self.pipeline {
+            Pipeline::Off => vec![Mode::Lockstep],
+            Pipeline::On => vec![Mode::Pipelined],
+            Pipeline::Both => vec![Mode::Lockstep, Mode::Pipelined],
+        }
+    }
+
     /// The (connections, recipients) of each measured run: every pair with
     /// no more recipients than connections.
     fn runs(&self) -> Vec<(usize, usize)> {
@@ -119,49 +152,8 @@ fn recipient(i: usize) -> String {
     }
 }
 
-fn list(value: &str, name: &str) -> Result<Vec<usize>> {
-    value
-        .split(',')
-        .map(|n| n.trim().parse::<usize>())
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("{name} takes numbers separated by commas"))
-}
-
-fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Options> {
-    let mut o = Options {
-        modes: vec![Mode::Lockstep, Mode::Pipelined],
-        messages: 2000,
-        size: 4096,
-        connections: vec![1, 8],
-        recipients: vec![1, 8],
-        only: None,
-    };
-    while let Some(a) = args.next() {
-        let mut value = |name: &str| args.next().with_context(|| format!("{name} needs a value"));
-        match a.as_str() {
-            "--messages" => o.messages = value("--messages")?.parse()?,
-            "--size" => o.size = value("--size")?.parse()?,
-            "--connections" => o.connections = list(&value("--connections")?, "--connections")?,
-            "--recipients" => o.recipients = list(&value("--recipients")?, "--recipients")?,
-            "--only" => o.only = Some(value("--only")?),
-            "--pipeline" => {
-                o.modes = match value("--pipeline")?.as_str() {
-                    "off" => vec![Mode::Lockstep],
-                    "on" => vec![Mode::Pipelined],
-                    "both" => vec![Mode::Lockstep, Mode::Pipelined],
-                    other => bail!("--pipeline takes off, on or both, not {other}"),
-                }
-            }
-            "-h" | "--help" => {
-                println!(
-                    "usage: mailroom-bench lmtp [--messages N] [--size BYTES] [--connections 1,8] \
-                     [--recipients 1,8] [--pipeline off|on|both] [--only mailroomd|dovecot]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}"),
-        }
-    }
+/// Checks what clap cannot: every connection gets a message, some row runs.
+fn check(o: Options) -> Result<Options> {
     if o.messages == 0 || o.connections.iter().any(|&c| c == 0 || c > o.messages) {
         bail!("need at least one message per connection");
     }
@@ -376,7 +368,7 @@ fn measure(
     let mut sent = warmup;
     let mut tag = 0;
     for (connections, recipients) in o.runs() {
-        for &mode in &o.modes {
+        for mode in o.modes() {
             tag += 1;
             eprintln!(
                 "[{server}, {setup}] {} messages over {connections} connection(s) to {recipients} recipient(s), {} ...",
@@ -612,8 +604,8 @@ fn fsync_floor(
     Ok((messages / threads * threads) as f64 / start.elapsed().as_secs_f64())
 }
 
-pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
-    let o = parse_args(args)?;
+pub(crate) fn main(o: Options) -> Result<()> {
+    let o = check(o)?;
     let tmp = tempfile::Builder::new()
         .prefix("mailroom-bench-lmtp")
         .tempdir()?;
@@ -624,7 +616,7 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     let users: Vec<String> = (0..o.max_recipients()).map(recipient).collect();
     let mut rows = Vec::new();
 
-    if o.only.as_deref() != Some("dovecot") {
+    if o.only.mailroomd() {
         let dir = tmp.path().join("mailroomd");
         std::fs::create_dir_all(&dir)?;
         let m = Mailroomd::launch(&dir, "lmtp")?;
@@ -644,7 +636,7 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
             bail!("mailroomd stored {stored} messages, {sent} were sent");
         }
     }
-    if o.only.as_deref() != Some("mailroomd") {
+    if o.only.dovecot() {
         for fsync in ["optimized", "always"] {
             let options = mailroom_e2e::DovecotOptions {
                 lmtp: true,
@@ -701,7 +693,7 @@ pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
     };
     println!();
     for run in o.runs() {
-        for &mode in &o.modes {
+        for mode in o.modes() {
             if let Some(m) = rate("mailroomd", "", run, mode) {
                 let mut line = format!(
                     "{} connection(s), {} recipient(s), {}: mailroomd {m:.0} msgs/s",
@@ -790,6 +782,12 @@ mod tests {
         assert!(String::from_utf8_lossy(&m).contains("Message-ID: <lmtp.7.3."));
     }
 
+    fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
+        let args: Vec<String> = args.collect();
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        check(crate::cli::parse(&args)?)
+    }
+
     #[test]
     fn arguments() {
         let o = parse_args(
@@ -818,9 +816,9 @@ mod tests {
         );
         assert!(parse_args(["--bogus"].into_iter().map(String::from)).is_err());
         let o = parse_args(["--pipeline", "on"].into_iter().map(String::from)).unwrap();
-        assert_eq!(o.modes, vec![Mode::Pipelined]);
+        assert_eq!(o.modes(), vec![Mode::Pipelined]);
         assert_eq!(
-            parse_args(std::iter::empty()).unwrap().modes,
+            parse_args(std::iter::empty()).unwrap().modes(),
             vec![Mode::Lockstep, Mode::Pipelined]
         );
         assert!(parse_args(["--pipeline", "x"].into_iter().map(String::from)).is_err());

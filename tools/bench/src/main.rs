@@ -65,9 +65,12 @@
 //! has no replication wiring of its own yet), `mailroom-core`,
 //! `mailroom-store-crc`, `mailroom-sync`, `mailroom-lmtp`, `bytes`, and
 //! `mailroom-testkit` for its fixed-list authenticator; `flate2` for the
-//! client side of COMPRESS=DEFLATE.
+//! client side of COMPRESS=DEFLATE; `clap` (the workspace's, mailroomd's
+//! admin commands use it) for the command line, so every subcommand has its
+//! `--help` and the same error on a bad flag (see the `cli` module).
 
 mod accounts;
+mod cli;
 mod compress;
 mod connections;
 mod imap;
@@ -88,46 +91,23 @@ use imap::Client;
 const USER: &str = "bench@example.com";
 const PASSWORD: &str = "benchpw";
 
-struct Options {
+/// The IMAP benchmark's options (`mailroom-bench [imap]`).
+#[derive(clap::Args)]
+pub(crate) struct Options {
+    /// Messages in the big mailbox (SELECT + FETCH FLAGS, SORT, THREAD).
+    #[arg(long, default_value_t = 100_000)]
     large: usize,
+    /// Messages in the small mailbox (ENVELOPE BODYSTRUCTURE, reconstruct).
+    #[arg(long, default_value_t = 10_000)]
     small: usize,
+    /// Messages APPENDed one at a time.
+    #[arg(long, default_value_t = 10_000)]
     append: usize,
+    /// Timed rounds per row (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = cli::at_least_one)]
     rounds: usize,
-    only: Option<String>,
-}
-
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
-    let mut o = Options {
-        large: 100_000,
-        small: 10_000,
-        append: 10_000,
-        rounds: 5,
-        only: None,
-    };
-    let mut args = args;
-    while let Some(a) = args.next() {
-        let mut num = |name: &str| -> Result<usize> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} needs a number"))
-        };
-        match a.as_str() {
-            "--large" => o.large = num("--large")?,
-            "--small" => o.small = num("--small")?,
-            "--append" => o.append = num("--append")?,
-            "--rounds" => o.rounds = num("--rounds")?.max(1),
-            "--only" => o.only = args.next(),
-            "-h" | "--help" => {
-                println!(
-                    "usage: mailroom-bench [imap] [--large N] [--small N] [--append N] [--rounds N] [--only mailroomd|dovecot]\n       mailroom-bench lmtp --help"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    Ok(o)
+    #[command(flatten)]
+    only: cli::Only,
 }
 
 /// A small plain message of about 600 bytes.
@@ -485,21 +465,20 @@ fn fmt(d: Option<Duration>) -> String {
 }
 
 fn main() -> Result<()> {
-    match std::env::args().nth(1).as_deref() {
-        Some("lmtp") => return lmtp::main(std::env::args().skip(2)),
-        Some("accounts") => return accounts::main(std::env::args().skip(2)),
-        Some("connections") => return connections::main(std::env::args().skip(2)),
-        Some("stress") => return stress::main(std::env::args().skip(2)),
-        Some("replication") => return replication::main(std::env::args().skip(2)),
-        Some("compress") => return compress::main(std::env::args().skip(2)),
-        Some("imap") => return imap_main(std::env::args().skip(2)),
-        _ => {}
+    let cli = <cli::Cli as clap::Parser>::parse();
+    match cli.command {
+        None => imap_main(cli.imap),
+        Some(cli::Bench::Imap(o)) => imap_main(o),
+        Some(cli::Bench::Lmtp(o)) => lmtp::main(o),
+        Some(cli::Bench::Accounts(o)) => accounts::main(o),
+        Some(cli::Bench::Connections(o)) => connections::main(o),
+        Some(cli::Bench::Stress(o)) => stress::main(o),
+        Some(cli::Bench::Compress(o)) => compress::main(o),
+        Some(cli::Bench::Replication(o)) => replication::main(o),
     }
-    imap_main(std::env::args().skip(1))
 }
 
-fn imap_main(args: impl Iterator<Item = String>) -> Result<()> {
-    let o = parse_args(args)?;
+fn imap_main(o: Options) -> Result<()> {
     let tmp = tempfile::Builder::new()
         .prefix("mailroom-bench")
         .tempdir()?;
@@ -528,13 +507,13 @@ fn imap_main(args: impl Iterator<Item = String>) -> Result<()> {
     })
     .collect();
 
-    if o.only.as_deref() != Some("dovecot") {
+    if o.only.mailroomd() {
         let dir = tmp.path().join("mailroomd");
         std::fs::create_dir_all(&dir)?;
         let m = Mailroomd::start(&dir)?;
         measure(&m, &o, &mut rows, 0)?;
     }
-    if o.only.as_deref() != Some("mailroomd") {
+    if o.only.dovecot() {
         let d = Dovecot(mailroom_e2e::Dovecot::start(USER, PASSWORD));
         measure(&d, &o, &mut rows, 1)?;
     }

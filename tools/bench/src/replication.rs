@@ -72,49 +72,24 @@ const LAG_USERS: [&str; 8] = [
     "lag7@example.com",
 ];
 
-struct Options {
+/// `mailroom-bench replication` options.
+#[derive(clap::Args)]
+pub(crate) struct Options {
+    /// Messages in the account synced at first.
+    #[arg(long, default_value_t = 100_000, value_parser = crate::cli::at_least_one)]
     messages: usize,
+    /// Messages changed for the catch-up (at most --messages).
+    #[arg(long, default_value_t = 1_000, value_parser = crate::cli::at_least_one)]
     catchup: usize,
+    /// Seconds of LMTP load in the lag measurement.
+    #[arg(long, default_value_t = 10, value_parser = |s: &str| crate::cli::at_least_one(s).map(|n| n as u64))]
     lag_seconds: u64,
+    /// Accounts in the many-accounts sync.
+    #[arg(long, default_value_t = 1_000, value_parser = crate::cli::at_least_one)]
     accounts: usize,
+    /// Leave out Dovecot's doveadm backup.
+    #[arg(long = "no-dovecot", action = clap::ArgAction::SetFalse)]
     dovecot: bool,
-}
-
-fn parse(args: impl Iterator<Item = String>) -> Result<Options> {
-    let mut o = Options {
-        messages: 100_000,
-        catchup: 1_000,
-        lag_seconds: 10,
-        accounts: 1_000,
-        dovecot: true,
-    };
-    let mut args = args;
-    while let Some(a) = args.next() {
-        let mut num = |name: &str| -> Result<usize> {
-            args.next()
-                .with_context(|| format!("{name} needs a value"))?
-                .parse()
-                .with_context(|| format!("{name} needs a number"))
-        };
-        match a.as_str() {
-            "--messages" => o.messages = num("--messages")?.max(1),
-            "--catchup" => o.catchup = num("--catchup")?.max(1),
-            "--lag-seconds" => o.lag_seconds = num("--lag-seconds")?.max(1) as u64,
-            "--accounts" => o.accounts = num("--accounts")?.max(1),
-            "--no-dovecot" => o.dovecot = false,
-            "-h" | "--help" => {
-                println!(
-                    "usage: mailroom-bench replication [--messages N] [--catchup N] [--lag-seconds S] [--accounts N] [--no-dovecot]"
-                );
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}"),
-        }
-    }
-    if o.catchup > o.messages {
-        bail!("--catchup must not exceed --messages (the flag changes go to the oldest messages)");
-    }
-    Ok(o)
 }
 
 /// One side's figures for a transfer.
@@ -143,8 +118,10 @@ struct Lag {
     max: Duration,
 }
 
-pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
-    let o = parse(args)?;
+pub(crate) fn main(o: Options) -> Result<()> {
+    if o.catchup > o.messages {
+        bail!("--catchup must not exceed --messages (the flag changes go to the oldest messages)");
+    }
     let tmp = tempfile::Builder::new()
         .prefix("mailroom-bench-replication")
         .tempdir()?;

@@ -135,82 +135,53 @@ impl Cmd {
     }
 }
 
-/// The options of one run.
-#[derive(Debug, Clone)]
+/// The options of one run (`mailroom-bench stress`).
+#[derive(Debug, Clone, clap::Args)]
 pub(crate) struct Options {
+    /// Clients, each on its own connection.
+    #[arg(long, default_value_t = 50, value_parser = crate::cli::at_least_one)]
     pub(crate) clients: usize,
+    /// Users whose mailboxes the clients share.
+    #[arg(long, value_name = "M", default_value_t = 10, value_parser = crate::cli::at_least_one)]
     pub(crate) users: usize,
+    /// Seconds each target runs.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = crate::cli::seconds)]
     pub(crate) duration: Duration,
+    /// Seconds Dovecot runs (--duration by default).
+    #[arg(long, value_name = "SECS", value_parser = crate::cli::seconds)]
     pub(crate) dovecot_duration: Option<Duration>,
+    /// Seed of the clients' choices.
+    #[arg(long, value_name = "S", default_value_t = 1)]
     pub(crate) seed: u64,
+    /// The store of the mailroomd started here.
+    #[arg(long, default_value = "crc", value_parser = ["crc", "memory"])]
     pub(crate) store: String,
+    /// A running mailroomd to test instead of starting one.
+    #[arg(long, value_name = "HOST:PORT")]
     pub(crate) addr: Option<SocketAddr>,
-    pub(crate) only: Option<String>,
+    #[command(flatten)]
+    pub(crate) only: crate::cli::Only,
+    /// The mailroomd binary (the one next to this tool by default).
+    #[arg(long, value_name = "PATH")]
     pub(crate) mailroomd: Option<PathBuf>,
+    /// Seconds between progress lines (at least 0.1).
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = |s: &str| crate::cli::seconds(s).map(|d| d.max(Duration::from_millis(100))))]
     pub(crate) interval: Duration,
+    /// Violations printed in full.
+    #[arg(long, default_value_t = 1000)]
     pub(crate) print_limit: u64,
+    /// Seconds a response may take.
+    #[arg(long, value_name = "SECS", default_value = "60", value_parser = crate::cli::seconds)]
     pub(crate) timeout: Duration,
     /// Every exchange is written here, for finding what led to a violation.
+    #[arg(long, value_name = "FILE")]
     pub(crate) trace: Option<PathBuf>,
 }
 
 impl Default for Options {
     fn default() -> Options {
-        Options {
-            clients: 50,
-            users: 10,
-            duration: Duration::from_secs(60),
-            dovecot_duration: None,
-            seed: 1,
-            store: "crc".into(),
-            addr: None,
-            only: None,
-            mailroomd: None,
-            interval: Duration::from_secs(1),
-            print_limit: 1000,
-            timeout: Duration::from_secs(60),
-            trace: None,
-        }
+        crate::cli::defaults()
     }
-}
-
-const USAGE: &str = "usage: mailroom-bench stress [--clients N] [--users M] [--duration SECS] \
-[--dovecot-duration SECS] [--seed S] [--store crc|memory] [--addr HOST:PORT] \
-[--only mailroomd|dovecot] [--mailroomd PATH] [--interval SECS] [--print-limit N] [--timeout SECS] \
-[--trace FILE]";
-
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Options> {
-    let mut o = Options::default();
-    let mut args = args;
-    while let Some(a) = args.next() {
-        let mut value = || args.next().with_context(|| format!("{a} needs a value"));
-        match a.as_str() {
-            "--clients" => o.clients = value()?.parse::<usize>()?.max(1),
-            "--users" => o.users = value()?.parse::<usize>()?.max(1),
-            "--duration" => o.duration = Duration::from_secs_f64(value()?.parse()?),
-            "--dovecot-duration" => {
-                o.dovecot_duration = Some(Duration::from_secs_f64(value()?.parse()?));
-            }
-            "--seed" => o.seed = value()?.parse()?,
-            "--store" => o.store = value()?,
-            "--addr" => o.addr = Some(value()?.parse()?),
-            "--only" => o.only = Some(value()?),
-            "--mailroomd" => o.mailroomd = Some(value()?.into()),
-            "--interval" => o.interval = Duration::from_secs_f64(value()?.parse::<f64>()?.max(0.1)),
-            "--print-limit" => o.print_limit = value()?.parse()?,
-            "--timeout" => o.timeout = Duration::from_secs_f64(value()?.parse()?),
-            "--trace" => o.trace = Some(value()?.into()),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other}\n{USAGE}"),
-        }
-    }
-    if !matches!(o.store.as_str(), "crc" | "memory") {
-        bail!("--store is crc or memory");
-    }
-    Ok(o)
 }
 
 fn user_name(i: usize) -> String {
@@ -234,13 +205,12 @@ impl Summary {
     }
 }
 
-pub(crate) fn main(args: impl Iterator<Item = String>) -> Result<()> {
-    let o = parse_args(args)?;
+pub(crate) fn main(o: Options) -> Result<()> {
     let mut summaries = Vec::new();
-    if o.only.as_deref() != Some("dovecot") {
+    if o.only.mailroomd() {
         summaries.push(run_mailroomd(&o)?);
     }
-    if o.only.as_deref() != Some("mailroomd") {
+    if o.only.dovecot() {
         let users: Vec<String> = (0..o.users).map(user_name).collect();
         let d = mailroom_e2e::Dovecot::start_with_config(
             &users[0],
