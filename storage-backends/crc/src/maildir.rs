@@ -277,7 +277,7 @@ fn import_folder(
             .and_then(|m| m.modified().ok())
             .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
             .map(|d| d.as_secs() as i64);
-        if let Err(e) = fs::copy(&src, crate::mbox::msg_path(&dir, uid)) {
+        if let Err(e) = fs::copy(&src, crate::mailbox::msg_path(&dir, uid)) {
             tracing::warn!(file = %src.display(), error = %e, "Maildir message unreadable; skipped");
             skipped += 1;
             continue;

@@ -41,7 +41,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use crate::account::Account;
-use crate::mbox::Shared;
+use crate::mailbox::Shared;
 
 /// A user's account, loaded on first use (`None` until then, or when the
 /// user has no account).

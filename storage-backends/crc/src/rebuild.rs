@@ -16,7 +16,7 @@ use crate::layout::{
     CACHE_FRAME_SIZE, CURRENT_VERSION, REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE, VersionLayout,
     layout_of,
 };
-use crate::mbox::{
+use crate::mailbox::{
     CACHE_FILE, INDEX_FILE, KEYWORDS_FILE, MAX_MESSAGE_SIZE, MSG_DIR, QUARANTINE_DIR, SEEN_DIR,
     Shared, Slot, TMP_DIR, cache_file_header, create_layout, decode_keywords, decode_seen,
     encode_keywords, msg_path,

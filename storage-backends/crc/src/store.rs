@@ -22,7 +22,7 @@ use crate::ctx::{Ctx, IoCounters};
 use crate::fsutil::{escape_component, sync_dir, write_atomic};
 use crate::index::Header;
 use crate::layout::{HEADER_SIZE, RECORD_SIZE, VersionLayout, layout_of};
-use crate::mbox::{
+use crate::mailbox::{
     CACHE_FILE, INDEX_FILE, KEYWORDS_FILE, MSG_DIR, Prepared, SEEN_DIR, Shared, Source, WriteGuard,
     create_empty, create_layout, has_seen, msg_path, read_full_at,
 };
@@ -241,7 +241,7 @@ impl CrcStore {
                 if r.is_expunged() {
                     continue;
                 }
-                crate::mbox::read_message(&dir, &shared.ctx, &r).map_err(|e| shared.fail(e))?;
+                crate::mailbox::read_message(&dir, &shared.ctx, &r).map_err(|e| shared.fail(e))?;
                 let payload = g
                     .cache_payload(&dir, &shared.ctx, &r)
                     .map_err(|e| shared.fail(e))?;
@@ -1742,7 +1742,7 @@ mod tests {
             .unwrap();
         assert_eq!(rt.block_on(store.verify(&inbox)).unwrap(), 5);
         // nothing left behind in tmp/
-        let tmp = shared.dir.join(crate::mbox::TMP_DIR);
+        let tmp = shared.dir.join(crate::mailbox::TMP_DIR);
         assert_eq!(fs::read_dir(tmp).unwrap().count(), 0);
     }
 
@@ -1772,7 +1772,7 @@ mod tests {
         let r = t.join().unwrap();
         assert!(matches!(r, Err(Error::NoSuchMailbox(_))), "{r:?}");
         assert_eq!(shared.pending_count(), 0);
-        let tmp = shared.dir.join(crate::mbox::TMP_DIR);
+        let tmp = shared.dir.join(crate::mailbox::TMP_DIR);
         assert_eq!(fs::read_dir(tmp).unwrap().count(), 0, "tmp file removed");
     }
 }

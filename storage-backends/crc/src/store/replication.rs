@@ -22,7 +22,7 @@ use mailroom_core::{
 use super::{ACCOUNT_FILE, CrcStore, StoreInner};
 use crate::account::MailboxEntry;
 use crate::fsutil::{sync_dir, unescape_component, write_atomic};
-use crate::mbox::{Shared, create_empty};
+use crate::mailbox::{Shared, create_empty};
 
 /// The sync point file in a mailbox directory (FORMAT.md, "Replication").
 pub(crate) const SYNC_POINT_FILE: &str = "syncpoint";
@@ -403,7 +403,7 @@ impl Replication for CrcStore {
                 .map_err(|e| shared.fail(e))?
                 .ok_or(Error::NoSuchMessage(uid))?;
             // checked against the record's SHA-1 GUID
-            crate::mbox::read_message(&shared.dir, &shared.ctx, &r).map_err(|e| shared.fail(e))
+            crate::mailbox::read_message(&shared.dir, &shared.ctx, &r).map_err(|e| shared.fail(e))
         })
         .await
     }
