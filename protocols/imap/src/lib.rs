@@ -1,6 +1,7 @@
 //! # mailroom-imap
 //!
-//! An IMAP4rev1 server (RFC 3501) with the extensions modern clients rely
+//! An IMAP4rev1 server (RFC 3501), also IMAP4rev2 (RFC 9051) per session
+//! after `ENABLE IMAP4rev2`, with the extensions modern clients rely
 //! on (LITERAL+ or LITERAL-, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE,
 //! UNSELECT, CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, CONDSTORE,
 //! QRESYNC, ESEARCH, ACL, QUOTA, STATUS=SIZE, UTF8=ACCEPT, APPENDLIMIT, WITHIN,

@@ -40,6 +40,9 @@ pub(crate) struct SelectedMailbox {
     /// The saved search result of SEARCHRES (RFC 5182), ascending UIDs;
     /// empty after SELECT/EXAMINE.
     saved: Vec<Uid>,
+    /// IMAP4rev2 is enabled: no `\Recent` and no RECENT
+    /// ([`crate::extension::imap4rev2`]).
+    pub(crate) rev2: bool,
     watch: MailboxWatch,
 }
 
@@ -81,6 +84,7 @@ impl SelectedMailbox {
                 .map(str::to_owned)
                 .collect(),
             saved: Vec::new(),
+            rev2: false,
             watch,
         };
         Ok((sel, snapshot))
@@ -145,12 +149,15 @@ impl SelectedMailbox {
 
     /// Number of `\Recent` messages.
     pub(crate) fn recent_count(&self) -> u32 {
+        if self.rev2 {
+            return 0;
+        }
         u32::try_from(self.recent.len()).unwrap_or(u32::MAX)
     }
 
     /// Whether the message is `\Recent` in this session.
     pub(crate) fn is_recent(&self, uid: Uid) -> bool {
-        self.recent.contains(&uid)
+        !self.rev2 && self.recent.contains(&uid)
     }
 
     /// The saved search result (RFC 5182), ascending UIDs (some may have
@@ -332,7 +339,9 @@ impl SelectedMailbox {
                     self.peek_recent(status);
                 }
                 out.push(Response::Data(Data::Exists(self.exists())));
-                out.push(Response::Data(Data::Recent(self.recent_count())));
+                if !self.rev2 {
+                    out.push(Response::Data(Data::Recent(self.recent_count())));
+                }
             }
         }
         if allow_expunge {

@@ -15,6 +15,9 @@ pub(crate) struct Enabled {
     /// UTF8=ACCEPT (RFC 6855): mailbox names and strings in UTF-8 both
     /// ways, no SEARCH CHARSET.
     pub(crate) utf8: bool,
+    /// IMAP4rev2 (RFC 9051): the differences listed in
+    /// [`crate::extension::imap4rev2`].
+    pub(crate) imap4rev2: bool,
 }
 
 /// What the client told about itself with ID, kept for logs and quirks.

@@ -2,13 +2,16 @@
 //! greeting and after login.
 
 use super::super::{Context, Reply, State};
-use crate::extension::{binary, catenate, compress, literal_minus, multiappend, replace};
+use crate::extension::{
+    binary, catenate, compress, imap4rev2, literal_minus, multiappend, replace,
+};
 use crate::response::{Code, Data, Response, StatusKind, StatusResponse};
 
 /// Extensions offered once authenticated (each is implemented in `op/`).
-/// The literal capability (LITERAL+ or LITERAL-) goes after IMAP4rev1.
+/// The literal capability (LITERAL+ or LITERAL-) goes after IMAP4rev2.
 const AUTHENTICATED: &[&str] = &[
     "IMAP4rev1",
+    imap4rev2::CAPABILITY,
     "SASL-IR",
     "ID",
     "ENABLE",
@@ -54,7 +57,7 @@ const QUOTA: &[&str] = &["QUOTA", "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE"];
 pub(crate) fn capabilities(state: &State, ctx: &Context) -> Vec<String> {
     if state.access.is_some() {
         let mut caps: Vec<String> = AUTHENTICATED.iter().map(|s| (*s).to_owned()).collect();
-        caps.insert(1, literal_minus::capability(&ctx.config.limits).to_owned());
+        caps.insert(2, literal_minus::capability(&ctx.config.limits).to_owned());
         caps.push(crate::extension::appendlimit::capability(
             &ctx.config.limits,
         ));
@@ -67,10 +70,18 @@ pub(crate) fn capabilities(state: &State, ctx: &Context) -> Vec<String> {
         return caps;
     }
     let literal = literal_minus::capability(&ctx.config.limits);
-    let mut caps: Vec<String> = ["IMAP4rev1", literal, "SASL-IR", "ID", "ENABLE", "IDLE"]
-        .iter()
-        .map(|s| (*s).to_owned())
-        .collect();
+    let mut caps: Vec<String> = [
+        "IMAP4rev1",
+        imap4rev2::CAPABILITY,
+        literal,
+        "SASL-IR",
+        "ID",
+        "ENABLE",
+        "IDLE",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect();
     if ctx.tls_available && !state.tls {
         caps.push("STARTTLS".into());
     }

@@ -1,4 +1,5 @@
-//! ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE) and
+//! ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE),
+//! IMAP4rev2 (RFC 9051, [`crate::extension::imap4rev2`]) and
 //! UTF8=ACCEPT (RFC 6855: the driver switches its decoder and encoder to
 //! UTF-8 mailbox names and strings after this command's answer). Unknown
 //! names are ignored, as the RFC says.
@@ -20,6 +21,13 @@ pub(crate) fn handle(state: &mut State, tag: &str, caps: &[String]) -> Reply {
                 state.enabled.condstore = true;
                 enabled.push("QRESYNC".to_owned());
             }
+            "IMAP4REV2" if !state.enabled.imap4rev2 => {
+                state.enabled.imap4rev2 = true;
+                if let Some(sel) = state.selected.as_mut() {
+                    sel.rev2 = true;
+                }
+                enabled.push(crate::extension::imap4rev2::CAPABILITY.to_owned());
+            }
             "UTF8=ACCEPT" if !state.enabled.utf8 => {
                 state.enabled.utf8 = true;
                 enabled.push("UTF8=ACCEPT".to_owned());
@@ -27,7 +35,10 @@ pub(crate) fn handle(state: &mut State, tag: &str, caps: &[String]) -> Reply {
             _ => {}
         }
     }
-    let utf8 = enabled.iter().any(|e| e == "UTF8=ACCEPT");
+    // IMAP4rev2 names mailboxes in UTF-8 too (RFC 9051 §5.1).
+    let utf8 = enabled
+        .iter()
+        .any(|e| e == "UTF8=ACCEPT" || e == crate::extension::imap4rev2::CAPABILITY);
     let reply = Reply::new(vec![
         Response::Data(Data::Enabled(enabled)),
         StatusResponse::ok(tag, None, "ENABLE completed"),

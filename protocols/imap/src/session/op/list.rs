@@ -131,7 +131,8 @@ pub(crate) async fn handle(state: &mut State, tag: &str, args: &ListArgs) -> Rep
     }
     let extended =
         !args.selection.is_empty() || args.patterns.len() > 1 || args.returns != Default::default();
-    let flavour = if extended {
+    // IMAP4rev2 has `\NonExistent` in its base LIST (RFC 9051 §6.3.9).
+    let flavour = if extended || state.enabled.imap4rev2 {
         Flavour::Extended
     } else {
         Flavour::Classic

@@ -50,6 +50,11 @@ pub(crate) async fn handle(
     if charset.is_some() && state.enabled.utf8 {
         return super::bad(tag, "no CHARSET after ENABLE UTF8=ACCEPT");
     }
+    // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4).
+    let return_options = match return_options {
+        None if state.enabled.imap4rev2 => Some(&[][..]),
+        other => other,
+    };
     let save = return_options.is_some_and(|o| o.contains(&SearchReturn::Save));
     let uses_modseq = uses(criteria, &|k| matches!(k, SearchKey::ModSeq(_)));
     let found = match matching(state, tag, charset, criteria, false).await {

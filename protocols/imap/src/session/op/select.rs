@@ -26,7 +26,9 @@ pub(crate) async fn handle(
     }
     let mut out = Vec::new();
     // Selecting again (even a failing SELECT) leaves the old mailbox.
-    if state.selected.take().is_some() && state.enabled.qresync {
+    // IMAP4rev2 sends CLOSED without QRESYNC too (RFC 9051 §6.3.2).
+    let rev2 = state.enabled.imap4rev2;
+    if state.selected.take().is_some() && (state.enabled.qresync || rev2) {
         out.push(StatusResponse::untagged(
             StatusKind::Ok,
             Some(Code::Closed),
@@ -60,15 +62,21 @@ pub(crate) async fn handle(
     if let Some(status) = &unclaimed {
         sel.peek_recent(status);
     }
+    sel.rev2 = rev2;
     let flags = sel.flags();
     let permanent = permanent_flags(&sel, &flags);
     out.push(Response::Data(Data::Flags(flags)));
     out.push(Response::Data(Data::Exists(sel.exists())));
-    out.push(Response::Data(Data::Recent(sel.recent_count())));
+    if rev2 {
+        out.extend(crate::extension::imap4rev2::select_list(&access, mailbox).await);
+    } else {
+        out.push(Response::Data(Data::Recent(sel.recent_count())));
+    }
     if let Some(pos) = snapshot
         .messages
         .iter()
         .position(|m| !m.flags.contains(&Flag::Seen))
+        && !rev2
     {
         out.push(StatusResponse::untagged(
             StatusKind::Ok,
