@@ -228,33 +228,7 @@ impl CrcStore {
         self.run(move |s| {
             let shared = s.mailbox(&mailbox)?;
             let g = shared.read()?;
-            let dir = shared.dir.clone();
-            let counts = g.recount().map_err(|e| shared.fail(e))?;
-            if !g.hdr.counts_match(&counts) {
-                return Err(shared.fail(Error::Corruption(format!(
-                    "{}: header counts disagree with the records",
-                    dir.display()
-                ))));
-            }
-            let mut n = 0;
-            for r in g.all_records().map_err(|e| shared.fail(e))? {
-                if r.is_expunged() {
-                    continue;
-                }
-                crate::mailbox::read_message(&dir, &shared.ctx, &r).map_err(|e| shared.fail(e))?;
-                let payload = g
-                    .cache_payload(&dir, &shared.ctx, &r)
-                    .map_err(|e| shared.fail(e))?;
-                mailroom_core::mime::codec::decode(&payload).map_err(|why| {
-                    shared.fail(Error::Corruption(format!(
-                        "{}: cache: {why}",
-                        dir.display()
-                    )))
-                })?;
-                g.record_keywords(&r).map_err(|e| shared.fail(e))?;
-                n += 1;
-            }
-            Ok(n)
+            verify_loaded(&g, &shared.dir, &shared.ctx).map_err(|e| shared.fail(e))
         })
         .await
     }
@@ -275,6 +249,33 @@ impl CrcStore {
             .await
             .map_err(|e| Error::Backend(format!("store task failed: {e}")))?
     }
+}
+
+/// [`CrcStore::verify`] on a loaded mailbox: header counts against the
+/// records, every live record's message file (present, right size and
+/// SHA-1), cache record and keywords. Errors are returned as found (the
+/// caller decides whether to queue the mailbox).
+pub(crate) fn verify_loaded(g: &crate::mailbox::Inner, dir: &Path, ctx: &Ctx) -> Result<u32> {
+    let counts = g.recount()?;
+    if !g.hdr.counts_match(&counts) {
+        return Err(Error::Corruption(format!(
+            "{}: header counts disagree with the records",
+            dir.display()
+        )));
+    }
+    let mut n = 0;
+    for r in g.all_records()? {
+        if r.is_expunged() {
+            continue;
+        }
+        crate::mailbox::read_message(dir, ctx, &r)?;
+        let payload = g.cache_payload(dir, ctx, &r)?;
+        mailroom_core::mime::codec::decode(&payload)
+            .map_err(|why| Error::Corruption(format!("{}: cache: {why}", dir.display())))?;
+        g.record_keywords(&r)?;
+        n += 1;
+    }
+    Ok(n)
 }
 
 impl StoreInner {

@@ -490,12 +490,34 @@ impl Replication for CrcStore {
                 return Err(Error::NoSuchMailbox(m.to_string()));
             }
             let dir = shared.dir.clone();
+            // Bytes sent for a message the replica holds live replace
+            // damaged ones (a verify's repair): see below.
+            let repairs = batch.messages.iter().any(|msg| {
+                msg.content.is_some() && matches!(g.find(msg.record.uid.0), Ok(Some((_, r))) if !r.is_expunged())
+            });
             let applied = g
                 .apply_batch(&dir, &shared.ctx, batch)
                 .map_err(|e| shared.fail(e));
             // usage changed outside the quota ledger
             s.ctx.ledgers.forget(&m.owner);
             shared.notify(g.hdr.highest_modseq);
+            // A mailbox found corrupt and then repaired by the primary
+            // leaves the reconstruct queue once it checks out whole (a
+            // reconstruct after a promotion would have nothing to do, and
+            // the queue would keep reporting a repaired mailbox).
+            if applied.is_ok() && repairs && s.ctx.queue.lock().is_ok_and(|q| q.contains(&m)) {
+                match super::verify_loaded(&g, &dir, &shared.ctx) {
+                    Ok(_) => {
+                        if let Ok(mut q) = s.ctx.queue.lock() {
+                            q.remove(&m);
+                        }
+                        tracing::info!(mailbox = %m, "replica mailbox repaired by the primary: no longer queued for reconstruct");
+                    }
+                    Err(e) => {
+                        tracing::warn!(mailbox = %m, error = %e, "replica mailbox still damaged after a repair batch: left queued");
+                    }
+                }
+            }
             drop(g);
             applied
         })
