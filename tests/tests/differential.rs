@@ -1,8 +1,9 @@
 //! The same mailbox and commands against mailroomd and Dovecot (the
 //! reference implementation, Debian's dovecot-imapd): SEARCH results,
 //! FLAGS after STORE, CONDSTORE and QRESYNC states must agree; so must the
-//! answers to the conformance faults of issue 10 (`conformance.py`) and
-//! SORT and THREAD (`sort_thread.py`).
+//! answers to the conformance faults of issue 10 (`conformance.py`),
+//! SORT and THREAD (`sort_thread.py`) and SEARCH and SORT under the
+//! I18NLEVEL=1 collation (`i18nlevel.py`).
 
 use mailroom_e2e::{Dovecot, Server, Store};
 
@@ -91,6 +92,25 @@ fn binary_agrees_with_dovecot() {
     server.add_user("alice@example.com", "secret");
     let port = dovecot.port().to_string();
     let out = server.run_python("binary.py", &[], &[("MR_DOVECOT_PORT", &port)]);
+    assert!(
+        out.contains("ALL OK"),
+        "{out}\n--- dovecot log ---\n{}",
+        dovecot.log()
+    );
+}
+
+/// I18NLEVEL=1 (RFC 5255): SEARCH (SUBJECT, FROM, BODY, TEXT with UTF-8
+/// keys in several scripts, cases and spellings) and SORT (SUBJECT, FROM,
+/// DISPLAYFROM) under `i;unicode-casemap` give the same UIDs as Dovecot
+/// on the same mailbox (`i18nlevel.py`).
+#[test]
+fn i18nlevel_collation_agrees_with_dovecot() {
+    let dovecot = Dovecot::start("alice@example.com", "secret");
+    let server = Server::start(Store::Crc);
+    server.add_user("alice@example.com", "secret");
+    let port = dovecot.port().to_string();
+    let out = server.run_python("i18nlevel.py", &[], &[("MR_DOVECOT_PORT", &port)]);
+    println!("{out}");
     assert!(
         out.contains("ALL OK"),
         "{out}\n--- dovecot log ---\n{}",

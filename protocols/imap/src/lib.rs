@@ -5,7 +5,7 @@
 //! on (LITERAL+ or LITERAL-, SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE,
 //! UNSELECT, CHILDREN, SPECIAL-USE, LIST-EXTENDED, LIST-STATUS, CONDSTORE,
 //! QRESYNC, ESEARCH, ACL, QUOTA, STATUS=SIZE, UTF8=ACCEPT, APPENDLIMIT, WITHIN,
-//! SORT, SORT=DISPLAY, ESORT, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES,
+//! SORT, SORT=DISPLAY, ESORT, I18NLEVEL=1, THREAD=ORDEREDSUBJECT, THREAD=REFERENCES,
 //! MULTIAPPEND, CATENATE, BINARY, REPLACE, COMPRESS=DEFLATE), as a tower service over any
 //! [`mailroom_core::Storage`]. It runs inside your tokio runtime.
 //!
@@ -114,6 +114,12 @@
 //!   the MIME structure.
 //! - `flate2`: raw DEFLATE for COMPRESS=DEFLATE (RFC 4978), the
 //!   ecosystem's maintained zlib binding, here on its pure-Rust backend.
+//! - `icu_casemap` and `unicode-normalization`: the `i;unicode-casemap`
+//!   collation of I18NLEVEL=1 (RFC 5051: simple titlecase, then NFKD) for
+//!   SEARCH, SORT and THREAD. ICU4X's case mapper is the maintained crate
+//!   that gives the per-character simple titlecase mapping the RFC names
+//!   (the standard library has only full upper/lower case); unicode-rs's
+//!   normalizer was already in the build (see [`extension::i18nlevel`]).
 //! - `async-trait`: the core traits are object-safe async traits.
 //! - `tracing`: structured logs, never with passwords or message content.
 //! - `thiserror`: the crate's error types.

@@ -9,6 +9,7 @@ pub mod binary;
 pub mod catenate;
 pub mod compress;
 pub mod esort;
+pub mod i18nlevel;
 pub mod imap4rev2;
 pub mod literal_minus;
 pub mod multiappend;

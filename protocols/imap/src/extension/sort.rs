@@ -1,6 +1,5 @@
 //! SORT (RFC 5256) and SORT=DISPLAY (RFC 5957): the base subject of
-//! RFC 5256 §2.1 (also used by THREAD), the `i;ascii-casemap` collation
-//! and the sort values a message is ordered by. Every value comes from the
+//! RFC 5256 §2.1 (also used by THREAD) and the sort values a message is ordered by. Every value comes from the
 //! cached [`MessageSummary`] (envelope, `Date:`) and [`MessageMeta`]
 //! (INTERNALDATE, size): sorting never opens a message file.
 //!
@@ -14,9 +13,10 @@
 //!   address, RFC 2047 words decoded, or its `local@domain` when it has no
 //!   (or an empty) display name (RFC 5957 §3).
 //! - SUBJECT compares the base subject.
-//! - Strings compare under `i;ascii-casemap` (RFC 4790 §9.2): octet by
-//!   octet with `a`-`z` folded to `A`-`Z`. Dovecot folds with
-//!   `i;unicode-casemap` instead; the two agree on ASCII text.
+//! - Strings compare under `i;unicode-casemap` (RFC 5051), the default
+//!   collation of I18NLEVEL=1 (RFC 5255, see [`crate::extension::i18nlevel`]):
+//!   by their simple-titlecase-then-NFKD forms, code point by code point
+//!   (as Dovecot does; on ASCII it is `i;ascii-casemap`).
 //! - Messages equal under every criterion are ordered by sequence number
 //!   (§3: "the sequence number is the final tiebreak"); REVERSE reverses
 //!   only the key that follows it.
@@ -28,6 +28,9 @@ use mailroom_core::mime::Address;
 use mailroom_core::{MessageMeta, MessageSummary};
 
 use crate::command::{SortCriterion, SortKey};
+#[cfg(doc)]
+use crate::extension::i18nlevel::unicode_casemap;
+use crate::extension::i18nlevel::unicode_casemap_bytes;
 
 /// The longest subject (in bytes, after decoding) that the base-subject
 /// algorithm looks at; longer ones are cut (at a character boundary) so
@@ -40,7 +43,7 @@ pub const MAX_SUBJECT: usize = 4096;
 ///
 /// `subject` is the decoded subject (RFC 2047 words already turned into
 /// UTF-8, see [`decode_words`]). The result keeps the case of its input;
-/// compare it with [`ascii_casemap`].
+/// compare it by its [`unicode_casemap`] form.
 pub fn base_subject(subject: &str) -> (String, bool) {
     // (1) Tabs and line breaks become spaces, runs of spaces one space.
     let mut s = String::with_capacity(subject.len().min(MAX_SUBJECT));
@@ -179,19 +182,12 @@ pub fn decode_words(raw: &[u8]) -> String {
         .unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned())
 }
 
-/// The `i;ascii-casemap` form of a string: ASCII letters upper-cased, other
-/// octets as they are. Two strings compare under the collation as their
-/// forms compare octet by octet.
-pub fn ascii_casemap(s: &[u8]) -> Vec<u8> {
-    s.to_ascii_uppercase()
-}
-
 /// The value of one sort key for one message.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum SortValue {
     /// A time or a size.
     Number(i64),
-    /// A string in its [`ascii_casemap`] form.
+    /// A string in its [`unicode_casemap`] form (I18NLEVEL=1).
     Text(Vec<u8>),
 }
 
@@ -239,7 +235,7 @@ pub(crate) fn sort_value(
 ) -> SortValue {
     let env = summary.map(|s| &s.envelope);
     let text = |f: &dyn Fn(&mailroom_core::mime::Envelope) -> Vec<u8>| {
-        SortValue::Text(ascii_casemap(&env.map(f).unwrap_or_default()))
+        SortValue::Text(unicode_casemap_bytes(&env.map(f).unwrap_or_default()))
     };
     match key {
         SortKey::Arrival => SortValue::Number(meta.internal_date.timestamp),
@@ -321,8 +317,27 @@ mod tests {
     }
 
     #[test]
-    fn casemap_folds_ascii_only() {
-        assert_eq!(ascii_casemap("aBc-ä".as_bytes()), "ABC-ä".as_bytes());
+    fn subjects_compare_under_unicode_casemap() {
+        let meta = MessageMeta {
+            uid: mailroom_core::Uid(1),
+            flags: mailroom_core::Flags::default(),
+            modseq: mailroom_core::ModSeq(1),
+            internal_date: mailroom_core::InternalDate {
+                timestamp: 0,
+                offset_minutes: 0,
+            },
+            size: 1,
+            guid: mailroom_core::MessageGuid::default(),
+            save_date: None,
+        };
+        let value = |subject: &str| {
+            let raw = format!("Subject: {subject}\r\n\r\n");
+            let summary = MessageSummary::parse(raw.as_bytes());
+            sort_value(SortKey::Subject, &meta, Some(&summary))
+        };
+        assert_eq!(value("Re: ÉCOLE"), value("école"));
+        assert_eq!(value("straße"), value("STRAßE"));
+        assert!(value("apple") < value("Äpfel"));
     }
 
     proptest! {

@@ -3,7 +3,7 @@
 
 use super::super::{Context, Reply, State};
 use crate::extension::{
-    binary, catenate, compress, imap4rev2, literal_minus, multiappend, replace,
+    binary, catenate, compress, i18nlevel, imap4rev2, literal_minus, multiappend, replace,
 };
 use crate::response::{Code, Data, Response, StatusKind, StatusResponse};
 
@@ -33,6 +33,7 @@ const AUTHENTICATED: &[&str] = &[
     "SORT",
     "SORT=DISPLAY",
     "ESORT",
+    i18nlevel::CAPABILITY,
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",
     "THREAD=REFS",

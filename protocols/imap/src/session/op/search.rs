@@ -5,7 +5,8 @@
 //!
 //! Every key is evaluated as the RFC says:
 //! - header keys (FROM, TO, CC, BCC, SUBJECT, HEADER) are case-insensitive
-//!   substring matches on the header's value, decoded (RFC 2047 words,
+//!   substring matches under `i;unicode-casemap` (RFC 5051, I18NLEVEL=1,
+//!   see [`crate::extension::i18nlevel`]) on the header's value, decoded (RFC 2047 words,
 //!   address lists as `Name <addr>`) or raw, read from the cached header
 //!   without opening the message;
 //! - BODY matches the decoded text parts of the message, delimited by the
@@ -30,6 +31,7 @@ use mailroom_core::{Flag, InternalDate, MessageMeta, MessageSummary, ModSeq, Seq
 
 use super::super::{Reply, State};
 use crate::command::{SearchDate, SearchKey, SearchReturn};
+use crate::extension::i18nlevel::unicode_casemap;
 use crate::extension::{objectid, savedate, searchres, within};
 use crate::response::{Code, Data, Response, StatusResponse};
 
@@ -306,10 +308,12 @@ fn uses(k: &SearchKey, pred: &dyn Fn(&SearchKey) -> bool) -> bool {
     }
 }
 
-/// Lower-cases every string argument once, so matching compares lower case.
+/// Puts every string argument in its `i;unicode-casemap` form once
+/// (I18NLEVEL=1, see [`crate::extension::i18nlevel`]), so matching
+/// compares forms.
 fn prepare(k: &SearchKey) -> SearchKey {
     use SearchKey as K;
-    let lc = |s: &String| s.to_lowercase();
+    let lc = |s: &String| unicode_casemap(s);
     match k {
         K::And(v) => K::And(v.iter().map(prepare).collect()),
         K::Not(k) => K::Not(Box::new(prepare(k))),
@@ -326,7 +330,8 @@ fn prepare(k: &SearchKey) -> SearchKey {
     }
 }
 
-/// One decoded header: lower-case name, decoded value, raw value (both lower case).
+/// One decoded header: lower-case name, decoded value, raw value (both in
+/// their `i;unicode-casemap` form).
 struct HeaderText {
     name: String,
     decoded: String,
@@ -384,7 +389,7 @@ impl Candidate<'_> {
         let summary = self.summary?;
         let raw = self
             .top_header_raw
-            .get_or_init(|| unfold(&String::from_utf8_lossy(&summary.header)).to_lowercase());
+            .get_or_init(|| unicode_casemap(&unfold(&String::from_utf8_lossy(&summary.header))));
         if raw.contains(needle) {
             return Some(true);
         }
@@ -405,8 +410,8 @@ fn decode_headers(header: &[u8]) -> Vec<HeaderText> {
             let raw = unfold(&String::from_utf8_lossy(&header[start..end]));
             HeaderText {
                 name: h.name.as_str().to_ascii_lowercase(),
-                decoded: render_value(&h.value).to_lowercase(),
-                raw: raw.to_lowercase(),
+                decoded: unicode_casemap(&render_value(&h.value)),
+                raw: unicode_casemap(&raw),
             }
         })
         .collect()
@@ -458,7 +463,8 @@ fn render_value(v: &HeaderValue<'_>) -> String {
     }
 }
 
-/// What BODY and TEXT search besides the top-level header, lower case.
+/// What BODY and TEXT search besides the top-level header, in the
+/// `i;unicode-casemap` form.
 struct BodyText {
     /// The decoded content of every text part (RFC 3501 BODY).
     body: String,
@@ -479,8 +485,8 @@ fn decode_body_text(content: &[u8], summary: Option<&MessageSummary>) -> BodyTex
         Some(s) => collect_part(content, &s.structure, &mut out, 0, true),
         None => out.body = String::from_utf8_lossy(content).into_owned(),
     }
-    out.body = out.body.to_lowercase();
-    out.part_headers = out.part_headers.to_lowercase();
+    out.body = unicode_casemap(&out.body);
+    out.part_headers = unicode_casemap(&out.part_headers);
     out
 }
 

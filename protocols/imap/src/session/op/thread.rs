@@ -6,7 +6,8 @@
 use super::super::{Reply, State};
 use super::search::matching;
 use crate::command::{SearchKey, ThreadAlgorithm};
-use crate::extension::sort::{ascii_casemap, base_subject, decode_words};
+use crate::extension::i18nlevel::unicode_casemap_bytes;
+use crate::extension::sort::{base_subject, decode_words};
 use crate::extension::thread::{
     ThreadMessage, header_field, message_ids, ordered_subject, references, refs,
 };
@@ -55,7 +56,7 @@ pub(crate) async fn handle(
                 date: summary
                     .and_then(|s| s.sent_date)
                     .map_or(m.meta.internal_date.timestamp, |(ts, _)| ts),
-                base_subject: ascii_casemap(base.as_bytes()),
+                base_subject: unicode_casemap_bytes(base.as_bytes()),
                 reply,
                 message_id,
                 references: refs,
