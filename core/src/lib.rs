@@ -58,6 +58,11 @@
 //!   primitives every Rust SCRAM uses. The SCRAM message handling itself is
 //!   ours: the existing crates are client-only or lack `tls-exporter`.
 //! - `rand`: SCRAM server nonces and salts from the OS-seeded CSPRNG.
+//! - `argon2` (RustCrypto): the password hash of [`password`], the one every
+//!   users store of ours keeps (mailroomd's users file, the PostgreSQL
+//!   users table, the `auth-sqlite` plugin), so hashes move between them;
+//!   argon2id is the OWASP-recommended choice and this crate the maintained
+//!   pure-Rust one.
 
 pub mod access;
 pub mod acl;
@@ -74,6 +79,7 @@ pub mod maildrop;
 pub mod message;
 pub mod metrics;
 pub mod mime;
+pub mod password;
 pub mod quota;
 pub mod replication;
 pub mod sasl;

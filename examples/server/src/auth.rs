@@ -30,34 +30,23 @@
 //!
 //! ## Where argon2 runs
 //!
-//! One verification at the default parameters allocates 19 MiB of working
-//! memory and frees it. Run on tokio's blocking pool, each of its up to 512
-//! threads may do one, and with glibc's allocator every thread gets its own
-//! arena, which keeps the freed 19 MiB (after the first free of an mmapped
-//! block glibc raises its mmap threshold, so the next blocks come from the
-//! arena's heap and stay there): measured with heaptrack on `mailroomd serve`
-//! (60 users logging in once), the heap never held more than 20 MiB (the
-//! peak: one argon2 block), yet the process's USS grew by 552 MiB, in
-//! arenas of 19 to 58 MiB each (7 of them after 40 users).
-//! So verifications run on a pool of [`hash_threads`] dedicated threads
-//! (`mailroomd-argon2`, started with the authenticator, ended with it), fed
-//! through a queue that at most that many logins enter at once: the
-//! working memory lives in that many places at most, whatever the login
-//! rate and whatever else the blocking pool does.
+//! On the authenticator's [`HashPool`] (`mailroom_core::password`): a few
+//! dedicated threads, so the 19 MiB of working memory of each verification
+//! lives in that many allocator arenas at most, whatever the login rate
+//! (the measurements are in that module's docs).
 
 use std::collections::HashMap;
 use std::fmt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use aws_lc_rs::hmac;
+use mailroom_core::password::HashPool;
 use mailroom_core::sasl::{ScramCredentials, TokenValidator};
 use mailroom_core::{Authenticator, Credentials, Error, Mechanism, Principal, Result};
-use tokio::sync::Semaphore;
 
 use crate::token::JwtValidator;
 use crate::users::{self, UserDb, UserRecord};
@@ -94,14 +83,8 @@ struct Inner {
     path: PathBuf,
     table: RwLock<Table>,
     cache: Mutex<CredentialCache>,
-    /// Bounds the verifications queued for or running on the hashing
-    /// threads to their number, so a login storm waits here (async) and the
-    /// queue never grows.
-    hash_slots: Semaphore,
-    /// The hashing threads' queue.
+    /// The hashing threads (bounded; see the module docs).
     hasher: HashPool,
-    verifications: AtomicU64,
-    dummy_hash: OnceLock<String>,
     /// Checks OAUTHBEARER/XOAUTH2 tokens, when configured.
     tokens: Option<JwtValidator>,
 }
@@ -238,15 +221,11 @@ impl FileAuthenticator {
     /// Authenticates against the users file at `path` (which may not exist
     /// yet), caching verified credentials for `cache_ttl` (zero: no cache).
     pub fn new(path: impl Into<PathBuf>, cache_ttl: Duration) -> Result<FileAuthenticator> {
-        let slots = hash_threads();
         let inner = Inner {
-            hasher: HashPool::start(slots)?,
+            hasher: HashPool::new(hash_threads()).map_err(|e| Error::Backend(e.to_string()))?,
             path: path.into(),
             table: RwLock::new(Table::default()),
             cache: Mutex::new(CredentialCache::new(cache_ttl)?),
-            hash_slots: Semaphore::new(slots),
-            verifications: AtomicU64::new(0),
-            dummy_hash: OnceLock::new(),
             tokens: None,
         };
         inner.refresh();
@@ -267,7 +246,7 @@ impl FileAuthenticator {
     /// How many argon2 verifications were run (cache misses, failures and
     /// unknown users), for tests and metrics.
     pub fn verifications(&self) -> u64 {
-        self.inner.verifications.load(Ordering::Relaxed)
+        self.inner.hasher.verifications()
     }
 
     /// The number of users currently loaded (re-reading the file if it changed).
@@ -285,41 +264,13 @@ impl FileAuthenticator {
 
     /// Runs one argon2 verification on the hashing threads.
     async fn verify(&self, password: &str, phc: String) -> bool {
-        let Ok(_slot) = self.inner.hash_slots.acquire().await else {
-            return false;
-        };
-        self.inner.verifications.fetch_add(1, Ordering::Relaxed);
-        let password = password.to_owned();
-        self.inner
-            .hasher
-            .run(move || users::verify_password(&password, &phc))
-            .await
-            .unwrap_or(false)
+        self.inner.hasher.verify(password, phc).await
     }
 
     /// Burns one verification against a dummy hash so that an unknown user
     /// takes as long as a wrong password.
     async fn verify_dummy(&self, password: &str) {
-        let dummy = match self.inner.dummy_hash.get() {
-            Some(d) => d.clone(),
-            None => {
-                let Ok(_slot) = self.inner.hash_slots.acquire().await else {
-                    return;
-                };
-                let made = self
-                    .inner
-                    .hasher
-                    .run(|| {
-                        users::hash_password("mailroomd dummy")
-                            .unwrap_or_default()
-                            .phc
-                    })
-                    .await
-                    .unwrap_or_default();
-                self.inner.dummy_hash.get_or_init(|| made).clone()
-            }
-        };
-        let _ = self.verify(password, dummy).await;
+        self.inner.hasher.verify_dummy(password).await
     }
 
     fn cache(&self) -> Result<std::sync::MutexGuard<'_, CredentialCache>> {
@@ -484,58 +435,9 @@ fn authorize(authn: &UserRecord, authzid: Option<&str>, db: &UserDb) -> Result<P
     }
 }
 
-/// How many threads run argon2: the CPUs, at most 4 (each may keep one
-/// verification's 19 MiB of working memory in its allocator arena).
+/// How many threads run argon2: [`HashPool::default_threads`].
 pub fn hash_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
-}
-
-type HashJob = Box<dyn FnOnce() + Send>;
-
-/// Dedicated threads running password hashing (see the module docs).
-struct HashPool {
-    jobs: Mutex<std::sync::mpsc::Sender<HashJob>>,
-}
-
-impl HashPool {
-    /// Starts `n` threads; they end when the pool is dropped.
-    fn start(n: usize) -> Result<HashPool> {
-        let (tx, rx) = std::sync::mpsc::channel::<HashJob>();
-        let rx = Arc::new(Mutex::new(rx));
-        for i in 0..n.max(1) {
-            let rx = Arc::clone(&rx);
-            std::thread::Builder::new()
-                .name(format!("mailroomd-argon2-{i}"))
-                // argon2's working memory is on the heap, not the stack
-                .stack_size(256 * 1024)
-                .spawn(move || {
-                    loop {
-                        let job = {
-                            let Ok(rx) = rx.lock() else { return };
-                            rx.recv()
-                        };
-                        match job {
-                            Ok(job) => job(),
-                            Err(_) => return,
-                        }
-                    }
-                })
-                .map_err(|e| Error::Backend(format!("cannot start a hashing thread: {e}")))?;
-        }
-        Ok(HashPool {
-            jobs: Mutex::new(tx),
-        })
-    }
-
-    /// Runs `f` on a hashing thread; `None` if the pool is gone.
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        let job: HashJob = Box::new(move || {
-            let _ = tx.send(f());
-        });
-        self.jobs.lock().ok()?.send(job).ok()?;
-        rx.await.ok()
-    }
+    HashPool::default_threads()
 }
 
 #[cfg(test)]

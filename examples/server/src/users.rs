@@ -44,9 +44,8 @@ use std::fmt;
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use mailroom_core::password::{self, PasswordError};
+pub use mailroom_core::password::{MAX_PASSWORD_BYTES, StoredPassword, verify_password};
 use mailroom_core::sasl::ScramCredentials;
 use mailroom_core::{Principal, Roles};
 use serde::{Deserialize, Serialize};
@@ -56,8 +55,6 @@ use crate::fsutil::{self, FileLock};
 /// The largest users file read: 64 MiB, about 400,000 users of about
 /// 160 bytes each (name, default-parameter PHC hash, TOML keys).
 const MAX_USERS_FILE_BYTES: u64 = 64 << 20;
-/// The longest accepted password, in bytes.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
 /// The longest accepted user name, in bytes.
 pub const MAX_NAME_BYTES: usize = 254;
 
@@ -230,7 +227,7 @@ impl UserDb {
         let mut users = BTreeMap::new();
         for mut record in repr.users {
             let name = canonical_name(&record.name).map_err(|e| invalid(e.to_string()))?;
-            if PasswordHash::new(&record.password).is_err() {
+            if !password::is_phc(&record.password) {
                 return Err(invalid(format!(
                     "user {name}: password is not an argon2 PHC hash string"
                 )));
@@ -426,58 +423,26 @@ pub fn canonical_name(name: &str) -> Result<String, NameError> {
     Ok(format!("{local}@{}", domain.to_ascii_lowercase()))
 }
 
-/// Checks that a password can be stored and presented over IMAP/POP3 SASL.
+/// Checks that a password can be stored and presented over IMAP/POP3 SASL
+/// ([`mailroom_core::password::check_password`]).
 pub fn check_password(password: &str) -> Result<(), UsersError> {
-    if password.is_empty() {
-        return Err(UsersError::Password("empty"));
-    }
-    if password.len() > MAX_PASSWORD_BYTES {
-        return Err(UsersError::Password("longer than 1024 bytes"));
-    }
-    if password.chars().any(|c| matches!(c, '\0' | '\r' | '\n')) {
-        return Err(UsersError::Password("contains NUL, CR or LF"));
-    }
-    Ok(())
-}
-
-/// What a users file keeps of a password: the argon2 PHC string and the
-/// SCRAM-SHA-256 verifier. `Debug` shows neither.
-#[derive(Clone, Default, PartialEq, Eq)]
-pub struct StoredPassword {
-    /// The argon2id PHC string.
-    pub phc: String,
-    /// [`ScramCredentials::to_text`] of the same password.
-    pub scram: Option<String>,
-}
-
-impl fmt::Debug for StoredPassword {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("StoredPassword(<hashes>)")
-    }
+    Ok(password::check_password(password)?)
 }
 
 /// Hashes a password with argon2id (default parameters, random salt) and
-/// derives its SCRAM-SHA-256 verifier (random salt, 4096 iterations).
+/// derives its SCRAM-SHA-256 verifier (random salt, 4096 iterations), on
+/// the calling thread ([`mailroom_core::password::hash_password`]; a server
+/// hashes on its [`mailroom_core::password::HashPool`]).
 pub fn hash_password(password: &str) -> Result<StoredPassword, UsersError> {
-    check_password(password)?;
-    let phc = Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| UsersError::Hash(e.to_string()))?;
-    Ok(StoredPassword {
-        phc,
-        scram: Some(ScramCredentials::generate(password).to_text()),
-    })
+    Ok(password::hash_password(password)?)
 }
 
-/// Verifies a password against a PHC string (the parameters in the string
-/// are used). A malformed string verifies nothing.
-pub fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
+impl From<PasswordError> for UsersError {
+    fn from(e: PasswordError) -> UsersError {
+        match e {
+            PasswordError::Invalid(reason) => UsersError::Password(reason),
+            other => UsersError::Hash(other.to_string()),
+        }
     }
 }
 

@@ -57,8 +57,9 @@
 //! - `rusqlite` with `bundled`: the maintained SQLite binding; the bundled
 //!   SQLite means the plugin does not depend on the system's libsqlite3
 //!   version (a plugin is copied between machines).
-//! - `argon2`: the hash mailroomd's users file uses, so hashes move between
-//!   the two.
+//! - `mailroom_core::password` (argon2id): the hashing every users store of
+//!   Mailroom shares, so hashes move between them; verifications run on its
+//!   few dedicated threads ([`HashPool::shared`]).
 //!
 //! # Example
 //!
@@ -88,9 +89,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use argon2::Argon2;
-use argon2::password_hash::phc::PasswordHash;
-use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use mailroom_core::password::{self, HashPool, PasswordError};
 use mailroom_core::{Credentials, Principal, Roles};
 use mailroom_plugin::{AuthPlugin, Plugin, PluginFailure, parse_settings};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -117,7 +116,7 @@ PRAGMA user_version = 1;
 /// The schema version this plugin reads (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 /// The longest accepted password, in bytes.
-pub const MAX_PASSWORD_BYTES: usize = 1024;
+pub use mailroom_core::password::MAX_PASSWORD_BYTES;
 pub use name::MAX_NAME_BYTES;
 /// The most idle database connections kept for reuse.
 const MAX_IDLE_CONNECTIONS: usize = 8;
@@ -241,26 +240,22 @@ pub fn canonical_name(name: &str) -> Result<String, AdminError> {
 }
 
 /// Hashes a password (argon2id, default parameters, random salt) into a PHC
-/// string for the `password` column.
+/// string for the `password` column ([`mailroom_core::password::hash_argon2`]).
 pub fn hash_password(password: &str) -> Result<String, AdminError> {
-    if password.is_empty() || password.len() > MAX_PASSWORD_BYTES {
-        return Err(AdminError::Password("must be 1 to 1024 bytes"));
-    }
-    if password.contains(['\0', '\r', '\n']) {
-        return Err(AdminError::Password("contains NUL, CR or LF"));
-    }
-    Argon2::default()
-        .hash_password(password.as_bytes())
-        .map(|h| h.to_string())
-        .map_err(|e| AdminError::Hash(e.to_string()))
+    password::hash_argon2(password).map_err(|e| match e {
+        PasswordError::Invalid(reason) => AdminError::Password(reason),
+        other => AdminError::Hash(other.to_string()),
+    })
 }
 
+/// Verifies on the process's shared hashing threads
+/// ([`HashPool::shared`]): the host runs plugin calls on its blocking pool,
+/// and argon2's 19 MiB must not land in one allocator arena per thread of
+/// it (the plugin has its own allocator, glibc's).
 fn verify_password(password: &str, phc: &str) -> bool {
-    match PasswordHash::new(phc) {
-        Ok(hash) => Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok(),
-        Err(_) => false,
+    match HashPool::shared() {
+        Ok(pool) => pool.verify_blocking(password, phc),
+        Err(_) => password::verify_password(password, phc),
     }
 }
 
@@ -465,10 +460,15 @@ impl SqliteAuth {
     /// Burns one verification against a dummy hash so that an unknown user
     /// takes as long as a wrong password.
     fn verify_dummy(&self, password: &str) {
-        let dummy = self
-            .dummy_hash
-            .get_or_init(|| hash_password("mailroom-auth-sqlite dummy").unwrap_or_default());
-        verify_password(password, dummy);
+        match HashPool::shared() {
+            Ok(pool) => pool.verify_dummy_blocking(password),
+            Err(_) => {
+                let dummy = self.dummy_hash.get_or_init(|| {
+                    hash_password("mailroom-auth-sqlite dummy").unwrap_or_default()
+                });
+                password::verify_password(password, dummy);
+            }
+        }
     }
 }
 
