@@ -154,6 +154,8 @@ pub enum Command {
     Compress(String),
     /// ENABLE (RFC 5161): capability names, upper-cased.
     Enable(Vec<String>),
+    /// NOTIFY (RFC 5465): `None` for `NOTIFY NONE`.
+    Notify(Option<crate::extension::notify::NotifySet>),
     /// IDLE (RFC 2177); the driver reads the `DONE` line.
     Idle,
     /// GETACL (RFC 4314)
@@ -375,6 +377,7 @@ impl Command {
             Command::Replace { .. } => "REPLACE",
             Command::Compress(_) => "COMPRESS",
             Command::Enable(_) => "ENABLE",
+            Command::Notify(_) => "NOTIFY",
             Command::Idle => "IDLE",
             Command::GetAcl { .. } => "GETACL",
             Command::SetAcl { .. } => "SETACL",

@@ -594,7 +594,9 @@ fn oracle_supports(c: &Command) -> bool {
         // not built with here
         | Command::AppendMany { .. }
         | Command::Replace { .. }
-        | Command::Compress(_) => false,
+        | Command::Compress(_)
+        // NOTIFY: not in imap-codec
+        | Command::Notify(_) => false,
         // BINARY (the workspace builds imap-codec without ext_binary)
         Command::Fetch { items, .. } => !items.iter().any(|i| {
             matches!(

@@ -13,6 +13,7 @@ pub mod i18nlevel;
 pub mod imap4rev2;
 pub mod literal_minus;
 pub mod multiappend;
+pub mod notify;
 pub mod objectid;
 pub mod preview;
 pub mod replace;

@@ -50,6 +50,7 @@ mod fetch;
 mod id;
 mod list;
 mod mailbox;
+mod notify;
 pub(crate) mod primitives;
 mod quota;
 mod search;
@@ -657,6 +658,7 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
         "EXPUNGE" => no_args(c, Command::Expunge { uids: None }),
         "ID" => id::id(c),
         "ENABLE" => id::enable(c),
+        "NOTIFY" => notify::notify(c),
         "LOGIN" => auth::login(c),
         "AUTHENTICATE" => auth::authenticate(c),
         "SELECT" => select::select(c, false),

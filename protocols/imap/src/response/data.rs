@@ -156,6 +156,22 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
                 o.raw(b"))");
             }
         }
+        Data::ListRenamed {
+            attributes,
+            delimiter: delim,
+            name,
+            old_name,
+        } => {
+            o.raw(b"LIST ");
+            atom_list(o, attributes);
+            o.sp();
+            delimiter(o, *delim);
+            o.sp();
+            o.mailbox(name);
+            o.raw(b" (\"OLDNAME\" (");
+            o.mailbox(old_name);
+            o.raw(b"))");
+        }
         Data::Status {
             mailbox,
             items,

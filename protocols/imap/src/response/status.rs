@@ -54,6 +54,17 @@ pub(crate) fn write_code(o: &mut Out<'_>, code: &Code) {
             }
             return;
         }
+        Code::BadEvent(events) => {
+            o.raw(b"BADEVENT (");
+            for (i, e) in events.iter().enumerate() {
+                if i > 0 {
+                    o.sp();
+                }
+                o.str(e);
+            }
+            o.raw(b")");
+            return;
+        }
         Code::Capability(caps) => {
             o.raw(b"CAPABILITY");
             for c in caps {
@@ -150,6 +161,7 @@ pub(crate) fn write_code(o: &mut Out<'_>, code: &Code) {
         Code::TooBig => "TOOBIG",
         Code::UnknownCte => "UNKNOWN-CTE",
         Code::CompressionActive => "COMPRESSIONACTIVE",
+        Code::NotificationOverflow => "NOTIFICATIONOVERFLOW",
         Code::AppendUids(v, set) => {
             o.raw(b"APPENDUID ");
             o.num(v.0);

@@ -131,6 +131,10 @@ pub enum Code {
     BadUrl(String),
     /// APPENDUID with a set of UIDs (MULTIAPPEND, RFC 3502 / RFC 4315).
     AppendUids(UidValidity, SeqSet),
+    /// BADEVENT (RFC 5465): the NOTIFY events the server supports.
+    BadEvent(Vec<String>),
+    /// NOTIFICATIONOVERFLOW (RFC 5465): NOTIFY was turned off.
+    NotificationOverflow,
 }
 
 /// One message of a THREAD answer and its replies, or a dummy (a message
@@ -163,6 +167,18 @@ pub enum Data {
         /// options (`SUBSCRIBED`, ...) that some descendant meets, sent only
         /// for LIST with RECURSIVEMATCH. Empty: no extended data.
         child_info: Vec<String>,
+    },
+    /// `* LIST (attrs) "/" name ("OLDNAME" (old))`: a rename told by
+    /// NOTIFY's MailboxName event (RFC 5465 §5.4).
+    ListRenamed {
+        /// Attributes of the mailbox under its new name.
+        attributes: Vec<String>,
+        /// Hierarchy delimiter.
+        delimiter: Option<char>,
+        /// The new name (UTF-8).
+        name: String,
+        /// The name it had (UTF-8).
+        old_name: String,
     },
     /// `* STATUS name (items)`
     Status {

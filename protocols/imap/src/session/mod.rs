@@ -24,7 +24,9 @@
 //! forms are fine): those expunges wait, and the messages keep their
 //! sequence numbers until the next command that may report them. During
 //! IDLE ([`IdleHandle`]) updates are pushed as soon as the store's watch
-//! fires.
+//! fires. With NOTIFY (RFC 5465, [`crate::extension::notify`]) the session
+//! also reports other mailboxes (STATUS) and mailbox names and
+//! subscriptions (LIST), after every command and during IDLE.
 
 use std::convert::Infallible;
 use std::fmt;
@@ -291,12 +293,15 @@ impl tower::Service<Request> for Session {
     }
 }
 
-/// The IDLE in progress: the driver polls [`IdleHandle::updates`] while it
-/// waits for `DONE`, then calls [`IdleHandle::done`].
+/// The IDLE in progress: the driver polls [`IdleHandle::changed`] while it
+/// waits for `DONE`, then [`IdleHandle::updates`], and at the end calls
+/// [`IdleHandle::done`]. With NOTIFY (RFC 5465) in force it also wakes for
+/// the mailboxes NOTIFY watches and for namespace changes.
 pub struct IdleHandle {
     tag: String,
     state: Arc<Mutex<State>>,
     watch: Option<mailroom_core::MailboxWatch>,
+    notify: Option<crate::extension::notify::IdleWatches>,
 }
 
 impl fmt::Debug for IdleHandle {
@@ -313,50 +318,86 @@ impl IdleHandle {
             tag,
             state,
             watch: None,
+            notify: None,
         }
     }
 
-    /// Resolves when the selected mailbox has changes to report; never
-    /// when no mailbox is selected. Cancel-safe: call [`IdleHandle::updates`]
-    /// after it to get them.
+    /// Resolves when the selected mailbox (or, with NOTIFY, a watched one)
+    /// has changes to report; never when nothing is watched. Cancel-safe:
+    /// call [`IdleHandle::updates`] after it to get them.
     pub async fn changed(&mut self) {
         loop {
             {
                 let state = self.state.lock().await;
-                let Some(sel) = state.selected.as_ref() else {
-                    drop(state);
-                    return futures::future::pending().await;
-                };
-                if sel.has_news() {
-                    return;
+                if let Some(n) = state.notify.as_ref() {
+                    if n.has_news() {
+                        return;
+                    }
+                    if let Some(w) = n.idle_watches(self.notify.as_ref()) {
+                        self.notify = Some(w);
+                    }
+                } else {
+                    self.notify = None;
                 }
-                if self.watch.is_none() {
-                    self.watch = Some(sel.watch());
+                match state.selected.as_ref() {
+                    Some(sel) => {
+                        if sel.has_news() {
+                            return;
+                        }
+                        if self.watch.is_none() {
+                            self.watch = Some(sel.watch());
+                        }
+                    }
+                    None => self.watch = None,
                 }
             }
-            let gone = match self.watch.as_mut() {
-                Some(w) => w.changed().await.is_none(),
-                None => true,
+            let selected = async {
+                match self.watch.as_mut() {
+                    Some(w) => {
+                        if w.changed().await.is_none() {
+                            // The mailbox went away; nothing will change any more.
+                            futures::future::pending::<()>().await;
+                        }
+                    }
+                    None => futures::future::pending::<()>().await,
+                }
             };
-            if gone {
-                // The mailbox went away; nothing will change any more.
-                return futures::future::pending().await;
+            let notify = async {
+                match self.notify.as_mut() {
+                    Some(n) => n.wait().await,
+                    None => futures::future::pending::<bool>().await,
+                }
+            };
+            tokio::select! {
+                () = selected => {}
+                recheck = notify => {
+                    if recheck {
+                        let mut state = self.state.lock().await;
+                        if let Some(n) = state.notify.as_mut() {
+                            n.force_recheck();
+                        }
+                    }
+                }
             }
         }
     }
 
-    /// The updates to push now (EXISTS, EXPUNGE or VANISHED, FETCH).
+    /// The updates to push now (EXISTS, EXPUNGE or VANISHED, FETCH, and
+    /// NOTIFY's STATUS and LIST).
     pub async fn updates(&mut self) -> Vec<Response> {
         let mut state = self.state.lock().await;
-        op::sync_updates(&mut state, true, false).await
+        let mut out = crate::extension::notify::sync_selected(&mut state, true, false).await;
+        if state.notify.is_some() {
+            out.extend(crate::extension::notify::updates(&mut state, false).await);
+        }
+        out
     }
 
     /// Ends the IDLE: `ok` says whether the client sent `DONE` (otherwise
     /// the command ends with `BAD`). Returns the last updates and the tagged
     /// completion.
-    pub async fn done(self, ok: bool) -> Vec<Response> {
-        let mut state = self.state.lock().await;
-        let mut out = op::sync_updates(&mut state, true, false).await;
+    pub async fn done(mut self, ok: bool) -> Vec<Response> {
+        let mut out = self.updates().await;
         if ok {
             out.push(StatusResponse::ok(&self.tag, None, "IDLE terminated"));
         } else {

@@ -48,6 +48,8 @@ pub(crate) struct State {
     pub(crate) sasl: Option<Exchange>,
     /// COMPRESS=DEFLATE (RFC 4978) is active.
     pub(crate) compressed: bool,
+    /// NOTIFY SET (RFC 5465) in force.
+    pub(crate) notify: Option<crate::extension::notify::NotifyState>,
 }
 
 impl State {
@@ -62,6 +64,7 @@ impl State {
             exporter: conn.exporter,
             sasl: None,
             compressed: false,
+            notify: None,
         }
     }
 }

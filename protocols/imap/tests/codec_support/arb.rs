@@ -373,6 +373,7 @@ pub fn command() -> impl Strategy<Value = Command> {
             })
             .prop_map(|(mailbox, messages)| Command::AppendMany { mailbox, messages }),
         Just(Command::Compress("DEFLATE".into())),
+        option::of(notify_set()).prop_map(Command::Notify),
         mailbox().prop_map(|mailbox| Command::GetAcl { mailbox }),
         (mailbox(), text(), "[+-]?[a-z]{0,11}").prop_map(|(mailbox, identifier, rights)| {
             Command::SetAcl {
@@ -544,4 +545,36 @@ pub fn b64(data: &[u8]) -> String {
         }
     }
     out
+}
+
+/// A NOTIFY SET (RFC 5465).
+pub fn notify_set() -> impl Strategy<Value = mailroom_imap::extension::notify::NotifySet> {
+    use mailroom_imap::extension::notify::{Event, EventGroup, Filter, NotifySet};
+    let filter = prop_oneof![
+        Just(Filter::Selected),
+        Just(Filter::SelectedDelayed),
+        Just(Filter::Inboxes),
+        Just(Filter::Personal),
+        Just(Filter::Subscribed),
+        vec(mailbox(), 1..3).prop_map(Filter::Subtree),
+        vec(mailbox(), 1..3).prop_map(Filter::Mailboxes),
+    ];
+    let event = prop_oneof![
+        vec(fetch_attr(), 0..3).prop_map(Event::MessageNew),
+        Just(Event::MessageExpunge),
+        Just(Event::FlagChange),
+        Just(Event::AnnotationChange),
+        Just(Event::MailboxName),
+        Just(Event::SubscriptionChange),
+        Just(Event::MailboxMetadataChange),
+        Just(Event::ServerMetadataChange),
+        "X[A-Z]{1,8}".prop_map(Event::Other),
+    ];
+    (any::<bool>(), vec((filter, vec(event, 0..4)), 1..4)).prop_map(|(status, groups)| NotifySet {
+        status,
+        groups: groups
+            .into_iter()
+            .map(|(filter, events)| EventGroup { filter, events })
+            .collect(),
+    })
 }

@@ -616,6 +616,93 @@ impl W {
             Command::Compress(m) => self.raw(&format!("COMPRESS {m}")),
             Command::Enable(caps) => self.raw(&format!("ENABLE {}", caps.join(" "))),
             Command::Idle => self.raw("IDLE"),
+            Command::Notify(None) => self.raw("NOTIFY NONE"),
+            Command::Notify(Some(set)) => {
+                use mailroom_imap::extension::notify::{Event, Filter};
+                self.raw("NOTIFY SET");
+                if set.status {
+                    self.raw(" (STATUS)");
+                }
+                for g in &set.groups {
+                    self.raw(" (");
+                    let names = match &g.filter {
+                        Filter::Selected => {
+                            self.raw("selected");
+                            None
+                        }
+                        Filter::SelectedDelayed => {
+                            self.raw("selected-delayed");
+                            None
+                        }
+                        Filter::Inboxes => {
+                            self.raw("inboxes");
+                            None
+                        }
+                        Filter::Personal => {
+                            self.raw("personal");
+                            None
+                        }
+                        Filter::Subscribed => {
+                            self.raw("subscribed");
+                            None
+                        }
+                        Filter::Subtree(n) => {
+                            self.raw("subtree");
+                            Some(n)
+                        }
+                        Filter::Mailboxes(n) => {
+                            self.raw("mailboxes");
+                            Some(n)
+                        }
+                    };
+                    if let Some(names) = names {
+                        self.raw(" (");
+                        for (i, n) in names.iter().enumerate() {
+                            if i > 0 {
+                                self.raw(" ");
+                            }
+                            self.mailbox(n);
+                        }
+                        self.raw(")");
+                    }
+                    self.raw(" ");
+                    if g.events.is_empty() {
+                        self.raw("NONE");
+                    } else {
+                        self.raw("(");
+                        for (i, e) in g.events.iter().enumerate() {
+                            if i > 0 {
+                                self.raw(" ");
+                            }
+                            match e {
+                                Event::MessageNew(atts) => {
+                                    self.raw("MessageNew");
+                                    if !atts.is_empty() {
+                                        self.raw(" (");
+                                        for (j, a) in atts.iter().enumerate() {
+                                            if j > 0 {
+                                                self.raw(" ");
+                                            }
+                                            self.fetch_attr(a);
+                                        }
+                                        self.raw(")");
+                                    }
+                                }
+                                Event::MessageExpunge => self.raw("MessageExpunge"),
+                                Event::FlagChange => self.raw("FlagChange"),
+                                Event::AnnotationChange => self.raw("AnnotationChange"),
+                                Event::MailboxName => self.raw("MailboxName"),
+                                Event::SubscriptionChange => self.raw("SubscriptionChange"),
+                                Event::MailboxMetadataChange => self.raw("MailboxMetadataChange"),
+                                Event::ServerMetadataChange => self.raw("ServerMetadataChange"),
+                                Event::Other(x) => self.raw(x),
+                            }
+                        }
+                        self.raw(")");
+                    }
+                    self.raw(")");
+                }
+            }
             Command::GetAcl { mailbox } => {
                 self.raw("GETACL ");
                 self.mailbox(mailbox);

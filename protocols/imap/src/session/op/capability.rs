@@ -3,7 +3,7 @@
 
 use super::super::{Context, Reply, State};
 use crate::extension::{
-    binary, catenate, compress, i18nlevel, imap4rev2, literal_minus, multiappend, replace,
+    binary, catenate, compress, i18nlevel, imap4rev2, literal_minus, multiappend, notify, replace,
 };
 use crate::response::{Code, Data, Response, StatusKind, StatusResponse};
 
@@ -46,6 +46,7 @@ const AUTHENTICATED: &[&str] = &[
     catenate::CAPABILITY,
     binary::CAPABILITY,
     replace::CAPABILITY,
+    notify::CAPABILITY,
     "OBJECTID",
     "SAVEDATE",
     "PREVIEW",

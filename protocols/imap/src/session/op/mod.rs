@@ -78,6 +78,7 @@ pub(crate) async fn dispatch(
         return reply;
     }
     let updates = UpdatePolicy::for_command(&command);
+    let notify_after = crate::extension::notify::after(&command);
     let uid_command = command.is_uid();
     // `$` (RFC 5182): the saved messages take its place now, after the
     // policy for updates was taken from the command as the client sent it.
@@ -98,25 +99,36 @@ pub(crate) async fn dispatch(
         SessionState::NotAuthenticated
     };
     if updates != UpdatePolicy::None && state.selected.is_some() {
-        let extra = sync_updates(state, updates == UpdatePolicy::Full, uid_command).await;
-        if !extra.is_empty() {
-            // Updates go right before the tagged completion: after every
-            // response of the command, whose sequence numbers were computed
-            // before the updates (an EXPUNGE sent first would shift them).
-            match reply.tail.take() {
-                Some(tail) => reply.tail = Some(before_tagged(tail, extra)),
-                None => {
-                    let at = reply
-                        .responses
-                        .iter()
-                        .rposition(|r| matches!(r, Response::Status(s) if s.tag.is_some()))
-                        .unwrap_or(reply.responses.len());
-                    reply.responses.splice(at..at, extra);
-                }
-            }
+        let extra = crate::extension::notify::sync_selected(
+            state,
+            updates == UpdatePolicy::Full,
+            uid_command,
+        )
+        .await;
+        insert_before_tagged(&mut reply, extra);
+    }
+    crate::extension::notify::after_command(state, notify_after, &mut reply).await;
+    reply
+}
+
+/// Adds unsolicited responses right before the tagged completion: after
+/// every response of the command, whose sequence numbers were computed
+/// before the updates (an EXPUNGE sent first would shift them).
+pub(crate) fn insert_before_tagged(reply: &mut Reply, extra: Vec<Response>) {
+    if extra.is_empty() {
+        return;
+    }
+    match reply.tail.take() {
+        Some(tail) => reply.tail = Some(before_tagged(tail, extra)),
+        None => {
+            let at = reply
+                .responses
+                .iter()
+                .rposition(|r| matches!(r, Response::Status(s) if s.tag.is_some()))
+                .unwrap_or(reply.responses.len());
+            reply.responses.splice(at..at, extra);
         }
     }
-    reply
 }
 
 /// The streamed tail with `extra` written just before its tagged completion.
@@ -235,6 +247,7 @@ async fn run(
         } => replace::handle(state, ctx, tag, uid, target, &mailbox, message).await,
         Command::Compress(mechanism) => compress::handle(state, tag, &mechanism),
         Command::Enable(caps) => enable::handle(state, tag, &caps),
+        Command::Notify(set) => crate::extension::notify::handle(state, tag, set).await,
         Command::Idle => idle::handle(state, shared, tag),
         Command::GetAcl { mailbox } => acl::get_acl(state, tag, &mailbox).await,
         Command::SetAcl {
