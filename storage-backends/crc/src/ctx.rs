@@ -74,6 +74,8 @@ pub(crate) struct Ctx {
     pub(crate) limits: crate::quota::LimitsCache,
     /// Which accounts changed when (replication).
     pub(crate) feed: mailroom_core::replication::ChangeFeed,
+    /// The delivery journal, when appends go through it.
+    pub(crate) journal: Option<std::sync::Arc<crate::journal::Journal>>,
 }
 
 impl Ctx {

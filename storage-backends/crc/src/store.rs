@@ -66,6 +66,18 @@ pub struct CrcOptions {
     /// How long a released mailbox stays loaded (and its account file
     /// decoded) before it is dropped; zero drops at once.
     pub open_mailbox_grace: std::time::Duration,
+    /// Commit APPENDs and deliveries through the store-wide delivery
+    /// journal (FORMAT.md, "Delivery journal"): one `fdatasync` of one file
+    /// shared by every delivery to any mailbox that commits meanwhile,
+    /// instead of two rounds of fsyncs of each mailbox's files. Only with
+    /// [`CrcOptions::durability`]. Whatever this says, a journal left by an
+    /// earlier process is replayed at open.
+    pub journal: bool,
+    /// A journal segment longer than this is checkpointed.
+    pub journal_segment_bytes: u64,
+    /// A journal segment whose first record is older than this is
+    /// checkpointed.
+    pub journal_checkpoint_interval: std::time::Duration,
 }
 
 impl Default for CrcOptions {
@@ -75,6 +87,9 @@ impl Default for CrcOptions {
             maildir_location: None,
             open_mailboxes: 256,
             open_mailbox_grace: std::time::Duration::from_secs(10),
+            journal: false,
+            journal_segment_bytes: 64 << 20,
+            journal_checkpoint_interval: std::time::Duration::from_secs(30),
         }
     }
 }
@@ -127,8 +142,19 @@ impl CrcStore {
         }
         lock.set_len(0)?;
         writeln!(lock, "{}", std::process::id())?;
+        let limits = crate::journal::Limits {
+            segment_bytes: opts.journal_segment_bytes.max(4096),
+            max_age: opts.journal_checkpoint_interval,
+        };
+        let journal = if opts.journal && opts.durability {
+            Some(crate::journal::Journal::open(&root, limits)?)
+        } else {
+            crate::journal::recover(&root)?;
+            None
+        };
         let ctx = Arc::new(Ctx {
             durable: opts.durability,
+            journal,
             ..Ctx::default()
         });
         let shared_index = SharedIndex::new(&root, opts.durability);

@@ -23,3 +23,25 @@ fn fresh() -> CrcStore {
 }
 
 mailroom_conformance::conformance_tests!(Arc::new(fresh()));
+
+/// The whole suite again with durability on and APPENDs and deliveries
+/// through the delivery journal (FORMAT.md, "Delivery journal").
+mod journaled {
+    use super::*;
+
+    fn fresh() -> CrcStore {
+        let dir = tempfile::Builder::new()
+            .prefix("conformance-journal-")
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+            .unwrap()
+            .keep();
+        let opts = CrcOptions {
+            durability: true,
+            journal: true,
+            ..CrcOptions::default()
+        };
+        CrcStore::open(dir, opts).unwrap()
+    }
+
+    mailroom_conformance::conformance_tests!(Arc::new(fresh()));
+}

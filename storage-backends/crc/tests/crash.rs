@@ -16,16 +16,17 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Rng, inbox, open};
+use common::{Rng, inbox};
 use mailroom_core::delivery::Pipeline;
 use mailroom_core::{
     Delivery, DeliveryOutcome, DeliveryRequest, Flag, Flags, MailboxName, MailboxRef, MessageGuid,
     NewMessage, Quota, Recipient, Storage, StoreOp, Uid,
 };
-use mailroom_store_crc::CrcStore;
+use mailroom_store_crc::{CrcOptions, CrcStore};
 
 const CHILD_ENV: &str = "MAILROOM_CRC_CRASH_CHILD";
 const SEED_ENV: &str = "MAILROOM_CRC_CRASH_SEED";
+const JOURNAL_ENV: &str = "MAILROOM_CRC_CRASH_JOURNAL";
 const USER: &str = "crash@example.com";
 
 /// The child's loop; a no-op when run as an ordinary test.
@@ -41,7 +42,10 @@ fn crash_child() {
         .build()
         .unwrap();
     rt.block_on(async move {
-        let store = Arc::new(open(std::path::Path::new(&dir), true));
+        let store = Arc::new(open_store(
+            std::path::Path::new(&dir),
+            std::env::var_os(JOURNAL_ENV).is_some(),
+        ));
         store.ensure_account(USER).await.unwrap();
         let pipeline = Pipeline::standard(store.clone(), store.clone() as Arc<dyn Quota>);
         let ib = inbox(USER);
@@ -114,6 +118,19 @@ fn crash_child() {
                         .store(&[target], &StoreOp::Add(f), None)
                         .await
                         .unwrap();
+                    // and sometimes an expunge of the new one: it must
+                    // never come back (the journal must not redo it)
+                    if rng.below(4) == 0 {
+                        writeln!(out, "EXPUNGING INBOX {}", a.uid.0).unwrap();
+                        out.flush().unwrap();
+                        let d: Flags = [Flag::Deleted].into_iter().collect();
+                        handle
+                            .store(&[a.uid], &StoreOp::Add(d), None)
+                            .await
+                            .unwrap();
+                        handle.expunge(Some(&[a.uid])).await.unwrap();
+                        writeln!(out, "EXPUNGED INBOX {}", a.uid.0).unwrap();
+                    }
                 }
             }
             out.flush().unwrap();
@@ -121,21 +138,51 @@ fn crash_child() {
     });
 }
 
+/// Opens the store, with the delivery journal or without.
+fn open_store(dir: &std::path::Path, journal: bool) -> CrcStore {
+    CrcStore::open(
+        dir,
+        CrcOptions {
+            durability: true,
+            journal,
+            ..CrcOptions::default()
+        },
+    )
+    .unwrap()
+}
+
 #[test]
 fn kill_nine_rounds() {
+    kill_nine(false, 100);
+}
+
+/// The same with the delivery journal on (each reopen replays it).
+#[test]
+fn kill_nine_rounds_journaled() {
+    kill_nine(true, 60);
+}
+
+fn kill_nine(journal: bool, default_rounds: u64) {
     let rounds: u64 = std::env::var("MAILROOM_CRC_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(100);
+        .unwrap_or(default_rounds);
     let dir = tempfile::tempdir().unwrap();
     let exe = std::env::current_exe().unwrap();
     let mut rng = Rng::new(0xC4A5);
     // (mailbox, uid) -> SHA-1 of every acknowledged message
     let mut acked: BTreeMap<(String, u32), String> = BTreeMap::new();
+    // expunged (or maybe, if the kill came during the expunge): never
+    // required, and once reported expunged never allowed back
+    let mut expunged: BTreeMap<(String, u32), bool> = BTreeMap::new();
     let start = Instant::now();
     let mut killed_mid_work = 0;
     for round in 0..rounds {
-        let mut child = Command::new(&exe)
+        let mut cmd = Command::new(&exe);
+        if journal {
+            cmd.env(JOURNAL_ENV, "1");
+        }
+        let mut child = cmd
             .args(["--exact", "crash_child", "--nocapture", "--test-threads=1"])
             .env(CHILD_ENV, dir.path())
             .env(SEED_ENV, round.to_string())
@@ -168,6 +215,14 @@ fn kill_nine_rounds() {
         );
         killed_mid_work += 1;
         for l in lines.iter() {
+            for (prefix, done) in [("EXPUNGING ", false), ("EXPUNGED ", true)] {
+                if let Some(rest) = l.strip_prefix(prefix) {
+                    let parts: Vec<&str> = rest.split(' ').collect();
+                    let key = (parts[0].to_owned(), parts[1].parse::<u32>().unwrap());
+                    acked.remove(&key);
+                    expunged.insert(key, done);
+                }
+            }
             let Some(rest) = l.strip_prefix("ACK ") else {
                 continue;
             };
@@ -178,7 +233,7 @@ fn kill_nine_rounds() {
                 "UID acknowledged twice: {key:?}"
             );
         }
-        check(dir.path(), &acked, round);
+        check(dir.path(), &acked, &expunged, journal, round);
     }
     eprintln!(
         "{rounds} kill -9 rounds, {} acknowledged messages, all present, in {:?} ({killed_mid_work} kills)",
@@ -188,13 +243,34 @@ fn kill_nine_rounds() {
 }
 
 /// Reopens the store and checks everything acknowledged so far.
-fn check(dir: &std::path::Path, acked: &BTreeMap<(String, u32), String>, round: u64) {
+fn check(
+    dir: &std::path::Path,
+    acked: &BTreeMap<(String, u32), String>,
+    expunged: &BTreeMap<(String, u32), bool>,
+    journal: bool,
+    round: u64,
+) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async {
-        let store: CrcStore = open(dir, true);
+        let store: CrcStore = open_store(dir, journal);
+        for ((mb, uid), done) in expunged {
+            let mref = MailboxRef::new(USER, MailboxName::new(mb).unwrap());
+            let m = store.open(&mref, USER).await.unwrap();
+            let live = m
+                .snapshot()
+                .await
+                .unwrap()
+                .messages
+                .iter()
+                .any(|x| x.uid.0 == *uid);
+            assert!(
+                !(live && *done),
+                "round {round}: expunged {mb} UID {uid} came back"
+            );
+        }
         let mut by_box: BTreeMap<&str, Vec<(u32, &str)>> = BTreeMap::new();
         for ((mb, uid), sha) in acked {
             by_box

@@ -18,6 +18,8 @@ use crate::index::{Counts, Record, Tail};
 use crate::layout::{CACHE_FRAME_SIZE, HEADER_SIZE, REC_FLAG_HAS_SENT_DATE, RECORD_SIZE};
 use crate::quota::{Charge, Usage};
 
+use crate::journal;
+
 use super::{Inner, MSG_DIR, Shared, Viewer, WriteGuard, add_counts, msg_path, tmp_path, usage_of};
 
 /// A message ready to be committed: everything computed outside the lock.
@@ -225,7 +227,11 @@ impl Shared {
         mut p: Prepared,
         charge: Charge,
     ) -> Result<mailroom_core::Appended> {
-        if let Source::Bytes(b) = &p.source {
+        // journaled: the commit writes the file (no fsync to overlap)
+        let journaled = self
+            .journal_path()
+            .is_some_and(|path| journal::fits(path, p.size, p.summary.len(), &p.keywords));
+        if let (Source::Bytes(b), false) = (&p.source, journaled) {
             let tmp = tmp_path(&self.dir, "new");
             // not fsynced yet: see below
             let written = write_new_file(&tmp, b, false);
@@ -416,7 +422,18 @@ impl Shared {
             msgs.push(pa.prepared);
             charges.push(pa.charge);
         }
-        match self.commit_new(g, msgs, false, None, &mut charges) {
+        let journaled = self.journal_path().is_some_and(|path| {
+            msgs.iter().all(|m| {
+                matches!(m.source, Source::Bytes(_))
+                    && journal::fits(path, m.size, m.summary.len(), &m.keywords)
+            })
+        });
+        let committed = if journaled {
+            self.commit_journaled(g, msgs, &mut charges)
+        } else {
+            self.commit_new(g, msgs, false, None, &mut charges)
+        };
+        match committed {
             Ok(done) if done.len() == replies.len() => {
                 IoStats::bump(&self.ctx.stats.append_commits);
                 self.ctx
@@ -479,7 +496,7 @@ impl Shared {
         charges: &mut [Charge],
     ) -> Result<Vec<(u32, u64)>> {
         let before = usage_of(&g.hdr);
-        let res = g.commit_new(&self.dir, &self.ctx, msgs, one_modseq, viewer);
+        let res = g.commit_new(&self.dir, &self.ctx, msgs, one_modseq, viewer, None);
         match res {
             Ok(v) => {
                 self.usage_changed(before, usage_of(&g.hdr), charges);
@@ -501,6 +518,60 @@ impl Shared {
             l.committed(before, after, charges);
         }
     }
+
+    /// This mailbox's directory as the delivery journal names it, if the
+    /// store keeps one (and commits are durable).
+    pub(super) fn journal_path(&self) -> Option<&str> {
+        let j = self.ctx.journal.as_ref()?;
+        if !self.ctx.durable {
+            return None;
+        }
+        self.dir.strip_prefix(j.root()).ok()?.to_str()
+    }
+
+    /// [`Shared::commit_new`] through the delivery journal (FORMAT.md,
+    /// "Delivery journal"): the files are written without fsync, one
+    /// journal record per message is appended, and the commit waits for
+    /// the journal's group `fdatasync` while it still holds the write lock,
+    /// so no one sees the messages (nor does the quota ledger count them,
+    /// nor a watcher hear of them) before they are durable. If the journal
+    /// cannot be written, the mailbox's own files are made durable instead.
+    pub(super) fn commit_journaled(
+        &self,
+        g: &mut WriteGuard<'_>,
+        msgs: Vec<Prepared>,
+        charges: &mut [Charge],
+    ) -> Result<Vec<(u32, u64)>> {
+        let (Some(j), Some(path)) = (self.ctx.journal.clone(), self.journal_path()) else {
+            return self.commit_new(g, msgs, false, None, charges);
+        };
+        let before = usage_of(&g.hdr);
+        let mut batch = Vec::new();
+        let res = g
+            .commit_new(&self.dir, &self.ctx, msgs, false, None, Some((path, &mut batch)))
+            .and_then(|done| {
+                match j.append(&batch).and_then(|seq| j.wait(seq)) {
+                    Ok(()) => Ok(done),
+                    Err(e) => {
+                        tracing::warn!(mailbox = %self.mref(), error = %e, "delivery journal not written; making the mailbox's files durable instead");
+                        g.sync_files(&self.dir, &self.ctx, done.iter().map(|d| d.0))?;
+                        Ok(done)
+                    }
+                }
+            });
+        match res {
+            Ok(v) => {
+                self.usage_changed(before, usage_of(&g.hdr), charges);
+                self.notify(g.hdr.highest_modseq);
+                Ok(v)
+            }
+            Err(e) => {
+                g.broken = true;
+                self.ctx.ledgers.forget(&self.owner);
+                Err(self.fail(e))
+            }
+        }
+    }
 }
 
 impl Inner {
@@ -511,9 +582,10 @@ impl Inner {
         msgs: Vec<Prepared>,
         one_modseq: bool,
         viewer: Viewer<'_>,
+        journal: Option<(&str, &mut Vec<u8>)>,
     ) -> Result<Vec<(u32, u64)>> {
         self.restore_keywords_on_err(|this| {
-            this.commit_new_inner(dir, ctx, msgs, one_modseq, viewer)
+            this.commit_new_inner(dir, ctx, msgs, one_modseq, viewer, journal)
         })
     }
 
@@ -524,11 +596,14 @@ impl Inner {
         msgs: Vec<Prepared>,
         one_modseq: bool,
         viewer: Viewer<'_>,
+        journal: Option<(&str, &mut Vec<u8>)>,
     ) -> Result<Vec<(u32, u64)>> {
         if msgs.is_empty() {
             return Ok(Vec::new());
         }
-        let durable = ctx.durable;
+        // journaled: nothing here is fsynced but a new keyword table (the
+        // journal record makes the rest durable)
+        let durable = ctx.durable && journal.is_none();
         let n = msgs.len();
         let first = self.hdr.uid_next;
         if u64::from(first) + n as u64 >= u64::from(u32::MAX) {
@@ -596,7 +671,7 @@ impl Inner {
             sync_alongside(&dir.join(MSG_DIR), &unsynced, durable, write_cache)?;
         }
         if added {
-            self.save_keywords(dir, durable)?;
+            self.save_keywords(dir, ctx.durable)?;
         }
         // 3. index records
         let mut h = self.hdr;
@@ -655,6 +730,30 @@ impl Inner {
             start: start as u32,
             crc: Tail::crc_of(&buf),
         };
+        if let Some((path, out)) = journal {
+            for (i, (m, r)) in msgs.iter().zip(&recs).enumerate() {
+                let Source::Bytes(b) = &m.source else {
+                    return Err(Error::Backend(
+                        "journaled commit of a message without its bytes".into(),
+                    ));
+                };
+                let (off, len, _) = cache_pos[i];
+                let at = (off - base) as usize;
+                let key = journal::MailboxKey {
+                    path,
+                    uid_validity: h.uid_validity,
+                    mailbox_id: h.mailbox_id,
+                };
+                journal::encode_append(
+                    out,
+                    key,
+                    &r.encode(),
+                    &m.keywords,
+                    &frames[at..at + len as usize],
+                    b,
+                );
+            }
+        }
         // 4. per-user seen of a non-owner copier
         if let (Some(v), false) = (viewer, new_seen.is_empty()) {
             let mut set = (*self.seen_set(dir, v)?).clone();

@@ -14,7 +14,8 @@ use crate::layout::{HEADER_SIZE, MAX_KEYWORDS, RECORD_SIZE};
 use crate::map::Map;
 use crate::quota::Usage;
 
-use super::{Inner, KEYWORDS_FILE, Shared, encode_keywords};
+use super::{Inner, KEYWORDS_FILE, MSG_DIR, Shared, encode_keywords, msg_path};
+use crate::ctx::Ctx;
 
 /// The quota figures of a header.
 pub(super) fn usage_of(h: &Header) -> Usage {
@@ -114,6 +115,24 @@ impl Inner {
         self.index
             .get()
             .ok_or_else(|| Error::Backend("index file handle lost".into()))
+    }
+
+    /// Makes a commit's files durable the per-mailbox way (when the
+    /// delivery journal could not be written): the message files of
+    /// `uids`, `msg/`, the cache and the index.
+    pub(super) fn sync_files(
+        &self,
+        dir: &Path,
+        ctx: &Ctx,
+        uids: impl Iterator<Item = u32>,
+    ) -> Result<()> {
+        for uid in uids {
+            File::open(msg_path(dir, uid))?.sync_data()?;
+        }
+        crate::fsutil::sync_dir(&dir.join(MSG_DIR), true)?;
+        self.cache_file(dir, ctx)?.sync_data()?;
+        self.index_file()?.sync_data()?;
+        Ok(())
     }
 
     /// Bits for keywords, adding new ones to the table (not yet written).
