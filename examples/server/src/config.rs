@@ -192,6 +192,9 @@ pub struct StoreTable {
     pub path: Option<PathBuf>,
     /// CRC store: fsync at every commit step (default true).
     pub durability: Option<bool>,
+    /// CRC store: make APPENDs and deliveries durable through the store's
+    /// delivery journal with group commit (default true; needs durability).
+    pub journal: Option<bool>,
     /// CRC store: a Maildir path with `%u` for the user name, imported on
     /// the user's first login.
     pub maildir_import: Option<String>,
@@ -485,6 +488,9 @@ pub struct StoreSettings {
     pub path: PathBuf,
     /// Fsync at every commit step (CRC store).
     pub durability: bool,
+    /// Commit APPENDs and deliveries through the delivery journal (CRC
+    /// store, `[store] journal`, default true).
+    pub journal: bool,
     /// Where a user's Maildir is found for import on first login, `%u`
     /// standing for the user name (CRC store); `None`: no import.
     pub maildir_import: Option<String>,
@@ -919,6 +925,7 @@ fn resolve_store(
         for (key, set) in [
             ("path", table.path.is_some()),
             ("durability", table.durability.is_some()),
+            ("journal", table.journal.is_some()),
             ("maildir_import", table.maildir_import.is_some()),
             (
                 "reconstruct_interval_secs",
@@ -969,6 +976,7 @@ fn resolve_store(
         kind,
         path,
         durability: table.durability.unwrap_or(true),
+        journal: table.journal.unwrap_or(true),
         maildir_import,
         reconstruct_interval: Duration::from_secs(interval),
         open_mailboxes: table.open_mailboxes.unwrap_or(DEFAULT_OPEN_MAILBOXES),

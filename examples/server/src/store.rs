@@ -140,6 +140,8 @@ pub fn open_store(config: &Config) -> Result<Store, StoreError> {
                 maildir_location: settings.maildir_import.clone(),
                 open_mailboxes: settings.open_mailboxes,
                 open_mailbox_grace: settings.open_mailbox_grace,
+                journal: settings.journal,
+                ..CrcOptions::default()
             };
             match CrcStore::open(&settings.path, options) {
                 Ok(store) => Ok(Store::Crc(store)),
