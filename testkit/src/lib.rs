@@ -19,6 +19,8 @@
 //!   mixing protocol words with random bytes;
 //! - [`store`]: delivering to and reading back from a
 //!   [`MemoryStore`](mailroom_store_memory::MemoryStore);
+//! - [`store_bench`]: the workloads the store benchmarks share (messages,
+//!   fill, SELECT + FETCH FLAGS, ENVELOPE, the table);
 //! - [`postgres`]: a private PostgreSQL cluster (initdb in a temporary
 //!   folder, a free loopback port, stopped at the end);
 //! - [`cdylib`]: building a workspace `cdylib` (a plugin) from a test and
@@ -97,6 +99,7 @@ mod fuzz;
 pub mod postgres;
 mod server;
 pub mod store;
+pub mod store_bench;
 mod tls;
 
 pub use auth::{StaticAuthenticator, apop_digest};

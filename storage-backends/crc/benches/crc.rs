@@ -8,6 +8,10 @@
 //!   from the cache);
 //! - reconstruct of 10,000 messages.
 //!
+//! The messages, the fill and the SELECT and ENVELOPE work come from
+//! `mailroom_testkit::store_bench`, shared with the PostgreSQL store's
+//! bench so the two tables compare.
+//!
 //! `cargo bench -p mailroom-store-crc` runs the full sizes; run any other way
 //! (for example by `cargo test --all-targets`) it runs tiny sizes as a smoke
 //! test. `MAILROOM_CRC_BENCH_SCALE=0.1` scales the counts.
@@ -15,21 +19,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use mailroom_core::{Flag, Flags, MailboxName, MailboxRef, NewMessage, Storage, Uid};
+use mailroom_core::{MailboxName, Storage, Uid};
 use mailroom_store_crc::{CrcOptions, CrcStore};
-
-fn message(n: u64) -> bytes::Bytes {
-    format!(
-        "From: Sender {n} <s{n}@example.org>\r\nTo: Rcpt <rcpt@example.com>\r\n\
-         Subject: benchmark message {n}\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\
-         Message-ID: <{n}@bench.example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
-         Hello, this is message {n}.\r\nIt has a small body of a few lines.\r\n\r\n-- \r\nBench\r\n"
-    )
-    .into()
-}
+use mailroom_testkit::store_bench::{
+    Row, Sizes, USER, fetch_summaries, fill, inbox, print, select_fetch_flags, timed,
+};
 
 fn store(dir: &Path, durability: bool) -> CrcStore {
     CrcStore::open(
@@ -42,53 +38,9 @@ fn store(dir: &Path, durability: bool) -> CrcStore {
     .unwrap()
 }
 
-const USER: &str = "bench@example.com";
-
-fn inbox() -> MailboxRef {
-    MailboxRef::new(USER, MailboxName::inbox())
-}
-
-async fn fill(s: &CrcStore, n: u64) {
-    for i in 0..n {
-        let flags: Flags = match i % 4 {
-            0 => [Flag::Seen].into_iter().collect(),
-            1 => [Flag::Seen, Flag::Flagged].into_iter().collect(),
-            2 => [Flag::Keyword("$Work".into())].into_iter().collect(),
-            _ => Flags::default(),
-        };
-        s.append(
-            &inbox(),
-            NewMessage {
-                flags,
-                internal_date: None,
-                content: message(i),
-            },
-        )
-        .await
-        .unwrap();
-    }
-}
-
-struct Row {
-    what: String,
-    n: u64,
-    best: Duration,
-    median: Duration,
-}
-
-fn timed(runs: usize, mut f: impl FnMut() -> Duration) -> (Duration, Duration) {
-    let mut v: Vec<Duration> = (0..runs).map(|_| f()).collect();
-    v.sort();
-    (v[0], v[v.len() / 2])
-}
-
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let scale: f64 = std::env::var("MAILROOM_CRC_BENCH_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 1.0 } else { 0.002 });
-    let count = |n: f64| ((n * scale) as u64).max(10);
+    let sizes = Sizes::from_env("MAILROOM_CRC_BENCH_SCALE");
+    let count = |n: f64| sizes.count(n);
     let (n_append, n_select, n_summ, n_recon) = (
         count(10_000.0),
         count(100_000.0),
@@ -134,15 +86,7 @@ fn main() {
     let (best, median) = timed(7, || {
         rt.block_on(async {
             let s = store(&d, false); // cold: nothing loaded
-            let t = Instant::now();
-            let m = s.open(&inbox(), USER).await.unwrap();
-            let snap = m.snapshot().await.unwrap();
-            let uids: Vec<Uid> = snap.messages.iter().map(|m| m.uid).collect();
-            let metas = m.fetch_meta(&uids).await.unwrap();
-            let el = t.elapsed();
-            assert_eq!(snap.messages.len() as u64, n_select);
-            assert_eq!(metas.len() as u64, n_select);
-            el
+            select_fetch_flags(&s, n_select).await
         })
     });
     rows.push(Row {
@@ -198,15 +142,10 @@ fn main() {
         s.ensure_account(USER).await.unwrap();
         fill(&s, n_summ).await;
     });
-    let uids: Arc<Vec<Uid>> = Arc::new((1..=n_summ as u32).map(Uid).collect());
     let (best, median) = timed(5, || {
         rt.block_on(async {
             let s = store(&d, false);
-            let t = Instant::now();
-            let m = s.open(&inbox(), USER).await.unwrap();
-            let sums = m.summaries(&uids).await.unwrap();
-            let el = t.elapsed();
-            assert_eq!(sums.len() as u64, n_summ);
+            let el = fetch_summaries(&s, n_summ).await;
             assert_eq!(s.io_counters().message_reads, 0);
             el
         })
@@ -245,20 +184,5 @@ fn main() {
         median,
     });
 
-    println!();
-    println!("| workload | messages | best | median | per message (median) |");
-    println!("|---|---:|---:|---:|---:|");
-    for r in &rows {
-        println!(
-            "| {} | {} | {:.1} ms | {:.1} ms | {:.2} µs |",
-            r.what,
-            r.n,
-            r.best.as_secs_f64() * 1e3,
-            r.median.as_secs_f64() * 1e3,
-            r.median.as_secs_f64() * 1e6 / r.n as f64
-        );
-    }
-    if !full {
-        println!("(smoke sizes; run `cargo bench -p mailroom-store-crc` for the real figures)");
-    }
+    print(&rows, sizes, "mailroom-store-crc");
 }

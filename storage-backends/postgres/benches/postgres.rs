@@ -1,5 +1,6 @@
-//! Benchmarks of the PostgreSQL store, printed as a table (the CRC store's
-//! `benches/crc.rs` does the same work, so the two tables compare):
+//! Benchmarks of the PostgreSQL store, printed as a table. The first three
+//! rows are the CRC store's `benches/crc.rs` work on the same messages,
+//! both from `mailroom_testkit::store_bench`, so the two tables compare:
 //!
 //! - APPEND of 10,000 small messages (one transaction each, `fsync=on`);
 //! - SELECT + `FETCH 1:* (FLAGS UID)` of a 100,000-message mailbox (open,
@@ -17,23 +18,14 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use mailroom_core::{Flag, Flags, MailboxName, MailboxRef, NewMessage, Storage, Uid};
+use mailroom_core::{Flags, NewMessage, Storage};
 use mailroom_store_postgres::{PgOptions, PgStore};
 use mailroom_testkit::postgres::PgCluster;
-
-const USER: &str = "bench@example.com";
-
-fn message(n: u64) -> bytes::Bytes {
-    format!(
-        "From: Sender {n} <s{n}@example.org>\r\nTo: Rcpt <rcpt@example.com>\r\n\
-         Subject: benchmark message {n}\r\nDate: Mon, 1 Jan 2024 10:00:00 +0000\r\n\
-         Message-ID: <{n}@bench.example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\
-         Hello, this is message {n}.\r\nIt has a small body of a few lines.\r\n\r\n-- \r\nBench\r\n"
-    )
-    .into()
-}
+use mailroom_testkit::store_bench::{
+    Row, Sizes, USER, fetch_summaries, fill, inbox, print, select_fetch_flags,
+};
 
 fn big(n: usize, tag: u64) -> bytes::Bytes {
     let mut v = format!("Subject: big {tag}\r\n\r\n").into_bytes();
@@ -43,10 +35,6 @@ fn big(n: usize, tag: u64) -> bytes::Bytes {
     }
     v.truncate(n);
     v.into()
-}
-
-fn inbox() -> MailboxRef {
-    MailboxRef::new(USER, MailboxName::inbox())
 }
 
 async fn store(cluster: &PgCluster, name: &str) -> PgStore {
@@ -62,41 +50,10 @@ async fn store(cluster: &PgCluster, name: &str) -> PgStore {
     s
 }
 
-async fn fill(s: &PgStore, n: u64) {
-    for i in 0..n {
-        let flags: Flags = match i % 4 {
-            0 => [Flag::Seen].into_iter().collect(),
-            1 => [Flag::Seen, Flag::Flagged].into_iter().collect(),
-            2 => [Flag::Keyword("$Work".into())].into_iter().collect(),
-            _ => Flags::default(),
-        };
-        s.append(
-            &inbox(),
-            NewMessage {
-                flags,
-                internal_date: None,
-                content: message(i),
-            },
-        )
-        .await
-        .unwrap();
-    }
-}
-
-struct Row {
-    what: String,
-    n: u64,
-    best: Duration,
-    median: Duration,
-}
-
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let scale: f64 = std::env::var("MAILROOM_PG_BENCH_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 1.0 } else { 0.002 });
-    let count = |n: f64| ((n * scale) as u64).max(10);
+    let sizes = Sizes::from_env("MAILROOM_PG_BENCH_SCALE");
+    let full = sizes.full;
+    let count = |n: f64| sizes.count(n);
     let (n_append, n_select, n_summ) = (count(10_000.0), count(100_000.0), count(10_000.0));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -124,13 +81,7 @@ fn main() {
         fill(&s, n_select).await;
         let mut v = Vec::new();
         for _ in 0..5 {
-            let t = Instant::now();
-            let m = s.open(&inbox(), USER).await.unwrap();
-            let snap = m.snapshot().await.unwrap();
-            let uids: Vec<Uid> = snap.messages.iter().map(|m| m.uid).collect();
-            let metas = m.fetch_meta(&uids).await.unwrap();
-            v.push(t.elapsed());
-            assert_eq!(metas.len() as u64, n_select);
+            v.push(select_fetch_flags(&s, n_select).await);
         }
         v.sort();
         rows.push(Row {
@@ -143,14 +94,9 @@ fn main() {
         // FETCH 1:* (ENVELOPE BODYSTRUCTURE)
         let s = store(&cluster, "summaries").await;
         fill(&s, n_summ).await;
-        let uids: Vec<Uid> = (1..=n_summ as u32).map(Uid).collect();
         let mut v = Vec::new();
         for _ in 0..5 {
-            let t = Instant::now();
-            let m = s.open(&inbox(), USER).await.unwrap();
-            let sums = m.summaries(&uids).await.unwrap();
-            v.push(t.elapsed());
-            assert_eq!(sums.len() as u64, n_summ);
+            v.push(fetch_summaries(&s, n_summ).await);
         }
         v.sort();
         rows.push(Row {
@@ -210,24 +156,7 @@ fn main() {
         }
     });
 
-    println!();
-    println!("| workload | messages | best | median | per message (median) |");
-    println!("|---|---:|---:|---:|---:|");
-    for r in &rows {
-        println!(
-            "| {} | {} | {:.1} ms | {:.1} ms | {:.2} µs |",
-            r.what,
-            r.n,
-            r.best.as_secs_f64() * 1e3,
-            r.median.as_secs_f64() * 1e3,
-            r.median.as_secs_f64() * 1e6 / r.n as f64
-        );
-    }
-    if !full {
-        println!(
-            "(smoke sizes; run `cargo bench -p mailroom-store-postgres` for the real figures)"
-        );
-    }
+    print(&rows, sizes, "mailroom-store-postgres");
     drop(rt);
     drop(cluster);
 }
