@@ -36,10 +36,23 @@
 //!   REFERENCES` of a 100,000-message mailbox of threads (see the `sort`
 //!   module).
 //!
+//! mailroomd is measured on each of `--stores` (default `crc,postgres`),
+//! a column each next to Dovecot's: the CRC store with durability on, and
+//! PostgreSQL (issue 11) in a private cluster with `fsync=on` started by
+//! the tool (`mailroom_testkit::postgres`: `initdb` into a temporary
+//! folder, a free loopback port, stopped at the end; never a system
+//! service). The PostgreSQL column has the APPEND, SELECT + FETCH FLAGS
+//! and ENVELOPE rows (and imaplib's APPEND); it has no reconstruct, and
+//! its SORT and THREAD rows are left out. Its mailboxes are filled over 8
+//! connections at once (each APPEND is a transaction of its own, and
+//! PostgreSQL groups concurrent commits); the APPEND row is one
+//! connection, one message at a time, as for the others.
+//!
 //! ```sh
 //! cargo build --release -p mailroomd -p mailroom-bench
 //! target/release/mailroom-bench            # full sizes
 //! target/release/mailroom-bench --large 20000 --small 2000   # quicker
+//! target/release/mailroom-bench --stores crc   # without PostgreSQL
 //! ```
 //!
 //! Dovecot comes from Debian (`dovecot-imapd`); the tool writes its config
@@ -106,8 +119,67 @@ pub(crate) struct Options {
     /// Timed rounds per row (the median is reported).
     #[arg(long, default_value_t = 5, value_parser = cli::at_least_one)]
     rounds: usize,
+    /// The stores mailroomd is measured on, a column each (PostgreSQL: a
+    /// private cluster, fsync on; no reconstruct, SORT or THREAD rows).
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [StoreKind::Crc, StoreKind::Postgres])]
+    stores: Vec<StoreKind>,
     #[command(flatten)]
     only: cli::Only,
+}
+
+/// A store mailroomd runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum StoreKind {
+    /// The CRC on-disk store, durability on.
+    Crc,
+    /// Memory, lost at exit.
+    Memory,
+    /// PostgreSQL: a database in a private cluster, fsync on.
+    Postgres,
+}
+
+impl StoreKind {
+    /// The backend's name in mailroomd's `[store]` table.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            StoreKind::Crc => "crc",
+            StoreKind::Memory => "memory",
+            StoreKind::Postgres => "postgres",
+        }
+    }
+}
+
+/// A `[store]` table for mailroomd's config, and the backend it names.
+#[derive(Debug, Clone)]
+pub(crate) struct StoreTable {
+    kind: StoreKind,
+    toml: String,
+}
+
+/// Makes [`StoreTable`]s; the PostgreSQL cluster (see
+/// `mailroom_testkit::postgres`: initdb in a temporary folder, a free
+/// loopback port, `fsync=on`, stopped at the end) starts on first use.
+#[derive(Debug, Default)]
+pub(crate) struct Stores {
+    cluster: std::sync::OnceLock<mailroom_testkit::postgres::PgCluster>,
+}
+
+impl Stores {
+    /// A store of `kind`; for PostgreSQL a new empty database named after
+    /// `name`, which every mailroomd given this table shares.
+    pub(crate) fn table(&self, kind: StoreKind, name: &str) -> StoreTable {
+        let toml = match kind {
+            StoreKind::Postgres => {
+                let url = self
+                    .cluster
+                    .get_or_init(mailroom_testkit::postgres::PgCluster::start_durable)
+                    .create_database(name);
+                format!("[store]\nbackend = \"postgres\"\nurl = \"{url}\"\n")
+            }
+            k => format!("[store]\nbackend = \"{}\"\n", k.name()),
+        };
+        StoreTable { kind, toml }
+    }
 }
 
 /// A small plain message of about 600 bytes.
@@ -144,6 +216,10 @@ trait Target {
     fn name(&self) -> &'static str;
     fn port(&self) -> u16;
     fn reconstruct(&self, mailbox: &str) -> Result<Duration>;
+    /// Whether the reconstruct, SORT and THREAD rows are measured.
+    fn every_row(&self) -> bool {
+        true
+    }
     /// Fills a new mailbox; by default with pipelined APPENDs over IMAP.
     fn populate(
         &self,
@@ -160,6 +236,7 @@ struct Mailroomd {
     bin: PathBuf,
     config: PathBuf,
     port: u16,
+    store: StoreKind,
 }
 
 impl Mailroomd {
@@ -173,7 +250,8 @@ impl Mailroomd {
     /// the pipelined fills and the APPEND row would otherwise measure the
     /// limit (500 commands/s by default), not the server.
     fn launch(dir: &Path, proto: &str) -> Result<Mailroomd> {
-        Mailroomd::launch_with(dir, proto, "crc", sibling_binary("mailroomd")?, &[USER])
+        let store = Stores::default().table(StoreKind::Crc, "bench");
+        Mailroomd::launch_with(dir, proto, &store, sibling_binary("mailroomd")?, &[USER])
     }
 
     /// Like [`Mailroomd::launch`], with the store, the binary and the users
@@ -181,7 +259,7 @@ impl Mailroomd {
     fn launch_with(
         dir: &Path,
         proto: &str,
-        store: &str,
+        store: &StoreTable,
         bin: PathBuf,
         users: &[&str],
     ) -> Result<Mailroomd> {
@@ -189,8 +267,9 @@ impl Mailroomd {
         std::fs::write(
             &config,
             format!(
-                "data_dir = \"{}\"\nstore = \"{store}\"\nlog_level = \"warn\"\n[{proto}]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n[limits]\ncommands_per_second = 0\n",
-                dir.join("data").display()
+                "data_dir = \"{}\"\nlog_level = \"warn\"\n[{proto}]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n[limits]\ncommands_per_second = 0\n{}",
+                dir.join("data").display(),
+                store.toml
             ),
         )?;
         for user in users {
@@ -233,13 +312,33 @@ impl Mailroomd {
             bin,
             config,
             port,
+            store: store.kind,
         })
     }
 }
 
 impl Target for Mailroomd {
     fn name(&self) -> &'static str {
-        "mailroomd"
+        match self.store {
+            StoreKind::Crc => "mailroomd crc",
+            StoreKind::Memory => "mailroomd memory",
+            StoreKind::Postgres => "mailroomd postgres",
+        }
+    }
+    fn every_row(&self) -> bool {
+        self.store != StoreKind::Postgres
+    }
+    /// PostgreSQL over 8 connections (see [`populate_parallel`]).
+    fn populate(
+        &self,
+        mailbox: &str,
+        count: usize,
+        make: fn(usize) -> Vec<u8>,
+    ) -> Result<Duration> {
+        match self.store {
+            StoreKind::Postgres => populate_parallel(self.port, mailbox, count, make, 8),
+            _ => populate(self.port, mailbox, count, make),
+        }
     }
     fn port(&self) -> u16 {
         self.port
@@ -346,11 +445,50 @@ fn populate(
     count: usize,
     make: fn(usize) -> Vec<u8>,
 ) -> Result<Duration> {
+    populate_parallel(port, mailbox, count, make, 1)
+}
+
+/// Like [`populate`] over `connections` connections at once, each
+/// appending every `connections`th message, so a store that commits each
+/// APPEND in its own transaction (PostgreSQL) gets commits to group; the
+/// messages' UIDs then follow their numbers only roughly.
+fn populate_parallel(
+    port: u16,
+    mailbox: &str,
+    count: usize,
+    make: fn(usize) -> Vec<u8>,
+    connections: usize,
+) -> Result<Duration> {
     let mut c = Client::login(port, USER, PASSWORD)?;
     c.run(&format!("CREATE \"{mailbox}\""))?;
     let t = Instant::now();
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..connections)
+            .map(|k| {
+                s.spawn(move || {
+                    append_pipelined(port, mailbox, (k..count).step_by(connections), make)
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| anyhow::anyhow!("an APPEND thread panicked"))?
+        })
+    })?;
+    c.run("LOGOUT").ok();
+    Ok(t.elapsed())
+}
+
+/// APPENDs `make(i)` for each `i` over a new connection, 32 in flight.
+fn append_pipelined(
+    port: u16,
+    mailbox: &str,
+    numbers: impl Iterator<Item = usize>,
+    make: fn(usize) -> Vec<u8>,
+) -> Result<()> {
+    let mut c = Client::login(port, USER, PASSWORD)?;
     let mut pending = std::collections::VecDeque::new();
-    for i in 0..count {
+    for i in numbers {
         pending.push_back(c.send_append(mailbox, &make(i))?);
         if pending.len() >= 32 {
             let tag = pending.pop_front().context("tag")?;
@@ -361,7 +499,7 @@ fn populate(
         c.read_until(&tag)?;
     }
     c.run("LOGOUT").ok();
-    Ok(t.elapsed())
+    Ok(())
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -434,7 +572,9 @@ fn measure(target: &dyn Target, o: &Options, rows: &mut [Row], col: usize) -> Re
     c.run("LOGOUT").ok();
 
     // 4. reconstruct of Small
-    rows[4].figures[col] = Some(target.reconstruct("Small")?);
+    if target.every_row() {
+        rows[4].figures[col] = Some(target.reconstruct("Small")?);
+    }
 
     // 5. APPEND as Python's imaplib (and offlineimap) sends it
     let mut c = Client::connect_with(port, false)?;
@@ -448,7 +588,9 @@ fn measure(target: &dyn Target, o: &Options, rows: &mut [Row], col: usize) -> Re
     c.run("LOGOUT").ok();
 
     // 6.. SORT and THREAD
-    sort::measure(target, o.large, o.rounds, rows, 6, col)?;
+    if target.every_row() {
+        sort::measure(target, o.large, o.rounds, rows, 6, col)?;
+    }
     Ok(())
 }
 
@@ -503,37 +645,70 @@ fn imap_main(o: Options) -> Result<()> {
     .chain(sort::rows(o.large))
     .map(|work| Row {
         work,
-        figures: vec![None, None],
+        figures: Vec::new(),
     })
     .collect();
 
+    let mut columns: Vec<&str> = Vec::new();
+    let stores = Stores::default();
     if o.only.mailroomd() {
-        let dir = tmp.path().join("mailroomd");
-        std::fs::create_dir_all(&dir)?;
-        let m = Mailroomd::start(&dir)?;
-        measure(&m, &o, &mut rows, 0)?;
+        for &kind in &o.stores {
+            let dir = tmp.path().join(format!("mailroomd-{}", kind.name()));
+            std::fs::create_dir_all(&dir)?;
+            let table = stores.table(kind, "bench");
+            let m = Mailroomd::launch_with(
+                &dir,
+                "imap",
+                &table,
+                sibling_binary("mailroomd")?,
+                &[USER],
+            )?;
+            columns.push(m.name());
+            rows.iter_mut().for_each(|r| r.figures.push(None));
+            measure(&m, &o, &mut rows, columns.len() - 1)?;
+        }
     }
-    if o.only.dovecot() {
+    let dovecot = o.only.dovecot().then_some(columns.len());
+    if let Some(col) = dovecot {
         let d = Dovecot(mailroom_e2e::Dovecot::start(USER, PASSWORD));
-        measure(&d, &o, &mut rows, 1)?;
+        columns.push(d.name());
+        rows.iter_mut().for_each(|r| r.figures.push(None));
+        measure(&d, &o, &mut rows, col)?;
     }
 
-    println!("| work | mailroomd | dovecot | dovecot / mailroomd |");
-    println!("|---|---|---|---|");
+    // a ratio column per mailroomd column: dovecot's time over its time
+    let ours = dovecot.unwrap_or(columns.len());
+    print!("| work |");
+    for c in &columns {
+        print!(" {c} |");
+    }
+    if dovecot.is_some() {
+        for c in &columns[..ours] {
+            print!(" dovecot / {c} |");
+        }
+    }
+    println!();
+    println!(
+        "|---|{}",
+        "---|".repeat(columns.len() + dovecot.map_or(0, |_| ours))
+    );
     for r in &rows {
-        let ratio = match (r.figures[0], r.figures[1]) {
-            (Some(a), Some(b)) if a.as_secs_f64() > 0.0 => {
-                format!("{:.2}x", b.as_secs_f64() / a.as_secs_f64())
+        print!("| {} |", r.work);
+        for f in &r.figures {
+            print!(" {} |", fmt(*f));
+        }
+        if let Some(d) = dovecot {
+            for f in &r.figures[..ours] {
+                let ratio = match (*f, r.figures[d]) {
+                    (Some(a), Some(b)) if a.as_secs_f64() > 0.0 => {
+                        format!("{:.2}x", b.as_secs_f64() / a.as_secs_f64())
+                    }
+                    _ => "-".into(),
+                };
+                print!(" {ratio} |");
             }
-            _ => "-".into(),
-        };
-        println!(
-            "| {} | {} | {} | {} |",
-            r.work,
-            fmt(r.figures[0]),
-            fmt(r.figures[1]),
-            ratio
-        );
+        }
+        println!();
     }
     println!(
         "\nwall-clock times on this machine ({} cores), same run; ratio > 1 means mailroomd is faster",

@@ -51,7 +51,15 @@
 //! target/release/mailroom-bench stress --clients 50 --duration 1800
 //! target/release/mailroom-bench stress --clients 8 --duration 10 --store memory --only mailroomd
 //! target/release/mailroom-bench stress --addr 127.0.0.1:143 --only mailroomd   # a running server
+//! target/release/mailroom-bench stress --store crc,postgres --frontends 1,3 --duration 120
 //! ```
+//!
+//! `--store postgres` starts a private PostgreSQL cluster (`fsync=on`, see
+//! `mailroom_testkit::postgres`) and, for each count in `--frontends`, a
+//! new database with that many mailroomd processes on it; a client's every
+//! new connection goes to the next frontend, so what one frontend
+//! acknowledged is checked on the others. Each run is a column of the
+//! table (`mailroomd postgres x3`: three frontends).
 //!
 //! With `--addr` the server must have the users `stress0@example.com` ..
 //! `stress{M-1}@example.com` with password `benchpw`, and should be fresh.
@@ -76,7 +84,7 @@ use rand::{Rng, SeedableRng};
 use model::{Model, StoreOp, View, Who};
 use wire::{Code, Conn, Exchange};
 
-use crate::{Mailroomd, PASSWORD};
+use crate::{Mailroomd, PASSWORD, StoreKind, Stores};
 
 /// The mailboxes of every user.
 const MAILBOXES: [&str; 3] = ["INBOX", "Work", "Archive"];
@@ -153,9 +161,13 @@ pub(crate) struct Options {
     /// Seed of the clients' choices.
     #[arg(long, value_name = "S", default_value_t = 1)]
     pub(crate) seed: u64,
-    /// The store of the mailroomd started here.
-    #[arg(long, default_value = "crc", value_parser = ["crc", "memory"])]
-    pub(crate) store: String,
+    /// The stores of the mailroomd started here, a run each.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = [StoreKind::Crc])]
+    pub(crate) store: Vec<StoreKind>,
+    /// On PostgreSQL: how many mailroomd frontends share its database, a
+    /// run each; the clients' connections go round them.
+    #[arg(long, value_delimiter = ',', default_values_t = [1], value_parser = crate::cli::at_least_one)]
+    pub(crate) frontends: Vec<usize>,
     /// A running mailroomd to test instead of starting one.
     #[arg(long, value_name = "HOST:PORT")]
     pub(crate) addr: Option<SocketAddr>,
@@ -208,7 +220,27 @@ impl Summary {
 pub(crate) fn main(o: Options) -> Result<()> {
     let mut summaries = Vec::new();
     if o.only.mailroomd() {
-        summaries.push(run_mailroomd(&o)?);
+        if let Some(addr) = o.addr {
+            summaries.push(run("mailroomd", &[addr], &o)?);
+        } else {
+            let mut runs = Vec::new();
+            for &store in &o.store {
+                if store == StoreKind::Postgres {
+                    runs.extend(o.frontends.iter().map(|&n| (store, n)));
+                } else {
+                    runs.push((store, 1));
+                }
+            }
+            let stores = Stores::default();
+            for &(store, n) in &runs {
+                let name = match (runs.len(), n) {
+                    (1, _) => "mailroomd".to_owned(),
+                    (_, 1) => format!("mailroomd {}", store.name()),
+                    (_, n) => format!("mailroomd {} x{n}", store.name()),
+                };
+                summaries.push(run_mailroomd(&o, &stores, store, n, &name)?);
+            }
+        }
     }
     if o.only.dovecot() {
         let users: Vec<String> = (0..o.users).map(user_name).collect();
@@ -224,7 +256,7 @@ pub(crate) fn main(o: Options) -> Result<()> {
         let addr = SocketAddr::from(([127, 0, 0, 1], d.port()));
         let mut od = o.clone();
         od.duration = o.dovecot_duration.unwrap_or(o.duration);
-        summaries.push(run("dovecot", addr, &od)?);
+        summaries.push(run("dovecot", &[addr], &od)?);
     }
     print_summaries(&summaries, &o);
     if summaries.iter().any(|s| s.violations > 0) {
@@ -233,12 +265,16 @@ pub(crate) fn main(o: Options) -> Result<()> {
     Ok(())
 }
 
-/// Runs against mailroomd: the one at `--addr`, or one started here on
-/// `--store` in a temporary directory.
-pub(crate) fn run_mailroomd(o: &Options) -> Result<Summary> {
-    if let Some(addr) = o.addr {
-        return run("mailroomd", addr, o);
-    }
+/// Runs against `frontends` mailroomd started here on a new `store` (one
+/// database they share, for PostgreSQL), the clients' connections going
+/// round them.
+pub(crate) fn run_mailroomd(
+    o: &Options,
+    stores: &Stores,
+    store: StoreKind,
+    frontends: usize,
+    name: &str,
+) -> Result<Summary> {
     let tmp = tempfile::Builder::new()
         .prefix("mailroom-stress")
         .tempdir()?;
@@ -248,10 +284,25 @@ pub(crate) fn run_mailroomd(o: &Options) -> Result<Summary> {
     };
     let users: Vec<String> = (0..o.users).map(user_name).collect();
     let names: Vec<&str> = users.iter().map(String::as_str).collect();
-    let m = Mailroomd::launch_with(tmp.path(), "imap", &o.store, bin, &names)?;
-    let addr = SocketAddr::from(([127, 0, 0, 1], m.port));
-    let s = run("mailroomd", addr, o);
-    drop(m);
+    let table = stores.table(store, "stress");
+    let mut servers = Vec::new();
+    for i in 0..frontends {
+        let dir = tmp.path().join(format!("frontend{i}"));
+        std::fs::create_dir_all(&dir)?;
+        servers.push(Mailroomd::launch_with(
+            &dir,
+            "imap",
+            &table,
+            bin.clone(),
+            &names,
+        )?);
+    }
+    let addrs: Vec<SocketAddr> = servers
+        .iter()
+        .map(|m| SocketAddr::from(([127, 0, 0, 1], m.port)))
+        .collect();
+    let s = run(name, &addrs, o);
+    drop(servers);
     s
 }
 
@@ -356,7 +407,11 @@ fn print_summaries(summaries: &[Summary], o: &Options) {
         o.clients,
         o.users,
         o.seed,
-        o.store,
+        o.store
+            .iter()
+            .map(|s| s.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
@@ -385,7 +440,8 @@ impl Counters {
 #[derive(Debug)]
 struct Shared {
     target: String,
-    addr: SocketAddr,
+    /// The server's addresses; a new connection takes the next.
+    addrs: Vec<SocketAddr>,
     model: Mutex<Model>,
     counters: Counters,
     sessions: AtomicU64,
@@ -401,11 +457,14 @@ impl Shared {
     }
 }
 
-/// Runs `o.clients` clients against `addr` for `o.duration`.
-pub(crate) fn run(target: &str, addr: SocketAddr, o: &Options) -> Result<Summary> {
+/// Runs `o.clients` clients against `addrs` for `o.duration`.
+pub(crate) fn run(target: &str, addrs: &[SocketAddr], o: &Options) -> Result<Summary> {
+    if addrs.is_empty() {
+        bail!("no address to run against");
+    }
     let shared = Arc::new(Shared {
         target: target.to_owned(),
-        addr,
+        addrs: addrs.to_vec(),
         model: Mutex::new(Model::new(target, o.users, MAILBOXES.len(), o.print_limit)),
         counters: Counters::new(),
         sessions: AtomicU64::new(0),
@@ -418,7 +477,7 @@ pub(crate) fn run(target: &str, addr: SocketAddr, o: &Options) -> Result<Summary
     let start = Instant::now();
     let shared = Arc::new(Shared {
         target: target.to_owned(),
-        addr,
+        addrs: addrs.to_vec(),
         model: Mutex::new(std::mem::replace(
             &mut *shared.model(),
             Model::new(target, 0, 0, 0),
@@ -614,8 +673,11 @@ impl Client {
     }
 
     fn connect(&mut self) -> Result<()> {
-        let mut conn = Conn::connect(self.shared.addr, self.shared.timeout)?;
-        self.session = self.shared.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        let session = self.shared.sessions.fetch_add(1, Ordering::Relaxed) + 1;
+        let addrs = &self.shared.addrs;
+        let addr = addrs[session as usize % addrs.len()];
+        let mut conn = Conn::connect(addr, self.shared.timeout)?;
+        self.session = session;
         self.view = None;
         let ex = conn.exec(&format!(
             "LOGIN \"{}\" \"{PASSWORD}\"",
