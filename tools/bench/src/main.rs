@@ -220,6 +220,10 @@ trait Target {
     fn every_row(&self) -> bool {
         true
     }
+    /// Connections the default [`Target::populate`] fills a mailbox over.
+    fn fill_connections(&self) -> usize {
+        1
+    }
     /// Fills a new mailbox; by default with pipelined APPENDs over IMAP.
     fn populate(
         &self,
@@ -227,7 +231,7 @@ trait Target {
         count: usize,
         make: fn(usize) -> Vec<u8>,
     ) -> Result<Duration> {
-        populate(self.port(), mailbox, count, make)
+        populate_parallel(self.port(), mailbox, count, make, self.fill_connections())
     }
 }
 
@@ -329,15 +333,11 @@ impl Target for Mailroomd {
         self.store != StoreKind::Postgres
     }
     /// PostgreSQL over 8 connections (see [`populate_parallel`]).
-    fn populate(
-        &self,
-        mailbox: &str,
-        count: usize,
-        make: fn(usize) -> Vec<u8>,
-    ) -> Result<Duration> {
-        match self.store {
-            StoreKind::Postgres => populate_parallel(self.port, mailbox, count, make, 8),
-            _ => populate(self.port, mailbox, count, make),
+    fn fill_connections(&self) -> usize {
+        if self.store == StoreKind::Postgres {
+            8
+        } else {
+            1
         }
     }
     fn port(&self) -> u16 {
@@ -438,17 +438,8 @@ fn sibling_binary(name: &str) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// Pipelined APPENDs (a window of 32 in flight) to fill a mailbox quickly.
-fn populate(
-    port: u16,
-    mailbox: &str,
-    count: usize,
-    make: fn(usize) -> Vec<u8>,
-) -> Result<Duration> {
-    populate_parallel(port, mailbox, count, make, 1)
-}
-
-/// Like [`populate`] over `connections` connections at once, each
+/// Fills a mailbox quickly with pipelined APPENDs (32 in flight per
+/// connection) over `connections` connections at once, each
 /// appending every `connections`th message, so a store that commits each
 /// APPEND in its own transaction (PostgreSQL) gets commits to group; the
 /// messages' UIDs then follow their numbers only roughly.
