@@ -487,6 +487,28 @@ pub trait Replication: Storage + Debug {
         uid: Uid,
     ) -> Result<Bytes>;
 
+    /// The bytes of several messages of one mailbox, each checked against
+    /// its GUID, in the order of `uids`; a UID the mailbox no longer holds
+    /// (expunged meanwhile) is left out. One call per page of records
+    /// instead of one per message, so a store can find the mailbox once.
+    /// The default asks [`Replication::message_content`] for each.
+    async fn message_contents(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        uids: &[Uid],
+    ) -> Result<Vec<(Uid, Bytes)>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for uid in uids {
+            match self.message_content(mailbox, uid_validity, *uid).await {
+                Ok(content) => out.push((*uid, content)),
+                Err(crate::Error::NoSuchMessage(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Applies a namespace change of `user` (replica side).
     async fn apply_namespace(&self, user: &str, op: NamespaceOp) -> Result<()>;
 

@@ -1419,6 +1419,7 @@ where
         }
         let since = theirs.highest_modseq;
         let mut after = Uid(0);
+        let mut flight = InFlight::default();
         let (final_head, complete, applied) = loop {
             let page = self
                 .store()
@@ -1433,34 +1434,28 @@ where
             if let Some(last) = page.records.last() {
                 after = last.uid;
             }
-            let mut messages = Vec::with_capacity(page.records.len());
-            for record in page.records {
-                let content = if record.uid >= theirs.uid_next {
-                    match self
-                        .store()
-                        .message_content(&mailbox, key.uid_validity, record.uid)
-                        .await
-                    {
-                        Ok(c) => Some(c),
-                        // Expunged since the page was read.
-                        Err(mailroom_core::Error::NoSuchMessage(_)) => continue,
-                        Err(e) => return Err(e.into()),
-                    }
-                } else {
-                    None
-                };
-                messages.push(ReplicaMessage { record, content });
-            }
+            let store = Arc::clone(self.store());
+            let messages = with_contents(
+                &*store,
+                &mailbox,
+                key.uid_validity,
+                page.records,
+                theirs.uid_next,
+            )
+            .await?;
             let last_page = !page.more;
-            let applied = self
-                .send_records(
-                    key,
-                    messages,
-                    if last_page { page.expunged } else { Vec::new() },
-                    last_page.then_some(page.head),
-                )
-                .await?;
+            // Sent without waiting for the replica: it applies this page
+            // while the next one is read here (`RECORDS_WINDOW`).
+            self.queue_records(
+                key,
+                messages,
+                if last_page { page.expunged } else { Vec::new() },
+                last_page.then_some(page.head),
+                &mut flight,
+            )
+            .await?;
             if last_page {
+                let applied = self.drain(&mut flight).await?;
                 break (page.head, page.expunged_complete, applied);
             }
         };
@@ -1489,9 +1484,25 @@ where
         expunged: Vec<(Uid, ModSeq)>,
         head: Option<MailboxHead>,
     ) -> Result<AppliedFrame> {
+        let mut flight = InFlight::default();
+        self.queue_records(key, messages, expunged, head, &mut flight)
+            .await?;
+        self.drain(&mut flight).await
+    }
+
+    /// Sends messages in RECORDS frames within the batch bounds, without
+    /// waiting for the answers beyond [`RECORDS_WINDOW`] frames in flight
+    /// (see [`InFlight`]); the last frame carries the expunges and `head`.
+    async fn queue_records(
+        &mut self,
+        key: &MailboxKey,
+        messages: Vec<ReplicaMessage>,
+        expunged: Vec<(Uid, ModSeq)>,
+        head: Option<MailboxHead>,
+        flight: &mut InFlight,
+    ) -> Result<()> {
         let max_records = self.config().batch_records.max(1);
         let max_bytes = self.config().batch_bytes;
-        let mut missing = Vec::new();
         let mut batch: Vec<ReplicaMessage> = Vec::new();
         let mut batch_bytes = 0usize;
         let mut iter = messages.into_iter().peekable();
@@ -1529,13 +1540,10 @@ where
                         .count() as u64,
                     Ordering::Relaxed,
                 );
-                let answer = self.request(records.to_frame()).await?;
-                let mut applied = AppliedFrame::from_frame(&answer)?;
-                missing.append(&mut applied.missing);
+                self.send_pipelined(records.to_frame(), flight).await?;
                 batch_bytes = 0;
                 if last {
-                    applied.missing = missing;
-                    return Ok(applied);
+                    return Ok(());
                 }
             }
             if let Some(m) = iter.next() {
@@ -1543,6 +1551,76 @@ where
                 batch.push(m);
             }
         }
+    }
+
+    /// Sends a request whose answer is read later ([`PrimaryConnection::drain`]),
+    /// with the outgoing hook's extra frames ahead of it as
+    /// [`PrimaryConnection::request`] sends them; reads answers first while
+    /// [`RECORDS_WINDOW`] requests are unanswered.
+    async fn send_pipelined(&mut self, mut frame: Frame, flight: &mut InFlight) -> Result<()> {
+        let extras = match (&self.config().outgoing_hook, self.ready) {
+            (Some(hook), true) => hook(&mut frame),
+            _ => Vec::new(),
+        };
+        for extra in extras {
+            let ignorable = extra.is_ignorable();
+            self.send(extra).await?;
+            if !ignorable {
+                flight.expected.push_back(Expect::Extra);
+            }
+        }
+        self.send(frame).await?;
+        flight.expected.push_back(Expect::Applied);
+        while flight.expected.len() > RECORDS_WINDOW {
+            self.receive_one(flight).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the answer to the oldest request in flight.
+    async fn receive_one(&mut self, flight: &mut InFlight) -> Result<()> {
+        let Some(expect) = flight.expected.pop_front() else {
+            return Ok(());
+        };
+        let answer = self.receive().await?;
+        if answer.kind == kind::ERROR {
+            let ours = (
+                *self.config().versions.start(),
+                *self.config().versions.end(),
+            );
+            return Err(ErrorFrame::from_frame(&answer)?.into_error(ours));
+        }
+        match expect {
+            Expect::Extra => {
+                if answer.kind == kind::UNSUPPORTED {
+                    // The replica does not know it: fall back to not using it.
+                    self.primary
+                        .counters
+                        .unsupported_answers
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            Expect::Applied => {
+                let mut applied = AppliedFrame::from_frame(&answer)?;
+                flight.missing.append(&mut applied.missing);
+                flight.last = Some(applied);
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads every answer still in flight; the replica's answer to the last
+    /// RECORDS frame, with the missing UIDs of all of them.
+    async fn drain(&mut self, flight: &mut InFlight) -> Result<AppliedFrame> {
+        while !flight.expected.is_empty() {
+            self.receive_one(flight).await?;
+        }
+        let mut last = flight
+            .last
+            .take()
+            .ok_or(SyncError::Unexpected("no RECORDS frame was sent"))?;
+        last.missing = std::mem::take(&mut flight.missing);
+        Ok(last)
     }
 
     /// Resends, with their bytes, the records the replica reported missing.
@@ -1561,21 +1639,8 @@ where
                 .store()
                 .records(mailbox, key.uid_validity, &applied.missing)
                 .await?;
-            let mut messages = Vec::with_capacity(records.len());
-            for record in records {
-                match self
-                    .store()
-                    .message_content(mailbox, key.uid_validity, record.uid)
-                    .await
-                {
-                    Ok(c) => messages.push(ReplicaMessage {
-                        record,
-                        content: Some(c),
-                    }),
-                    Err(mailroom_core::Error::NoSuchMessage(_)) => {}
-                    Err(e) => return Err(e.into()),
-                }
-            }
+            let messages =
+                with_contents(&**self.store(), mailbox, key.uid_validity, records, Uid(0)).await?;
             applied = self
                 .send_records(key, messages, Vec::new(), Some(head))
                 .await?;
@@ -2002,6 +2067,76 @@ fn is_known(k: u16) -> bool {
             | kind::GET_RECORDS
             | kind::RECORDS_PAGE
     )
+}
+
+/// The records with their bytes where the replica needs them (UIDs at
+/// or above `content_from`), read in one call to the store; a record
+/// whose message was expunged since the page was read is left out.
+async fn with_contents(
+    store: &dyn Replication,
+    mailbox: &MailboxRef,
+    uid_validity: UidValidity,
+    records: Vec<ReplicaRecord>,
+    content_from: Uid,
+) -> Result<Vec<ReplicaMessage>> {
+    let wanted: Vec<Uid> = records
+        .iter()
+        .map(|r| r.uid)
+        .filter(|u| *u >= content_from)
+        .collect();
+    let mut contents = if wanted.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .message_contents(mailbox, uid_validity, &wanted)
+            .await?
+    }
+    .into_iter()
+    .peekable();
+    let mut messages = Vec::with_capacity(records.len());
+    for record in records {
+        let content = if record.uid >= content_from {
+            // both ascend by UID (the store answers in the order asked)
+            while contents.next_if(|(u, _)| *u < record.uid).is_some() {}
+            match contents.next_if(|(u, _)| *u == record.uid) {
+                Some((_, c)) => Some(c),
+                // Expunged since the page was read.
+                None => continue,
+            }
+        } else {
+            None
+        };
+        messages.push(ReplicaMessage { record, content });
+    }
+    Ok(messages)
+}
+
+/// Most RECORDS frames sent ahead of their APPLIED answers. The replica
+/// applies them in order and answers each (an answer is a few bytes, so the
+/// unread ones never fill a socket buffer); meanwhile the primary reads the
+/// next page, so reading, the wire and applying overlap instead of taking
+/// turns. A refused frame still ends the round with its error; the frames
+/// after it that were applied leave a gap that the head comparison (state
+/// CRC) finds and a digest resync fills.
+const RECORDS_WINDOW: usize = 4;
+
+/// What an answer in flight answers.
+#[derive(Debug, Clone, Copy)]
+enum Expect {
+    /// A RECORDS frame: APPLIED.
+    Applied,
+    /// An extra frame of the outgoing hook (OK or UNSUPPORTED).
+    Extra,
+}
+
+/// The requests of one mailbox's RECORDS stream whose answers are unread.
+#[derive(Debug, Default)]
+struct InFlight {
+    expected: std::collections::VecDeque<Expect>,
+    /// The missing UIDs of every APPLIED read so far.
+    missing: Vec<Uid>,
+    /// The last APPLIED read.
+    last: Option<AppliedFrame>,
 }
 
 fn message_wire_size(m: &ReplicaMessage) -> usize {
