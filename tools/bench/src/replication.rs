@@ -97,6 +97,8 @@ struct Transfer {
     elapsed: Duration,
     messages: usize,
     bytes: u64,
+    /// CPU time (user + system) of this process, both ends, if measured.
+    cpu: Option<Duration>,
 }
 
 impl Transfer {
@@ -108,11 +110,54 @@ impl Transfer {
             format!("{:.1} MB/s", self.bytes as f64 / secs / 1e6),
         ]
     }
+
+    /// CPU per message, primary and replica together.
+    fn cpu_cell(&self) -> String {
+        self.cpu.map_or_else(
+            || "-".to_owned(),
+            |c| {
+                format!(
+                    "{:.0} us CPU/msg",
+                    c.as_secs_f64() * 1e6 / self.messages.max(1) as f64
+                )
+            },
+        )
+    }
+}
+
+/// User + system CPU time of this process so far (`/proc/self/stat`
+/// fields 14 and 15, in USER_HZ = 100 ticks per second), zero if unread.
+fn process_cpu() -> Duration {
+    stat_cpu(11)
+}
+
+/// The same for the children this process waited for (fields 16 and 17):
+/// `doveadm backup` runs dsync in its own process.
+fn children_cpu() -> Duration {
+    stat_cpu(13)
+}
+
+fn stat_cpu(user_field: usize) -> Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|text| {
+            let rest = text.get(text.rfind(')')? + 2..)?.to_owned();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(
+                f.get(user_field)?.parse::<u64>().ok()?
+                    + f.get(user_field + 1)?.parse::<u64>().ok()?,
+            )
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }
 
 struct Lag {
     delivered: usize,
     seconds: f64,
+    /// CPU time of this process (LMTP delivery and both replication ends)
+    /// from the first delivery until the replica held the last one.
+    cpu: Duration,
     median: Duration,
     p99: Duration,
     max: Duration,
@@ -149,11 +194,18 @@ pub(crate) fn main(o: Options) -> Result<()> {
         let a = ours.cells();
         let b = theirs.map(Transfer::cells);
         println!(
-            "| {work} | {} ({} , {}) | {} |",
+            "| {work} | {} ({}, {}, {}) | {} |",
             a[0],
             a[1],
             a[2],
-            b.map_or_else(dash, |b| format!("{} ({}, {})", b[0], b[1], b[2]))
+            ours.cpu_cell(),
+            b.map_or_else(dash, |b| format!(
+                "{} ({}, {}, {})",
+                b[0],
+                b[1],
+                b[2],
+                theirs.map_or_else(dash, Transfer::cpu_cell)
+            ))
         );
     };
     row(
@@ -182,13 +234,14 @@ pub(crate) fn main(o: Options) -> Result<()> {
         );
     }
     println!(
-        "| lag under 8 LMTP connections, {} deliveries in {:.1} s ({:.0}/s): median / p99 / max | {:.1} / {:.1} / {:.1} ms | - |",
+        "| lag under 8 LMTP connections, {} deliveries in {:.1} s ({:.0}/s): median / p99 / max | {:.1} / {:.1} / {:.1} ms ({:.0} us CPU per message, delivery and replication) | - |",
         lag.delivered,
         lag.seconds,
         lag.delivered as f64 / lag.seconds.max(1e-9),
         lag.median.as_secs_f64() * 1e3,
         lag.p99.as_secs_f64() * 1e3,
-        lag.max.as_secs_f64() * 1e3
+        lag.max.as_secs_f64() * 1e3,
+        lag.cpu.as_secs_f64() * 1e6 / lag.delivered.max(1) as f64
     );
     println!(
         "| compare after a restart, {} unchanged accounts of 5 mailboxes (+ the {}-message one) | {:.2} s ({:.2} ms per account) | - |",
@@ -297,12 +350,14 @@ async fn mailroom(o: &Options, dir: &Path) -> Result<(Transfer, Transfer, Lag, D
     let mut conn = primary.connect(TcpStream::connect(addr).await?).await?;
 
     eprintln!("initial sync");
+    let cpu = process_cpu();
     let t = Instant::now();
     conn.sync_all().await?;
     let initial = Transfer {
         elapsed: t.elapsed(),
         messages: o.messages,
         bytes,
+        cpu: Some(process_cpu().saturating_sub(cpu)),
     };
     let replica_count = rstore.status(&inbox(USER), USER).await?.messages;
     if replica_count as usize != o.messages {
@@ -338,12 +393,14 @@ async fn mailroom(o: &Options, dir: &Path) -> Result<(Transfer, Transfer, Lag, D
             None,
         )
         .await?;
+    let cpu = process_cpu();
     let t = Instant::now();
     conn.sync_all().await?;
     let catchup = Transfer {
         elapsed: t.elapsed(),
         messages: o.catchup,
         bytes: new_bytes,
+        cpu: Some(process_cpu().saturating_sub(cpu)),
     };
     let p = pstore.status(&inbox(USER), USER).await?;
     let r = rstore.status(&inbox(USER), USER).await?;
@@ -455,6 +512,7 @@ async fn lag(
             .await;
     });
 
+    let cpu = process_cpu();
     let start = Instant::now();
     let until = start + Duration::from_secs(o.lag_seconds);
     let mut clients = Vec::new();
@@ -482,6 +540,7 @@ async fn lag(
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+    let cpu = process_cpu().saturating_sub(cpu);
     let _ = watch_stop_tx.send(());
     let _ = lmtp_stop_tx.send(());
     let _ = stop_tx.send(());
@@ -504,6 +563,7 @@ async fn lag(
     Ok(Lag {
         delivered,
         seconds,
+        cpu,
         median: at(0.5),
         p99: at(0.99),
         max: *lags.last().unwrap_or(&Duration::ZERO),
@@ -597,12 +657,14 @@ fn dovecot(o: &Options) -> Result<(Transfer, Transfer)> {
     }
     let dest = format!("maildir:{}", dest_home.join("Maildir").display());
     eprintln!("dovecot: doveadm backup (initial)");
+    let cpu = children_cpu();
     let t = Instant::now();
     doveadm(a.config(), &["backup", "-u", USER, &dest])?;
     let initial = Transfer {
         elapsed: t.elapsed(),
         messages: o.messages,
         bytes,
+        cpu: Some(children_cpu().saturating_sub(cpu)),
     };
     if b.message_count(USER, "INBOX") as usize != o.messages {
         bail!("dsync's copy does not hold {} messages", o.messages);
@@ -636,12 +698,14 @@ fn dovecot(o: &Options) -> Result<(Transfer, Transfer)> {
         ],
     )?;
     eprintln!("dovecot: doveadm backup (catch-up)");
+    let cpu = children_cpu();
     let t = Instant::now();
     doveadm(a.config(), &["backup", "-u", USER, &dest])?;
     let catchup = Transfer {
         elapsed: t.elapsed(),
         messages: o.catchup,
         bytes: new_bytes,
+        cpu: Some(children_cpu().saturating_sub(cpu)),
     };
     if b.message_count(USER, "INBOX") as usize != o.messages + o.catchup {
         bail!("dsync's copy missed the catch-up");
