@@ -94,3 +94,15 @@ fn utf8_accept_with_imaplib_memory_store() {
 fn utf8_accept_with_imaplib_crc_store() {
     utf8_accept(Store::Crc);
 }
+
+/// CONTEXT=SEARCH/SORT (RFC 5267) with imaplib and LMTP deliveries
+/// (tests/clients/context.py): UID SEARCH and UID SORT with RETURN
+/// (UPDATE) get ADDTO for deliveries (after NOOP and pushed in IDLE),
+/// REMOVEFROM for another connection's expunge, PARTIAL, CANCELUPDATE.
+#[test]
+fn context_updates_with_imaplib_and_lmtp_crc_store() {
+    let server = Server::start(Store::Crc);
+    server.add_user("alice@example.com", "secret");
+    let out = server.run_python("context.py", &[], &[]);
+    assert!(out.contains("ALL OK"), "{out}");
+}

@@ -246,6 +246,9 @@ pub enum Command {
         /// The search criteria (an implicit AND of the top-level keys).
         search: SearchKey,
     },
+    /// CANCELUPDATE (RFC 5267 §4.3.5): the tags of searches whose
+    /// updates stop.
+    CancelUpdate(Vec<String>),
     /// THREAD / UID THREAD (RFC 5256).
     Thread {
         /// UID THREAD.
@@ -394,6 +397,7 @@ impl Command {
             Command::Search { .. } => "SEARCH",
             Command::Sort { .. } => "SORT",
             Command::Thread { .. } => "THREAD",
+            Command::CancelUpdate(_) => "CANCELUPDATE",
             Command::Fetch { .. } => "FETCH",
             Command::Store { .. } => "STORE",
             Command::Copy { .. } => "COPY",
@@ -502,6 +506,26 @@ pub enum SearchReturn {
     Count,
     /// SAVE (RFC 5182)
     Save,
+    /// `PARTIAL m:n` (RFC 5267 §4.4, with the negative ranges of RFC 9394):
+    /// the results at these positions (see [`crate::extension::context`]).
+    Partial(PartialRange),
+    /// UPDATE (RFC 5267 §4.3): keep the client told of changes to the result.
+    Update,
+    /// CONTEXT (RFC 5267 §4.2): a hint that the client will ask again.
+    Context,
+}
+
+/// The range of a PARTIAL return option: positions `lo..=hi` (1-based,
+/// `lo <= hi`) counted from the first result, or from the last when
+/// `from_end` (RFC 9394's `-lo:-hi`, `-1` being the last result).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartialRange {
+    /// Counted from the end (`-m:-n`).
+    pub from_end: bool,
+    /// The smaller position.
+    pub lo: u32,
+    /// The larger position.
+    pub hi: u32,
 }
 
 /// One SORT criterion (RFC 5256 §3): a sort key, maybe reversed.

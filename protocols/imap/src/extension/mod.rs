@@ -8,6 +8,7 @@ pub mod appendlimit;
 pub mod binary;
 pub mod catenate;
 pub mod compress;
+pub mod context;
 pub mod esort;
 pub mod i18nlevel;
 pub mod imap4rev2;

@@ -688,6 +688,7 @@ fn command(c: &mut Cursor<'_>) -> PResult<Command> {
         "GETQUOTAROOT" => quota::get_quota_root(c),
         "SETQUOTA" => quota::set_quota(c),
         "SEARCH" => search::search(c, false),
+        "CANCELUPDATE" => search::cancel_update(c),
         "SORT" => sort::sort(c, false),
         "THREAD" => thread::thread(c, false),
         "FETCH" => fetch::fetch(c, false),

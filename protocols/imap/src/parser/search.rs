@@ -4,7 +4,7 @@
 
 use mailroom_core::ModSeq;
 
-use crate::command::{Command, SearchKey, SearchReturn};
+use crate::command::{Command, PartialRange, SearchKey, SearchReturn};
 use crate::extension::objectid;
 
 use super::primitives::{Cursor, MAX_LIST_ITEMS, PResult, err, utf8};
@@ -44,10 +44,24 @@ pub(super) fn return_options(c: &mut Cursor<'_>) -> PResult<Vec<SearchReturn>> {
             "ALL" => SearchReturn::All,
             "COUNT" => SearchReturn::Count,
             "SAVE" => SearchReturn::Save,
+            "UPDATE" => SearchReturn::Update,
+            "CONTEXT" => SearchReturn::Context,
+            "PARTIAL" => {
+                c.sp()?;
+                SearchReturn::Partial(partial_range(c)?)
+            }
             _ => return err("unknown SEARCH return option"),
         })
     })?;
     c.leave();
+    // RFC 5267 §4.4: one PARTIAL, one ALL, or neither.
+    let windows = opts
+        .iter()
+        .filter(|o| matches!(o, SearchReturn::All | SearchReturn::Partial(_)))
+        .count();
+    if windows > 1 {
+        return err("at most one of PARTIAL and ALL");
+    }
     if opts.is_empty() {
         // RFC 4731 §3.1: RETURN () is RETURN (ALL).
         opts.push(SearchReturn::All);
@@ -59,6 +73,41 @@ pub(super) fn return_options(c: &mut Cursor<'_>) -> PResult<Vec<SearchReturn>> {
         }
     }
     Ok(unique)
+}
+
+/// `partial-range = partial-range-first / partial-range-last` (RFC 9394
+/// §3.1; RFC 5267's is the first form): `m:n` or `-m:-n`, nonzero, no
+/// `*`, either order.
+fn partial_range(c: &mut Cursor<'_>) -> PResult<PartialRange> {
+    let from_end = c.eat(b'-');
+    let a = c.nz_number()?;
+    if !c.eat(b':') {
+        return err("expected a PARTIAL range m:n");
+    }
+    if c.eat(b'-') != from_end {
+        return err("PARTIAL range ends must have the same sign");
+    }
+    let b = c.nz_number()?;
+    Ok(PartialRange {
+        from_end,
+        lo: a.min(b),
+        hi: a.max(b),
+    })
+}
+
+/// `CANCELUPDATE 1*(SP quoted)` (RFC 5267 §4.3.5).
+pub(super) fn cancel_update(c: &mut Cursor<'_>) -> PResult<Command> {
+    let mut tags = Vec::new();
+    while c.eat(b' ') {
+        if tags.len() >= MAX_LIST_ITEMS {
+            return err("too many tags");
+        }
+        tags.push(utf8(c.quoted()?.into())?);
+    }
+    if tags.is_empty() {
+        return err("CANCELUPDATE needs a tag");
+    }
+    Ok(Command::CancelUpdate(tags))
 }
 
 /// `search-key *(SP search-key)`, the top-level keys of SEARCH, SORT and

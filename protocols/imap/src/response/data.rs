@@ -233,6 +233,7 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
             count,
             all,
             modseq,
+            partial,
         } => {
             o.raw(b"ESEARCH (TAG ");
             o.string(tag.as_bytes());
@@ -256,9 +257,47 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
                 o.raw(b" ALL ");
                 o.num(set);
             }
+            if let Some((range, set)) = partial {
+                o.raw(b" PARTIAL (");
+                o.str(&crate::extension::context::range_text(range));
+                o.sp();
+                match set {
+                    Some(set) => o.num(set),
+                    None => o.raw(b"NIL"),
+                }
+                o.raw(b")");
+            }
             if let Some(m) = modseq {
                 o.raw(b" MODSEQ ");
                 o.num(m.0);
+            }
+        }
+        Data::ESearchUpdate {
+            tag,
+            uid,
+            remove,
+            add,
+        } => {
+            o.raw(b"ESEARCH (TAG ");
+            o.string(tag.as_bytes());
+            o.raw(b")");
+            if *uid {
+                o.raw(b" UID");
+            }
+            for (name, pairs) in [(&b" REMOVEFROM ("[..], remove), (&b" ADDTO ("[..], add)] {
+                if pairs.is_empty() {
+                    continue;
+                }
+                o.raw(name);
+                for (i, (pos, set)) in pairs.iter().enumerate() {
+                    if i > 0 {
+                        o.sp();
+                    }
+                    o.uint(*pos);
+                    o.sp();
+                    o.num(set);
+                }
+                o.raw(b")");
             }
         }
         Data::Flags(flags) => {

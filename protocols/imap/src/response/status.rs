@@ -179,6 +179,11 @@ pub(crate) fn write_code(o: &mut Out<'_>, code: &Code) {
             o.str(&clean);
             return;
         }
+        Code::NoUpdate(tag) => {
+            o.raw(b"NOUPDATE ");
+            super::wire::quote_into(&mut o.buf, tag.as_bytes());
+            return;
+        }
     };
     o.str(simple);
 }

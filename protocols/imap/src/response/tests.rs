@@ -217,7 +217,8 @@ fn search_data() {
             max: Some(47),
             count: Some(3),
             all: Some(set("2,10:11")),
-            modseq: Some(ModSeq(5))
+            modseq: Some(ModSeq(5)),
+            partial: None,
         }),
         "* ESEARCH (TAG \"A282\") UID MIN 2 MAX 47 COUNT 3 ALL 2,10:11 MODSEQ 5\r\n"
     );
@@ -229,9 +230,47 @@ fn search_data() {
             max: None,
             count: Some(0),
             all: None,
-            modseq: None
+            modseq: None,
+            partial: None,
         }),
         "* ESEARCH (TAG \"t\") COUNT 0\r\n"
+    );
+    // RFC 5267 §4.4 and §4.3.3 examples.
+    let range = |from_end, lo, hi| crate::command::PartialRange { from_end, lo, hi };
+    assert_eq!(
+        data(Data::ESearch {
+            tag: "A04".into(),
+            uid: true,
+            min: None,
+            max: None,
+            count: None,
+            all: None,
+            modseq: None,
+            partial: Some((range(false, 24000, 24500), None)),
+        }),
+        "* ESEARCH (TAG \"A04\") UID PARTIAL (24000:24500 NIL)\r\n"
+    );
+    assert_eq!(
+        data(Data::ESearch {
+            tag: "A05".into(),
+            uid: false,
+            min: None,
+            max: None,
+            count: None,
+            all: None,
+            modseq: None,
+            partial: Some((range(true, 1, 2), Some(set("9,7")))),
+        }),
+        "* ESEARCH (TAG \"A05\") PARTIAL (-1:-2 9,7)\r\n"
+    );
+    assert_eq!(
+        data(Data::ESearchUpdate {
+            tag: "C01".into(),
+            uid: true,
+            remove: vec![(0, set("32768"))],
+            add: vec![(1, set("2733")), (1, set("2731:2732"))],
+        }),
+        "* ESEARCH (TAG \"C01\") UID REMOVEFROM (0 32768) ADDTO (1 2733 1 2731:2732)\r\n"
     );
     assert_eq!(
         data(Data::Vanished {

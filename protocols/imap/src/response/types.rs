@@ -7,7 +7,7 @@ use mailroom_core::{
     Flags, InternalDate, MailboxId, MessageGuid, MessageSummary, ModSeq, SeqSet, Uid, UidValidity,
 };
 
-use crate::command::{Section, StatusItem};
+use crate::command::{PartialRange, Section, StatusItem};
 
 /// One response to write to the client.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -129,6 +129,8 @@ pub enum Code {
     CompressionActive,
     /// BADURL (RFC 4469): a CATENATE URL that names nothing the user can read.
     BadUrl(String),
+    /// NOUPDATE "tag" (RFC 5267 §4.3.1): no updates for that search.
+    NoUpdate(String),
     /// APPENDUID with a set of UIDs (MULTIAPPEND, RFC 3502 / RFC 4315).
     AppendUids(UidValidity, SeqSet),
     /// BADEVENT (RFC 5465): the NOTIFY events the server supports.
@@ -221,6 +223,22 @@ pub enum Data {
         all: Option<SeqSet>,
         /// MODSEQ
         modseq: Option<ModSeq>,
+        /// `PARTIAL (range set)` (RFC 5267 §4.4): the range asked for and
+        /// the results in it (`None`: NIL).
+        partial: Option<(PartialRange, Option<SeqSet>)>,
+    },
+    /// `* ESEARCH (TAG "t") [UID] REMOVEFROM (p set ...) ADDTO (p set ...)`
+    /// (RFC 5267 §4.3): changes to the result of a search with UPDATE.
+    ESearchUpdate {
+        /// The tag of the search.
+        tag: String,
+        /// Whether the numbers are UIDs.
+        uid: bool,
+        /// `(position, set)` pairs to remove, in the order to apply them.
+        remove: Vec<(u32, SeqSet)>,
+        /// `(position, set)` pairs to add, in the order to apply them
+        /// (after the removals).
+        add: Vec<(u32, SeqSet)>,
     },
     /// `* FLAGS (...)`
     Flags(Vec<String>),

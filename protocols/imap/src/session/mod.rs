@@ -436,6 +436,7 @@ pub(crate) fn check_state(state: &State, command: &Command) -> Result<(), &'stat
         | C::Search { .. }
         | C::Sort { .. }
         | C::Thread { .. }
+        | C::CancelUpdate(_)
         | C::Fetch { .. }
         | C::Store { .. }
         | C::Copy { .. }

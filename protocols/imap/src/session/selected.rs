@@ -40,6 +40,9 @@ pub(crate) struct SelectedMailbox {
     /// The saved search result of SEARCHRES (RFC 5182), ascending UIDs;
     /// empty after SELECT/EXAMINE.
     saved: Vec<Uid>,
+    /// The searches kept updated (CONTEXT=SEARCH/SORT, RFC 5267; see
+    /// [`crate::extension::context`]).
+    pub(crate) contexts: Vec<crate::extension::context::UpdateContext>,
     /// IMAP4rev2 is enabled: no `\Recent` and no RECENT
     /// ([`crate::extension::imap4rev2`]).
     pub(crate) rev2: bool,
@@ -84,6 +87,7 @@ impl SelectedMailbox {
                 .map(str::to_owned)
                 .collect(),
             saved: Vec::new(),
+            contexts: Vec::new(),
             rev2: false,
             watch,
         };

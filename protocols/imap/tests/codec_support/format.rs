@@ -757,6 +757,13 @@ impl W {
             Command::Check => self.raw("CHECK"),
             Command::Close => self.raw("CLOSE"),
             Command::Unselect => self.raw("UNSELECT"),
+            Command::CancelUpdate(tags) => {
+                self.raw("CANCELUPDATE");
+                for t in tags {
+                    self.raw(" ");
+                    self.string(t.as_bytes());
+                }
+            }
             Command::Expunge { uids: None } => self.raw("EXPUNGE"),
             Command::Expunge { uids: Some(s) } => {
                 self.raw("UID EXPUNGE ");
@@ -771,16 +778,7 @@ impl W {
                 self.uid(*uid);
                 self.raw("SEARCH ");
                 if let Some(opts) = return_options {
-                    let o: Vec<&str> = opts
-                        .iter()
-                        .map(|o| match o {
-                            SearchReturn::Min => "MIN",
-                            SearchReturn::Max => "MAX",
-                            SearchReturn::All => "ALL",
-                            SearchReturn::Count => "COUNT",
-                            SearchReturn::Save => "SAVE",
-                        })
-                        .collect();
+                    let o: Vec<String> = opts.iter().map(return_option).collect();
                     self.raw(&format!("RETURN ({}) ", o.join(" ")));
                 }
                 if let Some(c) = charset {
@@ -815,16 +813,7 @@ impl W {
                 self.uid(*uid);
                 self.raw("SORT ");
                 if let Some(opts) = return_options {
-                    let o: Vec<&str> = opts
-                        .iter()
-                        .map(|o| match o {
-                            SearchReturn::Min => "MIN",
-                            SearchReturn::Max => "MAX",
-                            SearchReturn::All => "ALL",
-                            SearchReturn::Count => "COUNT",
-                            SearchReturn::Save => "SAVE",
-                        })
-                        .collect();
+                    let o: Vec<String> = opts.iter().map(return_option).collect();
                     self.raw(&format!("RETURN ({}) ", o.join(" ")));
                 }
                 self.raw("(");
@@ -965,5 +954,20 @@ impl W {
                 self.raw_name = None;
             }
         }
+    }
+}
+
+/// One SEARCH/SORT return option as sent.
+fn return_option(o: &SearchReturn) -> String {
+    match o {
+        SearchReturn::Min => "MIN".into(),
+        SearchReturn::Max => "MAX".into(),
+        SearchReturn::All => "ALL".into(),
+        SearchReturn::Count => "COUNT".into(),
+        SearchReturn::Save => "SAVE".into(),
+        SearchReturn::Update => "UPDATE".into(),
+        SearchReturn::Context => "CONTEXT".into(),
+        SearchReturn::Partial(r) if r.from_end => format!("PARTIAL -{}:-{}", r.lo, r.hi),
+        SearchReturn::Partial(r) => format!("PARTIAL {}:{}", r.lo, r.hi),
     }
 }

@@ -3,7 +3,8 @@
 
 use super::super::{Context, Reply, State};
 use crate::extension::{
-    binary, catenate, compress, i18nlevel, imap4rev2, literal_minus, multiappend, notify, replace,
+    binary, catenate, compress, context, i18nlevel, imap4rev2, literal_minus, multiappend, notify,
+    replace,
 };
 use crate::response::{Code, Data, Response, StatusKind, StatusResponse};
 
@@ -33,6 +34,8 @@ const AUTHENTICATED: &[&str] = &[
     "SORT",
     "SORT=DISPLAY",
     "ESORT",
+    context::CAPABILITIES[0],
+    context::CAPABILITIES[1],
     i18nlevel::CAPABILITY,
     "THREAD=ORDEREDSUBJECT",
     "THREAD=REFERENCES",

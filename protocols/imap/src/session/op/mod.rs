@@ -305,6 +305,7 @@ async fn run(
             )
             .await
         }
+        Command::CancelUpdate(tags) => crate::extension::context::cancel(state, tag, &tags),
         Command::Thread {
             uid,
             algorithm,
@@ -353,13 +354,17 @@ pub(crate) async fn sync_updates(
     let Some(sel) = state.selected.as_mut() else {
         return Vec::new();
     };
-    match sel.sync(allow_expunge, enabled, uid_command).await {
+    let changed = sel.has_news();
+    let mut out = match sel.sync(allow_expunge, enabled, uid_command).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "could not read mailbox changes");
             Vec::new()
         }
-    }
+    };
+    // CONTEXT=SEARCH/SORT: updated results after the EXISTS/EXPUNGE.
+    out.extend(crate::extension::context::updates(state, changed).await);
+    out
 }
 
 /// Shorthand for a one-response reply.

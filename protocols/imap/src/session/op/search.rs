@@ -32,7 +32,7 @@ use mailroom_core::{Flag, InternalDate, MessageMeta, MessageSummary, ModSeq, Seq
 use super::super::{Reply, State};
 use crate::command::{SearchDate, SearchKey, SearchReturn};
 use crate::extension::i18nlevel::unicode_casemap;
-use crate::extension::{objectid, savedate, searchres, within};
+use crate::extension::{context, objectid, savedate, searchres, within};
 use crate::response::{Code, Data, Response, StatusResponse};
 
 /// The most messages one nested search key may have (a bound on recursion).
@@ -57,6 +57,9 @@ pub(crate) async fn handle(
         None if state.enabled.imap4rev2 => Some(&[][..]),
         other => other,
     };
+    if context::tag_in_use(state, return_options, tag) {
+        return super::bad(tag, "UPDATE with the tag of a search still updated");
+    }
     let save = return_options.is_some_and(|o| o.contains(&SearchReturn::Save));
     let uses_modseq = uses(criteria, &|k| matches!(k, SearchKey::ModSeq(_)));
     let found = match matching(state, tag, charset, criteria, false).await {
@@ -137,13 +140,24 @@ pub(crate) async fn handle(
                     None
                 },
                 modseq: returned_modseq(opts),
+                partial: context::partial_option(opts)
+                    .map(|r| context::partial_data(&ids, r, false)),
             }
         }
     };
-    Reply::new(vec![
-        Response::Data(data),
-        StatusResponse::ok(tag, None, "SEARCH completed"),
-    ])
+    let mut out = vec![Response::Data(data)];
+    let result: Vec<Uid> = hits.iter().map(|(_, u, _)| *u).collect();
+    out.extend(context::register(
+        state,
+        tag,
+        uid,
+        return_options,
+        criteria,
+        None,
+        result,
+    ));
+    out.push(StatusResponse::ok(tag, None, "SEARCH completed"));
+    Reply::new(out)
 }
 
 /// A message that matched the search criteria.

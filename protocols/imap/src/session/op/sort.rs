@@ -12,7 +12,7 @@ use super::super::{Reply, State};
 use super::search::{Match, matching};
 use crate::command::{SearchKey, SearchReturn, SortCriterion, SortKey};
 use crate::extension::sort::{SortValue, compare, sort_value};
-use crate::extension::{esort, searchres};
+use crate::extension::{context, esort, searchres};
 use crate::response::{Data, Response, StatusResponse};
 use mailroom_core::Uid;
 
@@ -26,6 +26,9 @@ pub(crate) async fn handle(
     charset: &str,
     search: &SearchKey,
 ) -> Reply {
+    if context::tag_in_use(state, return_options, tag) {
+        return super::bad(tag, "UPDATE with the tag of a search still updated");
+    }
     let save = return_options.is_some_and(|o| o.contains(&SearchReturn::Save));
     let needs_summary = criteria
         .iter()
@@ -55,6 +58,7 @@ pub(crate) async fn handle(
             return super::ok(tag, "SORT completed (result saved)");
         }
     }
+    let result: Vec<Uid> = found.iter().map(|m| m.meta.uid).collect();
     let ids: Vec<u32> = found
         .into_iter()
         .map(|m| if uid { m.meta.uid.0 } else { m.seq })
@@ -80,13 +84,23 @@ pub(crate) async fn handle(
                     None
                 },
                 modseq,
+                partial: context::partial_option(opts)
+                    .map(|r| context::partial_data(&ids, r, true)),
             }
         }
     };
-    Reply::new(vec![
-        Response::Data(data),
-        StatusResponse::ok(tag, None, "SORT completed"),
-    ])
+    let mut out = vec![Response::Data(data)];
+    out.extend(context::register(
+        state,
+        tag,
+        uid,
+        return_options,
+        search,
+        Some(criteria),
+        result,
+    ));
+    out.push(StatusResponse::ok(tag, None, "SORT completed"));
+    Reply::new(out)
 }
 
 /// The matches in the order the criteria give, ties by sequence number.
