@@ -60,6 +60,9 @@
 //! - RENAME of INBOX leaves INBOX empty (open INBOX handles see the
 //!   messages expunged) without reusing its UIDs;
 //! - quota usage is exact after append, copy, move, expunge and delete;
+//! - SAVEDATE (RFC 8514): APPEND, COPY and MOVE set a message's save date
+//!   to the time it was saved in that mailbox (the store's clock, Unix
+//!   seconds), and every way of reading a message's metadata shows it;
 //! - [`Storage::shared_mailboxes`] finds every mailbox of another owner
 //!   with an ACL entry for the user or `anyone`, under its current name,
 //!   and forgets it once the entry, or the mailbox, is gone.
@@ -105,7 +108,7 @@ macro_rules! __conformance_checks {
             account_defaults, namespace, rename, rename_inbox, append_and_fetch,
             append_all, store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
             per_user_seen, copy_and_move, recent, quota, quota_concurrent, watch,
-            shared_mailboxes, maildrop_lock, concurrent_access);
+            shared_mailboxes, maildrop_lock, concurrent_access, save_date);
     };
 }
 
@@ -2564,4 +2567,70 @@ pub async fn quota_concurrent<S: Storage + Quota + 'static>(store: Arc<S>) {
         (7, max),
         "exactly the 7 messages that fit are stored"
     );
+}
+
+/// SAVEDATE (RFC 8514): APPEND, COPY and MOVE give the message the time it
+/// was saved there (the store's clock, so only checked against a wide
+/// window around the caller's), shown alike by snapshot, `fetch_meta` and
+/// `changes_since`; a STORE keeps it.
+pub async fn save_date<S: Storage + ?Sized>(store: Arc<S>) {
+    let store = &*store;
+    account(store, ALICE).await;
+    let ib = inbox(ALICE);
+    let dest = mbox(ALICE, "Saved");
+    ok(store.create(&dest, None).await, "create Saved");
+    let before = InternalDate::now().timestamp;
+    append(store, &ib, 1, &[]).await;
+    append(store, &ib, 2, &[]).await;
+    let after = InternalDate::now().timestamp;
+    let window = (before - 300)..=(after + 300);
+    let src = open(store, &ib, ALICE).await;
+    let snap = ok(src.snapshot().await, "snapshot");
+    for m in &snap.messages {
+        let saved = m
+            .save_date
+            .unwrap_or_else(|| panic!("APPEND sets SAVEDATE: {m:?}"));
+        assert!(
+            window.contains(&saved),
+            "SAVEDATE {saved} is the time of the APPEND ({before}..{after}), not INTERNALDATE {}",
+            m.internal_date.timestamp
+        );
+        assert_eq!(
+            meta(&src, m.uid).await.save_date,
+            m.save_date,
+            "fetch_meta shows the snapshot's SAVEDATE"
+        );
+    }
+    let changes = ok(src.changes_since(ModSeq(0)).await, "changes_since");
+    for m in &changes.changed {
+        let s = snap.messages.iter().find(|x| x.uid == m.uid);
+        assert_eq!(
+            Some(m.save_date),
+            s.map(|x| x.save_date),
+            "changes_since shows SAVEDATE"
+        );
+    }
+    ok(
+        src.store(&[Uid(1)], &StoreOp::Add(flags(&[Flag::Flagged])), None)
+            .await,
+        "store",
+    );
+    assert_eq!(
+        meta(&src, Uid(1)).await.save_date,
+        snap.messages[0].save_date,
+        "STORE keeps SAVEDATE"
+    );
+    let copied = ok(src.copy_to(&[Uid(1)], &dest).await, "copy");
+    let moved = ok(src.move_to(&[Uid(2)], &dest).await, "move");
+    let dst = open(store, &dest, ALICE).await;
+    for (what, uid) in [("COPY", copied.mapping[0].1), ("MOVE", moved.mapping[0].1)] {
+        let saved = meta(&dst, uid)
+            .await
+            .save_date
+            .unwrap_or_else(|| panic!("{what} sets SAVEDATE in the destination"));
+        assert!(
+            (before - 300..=InternalDate::now().timestamp + 300).contains(&saved),
+            "{what} sets SAVEDATE to the time of the {what}: {saved}"
+        );
+    }
 }

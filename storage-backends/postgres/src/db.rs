@@ -12,7 +12,8 @@ pub(crate) const META_COLUMNS: &str = "x.uid, x.modseq, x.flags, x.keywords, x.i
      x.date_offset, x.size, x.guid, \
      CASE WHEN $OWNER THEN (x.flags & 1) <> 0 \
           ELSE EXISTS (SELECT 1 FROM seen s WHERE s.mailbox_id = x.mailbox_id \
-                       AND s.viewer = $V AND s.uid = x.uid) END";
+                       AND s.viewer = $V AND s.uid = x.uid) END, \
+     x.save_date";
 
 /// [`META_COLUMNS`] for a viewer given as parameter `param` (1-based) and
 /// an owner flag known in advance.
@@ -41,8 +42,9 @@ pub(crate) fn meta(row: &Row) -> Result<MessageMeta, Error> {
         },
         size: row.try_get::<_, i64>(6).map_err(db)? as u64,
         guid: guid(row.try_get(7).map_err(db)?)?,
-        // SAVEDATE is not kept by this store yet (no column).
-        save_date: None,
+        // Set by the insert, in the database's clock (null: a row from
+        // before schema version 2).
+        save_date: row.try_get::<_, Option<i64>>(9).map_err(db)?,
     })
 }
 

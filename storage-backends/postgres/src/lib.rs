@@ -31,6 +31,11 @@
 //!   HIGHESTMODSEQ; a listener connection per store wakes the local
 //!   watches, and after it reconnects it rechecks every watched mailbox so
 //!   a notification lost with the connection costs nothing.
+//! - Users live in the same database ([`users::PgUsers`], table `users`:
+//!   argon2 hashes, SCRAM verifiers, domains, roles), read at every login,
+//!   so a user added through one frontend logs in on every other at once.
+//! - SAVEDATE (RFC 8514) is set by every insert of a message row, in the
+//!   database's clock (one clock for every frontend).
 //! - The POP3 maildrop lock is a PostgreSQL advisory lock (one per user,
 //!   across all frontends) held on the store's lock connection, plus an
 //!   in-process table.
@@ -70,8 +75,10 @@ mod feed;
 mod mailbox;
 pub mod schema;
 mod store;
+pub mod users;
 
 pub use store::PgStore;
+pub use users::{PgUsers, UserRow};
 
 /// Bodies up to this many bytes are stored in one `bytea` column.
 pub const INLINE_MAX: usize = 1024 * 1024;

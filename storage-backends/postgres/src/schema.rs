@@ -94,6 +94,23 @@ CREATE TABLE subscriptions (
     PRIMARY KEY (account, name)
 );
 "#,
+    // 2: SAVEDATE (RFC 8514) per message row; null for rows from before.
+    r#"
+ALTER TABLE messages ADD COLUMN save_date bigint;
+"#,
+    // 3: users (the `Authenticator` of `users::PgUsers`).
+    r#"
+CREATE TABLE users (
+    name     text PRIMARY KEY,
+    domain   text NOT NULL,
+    password text NOT NULL,
+    scram    text,
+    roles    text[] NOT NULL DEFAULT '{}'
+             CHECK (roles <@ ARRAY['domain-admin', 'server-admin']::text[]),
+    CHECK (name LIKE '%@' || domain)
+);
+CREATE INDEX users_domain ON users (domain);
+"#,
 ];
 
 /// The schema version this build writes and reads.

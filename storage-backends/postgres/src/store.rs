@@ -69,36 +69,7 @@ impl PgStore {
     /// [`PgStoreError`] if the URL is bad, the database cannot be reached,
     /// or the schema is not at this build's version (and `migrate` is false).
     pub async fn connect(options: &PgOptions) -> Result<PgStore, PgStoreError> {
-        let config: tokio_postgres::Config = options.url.parse().map_err(PgStoreError::Url)?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(options.pool_size.max(1))
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .wait_timeout(Some(std::time::Duration::from_secs(10)))
-            .create_timeout(Some(std::time::Duration::from_secs(5)))
-            .build()
-            .map_err(|e| PgStoreError::Pool(e.to_string()))?;
-        {
-            let mut client = pool
-                .get()
-                .await
-                .map_err(|e| PgStoreError::Pool(e.to_string()))?;
-            let found = schema::version(&client).await?;
-            if options.migrate {
-                schema::migrate(&mut client).await?;
-            } else if found != schema::SCHEMA_VERSION {
-                return Err(PgStoreError::WrongVersion {
-                    found,
-                    known: schema::SCHEMA_VERSION,
-                });
-            }
-        }
+        let (pool, config) = pool(options).await?;
         let feed = Arc::new(Feed::default());
         let (ready, listening) = tokio::sync::oneshot::channel();
         tokio::spawn(feed::listen(config.clone(), Arc::downgrade(&feed), ready));
@@ -141,6 +112,11 @@ impl PgStore {
         self.inner.pool.get().await.map_err(db::pool)
     }
 
+    /// The users table of this store's database, on the store's pool.
+    pub fn users(&self) -> crate::users::PgUsers {
+        crate::users::PgUsers::from_pool(self.inner.pool.clone())
+    }
+
     /// The mailbox row of `mailbox`, or `NoSuchMailbox`.
     pub(crate) async fn row(
         &self,
@@ -161,6 +137,43 @@ impl PgStore {
             })
             .ok_or_else(|| no_such(mailbox))
     }
+}
+
+/// Builds a pool on `options.url` and brings the schema to this build's
+/// version (or checks it is there, without `migrate`).
+pub(crate) async fn pool(
+    options: &PgOptions,
+) -> Result<(Pool, tokio_postgres::Config), PgStoreError> {
+    let config: tokio_postgres::Config = options.url.parse().map_err(PgStoreError::Url)?;
+    let manager = Manager::from_config(
+        config.clone(),
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    let pool = Pool::builder(manager)
+        .max_size(options.pool_size.max(1))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .wait_timeout(Some(std::time::Duration::from_secs(10)))
+        .create_timeout(Some(std::time::Duration::from_secs(5)))
+        .build()
+        .map_err(|e| PgStoreError::Pool(e.to_string()))?;
+    let mut client = pool
+        .get()
+        .await
+        .map_err(|e| PgStoreError::Pool(e.to_string()))?;
+    let found = schema::version(&client).await?;
+    if options.migrate {
+        schema::migrate(&mut client).await?;
+    } else if found != schema::SCHEMA_VERSION {
+        return Err(PgStoreError::WrongVersion {
+            found,
+            known: schema::SCHEMA_VERSION,
+        });
+    }
+    drop(client);
+    Ok((pool, config))
 }
 
 pub(crate) fn no_such(mailbox: &MailboxRef) -> Error {
@@ -281,7 +294,8 @@ pub(crate) async fn insert_message(
     let g: &[u8] = &guid.0;
     tx.execute(
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, \
-         date_offset, size, account_id, guid) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)",
+         date_offset, size, account_id, guid, save_date) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10, extract(epoch FROM now())::bigint)",
         &[
             &mailbox,
             &uid,

@@ -320,3 +320,111 @@ async fn a_stopped_database_is_unavailable_and_the_store_recovers_by_itself() {
     let c = Arc::try_unwrap(cluster).unwrap();
     tokio::task::spawn_blocking(move || drop(c)).await.unwrap();
 }
+
+/// The users table: rows added through one pool are seen by another at
+/// once (two frontends), names found with the domain in any case, roles
+/// checked, password changes and removal.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_table_is_shared_by_every_frontend() {
+    use mailroom_store_postgres::{PgUsers, UserRow};
+    let url = database().await;
+    let one = store(&url).await.users();
+    let two = PgUsers::connect(&PgOptions {
+        url: url.clone(),
+        pool_size: 2,
+        migrate: false,
+    })
+    .await
+    .unwrap();
+    assert_eq!(two.count().await.unwrap(), 0);
+    let stored = mailroom_core::password::hash_password("pw one").unwrap();
+    let row = UserRow {
+        name: "Alice@example.com".into(),
+        password: stored.phc.clone(),
+        scram: stored.scram.clone(),
+        roles: vec!["server-admin".into(), "domain-admin".into()],
+    };
+    assert!(one.add(&row).await.unwrap());
+    assert!(
+        !two.add(&row).await.unwrap(),
+        "a second add changes nothing"
+    );
+    let got = two.get("Alice@EXAMPLE.com").await.unwrap().unwrap();
+    assert_eq!(got.name, "Alice@example.com");
+    assert_eq!(got.password, stored.phc);
+    assert_eq!(got.roles, vec!["domain-admin", "server-admin"]);
+    assert!(
+        two.get("alice@example.com").await.unwrap().is_none(),
+        "the local part keeps its case"
+    );
+    assert!(two.get("nobody").await.unwrap().is_none());
+
+    let bad_role = UserRow {
+        name: "bob@example.com".into(),
+        roles: vec!["god".into()],
+        ..row.clone()
+    };
+    assert!(one.add(&bad_role).await.is_err());
+    let upper_domain = UserRow {
+        name: "bob@EXAMPLE.com".into(),
+        roles: vec![],
+        ..row.clone()
+    };
+    assert!(one.add(&upper_domain).await.is_err());
+    let bob = UserRow {
+        name: "bob@example.com".into(),
+        roles: vec![],
+        ..row.clone()
+    };
+    assert!(one.add(&bob).await.unwrap());
+    let names: Vec<String> = two
+        .list()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names, vec!["Alice@example.com", "bob@example.com"]);
+
+    let new = mailroom_core::password::hash_password("pw two").unwrap();
+    assert!(
+        one.set_password("bob@example.com", &new.phc, new.scram.as_deref())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        two.get("bob@example.com").await.unwrap().unwrap().password,
+        new.phc
+    );
+    assert!(
+        !one.set_password("carol@example.com", &new.phc, None)
+            .await
+            .unwrap()
+    );
+    assert!(two.remove("bob@example.com").await.unwrap());
+    assert!(!two.remove("bob@example.com").await.unwrap());
+    assert!(one.get("bob@example.com").await.unwrap().is_none());
+    assert_eq!(one.count().await.unwrap(), 1);
+}
+
+/// A message row from before SAVEDATE was kept (schema version 1) has none;
+/// rows written since have the database's time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn save_date_is_null_for_rows_from_before() {
+    let url = database().await;
+    let s = store(&url).await;
+    s.ensure_account(ALICE).await.unwrap();
+    s.append(&inbox(), message(b"Subject: a\r\n\r\nold\r\n".to_vec()))
+        .await
+        .unwrap();
+    sql(&url, "UPDATE messages SET save_date = NULL").await;
+    s.append(&inbox(), message(b"Subject: b\r\n\r\nnew\r\n".to_vec()))
+        .await
+        .unwrap();
+    let m = s.open(&inbox(), ALICE).await.unwrap();
+    let snap = m.snapshot().await.unwrap();
+    assert_eq!(snap.messages[0].save_date, None);
+    let now = mailroom_core::InternalDate::now().timestamp;
+    let saved = snap.messages[1].save_date.unwrap();
+    assert!((now - 300..=now + 300).contains(&saved), "{saved} vs {now}");
+}
