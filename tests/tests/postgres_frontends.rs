@@ -4,7 +4,10 @@
 //! increasing UIDs, CONDSTORE/QRESYNC answers agree on every frontend; and
 //! the database stopped under load: IMAP `NO [UNAVAILABLE]`, LMTP
 //! `451 4.3.0`, nothing acknowledged lost, recovery without a restart;
-//! a frontend killed with SIGKILL loses nothing it acknowledged.
+//! a frontend killed with SIGKILL loses nothing it acknowledged; users in
+//! PostgreSQL (`[auth] backend = "postgres"`, tests/clients/pg_users.py):
+//! added, changed and deleted through one frontend's admin commands, they
+//! count on every frontend at once.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a panic is a failure with its message
 
@@ -56,6 +59,129 @@ fn three_frontends_on_one_database() {
     );
     assert!(out.contains("ALL OK"), "{out}");
     println!("{out}");
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Users in the database: a user added through frontend 1's admin command
+/// logs in on all three at once (imaplib LOGIN and AUTHENTICATE PLAIN,
+/// poplib), with no users file anywhere; a password changed through
+/// frontend 2 and a user deleted through frontend 3 count on every frontend
+/// at once; a wrong password is refused on every frontend and throttled
+/// there; the quota commands work through a running frontend and, with
+/// none running, on the database directly.
+#[test]
+fn users_in_postgres_count_on_every_frontend_at_once() {
+    const NEW_PASSWORD: &str = "a new secret";
+    let url = PgCluster::shared().create_database("pgusers");
+    let mut servers: Vec<Server> = (0..3)
+        .map(|_| Server::start_on_postgres(&url, "backend = \"postgres\"\n"))
+        .collect();
+    let ports = |f: fn(&Server) -> u16| -> String {
+        servers
+            .iter()
+            .map(|s| f(s).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let imaps = ports(|s| s.imaps_addr().port());
+    let pop3s = ports(|s| s.pop3s_addr().port());
+    let certs: Vec<String> = servers
+        .iter()
+        .map(|s| s.cert_path().display().to_string())
+        .collect();
+    let certs = certs.join(",");
+    let env = [
+        ("MR_FRONTEND_IMAPS", imaps.as_str()),
+        ("MR_FRONTEND_POP3S", pop3s.as_str()),
+        ("MR_FRONTEND_CERTS", certs.as_str()),
+    ];
+    let logins = |servers: &[Server], password: &str, expect: &str| {
+        let out = servers[0].run_python("pg_users.py", &[USER, password, expect], &env);
+        assert!(out.contains("ALL OK"), "{out}");
+        println!("{out}");
+    };
+
+    servers[0].add_user(USER, PASSWORD);
+    logins(&servers, PASSWORD, "ok");
+    for s in &servers {
+        assert!(
+            !s.dir().join("data/users.toml").exists(),
+            "no users file with [auth] backend = \"postgres\""
+        );
+    }
+    let list = servers[2].admin(&["user", "list"], "");
+    assert!(list.status.success(), "{}", stdout(&list));
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), USER);
+
+    let passwd = servers[1].admin(
+        &["user", "passwd", USER, "--password-stdin"],
+        &format!("{NEW_PASSWORD}\n"),
+    );
+    assert!(passwd.status.success(), "{}", stdout(&passwd));
+    logins(&servers, NEW_PASSWORD, "ok");
+
+    // quota through a running frontend's admin socket, read on another
+    let set = servers[0].admin(&["quota", "set", USER, "--storage", "2048"], "");
+    assert!(set.status.success(), "{}", stdout(&set));
+    assert!(
+        stdout(&set).contains("through the running server"),
+        "{}",
+        stdout(&set)
+    );
+    let show = servers[2].admin(&["quota", "show", USER], "");
+    assert!(
+        stdout(&show).contains("storage_limit_kib 2048"),
+        "{}",
+        stdout(&show)
+    );
+    let ghost = servers[2].admin(&["quota", "show", "ghost@example.com"], "");
+    assert!(!ghost.status.success(), "{}", stdout(&ghost));
+    assert!(
+        stdout(&ghost).contains("no such user"),
+        "{}",
+        stdout(&ghost)
+    );
+
+    // the old password: refused on every frontend, each failure throttled
+    logins(&servers, PASSWORD, "no");
+    for (i, s) in servers.iter().enumerate() {
+        assert!(
+            s.log().contains("failed login throttled"),
+            "frontend {}: no throttled failure in its log",
+            i + 1
+        );
+    }
+
+    let del = servers[2].admin(&["user", "del", USER], "");
+    assert!(del.status.success(), "{}", stdout(&del));
+    logins(&servers, NEW_PASSWORD, "no");
+
+    // with no frontend running, the admin commands work on the database
+    let add = servers[1].admin(
+        &["user", "add", USER, "--password-stdin"],
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(add.status.success(), "{}", stdout(&add));
+    for s in &mut servers {
+        assert!(s.stop(), "mailroomd exits cleanly");
+    }
+    let show = servers[1].admin(&["quota", "show", USER], "");
+    let text = stdout(&show);
+    assert!(show.status.success(), "{text}");
+    assert!(
+        text.contains("working on the postgres database directly"),
+        "{text}"
+    );
+    assert!(text.contains("storage_limit_kib 2048"), "{text}");
+    let list = servers[0].admin(&["user", "list"], "");
+    assert_eq!(String::from_utf8_lossy(&list.stdout).trim(), USER);
 }
 
 /// A line-based LMTP client over plain TCP.

@@ -1,11 +1,15 @@
 //! The admin commands.
 //!
-//! - `user ...` work on the users file directly, under its lock, so they are
-//!   safe while the server runs (it re-reads the users file when it changes).
+//! - `user ...` work on the users directly: the users file under its lock
+//!   (a running server re-reads it when it changes), or the PostgreSQL
+//!   users table (`[auth] backend = "postgres"`), which every frontend reads
+//!   at each login; so they are safe, and take effect at once, whether a
+//!   server runs or not.
 //! - `reconstruct`, `verify` and `quota ...` need the store. They send their
 //!   request to the running server's admin socket when one answers, and
 //!   otherwise open the store themselves (the CRC store admits one process
-//!   at a time). Either way the same [`mailroomd::control::execute`] runs,
+//!   at a time; the PostgreSQL store any number, so its commands also work
+//!   with no frontend running). Either way the same [`mailroomd::control::execute`] runs,
 //!   and the first output line says which path was taken.
 
 use std::io::{Read, Write};
@@ -14,7 +18,7 @@ use anyhow::Context as _;
 use mailroomd::config::{Config, StoreKind};
 use mailroomd::control::{Client, Reply, Request, Target};
 use mailroomd::store;
-use mailroomd::users::{self, UserDb};
+use mailroomd::users::{self, Directory};
 
 use crate::cli::{
     ArchiveCommand, BillingCommand, Command, DomainCommand, OverrideCommand, QuotaCommand,
@@ -163,10 +167,7 @@ fn offline(config: &Config, request: &Request, out: &mut impl Write) -> anyhow::
             "no server is running (nothing answers on {socket}), and the memory store exists \
              only inside a running server: start `mailroomd serve` first"
         ),
-        StoreKind::Postgres => anyhow::bail!(
-            "no server is running (nothing answers on {socket}); the postgres store's admin \
-             commands run inside a running server: start `mailroomd serve` first"
-        ),
+        StoreKind::Postgres => return offline_postgres(config, request, out),
         StoreKind::Crc => {}
     }
     let path = &config.store.path;
@@ -198,10 +199,38 @@ fn offline(config: &Config, request: &Request, out: &mut impl Write) -> anyhow::
             billing: plugins.billing.clone(),
             price_note: mailroomd::archive::price_note(&config.plugins),
         };
-        Ok(
-            mailroomd::control::execute_with(&store, &config.auth.users_file, &archive, request)
-                .await,
-        )
+        let users = Directory::open(&config.auth, Some(&store)).await?;
+        Ok(mailroomd::control::execute_with(&store, &users, &archive, request).await)
+    })
+}
+
+/// [`offline`] for the PostgreSQL store: any number of processes may work
+/// on the database, so the command connects and runs here.
+fn offline_postgres(
+    config: &Config,
+    request: &Request,
+    out: &mut impl Write,
+) -> anyhow::Result<Reply> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(async {
+        let store = store::open_store_async(config).await?;
+        writeln!(
+            out,
+            "mailroomd: no server running here (nothing answers on {}); working on the postgres database directly",
+            config.admin_socket.display()
+        )?;
+        out.flush()?;
+        let mut plugins = mailroomd::plugins::load(&config.plugins).await?;
+        plugins.with_billing_outbox(&config.data_dir);
+        let archive = mailroomd::control::ArchiveSettings {
+            billing: plugins.billing.clone(),
+            price_note: mailroomd::archive::price_note(&config.plugins),
+        };
+        let users = Directory::open(&config.auth, Some(&store)).await?;
+        Ok(mailroomd::control::execute_with(&store, &users, &archive, request).await)
     })
 }
 
@@ -224,23 +253,43 @@ pub(crate) fn user(
             path.display()
         );
     }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?;
+    runtime.block_on(user_on(config, command, input, out))
+}
+
+async fn user_on(
+    config: &Config,
+    command: UserCommand,
+    input: impl Read,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    // Check the name before asking for the password or connecting.
+    match &command {
+        UserCommand::Add { user, .. }
+        | UserCommand::Del { user }
+        | UserCommand::Passwd { user, .. } => {
+            users::canonical_name(user)?;
+        }
+        UserCommand::List => {}
+    }
+    let directory = Directory::open(&config.auth, None).await?;
     match command {
         UserCommand::Add {
             user,
             password_stdin: _,
             roles,
         } => {
-            // Check the name before asking for the password.
-            users::canonical_name(&user)?;
             let password =
                 users::read_password(input).context("reading the password from stdin")?;
             let hash = users::hash_password(&password)?;
-            let name = UserDb::modify(path, |db| db.add(&user, hash, roles))?;
+            let name = directory.add(&user, hash, roles).await?;
             writeln!(out, "user {name} added")?;
         }
         UserCommand::List => {
-            let db = UserDb::load(path)?;
-            for record in db.users() {
+            for record in directory.list().await? {
                 if record.roles.is_empty() {
                     writeln!(out, "{}", record.name)?;
                 } else {
@@ -250,7 +299,7 @@ pub(crate) fn user(
             }
         }
         UserCommand::Del { user } => {
-            let name = UserDb::modify(path, |db| db.remove(&user))?;
+            let name = directory.remove(&user).await?;
             writeln!(out, "user {name} deleted")?;
         }
         UserCommand::Passwd {
@@ -258,13 +307,13 @@ pub(crate) fn user(
             password_stdin: _,
         } => {
             let name = users::canonical_name(&user)?;
-            if UserDb::load(path)?.get(&name).is_none() {
+            if directory.get(&name).await?.is_none() {
                 anyhow::bail!(users::UsersError::NoSuchUser(name));
             }
             let password =
                 users::read_password(input).context("reading the password from stdin")?;
             let hash = users::hash_password(&password)?;
-            let name = UserDb::modify(path, |db| db.set_password(&name, hash))?;
+            let name = directory.set_password(&name, hash).await?;
             writeln!(out, "password of {name} changed")?;
         }
     }

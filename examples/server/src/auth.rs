@@ -1,5 +1,14 @@
-//! [`FileAuthenticator`]: the users file as a [`mailroom_core::Authenticator`],
-//! with a cache of verified credentials.
+//! [`UsersAuthenticator`] ([`FileAuthenticator`] is the same type): the
+//! users file, or the PostgreSQL `users` table ([`crate::users::Directory`]),
+//! as a [`mailroom_core::Authenticator`], with a cache of verified
+//! credentials.
+//!
+//! Over PostgreSQL (`[auth] backend = "postgres"`) every login and lookup
+//! reads the user's row (one indexed query), so the frontends on one
+//! database keep no users of their own: a user added, removed or given a
+//! new password through any of them counts on all of them at once. The
+//! cache below only spares argon2; its entries are checked against the
+//! row's hash at each use.
 //!
 //! An argon2 verification costs tens of milliseconds of CPU by design. A
 //! client that logs in over and over (a phone polling every minute, a sync
@@ -48,8 +57,10 @@ use mailroom_core::password::HashPool;
 use mailroom_core::sasl::{ScramCredentials, TokenValidator};
 use mailroom_core::{Authenticator, Credentials, Error, Mechanism, Principal, Result};
 
+use mailroom_store_postgres::PgUsers;
+
 use crate::token::JwtValidator;
-use crate::users::{self, UserDb, UserRecord};
+use crate::users::{self, Directory, UserDb, UserRecord, UsersError};
 
 /// The most credentials the cache holds at once.
 pub const MAX_CACHE_ENTRIES: usize = 65_536;
@@ -75,18 +86,28 @@ pub const MAX_CACHE_ENTRIES: usize = 65_536;
 /// # }
 /// ```
 #[derive(Clone)]
-pub struct FileAuthenticator {
+pub struct UsersAuthenticator {
     inner: Arc<Inner>,
 }
 
+/// The users-file authenticator: [`UsersAuthenticator`] over a file.
+pub type FileAuthenticator = UsersAuthenticator;
+
 struct Inner {
-    path: PathBuf,
-    table: RwLock<Table>,
+    source: Source,
     cache: Mutex<CredentialCache>,
     /// The hashing threads (bounded; see the module docs).
     hasher: HashPool,
     /// Checks OAUTHBEARER/XOAUTH2 tokens, when configured.
     tokens: Option<JwtValidator>,
+}
+
+/// Where the records come from.
+enum Source {
+    /// The users file, re-read when it changes.
+    File { path: PathBuf, table: RwLock<Table> },
+    /// The PostgreSQL users table, read at every use.
+    Postgres(PgUsers),
 }
 
 #[derive(Default)]
@@ -201,7 +222,7 @@ impl CredentialCache {
     }
 }
 
-impl fmt::Debug for FileAuthenticator {
+impl fmt::Debug for UsersAuthenticator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let cached = self
             .inner
@@ -209,34 +230,61 @@ impl fmt::Debug for FileAuthenticator {
             .lock()
             .map(|c| c.entries.len())
             .unwrap_or(0);
-        f.debug_struct("FileAuthenticator")
-            .field("path", &self.inner.path)
+        let source = match &self.inner.source {
+            Source::File { path, .. } => path.display().to_string(),
+            Source::Postgres(_) => "postgres users table".into(),
+        };
+        f.debug_struct("UsersAuthenticator")
+            .field("source", &source)
             .field("cached_credentials", &cached)
             .field("verifications", &self.verifications())
             .finish()
     }
 }
 
-impl FileAuthenticator {
+impl UsersAuthenticator {
     /// Authenticates against the users file at `path` (which may not exist
     /// yet), caching verified credentials for `cache_ttl` (zero: no cache).
-    pub fn new(path: impl Into<PathBuf>, cache_ttl: Duration) -> Result<FileAuthenticator> {
+    pub fn new(path: impl Into<PathBuf>, cache_ttl: Duration) -> Result<UsersAuthenticator> {
+        UsersAuthenticator::with_source(
+            Source::File {
+                path: path.into(),
+                table: RwLock::new(Table::default()),
+            },
+            cache_ttl,
+        )
+    }
+
+    /// Authenticates against a PostgreSQL users table, caching verified
+    /// credentials for `cache_ttl` (each use checks the row's hash).
+    pub fn postgres(users: PgUsers, cache_ttl: Duration) -> Result<UsersAuthenticator> {
+        UsersAuthenticator::with_source(Source::Postgres(users), cache_ttl)
+    }
+
+    /// Over the directory `[auth]` names ([`Directory::open`]).
+    pub fn over(directory: Directory, cache_ttl: Duration) -> Result<UsersAuthenticator> {
+        match directory {
+            Directory::File(path) => UsersAuthenticator::new(path, cache_ttl),
+            Directory::Postgres(users) => UsersAuthenticator::postgres(users, cache_ttl),
+        }
+    }
+
+    fn with_source(source: Source, cache_ttl: Duration) -> Result<UsersAuthenticator> {
         let inner = Inner {
             hasher: HashPool::new(hash_threads()).map_err(|e| Error::Backend(e.to_string()))?,
-            path: path.into(),
-            table: RwLock::new(Table::default()),
+            source,
             cache: Mutex::new(CredentialCache::new(cache_ttl)?),
             tokens: None,
         };
         inner.refresh();
-        Ok(FileAuthenticator {
+        Ok(UsersAuthenticator {
             inner: Arc::new(inner),
         })
     }
 
     /// Also takes bearer tokens (OAUTHBEARER, XOAUTH2) that `tokens`
     /// accepts. Call before the authenticator is shared.
-    pub fn with_tokens(mut self, tokens: JwtValidator) -> FileAuthenticator {
+    pub fn with_tokens(mut self, tokens: JwtValidator) -> UsersAuthenticator {
         if let Some(inner) = Arc::get_mut(&mut self.inner) {
             inner.tokens = Some(tokens);
         }
@@ -249,9 +297,31 @@ impl FileAuthenticator {
         self.inner.hasher.verifications()
     }
 
-    /// The number of users currently loaded (re-reading the file if it changed).
+    /// The number of users (re-reading the file if it changed; 0 if the
+    /// database cannot be asked).
     pub async fn user_count(&self) -> usize {
-        self.current_db().await.len()
+        match &self.inner.source {
+            Source::File { .. } => self.current_db().await.len(),
+            Source::Postgres(users) => users
+                .count()
+                .await
+                .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+        }
+    }
+
+    /// The record of `name` (canonical or not): from the file's current
+    /// contents, or a fresh read of the table.
+    async fn record(&self, name: &str) -> Result<Option<UserRecord>> {
+        match &self.inner.source {
+            Source::File { .. } => Ok(self.current_db().await.get(name).cloned()),
+            Source::Postgres(users) => {
+                let directory = Directory::Postgres(users.clone());
+                directory.get(name).await.map_err(|e| match e {
+                    UsersError::Database(e) => e,
+                    other => Error::Backend(other.to_string()),
+                })
+            }
+        }
     }
 
     async fn current_db(&self) -> Arc<UserDb> {
@@ -283,38 +353,45 @@ impl FileAuthenticator {
 
 impl Inner {
     fn snapshot(&self) -> Arc<UserDb> {
-        match self.table.read() {
+        let Source::File { table, .. } = &self.source else {
+            return Arc::default();
+        };
+        match table.read() {
             Ok(t) => Arc::clone(&t.db),
             Err(poisoned) => Arc::clone(&poisoned.into_inner().db),
         }
     }
 
-    /// Re-reads the users file if it changed on disk; returns the users.
+    /// Re-reads the users file if it changed on disk; returns the users
+    /// (none for a table, which is read per user).
     fn refresh(&self) -> Arc<UserDb> {
-        let stamp = FileStamp::of(&self.path);
-        if let Ok(t) = self.table.read()
+        let Source::File { path, table } = &self.source else {
+            return Arc::default();
+        };
+        let stamp = FileStamp::of(path);
+        if let Ok(t) = table.read()
             && t.stamp == stamp
         {
             return Arc::clone(&t.db);
         }
-        let mut table = match self.table.write() {
+        let mut table = match table.write() {
             Ok(t) => t,
             Err(poisoned) => poisoned.into_inner(),
         };
         // Another task may have reloaded while we waited for the lock.
-        let stamp = FileStamp::of(&self.path);
+        let stamp = FileStamp::of(path);
         if table.stamp == stamp {
             return Arc::clone(&table.db);
         }
         table.stamp = stamp;
-        match UserDb::load(&self.path) {
+        match UserDb::load(path) {
             Ok(db) => {
-                tracing::info!(path = %self.path.display(), users = db.len(), "users file loaded");
-                if let Ok(m) = std::fs::metadata(&self.path) {
+                tracing::info!(path = %path.display(), users = db.len(), "users file loaded");
+                if let Ok(m) = std::fs::metadata(path) {
                     use std::os::unix::fs::PermissionsExt;
                     if m.permissions().mode() & 0o077 != 0 {
                         tracing::warn!(
-                            path = %self.path.display(),
+                            path = %path.display(),
                             "users file is readable by group or others; chmod 600 it"
                         );
                     }
@@ -338,13 +415,13 @@ fn loggable(name: &str) -> String {
 }
 
 #[async_trait]
-impl Authenticator for FileAuthenticator {
+impl Authenticator for UsersAuthenticator {
     async fn authenticate(&self, credentials: &Credentials) -> Result<Principal> {
-        let db = self.current_db().await;
         let password = credentials.password.as_str();
-        let record = users::canonical_name(&credentials.authcid)
-            .ok()
-            .and_then(|name| db.get(&name).cloned());
+        let record = match users::canonical_name(&credentials.authcid) {
+            Ok(name) => self.record(&name).await?,
+            Err(_) => None,
+        };
         let Some(record) = record else {
             self.verify_dummy(password).await;
             tracing::info!(user = %loggable(&credentials.authcid), "authentication failed");
@@ -362,12 +439,12 @@ impl Authenticator for FileAuthenticator {
             tracing::info!(user = %record.name, "authentication failed");
             return Err(Error::AuthFailed);
         }
-        authorize(&record, credentials.authzid.as_deref(), &db)
+        self.authorize_as(&record, credentials.authzid.as_deref())
+            .await
     }
 
     async fn lookup(&self, user: &str) -> Result<Option<Principal>> {
-        let db = self.current_db().await;
-        Ok(db.get(user).map(UserRecord::principal))
+        Ok(self.record(user).await?.as_ref().map(UserRecord::principal))
     }
 
     fn mechanisms(&self) -> Vec<Mechanism> {
@@ -384,20 +461,20 @@ impl Authenticator for FileAuthenticator {
     }
 
     async fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>> {
-        let db = self.current_db().await;
-        Ok(db
-            .get(user)
-            .and_then(|r| r.scram.as_deref())
+        Ok(self
+            .record(user)
+            .await?
+            .and_then(|r| r.scram)
+            .as_deref()
             .and_then(ScramCredentials::parse))
     }
 
     async fn authorize(&self, authcid: &str, authzid: Option<&str>) -> Result<Principal> {
-        let db = self.current_db().await;
-        let Some(record) = db.get(authcid) else {
+        let Some(record) = self.record(authcid).await? else {
             tracing::info!(user = %loggable(authcid), "authorization failed: no such user");
             return Err(Error::AuthFailed);
         };
-        authorize(record, authzid, &db)
+        self.authorize_as(&record, authzid).await
     }
 
     fn token_validator(&self) -> Option<&dyn TokenValidator> {
@@ -405,14 +482,29 @@ impl Authenticator for FileAuthenticator {
     }
 }
 
+impl UsersAuthenticator {
+    /// [`authorize`] with the target's record looked up.
+    async fn authorize_as(&self, authn: &UserRecord, authzid: Option<&str>) -> Result<Principal> {
+        let target = match authzid {
+            Some(z) => self.record(z).await?,
+            None => None,
+        };
+        authorize(authn, authzid, target.as_ref())
+    }
+}
+
 /// Applies a SASL authorization identity: a user may act as itself; a
 /// server admin may act as anyone; a domain admin as any non-admin user of
-/// its own domain.
-fn authorize(authn: &UserRecord, authzid: Option<&str>, db: &UserDb) -> Result<Principal> {
+/// its own domain. `target` is the record of `authzid`.
+fn authorize(
+    authn: &UserRecord,
+    authzid: Option<&str>,
+    target: Option<&UserRecord>,
+) -> Result<Principal> {
     let Some(authzid) = authzid else {
         return Ok(authn.principal());
     };
-    let Some(target) = db.get(authzid) else {
+    let Some(target) = target else {
         tracing::info!(user = %authn.name, as_user = %loggable(authzid), "authorization failed: no such user");
         return Err(Error::AuthFailed);
     };

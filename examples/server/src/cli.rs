@@ -37,7 +37,8 @@ pub(crate) enum Command {
     /// Bring the PostgreSQL store's schema to this build's version
     /// (`[store] backend = "postgres"`); `serve` also does it at start.
     Migrate,
-    /// Manage the users file (works while the server runs).
+    /// Manage the users: the users file, or the PostgreSQL users table with
+    /// `[auth] backend = "postgres"` (works while servers run).
     #[command(subcommand)]
     User(UserCommand),
     /// Rebuild a user's mailboxes (or one) from the message files.

@@ -280,6 +280,14 @@ pub struct AuthTable {
     pub allow_plaintext: Option<bool>,
     /// The users file; default `<data_dir>/users.toml`.
     pub users_file: Option<PathBuf>,
+    /// Where users live: `"file"` (the users file, the default) or
+    /// `"postgres"` (the `users` table of a PostgreSQL database).
+    pub backend: Option<String>,
+    /// `backend = "postgres"`: the database; default the `[store] url`.
+    pub url: Option<String>,
+    /// `backend = "postgres"` with its own `url`: connections in its pool
+    /// (default 4).
+    pub pool_size: Option<usize>,
     /// Seconds a verified credential is cached; 0 disables the cache.
     pub auth_cache_ttl_secs: Option<u64>,
     /// File with the HS256 key (at least 32 bytes, used as is) that signs
@@ -459,13 +467,36 @@ pub struct UnixSocket {
 pub struct AuthSettings {
     /// Allow plaintext logins before TLS.
     pub allow_plaintext: bool,
-    /// The users file.
+    /// The users file (used with [`UsersBackend::File`]).
     pub users_file: PathBuf,
+    /// Where users live.
+    pub backend: UsersBackend,
     /// Lifetime of a cached verified credential; zero disables the cache.
     pub cache_ttl: Duration,
     /// Bearer tokens, when configured.
     pub tokens: Option<TokenSettings>,
 }
+
+/// `[auth] backend`, resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UsersBackend {
+    /// The users file (`[auth] users_file`).
+    File,
+    /// The `users` table of a PostgreSQL database
+    /// (`mailroom_store_postgres::PgUsers`).
+    Postgres {
+        /// The database (`[auth] url`, default `[store] url`).
+        url: String,
+        /// Its pool size (`[auth] pool_size`; with the store's database,
+        /// unused: the store's pool is shared).
+        pool_size: usize,
+        /// Whether this is the store's own database (its pool is shared).
+        same_as_store: bool,
+    },
+}
+
+/// `[auth] pool_size` when left out.
+pub const DEFAULT_AUTH_POOL_SIZE: usize = 4;
 
 /// `[auth] token_*`, resolved.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -772,18 +803,64 @@ impl ConfigFile {
                 ));
             }
         };
+        let store = resolve_store(self.store, &data_dir, &absolute).map_err(invalid)?;
+        let backend = match self.auth.backend.as_deref() {
+            None | Some("file") => {
+                if let Some(key) = [
+                    ("url", self.auth.url.is_some()),
+                    ("pool_size", self.auth.pool_size.is_some()),
+                ]
+                .iter()
+                .find_map(|(k, set)| set.then_some(k))
+                {
+                    return Err(invalid(format!(
+                        "[auth] {key} applies only to backend = \"postgres\""
+                    )));
+                }
+                UsersBackend::File
+            }
+            Some("postgres") => {
+                if self.auth.pool_size == Some(0) {
+                    return Err(invalid("[auth] pool_size must be at least 1".into()));
+                }
+                let (url, same_as_store) = match (self.auth.url, &store.url) {
+                    (Some(u), _) if u.trim().is_empty() => {
+                        return Err(invalid("[auth] url must not be empty".into()));
+                    }
+                    (Some(u), store_url) => {
+                        let same = store_url.as_deref() == Some(u.as_str());
+                        (u, same)
+                    }
+                    (None, Some(u)) if store.kind == StoreKind::Postgres => (u.clone(), true),
+                    (None, _) => {
+                        return Err(invalid(
+                            "[auth] backend = \"postgres\" needs url (or [store] backend = \"postgres\", whose database it then shares)".into(),
+                        ));
+                    }
+                };
+                UsersBackend::Postgres {
+                    url,
+                    pool_size: self.auth.pool_size.unwrap_or(DEFAULT_AUTH_POOL_SIZE),
+                    same_as_store: same_as_store && store.kind == StoreKind::Postgres,
+                }
+            }
+            Some(other) => {
+                return Err(invalid(format!(
+                    "[auth] backend {other:?}: expected \"file\" or \"postgres\""
+                )));
+            }
+        };
         let auth = AuthSettings {
             tokens,
             allow_plaintext: self.auth.allow_plaintext.unwrap_or(false),
             users_file,
+            backend,
             cache_ttl: Duration::from_secs(
                 self.auth
                     .auth_cache_ttl_secs
                     .unwrap_or(DEFAULT_AUTH_CACHE_TTL_SECS),
             ),
         };
-
-        let store = resolve_store(self.store, &data_dir, &absolute).map_err(invalid)?;
 
         let limits = self.limits;
         if limits.max_connections == Some(0) {

@@ -27,7 +27,7 @@ use mailroom_pop3::layer::metrics::MetricsLayer as Pop3Metrics;
 use mailroom_pop3::{PlaintextAuth, Pop3Config, Pop3Server};
 use mailroom_server::proxy::ProxyProtocol;
 use mailroomd::archive::{self, BillingEvents, JournalAddresses};
-use mailroomd::auth::FileAuthenticator;
+use mailroomd::auth::UsersAuthenticator;
 use mailroomd::billing_outbox::FLUSH_INTERVAL;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::{AdminSocket, ArchiveSettings};
@@ -180,10 +180,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     })?;
     let mut plugins = plugins::load(&config.plugins).await?;
     let billing_outbox = plugins.with_billing_outbox(&config.data_dir);
+    let directory = users::Directory::open(&config.auth, Some(&store))
+        .await
+        .context("[auth]")?;
     let auth: Arc<dyn Authenticator> = match &plugins.auth {
         Some(auth) => Arc::clone(auth),
         None => {
-            let mut auth = FileAuthenticator::new(&config.auth.users_file, config.auth.cache_ttl)
+            let mut auth = UsersAuthenticator::over(directory.clone(), config.auth.cache_ttl)
                 .map_err(|e| anyhow::anyhow!("authenticator: {e}"))?;
             if let Some(tokens) = &config.auth.tokens {
                 let key = std::fs::read(&tokens.key_file).with_context(|| {
@@ -195,7 +198,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
             }
             if auth.user_count().await == 0 {
                 tracing::warn!(
-                    users_file = %config.auth.users_file.display(),
+                    users = %directory.describe(),
                     "no users yet: add one with `mailroomd user add USER@DOMAIN --password-stdin`"
                 );
             }
@@ -310,11 +313,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     );
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut background = JoinSet::new();
-    background.spawn(admin.serve(
-        store.clone(),
-        config.auth.users_file.clone(),
-        stopped(stop_rx.clone()),
-    ));
+    background.spawn(admin.serve(store.clone(), directory.clone(), stopped(stop_rx.clone())));
     if let Some(outbox) = billing_outbox {
         let stop = stopped(stop_rx.clone());
         background.spawn(async move {

@@ -50,6 +50,9 @@ use mailroom_core::sasl::ScramCredentials;
 use mailroom_core::{Principal, Roles};
 use serde::{Deserialize, Serialize};
 
+use mailroom_store_postgres::{PgOptions, PgUsers, UserRow};
+
+use crate::config::{AuthSettings, UsersBackend};
 use crate::fsutil::{self, FileLock};
 
 /// The largest users file read: 64 MiB, about 400,000 users of about
@@ -109,6 +112,9 @@ pub enum UsersError {
     /// Hashing failed (should not happen with default parameters).
     #[error("password hashing failed: {0}")]
     Hash(String),
+    /// The users table in PostgreSQL could not be reached or read.
+    #[error("users database: {0}")]
+    Database(mailroom_core::Error),
 }
 
 /// An administrative role, as written in the users file and on the command line.
@@ -360,6 +366,194 @@ impl UserDb {
                 Ok(name)
             }
             None => Err(UsersError::NoSuchUser(name)),
+        }
+    }
+}
+
+/// Where users live: the users file, or the `users` table of a PostgreSQL
+/// database (`[auth] backend`). Admin commands, the admin socket's quota
+/// and domain commands and the authenticator all go through it, so they
+/// work alike on either. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Directory {
+    /// The users file, changed under its lock ([`UserDb::modify`]).
+    File(PathBuf),
+    /// The PostgreSQL users table, shared by every frontend on the database.
+    Postgres(PgUsers),
+}
+
+impl From<&Path> for Directory {
+    fn from(path: &Path) -> Directory {
+        Directory::File(path.to_owned())
+    }
+}
+
+impl From<&PathBuf> for Directory {
+    fn from(path: &PathBuf) -> Directory {
+        Directory::File(path.clone())
+    }
+}
+
+fn record_of(row: UserRow) -> Result<UserRecord, UsersError> {
+    let mut roles = Vec::with_capacity(row.roles.len());
+    for r in &row.roles {
+        roles.push(match r.as_str() {
+            "domain-admin" => Role::DomainAdmin,
+            "server-admin" => Role::ServerAdmin,
+            other => {
+                return Err(UsersError::Invalid {
+                    path: PathBuf::from("<users table>"),
+                    reason: format!("user {}: unknown role {other:?}", row.name),
+                });
+            }
+        });
+    }
+    roles.sort();
+    roles.dedup();
+    Ok(UserRecord {
+        name: row.name,
+        password: row.password,
+        scram: row.scram,
+        roles,
+    })
+}
+
+impl Directory {
+    /// Opens the directory `[auth]` names. `store` is the server's open
+    /// store, whose pool the users table shares when it is on the same
+    /// database; without it (admin commands) a small pool of its own
+    /// connects, migrating the schema if needed.
+    pub async fn open(
+        auth: &AuthSettings,
+        store: Option<&crate::store::Store>,
+    ) -> Result<Directory, UsersError> {
+        match &auth.backend {
+            UsersBackend::File => Ok(Directory::File(auth.users_file.clone())),
+            UsersBackend::Postgres {
+                url,
+                pool_size,
+                same_as_store,
+            } => {
+                if *same_as_store && let Some(crate::store::Store::Postgres(pg)) = store {
+                    return Ok(Directory::Postgres(pg.users()));
+                }
+                let users = PgUsers::connect(&PgOptions {
+                    url: url.clone(),
+                    pool_size: *pool_size,
+                    migrate: true,
+                })
+                .await
+                .map_err(|e| {
+                    UsersError::Database(mailroom_core::Error::Unavailable(e.to_string()))
+                })?;
+                Ok(Directory::Postgres(users))
+            }
+        }
+    }
+
+    /// What a message names: the users file's path or `the PostgreSQL users table`.
+    pub fn describe(&self) -> String {
+        match self {
+            Directory::File(path) => format!("users file {}", path.display()),
+            Directory::Postgres(_) => "PostgreSQL users table".into(),
+        }
+    }
+
+    /// The record of a user (any case in the domain part).
+    pub async fn get(&self, name: &str) -> Result<Option<UserRecord>, UsersError> {
+        let Ok(name) = canonical_name(name) else {
+            return Ok(None);
+        };
+        match self {
+            Directory::File(path) => Ok(UserDb::load(path)?.get(&name).cloned()),
+            Directory::Postgres(users) => users
+                .get(&name)
+                .await
+                .map_err(UsersError::Database)?
+                .map(record_of)
+                .transpose(),
+        }
+    }
+
+    /// Every user, sorted by name.
+    pub async fn list(&self) -> Result<Vec<UserRecord>, UsersError> {
+        match self {
+            Directory::File(path) => Ok(UserDb::load(path)?.users().cloned().collect()),
+            Directory::Postgres(users) => users
+                .list()
+                .await
+                .map_err(UsersError::Database)?
+                .into_iter()
+                .map(record_of)
+                .collect(),
+        }
+    }
+
+    /// Adds a user with an already computed hash. Returns the canonical name.
+    pub async fn add(
+        &self,
+        name: &str,
+        password_hash: StoredPassword,
+        mut roles: Vec<Role>,
+    ) -> Result<String, UsersError> {
+        match self {
+            Directory::File(path) => UserDb::modify(path, |db| db.add(name, password_hash, roles)),
+            Directory::Postgres(users) => {
+                let name = canonical_name(name)?;
+                roles.sort();
+                roles.dedup();
+                let row = UserRow {
+                    name: name.clone(),
+                    password: password_hash.phc,
+                    scram: password_hash.scram,
+                    roles: roles.iter().map(|r| r.name().to_owned()).collect(),
+                };
+                if users.add(&row).await.map_err(UsersError::Database)? {
+                    Ok(name)
+                } else {
+                    Err(UsersError::UserExists(name))
+                }
+            }
+        }
+    }
+
+    /// Replaces a user's password hash. Returns the canonical name.
+    pub async fn set_password(
+        &self,
+        name: &str,
+        password_hash: StoredPassword,
+    ) -> Result<String, UsersError> {
+        match self {
+            Directory::File(path) => {
+                UserDb::modify(path, |db| db.set_password(name, password_hash))
+            }
+            Directory::Postgres(users) => {
+                let name = canonical_name(name)?;
+                let changed = users
+                    .set_password(&name, &password_hash.phc, password_hash.scram.as_deref())
+                    .await
+                    .map_err(UsersError::Database)?;
+                if changed {
+                    Ok(name)
+                } else {
+                    Err(UsersError::NoSuchUser(name))
+                }
+            }
+        }
+    }
+
+    /// Removes a user (not their mailboxes). Returns the canonical name.
+    pub async fn remove(&self, name: &str) -> Result<String, UsersError> {
+        match self {
+            Directory::File(path) => UserDb::modify(path, |db| db.remove(name)),
+            Directory::Postgres(users) => {
+                let name = canonical_name(name)?;
+                if users.remove(&name).await.map_err(UsersError::Database)? {
+                    Ok(name)
+                } else {
+                    Err(UsersError::NoSuchUser(name))
+                }
+            }
         }
     }
 }

@@ -2,7 +2,6 @@
 //! behind both the admin socket and the offline path.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 
 use mailroom_core::acl::domain_of;
@@ -17,7 +16,7 @@ use crate::archive::{BillingEvents, send_billing_notices};
 
 use super::wire::{Request, Target};
 use crate::store::Store;
-use crate::users::{UserDb, UsersError};
+use crate::users::{Directory, UsersError};
 
 /// The outcome of one request: output lines, then success or the reason
 /// of the failure.
@@ -45,11 +44,11 @@ impl Reply {
     }
 }
 
-/// Runs `request` on `store`. `users_file` is consulted by the quota
-/// commands, which refuse a user that does not exist (a typo must not
-/// create quota data for nobody).
-pub async fn execute(store: &Store, users_file: &Path, request: &Request) -> Reply {
-    execute_with(store, users_file, &ArchiveSettings::default(), request).await
+/// Runs `request` on `store`. `users` (the users file or the PostgreSQL
+/// users table) is consulted by the quota commands, which refuse a user
+/// that does not exist (a typo must not create quota data for nobody).
+pub async fn execute(store: &Store, users: &Directory, request: &Request) -> Reply {
+    execute_with(store, users, &ArchiveSettings::default(), request).await
 }
 
 /// What the archive and billing commands need besides the store.
@@ -64,7 +63,7 @@ pub struct ArchiveSettings {
 /// [`execute`] with the billing plugin for the archive commands.
 pub async fn execute_with(
     store: &Store,
-    users_file: &Path,
+    users_file: &Directory,
     archive: &ArchiveSettings,
     request: &Request,
 ) -> Reply {
@@ -82,11 +81,11 @@ pub async fn execute_with(
             user,
             enabled,
         } => {
-            let actor = match actor_principal(users_file, actor.as_deref()) {
+            let actor = match actor_principal(users_file, actor.as_deref()).await {
                 Ok(a) => a,
                 Err(e) => return Reply::fail(Vec::new(), e),
             };
-            if let Err(e) = known_user(users_file, user) {
+            if let Err(e) = known_user(users_file, user).await {
                 return Reply::fail(Vec::new(), e.to_string());
             }
             let state = if *enabled { "on" } else { "off" };
@@ -110,7 +109,7 @@ pub async fn execute_with(
             mailbox,
             reason,
         } => {
-            let actor = match actor_principal(users_file, actor.as_deref()) {
+            let actor = match actor_principal(users_file, actor.as_deref()).await {
                 Ok(a) => a,
                 Err(e) => return Reply::fail(Vec::new(), e),
             };
@@ -141,7 +140,7 @@ pub async fn execute_with(
         }
         Request::BillingReport { month } => billing_report(archive, month.as_deref()).await,
         Request::As { actor, request } => {
-            let principal = match actor_principal(users_file, Some(actor)) {
+            let principal = match actor_principal(users_file, Some(actor)).await {
                 Ok(p) => p,
                 Err(e) => return Reply::fail(Vec::new(), e),
             };
@@ -175,7 +174,7 @@ pub async fn execute_with(
 
 /// The operator on the admin socket (root or the server's own user) acts
 /// as a server admin; `--as USER` acts with that user's roles.
-fn actor_principal(users_file: &Path, actor: Option<&str>) -> Result<Principal, String> {
+async fn actor_principal(users: &Directory, actor: Option<&str>) -> Result<Principal, String> {
     match actor {
         None => Ok(Principal {
             user: "operator".into(),
@@ -185,9 +184,8 @@ fn actor_principal(users_file: &Path, actor: Option<&str>) -> Result<Principal, 
                 server_admin: true,
             },
         }),
-        Some(name) => match UserDb::load(users_file) {
-            Ok(db) => db
-                .get(name)
+        Some(name) => match users.get(name).await {
+            Ok(record) => record
                 .map(|r| r.principal())
                 .ok_or_else(|| format!("no such user: {name}")),
             Err(e) => Err(e.to_string()),
@@ -195,13 +193,13 @@ fn actor_principal(users_file: &Path, actor: Option<&str>) -> Result<Principal, 
     }
 }
 
-async fn domain_list(journal: &ArchiveJournal, users_file: &Path) -> Reply {
-    let db = match UserDb::load(users_file) {
-        Ok(db) => db,
+async fn domain_list(journal: &ArchiveJournal, users: &Directory) -> Reply {
+    let records = match users.list().await {
+        Ok(records) => records,
         Err(e) => return Reply::fail(Vec::new(), e.to_string()),
     };
     let mut domains: BTreeMap<String, u64> = BTreeMap::new();
-    for record in db.users() {
+    for record in &records {
         if let Some(d) = domain_of(&record.name) {
             *domains.entry(d.to_ascii_lowercase()).or_default() += 1;
         }
@@ -301,12 +299,12 @@ async fn billing_report(archive: &ArchiveSettings, month: Option<&str>) -> Reply
     }
 }
 
-async fn execute_store(store: &Store, users_file: &Path, request: &Request) -> Reply {
+async fn execute_store(store: &Store, users_file: &Directory, request: &Request) -> Reply {
     match request {
         Request::Reconstruct(target) => reconstruct(store, target).await,
         Request::Verify(target) => verify(store, target).await,
         Request::QuotaShow { user } => {
-            if let Err(e) = known_user(users_file, user) {
+            if let Err(e) = known_user(users_file, user).await {
                 return Reply::fail(Vec::new(), e.to_string());
             }
             match store.quota().usage(&store.quota().root_of(user)).await {
@@ -319,7 +317,7 @@ async fn execute_store(store: &Store, users_file: &Path, request: &Request) -> R
             storage_kib,
             messages,
         } => {
-            if let Err(e) = known_user(users_file, user) {
+            if let Err(e) = known_user(users_file, user).await {
                 return Reply::fail(Vec::new(), e.to_string());
             }
             let storage_bytes = match storage_kib.map(|k| k.checked_mul(1024)) {
@@ -352,8 +350,8 @@ async fn execute_store(store: &Store, users_file: &Path, request: &Request) -> R
     }
 }
 
-fn known_user(users_file: &Path, user: &str) -> Result<(), UsersError> {
-    match UserDb::load(users_file)?.get(user) {
+async fn known_user(users: &Directory, user: &str) -> Result<(), UsersError> {
+    match users.get(user).await? {
         Some(_) => Ok(()),
         None => Err(UsersError::NoSuchUser(user.to_owned())),
     }
@@ -492,15 +490,15 @@ mod tests {
     use mailroom_store_memory::MemoryStore;
 
     use super::*;
-    use crate::users::hash_password;
+    use crate::users::{UserDb, hash_password};
 
-    fn users(dir: &Path) -> std::path::PathBuf {
+    fn users(dir: &std::path::Path) -> Directory {
         let path = dir.join("users.toml");
         UserDb::modify(&path, |db| {
             db.add("alice@example.com", hash_password("pw")?, Vec::new())
         })
         .unwrap();
-        path
+        Directory::File(path)
     }
 
     async fn append(store: &Store, user: &str, text: &str) {

@@ -81,11 +81,12 @@ impl AdminSocket {
     /// Serves admin connections until `stop` completes, on the
     /// `mailroom_server` runtime: at most [`MAX_CONNECTIONS`] at once (more
     /// get `NO`), [`REQUEST_TIMEOUT`] to send each request. Requests run on
-    /// `store`; the quota commands check users in `users_file`.
+    /// `store`; the quota commands check users in `users_file` (the users
+    /// file or the PostgreSQL users table).
     pub async fn serve(
         mut self,
         store: Store,
-        users_file: PathBuf,
+        users_file: crate::users::Directory,
         stop: impl Future<Output = ()> + Send,
     ) -> io::Result<()> {
         let Some(listener) = self.listener.take() else {
@@ -120,7 +121,7 @@ impl AdminSocket {
 #[derive(Debug)]
 struct Shared {
     store: Store,
-    users_file: PathBuf,
+    users_file: crate::users::Directory,
     archive: ArchiveSettings,
     replication: Option<crate::replication::Node>,
 }
