@@ -36,6 +36,15 @@
 //! target of 1 s is not met), 0.98 ms per account for the compare after a
 //! restart.
 //!
+//! Then (release, `--messages 10000 --catchup 1000 --lag-seconds 5
+//! --accounts 10 --no-dovecot`, load average 18-20, one run each) the
+//! primary read every message through a fresh load of its mailbox (index
+//! mapped, every record verified: O(mailbox size) per message). With the
+//! mailbox kept loaded, a page of bytes read per call and RECORDS frames
+//! pipelined: initial sync 366 -> 108 us of CPU per message (both ends),
+//! lag median 3.35 s -> 0.21 s and p99 6.2 s -> 0.61 s while LMTP
+//! delivered 2,168 and 1,581 msg/s.
+//!
 //! The primary is filled through `Replication::apply_messages` in batches
 //! of 1,000 (the same records and files an append makes, written faster),
 //! and Dovecot's Maildir by writing its files; neither is timed.
