@@ -54,9 +54,12 @@
 mod address;
 pub mod codec;
 mod header;
+mod sort_fields;
 mod structure;
 #[cfg(test)]
 mod tests;
+
+pub use sort_fields::{SortFields, header_field};
 
 /// Parts nested deeper than this become leaves (the same limit as Dovecot's
 /// `mail_max_nested_mime_parts` default, so clients see the same tree).

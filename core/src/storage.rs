@@ -14,7 +14,7 @@ use crate::message::{
     Appended, Changes, CopyResult, MailboxSnapshot, MessageContent, MessageMeta, NewMessage,
     StoreResult,
 };
-use crate::mime::MessageSummary;
+use crate::mime::{MessageSummary, SortFields};
 use crate::quota::QuotaLimits;
 use crate::types::{ModSeq, Uid};
 
@@ -169,6 +169,10 @@ pub trait Storage: Send + Sync + Debug {
     }
 }
 
+/// How many full summaries the default [`Mailbox::sort_fields`] asks for
+/// (and holds) at once.
+pub const SORT_FIELDS_CHUNK: usize = 1024;
+
 /// One open mailbox. Cheap to clone behind an `Arc`; every session that
 /// selects the mailbox holds one.
 #[async_trait]
@@ -198,6 +202,26 @@ pub trait Mailbox: Send + Sync + Debug {
     /// longer present are left out. Must not open message files when the
     /// cache holds them.
     async fn summaries(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<MessageSummary>)>>;
+
+    /// What SORT and THREAD read of the given UIDs ([`SortFields`]), in the
+    /// same order; UIDs no longer present are left out. Must not open
+    /// message files when the cache holds their summaries. The default
+    /// takes them from [`Mailbox::summaries`], [`SORT_FIELDS_CHUNK`] UIDs at
+    /// a time, so no more than that many full summaries are held at once; a
+    /// store that can read them without building summaries overrides it
+    /// (the CRC store decodes them straight from its cache records).
+    async fn sort_fields(&self, uids: &[Uid]) -> Result<Vec<(Uid, SortFields)>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(SORT_FIELDS_CHUNK) {
+            out.extend(
+                self.summaries(chunk)
+                    .await?
+                    .into_iter()
+                    .map(|(uid, s)| (uid, SortFields::of(&s))),
+            );
+        }
+        Ok(out)
+    }
 
     /// The whole message, verified against its GUID.
     async fn content(&self, uid: Uid) -> Result<MessageContent>;

@@ -6,7 +6,7 @@
 //! elements. Decoding is bounded: every length is checked against the bytes
 //! left, and body parts nest at most [`MAX_DEPTH`] deep.
 
-use super::{Address, BodyPart, Disposition, Envelope, MessageSummary, PartKind};
+use super::{Address, BodyPart, Disposition, Envelope, MessageSummary, PartKind, SortFields};
 
 /// The deepest MIME nesting decoded.
 pub const MAX_DEPTH: usize = 64;
@@ -224,6 +224,120 @@ impl<'a> Dec<'a> {
             message_id: self.opt_bytes()?,
         })
     }
+    fn sent_date(&mut self) -> R<Option<(i64, i16)>> {
+        match self.u8()? {
+            0 => Ok(None),
+            1 => {
+                let t = self.u64()? as i64;
+                let mut o = [0u8; 2];
+                o.copy_from_slice(self.take(2)?);
+                Ok(Some((t, i16::from_le_bytes(o))))
+            }
+            _ => Err("bad sent-date tag"),
+        }
+    }
+    // The skipping readers below check lengths, tags and nesting as the
+    // decoding ones do, but not that strings are UTF-8 (nothing skipped is
+    // looked at).
+    fn skip_bytes(&mut self) -> R<()> {
+        let n = self.u32()? as usize;
+        self.take(n).map(|_| ())
+    }
+    fn skip_opt(&mut self) -> R<()> {
+        match self.u8()? {
+            0 => Ok(()),
+            1 => self.skip_bytes(),
+            _ => Err("bad option tag"),
+        }
+    }
+    fn skip_params(&mut self) -> R<()> {
+        let n = self.count(8)?;
+        for _ in 0..n {
+            self.skip_bytes()?;
+            self.skip_bytes()?;
+        }
+        Ok(())
+    }
+    fn skip_addrs(&mut self) -> R<()> {
+        let n = self.count(4)?;
+        for _ in 0..n {
+            for _ in 0..4 {
+                self.skip_opt()?;
+            }
+        }
+        Ok(())
+    }
+    /// The first address of a list, the others skipped.
+    fn first_addr(&mut self) -> R<Option<Address>> {
+        let n = self.count(4)?;
+        let mut first = None;
+        for i in 0..n {
+            if i == 0 {
+                first = Some(Address {
+                    name: self.opt_bytes()?,
+                    adl: self.opt_bytes()?,
+                    mailbox: self.opt_bytes()?,
+                    host: self.opt_bytes()?,
+                });
+            } else {
+                for _ in 0..4 {
+                    self.skip_opt()?;
+                }
+            }
+        }
+        Ok(first)
+    }
+    fn skip_envelope(&mut self) -> R<()> {
+        self.skip_opt()?;
+        self.skip_opt()?;
+        for _ in 0..6 {
+            self.skip_addrs()?;
+        }
+        self.skip_opt()?;
+        self.skip_opt()
+    }
+    fn skip_part(&mut self, depth: usize) -> R<()> {
+        if depth > MAX_DEPTH {
+            return Err("MIME nesting too deep");
+        }
+        // offsets, length and lines
+        self.take(8 + 8 + 8 + 4)?;
+        self.skip_bytes()?;
+        self.skip_bytes()?;
+        self.skip_params()?;
+        self.skip_opt()?;
+        self.skip_opt()?;
+        self.skip_bytes()?;
+        self.skip_opt()?;
+        match self.u8()? {
+            0 => {}
+            1 => {
+                self.skip_bytes()?;
+                self.skip_params()?;
+            }
+            _ => return Err("bad disposition tag"),
+        }
+        let n = self.count(4)?;
+        for _ in 0..n {
+            self.skip_bytes()?;
+        }
+        self.skip_opt()?;
+        match self.u8()? {
+            0 => Ok(()),
+            1 => {
+                let n = self.count(40)?;
+                for _ in 0..n {
+                    self.skip_part(depth + 1)?;
+                }
+                Ok(())
+            }
+            2 => {
+                self.skip_envelope()?;
+                self.skip_part(depth + 1)
+            }
+            _ => Err("bad part kind"),
+        }
+    }
     fn part(&mut self, depth: usize) -> R<BodyPart> {
         if depth > MAX_DEPTH {
             return Err("MIME nesting too deep");
@@ -295,16 +409,7 @@ pub fn decode(b: &[u8]) -> Result<MessageSummary, &'static str> {
     let envelope = d.envelope()?;
     let structure = d.part(0)?;
     let header = d.bytes()?;
-    let sent_date = match d.u8()? {
-        0 => None,
-        1 => {
-            let t = d.u64()? as i64;
-            let mut o = [0u8; 2];
-            o.copy_from_slice(d.take(2)?);
-            Some((t, i16::from_le_bytes(o)))
-        }
-        _ => return Err("bad sent-date tag"),
-    };
+    let sent_date = d.sent_date()?;
     if d.at != b.len() {
         return Err("trailing bytes");
     }
@@ -313,6 +418,43 @@ pub fn decode(b: &[u8]) -> Result<MessageSummary, &'static str> {
         structure,
         header,
         sent_date,
+    })
+}
+
+/// Decodes only what SORT and THREAD read of an encoded summary
+/// ([`SortFields`], equal to `SortFields::of(&decode(b)?)`): the body
+/// structure and the other envelope fields are skipped, and of the header
+/// only the `References:` field is copied. The checks are those of
+/// [`decode`] (every length against the bytes left, tags, nesting, no
+/// trailing bytes) except that skipped strings are not checked for UTF-8.
+pub fn decode_sort_fields(b: &[u8]) -> Result<SortFields, &'static str> {
+    let mut d = Dec { b, at: 0 };
+    d.skip_opt()?; // date
+    let subject = d.opt_bytes()?;
+    let from = d.first_addr()?;
+    d.skip_addrs()?; // sender
+    d.skip_addrs()?; // reply-to
+    let to = d.first_addr()?;
+    let cc = d.first_addr()?;
+    d.skip_addrs()?; // bcc
+    let in_reply_to = d.opt_bytes()?;
+    let message_id = d.opt_bytes()?;
+    d.skip_part(0)?;
+    let n = d.u32()? as usize;
+    let header = d.take(n)?;
+    let sent_date = d.sent_date()?;
+    if d.at != b.len() {
+        return Err("trailing bytes");
+    }
+    Ok(SortFields {
+        subject,
+        from,
+        to,
+        cc,
+        sent_date: sent_date.map(|(t, _)| t),
+        message_id,
+        in_reply_to,
+        references: super::header_field(header, "References"),
     })
 }
 
@@ -361,7 +503,22 @@ mod tests {
         let b = encode(&sample());
         for n in 0..b.len() {
             assert!(decode(&b[..n]).is_err());
+            assert!(decode_sort_fields(&b[..n]).is_err());
         }
+    }
+
+    #[test]
+    fn sort_fields_are_those_of_the_summary() {
+        let mut s = sample();
+        s.header = b"References: <a@x>\r\n\t<b@x>\r\n\r\n".to_vec();
+        s.envelope.to = vec![Address::default(), s.envelope.from[0].clone()];
+        let f = decode_sort_fields(&encode(&s)).unwrap();
+        assert_eq!(f, SortFields::of(&s));
+        assert_eq!(f.references.as_deref(), Some(&b" <a@x> \t<b@x>"[..]));
+        assert_eq!(f.sent_date, Some(1_700_000_000));
+        let mut trailing = encode(&s);
+        trailing.push(0);
+        assert!(decode_sort_fields(&trailing).is_err());
     }
 
     proptest! {
@@ -374,6 +531,30 @@ mod tests {
         fn roundtrip_parsed(msg in proptest::collection::vec(any::<u8>(), 0..300)) {
             let s = MessageSummary::parse(&msg);
             prop_assert_eq!(decode(&encode(&s)).unwrap(), s);
+        }
+
+        #[test]
+        fn garbage_never_panics_sort_fields(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode_sort_fields(&data);
+        }
+
+        /// The skipping decoder reads what the full one reads, for parsed
+        /// messages with headers of the kinds SORT and THREAD look at.
+        #[test]
+        fn sort_fields_of_parsed(
+            fields in proptest::collection::vec(proptest::sample::select(vec![
+                "From: A <a@x>, b@y\r\n", "To: g: c@z;\r\n", "Cc: d@w\r\n", "Subject: Re: s\r\n",
+                "Date: Tue, 14 Nov 2023 22:13:20 +0100\r\n", "Message-ID: <m@x>\r\n",
+                "In-Reply-To: <p@x>\r\n", "References: <r@x>\r\n <q@x>\r\n",
+                "Content-Type: multipart/mixed; boundary=b\r\n",
+            ]), 0..8),
+            body in proptest::collection::vec(any::<u8>(), 0..200),
+        ) {
+            let mut msg = fields.concat().into_bytes();
+            msg.extend_from_slice(b"\r\n--b\r\nContent-Type: message/rfc822\r\n\r\nSubject: in\r\n\r\nx\r\n--b--\r\n");
+            msg.extend_from_slice(&body);
+            let s = MessageSummary::parse(&msg);
+            prop_assert_eq!(decode_sort_fields(&encode(&s)).unwrap(), SortFields::of(&s));
         }
     }
 }

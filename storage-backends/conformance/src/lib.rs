@@ -79,7 +79,7 @@ use mailroom_core::flags::{Flag, Flags, StoreOp};
 use mailroom_core::guid::MessageGuid;
 use mailroom_core::mailbox::{DEFAULT_MAILBOXES, MailboxName, MailboxRef, SpecialUse};
 use mailroom_core::message::{InternalDate, MessageMeta, NewMessage};
-use mailroom_core::mime::MessageSummary;
+use mailroom_core::mime::{MessageSummary, SortFields};
 use mailroom_core::quota::{Quota, QuotaLimits};
 use mailroom_core::storage::{Mailbox, MailboxWatch, Storage};
 use mailroom_core::types::{ModSeq, Uid};
@@ -932,6 +932,21 @@ pub async fn append_and_fetch<S: Storage + ?Sized>(store: Arc<S>) {
         *sums[1].1,
         MessageSummary::parse(&body(1)),
         "summary of message 1"
+    );
+    let fields = ok(
+        mailbox
+            .sort_fields(&[a3.uid, Uid(9_999), a2.uid, a1.uid])
+            .await,
+        "sort_fields",
+    );
+    assert_eq!(
+        fields,
+        vec![
+            (a3.uid, SortFields::of(&MessageSummary::parse(&body(3)))),
+            (a2.uid, SortFields::of(&MessageSummary::parse(&body(2)))),
+            (a1.uid, SortFields::of(&MessageSummary::parse(&body(1)))),
+        ],
+        "sort fields those of the summaries, in the order asked, missing UIDs left out"
     );
     let metas = ok(
         mailbox.fetch_meta(&[a2.uid, Uid(9_999)]).await,

@@ -1462,6 +1462,14 @@ impl mailroom_core::Mailbox for CrcMailbox {
         self.run(move |_, s, _| s.summaries(&uids)).await
     }
 
+    async fn sort_fields(
+        &self,
+        uids: &[Uid],
+    ) -> Result<Vec<(Uid, mailroom_core::mime::SortFields)>> {
+        let uids = uids.to_vec();
+        self.run(move |_, s, _| s.sort_fields(&uids)).await
+    }
+
     async fn content(&self, uid: Uid) -> Result<MessageContent> {
         self.run(move |_, s, _| s.content(uid)).await
     }

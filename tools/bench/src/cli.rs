@@ -42,6 +42,8 @@ pub(crate) enum Bench {
     Stress(crate::stress::Options),
     /// FETCH BODY.PEEK[] with and without COMPRESS=DEFLATE.
     Compress(crate::compress::Options),
+    /// Only the SORT and THREAD rows of the IMAP benchmark.
+    Sort(crate::sort::Options),
     /// Initial sync, catch-up and lag of replication, next to doveadm backup.
     Replication(crate::replication::Options),
 }

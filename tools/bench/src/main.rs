@@ -15,6 +15,8 @@
 //! - `mailroom-bench stress`: many clients on shared mailboxes, every
 //!   response checked against a model of the mailbox (see the `stress`
 //!   module);
+//! - `mailroom-bench sort`: only the SORT and THREAD rows of the IMAP
+//!   benchmark (see the `sort` module);
 //! - `mailroom-bench compress`: `FETCH 1:* (BODY.PEEK[])` of 10,000
 //!   messages with COMPRESS=DEFLATE, bytes on the wire and time, next to
 //!   Dovecot's `imap_zlib` (see the `compress` module);
@@ -607,6 +609,7 @@ fn main() -> Result<()> {
         Some(cli::Bench::Connections(o)) => connections::main(o),
         Some(cli::Bench::Stress(o)) => stress::main(o),
         Some(cli::Bench::Compress(o)) => compress::main(o),
+        Some(cli::Bench::Sort(o)) => sort::main(o),
         Some(cli::Bench::Replication(o)) => replication::main(o),
     }
 }

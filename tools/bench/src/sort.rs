@@ -8,13 +8,76 @@
 //! fresh connection after EXAMINE (login and EXAMINE not timed), after one
 //! untimed run of every command (Dovecot builds its sort and thread index
 //! data in it, mailroomd fills its summary cache).
+//!
+//! The rows are part of the IMAP benchmark; `mailroom-bench sort` runs
+//! them alone:
+//!
+//! ```sh
+//! target/release/mailroom-bench sort --messages 100000 --rounds 5
+//! ```
 
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
 use super::imap::Client;
-use super::{PASSWORD, Row, Target, USER, median};
+use super::{Dovecot, Mailroomd, PASSWORD, Row, Target, USER, fmt, median};
+
+/// `mailroom-bench sort` options.
+#[derive(clap::Args)]
+pub(crate) struct Options {
+    /// Messages in the mailbox sorted and threaded.
+    #[arg(long, default_value_t = 100_000)]
+    messages: usize,
+    /// Timed rounds (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = crate::cli::at_least_one)]
+    rounds: usize,
+}
+
+/// `mailroom-bench sort`: only these rows, against mailroomd and then
+/// Dovecot in the same run.
+pub(crate) fn main(o: Options) -> Result<()> {
+    let Options { messages, rounds } = o;
+    let tmp = tempfile::Builder::new()
+        .prefix("mailroom-bench")
+        .tempdir()?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    let mut table: Vec<Row> = rows(messages)
+        .into_iter()
+        .map(|work| Row {
+            work,
+            figures: vec![None, None],
+        })
+        .collect();
+    let dir = tmp.path().join("mailroomd");
+    std::fs::create_dir_all(&dir)?;
+    let m = Mailroomd::start(&dir)?;
+    measure(&m, messages, rounds, &mut table, 0, 0)?;
+    drop(m);
+    let d = Dovecot(mailroom_e2e::Dovecot::start(USER, PASSWORD));
+    measure(&d, messages, rounds, &mut table, 0, 1)?;
+    drop(d);
+    println!("| work | mailroomd | dovecot |");
+    println!("|---|---|---|");
+    for row in &table {
+        println!(
+            "| {} | {} | {} |",
+            row.work,
+            fmt(row.figures[0]),
+            fmt(row.figures[1])
+        );
+    }
+    println!(
+        "\nwall-clock times on this machine ({} cores), same run",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
+    Ok(())
+}
 
 /// The commands timed, in row order.
 const COMMANDS: &[&str] = &[

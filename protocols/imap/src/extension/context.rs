@@ -185,22 +185,8 @@ pub(crate) async fn updates(state: &mut State, changed: bool) -> Vec<Response> {
     let mut out = Vec::new();
     let mut kept = Vec::with_capacity(contexts.len());
     for mut ctx in contexts {
-        let with_summaries = ctx.sort.as_ref().is_some_and(|c| {
-            c.iter().any(|c| {
-                !matches!(
-                    c.key,
-                    crate::command::SortKey::Arrival | crate::command::SortKey::Size
-                )
-            })
-        });
-        let found = match crate::session::op::search::matching(
-            state,
-            &ctx.tag,
-            None,
-            &ctx.criteria,
-            with_summaries,
-        )
-        .await
+        let found = match crate::session::op::search::matching(state, &ctx.tag, None, &ctx.criteria)
+            .await
         {
             Ok(found) => found,
             Err(_) => {
@@ -209,9 +195,19 @@ pub(crate) async fn updates(state: &mut State, changed: bool) -> Vec<Response> {
                 continue;
             }
         };
-        let found = match &ctx.sort {
-            Some(criteria) => crate::session::op::sort::sorted(criteria, found),
-            None => found,
+        let found = match (&ctx.sort, state.selected.as_ref()) {
+            (Some(criteria), Some(sel)) => {
+                let mailbox = sel.handle.mailbox().clone();
+                match crate::session::op::sort::sorted(&*mailbox, criteria, found).await {
+                    Ok(found) => found,
+                    Err(_) => {
+                        // As above: try again at the next change.
+                        kept.push(ctx);
+                        continue;
+                    }
+                }
+            }
+            _ => found,
         };
         let new: Vec<Uid> = found.iter().map(|m| m.meta.uid).collect();
         let (remove, add) = diff(&ctx.result, &new, ctx.sort.is_some());

@@ -1,7 +1,9 @@
 //! SORT (RFC 5256) and SORT=DISPLAY (RFC 5957): the base subject of
-//! RFC 5256 §2.1 (also used by THREAD) and the sort values a message is ordered by. Every value comes from the
-//! cached [`MessageSummary`] (envelope, `Date:`) and [`MessageMeta`]
-//! (INTERNALDATE, size): sorting never opens a message file.
+//! RFC 5256 §2.1 (also used by THREAD) and the sort values a message is
+//! ordered by. Every value comes from the message's [`SortFields`] (first
+//! addresses, subject, `Date:`, which the store reads from its cache, see
+//! `Mailbox::sort_fields`) and [`MessageMeta`] (INTERNALDATE, size):
+//! sorting never opens a message file.
 //!
 //! Rules, as the RFCs give them:
 //! - ARRIVAL is the INTERNALDATE; DATE the `Date:` header converted to UTC,
@@ -24,8 +26,8 @@
 use std::cmp::Ordering;
 
 use mail_parser::MessageParser;
-use mailroom_core::mime::Address;
-use mailroom_core::{MessageMeta, MessageSummary};
+use mailroom_core::MessageMeta;
+use mailroom_core::mime::{Address, SortFields};
 
 use crate::command::{SortCriterion, SortKey};
 #[cfg(doc)]
@@ -191,24 +193,18 @@ pub(crate) enum SortValue {
     Text(Vec<u8>),
 }
 
-/// The first entry of an address list. For a group that is its start
-/// marker, whose addr-mailbox is the group name (RFC 3501 §7.4.2): FROM
-/// of `undisclosed-recipients:;` sorts as `undisclosed-recipients`, as in
-/// Dovecot.
-fn first_address(list: &[Address]) -> Option<&Address> {
-    list.first()
+/// The addr-mailbox of the first entry of an address list. For a group
+/// that entry is its start marker, whose addr-mailbox is the group name
+/// (RFC 3501 §7.4.2): FROM of `undisclosed-recipients:;` sorts as
+/// `undisclosed-recipients`, as in Dovecot.
+fn addr_mailbox(first: Option<&Address>) -> Vec<u8> {
+    first.and_then(|a| a.mailbox.clone()).unwrap_or_default()
 }
 
-fn addr_mailbox(list: &[Address]) -> Vec<u8> {
-    first_address(list)
-        .and_then(|a| a.mailbox.clone())
-        .unwrap_or_default()
-}
-
-/// RFC 5957 §3: the display name, decoded, or else `local@domain` (just
-/// the group name for a group).
-fn display(list: &[Address]) -> Vec<u8> {
-    let Some(a) = first_address(list) else {
+/// RFC 5957 §3: the display name of the first address, decoded, or else
+/// `local@domain` (just the group name for a group).
+fn display(first: Option<&Address>) -> Vec<u8> {
+    let Some(a) = first else {
         return Vec::new();
     };
     if let Some(name) = a.name.as_deref() {
@@ -226,32 +222,31 @@ fn display(list: &[Address]) -> Vec<u8> {
     out
 }
 
-/// The value of `key` for a message; `summary` is `None` only when the
+/// The value of `key` for a message; `fields` is `None` only when the
 /// store had none (the string keys are then empty and DATE is ARRIVAL).
 pub(crate) fn sort_value(
     key: SortKey,
     meta: &MessageMeta,
-    summary: Option<&MessageSummary>,
+    fields: Option<&SortFields>,
 ) -> SortValue {
-    let env = summary.map(|s| &s.envelope);
-    let text = |f: &dyn Fn(&mailroom_core::mime::Envelope) -> Vec<u8>| {
-        SortValue::Text(unicode_casemap_bytes(&env.map(f).unwrap_or_default()))
+    let text = |f: &dyn Fn(&SortFields) -> Vec<u8>| {
+        SortValue::Text(unicode_casemap_bytes(&fields.map(f).unwrap_or_default()))
     };
     match key {
         SortKey::Arrival => SortValue::Number(meta.internal_date.timestamp),
         SortKey::Size => SortValue::Number(i64::try_from(meta.size).unwrap_or(i64::MAX)),
         SortKey::Date => SortValue::Number(
-            summary
-                .and_then(|s| s.sent_date)
-                .map_or(meta.internal_date.timestamp, |(ts, _)| ts),
+            fields
+                .and_then(|f| f.sent_date)
+                .unwrap_or(meta.internal_date.timestamp),
         ),
-        SortKey::From => text(&|e| addr_mailbox(&e.from)),
-        SortKey::To => text(&|e| addr_mailbox(&e.to)),
-        SortKey::Cc => text(&|e| addr_mailbox(&e.cc)),
-        SortKey::DisplayFrom => text(&|e| display(&e.from)),
-        SortKey::DisplayTo => text(&|e| display(&e.to)),
-        SortKey::Subject => text(&|e| {
-            let raw = e.subject.as_deref().unwrap_or_default();
+        SortKey::From => text(&|f| addr_mailbox(f.from.as_ref())),
+        SortKey::To => text(&|f| addr_mailbox(f.to.as_ref())),
+        SortKey::Cc => text(&|f| addr_mailbox(f.cc.as_ref())),
+        SortKey::DisplayFrom => text(&|f| display(f.from.as_ref())),
+        SortKey::DisplayTo => text(&|f| display(f.to.as_ref())),
+        SortKey::Subject => text(&|f| {
+            let raw = f.subject.as_deref().unwrap_or_default();
             base_subject(&decode_words(raw)).0.into_bytes()
         }),
     }
@@ -332,8 +327,8 @@ mod tests {
         };
         let value = |subject: &str| {
             let raw = format!("Subject: {subject}\r\n\r\n");
-            let summary = MessageSummary::parse(raw.as_bytes());
-            sort_value(SortKey::Subject, &meta, Some(&summary))
+            let summary = mailroom_core::MessageSummary::parse(raw.as_bytes());
+            sort_value(SortKey::Subject, &meta, Some(&SortFields::of(&summary)))
         };
         assert_eq!(value("Re: ÉCOLE"), value("école"));
         assert_eq!(value("straße"), value("STRAßE"));

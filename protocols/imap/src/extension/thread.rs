@@ -23,6 +23,8 @@
 
 use std::collections::HashMap;
 
+pub use mailroom_core::mime::header_field;
+
 use crate::response::ThreadNode;
 
 /// The most References a message contributes (the last ones, its nearest
@@ -89,36 +91,6 @@ pub fn message_ids(raw: &[u8]) -> Vec<Vec<u8>> {
         rest = &after[close + 1..];
     }
     out
-}
-
-/// The unfolded value of the first `name:` field of a raw header block.
-pub fn header_field(header: &[u8], name: &str) -> Option<Vec<u8>> {
-    let mut lines = header.split(|&b| b == b'\n').peekable();
-    while let Some(line) = lines.next() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let Some(colon) = line.iter().position(|&b| b == b':') else {
-            continue;
-        };
-        if !line[..colon]
-            .trim_ascii_end()
-            .eq_ignore_ascii_case(name.as_bytes())
-        {
-            continue;
-        }
-        let mut value = line[colon + 1..].to_vec();
-        while let Some(next) = lines.peek() {
-            if next.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
-                let next = next.strip_suffix(b"\r").unwrap_or(next);
-                value.push(b' ');
-                value.extend_from_slice(next);
-                lines.next();
-            } else {
-                break;
-            }
-        }
-        return Some(value);
-    }
-    None
 }
 
 /// THREAD=ORDEREDSUBJECT.

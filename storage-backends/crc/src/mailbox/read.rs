@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use mailroom_core::{
     Changes, Error, Flags, InternalDate, MailboxSnapshot, MailboxStatus, MessageMeta,
-    MessageSummary, ModSeq, Result, Uid, UidValidity,
+    MessageSummary, ModSeq, Result, Uid, UidValidity, mime::SortFields,
 };
 use sha1::{Digest, Sha1};
 
@@ -43,6 +43,33 @@ pub(super) fn status_of(h: &Header) -> MailboxStatus {
         size: h.quota_bytes,
         mailbox_id: mailroom_core::MailboxId(h.mailbox_id),
     }
+}
+
+/// How many bytes of the cache file one read of
+/// [`Inner::for_each_cache_payload`] takes at most (unless one record is
+/// larger).
+pub(crate) const CACHE_WINDOW: usize = 1 << 20;
+
+fn cache_bad(dir: &Path, r: &Record, why: &str) -> Error {
+    Error::Corruption(format!(
+        "{}: cache record of UID {}: {why}",
+        dir.join(CACHE_FILE).display(),
+        r.uid
+    ))
+}
+
+/// The payload of a record's cache frame (`r.cache_len` bytes read from
+/// its offset), after checking its length and CRC.
+fn check_cache_frame<'b>(dir: &Path, r: &Record, frame: &'b [u8]) -> Result<&'b [u8]> {
+    let (head, payload) = frame
+        .split_at_checked(CACHE_FRAME_SIZE)
+        .ok_or_else(|| cache_bad(dir, r, "truncated"))?;
+    let plen = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+    let pcrc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    if plen != payload.len() || pcrc != r.cache_crc || crc32fast::hash(payload) != pcrc {
+        return Err(cache_bad(dir, r, "CRC mismatch"));
+    }
+    Ok(payload)
 }
 
 /// Reads as much of `buf` as the file has at `off`.
@@ -254,23 +281,52 @@ impl Shared {
 
     pub(crate) fn summaries(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<MessageSummary>)>> {
         let g = self.read()?;
-        let mut out = Vec::with_capacity(uids.len());
+        let recs = self.records_of(&g, uids)?;
+        let mut out = Vec::with_capacity(recs.len());
+        g.for_each_cache_payload(&self.dir, &self.ctx, &recs, |r, payload| {
+            let s = mailroom_core::mime::codec::decode(payload)
+                .map_err(|why| self.bad_cache_record(r, why))?;
+            out.push((Uid(r.uid), Arc::new(s)));
+            Ok(())
+        })
+        .map_err(|e| self.fail(e))?;
+        Ok(out)
+    }
+
+    /// What SORT and THREAD read of the given UIDs, decoded straight from
+    /// the cache records (no summary is built; see
+    /// `mailroom_core::mime::codec::decode_sort_fields`).
+    pub(crate) fn sort_fields(&self, uids: &[Uid]) -> Result<Vec<(Uid, SortFields)>> {
+        let g = self.read()?;
+        let recs = self.records_of(&g, uids)?;
+        let mut out = Vec::with_capacity(recs.len());
+        g.for_each_cache_payload(&self.dir, &self.ctx, &recs, |r, payload| {
+            let f = mailroom_core::mime::codec::decode_sort_fields(payload)
+                .map_err(|why| self.bad_cache_record(r, why))?;
+            out.push((Uid(r.uid), f));
+            Ok(())
+        })
+        .map_err(|e| self.fail(e))?;
+        Ok(out)
+    }
+
+    /// The records of the given UIDs that are present, in the same order.
+    fn records_of(&self, g: &Inner, uids: &[Uid]) -> Result<Vec<Record>> {
+        let mut recs = Vec::with_capacity(uids.len());
         for uid in uids {
             if let Some((_, r)) = g.find(uid.0).map_err(|e| self.fail(e))? {
-                let payload = g
-                    .cache_payload(&self.dir, &self.ctx, &r)
-                    .map_err(|e| self.fail(e))?;
-                let s = mailroom_core::mime::codec::decode(&payload).map_err(|why| {
-                    self.fail(Error::Corruption(format!(
-                        "{}: cache record of UID {}: {why}",
-                        self.dir.display(),
-                        r.uid
-                    )))
-                })?;
-                out.push((*uid, Arc::new(s)));
+                recs.push(r);
             }
         }
-        Ok(out)
+        Ok(recs)
+    }
+
+    fn bad_cache_record(&self, r: &Record, why: &str) -> Error {
+        Error::Corruption(format!(
+            "{}: cache record of UID {}: {why}",
+            self.dir.display(),
+            r.uid
+        ))
     }
 
     pub(crate) fn content(&self, uid: Uid) -> Result<Bytes> {
@@ -485,31 +541,74 @@ impl Inner {
     pub(crate) fn cache_payload(&self, dir: &Path, ctx: &Ctx, r: &Record) -> Result<Vec<u8>> {
         let f = self.cache_file(dir, ctx)?;
         IoStats::bump(&ctx.stats.cache_reads);
-        let bad = |why: &str| {
-            Error::Corruption(format!(
-                "{}: cache record of UID {}: {why}",
-                dir.join(CACHE_FILE).display(),
-                r.uid
-            ))
-        };
+        let len = self.cache_len(dir, r)?;
+        let mut buf = vec![0u8; len];
+        if read_full_at(f, &mut buf, r.cache_offset)? != len {
+            return Err(cache_bad(dir, r, "truncated"));
+        }
+        check_cache_frame(dir, r, &buf)?;
+        Ok(buf.split_off(CACHE_FRAME_SIZE))
+    }
+
+    /// The length of a record's cache frame, checked against the cache
+    /// file's committed end.
+    fn cache_len(&self, dir: &Path, r: &Record) -> Result<usize> {
         let len = r.cache_len as usize;
         if !(CACHE_FRAME_SIZE..=MAX_CACHE_RECORD).contains(&len)
             || r.cache_offset < CACHE_HEADER_SIZE as u64
             || r.cache_offset + len as u64 > self.hdr.cache_end
         {
-            return Err(bad("offset or length out of range"));
+            return Err(cache_bad(dir, r, "offset or length out of range"));
         }
-        let mut buf = vec![0u8; len];
-        if read_full_at(f, &mut buf, r.cache_offset)? != len {
-            return Err(bad("truncated"));
+        Ok(len)
+    }
+
+    /// Calls `each` with every record of `recs` and its cache payload
+    /// (checked as [`Inner::cache_payload`] checks it), in order. Records
+    /// whose frames follow each other in the cache file within
+    /// [`CACHE_WINDOW`] bytes (those of neighbouring UIDs, as appends
+    /// write them) are read with one read into a buffer reused for the
+    /// next run; nothing else of the file is read, so memory is bounded
+    /// by the window (or one record, if larger) whatever the order.
+    pub(crate) fn for_each_cache_payload(
+        &self,
+        dir: &Path,
+        ctx: &Ctx,
+        recs: &[Record],
+        mut each: impl FnMut(&Record, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        let mut buf = Vec::new();
+        let mut i = 0;
+        while i < recs.len() {
+            let start = recs[i].cache_offset;
+            let mut end = start + self.cache_len(dir, &recs[i])? as u64;
+            let mut j = i + 1;
+            while let Some(r) = recs.get(j) {
+                let r_end = r.cache_offset + self.cache_len(dir, r)? as u64;
+                if r.cache_offset < end || r_end - start > CACHE_WINDOW as u64 {
+                    break;
+                }
+                end = r_end;
+                j += 1;
+            }
+            let f = self.cache_file(dir, ctx)?;
+            IoStats::bump(&ctx.stats.cache_reads);
+            let want = usize::try_from(end - start).unwrap_or(usize::MAX);
+            buf.clear();
+            buf.resize(want, 0);
+            let got = read_full_at(f, &mut buf, start)?;
+            for r in &recs[i..j] {
+                let at = usize::try_from(r.cache_offset - start).unwrap_or(usize::MAX);
+                let frame = at
+                    .checked_add(r.cache_len as usize)
+                    .filter(|&e| e <= got)
+                    .map(|e| &buf[at..e])
+                    .ok_or_else(|| cache_bad(dir, r, "truncated"))?;
+                each(r, check_cache_frame(dir, r, frame)?)?;
+            }
+            i = j;
         }
-        let plen = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
-        let pcrc = u32::from_le_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        let payload = buf.split_off(CACHE_FRAME_SIZE);
-        if plen != payload.len() || pcrc != r.cache_crc || crc32fast::hash(&payload) != pcrc {
-            return Err(bad("CRC mismatch"));
-        }
-        Ok(payload)
+        Ok(())
     }
 
     /// Every committed record, checked (for copy, verify, reconstruct).

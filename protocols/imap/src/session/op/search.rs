@@ -62,7 +62,7 @@ pub(crate) async fn handle(
     }
     let save = return_options.is_some_and(|o| o.contains(&SearchReturn::Save));
     let uses_modseq = uses(criteria, &|k| matches!(k, SearchKey::ModSeq(_)));
-    let found = match matching(state, tag, charset, criteria, false).await {
+    let found = match matching(state, tag, charset, criteria).await {
         Ok(found) => found,
         Err(reply) => {
             if save {
@@ -166,15 +166,11 @@ pub(crate) struct Match {
     pub(crate) seq: u32,
     /// Its UID, flags, modseq, INTERNALDATE and size.
     pub(crate) meta: MessageMeta,
-    /// Its envelope and header from the cache, when asked for (or needed by
-    /// the criteria).
-    pub(crate) summary: Option<Arc<MessageSummary>>,
 }
 
 /// The messages of the selected mailbox that match `criteria`, in
-/// mailbox order, for SEARCH, SORT and THREAD. With `with_summaries`
-/// every match carries its cached summary (envelope and header), fetched
-/// without opening message files unless the criteria need the body.
+/// mailbox order, for SEARCH, SORT and THREAD (which then ask the store
+/// for the sort fields of the matches, see `sort::sort_fields`).
 /// `Err` is the reply to send instead (bad charset, nesting, store
 /// failure).
 pub(crate) async fn matching(
@@ -182,7 +178,6 @@ pub(crate) async fn matching(
     tag: &str,
     charset: Option<&str>,
     criteria: &SearchKey,
-    with_summaries: bool,
 ) -> Result<Vec<Match>, Reply> {
     if let Some(cs) = charset
         && !cs.eq_ignore_ascii_case("UTF-8")
@@ -282,20 +277,7 @@ pub(crate) async fn matching(
             }
         };
         if matched {
-            let summary = summaries.get(u).cloned();
-            hits.push(Match { seq, meta, summary });
-        }
-    }
-    if with_summaries && !needs_summary && !hits.is_empty() {
-        let wanted: Vec<Uid> = hits.iter().map(|m| m.meta.uid).collect();
-        let mut found: HashMap<Uid, Arc<MessageSummary>> = mailbox
-            .summaries(&wanted)
-            .await
-            .map_err(|e| super::fail(tag, &e))?
-            .into_iter()
-            .collect();
-        for m in &mut hits {
-            m.summary = found.remove(&m.meta.uid);
+            hits.push(Match { seq, meta });
         }
     }
     Ok(hits)

@@ -3,10 +3,14 @@
 //! the sort criteria (see [`crate::extension::sort`] for the values
 //! compared and the collation), ties by sequence number; answered
 //! `* SORT n n ...`, with `(MODSEQ m)` when the criteria used MODSEQ
-//! (RFC 7162 §3.1.5). The values come from the cache (envelope, `Date:`,
-//! INTERNALDATE, size): no message file is opened unless a search key
-//! needs the body. With `RETURN (...)` (ESORT, RFC 5267, see
+//! (RFC 7162 §3.1.5). The values come from the store's sort fields
+//! (`Mailbox::sort_fields`, read from the cache [`FIELDS_CHUNK`] messages
+//! at a time, so a SORT holds its sort values and no more than one chunk
+//! of fields) and the metadata (INTERNALDATE, size): no message file is
+//! opened unless a search key needs the body. With `RETURN (...)` (ESORT, RFC 5267, see
 //! [`crate::extension::esort`]) the answer is an ESEARCH response.
+
+use std::collections::HashMap;
 
 use super::super::{Reply, State};
 use super::search::{Match, matching};
@@ -14,7 +18,12 @@ use crate::command::{SearchKey, SearchReturn, SortCriterion, SortKey};
 use crate::extension::sort::{SortValue, compare, sort_value};
 use crate::extension::{context, esort, searchres};
 use crate::response::{Data, Response, StatusResponse};
-use mailroom_core::Uid;
+use mailroom_core::mime::SortFields;
+use mailroom_core::{Mailbox, Uid};
+
+/// How many messages' sort fields SORT and THREAD ask the store for (and
+/// hold) at once.
+pub(crate) const FIELDS_CHUNK: usize = 4096;
 
 /// SORT / UID SORT.
 pub(crate) async fn handle(
@@ -30,10 +39,7 @@ pub(crate) async fn handle(
         return super::bad(tag, "UPDATE with the tag of a search still updated");
     }
     let save = return_options.is_some_and(|o| o.contains(&SearchReturn::Save));
-    let needs_summary = criteria
-        .iter()
-        .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
-    let found = match matching(state, tag, Some(charset), search, needs_summary).await {
+    let found = match matching(state, tag, Some(charset), search).await {
         Ok(found) => found,
         Err(reply) => {
             if let (true, Some(sel)) = (save, state.selected.as_mut()) {
@@ -48,7 +54,18 @@ pub(crate) async fn handle(
     } else {
         None
     };
-    let found = sorted(criteria, found);
+    let Some(mailbox) = state.selected.as_ref().map(|s| s.handle.mailbox().clone()) else {
+        return super::bad(tag, "no mailbox selected");
+    };
+    let found = match sorted(&*mailbox, criteria, found).await {
+        Ok(found) => found,
+        Err(e) => {
+            if let (true, Some(sel)) = (save, state.selected.as_mut()) {
+                sel.set_saved(Vec::new());
+            }
+            return super::fail(tag, &e);
+        }
+    };
     if let (true, Some(opts), Some(sel)) = (save, return_options, state.selected.as_mut()) {
         // RFC 5267 §3 with RFC 5182 §2.4: MIN and MAX are the first and
         // last in sort order; the saved result is a set (no order).
@@ -104,19 +121,46 @@ pub(crate) async fn handle(
 }
 
 /// The matches in the order the criteria give, ties by sequence number.
-pub(crate) fn sorted(criteria: &[SortCriterion], found: Vec<Match>) -> Vec<Match> {
-    let mut keyed: Vec<(Vec<SortValue>, Match)> = found
-        .into_iter()
-        .map(|m| {
-            let values = criteria
+/// Each message's sort values are computed once, a chunk of messages at a
+/// time from their sort fields (asked of the store only when a criterion
+/// needs more than ARRIVAL and SIZE).
+pub(crate) async fn sorted(
+    mailbox: &dyn Mailbox,
+    criteria: &[SortCriterion],
+    found: Vec<Match>,
+) -> mailroom_core::Result<Vec<Match>> {
+    let needs_fields = criteria
+        .iter()
+        .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
+    let mut values: Vec<Vec<SortValue>> = Vec::with_capacity(found.len());
+    for chunk in found.chunks(FIELDS_CHUNK) {
+        let fields = if needs_fields {
+            sort_fields(mailbox, chunk).await?
+        } else {
+            HashMap::new()
+        };
+        values.extend(chunk.iter().map(|m| {
+            criteria
                 .iter()
-                .map(|c| sort_value(c.key, &m.meta, m.summary.as_deref()))
-                .collect();
-            (values, m)
-        })
-        .collect();
-    keyed.sort_by(|(va, a), (vb, b)| compare(criteria, va, vb).then(a.seq.cmp(&b.seq)));
-    keyed.into_iter().map(|(_, m)| m).collect()
+                .map(|c| sort_value(c.key, &m.meta, fields.get(&m.meta.uid)))
+                .collect::<Vec<_>>()
+        }));
+    }
+    let mut keyed: Vec<(Vec<SortValue>, Match)> = values.into_iter().zip(found).collect();
+    // Sequence numbers are unique: the order is total, an unstable sort
+    // gives the same answer.
+    keyed.sort_unstable_by(|(va, a), (vb, b)| compare(criteria, va, vb).then(a.seq.cmp(&b.seq)));
+    Ok(keyed.into_iter().map(|(_, m)| m).collect())
+}
+
+/// The sort fields of some matches, by UID (a message expunged meanwhile
+/// has none).
+pub(crate) async fn sort_fields(
+    mailbox: &dyn Mailbox,
+    matches: &[Match],
+) -> mailroom_core::Result<HashMap<Uid, SortFields>> {
+    let uids: Vec<Uid> = matches.iter().map(|m| m.meta.uid).collect();
+    Ok(mailbox.sort_fields(&uids).await?.into_iter().collect())
 }
 
 fn uses_modseq(k: &SearchKey) -> bool {
