@@ -11,9 +11,9 @@
 //!   BEFORE/ON/SINCE do.
 //! - SAVEDATESUPPORTED asks whether the mailbox keeps save dates; it is
 //!   answered per message: it matches the messages that have one. In the
-//!   memory and CRC stores that is every message saved since the store
-//!   kept them (so every message of a new mailbox); the PostgreSQL store
-//!   keeps none yet, so it matches nothing there and FETCH says NIL.
+//!   memory, CRC and PostgreSQL stores that is every message saved since
+//!   the store kept them (so every message of a new mailbox; in PostgreSQL,
+//!   every row written since schema version 2).
 
 use mailroom_core::MessageMeta;
 
