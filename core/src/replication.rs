@@ -335,6 +335,34 @@ pub struct SyncPoint {
     pub namespace: Option<u32>,
 }
 
+/// A sync point a primary is about to propose: the head it sends as a
+/// batch's expected head, recorded durably before the batch goes out
+/// ([`Replication::set_pending_sync_point`]) and cleared by the next
+/// [`Replication::set_sync_point`]. The replica records its sync point as
+/// soon as it has applied the batch, so a primary killed between that and
+/// its own [`Replication::set_sync_point`] finds the replica's head above
+/// its last sync point; if the replica's head is exactly this one (every
+/// field, state CRC included), the replica holds the batch and nothing of
+/// its own, and the pending point becomes the sync point (no split brain).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PendingSyncPoint {
+    /// The primary's head as sent.
+    pub head: MailboxHead,
+    /// The primary's [`namespace_digest`] of the mailbox then.
+    pub namespace: Option<u32>,
+}
+
+impl PendingSyncPoint {
+    /// The sync point it becomes once the replica is known to hold it.
+    pub fn point(&self) -> SyncPoint {
+        SyncPoint {
+            uid_next: self.head.uid_next,
+            highest_modseq: self.head.highest_modseq,
+            namespace: self.namespace,
+        }
+    }
+}
+
 /// A digest of what a mailbox looks like in its account's namespace, for
 /// [`SyncPoint::namespace`]: CRC-32 (IEEE) over the name's bytes, a zero
 /// byte, the special use's attribute (`\Sent`; nothing for none), a zero
@@ -524,8 +552,8 @@ pub trait Replication: Storage + Debug {
         Ok(None)
     }
 
-    /// Records a [`SyncPoint`] (both ends do, after a verified batch). The
-    /// default keeps nothing.
+    /// Records a [`SyncPoint`] (both ends do, after a verified batch),
+    /// clearing a [`PendingSyncPoint`]. The default keeps nothing.
     async fn set_sync_point(
         &self,
         mailbox: &MailboxRef,
@@ -533,6 +561,32 @@ pub trait Replication: Storage + Debug {
         point: SyncPoint,
     ) -> Result<()> {
         let _ = (mailbox, uid_validity, point);
+        Ok(())
+    }
+
+    /// Primary side: the [`PendingSyncPoint`] recorded and not yet
+    /// cleared by [`Replication::set_sync_point`], if any. The default
+    /// knows none (a primary killed after its replica recorded a batch's
+    /// sync point then merges, which loses nothing).
+    async fn pending_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<Option<PendingSyncPoint>> {
+        let _ = (mailbox, uid_validity);
+        Ok(None)
+    }
+
+    /// Primary side: records `pending` durably (keeping the sync point)
+    /// before a batch with that expected head is sent. The default keeps
+    /// nothing.
+    async fn set_pending_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        pending: PendingSyncPoint,
+    ) -> Result<()> {
+        let _ = (mailbox, uid_validity, pending);
         Ok(())
     }
 

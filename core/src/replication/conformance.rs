@@ -48,8 +48,8 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::{
-    ApplyBatch, ChangePosition, NamespaceOp, ReplicaMessage, ReplicaRecord, Replication, StateCrc,
-    SyncPoint,
+    ApplyBatch, ChangePosition, MailboxHead, NamespaceOp, PendingSyncPoint, ReplicaMessage,
+    ReplicaRecord, Replication, StateCrc, SyncPoint,
 };
 use crate::MailboxId;
 use crate::acl::Rights;
@@ -764,6 +764,61 @@ where
             .await
             .unwrap_or_else(|e| panic!("{e}")),
         Some(point)
+    );
+    // A pending point is kept beside the sync point, which it does not
+    // change, until the next sync point clears it.
+    let head = store
+        .record_digests(&boxed, uv)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .0;
+    let pending = PendingSyncPoint {
+        head: MailboxHead {
+            uid_next: Uid(7),
+            highest_modseq: ModSeq(9),
+            messages: 3,
+            state_crc: StateCrc(0xdead_beef),
+            ..head
+        },
+        namespace: Some(0x0bad_cafe),
+    };
+    store
+        .set_pending_sync_point(&boxed, uv, pending)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .pending_sync_point(&boxed, uv)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        Some(pending)
+    );
+    assert_eq!(
+        store
+            .sync_point(&boxed, uv)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        Some(point),
+        "a pending point leaves the sync point alone"
+    );
+    store
+        .set_sync_point(&boxed, uv, pending.point())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        store
+            .sync_point(&boxed, uv)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        Some(pending.point())
+    );
+    assert_eq!(
+        store
+            .pending_sync_point(&boxed, uv)
+            .await
+            .unwrap_or_else(|e| panic!("{e}")),
+        None,
+        "a sync point clears the pending one"
     );
     store.delete(&boxed).await.unwrap_or_else(|e| panic!("{e}"));
     store

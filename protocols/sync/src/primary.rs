@@ -20,7 +20,7 @@ use std::time::Duration;
 use futures::{SinkExt, StreamExt};
 use mailroom_core::replication::{
     AccountState, ApplyBatch, ChangePosition, MailboxHead, MailboxState, NamespaceOp,
-    ReplicaMessage, ReplicaRecord, StateCrc, SyncPoint, namespace_digest,
+    PendingSyncPoint, ReplicaMessage, ReplicaRecord, StateCrc, SyncPoint, namespace_digest,
 };
 use mailroom_core::{MailboxName, MailboxRef, ModSeq, Replication, Uid, UidValidity};
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -576,6 +576,28 @@ where
 
     fn store(&self) -> &Arc<dyn Replication> {
         &self.primary.store
+    }
+
+    /// Records `head` as the pending sync point before a batch with it as
+    /// the expected head is sent: the replica records its sync point as
+    /// soon as it applied the batch, so if this primary stops before it
+    /// records its own, the next comparison still knows the replica is at
+    /// this head (rather than ahead of the last sync point: a split brain).
+    async fn propose(
+        &mut self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        head: MailboxHead,
+    ) -> Result<()> {
+        let pending = PendingSyncPoint {
+            head,
+            namespace: self.namespaces.get(&head.uid_validity.0).copied(),
+        };
+        let store = Arc::clone(self.store());
+        store
+            .set_pending_sync_point(mailbox, uid_validity, pending)
+            .await?;
+        Ok(())
     }
 
     fn report_bytes(&mut self) {
@@ -1382,7 +1404,32 @@ where
         their_point: Option<SyncPoint>,
     ) -> Result<Verdict> {
         let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
-        let point = self.store().sync_point(&mailbox, key.uid_validity).await?;
+        let mut point = self.store().sync_point(&mailbox, key.uid_validity).await?;
+        if ours_now != theirs
+            && let Some(pending) = self
+                .store()
+                .pending_sync_point(&mailbox, key.uid_validity)
+                .await?
+            && pending.head == theirs
+        {
+            // This primary stopped after the replica recorded a batch's
+            // sync point and before it recorded its own: the replica holds
+            // exactly that batch (every head field, state CRC included)
+            // and nothing of its own, so that head is the sync point. A
+            // replica that changed after it (promoted and written) has
+            // another head and is merged from the older sync point.
+            tracing::info!(
+                mailbox = %mailbox,
+                uid_next = theirs.uid_next.0,
+                highest_modseq = theirs.highest_modseq.0,
+                "the replica holds the batch sent before this primary stopped: in step up to it"
+            );
+            let here = pending.point();
+            self.store()
+                .set_sync_point(&mailbox, key.uid_validity, here)
+                .await?;
+            point = Some(here);
+        }
         if ours_now == theirs {
             let here = self.point_at(&ours_now);
             if point != Some(here) {
@@ -1444,6 +1491,9 @@ where
             )
             .await?;
             let last_page = !page.more;
+            if last_page {
+                self.propose(&mailbox, key.uid_validity, page.head).await?;
+            }
             // Sent without waiting for the replica: it applies this page
             // while the next one is read here (`RECORDS_WINDOW`).
             self.queue_records(
@@ -1873,6 +1923,7 @@ where
             )
             .await?;
         let ours_head = applied_ours.head;
+        self.propose(&mailbox, uv, ours_head).await?;
         let applied = self
             .send_records(key, to_theirs, expunge_theirs, Some(ours_head))
             .await?;
@@ -2000,6 +2051,7 @@ where
                 attempt,
                 "resync: sending differing records"
             );
+            self.propose(&mailbox, key.uid_validity, ours_head).await?;
             let applied = self
                 .send_records(key, messages, gone, Some(ours_head))
                 .await?;

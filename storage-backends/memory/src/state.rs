@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use mailroom_core::replication::{StateCrc, SyncPoint};
+use mailroom_core::replication::{PendingSyncPoint, StateCrc, SyncPoint};
 use mailroom_core::{
     Acl, Appended, Changes, CopyResult, Error, Flag, Flags, InternalDate, MailboxId,
     MailboxSnapshot, MailboxStatus, MailboxWatch, MessageGuid, MessageMeta, MessageSummary, ModSeq,
@@ -185,6 +185,9 @@ pub(crate) struct MailboxState {
     pub(crate) acl: Acl,
     /// The last state replication verified both ends share.
     pub(crate) sync_point: Option<SyncPoint>,
+    /// The sync point a primary is about to propose (cleared by the next
+    /// sync point).
+    pub(crate) pending_sync_point: Option<PendingSyncPoint>,
 }
 
 impl MailboxState {
@@ -207,6 +210,7 @@ impl MailboxState {
             special_use,
             acl: Acl::default(),
             sync_point: None,
+            pending_sync_point: None,
         }
     }
 

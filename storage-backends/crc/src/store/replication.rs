@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use mailroom_core::replication::{
     AccountState, Applied, ApplyBatch, ChangePosition, ChangeWatch, ChangedAccounts, MailboxHead,
-    MailboxState, NamespaceOp, RecordsSince, ReplicaRecord, SyncPoint,
+    MailboxState, NamespaceOp, PendingSyncPoint, RecordsSince, ReplicaRecord, StateCrc, SyncPoint,
 };
 use mailroom_core::{
     Acl, Error, MailboxName, MailboxRef, ModSeq, Replication, Result, Uid, UidValidity,
@@ -26,66 +26,147 @@ use crate::mailbox::{Shared, create_empty};
 
 /// The sync point file in a mailbox directory (FORMAT.md, "Replication").
 pub(crate) const SYNC_POINT_FILE: &str = "syncpoint";
-/// Its magic (version 2, with the namespace digest).
-const SYNC_POINT_MAGIC: &[u8; 8] = b"MRCRCSP2";
-/// Its length: magic, uid_validity, uid_next, highest_modseq, whether a
-/// namespace digest follows, the digest, CRC.
-const SYNC_POINT_LEN: usize = 8 + 4 + 4 + 8 + 4 + 4 + 4;
+/// Its magic (version 3: the sync point and a pending one).
+const SYNC_POINT_MAGIC: &[u8; 8] = b"MRCRCSP3";
+/// Its length: magic, uid_validity, flags, the point (uid_next,
+/// highest_modseq, namespace digest), the pending point (uid_next,
+/// highest_modseq, messages, state CRC, namespace digest), CRC.
+const SYNC_POINT_LEN: usize = 8 + 4 + 4 + (4 + 8 + 4) + (4 + 8 + 4 + 4 + 4) + 4;
+/// Version 3 flags: a sync point, its namespace digest, a pending point,
+/// its namespace digest.
+const SP_POINT: u32 = 1;
+const SP_POINT_NS: u32 = 2;
+const SP_PENDING: u32 = 4;
+const SP_PENDING_NS: u32 = 8;
+/// The second version's magic (a sync point with its namespace digest),
+/// still read.
+const SYNC_POINT_MAGIC_V2: &[u8; 8] = b"MRCRCSP2";
+/// Its length.
+const SYNC_POINT_LEN_V2: usize = 8 + 4 + 4 + 8 + 4 + 4 + 4;
 /// The first version's magic (no namespace digest), still read.
 const SYNC_POINT_MAGIC_V1: &[u8; 8] = b"MRCRCSYP";
 /// Its length.
 const SYNC_POINT_LEN_V1: usize = 8 + 4 + 4 + 8 + 4;
 
-fn encode_sync_point(uv: u32, p: SyncPoint) -> Vec<u8> {
+/// What a syncpoint file holds for one incarnation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct SyncPoints {
+    point: Option<SyncPoint>,
+    pending: Option<PendingSyncPoint>,
+}
+
+fn encode_sync_points(uv: u32, p: SyncPoints) -> Vec<u8> {
+    let mut flags = 0;
+    if let Some(point) = p.point {
+        flags |= SP_POINT;
+        if point.namespace.is_some() {
+            flags |= SP_POINT_NS;
+        }
+    }
+    if let Some(pending) = p.pending {
+        flags |= SP_PENDING;
+        if pending.namespace.is_some() {
+            flags |= SP_PENDING_NS;
+        }
+    }
     let mut b = Vec::with_capacity(SYNC_POINT_LEN);
     b.extend_from_slice(SYNC_POINT_MAGIC);
     b.extend_from_slice(&uv.to_le_bytes());
-    b.extend_from_slice(&p.uid_next.0.to_le_bytes());
-    b.extend_from_slice(&p.highest_modseq.0.to_le_bytes());
-    b.extend_from_slice(&u32::from(p.namespace.is_some()).to_le_bytes());
-    b.extend_from_slice(&p.namespace.unwrap_or(0).to_le_bytes());
+    b.extend_from_slice(&flags.to_le_bytes());
+    b.extend_from_slice(&p.point.map_or(0, |x| x.uid_next.0).to_le_bytes());
+    b.extend_from_slice(&p.point.map_or(0, |x| x.highest_modseq.0).to_le_bytes());
+    b.extend_from_slice(&p.point.and_then(|x| x.namespace).unwrap_or(0).to_le_bytes());
+    let head = p.pending.map(|x| x.head);
+    b.extend_from_slice(&head.map_or(0, |h| h.uid_next.0).to_le_bytes());
+    b.extend_from_slice(&head.map_or(0, |h| h.highest_modseq.0).to_le_bytes());
+    b.extend_from_slice(&head.map_or(0, |h| h.messages).to_le_bytes());
+    b.extend_from_slice(&head.map_or(0, |h| h.state_crc.0).to_le_bytes());
+    b.extend_from_slice(
+        &p.pending
+            .and_then(|x| x.namespace)
+            .unwrap_or(0)
+            .to_le_bytes(),
+    );
     let crc = crc32fast::hash(&b);
     b.extend_from_slice(&crc.to_le_bytes());
     b
 }
 
-/// The sync point of incarnation `uv`, if the file holds one for it. A
+/// The sync points of incarnation `uv`, if the file holds them for it. A
 /// damaged file counts as none (a merge then treats every message as
 /// changed since the split and loses nothing).
-fn decode_sync_point(b: &[u8], uv: u32) -> Option<SyncPoint> {
+fn decode_sync_points(b: &[u8], uv: u32) -> SyncPoints {
+    decode_sync_points_checked(b, uv).unwrap_or_default()
+}
+
+fn decode_sync_points_checked(b: &[u8], uv: u32) -> Option<SyncPoints> {
     let le32 = |at: usize| -> Option<u32> {
         Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
     };
-    let (body, namespace) = match b.get(..8)? {
-        m if m == SYNC_POINT_MAGIC && b.len() == SYNC_POINT_LEN => {
-            let namespace = match le32(24)? {
+    let le64 = |at: usize| -> Option<u64> {
+        Some(u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?))
+    };
+    let body = match b.get(..8)? {
+        m if m == SYNC_POINT_MAGIC && b.len() == SYNC_POINT_LEN => SYNC_POINT_LEN - 4,
+        m if m == SYNC_POINT_MAGIC_V2 && b.len() == SYNC_POINT_LEN_V2 => SYNC_POINT_LEN_V2 - 4,
+        m if m == SYNC_POINT_MAGIC_V1 && b.len() == SYNC_POINT_LEN_V1 => SYNC_POINT_LEN_V1 - 4,
+        _ => return None,
+    };
+    if crc32fast::hash(&b[..body]) != le32(body)? || le32(8)? != uv {
+        return None;
+    }
+    if b.get(..8)? != SYNC_POINT_MAGIC {
+        // versions 1 and 2: a sync point, no pending one
+        let namespace = if b.len() == SYNC_POINT_LEN_V2 {
+            match le32(24)? {
                 0 => None,
                 1 => Some(le32(28)?),
                 _ => return None,
-            };
-            (SYNC_POINT_LEN - 4, namespace)
-        }
-        m if m == SYNC_POINT_MAGIC_V1 && b.len() == SYNC_POINT_LEN_V1 => {
-            (SYNC_POINT_LEN_V1 - 4, None)
-        }
-        _ => return None,
-    };
-    if crc32fast::hash(&b[..body]) != le32(body)? {
+            }
+        } else {
+            None
+        };
+        return Some(SyncPoints {
+            point: Some(SyncPoint {
+                uid_next: Uid(le32(12)?),
+                highest_modseq: ModSeq(le64(16)?),
+                namespace,
+            }),
+            pending: None,
+        });
+    }
+    let flags = le32(12)?;
+    if flags & !(SP_POINT | SP_POINT_NS | SP_PENDING | SP_PENDING_NS) != 0 {
         return None;
     }
-    (le32(8)? == uv).then_some(SyncPoint {
-        uid_next: Uid(le32(12)?),
-        highest_modseq: ModSeq(u64::from_le_bytes(b.get(16..24)?.try_into().ok()?)),
-        namespace,
-    })
+    let point = (flags & SP_POINT != 0).then_some(SyncPoint {
+        uid_next: Uid(le32(16)?),
+        highest_modseq: ModSeq(le64(20)?),
+        namespace: (flags & SP_POINT_NS != 0).then_some(le32(28)?),
+    });
+    let pending = (flags & SP_PENDING != 0).then_some(PendingSyncPoint {
+        head: MailboxHead {
+            uid_validity: UidValidity(uv),
+            uid_next: Uid(le32(32)?),
+            highest_modseq: ModSeq(le64(36)?),
+            messages: le32(44)?,
+            state_crc: StateCrc(le32(48)?),
+        },
+        namespace: (flags & SP_PENDING_NS != 0).then_some(le32(52)?),
+    });
+    Some(SyncPoints { point, pending })
+}
+
+fn read_sync_points(dir: &Path, uv: u32) -> Result<SyncPoints> {
+    match fs::read(dir.join(SYNC_POINT_FILE)) {
+        Ok(b) => Ok(decode_sync_points(&b, uv)),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(SyncPoints::default()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn read_sync_point(dir: &Path, uv: u32) -> Result<Option<SyncPoint>> {
-    match fs::read(dir.join(SYNC_POINT_FILE)) {
-        Ok(b) => Ok(decode_sync_point(&b, uv)),
-        Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(e.into()),
-    }
+    Ok(read_sync_points(dir, uv)?.point)
 }
 
 impl StoreInner {
@@ -494,9 +575,49 @@ impl Replication for CrcStore {
         let m = mailbox.clone();
         self.run(move |s| {
             let shared = s.incarnation(&m, uid_validity)?;
+            let points = SyncPoints {
+                point: Some(point),
+                pending: None,
+            };
             write_atomic(
                 &shared.dir.join(SYNC_POINT_FILE),
-                &encode_sync_point(uid_validity.0, point),
+                &encode_sync_points(uid_validity.0, points),
+                s.opts.durability,
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn pending_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<Option<PendingSyncPoint>> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            Ok(read_sync_points(&shared.dir, uid_validity.0)?.pending)
+        })
+        .await
+    }
+
+    async fn set_pending_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        pending: PendingSyncPoint,
+    ) -> Result<()> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            let points = SyncPoints {
+                point: read_sync_points(&shared.dir, uid_validity.0)?.point,
+                pending: Some(pending),
+            };
+            write_atomic(
+                &shared.dir.join(SYNC_POINT_FILE),
+                &encode_sync_points(uid_validity.0, points),
                 s.opts.durability,
             )?;
             Ok(())
@@ -585,22 +706,58 @@ mod tests {
 
     #[test]
     fn sync_point_file_roundtrip_and_checks() {
+        let pending = PendingSyncPoint {
+            head: MailboxHead {
+                uid_validity: UidValidity(9),
+                uid_next: Uid(50),
+                highest_modseq: ModSeq(7_000_000_010),
+                messages: 44,
+                state_crc: StateCrc(0x1234_5678),
+            },
+            namespace: Some(0xfeed_f00d),
+        };
         for namespace in [None, Some(0xfeed_beef)] {
             let p = SyncPoint {
                 uid_next: Uid(42),
                 highest_modseq: ModSeq(7_000_000_000),
                 namespace,
             };
-            let b = encode_sync_point(9, p);
-            assert_eq!(b.len(), SYNC_POINT_LEN);
-            assert_eq!(decode_sync_point(&b, 9), Some(p));
-            assert_eq!(decode_sync_point(&b, 10), None, "another incarnation");
-            for i in 0..b.len() {
-                let mut c = b.clone();
-                c[i] ^= 1;
-                assert_eq!(decode_sync_point(&c, 9), None, "flipped byte {i}");
+            for points in [
+                SyncPoints {
+                    point: Some(p),
+                    pending: None,
+                },
+                SyncPoints {
+                    point: Some(p),
+                    pending: Some(pending),
+                },
+                SyncPoints {
+                    point: None,
+                    pending: Some(PendingSyncPoint {
+                        namespace,
+                        ..pending
+                    }),
+                },
+            ] {
+                let b = encode_sync_points(9, points);
+                assert_eq!(b.len(), SYNC_POINT_LEN);
+                assert_eq!(decode_sync_points(&b, 9), points);
+                assert_eq!(
+                    decode_sync_points(&b, 10),
+                    SyncPoints::default(),
+                    "another incarnation"
+                );
+                for i in 0..b.len() {
+                    let mut c = b.clone();
+                    c[i] ^= 1;
+                    assert_eq!(
+                        decode_sync_points(&c, 9),
+                        SyncPoints::default(),
+                        "flipped byte {i}"
+                    );
+                }
+                assert_eq!(decode_sync_points(&b[..20], 9), SyncPoints::default());
             }
-            assert_eq!(decode_sync_point(&b[..20], 9), None);
         }
         // the first version's file (no namespace digest) is still read
         let mut v1 = Vec::new();
@@ -611,12 +768,33 @@ mod tests {
         let crc = crc32fast::hash(&v1);
         v1.extend_from_slice(&crc.to_le_bytes());
         assert_eq!(
-            decode_sync_point(&v1, 9),
+            decode_sync_points(&v1, 9).point,
             Some(SyncPoint {
                 uid_next: Uid(42),
                 highest_modseq: ModSeq(7),
                 namespace: None,
             })
+        );
+        // and the second (with it)
+        let mut v2 = Vec::new();
+        v2.extend_from_slice(SYNC_POINT_MAGIC_V2);
+        v2.extend_from_slice(&9u32.to_le_bytes());
+        v2.extend_from_slice(&42u32.to_le_bytes());
+        v2.extend_from_slice(&7u64.to_le_bytes());
+        v2.extend_from_slice(&1u32.to_le_bytes());
+        v2.extend_from_slice(&0xabcdu32.to_le_bytes());
+        let crc = crc32fast::hash(&v2);
+        v2.extend_from_slice(&crc.to_le_bytes());
+        assert_eq!(
+            decode_sync_points(&v2, 9),
+            SyncPoints {
+                point: Some(SyncPoint {
+                    uid_next: Uid(42),
+                    highest_modseq: ModSeq(7),
+                    namespace: Some(0xabcd),
+                }),
+                pending: None,
+            }
         );
     }
 }

@@ -8,7 +8,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use mailroom_core::replication::{
     AccountState, Applied, ApplyBatch, ChangePosition, ChangeWatch, ChangedAccounts, MailboxHead,
-    MailboxState as MailboxSyncState, NamespaceOp, RecordsSince, ReplicaRecord, SyncPoint,
+    MailboxState as MailboxSyncState, NamespaceOp, PendingSyncPoint, RecordsSince, ReplicaRecord,
+    SyncPoint,
 };
 use mailroom_core::{
     Error, MailboxRef, MessageGuid, ModSeq, Replication, Result, Uid, UidValidity,
@@ -164,7 +165,29 @@ impl Replication for MemoryStore {
         point: SyncPoint,
     ) -> Result<()> {
         let cell = self.incarnation(mailbox, uid_validity)?;
-        cell.lock_live(mailbox.name.as_str())?.sync_point = Some(point);
+        let mut state = cell.lock_live(mailbox.name.as_str())?;
+        state.sync_point = Some(point);
+        state.pending_sync_point = None;
+        Ok(())
+    }
+
+    async fn pending_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<Option<PendingSyncPoint>> {
+        let cell = self.incarnation(mailbox, uid_validity)?;
+        Ok(cell.lock_live(mailbox.name.as_str())?.pending_sync_point)
+    }
+
+    async fn set_pending_sync_point(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        pending: PendingSyncPoint,
+    ) -> Result<()> {
+        let cell = self.incarnation(mailbox, uid_validity)?;
+        cell.lock_live(mailbox.name.as_str())?.pending_sync_point = Some(pending);
         Ok(())
     }
 
