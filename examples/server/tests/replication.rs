@@ -1076,3 +1076,209 @@ fn a_damaged_replica_is_repaired_by_verify_not_reconstructed() {
         "{theirs:?}"
     );
 }
+
+/// `protocols/sync/tests/clients/qresync.py PHASE` (imapclient, QRESYNC)
+/// for `user` against an IMAP listener; its output, asserted to end well.
+fn qresync(phase: &str, addr: SocketAddr, user: &str, state: &Path) -> String {
+    let script =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../protocols/sync/tests/clients/qresync.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(phase)
+        .arg(addr.port().to_string())
+        .arg(state)
+        .env("QRESYNC_USER", user)
+        .env("QRESYNC_PASSWORD", PASSWORD)
+        .output()
+        .expect("python3 with imapclient is needed");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success() && text.contains("ALL OK"),
+        "qresync.py {phase}: {text}"
+    );
+    text
+}
+
+/// Issue 8, "What it must show", split brain between two mailroomd
+/// processes: the replica goes away and the primary takes deliveries, an
+/// APPEND, flag changes, an expunge and a new mailbox; then the primary
+/// stops, the replica is promoted and takes the same kinds of writes
+/// (deliveries and an APPEND taking the same UIDs, flag changes on the same
+/// messages, an expunge of a message the primary changed, the same mailbox
+/// created, a rename). The old primary comes back: both ends are identical
+/// over imaplib, nothing acknowledged is lost (but what was expunged of an
+/// untouched message), the merge is counted in `split_brain_merges`, and an
+/// imapclient session that synced INBOX with QRESYNC before resyncs to the
+/// merged mailbox on either end.
+#[test]
+fn split_brain_between_two_processes_is_merged_on_both_ends() {
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(root.path(), "");
+    let names = users(1);
+    let user = &names[0];
+    add_users(&primary, &names);
+    let mut r = replica.start();
+    let mut p = primary.start();
+    let mut acked: BTreeSet<String> = BTreeSet::new();
+    let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();
+    for n in 0..6 {
+        let id = format!("shared-{n}@x");
+        let reply = lmtp.deliver(user, &load_message(&id, 700)).unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+        acked.insert(id);
+    }
+    drop(lmtp);
+    let mut c = login(p.imap.unwrap(), user);
+    let (_, ok) = c.command("CREATE Old");
+    assert!(ok.starts_with("OK"), "{ok}");
+    assert!(
+        c.append("Old", load_message("old-0@x", 600).as_bytes())
+            .starts_with("OK")
+    );
+    acked.insert("old-0@x".into());
+    c.command("LOGOUT");
+    primary.wait_status("in step", Duration::from_secs(60), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let state = root.path().join("qresync.json");
+    qresync("sync", p.imap.unwrap(), user, &state);
+
+    // Apart, on the primary (the replica is down).
+    stop(&mut r);
+    primary.wait_status("replica gone", Duration::from_secs(30), |s| {
+        s["connected"] == "no"
+    });
+    let writes = |addr_lmtp: SocketAddr, addr_imap: SocketAddr, side: &str, expunge: u32| {
+        let mut ids = Vec::new();
+        let mut lmtp = Lmtp::connect(addr_lmtp).unwrap();
+        for n in 0..2 {
+            let id = format!("{side}-{n}@x");
+            let reply = lmtp.deliver(user, &load_message(&id, 800)).unwrap();
+            assert!(reply.starts_with("250"), "{reply}");
+            ids.push(id);
+        }
+        let mut c = login(addr_imap, user);
+        let id = format!("{side}-append@x");
+        assert!(
+            c.append("INBOX", load_message(&id, 650).as_bytes())
+                .starts_with("OK")
+        );
+        ids.push(id);
+        let (_, ok) = c.command("CREATE Both");
+        assert!(ok.starts_with("OK"), "{ok}");
+        let id = format!("{side}-both@x");
+        assert!(
+            c.append("Both", load_message(&id, 620).as_bytes())
+                .starts_with("OK")
+        );
+        ids.push(id);
+        let (_, ok) = c.command("SELECT INBOX");
+        assert!(ok.starts_with("OK"), "{ok}");
+        let flag = if side == "p" { "\\Flagged" } else { "\\Seen" };
+        for uid in [1, 2] {
+            let (_, ok) = c.command(&format!("UID STORE {uid} +FLAGS ({flag} $From-{side})"));
+            assert!(ok.starts_with("OK"), "{ok}");
+        }
+        // the message the other end expunges: changed here after the split
+        let changed = if side == "p" { 5 } else { 6 };
+        let (_, ok) = c.command(&format!("UID STORE {changed} +FLAGS (\\Answered)"));
+        assert!(ok.starts_with("OK"), "{ok}");
+        let (_, ok) = c.command(&format!("UID STORE {expunge} +FLAGS (\\Deleted)"));
+        assert!(ok.starts_with("OK"), "{ok}");
+        let (_, ok) = c.command("EXPUNGE");
+        assert!(ok.starts_with("OK"), "{ok}");
+        if side == "r" {
+            let (_, ok) = c.command("RENAME Old Renamed");
+            assert!(ok.starts_with("OK"), "{ok}");
+        }
+        c.command("LOGOUT");
+        ids
+    };
+    // the primary expunges UID 3 (untouched on the replica: gone on both)
+    // and UID 6 (which the replica changes: kept on both)
+    acked.extend(writes(p.lmtp.unwrap(), p.imap.unwrap(), "p", 3));
+    {
+        let mut c = login(p.imap.unwrap(), user);
+        c.command("SELECT INBOX");
+        let (_, ok) = c.command("UID STORE 6 +FLAGS (\\Deleted)");
+        assert!(ok.starts_with("OK"), "{ok}");
+        let (_, ok) = c.command("EXPUNGE");
+        assert!(ok.starts_with("OK"), "{ok}");
+        c.command("LOGOUT");
+    }
+    stop(&mut p);
+
+    // Apart, on the promoted replica: the same UIDs taken by other messages.
+    let r = replica.start();
+    let (lines, ok) = replica.replication(&["promote"]);
+    assert!(ok, "{lines:?}");
+    // the replica expunges UID 4 (untouched on the primary: gone on both)
+    // and UID 5 (which the primary changed: kept on both)
+    acked.extend(writes(r.lmtp.unwrap(), r.imap.unwrap(), "r", 4));
+    {
+        let mut c = login(r.imap.unwrap(), user);
+        c.command("SELECT INBOX");
+        let (_, ok) = c.command("UID STORE 5 +FLAGS (\\Deleted)");
+        assert!(ok.starts_with("OK"), "{ok}");
+        let (_, ok) = c.command("EXPUNGE");
+        assert!(ok.starts_with("OK"), "{ok}");
+        c.command("LOGOUT");
+    }
+
+    // Reconnected: the old primary merges with the promoted node.
+    let p = primary.start();
+    let (s, _) = primary.wait_status("merged", Duration::from_secs(120), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let merges: u64 = s["split_brain_merges"].parse().unwrap();
+    assert!(merges >= 1, "the merge is counted: {s:?}");
+    let ours = dump(p.imap.unwrap(), &names);
+    let theirs = dump(r.imap.unwrap(), &names);
+    assert_eq!(
+        ours, theirs,
+        "both ends identical (UID, FLAGS, MODSEQ, SHA-1)"
+    );
+    let ids: BTreeSet<String> = message_ids(&ours).into_iter().map(|(_, id)| id).collect();
+    let gone: BTreeSet<String> = ["shared-2@x", "shared-3@x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let want: BTreeSet<String> = acked.difference(&gone).cloned().collect();
+    assert_eq!(
+        ids, want,
+        "every acknowledged message but the two expunged untouched ones"
+    );
+    let mailboxes: BTreeSet<&str> = ours.iter().map(|l| l.split('\t').nth(1).unwrap()).collect();
+    assert!(
+        mailboxes.contains("Renamed") && !mailboxes.contains("Old"),
+        "{mailboxes:?}"
+    );
+    let both: Vec<&String> = ours
+        .iter()
+        .filter(|l| l.split('\t').nth(1) == Some("Both"))
+        .collect();
+    assert_eq!(
+        both.len(),
+        2,
+        "Both made on both ends holds both messages: {both:?}"
+    );
+    // the QRESYNC session resyncs to the merged INBOX on either end
+    let on_primary = qresync("resync", p.imap.unwrap(), user, &state);
+    let on_replica = qresync("resync", r.imap.unwrap(), user, &state);
+    let merged = |text: &str| {
+        text.lines()
+            .skip_while(|l| *l != "RESYNCED")
+            .nth(1)
+            .map(str::to_owned)
+    };
+    assert_eq!(
+        merged(&on_primary),
+        merged(&on_replica),
+        "{on_primary}\n{on_replica}"
+    );
+    println!("split brain merged: {s:?}\n{on_primary}");
+}

@@ -1449,6 +1449,11 @@ where
         }
         let replica_changed = match point {
             Some(p) => theirs.highest_modseq > p.highest_modseq || theirs.uid_next > p.uid_next,
+            // Neither end ever recorded a sync point, and the replica's
+            // mailbox has taken UIDs: both ends made it apart (the same
+            // name and UIDVALIDITY drawn on both), so its messages are
+            // merged, never written over.
+            None if their_point.is_none() && theirs.uid_next > Uid(1) => true,
             None => {
                 theirs.highest_modseq > ours_now.highest_modseq
                     || theirs.uid_next > ours_now.uid_next

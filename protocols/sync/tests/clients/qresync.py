@@ -13,12 +13,14 @@ flags}}) after the line "RESYNCED", then "ALL OK".
 """
 
 import json
+import os
 import sys
 
 from imapclient import IMAPClient
 
-USER = "grace@example.com"
-PASSWORD = "secret"
+# the account: QRESYNC_USER / QRESYNC_PASSWORD in the environment override it
+USER = os.environ.get("QRESYNC_USER", "grace@example.com")
+PASSWORD = os.environ.get("QRESYNC_PASSWORD", "secret")
 
 
 def flags(data):
