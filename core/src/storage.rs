@@ -190,6 +190,16 @@ pub trait Mailbox: Send + Sync + Debug {
     /// changed it (another session, a delivery, a replica).
     fn watch(&self) -> MailboxWatch;
 
+    /// Brings [`watch`](Mailbox::watch) up to date with changes made where
+    /// this process cannot see them commit by commit (another frontend on a
+    /// shared database), so that a client's explicit poll (NOOP, CHECK)
+    /// reports every change acknowledged anywhere before the poll was sent.
+    /// The default does nothing: it suits stores whose every commit goes
+    /// through this process and bumps the watch itself.
+    async fn poll_changes(&self) -> Result<()> {
+        Ok(())
+    }
+
     /// Claims `\Recent` for the caller: returns the lowest UID that is recent
     /// for this session (messages with this UID or above are recent), and
     /// marks every present message as no longer recent for any later claim.

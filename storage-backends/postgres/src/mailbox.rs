@@ -432,6 +432,24 @@ impl Mailbox for PgMailbox {
         self.watch.clone()
     }
 
+    /// Reads this mailbox's HIGHESTMODSEQ from the database and wakes the
+    /// local watches if another frontend moved it: a NOTIFY from that
+    /// frontend may still be on its way when the client polls.
+    async fn poll_changes(&self) -> Result<()> {
+        let client = self.store.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT highest_modseq FROM mailboxes WHERE id = $1",
+                &[&self.row.id],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| self.gone())?;
+        let m: i64 = row.get(0);
+        self.store.inner.feed.publish(self.row.id, ModSeq(m as u64));
+        Ok(())
+    }
+
     async fn claim_recent(&self) -> Result<Uid> {
         let client = self.store.client().await?;
         let r = client

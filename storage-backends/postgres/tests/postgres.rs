@@ -221,6 +221,51 @@ async fn a_lost_listener_rechecks_after_reconnecting() {
     assert_eq!(v, Some(appended.modseq));
 }
 
+/// A client's poll (NOOP, CHECK) must report a change another frontend
+/// acknowledged before it, even while that frontend's NOTIFY has not
+/// arrived (the stress checker saw a NOOP miss an APPEND acknowledged
+/// through another frontend). With the listener cut, only
+/// `Mailbox::poll_changes` can move the watch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_poll_sees_another_frontends_change_before_its_notification() {
+    let url = database().await;
+    let one = store(&url).await;
+    let two = store(&url).await;
+    one.ensure_account(ALICE).await.unwrap();
+    let mb = one.open(&inbox(), ALICE).await.unwrap();
+    let w = mb.watch();
+    let before = w.current();
+    let dbname = url.rsplit('/').next().unwrap().to_owned();
+    let admin = format!("{}/postgres", url.rsplit_once('/').unwrap().0);
+    sql(
+        &admin,
+        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false"),
+    )
+    .await;
+    sql(
+        &admin,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{dbname}' AND query LIKE 'LISTEN%'"
+        ),
+    )
+    .await;
+    let appended = two
+        .append(&inbox(), message(b"Subject: polled\r\n\r\nx\r\n".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(w.current(), before, "no notification can have come");
+    mb.poll_changes().await.unwrap();
+    assert_eq!(w.current(), appended.modseq, "the poll read the database");
+    let changes = mb.changes_since(before).await.unwrap();
+    assert_eq!(changes.changed.len(), 1);
+    sql(
+        &admin,
+        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true"),
+    )
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_maildrop_lock_holds_across_frontends() {
     let url = database().await;

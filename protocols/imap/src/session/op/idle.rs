@@ -9,8 +9,11 @@ use tokio::sync::Mutex;
 use super::super::{Action, IdleHandle, Reply, State};
 use crate::response::Response;
 
-/// IDLE.
-pub(crate) fn handle(_state: &mut State, shared: &Arc<Mutex<State>>, tag: &str) -> Reply {
+/// IDLE. The store is first asked for changes its watch may not have seen
+/// (`Mailbox::poll_changes`), so what was acknowledged anywhere before the
+/// IDLE is pushed at once.
+pub(crate) async fn handle(state: &mut State, shared: &Arc<Mutex<State>>, tag: &str) -> Reply {
+    super::poll_selected(state).await;
     Reply::new(vec![Response::Continue("idling".to_owned())]).with_action(Action::Idle(
         IdleHandle::new(tag.to_owned(), shared.clone()),
     ))

@@ -111,6 +111,18 @@ pub(crate) async fn dispatch(
     reply
 }
 
+/// Before a client's poll (NOOP, CHECK, the start of IDLE): the selected mailbox's store looks
+/// for changes made where its watch cannot see them (another frontend on a
+/// shared database). A failure is left to the updates that follow, which
+/// read the store themselves.
+async fn poll_selected(state: &State) {
+    if let Some(sel) = state.selected.as_ref()
+        && let Err(e) = sel.handle.mailbox().poll_changes().await
+    {
+        tracing::debug!(error = %e, "polling the selected mailbox for changes failed");
+    }
+}
+
 /// Adds unsolicited responses right before the tagged completion: after
 /// every response of the command, whose sequence numbers were computed
 /// before the updates (an EXPUNGE sent first would shift them).
@@ -189,7 +201,7 @@ async fn run(
 ) -> Reply {
     match command {
         Command::Capability => capability::handle(state, ctx, tag),
-        Command::Noop => noop::handle(tag),
+        Command::Noop => noop::handle(state, tag).await,
         Command::Logout => logout::handle(tag),
         Command::Id(params) => id::handle(state, tag, params),
         Command::StartTls => starttls::handle(state, ctx, tag),
@@ -248,7 +260,7 @@ async fn run(
         Command::Compress(mechanism) => compress::handle(state, tag, &mechanism),
         Command::Enable(caps) => enable::handle(state, tag, &caps),
         Command::Notify(set) => crate::extension::notify::handle(state, tag, set).await,
-        Command::Idle => idle::handle(state, shared, tag),
+        Command::Idle => idle::handle(state, shared, tag).await,
         Command::GetAcl { mailbox } => acl::get_acl(state, tag, &mailbox).await,
         Command::SetAcl {
             mailbox,
@@ -267,7 +279,7 @@ async fn run(
         Command::GetQuota { root } => quota::get_quota(state, tag, &root).await,
         Command::GetQuotaRoot { mailbox } => quota::get_quota_root(state, tag, &mailbox).await,
         Command::SetQuota { root, limits } => quota::set_quota(state, tag, &root, &limits).await,
-        Command::Check => check::handle(tag),
+        Command::Check => check::handle(state, tag).await,
         Command::Close => close::handle(state, tag).await,
         Command::Unselect => unselect::handle(state, tag),
         Command::Expunge { uids } => expunge::handle(state, tag, uids.as_ref()).await,
