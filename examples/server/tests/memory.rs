@@ -36,8 +36,10 @@ fn uss_kib(pid: u32) -> u64 {
         .sum()
 }
 
-/// The store's files the process has mapped or open (the data-directory
-/// lock file aside).
+/// The store's files the process has mapped or open: the data-directory
+/// lock file aside, and the delivery journal's segments (`journal/`, one
+/// open file for the whole store whatever the number of accounts), which
+/// are checked by `journal_segments_open`.
 fn store_files_held(pid: u32, store: &Path) -> Vec<String> {
     let store = store.canonicalize().unwrap();
     let prefix = store.to_string_lossy().into_owned();
@@ -54,12 +56,27 @@ fn store_files_held(pid: u32, store: &Path) -> Vec<String> {
     {
         if let Ok(target) = std::fs::read_link(entry.path()) {
             let t = target.to_string_lossy().into_owned();
-            if t.starts_with(&prefix) && target != store.join("lock") {
+            if t.starts_with(&prefix)
+                && target != store.join("lock")
+                && !target.starts_with(store.join("journal"))
+            {
                 held.push(format!("open {t}"));
             }
         }
     }
     held
+}
+
+/// How many delivery-journal segments the process has open (store-wide:
+/// it must not grow with the accounts that came and went).
+fn journal_segments_open(pid: u32, store: &Path) -> usize {
+    let journal = store.canonicalize().unwrap().join("journal");
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read_link(e.path()).ok())
+        .filter(|t| t.starts_with(&journal))
+        .count()
 }
 
 fn login_select_logout(addr: std::net::SocketAddr, user: &str) {
@@ -130,6 +147,11 @@ fn many_accounts_in_and_out_leave_no_mailbox_open_and_memory_flat() {
     eprintln!(
         "USS before {before} KiB, after {ACCOUNTS} accounts {after} KiB: +{growth} KiB ({} KiB per account)",
         growth / ACCOUNTS as u64
+    );
+    let segments = journal_segments_open(pid, &store);
+    assert!(
+        segments <= 2,
+        "{segments} delivery-journal segments open after {ACCOUNTS} accounts"
     );
     assert!(
         held.is_empty(),
