@@ -57,7 +57,8 @@
 //! let store = mailroomd::store::open_store(&config).unwrap();
 //! let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
 //! let request = Request::QuotaShow { user: "alice@example.com".into() };
-//! let reply = runtime.block_on(execute(&store, &path, &request));
+//! let users = mailroomd::users::Directory::from(path.as_path());
+//! let reply = runtime.block_on(execute(&store, &users, &request));
 //! assert_eq!(reply.outcome, Ok(()));
 //! assert!(reply.lines.contains(&"storage_used_bytes 0".to_owned()));
 //! ```
