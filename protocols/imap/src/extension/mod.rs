@@ -22,4 +22,5 @@ pub mod savedate;
 pub mod searchres;
 pub mod sort;
 pub mod thread;
+pub mod uidonly;
 pub mod within;

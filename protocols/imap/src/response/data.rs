@@ -118,6 +118,17 @@ fn flat(o: &mut Out<'_>, node: &ThreadNode, first: &mut bool) {
     }
 }
 
+/// The items of a FETCH or UIDFETCH response and its closing parenthesis.
+fn fetch_items(o: &mut Out<'_>, items: &[super::FetchItem]) {
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            o.sp();
+        }
+        super::fetch::fetch_item(o, item);
+    }
+    o.raw(b")");
+}
+
 pub(super) fn data(o: &mut Out<'_>, d: &Data) {
     o.raw(b"* ");
     match d {
@@ -326,13 +337,12 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
         Data::Fetch { seq, items } => {
             o.uint(*seq);
             o.raw(b" FETCH (");
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    o.sp();
-                }
-                super::fetch::fetch_item(o, item);
-            }
-            o.raw(b")");
+            fetch_items(o, items);
+        }
+        Data::UidFetch { uid, items } => {
+            o.uint(uid.0);
+            o.raw(b" UIDFETCH (");
+            fetch_items(o, items);
         }
         Data::Namespace {
             personal,

@@ -162,6 +162,7 @@ pub(crate) fn write_code(o: &mut Out<'_>, code: &Code) {
         Code::UnknownCte => "UNKNOWN-CTE",
         Code::CompressionActive => "COMPRESSIONACTIVE",
         Code::NotificationOverflow => "NOTIFICATIONOVERFLOW",
+        Code::UidRequired => "UIDREQUIRED",
         Code::AppendUids(v, set) => {
             o.raw(b"APPENDUID ");
             o.num(v.0);

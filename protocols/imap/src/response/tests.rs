@@ -107,6 +107,7 @@ fn every_code() {
         (Code::HasChildren, "HASCHILDREN"),
         (Code::ClientBug, "CLIENTBUG"),
         (Code::TooBig, "TOOBIG"),
+        (Code::UidRequired, "UIDREQUIRED"),
     ];
     for (code, text) in cases {
         assert_eq!(
@@ -342,6 +343,26 @@ fn other_data() {
             roots: vec!["".into()]
         }),
         "* QUOTAROOT \"INBOX\" \"\"\r\n"
+    );
+}
+
+#[test]
+fn uidfetch_is_named_by_uid() {
+    let r = enc(&Response::Data(Data::UidFetch {
+        uid: Uid(4_000_000_000),
+        items: vec![
+            FetchItem::Uid(Uid(4_000_000_000)),
+            FetchItem::ModSeq(ModSeq(7)),
+            FetchItem::BodySection {
+                label: SectionLabel::Rfc822,
+                origin: None,
+                data: Some(Bytes::from_static(b"x")),
+            },
+        ],
+    }));
+    assert_eq!(
+        r,
+        "* 4000000000 UIDFETCH (UID 4000000000 MODSEQ (7) RFC822 {1}\r\nx)\r\n"
     );
 }
 

@@ -137,6 +137,9 @@ pub enum Code {
     BadEvent(Vec<String>),
     /// NOTIFICATIONOVERFLOW (RFC 5465): NOTIFY was turned off.
     NotificationOverflow,
+    /// UIDREQUIRED (RFC 9586): after ENABLE UIDONLY, a command used
+    /// message sequence numbers.
+    UidRequired,
 }
 
 /// One message of a THREAD answer and its replies, or a dummy (a message
@@ -259,6 +262,14 @@ pub enum Data {
     Fetch {
         /// Sequence number.
         seq: u32,
+        /// Items in the order to write them.
+        items: Vec<FetchItem>,
+    },
+    /// `* uid UIDFETCH (...)` (RFC 9586): a FETCH response after ENABLE
+    /// UIDONLY, named by UID instead of sequence number.
+    UidFetch {
+        /// The message's UID.
+        uid: Uid,
         /// Items in the order to write them.
         items: Vec<FetchItem>,
     },

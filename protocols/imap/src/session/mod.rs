@@ -390,6 +390,9 @@ impl IdleHandle {
         if state.notify.is_some() {
             out.extend(crate::extension::notify::updates(&mut state, false).await);
         }
+        if state.enabled.uidonly {
+            out = crate::extension::uidonly::rewrite_all(out);
+        }
         out
     }
 

@@ -355,7 +355,8 @@ impl SelectedMailbox {
     }
 
     /// A `* n FETCH (FLAGS ...)` for a flag change, with UID when QRESYNC
-    /// is on (RFC 7162 §3.2.4) or `with_uid`, and MODSEQ with CONDSTORE.
+    /// is on (RFC 7162 §3.2.4), UIDONLY is (it becomes a UIDFETCH) or
+    /// `with_uid`, and MODSEQ with CONDSTORE.
     pub(crate) fn flags_fetch(
         &self,
         seq: u32,
@@ -367,7 +368,7 @@ impl SelectedMailbox {
             flags: meta.flags.clone(),
             recent: self.is_recent(meta.uid),
         }];
-        if with_uid || enabled.qresync {
+        if with_uid || enabled.qresync || enabled.uidonly {
             items.push(FetchItem::Uid(meta.uid));
         }
         if enabled.condstore {
@@ -382,7 +383,8 @@ impl SelectedMailbox {
         }
         let gone = std::mem::take(&mut self.pending_expunge);
         let mut out = Vec::new();
-        if enabled.qresync {
+        // UIDONLY (RFC 9586) reports expunges as VANISHED too.
+        if enabled.qresync || enabled.uidonly {
             if let Some(set) = SeqSet::from_numbers(gone.iter().map(|u| u.0)) {
                 out.push(Response::Data(Data::Vanished {
                     earlier: false,

@@ -18,6 +18,9 @@ pub(crate) struct Enabled {
     /// IMAP4rev2 (RFC 9051): the differences listed in
     /// [`crate::extension::imap4rev2`].
     pub(crate) imap4rev2: bool,
+    /// UIDONLY (RFC 9586): UIDs only, both ways
+    /// ([`crate::extension::uidonly`]).
+    pub(crate) uidonly: bool,
 }
 
 /// What the client told about itself with ID, kept for logs and quirks.

@@ -4,7 +4,7 @@
 use super::super::{Context, Reply, State};
 use crate::extension::{
     binary, catenate, compress, context, i18nlevel, imap4rev2, literal_minus, multiappend, notify,
-    replace,
+    replace, uidonly,
 };
 use crate::response::{Code, Data, Response, StatusKind, StatusResponse};
 
@@ -53,6 +53,7 @@ const AUTHENTICATED: &[&str] = &[
     "OBJECTID",
     "SAVEDATE",
     "PREVIEW",
+    uidonly::CAPABILITY,
 ];
 
 /// Quota extensions, offered when the server has a quota policy.

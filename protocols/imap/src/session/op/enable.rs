@@ -1,5 +1,6 @@
 //! ENABLE (RFC 5161): CONDSTORE, QRESYNC (which implies CONDSTORE),
-//! IMAP4rev2 (RFC 9051, [`crate::extension::imap4rev2`]) and
+//! IMAP4rev2 (RFC 9051, [`crate::extension::imap4rev2`]), UIDONLY
+//! (RFC 9586, [`crate::extension::uidonly`]) and
 //! UTF8=ACCEPT (RFC 6855: the driver switches its decoder and encoder to
 //! UTF-8 mailbox names and strings after this command's answer). Unknown
 //! names are ignored, as the RFC says.
@@ -27,6 +28,10 @@ pub(crate) fn handle(state: &mut State, tag: &str, caps: &[String]) -> Reply {
                     sel.rev2 = true;
                 }
                 enabled.push(crate::extension::imap4rev2::CAPABILITY.to_owned());
+            }
+            "UIDONLY" if !state.enabled.uidonly => {
+                state.enabled.uidonly = true;
+                enabled.push(crate::extension::uidonly::CAPABILITY.to_owned());
             }
             "UTF8=ACCEPT" if !state.enabled.utf8 => {
                 state.enabled.utf8 = true;

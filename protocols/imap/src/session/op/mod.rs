@@ -77,6 +77,17 @@ pub(crate) async fn dispatch(
         };
         return reply;
     }
+    if state.enabled.uidonly
+        && let Some(reason) = crate::extension::uidonly::refusal(&command)
+    {
+        let mut reply = Reply::new(vec![crate::extension::uidonly::refuse(&tag, reason)]);
+        reply.state = if state.selected.is_some() {
+            SessionState::Selected
+        } else {
+            SessionState::Authenticated
+        };
+        return reply;
+    }
     let updates = UpdatePolicy::for_command(&command);
     let notify_after = crate::extension::notify::after(&command);
     let uid_command = command.is_uid();
@@ -108,6 +119,11 @@ pub(crate) async fn dispatch(
         insert_before_tagged(&mut reply, extra);
     }
     crate::extension::notify::after_command(state, notify_after, &mut reply).await;
+    if state.enabled.uidonly {
+        use crate::extension::uidonly;
+        reply.responses = uidonly::rewrite_all(std::mem::take(&mut reply.responses));
+        reply.tail = reply.tail.take().map(uidonly::rewrite_stream);
+    }
     reply
 }
 

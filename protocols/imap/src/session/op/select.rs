@@ -77,6 +77,7 @@ pub(crate) async fn handle(
         .iter()
         .position(|m| !m.flags.contains(&Flag::Seen))
         && !rev2
+        && !state.enabled.uidonly
     {
         out.push(StatusResponse::untagged(
             StatusKind::Ok,

@@ -1,0 +1,238 @@
+//! UIDONLY (RFC 9586, experimental): after `ENABLE UIDONLY` a session
+//! names messages by UID only, both ways, so neither end has to keep the
+//! sequence-number-to-UID map in step.
+//!
+//! What it means here (RFC 9586 §3; the parts of the RFC behind each
+//! point are named in brackets):
+//!
+//! - **Commands that take sequence numbers are refused** with
+//!   `BAD [UIDREQUIRED]` (§3: the server MUST answer BAD and SHOULD give
+//!   the UIDREQUIRED code, §3.3): FETCH, STORE, SEARCH, SORT, THREAD,
+//!   COPY, MOVE and REPLACE without `UID`, whatever their set (a number,
+//!   `*`, or `$`); in `UID SEARCH`, `UID SORT` and `UID THREAD` a search
+//!   key that is a sequence set (`UID SEARCH 1:3`, also inside NOT, OR and
+//!   parentheses); and the sequence-match data of a QRESYNC SELECT or
+//!   EXAMINE (`(QRESYNC (v m uids (seqs uids)))`, RFC 7162 §3.2.5), whose
+//!   first set is sequence numbers. `*` in a UID set means the highest UID
+//!   and stays allowed, as does `$` (SEARCHRES names messages, not
+//!   numbers) and EXPUNGE, which takes no set. The state checks come
+//!   first: a FETCH with no mailbox selected is still `BAD` for that.
+//! - **`* uid UIDFETCH (...)` instead of `* n FETCH (...)`** (§3.2),
+//!   everywhere a FETCH response would go: UID FETCH and UID STORE
+//!   answers, flag changes told after any command or during IDLE (with or
+//!   without CONDSTORE, whose MODSEQ stays in the items), the FETCHes of a
+//!   QRESYNC SELECT, and NOTIFY's `MessageNew (fetch-att)` for the
+//!   selected mailbox. The `UID` item stays in the list as UID FETCH
+//!   always returned it; unsolicited flag changes carry it too.
+//! - **`* VANISHED uids` instead of `* n EXPUNGE`** (§3: expunges are
+//!   reported with the VANISHED response of RFC 7162 §3.2.10, QRESYNC
+//!   enabled or not): after EXPUNGE, UID EXPUNGE, UID MOVE, UID REPLACE,
+//!   expunges by other sessions, and during IDLE. `* n EXISTS` stays: it is
+//!   a count, not a sequence number.
+//! - **No `OK [UNSEEN n]`** after SELECT/EXAMINE: its number is a
+//!   sequence number (IMAP4rev2 drops it too).
+//! - **Searches** (UID SEARCH, UID SORT, UID THREAD) answer with UIDs in
+//!   the form the session asked for: `* SEARCH`, `* SORT` and `* THREAD`
+//!   lists of UIDs, or `* ESEARCH (TAG "t") UID ...` with RETURN options
+//!   (and always after ENABLE IMAP4rev2); the CONTEXT=SEARCH/SORT updates
+//!   of RFC 5267 (`ADDTO`/`REMOVEFROM`) carry positions and UIDs, never
+//!   sequence numbers, since only a UID search can ask for them.
+//! - **IDLE and NOTIFY** push the same UIDFETCH and VANISHED responses;
+//!   STATUS for other mailboxes is unchanged.
+//! - **IMAP4rev2** and UIDONLY combine: ESEARCH with the UID marker, no
+//!   RECENT, no UNSEEN.
+//!
+//! The session still keeps the sequence map internally (the store API and
+//! the rest of the session are shared with sequence-number sessions);
+//! UIDONLY changes only what crosses the wire.
+
+use crate::command::{Command, SearchKey};
+use crate::response::{Code, Data, FetchItem, Response, StatusResponse};
+use crate::session::ResponseStream;
+
+/// The capability (and the name ENABLE takes).
+pub const CAPABILITY: &str = "UIDONLY";
+
+/// Why a command cannot run once UIDONLY is enabled, or `None` if it can.
+pub(crate) fn refusal(command: &Command) -> Option<&'static str> {
+    match command {
+        Command::InvalidMailboxName { command, .. } | Command::SavedResult { command } => {
+            refusal(command)
+        }
+        Command::Fetch { uid: false, .. } => Some("FETCH takes sequence numbers: use UID FETCH"),
+        Command::Store { uid: false, .. } => Some("STORE takes sequence numbers: use UID STORE"),
+        Command::Copy { uid: false, .. } => Some("COPY takes sequence numbers: use UID COPY"),
+        Command::Move { uid: false, .. } => Some("MOVE takes sequence numbers: use UID MOVE"),
+        Command::Replace { uid: false, .. } => {
+            Some("REPLACE takes a sequence number: use UID REPLACE")
+        }
+        Command::Search { uid: false, .. } => {
+            Some("SEARCH answers sequence numbers: use UID SEARCH")
+        }
+        Command::Sort { uid: false, .. } => Some("SORT answers sequence numbers: use UID SORT"),
+        Command::Thread { uid: false, .. } => {
+            Some("THREAD answers sequence numbers: use UID THREAD")
+        }
+        Command::Search { criteria: key, .. }
+        | Command::Sort { search: key, .. }
+        | Command::Thread { search: key, .. }
+            if has_seq_set(key) =>
+        {
+            Some("a search key is a sequence set: use UID set")
+        }
+        Command::Select { params, .. } | Command::Examine { params, .. }
+            if params
+                .qresync
+                .as_ref()
+                .is_some_and(|q| q.seq_match.is_some()) =>
+        {
+            Some("QRESYNC sequence match data holds sequence numbers")
+        }
+        _ => None,
+    }
+}
+
+/// Whether a search key is, or holds, a sequence-set key. Bounded by the
+/// parser's nesting limit.
+fn has_seq_set(key: &SearchKey) -> bool {
+    match key {
+        SearchKey::SeqSet(_) => true,
+        SearchKey::And(keys) => keys.iter().any(has_seq_set),
+        SearchKey::Not(k) => has_seq_set(k),
+        SearchKey::Or(a, b) => has_seq_set(a) || has_seq_set(b),
+        _ => false,
+    }
+}
+
+/// The tagged `BAD [UIDREQUIRED]` for a refused command.
+pub(crate) fn refuse(tag: &str, reason: &str) -> Response {
+    StatusResponse::bad(Some(tag), Some(Code::UidRequired), reason)
+}
+
+/// A response as a UIDONLY session gets it: a FETCH becomes a UIDFETCH
+/// named by the UID among its items. Every FETCH a UIDONLY session is
+/// sent carries one (UID FETCH adds it, flag updates and QRESYNC add it);
+/// one without is a bug, logged and left as it is rather than guessed.
+pub(crate) fn rewrite(response: Response) -> Response {
+    match response {
+        Response::Data(Data::Fetch { seq, items }) => {
+            match items.iter().find_map(|i| match i {
+                FetchItem::Uid(u) => Some(*u),
+                _ => None,
+            }) {
+                Some(uid) => Response::Data(Data::UidFetch { uid, items }),
+                None => {
+                    tracing::warn!(seq, "FETCH without UID in a UIDONLY session");
+                    Response::Data(Data::Fetch { seq, items })
+                }
+            }
+        }
+        other => other,
+    }
+}
+
+/// [`rewrite`] over a list of responses.
+pub(crate) fn rewrite_all(responses: Vec<Response>) -> Vec<Response> {
+    responses.into_iter().map(rewrite).collect()
+}
+
+/// [`rewrite`] over a streamed tail (FETCH bodies).
+pub(crate) fn rewrite_stream(tail: ResponseStream) -> ResponseStream {
+    use futures::StreamExt as _;
+    Box::pin(tail.map(rewrite))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{QresyncParams, SelectParams};
+    use mailroom_core::{ModSeq, SeqSet, Uid, UidValidity};
+
+    fn set(a: u32, b: u32) -> SeqSet {
+        SeqSet::range(a, b)
+    }
+
+    #[test]
+    fn sequence_number_commands_are_refused_and_uid_ones_are_not() {
+        let fetch = |uid| Command::Fetch {
+            uid,
+            set: set(1, 2),
+            items: Vec::new(),
+            changed_since: None,
+            vanished: false,
+        };
+        assert!(refusal(&fetch(false)).is_some());
+        assert!(refusal(&fetch(true)).is_none());
+        assert!(
+            refusal(&Command::SavedResult {
+                command: Box::new(fetch(false))
+            })
+            .is_some()
+        );
+        assert!(
+            refusal(&Command::SavedResult {
+                command: Box::new(fetch(true))
+            })
+            .is_none()
+        );
+        assert!(refusal(&Command::Expunge { uids: None }).is_none());
+        assert!(refusal(&Command::Noop).is_none());
+    }
+
+    #[test]
+    fn a_sequence_set_search_key_is_refused_at_any_depth() {
+        let search = |criteria| Command::Search {
+            uid: true,
+            charset: None,
+            return_options: None,
+            criteria,
+        };
+        assert!(refusal(&search(SearchKey::All)).is_none());
+        assert!(refusal(&search(SearchKey::Uid(set(1, 3)))).is_none());
+        assert!(refusal(&search(SearchKey::SavedResult)).is_none());
+        assert!(refusal(&search(SearchKey::SeqSet(set(1, 3)))).is_some());
+        let deep = SearchKey::And(vec![
+            SearchKey::Seen,
+            SearchKey::Or(
+                Box::new(SearchKey::Deleted),
+                Box::new(SearchKey::Not(Box::new(SearchKey::SeqSet(set(4, 4))))),
+            ),
+        ]);
+        assert!(refusal(&search(deep)).is_some());
+    }
+
+    #[test]
+    fn qresync_sequence_match_data_is_refused() {
+        let select = |seq_match| Command::Select {
+            mailbox: "INBOX".into(),
+            params: SelectParams {
+                condstore: false,
+                qresync: Some(QresyncParams {
+                    uid_validity: UidValidity(1),
+                    modseq: ModSeq(1),
+                    known_uids: Some(set(1, 9)),
+                    seq_match,
+                }),
+            },
+        };
+        assert!(refusal(&select(None)).is_none());
+        assert!(refusal(&select(Some((set(1, 3), set(1, 3))))).is_some());
+    }
+
+    #[test]
+    fn fetch_becomes_uidfetch_by_its_uid() {
+        let r = rewrite(Response::Data(Data::Fetch {
+            seq: 2,
+            items: vec![FetchItem::Uid(Uid(40))],
+        }));
+        assert_eq!(
+            r,
+            Response::Data(Data::UidFetch {
+                uid: Uid(40),
+                items: vec![FetchItem::Uid(Uid(40))],
+            })
+        );
+        let other = Response::Data(Data::Exists(3));
+        assert_eq!(rewrite(other.clone()), other);
+    }
+}
