@@ -192,3 +192,81 @@ async fn mailbox_names_are_utf8_after_enable() {
     c.ok("SELECT \"Résumé\"").await;
     c.ok("SEARCH CHARSET UTF-8 ALL").await;
 }
+
+/// RFC 9051 Appendix E item 21 (§7.5.2): an unsolicited FETCH (a flag
+/// change told after a command or during IDLE) carries UID, after any
+/// command, not only UID ones. IMAP4rev1 sessions keep RFC 3501's form.
+#[tokio::test]
+async fn unsolicited_fetch_includes_uid() {
+    let srv = start().await;
+    let mut old = Client::login(srv.addr, "alice@example.com").await;
+    let mut new = rev2(srv.addr, "alice@example.com").await;
+    for s in ["a", "b"] {
+        old.append("INBOX", "", &message(s, "x")).await;
+    }
+    old.ok("SELECT INBOX").await;
+    new.ok("SELECT INBOX").await;
+    let mut other = Client::login(srv.addr, "alice@example.com").await;
+    other.ok("SELECT INBOX").await;
+
+    other.ok("STORE 2 +FLAGS (\\Flagged)").await;
+    let r = new.ok("NOOP").await;
+    assert!(r.contains("* 2 FETCH (FLAGS (\\Flagged) UID 2)\r\n"), "{r}");
+    // After a FETCH (not a UID command) too.
+    other.ok("STORE 1 +FLAGS (\\Answered)").await;
+    let r = new.ok("FETCH 2 (FLAGS)").await;
+    assert!(
+        r.contains("* 1 FETCH (FLAGS (\\Answered) UID 1)\r\n"),
+        "{r}"
+    );
+    // And during IDLE.
+    new.send_raw(b"i1 IDLE\r\n").await;
+    assert!(new.read_response().await.unwrap().starts_with('+'));
+    other.ok("STORE 1 +FLAGS (\\Seen)").await;
+    assert_eq!(
+        new.read_response().await.unwrap(),
+        "* 1 FETCH (FLAGS (\\Seen \\Answered) UID 1)\r\n"
+    );
+    new.send_raw(b"DONE\r\n").await;
+    new.until_tagged("i1").await;
+
+    // The IMAP4rev1 session: RFC 3501's unsolicited FETCH, no UID.
+    let r = old.ok("NOOP").await;
+    assert!(
+        r.contains("* 2 FETCH (FLAGS (\\Flagged \\Recent))\r\n"),
+        "{r}"
+    );
+    assert!(!r.contains("UID"), "{r}");
+}
+
+/// RFC 9051 Appendix E items 7 and 8 (§6.4.7, §6.4.8): MOVE answers
+/// COPYUID as UID MOVE does, and neither COPY nor MOVE creates a missing
+/// target; both answer `NO [TRYCREATE]` and leave the messages alone.
+#[tokio::test]
+async fn move_answers_copyuid_and_a_missing_target_is_trycreate() {
+    let srv = start().await;
+    let mut c = rev2(srv.addr, "alice@example.com").await;
+    for s in ["a", "b", "c"] {
+        c.append("INBOX", "", &message(s, "x")).await;
+    }
+    c.ok("CREATE Archive").await;
+    c.ok("SELECT INBOX").await;
+    let r = c.ok("MOVE 2 Archive").await;
+    assert!(r.contains("* OK [COPYUID "), "{r}");
+    assert!(r.contains(" 2 1] "), "{r}");
+    let r = c.ok("UID MOVE 3 Archive").await;
+    assert!(r.contains(" 3 2] "), "{r}");
+    for cmd in ["COPY 1 Nowhere", "MOVE 1 Nowhere", "UID MOVE 1 Nowhere"] {
+        let r = c.cmd(cmd).await;
+        assert!(
+            r.lines().last().unwrap().contains(" NO [TRYCREATE]"),
+            "{cmd}: {r}"
+        );
+    }
+    let r = c.ok("LIST \"\" Nowhere").await;
+    assert!(untagged(&r, "LIST").is_empty(), "{r}");
+    let r = c.ok("STATUS Archive (MESSAGES)").await;
+    assert!(r.contains("(MESSAGES 2)"), "{r}");
+    let r = c.ok("NOOP").await;
+    assert!(!r.contains("EXPUNGE"), "{r}");
+}

@@ -355,8 +355,8 @@ impl SelectedMailbox {
     }
 
     /// A `* n FETCH (FLAGS ...)` for a flag change, with UID when QRESYNC
-    /// is on (RFC 7162 §3.2.4), UIDONLY is (it becomes a UIDFETCH) or
-    /// `with_uid`, and MODSEQ with CONDSTORE.
+    /// (RFC 7162 §3.2.4), UIDONLY (it becomes a UIDFETCH) or IMAP4rev2
+    /// (RFC 9051 §7.5.2) is on, or `with_uid`; MODSEQ with CONDSTORE.
     pub(crate) fn flags_fetch(
         &self,
         seq: u32,
@@ -368,7 +368,9 @@ impl SelectedMailbox {
             flags: meta.flags.clone(),
             recent: self.is_recent(meta.uid),
         }];
-        if with_uid || enabled.qresync || enabled.uidonly {
+        // IMAP4rev2 (RFC 9051 §7.5.2): unsolicited FETCH responses MUST
+        // carry UID.
+        if with_uid || enabled.qresync || enabled.uidonly || enabled.imap4rev2 {
             items.push(FetchItem::Uid(meta.uid));
         }
         if enabled.condstore {
