@@ -366,7 +366,10 @@ impl MailAccess {
     }
 
     /// DELETE. INBOX cannot be deleted; neither can a mailbox with children
-    /// (delete those first), as Dovecot does.
+    /// ([`Error::HasChildren`]: delete those first). RFC 9051 §6.3.5 also
+    /// allows deleting the messages and keeping the name as `\Noselect`,
+    /// which Dovecot does; refusing keeps a DELETE from emptying a mailbox
+    /// the client still sees listed.
     pub async fn delete(&self, name: &str) -> Result<()> {
         let mailbox = self.resolve(name)?;
         if mailbox.name.is_inbox() {
@@ -378,7 +381,7 @@ impl MailAccess {
             return Err(Error::NoSuchMailbox(self.display_name(&mailbox)));
         }
         if boxes.iter().any(|m| m.name.is_descendant_of(&mailbox.name)) {
-            return Err(Error::Cannot("mailbox has children; delete them first"));
+            return Err(Error::HasChildren(self.display_name(&mailbox)));
         }
         if archive_domain(&mailbox.owner).is_some() {
             // reachable only under a server admin's override

@@ -41,9 +41,13 @@ pub enum Error {
     /// The mailbox name is not acceptable (empty component, bad character, too long).
     #[error("invalid mailbox name: {0}")]
     InvalidMailboxName(&'static str),
-    /// The operation is not allowed on this mailbox (INBOX delete, `\Noselect`, children).
+    /// The operation is not allowed on this mailbox (INBOX delete, `\Noselect`).
     #[error("{0}")]
     Cannot(&'static str),
+    /// The mailbox has inferior names and is not deleted while they exist
+    /// (IMAP `[HASCHILDREN]`, RFC 9051 §6.3.5).
+    #[error("mailbox has children; delete them first: {0}")]
+    HasChildren(String),
     /// The message is not (or no longer) in the mailbox.
     #[error("no such message: UID {0}")]
     NoSuchMessage(Uid),

@@ -10,6 +10,9 @@ run: both servers get the same commands and must give the same answers
 - a mailbox name that is not modified UTF-7: NO, and matching nothing as a
   LIST pattern;
 - WITHIN (RFC 5032): OLDER and YOUNGER select the same messages;
+- DELETE of a mailbox that has a child: a known difference (mailroomd
+  answers NO [HASCHILDREN] as RFC 9051 6.3.5 suggests, Dovecot deletes the
+  messages and keeps the name), the child kept by both;
 - APPENDLIMIT (RFC 7889): STATUS reports it and an APPEND over it is NO
   [TOOBIG] before the continuation (mailroomd only: Debian's Dovecot 2.3
   does not offer it).
@@ -32,6 +35,10 @@ failures = []
 DIFFERENCES = {
     'SELECT "&foo" extra': (("BAD", 0), "bad syntax after the name is BAD (RFC 3501 7.1.5) whatever the name; "
                                         "Dovecot looks at the name first and answers NO"),
+    "DELETE Parent (it has a child)": (("NO", "[HASCHILDREN]", True, "1"),
+                                       "RFC 9051 6.3.5 allows both: NO [HASCHILDREN] (mailroomd; the parent and its "
+                                       "messages stay) or deleting the messages and keeping the name \\Noselect "
+                                       "(Dovecot answers OK)"),
 }
 
 
@@ -122,6 +129,22 @@ def shape(lines):
         l = re.sub(r"^(\* OK \[[^\]]*\]).*$", r"\1", l)
         out.append(l)
     return out
+
+
+def delete_with_children(server):
+    """DELETE of a mailbox that has a child: the status and response code,
+    and whether the child and the parent's messages are still there."""
+    c = Client(server)
+    sep = re.search(r'\(.*?\) "(.)"', c.ok('LIST "" ""')[0]).group(1)
+    c.ok("CREATE Parent")
+    c.ok(f"CREATE Parent{sep}Child")
+    c.append("Parent", "", message(1))
+    _, tagged = c.cmd("DELETE Parent")
+    words = tagged.split()
+    code = words[2] if len(words) > 2 and words[2].startswith("[") else None
+    child = any(l.endswith("Child") or l.endswith('Child"') for l in c.ok('LIST "" *'))
+    messages = re.search(r"MESSAGES (\d+)", " ".join(c.ok("STATUS Parent (MESSAGES)"))) if words[1] != "OK" else None
+    return [("DELETE Parent (it has a child)", words[1], code, child, messages.group(1) if messages else None)]
 
 
 def keywords(server):
@@ -276,7 +299,7 @@ for name, test in [("keywords announced before use", keywords), ("RECENT on SELE
                    ("COPY and MOVE into the selected mailbox", move_into_selected),
                    ("ESEARCH MIN/MAX MODSEQ", esearch_modseq),
                    ("names that are not modified UTF-7", invalid_names),
-                   ("WITHIN", within)]:
+                   ("WITHIN", within), ("DELETE with children", delete_with_children)]:
     ours, theirs = test("mailroomd"), test("dovecot")
     if isinstance(ours, dict):
         for k in ours:

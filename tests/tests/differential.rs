@@ -23,8 +23,10 @@ fn search_condstore_qresync_agree_with_dovecot() {
 
 /// The conformance faults of issue 10 (keywords announced before use,
 /// RECENT on EXAMINE, COPY/MOVE into the selected mailbox, ESEARCH MIN/MAX
-/// MODSEQ, names that are not modified UTF-7): mailroomd on the CRC store
-/// and Dovecot give the same answers.
+/// MODSEQ, names that are not modified UTF-7), WITHIN, and DELETE of a
+/// mailbox with a child (a listed difference: `NO [HASCHILDREN]` here, OK
+/// and `\Noselect` in Dovecot; RFC 9051 §6.3.5 allows both): mailroomd on
+/// the CRC store and Dovecot give the same answers.
 #[test]
 fn conformance_faults_agree_with_dovecot_on_the_crc_store() {
     let dovecot = Dovecot::start("alice@example.com", "secret");

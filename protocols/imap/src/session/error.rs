@@ -12,6 +12,7 @@ pub(crate) fn error_response(tag: &str, error: &Error) -> Response {
         Error::MailboxExists(_) => (Some(Code::AlreadyExists), error.to_string()),
         Error::InvalidMailboxName(_) => (Some(Code::Cannot), error.to_string()),
         Error::Cannot(_) => (Some(Code::Cannot), error.to_string()),
+        Error::HasChildren(_) => (Some(Code::HasChildren), error.to_string()),
         Error::NoSuchMessage(_) => (Some(Code::ExpungeIssued), error.to_string()),
         Error::PermissionDenied(_) => (Some(Code::NoPerm), error.to_string()),
         Error::ReadOnly => (Some(Code::Cannot), "mailbox is read-only".into()),
@@ -76,6 +77,7 @@ mod tests {
             (Error::Corruption("x".into()), Code::Corruption),
             (Error::Backend("secret path".into()), Code::ServerBug),
             (Error::Cannot("no"), Code::Cannot),
+            (Error::HasChildren("x".into()), Code::HasChildren),
             (Error::Unavailable("replica".into()), Code::Unavailable),
         ];
         for (e, c) in cases {
