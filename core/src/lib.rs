@@ -63,6 +63,12 @@
 //!   users table, the `auth-sqlite` plugin), so hashes move between them;
 //!   argon2id is the OWASP-recommended choice and this crate the maintained
 //!   pure-Rust one.
+//! - `stringprep` (Steven Fackler, the author of rust-postgres, which uses
+//!   it for the same purpose): SASLprep (RFC 4013) of user names and
+//!   passwords for SCRAM and PLAIN ([`sasl::saslprep`]). Its tables are
+//!   generated from RFC 3454's, which is what the RFC asks for; writing
+//!   them again would only add a place for mistakes. Already in the
+//!   dependency tree through `postgres-protocol`.
 
 pub mod access;
 pub mod acl;

@@ -6,6 +6,14 @@
 //! file, the users table of the PostgreSQL store, the `auth-sqlite`
 //! plugin), so they hash alike and a hash moves between them.
 //!
+//! Passwords are SASLprepared (RFC 4013, [`crate::sasl::saslprep`]) before
+//! they are hashed or verified, with argon2 as with SCRAM, so a password
+//! logs in whichever way its client composes it; one that SASLprep refuses
+//! cannot be set ([`PasswordError::Prohibited`]). A non-ASCII password set
+//! before preparation was added was hashed as typed: if SASLprep changes it
+//! (a decomposed accent, a no-break space), it no longer matches and must be
+//! set again.
+//!
 //! ## Why a pool of its own
 //!
 //! One argon2 computation at the default parameters allocates 19 MiB of
@@ -41,6 +49,7 @@ use argon2::password_hash::{PasswordHasher, PasswordVerifier};
 use tokio::sync::Semaphore;
 
 use crate::sasl::ScramCredentials;
+use crate::sasl::saslprep::{self, SaslprepError};
 
 /// The longest accepted password, in bytes.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -52,6 +61,12 @@ pub enum PasswordError {
     /// The password is not acceptable (the caller's fault).
     #[error("invalid password: {0}")]
     Invalid(&'static str),
+    /// SASLprep (RFC 4013) refuses the password (the caller's fault): a
+    /// control, private-use, unassigned or display-changing character, or
+    /// right-to-left text mixed with left-to-right. The message names the
+    /// reason, never the password.
+    #[error("invalid password: {0}")]
+    Prohibited(#[from] SaslprepError),
     /// Hashing failed (the server's side; not expected with the defaults),
     /// or the hashing threads are gone.
     #[error("password hashing failed: {0}")]
@@ -66,7 +81,8 @@ impl PasswordError {
 }
 
 /// Checks that a password can be stored and presented over IMAP/POP3 SASL:
-/// 1 to [`MAX_PASSWORD_BYTES`] bytes, no NUL, CR or LF.
+/// 1 to [`MAX_PASSWORD_BYTES`] bytes, no NUL, CR or LF, and accepted by
+/// SASLprep ([`crate::sasl::saslprep::prepare_stored`]).
 pub fn check_password(password: &str) -> Result<(), PasswordError> {
     if password.is_empty() {
         return Err(PasswordError::Invalid("empty"));
@@ -77,6 +93,7 @@ pub fn check_password(password: &str) -> Result<(), PasswordError> {
     if password.contains(['\0', '\r', '\n']) {
         return Err(PasswordError::Invalid("contains NUL, CR or LF"));
     }
+    saslprep::prepare_stored(password)?;
     Ok(())
 }
 
@@ -100,8 +117,11 @@ impl fmt::Debug for StoredPassword {
 
 /// Hashes a password with argon2id (default parameters, random salt) into a
 /// PHC string, on the calling thread (see [`HashPool`] for where to call it).
+/// What is hashed is the SASLprepared password (refused if SASLprep refuses
+/// it), as [`verify_password`] prepares what a client presents.
 pub fn hash_argon2(password: &str) -> Result<String, PasswordError> {
     check_password(password)?;
+    let password = saslprep::prepare_stored(password)?;
     Argon2::default()
         .hash_password(password.as_bytes())
         .map(|h| h.to_string())
@@ -119,8 +139,11 @@ pub fn hash_password(password: &str) -> Result<StoredPassword, PasswordError> {
 }
 
 /// Verifies a password against a PHC string (with the parameters in the
-/// string), on the calling thread. A malformed string verifies nothing.
+/// string), on the calling thread. A malformed string verifies nothing. The
+/// password is SASLprepared first ([`saslprep::prepare_query`]: as given
+/// if SASLprep refuses it).
 pub fn verify_password(password: &str, phc: &str) -> bool {
+    let password = saslprep::prepare_query(password);
     match PasswordHash::new(phc) {
         Ok(hash) => Argon2::default()
             .verify_password(password.as_bytes(), &hash)
@@ -328,6 +351,10 @@ mod tests {
         for bad in ["", "a\0b", "a\rb", "a\nb"] {
             assert!(check_password(bad).is_err(), "{bad:?}");
         }
+        assert!(matches!(
+            check_password("bell\u{7}"),
+            Err(PasswordError::Prohibited(_))
+        ));
         assert!(check_password(&"a".repeat(MAX_PASSWORD_BYTES)).is_ok());
         assert!(check_password(&"a".repeat(MAX_PASSWORD_BYTES + 1)).is_err());
         assert!(!PasswordError::Invalid("x").is_server_fault());
@@ -351,6 +378,30 @@ mod tests {
         assert!(!is_phc("not a hash"));
         assert_ne!(h, hash_argon2("correct horse").unwrap(), "salts are random");
         assert!(hash_password("").is_err());
+    }
+
+    /// A password set in one Unicode form verifies in another, with argon2
+    /// as with SCRAM; one SASLprep refuses cannot be set.
+    #[test]
+    fn passwords_are_saslprepared() {
+        let stored = hash_password("pa\u{0308}ss\u{00A0}word").unwrap();
+        assert!(verify_password("p\u{00E4}ss word", &stored.phc));
+        assert!(verify_password("pa\u{0308}ss\u{00A0}word", &stored.phc));
+        assert!(!verify_password("pass word", &stored.phc));
+        let scram = ScramCredentials::parse(stored.scram.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            scram,
+            ScramCredentials::derive("p\u{00E4}ss word", &scram.salt, scram.iterations)
+        );
+        let err = hash_password("private \u{E000}").unwrap_err();
+        assert!(!err.is_server_fault());
+        assert!(
+            err.to_string().starts_with(
+                "invalid password: SASLprep (RFC 4013) refuses it: prohibited character"
+            ),
+            "{err}"
+        );
+        assert!(!err.to_string().contains("private"), "{err}");
     }
 
     #[tokio::test]

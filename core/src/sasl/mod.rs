@@ -45,9 +45,11 @@
 //! # });
 //! ```
 
+use std::borrow::Cow;
 use std::sync::{Arc, OnceLock};
 
 pub mod bearer;
+pub mod saslprep;
 pub mod scram;
 
 pub use bearer::TokenValidator;
@@ -266,7 +268,7 @@ impl Exchange {
     }
 
     async fn scram_first(&mut self, auth: &dyn Authenticator, msg: &[u8]) -> Step {
-        let first = match scram::parse_client_first(msg) {
+        let mut first = match scram::parse_client_first(msg) {
             Ok(f) => f,
             Err(scram::ScramError::Malformed(m)) => return Step::Malformed(m),
             Err(e) => {
@@ -276,6 +278,11 @@ impl Exchange {
                 };
             }
         };
+        // RFC 5802 §5.1: the user name is SASLprepared (the AuthMessage
+        // keeps client-first-bare as sent).
+        if let Cow::Owned(prepared) = saslprep::prepare_query(&first.username) {
+            first.username = prepared;
+        }
         let credentials = match auth.scram_credentials(&first.username).await {
             Ok(c) => c,
             Err(Error::AuthFailed | Error::NoSuchUser) => None,
@@ -380,7 +387,13 @@ impl Exchange {
     }
 }
 
-async fn password_login(auth: &dyn Authenticator, credentials: Credentials) -> Step {
+/// PLAIN and LOGIN: the user name is SASLprepared (RFC 4616 §2); the
+/// password is prepared where it is compared
+/// ([`crate::password::verify_password`]).
+async fn password_login(auth: &dyn Authenticator, mut credentials: Credentials) -> Step {
+    if let Cow::Owned(prepared) = saslprep::prepare_query(&credentials.authcid) {
+        credentials.authcid = prepared;
+    }
     let user = credentials.authcid.clone();
     match auth.authenticate(&credentials).await {
         Ok(principal) => Step::Success { principal, user },

@@ -15,9 +15,12 @@
 //! ```
 //!
 //! In a `saslname`, `,` is written `=2C` and `=` is written `=3D`; any other
-//! `=` is an error. User names and passwords are taken as given (UTF-8, no
-//! SASLprep): a password of printable ASCII, which is what SASLprep leaves
-//! unchanged, derives the same keys as in clients that apply it.
+//! `=` is an error. Passwords go through SASLprep ([`super::saslprep`],
+//! RFC 5802 §2.2's `Normalize`) before PBKDF2, on both sides: a verifier
+//! made from `pa\u{308}ss` answers a client that typed `päss`. The server
+//! prepares the user name of client-first before looking it up; the client
+//! here prepares it before sending it. Printable ASCII, what SASLprep leaves
+//! unchanged, derives the same keys as before preparation was added.
 //!
 //! ```
 //! use mailroom_core::sasl::scram::{ScramClient, ScramCredentials};
@@ -130,7 +133,13 @@ fn sha256(data: &[u8]) -> [u8; 32] {
     Sha256::digest(data).into()
 }
 
+/// `SaltedPassword := Hi(Normalize(password), salt, i)` (RFC 5802 §3),
+/// `Normalize` being SASLprep for a presented string
+/// ([`super::saslprep::prepare_query`]; a stored password was checked with
+/// [`super::saslprep::prepare_stored`] when it was set, which prepares it
+/// the same way).
 fn salted_password(password: &str, salt: &[u8], iterations: u32) -> [u8; 32] {
+    let password = super::saslprep::prepare_query(password);
     let mut out = [0u8; 32];
     pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut out);
     out
@@ -142,7 +151,8 @@ pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 impl ScramCredentials {
-    /// Derives the verifier of `password` (RFC 5802 §3).
+    /// Derives the verifier of `password` (RFC 5802 §3, the password
+    /// SASLprepared).
     pub fn derive(password: &str, salt: &[u8], iterations: u32) -> ScramCredentials {
         let salted = salted_password(password, salt, iterations);
         ScramCredentials {
@@ -527,11 +537,12 @@ impl fmt::Debug for ScramClient {
 }
 
 impl ScramClient {
-    /// A client for `user`; `exporter` set means SCRAM-SHA-256-PLUS.
+    /// A client for `user`; `exporter` set means SCRAM-SHA-256-PLUS. The
+    /// user name and the password are SASLprepared (RFC 5802 §5.1).
     pub fn new(user: &str, password: &str, exporter: Option<Vec<u8>>) -> ScramClient {
         let nonce: [u8; 18] = rand::random();
         ScramClient {
-            user: user.to_owned(),
+            user: super::saslprep::prepare_query(user).into_owned(),
             password: password.to_owned(),
             exporter,
             nonce: base64::encode(&nonce),
@@ -664,6 +675,37 @@ mod tests {
                 plus_offered: true,
             };
             let sf = ServerFirst::new(first, binding, Some(creds.clone()), &key).unwrap();
+            let fin = client.client_final(sf.message.as_bytes()).unwrap();
+            let v = sf
+                .verify(&parse_client_final(fin.as_bytes()).unwrap())
+                .unwrap();
+            client
+                .verify_server_final(v.server_final.as_bytes())
+                .unwrap();
+        }
+    }
+
+    /// A verifier of the decomposed password answers a client that typed
+    /// it composed, and one with a no-break space a client that typed a
+    /// space (SASLprep on both sides).
+    #[test]
+    fn passwords_are_saslprepared() {
+        let key = [5u8; 32];
+        for (stored, typed) in [
+            ("pa\u{0308}ssw\u{00F6}rd", "p\u{00E4}sswo\u{0308}rd"),
+            ("two\u{00A0}words", "two words"),
+            ("I\u{00AD}X", "\u{2168}"),
+        ] {
+            let creds = ScramCredentials::generate(stored);
+            let mut client = ScramClient::new("u\u{00AD}", typed, None);
+            let first = parse_client_first(client.client_first().as_bytes()).unwrap();
+            assert_eq!(first.username, "u");
+            let binding = Binding {
+                plus: false,
+                exporter: None,
+                plus_offered: false,
+            };
+            let sf = ServerFirst::new(first, binding, Some(creds), &key).unwrap();
             let fin = client.client_final(sf.message.as_bytes()).unwrap();
             let v = sf
                 .verify(&parse_client_final(fin.as_bytes()).unwrap())

@@ -108,7 +108,7 @@ pub enum UsersError {
     NoSuchUser(String),
     /// A password is not acceptable.
     #[error("invalid password: {0}")]
-    Password(&'static str),
+    Password(String),
     /// Hashing failed (should not happen with default parameters).
     #[error("password hashing failed: {0}")]
     Hash(String),
@@ -634,7 +634,8 @@ pub fn hash_password(password: &str) -> Result<StoredPassword, UsersError> {
 impl From<PasswordError> for UsersError {
     fn from(e: PasswordError) -> UsersError {
         match e {
-            PasswordError::Invalid(reason) => UsersError::Password(reason),
+            PasswordError::Invalid(reason) => UsersError::Password(reason.to_owned()),
+            PasswordError::Prohibited(e) => UsersError::Password(e.to_string()),
             other => UsersError::Hash(other.to_string()),
         }
     }
@@ -679,7 +680,7 @@ pub fn read_password(input: impl Read) -> Result<String, UsersError> {
         line = stripped;
     }
     let password =
-        std::str::from_utf8(line).map_err(|_| UsersError::Password("not valid UTF-8"))?;
+        std::str::from_utf8(line).map_err(|_| UsersError::Password("not valid UTF-8".into()))?;
     check_password(password)?;
     Ok(password.to_owned())
 }

@@ -163,3 +163,111 @@ fn every_mechanism_with_real_clients_over_tls() {
     assert!(t.elapsed() >= Duration::from_secs(4), "{:?}", t.elapsed());
     drop(server);
 }
+
+/// Runs `scram_logins.py` (scramp and PLAIN through imaplib and poplib)
+/// against the plain IMAP and POP3 ports; returns its lines.
+fn scram_logins(server: &Server, attempts: &[[&str; 4]]) -> Vec<String> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scram_logins.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(server.imap.unwrap().port().to_string())
+        .arg(server.pop3.map_or(0, |a| a.port()).to_string())
+        .arg(serde_json::to_string(attempts).unwrap())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.lines().map(str::to_owned).collect()
+}
+
+/// SASLprep (RFC 4013) end to end: passwords set with `mailroomd user add`
+/// in one Unicode form log in typed in another, by SCRAM-SHA-256 from
+/// scramp (which prepares as RFC 5802 asks) and by PLAIN, over IMAP and
+/// POP3: a decomposed `pa\u{308}sswo\u{308}rd` answers a composed
+/// `pässwörd`, a no-break space a space, and the other way round. A
+/// password SASLprep refuses cannot be set, with a message that says why.
+#[test]
+fn saslprep_non_ascii_passwords_with_scramp() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "[pop3]\nlisten = \"127.0.0.1:0\"\n\n[auth]\nallow_plaintext = true\n",
+    );
+    let cfg = cfg.to_str().unwrap().to_owned();
+    add_user(
+        dir.path(),
+        &cfg,
+        "saskia@example.com",
+        "pa\u{308}sswo\u{308}rd",
+    );
+    add_user(dir.path(), &cfg, "nils@example.com", "two\u{a0}words");
+    add_user(dir.path(), &cfg, "omar@example.com", "p\u{e4}ssw\u{f6}rd");
+    let out = common::run(
+        dir.path(),
+        &[
+            "-c",
+            &cfg,
+            "user",
+            "add",
+            "bell@example.com",
+            "--password-stdin",
+        ],
+        "ring\u{7}ring\n",
+    );
+    assert!(!out.status.success());
+    let err = common::stderr(&out);
+    assert!(
+        err.contains("invalid password: SASLprep (RFC 4013) refuses it: prohibited character"),
+        "{err}"
+    );
+    assert!(!err.contains("ring"), "{err}");
+
+    let server = Server::start(dir.path(), &["-c", &cfg]);
+    let lines = scram_logins(
+        &server,
+        &[
+            [
+                "composed",
+                "SCRAM-SHA-256",
+                "saskia@example.com",
+                "p\u{e4}ssw\u{f6}rd",
+            ],
+            [
+                "decomposed",
+                "SCRAM-SHA-256",
+                "saskia@example.com",
+                "pa\u{308}sswo\u{308}rd",
+            ],
+            ["plain", "PLAIN", "saskia@example.com", "p\u{e4}ssw\u{f6}rd"],
+            ["space", "SCRAM-SHA-256", "nils@example.com", "two words"],
+            ["nbsp", "PLAIN", "nils@example.com", "two\u{a0}words"],
+            [
+                "reverse",
+                "SCRAM-SHA-256",
+                "omar@example.com",
+                "pa\u{308}ssw\u{f6}rd",
+            ],
+        ],
+    );
+    assert_eq!(
+        lines,
+        [
+            "composed imap OK",
+            "composed pop3 +OK",
+            "decomposed imap OK",
+            "decomposed pop3 +OK",
+            "plain imap OK",
+            "plain pop3 +OK",
+            "space imap OK",
+            "space pop3 +OK",
+            "nbsp imap OK",
+            "nbsp pop3 +OK",
+            "reverse imap OK",
+            "reverse pop3 +OK",
+        ]
+    );
+}

@@ -179,7 +179,7 @@ pub enum AdminError {
     },
     /// A password is not acceptable (the caller's fault).
     #[error("invalid password: {0}")]
-    Password(&'static str),
+    Password(String),
     /// Hashing failed (the server's side; not expected with defaults).
     #[error("password hashing failed: {0}")]
     Hash(String),
@@ -243,7 +243,8 @@ pub fn canonical_name(name: &str) -> Result<String, AdminError> {
 /// string for the `password` column ([`mailroom_core::password::hash_argon2`]).
 pub fn hash_password(password: &str) -> Result<String, AdminError> {
     password::hash_argon2(password).map_err(|e| match e {
-        PasswordError::Invalid(reason) => AdminError::Password(reason),
+        PasswordError::Invalid(reason) => AdminError::Password(reason.to_owned()),
+        PasswordError::Prohibited(e) => AdminError::Password(e.to_string()),
         other => AdminError::Hash(other.to_string()),
     })
 }
