@@ -3,7 +3,9 @@
 //! Python's imaplib and poplib) and LMTP delivery through the SQLite auth
 //! plugin, which replaces the users file; a plugin of another ABI version
 //! stops the start with both versions named; a plugin that panics fails
-//! that login and the server keeps serving.
+//! that login and the server keeps serving. SCRAM-SHA-256 through the
+//! plugin's SCRAM extension (scramp over imaplib and poplib), and no SCRAM
+//! offered by a plugin without it.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -218,6 +220,92 @@ p.quit()
     );
 }
 
+/// The `AUTH=` capabilities of a plain IMAP connection.
+fn imap_auth_caps(addr: SocketAddr) -> Vec<String> {
+    let mut c = plain(addr);
+    assert!(c.line().starts_with("* OK"));
+    let (lines, status) = c.command("CAPABILITY");
+    assert!(status.starts_with("OK"), "{status}");
+    c.command("LOGOUT");
+    lines
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .filter(|w| w.starts_with("AUTH="))
+        .map(str::to_owned)
+        .collect()
+}
+
+/// SCRAM-SHA-256 through the SQLite auth plugin, which hands mailroomd its
+/// users' verifiers through the plugin ABI's SCRAM extension: scramp logs
+/// in over imaplib and poplib (a non-ASCII password too, typed in another
+/// Unicode form than it was set in); a wrong proof is refused on both, and
+/// both refusals are counted by the failed-login table IMAP and POP3 share
+/// (the second is throttled as the second failure: its logged delay is
+/// twice the first's).
+#[test]
+fn scram_logins_through_the_sqlite_auth_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let plugin = cdylib::build("mailroom-auth-sqlite");
+    let db = users_db(dir.path());
+    add_db_user(&db, "nina@example.com", "pa\u{308}sswort", Role::User).unwrap();
+    let cfg = plugin_config(
+        dir.path(),
+        &plugin,
+        "auth",
+        &format!("database = {:?}", db.display().to_string()),
+    );
+    let server = Server::start(dir.path(), &["-c", &cfg]);
+    let (imap, pop3) = (server.imap.unwrap(), server.pop3.unwrap());
+    assert_eq!(
+        imap_auth_caps(imap),
+        ["AUTH=PLAIN", "AUTH=LOGIN", "AUTH=SCRAM-SHA-256"],
+        "-PLUS needs TLS 1.3"
+    );
+
+    let attempts = [
+        ["alice", "SCRAM-SHA-256", "alice@example.com", "alice-pw"],
+        ["boss", "SCRAM-SHA-256", "boss@EXAMPLE.com", "boss-pw"],
+        ["nina", "SCRAM-SHA-256", "nina@example.com", "p\u{e4}sswort"],
+        ["wrong", "SCRAM-SHA-256", "alice@example.com", "boss-pw"],
+    ];
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/scram_logins.py");
+    let out = Command::new("python3")
+        .arg(script)
+        .arg(imap.port().to_string())
+        .arg(pop3.port().to_string())
+        .arg(serde_json::to_string(&attempts).unwrap())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        text.lines().collect::<Vec<_>>(),
+        [
+            "alice imap OK",
+            "alice pop3 +OK",
+            "boss imap OK",
+            "boss pop3 +OK",
+            "nina imap OK",
+            "nina pop3 +OK",
+            "wrong imap NO",
+            "wrong pop3 -ERR",
+        ],
+        "{text}"
+    );
+    let log = server.stderr();
+    let throttled: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("failed login throttled"))
+        .collect();
+    assert_eq!(throttled.len(), 2, "{log}");
+    assert!(throttled[0].contains("delay_ms=1000"), "{log}");
+    assert!(throttled[1].contains("delay_ms=2000"), "{log}");
+}
+
 #[test]
 fn a_plugin_of_another_abi_version_stops_the_start() {
     let dir = tempfile::tempdir().unwrap();
@@ -245,6 +333,9 @@ fn a_panicking_plugin_does_not_take_the_server_down() {
     let cfg = plugin_config(dir.path(), &plugin, "auth", "");
     let mut server = Server::start(dir.path(), &["-c", &cfg]);
     let (imap, pop3) = (server.imap.unwrap(), server.pop3.unwrap());
+    // Built without the SCRAM extension (as every plugin built before it
+    // existed): it loads, and SCRAM is not offered.
+    assert_eq!(imap_auth_caps(imap), ["AUTH=PLAIN", "AUTH=LOGIN"]);
     for _ in 0..3 {
         assert!(imap_login(imap, "panic@x.org", "secret").starts_with("NO"));
         let (pass, _) = pop3_login(pop3, "panic@x.org", "secret");

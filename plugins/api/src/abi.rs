@@ -7,7 +7,7 @@
 //!
 //! # The declaration
 //!
-//! A plugin exports exactly one symbol, [`DECLARATION_SYMBOL`]
+//! A plugin exports one required symbol, [`DECLARATION_SYMBOL`]
 //! (`mailroom_plugin_declaration`), a static [`PluginDeclaration`]. Its
 //! first fields, the [`DeclarationHeader`], are frozen for every ABI version
 //! past and future, so a host can always read them, even from a plugin built
@@ -28,6 +28,27 @@
 //! lifecycle functions and a pointer to the kind's function table
 //! ([`AuthFunctions`] or [`BillingFunctions`]).
 //!
+//! # The SCRAM extension (optional, auth plugins)
+//!
+//! An auth plugin may also export [`SCRAM_SYMBOL`]
+//! (`mailroom_plugin_auth_scram`), a static [`AuthScramExtension`]: a
+//! function that hands the host a user's SCRAM-SHA-256 verifier (salt,
+//! iteration count, StoredKey, ServerKey; never a password), and one that
+//! authorizes a user whom the host authenticated by SCRAM. With it the host
+//! offers SCRAM-SHA-256 and -PLUS for the plugin's users. The extension is
+//! versioned apart from the declaration, so adding it changed neither
+//! [`ABI_VERSION`] nor [`LAYOUT_FINGERPRINT`]: a plugin built before it
+//! (or without it) loads as before and offers no SCRAM. Its frozen start:
+//!
+//! | offset (64-bit) | field | type | meaning |
+//! |---|---|---|---|
+//! | 0 | `magic` | `[u8; 8]` | `MLRMSCRM` ([`SCRAM_MAGIC`]) |
+//! | 8 | `version` | `u32` | [`SCRAM_EXTENSION_VERSION`] |
+//! | 16 | `layout_fingerprint` | `u64` | [`SCRAM_LAYOUT_FINGERPRINT`] |
+//!
+//! The host reads the rest only if all three are its own; otherwise it
+//! logs why and loads the plugin without SCRAM.
+//!
 //! # Status codes
 //!
 //! Every call returns a [`Status`] (`u32`, see [`status`]); any other value
@@ -44,7 +65,8 @@ use std::mem::{align_of, offset_of, size_of};
 /// any other version, before calling anything in it.
 pub const ABI_VERSION: u32 = 1;
 
-/// The one symbol a plugin exports: a static [`PluginDeclaration`].
+/// The symbol every plugin exports: a static [`PluginDeclaration`] (an
+/// auth plugin may also export [`SCRAM_SYMBOL`]).
 pub const DECLARATION_SYMBOL: &str = "mailroom_plugin_declaration";
 
 /// The first eight bytes of every declaration.
@@ -368,6 +390,85 @@ pub struct AuthFunctions {
     pub lookup: Option<LookupFn>,
 }
 
+/// The optional symbol of an auth plugin that offers SCRAM: a static
+/// [`AuthScramExtension`].
+pub const SCRAM_SYMBOL: &str = "mailroom_plugin_auth_scram";
+
+/// The first eight bytes of an [`AuthScramExtension`].
+pub const SCRAM_MAGIC: [u8; 8] = *b"MLRMSCRM";
+
+/// The version of [`AuthScramExtension`]; a host ignores an extension of
+/// another version (the plugin then offers no SCRAM).
+pub const SCRAM_EXTENSION_VERSION: u32 = 1;
+
+/// Auth, SCRAM extension: a user's SCRAM-SHA-256 verifier, written by the
+/// plugin (the salt freed with `free_buffer`).
+#[repr(C)]
+#[derive(Debug)]
+pub struct ScramOut {
+    /// The salt (1 to 256 bytes).
+    pub salt: OwnedBuf,
+    /// The PBKDF2 iteration count (4096 to 10,000,000).
+    pub iterations: u32,
+    /// `StoredKey = H(HMAC(SaltedPassword, "Client Key"))`.
+    pub stored_key: [u8; 32],
+    /// `ServerKey = HMAC(SaltedPassword, "Server Key")`.
+    pub server_key: [u8; 32],
+}
+
+impl ScramOut {
+    /// An empty slot.
+    pub const NONE: ScramOut = ScramOut {
+        salt: OwnedBuf::NONE,
+        iterations: 0,
+        stored_key: [0; 32],
+        server_key: [0; 32],
+    };
+}
+
+/// `scram_credentials(instance, user, out, error)`: [`status::OK`] and the
+/// verifier of `user` in `*out`, or [`status::NOT_FOUND`] for an unknown
+/// user, one without a verifier or one who may not log in (the host then
+/// goes on with made-up values and fails the proof, so the client cannot
+/// tell which).
+pub type ScramCredentialsFn = unsafe extern "C" fn(
+    instance: *const c_void,
+    user: StrRef,
+    out: *mut ScramOut,
+    error: *mut OwnedBuf,
+) -> Status;
+
+/// `authorize(instance, authcid, authzid, principal, error)`: the principal
+/// of `authcid`, whose SCRAM proof the host checked, acting as `authzid`
+/// (absent: as itself); [`status::OK`] or [`status::AUTH_FAILED`].
+pub type AuthorizeFn = unsafe extern "C" fn(
+    instance: *const c_void,
+    authcid: StrRef,
+    authzid: StrRef,
+    principal: *mut PrincipalOut,
+    error: *mut OwnedBuf,
+) -> Status;
+
+/// The optional SCRAM extension of an auth plugin (see the
+/// [module docs](self#the-scram-extension-optional-auth-plugins)).
+#[repr(C)]
+#[derive(Debug)]
+pub struct AuthScramExtension {
+    /// [`SCRAM_MAGIC`].
+    pub magic: [u8; 8],
+    /// [`SCRAM_EXTENSION_VERSION`].
+    pub version: u32,
+    /// [`SCRAM_LAYOUT_FINGERPRINT`].
+    pub layout_fingerprint: u64,
+    /// Hands out verifiers.
+    pub scram_credentials: Option<ScramCredentialsFn>,
+    /// Authorizes after a SCRAM proof.
+    pub authorize: Option<AuthorizeFn>,
+}
+
+// SAFETY: immutable static data: a magic, numbers and function pointers.
+unsafe impl Sync for AuthScramExtension {}
+
 /// The values of [`ArchiveEventRepr::kind`].
 pub mod event_kind {
     /// Archiving was enabled for the user.
@@ -531,9 +632,36 @@ pub const LAYOUT_FINGERPRINT: u64 = {
     h
 };
 
+/// [`LAYOUT_FINGERPRINT`]'s hash over the SCRAM extension's types (and
+/// the ones it shares with the declaration), with its own version.
+pub const SCRAM_LAYOUT_FINGERPRINT: u64 = {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    h = mix(h, SCRAM_EXTENSION_VERSION as usize);
+    h = mix(h, size_of::<usize>());
+    h = mix(h, cfg!(target_endian = "little") as usize);
+    fold_layout!(h;
+        StrRef { ptr, len }
+        OwnedBuf { ptr, len, capacity }
+        PrincipalOut { user, domain, roles }
+        ScramOut { salt, iterations, stored_key, server_key }
+        AuthScramExtension { magic, version, layout_fingerprint, scram_credentials, authorize }
+    );
+    h
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn scram_extension_start_is_frozen() {
+        assert_eq!(offset_of!(AuthScramExtension, magic), 0);
+        assert_eq!(offset_of!(AuthScramExtension, version), 8);
+        if size_of::<usize>() == 8 {
+            assert_eq!(offset_of!(AuthScramExtension, layout_fingerprint), 16);
+        }
+        assert_ne!(SCRAM_LAYOUT_FINGERPRINT, LAYOUT_FINGERPRINT);
+    }
 
     #[test]
     fn header_is_frozen() {

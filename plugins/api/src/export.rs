@@ -17,12 +17,14 @@ use std::ffi::c_void;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use mailroom_core::sasl::ScramCredentials;
 use mailroom_core::{Credentials, Principal};
 
 use crate::abi::{
-    API_VERSION, ArchiveEventRepr, AuthFunctions, AuthRequest, BillingFunctions, DeclarationHeader,
-    MAGIC, OwnedBuf, PluginDeclaration, PluginKind, PrincipalOut, ReportOut, ReportRowRepr, Status,
-    StrRef, event_kind, flags, roles, status,
+    API_VERSION, ArchiveEventRepr, AuthFunctions, AuthRequest, AuthScramExtension,
+    BillingFunctions, DeclarationHeader, MAGIC, OwnedBuf, PluginDeclaration, PluginKind,
+    PrincipalOut, ReportOut, ReportRowRepr, SCRAM_EXTENSION_VERSION, SCRAM_LAYOUT_FINGERPRINT,
+    SCRAM_MAGIC, ScramOut, Status, StrRef, event_kind, flags, roles, status,
 };
 use crate::billing::{ArchiveEvent, ArchiveEventKind, BillingMonth, BillingReport, Recorded};
 use crate::error::PluginFailure;
@@ -50,6 +52,29 @@ pub trait AuthPlugin: Plugin {
 
     /// Looks a user up by name, without credentials (for delivery).
     fn lookup(&self, user: &str) -> Result<Option<Principal>, PluginFailure>;
+
+    /// The SCRAM-SHA-256 verifier of `user` (see
+    /// [`mailroom_core::password`] to make one when a password is set), or
+    /// `None` for an unknown user, one without a verifier, or one who may
+    /// not log in. Only called when the plugin is exported with
+    /// `export_auth_plugin!(Type, scram)`; defaults to `None`.
+    fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>, PluginFailure> {
+        let _ = user;
+        Ok(None)
+    }
+
+    /// The principal of `authcid`, whose SCRAM proof the host checked,
+    /// acting as `authzid` if given; fails with
+    /// [`PluginFailure::auth_failed`]. Only called when exported with
+    /// `scram`. The default lets a user act only as itself, through
+    /// [`AuthPlugin::lookup`].
+    fn authorize(&self, authcid: &str, authzid: Option<&str>) -> Result<Principal, PluginFailure> {
+        if authzid.is_some_and(|z| z != authcid) {
+            return Err(PluginFailure::auth_failed("may act only as itself"));
+        }
+        self.lookup(authcid)?
+            .ok_or_else(|| PluginFailure::auth_failed("no such user"))
+    }
 }
 
 /// A billing plugin.
@@ -262,6 +287,66 @@ unsafe extern "C" fn lookup<T: AuthPlugin>(
     })
 }
 
+unsafe extern "C" fn scram_credentials<T: AuthPlugin>(
+    instance: *const c_void,
+    user: StrRef,
+    out: *mut ScramOut,
+    error: *mut OwnedBuf,
+) -> Status {
+    guard(error, || {
+        // SAFETY: the host passes the instance `init` made, alive for the call.
+        let plugin = unsafe { instance_ref::<T>(instance) }?;
+        if out.is_null() {
+            return Err(PluginFailure::invalid_input("null verifier slot"));
+        }
+        // SAFETY: the host passes a user name valid for the call.
+        let user = unsafe { str_arg(user, "user") }?.unwrap_or("");
+        match plugin.scram_credentials(user)? {
+            None => Ok(status::NOT_FOUND),
+            Some(c) => {
+                let repr = ScramOut {
+                    salt: OwnedBuf::from_vec(c.salt),
+                    iterations: c.iterations,
+                    stored_key: c.stored_key,
+                    server_key: c.server_key,
+                };
+                // SAFETY: non-null, and by the ABI a `ScramOut` slot the
+                // host owns for the call.
+                unsafe { out.write(repr) };
+                Ok(status::OK)
+            }
+        }
+    })
+}
+
+unsafe extern "C" fn authorize<T: AuthPlugin>(
+    instance: *const c_void,
+    authcid: StrRef,
+    authzid: StrRef,
+    principal: *mut PrincipalOut,
+    error: *mut OwnedBuf,
+) -> Status {
+    guard(error, || {
+        // SAFETY: the host passes the instance `init` made, alive for the call.
+        let plugin = unsafe { instance_ref::<T>(instance) }?;
+        if principal.is_null() {
+            return Err(PluginFailure::invalid_input("null principal slot"));
+        }
+        // SAFETY: the host passes names valid for the call.
+        let (authcid, authzid) = unsafe {
+            (
+                str_arg(authcid, "authcid")?.unwrap_or(""),
+                str_arg(authzid, "authzid")?,
+            )
+        };
+        let who = plugin.authorize(authcid, authzid)?;
+        // SAFETY: non-null, and by the ABI a `PrincipalOut` slot the host
+        // owns for the call.
+        unsafe { principal.write(principal_out(who)) };
+        Ok(status::OK)
+    })
+}
+
 /// Rebuilds an event from its borrowed form.
 ///
 /// # Safety
@@ -399,6 +484,22 @@ impl<T: AuthPlugin> AuthExports<T> {
     };
 }
 
+/// The SCRAM extension of an auth plugin `T` (used by
+/// [`export_auth_plugin!`](crate::export_auth_plugin) with `scram`).
+#[derive(Debug)]
+pub struct AuthScramExports<T>(PhantomData<T>);
+
+impl<T: AuthPlugin> AuthScramExports<T> {
+    /// The extension.
+    pub const EXTENSION: AuthScramExtension = AuthScramExtension {
+        magic: SCRAM_MAGIC,
+        version: SCRAM_EXTENSION_VERSION,
+        layout_fingerprint: SCRAM_LAYOUT_FINGERPRINT,
+        scram_credentials: Some(scram_credentials::<T>),
+        authorize: Some(authorize::<T>),
+    };
+}
+
 /// The function table of a billing plugin `T` (used by
 /// [`export_billing_plugin!`](crate::export_billing_plugin)).
 #[derive(Debug)]
@@ -475,6 +576,11 @@ pub const fn declaration<T: Plugin>(
 ///
 /// mailroom_plugin::export_auth_plugin!(OnlyAlice);
 /// ```
+///
+/// `export_auth_plugin!(Type, scram)` also exports the SCRAM extension
+/// ([`crate::abi::AuthScramExtension`]): the host then asks
+/// [`AuthPlugin::scram_credentials`] and [`AuthPlugin::authorize`] and
+/// offers SCRAM-SHA-256 (and -PLUS on TLS 1.3) for the plugin's users.
 #[macro_export]
 macro_rules! export_auth_plugin {
     ($plugin:ty) => {
@@ -485,6 +591,20 @@ macro_rules! export_auth_plugin {
             plugin = $plugin,
             functions: $crate::abi::AuthFunctions = $crate::export::AuthExports::<$plugin>::FUNCTIONS
         );
+    };
+    ($plugin:ty, scram) => {
+        $crate::export_auth_plugin!($plugin);
+        const _: () = {
+            /// The plugin's SCRAM extension, read by the Mailroom plugin loader.
+            // SAFETY: `no_mangle` exports this static under the one name the
+            // loader looks up for it (`mailroom_plugin_auth_scram`); a crate
+            // invokes the export macro once, so nothing else has the name,
+            // and the value is an extension built by `mailroom-plugin`.
+            #[allow(unsafe_code, non_upper_case_globals)]
+            #[unsafe(no_mangle)]
+            pub static mailroom_plugin_auth_scram: $crate::abi::AuthScramExtension =
+                $crate::export::AuthScramExports::<$plugin>::EXTENSION;
+        };
     };
 }
 

@@ -15,7 +15,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use mailroom_core::{Authenticator, Credentials, Error, Principal};
+use mailroom_core::sasl::ScramCredentials;
+use mailroom_core::{Authenticator, Credentials, Error, Mechanism, Principal};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -172,6 +173,55 @@ impl Authenticator for PluginAuthenticator {
         let credentials = credentials.clone();
         self.calls
             .run("authenticate", move || handle.authenticate(&credentials))
+            .await
+            .map_err(to_core_error)
+    }
+
+    /// PLAIN and LOGIN; SCRAM-SHA-256 and -PLUS too when the plugin exports
+    /// the SCRAM extension.
+    fn mechanisms(&self) -> Vec<Mechanism> {
+        let mut m = vec![Mechanism::Plain, Mechanism::Login];
+        if self.handle.offers_scram() {
+            m.extend([Mechanism::ScramSha256, Mechanism::ScramSha256Plus]);
+        }
+        m
+    }
+
+    async fn scram_credentials(
+        &self,
+        user: &str,
+    ) -> mailroom_core::Result<Option<ScramCredentials>> {
+        if !self.handle.offers_scram() {
+            return Ok(None);
+        }
+        let handle = Arc::clone(&self.handle);
+        let user = user.to_owned();
+        match self
+            .calls
+            .run("scram_credentials", move || handle.scram_credentials(&user))
+            .await
+        {
+            Ok(found) => Ok(found),
+            // A name the plugin cannot parse names no user.
+            Err(PluginError::Call {
+                kind: FailureKind::InvalidInput | FailureKind::AuthFailed,
+                ..
+            }) => Ok(None),
+            Err(e) => Err(to_core_error(e)),
+        }
+    }
+
+    async fn authorize(
+        &self,
+        authcid: &str,
+        authzid: Option<&str>,
+    ) -> mailroom_core::Result<Principal> {
+        let handle = Arc::clone(&self.handle);
+        let (authcid, authzid) = (authcid.to_owned(), authzid.map(str::to_owned));
+        self.calls
+            .run("authorize", move || {
+                handle.authorize(&authcid, authzid.as_deref())
+            })
             .await
             .map_err(to_core_error)
     }

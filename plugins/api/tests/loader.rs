@@ -199,3 +199,35 @@ async fn a_hung_call_times_out_and_keeps_its_slot() {
         "alice@x.org"
     );
 }
+
+/// A plugin exported without the SCRAM extension (as every plugin built
+/// before the extension existed: the declaration did not change) loads,
+/// logs in with PLAIN as before and offers no SCRAM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_without_the_scram_extension_offers_no_scram() {
+    let path = cdylib::build("mailroom-plugin-test-panics");
+    let plugin = PluginAuthenticator::load(&path, "", CallLimits::default()).unwrap();
+    let auth: Arc<dyn Authenticator> = Arc::new(plugin);
+    assert_eq!(
+        auth.mechanisms(),
+        [
+            mailroom_core::Mechanism::Plain,
+            mailroom_core::Mechanism::Login
+        ]
+    );
+    assert_eq!(auth.scram_credentials("alice@x.org").await.unwrap(), None);
+    assert!(
+        auth.authenticate(&creds("alice@x.org", "secret"))
+            .await
+            .is_ok()
+    );
+    // Without the extension, a user may act only as itself.
+    assert_eq!(
+        auth.authorize("alice@x.org", None).await.unwrap().user,
+        "alice@x.org"
+    );
+    assert!(matches!(
+        auth.authorize("alice@x.org", Some("bob@x.org")).await,
+        Err(Error::AuthFailed)
+    ));
+}

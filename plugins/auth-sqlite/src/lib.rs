@@ -32,10 +32,24 @@
 //!     password TEXT NOT NULL,                      -- argon2 PHC string ($argon2id$v=19$...)
 //!     role     TEXT NOT NULL DEFAULT 'user'
 //!              CHECK (role IN ('user', 'domain-admin', 'server-admin')),
-//!     enabled  INTEGER NOT NULL DEFAULT 1          -- 0: cannot log in, receives no mail
+//!     enabled  INTEGER NOT NULL DEFAULT 1,         -- 0: cannot log in, receives no mail
+//!     scram    TEXT                                -- SCRAM-SHA-256 verifier, or NULL
 //! ) STRICT;
-//! PRAGMA user_version = 1;
+//! PRAGMA user_version = 2;
 //! ```
+//!
+//! `scram` is the SCRAM-SHA-256 verifier of the same password
+//! (`SCRAM-SHA-256$<iterations>:<base64 salt>$<base64 StoredKey>:<base64 ServerKey>`,
+//! [`mailroom_core::sasl::ScramCredentials::to_text`]), written by
+//! [`add_user`] and [`set_password`] beside the argon2 hash. A user without
+//! one (NULL, or a version 1 database, which has no such column) logs in
+//! with PLAIN and LOGIN but not SCRAM until the password is set again. What
+//! a stolen database gives away is as for mailroomd's users file: the
+//! verifier is the cheaper target for guessing (4096 PBKDF2 rounds per
+//! guess against argon2id's 19 MiB), and its ServerKey lets the thief pose
+//! as this server to the user's SCRAM client; neither logs in by itself.
+//! The plugin reads databases of version 1 and 2; [`upgrade_database`]
+//! adds the column to a version 1 database.
 //!
 //! # Behaviour
 //!
@@ -51,6 +65,12 @@
 //!   mailroomd's users file: a user may act as itself, a server admin as
 //!   anyone, a domain admin as any plain user of its own domain.
 //! - Lookups (for delivery) find enabled users of enabled domains.
+//! - SCRAM-SHA-256 (and -PLUS): the plugin is exported with the SCRAM
+//!   extension of the plugin ABI, so the host asks it for a user's verifier
+//!   (an enabled user of an enabled domain with a stored verifier; anyone
+//!   else gets none, and the host fails the proof as for a wrong password),
+//!   checks the proof itself, then asks the plugin to authorize the user
+//!   under the same `authzid` rules as above.
 //!
 //! # Dependencies
 //!
@@ -89,7 +109,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use mailroom_core::password::{self, HashPool, PasswordError};
+use mailroom_core::password::{self, HashPool, PasswordError, StoredPassword};
+use mailroom_core::sasl::ScramCredentials;
 use mailroom_core::{Credentials, Principal, Roles};
 use mailroom_plugin::{AuthPlugin, Plugin, PluginFailure, parse_settings};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, params};
@@ -108,13 +129,17 @@ CREATE TABLE users (
     password TEXT NOT NULL,
     role     TEXT NOT NULL DEFAULT 'user'
              CHECK (role IN ('user', 'domain-admin', 'server-admin')),
-    enabled  INTEGER NOT NULL DEFAULT 1
+    enabled  INTEGER NOT NULL DEFAULT 1,
+    scram    TEXT
 ) STRICT;
-PRAGMA user_version = 1;
+PRAGMA user_version = 2;
 ";
 
-/// The schema version this plugin reads (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+/// The schema version [`create_database`] creates (`PRAGMA user_version`);
+/// the plugin also reads version 1 (no `scram` column).
+pub const SCHEMA_VERSION: i64 = 2;
+/// The oldest schema version the plugin reads.
+pub const OLDEST_SCHEMA_VERSION: i64 = 1;
 /// The longest accepted password, in bytes.
 pub use mailroom_core::password::MAX_PASSWORD_BYTES;
 pub use name::MAX_NAME_BYTES;
@@ -189,8 +214,13 @@ pub enum AdminError {
     /// The user exists already (the caller's fault).
     #[error("user {0} already exists")]
     UserExists(String),
+    /// There is no such user (the caller's fault).
+    #[error("no such user: {0}")]
+    NoSuchUser(String),
     /// The database has another schema version than this plugin reads.
-    #[error("database schema version {found}, this plugin reads version {SCHEMA_VERSION}")]
+    #[error(
+        "database schema version {found}, this plugin reads versions {OLDEST_SCHEMA_VERSION} to {SCHEMA_VERSION}"
+    )]
     SchemaVersion {
         /// The version found.
         found: i64,
@@ -239,14 +269,24 @@ pub fn canonical_name(name: &str) -> Result<String, AdminError> {
     name::canonical_name(name).map_err(|reason| name_error(name, reason))
 }
 
-/// Hashes a password (argon2id, default parameters, random salt) into a PHC
-/// string for the `password` column ([`mailroom_core::password::hash_argon2`]).
-pub fn hash_password(password: &str) -> Result<String, AdminError> {
-    password::hash_argon2(password).map_err(|e| match e {
+fn password_error(e: PasswordError) -> AdminError {
+    match e {
         PasswordError::Invalid(reason) => AdminError::Password(reason.to_owned()),
         PasswordError::Prohibited(e) => AdminError::Password(e.to_string()),
         other => AdminError::Hash(other.to_string()),
-    })
+    }
+}
+
+/// Hashes a password (argon2id, default parameters, random salt) into a PHC
+/// string for the `password` column ([`mailroom_core::password::hash_argon2`]).
+pub fn hash_password(password: &str) -> Result<String, AdminError> {
+    password::hash_argon2(password).map_err(password_error)
+}
+
+/// The argon2 hash and the SCRAM-SHA-256 verifier of a password, for the
+/// `password` and `scram` columns ([`mailroom_core::password::hash_password`]).
+pub fn hash_password_and_verifier(password: &str) -> Result<StoredPassword, AdminError> {
+    password::hash_password(password).map_err(password_error)
 }
 
 /// Verifies on the process's shared hashing threads
@@ -267,12 +307,27 @@ fn open_writable(path: &Path) -> Result<Connection, AdminError> {
     Ok(conn)
 }
 
-fn check_schema(conn: &Connection) -> Result<(), AdminError> {
+/// The database's schema version, if this plugin reads it.
+fn check_schema(conn: &Connection) -> Result<i64, AdminError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    if found != SCHEMA_VERSION {
+    if !(OLDEST_SCHEMA_VERSION..=SCHEMA_VERSION).contains(&found) {
         return Err(AdminError::SchemaVersion { found });
     }
-    Ok(())
+    Ok(found)
+}
+
+/// Brings a database of an older schema version to [`SCHEMA_VERSION`]
+/// (version 1 to 2: adds the `scram` column, NULL for every user until
+/// their password is set again). Returns the version found.
+pub fn upgrade_database(path: &Path) -> Result<i64, AdminError> {
+    let mut conn = open_writable(path)?;
+    let tx = conn.transaction()?;
+    let found = check_schema(&tx)?;
+    if found == 1 {
+        tx.execute_batch("ALTER TABLE users ADD COLUMN scram TEXT;\nPRAGMA user_version = 2;")?;
+    }
+    tx.commit()?;
+    Ok(found)
 }
 
 /// Creates a new, empty database at `path` with [`SCHEMA`] (fails if the
@@ -295,14 +350,16 @@ pub fn add_domain(path: &Path, domain: &str) -> Result<String, AdminError> {
     Ok(domain)
 }
 
-/// Adds a user (enabled) to an existing domain, hashing `password`.
-/// Returns the canonical name.
+/// Adds a user (enabled) to an existing domain, hashing `password` and
+/// keeping its SCRAM verifier (not in a version 1 database). Returns the
+/// canonical name.
 pub fn add_user(path: &Path, name: &str, password: &str, role: Role) -> Result<String, AdminError> {
     let name = canonical_name(name)?;
-    let hash = hash_password(password)?;
+    let stored = hash_password_and_verifier(password)?;
     let domain = name.rsplit_once('@').map_or("", |(_, d)| d).to_owned();
     let mut conn = open_writable(path)?;
-    check_schema(&conn)?;
+    let version = check_schema(&conn)?;
+    let scram = if version >= 2 { stored.scram } else { None };
     let tx = conn.transaction()?;
     let known: Option<String> = tx
         .query_row(
@@ -314,16 +371,48 @@ pub fn add_user(path: &Path, name: &str, password: &str, role: Role) -> Result<S
     if known.is_none() {
         return Err(AdminError::NoSuchDomain(domain));
     }
-    let inserted = tx.execute(
-        "INSERT INTO users (name, domain, password, role) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (name) DO NOTHING",
-        params![name, domain, hash, role.name()],
-    )?;
+    let inserted = if version >= 2 {
+        tx.execute(
+            "INSERT INTO users (name, domain, password, role, scram) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, domain, stored.phc, role.name(), scram],
+        )?
+    } else {
+        tx.execute(
+            "INSERT INTO users (name, domain, password, role) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, domain, stored.phc, role.name()],
+        )?
+    };
     if inserted == 0 {
         return Err(AdminError::UserExists(name));
     }
     tx.commit()?;
     Ok(name)
+}
+
+/// Sets a user's password: a new argon2 hash and, in a version 2
+/// database, a new SCRAM verifier. Fails with
+/// [`AdminError::NoSuchUser`] if there is no such user.
+pub fn set_password(path: &Path, name: &str, password: &str) -> Result<(), AdminError> {
+    let name = canonical_name(name)?;
+    let stored = hash_password_and_verifier(password)?;
+    let conn = open_writable(path)?;
+    let changed = if check_schema(&conn)? >= 2 {
+        conn.execute(
+            "UPDATE users SET password = ?2, scram = ?3 WHERE name = ?1",
+            params![name, stored.phc, stored.scram],
+        )?
+    } else {
+        conn.execute(
+            "UPDATE users SET password = ?2 WHERE name = ?1",
+            params![name, stored.phc],
+        )?
+    };
+    if changed == 0 {
+        return Err(AdminError::NoSuchUser(name));
+    }
+    Ok(())
 }
 
 /// Enables or disables a user (`name`) or, if it has no `@`, a domain.
@@ -357,6 +446,8 @@ struct Settings {
 struct Account {
     name: String,
     password: String,
+    /// The SCRAM verifier's text, if one is stored.
+    scram: Option<String>,
     role: Role,
     /// The user and its domain are both enabled.
     enabled: bool,
@@ -373,6 +464,8 @@ impl Account {
 /// The auth plugin: see the [crate docs](crate).
 pub struct SqliteAuth {
     path: PathBuf,
+    /// The database has the `scram` column (schema version 2).
+    has_scram: bool,
     idle: Mutex<Vec<Connection>>,
     dummy_hash: OnceLock<String>,
 }
@@ -425,24 +518,28 @@ impl SqliteAuth {
     }
 
     fn account(&self, name: &str) -> Result<Option<Account>, PluginFailure> {
+        let query = if self.has_scram {
+            "SELECT u.name, u.password, u.role, u.enabled AND d.enabled, u.scram
+             FROM users u JOIN domains d ON d.name = u.domain
+             WHERE u.name = ?1"
+        } else {
+            "SELECT u.name, u.password, u.role, u.enabled AND d.enabled, NULL
+             FROM users u JOIN domains d ON d.name = u.domain
+             WHERE u.name = ?1"
+        };
         let row = self.with_connection(|conn| {
-            conn.query_row(
-                "SELECT u.name, u.password, u.role, u.enabled AND d.enabled
-                 FROM users u JOIN domains d ON d.name = u.domain
-                 WHERE u.name = ?1",
-                params![name],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, String>(2)?,
-                        r.get::<_, bool>(3)?,
-                    ))
-                },
-            )
+            conn.query_row(query, params![name], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, bool>(3)?,
+                    r.get::<_, Option<String>>(4)?,
+                ))
+            })
             .optional()
         })?;
-        let Some((name, password, role, enabled)) = row else {
+        let Some((name, password, role, enabled, scram)) = row else {
             return Ok(None);
         };
         let role = Role::from_name(&role).ok_or_else(|| {
@@ -453,6 +550,7 @@ impl SqliteAuth {
         Ok(Some(Account {
             name,
             password,
+            scram,
             role,
             enabled,
         }))
@@ -476,14 +574,16 @@ impl SqliteAuth {
 impl Plugin for SqliteAuth {
     fn init(settings: &str) -> Result<Self, PluginFailure> {
         let settings: Settings = parse_settings(settings)?;
-        let auth = SqliteAuth {
+        let mut auth = SqliteAuth {
             path: settings.database,
+            has_scram: false,
             idle: Mutex::new(Vec::new()),
             dummy_hash: OnceLock::new(),
         };
         let conn = auth.open()?;
-        check_schema(&conn)
+        let version = check_schema(&conn)
             .map_err(|e| PluginFailure::failed(format!("{}: {e}", auth.path.display())))?;
+        auth.has_scram = version >= 2;
         if let Ok(mut idle) = auth.idle.lock() {
             idle.push(conn);
         }
@@ -514,7 +614,48 @@ impl AuthPlugin for SqliteAuth {
                 account.name
             )));
         }
-        let Some(authzid) = credentials.authzid.as_deref() else {
+        self.act_as(account, credentials.authzid.as_deref())
+    }
+
+    fn lookup(&self, user: &str) -> Result<Option<Principal>, PluginFailure> {
+        let Ok(name) = canonical_name(user) else {
+            return Ok(None);
+        };
+        Ok(self
+            .account(&name)?
+            .filter(|a| a.enabled)
+            .map(|a| a.principal()))
+    }
+
+    fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>, PluginFailure> {
+        let Ok(name) = canonical_name(user) else {
+            return Ok(None);
+        };
+        Ok(self
+            .account(&name)?
+            .filter(|a| a.enabled)
+            .and_then(|a| a.scram)
+            .as_deref()
+            .and_then(ScramCredentials::parse))
+    }
+
+    fn authorize(&self, authcid: &str, authzid: Option<&str>) -> Result<Principal, PluginFailure> {
+        let account = match canonical_name(authcid) {
+            Ok(name) => self.account(&name)?.filter(|a| a.enabled),
+            Err(_) => None,
+        };
+        let Some(account) = account else {
+            return Err(PluginFailure::auth_failed("no such user or disabled"));
+        };
+        self.act_as(account, authzid)
+    }
+}
+
+impl SqliteAuth {
+    /// The principal `account` (authenticated, enabled) gets acting as
+    /// `authzid`: itself, or another user under the rules of the crate docs.
+    fn act_as(&self, account: Account, authzid: Option<&str>) -> Result<Principal, PluginFailure> {
+        let Some(authzid) = authzid else {
             return Ok(account.principal());
         };
         let target = match canonical_name(authzid) {
@@ -545,19 +686,9 @@ impl AuthPlugin for SqliteAuth {
             )))
         }
     }
-
-    fn lookup(&self, user: &str) -> Result<Option<Principal>, PluginFailure> {
-        let Ok(name) = canonical_name(user) else {
-            return Ok(None);
-        };
-        Ok(self
-            .account(&name)?
-            .filter(|a| a.enabled)
-            .map(|a| a.principal()))
-    }
 }
 
-mailroom_plugin::export_auth_plugin!(SqliteAuth);
+mailroom_plugin::export_auth_plugin!(SqliteAuth, scram);
 
 #[cfg(test)]
 mod tests {
@@ -724,6 +855,82 @@ mod tests {
         let err = SqliteAuth::init("database = \"/nonexistent/users.sqlite\"").unwrap_err();
         assert_eq!(err.kind(), mailroom_plugin::FailureKind::Failed);
         assert!(SqliteAuth::init("databse = \"x\"").is_err());
+    }
+
+    #[test]
+    fn scram_verifiers_and_authorization() {
+        let (dir, auth) = setup();
+        let db = dir.path().join("users.sqlite");
+        let v = auth.scram_credentials("alice@X.org").unwrap().unwrap();
+        assert_eq!(
+            v,
+            ScramCredentials::derive("pw-a", &v.salt, v.iterations),
+            "the verifier of alice's password"
+        );
+        assert_eq!(auth.scram_credentials("ghost@x.org").unwrap(), None);
+        assert_eq!(auth.scram_credentials("not a name").unwrap(), None);
+        assert_eq!(
+            auth.authorize("alice@x.org", None).unwrap().user,
+            "alice@x.org"
+        );
+        assert_eq!(
+            auth.authorize("boss@x.org", Some("alice@x.org"))
+                .unwrap()
+                .user,
+            "alice@x.org"
+        );
+        assert!(auth.authorize("alice@x.org", Some("boss@x.org")).is_err());
+        assert!(auth.authorize("ghost@x.org", None).is_err());
+        set_enabled(&db, "alice@x.org", false).unwrap();
+        assert_eq!(auth.scram_credentials("alice@x.org").unwrap(), None);
+        assert!(auth.authorize("alice@x.org", None).is_err());
+        set_enabled(&db, "alice@x.org", true).unwrap();
+
+        set_password(&db, "alice@x.org", "new-pw").unwrap();
+        let w = auth.scram_credentials("alice@x.org").unwrap().unwrap();
+        assert_eq!(w, ScramCredentials::derive("new-pw", &w.salt, w.iterations));
+        assert!(
+            auth.authenticate(&creds("alice@x.org", "new-pw", None))
+                .is_ok()
+        );
+        assert!(matches!(
+            set_password(&db, "ghost@x.org", "pw"),
+            Err(AdminError::NoSuchUser(_))
+        ));
+        assert!(matches!(
+            set_password(&db, "alice@x.org", "tab\tpw"),
+            Err(AdminError::Password(m)) if m.contains("SASLprep")
+        ));
+    }
+
+    /// A version 1 database (no `scram` column) still works, without
+    /// SCRAM; `upgrade_database` adds the column, and a password set again
+    /// gets a verifier.
+    #[test]
+    fn version_1_databases() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("users.sqlite");
+        let v1 = SCHEMA
+            .replace(",\n    scram    TEXT\n", "\n")
+            .replace("user_version = 2", "user_version = 1");
+        assert!(!v1.contains("scram"));
+        open_writable(&db).unwrap().execute_batch(&v1).unwrap();
+        add_domain(&db, "x.org").unwrap();
+        add_user(&db, "alice@x.org", "pw-a", Role::User).unwrap();
+        let settings = format!("database = {:?}", db.display().to_string());
+        let auth = SqliteAuth::init(&settings).unwrap();
+        assert!(
+            auth.authenticate(&creds("alice@x.org", "pw-a", None))
+                .is_ok()
+        );
+        assert_eq!(auth.scram_credentials("alice@x.org").unwrap(), None);
+
+        assert_eq!(upgrade_database(&db).unwrap(), 1);
+        assert_eq!(upgrade_database(&db).unwrap(), 2);
+        let auth = SqliteAuth::init(&settings).unwrap();
+        assert_eq!(auth.scram_credentials("alice@x.org").unwrap(), None);
+        set_password(&db, "alice@x.org", "pw-a2").unwrap();
+        assert!(auth.scram_credentials("alice@x.org").unwrap().is_some());
     }
 
     proptest::proptest! {

@@ -3,12 +3,14 @@
 use std::fmt;
 use std::sync::Arc;
 
+use mailroom_core::sasl::ScramCredentials;
+use mailroom_core::sasl::scram::{MAX_ITERATIONS, MAX_SALT, MIN_ITERATIONS};
 use mailroom_core::{Credentials, Principal, Roles};
 
-use super::{Instance, PluginInfo, PluginLibrary};
+use super::{Instance, PluginInfo, PluginLibrary, ScramFunctions};
 use crate::abi::{
     AuthFunctions, AuthRequest, AuthenticateFn, LookupFn, OwnedBuf, PluginKind, PrincipalOut,
-    StrRef, roles, status,
+    ScramOut, StrRef, roles, status,
 };
 use crate::error::PluginError;
 
@@ -20,6 +22,7 @@ const MAX_NAME_BYTES: usize = 1024;
 pub struct AuthPluginHandle {
     authenticate: AuthenticateFn,
     lookup: LookupFn,
+    scram: Option<ScramFunctions>,
     instance: Instance,
 }
 
@@ -57,12 +60,108 @@ impl AuthPluginHandle {
         };
         let authenticate = table.authenticate.ok_or_else(|| missing("authenticate"))?;
         let lookup = table.lookup.ok_or_else(|| missing("lookup"))?;
+        let scram = library.scram;
         let instance = Instance::new(library, settings)?;
         Ok(AuthPluginHandle {
             authenticate,
             lookup,
+            scram,
             instance,
         })
+    }
+
+    /// Whether the plugin exports a usable SCRAM extension (see
+    /// [`crate::abi::AuthScramExtension`]).
+    pub fn offers_scram(&self) -> bool {
+        self.scram.is_some()
+    }
+
+    /// The SCRAM-SHA-256 verifier of `user` (blocks); `None` for an
+    /// unknown user or one without a verifier, and for a plugin without
+    /// the SCRAM extension.
+    pub fn scram_credentials(&self, user: &str) -> Result<Option<ScramCredentials>, PluginError> {
+        let Some(scram) = self.scram else {
+            return Ok(None);
+        };
+        let library = self.instance.library();
+        let function = "scram_credentials";
+        let mut out = ScramOut::NONE;
+        let mut error = OwnedBuf::NONE;
+        // SAFETY: the function comes from the checked extension; the
+        // instance is alive (borrowed by `self`); the name is borrowed for
+        // the call; `out` and `error` are slots owned here.
+        let code = unsafe {
+            (scram.scram_credentials)(
+                self.instance.as_ptr(),
+                StrRef::new(user),
+                &mut out,
+                &mut error,
+            )
+        };
+        let salt = library.take_buffer(out.salt, MAX_SALT, function);
+        match code {
+            status::OK => {}
+            status::NOT_FOUND => {
+                library.take_buffer(error, 0, function).ok();
+                return Ok(None);
+            }
+            other => return Err(library.failure(function, other, error)),
+        }
+        library.take_buffer(error, usize::MAX, function)?;
+        let salt = salt?
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| library.invalid(function, "an empty salt".into()))?;
+        if !(MIN_ITERATIONS..=MAX_ITERATIONS).contains(&out.iterations) {
+            return Err(library.invalid(
+                function,
+                format!("an iteration count of {}", out.iterations),
+            ));
+        }
+        Ok(Some(ScramCredentials {
+            salt,
+            iterations: out.iterations,
+            stored_key: out.stored_key,
+            server_key: out.server_key,
+        }))
+    }
+
+    /// The principal of `authcid`, authenticated by SCRAM, acting as
+    /// `authzid` (blocks). A plugin without the SCRAM extension is not
+    /// asked: `authcid` may then act only as itself, if
+    /// [`AuthPluginHandle::lookup`] finds it.
+    pub fn authorize(
+        &self,
+        authcid: &str,
+        authzid: Option<&str>,
+    ) -> Result<Principal, PluginError> {
+        let library = self.instance.library();
+        let Some(scram) = self.scram else {
+            if authzid.is_some_and(|z| z != authcid) {
+                return Err(library.refused("authorize", "may act only as itself"));
+            }
+            return self
+                .lookup(authcid)?
+                .ok_or_else(|| library.refused("authorize", "no such user"));
+        };
+        let mut out = PrincipalOut {
+            user: OwnedBuf::NONE,
+            domain: OwnedBuf::NONE,
+            roles: 0,
+        };
+        let mut error = OwnedBuf::NONE;
+        // SAFETY: as in `scram_credentials`: checked function, live
+        // instance, borrowed names, slots owned here.
+        let code = unsafe {
+            (scram.authorize)(
+                self.instance.as_ptr(),
+                StrRef::new(authcid),
+                StrRef::optional(authzid),
+                &mut out,
+                &mut error,
+            )
+        };
+        self.principal("authorize", code, out, error)?
+            .ok_or_else(|| library.invalid("authorize", "NOT_FOUND".into()))
     }
 
     /// What the plugin says about itself.

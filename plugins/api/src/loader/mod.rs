@@ -24,9 +24,10 @@ pub use auth::AuthPluginHandle;
 pub use billing::BillingPluginHandle;
 
 use crate::abi::{
-    ABI_VERSION, API_VERSION, DECLARATION_SYMBOL, DeclarationHeader, DestroyFn, FreeBufferFn,
-    InitFn, LAYOUT_FINGERPRINT, MAGIC, OwnedBuf, PluginDeclaration, PluginKind, Status, StrRef,
-    flags, status,
+    ABI_VERSION, API_VERSION, AuthScramExtension, AuthorizeFn, DECLARATION_SYMBOL,
+    DeclarationHeader, DestroyFn, FreeBufferFn, InitFn, LAYOUT_FINGERPRINT, MAGIC, OwnedBuf,
+    PluginDeclaration, PluginKind, SCRAM_EXTENSION_VERSION, SCRAM_LAYOUT_FINGERPRINT, SCRAM_MAGIC,
+    SCRAM_SYMBOL, ScramCredentialsFn, Status, StrRef, flags, status,
 };
 use crate::error::{FailureKind, PluginError};
 
@@ -66,6 +67,8 @@ pub struct PluginLibrary {
     init: InitFn,
     destroy: DestroyFn,
     free_buffer: FreeBufferFn,
+    /// The SCRAM extension of an auth plugin, if it has a usable one.
+    pub(crate) scram: Option<ScramFunctions>,
     // Never read, only kept open. Declared last: dropped (unloaded) after
     // everything that points into it.
     _library: libloading::Library,
@@ -83,6 +86,53 @@ impl fmt::Debug for PluginLibrary {
         f.debug_struct("PluginLibrary")
             .field("info", &self.info)
             .finish_non_exhaustive()
+    }
+}
+
+/// The functions of a checked SCRAM extension.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScramFunctions {
+    pub(crate) scram_credentials: ScramCredentialsFn,
+    pub(crate) authorize: AuthorizeFn,
+}
+
+/// Checks an auth plugin's SCRAM extension: magic, version, layout
+/// fingerprint, functions; the reason it is not used otherwise.
+///
+/// # Safety
+/// `ptr` must point to a readable static that starts with the extension's
+/// frozen fields (magic, version, fingerprint), and that is a whole
+/// [`AuthScramExtension`] if those are this host's.
+unsafe fn check_scram_extension(
+    ptr: NonNull<AuthScramExtension>,
+) -> Result<ScramFunctions, String> {
+    let start = ptr.cast::<u8>();
+    // SAFETY: the caller's contract: the first 8 bytes are readable.
+    let magic = unsafe { start.cast::<[u8; 8]>().read_unaligned() };
+    if magic != SCRAM_MAGIC {
+        return Err("its SCRAM extension does not start with the magic bytes".into());
+    }
+    // SAFETY: the frozen start: the version at offset 8, readable.
+    let version = unsafe { start.add(8).cast::<u32>().read_unaligned() };
+    if version != SCRAM_EXTENSION_VERSION {
+        return Err(format!(
+            "its SCRAM extension is version {version}, this server reads version {SCRAM_EXTENSION_VERSION}"
+        ));
+    }
+    // SAFETY: same version: the static is a whole `AuthScramExtension`.
+    let extension = unsafe { ptr.as_ref() };
+    if extension.layout_fingerprint != SCRAM_LAYOUT_FINGERPRINT {
+        return Err(format!(
+            "its SCRAM extension has layout fingerprint {:#x}, this server's is {SCRAM_LAYOUT_FINGERPRINT:#x}",
+            extension.layout_fingerprint
+        ));
+    }
+    match (extension.scram_credentials, extension.authorize) {
+        (Some(scram_credentials), Some(authorize)) => Ok(ScramFunctions {
+            scram_credentials,
+            authorize,
+        }),
+        _ => Err("its SCRAM extension lacks a function".into()),
     }
 }
 
@@ -254,7 +304,33 @@ impl PluginLibrary {
         // ABI, a static that starts with the frozen `DeclarationHeader`;
         // `library` stays loaded while it is read.
         let checked = unsafe { check_declaration(path, header, kind) }?;
+        let scram = if kind == PluginKind::Auth {
+            // SAFETY: only looks up the optional symbol's address.
+            let address = unsafe { library.get::<*const AuthScramExtension>(SCRAM_SYMBOL) }
+                .ok()
+                .map(|symbol| *symbol)
+                .and_then(|a| NonNull::new(a.cast_mut()));
+            match address {
+                None => {
+                    tracing::info!(plugin = %checked.label, "auth plugin without the SCRAM extension: SCRAM not offered");
+                    None
+                }
+                // SAFETY: a symbol named `mailroom_plugin_auth_scram` is, by
+                // this ABI, a static that starts with the extension's frozen
+                // fields; `library` stays loaded while it is read.
+                Some(ptr) => match unsafe { check_scram_extension(ptr) } {
+                    Ok(functions) => Some(functions),
+                    Err(reason) => {
+                        tracing::warn!(plugin = %checked.label, %reason, "SCRAM extension not used: SCRAM not offered");
+                        None
+                    }
+                },
+            }
+        } else {
+            None
+        };
         Ok(PluginLibrary {
+            scram,
             info: checked.info,
             label: checked.label,
             functions: checked.functions,
@@ -343,6 +419,17 @@ impl PluginLibrary {
                 message,
             },
             None => self.invalid(function, format!("unknown status {code}")),
+        }
+    }
+
+    /// A refusal made by the host on the plugin's behalf (as if the plugin
+    /// had answered AUTH_FAILED).
+    pub(crate) fn refused(&self, function: &'static str, message: &str) -> PluginError {
+        PluginError::Call {
+            plugin: self.label.clone(),
+            function,
+            kind: FailureKind::AuthFailed,
+            message: message.to_owned(),
         }
     }
 
