@@ -7,7 +7,8 @@
 //! a frontend killed with SIGKILL loses nothing it acknowledged; users in
 //! PostgreSQL (`[auth] backend = "postgres"`, tests/clients/pg_users.py):
 //! added, changed and deleted through one frontend's admin commands, they
-//! count on every frontend at once.
+//! count on every frontend at once, and log in by SCRAM-SHA-256 on every
+//! frontend (tests/clients/pg_scram.py, scramp).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a panic is a failure with its message
 
@@ -339,4 +340,48 @@ fn a_frontend_killed_mid_load_loses_nothing_acknowledged() {
         used, acknowledged,
         "the other frontend sees exactly what the killed one acknowledged: {text}"
     );
+}
+
+/// SCRAM with users in PostgreSQL (issue 11): a user added with `mailroomd
+/// user add` through frontend 1 on `[auth] backend = "postgres"` logs in by
+/// SCRAM-SHA-256 (scramp, over imaplib and poplib, the server's signature
+/// checked) on both frontends, with a non-ASCII password typed in another
+/// Unicode form than it was set in (SASLprep); a password changed through
+/// frontend 2 gives both frontends the new verifier at once, and the old
+/// password's proof is refused on both.
+#[test]
+fn scram_with_users_in_postgres_on_two_frontends() {
+    const SCRAM_USER: &str = "sven@example.com";
+    let url = PgCluster::shared().create_database("pgscram");
+    let servers: Vec<Server> = (0..2)
+        .map(|_| Server::start_on_postgres(&url, "backend = \"postgres\"\n"))
+        .collect();
+    let join = |f: fn(&Server) -> String| -> String {
+        servers.iter().map(f).collect::<Vec<_>>().join(",")
+    };
+    let imaps = join(|s| s.imaps_addr().port().to_string());
+    let pop3s = join(|s| s.pop3s_addr().port().to_string());
+    let certs = join(|s| s.cert_path().display().to_string());
+    let env = [
+        ("MR_FRONTEND_IMAPS", imaps.as_str()),
+        ("MR_FRONTEND_POP3S", pop3s.as_str()),
+        ("MR_FRONTEND_CERTS", certs.as_str()),
+    ];
+    let logins = |password: &str, expect: &str| {
+        let out = servers[0].run_python("pg_scram.py", &[SCRAM_USER, password, expect], &env);
+        assert!(out.contains("ALL OK"), "{out}");
+        println!("{out}");
+    };
+
+    // Set decomposed, typed composed.
+    servers[0].add_user(SCRAM_USER, "gru\u{308}n und blau");
+    logins("gr\u{fc}n und blau", "ok");
+
+    let passwd = servers[1].admin(
+        &["user", "passwd", SCRAM_USER, "--password-stdin"],
+        "rot\u{a0}und gelb\n",
+    );
+    assert!(passwd.status.success(), "{}", stdout(&passwd));
+    logins("rot und gelb", "ok");
+    logins("gr\u{fc}n und blau", "no");
 }
