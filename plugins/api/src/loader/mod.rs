@@ -634,6 +634,40 @@ mod tests {
         );
     }
 
+    fn check_scram(e: &AuthScramExtension) -> Result<ScramFunctions, String> {
+        // SAFETY: a whole extension of this version, alive for the call.
+        unsafe { check_scram_extension(NonNull::from(e)) }
+    }
+
+    /// A SCRAM extension is used only if its magic, version, fingerprint
+    /// and functions are this host's; otherwise the reason is given (and
+    /// the plugin loads without SCRAM).
+    #[test]
+    fn scram_extension_checks() {
+        use crate::export::AuthScramExports;
+        let good = || AuthScramExports::<Nobody>::EXTENSION;
+        assert!(check_scram(&good()).is_ok());
+        let mut e = good();
+        e.magic = *b"NOTMAGIC";
+        assert!(check_scram(&e).unwrap_err().contains("magic"));
+        let mut e = good();
+        e.version = SCRAM_EXTENSION_VERSION + 1;
+        let err = check_scram(&e).unwrap_err();
+        assert!(
+            err.contains(&format!(
+                "version {}, this server reads version {SCRAM_EXTENSION_VERSION}",
+                SCRAM_EXTENSION_VERSION + 1
+            )),
+            "{err}"
+        );
+        let mut e = good();
+        e.layout_fingerprint ^= 1;
+        assert!(check_scram(&e).unwrap_err().contains("layout fingerprint"));
+        let mut e = good();
+        e.authorize = None;
+        assert!(check_scram(&e).unwrap_err().contains("lacks a function"));
+    }
+
     #[test]
     fn the_mismatch_message_names_both_versions() {
         let mut d = good();
