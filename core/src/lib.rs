@@ -108,6 +108,8 @@ pub use message::{
 pub use mime::MessageSummary;
 pub use quota::{Quota, QuotaLimits, QuotaUsage};
 pub use replication::Replication;
-pub use storage::{Mailbox, MailboxNotifier, MailboxWatch, Storage};
+pub use storage::{
+    Mailbox, MailboxNotifier, MailboxWatch, NamespaceWatch, NamespaceWatches, Storage,
+};
 pub use throttle::{LoginFailures, ThrottleConfig};
 pub use types::{ModSeq, SeqBound, SeqNum, SeqRange, SeqSet, Uid, UidValidity};

@@ -167,6 +167,22 @@ pub trait Storage: Send + Sync + Debug {
     fn archive_journal(&self) -> Option<Arc<crate::archive::ArchiveJournal>> {
         None
     }
+
+    /// A handle that wakes when `user`'s namespace changes: a mailbox of
+    /// theirs created, deleted or renamed, its special-use changed, or
+    /// their subscriptions changed, whoever made the change (another
+    /// session, another frontend on a shared database, replication, an
+    /// admin command). What NOTIFY's MailboxName and SubscriptionChange
+    /// events (RFC 5465) wait on, as IDLE waits on [`Mailbox::watch`].
+    ///
+    /// The default returns [`NamespaceWatch::never`]: a store that cannot
+    /// tell still works, and its clients see such changes when they poll
+    /// (NOOP, CHECK). Stores keep a [`NamespaceWatches`] and bump it after
+    /// every namespace change they commit.
+    fn watch_namespace(&self, user: &str) -> NamespaceWatch {
+        let _ = user;
+        NamespaceWatch::never()
+    }
 }
 
 /// How many full summaries the default [`Mailbox::sort_fields`] asks for
@@ -326,6 +342,121 @@ impl MailboxNotifier {
     }
 }
 
+/// Wakes a session when a user's namespace (mailbox names, special-use
+/// attributes, subscriptions) changes: see [`Storage::watch_namespace`].
+/// It says only that something changed; the session lists again to learn
+/// what.
+#[derive(Debug, Clone)]
+pub struct NamespaceWatch {
+    /// `None`: a watch that never fires.
+    rx: Option<tokio::sync::watch::Receiver<u64>>,
+}
+
+impl NamespaceWatch {
+    /// A watch that never fires (a store that cannot tell).
+    pub fn never() -> NamespaceWatch {
+        NamespaceWatch { rx: None }
+    }
+
+    /// Waits until the namespace changes after the last call to this or to
+    /// [`NamespaceWatch::mark_seen`] (or since the watch was made). Never
+    /// resolves on a watch that cannot fire, nor once the store that made
+    /// it is gone. Cancel-safe.
+    pub async fn changed(&mut self) {
+        match self.rx.as_mut() {
+            Some(rx) => {
+                if rx.changed().await.is_ok() {
+                    rx.borrow_and_update();
+                    return;
+                }
+                // The store is gone: nothing will change any more.
+                self.rx = None;
+                std::future::pending::<()>().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+
+    /// Whether a change came since the last [`NamespaceWatch::changed`] or
+    /// [`NamespaceWatch::mark_seen`], without waiting.
+    pub fn has_changed(&self) -> bool {
+        self.rx
+            .as_ref()
+            .is_some_and(|rx| rx.has_changed().unwrap_or(false))
+    }
+
+    /// Takes every change so far as seen (call it before listing, so a
+    /// change made during the listing still wakes the next wait).
+    pub fn mark_seen(&mut self) {
+        if let Some(rx) = self.rx.as_mut() {
+            rx.borrow_and_update();
+        }
+    }
+}
+
+/// The per-user namespace notifiers a store keeps: [`watch`] for
+/// [`Storage::watch_namespace`], [`bump`] after every namespace change.
+/// Holds one small entry per user with a live watch (entries without
+/// watchers are dropped as new ones are made).
+///
+/// [`watch`]: NamespaceWatches::watch
+/// [`bump`]: NamespaceWatches::bump
+#[derive(Debug)]
+pub struct NamespaceWatches<K = String> {
+    users: std::sync::Mutex<std::collections::HashMap<K, tokio::sync::watch::Sender<u64>>>,
+}
+
+impl<K> Default for NamespaceWatches<K> {
+    fn default() -> Self {
+        NamespaceWatches {
+            users: std::sync::Mutex::new(std::collections::HashMap::new()),
+        }
+    }
+}
+
+impl<K: std::hash::Hash + Eq> NamespaceWatches<K> {
+    fn users(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<K, tokio::sync::watch::Sender<u64>>>
+    {
+        // The map holds no invariant a panic could break.
+        self.users
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A watch on `key`'s namespace.
+    pub fn watch(&self, key: K) -> NamespaceWatch {
+        let mut users = self.users();
+        users.retain(|_, tx| tx.receiver_count() > 0);
+        let rx = users
+            .entry(key)
+            .or_insert_with(|| tokio::sync::watch::channel(0).0)
+            .subscribe();
+        NamespaceWatch { rx: Some(rx) }
+    }
+
+    /// Wakes every watch on `key`'s namespace. Costs a map look-up when
+    /// nobody watches.
+    pub fn bump<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        if let Some(tx) = self.users().get(key) {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+
+    /// Wakes every watch on every namespace (after a change whose owner is
+    /// not known, such as a rebuild of everything).
+    pub fn bump_all(&self) {
+        for tx in self.users().values() {
+            tx.send_modify(|v| *v = v.wrapping_add(1));
+        }
+    }
+}
+
 /// A [`Storage`] wrapper that overrides a few methods and hands every other
 /// one to the store it wraps ([`Delegate::inner`]).
 ///
@@ -463,6 +594,10 @@ pub trait Delegate: Send + Sync + Debug {
     fn archive_journal(&self) -> Option<Arc<crate::archive::ArchiveJournal>> {
         self.inner().archive_journal()
     }
+    /// [`Storage::watch_namespace`].
+    fn watch_namespace(&self, user: &str) -> NamespaceWatch {
+        self.inner().watch_namespace(user)
+    }
 }
 
 #[async_trait]
@@ -539,5 +674,60 @@ impl<T: Delegate> Storage for T {
     }
     fn archive_journal(&self) -> Option<Arc<crate::archive::ArchiveJournal>> {
         Delegate::archive_journal(self)
+    }
+    fn watch_namespace(&self, user: &str) -> NamespaceWatch {
+        Delegate::watch_namespace(self, user)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_namespace_watch_wakes_for_its_user_only() {
+        let watches = NamespaceWatches::<String>::default();
+        let mut alice = watches.watch("alice".to_owned());
+        let bob = watches.watch("bob".to_owned());
+        assert!(!alice.has_changed());
+        watches.bump("alice");
+        assert!(alice.has_changed());
+        assert!(!bob.has_changed());
+        // resolves at once for the change already made, then is seen
+        alice.changed().await;
+        assert!(!alice.has_changed());
+        watches.bump("carol"); // nobody watches: nothing to wake, nothing kept
+        assert!(!alice.has_changed());
+        watches.bump_all();
+        assert!(alice.has_changed() && bob.has_changed());
+        alice.mark_seen();
+        assert!(!alice.has_changed());
+    }
+
+    #[tokio::test]
+    async fn a_never_watch_and_a_watch_whose_store_is_gone_stay_quiet() {
+        let never = NamespaceWatch::never();
+        assert!(!never.has_changed());
+        let watches = NamespaceWatches::<String>::default();
+        let mut orphan = watches.watch("alice".to_owned());
+        drop(watches);
+        assert!(!orphan.has_changed());
+        let mut never = never;
+        tokio::select! {
+            biased;
+            () = never.changed() => panic!("a never watch fired"),
+            () = orphan.changed() => panic!("a watch of a dropped store fired"),
+            () = tokio::task::yield_now() => {}
+        }
+    }
+
+    #[test]
+    fn watches_nobody_holds_are_dropped() {
+        let watches = NamespaceWatches::<String>::default();
+        for i in 0..100 {
+            drop(watches.watch(format!("u{i}")));
+        }
+        let _kept = watches.watch("last".to_owned());
+        assert_eq!(watches.users().len(), 1);
     }
 }

@@ -63,6 +63,9 @@
 //! - SAVEDATE (RFC 8514): APPEND, COPY and MOVE set a message's save date
 //!   to the time it was saved in that mailbox (the store's clock, Unix
 //!   seconds), and every way of reading a message's metadata shows it;
+//! - [`Storage::watch_namespace`] wakes after every change of the user's
+//!   mailbox names, special uses and subscriptions (a store of this
+//!   workspace may not keep the default that never fires);
 //! - [`Storage::shared_mailboxes`] finds every mailbox of another owner
 //!   with an ACL entry for the user or `anyone`, under its current name,
 //!   and forgets it once the entry, or the mailbox, is gone.
@@ -81,7 +84,7 @@ use mailroom_core::mailbox::{DEFAULT_MAILBOXES, MailboxName, MailboxRef, Special
 use mailroom_core::message::{InternalDate, MessageMeta, NewMessage};
 use mailroom_core::mime::{MessageSummary, SortFields};
 use mailroom_core::quota::{Quota, QuotaLimits};
-use mailroom_core::storage::{Mailbox, MailboxWatch, Storage};
+use mailroom_core::storage::{Mailbox, MailboxWatch, NamespaceWatch, Storage};
 use mailroom_core::types::{ModSeq, Uid};
 
 /// The owner of most mailboxes in the checks.
@@ -107,7 +110,7 @@ macro_rules! __conformance_checks {
         $crate::__conformance_expand!([$($mode)*]
             account_defaults, namespace, rename, rename_inbox, append_and_fetch,
             append_all, store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
-            per_user_seen, copy_and_move, recent, quota, quota_concurrent, watch,
+            per_user_seen, copy_and_move, recent, quota, quota_concurrent, watch, namespace_watch,
             shared_mailboxes, maildrop_lock, concurrent_access, save_date);
     };
 }
@@ -328,6 +331,12 @@ async fn wait_changed(watch: &mut MailboxWatch, what: &str) -> Option<ModSeq> {
     match tokio::time::timeout(WAIT, watch.changed()).await {
         Ok(v) => v,
         Err(_) => panic!("{what}: the watch did not wake within {WAIT:?}"),
+    }
+}
+
+async fn wait_namespace(watch: &mut NamespaceWatch, what: &str) {
+    if tokio::time::timeout(WAIT, watch.changed()).await.is_err() {
+        panic!("{what}: the namespace watch did not wake within {WAIT:?}");
     }
 }
 
@@ -2142,6 +2151,58 @@ pub async fn quota<S: Storage + Quota + ?Sized>(store: Arc<S>) {
         store.check(ALICE, u64::MAX / 2, 1_000_000).await,
         "unlimited again",
     );
+}
+
+/// [`Storage::watch_namespace`] wakes after CREATE, RENAME, DELETE, a
+/// special-use change, SUBSCRIBE and UNSUBSCRIBE of the user's mailboxes,
+/// including a change made before the wait began, and every watch on the
+/// user wakes (NOTIFY's MailboxName and SubscriptionChange wait on it).
+pub async fn namespace_watch<S: Storage + ?Sized>(store: Arc<S>) {
+    let store = &*store;
+    account(store, ALICE).await;
+    let mut w = store.watch_namespace(ALICE);
+    let mut w2 = store.watch_namespace(ALICE);
+    let work = mbox(ALICE, "Work");
+    ok(store.create(&work, None).await, "create Work");
+    wait_namespace(&mut w, "after CREATE").await;
+    wait_namespace(&mut w2, "a second watch, after CREATE").await;
+    let play = MailboxName::new("Play").unwrap_or_else(|e| panic!("name: {e}"));
+    ok(store.rename(&work, &play).await, "rename Work to Play");
+    wait_namespace(&mut w, "after RENAME").await;
+    let play = mbox(ALICE, "Play");
+    ok(
+        store
+            .set_special_use(&play, Some(SpecialUse::Archive))
+            .await,
+        "set_special_use",
+    );
+    wait_namespace(&mut w, "after a special-use change").await;
+    ok(
+        store.set_subscribed(ALICE, &play.name, true).await,
+        "subscribe",
+    );
+    wait_namespace(&mut w, "after SUBSCRIBE").await;
+    ok(
+        store.set_subscribed(ALICE, &play.name, false).await,
+        "unsubscribe",
+    );
+    wait_namespace(&mut w, "after UNSUBSCRIBE").await;
+    ok(store.delete(&play).await, "delete Play");
+    wait_namespace(&mut w, "after DELETE").await;
+    // A change made before anyone waits is not lost.
+    let mut late = store.watch_namespace(ALICE);
+    ok(
+        store.create(&mbox(ALICE, "Late"), None).await,
+        "create Late",
+    );
+    wait_namespace(&mut late, "a change made before the wait").await;
+    // A user whose account the first change creates.
+    let mut carol = store.watch_namespace(CAROL);
+    ok(
+        store.create(&mbox(CAROL, "First"), None).await,
+        "create in a new account",
+    );
+    wait_namespace(&mut carol, "the first mailbox of an account").await;
 }
 
 /// Watches wake on every change, whichever handle or store call made it,

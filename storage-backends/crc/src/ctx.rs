@@ -18,6 +18,7 @@ pub(crate) struct IoStats {
     pub(crate) message_reads: AtomicU64,
     pub(crate) append_commits: AtomicU64,
     pub(crate) appended: AtomicU64,
+    pub(crate) account_lookups: AtomicU64,
 }
 
 /// A copy of the I/O counters at one moment.
@@ -39,6 +40,9 @@ pub struct IoCounters {
     /// Messages those group commits appended (`appended / append_commits`
     /// is the mean batch size).
     pub appended: u64,
+    /// Look-ups of an account file on disk (an account not loaded yet,
+    /// found or not; a user already known to have no account costs none).
+    pub account_lookups: u64,
 }
 
 impl IoStats {
@@ -55,6 +59,7 @@ impl IoStats {
             message_reads: self.message_reads.load(Ordering::Relaxed),
             append_commits: self.append_commits.load(Ordering::Relaxed),
             appended: self.appended.load(Ordering::Relaxed),
+            account_lookups: self.account_lookups.load(Ordering::Relaxed),
         }
     }
 }

@@ -99,5 +99,6 @@ pub use open::OpenCounts;
 pub use rebuild::ReconstructReport;
 pub use shared::SHARED_FILE;
 pub use store::{
-    ACCOUNT_FILE, CrcOptions, CrcStore, LOCK_FILE, MAILBOX_FILE, QUOTA_FILE, RECOVERED_PARENT,
+    ACCOUNT_FILE, CrcOptions, CrcStore, LOCK_FILE, MAILBOX_FILE, MAX_MISSING_ACCOUNTS, QUOTA_FILE,
+    RECOVERED_PARENT,
 };

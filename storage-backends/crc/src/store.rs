@@ -1,11 +1,11 @@
 //! `CrcStore`: the data directory, accounts, the registry of open mailboxes,
 //! and the `Storage`, `Mailbox` and `Quota` implementations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs::{self, File, OpenOptions};
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use mailroom_core::access::{MAX_SHARED_MAILBOXES, identifier_applies};
@@ -13,12 +13,12 @@ use mailroom_core::mailbox::DEFAULT_MAILBOXES;
 use mailroom_core::{
     Acl, Appended, Changes, CopyResult, Error, MailboxInfo, MailboxName, MailboxRef,
     MailboxSnapshot, MailboxStatus, MailboxWatch, MessageContent, MessageMeta, MessageSummary,
-    ModSeq, NewMessage, Quota, QuotaLimits, QuotaUsage, Result, Rights, SpecialUse, Storage,
-    StoreOp, StoreResult, Uid, UidValidity,
+    ModSeq, NamespaceWatch, NamespaceWatches, NewMessage, Quota, QuotaLimits, QuotaUsage, Result,
+    Rights, SpecialUse, Storage, StoreOp, StoreResult, Uid, UidValidity,
 };
 
 use crate::account::{Account, MailboxEntry, MailboxMeta, decode_limits, encode_limits};
-use crate::ctx::{Ctx, IoCounters};
+use crate::ctx::{Ctx, IoCounters, IoStats};
 use crate::fsutil::{escape_component, sync_dir, write_atomic};
 use crate::index::Header;
 use crate::layout::{HEADER_SIZE, RECORD_SIZE, VersionLayout, layout_of};
@@ -111,6 +111,57 @@ pub(crate) struct StoreInner {
     open: Arc<OpenTables>,
     /// Which identifiers appear in which mailboxes' ACLs (`<data>/shared`).
     shared_index: SharedIndex,
+    /// Namespace watches, keyed by the user's directory (the account file
+    /// lives there and [`StoreInner::save_account`] is told only that).
+    namespace: NamespaceWatches<PathBuf>,
+    /// Users found to have no account (see [`MissingAccounts`]).
+    missing: MissingAccounts,
+}
+
+/// How many users without an account [`MissingAccounts`] remembers.
+pub const MAX_MISSING_ACCOUNTS: usize = 4096;
+
+/// Users looked up (without creating) and found to have no account, so
+/// that the next look-up of one costs no file-system access: every LMTP
+/// delivery asks after the archive account of the recipient's domain
+/// (`archive@D`), which most domains never have. Kept under the user's
+/// account lock, as the creation that clears it is. Bounded by
+/// [`MAX_MISSING_ACCOUNTS`]: when full it is emptied (a cache; the next
+/// misses read the disk once more). Right because only this process writes
+/// the data directory (its lock file): every account creation goes through
+/// [`StoreInner::with_account`] with `create` (sessions, deliveries,
+/// replication, admin commands), which clears the user here.
+#[derive(Debug, Default)]
+struct MissingAccounts {
+    users: Mutex<HashSet<String>>,
+}
+
+impl MissingAccounts {
+    fn users(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
+        // a set of names holds no invariant a panic could break
+        self.users
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    fn contains(&self, user: &str) -> bool {
+        self.users().contains(user)
+    }
+
+    fn insert(&self, user: &str) {
+        let mut users = self.users();
+        if users.len() >= MAX_MISSING_ACCOUNTS {
+            users.clear();
+        }
+        users.insert(user.to_owned());
+    }
+
+    fn remove(&self, user: &str) {
+        let mut users = self.users();
+        if !users.is_empty() {
+            users.remove(user);
+        }
+    }
 }
 
 fn poisoned() -> Error {
@@ -168,6 +219,8 @@ impl CrcStore {
                 _lock: lock,
                 ctx,
                 open,
+                namespace: NamespaceWatches::default(),
+                missing: MissingAccounts::default(),
             }),
         })
     }
@@ -329,7 +382,11 @@ impl StoreInner {
         let mut guard = cell.lock().map_err(|_| poisoned())?;
         let udir = self.user_dir(user);
         if guard.is_none() {
+            if !create && self.missing.contains(user) {
+                return Ok(None);
+            }
             let path = udir.join(ACCOUNT_FILE);
+            IoStats::bump(&self.ctx.stats.account_lookups);
             match fs::read(&path) {
                 Ok(data) => match Account::decode(&data, &path.display().to_string()) {
                     Ok(a) => {
@@ -356,6 +413,7 @@ impl StoreInner {
                 }
                 Err(e) if e.kind() == ErrorKind::NotFound => {
                     if !create {
+                        self.missing.insert(user);
                         return Ok(None);
                     }
                     fs::create_dir_all(udir.join("mailboxes"))?;
@@ -366,6 +424,7 @@ impl StoreInner {
                 }
                 Err(e) => return Err(e.into()),
             }
+            self.missing.remove(user);
         }
         match guard.as_mut() {
             Some(a) => f(a, &udir).map(Some),
@@ -373,9 +432,14 @@ impl StoreInner {
         }
     }
 
+    /// Replaces the account file: every change of a user's namespace
+    /// (mailboxes created, deleted, renamed, special-use, subscriptions;
+    /// made by a session, replication or an admin command) ends here, so
+    /// this is where the user's namespace watches are woken.
     fn save_account(&self, udir: &Path, a: &Account) -> Result<()> {
         write_atomic(&udir.join(ACCOUNT_FILE), &a.encode(), self.opts.durability)?;
         self.touch_dir(udir);
+        self.namespace.bump(udir);
         Ok(())
     }
 
@@ -1573,6 +1637,10 @@ impl Storage for CrcStore {
     ) -> Result<()> {
         let m = mailbox.clone();
         self.run(move |s| s.set_special_use(&m, special_use)).await
+    }
+
+    fn watch_namespace(&self, user: &str) -> NamespaceWatch {
+        self.inner.namespace.watch(self.inner.user_dir(user))
     }
 
     async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {

@@ -10,8 +10,9 @@ use mailroom_core::access::{MAX_SHARED_MAILBOXES, identifier_applies};
 use mailroom_core::mailbox::DEFAULT_MAILBOXES;
 use mailroom_core::maildrop::{MaildropLock, MaildropLocks};
 use mailroom_core::{
-    Acl, Appended, Error, Mailbox, MailboxInfo, MailboxName, MailboxRef, MailboxStatus, NewMessage,
-    Quota, QuotaLimits, QuotaUsage, Result, Rights, SpecialUse, Storage, UidValidity,
+    Acl, Appended, Error, Mailbox, MailboxInfo, MailboxName, MailboxRef, MailboxStatus,
+    NamespaceWatch, NamespaceWatches, NewMessage, Quota, QuotaLimits, QuotaUsage, Result, Rights,
+    SpecialUse, Storage, UidValidity,
 };
 
 use crate::mailbox::MemoryMailbox;
@@ -52,9 +53,18 @@ pub(crate) struct Shared {
     pub(crate) feed: ChangeFeed,
     /// The POP3 maildrop locks held.
     maildrops: MaildropLocks,
+    /// Who watches which user's namespace ([`Storage::watch_namespace`]).
+    namespace: NamespaceWatches,
 }
 
 impl Shared {
+    /// After a change to `user`'s mailbox names or subscriptions: tells
+    /// replication and wakes the user's namespace watches.
+    pub(crate) fn namespace_changed(&self, user: &str) {
+        self.feed.touch(user);
+        self.namespace.bump(user);
+    }
+
     fn read(&self) -> Result<RwLockReadGuard<'_, HashMap<String, Account>>> {
         self.accounts.read().map_err(|_| poisoned())
     }
@@ -156,6 +166,7 @@ impl MemoryStore {
                 next_cell_id: AtomicU64::new(0),
                 feed: ChangeFeed::default(),
                 maildrops: MaildropLocks::default(),
+                namespace: NamespaceWatches::default(),
             }),
         }
     }
@@ -186,7 +197,7 @@ impl Storage for MemoryStore {
         }
         account.initialised = true;
         tracing::debug!(user, "account created");
-        self.shared.feed.touch(user);
+        self.shared.namespace_changed(user);
         Ok(())
     }
 
@@ -216,7 +227,7 @@ impl Storage for MemoryStore {
         let cell = self.shared.new_mailbox(special_use);
         account.mailboxes.insert(mailbox.name.clone(), cell);
         tracing::debug!(%mailbox, "mailbox created");
-        self.shared.feed.touch(&mailbox.owner);
+        self.shared.namespace_changed(&mailbox.owner);
         Ok(())
     }
 
@@ -235,7 +246,7 @@ impl Storage for MemoryStore {
         cell.lock()?.close();
         account.mailboxes.remove(&mailbox.name);
         tracing::debug!(%mailbox, "mailbox deleted");
-        self.shared.feed.touch(&mailbox.owner);
+        self.shared.namespace_changed(&mailbox.owner);
         Ok(())
     }
 
@@ -265,7 +276,7 @@ impl Storage for MemoryStore {
             account.mailboxes.insert(to.clone(), source);
         }
         tracing::debug!(%from, to = %to, "mailbox renamed");
-        self.shared.feed.touch(&from.owner);
+        self.shared.namespace_changed(&from.owner);
         Ok(())
     }
 
@@ -276,8 +287,12 @@ impl Storage for MemoryStore {
     ) -> Result<()> {
         let cell = self.live_cell(mailbox)?;
         cell.lock_live(mailbox.name.as_str())?.special_use = special_use;
-        self.shared.feed.touch(&mailbox.owner);
+        self.shared.namespace_changed(&mailbox.owner);
         Ok(())
+    }
+
+    fn watch_namespace(&self, user: &str) -> NamespaceWatch {
+        self.shared.namespace.watch(user.to_owned())
     }
 
     async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
@@ -300,7 +315,7 @@ impl Storage for MemoryStore {
         } else if let Some(account) = accounts.get_mut(user) {
             account.subscriptions.remove(name);
         }
-        self.shared.feed.touch(user);
+        self.shared.namespace_changed(user);
         Ok(())
     }
 

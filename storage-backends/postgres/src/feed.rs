@@ -3,13 +3,20 @@
 //! `LISTEN mailroom`.
 //!
 //! A notification's payload is `<account id> <mailbox id> <modseq>`, the
-//! new HIGHESTMODSEQ of the mailbox, or 0 when the mailbox was deleted.
+//! new HIGHESTMODSEQ of the mailbox, or 0 when the mailbox was deleted;
+//! or `ns <user>` after a change of that user's namespace (a mailbox
+//! created, deleted or renamed, a special use, a subscription), which
+//! wakes the user's namespace watches ([`Storage::watch_namespace`]).
+//! A frontend of an older build ignores the second kind (it does not parse
+//! as three numbers).
 //! A watch is only ever moved forward: a late or repeated notification
 //! (this process hears its own) does not wake anyone. When the listener's
 //! connection is lost, it reconnects with a growing pause (at most 2 s)
 //! and then reads the HIGHESTMODSEQ of every watched mailbox afresh, so a
 //! change whose notification was lost with the connection still wakes its
-//! watches.
+//! watches, and wakes every namespace watch (whoever watches lists again).
+//!
+//! [`Storage::watch_namespace`]: mailroom_core::Storage::watch_namespace
 
 use std::collections::HashMap;
 use std::sync::{Mutex, Weak};
@@ -17,16 +24,20 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use mailroom_core::storage::MailboxNotifier;
-use mailroom_core::{MailboxWatch, ModSeq};
+use mailroom_core::{MailboxWatch, ModSeq, NamespaceWatch, NamespaceWatches};
 use tokio_postgres::{AsyncMessage, NoTls};
 
 /// The channel every change is announced on.
 pub(crate) const CHANNEL: &str = "mailroom";
 
-/// The watched mailboxes of this process.
+/// The prefix of a namespace change's payload.
+pub(crate) const NAMESPACE_PREFIX: &str = "ns ";
+
+/// The watched mailboxes and namespaces of this process.
 #[derive(Debug, Default)]
 pub(crate) struct Feed {
     mailboxes: Mutex<HashMap<i64, (MailboxNotifier, MailboxWatch)>>,
+    namespaces: NamespaceWatches,
 }
 
 impl Feed {
@@ -70,8 +81,23 @@ impl Feed {
         self.lock().keys().copied().collect()
     }
 
+    /// A watch on `user`'s namespace.
+    pub(crate) fn watch_namespace(&self, user: &str) -> NamespaceWatch {
+        self.namespaces.watch(user.to_owned())
+    }
+
+    /// `user`'s namespace changed (a commit of this process, or a
+    /// notification).
+    pub(crate) fn namespace_changed(&self, user: &str) {
+        self.namespaces.bump(user);
+    }
+
     /// Handles one notification payload.
     fn handle(&self, payload: &str) {
+        if let Some(user) = payload.strip_prefix(NAMESPACE_PREFIX) {
+            self.namespace_changed(user);
+            return;
+        }
         let mut parts = payload.split(' ');
         let (Some(_account), Some(id), Some(modseq)) = (parts.next(), parts.next(), parts.next())
         else {
@@ -167,6 +193,9 @@ pub(crate) async fn listen(
 /// After a reconnect: every watched mailbox's HIGHESTMODSEQ, read afresh.
 async fn recheck(client: &tokio_postgres::Client, feed: &Weak<Feed>) {
     let Some(f) = feed.upgrade() else { return };
+    // Which namespaces changed meanwhile is not kept anywhere: every
+    // watcher lists again.
+    f.namespaces.bump_all();
     let ids = f.watched();
     if ids.is_empty() {
         return;

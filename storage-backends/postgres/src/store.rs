@@ -10,8 +10,8 @@ use mailroom_core::mailbox::DEFAULT_MAILBOXES;
 use mailroom_core::maildrop::{MaildropLock, in_use};
 use mailroom_core::{
     ANYONE, Acl, Appended, Error, Flag, InternalDate, Mailbox, MailboxInfo, MailboxName,
-    MailboxRef, MailboxStatus, MessageGuid, ModSeq, NewMessage, Quota, QuotaLimits, QuotaUsage,
-    Result, Rights, SpecialUse, Storage,
+    MailboxRef, MailboxStatus, MessageGuid, ModSeq, NamespaceWatch, NewMessage, Quota, QuotaLimits,
+    QuotaUsage, Result, Rights, SpecialUse, Storage,
 };
 use tokio_postgres::{NoTls, Transaction};
 
@@ -238,6 +238,18 @@ async fn charge(tx: &Transaction<'_>, account: i64, bytes: i64, messages: i64) -
 
 /// Locks the account rows in id order (the first lock every write that
 /// changes usage takes, so such writes never deadlock).
+/// Announces a change of `user`'s namespace to every frontend, this one
+/// included: the notification is sent when `tx` commits, not before.
+async fn announce_namespace(tx: &Transaction<'_>, user: &str) -> Result<()> {
+    tx.execute(
+        "SELECT pg_notify('mailroom', $1::text || $2::text)",
+        &[&crate::feed::NAMESPACE_PREFIX, &user],
+    )
+    .await
+    .map_err(db)?;
+    Ok(())
+}
+
 pub(crate) async fn lock_accounts(tx: &Transaction<'_>, accounts: &[i64]) -> Result<()> {
     let mut ids = accounts.to_vec();
     ids.sort_unstable();
@@ -485,7 +497,9 @@ impl Storage for PgStore {
         )
         .await
         .map_err(db)?;
+        announce_namespace(&tx, user).await?;
         tx.commit().await.map_err(db)?;
+        self.inner.feed.namespace_changed(user);
         tracing::debug!(user, "account created");
         Ok(())
     }
@@ -515,7 +529,9 @@ impl Storage for PgStore {
         let tx = client.transaction().await.map_err(db)?;
         let account = account_id(&tx, &mailbox.owner).await?;
         insert_mailbox(&tx, account, &mailbox.name, special_use).await?;
+        announce_namespace(&tx, &mailbox.owner).await?;
         tx.commit().await.map_err(db)?;
+        self.inner.feed.namespace_changed(&mailbox.owner);
         tracing::debug!(%mailbox, "mailbox created");
         Ok(())
     }
@@ -550,8 +566,10 @@ impl Storage for PgStore {
             return Err(no_such(mailbox));
         }
         charge(&tx, row.account, -bytes, -count).await?;
+        announce_namespace(&tx, &mailbox.owner).await?;
         tx.commit().await.map_err(db)?;
         self.inner.feed.remove(row.id);
+        self.inner.feed.namespace_changed(&mailbox.owner);
         body::collect(&mut client, row.account, guids).await;
         tracing::debug!(%mailbox, "mailbox deleted");
         Ok(())
@@ -596,9 +614,11 @@ impl Storage for PgStore {
                 )
                 .await
                 .map_err(db)?;
+                announce_namespace(&tx, &from.owner).await?;
                 tx.commit().await.map_err(db)?;
                 self.inner.feed.publish(row.id, ModSeq(modseq as u64));
             } else {
+                announce_namespace(&tx, &from.owner).await?;
                 tx.commit().await.map_err(db)?;
             }
         } else {
@@ -615,8 +635,10 @@ impl Storage for PgStore {
                 }
                 Err(e) => return Err(db(e)),
             }
+            announce_namespace(&tx, &from.owner).await?;
             tx.commit().await.map_err(db)?;
         }
+        self.inner.feed.namespace_changed(&from.owner);
         tracing::debug!(%from, to = %to, "mailbox renamed");
         Ok(())
     }
@@ -626,17 +648,24 @@ impl Storage for PgStore {
         mailbox: &MailboxRef,
         special_use: Option<SpecialUse>,
     ) -> Result<()> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let row = self.row(&client, mailbox).await?;
         let su = special_use.map(SpecialUse::as_str);
-        client
-            .execute(
-                "UPDATE mailboxes SET special_use = $2 WHERE id = $1",
-                &[&row.id, &su],
-            )
-            .await
-            .map_err(db)?;
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute(
+            "UPDATE mailboxes SET special_use = $2 WHERE id = $1",
+            &[&row.id, &su],
+        )
+        .await
+        .map_err(db)?;
+        announce_namespace(&tx, &mailbox.owner).await?;
+        tx.commit().await.map_err(db)?;
+        self.inner.feed.namespace_changed(&mailbox.owner);
         Ok(())
+    }
+
+    fn watch_namespace(&self, user: &str) -> NamespaceWatch {
+        self.inner.feed.watch_namespace(user)
     }
 
     async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
@@ -652,16 +681,19 @@ impl Storage for PgStore {
     }
 
     async fn set_subscribed(&self, user: &str, name: &MailboxName, subscribed: bool) -> Result<()> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let sql = if subscribed {
             "INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING"
         } else {
             "DELETE FROM subscriptions WHERE account = $1 AND name = $2"
         };
-        client
-            .execute(sql, &[&user, &name.as_str()])
+        let tx = client.transaction().await.map_err(db)?;
+        tx.execute(sql, &[&user, &name.as_str()])
             .await
             .map_err(db)?;
+        announce_namespace(&tx, user).await?;
+        tx.commit().await.map_err(db)?;
+        self.inner.feed.namespace_changed(user);
         Ok(())
     }
 

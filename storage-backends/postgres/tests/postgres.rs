@@ -41,6 +41,43 @@ async fn sql(url: &str, statement: &str) {
     let _ = driver.await;
 }
 
+/// The maintenance database of `url`'s cluster, and `url`'s database name.
+fn admin_and_name(url: &str) -> (String, String) {
+    let (base, name) = url.rsplit_once('/').unwrap();
+    (format!("{base}/postgres"), name.to_owned())
+}
+
+/// Cuts every store's listener off the database of `url`: new connections
+/// are refused and the listening ones are ended, so a notification sent
+/// now reaches no frontend; connections the stores' pools already hold
+/// keep working. Until [`let_listeners_back`].
+async fn cut_listener(url: &str) {
+    let (admin, dbname) = admin_and_name(url);
+    sql(
+        &admin,
+        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false"),
+    )
+    .await;
+    sql(
+        &admin,
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = '{dbname}' AND query LIKE 'LISTEN%'"
+        ),
+    )
+    .await;
+}
+
+/// Lets the listeners cut by [`cut_listener`] connect again.
+async fn let_listeners_back(url: &str) {
+    let (admin, dbname) = admin_and_name(url);
+    sql(
+        &admin,
+        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true"),
+    )
+    .await;
+}
+
 fn message(content: Vec<u8>) -> NewMessage {
     NewMessage {
         flags: Flags::default(),
@@ -189,32 +226,14 @@ async fn a_lost_listener_rechecks_after_reconnecting() {
     // and a message is appended through a connection frontend two already
     // has: its notification reaches nobody. Only the recheck after the
     // listener gets back in can wake frontend one.
-    let dbname = url.rsplit('/').next().unwrap().to_owned();
-    let admin = format!("{}/postgres", url.rsplit_once('/').unwrap().0);
-    sql(
-        &admin,
-        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false"),
-    )
-    .await;
-    sql(
-        &admin,
-        &format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{dbname}' AND query LIKE 'LISTEN%'"
-        ),
-    )
-    .await;
+    cut_listener(&url).await;
     let appended = two
         .append(&inbox(), message(b"Subject: lost\r\n\r\nx\r\n".to_vec()))
         .await
         .unwrap();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(w.current(), before, "no wake-up while the listener is out");
-    sql(
-        &admin,
-        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true"),
-    )
-    .await;
+    let_listeners_back(&url).await;
     let v = tokio::time::timeout(Duration::from_secs(10), w.changed())
         .await
         .expect("woken by the recheck");
@@ -235,21 +254,7 @@ async fn a_poll_sees_another_frontends_change_before_its_notification() {
     let mb = one.open(&inbox(), ALICE).await.unwrap();
     let w = mb.watch();
     let before = w.current();
-    let dbname = url.rsplit('/').next().unwrap().to_owned();
-    let admin = format!("{}/postgres", url.rsplit_once('/').unwrap().0);
-    sql(
-        &admin,
-        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS false"),
-    )
-    .await;
-    sql(
-        &admin,
-        &format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-             WHERE datname = '{dbname}' AND query LIKE 'LISTEN%'"
-        ),
-    )
-    .await;
+    cut_listener(&url).await;
     let appended = two
         .append(&inbox(), message(b"Subject: polled\r\n\r\nx\r\n".to_vec()))
         .await
@@ -259,11 +264,53 @@ async fn a_poll_sees_another_frontends_change_before_its_notification() {
     assert_eq!(w.current(), appended.modseq, "the poll read the database");
     let changes = mb.changes_since(before).await.unwrap();
     assert_eq!(changes.changed.len(), 1);
-    sql(
-        &admin,
-        &format!("ALTER DATABASE {dbname} WITH ALLOW_CONNECTIONS true"),
-    )
-    .await;
+    let_listeners_back(&url).await;
+}
+
+async fn woken(w: &mut mailroom_core::NamespaceWatch) {
+    tokio::time::timeout(Duration::from_secs(10), w.changed())
+        .await
+        .expect("frontend one woken");
+}
+
+/// A CREATE, RENAME, SUBSCRIBE or DELETE through one frontend wakes the
+/// user's namespace watches on another (NOTIFY's MailboxName and
+/// SubscriptionChange), and a listener that was cut wakes them all when it
+/// is back (what changed meanwhile is not known).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_change_on_one_frontend_wakes_namespace_watches_on_another() {
+    let url = database().await;
+    let one = store(&url).await;
+    let two = store(&url).await;
+    one.ensure_account(ALICE).await.unwrap();
+    let mut w = one.watch_namespace(ALICE);
+    let mut bob = one.watch_namespace("bob@example.com");
+    let tmp = MailboxRef::new(ALICE, MailboxName::new("Tmp").unwrap());
+    two.create(&tmp, None).await.unwrap();
+    woken(&mut w).await;
+    two.rename(&tmp, &MailboxName::new("Tmp2").unwrap())
+        .await
+        .unwrap();
+    woken(&mut w).await;
+    two.set_subscribed(ALICE, &MailboxName::new("Tmp2").unwrap(), true)
+        .await
+        .unwrap();
+    woken(&mut w).await;
+    two.delete(&MailboxRef::new(ALICE, MailboxName::new("Tmp2").unwrap()))
+        .await
+        .unwrap();
+    woken(&mut w).await;
+    assert!(!bob.has_changed(), "another user's watch stays quiet");
+
+    cut_listener(&url).await;
+    two.create(&tmp, None).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!w.has_changed(), "no wake-up while the listener is out");
+    let_listeners_back(&url).await;
+    woken(&mut w).await;
+    tokio::time::timeout(Duration::from_secs(10), bob.changed())
+        .await
+        .expect("every namespace watch woken after a reconnect");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -270,7 +270,7 @@ impl Replication for MemoryStore {
                 _ => return Err(Error::Unsupported("namespace operation")),
             }
         }
-        self.shared.feed.touch(user);
+        self.shared.namespace_changed(user);
         Ok(())
     }
 
