@@ -6,12 +6,15 @@ IMAP session, against mailroomd.
   `* STATUS "INBOX" (...)`: pushed during IDLE, and after a NOOP.
 - CREATE, RENAME and DELETE by another session give `* LIST` (OLDNAME for
   the rename, \\NonExistent for the deletion); SUBSCRIBE gives \\Subscribed.
+  Each is pushed during IDLE, woken by the store's namespace watch; an IDLE
+  read waits at most NAMESPACE_WAIT (10 s, only to turn a missing wake-up
+  into a failure instead of a hang: a periodic re-listing came every 60 s)
+  and the time from the other session's OK to the LIST is printed.
 - NOTIFY NONE: a delivery is no longer told.
 
 With MR_OTHER_IMAPS_PORT / MR_OTHER_LMTP_PORT / MR_OTHER_CERT set, the
 deliveries and the other session go through another frontend on the same
-database; namespace changes are then awaited with NOOP (no wake-up crosses
-processes, NOOP lists again).
+database (the namespace watch is woken by the database's NOTIFY).
 Prints ALL OK.
 """
 import imaplib
@@ -19,6 +22,7 @@ import os
 import smtplib
 import ssl
 import sys
+import time
 
 from common import CERT, HOST, IMAPS_PORT, PASSWORD, USER, crlf, tls_context
 
@@ -26,6 +30,7 @@ LMTP_PORT = int(os.environ.get("MR_OTHER_LMTP_PORT") or os.environ["MR_LMTP_PORT
 OTHER_PORT = int(os.environ.get("MR_OTHER_IMAPS_PORT") or IMAPS_PORT)
 OTHER_CERT = os.environ.get("MR_OTHER_CERT") or CERT
 ACROSS = "MR_OTHER_IMAPS_PORT" in os.environ
+NAMESPACE_WAIT = 10
 imaplib.Commands.setdefault("NOTIFY", ("AUTH", "SELECTED"))
 
 
@@ -55,23 +60,29 @@ def ok(m, *args):
     check(typ == "OK", f"{args} answered {typ} {data}")
 
 
-def idle_until(m, prefix, action):
+def idle_until(m, prefix, action, wait=None):
     """IDLE, run `action`, read lines until one starts with `prefix`, DONE;
-    returns the lines read and the one that matched (the socket's timeout
-    guards against a hang)."""
+    returns the lines read and the one that matched (the socket's timeout,
+    or `wait` seconds, guards against a hang)."""
     tag = m._new_tag()
     m.send(tag + b" IDLE\r\n")
     cont = m.readline()
     check(cont.startswith(b"+"), f"IDLE answered {cont!r}")
     action()
     lines = []
+    if wait is not None:
+        m.sock.settimeout(wait)
     while True:
-        line = m.readline()
+        try:
+            line = m.readline()
+        except (TimeoutError, OSError) as e:
+            check(False, f"nothing starting with {prefix!r} within {wait} s in IDLE ({e}); got {lines}")
         check(line, f"connection closed in IDLE after {lines}")
         lines.append(line)
         if line.startswith(prefix):
             hit = line
             break
+    m.sock.settimeout(60)
     m.send(b"DONE\r\n")
     while True:
         line = m.readline()
@@ -121,23 +132,27 @@ got = noop_untagged(m, "STATUS")
 check(len(got) == 1 and got[0].startswith(b'"INBOX" (MESSAGES 1 '), f"after EXPUNGE: {got}")
 
 
-def namespace_event(prefix, action):
-    if ACROSS:
+def namespace_event(what, action):
+    done = []
+
+    def timed():
         action()
-        got = noop_untagged(m, "LIST")
-        check(got, f"no LIST after NOOP for {prefix}")
-        return b"* LIST " + got[-1]
-    return idle_until(m, b"* LIST", action)[1]
+        done.append(time.monotonic())
+
+    hit = idle_until(m, b"* LIST", timed, wait=NAMESPACE_WAIT)[1]
+    where = "across frontends" if ACROSS else "one frontend"
+    print(f"{what} ({where}): LIST after {(time.monotonic() - done[0]) * 1000:.0f} ms")
+    return hit
 
 
-line = namespace_event(b"* LIST", lambda: ok(other, "CREATE", "Projects"))
+line = namespace_event("CREATE", lambda: ok(other, "CREATE", "Projects"))
 check(line.rstrip() == b'* LIST (\\HasNoChildren) "/" "Projects"', f"CREATE: {line!r}")
-line = namespace_event(b"* LIST", lambda: ok(other, "RENAME", "Projects", "Done"))
+line = namespace_event("RENAME", lambda: ok(other, "RENAME", "Projects", "Done"))
 check(line.rstrip() == b'* LIST (\\HasNoChildren) "/" "Done" ("OLDNAME" ("Projects"))',
       f"RENAME: {line!r}")
-line = namespace_event(b"* LIST", lambda: ok(other, "SUBSCRIBE", "Done"))
+line = namespace_event("SUBSCRIBE", lambda: ok(other, "SUBSCRIBE", "Done"))
 check(line.rstrip() == b'* LIST (\\HasNoChildren \\Subscribed) "/" "Done"', f"SUBSCRIBE: {line!r}")
-line = namespace_event(b"* LIST", lambda: ok(other, "DELETE", "Done"))
+line = namespace_event("DELETE", lambda: ok(other, "DELETE", "Done"))
 check(line.rstrip() == b'* LIST (\\NonExistent) "/" "Done"', f"DELETE: {line!r}")
 
 # NOTIFY NONE: nothing more.

@@ -2,9 +2,13 @@
 //! LMTP deliveries (tests/clients/notify.py): an LMTP delivery to a
 //! mailbox that is not selected gives `* STATUS` (pushed in IDLE, and after
 //! NOOP), an expunge by another session too, CREATE/RENAME/SUBSCRIBE/DELETE
-//! by another session give `* LIST`, NOTIFY NONE stops it. On every store,
-//! and across two frontends on one PostgreSQL database (delivery and the
-//! other session on the second frontend).
+//! by another session give `* LIST` during IDLE (woken by the store's
+//! namespace watch; each LIST's delay after the other session's OK is
+//! printed), NOTIFY NONE stops it. On every store, and across two
+//! frontends on one PostgreSQL database (delivery and the other session on
+//! the second frontend: a CREATE there reaches an IDLE here through the
+//! database's NOTIFY). mailroomd has no admin command that renames a
+//! mailbox; on the CRC store the RENAME comes from a second IMAP session.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a test: a panic is a failure with its message
 
@@ -18,6 +22,7 @@ fn notify(store: Store) {
     let server = Server::start(store);
     server.add_user(USER, PASSWORD);
     let out = server.run_python("notify.py", &[], &[]);
+    println!("{out}");
     assert!(out.contains("ALL OK"), "{out}");
 }
 
@@ -58,5 +63,6 @@ fn across_two_frontends_on_one_postgres_database() {
             ("MR_OTHER_CERT", &other_cert),
         ],
     );
+    println!("{out}");
     assert!(out.contains("ALL OK"), "{out}");
 }

@@ -343,3 +343,57 @@ async fn the_number_of_watched_mailboxes_is_bounded() {
     let r = c.ok("NOOP").await;
     assert!(!r.contains("* STATUS"), "{r}");
 }
+
+/// A namespace change made past every IMAP session (straight on the store,
+/// as an admin command, replication or another frontend does) reaches a
+/// NOTIFY session in IDLE through the store's namespace watch, not at a
+/// periodic re-listing (which came every 60 s: the 10 s bound below, there
+/// only to turn a missing wake-up into a failure rather than a hang, failed
+/// before the watch).
+#[tokio::test]
+async fn namespace_changes_made_on_the_store_reach_idle() {
+    use mailroom_core::{MailboxName, MailboxRef, Storage};
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    c.ok("CREATE Old").await;
+    c.ok("NOTIFY SET (personal (MessageNew MessageExpunge MailboxName SubscriptionChange))")
+        .await;
+    c.send_raw(b"i1 IDLE\r\n").await;
+    assert!(c.read_response().await.unwrap().starts_with('+'));
+    let within = std::time::Duration::from_secs(10);
+    let name = |n: &str| MailboxName::new(n).unwrap();
+    let mailbox = |n: &str| MailboxRef::new("alice@example.com", name(n));
+
+    srv.store.create(&mailbox("Made"), None).await.unwrap();
+    let r = tokio::time::timeout(within, until_line(&mut c, "* LIST"))
+        .await
+        .expect("a CREATE on the store wakes the IDLE");
+    assert!(
+        r.ends_with("* LIST (\\HasNoChildren) \"/\" \"Made\"\r\n"),
+        "{r}"
+    );
+    srv.store
+        .rename(&mailbox("Old"), &name("Moved"))
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(within, until_line(&mut c, "* LIST"))
+        .await
+        .expect("a RENAME on the store wakes the IDLE");
+    assert!(
+        r.ends_with("* LIST (\\HasNoChildren) \"/\" \"Moved\" (\"OLDNAME\" (\"Old\"))\r\n"),
+        "{r}"
+    );
+    srv.store
+        .set_subscribed("alice@example.com", &name("Made"), true)
+        .await
+        .unwrap();
+    let r = tokio::time::timeout(within, until_line(&mut c, "* LIST"))
+        .await
+        .expect("a SUBSCRIBE on the store wakes the IDLE");
+    assert!(
+        r.ends_with("* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Made\"\r\n"),
+        "{r}"
+    );
+    c.send_raw(b"DONE\r\n").await;
+    c.until_tagged("i1").await;
+}

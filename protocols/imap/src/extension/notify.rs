@@ -45,15 +45,23 @@
 //! session, another protocol or, on the PostgreSQL store, another frontend
 //! wakes it exactly as it wakes an IDLE on that mailbox. After every command
 //! (and at once during IDLE) the watches that moved are read with a STATUS
-//! from the mailbox header.
+//! from the mailbox header. NOOP and CHECK first ask the store to poll each
+//! watched mailbox ([`mailroom_core::Mailbox::poll_changes`]), so they
+//! report a change another frontend acknowledged before them even while
+//! its notification is on its way.
 //!
-//! Mailbox names and subscriptions have no store feed: the session keeps
-//! the list of names it last saw and compares it with a fresh LIST when
-//! any IMAP session of this process changed the user's namespace (a
-//! per-user wake-up after CREATE, DELETE, RENAME, SUBSCRIBE and
-//! UNSUBSCRIBE), on NOOP and CHECK, and every [`NAMESPACE_RECHECK`] during
-//! IDLE, so a change made through another
-//! frontend or an admin command is seen too, at the latest then.
+//! Mailbox names and subscriptions: the session keeps the list of names it
+//! last saw and compares it with a fresh LIST whenever the store's
+//! namespace watch on the user ([`mailroom_core::Storage::watch_namespace`])
+//! fires, which it does for every CREATE, DELETE, RENAME, special-use
+//! change, SUBSCRIBE and UNSUBSCRIBE of the user's mailboxes, whoever made
+//! it (this or another session, another protocol, an admin command,
+//! replication, or on the PostgreSQL store another frontend), so an IDLE
+//! hears of it at once. It also lists again after this session's own
+//! namespace commands and on NOOP and CHECK, so a store whose watch never
+//! fires (the trait's default) still reports changes when the client
+//! polls. Only the user's own namespace is watched: a mailbox another user
+//! creates, or shares, is seen at the next poll or own namespace change.
 //!
 //! ## Bounds
 //!
@@ -65,14 +73,11 @@
 //! RFC 5465 §5.8 describes.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{LazyLock, Mutex};
-use std::time::Duration;
 
 use futures::future::BoxFuture;
 use mailroom_core::access::{ListEntry, MailAccess, Selected};
 use mailroom_core::mailbox::DELIMITER;
-use mailroom_core::{MailboxStatus, MailboxWatch, ModSeq, SeqSet, Uid};
-use tokio::sync::watch;
+use mailroom_core::{MailboxStatus, MailboxWatch, ModSeq, NamespaceWatch, SeqSet, Uid};
 
 use crate::command::{Command, FetchAttr, StatusItem};
 use crate::response::{Code, Data, ListKind, Response, StatusKind, StatusResponse};
@@ -94,11 +99,6 @@ pub const SUPPORTED_EVENTS: [&str; 5] = [
 
 /// The most mailboxes one session's NOTIFY watches at once.
 pub const MAX_WATCHED: usize = 200;
-
-/// During IDLE, how often the namespace is listed again when MailboxName or
-/// SubscriptionChange is asked for (changes made outside this process have
-/// no wake-up).
-pub const NAMESPACE_RECHECK: Duration = Duration::from_secs(60);
 
 /// `NOTIFY SET`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -198,7 +198,7 @@ impl Mask {
 /// One mailbox whose message events are watched.
 struct Watched {
     /// Holds the mailbox open, so its watch stays alive.
-    _handle: Selected,
+    handle: Selected,
     watch: MailboxWatch,
     /// The watch's value when the status was last read.
     seen: ModSeq,
@@ -224,9 +224,8 @@ pub(crate) struct NotifyState {
     /// Every mailbox name last seen, with whether it is subscribed; `None`
     /// when no group asks for MailboxName or SubscriptionChange.
     namespace: Option<BTreeMap<String, bool>>,
-    hub: watch::Receiver<u64>,
-    /// List the namespace again at the next check.
-    recheck: bool,
+    /// The store's watch on the user's namespace.
+    names: NamespaceWatch,
     /// Grows whenever `watched` changes (IDLE rebuilds its wait list).
     epoch: u64,
 }
@@ -235,16 +234,13 @@ pub(crate) struct NotifyState {
 pub(crate) struct IdleWatches {
     epoch: u64,
     watches: Vec<MailboxWatch>,
-    hub: watch::Receiver<u64>,
-    recheck: bool,
+    names: NamespaceWatch,
 }
 
 impl NotifyState {
     /// Whether a check would find something to look at.
     pub(crate) fn has_news(&self) -> bool {
-        self.recheck
-            || self.hub.has_changed().unwrap_or(false)
-            || self.watched.values().any(|w| w.watch.current() != w.seen)
+        self.names.has_changed() || self.watched.values().any(|w| w.watch.current() != w.seen)
     }
 
     /// The watches IDLE waits on, rebuilt when `epoch` moved.
@@ -255,25 +251,15 @@ impl NotifyState {
         Some(IdleWatches {
             epoch: self.epoch,
             watches: self.watched.values().map(|w| w.watch.clone()).collect(),
-            hub: self.hub.clone(),
-            recheck: self.namespace.is_some(),
+            names: self.names.clone(),
         })
-    }
-
-    /// Asks for a namespace listing at the next check.
-    pub(crate) fn force_recheck(&mut self) {
-        if self.namespace.is_some() {
-            self.recheck = true;
-        }
     }
 }
 
 impl IdleWatches {
-    /// Resolves when a watched mailbox or the namespace changed (`false`),
-    /// or when it is time to list the namespace again (`true`).
-    pub(crate) async fn wait(&mut self) -> bool {
-        let recheck = self.recheck;
-        let mut waits: Vec<BoxFuture<'_, bool>> = self
+    /// Resolves when a watched mailbox or the user's namespace changed.
+    pub(crate) async fn wait(&mut self) {
+        let mut waits: Vec<BoxFuture<'_, ()>> = self
             .watches
             .iter_mut()
             .map(|w| {
@@ -282,49 +268,11 @@ impl IdleWatches {
                         // Gone: the next check drops it.
                         futures::future::pending::<()>().await;
                     }
-                    false
-                }) as BoxFuture<'_, bool>
+                }) as BoxFuture<'_, ()>
             })
             .collect();
-        let hub = &mut self.hub;
-        waits.push(Box::pin(async move {
-            if hub.changed().await.is_err() {
-                futures::future::pending::<()>().await;
-            }
-            false
-        }));
-        if recheck {
-            waits.push(Box::pin(async {
-                tokio::time::sleep(NAMESPACE_RECHECK).await;
-                true
-            }));
-        }
-        futures::future::select_all(waits).await.0
-    }
-}
-
-/// The per-user wake-up for namespace changes made through this process.
-static HUB: LazyLock<Mutex<HashMap<String, watch::Sender<u64>>>> =
-    LazyLock::new(|| Mutex::new(HashMap::new()));
-
-fn hub_subscribe(user: &str) -> watch::Receiver<u64> {
-    let mut hub = HUB
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    hub.retain(|_, tx| tx.receiver_count() > 0);
-    hub.entry(user.to_owned())
-        .or_insert_with(|| watch::channel(0).0)
-        .subscribe()
-}
-
-/// Tells every NOTIFY session of `user` that mailboxes or subscriptions
-/// may have changed (after CREATE, DELETE, RENAME, SUBSCRIBE, UNSUBSCRIBE).
-pub(crate) fn bump(user: &str) {
-    let hub = HUB
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    if let Some(tx) = hub.get(user) {
-        tx.send_modify(|v| *v = v.wrapping_add(1));
+        waits.push(Box::pin(self.names.changed()));
+        futures::future::select_all(waits).await;
     }
 }
 
@@ -469,10 +417,11 @@ pub(crate) async fn handle(state: &mut State, tag: &str, set: Option<NotifySet>)
         selected_atts,
         watched: BTreeMap::new(),
         namespace: None,
-        hub: hub_subscribe(&access.principal().user),
-        recheck: false,
+        names: access.storage().watch_namespace(&access.principal().user),
         epoch: 0,
     };
+    // Whatever changed before now is in the listing about to be taken.
+    n.names.mark_seen();
     let rows = match listing(&access).await {
         Ok(r) => r,
         Err(e) => return crate::session::op::fail(tag, &e),
@@ -484,8 +433,6 @@ pub(crate) async fn handle(state: &mut State, tag: &str, set: Option<NotifySet>)
                 .collect(),
         );
     }
-    // Whatever the hub said before now is in the listing just taken.
-    n.hub.borrow_and_update();
     if let Err(too_many) = rewatch(&mut n, &access, &rows).await {
         return Reply::new(vec![StatusResponse::no(
             tag,
@@ -550,7 +497,7 @@ async fn rewatch(
         n.watched.insert(
             name.to_owned(),
             Watched {
-                _handle: handle,
+                handle,
                 watch,
                 seen,
                 last,
@@ -586,11 +533,14 @@ pub(crate) enum After {
     Nothing,
     /// Report what changed.
     Check,
-    /// Report what changed, listing the namespace again (NOOP, CHECK: the
-    /// commands a client polls with).
+    /// Report what changed, listing the namespace again and asking the
+    /// store to poll every watched mailbox (NOOP, CHECK: the commands a
+    /// client polls with).
     Recheck,
-    /// It may have changed the namespace: wake the user's other NOTIFY
-    /// sessions, then report.
+    /// Report what changed, listing the namespace again: the commands
+    /// that may have changed it (CREATE, DELETE, RENAME, SUBSCRIBE,
+    /// UNSUBSCRIBE; the store's namespace watch wakes every other session,
+    /// and this one even on a store whose watch never fires).
     Namespace,
 }
 
@@ -614,25 +564,23 @@ pub(crate) fn after(command: &Command) -> After {
     }
 }
 
-/// Runs after every command: wakes other sessions after a namespace
-/// change, and adds this session's notifications before the tagged reply.
+/// Runs after every command: adds this session's notifications before the
+/// tagged reply.
 pub(crate) async fn after_command(state: &mut State, after: After, reply: &mut Reply) {
-    if after == After::Namespace
-        && let Some(a) = state.access.as_ref()
-    {
-        bump(&a.principal().user);
-    }
     if after == After::Nothing || state.notify.is_none() {
         return;
     }
-    let extra = updates(state, after == After::Recheck).await;
+    let extra = updates(state, after).await;
     crate::session::op::insert_before_tagged(reply, extra);
 }
 
 /// The notifications due now: STATUS for watched mailboxes that changed
-/// (not the selected one) and LIST for namespace changes. `recheck` lists
-/// the namespace even without a wake-up (NOOP, CHECK).
-pub(crate) async fn updates(state: &mut State, recheck: bool) -> Vec<Response> {
+/// (not the selected one) and LIST for namespace changes. After
+/// [`After::Recheck`] and [`After::Namespace`] the namespace is listed
+/// even without a wake-up; after [`After::Recheck`] the watched mailboxes
+/// are polled too.
+pub(crate) async fn updates(state: &mut State, after: After) -> Vec<Response> {
+    let recheck = matches!(after, After::Recheck | After::Namespace);
     let Some(access) = state.access.clone() else {
         return Vec::new();
     };
@@ -646,10 +594,9 @@ pub(crate) async fn updates(state: &mut State, recheck: bool) -> Vec<Response> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    let hub_moved = n.hub.has_changed().unwrap_or(false);
-    if n.namespace.is_some() && (recheck || n.recheck || hub_moved) {
-        n.recheck = false;
-        n.hub.borrow_and_update();
+    let names_moved = n.names.has_changed();
+    if n.namespace.is_some() && (recheck || names_moved) {
+        n.names.mark_seen();
         match listing(&access).await {
             Ok(rows) => {
                 out.extend(namespace_changes(n, &access, &rows).await);
@@ -665,9 +612,9 @@ pub(crate) async fn updates(state: &mut State, recheck: bool) -> Vec<Response> {
             }
             Err(e) => tracing::warn!(error = %e, "NOTIFY could not list mailboxes"),
         }
-    } else if hub_moved && n.namespace.is_none() {
+    } else if (names_moved || recheck) && n.namespace.is_none() {
         // Mailboxes may have come or gone under a message-event filter.
-        n.hub.borrow_and_update();
+        n.names.mark_seen();
         if let Ok(rows) = listing(&access).await
             && rewatch(n, &access, &rows).await.is_err()
         {
@@ -678,6 +625,16 @@ pub(crate) async fn updates(state: &mut State, recheck: bool) -> Vec<Response> {
                 "too many mailboxes to watch, NOTIFY turned off",
             ));
             return out;
+        }
+    }
+    if after == After::Recheck {
+        // A client's poll reports every change acknowledged anywhere before
+        // it, even one whose notification from another frontend is still on
+        // its way (as NOOP does for the selected mailbox).
+        for (name, w) in &n.watched {
+            if let Err(e) = w.handle.mailbox().poll_changes().await {
+                tracing::debug!(mailbox = %name, error = %e, "NOTIFY could not poll a watched mailbox");
+            }
         }
     }
     let items = status_items(condstore);

@@ -365,19 +365,12 @@ impl IdleHandle {
             let notify = async {
                 match self.notify.as_mut() {
                     Some(n) => n.wait().await,
-                    None => futures::future::pending::<bool>().await,
+                    None => futures::future::pending::<()>().await,
                 }
             };
             tokio::select! {
                 () = selected => {}
-                recheck = notify => {
-                    if recheck {
-                        let mut state = self.state.lock().await;
-                        if let Some(n) = state.notify.as_mut() {
-                            n.force_recheck();
-                        }
-                    }
-                }
+                () = notify => {}
             }
         }
     }
@@ -388,7 +381,13 @@ impl IdleHandle {
         let mut state = self.state.lock().await;
         let mut out = crate::extension::notify::sync_selected(&mut state, true, false).await;
         if state.notify.is_some() {
-            out.extend(crate::extension::notify::updates(&mut state, false).await);
+            out.extend(
+                crate::extension::notify::updates(
+                    &mut state,
+                    crate::extension::notify::After::Check,
+                )
+                .await,
+            );
         }
         if state.enabled.uidonly {
             out = crate::extension::uidonly::rewrite_all(out);
