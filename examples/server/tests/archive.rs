@@ -13,7 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::process::Command;
 
-use common::{Server, plain, run, stderr, stdout, write_config};
+use common::{Server, plain, run, stderr, stdout, try_lmtp, write_config};
 use mailroom_core::InternalDate;
 use mailroom_core::archive::year_month;
 use mailroom_testkit::cdylib;
@@ -427,35 +427,6 @@ fn archive_journaling_visibility_delete_proofing_quota_and_billing() {
     assert_eq!(cols[5], "1", "overrides: {row}");
     c.command("LOGOUT");
     let _ = server.signal_and_wait("TERM", std::time::Duration::from_secs(20));
-}
-
-/// One LMTP transaction that may fail (the server may die under it): the
-/// DATA reply, or `None` if the connection broke.
-fn try_lmtp(addr: SocketAddr, rcpt: &str, message: &str) -> Option<String> {
-    let stream = TcpStream::connect(addr).ok()?;
-    stream
-        .set_read_timeout(Some(std::time::Duration::from_secs(30)))
-        .ok()?;
-    let mut r = BufReader::new(stream);
-    let read = |r: &mut BufReader<TcpStream>| -> Option<String> {
-        let mut line = String::new();
-        (r.read_line(&mut line).ok()? > 0).then_some(line)
-    };
-    read(&mut r)?;
-    write!(r.get_mut(), "LHLO test\r\n").ok()?;
-    while read(&mut r)?.starts_with("250-") {}
-    write!(
-        r.get_mut(),
-        "MAIL FROM:<sender@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
-    )
-    .ok()?;
-    read(&mut r)?;
-    read(&mut r)?;
-    read(&mut r)?;
-    write!(r.get_mut(), "{message}.\r\n").ok()?;
-    let data = read(&mut r)?.trim_end().to_owned();
-    let _ = write!(r.get_mut(), "QUIT\r\n");
-    Some(data)
 }
 
 #[test]

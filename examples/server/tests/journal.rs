@@ -8,12 +8,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Server, add_user, plain, write_config};
+use common::{Server, add_user, plain, try_lmtp, write_config};
 
 const USERS: [&str; 2] = ["ann@example.com", "bob@example.com"];
 const PASSWORD: &str = "journal-pw";
@@ -24,33 +23,6 @@ fn message(token: &str) -> String {
          token {token}\r\n{}\r\n",
         "z".repeat(700)
     )
-}
-
-/// One LMTP transaction; `None` if the connection broke before the reply
-/// to the data (the server was killed), else that reply.
-fn try_lmtp(addr: SocketAddr, rcpt: &str, message: &str) -> Option<String> {
-    let s = TcpStream::connect(addr).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
-    let mut r = BufReader::new(s);
-    let read = |r: &mut BufReader<TcpStream>| -> Option<String> {
-        let mut line = String::new();
-        (r.read_line(&mut line).ok()? > 0).then_some(line)
-    };
-    read(&mut r)?;
-    write!(r.get_mut(), "LHLO test\r\n").ok()?;
-    while read(&mut r)?.starts_with("250-") {}
-    write!(
-        r.get_mut(),
-        "MAIL FROM:<sender@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
-    )
-    .ok()?;
-    read(&mut r)?;
-    read(&mut r)?;
-    read(&mut r)?;
-    write!(r.get_mut(), "{message}.\r\n").ok()?;
-    let data = read(&mut r)?.trim_end().to_owned();
-    let _ = write!(r.get_mut(), "QUIT\r\n");
-    Some(data)
 }
 
 /// The tokens of every message in the user's INBOX, over IMAP.

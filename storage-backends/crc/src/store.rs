@@ -230,6 +230,45 @@ impl CrcStore {
         &self.inner.root
     }
 
+    /// The files a store over `root` keeps open for its whole life, however
+    /// many accounts come and go, as they are on disk now: the
+    /// data-directory lock file ([`LOCK_FILE`]) and the delivery journal's
+    /// segment files (the lock file first, then the segments in order).
+    /// Everything else the store opens belongs to one
+    /// account or mailbox and is let go when unused (what `mailroomd`'s
+    /// memory test checks, from another process, by setting these apart).
+    ///
+    /// # Errors
+    ///
+    /// The journal directory exists but cannot be read.
+    pub fn store_wide_files(root: impl AsRef<Path>) -> Result<Vec<PathBuf>> {
+        let root = root.as_ref();
+        let mut files = vec![root.join(LOCK_FILE)];
+        match fs::read_dir(root.join(crate::journal::JOURNAL_DIR)) {
+            Ok(entries) => {
+                for entry in entries {
+                    let path = entry?.path();
+                    if path.extension().is_some_and(|e| e == "jnl") {
+                        files.push(path);
+                    }
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        files[1..].sort();
+        Ok(files)
+    }
+
+    /// [`CrcStore::store_wide_files`] of this store.
+    ///
+    /// # Errors
+    ///
+    /// As [`CrcStore::store_wide_files`].
+    pub fn open_store_files(&self) -> Result<Vec<PathBuf>> {
+        CrcStore::store_wide_files(&self.inner.root)
+    }
+
     /// What the store holds in memory now: loaded mailboxes (selected,
     /// in use, or idle within their grace period) and accounts.
     pub fn open_counts(&self) -> OpenCounts {

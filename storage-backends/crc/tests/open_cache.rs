@@ -219,3 +219,45 @@ async fn a_mailbox_only_read_holds_no_file_descriptor() {
     drop(held);
     assert_eq!(open_index_files(dir.path()), 0);
 }
+
+/// The store-wide files (what stays open whatever the accounts): the lock
+/// file, and with the delivery journal its segments; nothing of any
+/// account.
+#[tokio::test]
+async fn store_wide_files_are_the_lock_and_the_journal_segments() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = store(dir.path(), 4, Duration::from_secs(1));
+    plain.ensure_account("alice@example.com").await.unwrap();
+    assert_eq!(
+        plain.open_store_files().unwrap(),
+        vec![dir.path().join(mailroom_store_crc::LOCK_FILE)]
+    );
+    drop(plain);
+
+    let journaled = CrcStore::open(
+        dir.path(),
+        CrcOptions {
+            durability: true,
+            journal: true,
+            ..CrcOptions::default()
+        },
+    )
+    .unwrap();
+    journaled
+        .append(
+            &inbox("alice@example.com"),
+            new_message(1, Flags::default()),
+        )
+        .await
+        .unwrap();
+    let files = CrcStore::store_wide_files(dir.path()).unwrap();
+    assert_eq!(files[0], dir.path().join(mailroom_store_crc::LOCK_FILE));
+    assert!(files.len() >= 2, "a journal segment: {files:?}");
+    assert!(
+        files[1..]
+            .iter()
+            .all(|f| f.parent() == Some(&dir.path().join("journal"))
+                && f.extension().is_some_and(|e| e == "jnl")),
+        "{files:?}"
+    );
+}

@@ -46,13 +46,7 @@ pub(crate) struct Options {
 /// Runs the benchmark.
 pub(crate) fn main(o: Options) -> Result<()> {
     let Options { messages, rounds } = o;
-    let tmp = tempfile::Builder::new()
-        .prefix("mailroom-bench")
-        .tempdir()?;
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )?;
+    let tmp = super::scratch_dir("mailroom-bench")?;
     let dir = tmp.path().join("mailroomd");
     std::fs::create_dir_all(&dir)?;
     let m = Mailroomd::start(&dir)?;

@@ -428,6 +428,17 @@ impl Target for Dovecot {
     }
 }
 
+/// A temporary directory for one benchmark run (removed when dropped),
+/// readable by everyone: Dovecot's processes run as other users.
+fn scratch_dir(prefix: &str) -> Result<tempfile::TempDir> {
+    let tmp = tempfile::Builder::new().prefix(prefix).tempdir()?;
+    std::fs::set_permissions(
+        tmp.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )?;
+    Ok(tmp)
+}
+
 fn sibling_binary(name: &str) -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let p = exe.parent().context("exe dir")?.join(name);
@@ -615,13 +626,7 @@ fn main() -> Result<()> {
 }
 
 fn imap_main(o: Options) -> Result<()> {
-    let tmp = tempfile::Builder::new()
-        .prefix("mailroom-bench")
-        .tempdir()?;
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )?;
+    let tmp = scratch_dir("mailroom-bench")?;
     let mut rows: Vec<Row> = [
         format!("first SELECT + UID FETCH 1:* (FLAGS UID) after filling, {} msgs (dovecot builds its index here)", o.large),
         format!(

@@ -38,13 +38,7 @@ pub(crate) struct Options {
 /// Dovecot in the same run.
 pub(crate) fn main(o: Options) -> Result<()> {
     let Options { messages, rounds } = o;
-    let tmp = tempfile::Builder::new()
-        .prefix("mailroom-bench")
-        .tempdir()?;
-    std::fs::set_permissions(
-        tmp.path(),
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )?;
+    let tmp = super::scratch_dir("mailroom-bench")?;
     let mut table: Vec<Row> = rows(messages)
         .into_iter()
         .map(|work| Row {

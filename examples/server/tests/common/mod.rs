@@ -322,6 +322,35 @@ impl<S: Read + Write> Imap<S> {
     }
 }
 
+/// One LMTP transaction that may fail (the server may be killed under it):
+/// the reply to the data, or `None` if the connection broke before it.
+pub fn try_lmtp(addr: SocketAddr, rcpt: &str, message: &str) -> Option<String> {
+    let stream = TcpStream::connect(addr).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    let mut r = BufReader::new(stream);
+    let read = |r: &mut BufReader<TcpStream>| -> Option<String> {
+        let mut line = String::new();
+        (r.read_line(&mut line).ok()? > 0).then_some(line)
+    };
+    read(&mut r)?;
+    write!(r.get_mut(), "LHLO test\r\n").ok()?;
+    while read(&mut r)?.starts_with("250-") {}
+    write!(
+        r.get_mut(),
+        "MAIL FROM:<sender@example.org>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n"
+    )
+    .ok()?;
+    read(&mut r)?;
+    read(&mut r)?;
+    read(&mut r)?;
+    write!(r.get_mut(), "{message}.\r\n").ok()?;
+    let data = read(&mut r)?.trim_end().to_owned();
+    let _ = write!(r.get_mut(), "QUIT\r\n");
+    Some(data)
+}
+
 pub fn plain(addr: SocketAddr) -> Imap<TcpStream> {
     let s = TcpStream::connect(addr).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
