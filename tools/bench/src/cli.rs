@@ -3,7 +3,7 @@
 //! Each benchmark module owns its `Options` (a `#[derive(clap::Args)]`
 //! struct) and a `main(Options)`; this module only lists the subcommands
 //! and holds what several of them share: [`Only`] (`--only
-//! mailroomd|dovecot`) and the value parsers [`at_least_one`] and
+//! mailroomd|dovecot`), [`Rounds`] (`--rounds`) and the value parsers [`at_least_one`] and
 //! [`seconds`]. `clap` is the workspace's (mailroomd's admin commands use
 //! it), so each subcommand gets its own `--help` and a usage line on a bad
 //! argument without a hand-written loop per module.
@@ -66,6 +66,14 @@ impl Only {
     pub(crate) fn dovecot(&self) -> bool {
         self.only.as_deref() != Some("mailroomd")
     }
+}
+
+/// `--rounds N`: timed rounds, the median reported (5 by default).
+#[derive(Args, Debug, Clone, Copy)]
+pub(crate) struct Rounds {
+    /// Timed rounds (the median is reported).
+    #[arg(long, default_value_t = 5, value_parser = at_least_one)]
+    pub(crate) rounds: usize,
 }
 
 /// A count where 0 means 1.

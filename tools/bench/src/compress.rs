@@ -38,14 +38,16 @@ pub(crate) struct Options {
     /// Messages fetched.
     #[arg(long, default_value_t = 10_000)]
     messages: usize,
-    /// Timed rounds (the median is reported).
-    #[arg(long, default_value_t = 5, value_parser = crate::cli::at_least_one)]
-    rounds: usize,
+    #[command(flatten)]
+    rounds: crate::cli::Rounds,
 }
 
 /// Runs the benchmark.
 pub(crate) fn main(o: Options) -> Result<()> {
-    let Options { messages, rounds } = o;
+    let Options {
+        messages,
+        rounds: crate::cli::Rounds { rounds },
+    } = o;
     let tmp = super::scratch_dir("mailroom-bench")?;
     let dir = tmp.path().join("mailroomd");
     std::fs::create_dir_all(&dir)?;

@@ -29,15 +29,17 @@ pub(crate) struct Options {
     /// Messages in the mailbox sorted and threaded.
     #[arg(long, default_value_t = 100_000)]
     messages: usize,
-    /// Timed rounds (the median is reported).
-    #[arg(long, default_value_t = 5, value_parser = crate::cli::at_least_one)]
-    rounds: usize,
+    #[command(flatten)]
+    rounds: crate::cli::Rounds,
 }
 
 /// `mailroom-bench sort`: only these rows, against mailroomd and then
 /// Dovecot in the same run.
 pub(crate) fn main(o: Options) -> Result<()> {
-    let Options { messages, rounds } = o;
+    let Options {
+        messages,
+        rounds: crate::cli::Rounds { rounds },
+    } = o;
     let tmp = super::scratch_dir("mailroom-bench")?;
     let mut table: Vec<Row> = rows(messages)
         .into_iter()

@@ -595,7 +595,9 @@ pub(crate) async fn updates(state: &mut State, after: After) -> Vec<Response> {
     };
     let mut out = Vec::new();
     let names_moved = n.names.has_changed();
-    if n.namespace.is_some() && (recheck || names_moved) {
+    if recheck || names_moved {
+        // Names may have changed, and mailboxes come or gone under a
+        // message-event filter.
         n.names.mark_seen();
         match listing(&access).await {
             Ok(rows) => {
@@ -611,20 +613,6 @@ pub(crate) async fn updates(state: &mut State, after: After) -> Vec<Response> {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "NOTIFY could not list mailboxes"),
-        }
-    } else if (names_moved || recheck) && n.namespace.is_none() {
-        // Mailboxes may have come or gone under a message-event filter.
-        n.names.mark_seen();
-        if let Ok(rows) = listing(&access).await
-            && rewatch(n, &access, &rows).await.is_err()
-        {
-            state.notify = None;
-            out.push(StatusResponse::untagged(
-                StatusKind::Ok,
-                Some(Code::NotificationOverflow),
-                "too many mailboxes to watch, NOTIFY turned off",
-            ));
-            return out;
         }
     }
     if after == After::Recheck {
