@@ -3,7 +3,12 @@
 //! NOOP and LOGOUT on three shared mailboxes per user, every response
 //! checked against one model of each mailbox that all clients share (the
 //! `model` module says how races are told apart from faults). Written from
-//! RFC 3501/9051, 4315 (UIDPLUS), 6851 (MOVE) and 7162 (CONDSTORE).
+//! RFC 3501/9051, 4315 (UIDPLUS), 6851 (MOVE), 7162 (CONDSTORE and
+//! QRESYNC) and 3516 (BINARY). Some sessions (40%) ENABLE QRESYNC: they get
+//! VANISHED instead of EXPUNGE, and come back to a mailbox they left with
+//! `SELECT box (QRESYNC (uidvalidity modseq known-uids))`, giving what
+//! they knew when they left (the UIDVALIDITY and HIGHESTMODSEQ their
+//! SELECT answered, the UIDs they had).
 //!
 //! What is checked:
 //!
@@ -21,15 +26,36 @@
 //!   answer; SEARCH FLAGGED/UNSEEN/KEYWORD agree with them;
 //! - a keyword is in an untagged FLAGS before a FETCH uses it;
 //! - MODSEQ: a message's never goes down, goes up with each flag change,
-//!   HIGHESTMODSEQ never goes down nor below a message's; `CHANGEDSINCE m`
+//!   HIGHESTMODSEQ (of SELECT and EXAMINE: elsewhere, with QRESYNC, it is
+//!   the session's point to resync from, which RFC 7162 3.2 lets lag behind
+//!   MODSEQs already sent) never goes down nor below a message's; `CHANGEDSINCE m`
 //!   and `SEARCH MODSEQ m` return every message known to be above `m` (what
 //!   they return at or below `m` is not held against them: an unsolicited
 //!   FETCH may report an older change in the same response);
+//! - QRESYNC: a session that enabled it gets no EXPUNGE, and VANISHED only
+//!   of messages it has; `VANISHED (EARLIER)` (to SELECT or to `UID FETCH
+//!   ... (CHANGEDSINCE m VANISHED)`) names no message that no client set
+//!   `\Deleted` on or moved; a QRESYNC SELECT's `VANISHED (EARLIER)` names
+//!   every UID the client knew that was expunged before the SELECT, and it
+//!   FETCHes every message known to have changed since the client's MODSEQ
+//!   (their flags and MODSEQs held to the model as any FETCH's);
+//! - CONDSTORE `STORE (UNCHANGEDSINCE n)`: `[MODIFIED]` names every message
+//!   whose MODSEQ was known above `n` before the STORE was sent (a MODSEQ
+//!   only grows), and none whose MODSEQ was known exactly (read with no
+//!   change racing, none since) at or below `n` with no other change on it
+//!   while the STORE ran; the messages it names keep their flags;
+//! - bodies: the model keeps a digest of every APPEND's bytes (and of its
+//!   header and text), carried to the copies by COPY and MOVE; `BODY[]`,
+//!   `BINARY[]`, `BODY[HEADER]`, `BODY[TEXT]` and `RFC822.SIZE` of any
+//!   message must be what was appended to that UID (a message that may be
+//!   expunged may be answered NIL and size 0 instead, as Dovecot does);
 //! - `\Recent`: one read-write session at most per message; a read-write
 //!   SELECT sees `\Recent` on every message no read-write session can have
 //!   been told of (none had the mailbox selected since it was added, none
 //!   came meanwhile); SELECT's RECENT count is the number of messages it
-//!   then FETCHes with `\Recent`.
+//!   then FETCHes with `\Recent`. A session holds its read-write mailbox
+//!   until the answer to the SELECT that leaves it is read (the server may
+//!   give it the `\Recent` of a message added while that SELECT ran).
 //!
 //! What a server may do either way is allowed: it may leave out of a FETCH
 //! a message expunged meanwhile (RFC 2180 4.1.3), answer a non-SILENT STORE
@@ -65,6 +91,7 @@
 //! `stress{M-1}@example.com` with password `benchpw`, and should be fresh.
 
 mod model;
+pub(crate) mod parse;
 mod wire;
 
 #[cfg(test)]
@@ -81,7 +108,8 @@ use anyhow::{Context, Result, bail};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use model::{Model, StoreOp, View, Who};
+use model::{Body, Model, StoreOp, View, Who};
+use parse::in_ranges;
 use wire::{Code, Conn, Exchange};
 
 use crate::{Mailroomd, PASSWORD, StoreKind, Stores};
@@ -603,6 +631,19 @@ struct Client {
     synced: u64,
     /// The mailbox the server has selected read-write for this session.
     attached: Option<usize>,
+    /// The session enabled QRESYNC.
+    qresync: bool,
+    /// Per mailbox, what the client knew when it last left it: to come
+    /// back with `SELECT ... (QRESYNC ...)`.
+    away: Vec<Option<Resync>>,
+}
+
+/// A client's knowledge of a mailbox it left (RFC 7162 3.2.5).
+#[derive(Debug, Clone)]
+struct Resync {
+    uidvalidity: u32,
+    modseq: u64,
+    uids: Vec<u32>,
 }
 
 impl std::fmt::Debug for Client {
@@ -625,6 +666,22 @@ impl Client {
             uidvalidity: vec![None; MAILBOXES.len()],
             synced: 0,
             attached: None,
+            qresync: false,
+            away: vec![None; MAILBOXES.len()],
+        }
+    }
+
+    /// The session leaves its view: what it knew is kept for a QRESYNC
+    /// SELECT later.
+    fn leave_view(&mut self) {
+        if let Some(v) = self.view.take()
+            && let (Some(uidvalidity), Some(modseq)) = (v.uidvalidity, v.select_hms)
+        {
+            self.away[v.mailbox] = Some(Resync {
+                uidvalidity,
+                modseq,
+                uids: v.known_uids(),
+            });
         }
     }
 
@@ -657,13 +714,13 @@ impl Client {
                 }
                 let ex = Exchange {
                     sent: "(connection)".into(),
-                    lines: vec![],
                     tagged: format!("{e:#}"),
+                    ..Exchange::default()
                 };
                 self.fault("the connection failed", &ex);
                 self.detach();
                 self.conn = None;
-                self.view = None;
+                self.leave_view();
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -693,6 +750,19 @@ impl Client {
         if ex.status() != "OK" {
             self.fault("ENABLE CONDSTORE refused", &ex);
         }
+        self.qresync = self.rng.random_bool(0.4);
+        if self.qresync {
+            let ex = self.conn()?.exec("ENABLE QRESYNC")?;
+            if ex.status() != "OK"
+                || !ex.lines.iter().any(|l| {
+                    l.to_ascii_uppercase().starts_with("* ENABLED")
+                        && l.to_ascii_uppercase().contains("QRESYNC")
+                })
+            {
+                self.fault("ENABLE QRESYNC refused (or not ENABLED)", &ex);
+                self.qresync = false;
+            }
+        }
         Ok(())
     }
 
@@ -717,7 +787,7 @@ impl Client {
         };
         let full = view.uids.len() >= FULL;
         let roll = self.rng.random_range(0..100);
-        match roll {
+        let done = match roll {
             0..15 => self.fetch(&view),
             15..20 => self.fetch_changedsince(&view),
             20..40 if view.rw => self.store(&view),
@@ -746,6 +816,12 @@ impl Client {
             }
             97..100 => self.logout(),
             _ => self.fetch(&view),
+        };
+        done?;
+        // bodies, now and then
+        match self.view.clone() {
+            Some(view) if self.rng.random_bool(0.08) => self.fetch_body(&view),
+            _ => Ok(()),
         }
     }
 
@@ -802,9 +878,16 @@ impl Client {
         } else {
             (Cmd::Examine, "EXAMINE")
         };
-        // the old view ends here (a failed SELECT leaves none either)
-        self.view = Some(View::new(self.user, b, rw));
-        self.detach();
+        // the old view ends here (a failed SELECT leaves none either); the
+        // server lets go of the old mailbox only when it runs this SELECT,
+        // so the model lets go of it once the answer is read (a session
+        // that let go of it earlier may still take the \Recent of a
+        // message added meanwhile)
+        self.leave_view();
+        let mut view = View::new(self.user, b, rw);
+        view.qresync = self.qresync;
+        self.view = Some(view);
+        let old = self.attached.take();
         let attach = rw.then(|| {
             let mut m = self.shared.model();
             let t = m.tick();
@@ -813,11 +896,45 @@ impl Client {
         if rw {
             self.attached = Some(b);
         }
-        let (ex, s) = self.timed(cmd, |c| c.exec(&format!("{verb} {}", MAILBOXES[b])))?;
+        // a QRESYNC session back in a mailbox it left: what it knew then
+        let resync = match &self.away[b] {
+            Some(r) if self.qresync && self.rng.random_bool(0.7) => Some(r.clone()),
+            _ => None,
+        };
+        let command = match &resync {
+            Some(r) => format!(
+                "{verb} {} (QRESYNC ({} {} {}))",
+                MAILBOXES[b],
+                r.uidvalidity,
+                r.modseq,
+                if r.uids.is_empty() {
+                    "1".to_owned()
+                } else {
+                    compress(&r.uids)
+                }
+            ),
+            None => format!("{verb} {}", MAILBOXES[b]),
+        };
+        let result = self.timed(cmd, |c| c.exec(&command));
+        if let Some(old) = old {
+            let mut m = self.shared.model();
+            let t = m.tick();
+            m.detach(self.user, old, t);
+        }
+        let (ex, s) = result?;
         let shared = self.shared.clone();
         let mut m = shared.model();
         let r = m.tick();
         let a = self.absorb(&mut m, &ex, s, r);
+        if let Some(v) = self.view.as_mut() {
+            for c in &a.codes {
+                match c {
+                    Code::UidValidity(u) => v.uidvalidity = Some(*u),
+                    Code::HighestModseq(h) => v.select_hms = Some(*h),
+                    _ => {}
+                }
+            }
+        }
         if a.status != "OK" {
             self.violation(&mut m, &format!("{verb} refused"), &ex);
             self.view = None;
@@ -853,6 +970,9 @@ impl Client {
                 &format!("{verb} without {}", missing.join(", ")),
                 &ex,
             );
+        }
+        if let Some(rs) = &resync {
+            self.check_resync(&mut m, rs, &a, &ex, s);
         }
         let n = self.view.as_ref().map_or(0, |v| v.uids.len());
         let recent = a.recent.unwrap_or(0);
@@ -950,6 +1070,105 @@ impl Client {
         Ok(())
     }
 
+    /// A `SELECT ... (QRESYNC (uidvalidity modseq known-uids))` (RFC 7162
+    /// 3.2.5): every known UID expunged before the command is in its
+    /// `VANISHED (EARLIER)` (none of them can have been expunged before
+    /// `modseq`: the client saw them after its SELECT answered that
+    /// HIGHESTMODSEQ), and every message known to have changed after
+    /// `modseq` before the command is in its FETCH responses. (That
+    /// `VANISHED (EARLIER)` names no live message is checked for every
+    /// response, in the model.)
+    fn check_resync(&self, m: &mut Model, rs: &Resync, a: &model::Absorbed, ex: &Exchange, s: u64) {
+        let Some(v) = self.view.as_ref() else { return };
+        let (user, mailbox) = (v.user, v.mailbox);
+        let bm = m.boxm(user, mailbox);
+        let gone: Vec<u32> = rs
+            .uids
+            .iter()
+            .copied()
+            .filter(|u| {
+                bm.msgs
+                    .get(u)
+                    .and_then(|x| x.expunged_at)
+                    .is_some_and(|t| t < s)
+            })
+            .collect();
+        let not_reported: Vec<u32> = gone
+            .iter()
+            .copied()
+            .filter(|&u| !in_ranges(&a.vanished_earlier, u))
+            .collect();
+        m.checked(
+            "QRESYNC SELECT: VANISHED (EARLIER) has every known UID expunged",
+            gone.len(),
+        );
+        if !not_reported.is_empty() {
+            self.violation(
+                m,
+                &format!(
+                    "QRESYNC {verb}: UIDs {not_reported:?} were expunged before it (after MODSEQ {}), not in its VANISHED (EARLIER)",
+                    rs.modseq,
+                    verb = if v.rw { "SELECT" } else { "EXAMINE" }
+                ),
+                ex,
+            );
+        }
+        let in_view: BTreeSet<u32> = v.known_uids().into_iter().collect();
+        let changed: Vec<(u32, u64)> = m
+            .floors(user, mailbox, s)
+            .into_iter()
+            .filter(|&(u, f)| {
+                f > rs.modseq && in_view.contains(&u) && !m.may_expunge(user, mailbox, u)
+            })
+            .collect();
+        m.checked(
+            "QRESYNC SELECT: a FETCH for every message changed since",
+            changed.len(),
+        );
+        let lacking: Vec<(u32, u64)> = changed
+            .into_iter()
+            .filter(|(u, _)| !a.fetched.contains_key(u))
+            .collect();
+        if !lacking.is_empty() {
+            self.violation(
+                m,
+                &format!(
+                    "QRESYNC SELECT since MODSEQ {} gave no FETCH for (UID, MODSEQ) {lacking:?}, changed before it",
+                    rs.modseq
+                ),
+                ex,
+            );
+        }
+    }
+
+    /// `UID FETCH` of a few messages' bytes: `BODY.PEEK[]`, `BINARY.PEEK[]`,
+    /// `BODY.PEEK[HEADER]`, `BODY.PEEK[TEXT]` and `RFC822.SIZE`, each held
+    /// (in the model) to what was appended to that UID, also after COPY
+    /// and MOVE.
+    fn fetch_body(&mut self, view: &View) -> Result<()> {
+        let uids = self.pick(view, 3);
+        if uids.is_empty() {
+            return Ok(());
+        }
+        let items = match self.rng.random_range(0..4) {
+            0 => "BODY.PEEK[]",
+            1 => "BINARY.PEEK[] RFC822.SIZE",
+            2 => "BODY.PEEK[HEADER] RFC822.SIZE",
+            _ => "BODY.PEEK[HEADER] BODY.PEEK[TEXT]",
+        };
+        let (ex, s) = self.timed(Cmd::Fetch, |c| {
+            c.exec(&format!("UID FETCH {} (UID {items})", join(&uids)))
+        })?;
+        let shared = self.shared.clone();
+        let mut m = shared.model();
+        let r = m.tick();
+        let a = self.absorb(&mut m, &ex, s, r);
+        if a.status != "OK" {
+            self.violation(&mut m, "UID FETCH of bodies refused", &ex);
+        }
+        Ok(())
+    }
+
     /// A non-UID FETCH of `lo:hi`: no EXPUNGE in it, every message answered
     /// with its UID.
     fn check_seq_fetch(&self, m: &mut Model, ex: &Exchange, a: &model::Absorbed, lo: u32, hi: u32) {
@@ -1011,7 +1230,7 @@ impl Client {
                 .as_ref()
                 .is_some_and(|v| v.uids.iter().take(hi as usize).any(Option::is_none))
             {
-                self.view = None;
+                self.leave_view();
             }
         }
         Ok(())
@@ -1041,8 +1260,13 @@ impl Client {
             }
             join(&uids)
         };
+        let size = if self.rng.random_bool(0.3) {
+            " RFC822.SIZE"
+        } else {
+            ""
+        };
         let (ex, s) = self.timed(Cmd::Fetch, |c| {
-            c.exec(&format!("UID FETCH {set} (UID FLAGS MODSEQ)"))
+            c.exec(&format!("UID FETCH {set} (UID FLAGS MODSEQ{size})"))
         })?;
         let shared = self.shared.clone();
         let mut m = shared.model();
@@ -1071,8 +1295,17 @@ impl Client {
             candidates[self.rng.random_range(0..candidates.len())]
                 .saturating_sub(self.rng.random_range(0..2))
         };
+        // a QRESYNC session asks for the UIDs expunged since, too (their
+        // VANISHED (EARLIER) must name no live message: the model checks)
+        let vanished = if view.qresync && self.rng.random_bool(0.5) {
+            " VANISHED"
+        } else {
+            ""
+        };
         let (ex, s) = self.timed(Cmd::Fetch, |c| {
-            c.exec(&format!("UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE {since})"))
+            c.exec(&format!(
+                "UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE {since}{vanished})"
+            ))
         })?;
         let shared = self.shared.clone();
         let mut m = shared.model();
@@ -1152,26 +1385,66 @@ impl Client {
         } else {
             ""
         };
+        // now and then a conditional STORE (RFC 7162 3.1.3), against a
+        // MODSEQ the model knows of one of the messages (or just below it)
+        let unchanged = if self.rng.random_bool(0.25) {
+            let mut m = self.shared.model();
+            let s0 = m.tick();
+            let known: Vec<u64> = uids
+                .iter()
+                .filter_map(|&u| match m.modseq_of(view.user, view.mailbox, u, s0) {
+                    (Some(e), _) => Some(e),
+                    (None, f) => (f > 0).then_some(f),
+                })
+                .collect();
+            drop(m);
+            let base = if known.is_empty() {
+                1
+            } else {
+                known[self.rng.random_range(0..known.len())]
+            };
+            Some(base.saturating_sub(self.rng.random_range(0..2)))
+        } else {
+            None
+        };
+        let condition = unchanged.map_or(String::new(), |n| format!("(UNCHANGEDSINCE {n}) "));
         self.do_store(
             view,
             &uids,
             op,
+            unchanged,
             &format!(
-                "UID STORE {} {verb}{silent} ({})",
+                "UID STORE {} {condition}{verb}{silent} ({})",
                 join(&uids),
                 flags.join(" ")
             ),
         )
     }
 
-    fn do_store(&mut self, view: &View, uids: &[u32], op: StoreOp, command: &str) -> Result<()> {
+    fn do_store(
+        &mut self,
+        view: &View,
+        uids: &[u32],
+        op: StoreOp,
+        unchanged: Option<u64>,
+        command: &str,
+    ) -> Result<()> {
         let shared = self.shared.clone();
-        let (begun, s) = {
+        let (begun, s, modseqs) = {
             let mut m = shared.model();
             let s = m.tick();
+            // what the model knows of their MODSEQs as the STORE is sent
+            let modseqs: Vec<(u32, Option<u64>, u64)> = uids
+                .iter()
+                .map(|&u| {
+                    let (e, f) = m.modseq_of(view.user, view.mailbox, u, s);
+                    (u, e, f)
+                })
+                .collect();
             (
                 m.store_begin(view.user, view.mailbox, uids, Some(&op), s),
                 s,
+                modseqs,
             )
         };
         let conn = self.conn()?;
@@ -1181,14 +1454,30 @@ impl Client {
         let ex = match result {
             Ok(ex) => ex,
             Err(e) => {
-                m.store_end(view.user, view.mailbox, &begun, Some(&op), false, r);
+                m.store_end(view.user, view.mailbox, &begun, Some(&op), &[], false, r);
                 return Err(e);
             }
         };
         self.shared.counters.add(Cmd::Store);
         let ok = ex.status() == "OK";
-        let alone = m.store_end(view.user, view.mailbox, &begun, Some(&op), ok, r);
+        let modified: Option<Vec<(u32, u32)>> = match wire::parse_tagged(&ex.tagged).1 {
+            Some(Code::Modified(r)) => Some(r),
+            _ => None,
+        };
+        let skipped = modified.clone().unwrap_or_default();
+        let alone = m.store_end(view.user, view.mailbox, &begun, Some(&op), &skipped, ok, r);
         let a = self.absorb(&mut m, &ex, s, r);
+        if ok {
+            self.check_unchanged_since(
+                &mut m,
+                view,
+                unchanged,
+                modified.as_deref(),
+                &modseqs,
+                &alone,
+                &ex,
+            );
+        }
         if !ok
             && !uids
                 .iter()
@@ -1199,7 +1488,7 @@ impl Client {
         // a STORE no other change raced with: its own FETCH shows its effect
         if ok && !command.contains(".SILENT") {
             for (u, changed) in alone {
-                if m.may_expunge(view.user, view.mailbox, u) {
+                if m.may_expunge(view.user, view.mailbox, u) || in_ranges(&skipped, u) {
                     continue;
                 }
                 // (servers answer only the messages whose flags changed)
@@ -1227,6 +1516,79 @@ impl Client {
         Ok(())
     }
 
+    /// A conditional STORE's `[MODIFIED]` (RFC 7162 3.1.3): it names every
+    /// message whose MODSEQ was known above `n` before it was sent (a
+    /// MODSEQ only grows), and none whose MODSEQ was known exactly, at or
+    /// below `n`, with no other change on it while the STORE ran.
+    #[allow(clippy::too_many_arguments)]
+    fn check_unchanged_since(
+        &self,
+        m: &mut Model,
+        view: &View,
+        unchanged: Option<u64>,
+        modified: Option<&[(u32, u32)]>,
+        modseqs: &[(u32, Option<u64>, u64)],
+        alone: &[(u32, bool)],
+        ex: &Exchange,
+    ) {
+        let Some(n) = unchanged else {
+            if let Some(set) = modified {
+                self.violation(
+                    m,
+                    &format!("[MODIFIED {set:?}] to a STORE without UNCHANGEDSINCE"),
+                    ex,
+                );
+            }
+            return;
+        };
+        let set = modified.unwrap_or_default();
+        let strange: Vec<u32> = set
+            .iter()
+            .flat_map(|&(lo, hi)| lo..=hi.min(lo.saturating_add(1000)))
+            .filter(|u| !modseqs.iter().any(|(x, _, _)| x == u))
+            .collect();
+        if !strange.is_empty() {
+            self.violation(
+                m,
+                &format!("[MODIFIED] names UIDs {strange:?}, not in the STORE"),
+                ex,
+            );
+        }
+        let mut wrong = Vec::new();
+        let mut checks = 0;
+        for &(u, exact, floor) in modseqs {
+            if m.may_expunge(view.user, view.mailbox, u) {
+                continue;
+            }
+            let reported = in_ranges(set, u);
+            if floor > n {
+                checks += 1;
+                if !reported {
+                    wrong.push(format!(
+                        "UID {u} (MODSEQ at least {floor}) not in [MODIFIED]"
+                    ));
+                }
+            } else if let Some(e) = exact
+                && e <= n
+                && alone.iter().any(|(x, _)| *x == u)
+            {
+                checks += 1;
+                if reported {
+                    wrong.push(format!(
+                        "UID {u} (MODSEQ {e}, no change raced) in [MODIFIED]"
+                    ));
+                }
+            }
+        }
+        m.checked(
+            "UNCHANGEDSINCE: [MODIFIED] exactly the messages above it",
+            checks,
+        );
+        if !wrong.is_empty() {
+            self.violation(m, &format!("UNCHANGEDSINCE {n}: {}", wrong.join("; ")), ex);
+        }
+    }
+
     fn expunge(&mut self, view: &View) -> Result<()> {
         let uids = self.pick(view, 3);
         if uids.is_empty() {
@@ -1237,6 +1599,7 @@ impl Client {
             view,
             &uids,
             op,
+            None,
             &format!("UID STORE {} +FLAGS.SILENT (\\Deleted)", join(&uids)),
         )?;
         let use_uid = self.rng.random_bool(0.5);
@@ -1293,8 +1656,22 @@ impl Client {
     fn append(&mut self, b: usize) -> Result<()> {
         let flags: Vec<String> = self.random_flags(0, 3);
         let n: u64 = self.rng.random();
+        // a body of 0 to ~60 lines, each its own, so that every message's
+        // bytes differ and some need more than one read
+        let lines = match self.rng.random_range(0..10) {
+            0 => 0,
+            1..8 => self.rng.random_range(1..6),
+            _ => self.rng.random_range(6..60),
+        };
+        let mut text = String::new();
+        for i in 0..lines {
+            text.push_str(&format!(
+                "line {i} of {n:x}: {}\r\n",
+                "x".repeat(self.rng.random_range(0..70))
+            ));
+        }
         let body = format!(
-            "From: stress@example.org\r\nTo: {}\r\nSubject: stress {n:016x}\r\nMessage-ID: <{n:016x}@stress>\r\n\r\nbody {n}\r\n",
+            "From: stress@example.org\r\nTo: {}\r\nSubject: stress {n:016x}\r\nMessage-ID: <{n:016x}@stress>\r\n\r\n{text}",
             user_name(self.user)
         );
         let head = format!("APPEND {} ({})", MAILBOXES[b], flags.join(" "));
@@ -1323,7 +1700,18 @@ impl Client {
             return Ok(());
         };
         let known: BTreeSet<String> = flags.into_iter().collect();
-        for p in m.register(self.user, b, v, *uid, Some(known), false, s, r) {
+        let digest = Body::of(body.as_bytes());
+        for p in m.register(
+            self.user,
+            b,
+            v,
+            *uid,
+            Some(known),
+            Some(digest),
+            false,
+            s,
+            r,
+        ) {
             self.violation(&mut m, &format!("APPENDUID: {p}"), &ex);
         }
         if let Some(old) = self.uidvalidity[b].replace(v)
@@ -1392,6 +1780,10 @@ impl Client {
                 }
             })
             .collect();
+        let bodies: Vec<Option<Body>> = uids
+            .iter()
+            .map(|&u| m.body(view.user, view.mailbox, u))
+            .collect();
         let copy_may: Vec<bool> = uids
             .iter()
             .map(|&u| mv || m.copy_may_expunge(view.user, view.mailbox, u))
@@ -1426,6 +1818,7 @@ impl Client {
                 v,
                 *du,
                 src_flags[i].clone(),
+                bodies[i],
                 copy_may[i],
                 s,
                 r,
@@ -1616,7 +2009,7 @@ impl Client {
         drop(m);
         self.detach();
         self.conn = None;
-        self.view = None;
+        self.leave_view();
         Ok(())
     }
 
@@ -1629,6 +2022,28 @@ impl Client {
             m.detach(self.user, b, t);
         }
     }
+}
+
+/// UIDs as a set with ranges (`1:3,7`).
+fn compress(uids: &[u32]) -> String {
+    let mut sorted = uids.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < sorted.len() {
+        let mut j = i;
+        while j + 1 < sorted.len() && sorted[j + 1] == sorted[j] + 1 {
+            j += 1;
+        }
+        out.push(if i == j {
+            sorted[i].to_string()
+        } else {
+            format!("{}:{}", sorted[i], sorted[j])
+        });
+        i = j + 1;
+    }
+    out.join(",")
 }
 
 fn join(uids: &[u32]) -> String {

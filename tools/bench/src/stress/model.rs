@@ -15,7 +15,60 @@
 use std::collections::{BTreeMap, BTreeSet, HashSet, VecDeque};
 use std::io::Write;
 
-use super::wire::{Code, Exchange, Fetch, Response, parse, parse_tagged};
+use super::parse::in_ranges;
+use super::wire::{Bytes, Code, Exchange, Fetch, Response, parse, parse_tagged};
+
+/// What the model keeps of a message's bytes: enough to check every
+/// `BODY[]`, `BINARY[]`, `BODY[HEADER]`, `BODY[TEXT]` and `RFC822.SIZE`
+/// answer without keeping the bytes (a 30-minute run appends ~0.5 M
+/// messages).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Body {
+    len: u64,
+    digest: u64,
+    header_len: u64,
+    header: u64,
+    text: u64,
+}
+
+impl Body {
+    /// The digest of `bytes` (SipHash with fixed keys: the same in the
+    /// whole process, which is all a comparison needs).
+    fn digest(bytes: &[u8]) -> u64 {
+        use std::hash::Hasher;
+        let mut h = std::hash::DefaultHasher::new();
+        h.write(bytes);
+        h.finish()
+    }
+
+    pub(crate) fn of(message: &[u8]) -> Body {
+        // the header ends with the first empty line (RFC 5322), which
+        // BODY[HEADER] includes (RFC 3501 6.4.5)
+        let header_len = message
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map_or(message.len(), |p| p + 4);
+        Body {
+            len: message.len() as u64,
+            digest: Body::digest(message),
+            header_len: header_len as u64,
+            header: Body::digest(&message[..header_len]),
+            text: Body::digest(&message[header_len..]),
+        }
+    }
+
+    /// Whether `bytes` is what `section` of the message is: `Some(false)`
+    /// if it is not, `None` for a section the model does not know.
+    fn matches(&self, section: &str, bytes: &[u8]) -> Option<bool> {
+        let (len, digest) = match section {
+            "BODY[]" | "BINARY[]" | "RFC822" => (self.len, self.digest),
+            "BODY[HEADER]" | "RFC822.HEADER" => (self.header_len, self.header),
+            "BODY[TEXT]" | "RFC822.TEXT" => (self.len - self.header_len, self.text),
+            _ => return None,
+        };
+        Some(bytes.len() as u64 == len && Body::digest(bytes) == digest)
+    }
+}
 
 /// What one message is known to be.
 #[derive(Debug, Default, Clone)]
@@ -51,6 +104,11 @@ pub(crate) struct Msg {
     /// The last few things the model learnt of it, printed with a
     /// violation about it.
     history: VecDeque<String>,
+    /// What was appended (or copied) to this UID.
+    pub(crate) body: Option<Body>,
+    /// Its MODSEQ read by a command no change raced with, and when that
+    /// command was sent: the exact MODSEQ while no change came since.
+    exact: Option<(u64, u64)>,
 }
 
 /// How many entries of a message's history are kept.
@@ -73,6 +131,15 @@ impl Msg {
 
     fn authoritative(&self, s: u64) -> bool {
         self.inflight == 0 && self.last_event < s && self.expunged_at.is_none() && !self.maybe_gone
+    }
+
+    /// Its MODSEQ as a command sent at `s` finds it, if the model knows it
+    /// exactly: read by a command no change raced with, no change since.
+    fn exact_modseq(&self, s: u64) -> Option<u64> {
+        match self.exact {
+            Some((m, t)) if self.authoritative(s) && self.last_event < t => Some(m),
+            _ => None,
+        }
     }
 
     /// What in `observed` contradicts the knowledge, if anything.
@@ -201,6 +268,12 @@ pub(crate) struct View {
     /// When (the start of the command) EXISTS grew the view with the
     /// oldest of the messages whose UIDs it does not know yet.
     pub(crate) grown: u64,
+    /// The session enabled QRESYNC (VANISHED instead of EXPUNGE).
+    pub(crate) qresync: bool,
+    /// The UIDVALIDITY and HIGHESTMODSEQ its SELECT answered: every
+    /// change after that MODSEQ reached the view (RFC 7162 3.2.5).
+    pub(crate) uidvalidity: Option<u32>,
+    pub(crate) select_hms: Option<u64>,
 }
 
 impl View {
@@ -212,7 +285,32 @@ impl View {
             uids: Vec::new(),
             announced: HashSet::new(),
             grown: 0,
+            qresync: false,
+            uidvalidity: None,
+            select_hms: None,
         }
+    }
+
+    /// Takes `uid` out of the view (a VANISHED): its slot if the view
+    /// knows it, else a slot without a UID where it would be in UID order
+    /// (any of a run of such slots: they are alike). `None` if it cannot
+    /// be in the view.
+    pub(crate) fn remove_uid(&mut self, uid: u32) -> Option<()> {
+        if let Some(p) = self.uids.iter().position(|&u| u == Some(uid)) {
+            self.uids.remove(p);
+            return Some(());
+        }
+        let start = self
+            .uids
+            .iter()
+            .rposition(|u| u.is_some_and(|u| u < uid))
+            .map_or(0, |p| p + 1);
+        let p = self.uids[start..]
+            .iter()
+            .take_while(|u| u.is_none_or(|u| u < uid))
+            .position(Option::is_none)?;
+        self.uids.remove(start + p);
+        Some(())
     }
 
     pub(crate) fn known_uids(&self) -> Vec<u32> {
@@ -242,6 +340,8 @@ pub(crate) struct Absorbed {
     pub(crate) recent: Option<u32>,
     pub(crate) flags_seen: bool,
     pub(crate) search: Option<(Vec<u32>, Option<u64>)>,
+    /// The UIDs of `VANISHED (EARLIER)` responses.
+    pub(crate) vanished_earlier: Vec<(u32, u32)>,
     pub(crate) codes: Vec<Code>,
     pub(crate) status: String,
 }
@@ -388,25 +488,65 @@ impl Model {
                         ));
                         continue;
                     }
-                    let uid = v.uids.remove(n as usize - 1);
-                    let (user, mailbox) = (v.user, v.mailbox);
-                    if let Some(uid) = uid {
-                        let m = self.boxes[user][mailbox].msg(uid);
-                        if m.registered {
-                            *self
-                                .checks
-                                .entry("EXPUNGE only of messages marked \\Deleted or moved")
-                                .or_default() += 1;
-                        }
-                        let m = self.boxes[user][mailbox].msg(uid);
-                        if m.registered && !m.may_expunge {
-                            problems.push(format!(
-                                "UID {uid} expunged, but no client set \\Deleted on it or moved it"
-                            ));
-                        }
-                        m.expunged_at = Some(m.expunged_at.map_or(r, |t| t.min(r)));
-                        self.boxes[user][mailbox].retire(uid);
+                    if v.qresync {
+                        problems.push("EXPUNGE to a session that enabled QRESYNC (RFC 7162 3.2.10: VANISHED instead)".into());
                     }
+                    let uid = v.uids.remove(n as usize - 1);
+                    if let Some(uid) = uid {
+                        self.expunged(v.user, v.mailbox, uid, r, &mut problems);
+                    }
+                }
+                Response::Vanished(false, ranges) => {
+                    let Some(v) = view.as_deref_mut() else {
+                        problems.push("VANISHED with no mailbox selected".into());
+                        continue;
+                    };
+                    if !v.qresync {
+                        problems.push("VANISHED to a session that did not enable QRESYNC".into());
+                    }
+                    let total: u64 = ranges.iter().map(|(lo, hi)| u64::from(hi - lo) + 1).sum();
+                    if total > v.uids.len() as u64 {
+                        problems.push(format!(
+                            "VANISHED of {total} UIDs, the session has {} messages",
+                            v.uids.len()
+                        ));
+                        continue;
+                    }
+                    for uid in ranges.iter().flat_map(|&(lo, hi)| lo..=hi) {
+                        a.expunges += 1;
+                        if v.remove_uid(uid).is_none() {
+                            problems.push(format!(
+                                "VANISHED UID {uid}, which the session does not have (RFC 7162 3.2.10)"
+                            ));
+                            continue;
+                        }
+                        self.expunged(v.user, v.mailbox, uid, r, &mut problems);
+                    }
+                }
+                Response::Vanished(true, ranges) => {
+                    if let Some(v) = view.as_deref() {
+                        let b = &self.boxes[v.user][v.mailbox];
+                        let live: Vec<u32> = b
+                            .alive()
+                            .filter(|(u, m)| {
+                                m.registered
+                                    && !m.may_expunge
+                                    && !m.maybe_gone
+                                    && m.expunged_at.is_none()
+                                    && in_ranges(&ranges, *u)
+                            })
+                            .map(|(u, _)| u)
+                            .collect();
+                        let n = b.alive.len();
+                        if !live.is_empty() {
+                            problems.push(format!("VANISHED (EARLIER) names UIDs {live:?}, on which no client set \\Deleted nor moved them"));
+                        }
+                        *self
+                            .checks
+                            .entry("VANISHED (EARLIER) names no message left alive")
+                            .or_default() += n as u64;
+                    }
+                    a.vanished_earlier.extend(ranges);
                 }
                 Response::Recent(n) => a.recent = Some(n),
                 Response::Flags(list) => {
@@ -417,7 +557,7 @@ impl Model {
                 }
                 Response::Fetch(f) => {
                     if let Some(v) = view.as_deref_mut() {
-                        self.absorb_fetch(who, v, &f, r, &mut a, &mut problems);
+                        self.absorb_fetch(who, v, &f, ex, r, &mut a, &mut problems);
                     } else {
                         problems.push("FETCH with no mailbox selected".into());
                     }
@@ -443,7 +583,14 @@ impl Model {
             a.codes.push(code);
         }
         if let Some(v) = view.as_deref() {
-            self.check_codes(v, &a, s, r, &mut problems);
+            // (only SELECT and EXAMINE tell the mailbox's HIGHESTMODSEQ:
+            // elsewhere, with QRESYNC, it is the session's point to resync
+            // from, which may lag behind MODSEQs already sent while
+            // expunges wait, RFC 7162 3.2; Dovecot sends such on FETCH)
+            let selecting = ex.sent.split(' ').nth(1).is_some_and(|c| {
+                c.eq_ignore_ascii_case("SELECT") || c.eq_ignore_ascii_case("EXAMINE")
+            });
+            self.check_codes(v, &a, selecting, s, r, &mut problems);
             self.check_messages(who, v, &a, s, r, &mut problems);
         }
         for p in problems {
@@ -452,11 +599,39 @@ impl Model {
         a
     }
 
+    /// `uid` was reported expunged to a session at `r`.
+    fn expunged(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        uid: u32,
+        r: u64,
+        problems: &mut Vec<String>,
+    ) {
+        let m = self.boxes[user][mailbox].msg(uid);
+        if m.registered {
+            *self
+                .checks
+                .entry("EXPUNGE only of messages marked \\Deleted or moved")
+                .or_default() += 1;
+        }
+        let m = self.boxes[user][mailbox].msg(uid);
+        if m.registered && !m.may_expunge {
+            problems.push(format!(
+                "UID {uid} expunged, but no client set \\Deleted on it or moved it"
+            ));
+        }
+        m.expunged_at = Some(m.expunged_at.map_or(r, |t| t.min(r)));
+        self.boxes[user][mailbox].retire(uid);
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn absorb_fetch(
         &mut self,
         _who: Who<'_>,
         v: &mut View,
         f: &Fetch,
+        ex: &Exchange,
         r: u64,
         a: &mut Absorbed,
         problems: &mut Vec<String>,
@@ -503,6 +678,23 @@ impl Model {
         }
         let b = &mut self.boxes[v.user][v.mailbox];
         b.saw_uid(uid, r);
+        if f.size.is_some() || !f.sections.is_empty() {
+            let (body, gone) = b.msgs.get(&uid).map_or((None, false), |m| {
+                (
+                    m.body,
+                    m.may_expunge || m.maybe_gone || m.expunged_at.is_some(),
+                )
+            });
+            let (checked, wrong) = check_body(body, gone, f, ex);
+            *self
+                .checks
+                .entry("BODY[]/BINARY[]/HEADER/TEXT/RFC822.SIZE as appended")
+                .or_default() += checked;
+            for w in wrong {
+                problems.push(format!("UID {uid} {w}"));
+            }
+        }
+        let b = &mut self.boxes[v.user][v.mailbox];
         let entry = a.fetched.entry(uid).or_default();
         if let Some(flags) = &f.flags {
             for k in flags.iter().filter(|f| !f.starts_with('\\')) {
@@ -545,12 +737,22 @@ impl Model {
         }
     }
 
-    fn check_codes(&mut self, v: &View, a: &Absorbed, s: u64, r: u64, problems: &mut Vec<String>) {
+    fn check_codes(
+        &mut self,
+        v: &View,
+        a: &Absorbed,
+        selecting: bool,
+        s: u64,
+        r: u64,
+        problems: &mut Vec<String>,
+    ) {
         for c in &a.codes {
             let what = match c {
                 Code::UidValidity(_) => "UIDVALIDITY unchanged",
                 Code::UidNext(_) => "UIDNEXT above every UID given out",
-                Code::HighestModseq(_) => "HIGHESTMODSEQ never down nor below a message's",
+                Code::HighestModseq(_) if selecting => {
+                    "HIGHESTMODSEQ never down nor below a message's"
+                }
                 _ => continue,
             };
             *self.checks.entry(what).or_default() += 1;
@@ -571,13 +773,13 @@ impl Model {
                     ));
                 }
                 Code::HighestModseq(m) => {
-                    if b.hms_time < s && *m < b.hms {
+                    if selecting && b.hms_time < s && *m < b.hms {
                         problems.push(format!(
                             "HIGHESTMODSEQ {m} below the {} read before the command",
                             b.hms
                         ));
                     }
-                    if b.msg_modseq_time < s && *m < b.msg_modseq {
+                    if selecting && b.msg_modseq_time < s && *m < b.msg_modseq {
                         problems.push(format!(
                             "HIGHESTMODSEQ {m} below a message MODSEQ {} read before the command",
                             b.msg_modseq
@@ -641,6 +843,9 @@ impl Model {
                     m.floor = ms;
                     m.floor_time = r;
                 }
+                if m.authoritative(s) {
+                    m.exact = Some((ms, s));
+                }
                 if ms > b.msg_modseq {
                     b.msg_modseq = ms;
                     b.msg_modseq_time = r;
@@ -649,6 +854,32 @@ impl Model {
         }
         self.checked("FLAGS as the last STORE left them", flag_checks);
         self.checked("a message's MODSEQ never down", modseq_checks);
+    }
+
+    /// `uid`'s MODSEQ for a command sent at `s`: exactly (if known) and its
+    /// floor (what it is known to have reached before `s`, 0 if nothing).
+    pub(crate) fn modseq_of(
+        &mut self,
+        user: usize,
+        mailbox: usize,
+        uid: u32,
+        s: u64,
+    ) -> (Option<u64>, u64) {
+        match self.boxes[user][mailbox].msgs.get(&uid) {
+            Some(m) => (
+                m.exact_modseq(s),
+                if m.floor_time < s { m.floor } else { 0 },
+            ),
+            None => (None, 0),
+        }
+    }
+
+    /// The body appended (or copied) to `uid`, if the model knows it.
+    pub(crate) fn body(&mut self, user: usize, mailbox: usize, uid: u32) -> Option<Body> {
+        self.boxes[user][mailbox]
+            .msgs
+            .get(&uid)
+            .and_then(|m| m.body)
     }
 
     /// The MODSEQ each of `uids` is known to have reached before `s`.
@@ -765,21 +996,24 @@ impl Model {
         let b = &mut self.boxes[user][mailbox];
         b.expunges_inflight = b.expunges_inflight.saturating_sub(1);
         b.last_expunge_end = r;
-        self.store_end(user, mailbox, begun, None, ok, r)
+        self.store_end(user, mailbox, begun, None, &[], ok, r)
             .into_iter()
             .map(|(u, _)| u)
             .collect()
     }
 
     /// A STORE (`op`) or EXPUNGE (`op` None) begun with `begun` ended at
-    /// `r`, `ok` if it completed OK. Returns the UIDs it was alone on, each
-    /// with whether it surely changed their flags.
+    /// `r`, `ok` if it completed OK; `skipped`: the ranges of UIDs its
+    /// `[MODIFIED]` said it left alone (UNCHANGEDSINCE). Returns the UIDs
+    /// it was alone on, each with whether it surely changed their flags.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn store_end(
         &mut self,
         user: usize,
         mailbox: usize,
         begun: &[Begun],
         op: Option<&StoreOp>,
+        skipped: &[(u32, u32)],
         ok: bool,
         r: u64,
     ) -> Vec<(u32, bool)> {
@@ -805,6 +1039,14 @@ impl Model {
                 }
                 continue;
             };
+            if in_ranges(skipped, g.uid) {
+                // (it did not change the flags; a change that raced with it
+                // forgets what it touched by itself)
+                if alone {
+                    alone_on.push((g.uid, false));
+                }
+                continue;
+            }
             let before = (m.known.clone(), m.complete);
             match (op, alone) {
                 (StoreOp::Replace(f), true) => {
@@ -864,6 +1106,7 @@ impl Model {
         uidvalidity: u32,
         uid: u32,
         flags: Option<BTreeSet<String>>,
+        body: Option<Body>,
         may_expunge: bool,
         s: u64,
         r: u64,
@@ -898,6 +1141,7 @@ impl Model {
         let m = b.msg(uid);
         m.registered = true;
         m.created_at = r;
+        m.body = body;
         m.attached_seen |= attached;
         m.note(format!("t{s}-{r} created with flags {flags:?}"));
         m.may_expunge |= may_expunge;
@@ -988,4 +1232,54 @@ fn changed(
         Some(&b) => b != v,
         None => complete && v,
     })
+}
+
+/// Checks the size and sections a FETCH gave against what was appended:
+/// how many checks were made, and what was wrong. A message that may be
+/// expunged may also be answered empty: NIL and size 0 (RFC 2180 4.1
+/// leaves servers room in answering for an expunged message a session
+/// still shows; Dovecot
+/// does so, and reports the VANISHED or EXPUNGE after).
+fn check_body(body: Option<Body>, gone: bool, f: &Fetch, ex: &Exchange) -> (u64, Vec<String>) {
+    let Some(body) = body else {
+        return (0, Vec::new());
+    };
+    let (mut checked, mut wrong) = (0, Vec::new());
+    if let Some(n) = f.size {
+        checked += 1;
+        if n != body.len && !(gone && n == 0) {
+            wrong.push(format!(
+                "RFC822.SIZE {n}, but {} bytes were appended",
+                body.len
+            ));
+        }
+    }
+    for (section, value) in &f.sections {
+        let bytes: &[u8] = match value {
+            Bytes::Literal(i) => match ex.literals.get(*i) {
+                Some(l) => l,
+                None => {
+                    wrong.push(format!("{section} names literal #{i}, not read"));
+                    continue;
+                }
+            },
+            Bytes::Quoted(q) => q.as_bytes(),
+            Bytes::Nil => b"",
+        };
+        match body.matches(section, bytes) {
+            Some(true) => checked += 1,
+            Some(false) if gone && bytes.is_empty() => checked += 1,
+            Some(false) => {
+                checked += 1;
+                wrong.push(format!(
+                    "{section} is {} bytes that differ from what was appended to it ({} bytes, header {})",
+                    bytes.len(),
+                    body.len,
+                    body.header_len
+                ));
+            }
+            None => {}
+        }
+    }
+    (checked, wrong)
 }

@@ -122,7 +122,7 @@ fn corrupted(corrupt: fn(&str) -> String) -> Vec<String> {
     let addr = proxy(SocketAddr::from(([127, 0, 0, 1], m.port)), corrupt);
     let o = Options {
         print_limit: 3,
-        ..options(4, 4)
+        ..options(4, 6)
     };
     let s = run("mailroomd-corrupted", &[addr], &o).unwrap();
     s.log
@@ -182,4 +182,66 @@ fn a_uid_or_modseq_going_back_is_a_violation() {
     });
     assert!(any(&log, "APPENDUID: new UID 1 not above"), "{log:#?}");
     assert!(any(&log, "MODSEQ 1, but"), "{log:#?}");
+}
+
+/// A byte changed inside a message (the literal keeps its length), and
+/// RFC822.SIZE one too many: each answer is held to what was appended.
+#[test]
+fn a_body_or_size_not_as_appended_is_a_violation() {
+    let log = corrupted(|l| {
+        let l = l
+            .replace("line 0 of", "LINE 0 of")
+            .replace("Subject: stress", "Subject: STRESS");
+        match l.find("RFC822.SIZE ") {
+            Some(i) => {
+                let (head, rest) = l.split_at(i + 12);
+                let end = rest.find([' ', ')']).unwrap_or(rest.len());
+                let n: u64 = rest[..end].parse().unwrap_or(0);
+                format!("{head}{}{}", n + 1, &rest[end..])
+            }
+            None => l,
+        }
+    });
+    assert!(any(&log, "BODY[] is"), "{log:#?}");
+    assert!(any(&log, "BODY[HEADER] is"), "{log:#?}");
+    assert!(any(&log, "RFC822.SIZE"), "{log:#?}");
+}
+
+/// QRESYNC: a SELECT's `VANISHED (EARLIER)` left out; UNCHANGEDSINCE: the
+/// `[MODIFIED]` code left out of the STORE's completion.
+#[test]
+fn vanished_or_modified_left_out_is_a_violation() {
+    let log = corrupted(|l| {
+        if l.starts_with("* VANISHED (EARLIER)") {
+            return String::new();
+        }
+        match (l.find("[MODIFIED "), l.find("] ")) {
+            (Some(i), Some(j)) if j > i => format!("{}{}", &l[..i], &l[j + 2..]),
+            _ => l.to_owned(),
+        }
+    });
+    assert!(any(&log, "not in its VANISHED (EARLIER)"), "{log:#?}");
+    assert!(any(&log, "not in [MODIFIED]"), "{log:#?}");
+}
+
+/// QRESYNC: `VANISHED (EARLIER)` naming messages no client removed.
+#[test]
+fn vanished_naming_live_messages_is_a_violation() {
+    let log = corrupted(|l| {
+        if l.starts_with("* VANISHED (EARLIER)") {
+            "* VANISHED (EARLIER) 1:4000000000".to_owned()
+        } else {
+            l.to_owned()
+        }
+    });
+    assert!(any(&log, "VANISHED (EARLIER) names UIDs"), "{log:#?}");
+}
+
+/// The fuzz corpus of the response reader and parser
+/// (`tools/bench/fuzz/corpus/responses/`), replayed through the fuzz
+/// target's harness.
+#[test]
+fn response_fuzz_corpus_replays_cleanly() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/responses");
+    mailroom_testkit::corpus::replay(&dir, 20, super::parse::fuzz_one);
 }

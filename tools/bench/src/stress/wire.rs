@@ -1,18 +1,16 @@
 //! The checker's side of the wire: one blocking IMAP connection that sends a
-//! command and collects every response line up to its tagged completion
-//! (literals replaced by an empty quoted string, as the checker never looks
-//! inside them), and a parser of the responses the model checks (RFC 3501
-//! section 7, RFC 4315 UIDPLUS codes, RFC 7162 MODSEQ).
+//! command and collects every response line up to its tagged completion,
+//! each literal kept apart (see `parse`, which reads and parses the lines).
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 
-/// The longest response line the checker accepts (a server that sends more
-/// is broken, and the checker must not grow without bound either).
-const MAX_LINE: usize = 1 << 20;
+pub(crate) use super::parse::{Bytes, Code, Fetch, Response, parse, parse_tagged};
+#[cfg(test)]
+use super::parse::{parse_set, parse_values};
 
 /// One command and everything the server said until its completion.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +21,8 @@ pub(crate) struct Exchange {
     pub(crate) lines: Vec<String>,
     /// The tagged completion line.
     pub(crate) tagged: String,
+    /// The literals of the lines, by the index in their `{#i}` atom.
+    pub(crate) literals: Vec<Vec<u8>>,
 }
 
 impl Exchange {
@@ -46,6 +46,13 @@ impl Exchange {
             out.push_str(&format!("    S: {l}\n"));
         }
         out.push_str(&format!("    S: {}\n", self.tagged));
+        for (i, l) in self.literals.iter().enumerate().take(limit) {
+            out.push_str(&format!(
+                "    literal #{i}: {} bytes: {:?}\n",
+                l.len(),
+                String::from_utf8_lossy(&l[..l.len().min(160)])
+            ));
+        }
         out
     }
 }
@@ -70,7 +77,7 @@ impl Conn {
             writer: s,
             next_tag: 1,
         };
-        let greeting = c.read_line()?;
+        let greeting = c.read_line(&mut Vec::new())?;
         if !greeting.starts_with("* OK") {
             bail!("bad greeting: {greeting:?}");
         }
@@ -136,7 +143,7 @@ impl Conn {
     /// Reads until a `+` line (true) or the tagged completion (false).
     fn read_to_continuation(&mut self, tag: &str, ex: &mut Exchange) -> Result<bool> {
         loop {
-            let line = self.read_line()?;
+            let line = self.read_line(&mut ex.literals)?;
             if line.starts_with('+') {
                 ex.lines.push(line);
                 return Ok(true);
@@ -151,7 +158,7 @@ impl Conn {
 
     fn read_to(&mut self, tag: &str, ex: &mut Exchange) -> Result<()> {
         loop {
-            let line = self.read_line()?;
+            let line = self.read_line(&mut ex.literals)?;
             if is_tagged(&line, tag) {
                 ex.tagged = line;
                 return Ok(());
@@ -164,301 +171,15 @@ impl Conn {
         }
     }
 
-    /// One response line, CRLF removed, each literal replaced by `""`.
-    fn read_line(&mut self) -> Result<String> {
-        let mut out = Vec::new();
-        loop {
-            let mut part = Vec::new();
-            let n = (&mut self.reader)
-                .take((MAX_LINE - out.len().min(MAX_LINE)) as u64 + 1)
-                .read_until(b'\n', &mut part)?;
-            if n == 0 {
-                bail!("connection closed by the server");
-            }
-            if !part.ends_with(b"\n") {
-                bail!("response line longer than {MAX_LINE} bytes");
-            }
-            while matches!(part.last(), Some(b'\n' | b'\r')) {
-                part.pop();
-            }
-            match literal_len(&part) {
-                Some(len) => {
-                    let open = part.iter().rposition(|&b| b == b'{').unwrap_or(part.len());
-                    out.extend_from_slice(&part[..open]);
-                    out.extend_from_slice(b"\"\"");
-                    std::io::copy(&mut (&mut self.reader).take(len), &mut std::io::sink())?;
-                }
-                None => {
-                    out.extend_from_slice(&part);
-                    return Ok(String::from_utf8_lossy(&out).into_owned());
-                }
-            }
-        }
+    /// One response line (see `parse::read_line`).
+    fn read_line(&mut self, literals: &mut Vec<Vec<u8>>) -> Result<String> {
+        Ok(super::parse::read_line(&mut self.reader, literals)?)
     }
 }
 
 fn is_tagged(line: &str, tag: &str) -> bool {
     line.strip_prefix(tag)
         .is_some_and(|rest| rest.starts_with(' '))
-}
-
-fn literal_len(line: &[u8]) -> Option<u64> {
-    let inner = line.strip_suffix(b"}")?;
-    let open = inner.iter().rposition(|&b| b == b'{')?;
-    std::str::from_utf8(&inner[open + 1..])
-        .ok()?
-        .trim_end_matches('+')
-        .parse()
-        .ok()
-}
-
-/// A parenthesised value of a response.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Value {
-    /// An atom, number or string.
-    Atom(String),
-    /// A parenthesised list.
-    List(Vec<Value>),
-}
-
-/// Parses a sequence of values (atoms, quoted strings, lists). Brackets in
-/// an atom (`BODY[...]`) are kept in the atom; anything unbalanced ends
-/// the parse where it is.
-pub(crate) fn parse_values(s: &str) -> Vec<Value> {
-    fn list(b: &[u8], i: &mut usize) -> Vec<Value> {
-        let mut out = Vec::new();
-        while *i < b.len() {
-            match b[*i] {
-                b' ' => *i += 1,
-                b'(' => {
-                    *i += 1;
-                    out.push(Value::List(list(b, i)));
-                }
-                b')' => {
-                    *i += 1;
-                    return out;
-                }
-                b'"' => {
-                    *i += 1;
-                    let mut v = Vec::new();
-                    while *i < b.len() && b[*i] != b'"' {
-                        if b[*i] == b'\\' && *i + 1 < b.len() {
-                            *i += 1;
-                        }
-                        v.push(b[*i]);
-                        *i += 1;
-                    }
-                    *i += 1;
-                    out.push(Value::Atom(String::from_utf8_lossy(&v).into_owned()));
-                }
-                _ => {
-                    let start = *i;
-                    let mut depth = 0;
-                    while *i < b.len() {
-                        match b[*i] {
-                            b'[' => depth += 1,
-                            b']' => depth -= 1,
-                            b' ' | b')' if depth <= 0 => break,
-                            b'(' if depth <= 0 => break,
-                            _ => {}
-                        }
-                        *i += 1;
-                    }
-                    out.push(Value::Atom(
-                        String::from_utf8_lossy(&b[start..*i]).into_owned(),
-                    ));
-                }
-            }
-        }
-        out
-    }
-    let mut i = 0;
-    list(s.as_bytes(), &mut i)
-}
-
-/// The data of one FETCH response the model uses.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub(crate) struct Fetch {
-    pub(crate) seq: u32,
-    pub(crate) uid: Option<u32>,
-    pub(crate) flags: Option<Vec<String>>,
-    pub(crate) modseq: Option<u64>,
-}
-
-/// A response code (`[...]`) the model uses.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Code {
-    UidValidity(u32),
-    UidNext(u32),
-    HighestModseq(u64),
-    AppendUid(u32, Vec<u32>),
-    CopyUid(u32, Vec<u32>, Vec<u32>),
-    PermanentFlags(Vec<String>),
-    Other(String),
-}
-
-/// An untagged response (or the code of a tagged one).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Response {
-    Exists(u32),
-    Expunge(u32),
-    Recent(u32),
-    Flags(Vec<String>),
-    Fetch(Fetch),
-    /// SEARCH numbers (and the `(MODSEQ n)` at its end, RFC 7162 3.1.5).
-    Search(Vec<u32>, Option<u64>),
-    /// OK/NO/BAD/BYE with its code.
-    Status(String, Option<Code>),
-    /// A continuation request.
-    Continue,
-    /// Anything else (CAPABILITY, ENABLED, LIST, ...), or a line the
-    /// parser could not read.
-    Other(String),
-}
-
-/// Parses one untagged line.
-pub(crate) fn parse(line: &str) -> Response {
-    if line.starts_with('+') {
-        return Response::Continue;
-    }
-    let Some(rest) = line.strip_prefix("* ") else {
-        return Response::Other(line.to_owned());
-    };
-    let (first, tail) = rest.split_once(' ').unwrap_or((rest, ""));
-    if let Ok(n) = first.parse::<u32>() {
-        let (kind, data) = tail.split_once(' ').unwrap_or((tail, ""));
-        return match kind.to_ascii_uppercase().as_str() {
-            "EXISTS" => Response::Exists(n),
-            "EXPUNGE" => Response::Expunge(n),
-            "RECENT" => Response::Recent(n),
-            "FETCH" => parse_fetch(n, data).unwrap_or_else(|| Response::Other(line.to_owned())),
-            _ => Response::Other(line.to_owned()),
-        };
-    }
-    match first.to_ascii_uppercase().as_str() {
-        "FLAGS" => match parse_values(tail).first() {
-            Some(Value::List(v)) => Response::Flags(atoms(v)),
-            _ => Response::Other(line.to_owned()),
-        },
-        "SEARCH" => {
-            let mut nums = Vec::new();
-            let mut modseq = None;
-            for v in parse_values(tail) {
-                match v {
-                    Value::Atom(a) => match a.parse() {
-                        Ok(n) => nums.push(n),
-                        Err(_) => return Response::Other(line.to_owned()),
-                    },
-                    Value::List(l) => {
-                        if let [Value::Atom(k), Value::Atom(m)] = l.as_slice()
-                            && k.eq_ignore_ascii_case("MODSEQ")
-                        {
-                            modseq = m.parse().ok();
-                        }
-                    }
-                }
-            }
-            Response::Search(nums, modseq)
-        }
-        "OK" | "NO" | "BAD" | "BYE" => {
-            Response::Status(first.to_ascii_uppercase(), parse_code(tail))
-        }
-        _ => Response::Other(line.to_owned()),
-    }
-}
-
-/// The status and code of a tagged completion.
-pub(crate) fn parse_tagged(line: &str) -> (String, Option<Code>) {
-    let mut it = line.splitn(3, ' ');
-    let _tag = it.next();
-    let status = it.next().unwrap_or("").to_ascii_uppercase();
-    (status, parse_code(it.next().unwrap_or("")))
-}
-
-fn atoms(v: &[Value]) -> Vec<String> {
-    v.iter()
-        .filter_map(|x| match x {
-            Value::Atom(a) => Some(a.clone()),
-            Value::List(_) => None,
-        })
-        .collect()
-}
-
-fn parse_fetch(seq: u32, data: &str) -> Option<Response> {
-    let vals = parse_values(data);
-    let Some(Value::List(items)) = vals.first() else {
-        return None;
-    };
-    let mut f = Fetch {
-        seq,
-        ..Fetch::default()
-    };
-    let mut i = 0;
-    while i + 1 < items.len() {
-        let Value::Atom(name) = &items[i] else {
-            return None;
-        };
-        let value = &items[i + 1];
-        match (name.to_ascii_uppercase().as_str(), value) {
-            ("UID", Value::Atom(u)) => f.uid = Some(u.parse().ok()?),
-            ("FLAGS", Value::List(l)) => f.flags = Some(atoms(l)),
-            ("MODSEQ", Value::List(l)) => match l.as_slice() {
-                [Value::Atom(m)] => f.modseq = Some(m.parse().ok()?),
-                _ => return None,
-            },
-            _ => {}
-        }
-        i += 2;
-    }
-    Some(Response::Fetch(f))
-}
-
-fn parse_code(text: &str) -> Option<Code> {
-    let inner = text.strip_prefix('[')?;
-    let end = inner.find(']')?;
-    let inner = &inner[..end];
-    let (name, args) = inner.split_once(' ').unwrap_or((inner, ""));
-    let nums: Vec<&str> = args.split(' ').collect();
-    let code = match name.to_ascii_uppercase().as_str() {
-        "UIDVALIDITY" => Code::UidValidity(args.parse().ok()?),
-        "UIDNEXT" => Code::UidNext(args.parse().ok()?),
-        "HIGHESTMODSEQ" => Code::HighestModseq(args.parse().ok()?),
-        "APPENDUID" if nums.len() == 2 => {
-            Code::AppendUid(nums[0].parse().ok()?, parse_set(nums[1])?)
-        }
-        "COPYUID" if nums.len() == 3 => Code::CopyUid(
-            nums[0].parse().ok()?,
-            parse_set(nums[1])?,
-            parse_set(nums[2])?,
-        ),
-        "PERMANENTFLAGS" => match parse_values(args).first() {
-            Some(Value::List(v)) => Code::PermanentFlags(atoms(v)),
-            _ => return None,
-        },
-        _ => Code::Other(inner.to_owned()),
-    };
-    Some(code)
-}
-
-/// A UID set of numbers and ranges, expanded in the order written (a
-/// range `a:b` ascending whichever way it is written). At most 100,000
-/// numbers: more is not an answer to anything the checker sends.
-pub(crate) fn parse_set(s: &str) -> Option<Vec<u32>> {
-    let mut out = Vec::new();
-    for part in s.split(',') {
-        match part.split_once(':') {
-            Some((a, b)) => {
-                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
-                let (lo, hi) = (a.min(b), a.max(b));
-                if out.len() + (hi - lo) as usize >= 100_000 {
-                    return None;
-                }
-                out.extend(lo..=hi);
-            }
-            None => out.push(part.parse().ok()?),
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -479,7 +200,8 @@ mod tests {
                 seq: 4,
                 uid: Some(9),
                 flags: Some(vec!["\\Seen".into(), "\\Recent".into()]),
-                modseq: Some(17)
+                modseq: Some(17),
+                ..Fetch::default()
             })
         );
         assert_eq!(
@@ -488,7 +210,12 @@ mod tests {
                 seq: 1,
                 uid: Some(3),
                 flags: Some(vec![]),
-                modseq: None
+                modseq: None,
+                sections: vec![(
+                    "BODY[HEADER.FIELDS (SUBJECT)]".into(),
+                    Bytes::Quoted(String::new())
+                )],
+                ..Fetch::default()
             })
         );
         assert_eq!(
@@ -514,7 +241,59 @@ mod tests {
             )
         );
         assert!(matches!(parse("* 1 FETCH (UID x)"), Response::Other(_)));
+        assert_eq!(
+            parse("* VANISHED (EARLIER) 3:5,9"),
+            Response::Vanished(true, vec![(3, 5), (9, 9)])
+        );
+        assert_eq!(
+            parse("* VANISHED 7"),
+            Response::Vanished(false, vec![(7, 7)])
+        );
+        assert_eq!(
+            parse_tagged("s4 OK [MODIFIED 7,9:8] Conditional STORE failed"),
+            ("OK".into(), Some(Code::Modified(vec![(7, 7), (8, 9)])))
+        );
         assert_eq!(parse_set("1:100000000"), None);
+    }
+
+    /// Literals (and literal8) are taken out of the line into the
+    /// exchange's list; the FETCH names them by index.
+    #[test]
+    fn literals_are_kept_and_named() {
+        let wire = b"* 2 FETCH (UID 8 RFC822.SIZE 5 BODY[] {5}\r\nab\r\nc BINARY[] ~{2}\r\nxy BODY[HEADER] \"h\")\r\n* 3 EXISTS\r\n";
+        let mut r = std::io::BufReader::new(&wire[..]);
+        let mut lits = Vec::new();
+        let line = super::super::parse::read_line(&mut r, &mut lits).unwrap();
+        assert_eq!(lits, vec![b"ab\r\nc".to_vec(), b"xy".to_vec()]);
+        assert_eq!(
+            parse(&line),
+            Response::Fetch(Fetch {
+                seq: 2,
+                uid: Some(8),
+                size: Some(5),
+                sections: vec![
+                    ("BODY[]".into(), Bytes::Literal(0)),
+                    ("BINARY[]".into(), Bytes::Literal(1)),
+                    ("BODY[HEADER]".into(), Bytes::Quoted("h".into())),
+                ],
+                ..Fetch::default()
+            })
+        );
+        let line = super::super::parse::read_line(&mut r, &mut lits).unwrap();
+        assert_eq!(parse(&line), Response::Exists(3));
+        // `{#` from a (broken) server cannot pass for a literal
+        let mut r = std::io::BufReader::new(&b"* 1 FETCH (UID 1 BODY[] {#0})\r\n"[..]);
+        let line = super::super::parse::read_line(&mut r, &mut Vec::new()).unwrap();
+        let Response::Fetch(f) = parse(&line) else {
+            panic!("{line}")
+        };
+        assert_eq!(
+            f.sections,
+            vec![("BODY[]".into(), Bytes::Quoted("{".into()))]
+        );
+        // a literal cut short by the end of the stream is an error
+        let mut r = std::io::BufReader::new(&b"* 1 FETCH (BODY[] {9}\r\nab"[..]);
+        assert!(super::super::parse::read_line(&mut r, &mut Vec::new()).is_err());
     }
 
     proptest::proptest! {
@@ -537,7 +316,7 @@ mod tests {
             let line = format!("* {seq} FETCH (UID {uid} FLAGS ({}) MODSEQ ({modseq}))", flags.join(" "));
             proptest::prop_assert_eq!(
                 parse(&line),
-                Response::Fetch(Fetch { seq, uid: Some(uid), flags: Some(flags), modseq: Some(modseq) })
+                Response::Fetch(Fetch { seq, uid: Some(uid), flags: Some(flags), modseq: Some(modseq), ..Fetch::default() })
             );
         }
     }
