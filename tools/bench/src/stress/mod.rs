@@ -972,7 +972,7 @@ impl Client {
             );
         }
         if let Some(rs) = &resync {
-            self.check_resync(&mut m, rs, &a, &ex, s);
+            self.check_vanished_earlier(&mut m, rs, &a, &ex, s);
         }
         let n = self.view.as_ref().map_or(0, |v| v.uids.len());
         let recent = a.recent.unwrap_or(0);
@@ -992,6 +992,10 @@ impl Client {
         let r2 = m.tick();
         let a2 = self.absorb(&mut m, &ex2, s2, r2);
         self.check_seq_fetch(&mut m, &ex2, &a2, 1, n as u32);
+        if let Some(rs) = &resync {
+            // (once the FETCH told every UID of the view)
+            self.check_changed_since(&mut m, rs, &a, &ex, s);
+        }
         let recent_seen = {
             let v = self.view.as_ref().context("view")?;
             v.uids
@@ -1071,14 +1075,19 @@ impl Client {
     }
 
     /// A `SELECT ... (QRESYNC (uidvalidity modseq known-uids))` (RFC 7162
-    /// 3.2.5): every known UID expunged before the command is in its
+    /// 3.2.5) sent at `s`: every known UID expunged before it is in its
     /// `VANISHED (EARLIER)` (none of them can have been expunged before
     /// `modseq`: the client saw them after its SELECT answered that
-    /// HIGHESTMODSEQ), and every message known to have changed after
-    /// `modseq` before the command is in its FETCH responses. (That
-    /// `VANISHED (EARLIER)` names no live message is checked for every
-    /// response, in the model.)
-    fn check_resync(&self, m: &mut Model, rs: &Resync, a: &model::Absorbed, ex: &Exchange, s: u64) {
+    /// HIGHESTMODSEQ). (That `VANISHED (EARLIER)` names no live message is
+    /// checked for every response, in the model.)
+    fn check_vanished_earlier(
+        &self,
+        m: &mut Model,
+        rs: &Resync,
+        a: &model::Absorbed,
+        ex: &Exchange,
+        s: u64,
+    ) {
         let Some(v) = self.view.as_ref() else { return };
         let (user, mailbox) = (v.user, v.mailbox);
         let bm = m.boxm(user, mailbox);
@@ -1113,6 +1122,21 @@ impl Client {
                 ex,
             );
         }
+    }
+
+    /// The QRESYNC SELECT (its answer `a`, sent at `s`) FETCHed every
+    /// message of the view known to have changed after the client's
+    /// `modseq` before it was sent; called once the view knows its UIDs.
+    fn check_changed_since(
+        &self,
+        m: &mut Model,
+        rs: &Resync,
+        a: &model::Absorbed,
+        ex: &Exchange,
+        s: u64,
+    ) {
+        let Some(v) = self.view.as_ref() else { return };
+        let (user, mailbox) = (v.user, v.mailbox);
         let in_view: BTreeSet<u32> = v.known_uids().into_iter().collect();
         let changed: Vec<(u32, u64)> = m
             .floors(user, mailbox, s)

@@ -245,3 +245,25 @@ fn response_fuzz_corpus_replays_cleanly() {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/responses");
     mailroom_testkit::corpus::replay(&dir, 20, super::parse::fuzz_one);
 }
+
+/// QRESYNC: the FETCHes of a SELECT's answer (the messages changed since
+/// the client's MODSEQ) left out.
+#[test]
+fn a_qresync_select_without_its_fetches_is_a_violation() {
+    thread_local! {
+        /// Within a SELECT's answer, after its HIGHESTMODSEQ (one proxy
+        /// thread per connection).
+        static IN_SELECT: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    let log = corrupted(|l| {
+        if l.starts_with("* OK [HIGHESTMODSEQ") {
+            IN_SELECT.with(|c| c.set(true));
+        } else if l.starts_with('s') {
+            IN_SELECT.with(|c| c.set(false));
+        } else if IN_SELECT.with(std::cell::Cell::get) && l.contains(" FETCH (") {
+            return String::new();
+        }
+        l.to_owned()
+    });
+    assert!(any(&log, "gave no FETCH for"), "{log:#?}");
+}
