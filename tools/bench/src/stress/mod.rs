@@ -37,8 +37,10 @@
 //!   ... (CHANGEDSINCE m VANISHED)`) names no message that no client set
 //!   `\Deleted` on or moved; a QRESYNC SELECT's `VANISHED (EARLIER)` names
 //!   every UID the client knew that was expunged before the SELECT, and it
-//!   FETCHes every message known to have changed since the client's MODSEQ
-//!   (their flags and MODSEQs held to the model as any FETCH's);
+//!   FETCHes every message the client knew (of its known-uids) known to
+//!   have changed since the client's MODSEQ (their flags and MODSEQs held
+//!   to the model as any FETCH's; new messages may be left to EXISTS, as
+//!   Dovecot does);
 //! - CONDSTORE `STORE (UNCHANGEDSINCE n)`: `[MODIFIED]` names every message
 //!   whose MODSEQ was known above `n` before the STORE was sent (a MODSEQ
 //!   only grows), and none whose MODSEQ was known exactly (read with no
@@ -1125,8 +1127,9 @@ impl Client {
     }
 
     /// The QRESYNC SELECT (its answer `a`, sent at `s`) FETCHed every
-    /// message of the view known to have changed after the client's
-    /// `modseq` before it was sent; called once the view knows its UIDs.
+    /// message of its known-uids still in the view and known to have
+    /// changed after the client's `modseq` before it was sent; called once
+    /// the view knows its UIDs.
     fn check_changed_since(
         &self,
         m: &mut Model,
@@ -1138,11 +1141,18 @@ impl Client {
         let Some(v) = self.view.as_ref() else { return };
         let (user, mailbox) = (v.user, v.mailbox);
         let in_view: BTreeSet<u32> = v.known_uids().into_iter().collect();
+        // (only the messages the client knew: a server may leave the new
+        // ones to EXISTS and the client's FETCH, as Dovecot does, RFC 7162
+        // 3.2.5 known-uids)
+        let known: BTreeSet<u32> = rs.uids.iter().copied().collect();
         let changed: Vec<(u32, u64)> = m
             .floors(user, mailbox, s)
             .into_iter()
             .filter(|&(u, f)| {
-                f > rs.modseq && in_view.contains(&u) && !m.may_expunge(user, mailbox, u)
+                f > rs.modseq
+                    && in_view.contains(&u)
+                    && known.contains(&u)
+                    && !m.may_expunge(user, mailbox, u)
             })
             .collect();
         m.checked(
@@ -1981,11 +1991,9 @@ impl Client {
         m.checked("NOOP/IDLE bring every message added before", required.len());
         let have: BTreeSet<u32> = v.known_uids().into_iter().collect();
         let unknown = v.uids.iter().filter(|u| u.is_none()).count();
-        let max_have = have.iter().max().copied().unwrap_or(0);
         let missing: Vec<u32> = required.into_iter().filter(|u| !have.contains(u)).collect();
         // new messages still without a UID may be those missing ones
-        let unexplained: Vec<u32> = missing.iter().filter(|&&u| u < max_have).copied().collect();
-        if !unexplained.is_empty() || missing.len() > unknown {
+        if !fit_in_unknown(&v.uids, &missing) {
             self.violation(
                 m,
                 &format!("after this the session lacks UIDs {missing:?}, appended or copied before it (it has {} messages not yet fetched)", unknown),
@@ -2046,6 +2054,24 @@ impl Client {
             m.detach(self.user, b, t);
         }
     }
+}
+
+/// Whether the `missing` UIDs can be messages of the view still without a
+/// UID: each in a slot without one where it falls in UID order (between
+/// the known UIDs around it), one slot each. New messages are not always
+/// at the end: an unsolicited FETCH with a UID (a QRESYNC session gets
+/// them) may tell the UID of one in the middle of those not yet fetched.
+fn fit_in_unknown(uids: &[Option<u32>], missing: &[u32]) -> bool {
+    let mut need = std::collections::BTreeMap::<usize, usize>::new();
+    for &u in missing {
+        let start = uids
+            .iter()
+            .rposition(|x| x.is_some_and(|x| x < u))
+            .map_or(0, |p| p + 1);
+        *need.entry(start).or_default() += 1;
+    }
+    need.iter()
+        .all(|(&start, &n)| uids[start..].iter().take_while(|x| x.is_none()).count() >= n)
 }
 
 /// UIDs as a set with ranges (`1:3,7`).
