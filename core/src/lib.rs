@@ -57,6 +57,10 @@
 //!   key derivation ([`sasl::scram`]); the audited, constant-time-minded
 //!   primitives every Rust SCRAM uses. The SCRAM message handling itself is
 //!   ours: the existing crates are client-only or lack `tls-exporter`.
+//! - `icu_casemap` (ICU4X) and `unicode-normalization` (unicode-rs): the
+//!   `i;unicode-casemap` collation (RFC 5051: simple titlecase, then NFKD)
+//!   of [`mime::collate`], here so that stores can keep SORT keys
+//!   precomputed ([`mime::SortKeys`]); why these two, see there.
 //! - `rand`: SCRAM server nonces and salts from the OS-seeded CSPRNG.
 //! - `argon2` (RustCrypto): the password hash of [`password`], the one every
 //!   users store of ours keeps (mailroomd's users file, the PostgreSQL

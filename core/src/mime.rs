@@ -53,13 +53,16 @@
 
 mod address;
 pub mod codec;
+pub mod collate;
 mod header;
 mod sort_fields;
+mod sort_keys;
 mod structure;
 #[cfg(test)]
 mod tests;
 
 pub use sort_fields::{SortFields, header_field};
+pub use sort_keys::SortKeys;
 
 /// Parts nested deeper than this become leaves (the same limit as Dovecot's
 /// `mail_max_nested_mime_parts` default, so clients see the same tree).

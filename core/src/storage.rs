@@ -14,7 +14,7 @@ use crate::message::{
     Appended, Changes, CopyResult, MailboxSnapshot, MessageContent, MessageMeta, NewMessage,
     StoreResult,
 };
-use crate::mime::{MessageSummary, SortFields};
+use crate::mime::{MessageSummary, SortFields, SortKeys};
 use crate::quota::QuotaLimits;
 use crate::types::{ModSeq, Uid};
 
@@ -244,6 +244,25 @@ pub trait Mailbox: Send + Sync + Debug {
                     .await?
                     .into_iter()
                     .map(|(uid, s)| (uid, SortFields::of(&s))),
+            );
+        }
+        Ok(out)
+    }
+
+    /// The sort and thread keys ([`SortKeys`]) of the given UIDs, in the
+    /// same order; UIDs no longer present are left out. The default
+    /// computes them from [`Mailbox::sort_fields`], [`SORT_FIELDS_CHUNK`]
+    /// UIDs at a time; a store may keep them per message while the
+    /// mailbox is open (the CRC store does), since a message's keys never
+    /// change.
+    async fn sort_keys(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<SortKeys>)>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(SORT_FIELDS_CHUNK) {
+            out.extend(
+                self.sort_fields(chunk)
+                    .await?
+                    .into_iter()
+                    .map(|(uid, f)| (uid, Arc::new(SortKeys::of(Some(&f))))),
             );
         }
         Ok(out)

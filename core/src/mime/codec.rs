@@ -451,7 +451,7 @@ pub fn decode_sort_fields(b: &[u8]) -> Result<SortFields, &'static str> {
         from,
         to,
         cc,
-        sent_date: sent_date.map(|(t, _)| t),
+        sent_date,
         message_id,
         in_reply_to,
         references: super::header_field(header, "References"),
@@ -515,7 +515,7 @@ mod tests {
         let f = decode_sort_fields(&encode(&s)).unwrap();
         assert_eq!(f, SortFields::of(&s));
         assert_eq!(f.references.as_deref(), Some(&b" <a@x> \t<b@x>"[..]));
-        assert_eq!(f.sent_date, Some(1_700_000_000));
+        assert_eq!(f.sent_date, Some((1_700_000_000, -300)));
         let mut trailing = encode(&s);
         trailing.push(0);
         assert!(decode_sort_fields(&trailing).is_err());

@@ -21,8 +21,9 @@ pub struct SortFields {
     pub to: Option<Address>,
     /// The first entry of `Cc:`.
     pub cc: Option<Address>,
-    /// The `Date:` field in seconds since the epoch, if it parsed.
-    pub sent_date: Option<i64>,
+    /// The `Date:` field in seconds since the epoch and its zone offset in
+    /// minutes, if it parsed (as [`MessageSummary::sent_date`]).
+    pub sent_date: Option<(i64, i16)>,
     /// `Message-ID:`, raw.
     pub message_id: Option<Vec<u8>>,
     /// `In-Reply-To:`, raw.
@@ -41,7 +42,7 @@ impl SortFields {
             from: e.from.first().cloned(),
             to: e.to.first().cloned(),
             cc: e.cc.first().cloned(),
-            sent_date: s.sent_date.map(|(t, _)| t),
+            sent_date: s.sent_date,
             message_id: e.message_id.clone(),
             in_reply_to: e.in_reply_to.clone(),
             references: header_field(&s.header, "References"),
@@ -100,7 +101,7 @@ In-Reply-To: <p@x>\r\nReferences: <a@x>\r\n <p@x>\r\n\r\nbody\r\n",
             Some(&b"undisclosed"[..])
         );
         assert_eq!(f.cc, None);
-        assert_eq!(f.sent_date, Some(1_700_000_000));
+        assert_eq!(f.sent_date, Some((1_700_000_000, 0)));
         assert_eq!(f.message_id.as_deref(), Some(&b"<m@x>"[..]));
         assert_eq!(f.in_reply_to.as_deref(), Some(&b"<p@x>"[..]));
         assert_eq!(f.references.as_deref(), Some(&b" <a@x>  <p@x>"[..]));

@@ -114,12 +114,6 @@
 //!   the MIME structure.
 //! - `flate2`: raw DEFLATE for COMPRESS=DEFLATE (RFC 4978), the
 //!   ecosystem's maintained zlib binding, here on its pure-Rust backend.
-//! - `icu_casemap` and `unicode-normalization`: the `i;unicode-casemap`
-//!   collation of I18NLEVEL=1 (RFC 5051: simple titlecase, then NFKD) for
-//!   SEARCH, SORT and THREAD. ICU4X's case mapper is the maintained crate
-//!   that gives the per-character simple titlecase mapping the RFC names
-//!   (the standard library has only full upper/lower case); unicode-rs's
-//!   normalizer was already in the build (see [`extension::i18nlevel`]).
 //! - `async-trait`: the core traits are object-safe async traits.
 //! - `tracing`: structured logs, never with passwords or message content.
 //! - `thiserror`: the crate's error types.

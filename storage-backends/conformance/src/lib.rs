@@ -82,7 +82,7 @@ use mailroom_core::flags::{Flag, Flags, StoreOp};
 use mailroom_core::guid::MessageGuid;
 use mailroom_core::mailbox::{DEFAULT_MAILBOXES, MailboxName, MailboxRef, SpecialUse};
 use mailroom_core::message::{InternalDate, MessageMeta, NewMessage};
-use mailroom_core::mime::{MessageSummary, SortFields};
+use mailroom_core::mime::{MessageSummary, SortFields, SortKeys};
 use mailroom_core::quota::{Quota, QuotaLimits};
 use mailroom_core::storage::{Mailbox, MailboxWatch, NamespaceWatch, Storage};
 use mailroom_core::types::{ModSeq, Uid};
@@ -957,6 +957,27 @@ pub async fn append_and_fetch<S: Storage + ?Sized>(store: Arc<S>) {
         ],
         "sort fields those of the summaries, in the order asked, missing UIDs left out"
     );
+    let want_keys: Vec<(Uid, SortKeys)> = [(a3.uid, 3), (a2.uid, 2), (a1.uid, 1)]
+        .into_iter()
+        .map(|(u, n)| {
+            let f = SortFields::of(&MessageSummary::parse(&body(n)));
+            (u, SortKeys::of(Some(&f)))
+        })
+        .collect();
+    // Twice: a store that keeps the keys answers the second from them.
+    for round in ["computed", "again"] {
+        let keys = ok(
+            mailbox
+                .sort_keys(&[a3.uid, Uid(9_999), a2.uid, a1.uid])
+                .await,
+            "sort_keys",
+        );
+        let keys: Vec<(Uid, SortKeys)> = keys.into_iter().map(|(u, k)| (u, (*k).clone())).collect();
+        assert_eq!(
+            keys, want_keys,
+            "sort keys ({round}) those of the sort fields, in the order asked, missing UIDs left out"
+        );
+    }
     let metas = ok(
         mailbox.fetch_meta(&[a2.uid, Uid(9_999)]).await,
         "fetch_meta",
@@ -1538,9 +1559,24 @@ pub async fn expunge<S: Storage + ?Sized>(store: Arc<S>) {
         "STATUS DELETED"
     );
     let m0 = highest(store, &ib).await;
+    let all: Vec<Uid> = (1..=5).map(Uid).collect();
+    assert_eq!(
+        ok(mb.sort_keys(&all).await, "sort_keys").len(),
+        5,
+        "sort keys of every message"
+    );
     let gone = ok(
         mb.expunge(Some(&[Uid(5), Uid(4), Uid(3), Uid(2)])).await,
         "UID EXPUNGE",
+    );
+    let keyed: Vec<Uid> = ok(mb.sort_keys(&all).await, "sort_keys")
+        .into_iter()
+        .map(|(u, _)| u)
+        .collect();
+    assert_eq!(
+        keyed,
+        vec![Uid(1), Uid(3), Uid(5)],
+        "no sort keys for expunged messages (even once computed)"
     );
     assert_eq!(
         gone,

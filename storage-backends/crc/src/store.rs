@@ -1573,6 +1573,14 @@ impl mailroom_core::Mailbox for CrcMailbox {
         self.run(move |_, s, _| s.sort_fields(&uids)).await
     }
 
+    async fn sort_keys(
+        &self,
+        uids: &[Uid],
+    ) -> Result<Vec<(Uid, Arc<mailroom_core::mime::SortKeys>)>> {
+        let uids = uids.to_vec();
+        self.run(move |_, s, _| s.sort_keys(&uids)).await
+    }
+
     async fn content(&self, uid: Uid) -> Result<MessageContent> {
         self.run(move |_, s, _| s.content(uid)).await
     }
@@ -1823,6 +1831,82 @@ mod tests {
             internal_date: None,
             content: content.into(),
         }
+    }
+
+    /// The sort-key cache (mailbox/sort_keys.rs): filled on first use and
+    /// answered from memory afterwards (the same keys, not recomputed),
+    /// never answering an expunged message, pruned once keys of expunged
+    /// messages pile up; prints what it costs per message for list mail
+    /// (threads linked by References, as in `mailroom-bench sort`).
+    #[test]
+    fn sort_keys_are_cached_and_follow_expunges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = alice_store(dir.path());
+        let inner = store.inner.clone();
+        let inbox = MailboxRef::new("alice", MailboxName::inbox());
+        let shared = inner.mailbox(&inbox).unwrap();
+        let n = 1500u32;
+        for i in 0..n {
+            let refs = if i % 8 == 0 {
+                String::new()
+            } else {
+                format!("References: <t{}@bench.example>\r\n", i - 1)
+            };
+            let content = format!(
+                "From: Person {p} <p{p}@example.org>\r\nTo: alice@example.org\r\n\
+                 Subject: Re: topic {t}\r\nDate: 14 Nov 2023 22:13:20 +0000\r\n\
+                 Message-ID: <t{i}@bench.example>\r\n{refs}\r\nbody\r\n",
+                p = i % 997,
+                t = i / 8
+            );
+            inner.append(&inbox, new_message(content)).unwrap();
+        }
+        let all: Vec<Uid> = (1..=n).map(Uid).collect();
+        assert_eq!(shared.sort_key_usage().unwrap(), (0, 0), "filled lazily");
+        let first = shared.sort_keys(&all).unwrap();
+        assert_eq!(first.len(), n as usize);
+        assert_eq!(first[9].1.subject(), b"TOPIC 1");
+        assert_eq!(
+            first[9].1.references().next(),
+            Some(&b"t8@bench.example"[..])
+        );
+        let (cached, bytes) = shared.sort_key_usage().unwrap();
+        assert_eq!(cached, n as usize);
+        println!(
+            "sort-key cache: {} bytes per message ({cached} messages, {bytes} bytes)",
+            bytes / cached
+        );
+        let reads = store.io_counters();
+        let again = shared.sort_keys(&all).unwrap();
+        assert!(
+            first
+                .iter()
+                .zip(&again)
+                .all(|(a, b)| Arc::ptr_eq(&a.1, &b.1)),
+            "the second lookup answers the keys kept"
+        );
+        assert_eq!(
+            store.io_counters().cache_reads,
+            reads.cache_reads,
+            "no cache file read for keys kept"
+        );
+        // Expunge all but the last 300: never answered, and pruned.
+        let del = StoreOp::Add(Flags::from_iter([mailroom_core::Flag::Deleted]));
+        let gone = &all[..(n - 300) as usize];
+        shared.store(None, gone, &del, None).unwrap();
+        let mut g = shared.write().unwrap();
+        shared.expunge_locked(&mut g, Some(gone), true).unwrap();
+        drop(g);
+        let left = shared.sort_keys(&all).unwrap();
+        assert_eq!(
+            left.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+            all[(n - 300) as usize..].to_vec()
+        );
+        assert_eq!(
+            shared.sort_key_usage().unwrap().0,
+            300,
+            "the keys of expunged messages were dropped"
+        );
     }
 
     /// Waits until `n` appends are queued on the mailbox.

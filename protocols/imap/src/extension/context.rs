@@ -27,8 +27,14 @@
 //!   `NO [NOUPDATE "tag"]` and still answers the search (§4.3.1 allows
 //!   both; the RFC suggests the client retry with UID SEARCH). UPDATE with
 //!   the tag of a live context is BAD (§4.3).
-//! - Each update re-runs the search over the mailbox (a context costs one
-//!   search per change, at most [`MAX_UPDATE_CONTEXTS`] per change).
+//! - Each update matches again only the messages that changed since the
+//!   context's result was made (new ones, flag changes; expunged ones
+//!   leave the result), as the store's `changes_since` reports them; a
+//!   SORT context with new results is put in order again from the
+//!   store's sort keys. Criteria whose answer can change without the
+//!   message changing (sequence numbers, UID sets, `$`, OLDER/YOUNGER)
+//!   and expunges the store no longer remembers re-run the search over
+//!   the mailbox (at most [`MAX_UPDATE_CONTEXTS`] per change).
 //!   Contexts die with the selection (SELECT, EXAMINE, CLOSE, UNSELECT)
 //!   and with CANCELUPDATE (§4.3.5), which names them by their quoted tags.
 //! - CONTEXT (§4.2) is a hint and changes nothing. UPDATE does not
@@ -37,12 +43,14 @@
 
 use std::collections::HashSet;
 
-use mailroom_core::{SeqSet, Uid};
+use mailroom_core::{ModSeq, SeqSet, Uid};
 
 use crate::command::{PartialRange, SearchKey, SearchReturn, SortCriterion};
 use crate::extension::esort::ordered_set;
 use crate::response::{Code, Data, Response, StatusKind, StatusResponse};
 use crate::session::State;
+use crate::session::op::search::{matching, matching_in};
+use crate::session::op::sort::sorted;
 
 /// The capabilities.
 pub const CAPABILITIES: [&str; 2] = ["CONTEXT=SEARCH", "CONTEXT=SORT"];
@@ -61,6 +69,9 @@ pub(crate) struct UpdateContext {
     sort: Option<Vec<SortCriterion>>,
     /// The result as the client knows it (UIDs, in result order).
     result: Vec<Uid>,
+    /// The session's HIGHESTMODSEQ when `result` was made: the next
+    /// update re-matches only what changed after it (see [`updates`]).
+    modseq: ModSeq,
 }
 
 /// `m:n` or `-m:-n`.
@@ -148,11 +159,13 @@ pub(crate) fn register(
     if sel.contexts.len() >= MAX_UPDATE_CONTEXTS {
         return refuse("too many update contexts");
     }
+    let modseq = sel.highest_modseq();
     sel.contexts.push(UpdateContext {
         tag: tag.to_owned(),
         criteria: criteria.clone(),
         sort: sort.map(<[SortCriterion]>::to_vec),
         result,
+        modseq,
     });
     None
 }
@@ -185,31 +198,25 @@ pub(crate) async fn updates(state: &mut State, changed: bool) -> Vec<Response> {
     let mut out = Vec::new();
     let mut kept = Vec::with_capacity(contexts.len());
     for mut ctx in contexts {
-        let found = match crate::session::op::search::matching(state, &ctx.tag, None, &ctx.criteria)
-            .await
-        {
-            Ok(found) => found,
-            Err(_) => {
-                // The store failed: keep the context, try at the next change.
+        let now = state
+            .selected
+            .as_ref()
+            .map_or(ModSeq(0), |s| s.highest_modseq());
+        let new = match incremental(state, &ctx).await {
+            Ok(Some(new)) => new,
+            Ok(None) => match rerun(state, &ctx).await {
+                Some(new) => new,
+                None => {
+                    // The store failed: keep the context, try at the next change.
+                    kept.push(ctx);
+                    continue;
+                }
+            },
+            Err(()) => {
                 kept.push(ctx);
                 continue;
             }
         };
-        let found = match (&ctx.sort, state.selected.as_ref()) {
-            (Some(criteria), Some(sel)) => {
-                let mailbox = sel.handle.mailbox().clone();
-                match crate::session::op::sort::sorted(&*mailbox, criteria, found).await {
-                    Ok(found) => found,
-                    Err(_) => {
-                        // As above: try again at the next change.
-                        kept.push(ctx);
-                        continue;
-                    }
-                }
-            }
-            _ => found,
-        };
-        let new: Vec<Uid> = found.iter().map(|m| m.meta.uid).collect();
         let (remove, add) = diff(&ctx.result, &new, ctx.sort.is_some());
         if !remove.is_empty() || !add.is_empty() {
             out.push(Response::Data(Data::ESearchUpdate {
@@ -220,6 +227,7 @@ pub(crate) async fn updates(state: &mut State, changed: bool) -> Vec<Response> {
             }));
         }
         ctx.result = new;
+        ctx.modseq = now;
         kept.push(ctx);
     }
     if let Some(sel) = state.selected.as_mut() {
@@ -229,6 +237,94 @@ pub(crate) async fn updates(state: &mut State, changed: bool) -> Vec<Response> {
         sel.contexts = kept;
     }
     out
+}
+
+/// The result of a context's search run again over the whole mailbox
+/// (`None`: the store failed).
+async fn rerun(state: &mut State, ctx: &UpdateContext) -> Option<Vec<Uid>> {
+    let found = matching(state, &ctx.tag, None, &ctx.criteria).await.ok()?;
+    let found = match (&ctx.sort, state.selected.as_ref()) {
+        (Some(criteria), Some(sel)) => {
+            let mailbox = sel.handle.mailbox().clone();
+            sorted(&*mailbox, criteria, found).await.ok()?
+        }
+        _ => found,
+    };
+    Some(found.iter().map(|m| m.meta.uid).collect())
+}
+
+/// Whether a message's match can change only when the message does:
+/// no key depends on sequence numbers, the largest UID, the saved result
+/// or the clock.
+fn stable(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::SeqSet(_)
+        | SearchKey::Uid(_)
+        | SearchKey::SavedResult
+        | SearchKey::Older(_)
+        | SearchKey::Younger(_) => false,
+        SearchKey::And(v) => v.iter().all(stable),
+        SearchKey::Not(k) => stable(k),
+        SearchKey::Or(a, b) => stable(a) && stable(b),
+        _ => true,
+    }
+}
+
+/// The context's new result from the messages that changed since it was
+/// last made (new, flags changed, expunged; `Mailbox::changes_since`):
+/// only those are matched again, the others keep their place. `Ok(None)`
+/// when that cannot give the answer a full run would (criteria that
+/// depend on more than the message, expunges no longer remembered);
+/// `Err` when the store failed.
+async fn incremental(state: &mut State, ctx: &UpdateContext) -> Result<Option<Vec<Uid>>, ()> {
+    if !stable(&ctx.criteria) {
+        return Ok(None);
+    }
+    let Some(sel) = state.selected.as_ref() else {
+        return Ok(None);
+    };
+    let mailbox = sel.handle.mailbox().clone();
+    let changes = mailbox.changes_since(ctx.modseq).await.map_err(|_| ())?;
+    if !changes.expunged_complete {
+        return Ok(None);
+    }
+    let view: HashSet<Uid> = sel.uids().iter().copied().collect();
+    let changed: HashSet<Uid> = changes
+        .changed
+        .iter()
+        .map(|m| m.uid)
+        .filter(|u| view.contains(u))
+        .collect();
+    let expunged: HashSet<Uid> = changes.expunged.iter().map(|(u, _)| *u).collect();
+    let keep = |u: &Uid| view.contains(u) && !changed.contains(u) && !expunged.contains(u);
+    let added = if changed.is_empty() {
+        Vec::new()
+    } else {
+        matching_in(state, &ctx.tag, None, &ctx.criteria, Some(&changed))
+            .await
+            .map_err(|_| ())?
+    };
+    let Some(criteria) = &ctx.sort else {
+        // SEARCH: mailbox order, which is UID order.
+        let mut new: Vec<Uid> = ctx.result.iter().copied().filter(keep).collect();
+        new.extend(added.iter().map(|m| m.meta.uid));
+        new.sort_unstable();
+        return Ok(Some(new));
+    };
+    let kept: Vec<Uid> = ctx.result.iter().copied().filter(keep).collect();
+    if added.is_empty() {
+        // Removing keeps the order of the rest.
+        return Ok(Some(kept));
+    }
+    // SORT: the kept results with the added ones, in order again (the
+    // keys come from the store's cache; no search is run on the rest).
+    let mut set: HashSet<Uid> = kept.into_iter().collect();
+    set.extend(added.iter().map(|m| m.meta.uid));
+    let all = matching_in(state, &ctx.tag, None, &SearchKey::All, Some(&set))
+        .await
+        .map_err(|_| ())?;
+    let found = sorted(&*mailbox, criteria, all).await.map_err(|_| ())?;
+    Ok(Some(found.iter().map(|m| m.meta.uid).collect()))
 }
 
 type Pairs = Vec<(u32, SeqSet)>;

@@ -19,46 +19,17 @@
 //! short cut (its form is its upper case), so all-ASCII mail costs what
 //! `i;ascii-casemap` did.
 //!
-//! Crates, and why: `icu_casemap` (ICU4X, the Unicode Consortium's own
-//! Rust implementation, kept in step with each Unicode release) is the
-//! maintained crate that exposes the simple titlecase mapping per
-//! character (`CaseMapperBorrowed::simple_titlecase`); the standard
-//! library has only the full upper and lower case mappings, which differ
-//! (`ß` → `SS`, Georgian, the `ǅ` digraphs). `unicode-normalization` (the
-//! unicode-rs crate, already in the build through `stringprep`) does
-//! NFKD.
+//! The forms are computed by `mailroom_core::mime::collate` (where the
+//! crates used, and why, are named), so that a store can keep them
+//! precomputed per message for SORT.
 
-use icu_casemap::CaseMapper;
-use unicode_normalization::UnicodeNormalization;
+pub use mailroom_core::mime::collate::{unicode_casemap, unicode_casemap_bytes};
 
 /// The capability.
 pub const CAPABILITY: &str = "I18NLEVEL=1";
 
 /// The name of the collation (RFC 5051).
 pub const COLLATION: &str = "i;unicode-casemap";
-
-/// The `i;unicode-casemap` form of a string: simple titlecase of each
-/// character, then NFKD. Strings compare under the collation as their
-/// forms compare; substring matching is substring matching of forms.
-pub fn unicode_casemap(s: &str) -> String {
-    if s.is_ascii() {
-        return s.to_ascii_uppercase();
-    }
-    let mapper = CaseMapper::new();
-    s.chars()
-        .map(|c| mapper.simple_titlecase(c))
-        .nfkd()
-        .collect()
-}
-
-/// [`unicode_casemap`] of bytes that should be UTF-8 (header values may
-/// not be: bytes that are not UTF-8 become U+FFFD first).
-pub fn unicode_casemap_bytes(s: &[u8]) -> Vec<u8> {
-    match std::str::from_utf8(s) {
-        Ok(s) => unicode_casemap(s).into_bytes(),
-        Err(_) => unicode_casemap(&String::from_utf8_lossy(s)).into_bytes(),
-    }
-}
 
 #[cfg(test)]
 mod tests {

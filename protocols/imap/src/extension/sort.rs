@@ -25,238 +25,50 @@
 
 use std::cmp::Ordering;
 
-use mail_parser::MessageParser;
 use mailroom_core::MessageMeta;
-use mailroom_core::mime::{Address, SortFields};
+use mailroom_core::mime::SortKeys;
+pub use mailroom_core::mime::collate::{MAX_SUBJECT, base_subject, decode_words};
 
 use crate::command::{SortCriterion, SortKey};
 #[cfg(doc)]
 use crate::extension::i18nlevel::unicode_casemap;
-use crate::extension::i18nlevel::unicode_casemap_bytes;
 
-/// The longest subject (in bytes, after decoding) that the base-subject
-/// algorithm looks at; longer ones are cut (at a character boundary) so
-/// that the work per message is bounded.
-pub const MAX_SUBJECT: usize = 4096;
-
-/// The base subject of RFC 5256 §2.1 and whether the subject was a reply
-/// or a forward (step 2 removed a `(fwd)`, or steps 3-6 removed a `re:`,
-/// `fw:`, `fwd:` leader or a `[fwd: ...]` wrapper), which THREAD uses.
-///
-/// `subject` is the decoded subject (RFC 2047 words already turned into
-/// UTF-8, see [`decode_words`]). The result keeps the case of its input;
-/// compare it by its [`unicode_casemap`] form.
-pub fn base_subject(subject: &str) -> (String, bool) {
-    // (1) Tabs and line breaks become spaces, runs of spaces one space.
-    let mut s = String::with_capacity(subject.len().min(MAX_SUBJECT));
-    let mut last_space = false;
-    for ch in subject.chars() {
-        if s.len() >= MAX_SUBJECT {
-            break;
-        }
-        let space = matches!(ch, ' ' | '\t' | '\r' | '\n');
-        if space {
-            if !last_space {
-                s.push(' ');
-            }
-        } else {
-            s.push(ch);
-        }
-        last_space = space;
-    }
-    let mut reply = false;
-    let mut rest: &str = &s;
-    loop {
-        // (2) Trailing "(fwd)" and spaces.
-        loop {
-            if let Some(r) = rest.strip_suffix(' ') {
-                rest = r;
-            } else if ends_with_ignore_case(rest, "(fwd)") {
-                rest = &rest[..rest.len() - 5];
-                reply = true;
-            } else {
-                break;
-            }
-        }
-        // (3)-(5) Leaders (spaces, `*blob re:`), then one blob if it leaves
-        // something, until neither applies.
-        loop {
-            let before = rest.len();
-            loop {
-                if let Some(r) = rest.strip_prefix(' ') {
-                    rest = r;
-                } else if let Some(r) = strip_refwd_leader(rest) {
-                    rest = r;
-                    reply = true;
-                } else {
-                    break;
-                }
-            }
-            if let Some(r) = strip_blob(rest)
-                && !r.is_empty()
-            {
-                rest = r;
-            }
-            if rest.len() == before {
-                break;
-            }
-        }
-        // (6) "[fwd:" ... "]" wrapper, then again from (2).
-        if rest.len() >= 6 && starts_with_ignore_case(rest, "[fwd:") && rest.ends_with(']') {
-            rest = &rest[5..rest.len() - 1];
-            reply = true;
-            continue;
-        }
-        break;
-    }
-    (rest.to_owned(), reply)
-}
-
-/// Whether `s` starts with the ASCII `prefix`, ignoring ASCII case (so
-/// that slicing `prefix.len()` bytes off is at a character boundary).
-fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
-    s.as_bytes()
-        .get(..prefix.len())
-        .is_some_and(|b| b.eq_ignore_ascii_case(prefix.as_bytes()))
-}
-
-/// Whether `s` ends with the ASCII `suffix`, ignoring ASCII case.
-fn ends_with_ignore_case(s: &str, suffix: &str) -> bool {
-    s.len() >= suffix.len()
-        && s.as_bytes()[s.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
-}
-
-/// `subj-blob = "[" *BLOBCHAR "]" *WSP` at the start of `s`: what follows it.
-fn strip_blob(s: &str) -> Option<&str> {
-    let inner = s.strip_prefix('[')?;
-    let end = inner.find([']', '['])?;
-    if inner.as_bytes().get(end) != Some(&b']') {
-        return None;
-    }
-    Some(inner[end + 1..].trim_start_matches(' '))
-}
-
-/// `*subj-blob subj-refwd` at the start of `s`, where
-/// `subj-refwd = ("re" / ("fw" ["d"])) *WSP [subj-blob] ":"`: what follows it.
-fn strip_refwd_leader(s: &str) -> Option<&str> {
-    let mut rest = s;
-    loop {
-        if let Some(after) = strip_refwd(rest) {
-            return Some(after);
-        }
-        rest = strip_blob(rest)?;
-    }
-}
-
-fn strip_refwd(s: &str) -> Option<&str> {
-    let word = if starts_with_ignore_case(s, "fwd") {
-        3
-    } else if starts_with_ignore_case(s, "fw") || starts_with_ignore_case(s, "re") {
-        2
-    } else {
-        return None;
-    };
-    let mut rest = s[word..].trim_start_matches(' ');
-    if let Some(after) = strip_blob(rest) {
-        rest = after;
-    }
-    rest.strip_prefix(':')
-}
-
-/// Decodes the RFC 2047 encoded words of an unstructured header value (a
-/// subject, a display name) into UTF-8; other bytes that are not UTF-8 are
-/// replaced with U+FFFD. Encoded words are decoded by `mail-parser`, the
-/// MIME parser the crate already uses for SEARCH.
-pub fn decode_words(raw: &[u8]) -> String {
-    if !raw.windows(2).any(|w| w == b"=?") {
-        return String::from_utf8_lossy(raw).into_owned();
-    }
-    let mut header = Vec::with_capacity(raw.len() + 13);
-    header.extend_from_slice(b"Subject: ");
-    header.extend(
-        raw.iter()
-            .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-    );
-    header.extend_from_slice(b"\r\n\r\n");
-    MessageParser::new()
-        .parse_headers(&header)
-        .and_then(|m| m.subject().map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(raw).into_owned())
-}
-
-/// The value of one sort key for one message.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum SortValue {
-    /// A time or a size.
-    Number(i64),
-    /// A string in its [`unicode_casemap`] form (I18NLEVEL=1).
-    Text(Vec<u8>),
-}
-
-/// The addr-mailbox of the first entry of an address list. For a group
-/// that entry is its start marker, whose addr-mailbox is the group name
-/// (RFC 3501 §7.4.2): FROM of `undisclosed-recipients:;` sorts as
-/// `undisclosed-recipients`, as in Dovecot.
-fn addr_mailbox(first: Option<&Address>) -> Vec<u8> {
-    first.and_then(|a| a.mailbox.clone()).unwrap_or_default()
-}
-
-/// RFC 5957 §3: the display name of the first address, decoded, or else
-/// `local@domain` (just the group name for a group).
-fn display(first: Option<&Address>) -> Vec<u8> {
-    let Some(a) = first else {
-        return Vec::new();
-    };
-    if let Some(name) = a.name.as_deref() {
-        let decoded = decode_words(name);
-        let trimmed = decoded.trim();
-        if !trimmed.is_empty() {
-            return trimmed.as_bytes().to_vec();
-        }
-    }
-    let mut out = a.mailbox.clone().unwrap_or_default();
-    if let Some(host) = a.host.as_deref() {
-        out.push(b'@');
-        out.extend_from_slice(host);
-    }
-    out
-}
-
-/// The value of `key` for a message; `fields` is `None` only when the
-/// store had none (the string keys are then empty and DATE is ARRIVAL).
-pub(crate) fn sort_value(
+/// Orders two messages under one sort key by their metadata and keys
+/// (`None`: the store had no keys for it; its strings are then empty and
+/// DATE is ARRIVAL).
+fn compare_key(
     key: SortKey,
-    meta: &MessageMeta,
-    fields: Option<&SortFields>,
-) -> SortValue {
-    let text = |f: &dyn Fn(&SortFields) -> Vec<u8>| {
-        SortValue::Text(unicode_casemap_bytes(&fields.map(f).unwrap_or_default()))
+    (a, ka): (&MessageMeta, Option<&SortKeys>),
+    (b, kb): (&MessageMeta, Option<&SortKeys>),
+) -> Ordering {
+    let text = |f: fn(&SortKeys) -> &[u8]| ka.map_or(&[][..], f).cmp(kb.map_or(&[][..], f));
+    let date = |m: &MessageMeta, k: Option<&SortKeys>| {
+        k.and_then(SortKeys::sent_date)
+            .unwrap_or(m.internal_date.timestamp)
     };
     match key {
-        SortKey::Arrival => SortValue::Number(meta.internal_date.timestamp),
-        SortKey::Size => SortValue::Number(i64::try_from(meta.size).unwrap_or(i64::MAX)),
-        SortKey::Date => SortValue::Number(
-            fields
-                .and_then(|f| f.sent_date)
-                .unwrap_or(meta.internal_date.timestamp),
-        ),
-        SortKey::From => text(&|f| addr_mailbox(f.from.as_ref())),
-        SortKey::To => text(&|f| addr_mailbox(f.to.as_ref())),
-        SortKey::Cc => text(&|f| addr_mailbox(f.cc.as_ref())),
-        SortKey::DisplayFrom => text(&|f| display(f.from.as_ref())),
-        SortKey::DisplayTo => text(&|f| display(f.to.as_ref())),
-        SortKey::Subject => text(&|f| {
-            let raw = f.subject.as_deref().unwrap_or_default();
-            base_subject(&decode_words(raw)).0.into_bytes()
-        }),
+        SortKey::Arrival => a.internal_date.timestamp.cmp(&b.internal_date.timestamp),
+        SortKey::Size => a.size.cmp(&b.size),
+        SortKey::Date => date(a, ka).cmp(&date(b, kb)),
+        SortKey::From => text(SortKeys::from),
+        SortKey::To => text(SortKeys::to),
+        SortKey::Cc => text(SortKeys::cc),
+        SortKey::DisplayFrom => text(SortKeys::display_from),
+        SortKey::DisplayTo => text(SortKeys::display_to),
+        SortKey::Subject => text(SortKeys::subject),
     }
 }
 
-/// Orders two messages by their sort values under the criteria (the
-/// caller breaks remaining ties by sequence number).
-pub(crate) fn compare(criteria: &[SortCriterion], a: &[SortValue], b: &[SortValue]) -> Ordering {
-    for (i, c) in criteria.iter().enumerate() {
-        let o = a.get(i).cmp(&b.get(i));
+/// Orders two messages under the criteria (the caller breaks remaining
+/// ties by sequence number). Strings compare as their precomputed
+/// `i;unicode-casemap` forms, byte by byte.
+pub(crate) fn compare(
+    criteria: &[SortCriterion],
+    a: (&MessageMeta, Option<&SortKeys>),
+    b: (&MessageMeta, Option<&SortKeys>),
+) -> Ordering {
+    for c in criteria {
+        let o = compare_key(c.key, a, b);
         let o = if c.reverse { o.reverse() } else { o };
         if o != Ordering::Equal {
             return o;
@@ -325,14 +137,30 @@ mod tests {
             guid: mailroom_core::MessageGuid::default(),
             save_date: None,
         };
-        let value = |subject: &str| {
+        let keys = |subject: &str| {
             let raw = format!("Subject: {subject}\r\n\r\n");
             let summary = mailroom_core::MessageSummary::parse(raw.as_bytes());
-            sort_value(SortKey::Subject, &meta, Some(&SortFields::of(&summary)))
+            SortKeys::of(Some(&mailroom_core::mime::SortFields::of(&summary)))
         };
-        assert_eq!(value("Re: ÉCOLE"), value("école"));
-        assert_eq!(value("straße"), value("STRAßE"));
-        assert!(value("apple") < value("Äpfel"));
+        let by_subject = [SortCriterion {
+            key: SortKey::Subject,
+            reverse: false,
+        }];
+        let cmp = |a: &str, b: &str| {
+            compare(
+                &by_subject,
+                (&meta, Some(&keys(a))),
+                (&meta, Some(&keys(b))),
+            )
+        };
+        assert_eq!(cmp("Re: ÉCOLE", "école"), Ordering::Equal);
+        assert_eq!(cmp("straße", "STRAßE"), Ordering::Equal);
+        assert_eq!(cmp("apple", "Äpfel"), Ordering::Less);
+        // No keys: an empty subject.
+        assert_eq!(
+            compare(&by_subject, (&meta, None), (&meta, Some(&keys("")))),
+            Ordering::Equal
+        );
     }
 
     proptest! {

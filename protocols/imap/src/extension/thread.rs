@@ -23,13 +23,10 @@
 
 use std::collections::HashMap;
 
+pub use mailroom_core::mime::collate::{MAX_REFERENCES, message_ids};
 pub use mailroom_core::mime::header_field;
 
 use crate::response::ThreadNode;
-
-/// The most References a message contributes (the last ones, its nearest
-/// ancestors, are kept): a bound on the work per message.
-pub const MAX_REFERENCES: usize = 256;
 
 /// The longest chain of ancestors followed when checking that a link
 /// makes no loop; a link under a deeper chain is not made (treated as a
@@ -59,38 +56,6 @@ pub struct ThreadMessage {
     /// Its references, oldest first (`References:`, else the first
     /// message ID of `In-Reply-To:`).
     pub references: Vec<Vec<u8>>,
-}
-
-/// The message IDs (`<left@right>`, returned without the brackets and
-/// with any white space inside removed) of a `References:`,
-/// `In-Reply-To:` or `Message-ID:` value, in order; text that is not a
-/// message ID (phrases, comments, `<>` without `@`) is skipped.
-pub fn message_ids(raw: &[u8]) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut rest = raw;
-    while let Some(open) = rest.iter().position(|&b| b == b'<') {
-        let after = &rest[open + 1..];
-        let Some(close) = after.iter().position(|&b| b == b'>' || b == b'<') else {
-            break;
-        };
-        if after[close] == b'<' {
-            rest = &after[close..];
-            continue;
-        }
-        let id: Vec<u8> = after[..close]
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
-        if let Some(at) = id.iter().position(|&b| b == b'@')
-            && at > 0
-            && at + 1 < id.len()
-        {
-            out.push(id);
-        }
-        rest = &after[close + 1..];
-    }
-    out
 }
 
 /// THREAD=ORDEREDSUBJECT.

@@ -266,6 +266,11 @@ impl SelectedMailbox {
         self.watch.clone()
     }
 
+    /// The mailbox's HIGHESTMODSEQ as far as this session has caught up.
+    pub(crate) fn highest_modseq(&self) -> ModSeq {
+        self.highest_modseq
+    }
+
     /// Whether the store has changes this session has not looked at.
     pub(crate) fn has_news(&self) -> bool {
         self.watch.current() != self.highest_modseq || !self.pending_expunge.is_empty()

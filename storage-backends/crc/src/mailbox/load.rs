@@ -210,6 +210,7 @@ impl Inner {
             keywords,
             cache: OnceLock::new(),
             seen: Mutex::new(HashMap::new()),
+            sort_keys: Mutex::default(),
             broken: false,
             recounted: false,
         };

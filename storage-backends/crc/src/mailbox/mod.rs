@@ -44,6 +44,7 @@ mod load;
 mod read;
 mod replica;
 mod seen;
+mod sort_keys;
 mod write;
 
 use append::{AppendQueue, sync_dir_alongside, write_new_file};
@@ -103,6 +104,8 @@ pub(crate) struct Inner {
     cache: OnceLock<File>,
     /// Per-user seen sets loaded so far (sorted UIDs).
     seen: Mutex<HashMap<String, Arc<Vec<u32>>>>,
+    /// SORT and THREAD keys computed so far (see `sort_keys.rs`).
+    sort_keys: Mutex<sort_keys::SortKeyCache>,
     /// A change failed half-way (I/O error): the in-memory state may not
     /// match the disk; the next access reloads (and recounts).
     broken: bool,

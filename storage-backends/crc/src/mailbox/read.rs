@@ -321,7 +321,7 @@ impl Shared {
         Ok(recs)
     }
 
-    fn bad_cache_record(&self, r: &Record, why: &str) -> Error {
+    pub(super) fn bad_cache_record(&self, r: &Record, why: &str) -> Error {
         Error::Corruption(format!(
             "{}: cache record of UID {}: {why}",
             self.dir.display(),

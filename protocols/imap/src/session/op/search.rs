@@ -21,12 +21,12 @@
 //!   header's day, in their own time zones, ignoring the time of day.
 
 use std::cell::OnceCell;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use mail_parser::{Address, HeaderValue, MessageParser};
-use mailroom_core::mime::{BodyPart, PartKind};
+use mailroom_core::mime::{BodyPart, PartKind, SortKeys};
 use mailroom_core::{Flag, InternalDate, MessageMeta, MessageSummary, ModSeq, SeqSet, Uid};
 
 use super::super::{Reply, State};
@@ -179,6 +179,19 @@ pub(crate) async fn matching(
     charset: Option<&str>,
     criteria: &SearchKey,
 ) -> Result<Vec<Match>, Reply> {
+    matching_in(state, tag, charset, criteria, None).await
+}
+
+/// [`matching`] among the messages of `only` (all when `None`): the
+/// others are not looked at (a CONTEXT update re-matches the changed
+/// messages only). Sequence numbers are those of the whole mailbox.
+pub(crate) async fn matching_in(
+    state: &mut State,
+    tag: &str,
+    charset: Option<&str>,
+    criteria: &SearchKey,
+    only: Option<&HashSet<Uid>>,
+) -> Result<Vec<Match>, Reply> {
     if let Some(cs) = charset
         && !cs.eq_ignore_ascii_case("UTF-8")
         && !cs.eq_ignore_ascii_case("US-ASCII")
@@ -207,8 +220,12 @@ pub(crate) async fn matching(
     };
     let mailbox = sel.handle.mailbox().clone();
     let all: Vec<Uid> = sel.uids().to_vec();
+    let wanted: Vec<Uid> = match only {
+        Some(only) => all.iter().copied().filter(|u| only.contains(u)).collect(),
+        None => all.clone(),
+    };
     let metas = mailbox
-        .fetch_meta(&all)
+        .fetch_meta(&wanted)
         .await
         .map_err(|e| super::fail(tag, &e))?;
     let mut metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
@@ -221,26 +238,43 @@ pub(crate) async fn matching(
                 | SearchKey::To(_)
                 | SearchKey::Subject(_)
                 | SearchKey::Header(..)
-                | SearchKey::SentBefore(_)
-                | SearchKey::SentOn(_)
-                | SearchKey::SentSince(_)
                 | SearchKey::Text(_)
                 | SearchKey::Body(_)
         )
     });
+    // SENTBEFORE/ON/SINCE alone need only the sent date: the store's sort
+    // keys have it (kept per message by the CRC store), without decoding
+    // every summary.
+    let needs_sent_day = !needs_summary
+        && uses(criteria, &|k| {
+            matches!(
+                k,
+                SearchKey::SentBefore(_) | SearchKey::SentOn(_) | SearchKey::SentSince(_)
+            )
+        });
     let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
-    if needs_summary && !metas.is_empty() {
+    let mut keys: HashMap<Uid, Arc<SortKeys>> = HashMap::new();
+    if (needs_summary || needs_sent_day) && !metas.is_empty() {
         let present: Vec<Uid> = all
             .iter()
             .copied()
             .filter(|u| metas.contains_key(u))
             .collect();
-        summaries.extend(
-            mailbox
-                .summaries(&present)
-                .await
-                .map_err(|e| super::fail(tag, &e))?,
-        );
+        if needs_summary {
+            summaries.extend(
+                mailbox
+                    .summaries(&present)
+                    .await
+                    .map_err(|e| super::fail(tag, &e))?,
+            );
+        } else {
+            keys.extend(
+                mailbox
+                    .sort_keys(&present)
+                    .await
+                    .map_err(|e| super::fail(tag, &e))?,
+            );
+        }
     }
     let needle_key = prepare(criteria);
     let largest_seq = sel.exists();
@@ -256,6 +290,7 @@ pub(crate) async fn matching(
             seq,
             meta: &meta,
             summary: summaries.get(u).map(Arc::as_ref),
+            keys: keys.get(u).map(Arc::as_ref),
             recent: sel.is_recent(*u),
             largest_seq,
             largest_uid,
@@ -339,6 +374,9 @@ struct Candidate<'a> {
     seq: u32,
     meta: &'a MessageMeta,
     summary: Option<&'a MessageSummary>,
+    /// The sort keys, asked for instead of the summary when only the sent
+    /// date is needed.
+    keys: Option<&'a SortKeys>,
     recent: bool,
     largest_seq: u32,
     largest_uid: u32,
@@ -576,6 +614,7 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
         m.summary
             .and_then(|s| s.sent_date)
             .map(|(ts, off)| (ts + i64::from(off) * 60).div_euclid(86_400))
+            .or_else(|| m.keys.and_then(SortKeys::sent_day))
             .unwrap_or(day)
     };
     let saved_day = || savedate::saved_day(m.meta, day);
@@ -683,6 +722,7 @@ mod tests {
             seq: 3,
             meta,
             summary,
+            keys: None,
             recent: false,
             largest_seq: 10,
             largest_uid: 20,
@@ -692,6 +732,25 @@ mod tests {
             top_header_raw: OnceCell::new(),
             body_text: OnceCell::new(),
         }
+    }
+
+    #[test]
+    fn sent_dates_from_sort_keys() {
+        let m = meta(Flags::default());
+        let raw = b"Date: Thu, 1 Jan 1970 23:00:00 -0200\r\n\r\n";
+        let fields = mailroom_core::mime::SortFields::of(&MessageSummary::parse(raw));
+        let k = SortKeys::of(Some(&fields));
+        let mut c = candidate(&m, None);
+        c.keys = Some(&k);
+        // 01:00 UTC on day 1 is still day 0 in the message's own zone.
+        let on = |d| prepare(&SearchKey::SentOn(SearchDate(d)));
+        assert_eq!(eval(&on(0), &c), Some(true));
+        assert_eq!(eval(&on(1), &c), Some(false));
+        let since = prepare(&SearchKey::SentSince(SearchDate(1)));
+        assert_eq!(eval(&since, &c), Some(false));
+        // Without keys or summary: the INTERNALDATE's day.
+        let c = candidate(&m, None);
+        assert_eq!(eval(&on(1_700_000_000 / 86_400), &c), Some(true));
     }
 
     #[test]

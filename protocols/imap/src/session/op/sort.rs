@@ -4,26 +4,21 @@
 //! compared and the collation), ties by sequence number; answered
 //! `* SORT n n ...`, with `(MODSEQ m)` when the criteria used MODSEQ
 //! (RFC 7162 §3.1.5). The values come from the store's sort fields
-//! (`Mailbox::sort_fields`, read from the cache [`FIELDS_CHUNK`] messages
-//! at a time, so a SORT holds its sort values and no more than one chunk
-//! of fields) and the metadata (INTERNALDATE, size): no message file is
-//! opened unless a search key needs the body. With `RETURN (...)` (ESORT, RFC 5267, see
+//! keys (`Mailbox::sort_keys`: precomputed collation forms, kept by the
+//! CRC store while the mailbox is open) and the metadata (INTERNALDATE,
+//! size): no message file is opened unless a search key needs the body. With `RETURN (...)` (ESORT, RFC 5267, see
 //! [`crate::extension::esort`]) the answer is an ESEARCH response.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::super::{Reply, State};
 use super::search::{Match, matching};
 use crate::command::{SearchKey, SearchReturn, SortCriterion, SortKey};
-use crate::extension::sort::{SortValue, compare, sort_value};
+use crate::extension::sort::compare;
 use crate::extension::{context, esort, searchres};
 use crate::response::{Data, Response, StatusResponse};
-use mailroom_core::mime::SortFields;
+use mailroom_core::mime::SortKeys;
 use mailroom_core::{Mailbox, Uid};
-
-/// How many messages' sort fields SORT and THREAD ask the store for (and
-/// hold) at once.
-pub(crate) const FIELDS_CHUNK: usize = 4096;
 
 /// SORT / UID SORT.
 pub(crate) async fn handle(
@@ -121,46 +116,50 @@ pub(crate) async fn handle(
 }
 
 /// The matches in the order the criteria give, ties by sequence number.
-/// Each message's sort values are computed once, a chunk of messages at a
-/// time from their sort fields (asked of the store only when a criterion
-/// needs more than ARRIVAL and SIZE).
+/// `found` is in mailbox order (as [`matching`] gives it). The keys come
+/// from the store in one call ([`Mailbox::sort_keys`], asked only when a
+/// criterion needs more than ARRIVAL and SIZE; the CRC store keeps them
+/// while the mailbox is open), so comparing two messages is comparing
+/// numbers and byte strings, with no allocation. When the matches are
+/// already in order (ARRIVAL of mail appended as it arrived), they are
+/// returned as they are after one pass that checks it.
 pub(crate) async fn sorted(
     mailbox: &dyn Mailbox,
     criteria: &[SortCriterion],
     found: Vec<Match>,
 ) -> mailroom_core::Result<Vec<Match>> {
-    let needs_fields = criteria
+    let needs_keys = criteria
         .iter()
         .any(|c| !matches!(c.key, SortKey::Arrival | SortKey::Size));
-    let mut values: Vec<Vec<SortValue>> = Vec::with_capacity(found.len());
-    for chunk in found.chunks(FIELDS_CHUNK) {
-        let fields = if needs_fields {
-            sort_fields(mailbox, chunk).await?
-        } else {
-            HashMap::new()
-        };
-        values.extend(chunk.iter().map(|m| {
-            criteria
-                .iter()
-                .map(|c| sort_value(c.key, &m.meta, fields.get(&m.meta.uid)))
-                .collect::<Vec<_>>()
-        }));
+    let keys: Vec<Option<Arc<SortKeys>>> = if needs_keys {
+        let uids: Vec<Uid> = found.iter().map(|m| m.meta.uid).collect();
+        let mut got = mailbox.sort_keys(&uids).await?.into_iter().peekable();
+        // Same order as asked, the expunged left out: align by UID.
+        found
+            .iter()
+            .map(|m| got.next_if(|(u, _)| *u == m.meta.uid).map(|(_, k)| k))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let key_of = |i: usize| keys.get(i).and_then(|k| k.as_deref());
+    let cmp = |a: usize, b: usize| {
+        compare(
+            criteria,
+            (&found[a].meta, key_of(a)),
+            (&found[b].meta, key_of(b)),
+        )
+        .then(found[a].seq.cmp(&found[b].seq))
+    };
+    if (1..found.len()).all(|i| cmp(i - 1, i) != std::cmp::Ordering::Greater) {
+        return Ok(found);
     }
-    let mut keyed: Vec<(Vec<SortValue>, Match)> = values.into_iter().zip(found).collect();
+    let mut order: Vec<usize> = (0..found.len()).collect();
     // Sequence numbers are unique: the order is total, an unstable sort
     // gives the same answer.
-    keyed.sort_unstable_by(|(va, a), (vb, b)| compare(criteria, va, vb).then(a.seq.cmp(&b.seq)));
-    Ok(keyed.into_iter().map(|(_, m)| m).collect())
-}
-
-/// The sort fields of some matches, by UID (a message expunged meanwhile
-/// has none).
-pub(crate) async fn sort_fields(
-    mailbox: &dyn Mailbox,
-    matches: &[Match],
-) -> mailroom_core::Result<HashMap<Uid, SortFields>> {
-    let uids: Vec<Uid> = matches.iter().map(|m| m.meta.uid).collect();
-    Ok(mailbox.sort_fields(&uids).await?.into_iter().collect())
+    order.sort_unstable_by(|&a, &b| cmp(a, b));
+    let mut slots: Vec<Option<Match>> = found.into_iter().map(Some).collect();
+    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
 }
 
 fn uses_modseq(k: &SearchKey) -> bool {

@@ -1,21 +1,17 @@
 //! THREAD and UID THREAD (RFC 5256 §3): the messages that match the search
 //! criteria (found as SEARCH finds them), threaded by ORDEREDSUBJECT,
 //! REFERENCES or REFS (see [`crate::extension::thread`]) from the store's
-//! sort fields (subject, `Date:`, Message-ID, In-Reply-To, References; see
-//! `Mailbox::sort_fields`, read a chunk of messages at a time) and the
-//! INTERNALDATE; answered `* THREAD (...)...`.
+//! sort keys (base subject, `Date:`, Message-ID, references; see
+//! `Mailbox::sort_keys`, asked for in one call) and the INTERNALDATE;
+//! answered `* THREAD (...)...`.
 
 use super::super::{Reply, State};
 use super::search::{Match, matching};
-use super::sort::{FIELDS_CHUNK, sort_fields};
 use crate::command::{SearchKey, ThreadAlgorithm};
-use crate::extension::i18nlevel::unicode_casemap_bytes;
-use crate::extension::sort::{base_subject, decode_words};
-use crate::extension::thread::{
-    MAX_REFERENCES, ThreadMessage, message_ids, ordered_subject, references, refs,
-};
+use crate::extension::thread::{ThreadMessage, ordered_subject, references, refs};
 use crate::response::{Data, Response, StatusResponse};
-use mailroom_core::mime::SortFields;
+use mailroom_core::Uid;
+use mailroom_core::mime::SortKeys;
 
 /// THREAD / UID THREAD.
 pub(crate) async fn handle(
@@ -33,18 +29,20 @@ pub(crate) async fn handle(
     let Some(mailbox) = state.selected.as_ref().map(|s| s.handle.mailbox().clone()) else {
         return super::bad(tag, "no mailbox selected");
     };
-    let mut messages: Vec<ThreadMessage> = Vec::with_capacity(found.len());
-    for chunk in found.chunks(FIELDS_CHUNK) {
-        let fields = match sort_fields(&*mailbox, chunk).await {
-            Ok(f) => f,
-            Err(e) => return super::fail(tag, &e),
-        };
-        messages.extend(
-            chunk
-                .iter()
-                .map(|m| thread_message(m, fields.get(&m.meta.uid), uid)),
-        );
-    }
+    let uids: Vec<Uid> = found.iter().map(|m| m.meta.uid).collect();
+    let keys = match mailbox.sort_keys(&uids).await {
+        Ok(k) => k,
+        Err(e) => return super::fail(tag, &e),
+    };
+    // Same order as asked, the expunged left out: align by UID.
+    let mut keys = keys.into_iter().peekable();
+    let messages: Vec<ThreadMessage> = found
+        .iter()
+        .map(|m| {
+            let k = keys.next_if(|(u, _)| *u == m.meta.uid).map(|(_, k)| k);
+            thread_message(m, k.as_deref(), uid)
+        })
+        .collect();
     let threads = match algorithm {
         ThreadAlgorithm::OrderedSubject => ordered_subject(&messages),
         ThreadAlgorithm::References => references(&messages),
@@ -56,39 +54,20 @@ pub(crate) async fn handle(
     ])
 }
 
-/// What threading knows of a match (`fields` is `None` only when the store
+/// What threading knows of a match (`keys` is `None` only when the store
 /// had none: no subject, no IDs, the INTERNALDATE as sent date).
-fn thread_message(m: &Match, fields: Option<&SortFields>, uid: bool) -> ThreadMessage {
-    let subject = fields
-        .and_then(|f| f.subject.as_deref())
-        .map(decode_words)
-        .unwrap_or_default();
-    let (base, reply) = base_subject(&subject);
-    let message_id = fields
-        .and_then(|f| f.message_id.as_deref())
-        .and_then(|raw| message_ids(raw).into_iter().next());
-    let mut refs = fields
-        .and_then(|f| f.references.as_deref())
-        .map(message_ids)
-        .unwrap_or_default();
-    if refs.is_empty() {
-        refs = fields
-            .and_then(|f| f.in_reply_to.as_deref())
-            .map(message_ids)
-            .unwrap_or_default();
-        refs.truncate(1);
-    }
-    // Only the last MAX_REFERENCES count (see there): keep no more.
-    refs.drain(..refs.len().saturating_sub(MAX_REFERENCES));
+fn thread_message(m: &Match, keys: Option<&SortKeys>, uid: bool) -> ThreadMessage {
     ThreadMessage {
         id: if uid { m.meta.uid.0 } else { m.seq },
         seq: m.seq,
-        date: fields
-            .and_then(|f| f.sent_date)
+        date: keys
+            .and_then(SortKeys::sent_date)
             .unwrap_or(m.meta.internal_date.timestamp),
-        base_subject: unicode_casemap_bytes(base.as_bytes()),
-        reply,
-        message_id,
-        references: refs,
+        base_subject: keys.map(|k| k.subject().to_vec()).unwrap_or_default(),
+        reply: keys.is_some_and(SortKeys::reply),
+        message_id: keys.and_then(SortKeys::message_id).map(<[u8]>::to_vec),
+        references: keys
+            .map(|k| k.references().map(<[u8]>::to_vec).collect())
+            .unwrap_or_default(),
     }
 }
