@@ -146,6 +146,48 @@ async fn sorted_context_updates_carry_positions() {
     srv.shutdown().await.unwrap();
 }
 
+/// A sorted context on a flag: messages whose flags change leave it and
+/// come back at their sorted place; a change that leaves the match as it
+/// was sends nothing (updates re-match only the changed messages).
+#[tokio::test]
+async fn sorted_context_follows_flag_changes() {
+    let srv = start().await;
+    let mut a = Client::login(srv.addr, "alice@example.com").await;
+    let mut b = Client::login(srv.addr, "alice@example.com").await;
+    fixture(&mut a).await;
+    a.ok("SELECT INBOX").await;
+    b.ok("SELECT INBOX").await;
+    // Unseen: uids 2 "e", 4 "c", 6 "a": by subject 6,4,2.
+    a.send_raw(b"s1 UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNSEEN\r\n")
+        .await;
+    let r = a.until_tagged("s1").await;
+    assert!(esearch(&r)[0].ends_with(" UID ALL 6,4,2"), "{r}");
+    b.ok("UID STORE 4 +FLAGS (\\Seen)").await;
+    let r = a.ok("NOOP").await;
+    assert_eq!(
+        esearch(&r),
+        vec!["* ESEARCH (TAG \"s1\") UID REMOVEFROM (2 4)"],
+        "{r}"
+    );
+    // "d" (uid 3) comes back between "a" and "e".
+    b.ok("UID STORE 3 -FLAGS (\\Seen)").await;
+    let r = a.ok("NOOP").await;
+    assert_eq!(
+        esearch(&r),
+        vec!["* ESEARCH (TAG \"s1\") UID ADDTO (2 3)"],
+        "{r}"
+    );
+    b.ok("UID STORE 6 +FLAGS (\\Flagged)").await;
+    let r = a.ok("NOOP").await;
+    assert!(r.contains("FETCH"), "the flag change is seen: {r}");
+    assert!(esearch(&r).is_empty(), "the result did not change: {r}");
+    let r = a.ok("UID SORT RETURN (ALL) (SUBJECT) UTF-8 UNSEEN").await;
+    assert!(esearch(&r)[0].ends_with(" UID ALL 6,3,2"), "{r}");
+    a.ok("LOGOUT").await;
+    b.ok("LOGOUT").await;
+    srv.shutdown().await.unwrap();
+}
+
 #[tokio::test]
 async fn contexts_are_bounded_and_refusals_are_noupdate() {
     let srv = start().await;

@@ -224,11 +224,14 @@ pub(crate) async fn matching_in(
         Some(only) => all.iter().copied().filter(|u| only.contains(u)).collect(),
         None => all.clone(),
     };
-    let metas = mailbox
+    let mut metas = mailbox
         .fetch_meta(&wanted)
         .await
         .map_err(|e| super::fail(tag, &e))?;
-    let mut metas: HashMap<Uid, MessageMeta> = metas.into_iter().map(|m| (m.uid, m)).collect();
+    // Walked beside the (ascending) UIDs of the session: no table.
+    if !metas.is_sorted_by_key(|m| m.uid) {
+        metas.sort_unstable_by_key(|m| m.uid);
+    }
     let needs_summary = uses(criteria, &|k| {
         matches!(
             k,
@@ -255,11 +258,7 @@ pub(crate) async fn matching_in(
     let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
     let mut keys: HashMap<Uid, Arc<SortKeys>> = HashMap::new();
     if (needs_summary || needs_sent_day) && !metas.is_empty() {
-        let present: Vec<Uid> = all
-            .iter()
-            .copied()
-            .filter(|u| metas.contains_key(u))
-            .collect();
+        let present: Vec<Uid> = metas.iter().map(|m| m.uid).collect();
         if needs_summary {
             summaries.extend(
                 mailbox
@@ -281,16 +280,26 @@ pub(crate) async fn matching_in(
     let largest_uid = all.last().map_or(0, |u| u.0);
     let now = InternalDate::now().timestamp;
     let mut hits: Vec<Match> = Vec::new();
+    let mut metas = metas.into_iter().peekable();
     for (i, u) in all.iter().enumerate() {
-        let Some(meta) = metas.remove(u) else {
+        while metas.next_if(|m| m.uid < *u).is_some() {}
+        let Some(meta) = metas.next_if(|m| m.uid == *u) else {
             continue;
         };
         let seq = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let mut msg = Candidate {
             seq,
             meta: &meta,
-            summary: summaries.get(u).map(Arc::as_ref),
-            keys: keys.get(u).map(Arc::as_ref),
+            summary: if summaries.is_empty() {
+                None
+            } else {
+                summaries.get(u).map(Arc::as_ref)
+            },
+            keys: if keys.is_empty() {
+                None
+            } else {
+                keys.get(u).map(Arc::as_ref)
+            },
             recent: sel.is_recent(*u),
             largest_seq,
             largest_uid,

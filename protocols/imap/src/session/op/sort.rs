@@ -9,6 +9,7 @@
 //! size): no message file is opened unless a search key needs the body. With `RETURN (...)` (ESORT, RFC 5267, see
 //! [`crate::extension::esort`]) the answer is an ESEARCH response.
 
+use std::cmp::Ordering;
 use std::sync::Arc;
 
 use super::super::{Reply, State};
@@ -18,7 +19,7 @@ use crate::extension::sort::compare;
 use crate::extension::{context, esort, searchres};
 use crate::response::{Data, Response, StatusResponse};
 use mailroom_core::mime::SortKeys;
-use mailroom_core::{Mailbox, Uid};
+use mailroom_core::{Mailbox, MessageMeta, Uid};
 
 /// SORT / UID SORT.
 pub(crate) async fn handle(
@@ -151,15 +152,60 @@ pub(crate) async fn sorted(
         )
         .then(found[a].seq.cmp(&found[b].seq))
     };
-    if (1..found.len()).all(|i| cmp(i - 1, i) != std::cmp::Ordering::Greater) {
+    if (1..found.len()).all(|i| cmp(i - 1, i) != Ordering::Greater) {
         return Ok(found);
     }
-    let mut order: Vec<usize> = (0..found.len()).collect();
+    // Sorted as (prefix of the first key, position): most comparisons are
+    // of one u64 in a contiguous array; equal prefixes fall back to the
+    // full comparison.
+    let mut rows: Vec<(u64, u32)> = (0..found.len())
+        .map(|i| {
+            let p = criteria.first().map_or(0, |c| {
+                let p = prefix(c.key, &found[i].meta, key_of(i));
+                if c.reverse { !p } else { p }
+            });
+            (p, u32::try_from(i).unwrap_or(u32::MAX))
+        })
+        .collect();
     // Sequence numbers are unique: the order is total, an unstable sort
     // gives the same answer.
-    order.sort_unstable_by(|&a, &b| cmp(a, b));
+    rows.sort_unstable_by(|&(pa, a), &(pb, b)| {
+        pa.cmp(&pb).then_with(|| cmp(a as usize, b as usize))
+    });
     let mut slots: Vec<Option<Match>> = found.into_iter().map(Some).collect();
-    Ok(order.into_iter().filter_map(|i| slots[i].take()).collect())
+    Ok(rows
+        .into_iter()
+        .filter_map(|(_, i)| slots.get_mut(i as usize).and_then(Option::take))
+        .collect())
+}
+
+/// A u64 whose order agrees with the order of `key` (equal values give
+/// equal prefixes; different values may too): a number shifted into
+/// unsigned order, or the first eight bytes of a string, big-endian,
+/// padded with zeros.
+fn prefix(key: SortKey, meta: &MessageMeta, keys: Option<&SortKeys>) -> u64 {
+    let number = |n: i64| (n as u64) ^ (1 << 63);
+    let text = |f: fn(&SortKeys) -> &[u8]| {
+        let s = keys.map_or(&[][..], f);
+        let mut b = [0u8; 8];
+        let n = s.len().min(8);
+        b[..n].copy_from_slice(&s[..n]);
+        u64::from_be_bytes(b)
+    };
+    match key {
+        SortKey::Arrival => number(meta.internal_date.timestamp),
+        SortKey::Size => meta.size,
+        SortKey::Date => number(
+            keys.and_then(SortKeys::sent_date)
+                .unwrap_or(meta.internal_date.timestamp),
+        ),
+        SortKey::From => text(SortKeys::from),
+        SortKey::To => text(SortKeys::to),
+        SortKey::Cc => text(SortKeys::cc),
+        SortKey::DisplayFrom => text(SortKeys::display_from),
+        SortKey::DisplayTo => text(SortKeys::display_to),
+        SortKey::Subject => text(SortKeys::subject),
+    }
 }
 
 fn uses_modseq(k: &SearchKey) -> bool {
@@ -169,5 +215,57 @@ fn uses_modseq(k: &SearchKey) -> bool {
         SearchKey::Not(k) => uses_modseq(k),
         SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
         _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailroom_core::mime::SortFields;
+    use mailroom_core::{Flags, InternalDate, MessageGuid, MessageSummary, ModSeq};
+    use proptest::prelude::*;
+
+    fn meta(ts: i64, size: u64) -> MessageMeta {
+        MessageMeta {
+            uid: Uid(1),
+            flags: Flags::default(),
+            modseq: ModSeq(1),
+            internal_date: InternalDate {
+                timestamp: ts,
+                offset_minutes: 0,
+            },
+            size,
+            guid: MessageGuid::default(),
+            save_date: None,
+        }
+    }
+
+    fn keys(subject: &str, from: &str) -> SortKeys {
+        let raw = format!("Subject: {subject}\r\nFrom: {from}@x\r\n\r\n");
+        SortKeys::of(Some(&SortFields::of(&MessageSummary::parse(
+            raw.as_bytes(),
+        ))))
+    }
+
+    proptest! {
+        /// A prefix never contradicts the full comparison: different
+        /// prefixes order the values as the values order.
+        #[test]
+        fn prefixes_agree_with_the_order(
+            sa in "[a-c\u{e9} ]{0,12}", sb in "[a-c\u{e9} ]{0,12}",
+            fa in "[a-z]{1,10}", fb in "[a-z]{1,10}",
+            ta in any::<i64>(), tb in any::<i64>(),
+            za in any::<u64>(), zb in any::<u64>(),
+        ) {
+            let (ka, kb) = (keys(&sa, &fa), keys(&sb, &fb));
+            let (ma, mb) = (meta(ta, za), meta(tb, zb));
+            for key in [SortKey::Arrival, SortKey::Size, SortKey::Date, SortKey::Subject,
+                        SortKey::From, SortKey::DisplayFrom, SortKey::To] {
+                let c = [SortCriterion { key, reverse: false }];
+                let full = compare(&c, (&ma, Some(&ka)), (&mb, Some(&kb)));
+                let pre = prefix(key, &ma, Some(&ka)).cmp(&prefix(key, &mb, Some(&kb)));
+                prop_assert!(pre == Ordering::Equal || pre == full, "{key:?}: {pre:?} vs {full:?}");
+            }
+        }
     }
 }
