@@ -31,6 +31,13 @@
 //!   HIGHESTMODSEQ; a listener connection per store wakes the local
 //!   watches, and after it reconnects it rechecks every watched mailbox so
 //!   a notification lost with the connection costs nothing.
+//! - Each process keeps the message records of the mailboxes it served
+//!   lately (a bounded, least-recently-used set of views) and brings one up
+//!   to date with a single statement reading only the rows whose modseq is
+//!   above the view's and the expunges since: SELECT and `FETCH 1:*
+//!   (FLAGS)` of a large mailbox read a few rows, not all of them, and stay
+//!   exact across frontends because modseqs are taken under the mailbox
+//!   row's lock (SCHEMA.md, "mailbox views").
 //! - Users live in the same database ([`users::PgUsers`], table `users`:
 //!   argon2 hashes, SCRAM verifiers, domains, roles), read at every login,
 //!   so a user added through one frontend logs in on every other at once.
@@ -76,6 +83,7 @@ mod mailbox;
 pub mod schema;
 mod store;
 pub mod users;
+mod view;
 
 pub use store::PgStore;
 pub use users::{PgUsers, UserRow};

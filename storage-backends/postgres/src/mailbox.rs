@@ -15,6 +15,11 @@ use crate::store::{
     MailboxRow, PgStore, bump, copy_flags, insert_message, lock_accounts, no_such, within,
 };
 
+/// `fetch_meta` of at most this many UIDs of a mailbox without a view in
+/// this process reads them directly instead of reading the whole mailbox
+/// into a view.
+const DIRECT_MAX: usize = 256;
+
 /// An open mailbox.
 pub(crate) struct PgMailbox {
     store: PgStore,
@@ -108,38 +113,24 @@ impl PgMailbox {
         no_such(&self.reference)
     }
 
+    /// The records of `uids` read directly (no view).
     async fn metas<C: GenericClient + Sync>(
         &self,
         client: &C,
-        uids: Option<&[Uid]>,
+        uids: &[Uid],
     ) -> Result<Vec<MessageMeta>> {
         let cols = meta_columns(self.owner(), 2);
-        let rows = match uids {
-            None => {
-                client
-                    .query(
-                        &format!(
-                            "SELECT {cols} FROM messages x WHERE x.mailbox_id = $1 \
-                             AND $2::text IS NOT NULL ORDER BY x.uid"
-                        ),
-                        &[&self.row.id, &self.viewer],
-                    )
-                    .await
-            }
-            Some(uids) => {
-                let p = uids_param(uids);
-                client
-                    .query(
-                        &format!(
-                            "SELECT {cols} FROM messages x WHERE x.mailbox_id = $1 \
-                             AND $2::text IS NOT NULL AND x.uid = ANY($3) ORDER BY x.uid"
-                        ),
-                        &[&self.row.id, &self.viewer, &p],
-                    )
-                    .await
-            }
-        }
-        .map_err(db)?;
+        let p = uids_param(uids);
+        let rows = client
+            .query(
+                &format!(
+                    "SELECT {cols} FROM messages x WHERE x.mailbox_id = $1 \
+                     AND $2::text IS NOT NULL AND x.uid = ANY($3) ORDER BY x.uid"
+                ),
+                &[&self.row.id, &self.viewer, &p],
+            )
+            .await
+            .map_err(db)?;
         rows.iter().map(meta).collect()
     }
 
@@ -349,33 +340,25 @@ impl Mailbox for PgMailbox {
         &self.reference
     }
 
+    /// From this process's view of the mailbox, brought up to date by one
+    /// statement that reads what changed since it was last used
+    /// (`view.rs`).
     async fn snapshot(&self) -> Result<MailboxSnapshot> {
-        let mut client = self.store.client().await?;
-        // one snapshot of the database for the head and the messages
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(db)?;
-        let head = tx
-            .query_opt(
-                "SELECT uid_validity, uid_next, highest_modseq FROM mailboxes WHERE id = $1",
-                &[&self.row.id],
-            )
-            .await
-            .map_err(db)?
-            .ok_or_else(|| self.gone())?;
-        let messages = self.metas(&*tx, None).await?;
-        tx.commit().await.map_err(db)?;
-        Ok(MailboxSnapshot {
-            mailbox_id: db::mailbox_id(self.row.id),
-            uid_validity: uid_validity(head.get(0)),
-            uid_next: uid(head.get(1)),
-            highest_modseq: ModSeq(head.get::<_, i64>(2) as u64),
-            messages,
-        })
+        let client = self.store.client().await?;
+        self.store
+            .inner
+            .views
+            .with(&**client, self.row.id, self.owner(), &self.viewer, |v| {
+                MailboxSnapshot {
+                    mailbox_id: db::mailbox_id(self.row.id),
+                    uid_validity: uid_validity(v.uid_validity),
+                    uid_next: uid(v.uid_next),
+                    highest_modseq: ModSeq(v.highest_modseq as u64),
+                    messages: v.metas.clone(),
+                }
+            })
+            .await?
+            .ok_or_else(|| self.gone())
     }
 
     async fn changes_since(&self, since: ModSeq) -> Result<Changes> {
@@ -465,9 +448,30 @@ impl Mailbox for PgMailbox {
         Ok(uid(r.get(0)))
     }
 
+    /// From the view of the mailbox (`view.rs`), except for a few UIDs of
+    /// a mailbox this process holds no view of, which are read directly.
     async fn fetch_meta(&self, uids: &[Uid]) -> Result<Vec<MessageMeta>> {
         let client = self.store.client().await?;
-        let metas = self.metas(&**client, Some(uids)).await?;
+        let views = &self.store.inner.views;
+        let metas =
+            if uids.len() <= DIRECT_MAX && !views.holds(self.row.id, self.owner(), &self.viewer) {
+                self.metas(&**client, uids).await?
+            } else {
+                // in the order asked
+                return Ok(views
+                    .with(&**client, self.row.id, self.owner(), &self.viewer, |v| {
+                        uids.iter()
+                            .filter_map(|u| {
+                                v.metas
+                                    .binary_search_by_key(u, |m| m.uid)
+                                    .ok()
+                                    .map(|i| v.metas[i].clone())
+                            })
+                            .collect()
+                    })
+                    .await?
+                    .unwrap_or_default());
+            };
         // in the order asked
         let mut out = Vec::with_capacity(metas.len());
         for u in uids {

@@ -111,6 +111,11 @@ CREATE TABLE users (
 );
 CREATE INDEX users_domain ON users (domain);
 "#,
+    // 4: expunges by modseq: every refresh of a mailbox view (and
+    // `changes_since`) reads the expunges above a modseq.
+    r#"
+CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
+"#,
 ];
 
 /// The schema version this build writes and reads.

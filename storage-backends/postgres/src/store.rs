@@ -29,6 +29,8 @@ pub struct PgStore {
 pub(crate) struct Inner {
     pub(crate) pool: Pool,
     pub(crate) feed: Arc<Feed>,
+    /// The message records of the mailboxes served lately (`view.rs`).
+    pub(crate) views: crate::view::Views,
     config: tokio_postgres::Config,
     /// Maildrop locks held by this process (the advisory locks below make
     /// them exclusive across processes).
@@ -85,6 +87,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 feed,
+                views: crate::view::Views::default(),
                 config,
                 maildrops: Mutex::new(HashSet::new()),
                 lock_conn: tokio::sync::Mutex::new(None),

@@ -520,3 +520,137 @@ async fn save_date_is_null_for_rows_from_before() {
     let saved = snap.messages[1].save_date.unwrap();
     assert!((now - 300..=now + 300).contains(&saved), "{saved} vs {now}");
 }
+
+/// What a store with no view of the mailbox reads for `viewer`: the
+/// snapshot's head and records, and `fetch_meta` of every UID.
+async fn fresh_reading(
+    url: &str,
+    mailbox: &MailboxRef,
+    viewer: &str,
+) -> (
+    mailroom_core::MailboxSnapshot,
+    Vec<mailroom_core::MessageMeta>,
+) {
+    let s = store(url).await;
+    let m = s.open(mailbox, viewer).await.unwrap();
+    let snap = m.snapshot().await.unwrap();
+    let uids: Vec<Uid> = snap.messages.iter().map(|m| m.uid).collect();
+    let metas = m.fetch_meta(&uids).await.unwrap();
+    (snap, metas)
+}
+
+/// A frontend keeps the records of the mailboxes it served and reads only
+/// what changed since (view.rs): after every kind of change made through
+/// another frontend (APPEND, STORE of flags and keywords, another user's
+/// `\Seen`, EXPUNGE, MOVE out, RENAME of INBOX, DELETE), its snapshot and
+/// `fetch_meta`, for the owner and for another user, are exactly what a
+/// frontend reading the database afresh sees.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn views_follow_every_change_made_through_another_frontend() {
+    use mailroom_core::{Flag, Rights, StoreOp};
+    const BOB: &str = "bob@example.com";
+    let url = database().await;
+    let a = store(&url).await;
+    let b = store(&url).await;
+    b.ensure_account(ALICE).await.unwrap();
+    b.ensure_account(BOB).await.unwrap();
+    let ib = inbox();
+    b.set_acl(&ib, BOB, Rights::parse("lrswited"))
+        .await
+        .unwrap();
+    for i in 0..6 {
+        b.append(
+            &ib,
+            message(format!("Subject: {i}\r\n\r\nbody {i}\r\n").into_bytes()),
+        )
+        .await
+        .unwrap();
+    }
+    let seen = |who: &str| {
+        let (a, who) = (a.clone(), who.to_owned());
+        async move { a.open(&inbox(), &who).await.unwrap() }
+    };
+    let a_alice = seen(ALICE).await;
+    let a_bob = seen(BOB).await;
+    // both views loaded
+    assert_eq!(a_alice.snapshot().await.unwrap().messages.len(), 6);
+    assert_eq!(a_bob.snapshot().await.unwrap().messages.len(), 6);
+
+    let check = |step: &'static str| {
+        let (url, a_alice, a_bob) = (url.clone(), a_alice.clone(), a_bob.clone());
+        async move {
+            for (who, m) in [(ALICE, &a_alice), (BOB, &a_bob)] {
+                let (want, want_metas) = fresh_reading(&url, &inbox(), who).await;
+                let got = m.snapshot().await.unwrap();
+                assert_eq!(
+                    (got.uid_validity, got.uid_next, got.highest_modseq),
+                    (want.uid_validity, want.uid_next, want.highest_modseq),
+                    "{step}: head for {who}"
+                );
+                assert_eq!(got.messages, want.messages, "{step}: records for {who}");
+                let uids: Vec<Uid> = want.messages.iter().map(|m| m.uid).collect();
+                // in the order asked, UIDs not there left out
+                let mut asked = uids.clone();
+                asked.reverse();
+                asked.push(Uid(9_999));
+                let mut got_metas = m.fetch_meta(&asked).await.unwrap();
+                got_metas.reverse();
+                assert_eq!(got_metas, want_metas, "{step}: fetch_meta for {who}");
+            }
+        }
+    };
+    check("loaded").await;
+
+    let b_alice = b.open(&ib, ALICE).await.unwrap();
+    let b_bob = b.open(&ib, BOB).await.unwrap();
+    let flags = |f: Vec<Flag>| -> Flags { f.into_iter().collect() };
+    b_alice
+        .store(
+            &[Uid(2)],
+            &StoreOp::Add(flags(vec![Flag::Flagged, Flag::Keyword("Work".into())])),
+            None,
+        )
+        .await
+        .unwrap();
+    check("flags and a keyword").await;
+    b_bob
+        .store(&[Uid(3)], &StoreOp::Add(flags(vec![Flag::Seen])), None)
+        .await
+        .unwrap();
+    b_alice
+        .store(&[Uid(5)], &StoreOp::Add(flags(vec![Flag::Seen])), None)
+        .await
+        .unwrap();
+    check("\\Seen of each user").await;
+    b_alice
+        .store(&[Uid(4)], &StoreOp::Add(flags(vec![Flag::Deleted])), None)
+        .await
+        .unwrap();
+    b_alice.expunge(None).await.unwrap();
+    check("expunge").await;
+    b.append(&ib, message(b"Subject: 7\r\n\r\nseven\r\n".to_vec()))
+        .await
+        .unwrap();
+    let other = MailboxRef::new(ALICE, MailboxName::new("Other").unwrap());
+    b.create(&other, None).await.unwrap();
+    b_alice.move_to(&[Uid(1)], &other).await.unwrap();
+    check("append and move out").await;
+    b.rename(&ib, &MailboxName::new("Old").unwrap())
+        .await
+        .unwrap();
+    check("INBOX renamed away").await;
+    assert!(a_alice.snapshot().await.unwrap().messages.is_empty());
+    b.append(&ib, message(b"Subject: 8\r\n\r\neight\r\n".to_vec()))
+        .await
+        .unwrap();
+    check("INBOX after the rename").await;
+    // a mailbox deleted through b is gone on a, view and all
+    let a_other = a.open(&other, ALICE).await.unwrap();
+    assert_eq!(a_other.snapshot().await.unwrap().messages.len(), 1);
+    b.delete(&other).await.unwrap();
+    assert!(matches!(
+        a_other.snapshot().await,
+        Err(Error::NoSuchMailbox(_))
+    ));
+    assert!(a_other.fetch_meta(&[Uid(1)]).await.unwrap().is_empty());
+}
