@@ -22,15 +22,20 @@ use mailroom_testkit::postgres::PgCluster;
 const USER: &str = "alice@example.com";
 const PASSWORD: &str = "secret";
 
+/// `[auth] backend = "postgres"`: the users are in the store's database,
+/// so the frontends keep no state of their own. (A users file beside a
+/// PostgreSQL store is covered by the per-store client suites,
+/// `imap_clients` and `pop3_lmtp_clients`.)
+const PG_AUTH: &str = "backend = \"postgres\"\n";
+
+/// `n` frontends on the database at `url`, with the user added once,
+/// through the first.
 fn frontends(url: &str, n: usize) -> Vec<Server> {
-    (0..n)
-        .map(|_| {
-            let s = Server::start_on_postgres(url, "");
-            // each frontend has its own users file (until [auth] backend = "postgres")
-            s.add_user(USER, PASSWORD);
-            s
-        })
-        .collect()
+    let servers: Vec<Server> = (0..n)
+        .map(|_| Server::start_on_postgres(url, PG_AUTH))
+        .collect();
+    servers[0].add_user(USER, PASSWORD);
+    servers
 }
 
 #[test]
@@ -82,7 +87,7 @@ fn users_in_postgres_count_on_every_frontend_at_once() {
     const NEW_PASSWORD: &str = "a new secret";
     let url = PgCluster::shared().create_database("pgusers");
     let mut servers: Vec<Server> = (0..3)
-        .map(|_| Server::start_on_postgres(&url, "backend = \"postgres\"\n"))
+        .map(|_| Server::start_on_postgres(&url, PG_AUTH))
         .collect();
     let ports = |f: fn(&Server) -> u16| -> String {
         servers
@@ -306,7 +311,7 @@ fn the_database_stopped_under_load() {
 #[test]
 fn a_frontend_killed_mid_load_loses_nothing_acknowledged() {
     let url = PgCluster::shared().create_database("kill");
-    let doomed = Server::start_on_postgres(&url, "");
+    let doomed = Server::start_on_postgres(&url, PG_AUTH);
     doomed.add_user(USER, PASSWORD);
     let mut lmtp = Line::connect(doomed.lmtp_addr());
     lmtp.line();
@@ -321,8 +326,8 @@ fn a_frontend_killed_mid_load_loses_nothing_acknowledged() {
     // one more delivery sent and the frontend killed before its answer
     lmtp.send("MAIL FROM:<a@example.net>\r\nRCPT TO:<alice@example.com>\r\nDATA\r\n");
     drop(doomed); // SIGKILL
-    let survivor = Server::start_on_postgres(&url, "");
-    survivor.add_user(USER, PASSWORD);
+    // the user is in the database: nothing to add on the survivor
+    let survivor = Server::start_on_postgres(&url, PG_AUTH);
     let out = survivor.admin(&["quota", "show", USER], "");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let used: u64 = text
