@@ -433,8 +433,26 @@ impl Mailbox for PgMailbox {
         Ok(())
     }
 
+    /// Claims the messages from `recent_from` up. When there is nothing
+    /// to claim (no message arrived since the last claim) it only reads:
+    /// a SELECT of a mailbox without new mail commits no write (no WAL
+    /// flush). What it returns then, `recent_from` as read, is not below
+    /// any UID the caller's snapshot (taken before) holds, so it claims
+    /// nothing.
     async fn claim_recent(&self) -> Result<Uid> {
         let client = self.store.client().await?;
+        let r = client
+            .query_opt(
+                "SELECT recent_from, uid_next FROM mailboxes WHERE id = $1",
+                &[&self.row.id],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| self.gone())?;
+        let (recent_from, uid_next): (i64, i64) = (r.get(0), r.get(1));
+        if recent_from >= uid_next {
+            return Ok(uid(recent_from));
+        }
         let r = client
             .query_opt(
                 "UPDATE mailboxes m SET recent_from = m.uid_next FROM \

@@ -654,3 +654,45 @@ async fn views_follow_every_change_made_through_another_frontend() {
     ));
     assert!(a_other.fetch_meta(&[Uid(1)]).await.unwrap().is_empty());
 }
+
+/// SELECT of a mailbox with no new mail writes nothing: `claim_recent`
+/// with nothing to claim leaves the mailbox row as it was (same `xmin`,
+/// no new row version, so no commit to flush), and still claims a new
+/// message exactly once when one comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn claiming_recent_with_nothing_new_writes_nothing() {
+    let url = database().await;
+    let s = store(&url).await;
+    s.ensure_account(ALICE).await.unwrap();
+    s.append(&inbox(), message(b"Subject: 1\r\n\r\none\r\n".to_vec()))
+        .await
+        .unwrap();
+    let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(conn);
+    let version = || async {
+        client
+            .query_one(
+                "SELECT m.xmin::text FROM mailboxes m JOIN accounts a ON a.id = m.account_id \
+                 WHERE a.name = $1 AND m.name = 'INBOX'",
+                &[&ALICE],
+            )
+            .await
+            .unwrap()
+            .get::<_, String>(0)
+    };
+    let m = s.open(&inbox(), ALICE).await.unwrap();
+    assert_eq!(m.claim_recent().await.unwrap(), Uid(1), "the first claim");
+    let before = version().await;
+    assert_eq!(m.claim_recent().await.unwrap(), Uid(2), "nothing new");
+    assert_eq!(m.claim_recent().await.unwrap(), Uid(2), "nothing new");
+    assert_eq!(version().await, before, "no write without news");
+    s.append(&inbox(), message(b"Subject: 2\r\n\r\ntwo\r\n".to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(m.claim_recent().await.unwrap(), Uid(2), "the new one");
+    assert_eq!(m.claim_recent().await.unwrap(), Uid(3), "claimed once");
+    drop(client);
+    let _ = driver.await;
+}
