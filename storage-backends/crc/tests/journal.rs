@@ -254,6 +254,20 @@ fn replay_brings_back_no_expunged_message() {
     }
 }
 
+/// Where the records of a segment end: the segment may go on with zeros
+/// written ahead of them (FORMAT.md, "Delivery journal").
+fn records_end(seg: &[u8]) -> usize {
+    let mut at = 24;
+    while at + 8 <= seg.len() {
+        let len = u32::from_le_bytes(seg[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        at += 8 + len;
+    }
+    at
+}
+
 /// A torn last record (the crash came while it was written: it was never
 /// acknowledged) is discarded, and everything before it replayed.
 #[test]
@@ -281,10 +295,13 @@ fn a_torn_journal_tail_is_discarded() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
         .max()
         .unwrap();
     let mut b = std::fs::read(&seg).unwrap();
-    b.truncate(b.len() - 40);
+    let end = records_end(&b);
+    assert!(end <= b.len(), "records past the file");
+    b.truncate(end - 40);
     b.extend_from_slice(&[0xA5; 17]);
     std::fs::write(&seg, &b).unwrap();
     want.remove(&6);
@@ -300,6 +317,70 @@ fn a_torn_journal_tail_is_discarded() {
     // UID 6 was never acknowledged: it may be taken again
     let more = deliver(&store, &ib, 10, 1);
     assert_eq!(more.keys().copied().collect::<Vec<_>>(), vec![6]);
+}
+
+/// Segments are zero-filled ahead of their records: a zero frame ends a
+/// segment's records and the replay goes on with the next segment (the
+/// older one was made durable before the next took any record). The six
+/// deliveries' records are split over two such segments, the mailbox's
+/// writes lost: all six come back.
+#[test]
+fn replay_goes_past_a_segments_zero_filled_tail_to_the_next_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let before = dir.path().join("before");
+    let crashed = dir.path().join("crashed");
+    let ib = inbox(USER);
+    let want;
+    {
+        let store = journaled(&live);
+        rt().block_on(store.ensure_account(USER)).unwrap();
+        drop(store);
+        copy_tree(&live, &before);
+        let store = journaled(&live);
+        want = deliver(&store, &ib, 0, 6);
+        copy_tree(&live, &crashed);
+        drop(store);
+    }
+    std::fs::remove_dir_all(crashed.join("users")).unwrap();
+    copy_tree(&before.join("users"), &crashed.join("users"));
+    let jdir = crashed.join("journal");
+    let seg = std::fs::read_dir(&jdir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
+        .max()
+        .unwrap();
+    let b = std::fs::read(&seg).unwrap();
+    let n = u64::from_le_bytes(b[16..24].try_into().unwrap());
+    // the record boundaries
+    let mut starts = vec![24];
+    while let Some(&at) = starts.last() {
+        let len = u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize;
+        if len == 0 {
+            break;
+        }
+        starts.push(at + 8 + len);
+    }
+    assert_eq!(starts.len(), 7, "six records");
+    let header = |n: u64| {
+        let mut h = b"MRJRNL01".to_vec();
+        h.extend_from_slice(&1u32.to_le_bytes());
+        h.extend_from_slice(&[0; 4]);
+        h.extend_from_slice(&n.to_le_bytes());
+        h
+    };
+    let mut first = header(n);
+    first.extend_from_slice(&b[24..starts[3]]);
+    first.extend_from_slice(&[0; 4096]);
+    let mut second = header(n + 1);
+    second.extend_from_slice(&b[starts[3]..starts[6]]);
+    second.extend_from_slice(&[0; 4096]);
+    std::fs::write(&seg, &first).unwrap();
+    std::fs::write(jdir.join(format!("{:016x}.jnl", n + 1)), &second).unwrap();
+    let store = journaled(&crashed);
+    check(&store, &ib, &want);
 }
 
 /// Replaying the same journal twice leaves the same mailbox, byte for byte.

@@ -621,6 +621,20 @@ impl Inner {
             let written = match &m.source {
                 Source::Written(path, _) => path.clone(),
                 Source::Bytes(b) => {
+                    // journaled: into a file made ahead, if one is ready
+                    if let Some(spare) = journal
+                        .as_ref()
+                        .and(ctx.journal.as_ref())
+                        .and_then(|j| j.write_spare(b))
+                    {
+                        match fs::rename(&spare, msg_path(dir, uid)) {
+                            Ok(()) => continue,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "spare file not renamed into msg/; writing the message under tmp/");
+                                let _ = fs::remove_file(&spare);
+                            }
+                        }
+                    }
                     let tmp = tmp_path(dir, &uid.to_string());
                     write_new_file(&tmp, b, durable)?;
                     tmp
