@@ -885,8 +885,15 @@ impl Node {
                 let open = self.inner.replica_connections.load(Ordering::Acquire);
                 lines.push(format!("connected {}", yes_no(open > 0)));
                 lines.push(format!("mode {}", s.mode));
-                // What the primary has not sent is known on the primary.
-                lines.push("pending_changes -".into());
+                // What this replica knows it lacks: the primary's pending
+                // changes as the primary last announced them (0 once the
+                // round that brought this replica in step ended).
+                let (pending, announced) = self.inner.replica.as_ref().map_or((0, None), |r| {
+                    let st = r.stats();
+                    (st.pending_changes, st.pending_announced)
+                });
+                lines.push(format!("pending_changes {pending}"));
+                lines.push(format!("pending_announced {}", unix_or_never(announced)));
                 lines.push("lag -".into());
                 lines.push("last_verify -".into());
                 lines.push("repaired 0".into());
@@ -936,6 +943,12 @@ impl Node {
                     "counter",
                     "Bytes received on this replica's replication connections.",
                     st.bytes_received,
+                ),
+                (
+                    "replica_pending_changes",
+                    "gauge",
+                    "Changes the primary last announced as not yet replicated here.",
+                    st.pending_changes,
                 ),
             ] {
                 push_series(&mut out, name, kind, help, value);

@@ -791,6 +791,60 @@ fn killed_replica_resumes_without_a_full_resync() {
     }
 }
 
+/// A replica's `replication status` says what it knows it lacks: its
+/// `pending_changes` is a number (the primary's, as last announced), 0
+/// before any announcement and 0 again once the primary caught it up.
+#[test]
+fn a_replicas_status_counts_what_it_lacks() {
+    let root = tempfile::tempdir().unwrap();
+    let (primary, replica) = pair(root.path(), "");
+    let names = users(2);
+    add_users(&primary, &names);
+    let _r = replica.start();
+    let s = replica.status();
+    assert_eq!(
+        (
+            s["pending_changes"].as_str(),
+            s["pending_announced"].as_str()
+        ),
+        ("0", "never"),
+        "{s:?}"
+    );
+    let p = primary.start();
+    let mut lmtp = Lmtp::connect(p.lmtp.unwrap()).unwrap();
+    let mut readings = Vec::new();
+    for n in 0..60 {
+        let reply = lmtp
+            .deliver(&names[n % 2], &load_message(&format!("p{n}@x"), 2000))
+            .unwrap();
+        assert!(reply.starts_with("250"), "{reply}");
+        if n % 10 == 9 {
+            let s = replica.status();
+            let pending: u64 = s["pending_changes"]
+                .parse()
+                .unwrap_or_else(|_| panic!("pending_changes is a number: {s:?}"));
+            readings.push(pending);
+        }
+    }
+    primary.wait_status("caught up", Duration::from_secs(60), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let (s, took) = replica.wait_status("the replica knows", Duration::from_secs(30), |s| {
+        s["pending_changes"] == "0" && s["connected"] == "yes"
+    });
+    let announced: u64 = s["pending_announced"].parse().unwrap();
+    assert!(announced > 0, "{s:?}");
+    println!(
+        "replica pending_changes during 60 deliveries: {readings:?}; 0 on the replica {:.3} s \
+         after the primary said 0",
+        took.as_secs_f64()
+    );
+    drop(p);
+    // The primary gone: still a number (the last announcement).
+    let s = replica.status();
+    assert!(s["pending_changes"].parse::<u64>().is_ok(), "{s:?}");
+}
+
 #[test]
 fn sync_mode_falls_back_to_async_and_returns() {
     let root = tempfile::tempdir().unwrap();

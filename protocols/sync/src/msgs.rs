@@ -29,6 +29,9 @@ pub mod kind {
     pub const UNSUPPORTED: u16 = 5;
     /// A request succeeded.
     pub const OK: u16 = 6;
+    /// The primary's count of changes the replica has not got yet
+    /// (ignorable, unanswered): what a replica reports as its pending changes.
+    pub const PENDING: u16 = 7;
     /// Ask for an account's namespace.
     pub const GET_ACCOUNT: u16 = 16;
     /// An account's namespace.
@@ -265,6 +268,20 @@ pub fn unsupported(kind_received: u16) -> Frame {
 /// An OK frame.
 pub fn ok() -> Frame {
     Frame::new(kind::OK, Vec::new())
+}
+
+/// PENDING: the primary's pending changes (field 1), sent with the
+/// ignorable flag (an older replica skips it) and never answered.
+pub fn pending(changes: u64) -> Frame {
+    let mut frame = Frame::new(kind::PENDING, vec![Field::uint(1, changes)]);
+    frame.flags = crate::wire::FLAG_IGNORABLE;
+    frame
+}
+
+/// The count a PENDING frame carries.
+pub fn pending_from(frame: &Frame) -> Result<u64> {
+    expect(frame, kind::PENDING)?;
+    FieldReader::new(&frame.fields).uint(1, "PENDING without a count")
 }
 
 // ---- shared field groups ----
@@ -1058,6 +1075,20 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
     use mailroom_core::{Flag, Right};
+
+    #[test]
+    fn exact_bytes_of_a_pending_frame() {
+        // PROTOCOL.md's example: PENDING, ignorable, 3 pending changes.
+        let f = pending(3);
+        let b = f.to_bytes(1024).unwrap();
+        let want = [
+            0, 0, 0, 18, 0, 7, 1, 0, 1, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 3, 0xfe, 0xfb, 0x73,
+            0x15,
+        ];
+        assert_eq!(&b[..], &want[..]);
+        assert_eq!(pending_from(&f).unwrap(), 3);
+        assert!(pending_from(&ok()).is_err());
+    }
 
     #[test]
     fn file_round_trip_and_damage() {

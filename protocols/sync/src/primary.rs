@@ -488,6 +488,7 @@ impl Primary {
             namespaces: HashMap::new(),
             files_sent: HashMap::new(),
             files_unsupported: false,
+            announced: None,
         };
         conn.handshake().await?;
         self.counters.connects.fetch_add(1, Ordering::Relaxed);
@@ -558,6 +559,8 @@ pub struct PrimaryConnection<IO> {
     files_sent: HashMap<String, Vec<u8>>,
     /// The replica answered FILE with UNSUPPORTED: no more files here.
     files_unsupported: bool,
+    /// The pending changes last announced to the replica (PENDING).
+    announced: Option<u64>,
 }
 
 impl<IO> PrimaryConnection<IO>
@@ -786,6 +789,21 @@ where
         Ok(())
     }
 
+    /// Tells the replica this primary's pending changes (as
+    /// [`Primary::status`] counts them) if they differ from what it last
+    /// told it: a PENDING frame, ignorable and unanswered, at the start and
+    /// the end of every round, so that a replica's `replication status`
+    /// shows what it lacks (0 once the round that brought it in step ends).
+    async fn announce_pending(&mut self) -> Result<()> {
+        let pending = self.primary.status().await?.pending_changes;
+        if self.announced == Some(pending) {
+            return Ok(());
+        }
+        self.send(msgs::pending(pending)).await?;
+        self.announced = Some(pending);
+        Ok(())
+    }
+
     /// Streams changes until the connection fails (never returns `Ok`
     /// unless the store's change feed ends).
     pub async fn follow(&mut self) -> Result<()> {
@@ -801,6 +819,9 @@ where
             self.sync_files().await?;
             if !files_only {
                 let changed = store.changed_accounts(position).await?;
+                if !changed.users.is_empty() {
+                    self.announce_pending().await?;
+                }
                 for user in &changed.users {
                     self.sync_account(user).await?;
                 }
@@ -816,6 +837,7 @@ where
                     *t = Some(std::time::SystemTime::now());
                 }
                 position = changed.position;
+                self.announce_pending().await?;
             }
             files_only = false;
             tokio::select! {
@@ -2108,6 +2130,7 @@ fn is_known(k: u16) -> bool {
             | kind::ERROR
             | kind::UNSUPPORTED
             | kind::OK
+            | kind::PENDING
             | kind::GET_ACCOUNT
             | kind::ACCOUNT
             | kind::CREATE

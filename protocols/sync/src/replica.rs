@@ -68,6 +68,8 @@ struct Counters {
     batches: AtomicU64,
     messages: AtomicU64,
     bytes_received: AtomicU64,
+    /// The last PENDING count received, and when.
+    pending: std::sync::Mutex<Option<(u64, std::time::SystemTime)>>,
 }
 
 /// A snapshot of a replica's counters.
@@ -84,6 +86,16 @@ pub struct ReplicaStats {
     pub messages: u64,
     /// Bytes received on all connections.
     pub bytes_received: u64,
+    /// What this replica knows it lacks: the primary's count of changes
+    /// not yet replicated, as the primary last announced it (PENDING, at
+    /// the start and the end of each of its rounds; 0 once a round brought
+    /// this replica in step). After the connection is lost it stays at the
+    /// last announcement (changes made since on the primary cannot be
+    /// known here); 0 before any announcement.
+    pub pending_changes: u64,
+    /// When the last announcement came (`None`: none since this replica
+    /// started, or the primary is older and sends none).
+    pub pending_announced: Option<std::time::SystemTime>,
 }
 
 /// The replica: builds a [`ReplicaSession`] per connection over one store.
@@ -117,12 +129,15 @@ impl Replica {
     /// The counters so far.
     pub fn stats(&self) -> ReplicaStats {
         let c = &self.counters;
+        let pending = c.pending.lock().ok().and_then(|p| *p);
         ReplicaStats {
             connections: c.connections.load(Ordering::Relaxed),
             refused: c.refused.load(Ordering::Relaxed),
             batches: c.batches.load(Ordering::Relaxed),
             messages: c.messages.load(Ordering::Relaxed),
             bytes_received: c.bytes_received.load(Ordering::Relaxed),
+            pending_changes: pending.map_or(0, |(n, _)| n),
+            pending_announced: pending.map(|(_, t)| t),
         }
     }
 
@@ -300,6 +315,13 @@ async fn handle(
     frame: Frame,
 ) -> Result<Option<Frame>> {
     match frame.kind {
+        kind::PENDING => {
+            let n = msgs::pending_from(&frame)?;
+            if let Ok(mut p) = counters.pending.lock() {
+                *p = Some((n, std::time::SystemTime::now()));
+            }
+            Ok(None)
+        }
         kind::FILE => {
             let Some(files) = files else {
                 tracing::debug!("FILE without an application to install it: UNSUPPORTED");
