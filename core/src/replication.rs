@@ -336,14 +336,18 @@ pub struct SyncPoint {
 }
 
 /// A sync point a primary is about to propose: the head it sends as a
-/// batch's expected head, recorded durably before the batch goes out
-/// ([`Replication::set_pending_sync_point`]) and cleared by the next
-/// [`Replication::set_sync_point`]. The replica records its sync point as
-/// soon as it has applied the batch, so a primary killed between that and
-/// its own [`Replication::set_sync_point`] finds the replica's head above
-/// its last sync point; if the replica's head is exactly this one (every
-/// field, state CRC included), the replica holds the batch and nothing of
-/// its own, and the pending point becomes the sync point (no split brain).
+/// batch's expected head, recorded durably before the first frame of the
+/// batch goes out ([`Replication::set_pending_sync_point`]) and cleared by
+/// the next [`Replication::set_sync_point`]. The replica records its sync
+/// point as soon as it has applied the batch, so a primary killed between
+/// that and its own [`Replication::set_sync_point`] finds the replica's
+/// head above its last sync point; if the replica's head is exactly this
+/// one (every field, state CRC included), the replica holds the batch and
+/// nothing of its own, and the pending point becomes the sync point (no
+/// split brain). A replica with another head while a pending point is
+/// recorded holds part of the batch (the primary stopped between two
+/// frames) or changes of its own: the primary compares its records to
+/// tell (mailroom-sync PROTOCOL.md, "A batch cut between two frames").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PendingSyncPoint {
     /// The primary's head as sent.

@@ -1257,20 +1257,8 @@ where
         let (_, messages, _) = self.their_changes(&key, ModSeq(0), Uid(1)).await?;
         let target = MailboxRef::new(user, o.name.clone());
         let uv = o.head.uid_validity;
-        let mut held = std::collections::HashSet::new();
-        let mut after = Uid(0);
-        loop {
-            let page = store
-                .records_since(&target, uv, ModSeq(0), after, 10_000)
-                .await?;
-            if let Some(last) = page.records.last() {
-                after = last.uid;
-            }
-            held.extend(page.records.iter().map(|r| r.guid));
-            if !page.more {
-                break;
-            }
-        }
+        let (_, all, _) = self.our_changes(&target, uv, ModSeq(0)).await?;
+        let mut held: std::collections::HashSet<_> = all.values().map(|r| r.guid).collect();
         let modseq = o.head.highest_modseq.next();
         let mut next_uid = o.head.uid_next.0;
         let mut copies = Vec::new();
@@ -1427,13 +1415,14 @@ where
     ) -> Result<Verdict> {
         let mailbox = MailboxRef::new(key.user.clone(), key.name.clone());
         let mut point = self.store().sync_point(&mailbox, key.uid_validity).await?;
-        if ours_now != theirs
-            && let Some(pending) = self
+        let mut pending = None;
+        if ours_now != theirs {
+            pending = self
                 .store()
                 .pending_sync_point(&mailbox, key.uid_validity)
-                .await?
-            && pending.head == theirs
-        {
+                .await?;
+        }
+        if let Some(pending) = pending.take_if(|p| p.head == theirs) {
             // This primary stopped after the replica recorded a batch's
             // sync point and before it recorded its own: the replica holds
             // exactly that batch (every head field, state CRC included)
@@ -1469,7 +1458,7 @@ where
             }
             return Ok(Verdict::InStep);
         }
-        let replica_changed = match point {
+        let mut replica_changed = match point {
             Some(p) => theirs.highest_modseq > p.highest_modseq || theirs.uid_next > p.uid_next,
             // Neither end ever recorded a sync point, and the replica's
             // mailbox has taken UIDs: both ends made it apart (the same
@@ -1481,19 +1470,43 @@ where
                     || theirs.uid_next > ours_now.uid_next
             }
         };
+        let shared = point.unwrap_or(SyncPoint {
+            uid_next: Uid(1),
+            highest_modseq: ModSeq(0),
+            namespace: None,
+        });
+        // Where the records to send start: the replica's HIGHESTMODSEQ.
+        let mut since = theirs.highest_modseq;
+        if pending.is_some() {
+            // A batch was in flight when this primary stopped (or the
+            // connection broke) and the replica holds another head than
+            // the one proposed: it applied only some frames of it. Frames
+            // carry records in UID order, so its HIGHESTMODSEQ is no
+            // position: resend from the last shared point (bytes only for
+            // what it lacks).
+            since = since.min(shared.highest_modseq);
+            if replica_changed
+                && self
+                    .holds_only_ours(key, &mailbox, shared, theirs, ours_now)
+                    .await?
+            {
+                tracing::info!(
+                    mailbox = %mailbox,
+                    uid_next = theirs.uid_next.0,
+                    highest_modseq = theirs.highest_modseq.0,
+                    "the replica holds part of a batch sent before this primary stopped: resending it, no merge"
+                );
+                replica_changed = false;
+            }
+        }
         if replica_changed {
             // The replica accepted changes of its own since the last point
             // both shared: a split brain. Merge, losing nothing.
-            let since = point.unwrap_or(SyncPoint {
-                uid_next: Uid(1),
-                highest_modseq: ModSeq(0),
-                namespace: None,
-            });
-            return self.merge(key, since).await;
+            return self.merge(key, shared).await;
         }
-        let since = theirs.highest_modseq;
         let mut after = Uid(0);
         let mut flight = InFlight::default();
+        let mut proposed: Option<MailboxHead> = None;
         let (final_head, complete, applied) = loop {
             let page = self
                 .store()
@@ -1518,8 +1531,12 @@ where
             )
             .await?;
             let last_page = !page.more;
-            if last_page {
+            // Proposed before the first frame (a replica left with some
+            // frames of the batch is then recognized: `holds_only_ours`),
+            // and again before the last if the head moved meanwhile.
+            if proposed.is_none() || (last_page && proposed != Some(page.head)) {
                 self.propose(&mailbox, key.uid_validity, page.head).await?;
+                proposed = Some(page.head);
             }
             // Sent without waiting for the replica: it applies this page
             // while the next one is read here (`RECORDS_WINDOW`).
@@ -1549,6 +1566,65 @@ where
             .set_sync_point(&mailbox, key.uid_validity, self.point_at(&final_head))
             .await?;
         Ok(Verdict::Updated)
+    }
+
+    /// Whether every change the replica holds after the sync point `from`
+    /// is one this primary made: each record it changed after it is a
+    /// record of this primary's (same UID and GUID) that is either the same
+    /// or changed here later (a higher modseq), each of its expunges after
+    /// it is one here too, and its UIDNEXT and HIGHESTMODSEQ are not above
+    /// this primary's. Such a replica holds part of a batch (frames applied
+    /// before the connection broke) and nothing of its own: what a merge
+    /// would keep of it is this primary's anyway, so it is brought in step
+    /// as usual, and no split brain is counted.
+    async fn holds_only_ours(
+        &mut self,
+        key: &MailboxKey,
+        mailbox: &MailboxRef,
+        from: SyncPoint,
+        theirs: MailboxHead,
+        ours_now: MailboxHead,
+    ) -> Result<bool> {
+        if theirs.highest_modseq > ours_now.highest_modseq || theirs.uid_next > ours_now.uid_next {
+            return Ok(false);
+        }
+        // records only: no bytes
+        let (_, their_records, their_expunged) = self
+            .their_changes(key, from.highest_modseq, Uid(u32::MAX))
+            .await?;
+        let (_, ours, our_expunged) = self
+            .our_changes(mailbox, key.uid_validity, from.highest_modseq)
+            .await?;
+        let records_ours = their_records.iter().all(|m| {
+            let r = &m.record;
+            ours.get(&r.uid.0).is_some_and(|o| {
+                o.guid == r.guid
+                    && (o.modseq > r.modseq
+                        || (o.modseq == r.modseq
+                            && o.state_crc() == r.state_crc()
+                            && o.seen_by == r.seen_by))
+            })
+        });
+        let expunges_ours = their_expunged
+            .iter()
+            .all(|(u, _)| our_expunged.iter().any(|(v, _)| v == u));
+        Ok(records_ours && expunges_ours)
+    }
+
+    /// This primary's records of a mailbox changed after `since`: see
+    /// [`changes_of`].
+    async fn our_changes(
+        &mut self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        since: ModSeq,
+    ) -> Result<(
+        MailboxHead,
+        BTreeMap<u32, ReplicaRecord>,
+        Vec<(Uid, ModSeq)>,
+    )> {
+        let store = Arc::clone(self.store());
+        changes_of(&*store, mailbox, uid_validity, since).await
     }
 
     /// Sends messages in RECORDS frames within the batch bounds; the last
@@ -1776,20 +1852,8 @@ where
         let uv = key.uid_validity;
         let store = Arc::clone(self.store());
         // Ours since the split, all pages.
-        let mut ours: BTreeMap<u32, ReplicaRecord> = BTreeMap::new();
-        let mut after = Uid(0);
-        let (our_head, our_expunged) = loop {
-            let page = store
-                .records_since(&mailbox, uv, since.highest_modseq, after, 10_000)
-                .await?;
-            if let Some(last) = page.records.last() {
-                after = last.uid;
-            }
-            ours.extend(page.records.into_iter().map(|r| (r.uid.0, r)));
-            if !page.more {
-                break (page.head, page.expunged);
-            }
-        };
+        let (our_head, ours, our_expunged) =
+            self.our_changes(&mailbox, uv, since.highest_modseq).await?;
         let (their_head, theirs, their_expunged) = self
             .their_changes(key, since.highest_modseq, since.uid_next)
             .await?;
@@ -1820,6 +1884,22 @@ where
             .collect();
         uids.sort_unstable();
         uids.dedup();
+        // What was moved already on one end: an earlier merge stopped
+        // between its two halves (this primary applied its own and stopped
+        // before the replica had all of its), or a client that copied a
+        // message within the mailbox and expunged the original. A message
+        // one end expunged whose GUID that end holds at a UID taken after
+        // the split is there; moving the other end's copy again would
+        // duplicate it, so that copy is expunged and the moved one is
+        // merged under its own UID. The GUIDs each end holds at such UIDs:
+        let new_since = |records: &mut dyn Iterator<Item = &ReplicaRecord>| {
+            records
+                .filter(|r| r.uid >= since.uid_next)
+                .map(|r| r.guid)
+                .collect::<std::collections::HashSet<_>>()
+        };
+        let our_new = new_since(&mut ours.values());
+        let their_new = new_since(&mut theirs.values().map(|m| &m.record));
         // Messages to give new UIDs on both ends: (record, bytes if known).
         let mut moves: Vec<(ReplicaRecord, Option<bytes::Bytes>, bool)> = Vec::new();
         for uid in uids {
@@ -1854,7 +1934,11 @@ where
                     expunge_theirs.push((Uid(uid), modseq));
                 }
                 (Some(o), None) => {
-                    if te {
+                    if te && their_new.contains(&o.guid) {
+                        // Moved on the replica already: merged under its
+                        // new UID there.
+                        expunge_ours.push((Uid(uid), modseq));
+                    } else if te {
                         // Expunged there, changed here after the split: keep.
                         moves.push((o.clone(), None, true));
                         expunge_ours.push((Uid(uid), modseq));
@@ -1879,7 +1963,11 @@ where
                     }
                 }
                 (None, Some(t)) => {
-                    if oe {
+                    if oe && our_new.contains(&t.record.guid) {
+                        // Moved here already (by this primary's half of an
+                        // interrupted merge): merged under its new UID here.
+                        expunge_theirs.push((Uid(uid), modseq));
+                    } else if oe {
                         moves.push((t.record, t.content, false));
                         expunge_theirs.push((Uid(uid), modseq));
                     } else {
@@ -2099,6 +2187,34 @@ where
         Err(SyncError::Unexpected(
             "replica mailbox still differs after resync",
         ))
+    }
+}
+
+/// A store's records of a mailbox changed after `since` (every page), by
+/// UID, with the expunges after it and the head as of the last page.
+async fn changes_of(
+    store: &dyn Replication,
+    mailbox: &MailboxRef,
+    uid_validity: UidValidity,
+    since: ModSeq,
+) -> Result<(
+    MailboxHead,
+    BTreeMap<u32, ReplicaRecord>,
+    Vec<(Uid, ModSeq)>,
+)> {
+    let mut records = BTreeMap::new();
+    let mut after = Uid(0);
+    loop {
+        let page = store
+            .records_since(mailbox, uid_validity, since, after, 10_000)
+            .await?;
+        if let Some(last) = page.records.last() {
+            after = last.uid;
+        }
+        records.extend(page.records.into_iter().map(|r| (r.uid.0, r)));
+        if !page.more {
+            return Ok((page.head, records, page.expunged));
+        }
     }
 }
 
