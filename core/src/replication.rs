@@ -557,7 +557,12 @@ pub trait Replication: Storage + Debug {
     }
 
     /// Records a [`SyncPoint`] (both ends do, after a verified batch),
-    /// clearing a [`PendingSyncPoint`]. The default keeps nothing.
+    /// clearing a [`PendingSyncPoint`]. The default keeps nothing. It need
+    /// not be durable: a sync point lost in a crash leaves the one before
+    /// (or none), which makes the next comparison resend or merge more and
+    /// never loses anything; on a primary the pending point, durable and
+    /// written before the batch, stands in for it. A store may skip the
+    /// write when the point is already recorded.
     async fn set_sync_point(
         &self,
         mailbox: &MailboxRef,
@@ -581,9 +586,9 @@ pub trait Replication: Storage + Debug {
         Ok(None)
     }
 
-    /// Primary side: records `pending` durably (keeping the sync point)
-    /// before a batch with that expected head is sent. The default keeps
-    /// nothing.
+    /// Primary side: records `pending` durably (keeping the sync point,
+    /// which this makes durable too) before a batch with that expected
+    /// head is sent. The default keeps nothing.
     async fn set_pending_sync_point(
         &self,
         mailbox: &MailboxRef,

@@ -121,6 +121,30 @@ async fn uid_validity<S: Replication + ?Sized>(store: &S, mailbox: &MailboxRef) 
         .uid_validity
 }
 
+/// The mailbox's sync point (the check fails on an error).
+async fn sync_point_of<S: Replication + ?Sized>(
+    store: &S,
+    mailbox: &MailboxRef,
+    uv: UidValidity,
+) -> Option<SyncPoint> {
+    store
+        .sync_point(mailbox, uv)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The mailbox's pending sync point (the check fails on an error).
+async fn pending_of<S: Replication + ?Sized>(
+    store: &S,
+    mailbox: &MailboxRef,
+    uv: UidValidity,
+) -> Option<PendingSyncPoint> {
+    store
+        .pending_sync_point(mailbox, uv)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
 async fn all_records<S: Replication + ?Sized>(
     store: &S,
     mailbox: &MailboxRef,
@@ -741,13 +765,7 @@ where
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let uv = uid_validity(&*store, &boxed).await;
-    assert_eq!(
-        store
-            .sync_point(&boxed, uv)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-        None
-    );
+    assert_eq!(sync_point_of(&*store, &boxed, uv).await, None);
     // with the primary's namespace digest, which must be kept too
     let point = SyncPoint {
         uid_next: Uid(1),
@@ -758,13 +776,7 @@ where
         .set_sync_point(&boxed, uv, point)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        store
-            .sync_point(&boxed, uv)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-        Some(point)
-    );
+    assert_eq!(sync_point_of(&*store, &boxed, uv).await, Some(point));
     // A pending point is kept beside the sync point, which it does not
     // change, until the next sync point clears it.
     let head = store
@@ -786,18 +798,9 @@ where
         .set_pending_sync_point(&boxed, uv, pending)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(pending_of(&*store, &boxed, uv).await, Some(pending));
     assert_eq!(
-        store
-            .pending_sync_point(&boxed, uv)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
-        Some(pending)
-    );
-    assert_eq!(
-        store
-            .sync_point(&boxed, uv)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
+        sync_point_of(&*store, &boxed, uv).await,
         Some(point),
         "a pending point leaves the sync point alone"
     );
@@ -806,19 +809,31 @@ where
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        store
-            .sync_point(&boxed, uv)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
+        sync_point_of(&*store, &boxed, uv).await,
         Some(pending.point())
     );
     assert_eq!(
-        store
-            .pending_sync_point(&boxed, uv)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
+        pending_of(&*store, &boxed, uv).await,
         None,
         "a sync point clears the pending one"
+    );
+    // also the sync point it already holds (a store that skips writing an
+    // unchanged point must still clear the pending one)
+    store
+        .set_pending_sync_point(&boxed, uv, pending)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    store
+        .set_sync_point(&boxed, uv, pending.point())
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        (
+            sync_point_of(&*store, &boxed, uv).await,
+            pending_of(&*store, &boxed, uv).await
+        ),
+        (Some(pending.point()), None),
+        "the same sync point again clears the pending one"
     );
     store.delete(&boxed).await.unwrap_or_else(|e| panic!("{e}"));
     store
@@ -827,10 +842,7 @@ where
         .unwrap_or_else(|e| panic!("{e}"));
     let again = uid_validity(&*store, &boxed).await;
     assert_eq!(
-        store
-            .sync_point(&boxed, again)
-            .await
-            .unwrap_or_else(|e| panic!("{e}")),
+        sync_point_of(&*store, &boxed, again).await,
         None,
         "a new incarnation has no sync point"
     );

@@ -18,6 +18,7 @@ use mailroom_core::{
 };
 use mailroom_store_crc::{CrcOptions, CrcStore};
 use mailroom_sync::{Primary, PrimaryConfig, Replica, ReplicaConfig, Secret, Verdict};
+use tempfile::TempDir;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -94,6 +95,20 @@ fn message(i: u32) -> NewMessage {
 
 fn name(s: &str) -> MailboxName {
     MailboxName::new(s).unwrap()
+}
+
+/// The primary's and the replica's directories, and the primary's store
+/// holding messages 0..n in ALICE's INBOX.
+async fn primary_with(n: u32) -> (TempDir, TempDir, Arc<CrcStore>, MailboxRef) {
+    let pdir = tempfile::tempdir().unwrap();
+    let rdir = tempfile::tempdir().unwrap();
+    let primary_store = open(pdir.path());
+    let inbox = MailboxRef::new(ALICE, MailboxName::inbox());
+    primary_store.ensure_account(ALICE).await.unwrap();
+    for i in 0..n {
+        primary_store.append(&inbox, message(i)).await.unwrap();
+    }
+    (pdir, rdir, primary_store, inbox)
 }
 
 /// Both stores hold the same account: namespace, heads, records, bytes.
@@ -268,14 +283,7 @@ const INDEX_RECORD: usize = 128;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn damaged_message_file_and_index_record_repaired_by_verify() {
-    let pdir = tempfile::tempdir().unwrap();
-    let rdir = tempfile::tempdir().unwrap();
-    let primary_store = open(pdir.path());
-    let inbox = MailboxRef::new(ALICE, MailboxName::inbox());
-    primary_store.ensure_account(ALICE).await.unwrap();
-    for i in 0..20 {
-        primary_store.append(&inbox, message(i)).await.unwrap();
-    }
+    let (_pdir, rdir, primary_store, inbox) = primary_with(20).await;
     let mailbox = primary_store.open(&inbox, ALICE).await.unwrap();
     mailbox
         .store(
@@ -391,14 +399,7 @@ async fn damaged_message_file_and_index_record_repaired_by_verify() {
 /// disk: after a failover clients see the id they saw before (RFC 8474).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_older_replica_mailbox_takes_the_primarys_mailboxid() {
-    let pdir = tempfile::tempdir().unwrap();
-    let rdir = tempfile::tempdir().unwrap();
-    let primary_store = open(pdir.path());
-    let inbox = MailboxRef::new(ALICE, MailboxName::inbox());
-    primary_store.ensure_account(ALICE).await.unwrap();
-    for i in 0..3 {
-        primary_store.append(&inbox, message(i)).await.unwrap();
-    }
+    let (_pdir, rdir, primary_store, inbox) = primary_with(3).await;
     let want = primary_store.status(&inbox, ALICE).await.unwrap();
     let replica_store = open(rdir.path());
     replica_store
@@ -433,4 +434,55 @@ async fn an_older_replica_mailbox_takes_the_primarys_mailboxid() {
         want.mailbox_id,
         "the primary's MAILBOXID, kept on disk"
     );
+}
+
+/// Rounds of one delivered message each between two CRC stores with fsync
+/// on, as the rolling primary runs them (`MAILROOM_SYNC_ROUNDS`, default
+/// 20). Run under `strace -f -y -e trace=fsync,fdatasync` to count the
+/// fsyncs one batch costs on each end (the paths tell the ends apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn durable_rounds_of_one_message_each() {
+    let rounds: u32 = std::env::var("MAILROOM_SYNC_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let durable = |dir: &Path| {
+        Arc::new(
+            CrcStore::open(
+                dir,
+                CrcOptions {
+                    durability: true,
+                    ..CrcOptions::default()
+                },
+            )
+            .unwrap(),
+        )
+    };
+    // P and R: the ends' directories, as strace's paths show them
+    let root = tempfile::tempdir().unwrap();
+    let (pdir, rdir) = (root.path().join("P"), root.path().join("R"));
+    std::fs::create_dir(&pdir).unwrap();
+    std::fs::create_dir(&rdir).unwrap();
+    let (primary_store, replica_store) = (durable(&pdir), durable(&rdir));
+    let inbox = MailboxRef::new(ALICE, MailboxName::inbox());
+    primary_store.ensure_account(ALICE).await.unwrap();
+    let primary = Primary::new(primary_store.clone(), PrimaryConfig::new(secret()));
+    let (addr, task) = listen(replica_store.clone()).await;
+    let mut conn = primary
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    for i in 0..rounds {
+        primary_store.append(&inbox, message(i)).await.unwrap();
+        let verdicts = conn.sync_account(ALICE).await.unwrap();
+        assert!(
+            verdicts
+                .iter()
+                .any(|(n, v)| n.is_inbox() && *v == Verdict::Updated),
+            "{verdicts:?}"
+        );
+    }
+    assert_same(&primary_store, &replica_store).await;
+    task.abort();
 }

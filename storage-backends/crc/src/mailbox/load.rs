@@ -211,6 +211,7 @@ impl Inner {
             cache: OnceLock::new(),
             seen: Mutex::new(HashMap::new()),
             sort_keys: Mutex::default(),
+            viewers: Mutex::new(None),
             broken: false,
             recounted: false,
         };

@@ -106,6 +106,11 @@ pub(crate) struct Inner {
     seen: Mutex<HashMap<String, Arc<Vec<u32>>>>,
     /// SORT and THREAD keys computed so far (see `sort_keys.rs`).
     sort_keys: Mutex<sort_keys::SortKeyCache>,
+    /// The viewers with a seen file (sorted), once `seen/` was listed:
+    /// replication reads them for every page of records and every batch
+    /// it applies, so the directory is listed once per loaded mailbox and
+    /// kept up to date by `set_seen`, the only writer of seen files.
+    viewers: Mutex<Option<Vec<String>>>,
     /// A change failed half-way (I/O error): the in-memory state may not
     /// match the disk; the next access reloads (and recounts).
     broken: bool,

@@ -15,11 +15,11 @@ use mailroom_core::{Error, MessageGuid, ModSeq, Result, Uid, UidValidity};
 
 use super::{
     CACHE_FRAME_SIZE, Counts, HDR_FLAG_DIRTY, HEADER_SIZE, INDEX_FILE, Inner, MSG_DIR, Prepared,
-    REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, Record, SEEN_DIR, Source, add_counts,
-    msg_path, sub_counts, sync_dir_alongside, tmp_path, write_new_file,
+    REC_FLAG_EXPUNGED, REC_FLAG_HAS_SENT_DATE, RECORD_SIZE, Record, Source, add_counts, msg_path,
+    sub_counts, sync_dir_alongside, tmp_path, write_new_file,
 };
 use crate::ctx::Ctx;
-use crate::fsutil::{unescape_component, write_atomic};
+use crate::fsutil::write_atomic;
 use crate::index::Header;
 
 /// What a batch does to one UID.
@@ -61,23 +61,13 @@ impl Inner {
     }
 
     /// Every viewer with a seen file, with their seen set (a viewer whose
-    /// file name is not an escaped name is left out).
+    /// file name is not an escaped name is left out), sorted.
     fn viewers(&self, dir: &Path) -> Result<Vec<(String, std::sync::Arc<Vec<u32>>)>> {
         let mut out = Vec::new();
-        let rd = match fs::read_dir(dir.join(SEEN_DIR)) {
-            Ok(rd) => rd,
-            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(out),
-            Err(e) => return Err(e.into()),
-        };
-        for e in rd {
-            let e = e?;
-            let Some(name) = e.file_name().to_str().and_then(unescape_component) else {
-                continue;
-            };
+        for name in self.viewer_names(dir)? {
             let set = self.seen_set(dir, &name)?;
             out.push((name, set));
         }
-        out.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(out)
     }
 

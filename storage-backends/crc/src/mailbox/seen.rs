@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use mailroom_core::{Error, Flags, Result};
 
-use crate::fsutil::{escape_component, write_atomic};
+use crate::fsutil::{escape_component, unescape_component, write_atomic};
 
 use super::{Inner, SEEN_DIR, decode_seen, encode_seen, poisoned};
 
@@ -48,11 +48,40 @@ impl Inner {
         durable: bool,
     ) -> Result<()> {
         write_atomic(&seen_path(dir, viewer), &encode_seen(&set), durable)?;
+        if let Some(names) = self.viewers.lock().map_err(|_| poisoned())?.as_mut()
+            && let Err(at) = names.binary_search_by(|n| n.as_str().cmp(viewer))
+        {
+            names.insert(at, viewer.to_owned());
+        }
         self.seen
             .lock()
             .map_err(|_| poisoned())?
             .insert(viewer.to_owned(), Arc::new(set));
         Ok(())
+    }
+
+    /// Every viewer with a seen file, sorted (a file whose name is not an
+    /// escaped name is left out): `seen/` is listed once, then kept.
+    pub(super) fn viewer_names(&self, dir: &Path) -> Result<Vec<String>> {
+        let mut cached = self.viewers.lock().map_err(|_| poisoned())?;
+        if let Some(names) = cached.as_ref() {
+            return Ok(names.clone());
+        }
+        let mut names = Vec::new();
+        match fs::read_dir(dir.join(SEEN_DIR)) {
+            Ok(rd) => {
+                for e in rd {
+                    if let Some(name) = e?.file_name().to_str().and_then(unescape_component) {
+                        names.push(name);
+                    }
+                }
+            }
+            Err(e) if e.kind() == ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        names.sort_unstable();
+        *cached = Some(names.clone());
+        Ok(names)
     }
 
     /// A viewer's seen set.

@@ -403,6 +403,48 @@ impl StoreInner {
     }
 }
 
+impl CrcStore {
+    /// What the mailbox's syncpoint file holds for this incarnation.
+    async fn sync_points(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+    ) -> Result<SyncPoints> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            read_sync_points(&shared.dir, uid_validity.0)
+        })
+        .await
+    }
+
+    /// Replaces the mailbox's syncpoint file by `update` of what it holds,
+    /// unless that is what it holds already (nothing is written then).
+    async fn write_sync_points(
+        &self,
+        mailbox: &MailboxRef,
+        uid_validity: UidValidity,
+        durable: bool,
+        update: impl FnOnce(SyncPoints) -> SyncPoints + Send + 'static,
+    ) -> Result<()> {
+        let m = mailbox.clone();
+        self.run(move |s| {
+            let shared = s.incarnation(&m, uid_validity)?;
+            let old = read_sync_points(&shared.dir, uid_validity.0)?;
+            let new = update(old);
+            if new != old {
+                write_atomic(
+                    &shared.dir.join(SYNC_POINT_FILE),
+                    &encode_sync_points(uid_validity.0, new),
+                    durable,
+                )?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
 #[async_trait]
 impl Replication for CrcStore {
     async fn accounts(&self) -> Result<Vec<String>> {
@@ -558,12 +600,7 @@ impl Replication for CrcStore {
         mailbox: &MailboxRef,
         uid_validity: UidValidity,
     ) -> Result<Option<SyncPoint>> {
-        let m = mailbox.clone();
-        self.run(move |s| {
-            let shared = s.incarnation(&m, uid_validity)?;
-            read_sync_point(&shared.dir, uid_validity.0)
-        })
-        .await
+        Ok(self.sync_points(mailbox, uid_validity).await?.point)
     }
 
     async fn set_sync_point(
@@ -572,19 +609,13 @@ impl Replication for CrcStore {
         uid_validity: UidValidity,
         point: SyncPoint,
     ) -> Result<()> {
-        let m = mailbox.clone();
-        self.run(move |s| {
-            let shared = s.incarnation(&m, uid_validity)?;
-            let points = SyncPoints {
-                point: Some(point),
-                pending: None,
-            };
-            write_atomic(
-                &shared.dir.join(SYNC_POINT_FILE),
-                &encode_sync_points(uid_validity.0, points),
-                s.opts.durability,
-            )?;
-            Ok(())
+        // Not made durable: a sync point lost in a crash leaves the one
+        // before (or none), which makes the next comparison resend or
+        // merge more, never lose anything; on a primary the durable
+        // pending point written before the batch stands in for it.
+        self.write_sync_points(mailbox, uid_validity, false, move |_| SyncPoints {
+            point: Some(point),
+            pending: None,
         })
         .await
     }
@@ -594,12 +625,7 @@ impl Replication for CrcStore {
         mailbox: &MailboxRef,
         uid_validity: UidValidity,
     ) -> Result<Option<PendingSyncPoint>> {
-        let m = mailbox.clone();
-        self.run(move |s| {
-            let shared = s.incarnation(&m, uid_validity)?;
-            Ok(read_sync_points(&shared.dir, uid_validity.0)?.pending)
-        })
-        .await
+        Ok(self.sync_points(mailbox, uid_validity).await?.pending)
     }
 
     async fn set_pending_sync_point(
@@ -608,19 +634,12 @@ impl Replication for CrcStore {
         uid_validity: UidValidity,
         pending: PendingSyncPoint,
     ) -> Result<()> {
-        let m = mailbox.clone();
-        self.run(move |s| {
-            let shared = s.incarnation(&m, uid_validity)?;
-            let points = SyncPoints {
-                point: read_sync_points(&shared.dir, uid_validity.0)?.point,
-                pending: Some(pending),
-            };
-            write_atomic(
-                &shared.dir.join(SYNC_POINT_FILE),
-                &encode_sync_points(uid_validity.0, points),
-                s.opts.durability,
-            )?;
-            Ok(())
+        // Durable (with the store's durability): it also makes the sync
+        // point written before it durable.
+        let durable = self.inner.opts.durability;
+        self.write_sync_points(mailbox, uid_validity, durable, move |old| SyncPoints {
+            point: old.point,
+            pending: Some(pending),
         })
         .await
     }
