@@ -1168,6 +1168,22 @@ fn qresync(phase: &str, addr: SocketAddr, user: &str, state: &Path) -> String {
 /// untouched message), the merge is counted in `split_brain_merges`, and an
 /// imapclient session that synced INBOX with QRESYNC before resyncs to the
 /// merged mailbox on either end.
+/// `UID STORE uid +FLAGS (\Deleted)` and `EXPUNGE` in `c`'s selected mailbox.
+fn expunge_selected(c: &mut common::Imap<TcpStream>, uid: u32) {
+    let (_, ok) = c.command(&format!("UID STORE {uid} +FLAGS (\\Deleted)"));
+    assert!(ok.starts_with("OK"), "{ok}");
+    let (_, ok) = c.command("EXPUNGE");
+    assert!(ok.starts_with("OK"), "{ok}");
+}
+
+/// Logs `user` in over IMAP and expunges `uid` from INBOX.
+fn expunge_in_inbox(addr: SocketAddr, user: &str, uid: u32) {
+    let mut c = login(addr, user);
+    c.command("SELECT INBOX");
+    expunge_selected(&mut c, uid);
+    c.command("LOGOUT");
+}
+
 #[test]
 fn split_brain_between_two_processes_is_merged_on_both_ends() {
     let root = tempfile::tempdir().unwrap();
@@ -1241,10 +1257,7 @@ fn split_brain_between_two_processes_is_merged_on_both_ends() {
         let changed = if side == "p" { 5 } else { 6 };
         let (_, ok) = c.command(&format!("UID STORE {changed} +FLAGS (\\Answered)"));
         assert!(ok.starts_with("OK"), "{ok}");
-        let (_, ok) = c.command(&format!("UID STORE {expunge} +FLAGS (\\Deleted)"));
-        assert!(ok.starts_with("OK"), "{ok}");
-        let (_, ok) = c.command("EXPUNGE");
-        assert!(ok.starts_with("OK"), "{ok}");
+        expunge_selected(&mut c, expunge);
         if side == "r" {
             let (_, ok) = c.command("RENAME Old Renamed");
             assert!(ok.starts_with("OK"), "{ok}");
@@ -1255,15 +1268,7 @@ fn split_brain_between_two_processes_is_merged_on_both_ends() {
     // the primary expunges UID 3 (untouched on the replica: gone on both)
     // and UID 6 (which the replica changes: kept on both)
     acked.extend(writes(p.lmtp.unwrap(), p.imap.unwrap(), "p", 3));
-    {
-        let mut c = login(p.imap.unwrap(), user);
-        c.command("SELECT INBOX");
-        let (_, ok) = c.command("UID STORE 6 +FLAGS (\\Deleted)");
-        assert!(ok.starts_with("OK"), "{ok}");
-        let (_, ok) = c.command("EXPUNGE");
-        assert!(ok.starts_with("OK"), "{ok}");
-        c.command("LOGOUT");
-    }
+    expunge_in_inbox(p.imap.unwrap(), user, 6);
     stop(&mut p);
 
     // Apart, on the promoted replica: the same UIDs taken by other messages.
@@ -1273,15 +1278,7 @@ fn split_brain_between_two_processes_is_merged_on_both_ends() {
     // the replica expunges UID 4 (untouched on the primary: gone on both)
     // and UID 5 (which the primary changed: kept on both)
     acked.extend(writes(r.lmtp.unwrap(), r.imap.unwrap(), "r", 4));
-    {
-        let mut c = login(r.imap.unwrap(), user);
-        c.command("SELECT INBOX");
-        let (_, ok) = c.command("UID STORE 5 +FLAGS (\\Deleted)");
-        assert!(ok.starts_with("OK"), "{ok}");
-        let (_, ok) = c.command("EXPUNGE");
-        assert!(ok.starts_with("OK"), "{ok}");
-        c.command("LOGOUT");
-    }
+    expunge_in_inbox(r.imap.unwrap(), user, 5);
 
     // Reconnected: the old primary merges with the promoted node.
     let p = primary.start();
