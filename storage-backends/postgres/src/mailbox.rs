@@ -113,15 +113,16 @@ impl PgMailbox {
         no_such(&self.reference)
     }
 
-    /// The records of `uids` read directly (no view).
-    async fn metas<C: GenericClient + Sync>(
+    /// The rows of `uids` read directly (no view), in UID order: the meta
+    /// columns, the owner's seen bit in column 2.
+    async fn meta_rows<C: GenericClient + Sync>(
         &self,
         client: &C,
         uids: &[Uid],
-    ) -> Result<Vec<MessageMeta>> {
+    ) -> Result<Vec<tokio_postgres::Row>> {
         let cols = meta_columns(self.owner(), 2);
         let p = uids_param(uids);
-        let rows = client
+        client
             .query(
                 &format!(
                     "SELECT {cols} FROM messages x WHERE x.mailbox_id = $1 \
@@ -130,8 +131,20 @@ impl PgMailbox {
                 &[&self.row.id, &self.viewer, &p],
             )
             .await
-            .map_err(db)?;
-        rows.iter().map(meta).collect()
+            .map_err(db)
+    }
+
+    /// The records of `uids` read directly (no view).
+    async fn metas<C: GenericClient + Sync>(
+        &self,
+        client: &C,
+        uids: &[Uid],
+    ) -> Result<Vec<MessageMeta>> {
+        self.meta_rows(client, uids)
+            .await?
+            .iter()
+            .map(meta)
+            .collect()
     }
 
     /// The messages among `uids`, with what a copy needs.
@@ -140,18 +153,7 @@ impl PgMailbox {
         tx: &tokio_postgres::Transaction<'_>,
         uids: &[Uid],
     ) -> Result<Vec<Picked>> {
-        let cols = meta_columns(self.owner(), 2);
-        let p = uids_param(uids);
-        let rows = tx
-            .query(
-                &format!(
-                    "SELECT {cols} FROM messages x WHERE x.mailbox_id = $1 \
-                     AND $2::text IS NOT NULL AND x.uid = ANY($3) ORDER BY x.uid"
-                ),
-                &[&self.row.id, &self.viewer, &p],
-            )
-            .await
-            .map_err(db)?;
+        let rows = self.meta_rows(tx, uids).await?;
         rows.iter()
             .map(|r| {
                 let m = meta(r)?;
