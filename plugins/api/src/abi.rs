@@ -363,6 +363,15 @@ pub struct PrincipalOut {
     pub roles: u32,
 }
 
+impl PrincipalOut {
+    /// An empty slot: no user, no domain, no roles.
+    pub const EMPTY: PrincipalOut = PrincipalOut {
+        user: OwnedBuf::NONE,
+        domain: OwnedBuf::NONE,
+        roles: 0,
+    };
+}
+
 /// `authenticate(instance, request, principal, error)`: [`status::OK`] and
 /// a principal, or [`status::AUTH_FAILED`].
 pub type AuthenticateFn = unsafe extern "C" fn(

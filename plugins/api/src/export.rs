@@ -224,19 +224,65 @@ fn principal_out(principal: Principal) -> PrincipalOut {
     }
 }
 
+/// Runs `call` on the instance behind `instance` under [`guard`]: the
+/// prologue every shim past `init` shares.
+///
+/// # Safety
+/// `instance` as for [`instance_ref`]: the host passes the instance `init`
+/// made, alive for the call.
+unsafe fn on_instance<T: Plugin>(
+    instance: *const c_void,
+    error: *mut OwnedBuf,
+    call: impl FnOnce(&T) -> Result<Status, PluginFailure>,
+) -> Status {
+    guard(error, || {
+        // SAFETY: the caller's contract.
+        let plugin = unsafe { instance_ref::<T>(instance) }?;
+        call(plugin)
+    })
+}
+
+/// [`on_instance`] for a shim that answers through the output slot `out`
+/// (named `slot` in the error for a null one): `call`'s `Some` is written
+/// there ([`status::OK`]), its `None` is [`status::NOT_FOUND`].
+///
+/// # Safety
+/// As for [`on_instance`]; `out` must be null or, by the ABI, a slot the
+/// host owns for the call.
+unsafe fn answer<T: Plugin, V>(
+    instance: *const c_void,
+    out: *mut V,
+    slot: &str,
+    error: *mut OwnedBuf,
+    call: impl FnOnce(&T) -> Result<Option<V>, PluginFailure>,
+) -> Status {
+    let body = |plugin: &T| {
+        if out.is_null() {
+            return Err(PluginFailure::invalid_input(format!("null {slot} slot")));
+        }
+        match call(plugin)? {
+            None => Ok(status::NOT_FOUND),
+            Some(value) => {
+                // SAFETY: non-null, and by the caller's contract a slot the
+                // host owns for the call.
+                unsafe { out.write(value) };
+                Ok(status::OK)
+            }
+        }
+    };
+    // SAFETY: the caller's contract.
+    unsafe { on_instance(instance, error, body) }
+}
+
 unsafe extern "C" fn authenticate<T: AuthPlugin>(
     instance: *const c_void,
     request: *const AuthRequest,
     principal: *mut PrincipalOut,
     error: *mut OwnedBuf,
 ) -> Status {
-    guard(error, || {
-        // SAFETY: the host passes the instance `init` made, alive for the call.
-        let plugin = unsafe { instance_ref::<T>(instance) }?;
-        if request.is_null() || principal.is_null() {
-            return Err(PluginFailure::invalid_input(
-                "null request or principal slot",
-            ));
+    let call = |plugin: &T| {
+        if request.is_null() {
+            return Err(PluginFailure::invalid_input("null request"));
         }
         // SAFETY: non-null, and by the ABI an `AuthRequest` the host owns
         // for the call, whose strings are valid for the call.
@@ -253,12 +299,14 @@ unsafe extern "C" fn authenticate<T: AuthPlugin>(
             authcid: authcid.unwrap_or_default().to_owned(),
             password: password.unwrap_or_default().to_owned(),
         };
-        let who = plugin.authenticate(&credentials)?;
-        // SAFETY: non-null, and by the ABI a `PrincipalOut` slot the host
-        // owns for the call.
-        unsafe { principal.write(principal_out(who)) };
-        Ok(status::OK)
-    })
+        plugin
+            .authenticate(&credentials)
+            .map(principal_out)
+            .map(Some)
+    };
+    // SAFETY: the host passes the instance `init` made, alive for the call,
+    // and a `PrincipalOut` slot it owns for the call.
+    unsafe { answer(instance, principal, "principal", error, call) }
 }
 
 unsafe extern "C" fn lookup<T: AuthPlugin>(
@@ -267,24 +315,14 @@ unsafe extern "C" fn lookup<T: AuthPlugin>(
     principal: *mut PrincipalOut,
     error: *mut OwnedBuf,
 ) -> Status {
-    guard(error, || {
-        // SAFETY: the host passes the instance `init` made, alive for the call.
-        let plugin = unsafe { instance_ref::<T>(instance) }?;
-        if principal.is_null() {
-            return Err(PluginFailure::invalid_input("null principal slot"));
-        }
+    let call = |plugin: &T| {
         // SAFETY: the host passes a user name valid for the call.
         let user = unsafe { str_arg(user, "user") }?.unwrap_or("");
-        match plugin.lookup(user)? {
-            None => Ok(status::NOT_FOUND),
-            Some(who) => {
-                // SAFETY: non-null, and by the ABI a `PrincipalOut` slot the
-                // host owns for the call.
-                unsafe { principal.write(principal_out(who)) };
-                Ok(status::OK)
-            }
-        }
-    })
+        Ok(plugin.lookup(user)?.map(principal_out))
+    };
+    // SAFETY: the host passes the instance `init` made, alive for the call,
+    // and a `PrincipalOut` slot it owns for the call.
+    unsafe { answer(instance, principal, "principal", error, call) }
 }
 
 unsafe extern "C" fn scram_credentials<T: AuthPlugin>(
@@ -293,30 +331,19 @@ unsafe extern "C" fn scram_credentials<T: AuthPlugin>(
     out: *mut ScramOut,
     error: *mut OwnedBuf,
 ) -> Status {
-    guard(error, || {
-        // SAFETY: the host passes the instance `init` made, alive for the call.
-        let plugin = unsafe { instance_ref::<T>(instance) }?;
-        if out.is_null() {
-            return Err(PluginFailure::invalid_input("null verifier slot"));
-        }
+    let call = |plugin: &T| {
         // SAFETY: the host passes a user name valid for the call.
         let user = unsafe { str_arg(user, "user") }?.unwrap_or("");
-        match plugin.scram_credentials(user)? {
-            None => Ok(status::NOT_FOUND),
-            Some(c) => {
-                let repr = ScramOut {
-                    salt: OwnedBuf::from_vec(c.salt),
-                    iterations: c.iterations,
-                    stored_key: c.stored_key,
-                    server_key: c.server_key,
-                };
-                // SAFETY: non-null, and by the ABI a `ScramOut` slot the
-                // host owns for the call.
-                unsafe { out.write(repr) };
-                Ok(status::OK)
-            }
-        }
-    })
+        Ok(plugin.scram_credentials(user)?.map(|c| ScramOut {
+            salt: OwnedBuf::from_vec(c.salt),
+            iterations: c.iterations,
+            stored_key: c.stored_key,
+            server_key: c.server_key,
+        }))
+    };
+    // SAFETY: the host passes the instance `init` made, alive for the call,
+    // and a `ScramOut` slot it owns for the call.
+    unsafe { answer(instance, out, "verifier", error, call) }
 }
 
 unsafe extern "C" fn authorize<T: AuthPlugin>(
@@ -326,12 +353,7 @@ unsafe extern "C" fn authorize<T: AuthPlugin>(
     principal: *mut PrincipalOut,
     error: *mut OwnedBuf,
 ) -> Status {
-    guard(error, || {
-        // SAFETY: the host passes the instance `init` made, alive for the call.
-        let plugin = unsafe { instance_ref::<T>(instance) }?;
-        if principal.is_null() {
-            return Err(PluginFailure::invalid_input("null principal slot"));
-        }
+    let call = |plugin: &T| {
         // SAFETY: the host passes names valid for the call.
         let (authcid, authzid) = unsafe {
             (
@@ -339,12 +361,14 @@ unsafe extern "C" fn authorize<T: AuthPlugin>(
                 str_arg(authzid, "authzid")?,
             )
         };
-        let who = plugin.authorize(authcid, authzid)?;
-        // SAFETY: non-null, and by the ABI a `PrincipalOut` slot the host
-        // owns for the call.
-        unsafe { principal.write(principal_out(who)) };
-        Ok(status::OK)
-    })
+        plugin
+            .authorize(authcid, authzid)
+            .map(principal_out)
+            .map(Some)
+    };
+    // SAFETY: the host passes the instance `init` made, alive for the call,
+    // and a `PrincipalOut` slot it owns for the call.
+    unsafe { answer(instance, principal, "principal", error, call) }
 }
 
 /// Rebuilds an event from its borrowed form.
@@ -387,9 +411,7 @@ unsafe extern "C" fn record<T: BillingPlugin>(
     event: *const ArchiveEventRepr,
     error: *mut OwnedBuf,
 ) -> Status {
-    guard(error, || {
-        // SAFETY: the host passes the instance `init` made, alive for the call.
-        let plugin = unsafe { instance_ref::<T>(instance) }?;
+    let call = |plugin: &T| {
         if event.is_null() {
             return Err(PluginFailure::invalid_input("null event"));
         }
@@ -400,7 +422,9 @@ unsafe extern "C" fn record<T: BillingPlugin>(
             Recorded::New => status::OK,
             Recorded::Duplicate => status::DUPLICATE,
         })
-    })
+    };
+    // SAFETY: the host passes the instance `init` made, alive for the call.
+    unsafe { on_instance(instance, error, call) }
 }
 
 unsafe extern "C" fn report<T: BillingPlugin>(
@@ -410,12 +434,7 @@ unsafe extern "C" fn report<T: BillingPlugin>(
     out: *mut ReportOut,
     error: *mut OwnedBuf,
 ) -> Status {
-    guard(error, || {
-        // SAFETY: the host passes the instance `init` made, alive for the call.
-        let plugin = unsafe { instance_ref::<T>(instance) }?;
-        if out.is_null() {
-            return Err(PluginFailure::invalid_input("null report slot"));
-        }
+    let call = |plugin: &T| {
         let month = u8::try_from(month)
             .ok()
             .and_then(|m| BillingMonth::new(year, m))
@@ -436,17 +455,16 @@ unsafe extern "C" fn report<T: BillingPlugin>(
             })
             .collect();
         let mut rows = std::mem::ManuallyDrop::new(rows);
-        let repr = ReportOut {
+        Ok(Some(ReportOut {
             currency: owned_string(report.currency),
             rows: rows.as_mut_ptr(),
             len: rows.len(),
             capacity: rows.capacity(),
-        };
-        // SAFETY: non-null, and by the ABI a `ReportOut` slot the host owns
-        // for the call.
-        unsafe { out.write(repr) };
-        Ok(status::OK)
-    })
+        }))
+    };
+    // SAFETY: the host passes the instance `init` made, alive for the call,
+    // and a `ReportOut` slot it owns for the call.
+    unsafe { answer(instance, out, "report", error, call) }
 }
 
 unsafe extern "C" fn free_report(report: ReportOut) {

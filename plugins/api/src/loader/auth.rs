@@ -143,11 +143,7 @@ impl AuthPluginHandle {
                 .lookup(authcid)?
                 .ok_or_else(|| library.refused("authorize", "no such user"));
         };
-        let mut out = PrincipalOut {
-            user: OwnedBuf::NONE,
-            domain: OwnedBuf::NONE,
-            roles: 0,
-        };
+        let mut out = PrincipalOut::EMPTY;
         let mut error = OwnedBuf::NONE;
         // SAFETY: as in `scram_credentials`: checked function, live
         // instance, borrowed names, slots owned here.
@@ -176,11 +172,7 @@ impl AuthPluginHandle {
             authzid: StrRef::optional(credentials.authzid.as_deref()),
             password: StrRef::new(&credentials.password),
         };
-        let mut out = PrincipalOut {
-            user: OwnedBuf::NONE,
-            domain: OwnedBuf::NONE,
-            roles: 0,
-        };
+        let mut out = PrincipalOut::EMPTY;
         let mut error = OwnedBuf::NONE;
         // SAFETY: the function comes from the checked table; the instance
         // is alive (borrowed by `self`); the request and its strings are
@@ -199,11 +191,7 @@ impl AuthPluginHandle {
 
     /// Looks a user up without credentials (blocks).
     pub fn lookup(&self, user: &str) -> Result<Option<Principal>, PluginError> {
-        let mut out = PrincipalOut {
-            user: OwnedBuf::NONE,
-            domain: OwnedBuf::NONE,
-            roles: 0,
-        };
+        let mut out = PrincipalOut::EMPTY;
         let mut error = OwnedBuf::NONE;
         // SAFETY: as in `authenticate`: checked function, live instance,
         // borrowed name, slots owned here.
