@@ -23,6 +23,10 @@
 //!   modseqs, flags, dates, bytes, head; a batch with bytes that do not
 //!   match their GUID changes nothing; a record without bytes for a
 //!   message the replica lacks is reported missing;
+//! - a batch without the primary's figures (a page before the last) leaves
+//!   HIGHESTMODSEQ at or above every modseq it applied, a record's or an
+//!   expunge's, so that the replica's next change of its own gets a modseq
+//!   above them all;
 //! - an applied record keeps the SAVEDATE it carries (RFC 8514);
 //! - a mailbox created through `apply_namespace` with a MAILBOXID keeps it
 //!   (STATUS, `account_state`, after a rename), so that a promoted replica
@@ -76,8 +80,8 @@ macro_rules! replication_conformance_tests {
     ($make:expr) => {
         $crate::__replication_conformance_tests!($make;
             state_crc_follows_every_change, records_since_pages, replica_from_records,
-            namespace_ops, change_feed, sync_points, wrong_uid_validity,
-            split_brain_apply);
+            partial_batch_highest_modseq, namespace_ops, change_feed, sync_points,
+            wrong_uid_validity, split_brain_apply);
     };
 }
 
@@ -533,6 +537,122 @@ where
         applied.missing,
         vec![Uid(40)],
         "a record without bytes for a message the replica lacks"
+    );
+}
+
+/// A batch without the primary's figures still raises HIGHESTMODSEQ to
+/// the modseqs it applies (see the module docs).
+pub async fn partial_batch_highest_modseq<S, F>(make: F)
+where
+    S: Replication + Quota + 'static,
+    F: Fn() -> Arc<S>,
+{
+    let primary = make();
+    let replica = make();
+    primary
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..3 {
+        primary
+            .append(&inbox(), message(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let uv = uid_validity(&*primary, &inbox()).await;
+    replica
+        .apply_namespace(
+            ALICE,
+            NamespaceOp::Create {
+                name: MailboxName::inbox(),
+                uid_validity: uv,
+                special_use: None,
+                mailbox_id: None,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("replica CREATE: {e}"));
+    // modseqs far above the replica's own, as on a primary with a history
+    let mut messages = Vec::new();
+    for mut record in all_records(&*primary, &inbox(), uv).await {
+        record.modseq = ModSeq(40 + u64::from(record.uid.0));
+        let content = primary
+            .message_content(&inbox(), uv, record.uid)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        messages.push(ReplicaMessage {
+            record,
+            content: Some(content),
+        });
+    }
+    let top = messages
+        .iter()
+        .map(|m| m.record.modseq)
+        .max()
+        .unwrap_or_else(|| panic!("no records"));
+    let applied = replica
+        .apply_messages(
+            &inbox(),
+            uv,
+            ApplyBatch {
+                messages,
+                ..ApplyBatch::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply_messages: {e}"));
+    assert!(
+        applied.head.highest_modseq >= top,
+        "HIGHESTMODSEQ {} below an applied record's modseq {top}",
+        applied.head.highest_modseq
+    );
+    assert_consistent(&*replica, &inbox(), "after a batch of records").await;
+
+    let expunge = ModSeq(top.0 + 20);
+    let applied = replica
+        .apply_messages(
+            &inbox(),
+            uv,
+            ApplyBatch {
+                expunged: vec![(Uid(2), expunge)],
+                ..ApplyBatch::default()
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("apply_messages: {e}"));
+    assert!(
+        applied.head.highest_modseq >= expunge,
+        "HIGHESTMODSEQ {} below an applied expunge's modseq {expunge}",
+        applied.head.highest_modseq
+    );
+    assert_consistent(&*replica, &inbox(), "after a batch of an expunge").await;
+
+    // The replica's own next change is seen by a client that synced at the
+    // applied modseqs.
+    let owner = replica
+        .open(&inbox(), ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    owner
+        .store(
+            &[Uid(1)],
+            &StoreOp::Add([Flag::Flagged].into_iter().collect()),
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let changed: Vec<Uid> = owner
+        .changes_since(expunge)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .changed
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(
+        changed,
+        vec![Uid(1)],
+        "a local change after the batches is above their modseqs"
     );
 }
 

@@ -37,7 +37,9 @@
 //!   feed and wakes its watch; each mailbox keeps its replication state CRC
 //!   up to date on every insert, flag change and expunge (XOR, no rescan);
 //!   as a replica it applies batches with the primary's UIDVALIDITY, UIDs
-//!   and modseqs, refusing a batch whose bytes do not match their GUID.
+//!   and modseqs, refusing a batch whose bytes do not match their GUID;
+//!   HIGHESTMODSEQ never ends below a modseq the mailbox holds, also after
+//!   a batch that comes without the primary's figures.
 //!
 //! The store checks nothing about who asks: put it behind
 //! [`MailAccess`](mailroom_core::access::MailAccess) for ACLs and quotas.

@@ -139,6 +139,7 @@ impl MailboxState {
         }
         let mut missing = Vec::new();
         let mut top_uid = 0u32;
+        let mut top_modseq = ModSeq(0);
         for ReplicaMessage { record, content } in batch.messages {
             let content: Bytes = match content {
                 Some(c) => c,
@@ -155,6 +156,7 @@ impl MailboxState {
                 _ => Arc::new(MessageSummary::parse(&content)),
             };
             top_uid = top_uid.max(record.uid.0);
+            top_modseq = top_modseq.max(record.modseq);
             self.set_seen_by(record.uid, &record.seen_by);
             self.insert(StoredMessage {
                 uid: record.uid,
@@ -175,6 +177,7 @@ impl MailboxState {
                 self.state_crc.toggle(gone.state_crc());
                 self.expunged.push((uid, modseq));
                 self.set_seen_by(uid, &[]);
+                top_modseq = top_modseq.max(modseq);
             }
         }
         let floor = Uid(top_uid.saturating_add(1));
@@ -182,14 +185,28 @@ impl MailboxState {
             .uid_next
             .max(floor)
             .max(batch.uid_next.unwrap_or(floor));
-        if let Some(h) = batch.highest_modseq {
-            self.highest_modseq = h;
-        }
+        // The primary's figure if given, but never below a modseq this
+        // replica holds (a batch before the last comes without it).
+        let wanted = batch.highest_modseq.unwrap_or(self.highest_modseq);
+        self.highest_modseq = if wanted >= self.highest_modseq {
+            wanted.max(top_modseq)
+        } else {
+            self.held_modseqs()
+                .fold(wanted.max(top_modseq), ModSeq::max)
+        };
         self.notify();
         Ok(Applied {
             head: self.head(),
             missing,
         })
+    }
+
+    /// Every modseq the mailbox holds: its messages' and its expunges'.
+    fn held_modseqs(&self) -> impl Iterator<Item = ModSeq> + '_ {
+        self.messages
+            .values()
+            .map(|m| m.modseq)
+            .chain(self.expunged.iter().map(|&(_, m)| m))
     }
 
     fn set_seen_by(&mut self, uid: Uid, users: &[String]) {
