@@ -22,6 +22,40 @@ async fn fixture(c: &mut Client) {
     }
 }
 
+/// A server, and two sessions of alice's with the fixture in INBOX,
+/// selected in both.
+async fn two_sessions() -> (TestServer, Client, Client) {
+    let srv = start().await;
+    let mut a = Client::login(srv.addr, "alice@example.com").await;
+    let mut b = Client::login(srv.addr, "alice@example.com").await;
+    fixture(&mut a).await;
+    a.ok("SELECT INBOX").await;
+    b.ok("SELECT INBOX").await;
+    (srv, a, b)
+}
+
+/// Logs the sessions out and stops the server.
+async fn finish(srv: TestServer, sessions: impl IntoIterator<Item = Client>) {
+    for mut c in sessions {
+        c.ok("LOGOUT").await;
+    }
+    srv.shutdown().await.unwrap();
+}
+
+/// Sends `command` under `tag` (the tag an UPDATE context is named by)
+/// and reads up to its tagged answer.
+async fn tagged(c: &mut Client, tag: &str, command: &str) -> String {
+    c.send_raw(format!("{tag} {command}\r\n").as_bytes()).await;
+    c.until_tagged(tag).await
+}
+
+/// Opens the sorted context `s1`: the UIDs of the messages matching
+/// `criteria`, by subject, kept up to date.
+async fn sorted_context(c: &mut Client, criteria: &str) -> String {
+    let command = format!("UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 {criteria}");
+    tagged(c, "s1", &command).await
+}
+
 #[tokio::test]
 async fn context_is_advertised_and_partial_returns_windows() {
     let srv = start().await;
@@ -60,21 +94,13 @@ async fn context_is_advertised_and_partial_returns_windows() {
         let r = c.cmd(bad).await;
         assert_eq!(Client::status(&r), "BAD", "{bad}: {r}");
     }
-    c.ok("LOGOUT").await;
-    srv.shutdown().await.unwrap();
+    finish(srv, [c]).await;
 }
 
 #[tokio::test]
 async fn update_notifies_of_other_sessions_changes() {
-    let srv = start().await;
-    let mut a = Client::login(srv.addr, "alice@example.com").await;
-    let mut b = Client::login(srv.addr, "alice@example.com").await;
-    fixture(&mut a).await;
-    a.ok("SELECT INBOX").await;
-    b.ok("SELECT INBOX").await;
-    a.send_raw(b"u1 UID SEARCH RETURN (UPDATE) UNSEEN\r\n")
-        .await;
-    let r = a.until_tagged("u1").await;
+    let (srv, mut a, mut b) = two_sessions().await;
+    let r = tagged(&mut a, "u1", "UID SEARCH RETURN (UPDATE) UNSEEN").await;
     assert_eq!(esearch(&r), vec!["* ESEARCH (TAG \"u1\") UID"], "{r}");
 
     // Another session reads one (it leaves the result), a new unseen
@@ -109,23 +135,14 @@ async fn update_notifies_of_other_sessions_changes() {
     b.append("INBOX", "", &message("h", "newer")).await;
     let r = a.ok("NOOP").await;
     assert!(r.contains("EXISTS") && !r.contains("ESEARCH"), "{r}");
-    a.ok("LOGOUT").await;
-    b.ok("LOGOUT").await;
-    srv.shutdown().await.unwrap();
+    finish(srv, [a, b]).await;
 }
 
 #[tokio::test]
 async fn sorted_context_updates_carry_positions() {
-    let srv = start().await;
-    let mut a = Client::login(srv.addr, "alice@example.com").await;
-    let mut b = Client::login(srv.addr, "alice@example.com").await;
-    fixture(&mut a).await;
-    a.ok("SELECT INBOX").await;
-    b.ok("SELECT INBOX").await;
+    let (srv, mut a, mut b) = two_sessions().await;
     // Subjects: uid 1 "f" ... uid 6 "a": sorted 6,5,4,3,2,1.
-    a.send_raw(b"s1 UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 ALL\r\n")
-        .await;
-    let r = a.until_tagged("s1").await;
+    let r = sorted_context(&mut a, "ALL").await;
     assert!(esearch(&r)[0].ends_with(" UID ALL 6,5,4,3,2,1"), "{r}");
     // "c2" (uid 7) sorts right after "c" (uid 4); "0" (uid 8) first.
     b.append("INBOX", "", &message("c2", "x")).await;
@@ -141,9 +158,7 @@ async fn sorted_context_updates_carry_positions() {
     );
     let r = a.ok("UID SORT RETURN (ALL) (SUBJECT) UTF-8 ALL").await;
     assert!(esearch(&r)[0].ends_with(" UID ALL 8,6,4,7,3,2,1"), "{r}");
-    a.ok("LOGOUT").await;
-    b.ok("LOGOUT").await;
-    srv.shutdown().await.unwrap();
+    finish(srv, [a, b]).await;
 }
 
 /// A sorted context on a flag: messages whose flags change leave it and
@@ -151,16 +166,9 @@ async fn sorted_context_updates_carry_positions() {
 /// was sends nothing (updates re-match only the changed messages).
 #[tokio::test]
 async fn sorted_context_follows_flag_changes() {
-    let srv = start().await;
-    let mut a = Client::login(srv.addr, "alice@example.com").await;
-    let mut b = Client::login(srv.addr, "alice@example.com").await;
-    fixture(&mut a).await;
-    a.ok("SELECT INBOX").await;
-    b.ok("SELECT INBOX").await;
+    let (srv, mut a, mut b) = two_sessions().await;
     // Unseen: uids 2 "e", 4 "c", 6 "a": by subject 6,4,2.
-    a.send_raw(b"s1 UID SORT RETURN (UPDATE ALL) (SUBJECT) UTF-8 UNSEEN\r\n")
-        .await;
-    let r = a.until_tagged("s1").await;
+    let r = sorted_context(&mut a, "UNSEEN").await;
     assert!(esearch(&r)[0].ends_with(" UID ALL 6,4,2"), "{r}");
     b.ok("UID STORE 4 +FLAGS (\\Seen)").await;
     let r = a.ok("NOOP").await;
@@ -183,9 +191,7 @@ async fn sorted_context_follows_flag_changes() {
     assert!(esearch(&r).is_empty(), "the result did not change: {r}");
     let r = a.ok("UID SORT RETURN (ALL) (SUBJECT) UTF-8 UNSEEN").await;
     assert!(esearch(&r)[0].ends_with(" UID ALL 6,3,2"), "{r}");
-    a.ok("LOGOUT").await;
-    b.ok("LOGOUT").await;
-    srv.shutdown().await.unwrap();
+    finish(srv, [a, b]).await;
 }
 
 #[tokio::test]
@@ -195,36 +201,27 @@ async fn contexts_are_bounded_and_refusals_are_noupdate() {
     fixture(&mut c).await;
     c.ok("SELECT INBOX").await;
     // Sequence-number forms: answered, not kept.
-    c.send_raw(b"n1 SEARCH RETURN (UPDATE COUNT) ALL\r\n").await;
-    let r = c.until_tagged("n1").await;
+    let r = tagged(&mut c, "n1", "SEARCH RETURN (UPDATE COUNT) ALL").await;
     assert!(r.contains("* NO [NOUPDATE \"n1\"]"), "{r}");
     assert!(r.contains("COUNT 6") && r.contains("n1 OK"), "{r}");
     for i in 0..mailroom_imap::extension::context::MAX_UPDATE_CONTEXTS {
         let tag = format!("k{i}");
-        c.send_raw(format!("{tag} UID SEARCH RETURN (UPDATE) ALL\r\n").as_bytes())
-            .await;
-        let r = c.until_tagged(&tag).await;
+        let r = tagged(&mut c, &tag, "UID SEARCH RETURN (UPDATE) ALL").await;
         assert!(!r.contains("NOUPDATE") && r.contains(" OK"), "{r}");
     }
-    c.send_raw(b"over UID SEARCH RETURN (UPDATE MIN) ALL\r\n")
-        .await;
-    let r = c.until_tagged("over").await;
+    let r = tagged(&mut c, "over", "UID SEARCH RETURN (UPDATE MIN) ALL").await;
     assert!(r.contains("* NO [NOUPDATE \"over\"]"), "{r}");
     assert!(r.contains("MIN 1") && r.contains("over OK"), "{r}");
     // UPDATE with the tag of a live context is BAD.
-    c.send_raw(b"k0 UID SEARCH RETURN (UPDATE) ALL\r\n").await;
-    let r = c.until_tagged("k0").await;
+    let r = tagged(&mut c, "k0", "UID SEARCH RETURN (UPDATE) ALL").await;
     assert_eq!(Client::status(&r), "BAD", "{r}");
     // A cancelled one frees its place; a new selection drops them all.
     c.ok("CANCELUPDATE \"k0\" \"k1\"").await;
-    c.send_raw(b"again UID SEARCH RETURN (UPDATE) ALL\r\n")
-        .await;
-    let r = c.until_tagged("again").await;
+    let r = tagged(&mut c, "again", "UID SEARCH RETURN (UPDATE) ALL").await;
     assert!(!r.contains("NOUPDATE"), "{r}");
     c.ok("SELECT INBOX").await;
     c.append("INBOX", "", &message("z", "x")).await;
     let r = c.ok("NOOP").await;
     assert!(!r.contains("ESEARCH"), "{r}");
-    c.ok("LOGOUT").await;
-    srv.shutdown().await.unwrap();
+    finish(srv, [c]).await;
 }
