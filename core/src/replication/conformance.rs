@@ -62,6 +62,7 @@ use crate::flags::{Flag, StoreOp};
 use crate::mailbox::{MailboxName, MailboxRef, SpecialUse};
 use crate::message::{InternalDate, NewMessage};
 use crate::quota::{Quota, QuotaLimits};
+use crate::storage::Mailbox;
 use crate::types::{ModSeq, Uid, UidValidity};
 
 /// The MAILBOXID `namespace_ops` creates a mailbox with.
@@ -162,6 +163,51 @@ async fn all_records<S: Replication + ?Sized>(
     page.records
 }
 
+/// Gives ALICE an account with `message(i)` for `i` in `0..n` in INBOX;
+/// INBOX's UIDVALIDITY.
+async fn filled_inbox<S: Replication + ?Sized>(store: &S, n: u32) -> UidValidity {
+    store
+        .ensure_account(ALICE)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    for i in 0..n {
+        store
+            .append(&inbox(), message(i))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    uid_validity(store, &inbox()).await
+}
+
+/// Creates ALICE's INBOX on `replica` through `apply_namespace`, with the
+/// primary's UIDVALIDITY and MAILBOXID.
+async fn replica_inbox<S: Replication + ?Sized>(
+    replica: &S,
+    uv: UidValidity,
+    mailbox_id: Option<MailboxId>,
+) {
+    replica
+        .apply_namespace(
+            ALICE,
+            NamespaceOp::Create {
+                name: MailboxName::inbox(),
+                uid_validity: uv,
+                special_use: None,
+                mailbox_id,
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("replica CREATE with the primary's UIDVALIDITY: {e}"));
+}
+
+/// Adds `flag` to `uids` through `mailbox` (the check fails on an error).
+async fn add_flag(mailbox: &dyn Mailbox, uids: &[Uid], flag: Flag) {
+    mailbox
+        .store(uids, &StoreOp::Add([flag].into_iter().collect()), None)
+        .await
+        .unwrap_or_else(|e| panic!("STORE: {e}"));
+}
+
 /// Checks the head of `mailbox` against its records and digests.
 async fn assert_consistent<S: Replication + ?Sized>(store: &S, mailbox: &MailboxRef, step: &str) {
     let uv = uid_validity(store, mailbox).await;
@@ -237,13 +283,7 @@ where
         .open(&inbox(), BOB)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    bob.store(
-        &[Uid(3)],
-        &StoreOp::Add([Flag::Seen].into_iter().collect()),
-        None,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
+    add_flag(&*bob, &[Uid(3)], Flag::Seen).await;
     assert_consistent(&*store, &inbox(), "after another viewer's STORE").await;
     owner.expunge(None).await.unwrap_or_else(|e| panic!("{e}"));
     assert_consistent(&*store, &inbox(), "after EXPUNGE").await;
@@ -266,30 +306,13 @@ where
     F: Fn() -> Arc<S>,
 {
     let store = make();
-    store
-        .ensure_account(ALICE)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    for i in 0..8 {
-        store
-            .append(&inbox(), message(i))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let uv = uid_validity(&*store, &inbox()).await;
+    let uv = filled_inbox(&*store, 8).await;
     let middle = all_records(&*store, &inbox(), uv).await[3].modseq;
     let owner = store
         .open(&inbox(), ALICE)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    owner
-        .store(
-            &[Uid(2), Uid(7)],
-            &StoreOp::Add([Flag::Deleted].into_iter().collect()),
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    add_flag(&*owner, &[Uid(2), Uid(7)], Flag::Deleted).await;
     owner
         .expunge(Some(&[Uid(2)]))
         .await
@@ -345,16 +368,7 @@ where
 {
     let primary = make();
     let replica = make();
-    primary
-        .ensure_account(ALICE)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    for i in 0..5 {
-        primary
-            .append(&inbox(), message(i))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
+    let uv = filled_inbox(&*primary, 5).await;
     let owner = primary
         .open(&inbox(), ALICE)
         .await
@@ -375,14 +389,7 @@ where
         .open(&inbox(), BOB)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    bob.store(
-        &[Uid(5)],
-        &StoreOp::Add([Flag::Seen].into_iter().collect()),
-        None,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
-    let uv = uid_validity(&*primary, &inbox()).await;
+    add_flag(&*bob, &[Uid(5)], Flag::Seen).await;
     let page = primary
         .records_since(&inbox(), uv, ModSeq(0), Uid(0), usize::MAX)
         .await
@@ -409,18 +416,7 @@ where
         Some(primary_id),
         "account_state gives the MAILBOXID that STATUS shows"
     );
-    replica
-        .apply_namespace(
-            ALICE,
-            NamespaceOp::Create {
-                name: MailboxName::inbox(),
-                uid_validity: uv,
-                special_use: None,
-                mailbox_id: Some(primary_id),
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("replica CREATE with the primary's UIDVALIDITY: {e}"));
+    replica_inbox(&*replica, uv, Some(primary_id)).await;
     assert_eq!(
         uid_validity(&*replica, &inbox()).await,
         uv,
@@ -549,29 +545,8 @@ where
 {
     let primary = make();
     let replica = make();
-    primary
-        .ensure_account(ALICE)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    for i in 0..3 {
-        primary
-            .append(&inbox(), message(i))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let uv = uid_validity(&*primary, &inbox()).await;
-    replica
-        .apply_namespace(
-            ALICE,
-            NamespaceOp::Create {
-                name: MailboxName::inbox(),
-                uid_validity: uv,
-                special_use: None,
-                mailbox_id: None,
-            },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("replica CREATE: {e}"));
+    let uv = filled_inbox(&*primary, 3).await;
+    replica_inbox(&*replica, uv, None).await;
     // modseqs far above the replica's own, as on a primary with a history
     let mut messages = Vec::new();
     for mut record in all_records(&*primary, &inbox(), uv).await {
@@ -590,42 +565,38 @@ where
         .map(|m| m.record.modseq)
         .max()
         .unwrap_or_else(|| panic!("no records"));
-    let applied = replica
-        .apply_messages(
-            &inbox(),
-            uv,
+    let expunge = ModSeq(top.0 + 20);
+    let batches = [
+        (
             ApplyBatch {
                 messages,
                 ..ApplyBatch::default()
             },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("apply_messages: {e}"));
-    assert!(
-        applied.head.highest_modseq >= top,
-        "HIGHESTMODSEQ {} below an applied record's modseq {top}",
-        applied.head.highest_modseq
-    );
-    assert_consistent(&*replica, &inbox(), "after a batch of records").await;
-
-    let expunge = ModSeq(top.0 + 20);
-    let applied = replica
-        .apply_messages(
-            &inbox(),
-            uv,
+            top,
+            "a record's",
+        ),
+        (
             ApplyBatch {
                 expunged: vec![(Uid(2), expunge)],
                 ..ApplyBatch::default()
             },
-        )
-        .await
-        .unwrap_or_else(|e| panic!("apply_messages: {e}"));
-    assert!(
-        applied.head.highest_modseq >= expunge,
-        "HIGHESTMODSEQ {} below an applied expunge's modseq {expunge}",
-        applied.head.highest_modseq
-    );
-    assert_consistent(&*replica, &inbox(), "after a batch of an expunge").await;
+            expunge,
+            "an expunge's",
+        ),
+    ];
+    for (batch, floor, what) in batches {
+        let applied = replica
+            .apply_messages(&inbox(), uv, batch)
+            .await
+            .unwrap_or_else(|e| panic!("apply_messages: {e}"));
+        assert!(
+            applied.head.highest_modseq >= floor,
+            "HIGHESTMODSEQ {} below {what} modseq {floor}",
+            applied.head.highest_modseq
+        );
+        let step = format!("after a batch with {what} modseq");
+        assert_consistent(&*replica, &inbox(), &step).await;
+    }
 
     // The replica's own next change is seen by a client that synced at the
     // applied modseqs.
@@ -633,14 +604,7 @@ where
         .open(&inbox(), ALICE)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    owner
-        .store(
-            &[Uid(1)],
-            &StoreOp::Add([Flag::Flagged].into_iter().collect()),
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    add_flag(&*owner, &[Uid(1)], Flag::Flagged).await;
     let changed: Vec<Uid> = owner
         .changes_since(expunge)
         .await
@@ -1005,17 +969,7 @@ where
     F: Fn() -> Arc<S>,
 {
     let store = make();
-    store
-        .ensure_account(ALICE)
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    for i in 0..5 {
-        store
-            .append(&inbox(), message(i))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let uv = uid_validity(&*store, &inbox()).await;
+    let uv = filled_inbox(&*store, 5).await;
     let split = store
         .status(&inbox(), ALICE)
         .await
@@ -1040,22 +994,8 @@ where
         .open(&inbox(), ALICE)
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    owner
-        .store(
-            &[Uid(1)],
-            &StoreOp::Add([Flag::Flagged].into_iter().collect()),
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    owner
-        .store(
-            &[Uid(2)],
-            &StoreOp::Add([Flag::Deleted].into_iter().collect()),
-            None,
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    add_flag(&*owner, &[Uid(1)], Flag::Flagged).await;
+    add_flag(&*owner, &[Uid(2)], Flag::Deleted).await;
     owner
         .expunge(Some(&[Uid(2)]))
         .await
