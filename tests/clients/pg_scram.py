@@ -17,32 +17,13 @@ per frontend), MR_FRONTEND_CERTS (their certificates).
 Prints one line per login and ALL OK.
 """
 import base64
-import imaplib
-import os
-import poplib
-import ssl
 import sys
 
 import scramp
 
-from common import HOST
+from pg_frontends import IMAPS, check, imap_login, pop3_login
 
-IMAPS = [int(p) for p in os.environ["MR_FRONTEND_IMAPS"].split(",")]
-POP3S = [int(p) for p in os.environ["MR_FRONTEND_POP3S"].split(",")]
-CERTS = os.environ["MR_FRONTEND_CERTS"].split(",")
 user, password, expect = sys.argv[1], sys.argv[2], sys.argv[3]
-
-
-def check(cond, msg):
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
-
-
-def ctx(i):
-    c = ssl.create_default_context(cafile=CERTS[i])
-    c.check_hostname = False
-    return c
 
 
 def scram_answers():
@@ -67,39 +48,30 @@ def b64(data):
     return base64.b64encode(data).decode() or "="
 
 
+def imap_scram(i):
+    def login(m):
+        caps = [c for c in m.capabilities if c.startswith("AUTH=SCRAM")]
+        check("AUTH=SCRAM-SHA-256" in caps, f"frontend {i + 1} capabilities: {caps}")
+        return m.authenticate("SCRAM-SHA-256", scram_answers())
+
+    return login
+
+
+def pop3_scram(p):
+    client = scramp.ScramClient(["SCRAM-SHA-256"], user, password)
+    r = p._shortcmd("AUTH SCRAM-SHA-256 " + b64(client.get_client_first().encode()))
+    client.set_server_first(base64.b64decode(r[2:]).decode())
+    r = p._shortcmd(b64(client.get_client_final().encode()))
+    client.set_server_final(base64.b64decode(r[2:]).decode())
+    p._shortcmd("")
+
+
 for i in range(len(IMAPS)):
-    m = imaplib.IMAP4_SSL(HOST, IMAPS[i], ssl_context=ctx(i), timeout=60)
-    caps = [c for c in m.capabilities if c.startswith("AUTH=SCRAM")]
-    check("AUTH=SCRAM-SHA-256" in caps, f"frontend {i + 1} capabilities: {caps}")
-    try:
-        typ, _ = m.authenticate("SCRAM-SHA-256", scram_answers())
-        outcome = ("ok", typ)
-    except imaplib.IMAP4.error as e:
-        outcome = ("no", str(e))
-    check(outcome[0] == expect, f"frontend {i + 1} IMAP SCRAM: expected {expect}, got {outcome}")
-    if expect == "ok":
-        typ, _ = m.select("INBOX")
-        check(typ == "OK", f"frontend {i + 1} SELECT: {typ}")
-    else:
-        check("AUTHENTICATIONFAILED" in outcome[1], f"frontend {i + 1}: {outcome[1]}")
-    check(m.logout()[0] == "BYE", f"frontend {i + 1}: LOGOUT answered")
-    print(f"frontend {i + 1} imap scram {outcome[0]}")
+    got = imap_login(i, "IMAP SCRAM", expect, imap_scram(i))
+    print(f"frontend {i + 1} imap scram {got}")
     if expect == "no":
         continue
-
-    p = poplib.POP3_SSL(HOST, POP3S[i], context=ctx(i), timeout=60)
-    client = scramp.ScramClient(["SCRAM-SHA-256"], user, password)
-    try:
-        r = p._shortcmd("AUTH SCRAM-SHA-256 " + b64(client.get_client_first().encode()))
-        client.set_server_first(base64.b64decode(r[2:]).decode())
-        r = p._shortcmd(b64(client.get_client_final().encode()))
-        client.set_server_final(base64.b64decode(r[2:]).decode())
-        p._shortcmd("")
-        outcome = ("ok", p.stat())
-    except poplib.error_proto as e:
-        outcome = ("no", str(e))
-    check(outcome[0] == expect, f"frontend {i + 1} POP3 SCRAM: expected {expect}, got {outcome}")
-    check(p.quit().startswith(b"+OK"), f"frontend {i + 1}: QUIT answered")
-    print(f"frontend {i + 1} pop3 scram {outcome[0]}")
+    got = pop3_login(i, "POP3 SCRAM", expect, pop3_scram)
+    print(f"frontend {i + 1} pop3 scram {got}")
 
 print("ALL OK")

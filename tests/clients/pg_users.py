@@ -14,71 +14,34 @@ per frontend), MR_FRONTEND_CERTS (their certificates).
 Prints one line per login and ALL OK.
 """
 import imaplib
-import os
-import poplib
-import ssl
 import sys
 
-from common import HOST
+from pg_frontends import IMAPS, imap, imap_login, outcome, pop3_login
 
-IMAPS = [int(p) for p in os.environ["MR_FRONTEND_IMAPS"].split(",")]
-POP3S = [int(p) for p in os.environ["MR_FRONTEND_POP3S"].split(",")]
-CERTS = os.environ["MR_FRONTEND_CERTS"].split(",")
 user, password, expect = sys.argv[1], sys.argv[2], sys.argv[3]
 
-
-def check(cond, msg):
-    if not cond:
-        print("FAIL:", msg)
-        sys.exit(1)
-
-
-def ctx(i):
-    c = ssl.create_default_context(cafile=CERTS[i])
-    c.check_hostname = False
-    return c
-
-
 for i in range(len(IMAPS)):
-    # IMAP LOGIN
-    m = imaplib.IMAP4_SSL(HOST, IMAPS[i], ssl_context=ctx(i), timeout=60)
-    try:
-        typ, data = m.login(user, password)
-        outcome = ("ok", typ)
-    except imaplib.IMAP4.error as e:
-        outcome = ("no", str(e))
-    check(outcome[0] == expect, f"frontend {i + 1} IMAP LOGIN: expected {expect}, got {outcome}")
-    if expect == "ok":
-        typ, _ = m.select("INBOX")
-        check(typ == "OK", f"frontend {i + 1} SELECT: {typ}")
-    else:
-        check("AUTHENTICATIONFAILED" in outcome[1], f"frontend {i + 1}: {outcome[1]}")
-    check(m.logout()[0] == "BYE", f"frontend {i + 1}: LOGOUT answered")
-    print(f"frontend {i + 1} imap login {outcome[0]}")
+    got = imap_login(i, "IMAP LOGIN", expect, lambda m: m.login(user, password))
+    print(f"frontend {i + 1} imap login {got}")
     if expect == "no":
         continue
 
-    # IMAP AUTHENTICATE PLAIN
-    m = imaplib.IMAP4_SSL(HOST, IMAPS[i], ssl_context=ctx(i), timeout=60)
-    try:
-        typ, _ = m.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode())
-        outcome = ("ok", typ)
-    except imaplib.IMAP4.error as e:
-        outcome = ("no", str(e))
-    check(outcome[0] == expect, f"frontend {i + 1} AUTHENTICATE PLAIN: expected {expect}, got {outcome}")
+    m = imap(i)
+    got = outcome(
+        i,
+        "AUTHENTICATE PLAIN",
+        expect,
+        lambda: m.authenticate("PLAIN", lambda _: f"\0{user}\0{password}".encode()),
+        imaplib.IMAP4.error,
+    )
     m.logout()
-    print(f"frontend {i + 1} imap plain {outcome[0]}")
+    print(f"frontend {i + 1} imap plain {got[0]}")
 
-    # POP3 USER/PASS
-    p = poplib.POP3_SSL(HOST, POP3S[i], context=ctx(i), timeout=60)
-    p.user(user)
-    try:
+    def pass_(p):
+        p.user(user)
         p.pass_(password)
-        outcome = ("ok", p.stat())
-    except poplib.error_proto as e:
-        outcome = ("no", str(e))
-    check(outcome[0] == expect, f"frontend {i + 1} POP3 PASS: expected {expect}, got {outcome}")
-    check(p.quit().startswith(b"+OK"), f"frontend {i + 1}: QUIT answered")
-    print(f"frontend {i + 1} pop3 {outcome[0]}")
+
+    got = pop3_login(i, "POP3 PASS", expect, pass_)
+    print(f"frontend {i + 1} pop3 {got}")
 
 print("ALL OK")
