@@ -648,6 +648,18 @@ struct Resync {
     uids: Vec<u32>,
 }
 
+/// A `SELECT ... (QRESYNC ...)` as sent and answered: what its checks
+/// read.
+struct Resynced<'a> {
+    /// What the client knew.
+    rs: &'a Resync,
+    /// The SELECT's answer.
+    a: &'a model::Absorbed,
+    ex: &'a Exchange,
+    /// When it was sent.
+    s: u64,
+}
+
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
@@ -973,8 +985,14 @@ impl Client {
                 &ex,
             );
         }
-        if let Some(rs) = &resync {
-            self.check_vanished_earlier(&mut m, rs, &a, &ex, s);
+        let resynced = resync.as_ref().map(|rs| Resynced {
+            rs,
+            a: &a,
+            ex: &ex,
+            s,
+        });
+        if let Some(q) = &resynced {
+            self.check_vanished_earlier(&mut m, q);
         }
         let n = self.view.as_ref().map_or(0, |v| v.uids.len());
         let recent = a.recent.unwrap_or(0);
@@ -994,9 +1012,9 @@ impl Client {
         let r2 = m.tick();
         let a2 = self.absorb(&mut m, &ex2, s2, r2);
         self.check_seq_fetch(&mut m, &ex2, &a2, 1, n as u32);
-        if let Some(rs) = &resync {
+        if let Some(q) = &resynced {
             // (once the FETCH told every UID of the view)
-            self.check_changed_since(&mut m, rs, &a, &ex, s);
+            self.check_changed_since(&mut m, q);
         }
         let recent_seen = {
             let v = self.view.as_ref().context("view")?;
@@ -1082,14 +1100,8 @@ impl Client {
     /// `modseq`: the client saw them after its SELECT answered that
     /// HIGHESTMODSEQ). (That `VANISHED (EARLIER)` names no live message is
     /// checked for every response, in the model.)
-    fn check_vanished_earlier(
-        &self,
-        m: &mut Model,
-        rs: &Resync,
-        a: &model::Absorbed,
-        ex: &Exchange,
-        s: u64,
-    ) {
+    fn check_vanished_earlier(&self, m: &mut Model, q: &Resynced<'_>) {
+        let Resynced { rs, a, ex, s } = *q;
         let Some(v) = self.view.as_ref() else { return };
         let (user, mailbox) = (v.user, v.mailbox);
         let bm = m.boxm(user, mailbox);
@@ -1130,14 +1142,8 @@ impl Client {
     /// message of its known-uids still in the view and known to have
     /// changed after the client's `modseq` before it was sent; called once
     /// the view knows its UIDs.
-    fn check_changed_since(
-        &self,
-        m: &mut Model,
-        rs: &Resync,
-        a: &model::Absorbed,
-        ex: &Exchange,
-        s: u64,
-    ) {
+    fn check_changed_since(&self, m: &mut Model, q: &Resynced<'_>) {
+        let Resynced { rs, a, ex, s } = *q;
         let Some(v) = self.view.as_ref() else { return };
         let (user, mailbox) = (v.user, v.mailbox);
         let in_view: BTreeSet<u32> = v.known_uids().into_iter().collect();
@@ -1190,17 +1196,13 @@ impl Client {
             2 => "BODY.PEEK[HEADER] RFC822.SIZE",
             _ => "BODY.PEEK[HEADER] BODY.PEEK[TEXT]",
         };
-        let (ex, s) = self.timed(Cmd::Fetch, |c| {
-            c.exec(&format!("UID FETCH {} (UID {items})", join(&uids)))
-        })?;
-        let shared = self.shared.clone();
-        let mut m = shared.model();
-        let r = m.tick();
-        let a = self.absorb(&mut m, &ex, s, r);
-        if a.status != "OK" {
-            self.violation(&mut m, "UID FETCH of bodies refused", &ex);
-        }
-        Ok(())
+        let command = format!("UID FETCH {} (UID {items})", join(&uids));
+        self.answered_ok(
+            Cmd::Fetch,
+            "UID FETCH of bodies refused",
+            |c| c.exec(&command),
+            |_, _, _, _| {},
+        )
     }
 
     /// A non-UID FETCH of `lo:hi`: no EXPUNGE in it, every message answered
@@ -1299,17 +1301,13 @@ impl Client {
         } else {
             ""
         };
-        let (ex, s) = self.timed(Cmd::Fetch, |c| {
-            c.exec(&format!("UID FETCH {set} (UID FLAGS MODSEQ{size})"))
-        })?;
-        let shared = self.shared.clone();
-        let mut m = shared.model();
-        let r = m.tick();
-        let a = self.absorb(&mut m, &ex, s, r);
-        if a.status != "OK" {
-            self.violation(&mut m, "UID FETCH refused", &ex);
-        }
-        Ok(())
+        let command = format!("UID FETCH {set} (UID FLAGS MODSEQ{size})");
+        self.answered_ok(
+            Cmd::Fetch,
+            "UID FETCH refused",
+            |c| c.exec(&command),
+            |_, _, _, _| {},
+        )
     }
 
     /// `UID FETCH 1:* (UID FLAGS) (CHANGEDSINCE m)` with `m` a MODSEQ the
@@ -2004,28 +2002,45 @@ impl Client {
 
     fn idle(&mut self) -> Result<()> {
         let wait = Duration::from_millis(self.rng.random_range(50..500));
-        let (ex, s) = self.timed(Cmd::Idle, |c| c.idle(wait))?;
-        let shared = self.shared.clone();
-        let mut m = shared.model();
-        let r = m.tick();
-        let a = self.absorb(&mut m, &ex, s, r);
-        if a.status != "OK" {
-            self.violation(&mut m, "IDLE refused", &ex);
-        }
-        self.check_caught_up(&mut m, &ex, s);
-        Ok(())
+        self.answered_ok(
+            Cmd::Idle,
+            "IDLE refused",
+            |c| c.idle(wait),
+            Self::check_caught_up,
+        )
     }
 
     fn noop(&mut self) -> Result<()> {
-        let (ex, s) = self.timed(Cmd::Noop, |c| c.exec("NOOP"))?;
+        self.answered_ok(
+            Cmd::Noop,
+            "NOOP refused",
+            |c| c.exec("NOOP"),
+            Self::check_caught_up,
+        )
+    }
+
+    /// Sends a command (timed) that must be answered OK (else the
+    /// violation `refused`), absorbs its answer, then runs `check` (given
+    /// the exchange and when it was sent) under the same model lock.
+    fn answered_ok<F>(
+        &mut self,
+        cmd: Cmd,
+        refused: &str,
+        send: F,
+        check: fn(&Self, &mut Model, &Exchange, u64),
+    ) -> Result<()>
+    where
+        F: FnOnce(&mut Conn) -> Result<Exchange>,
+    {
+        let (ex, s) = self.timed(cmd, send)?;
         let shared = self.shared.clone();
         let mut m = shared.model();
         let r = m.tick();
         let a = self.absorb(&mut m, &ex, s, r);
         if a.status != "OK" {
-            self.violation(&mut m, "NOOP refused", &ex);
+            self.violation(&mut m, refused, &ex);
         }
-        self.check_caught_up(&mut m, &ex, s);
+        check(self, &mut m, &ex, s);
         Ok(())
     }
 
