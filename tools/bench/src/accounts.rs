@@ -30,7 +30,6 @@
 //! come from many loopback addresses (127.0.x.y) so the per-IP connection
 //! limit is not what is measured.
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -290,20 +289,8 @@ fn parallel(n: usize, clients: usize, work: impl Fn(usize) -> Result<()> + Sync)
 
 /// Fills INBOX of `user` with `n` messages (32 APPENDs in flight).
 fn fill(port: u16, user: &str, n: usize) -> Result<()> {
-    let mut c = Client::login(port, user, PASSWORD)?;
-    let mut pending = VecDeque::new();
-    for i in 0..n {
-        pending.push_back(c.send_append("INBOX", &crate::small_message(i))?);
-        if pending.len() >= 32 {
-            let tag = pending.pop_front().context("tag")?;
-            c.read_until(&tag)?;
-        }
-    }
-    while let Some(tag) = pending.pop_front() {
-        c.read_until(&tag)?;
-    }
-    c.run("LOGOUT").ok();
-    Ok(())
+    let c = Client::login(port, user, PASSWORD)?;
+    crate::append_pipelined(c, "INBOX", 0..n, crate::small_message)
 }
 
 fn login_select_logout(port: u16, user: &str) -> Result<()> {

@@ -409,20 +409,7 @@ fn measure(
 /// Adds the bench recipients after the first (which `Mailroomd::launch` adds).
 fn mailroomd_users(m: &Mailroomd, count: usize) -> Result<()> {
     for i in 1..count {
-        let mut add = Command::new(&m.bin)
-            .arg("--config")
-            .arg(&m.config)
-            .args(["user", "add", &recipient(i), "--password-stdin"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .spawn()?;
-        add.stdin
-            .take()
-            .context("stdin")?
-            .write_all(format!("{PASSWORD}\n").as_bytes())?;
-        if !add.wait()?.success() {
-            bail!("mailroomd user add failed");
-        }
+        crate::add_user(&m.bin, &m.config, &recipient(i))?;
     }
     Ok(())
 }

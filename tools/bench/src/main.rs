@@ -279,20 +279,7 @@ impl Mailroomd {
             ),
         )?;
         for user in users {
-            let mut add = Command::new(&bin)
-                .arg("--config")
-                .arg(&config)
-                .args(["user", "add", user, "--password-stdin"])
-                .stdin(Stdio::piped())
-                .stdout(Stdio::null())
-                .spawn()?;
-            add.stdin
-                .take()
-                .context("stdin")?
-                .write_all(format!("{PASSWORD}\n").as_bytes())?;
-            if !add.wait()?.success() {
-                bail!("mailroomd user add {user} failed");
-            }
+            add_user(&bin, &config, user)?;
         }
         let mut child = Command::new(&bin)
             .arg("--config")
@@ -470,7 +457,12 @@ fn populate_parallel(
         let workers: Vec<_> = (0..connections)
             .map(|k| {
                 s.spawn(move || {
-                    append_pipelined(port, mailbox, (k..count).step_by(connections), make)
+                    append_pipelined(
+                        Client::login(port, USER, PASSWORD)?,
+                        mailbox,
+                        (k..count).step_by(connections),
+                        make,
+                    )
                 })
             })
             .collect();
@@ -483,14 +475,33 @@ fn populate_parallel(
     Ok(t.elapsed())
 }
 
-/// APPENDs `make(i)` for each `i` over a new connection, 32 in flight.
+/// Adds `user` with [`PASSWORD`] to the mailroomd of `config`.
+fn add_user(bin: &Path, config: &Path, user: &str) -> Result<()> {
+    let mut add = Command::new(bin)
+        .arg("--config")
+        .arg(config)
+        .args(["user", "add", user, "--password-stdin"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()?;
+    add.stdin
+        .take()
+        .context("stdin")?
+        .write_all(format!("{PASSWORD}\n").as_bytes())?;
+    if !add.wait()?.success() {
+        bail!("mailroomd user add {user} failed");
+    }
+    Ok(())
+}
+
+/// APPENDs `make(i)` for each `i` to `mailbox` over the logged-in
+/// connection `c`, 32 in flight, then logs out.
 fn append_pipelined(
-    port: u16,
+    mut c: Client,
     mailbox: &str,
     numbers: impl Iterator<Item = usize>,
     make: fn(usize) -> Vec<u8>,
 ) -> Result<()> {
-    let mut c = Client::login(port, USER, PASSWORD)?;
     let mut pending = std::collections::VecDeque::new();
     for i in numbers {
         pending.push_back(c.send_append(mailbox, &make(i))?);
