@@ -717,8 +717,8 @@ pub enum FetchAttr {
         peek: bool,
         /// The section.
         section: Section,
-        /// `<origin.length>`.
-        partial: Option<(u32, u32)>,
+        /// `<origin.length>`, both `number64` (RFC 9051 §9 `partial`).
+        partial: Option<(u64, u64)>,
     },
     /// `BINARY[part]<partial>` or `BINARY.PEEK[...]` (RFC 3516): the part
     /// with its content transfer encoding undone.
@@ -727,8 +727,8 @@ pub enum FetchAttr {
         peek: bool,
         /// Part numbers (empty: the whole message).
         part: Vec<u32>,
-        /// `<origin.length>`, of the decoded bytes.
-        partial: Option<(u32, u32)>,
+        /// `<origin.length>`, of the decoded bytes, both `number64`.
+        partial: Option<(u64, u64)>,
     },
     /// `BINARY.SIZE[part]` (RFC 3516): the size of the decoded part.
     BinarySize {

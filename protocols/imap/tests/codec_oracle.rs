@@ -278,7 +278,7 @@ fn fetch_attr(a: &MessageDataItemName<'_>) -> Option<FetchAttr> {
         } => FetchAttr::BodySection {
             peek: *peek,
             section: section(s),
-            partial: partial.map(|(o, l)| (o, l.get())),
+            partial: partial.map(|(o, l)| (u64::from(o), u64::from(l.get()))),
         },
         MessageDataItemName::BodyStructure => FetchAttr::BodyStructure,
         MessageDataItemName::Envelope => FetchAttr::Envelope,
@@ -597,13 +597,19 @@ fn oracle_supports(c: &Command) -> bool {
         | Command::Compress(_)
         // NOTIFY: not in imap-codec
         | Command::Notify(_) => false,
-        // BINARY (the workspace builds imap-codec without ext_binary)
+        // BINARY (the workspace builds imap-codec without ext_binary);
+        // partials past 32 bits (RFC 9051's number64; imap-codec follows
+        // RFC 3501)
         Command::Fetch { items, .. } => !items.iter().any(|i| {
-            matches!(
-                i,
-                mailroom_imap::command::FetchAttr::Binary { .. }
-                    | mailroom_imap::command::FetchAttr::BinarySize { .. }
-            )
+            use mailroom_imap::command::FetchAttr;
+            match i {
+                FetchAttr::Binary { .. } | FetchAttr::BinarySize { .. } => true,
+                FetchAttr::BodySection {
+                    partial: Some((o, l)),
+                    ..
+                } => *o > u64::from(u32::MAX) || *l > u64::from(u32::MAX),
+                _ => false,
+            }
         }),
         Command::List(a) => {
             a.selection.is_empty() && a.returns == ListReturn::default() && a.patterns.len() == 1

@@ -239,6 +239,36 @@ async fn unsolicited_fetch_includes_uid() {
     assert!(!r.contains("UID"), "{r}");
 }
 
+/// RFC 9051 Appendix E item 1: `partial` takes `number64`, so an origin
+/// past 4 GiB is an empty string (the message is shorter), not `BAD`, for
+/// BODY and BINARY alike, and a length past 4 GiB is the rest. (The parser
+/// is shared: an IMAP4rev1 session gets the same.)
+#[tokio::test]
+async fn partials_take_64_bit_numbers() {
+    let srv = start().await;
+    let mut c = rev2(srv.addr, "alice@example.com").await;
+    c.append("INBOX", "", &message("a", "hello")).await;
+    c.ok("SELECT INBOX").await;
+    let r = c
+        .ok("FETCH 1 (BODY.PEEK[]<5000000000.10> BINARY.PEEK[1]<4294967296.5> BODY.PEEK[TEXT]<2.5000000000>)")
+        .await;
+    assert!(r.contains("BODY[]<5000000000> {0}\r\n"), "{r}");
+    assert!(r.contains("BINARY[1]<4294967296> {0}\r\n"), "{r}");
+    let whole = c.ok("FETCH 1 (BODY.PEEK[TEXT])").await;
+    let text = whole.split("BODY[TEXT] {").nth(1).unwrap();
+    let (len, rest) = text.split_once("}\r\n").unwrap();
+    let len: usize = len.parse().unwrap();
+    assert!(
+        r.contains(&format!(
+            "BODY[TEXT]<2> {{{}}}\r\n{}",
+            len - 2,
+            &rest[2..len]
+        )),
+        "{r}"
+    );
+    srv.shutdown().await.unwrap();
+}
+
 /// RFC 9051 Appendix E items 7 and 8 (§6.4.7, §6.4.8): MOVE answers
 /// COPYUID as UID MOVE does, and neither COPY nor MOVE creates a missing
 /// target; both answer `NO [TRYCREATE]` and leave the messages alone.

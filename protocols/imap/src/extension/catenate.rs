@@ -399,7 +399,7 @@ async fn resolve(
     let content = mailbox.content(uid).await.map_err(store_err)?;
     let data = section_bytes(&summary, Some(&content), &parsed.section).ok_or_else(bad)?;
     Ok(match parsed.partial {
-        Some((offset, len)) => partial(data, offset, len.unwrap_or(u32::MAX)),
+        Some((offset, len)) => partial(data, u64::from(offset), len.map_or(u64::MAX, u64::from)),
         None => data,
     })
 }

@@ -11,9 +11,12 @@
 //! 1. **64-bit message and body part sizes.** Sizes are written as 64-bit
 //!    numbers already (RFC822.SIZE, BINARY.SIZE, STATUS SIZE). Appendix D
 //!    lets a server keep its messages under 4 GiB, which the stores and
-//!    APPENDLIMIT do. Not done: a FETCH partial (`<origin.length>`) is
-//!    still parsed as 32-bit, so `<5000000000.10>` is answered BAD rather
-//!    than as an empty substring (RFC 9051's `partial` takes `number64`).
+//!    APPENDLIMIT do. A FETCH partial (`BODY[...]<origin.length>`,
+//!    `BINARY[...]<origin.length>`) takes RFC 9051's `number64` for both
+//!    numbers (up to 2^63-1), in both versions: `<5000000000.10>` is an
+//!    empty substring labelled `<5000000000>`, and a length past the end is
+//!    the rest. Tested (the parser test and `partials_take_64_bit_numbers`,
+//!    which was answered BAD before).
 //! 2. **Extensions folded in**: NAMESPACE, UNSELECT, UIDPLUS, ESEARCH,
 //!    SEARCHRES, ENABLE, IDLE, SASL-IR, LIST-EXTENDED, LIST-STATUS, MOVE,
 //!    LITERAL-, the ABNF of RFC 4466, the response codes of RFC 5530, the

@@ -225,14 +225,16 @@ fn header_list(c: &mut Cursor<'_>) -> PResult<Vec<String>> {
     c.list(false, |c| utf8(c.astring()?))
 }
 
-/// `partial = "<" number "." nz-number ">"`
-fn partial(c: &mut Cursor<'_>) -> PResult<Option<(u32, u32)>> {
+/// `partial = "<" number64 "." nz-number64 ">"` (RFC 9051 §9; RFC 3501
+/// had 32-bit numbers): an origin past the end is an empty string, not an
+/// error (RFC 9051 Appendix E item 1).
+fn partial(c: &mut Cursor<'_>) -> PResult<Option<(u64, u64)>> {
     if !c.eat(b'<') {
         return Ok(None);
     }
-    let origin = c.number()?;
+    let origin = c.number64()?;
     c.expect(b'.', "expected '.' in partial")?;
-    let len = c.nz_number()?;
+    let len = c.nz_number64()?;
     c.expect(b'>', "expected '>' to end partial")?;
     Ok(Some((origin, len)))
 }

@@ -425,6 +425,14 @@ impl<'a> Cursor<'a> {
             .ok_or_else(|| SyntaxError::new("number out of range"))
     }
 
+    /// `nz-number64` (RFC 9051).
+    pub(crate) fn nz_number64(&mut self) -> PResult<u64> {
+        match self.number64()? {
+            0 => err("number must not be zero"),
+            n => Ok(n),
+        }
+    }
+
     /// `sequence-set / "$"` (RFC 5182): `None` for `$`, the saved search
     /// result (see [`crate::extension::searchres`]).
     pub(crate) fn seq_set_or_saved(&mut self) -> PResult<Option<SeqSet>> {

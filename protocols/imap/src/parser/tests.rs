@@ -916,6 +916,23 @@ fn fetch_macros_and_items() {
     assert!(bad("a FETCH 1 BODY[MIME]").contains("MIME"));
     assert!(bad("a FETCH 1 BODY[0]").contains("zero"));
     assert!(bad("a FETCH 1 BODY[1]<0.0>").contains("zero"));
+    // RFC 9051 `partial`: number64 both (RFC 3501 had 32 bits), up to 2^63-1.
+    assert_eq!(
+        items("a FETCH 1 (BODY[]<5000000000.10> BINARY.PEEK[1]<0.9223372036854775807>)"),
+        vec![
+            FetchAttr::BodySection {
+                peek: false,
+                section: Section::default(),
+                partial: Some((5_000_000_000, 10))
+            },
+            FetchAttr::Binary {
+                peek: true,
+                part: vec![1],
+                partial: Some((0, 9_223_372_036_854_775_807))
+            },
+        ]
+    );
+    assert!(bad("a FETCH 1 BODY[]<9223372036854775808.1>").contains("range"));
     assert!(bad("a FETCH 1 BODY[1.]").contains("section"));
     assert!(bad("a FETCH 1 FOO").contains("FETCH"));
     assert!(bad("a FETCH 0 FLAGS").contains("sequence"));

@@ -375,8 +375,8 @@ pub enum FetchItem {
     BodySection {
         /// How to label it.
         label: SectionLabel,
-        /// `<origin>` when a partial fetch was asked for.
-        origin: Option<u32>,
+        /// `<origin>` when a partial fetch was asked for (`number64`).
+        origin: Option<u64>,
         /// The data; `None` writes NIL.
         data: Option<Bytes>,
     },
@@ -385,8 +385,8 @@ pub enum FetchItem {
     Binary {
         /// The part numbers.
         part: Vec<u32>,
-        /// `<origin>` when a partial fetch was asked for.
-        origin: Option<u32>,
+        /// `<origin>` when a partial fetch was asked for (`number64`).
+        origin: Option<u64>,
         /// The data; `None` writes NIL.
         data: Option<Bytes>,
     },

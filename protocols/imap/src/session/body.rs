@@ -121,11 +121,27 @@ fn slice(content: &Bytes, offset: u64, len: u64) -> Option<Bytes> {
     Some(content.slice(start..end))
 }
 
-/// Applies `<origin.length>` to section data.
-pub(crate) fn partial(data: Bytes, origin: u32, length: u32) -> Bytes {
-    let start = (origin as usize).min(data.len());
-    let end = start.saturating_add(length as usize).min(data.len());
+/// Applies `<origin.length>` to section data: the bytes from `origin`, at
+/// most `length` of them; empty when `origin` is at or past the end.
+pub(crate) fn partial(data: Bytes, origin: u64, length: u64) -> Bytes {
+    let total = data.len();
+    let start = usize::try_from(origin).map_or(total, |o| o.min(total));
+    let end = start
+        .saturating_add(usize::try_from(length).unwrap_or(usize::MAX))
+        .min(total);
     data.slice(start..end)
+}
+
+/// A FETCH item's `<origin.length>` applied to its data: the origin to
+/// label the response with and the bytes.
+pub(crate) fn apply_partial(
+    range: Option<(u64, u64)>,
+    data: Option<Bytes>,
+) -> (Option<u64>, Option<Bytes>) {
+    match range {
+        Some((origin, len)) => (Some(origin), data.map(|d| partial(d, origin, len))),
+        None => (None, data),
+    }
 }
 
 /// The header lines whose field names are (`keep`) or are not in `names`,
@@ -205,7 +221,10 @@ mod tests {
         let b = Bytes::from_static(b"0123456789");
         assert_eq!(&partial(b.clone(), 2, 3)[..], b"234");
         assert_eq!(&partial(b.clone(), 8, 10)[..], b"89");
-        assert!(partial(b, 20, 1).is_empty());
+        assert!(partial(b.clone(), 20, 1).is_empty());
+        // 64-bit origins and lengths (RFC 9051 `partial`).
+        assert!(partial(b.clone(), 5_000_000_000, 10).is_empty());
+        assert_eq!(&partial(b, 7, u64::MAX)[..], b"789");
     }
 
     fn part(kind: PartKind, h: u64, b: u64, len: u64) -> BodyPart {

@@ -190,20 +190,17 @@ pub fn fetch_attr() -> impl Strategy<Value = FetchAttr> {
         Just(FetchAttr::BodyStructure),
         Just(FetchAttr::Uid),
         Just(FetchAttr::ModSeq),
-        (
-            any::<bool>(),
-            section(),
-            option::of((any::<u32>(), 1u32..=u32::MAX))
-        )
-            .prop_map(|(peek, section, partial)| FetchAttr::BodySection {
+        (any::<bool>(), section(), option::of(partial())).prop_map(|(peek, section, partial)| {
+            FetchAttr::BodySection {
                 peek,
                 section,
-                partial
-            }),
+                partial,
+            }
+        }),
         (
             any::<bool>(),
             vec(1u32..=u32::MAX, 0..4),
-            option::of((any::<u32>(), 1u32..=u32::MAX))
+            option::of(partial())
         )
             .prop_map(|(peek, part, partial)| FetchAttr::Binary {
                 peek,
@@ -211,6 +208,16 @@ pub fn fetch_attr() -> impl Strategy<Value = FetchAttr> {
                 partial
             }),
         vec(1u32..=u32::MAX, 0..4).prop_map(|part| FetchAttr::BinarySize { part }),
+    ]
+}
+
+/// `<origin.length>`: `number64` and `nz-number64` (RFC 9051), mostly in
+/// 32 bits as clients send them.
+fn partial() -> impl Strategy<Value = (u64, u64)> {
+    const NUMBER64_MAX: u64 = 0x7fff_ffff_ffff_ffff;
+    prop_oneof![
+        3 => (0..=u64::from(u32::MAX), 1..=u64::from(u32::MAX)),
+        1 => (0..=NUMBER64_MAX, 1..=NUMBER64_MAX),
     ]
 }
 

@@ -15,7 +15,7 @@ use mailroom_core::{
     Error, Flag, Flags, Mailbox, MessageMeta, MessageSummary, ModSeq, SeqSet, StoreOp, Uid,
 };
 
-use super::super::body::{from_summary_only, partial, section_bytes};
+use super::super::body::{apply_partial, from_summary_only, section_bytes};
 use super::super::{Reply, ResponseStream, State, error_response};
 use crate::command::{FetchAttr, Section};
 use crate::extension::binary::{self, Undecodable};
@@ -398,10 +398,7 @@ fn build_items(
                     }
                     Some(section_bytes(s, content, section).unwrap_or_default())
                 });
-                let (origin, data) = match range {
-                    Some((origin, len)) => (Some(*origin), data.map(|d| partial(d, *origin, *len))),
-                    None => (None, data),
-                };
+                let (origin, data) = apply_partial(*range, data);
                 FetchItem::BodySection {
                     label: SectionLabel::Body(section.clone()),
                     origin,
@@ -417,10 +414,7 @@ fn build_items(
                     (Some(s), Some(c)) => Some(binary::decoded_part(s, c, part)?),
                     _ => None,
                 };
-                let (origin, data) = match range {
-                    Some((origin, len)) => (Some(*origin), data.map(|d| partial(d, *origin, *len))),
-                    None => (None, data),
-                };
+                let (origin, data) = apply_partial(*range, data);
                 FetchItem::Binary {
                     part: part.clone(),
                     origin,
