@@ -1,7 +1,8 @@
 //! UIDONLY (RFC 9586) over a socket: advertised and enabled; every command
 //! and argument that takes sequence numbers refused with `BAD
 //! [UIDREQUIRED]` and nothing changed by it; FETCH responses as
-//! `* uid UIDFETCH`, expunges as VANISHED, in command answers, after
+//! `* uid UIDFETCH` (a `UID` item only when asked for), expunges as
+//! VANISHED, in command answers, after
 //! other sessions' changes, during IDLE, with CONDSTORE/QRESYNC, NOTIFY,
 //! CONTEXT UPDATE, SEARCHRES and IMAP4rev2 (see `extension/uidonly.rs`).
 
@@ -126,9 +127,9 @@ async fn sequence_numbers_are_refused_with_uidrequired_and_change_nothing() {
     assert_eq!(
         untagged(&r, "UIDFETCH"),
         vec![
-            "* 3 UIDFETCH (UID 3 FLAGS ())",
-            "* 4 UIDFETCH (UID 4 FLAGS ())",
-            "* 5 UIDFETCH (UID 5 FLAGS ())",
+            "* 3 UIDFETCH (FLAGS ())",
+            "* 4 UIDFETCH (FLAGS ())",
+            "* 5 UIDFETCH (FLAGS ())",
         ],
         "{r}"
     );
@@ -171,8 +172,8 @@ async fn uid_fetch_and_uid_store_answer_uidfetch() {
     assert_eq!(
         untagged(&r, "UIDFETCH"),
         vec![
-            "* 4 UIDFETCH (UID 4 FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {14}",
-            "* 5 UIDFETCH (UID 5 FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {14}",
+            "* 4 UIDFETCH (FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {14}",
+            "* 5 UIDFETCH (FLAGS () BODY[HEADER.FIELDS (SUBJECT)] {14}",
         ],
         "{r}"
     );
@@ -181,26 +182,33 @@ async fn uid_fetch_and_uid_store_answer_uidfetch() {
     assert_eq!(
         untagged(&r, "UIDFETCH"),
         vec![
-            "* 3 UIDFETCH (FLAGS (\\Flagged) UID 3)",
-            "* 5 UIDFETCH (FLAGS (\\Flagged) UID 5)",
+            "* 3 UIDFETCH (FLAGS (\\Flagged))",
+            "* 5 UIDFETCH (FLAGS (\\Flagged))",
         ],
         "{r}"
     );
     // A body fetch without PEEK reports the new \Seen in the same response.
     let r = c.ok("UID FETCH 4 (BODY[TEXT])").await;
     let line = untagged(&r, "UIDFETCH");
-    assert!(
-        line[0].starts_with("* 4 UIDFETCH (UID 4 BODY[TEXT] "),
-        "{r}"
-    );
+    assert!(line[0].starts_with("* 4 UIDFETCH (BODY[TEXT] "), "{r}");
     assert!(r.contains("FLAGS (\\Seen)"), "{r}");
     // CONDSTORE: MODSEQ in the items.
     let r = c.ok("UID FETCH 3 (FLAGS MODSEQ)").await;
     assert!(
-        untagged(&r, "UIDFETCH")[0].starts_with("* 3 UIDFETCH (UID 3 FLAGS (\\Flagged) MODSEQ ("),
+        untagged(&r, "UIDFETCH")[0].starts_with("* 3 UIDFETCH (FLAGS (\\Flagged) MODSEQ ("),
         "{r}"
     );
     assert!(sequence_numbered(&r).is_empty(), "{r}");
+    // The UID item only when asked for (RFC 9586 §3.3), where it goes.
+    let r = c.ok("UID FETCH 3:4 (FLAGS UID)").await;
+    assert_eq!(
+        untagged(&r, "UIDFETCH"),
+        vec![
+            "* 3 UIDFETCH (FLAGS (\\Flagged) UID 3)",
+            "* 4 UIDFETCH (FLAGS (\\Seen) UID 4)",
+        ],
+        "{r}"
+    );
     srv.shutdown().await.unwrap();
 }
 
@@ -253,10 +261,7 @@ async fn other_sessions_changes_and_idle_use_uids() {
     other.ok("STORE 2 +FLAGS (\\Answered)").await;
     other.append("INBOX", "", &message("f", "x")).await;
     let r = c.ok("NOOP").await;
-    assert!(
-        r.contains("* 4 UIDFETCH (FLAGS (\\Answered) UID 4)\r\n"),
-        "{r}"
-    );
+    assert!(r.contains("* 4 UIDFETCH (FLAGS (\\Answered))\r\n"), "{r}");
     assert!(r.contains("* 4 EXISTS\r\n"), "{r}");
     // With CONDSTORE the MODSEQ comes along.
     c.ok("ENABLE CONDSTORE").await;
@@ -264,7 +269,7 @@ async fn other_sessions_changes_and_idle_use_uids() {
     let r = c.ok("NOOP").await;
     let line = untagged(&r, "UIDFETCH");
     assert!(
-        line[0].starts_with("* 5 UIDFETCH (FLAGS (\\Seen) UID 5 MODSEQ ("),
+        line[0].starts_with("* 5 UIDFETCH (FLAGS (\\Seen) MODSEQ ("),
         "{r}"
     );
     // During IDLE: flag changes, new messages and expunges, pushed.
@@ -272,7 +277,10 @@ async fn other_sessions_changes_and_idle_use_uids() {
     assert!(c.read_response().await.unwrap().starts_with('+'));
     other.ok("UID STORE 3 +FLAGS (\\Flagged)").await;
     let r = until_line(&mut c, "* 3 UIDFETCH").await;
-    assert!(r.contains("FLAGS (\\Flagged) UID 3 MODSEQ ("), "{r}");
+    assert!(
+        r.contains("* 3 UIDFETCH (FLAGS (\\Flagged) MODSEQ ("),
+        "{r}"
+    );
     other.ok("UID STORE 4 +FLAGS.SILENT (\\Deleted)").await;
     other.ok("EXPUNGE").await;
     let r = until_line(&mut c, "* VANISHED").await;
@@ -304,10 +312,7 @@ async fn select_without_unseen_and_qresync_by_uids() {
         .ok(&format!("SELECT INBOX (QRESYNC ({validity} 1 1:5))"))
         .await;
     assert!(r.contains("* VANISHED (EARLIER) 1:2\r\n"), "{r}");
-    assert!(
-        r.contains("* 4 UIDFETCH (UID 4 FLAGS (\\Seen) MODSEQ ("),
-        "{r}"
-    );
+    assert!(r.contains("* 4 UIDFETCH (FLAGS (\\Seen) MODSEQ ("), "{r}");
     assert!(!r.contains("[UNSEEN"), "{r}");
     assert!(sequence_numbered(&r).is_empty(), "{r}");
     // UID FETCH ... (CHANGEDSINCE m VANISHED)
@@ -315,10 +320,7 @@ async fn select_without_unseen_and_qresync_by_uids() {
         .ok("UID FETCH 1:* (FLAGS) (CHANGEDSINCE 1 VANISHED)")
         .await;
     assert!(r.contains("* VANISHED (EARLIER) 1:2\r\n"), "{r}");
-    assert!(
-        r.contains("* 4 UIDFETCH (UID 4 FLAGS (\\Seen) MODSEQ ("),
-        "{r}"
-    );
+    assert!(r.contains("* 4 UIDFETCH (FLAGS (\\Seen) MODSEQ ("), "{r}");
     srv.shutdown().await.unwrap();
 }
 
@@ -351,10 +353,7 @@ async fn searches_answer_uids_with_searchres_and_context_update() {
     let r = c.ok("UID FETCH $ (FLAGS)").await;
     assert_eq!(
         untagged(&r, "UIDFETCH"),
-        vec![
-            "* 3 UIDFETCH (UID 3 FLAGS ())",
-            "* 5 UIDFETCH (UID 5 FLAGS ())"
-        ],
+        vec!["* 3 UIDFETCH (FLAGS ())", "* 5 UIDFETCH (FLAGS ())"],
         "{r}"
     );
     // CONTEXT=SEARCH UPDATE: positions and UIDs.
@@ -369,7 +368,7 @@ async fn searches_answer_uids_with_searchres_and_context_update() {
         r.contains("* ESEARCH (TAG \"u1\") UID REMOVEFROM (0 3) ADDTO (0 6)"),
         "{r}"
     );
-    assert!(r.contains("* 3 UIDFETCH (FLAGS (\\Seen) UID 3)"), "{r}");
+    assert!(r.contains("* 3 UIDFETCH (FLAGS (\\Seen))"), "{r}");
     assert!(sequence_numbered(&r).is_empty(), "{r}");
     srv.shutdown().await.unwrap();
 }
@@ -423,6 +422,14 @@ async fn with_imap4rev2_searches_answer_esearch_with_uids() {
     );
     let r = c.cmd("SEARCH ALL").await;
     assert!(r.contains("BAD [UIDREQUIRED]"), "{r}");
+    // IMAP4rev2's UID item in flag changes (RFC 9051 §7.5.2) is the
+    // UIDFETCH's leading number here.
+    let r = c.ok("UID STORE 4 +FLAGS (\\Seen)").await;
+    assert_eq!(
+        untagged(&r, "UIDFETCH"),
+        vec!["* 4 UIDFETCH (FLAGS (\\Seen))"],
+        "{r}"
+    );
     c.ok("UID STORE 5 +FLAGS.SILENT (\\Deleted)").await;
     let r = c.ok("EXPUNGE").await;
     assert!(r.starts_with("* VANISHED 5\r\n"), "{r}");

@@ -3,7 +3,16 @@
 //! sequence-number-to-UID map in step.
 //!
 //! What it means here (RFC 9586 §3; the parts of the RFC behind each
-//! point are named in brackets):
+//! point are named in brackets). The RFC's body was not at hand when this
+//! was checked (issue 10): only its abstract, the §3 text quoted in its
+//! last-call review ("Once the UIDONLY extension is enabled (see Section
+//! 3.1), the client MUST NOT use message sequence numbers (including the
+//! special marker "*") in any arguments to IMAP commands, and the server
+//! MUST return tagged BAD response if the client uses message sequence
+//! numbers. The server SHOULD include the UIDREQUIRED response code in
+//! such BAD responses"), and two servers that implement it, Cyrus (its
+//! `cassandane/tiny-tests/UIDonly` tests) and mox (its comments cite the
+//! RFC by line); each point below agrees with both.
 //!
 //! - **Commands that take sequence numbers are refused** with
 //!   `BAD [UIDREQUIRED]` (§3: the server MUST answer BAD and SHOULD give
@@ -13,28 +22,43 @@
 //!   key that is a sequence set (`UID SEARCH 1:3`, also inside NOT, OR and
 //!   parentheses); and the sequence-match data of a QRESYNC SELECT or
 //!   EXAMINE (`(QRESYNC (v m uids (seqs uids)))`, RFC 7162 §3.2.5), whose
-//!   first set is sequence numbers. `*` in a UID set means the highest UID
-//!   and stays allowed, as does `$` (SEARCHRES names messages, not
-//!   numbers) and EXPUNGE, which takes no set. The state checks come
-//!   first: a FETCH with no mailbox selected is still `BAD` for that.
-//! - **`* uid UIDFETCH (...)` instead of `* n FETCH (...)`** (§3.2),
+//!   first set is sequence numbers. The "special marker `*`" the RFC
+//!   forbids is `*` as a sequence number (`FETCH *`); in a UID set it means
+//!   the highest UID and stays allowed (mox resolves `UID REPLACE *` so),
+//!   as does `$` (SEARCHRES names messages, not numbers) and EXPUNGE,
+//!   which takes no set. The state checks come first: a FETCH with no
+//!   mailbox selected is still `BAD` for that.
+//! - **`ENABLE UIDONLY`** works before and after SELECT: RFC 5161 §3.1
+//!   tells clients to ENABLE before selecting but does not make servers
+//!   check; Cyrus's tests enable it with a mailbox selected.
+//! - **`* uid UIDFETCH (...)` instead of `* n FETCH (...)`** (§3.3),
 //!   everywhere a FETCH response would go: UID FETCH and UID STORE
 //!   answers, flag changes told after any command or during IDLE (with or
 //!   without CONDSTORE, whose MODSEQ stays in the items), the FETCHes of a
 //!   QRESYNC SELECT, and NOTIFY's `MessageNew (fetch-att)` for the
-//!   selected mailbox. The `UID` item stays in the list as UID FETCH
-//!   always returned it; unsolicited flag changes carry it too.
+//!   selected mailbox ([`fetch_response`] builds them all). The leading
+//!   number is the UID, so a `UID` item is sent only when the client asked
+//!   for one (`UID FETCH 1:* (UID FLAGS)`, `MessageNew (UID ...)`): not
+//!   the one RFC 3501 §6.4.8 adds to every UID FETCH answer, nor the one
+//!   QRESYNC, IMAP4rev2 (RFC 9051 §7.5.2) or UID STORE add to flag
+//!   changes. Cyrus (whose UIDONLY the RFC's shepherd wrote: "UIDFETCH
+//!   response should include UID msg-att if requested", per draft -05;
+//!   its tests check that flag changes and QRESYNC FETCHes carry none)
+//!   and mox (citing the RFC's text) do the same.
 //! - **`* VANISHED uids` instead of `* n EXPUNGE`** (§3: expunges are
 //!   reported with the VANISHED response of RFC 7162 §3.2.10, QRESYNC
-//!   enabled or not): after EXPUNGE, UID EXPUNGE, UID MOVE, UID REPLACE,
-//!   expunges by other sessions, and during IDLE. `* n EXISTS` stays: it is
-//!   a count, not a sequence number.
+//!   enabled or not; Cyrus answers a plain EXPUNGE so): after EXPUNGE,
+//!   UID EXPUNGE, UID MOVE, UID REPLACE, expunges by other sessions, and
+//!   during IDLE. `* n EXISTS` stays: it is a count, not a sequence
+//!   number.
 //! - **No `OK [UNSEEN n]`** after SELECT/EXAMINE: its number is a
 //!   sequence number (IMAP4rev2 drops it too).
 //! - **Searches** (UID SEARCH, UID SORT, UID THREAD) answer with UIDs in
 //!   the form the session asked for: `* SEARCH`, `* SORT` and `* THREAD`
 //!   lists of UIDs, or `* ESEARCH (TAG "t") UID ...` with RETURN options
-//!   (and always after ENABLE IMAP4rev2); the CONTEXT=SEARCH/SORT updates
+//!   (and always after ENABLE IMAP4rev2); UIDONLY itself does not turn
+//!   `* SEARCH` into ESEARCH (Cyrus and mox answer `UID SEARCH` with
+//!   `* SEARCH` in a UIDONLY IMAP4rev1 session); the CONTEXT=SEARCH/SORT updates
 //!   of RFC 5267 (`ADDTO`/`REMOVEFROM`) carry positions and UIDs, never
 //!   sequence numbers, since only a UID search can ask for them.
 //! - **IDLE and NOTIFY** push the same UIDFETCH and VANISHED responses;
@@ -49,6 +73,7 @@
 use crate::command::{Command, SearchKey};
 use crate::response::{Code, Data, FetchItem, Response, StatusResponse};
 use crate::session::ResponseStream;
+use mailroom_core::Uid;
 
 /// The capability (and the name ENABLE takes).
 pub const CAPABILITY: &str = "UIDONLY";
@@ -109,22 +134,38 @@ pub(crate) fn refuse(tag: &str, reason: &str) -> Response {
     StatusResponse::bad(Some(tag), Some(Code::UidRequired), reason)
 }
 
-/// A response as a UIDONLY session gets it: a FETCH becomes a UIDFETCH
-/// named by the UID among its items. Every FETCH a UIDONLY session is
-/// sent carries one (UID FETCH adds it, flag updates and QRESYNC add it);
-/// one without is a bug, logged and left as it is rather than guessed.
+/// The FETCH response for one message as the session gets it: `* seq
+/// FETCH (items)`, or with UIDONLY `* uid UIDFETCH (items)`, whose
+/// leading number is the UID (RFC 9586 §3.3). With UIDONLY the callers
+/// put a `UID` item in `items` only where the client asked for one (UID
+/// FETCH with `UID` among its items, NOTIFY's `MessageNew (UID ...)`): not
+/// the one RFC 3501 §6.4.8 adds to every UID FETCH answer, nor the one
+/// QRESYNC, IMAP4rev2 or UID STORE add to flag changes; the leading
+/// number already says it.
+pub(crate) fn fetch_response(uidonly: bool, seq: u32, uid: Uid, items: Vec<FetchItem>) -> Response {
+    if uidonly {
+        Response::Data(Data::UidFetch { uid, items })
+    } else {
+        Response::Data(Data::Fetch { seq, items })
+    }
+}
+
+/// The safety net under [`fetch_response`] for a UIDONLY session: a
+/// `* n FETCH` that reached it anyway (a bug: every FETCH response is
+/// built by [`fetch_response`]) becomes a UIDFETCH named by the `UID`
+/// among its items, so no sequence number goes out; one without a `UID`
+/// item is logged and left as it is rather than guessed.
 pub(crate) fn rewrite(response: Response) -> Response {
     match response {
         Response::Data(Data::Fetch { seq, items }) => {
-            match items.iter().find_map(|i| match i {
+            let uid = items.iter().find_map(|i| match i {
                 FetchItem::Uid(u) => Some(*u),
                 _ => None,
-            }) {
+            });
+            tracing::warn!(seq, "FETCH response not built for a UIDONLY session");
+            match uid {
                 Some(uid) => Response::Data(Data::UidFetch { uid, items }),
-                None => {
-                    tracing::warn!(seq, "FETCH without UID in a UIDONLY session");
-                    Response::Data(Data::Fetch { seq, items })
-                }
+                None => Response::Data(Data::Fetch { seq, items }),
             }
         }
         other => other,
@@ -217,6 +258,25 @@ mod tests {
         };
         assert!(refusal(&select(None)).is_none());
         assert!(refusal(&select(Some((set(1, 3), set(1, 3))))).is_some());
+    }
+
+    #[test]
+    fn fetch_response_is_named_by_uid_only_with_uidonly() {
+        let items = vec![FetchItem::ModSeq(ModSeq(7))];
+        assert_eq!(
+            fetch_response(false, 2, Uid(40), items.clone()),
+            Response::Data(Data::Fetch {
+                seq: 2,
+                items: items.clone()
+            })
+        );
+        assert_eq!(
+            fetch_response(true, 2, Uid(40), items.clone()),
+            Response::Data(Data::UidFetch {
+                uid: Uid(40),
+                items
+            })
+        );
     }
 
     #[test]

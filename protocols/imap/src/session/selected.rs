@@ -360,8 +360,9 @@ impl SelectedMailbox {
     }
 
     /// A `* n FETCH (FLAGS ...)` for a flag change, with UID when QRESYNC
-    /// (RFC 7162 §3.2.4), UIDONLY (it becomes a UIDFETCH) or IMAP4rev2
-    /// (RFC 9051 §7.5.2) is on, or `with_uid`; MODSEQ with CONDSTORE.
+    /// (RFC 7162 §3.2.4) or IMAP4rev2 (RFC 9051 §7.5.2) is on, or
+    /// `with_uid`; MODSEQ with CONDSTORE. With UIDONLY a `* uid UIDFETCH
+    /// (FLAGS ...)`, whose leading number is the UID, without the item.
     pub(crate) fn flags_fetch(
         &self,
         seq: u32,
@@ -375,13 +376,13 @@ impl SelectedMailbox {
         }];
         // IMAP4rev2 (RFC 9051 §7.5.2): unsolicited FETCH responses MUST
         // carry UID.
-        if with_uid || enabled.qresync || enabled.uidonly || enabled.imap4rev2 {
+        if !enabled.uidonly && (with_uid || enabled.qresync || enabled.imap4rev2) {
             items.push(FetchItem::Uid(meta.uid));
         }
         if enabled.condstore {
             items.push(FetchItem::ModSeq(meta.modseq));
         }
-        Response::Data(Data::Fetch { seq, items })
+        crate::extension::uidonly::fetch_response(enabled.uidonly, seq, meta.uid, items)
     }
 
     fn flush_expunges(&mut self, enabled: Enabled) -> Vec<Response> {

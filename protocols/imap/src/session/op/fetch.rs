@@ -19,7 +19,7 @@ use super::super::body::{apply_partial, from_summary_only, section_bytes};
 use super::super::{Reply, ResponseStream, State, error_response};
 use crate::command::{FetchAttr, Section};
 use crate::extension::binary::{self, Undecodable};
-use crate::extension::preview;
+use crate::extension::{preview, uidonly};
 use crate::response::{Data, FetchItem, Response, SectionLabel, StatusResponse};
 
 /// What is known about one message before its response is built.
@@ -61,7 +61,10 @@ pub(crate) async fn handle(
     if !uid && sel.seq_set_out_of_range(set) {
         return super::bad(tag, "invalid message sequence number");
     }
-    if uid && !items.contains(&FetchAttr::Uid) {
+    // RFC 3501 §6.4.8: a UID FETCH answer carries UID, asked for or not;
+    // with UIDONLY the UIDFETCH's leading number is the UID, and the item
+    // comes only when asked for (`extension::uidonly::fetch_response`).
+    if uid && !enabled.uidonly && !items.contains(&FetchAttr::Uid) {
         items.insert(0, FetchAttr::Uid);
     }
     if changed_since.is_some() && !items.contains(&FetchAttr::ModSeq) {
@@ -187,6 +190,7 @@ pub(crate) async fn handle(
         mailbox,
         Arc::new(items),
         prepared,
+        enabled.uidonly,
         needs_summary,
         needs_content,
     ));
@@ -207,6 +211,7 @@ fn response_stream(
     mailbox: Arc<dyn Mailbox>,
     items: Arc<Vec<FetchAttr>>,
     prepared: Vec<Prepared>,
+    uidonly: bool,
     needs_summary: bool,
     needs_content: bool,
 ) -> ResponseStream {
@@ -216,6 +221,7 @@ fn response_stream(
         mailbox: Arc<dyn Mailbox>,
         items: Arc<Vec<FetchAttr>>,
         tag: String,
+        uidonly: bool,
         needs_summary: bool,
         needs_content: bool,
         failed: Option<Error>,
@@ -278,7 +284,14 @@ fn response_stream(
                     None
                 };
                 match build_items(&self.items, &p, content.as_ref()) {
-                    Ok(items) => return Some(Response::Data(Data::Fetch { seq: p.seq, items })),
+                    Ok(items) => {
+                        return Some(uidonly::fetch_response(
+                            self.uidonly,
+                            p.seq,
+                            p.meta.uid,
+                            items,
+                        ));
+                    }
                     Err(e) => {
                         self.undecodable.get_or_insert(e);
                         continue;
@@ -293,6 +306,7 @@ fn response_stream(
         mailbox,
         items,
         tag,
+        uidonly,
         needs_summary,
         needs_content,
         failed: None,

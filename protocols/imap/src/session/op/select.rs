@@ -114,7 +114,7 @@ pub(crate) async fn handle(
     if let Some(q) = &params.qresync
         && q.uid_validity == snapshot.uid_validity
     {
-        match qresync(&mut sel, q).await {
+        match qresync(&mut sel, q, state.enabled.uidonly).await {
             Ok(r) => out.extend(r),
             Err(e) => {
                 out.push(error_response(tag, &e));
@@ -141,6 +141,7 @@ pub(crate) async fn handle(
 async fn qresync(
     sel: &mut SelectedMailbox,
     q: &QresyncParams,
+    uidonly: bool,
 ) -> mailroom_core::Result<Vec<Response>> {
     let mut out = Vec::new();
     let changes = sel.handle.mailbox().changes_since(q.modseq).await?;
@@ -191,17 +192,21 @@ async fn qresync(
     out.extend(sel.announce_keywords(present.iter().copied()));
     for meta in present {
         if let Some(seq) = sel.seq_of(meta.uid) {
-            out.push(Response::Data(Data::Fetch {
-                seq,
-                items: vec![
-                    FetchItem::Uid(meta.uid),
+            // RFC 7162 §3.2.5.1: with UID, which UIDONLY puts first instead.
+            let uid = (!uidonly).then_some(FetchItem::Uid(meta.uid));
+            let items = uid
+                .into_iter()
+                .chain([
                     FetchItem::Flags {
                         flags: meta.flags.clone(),
                         recent: sel.is_recent(meta.uid),
                     },
                     FetchItem::ModSeq(meta.modseq),
-                ],
-            }));
+                ])
+                .collect();
+            out.push(crate::extension::uidonly::fetch_response(
+                uidonly, seq, meta.uid, items,
+            ));
         }
     }
     Ok(out)
