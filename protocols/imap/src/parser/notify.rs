@@ -3,7 +3,8 @@
 //! ```text
 //! notify           = "NOTIFY" SP (notify-set / notify-none)
 //! notify-none      = "NONE"
-//! notify-set       = "SET" [SP "(STATUS)"] SP event-group *(SP event-group)
+//! notify-set       = "SET" [status-indicator] SP event-group *(SP event-group)
+//! status-indicator = SP "STATUS"
 //! event-group      = "(" filter-mailboxes SP events ")"
 //! filter-mailboxes = "selected" / "selected-delayed" / "inboxes" / "personal"
 //!                  / "subscribed" / "subtree" SP one-or-more-mailbox
@@ -15,6 +16,12 @@
 //!                  / "MailboxName" / "SubscriptionChange"
 //!                  / "MailboxMetadataChange" / "ServerMetadataChange" / atom
 //! ```
+//!
+//! `SET (STATUS)`, which this parser took until the NOTIFY differential
+//! test against Dovecot (issue 10) showed the RFC's form is the bare word
+//! (Dovecot answers `(STATUS)` with BAD; Archiveopteryx, whose authors
+//! wrote the RFC, parses the bare word), is still accepted: no filter is
+//! called STATUS, so it cannot be taken for an event group.
 
 use crate::command::Command;
 use crate::extension::notify::{Event, EventGroup, Filter, NotifySet};
@@ -35,15 +42,20 @@ pub(super) fn notify(c: &mut Cursor<'_>) -> PResult<Command> {
         }
         "SET" => {
             c.sp()?;
-            // `(STATUS)`; no filter is called STATUS, so it cannot be a group.
-            let status = c
+            // `STATUS`, or the `(STATUS)` of old (see the module docs).
+            let legacy = c
                 .rest()
                 .get(..8)
                 .is_some_and(|w| w.eq_ignore_ascii_case(b"(STATUS)"));
-            if status {
+            let status = if legacy {
                 c.eat(b'(');
                 c.eat_word("STATUS");
                 c.expect(b')', "expected (STATUS)")?;
+                true
+            } else {
+                c.eat_word("STATUS")
+            };
+            if status {
                 c.sp()?;
             }
             let mut groups = Vec::new();
@@ -182,6 +194,20 @@ mod tests {
         assert!(
             matches!(parse(" set (inboxes (messagenew messageexpunge))"), Ok(Command::Notify(Some(s))) if !s.status)
         );
+        // RFC 5465 §8 `status-indicator = SP "STATUS"`, as Dovecot takes it.
+        assert_eq!(
+            parse(" SET STATUS (mailboxes (Other) (MessageNew MessageExpunge))"),
+            Ok(Command::Notify(Some(NotifySet {
+                status: true,
+                groups: vec![EventGroup {
+                    filter: Filter::Mailboxes(vec!["Other".into()]),
+                    events: vec![Event::MessageNew(vec![]), Event::MessageExpunge],
+                }],
+            })))
+        );
+        assert!(
+            matches!(parse(" set status (inboxes (messagenew messageexpunge))"), Ok(Command::Notify(Some(s))) if s.status)
+        );
     }
 
     #[test]
@@ -196,6 +222,9 @@ mod tests {
             " SET (nowhere (MailboxName))",
             " SET (subtree (MailboxName))",
             " SET (STATUS)",
+            " SET STATUS",
+            " SET STATUS ",
+            " SET STATUSX (inboxes (MailboxName))",
             " SET (inboxes (MailboxName)",
             " SET (inboxes (MailboxName)) extra",
             " NONE extra",
