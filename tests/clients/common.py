@@ -1,6 +1,8 @@
 """Shared helpers for the client scripts: server address, TLS context, message generator."""
 import os
 import random
+import re
+import socket
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -65,3 +67,125 @@ def mixed_message(i: int, rng: random.Random) -> bytes:
         inner.set_content("the forwarded text\n")
         m.add_attachment(inner)
     return crlf(m.as_bytes())
+
+
+# What the differential scripts' checks found wrong, for their exit status.
+failures = []
+
+
+def check(cond, what):
+    """Prints one comparison's outcome; a failure is kept in `failures`."""
+    if cond:
+        print("ok -", what[:200])
+    else:
+        print("FAIL -", what)
+        failures.append(what)
+
+
+def small_message(i, prefix="m"):
+    """A short plain message, subject and Message-ID numbered `prefix` `i`."""
+    return (f"From: a@example.com\r\nTo: b@example.com\r\nSubject: {prefix}{i}\r\n"
+            f"Message-ID: <{prefix}{i}@example.com>\r\n\r\nbody {i}\r\n").encode()
+
+class RawClient:
+    """A raw IMAP client for the differential tests (no library between
+    the test and the wire): IMAPS to mailroomd, plain IMAP to the private
+    Dovecot on MR_DOVECOT_PORT; logs in as USER. Literals in responses are
+    read whole into the line that announced them."""
+
+    def __init__(self, server):
+        port = IMAPS_PORT if server == "mailroomd" else int(os.environ["MR_DOVECOT_PORT"])
+        raw = socket.create_connection((HOST, port), timeout=20)
+        self.sock = tls_context().wrap_socket(raw) if server == "mailroomd" else raw
+        self.buf = b""
+        self.n = 0
+        self.line()
+        self.ok(f"LOGIN {USER} {PASSWORD}")
+
+    def _read(self, timeout):
+        """More bytes into the buffer; False if none came within `timeout`
+        seconds (None: the connection's 20 s, then an error)."""
+        self.sock.settimeout(20 if timeout is None else timeout)
+        try:
+            data = self.sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            if timeout is None:
+                raise
+            return False
+        if not data:
+            raise EOFError("connection closed")
+        self.buf += data
+        return True
+
+    def line(self, timeout=None):
+        """The next response line (with its literals), or None if nothing
+        complete came within `timeout` seconds."""
+        end = 0
+        while True:
+            nl = self.buf.find(b"\r\n", end)
+            if nl >= 0:
+                m = re.search(rb"\{(\d+)\+?\}$", self.buf[:nl])
+                if not m:
+                    out, self.buf = self.buf[:nl + 2], self.buf[nl + 2:]
+                    return out.decode("utf-8", "replace")
+                literal_end = nl + 2 + int(m.group(1))
+                if len(self.buf) >= literal_end:
+                    end = literal_end
+                    continue
+            if not self._read(timeout):
+                return None
+
+    def cmd(self, text):
+        """Sends a command; returns its untagged lines and the tagged line."""
+        self.n += 1
+        tag = f"c{self.n}"
+        self.sock.sendall(f"{tag} {text}\r\n".encode())
+        lines = []
+        while True:
+            line = self.line()
+            if line.startswith(tag + " "):
+                return lines, line.rstrip("\r\n")
+            lines.append(line.rstrip("\r\n"))
+
+    def ok(self, text):
+        lines, tagged = self.cmd(text)
+        if tagged.split()[1] != "OK":
+            raise AssertionError(f"{text}: {tagged}\n" + "\n".join(lines))
+        return lines
+
+    def append(self, mailbox, flags, body, date=None):
+        self.n += 1
+        tag = f"c{self.n}"
+        when = f' "{date}"' if date else ""
+        self.sock.sendall(f"{tag} APPEND {mailbox} ({flags}){when} {{{len(body)}}}\r\n".encode())
+        cont = self.line()
+        if not cont.startswith("+"):
+            raise AssertionError(f"APPEND: {cont}")
+        self.sock.sendall(body + b"\r\n")
+        while True:
+            line = self.line()
+            if line.startswith(tag + " "):
+                return line.rstrip("\r\n")
+
+    def idle(self, first, quiet):
+        """IDLE until something was pushed and the server has then been
+        silent for `quiet` seconds, or nothing was for `first` seconds;
+        returns the untagged lines pushed meanwhile (and before DONE's OK)."""
+        self.n += 1
+        tag = f"c{self.n}"
+        self.sock.sendall(f"{tag} IDLE\r\n".encode())
+        lines = []
+        while True:
+            line = self.line(quiet if lines else first)
+            if line is None:
+                break
+            if not line.startswith("+"):
+                lines.append(line.rstrip("\r\n"))
+        self.sock.sendall(b"DONE\r\n")
+        while True:
+            line = self.line()
+            if line.startswith(tag + " "):
+                if line.split()[1] != "OK":
+                    raise AssertionError(f"IDLE: {line}")
+                return [l for l in lines if not l.startswith("* OK Still here")]
+            lines.append(line.rstrip("\r\n"))

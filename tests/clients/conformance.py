@@ -20,16 +20,11 @@ run: both servers get the same commands and must give the same answers
 A raw client (no library between us and the wire), IMAPS to mailroomd and
 plain IMAP to the private Dovecot.
 """
-import os
 import re
-import socket
-import ssl
 import sys
 
-from common import HOST, IMAPS_PORT, PASSWORD, USER, tls_context
+from common import RawClient as Client, check, failures, small_message as message
 
-DOVECOT_PORT = int(os.environ["MR_DOVECOT_PORT"])
-failures = []
 
 # Where the two differ on purpose: the command, mailroomd's answer, and why.
 DIFFERENCES = {
@@ -40,73 +35,6 @@ DIFFERENCES = {
                                        "messages stay) or deleting the messages and keeping the name \\Noselect "
                                        "(Dovecot answers OK)"),
 }
-
-
-def check(cond, what):
-    if cond:
-        print("ok -", what[:160])
-    else:
-        print("FAIL -", what)
-        failures.append(what)
-
-
-class Client:
-    def __init__(self, server):
-        raw = socket.create_connection((HOST, IMAPS_PORT if server == "mailroomd" else DOVECOT_PORT), timeout=20)
-        self.sock = tls_context().wrap_socket(raw) if server == "mailroomd" else raw
-        self.f = self.sock.makefile("rb")
-        self.n = 0
-        self.line()
-        self.ok(f"LOGIN {USER} {PASSWORD}")
-
-    def line(self):
-        out = b""
-        while True:
-            line = self.f.readline()
-            if not line:
-                raise EOFError("connection closed")
-            out += line
-            m = re.search(rb"\{(\d+)\+?\}\r\n$", line)
-            if not m:
-                return out.decode("utf-8", "replace")
-            out += self.f.read(int(m.group(1)))
-
-    def cmd(self, text):
-        """Sends a command; returns its untagged lines and the tagged line."""
-        self.n += 1
-        tag = f"c{self.n}"
-        self.sock.sendall(f"{tag} {text}\r\n".encode())
-        lines = []
-        while True:
-            line = self.line()
-            if line.startswith(tag + " "):
-                return lines, line.rstrip("\r\n")
-            lines.append(line.rstrip("\r\n"))
-
-    def ok(self, text):
-        lines, tagged = self.cmd(text)
-        if tagged.split()[1] != "OK":
-            raise AssertionError(f"{text}: {tagged}\n" + "\n".join(lines))
-        return lines
-
-    def append(self, mailbox, flags, body, date=None):
-        self.n += 1
-        tag = f"c{self.n}"
-        when = f' "{date}"' if date else ""
-        self.sock.sendall(f"{tag} APPEND {mailbox} ({flags}){when} {{{len(body)}}}\r\n".encode())
-        cont = self.line()
-        if not cont.startswith("+"):
-            raise AssertionError(f"APPEND: {cont}")
-        self.sock.sendall(body + b"\r\n")
-        while True:
-            line = self.line()
-            if line.startswith(tag + " "):
-                return line.rstrip("\r\n")
-
-
-def message(i):
-    return (f"From: a@example.com\r\nTo: b@example.com\r\nSubject: m{i}\r\n"
-            f"Message-ID: <m{i}@example.com>\r\n\r\nbody {i}\r\n").encode()
 
 
 def fresh(c, name, n, flags=""):
