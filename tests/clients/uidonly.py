@@ -119,7 +119,7 @@ typ, data = other.status("Other", "(MESSAGES)")
 check(b"(MESSAGES 0)" in data[0], f"STATUS Other {data}")
 got = ok(m, "UID FETCH 3 (BODY.PEEK[TEXT])")
 check(got == [b"* 3 UIDFETCH (BODY[TEXT] {8}\r\nbody 2\r\n)\r\n"], f"BODY gave {got}")
-# The UID item only when asked for (RFC 9586 section 3.3).
+# The UID item only when asked for (see extension/uidonly.rs).
 got = ok(m, "UID FETCH 3 (UID FLAGS)")
 check(got == [b"* 3 UIDFETCH (UID 3 FLAGS ())\r\n"], f"UID FETCH (UID FLAGS) gave {got}")
 got = ok(m, "UID STORE 4 +FLAGS (\\Flagged)")

@@ -199,7 +199,7 @@ async fn uid_fetch_and_uid_store_answer_uidfetch() {
         "{r}"
     );
     assert!(sequence_numbered(&r).is_empty(), "{r}");
-    // The UID item only when asked for (RFC 9586 §3.3), where it goes.
+    // The UID item only when asked for (see `extension/uidonly.rs`), where it goes.
     let r = c.ok("UID FETCH 3:4 (FLAGS UID)").await;
     assert_eq!(
         untagged(&r, "UIDFETCH"),

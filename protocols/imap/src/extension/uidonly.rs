@@ -2,9 +2,8 @@
 //! names messages by UID only, both ways, so neither end has to keep the
 //! sequence-number-to-UID map in step.
 //!
-//! What it means here (RFC 9586 §3; the parts of the RFC behind each
-//! point are named in brackets). The RFC's body was not at hand when this
-//! was checked (issue 10): only its abstract, the §3 text quoted in its
+//! What it means here. The RFC's body was not at hand when this was
+//! checked (issue 10): only its abstract, the §3 text quoted in its
 //! last-call review ("Once the UIDONLY extension is enabled (see Section
 //! 3.1), the client MUST NOT use message sequence numbers (including the
 //! special marker "*") in any arguments to IMAP commands, and the server
@@ -12,11 +11,11 @@
 //! numbers. The server SHOULD include the UIDREQUIRED response code in
 //! such BAD responses"), and two servers that implement it, Cyrus (its
 //! `cassandane/tiny-tests/UIDonly` tests) and mox (its comments cite the
-//! RFC by line); each point below agrees with both.
+//! RFC by line); where a point rests on them, it says so.
 //!
 //! - **Commands that take sequence numbers are refused** with
-//!   `BAD [UIDREQUIRED]` (§3: the server MUST answer BAD and SHOULD give
-//!   the UIDREQUIRED code, §3.3): FETCH, STORE, SEARCH, SORT, THREAD,
+//!   `BAD [UIDREQUIRED]` (§3, quoted above; Cyrus and mox refuse the
+//!   same commands and QRESYNC data): FETCH, STORE, SEARCH, SORT, THREAD,
 //!   COPY, MOVE and REPLACE without `UID`, whatever their set (a number,
 //!   `*`, or `$`); in `UID SEARCH`, `UID SORT` and `UID THREAD` a search
 //!   key that is a sequence set (`UID SEARCH 1:3`, also inside NOT, OR and
@@ -31,12 +30,12 @@
 //! - **`ENABLE UIDONLY`** works before and after SELECT: RFC 5161 §3.1
 //!   tells clients to ENABLE before selecting but does not make servers
 //!   check; Cyrus's tests enable it with a mailbox selected.
-//! - **`* uid UIDFETCH (...)` instead of `* n FETCH (...)`** (§3.3),
+//! - **`* uid UIDFETCH (...)` instead of `* n FETCH (...)`**,
 //!   everywhere a FETCH response would go: UID FETCH and UID STORE
 //!   answers, flag changes told after any command or during IDLE (with or
 //!   without CONDSTORE, whose MODSEQ stays in the items), the FETCHes of a
 //!   QRESYNC SELECT, and NOTIFY's `MessageNew (fetch-att)` for the
-//!   selected mailbox ([`fetch_response`] builds them all). The leading
+//!   selected mailbox (`fetch_response` builds them all). The leading
 //!   number is the UID, so a `UID` item is sent only when the client asked
 //!   for one (`UID FETCH 1:* (UID FLAGS)`, `MessageNew (UID ...)`): not
 //!   the one RFC 3501 §6.4.8 adds to every UID FETCH answer, nor the one
@@ -44,10 +43,11 @@
 //!   changes. Cyrus (whose UIDONLY the RFC's shepherd wrote: "UIDFETCH
 //!   response should include UID msg-att if requested", per draft -05;
 //!   its tests check that flag changes and QRESYNC FETCHes carry none)
-//!   and mox (citing the RFC's text) do the same.
-//! - **`* VANISHED uids` instead of `* n EXPUNGE`** (§3: expunges are
-//!   reported with the VANISHED response of RFC 7162 §3.2.10, QRESYNC
-//!   enabled or not; Cyrus answers a plain EXPUNGE so): after EXPUNGE,
+//!   and mox ("for uidonly, we only add it when explicitly requested",
+//!   citing the RFC's line) do the same.
+//! - **`* VANISHED uids` instead of `* n EXPUNGE`** (the VANISHED
+//!   response of RFC 7162 §3.2.10, QRESYNC enabled or not, as Cyrus
+//!   answers a plain EXPUNGE after `ENABLE UIDONLY`): after EXPUNGE,
 //!   UID EXPUNGE, UID MOVE, UID REPLACE, expunges by other sessions, and
 //!   during IDLE. `* n EXISTS` stays: it is a count, not a sequence
 //!   number.
@@ -136,7 +136,7 @@ pub(crate) fn refuse(tag: &str, reason: &str) -> Response {
 
 /// The FETCH response for one message as the session gets it: `* seq
 /// FETCH (items)`, or with UIDONLY `* uid UIDFETCH (items)`, whose
-/// leading number is the UID (RFC 9586 §3.3). With UIDONLY the callers
+/// leading number is the UID (RFC 9586). With UIDONLY the callers
 /// put a `UID` item in `items` only where the client asked for one (UID
 /// FETCH with `UID` among its items, NOTIFY's `MessageNew (UID ...)`): not
 /// the one RFC 3501 §6.4.8 adds to every UID FETCH answer, nor the one
