@@ -210,6 +210,10 @@ pub struct StoreTable {
     pub url: Option<String>,
     /// PostgreSQL store: connections in the pool (default 16).
     pub pool_size: Option<usize>,
+    /// PostgreSQL store: message records kept in this process's mailbox
+    /// views, in all of them (default 1,000,000, about 100 MB; at most
+    /// 100,000,000; 0 keeps none).
+    pub view_records: Option<usize>,
 }
 
 /// A listener table such as `[imap]`.
@@ -539,6 +543,11 @@ pub struct StoreSettings {
     /// The PostgreSQL store's pool size (`[store] pool_size`, default
     /// [`DEFAULT_POOL_SIZE`]).
     pub pool_size: usize,
+    /// The PostgreSQL store's budget of message records in its mailbox
+    /// views (`[store] view_records`, default
+    /// [`mailroom_store_postgres::DEFAULT_VIEW_RECORDS`], at most
+    /// [`mailroom_store_postgres::MAX_VIEW_RECORDS`]).
+    pub view_records: usize,
 }
 
 /// `[store] pool_size` when left out.
@@ -986,10 +995,19 @@ fn resolve_store(
         if table.pool_size == Some(0) {
             return Err("[store] pool_size must be at least 1".into());
         }
+        if let Some(n) = table.view_records
+            && n > mailroom_store_postgres::MAX_VIEW_RECORDS
+        {
+            return Err(format!(
+                "[store] view_records {n} is over the most a store keeps, {}",
+                mailroom_store_postgres::MAX_VIEW_RECORDS
+            ));
+        }
     } else {
         for (key, set) in [
             ("url", table.url.is_some()),
             ("pool_size", table.pool_size.is_some()),
+            ("view_records", table.view_records.is_some()),
         ] {
             if set {
                 return Err(format!(
@@ -1064,6 +1082,9 @@ fn resolve_store(
         ),
         url: table.url,
         pool_size: table.pool_size.unwrap_or(DEFAULT_POOL_SIZE),
+        view_records: table
+            .view_records
+            .unwrap_or(mailroom_store_postgres::DEFAULT_VIEW_RECORDS),
     })
 }
 
@@ -1337,6 +1358,27 @@ mod tests {
             Some("postgresql://m@127.0.0.1/mail")
         );
         assert_eq!(c.store.pool_size, 4);
+        assert_eq!(
+            c.store.view_records,
+            mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
+            "the view budget is unchanged when left out"
+        );
+        let pg = "[store]\nbackend = \"postgres\"\nurl = \"postgresql://m@127.0.0.1/mail\"\n";
+        let c = parse(&format!("{pg}view_records = 5000\n")).unwrap();
+        assert_eq!(c.store.view_records, 5000);
+        let c = parse(&format!("{pg}view_records = 0\n")).unwrap();
+        assert_eq!(c.store.view_records, 0, "0: no views");
+        let e = parse(&format!(
+            "{pg}view_records = {}\n",
+            mailroom_store_postgres::MAX_VIEW_RECORDS + 1
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("view_records"), "{e}");
+        let e = parse("[store]\nbackend = \"crc\"\nview_records = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("view_records") && e.contains("crc"), "{e}");
         let e = parse("[store]\nbackend = \"postgres\"\n")
             .unwrap_err()
             .to_string();

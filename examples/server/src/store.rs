@@ -172,6 +172,7 @@ pub async fn open_store_async(config: &Config) -> Result<Store, StoreError> {
                 url: url.clone(),
                 pool_size: settings.pool_size,
                 migrate: true,
+                view_records: settings.view_records,
             })
             .await?;
             Ok(Store::Postgres(store))

@@ -441,6 +441,7 @@ impl Directory {
                     url: url.clone(),
                     pool_size: *pool_size,
                     migrate: true,
+                    view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
                 })
                 .await
                 .map_err(|e| {

@@ -43,6 +43,7 @@ async fn store(cluster: &PgCluster, name: &str) -> PgStore {
         url,
         pool_size: 4,
         migrate: true,
+        view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
     })
     .await
     .unwrap();

@@ -68,6 +68,7 @@
 //!     url: "postgresql://mail@127.0.0.1/mail".into(),
 //!     pool_size: 16,
 //!     migrate: true,
+//!     view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
 //! })
 //! .await?;
 //! store.ensure_account("alice@example.com").await?;
@@ -93,6 +94,14 @@ pub const INLINE_MAX: usize = 1024 * 1024;
 /// Larger bodies are stored in rows of this many bytes.
 pub const CHUNK: usize = 1024 * 1024;
 
+/// [`PgOptions::view_records`] by default: about 100 MB of message records
+/// (some 100 bytes each) per process.
+pub const DEFAULT_VIEW_RECORDS: usize = 1_000_000;
+
+/// The most [`PgOptions::view_records`] a store takes (about 10 GB); a
+/// larger value counts as this.
+pub const MAX_VIEW_RECORDS: usize = 100_000_000;
+
 /// How to reach the database.
 #[derive(Clone)]
 pub struct PgOptions {
@@ -104,6 +113,13 @@ pub struct PgOptions {
     /// Migrate the schema at connect; when false, a database at another
     /// version is refused ([`PgStoreError::WrongVersion`]).
     pub migrate: bool,
+    /// Message records this process keeps in its mailbox views, at most,
+    /// in all of them ([`DEFAULT_VIEW_RECORDS`]; at most
+    /// [`MAX_VIEW_RECORDS`]). Each view also counts 64 for itself. 0 keeps
+    /// no view: every SELECT and full FETCH reads the mailbox's records
+    /// from the database (SCHEMA.md, "What a frontend keeps in memory"). Not used by
+    /// [`PgUsers`].
+    pub view_records: usize,
 }
 
 impl std::fmt::Debug for PgOptions {
@@ -114,6 +130,7 @@ impl std::fmt::Debug for PgOptions {
             .field("host", &host)
             .field("pool_size", &self.pool_size)
             .field("migrate", &self.migrate)
+            .field("view_records", &self.view_records)
             .finish()
     }
 }

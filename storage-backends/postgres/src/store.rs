@@ -87,7 +87,7 @@ impl PgStore {
             inner: Arc::new(Inner {
                 pool,
                 feed,
-                views: crate::view::Views::default(),
+                views: crate::view::Views::new(options.view_records.min(crate::MAX_VIEW_RECORDS)),
                 config,
                 maildrops: Mutex::new(HashSet::new()),
                 lock_conn: tokio::sync::Mutex::new(None),

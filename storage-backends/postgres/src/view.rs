@@ -17,10 +17,15 @@
 //! mailbox deleted and made again, or an INBOX renamed away, is another
 //! row with other views.
 //!
-//! Memory is bounded: at most [`BUDGET`] message records in all views of a
-//! process (each view also counts [`VIEW_COST`] for itself), the least
-//! recently used views dropped first; a mailbox larger than the whole
-//! budget is read afresh every time and not kept.
+//! Memory is bounded: at most [`PgOptions::view_records`] message records
+//! (default [`DEFAULT_VIEW_RECORDS`]) in all views of a process (each view
+//! also counts [`VIEW_COST`] for itself), the least recently used views
+//! dropped first; a mailbox larger than the whole budget is read afresh
+//! every time and not kept (with a budget of 0, none is: every use reads
+//! the mailbox's records afresh, and reads of a few UIDs read only those).
+//!
+//! [`PgOptions::view_records`]: crate::PgOptions::view_records
+//! [`DEFAULT_VIEW_RECORDS`]: crate::DEFAULT_VIEW_RECORDS
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -30,11 +35,7 @@ use tokio_postgres::GenericClient;
 
 use crate::db::{self, db, meta_columns};
 
-/// Message records kept in all views of a process, at most (about 100
-/// bytes each: 1,000,000 is about 100 MB).
-pub(crate) const BUDGET: usize = 1_000_000;
-
-/// What a view counts against [`BUDGET`] besides its records, so that
+/// What a view counts against the budget besides its records, so that
 /// many small views are bounded too.
 pub(crate) const VIEW_COST: usize = 64;
 
@@ -73,12 +74,22 @@ struct Table {
 }
 
 /// The views of one process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Views {
     table: Mutex<Table>,
+    /// Message records (and [`VIEW_COST`] per view) kept at most.
+    budget: usize,
 }
 
 impl Views {
+    /// No views yet, at most `budget` records in all of them.
+    pub(crate) fn new(budget: usize) -> Views {
+        Views {
+            table: Mutex::new(Table::default()),
+            budget,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
         self.table
             .lock()
@@ -109,13 +120,13 @@ impl Views {
             },
         );
         t.cost += VIEW_COST;
-        Self::evict(&mut t, mailbox, viewer);
+        Self::evict(&mut t, self.budget, mailbox, viewer);
         view
     }
 
     /// Records that the view of (`mailbox`, `viewer`) now holds `len`
     /// records, and drops the least recently used views while the total is
-    /// over [`BUDGET`] (this one too, last, if it alone is).
+    /// over the budget (this one too, last, if it alone is).
     fn account(&self, mailbox: i64, viewer: Option<&str>, len: usize) {
         let key = Key {
             mailbox,
@@ -128,7 +139,7 @@ impl Views {
         };
         let old = std::mem::replace(&mut slot.cost, cost);
         t.cost = t.cost.saturating_sub(old).saturating_add(cost);
-        Self::evict(&mut t, mailbox, viewer);
+        Self::evict(&mut t, self.budget, mailbox, viewer);
     }
 
     /// Drops the views of mailbox row `mailbox` (it is gone).
@@ -147,19 +158,19 @@ impl Views {
         }
     }
 
-    fn evict(t: &mut Table, mailbox: i64, viewer: Option<&str>) {
+    fn evict(t: &mut Table, budget: usize, mailbox: i64, viewer: Option<&str>) {
         let own = Key {
             mailbox,
             viewer: viewer.map(str::to_owned),
         };
-        if t.slots.get(&own).is_some_and(|s| s.cost > BUDGET) {
+        if t.slots.get(&own).is_some_and(|s| s.cost > budget) {
             // larger than every view together may be: not kept, and no
             // other view dropped for it
             if let Some(slot) = t.slots.remove(&own) {
                 t.cost = t.cost.saturating_sub(slot.cost);
             }
         }
-        while t.cost > BUDGET {
+        while t.cost > budget {
             let victim = t
                 .slots
                 .iter()
@@ -324,6 +335,19 @@ mod tests {
     use super::*;
     use mailroom_core::{Flags, InternalDate, MessageGuid, ModSeq};
 
+    const BUDGET: usize = crate::DEFAULT_VIEW_RECORDS;
+
+    fn held(views: &Views) -> Vec<(i64, Option<String>)> {
+        let mut held: Vec<(i64, Option<String>)> = views
+            .lock()
+            .slots
+            .keys()
+            .map(|k| (k.mailbox, k.viewer.clone()))
+            .collect();
+        held.sort();
+        held
+    }
+
     fn meta(uid: u32, modseq: u64) -> MessageMeta {
         MessageMeta {
             uid: Uid(uid),
@@ -353,7 +377,7 @@ mod tests {
 
     #[test]
     fn the_budget_drops_the_least_recently_used() {
-        let views = Views::default();
+        let views = Views::new(BUDGET);
         let _a = views.get(1, None);
         views.account(1, None, BUDGET / 2);
         let _b = views.get(2, None);
@@ -362,20 +386,13 @@ mod tests {
         let _c = views.get(3, Some("bob"));
         views.account(3, Some("bob"), BUDGET / 4);
         // 2 was the least recently used
-        let t = views.lock();
-        let mut held: Vec<(i64, Option<String>)> = t
-            .slots
-            .keys()
-            .map(|k| (k.mailbox, k.viewer.clone()))
-            .collect();
-        held.sort();
-        assert_eq!(held, vec![(1, None), (3, Some("bob".into()))]);
-        assert!(t.cost <= BUDGET);
+        assert_eq!(held(&views), vec![(1, None), (3, Some("bob".into()))]);
+        assert!(views.lock().cost <= BUDGET);
     }
 
     #[test]
     fn a_view_larger_than_the_budget_is_not_kept() {
-        let views = Views::default();
+        let views = Views::new(BUDGET);
         let _a = views.get(1, None);
         views.account(1, None, 10);
         let _b = views.get(2, None);
@@ -389,5 +406,36 @@ mod tests {
             mailbox: 2,
             viewer: None
         }));
+    }
+
+    /// A budget set small (`[store] view_records`) holds two views of ten
+    /// records: a third evicts the least recently used.
+    #[test]
+    fn a_small_budget_evicts() {
+        let views = Views::new(2 * (10 + VIEW_COST));
+        for id in 1..=2 {
+            let _v = views.get(id, None);
+            views.account(id, None, 10);
+        }
+        assert_eq!(held(&views), vec![(1, None), (2, None)]);
+        let _ = views.get(1, None); // 2 is now the least recently used
+        let _v = views.get(3, None);
+        views.account(3, None, 10);
+        assert_eq!(held(&views), vec![(1, None), (3, None)]);
+        // eleven records do not fit beside another view: it goes
+        views.account(3, None, 11);
+        assert_eq!(held(&views), vec![(3, None)]);
+    }
+
+    /// A budget of 0 keeps no view: each is used once and dropped.
+    #[test]
+    fn a_budget_of_zero_keeps_nothing() {
+        let views = Views::new(0);
+        let v = views.get(1, None);
+        views.account(1, None, 3);
+        assert!(held(&views).is_empty());
+        assert!(!views.holds(1, true, "alice"));
+        assert_eq!(views.lock().cost, 0);
+        drop(v);
     }
 }

@@ -14,6 +14,7 @@ async fn fresh() -> std::sync::Arc<PgStore> {
         url,
         pool_size: 8,
         migrate: true,
+        view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
     })
     .await
     .unwrap_or_else(|e| panic!("connecting to PostgreSQL: {e}"));

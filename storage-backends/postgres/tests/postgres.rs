@@ -26,6 +26,7 @@ async fn store(url: &str) -> PgStore {
         url: url.to_owned(),
         pool_size: 4,
         migrate: true,
+        view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
     })
     .await
     .unwrap()
@@ -346,6 +347,7 @@ async fn a_database_migrated_by_a_newer_build_is_refused() {
         url: url.clone(),
         pool_size: 1,
         migrate: true,
+        view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
     })
     .await;
     assert!(r.is_err(), "a newer schema must be refused");
@@ -353,6 +355,7 @@ async fn a_database_migrated_by_a_newer_build_is_refused() {
         url,
         pool_size: 1,
         migrate: false,
+        view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
     })
     .await;
     assert!(r.is_err(), "and without migrate too");
@@ -425,6 +428,7 @@ async fn users_table_is_shared_by_every_frontend() {
         url: url.clone(),
         pool_size: 2,
         migrate: false,
+        view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
     })
     .await
     .unwrap();
