@@ -183,6 +183,54 @@ pub trait Storage: Send + Sync + Debug {
         let _ = user;
         NamespaceWatch::never()
     }
+
+    /// Whether [`Storage::watch_namespace`] can be trusted: `true` only if
+    /// every namespace change wakes the user's watches before it is
+    /// acknowledged to whoever made it, wherever that was (so a watch that
+    /// has not fired means nothing changed that a client could know of).
+    /// Then a client's poll (NOOP, CHECK) need not list the namespace again
+    /// to catch what the watch missed.
+    ///
+    /// The default is `false`: a store that says nothing is listed again
+    /// on every poll. The memory and CRC stores, whose every change goes
+    /// through the one process, say `true`; the PostgreSQL store says
+    /// `false` (another frontend's change reaches this one's watches by a
+    /// notification that may still be on its way).
+    fn namespace_watch_is_complete(&self) -> bool {
+        false
+    }
+
+    /// Brings the watches of the open `mailboxes` up to date with changes
+    /// made where this process cannot see them commit by commit, as
+    /// [`Mailbox::poll_changes`] does for one mailbox, in one call: what a
+    /// client's poll (NOOP, CHECK) in a session watching many mailboxes
+    /// (NOTIFY) asks. The handles may be of any owners; a mailbox deleted
+    /// since it was opened is skipped (its watch has ended) and does not
+    /// fail the call. Polls every mailbox and returns `Err` only when the
+    /// store could not be asked at all.
+    ///
+    /// The default calls [`Mailbox::poll_changes`] on each; a store that
+    /// can read every mailbox's state at once overrides it (the PostgreSQL
+    /// store: one statement for all of them).
+    async fn poll_changes(&self, mailboxes: &[Arc<dyn Mailbox>]) -> Result<()> {
+        poll_each(mailboxes).await
+    }
+}
+
+/// [`Storage::poll_changes`] one mailbox at a time: each one's
+/// [`Mailbox::poll_changes`], a deleted mailbox skipped, the first other
+/// error returned once every mailbox was polled.
+async fn poll_each(mailboxes: &[Arc<dyn Mailbox>]) -> Result<()> {
+    let mut first = None;
+    for mailbox in mailboxes {
+        match mailbox.poll_changes().await {
+            Ok(()) | Err(crate::Error::NoSuchMailbox(_)) => {}
+            Err(e) => {
+                first.get_or_insert(e);
+            }
+        }
+    }
+    first.map_or(Ok(()), Err)
 }
 
 /// How many full summaries the default [`Mailbox::sort_fields`] asks for
@@ -617,6 +665,14 @@ pub trait Delegate: Send + Sync + Debug {
     fn watch_namespace(&self, user: &str) -> NamespaceWatch {
         self.inner().watch_namespace(user)
     }
+    /// [`Storage::namespace_watch_is_complete`].
+    fn namespace_watch_is_complete(&self) -> bool {
+        self.inner().namespace_watch_is_complete()
+    }
+    /// [`Storage::poll_changes`].
+    async fn poll_changes(&self, mailboxes: &[Arc<dyn Mailbox>]) -> Result<()> {
+        self.inner().poll_changes(mailboxes).await
+    }
 }
 
 #[async_trait]
@@ -696,6 +752,12 @@ impl<T: Delegate> Storage for T {
     }
     fn watch_namespace(&self, user: &str) -> NamespaceWatch {
         Delegate::watch_namespace(self, user)
+    }
+    fn namespace_watch_is_complete(&self) -> bool {
+        Delegate::namespace_watch_is_complete(self)
+    }
+    async fn poll_changes(&self, mailboxes: &[Arc<dyn Mailbox>]) -> Result<()> {
+        Delegate::poll_changes(self, mailboxes).await
     }
 }
 

@@ -397,3 +397,138 @@ async fn namespace_changes_made_on_the_store_reach_idle() {
     c.send_raw(b"DONE\r\n").await;
     c.until_tagged("i1").await;
 }
+
+/// A memory store that counts what NOTIFY asks of it on a poll: namespace
+/// listings and `Storage::poll_changes` calls (and the mailboxes in them),
+/// and says its namespace watch is complete or not as told (the memory
+/// store's is; the PostgreSQL store's is not).
+#[derive(Debug)]
+struct Counting {
+    inner: std::sync::Arc<mailroom_store_memory::MemoryStore>,
+    complete: bool,
+    lists: std::sync::atomic::AtomicUsize,
+    polls: std::sync::atomic::AtomicUsize,
+    polled: std::sync::atomic::AtomicUsize,
+}
+
+impl Counting {
+    fn take(&self) -> (usize, usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (
+            self.lists.swap(0, SeqCst),
+            self.polls.swap(0, SeqCst),
+            self.polled.swap(0, SeqCst),
+        )
+    }
+}
+
+#[async_trait::async_trait]
+impl mailroom_core::storage::Delegate for Counting {
+    fn inner(&self) -> &dyn mailroom_core::Storage {
+        &*self.inner
+    }
+    async fn list(&self, owner: &str) -> mailroom_core::Result<Vec<mailroom_core::MailboxInfo>> {
+        self.lists.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.inner().list(owner).await
+    }
+    fn namespace_watch_is_complete(&self) -> bool {
+        self.complete
+    }
+    async fn poll_changes(
+        &self,
+        mailboxes: &[std::sync::Arc<dyn mailroom_core::Mailbox>],
+    ) -> mailroom_core::Result<()> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.polls.fetch_add(1, SeqCst);
+        self.polled.fetch_add(mailboxes.len(), SeqCst);
+        self.inner().poll_changes(mailboxes).await
+    }
+}
+
+/// What a NOOP costs a NOTIFY session watching many mailboxes: the store
+/// is asked to poll all of them in one call (on the PostgreSQL store one
+/// statement, where each mailbox was one), and the namespace is listed
+/// again only when the session asked for MailboxName/SubscriptionChange
+/// and the store's namespace watch may miss a change, or when that watch
+/// fired. Before: every NOOP listed the namespace and polled each mailbox
+/// on its own.
+#[tokio::test]
+async fn a_noop_polls_in_one_call_and_lists_only_when_it_must() {
+    use mailroom_core::{MailboxName, MailboxRef, Storage};
+    for complete in [true, false] {
+        let memory = std::sync::Arc::new(mailroom_store_memory::MemoryStore::new());
+        let counting = std::sync::Arc::new(Counting {
+            inner: memory.clone(),
+            complete,
+            lists: Default::default(),
+            polls: Default::default(),
+            polled: Default::default(),
+        });
+        let quota: std::sync::Arc<dyn mailroom_core::Quota> = memory.clone();
+        let server = mailroom_imap::ImapServer::new(
+            counting.clone(),
+            Some(quota),
+            std::sync::Arc::new(TestAuth),
+            test_config(),
+        );
+        let srv = start_server(server, memory.clone(), mailroom_imap::TlsMode::Plain).await;
+        let mut c = Client::login(srv.addr, "alice@example.com").await;
+        for i in 0..12 {
+            c.ok(&format!("CREATE Box{i}")).await;
+        }
+        let watched = c
+            .ok("LIST \"\" *")
+            .await
+            .lines()
+            .filter(|l| l.starts_with("* LIST"))
+            .count();
+        assert!(watched > 12, "watched {watched}");
+        c.ok("SELECT Box0").await; // for CHECK; still watched
+
+        // Message events only: never listed again on a poll.
+        c.ok("NOTIFY SET (personal (MessageNew MessageExpunge))")
+            .await;
+        counting.take();
+        for _ in 0..3 {
+            c.ok("NOOP").await;
+        }
+        c.ok("CHECK").await;
+        assert_eq!(
+            counting.take(),
+            (0, 4, 4 * watched),
+            "complete={complete}: (listings, poll calls, mailboxes polled) for 3 NOOPs and a CHECK"
+        );
+
+        // Namespace events too: listed on a poll only if the watch may
+        // miss a change.
+        c.ok("NOTIFY SET (personal (MessageNew MessageExpunge MailboxName))")
+            .await;
+        counting.take();
+        for _ in 0..3 {
+            c.ok("NOOP").await;
+        }
+        let lists = if complete { 0 } else { 3 };
+        assert_eq!(
+            counting.take(),
+            (lists, 3, 3 * watched),
+            "complete={complete}: with MailboxName"
+        );
+
+        // A change made on the store (not by this session) fires the
+        // watch: listed once, and told.
+        let made = MailboxRef::new("alice@example.com", MailboxName::new("Made").unwrap());
+        counting.create(&made, None).await.unwrap();
+        let r = c.ok("NOOP").await;
+        assert!(r.contains("* LIST (\\HasNoChildren) \"/\" \"Made\""), "{r}");
+        let (lists, polls, polled) = counting.take();
+        assert_eq!(
+            (lists, polls, polled),
+            (1, 1, watched + 1),
+            "complete={complete}: after a change on the store"
+        );
+        let r = c.ok("NOOP").await;
+        assert!(!r.contains("* LIST"), "{r}");
+        drop(c);
+        srv.shutdown().await.unwrap();
+    }
+}

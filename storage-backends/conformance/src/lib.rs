@@ -65,7 +65,13 @@
 //!   seconds), and every way of reading a message's metadata shows it;
 //! - [`Storage::watch_namespace`] wakes after every change of the user's
 //!   mailbox names, special uses and subscriptions (a store of this
-//!   workspace may not keep the default that never fires);
+//!   workspace may not keep the default that never fires), and a store
+//!   that says its watch is complete
+//!   ([`Storage::namespace_watch_is_complete`]) has woken it by the time
+//!   the change returns;
+//! - [`Storage::poll_changes`] leaves the watch of every handle it is
+//!   given (of any owner) at its mailbox's HIGHESTMODSEQ, skipping a
+//!   mailbox deleted since it was opened;
 //! - [`Storage::shared_mailboxes`] finds every mailbox of another owner
 //!   with an ACL entry for the user or `anyone`, under its current name,
 //!   and forgets it once the entry, or the mailbox, is gone.
@@ -111,7 +117,7 @@ macro_rules! __conformance_checks {
             account_defaults, namespace, rename, rename_inbox, append_and_fetch,
             append_all, store_flags, unchanged_since, modseq_monotonic, changes_since, expunge,
             per_user_seen, copy_and_move, recent, quota, quota_concurrent, watch, namespace_watch,
-            shared_mailboxes, maildrop_lock, concurrent_access, save_date);
+            poll_changes, shared_mailboxes, maildrop_lock, concurrent_access, save_date);
     };
 }
 
@@ -2193,6 +2199,9 @@ pub async fn quota<S: Storage + Quota + ?Sized>(store: Arc<S>) {
 /// special-use change, SUBSCRIBE and UNSUBSCRIBE of the user's mailboxes,
 /// including a change made before the wait began, and every watch on the
 /// user wakes (NOTIFY's MailboxName and SubscriptionChange wait on it).
+/// A store whose watch is complete
+/// ([`Storage::namespace_watch_is_complete`]) has woken it before the
+/// change returns.
 pub async fn namespace_watch<S: Storage + ?Sized>(store: Arc<S>) {
     let store = &*store;
     account(store, ALICE).await;
@@ -2200,6 +2209,12 @@ pub async fn namespace_watch<S: Storage + ?Sized>(store: Arc<S>) {
     let mut w2 = store.watch_namespace(ALICE);
     let work = mbox(ALICE, "Work");
     ok(store.create(&work, None).await, "create Work");
+    if store.namespace_watch_is_complete() {
+        assert!(
+            w.has_changed() && w2.has_changed(),
+            "a complete namespace watch has fired by the time CREATE returns"
+        );
+    }
     wait_namespace(&mut w, "after CREATE").await;
     wait_namespace(&mut w2, "a second watch, after CREATE").await;
     let play = MailboxName::new("Play").unwrap_or_else(|e| panic!("name: {e}"));
@@ -2239,6 +2254,40 @@ pub async fn namespace_watch<S: Storage + ?Sized>(store: Arc<S>) {
         "create in a new account",
     );
     wait_namespace(&mut carol, "the first mailbox of an account").await;
+}
+
+/// [`Storage::poll_changes`]: no handles is no work; after it, the watch of
+/// every handle given (two of one mailbox, another owner's mailbox) is at
+/// its mailbox's HIGHESTMODSEQ, changes made before the call included; a
+/// mailbox deleted since it was opened is skipped without failing the call.
+pub async fn poll_changes<S: Storage + ?Sized>(store: Arc<S>) {
+    let store = &*store;
+    account(store, ALICE).await;
+    account(store, BOB).await;
+    ok(store.poll_changes(&[]).await, "poll_changes of no mailbox");
+    let tmp = mbox(ALICE, "Tmp");
+    ok(store.create(&tmp, None).await, "create Tmp");
+    let polled = [inbox(ALICE), inbox(ALICE), mbox(ALICE, "Sent"), inbox(BOB)];
+    let mut handles = Vec::new();
+    for r in &polled {
+        handles.push(open(store, r, ALICE).await);
+    }
+    handles.push(open(store, &tmp, ALICE).await);
+    for (n, r) in (1..).zip(&polled[1..]) {
+        append(store, r, n, &[]).await;
+    }
+    ok(store.delete(&tmp).await, "delete Tmp");
+    ok(
+        store.poll_changes(&handles).await,
+        "poll_changes with a deleted mailbox among the handles",
+    );
+    for (h, r) in handles.iter().zip(&polled) {
+        assert_eq!(
+            h.watch().current(),
+            highest(store, r).await,
+            "after poll_changes, the watch of a handle on {r} is at its HIGHESTMODSEQ"
+        );
+    }
 }
 
 /// Watches wake on every change, whichever handle or store call made it,

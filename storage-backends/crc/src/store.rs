@@ -1690,6 +1690,13 @@ impl Storage for CrcStore {
         self.inner.namespace.watch(self.inner.user_dir(user))
     }
 
+    /// Every change is made in this process (FORMAT.md: one process per
+    /// store), which wakes the watches at the account file's write, before
+    /// the change is acknowledged.
+    fn namespace_watch_is_complete(&self) -> bool {
+        true
+    }
+
     async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
         let user = user.to_owned();
         self.run(move |s| s.subscriptions(&user)).await

@@ -295,6 +295,12 @@ impl Storage for MemoryStore {
         self.shared.namespace.watch(user.to_owned())
     }
 
+    /// Every change goes through this store, which wakes the watches
+    /// before it returns.
+    fn namespace_watch_is_complete(&self) -> bool {
+        true
+    }
+
     async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
         Ok(self
             .shared

@@ -671,6 +671,50 @@ impl Storage for PgStore {
         self.inner.feed.watch_namespace(user)
     }
 
+    // `namespace_watch_is_complete` keeps the default, `false`: another
+    // frontend's change reaches the watches here by a notification that
+    // may arrive after the change was acknowledged.
+
+    /// One statement for every mailbox: the HIGHESTMODSEQ of each (found by
+    /// owner and name) where it is above what this process last saw, and
+    /// the watches of those woken. A mailbox deleted (or renamed away)
+    /// since it was opened matches no row; its deletion's notification ends
+    /// its watches, and a renamed one is polled under its new name once
+    /// reopened (NOTIFY watches by name).
+    async fn poll_changes(&self, mailboxes: &[Arc<dyn Mailbox>]) -> Result<()> {
+        if mailboxes.is_empty() {
+            return Ok(());
+        }
+        let mut owners = Vec::with_capacity(mailboxes.len());
+        let mut names = Vec::with_capacity(mailboxes.len());
+        let mut seen = Vec::with_capacity(mailboxes.len());
+        for m in mailboxes {
+            let r = m.reference();
+            owners.push(r.owner.as_str());
+            names.push(r.name.as_str());
+            seen.push(i64::try_from(m.watch().current().0).unwrap_or(i64::MAX));
+        }
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT m.id, m.highest_modseq \
+                 FROM unnest($1::text[], $2::text[], $3::bigint[]) AS q(owner, name, seen) \
+                 JOIN accounts a ON a.name = q.owner \
+                 JOIN mailboxes m ON m.account_id = a.id AND m.name = q.name \
+                 WHERE m.highest_modseq > q.seen",
+                &[&owners, &names, &seen],
+            )
+            .await
+            .map_err(db)?;
+        for row in rows {
+            let modseq: i64 = row.get(1);
+            self.inner
+                .feed
+                .publish(row.get(0), ModSeq(modseq.max(0) as u64));
+        }
+        Ok(())
+    }
+
     async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
         let client = self.client().await?;
         let rows = client

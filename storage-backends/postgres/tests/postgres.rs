@@ -700,3 +700,133 @@ async fn claiming_recent_with_nothing_new_writes_nothing() {
     drop(client);
     let _ = driver.await;
 }
+
+/// A TCP proxy in front of `url`'s server that counts the statements its
+/// clients run: the frontend protocol's Execute (`E`) and simple Query
+/// (`Q`) messages, read from the client's side of each connection (after
+/// the startup packet; NoTls sends no SSLRequest). Returns the URL through
+/// the proxy and the count. Lives as long as the test's runtime.
+async fn counting_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (head, rest) = url.rsplit_once(':').unwrap();
+    let (port, path) = rest.split_once('/').unwrap();
+    let upstream = format!("127.0.0.1:{port}");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxied = format!("{head}:{}/{path}", listener.local_addr().unwrap().port());
+    let count = Arc::new(AtomicUsize::new(0));
+    let counted = count.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                continue;
+            };
+            let (mut from_client, mut to_server) = (client.into_split(), server.into_split());
+            let (mut from_server, mut to_client) = (to_server.0, from_client.1);
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
+            });
+            let counted = counted.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 5];
+                // the startup packet: a length (itself included), no type
+                if from_client.0.read_exact(&mut buf[..4]).await.is_err() {
+                    return;
+                }
+                let len = u32::from_be_bytes([buf[0], buf[1], buf[2], buf[3]]) as usize;
+                let mut body = vec![0u8; len.saturating_sub(4)];
+                if from_client.0.read_exact(&mut body).await.is_err() {
+                    return;
+                }
+                let _ = to_server.1.write_all(&buf[..4]).await;
+                let _ = to_server.1.write_all(&body).await;
+                loop {
+                    if from_client.0.read_exact(&mut buf).await.is_err() {
+                        return;
+                    }
+                    if matches!(buf[0], b'E' | b'Q') {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                    }
+                    let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
+                    let mut body = vec![0u8; len.saturating_sub(4)];
+                    if from_client.0.read_exact(&mut body).await.is_err()
+                        || to_server.1.write_all(&buf).await.is_err()
+                        || to_server.1.write_all(&body).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (proxied, count)
+}
+
+/// NOTIFY's poll (NOOP, CHECK) of the many mailboxes a session watches is
+/// one statement on this store, `Storage::poll_changes`, where polling each
+/// with `Mailbox::poll_changes` is one statement per mailbox (counted on
+/// the wire); and it sees what another frontend changed before its
+/// notification could arrive (the listener is cut), in mailboxes of any
+/// owner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn polling_many_mailboxes_is_one_statement() {
+    use std::sync::atomic::Ordering;
+    const N: usize = 20;
+    const BOB: &str = "bob@example.com";
+    let url = database().await;
+    let (proxied, statements) = counting_proxy(&url).await;
+    let one = store(&proxied).await;
+    let two = store(&url).await;
+    one.ensure_account(ALICE).await.unwrap();
+    one.ensure_account(BOB).await.unwrap();
+    let mut refs = vec![MailboxRef::new(BOB, MailboxName::inbox())];
+    for i in 0..N - 1 {
+        let r = MailboxRef::new(ALICE, MailboxName::new(&format!("Box{i}")).unwrap());
+        one.create(&r, None).await.unwrap();
+        refs.push(r);
+    }
+    let mut handles = Vec::new();
+    for r in &refs {
+        handles.push(one.open(r, ALICE).await.unwrap());
+    }
+    let opened: Vec<_> = handles.iter().map(|h| h.watch().current()).collect();
+    cut_listener(&url).await;
+    let mut appended = Vec::new();
+    for r in &refs {
+        let a = two
+            .append(r, message(b"Subject: polled\r\n\r\nx\r\n".to_vec()))
+            .await
+            .unwrap();
+        appended.push(a.modseq);
+    }
+    let now: Vec<_> = handles.iter().map(|h| h.watch().current()).collect();
+    assert_eq!(now, opened, "no notification can have come");
+    let half = N / 2;
+    let before = statements.load(Ordering::SeqCst);
+    for h in &handles[..half] {
+        h.poll_changes().await.unwrap();
+    }
+    assert_eq!(
+        statements.load(Ordering::SeqCst) - before,
+        half,
+        "one statement per mailbox, polled one by one"
+    );
+    let before = statements.load(Ordering::SeqCst);
+    one.poll_changes(&handles).await.unwrap();
+    assert_eq!(
+        statements.load(Ordering::SeqCst) - before,
+        1,
+        "one statement for all {N} mailboxes"
+    );
+    for ((h, r), modseq) in handles.iter().zip(&refs).zip(&appended) {
+        assert_eq!(h.watch().current(), *modseq, "{r} polled");
+    }
+    let before = statements.load(Ordering::SeqCst);
+    one.poll_changes(&[]).await.unwrap();
+    assert_eq!(
+        statements.load(Ordering::SeqCst),
+        before,
+        "nothing to poll: no statement"
+    );
+    let_listeners_back(&url).await;
+}

@@ -45,10 +45,11 @@
 //! session, another protocol or, on the PostgreSQL store, another frontend
 //! wakes it exactly as it wakes an IDLE on that mailbox. After every command
 //! (and at once during IDLE) the watches that moved are read with a STATUS
-//! from the mailbox header. NOOP and CHECK first ask the store to poll each
-//! watched mailbox ([`mailroom_core::Mailbox::poll_changes`]), so they
-//! report a change another frontend acknowledged before them even while
-//! its notification is on its way.
+//! from the mailbox header. NOOP and CHECK first ask the store to poll the
+//! watched mailboxes, all of them in one call
+//! ([`mailroom_core::Storage::poll_changes`]: one statement on the
+//! PostgreSQL store), so they report a change another frontend
+//! acknowledged before them even while its notification is on its way.
 //!
 //! Mailbox names and subscriptions: the session keeps the list of names it
 //! last saw and compares it with a fresh LIST whenever the store's
@@ -58,10 +59,18 @@
 //! it (this or another session, another protocol, an admin command,
 //! replication, or on the PostgreSQL store another frontend), so an IDLE
 //! hears of it at once. It also lists again after this session's own
-//! namespace commands and on NOOP and CHECK, so a store whose watch never
-//! fires (the trait's default) still reports changes when the client
-//! polls. Only the user's own namespace is watched: a mailbox another user
-//! creates, or shares, is seen at the next poll or own namespace change.
+//! namespace commands, and on NOOP and CHECK when the session asked for
+//! MailboxName or SubscriptionChange and the store does not promise that
+//! its watch wakes for every change before the change is acknowledged
+//! ([`mailroom_core::Storage::namespace_watch_is_complete`]: the memory
+//! and CRC stores do; the PostgreSQL store does not, another frontend's
+//! notification may be on its way; a store whose watch never fires, the
+//! trait's default, does not), so such changes are still reported when
+//! the client polls. A session that asked only for message events lists
+//! again only when the watch fired (a mailbox may have come or gone under
+//! its filters). Only the user's own namespace is watched: a mailbox
+//! another user creates, or shares, is seen at the next own namespace
+//! change (or poll, on a store whose watch is not complete).
 //!
 //! ## Bounds
 //!
@@ -73,11 +82,12 @@
 //! RFC 5465 §5.8 describes.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use futures::future::BoxFuture;
 use mailroom_core::access::{ListEntry, MailAccess, Selected};
 use mailroom_core::mailbox::DELIMITER;
-use mailroom_core::{MailboxStatus, MailboxWatch, ModSeq, NamespaceWatch, SeqSet, Uid};
+use mailroom_core::{Mailbox, MailboxStatus, MailboxWatch, ModSeq, NamespaceWatch, SeqSet, Uid};
 
 use crate::command::{Command, FetchAttr, StatusItem};
 use crate::response::{Code, Data, ListKind, Response, StatusKind, StatusResponse};
@@ -226,6 +236,10 @@ pub(crate) struct NotifyState {
     namespace: Option<BTreeMap<String, bool>>,
     /// The store's watch on the user's namespace.
     names: NamespaceWatch,
+    /// Whether that watch wakes for every change before it is acknowledged
+    /// ([`mailroom_core::Storage::namespace_watch_is_complete`]): then a
+    /// poll need not list again unless it fired.
+    names_complete: bool,
     /// Grows whenever `watched` changes (IDLE rebuilds its wait list).
     epoch: u64,
 }
@@ -418,6 +432,7 @@ pub(crate) async fn handle(state: &mut State, tag: &str, set: Option<NotifySet>)
         watched: BTreeMap::new(),
         namespace: None,
         names: access.storage().watch_namespace(&access.principal().user),
+        names_complete: access.storage().namespace_watch_is_complete(),
         epoch: 0,
     };
     // Whatever changed before now is in the listing about to be taken.
@@ -533,9 +548,10 @@ pub(crate) enum After {
     Nothing,
     /// Report what changed.
     Check,
-    /// Report what changed, listing the namespace again and asking the
-    /// store to poll every watched mailbox (NOOP, CHECK: the commands a
-    /// client polls with).
+    /// Report what changed, asking the store to poll every watched
+    /// mailbox, and listing the namespace again if the session asked for
+    /// namespace events and the store's watch may miss a change (NOOP,
+    /// CHECK: the commands a client polls with).
     Recheck,
     /// Report what changed, listing the namespace again: the commands
     /// that may have changed it (CREATE, DELETE, RENAME, SUBSCRIBE,
@@ -575,12 +591,12 @@ pub(crate) async fn after_command(state: &mut State, after: After, reply: &mut R
 }
 
 /// The notifications due now: STATUS for watched mailboxes that changed
-/// (not the selected one) and LIST for namespace changes. After
-/// [`After::Recheck`] and [`After::Namespace`] the namespace is listed
-/// even without a wake-up; after [`After::Recheck`] the watched mailboxes
-/// are polled too.
+/// (not the selected one) and LIST for namespace changes. The namespace
+/// is listed when its watch fired, after [`After::Namespace`], and after
+/// [`After::Recheck`] when the session asked for namespace events and the
+/// store's watch may miss a change; after [`After::Recheck`] the watched
+/// mailboxes are polled, with one store call.
 pub(crate) async fn updates(state: &mut State, after: After) -> Vec<Response> {
-    let recheck = matches!(after, After::Recheck | After::Namespace);
     let Some(access) = state.access.clone() else {
         return Vec::new();
     };
@@ -594,8 +610,15 @@ pub(crate) async fn updates(state: &mut State, after: After) -> Vec<Response> {
         return Vec::new();
     };
     let mut out = Vec::new();
-    let names_moved = n.names.has_changed();
-    if recheck || names_moved {
+    // Listing again is needed when the namespace watch fired (mailboxes may
+    // have come or gone under a message-event filter too), after this
+    // session's own namespace commands (a store's watch may never fire),
+    // and on a poll when the session asked for MailboxName or
+    // SubscriptionChange and the watch may have missed a change.
+    let relist = n.names.has_changed()
+        || after == After::Namespace
+        || (after == After::Recheck && n.namespace.is_some() && !n.names_complete);
+    if relist {
         // Names may have changed, and mailboxes come or gone under a
         // message-event filter.
         n.names.mark_seen();
@@ -615,14 +638,18 @@ pub(crate) async fn updates(state: &mut State, after: After) -> Vec<Response> {
             Err(e) => tracing::warn!(error = %e, "NOTIFY could not list mailboxes"),
         }
     }
-    if after == After::Recheck {
+    if after == After::Recheck && !n.watched.is_empty() {
         // A client's poll reports every change acknowledged anywhere before
         // it, even one whose notification from another frontend is still on
-        // its way (as NOOP does for the selected mailbox).
-        for (name, w) in &n.watched {
-            if let Err(e) = w.handle.mailbox().poll_changes().await {
-                tracing::debug!(mailbox = %name, error = %e, "NOTIFY could not poll a watched mailbox");
-            }
+        // its way (as NOOP does for the selected mailbox): one call for
+        // every watched mailbox.
+        let mailboxes: Vec<Arc<dyn Mailbox>> = n
+            .watched
+            .values()
+            .map(|w| w.handle.mailbox().clone())
+            .collect();
+        if let Err(e) = access.storage().poll_changes(&mailboxes).await {
+            tracing::debug!(error = %e, "NOTIFY could not poll the watched mailboxes");
         }
     }
     let items = status_items(condstore);
