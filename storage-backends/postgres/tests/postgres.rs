@@ -51,7 +51,9 @@ fn admin_and_name(url: &str) -> (String, String) {
 /// Cuts every store's listener off the database of `url`: new connections
 /// are refused and the listening ones are ended, so a notification sent
 /// now reaches no frontend; connections the stores' pools already hold
-/// keep working. Until [`let_listeners_back`].
+/// keep working. Until [`let_listeners_back`]. Waits until the listening
+/// backends have ended (`pg_terminate_backend` without a timeout only
+/// signals them).
 async fn cut_listener(url: &str) {
     let (admin, dbname) = admin_and_name(url);
     sql(
@@ -62,7 +64,7 @@ async fn cut_listener(url: &str) {
     sql(
         &admin,
         &format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity \
              WHERE datname = '{dbname}' AND query LIKE 'LISTEN%'"
         ),
     )
@@ -283,9 +285,15 @@ async fn a_namespace_change_on_one_frontend_wakes_namespace_watches_on_another()
     let url = database().await;
     let one = store(&url).await;
     let two = store(&url).await;
-    one.ensure_account(ALICE).await.unwrap();
     let mut w = one.watch_namespace(ALICE);
     let mut bob = one.watch_namespace("bob@example.com");
+    // The account is made through frontend two, so one hears of it once,
+    // by notification. (Made through one, its watch was woken at once and
+    // again when one's own notification came back, maybe after the next
+    // wait below had returned: each wait was then one change behind, and
+    // the last change could wake the watch while the listener was cut.)
+    two.ensure_account(ALICE).await.unwrap();
+    woken(&mut w).await;
     let tmp = MailboxRef::new(ALICE, MailboxName::new("Tmp").unwrap());
     two.create(&tmp, None).await.unwrap();
     woken(&mut w).await;
