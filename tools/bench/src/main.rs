@@ -602,7 +602,7 @@ fn measure(target: &dyn Target, o: &Options, rows: &mut [Row], col: usize) -> Re
     rows[5].figures[col] = Some(t.elapsed());
     c.run("LOGOUT").ok();
 
-    // 6.. SORT and THREAD
+    // 6.. SORT, THREAD and header SEARCH
     if target.every_row() {
         sort::measure(target, o.large, o.rounds, rows, 6, col)?;
     }
