@@ -61,8 +61,8 @@ mod structure;
 #[cfg(test)]
 mod tests;
 
-pub use sort_fields::{SortFields, header_field};
-pub use sort_keys::SortKeys;
+pub use sort_fields::{SEARCH_FIELDS, SortFields, header_field, header_fields};
+pub use sort_keys::{SortKeys, SortText, rank_keys, text_ranks};
 
 /// Parts nested deeper than this become leaves (the same limit as Dovecot's
 /// `mail_max_nested_mime_parts` default, so clients see the same tree).

@@ -14,7 +14,7 @@ use crate::message::{
     Appended, Changes, CopyResult, MailboxSnapshot, MessageContent, MessageMeta, NewMessage,
     StoreResult,
 };
-use crate::mime::{MessageSummary, SortFields, SortKeys};
+use crate::mime::{MessageSummary, SortFields, SortKeys, SortText, rank_keys};
 use crate::quota::QuotaLimits;
 use crate::types::{ModSeq, Uid};
 
@@ -314,6 +314,18 @@ pub trait Mailbox: Send + Sync + Debug {
             );
         }
         Ok(out)
+    }
+
+    /// The rank of the `text` string of each given UID's keys
+    /// ([`SortKeys::text`]), in the same order; UIDs no longer present are
+    /// left out. Ranks order the messages as their strings do (equal
+    /// strings equal ranks, the empty string 0; see
+    /// [`crate::mime::text_ranks`]), so that SORT orders integers. The
+    /// default ranks the keys of [`Mailbox::sort_keys`] at each call; a
+    /// store that keeps the keys may keep the ranks with them (the CRC
+    /// store does) as long as every answer's ranks come from one ranking.
+    async fn sort_ranks(&self, uids: &[Uid], text: SortText) -> Result<Vec<(Uid, u32)>> {
+        Ok(rank_keys(&self.sort_keys(uids).await?, text))
     }
 
     /// The whole message, verified against its GUID.

@@ -424,7 +424,8 @@ pub fn decode(b: &[u8]) -> Result<MessageSummary, &'static str> {
 /// Decodes only what SORT and THREAD read of an encoded summary
 /// ([`SortFields`], equal to `SortFields::of(&decode(b)?)`): the body
 /// structure and the other envelope fields are skipped, and of the header
-/// only the `References:` field is copied. The checks are those of
+/// only the `References:` field and the [`super::SEARCH_FIELDS`] are
+/// copied. The checks are those of
 /// [`decode`] (every length against the bytes left, tags, nesting, no
 /// trailing bytes) except that skipped strings are not checked for UTF-8.
 pub fn decode_sort_fields(b: &[u8]) -> Result<SortFields, &'static str> {
@@ -455,6 +456,7 @@ pub fn decode_sort_fields(b: &[u8]) -> Result<SortFields, &'static str> {
         message_id,
         in_reply_to,
         references: super::header_field(header, "References"),
+        search_header: super::header_fields(header, &super::SEARCH_FIELDS),
     })
 }
 

@@ -30,7 +30,16 @@ pub struct SortFields {
     pub in_reply_to: Option<Vec<u8>>,
     /// The unfolded value of the first `References:` field of the header.
     pub references: Option<Vec<u8>>,
+    /// The [`SEARCH_FIELDS`] of the header, raw, as a header block: every
+    /// such field whole (name, value, continuation lines and line breaks
+    /// as they are), in header order, then an empty line. What SEARCH's
+    /// FROM, TO, CC, BCC and SUBJECT keys match, without the rest of the
+    /// header.
+    pub search_header: Vec<u8>,
 }
+
+/// The header fields kept in [`SortFields::search_header`].
+pub const SEARCH_FIELDS: [&str; 5] = ["From", "To", "Cc", "Bcc", "Subject"];
 
 impl SortFields {
     /// The fields of a full summary (what stores without a cheaper path
@@ -46,6 +55,7 @@ impl SortFields {
             message_id: e.message_id.clone(),
             in_reply_to: e.in_reply_to.clone(),
             references: header_field(&s.header, "References"),
+            search_header: header_fields(&s.header, &SEARCH_FIELDS),
         }
     }
 }
@@ -82,6 +92,29 @@ pub fn header_field(header: &[u8], name: &str) -> Option<Vec<u8>> {
     None
 }
 
+/// The fields of a raw header block whose names are among `names` (ASCII
+/// case ignored), whole and in order, followed by an empty line: a header
+/// block of just those fields.
+pub fn header_fields(header: &[u8], names: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut keep = false;
+    for line in header.split_inclusive(|&b| b == b'\n') {
+        if !line.first().is_some_and(|b| *b == b' ' || *b == b'\t') {
+            keep = line.iter().position(|&b| b == b':').is_some_and(|colon| {
+                let name = line[..colon].trim_ascii_end();
+                names
+                    .iter()
+                    .any(|n| name.eq_ignore_ascii_case(n.as_bytes()))
+            });
+        }
+        if keep {
+            out.extend_from_slice(line);
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +138,22 @@ In-Reply-To: <p@x>\r\nReferences: <a@x>\r\n <p@x>\r\n\r\nbody\r\n",
         assert_eq!(f.message_id.as_deref(), Some(&b"<m@x>"[..]));
         assert_eq!(f.in_reply_to.as_deref(), Some(&b"<p@x>"[..]));
         assert_eq!(f.references.as_deref(), Some(&b" <a@x>  <p@x>"[..]));
+        assert_eq!(
+            f.search_header,
+            b"From: Ann <ann@example.com>, bob@example.com\r\nTo: undisclosed:;\r\n\
+Subject: Re: hi\r\n\r\n"
+        );
+    }
+
+    #[test]
+    fn header_fields_are_whole_and_in_order() {
+        let h =
+            b"Subject: a\r\n b\r\nX-A: 1\r\n c\r\nbcc : x\r\nSUBJECT: again\nbroken line\r\n\r\n";
+        assert_eq!(
+            header_fields(h, &SEARCH_FIELDS),
+            b"Subject: a\r\n b\r\nbcc : x\r\nSUBJECT: again\n\r\n"
+        );
+        assert_eq!(header_fields(b"", &SEARCH_FIELDS), b"\r\n");
     }
 
     #[test]

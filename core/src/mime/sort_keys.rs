@@ -14,6 +14,7 @@ use super::collate::{
     MAX_REFERENCES, base_subject, decode_words, message_ids, unicode_casemap_bytes,
 };
 use super::{Address, SortFields};
+use crate::Uid;
 
 /// Indexes into [`SortKeys::ends`].
 const SUBJECT: usize = 0;
@@ -105,6 +106,11 @@ impl SortKeys {
         }
     }
 
+    /// One of the strings SORT orders by.
+    pub fn text(&self, t: SortText) -> &[u8] {
+        self.string(t.index())
+    }
+
     fn string(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
         self.buf
@@ -193,6 +199,98 @@ impl SortKeys {
     pub fn memory(&self) -> usize {
         std::mem::size_of::<SortKeys>() + self.buf.len()
     }
+}
+
+/// The strings of [`SortKeys`] a SORT orders by, one per string
+/// criterion (what [`SortKeys::text`] and [`crate::Mailbox::sort_ranks`]
+/// take).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SortText {
+    /// [`SortKeys::subject`].
+    Subject,
+    /// [`SortKeys::from`].
+    From,
+    /// [`SortKeys::to`].
+    To,
+    /// [`SortKeys::cc`].
+    Cc,
+    /// [`SortKeys::display_from`].
+    DisplayFrom,
+    /// [`SortKeys::display_to`].
+    DisplayTo,
+}
+
+impl SortText {
+    /// How many there are: [`SortText::index`] is below it.
+    pub const COUNT: usize = STRINGS;
+
+    /// Its position among the strings, `0..COUNT` (for tables kept per
+    /// string).
+    pub fn index(self) -> usize {
+        match self {
+            SortText::Subject => SUBJECT,
+            SortText::From => FROM,
+            SortText::To => TO,
+            SortText::Cc => CC,
+            SortText::DisplayFrom => DISPLAY_FROM,
+            SortText::DisplayTo => DISPLAY_TO,
+        }
+    }
+}
+
+/// The rank of each string among `texts` (same order): equal strings have
+/// equal ranks, a smaller string (byte order, which is the collation's
+/// order of the forms [`SortKeys`] holds) a smaller rank, the empty string
+/// 0 and the others from 1 up without gaps. What
+/// [`crate::Mailbox::sort_ranks`] answers, so that SORT orders messages
+/// by integers.
+pub fn text_ranks(texts: &[&[u8]]) -> Vec<u32> {
+    // Ordered by (first eight bytes, then the rest): most comparisons are
+    // of one u64 in a contiguous array.
+    let mut order: Vec<(u64, u32)> = texts
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (prefix(s), u32::try_from(i).unwrap_or(u32::MAX)))
+        .collect();
+    let text = |i: u32| texts.get(i as usize).copied().unwrap_or_default();
+    order.sort_unstable_by(|&(pa, a), &(pb, b)| pa.cmp(&pb).then_with(|| text(a).cmp(text(b))));
+    let mut ranks = vec![0u32; texts.len()];
+    let mut rank = 0u32;
+    let mut last: &[u8] = &[];
+    for (_, i) in order {
+        let s = text(i);
+        if s != last {
+            rank += 1;
+            last = s;
+        }
+        if let Some(r) = ranks.get_mut(i as usize) {
+            *r = rank;
+        }
+    }
+    ranks
+}
+
+/// The first eight bytes of a string, big-endian, padded with zeros: a
+/// u64 whose order never contradicts the strings' (equal prefixes may
+/// still be different strings).
+fn prefix(s: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = s.len().min(8);
+    b[..n].copy_from_slice(&s[..n]);
+    u64::from_be_bytes(b)
+}
+
+/// [`text_ranks`] of the `text` strings of these keys: each UID with its
+/// rank (what [`crate::Mailbox::sort_ranks`] answers when nothing is kept).
+pub fn rank_keys<K: std::ops::Deref<Target = SortKeys>>(
+    keys: &[(Uid, K)],
+    text: SortText,
+) -> Vec<(Uid, u32)> {
+    let texts: Vec<&[u8]> = keys.iter().map(|(_, k)| k.text(text)).collect();
+    keys.iter()
+        .map(|(u, _)| *u)
+        .zip(text_ranks(&texts))
+        .collect()
 }
 
 /// The length-prefixed IDs at the end of a [`SortKeys`] buffer.
@@ -296,6 +394,58 @@ In-Reply-To: <p@x>\r\nReferences: <a@x>\r\n <p@x>\r\n\r\nbody\r\n",
         assert_eq!(k.subject(), b"");
         assert_eq!(k.message_id(), None);
         assert_eq!(k.references().count(), 0);
+    }
+
+    #[test]
+    fn texts_by_criterion() {
+        let k = keys("From: a@x\r\nTo: b@x\r\nCc: c@x\r\nSubject: s\r\n\r\n");
+        let got: Vec<&[u8]> = [
+            SortText::Subject,
+            SortText::From,
+            SortText::To,
+            SortText::Cc,
+            SortText::DisplayFrom,
+            SortText::DisplayTo,
+        ]
+        .into_iter()
+        .map(|t| k.text(t))
+        .collect();
+        assert_eq!(got, [&b"S"[..], b"A", b"B", b"C", b"A@X", b"B@X"]);
+    }
+
+    #[test]
+    fn ranks_of_texts() {
+        let texts: [&[u8]; 7] = [
+            b"TOPIC 12345",
+            b"",
+            b"TOPIC 12",
+            b"TOPIC 12345",
+            b"TOPIC 123456789",
+            b"",
+            b"A",
+        ];
+        assert_eq!(text_ranks(&texts), [3, 0, 2, 3, 4, 0, 1]);
+        assert!(text_ranks(&[]).is_empty());
+    }
+
+    proptest::proptest! {
+        /// Ranks order as the strings do, equal strings equal ranks, the
+        /// empty string 0, no gaps.
+        #[test]
+        fn ranks_agree_with_the_strings(texts in proptest::collection::vec("(AB|A|B|\\u{e9}){0,6}", 0..40)) {
+            let texts: Vec<&[u8]> = texts.iter().map(|s| s.as_bytes()).collect();
+            let ranks = text_ranks(&texts);
+            for (i, a) in texts.iter().enumerate() {
+                proptest::prop_assert_eq!(ranks[i] == 0, a.is_empty());
+                for (j, b) in texts.iter().enumerate() {
+                    proptest::prop_assert_eq!(ranks[i].cmp(&ranks[j]), a.cmp(b));
+                }
+            }
+            let mut distinct: Vec<&[u8]> = texts.iter().copied().filter(|t| !t.is_empty()).collect();
+            distinct.sort_unstable();
+            distinct.dedup();
+            proptest::prop_assert_eq!(ranks.iter().max().copied().unwrap_or(0) as usize, distinct.len());
+        }
     }
 
     #[test]

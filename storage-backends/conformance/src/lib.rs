@@ -88,7 +88,7 @@ use mailroom_core::flags::{Flag, Flags, StoreOp};
 use mailroom_core::guid::MessageGuid;
 use mailroom_core::mailbox::{DEFAULT_MAILBOXES, MailboxName, MailboxRef, SpecialUse};
 use mailroom_core::message::{InternalDate, MessageMeta, NewMessage};
-use mailroom_core::mime::{MessageSummary, SortFields, SortKeys};
+use mailroom_core::mime::{MessageSummary, SortFields, SortKeys, SortText};
 use mailroom_core::quota::{Quota, QuotaLimits};
 use mailroom_core::storage::{Mailbox, MailboxWatch, NamespaceWatch, Storage};
 use mailroom_core::types::{ModSeq, Uid};
@@ -309,6 +309,11 @@ async fn meta(mailbox: &Arc<dyn Mailbox>, uid: Uid) -> MessageMeta {
 
 fn uids_of(metas: &[MessageMeta]) -> Vec<Uid> {
     metas.iter().map(|m| m.uid).collect()
+}
+
+/// The UIDs of a list of pairs.
+fn uids_of_pairs<T>(pairs: &[(Uid, T)]) -> Vec<Uid> {
+    pairs.iter().map(|(u, _)| *u).collect()
 }
 
 /// Checks the invariant HIGHESTMODSEQ = max(message modseqs, expunge modseqs).
@@ -983,6 +988,31 @@ pub async fn append_and_fetch<S: Storage + ?Sized>(store: Arc<S>) {
             keys, want_keys,
             "sort keys ({round}) those of the sort fields, in the order asked, missing UIDs left out"
         );
+    }
+    // Ranks order as the strings do (twice: a store may keep them).
+    for text in [SortText::Subject, SortText::From, SortText::DisplayTo] {
+        for round in ["computed", "again"] {
+            let ranks = ok(
+                mailbox
+                    .sort_ranks(&[a3.uid, Uid(9_999), a2.uid, a1.uid], text)
+                    .await,
+                "sort_ranks",
+            );
+            assert_eq!(
+                uids_of_pairs(&ranks),
+                uids_of_pairs(&want_keys),
+                "sort ranks ({round}) in the order asked, missing UIDs left out"
+            );
+            for ((_, ra), (_, ka)) in ranks.iter().zip(&want_keys) {
+                for ((_, rb), (_, kb)) in ranks.iter().zip(&want_keys) {
+                    assert_eq!(
+                        ra.cmp(rb),
+                        ka.text(text).cmp(kb.text(text)),
+                        "sort ranks ({round}, {text:?}) order as the strings"
+                    );
+                }
+            }
+        }
     }
     let metas = ok(
         mailbox.fetch_meta(&[a2.uid, Uid(9_999)]).await,

@@ -1581,6 +1581,15 @@ impl mailroom_core::Mailbox for CrcMailbox {
         self.run(move |_, s, _| s.sort_keys(&uids)).await
     }
 
+    async fn sort_ranks(
+        &self,
+        uids: &[Uid],
+        text: mailroom_core::mime::SortText,
+    ) -> Result<Vec<(Uid, u32)>> {
+        let uids = uids.to_vec();
+        self.run(move |_, s, _| s.sort_ranks(&uids, text)).await
+    }
+
     async fn content(&self, uid: Uid) -> Result<MessageContent> {
         self.run(move |_, s, _| s.content(uid)).await
     }
@@ -1824,6 +1833,7 @@ mod tests {
 
     use super::*;
     use mailroom_core::Flags;
+    use mailroom_core::mime::{SortKeys, SortText};
 
     /// A store with the account "alice", durability on.
     fn alice_store(dir: &Path) -> CrcStore {
@@ -1883,6 +1893,28 @@ mod tests {
             "sort-key cache: {} bytes per message ({cached} messages, {bytes} bytes)",
             bytes / cached
         );
+        // Ranks: the order of the strings, built once and then kept.
+        let by_from = |got: &[(Uid, u32)], keys: &[(Uid, Arc<SortKeys>)]| {
+            got.iter().zip(keys).all(|((ua, ra), (ub, kb))| {
+                ua == ub
+                    && got
+                        .iter()
+                        .zip(keys)
+                        .all(|((_, r), (_, k))| ra.cmp(r) == kb.from().cmp(k.from()))
+            })
+        };
+        let some: Vec<Uid> = all.iter().copied().step_by(7).collect();
+        let some_keys = shared.sort_keys(&some).unwrap();
+        let ranks = shared.sort_ranks(&some, SortText::From).unwrap();
+        assert!(by_from(&ranks, &some_keys), "ranks order as the strings");
+        let (_, with_ranks) = shared.sort_key_usage().unwrap();
+        assert_eq!(
+            with_ranks - bytes,
+            n as usize * crate::mailbox::RANK_ENTRY,
+            "one table, over every cached key"
+        );
+        assert_eq!(shared.sort_ranks(&some, SortText::From).unwrap(), ranks);
+        assert_eq!(shared.sort_key_usage().unwrap().1, with_ranks, "kept");
         let reads = store.io_counters();
         let again = shared.sort_keys(&all).unwrap();
         assert!(
@@ -1904,6 +1936,24 @@ mod tests {
         let mut g = shared.write().unwrap();
         shared.expunge_locked(&mut g, Some(gone), true).unwrap();
         drop(g);
+        // A new message: ranked again, with it.
+        let new_uid = inner
+            .append(
+                &inbox,
+                new_message("From: Aaron <aaron@example.org>\r\n\r\nbody\r\n".into()),
+            )
+            .unwrap()
+            .uid;
+        let mut asked = some.clone();
+        asked.push(new_uid);
+        let ranks = shared.sort_ranks(&asked, SortText::From).unwrap();
+        assert_eq!(ranks.last().map(|(u, _)| *u), Some(new_uid));
+        assert!(by_from(&ranks, &shared.sort_keys(&asked).unwrap()));
+        assert!(
+            ranks
+                .iter()
+                .all(|(u, r)| *u == new_uid || *r > ranks[ranks.len() - 1].1)
+        );
         let left = shared.sort_keys(&all).unwrap();
         assert_eq!(
             left.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
@@ -1911,8 +1961,8 @@ mod tests {
         );
         assert_eq!(
             shared.sort_key_usage().unwrap().0,
-            300,
-            "the keys of expunged messages were dropped"
+            300 + 1,
+            "the keys of expunged messages were dropped (the new one kept)"
         );
     }
 

@@ -1,6 +1,6 @@
 //! SORT (RFC 5256) and SORT=DISPLAY (RFC 5957): the base subject of
 //! RFC 5256 §2.1 (also used by THREAD) and the sort values a message is
-//! ordered by. Every value comes from the message's [`SortFields`] (first
+//! ordered by. Every value comes from the message's [`SortFields`](mailroom_core::mime::SortFields) (first
 //! addresses, subject, `Date:`, which the store reads from its cache, see
 //! `Mailbox::sort_fields`) and [`MessageMeta`] (INTERNALDATE, size):
 //! sorting never opens a message file.
@@ -22,59 +22,51 @@
 //! - Messages equal under every criterion are ordered by sequence number
 //!   (§3: "the sequence number is the final tiebreak"); REVERSE reverses
 //!   only the key that follows it.
-
-use std::cmp::Ordering;
+//!
+//! Every criterion is turned into a u64 per message whose order is the
+//! criterion's: numbers shifted into unsigned order, strings their rank
+//! among the messages sorted (`Mailbox::sort_ranks`), so SORT orders
+//! integers (see `session::op::sort`).
 
 use mailroom_core::MessageMeta;
-use mailroom_core::mime::SortKeys;
+use mailroom_core::mime::SortText;
 pub use mailroom_core::mime::collate::{MAX_SUBJECT, base_subject, decode_words};
 
-use crate::command::{SortCriterion, SortKey};
+use crate::command::SortKey;
 #[cfg(doc)]
 use crate::extension::i18nlevel::unicode_casemap;
 
-/// Orders two messages under one sort key by their metadata and keys
-/// (`None`: the store had no keys for it; its strings are then empty and
-/// DATE is ARRIVAL).
-fn compare_key(
-    key: SortKey,
-    (a, ka): (&MessageMeta, Option<&SortKeys>),
-    (b, kb): (&MessageMeta, Option<&SortKeys>),
-) -> Ordering {
-    let text = |f: fn(&SortKeys) -> &[u8]| ka.map_or(&[][..], f).cmp(kb.map_or(&[][..], f));
-    let date = |m: &MessageMeta, k: Option<&SortKeys>| {
-        k.and_then(SortKeys::sent_date)
-            .unwrap_or(m.internal_date.timestamp)
-    };
+/// The string a text criterion orders by (`None`: ARRIVAL, DATE, SIZE).
+pub(crate) fn text_of(key: SortKey) -> Option<SortText> {
     match key {
-        SortKey::Arrival => a.internal_date.timestamp.cmp(&b.internal_date.timestamp),
-        SortKey::Size => a.size.cmp(&b.size),
-        SortKey::Date => date(a, ka).cmp(&date(b, kb)),
-        SortKey::From => text(SortKeys::from),
-        SortKey::To => text(SortKeys::to),
-        SortKey::Cc => text(SortKeys::cc),
-        SortKey::DisplayFrom => text(SortKeys::display_from),
-        SortKey::DisplayTo => text(SortKeys::display_to),
-        SortKey::Subject => text(SortKeys::subject),
+        SortKey::Arrival | SortKey::Date | SortKey::Size => None,
+        SortKey::From => Some(SortText::From),
+        SortKey::To => Some(SortText::To),
+        SortKey::Cc => Some(SortText::Cc),
+        SortKey::DisplayFrom => Some(SortText::DisplayFrom),
+        SortKey::DisplayTo => Some(SortText::DisplayTo),
+        SortKey::Subject => Some(SortText::Subject),
     }
 }
 
-/// Orders two messages under the criteria (the caller breaks remaining
-/// ties by sequence number). Strings compare as their precomputed
-/// `i;unicode-casemap` forms, byte by byte.
-pub(crate) fn compare(
-    criteria: &[SortCriterion],
-    a: (&MessageMeta, Option<&SortKeys>),
-    b: (&MessageMeta, Option<&SortKeys>),
-) -> Ordering {
-    for c in criteria {
-        let o = compare_key(c.key, a, b);
-        let o = if c.reverse { o.reverse() } else { o };
-        if o != Ordering::Equal {
-            return o;
-        }
+/// A signed number as a u64 of the same order.
+pub(crate) fn number(n: i64) -> u64 {
+    (n as u64) ^ (1 << 63)
+}
+
+/// The value ARRIVAL or SIZE orders by, as a u64 of the same order (0
+/// for the keys that need more than the metadata).
+pub(crate) fn meta_value(key: SortKey, meta: &MessageMeta) -> u64 {
+    match key {
+        SortKey::Arrival => number(meta.internal_date.timestamp),
+        SortKey::Size => meta.size,
+        _ => 0,
     }
-    Ordering::Equal
+}
+
+/// The value DATE orders by: the sent date, else the INTERNALDATE.
+pub(crate) fn date_value(meta: &MessageMeta, sent: Option<i64>) -> u64 {
+    number(sent.unwrap_or(meta.internal_date.timestamp))
 }
 
 #[cfg(test)]
@@ -125,42 +117,33 @@ mod tests {
 
     #[test]
     fn subjects_compare_under_unicode_casemap() {
-        let meta = MessageMeta {
-            uid: mailroom_core::Uid(1),
-            flags: mailroom_core::Flags::default(),
-            modseq: mailroom_core::ModSeq(1),
-            internal_date: mailroom_core::InternalDate {
-                timestamp: 0,
-                offset_minutes: 0,
-            },
-            size: 1,
-            guid: mailroom_core::MessageGuid::default(),
-            save_date: None,
-        };
-        let keys = |subject: &str| {
-            let raw = format!("Subject: {subject}\r\n\r\n");
+        let subject = |s: &str| {
+            let raw = format!("Subject: {s}\r\n\r\n");
             let summary = mailroom_core::MessageSummary::parse(raw.as_bytes());
-            SortKeys::of(Some(&mailroom_core::mime::SortFields::of(&summary)))
+            let k = mailroom_core::mime::SortKeys::of(Some(&mailroom_core::mime::SortFields::of(
+                &summary,
+            )));
+            k.text(SortText::Subject).to_vec()
         };
-        let by_subject = [SortCriterion {
-            key: SortKey::Subject,
-            reverse: false,
-        }];
-        let cmp = |a: &str, b: &str| {
-            compare(
-                &by_subject,
-                (&meta, Some(&keys(a))),
-                (&meta, Some(&keys(b))),
-            )
-        };
-        assert_eq!(cmp("Re: ÉCOLE", "école"), Ordering::Equal);
-        assert_eq!(cmp("straße", "STRAßE"), Ordering::Equal);
-        assert_eq!(cmp("apple", "Äpfel"), Ordering::Less);
-        // No keys: an empty subject.
-        assert_eq!(
-            compare(&by_subject, (&meta, None), (&meta, Some(&keys("")))),
-            Ordering::Equal
-        );
+        assert_eq!(subject("Re: ÉCOLE"), subject("école"));
+        assert_eq!(subject("straße"), subject("STRAßE"));
+        assert!(subject("apple") < subject("Äpfel"));
+        assert_eq!(subject("Re:"), b"");
+    }
+
+    #[test]
+    fn numbers_keep_their_order() {
+        let mut ns = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        ns.reverse();
+        let mut us: Vec<u64> = ns.iter().map(|&n| number(n)).collect();
+        us.sort_unstable();
+        let back: Vec<u64> = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX]
+            .iter()
+            .map(|&n| number(n))
+            .collect();
+        assert_eq!(us, back);
+        // REVERSE inverts every bit: the order turns around.
+        assert!((!number(-1)) > (!number(1)));
     }
 
     proptest! {

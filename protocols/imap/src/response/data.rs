@@ -76,6 +76,7 @@ fn thread_members(o: &mut Out<'_>, node: &ThreadNode, depth: usize) {
                 o.sp();
             }
             o.uint(id);
+            o.spill();
             first = false;
         }
         match node.children.as_slice() {
@@ -215,10 +216,7 @@ pub(super) fn data(o: &mut Out<'_>, d: &Data) {
             } else {
                 b"SEARCH"
             });
-            for id in ids {
-                o.sp();
-                o.num(id);
-            }
+            o.sp_uints(ids);
             if let Some(m) = modseq {
                 o.raw(b" (MODSEQ ");
                 o.num(m.0);

@@ -47,6 +47,9 @@ mod seen;
 mod sort_keys;
 mod write;
 
+#[cfg(test)]
+pub(crate) use sort_keys::RANK_ENTRY;
+
 use append::{AppendQueue, sync_dir_alongside, write_new_file};
 pub(crate) use append::{Prepared, Source};
 pub(crate) use files::{

@@ -18,6 +18,14 @@
 //!   by [`SortKeys::memory`] plus the table's entry); beyond it, keys are
 //!   computed per command and not kept.
 //!
+//! - Ranked: for each string a SORT ordered by (SUBJECT, FROM, ...), the
+//!   rank of every cached message's string ([`text_ranks`]), so that
+//!   SORT orders integers (`Mailbox::sort_ranks`). A table is built over
+//!   every cached key the first time a SORT asks for a message it does
+//!   not hold (after new mail: one ranking per change, not per command)
+//!   and pruned with the keys; ranks count against the same bound
+//!   ([`RANK_ENTRY`] bytes per message and string).
+//!
 //! Cost per message: [`SortKeys::memory`] (the fixed part and one
 //! allocation holding the strings and IDs) plus about 40 bytes of `Arc`
 //! and table entry: 197 bytes per message for list mail (threads linked
@@ -28,8 +36,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, PoisonError};
 
-use mailroom_core::mime::SortKeys;
 use mailroom_core::mime::codec::decode_sort_fields;
+use mailroom_core::mime::{SortKeys, SortText, rank_keys, text_ranks};
 use mailroom_core::{Result, Uid};
 
 use super::{Inner, Shared};
@@ -46,10 +54,18 @@ pub(crate) const PRUNE_SLACK: usize = 1024;
 /// the table's load factor).
 const ENTRY_OVERHEAD: usize = 16 + 24;
 
+/// What one message's rank costs in a rank table (UID, rank, control
+/// byte, at the table's load factor).
+pub(crate) const RANK_ENTRY: usize = 16;
+
 /// The cache (in [`Inner`]).
 #[derive(Debug, Default)]
 pub(crate) struct SortKeyCache {
     keys: HashMap<u32, Arc<SortKeys>>,
+    /// Per [`SortText::index`]: the rank of each UID's string, all from
+    /// one ranking (empty until a SORT by that string).
+    ranks: [HashMap<u32, u32>; SortText::COUNT],
+    /// The keys' and the ranks' bytes.
     bytes: usize,
 }
 
@@ -68,6 +84,24 @@ impl SortKeyCache {
     /// Messages cached, and the bytes they cost.
     pub(crate) fn usage(&self) -> (usize, usize) {
         (self.keys.len(), self.bytes)
+    }
+
+    /// Ranks every cached key under `text` (replacing that table); false,
+    /// with nothing changed, when not every asked key is cached or the
+    /// table would pass the bound.
+    fn rank(&mut self, text: SortText, asked: &[(Uid, Arc<SortKeys>)]) -> bool {
+        let t = text.index();
+        let (old, new) = (self.ranks[t].len(), self.keys.len());
+        let bytes = self.bytes.saturating_sub(old * RANK_ENTRY) + new * RANK_ENTRY;
+        if bytes > MAX_CACHE_BYTES || !asked.iter().all(|(u, _)| self.keys.contains_key(&u.0)) {
+            return false;
+        }
+        let (uids, texts): (Vec<u32>, Vec<&[u8]>) =
+            self.keys.iter().map(|(u, k)| (*u, k.text(text))).unzip();
+        let ranks = text_ranks(&texts);
+        self.ranks[t] = uids.into_iter().zip(ranks).collect();
+        self.bytes = bytes;
+        true
     }
 }
 
@@ -134,6 +168,28 @@ impl Shared {
             .collect())
     }
 
+    /// The ranks of the `text` keys of the given UIDs that are present
+    /// (same order; see `Mailbox::sort_ranks`): from the rank table of
+    /// that string, built over every cached key the first time a UID
+    /// asked for is not in it (a SORT after new mail ranks again) and kept
+    /// with the keys.
+    pub(crate) fn sort_ranks(&self, uids: &[Uid], text: SortText) -> Result<Vec<(Uid, u32)>> {
+        let keys = self.sort_keys(uids)?;
+        let g = self.read()?;
+        let mut cache = g.sort_keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let t = text.index();
+        let ranked = keys.iter().all(|(u, _)| cache.ranks[t].contains_key(&u.0));
+        if !ranked && !cache.rank(text, &keys) {
+            // Over the memory bound: these ranked alone, nothing kept.
+            return Ok(rank_keys(&keys, text));
+        }
+        let table = &cache.ranks[t];
+        Ok(keys
+            .iter()
+            .filter_map(|(u, _)| Some((*u, *table.get(&u.0)?)))
+            .collect())
+    }
+
     /// Messages whose keys are cached, and the bytes they cost.
     #[cfg(test)]
     pub(crate) fn sort_key_usage(&self) -> Result<(usize, usize)> {
@@ -150,9 +206,13 @@ fn prune(_g: &Inner, cache: &mut SortKeyCache, v: &[Record]) {
             .is_ok_and(|i| !v[i].is_expunged())
     };
     cache.keys.retain(|&uid, _| present(uid));
+    for table in &mut cache.ranks {
+        table.retain(|&uid, _| present(uid));
+    }
     cache.bytes = cache
         .keys
         .values()
         .map(|k| k.memory() + ENTRY_OVERHEAD)
-        .sum();
+        .sum::<usize>()
+        + cache.ranks.iter().map(HashMap::len).sum::<usize>() * RANK_ENTRY;
 }

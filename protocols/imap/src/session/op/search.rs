@@ -26,7 +26,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use mail_parser::{Address, HeaderValue, MessageParser};
-use mailroom_core::mime::{BodyPart, PartKind, SortKeys};
+use mailroom_core::mime::{BodyPart, PartKind, SortFields, SortKeys};
 use mailroom_core::{Flag, InternalDate, MessageMeta, MessageSummary, ModSeq, SeqSet, Uid};
 
 use super::super::{Reply, State};
@@ -235,20 +235,29 @@ pub(crate) async fn matching_in(
     let needs_summary = uses(criteria, &|k| {
         matches!(
             k,
-            SearchKey::Bcc(_)
-                | SearchKey::Cc(_)
-                | SearchKey::From(_)
-                | SearchKey::To(_)
-                | SearchKey::Subject(_)
-                | SearchKey::Header(..)
-                | SearchKey::Text(_)
-                | SearchKey::Body(_)
+            SearchKey::Header(..) | SearchKey::Text(_) | SearchKey::Body(_)
         )
     });
+    // FROM, TO, CC, BCC and SUBJECT need only those header fields: the
+    // store's sort fields carry them (`SortFields::search_header`; the CRC
+    // store decodes them straight from its cache records), without the
+    // body structure and the rest of the header a summary holds.
+    let needs_fields = !needs_summary
+        && uses(criteria, &|k| {
+            matches!(
+                k,
+                SearchKey::Bcc(_)
+                    | SearchKey::Cc(_)
+                    | SearchKey::From(_)
+                    | SearchKey::To(_)
+                    | SearchKey::Subject(_)
+            )
+        });
     // SENTBEFORE/ON/SINCE alone need only the sent date: the store's sort
     // keys have it (kept per message by the CRC store), without decoding
     // every summary.
     let needs_sent_day = !needs_summary
+        && !needs_fields
         && uses(criteria, &|k| {
             matches!(
                 k,
@@ -256,23 +265,17 @@ pub(crate) async fn matching_in(
             )
         });
     let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
+    let mut fields: HashMap<Uid, SortFields> = HashMap::new();
     let mut keys: HashMap<Uid, Arc<SortKeys>> = HashMap::new();
-    if (needs_summary || needs_sent_day) && !metas.is_empty() {
+    if !metas.is_empty() {
         let present: Vec<Uid> = metas.iter().map(|m| m.uid).collect();
+        let fail = |e: mailroom_core::Error| super::fail(tag, &e);
         if needs_summary {
-            summaries.extend(
-                mailbox
-                    .summaries(&present)
-                    .await
-                    .map_err(|e| super::fail(tag, &e))?,
-            );
-        } else {
-            keys.extend(
-                mailbox
-                    .sort_keys(&present)
-                    .await
-                    .map_err(|e| super::fail(tag, &e))?,
-            );
+            summaries.extend(mailbox.summaries(&present).await.map_err(fail)?);
+        } else if needs_fields {
+            fields.extend(mailbox.sort_fields(&present).await.map_err(fail)?);
+        } else if needs_sent_day {
+            keys.extend(mailbox.sort_keys(&present).await.map_err(fail)?);
         }
     }
     let needle_key = prepare(criteria);
@@ -294,6 +297,11 @@ pub(crate) async fn matching_in(
                 None
             } else {
                 summaries.get(u).map(Arc::as_ref)
+            },
+            fields: if fields.is_empty() {
+                None
+            } else {
+                fields.get(u)
             },
             keys: if keys.is_empty() {
                 None
@@ -383,6 +391,9 @@ struct Candidate<'a> {
     seq: u32,
     meta: &'a MessageMeta,
     summary: Option<&'a MessageSummary>,
+    /// The sort fields, asked for instead of the summary when the header
+    /// keys need only their fields (`SortFields::search_header`).
+    fields: Option<&'a SortFields>,
     /// The sort keys, asked for instead of the summary when only the sent
     /// date is needed.
     keys: Option<&'a SortKeys>,
@@ -398,9 +409,15 @@ struct Candidate<'a> {
 }
 
 impl Candidate<'_> {
+    /// The decoded header fields: all of them from the summary, or those
+    /// SEARCH's FROM, TO, CC, BCC and SUBJECT look at from the sort fields.
     fn headers(&self) -> Option<&[HeaderText]> {
-        let summary = self.summary?;
-        Some(self.headers.get_or_init(|| decode_headers(&summary.header)))
+        let block = match (self.summary, self.fields) {
+            (Some(s), _) => &s.header,
+            (None, Some(f)) => &f.search_header,
+            (None, None) => return None,
+        };
+        Some(self.headers.get_or_init(|| decode_headers(block)))
     }
 
     fn header_contains(&self, name: &str, needle: &str) -> Option<bool> {
@@ -622,6 +639,7 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
     let sent_day = || {
         m.summary
             .and_then(|s| s.sent_date)
+            .or_else(|| m.fields.and_then(|f| f.sent_date))
             .map(|(ts, off)| (ts + i64::from(off) * 60).div_euclid(86_400))
             .or_else(|| m.keys.and_then(SortKeys::sent_day))
             .unwrap_or(day)
@@ -731,6 +749,7 @@ mod tests {
             seq: 3,
             meta,
             summary,
+            fields: None,
             keys: None,
             recent: false,
             largest_seq: 10,
@@ -807,6 +826,44 @@ mod tests {
         assert_eq!(t(SearchKey::Body("grüße aus".into()), &c), Some(true));
         assert_eq!(t(SearchKey::Body("R3LD".into()), &c), Some(false));
         assert_eq!(t(SearchKey::Text("BERLIN".into()), &c), Some(true));
+    }
+
+    /// FROM, TO, CC, BCC and SUBJECT answer the same from the sort fields
+    /// as from the whole summary; the other header keys are not theirs.
+    #[test]
+    fn header_keys_from_sort_fields() {
+        let raw = b"From: \"Ann\" <ann@example.org>, =?utf-8?q?J=C3=BCrgen?= <j@x>\r\n\
+To: undisclosed:;\r\nCc: c@x\r\nBcc: b@x\r\nX-Tag: Blue\r\nSubject: =?utf-8?b?SMOkbGxv?=\r\n\
+ world\r\nfrom: second@x\r\nDate: Thu, 1 Jan 1970 23:00:00 -0200\r\n\r\nbody\r\n";
+        let summary = MessageSummary::parse(raw);
+        let fields = SortFields::of(&summary);
+        let m = meta(Flags::default());
+        let whole = candidate(&m, Some(&summary));
+        let mut cut = candidate(&m, None);
+        cut.fields = Some(&fields);
+        let keys = [
+            (SearchKey::From("jürgen".into()), true),
+            (SearchKey::From("\"ann\"".into()), true),
+            (SearchKey::From("ann <ann@".into()), true),
+            (SearchKey::From("SECOND@".into()), true),
+            (SearchKey::From("c@x".into()), false),
+            (SearchKey::To("undisclosed".into()), true),
+            (SearchKey::Cc("C@X".into()), true),
+            (SearchKey::Bcc("b@".into()), true),
+            (SearchKey::Bcc("c@".into()), false),
+            (SearchKey::Subject("hällo".into()), true),
+            (SearchKey::Subject("SMOk".into()), true),
+            (SearchKey::Subject("blue".into()), false),
+            (SearchKey::SentOn(SearchDate(0)), true),
+        ];
+        for (k, want) in keys {
+            let k = prepare(&k);
+            assert_eq!(eval(&k, &whole), Some(want), "{k:?} on the summary");
+            assert_eq!(eval(&k, &cut), Some(want), "{k:?} on the sort fields");
+        }
+        let tag = prepare(&SearchKey::Header("x-tag".into(), "blue".into()));
+        assert_eq!(eval(&tag, &whole), Some(true));
+        assert_eq!(eval(&tag, &cut), Some(false), "not in the sort fields");
     }
 
     #[test]
