@@ -63,7 +63,8 @@ pub(crate) const MAX_JOURNAL_MESSAGE: u64 = 64 << 20;
 /// the file's size, so its `fdatasync` writes the data and flushes the
 /// disk's cache without a commit of the file system's own journal.
 const FILL_AHEAD: u64 = 4 << 20;
-/// The zeros written at a time under the state lock.
+/// The zeros written at a time, without the state lock (see
+/// [`Filler::fill`]).
 const FILL_CHUNK: usize = 256 << 10;
 /// The longest mailbox path a record holds.
 const MAX_PATH: usize = 4096;
@@ -125,6 +126,52 @@ struct Filler {
     /// Empty files ready to take a message's bytes (`journal/spare/<n>`),
     /// and the number the next one takes.
     spares: Mutex<(Vec<PathBuf>, u64)>,
+    /// Signalled (with the state lock) when a write of zeros made without
+    /// the state lock ends (see [`State::zeroing`]).
+    zeroed: Condvar,
+    /// Serializes [`Filler::fill`].
+    filling: Mutex<()>,
+    /// The next segment, made ahead (see [`Filler::prepare_next`]); the
+    /// checkpoint takes it, holding this lock until the switch.
+    next: Mutex<Option<Ready>>,
+    /// Called with the offset of each write of zeros into the current
+    /// segment, just before it (tests pause the filler there).
+    #[cfg(test)]
+    hook: TestHook,
+}
+
+/// A segment made ahead of its turn: created, its header and its name
+/// durable, zero-filled up to `prepared` and that durable.
+#[derive(Debug)]
+struct Ready {
+    segment: u64,
+    file: File,
+    prepared: u64,
+}
+
+#[cfg(test)]
+#[derive(Default)]
+struct TestHook(Mutex<Option<Box<dyn FnMut(u64) + Send>>>);
+
+#[cfg(test)]
+impl std::fmt::Debug for TestHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TestHook")
+    }
+}
+
+#[cfg(test)]
+impl TestHook {
+    fn call(&self, at: u64) {
+        if let Some(h) = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .as_mut()
+        {
+            h(at);
+        }
+    }
 }
 
 /// A wake-up that is not lost when it comes while its thread is busy.
@@ -185,12 +232,26 @@ struct State {
     /// known durable.
     written: u64,
     synced: u64,
-    /// A thread is running the group's `fdatasync`.
+    /// A thread is running the group's `fdatasync` (or a checkpoint the
+    /// old segment's last one).
     syncing: bool,
     /// The failure of the last `fdatasync`, for the batches it covered.
     failed: Option<(u64, ErrorKind, String)>,
     /// When the current segment got its first record.
     since: Option<Instant>,
+    /// The segment and the offset from which the filler is writing zeros
+    /// without this lock (see [`Filler::fill`]): an append that would
+    /// reach that offset waits until the write ends (the filler fell
+    /// behind the records; never otherwise).
+    zeroing: Option<(u64, u64)>,
+    /// How many times a failed append cut the segment back: the filler
+    /// does not count zeros it wrote past a cut as written.
+    cuts: u64,
+    /// Appends that waited for the filler's write (see `zeroing`).
+    filler_waits: u64,
+    /// Checkpoints that had to create the next segment themselves (the
+    /// filler had not made it ahead).
+    made_at_checkpoint: u64,
 }
 
 /// What identifies a mailbox in a record.
@@ -341,19 +402,36 @@ fn segment_header(n: u64) -> [u8; SEGMENT_HEADER] {
     h
 }
 
-/// Creates segment `n` (its header written and durable, its name too).
+/// Creates segment `n` (its header written and durable, its name too); a
+/// file of that name already there is an error, never overwritten.
 fn create_segment(dir: &Path, n: u64) -> Result<File> {
     let path = dir.join(segment_name(n));
     let f = OpenOptions::new()
         .read(true)
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .open(&path)?;
-    f.write_all_at(&segment_header(n), 0)?;
-    f.sync_data()?;
-    sync_dir(dir, true)?;
+    let made = f
+        .write_all_at(&segment_header(n), 0)
+        .and_then(|()| f.sync_data())
+        .and_then(|()| sync_dir(dir, true));
+    if let Err(e) = made {
+        let _ = fs::remove_file(&path);
+        return Err(e.into());
+    }
     Ok(f)
+}
+
+/// Writes zeros over `from..to` of `f`, [`FILL_CHUNK`] bytes at a time.
+fn write_zeros(f: &File, from: u64, to: u64) -> std::io::Result<()> {
+    static ZEROS: [u8; FILL_CHUNK] = [0; FILL_CHUNK];
+    let mut at = from;
+    while at < to {
+        let n = (to - at).min(FILL_CHUNK as u64);
+        f.write_all_at(&ZEROS[..n as usize], at)?;
+        at += n;
+    }
+    Ok(())
 }
 
 /// Flushes every file of the data directory's file system.
@@ -413,6 +491,10 @@ impl Journal {
             syncing: false,
             failed: None,
             since: None,
+            zeroing: None,
+            cuts: 0,
+            filler_waits: 0,
+            made_at_checkpoint: 0,
         }));
         let filler = Arc::new(Filler {
             state: state.clone(),
@@ -420,8 +502,16 @@ impl Journal {
             dir: dir.clone(),
             signal: Signal::default(),
             spares: Mutex::new((Vec::new(), 0)),
+            zeroed: Condvar::new(),
+            filling: Mutex::new(()),
+            next: Mutex::new(None),
+            #[cfg(test)]
+            hook: TestHook::default(),
         });
         let filler_thread = Mutex::new(spawn_filler(filler.clone()));
+        // the first segment zero-filled, the next one and spare files
+        // made, before the first delivery if it leaves the time
+        filler.signal.kick(false);
         let j = Arc::new(Journal {
             root: root.to_path_buf(),
             dir,
@@ -452,13 +542,30 @@ impl Journal {
     /// number for [`Journal::wait`].
     pub(crate) fn append(&self, batch: &[u8]) -> Result<u64> {
         let mut st = self.lock();
+        let mut waited = false;
+        while st.zeroing.is_some_and(|(segment, from)| {
+            segment == st.segment && st.len + batch.len() as u64 > from
+        }) {
+            // the filler fell behind the records and is writing zeros
+            // where this batch goes: after that write, not under it
+            if !waited {
+                waited = true;
+                st.filler_waits += 1;
+            }
+            st = self
+                .filler
+                .zeroed
+                .wait(st)
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
         let at = st.len;
         if let Err(e) = st.file.write_all_at(batch, at) {
-            // a part may have been written: the next batch goes after it
-            // (a replay stops at the damaged record, which no one was told
-            // about), and so does nothing else
+            // a part may have been written: cut it off, the next batch
+            // goes in its place (and zeros the filler wrote past it are
+            // gone too)
             let _ = st.file.set_len(at);
             st.prepared = st.prepared.min(at);
+            st.cuts += 1;
             return Err(e.into());
         }
         st.len += batch.len() as u64;
@@ -530,31 +637,78 @@ impl Journal {
     /// takes the records from here on, `syncfs` flushes every file the
     /// older records' commits wrote (they all wrote before appending their
     /// record), and the older segments are deleted.
+    ///
+    /// Nothing slow happens under the state lock: the new segment is the
+    /// one the filler made ahead (else it is made here, before the lock is
+    /// taken), and the old segment's last `fdatasync` runs after the
+    /// switch, the checkpoint standing in for the group's syncer.
     pub(crate) fn checkpoint(&self) -> Result<()> {
         let _one = self
             .checkpointing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let upto = {
+        if self.lock().since.is_none() {
+            return Ok(());
+        }
+        let (upto, old, target) = {
+            // held until the switch: the filler makes no segment meanwhile
+            let mut ready = self.filler.next();
+            // (only a checkpoint changes the segment, and this is the one)
+            let next = self.lock().segment + 1;
+            let (made, made_here) = match ready.take() {
+                Some(r) if r.segment == next => (r, false),
+                stale => {
+                    if let Some(r) = stale {
+                        tracing::warn!(
+                            segment = r.segment,
+                            expected = next,
+                            "delivery journal: a segment made ahead for another turn; left"
+                        );
+                    }
+                    let file = create_segment(&self.dir, next)?;
+                    let made = Ready {
+                        segment: next,
+                        file,
+                        prepared: SEGMENT_HEADER as u64,
+                    };
+                    (made, true)
+                }
+            };
             let mut st = self.lock();
-            if st.since.is_none() {
-                return Ok(());
+            // the checkpoint runs the old segment's last `fdatasync` as
+            // the group's syncer: no other thread counts the old
+            // segment's batches durable on the strength of a sync of the
+            // new file
+            while st.syncing {
+                st = self
+                    .cond
+                    .wait(st)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
             }
-            let next = st.segment + 1;
-            let file = create_segment(&self.dir, next)?;
-            // the batches of the old segment are made durable here, before
-            // the file changes, so no waiter is left on a file nobody syncs
-            st.file.sync_data()?;
-            st.synced = st.written;
-            st.file = Arc::new(file);
+            st.syncing = true;
+            let target = st.written;
+            let old = std::mem::replace(&mut st.file, Arc::new(made.file));
             st.segment = next;
             st.len = SEGMENT_HEADER as u64;
-            st.prepared = SEGMENT_HEADER as u64;
+            st.prepared = made.prepared;
             st.since = None;
-            self.cond.notify_all();
-            self.filler.signal.kick(false);
-            next
+            st.made_at_checkpoint += u64::from(made_here);
+            (next, old, target)
         };
+        // the new segment zero-filled further, the one after it made
+        self.filler.signal.kick(false);
+        let synced = old.sync_data();
+        let (filler_waits, made_here) = {
+            let mut st = self.lock();
+            st.syncing = false;
+            match &synced {
+                Ok(()) => st.synced = st.synced.max(target),
+                Err(e) => st.failed = Some((target, e.kind(), e.to_string())),
+            }
+            self.cond.notify_all();
+            (st.filler_waits, st.made_at_checkpoint)
+        };
+        synced?;
         syncfs(&self.root)?;
         for (n, p) in segments(&self.dir)? {
             if n < upto {
@@ -562,7 +716,12 @@ impl Journal {
             }
         }
         sync_dir(&self.dir, true)?;
-        tracing::debug!(segment = upto, "delivery journal checkpointed");
+        tracing::debug!(
+            segment = upto,
+            filler_waits,
+            made_at_checkpoint = made_here,
+            "delivery journal checkpointed"
+        );
         Ok(())
     }
 }
@@ -596,6 +755,9 @@ impl Drop for Journal {
             Ok(()) => {
                 let seg = self.lock().segment;
                 let _ = fs::remove_file(self.dir.join(segment_name(seg)));
+                if let Some(r) = self.filler.next().take() {
+                    let _ = fs::remove_file(self.dir.join(segment_name(r.segment)));
+                }
                 let _ = fs::remove_dir_all(self.dir.join(SPARE_DIR));
                 let _ = sync_dir(&self.dir, true);
             }
@@ -623,39 +785,93 @@ impl Filler {
     /// durable: a record then overwrites allocated, written blocks, and
     /// the `fdatasync` of a commit needs no commit of the file system's
     /// journal (on ext4, for one, an append that grows the file does, and
-    /// that commit carries every other file's metadata with it). The zeros
-    /// are written a chunk at a time under the state lock, never over a
-    /// record (appends also happen under it); a zero frame ends a
-    /// segment's records at replay. Only speed depends on this: a record
-    /// past the zeros grows the file and is just as durable.
+    /// that commit carries every other file's metadata with it). A zero
+    /// frame ends a segment's records at replay. Only speed depends on
+    /// this: a record past the zeros grows the file and is just as durable.
+    ///
+    /// The zeros are written a chunk at a time **without** the state lock,
+    /// so a commit never waits behind them: under the lock the filler only
+    /// claims the chunk, which starts at or past both the zeros written so
+    /// far and the records' end ([`State::zeroing`]); appends below it go
+    /// on, and one that would reach it (the filler fell behind) waits for
+    /// that one write. The `fdatasync` of the zeros is also made unlocked,
+    /// and the new mark is published under the lock after it.
     fn fill(&self) -> Result<()> {
-        let zeros = vec![0u8; FILL_CHUNK];
-        let (segment, file, mut at, target) = {
+        let _one = self
+            .filling
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (segment, file, cuts, target, mut end) = {
             let st = self.lock();
             let target = fill_target(&self.limits, &st);
             if st.prepared >= target {
                 return Ok(());
             }
-            (st.segment, st.file.clone(), st.prepared.max(st.len), target)
+            (st.segment, st.file.clone(), st.cuts, target, st.prepared)
         };
         loop {
-            let st = self.lock();
-            if st.segment != segment {
-                return Ok(());
-            }
-            at = at.max(st.len);
-            if at >= target {
-                break;
-            }
-            let n = (target - at).min(FILL_CHUNK as u64);
-            st.file.write_all_at(&zeros[..n as usize], at)?;
-            at += n;
+            let at = {
+                let mut st = self.lock();
+                if st.segment != segment || st.cuts != cuts {
+                    return Ok(());
+                }
+                let at = end.max(st.len);
+                if at >= target {
+                    break;
+                }
+                st.zeroing = Some((segment, at));
+                at
+            };
+            let to = target.min(at + FILL_CHUNK as u64);
+            #[cfg(test)]
+            self.hook.call(at);
+            let written = write_zeros(&file, at, to);
+            self.lock().zeroing = None;
+            self.zeroed.notify_all();
+            written?;
+            end = to;
         }
         file.sync_data()?;
         let mut st = self.lock();
-        if st.segment == segment {
-            st.prepared = st.prepared.max(at);
+        if st.segment == segment && st.cuts == cuts {
+            st.prepared = st.prepared.max(end);
         }
+        Ok(())
+    }
+
+    fn next(&self) -> MutexGuard<'_, Option<Ready>> {
+        self.next
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Makes the segment after the current one ahead of its checkpoint:
+    /// created with its header and name durable ([`create_segment`]), then
+    /// zero-filled [`FILL_AHEAD`] bytes past the header and that made
+    /// durable, so the checkpoint only switches files. An empty segment
+    /// (header and zeros) left by a crash replays as no records.
+    fn prepare_next(&self) -> Result<()> {
+        let mut ready = self.next();
+        if ready.is_some() {
+            return Ok(());
+        }
+        let segment = self.lock().segment + 1;
+        let file = create_segment(&self.dir, segment)?;
+        let end = (SEGMENT_HEADER as u64 + FILL_AHEAD).min(self.limits.segment_bytes);
+        let zeroed = write_zeros(&file, SEGMENT_HEADER as u64, end).and_then(|()| file.sync_data());
+        let prepared = match zeroed {
+            Ok(()) => end.max(SEGMENT_HEADER as u64),
+            Err(e) => {
+                // the segment is sound (header durable): records grow it
+                tracing::debug!(error = %e, "delivery journal: could not zero-fill the next segment");
+                SEGMENT_HEADER as u64
+            }
+        };
+        *ready = Some(Ready {
+            segment,
+            file,
+            prepared,
+        });
         Ok(())
     }
 
@@ -766,7 +982,8 @@ fn spawn_checkpointer(j: &Arc<Journal>) {
 }
 
 /// Keeps the current segment zero-filled ahead of its records (see
-/// [`Filler::fill`]) and spare files ready when kicked, until stopped.
+/// [`Filler::fill`]), the next segment made ahead ([`Filler::prepare_next`])
+/// and spare files ready when kicked, until stopped.
 fn spawn_filler(f: Arc<Filler>) -> Option<std::thread::JoinHandle<()>> {
     let spawned = std::thread::Builder::new()
         .name("crc-journal-fill".into())
@@ -777,6 +994,9 @@ fn spawn_filler(f: Arc<Filler>) -> Option<std::thread::JoinHandle<()>> {
                 loop {
                     if let Err(e) = f.fill() {
                         tracing::debug!(error = %e, "delivery journal: could not zero-fill ahead; records grow the segment");
+                    }
+                    if let Err(e) = f.prepare_next() {
+                        tracing::debug!(error = %e, "delivery journal: could not make the next segment ahead; the checkpoint makes it");
                     }
                     match f.make_spares(8) {
                         Ok(true) if !f.signal.stopped() => {}
@@ -1040,8 +1260,9 @@ pub(crate) fn replay(root: &Path, segs: &[(u64, PathBuf)]) -> Result<ReplayRepor
             let got = crate::mailbox::read_full_at(&f, &mut frame, at)?;
             if got == FRAME && frame == [0u8; FRAME] {
                 // the zeros written ahead of the records: this segment's
-                // records end here (a segment takes records only once the
-                // one before is durable, so nothing after them is lost)
+                // records end here (the next segment's records are
+                // acknowledged only once this one is durable, so nothing
+                // acknowledged is after them)
                 tracing::debug!(segment = %path.display(), offset = at, "delivery journal: end of the segment's records");
                 continue 'segments;
             }
@@ -1134,4 +1355,155 @@ pub(crate) fn replay(root: &Path, segs: &[(u64, PathBuf)]) -> Result<ReplayRepor
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+    use std::sync::mpsc;
+
+    fn open(dir: &Path) -> Arc<Journal> {
+        Journal::open(
+            dir,
+            Limits {
+                segment_bytes: 64 << 20,
+                max_age: Duration::from_secs(3600),
+            },
+        )
+        .unwrap()
+    }
+
+    /// Pauses the filler at its next write of zeros into the current
+    /// segment: returns the offset it is about to write at, and the sender
+    /// that lets it go on (dropping it does too).
+    fn pause_filler(j: &Journal) -> (mpsc::Receiver<u64>, mpsc::Sender<()>) {
+        let (at_tx, at_rx) = mpsc::channel();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let mut first = true;
+        *j.filler.hook.0.lock().unwrap() = Some(Box::new(move |at| {
+            if std::mem::take(&mut first) {
+                let _ = at_tx.send(at);
+                let _ = go_rx.recv();
+            }
+        }));
+        (at_rx, go_tx)
+    }
+
+    /// The current segment's bytes.
+    fn segment_bytes(j: &Journal) -> Vec<u8> {
+        let seg = j.lock().segment;
+        fs::read(j.dir.join(segment_name(seg))).unwrap()
+    }
+
+    /// While the filler is in the middle of writing zeros ahead of the
+    /// records, the state lock is free, and a whole commit (append and
+    /// its `fdatasync`) goes through without waiting for the filler; the
+    /// zeros land past the records.
+    #[test]
+    fn a_commit_does_not_wait_behind_the_fillers_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = open(dir.path());
+        // the first segment zero-filled ahead (done by the filler thread,
+        // or here if it has not started: one at a time either way)
+        j.filler.fill().unwrap();
+        let prepared = j.lock().prepared;
+        assert_eq!(prepared, SEGMENT_HEADER as u64 + FILL_AHEAD);
+        let (at_rx, go) = pause_filler(&j);
+        // past half the zeros: the filler is kicked to write more
+        let big = vec![0xABu8; (FILL_AHEAD / 2) as usize + 4096];
+        let first = j.append(&big).unwrap();
+        let at = at_rx.recv().unwrap();
+        assert_eq!(at, prepared, "the filler writes past the zeros it wrote");
+        assert!(
+            j.state.try_lock().is_ok(),
+            "the filler holds the journal's lock while it writes zeros"
+        );
+        // a commit: its record written and made durable (the first one's
+        // too), the filler still in the middle of its write
+        let small = vec![0xCDu8; 300];
+        j.wait(j.append(&small).unwrap()).unwrap();
+        assert!(j.lock().synced > first);
+        assert_eq!(j.lock().filler_waits, 0);
+        drop(go);
+        // the filler's pass ends (one at a time), then what it left
+        j.filler.fill().unwrap();
+        let st_len = j.lock().len;
+        assert!(j.lock().prepared >= st_len + FILL_AHEAD / 2);
+        let b = segment_bytes(&j);
+        let h = SEGMENT_HEADER;
+        assert_eq!(&b[h..h + big.len()], &big[..]);
+        assert_eq!(&b[h + big.len()..h + big.len() + small.len()], &small[..]);
+        assert!(b[st_len as usize..].iter().all(|&x| x == 0));
+        assert!(b.len() as u64 >= at + FILL_CHUNK as u64);
+    }
+
+    /// When the records outrun the zeros (the filler fell behind), the
+    /// filler's chunk starts at the records' end, and an append that
+    /// reaches it waits for that write: the zeros never land on a record.
+    #[test]
+    fn an_append_reaching_the_fillers_chunk_waits_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = open(dir.path());
+        j.filler.fill().unwrap();
+        let (at_rx, go) = pause_filler(&j);
+        // past every zero written
+        let big = vec![0xABu8; FILL_AHEAD as usize + 4096];
+        j.wait(j.append(&big).unwrap()).unwrap();
+        let end = j.lock().len;
+        assert_eq!(at_rx.recv().unwrap(), end);
+        let small = vec![0xCDu8; 300];
+        let appender = {
+            let (j, small) = (j.clone(), small.clone());
+            std::thread::spawn(move || j.wait(j.append(&small).unwrap()).unwrap())
+        };
+        // (the appender waits for the filler's write, however long it takes
+        // to get there)
+        while j.lock().filler_waits == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(j.lock().len, end, "appended under the filler's write");
+        drop(go);
+        appender.join().unwrap();
+        assert_eq!(j.lock().filler_waits, 1);
+        j.filler.fill().unwrap();
+        let b = segment_bytes(&j);
+        assert_eq!(&b[end as usize..end as usize + small.len()], &small[..]);
+    }
+
+    /// The checkpoint switches to the segment the filler made ahead
+    /// (zero-filled already) and makes none under the lock; the old
+    /// segment's batches are durable and it is deleted.
+    #[test]
+    fn a_checkpoint_takes_the_segment_made_ahead() {
+        let dir = tempfile::tempdir().unwrap();
+        let j = open(dir.path());
+        j.filler.prepare_next().unwrap();
+        let first = j.lock().segment;
+        let seq = j.append(&[0xEFu8; 100]).unwrap();
+        j.checkpoint().unwrap();
+        j.wait(seq).unwrap();
+        let st = j.lock();
+        assert_eq!(st.segment, first + 1);
+        assert_eq!(st.made_at_checkpoint, 0);
+        assert!(st.prepared >= SEGMENT_HEADER as u64 + FILL_AHEAD);
+        assert!(st.synced >= seq);
+        drop(st);
+        assert!(!j.dir.join(segment_name(first)).exists());
+        let b = segment_bytes(&j);
+        assert_eq!(b[..SEGMENT_HEADER], segment_header(first + 1));
+        // with none made ahead (the filler stopped), the checkpoint makes
+        // it itself
+        j.filler.signal.kick(true);
+        if let Some(t) = j.filler_thread.lock().unwrap().take() {
+            t.join().unwrap();
+        }
+        let _ = j.filler.next().take();
+        let _ = fs::remove_file(j.dir.join(segment_name(first + 2)));
+        j.append(&[0xEFu8; 100]).unwrap();
+        j.checkpoint().unwrap();
+        assert_eq!(j.lock().segment, first + 2);
+        assert_eq!(j.lock().made_at_checkpoint, 1);
+    }
 }

@@ -268,36 +268,50 @@ fn records_end(seg: &[u8]) -> usize {
     at
 }
 
-/// A torn last record (the crash came while it was written: it was never
-/// acknowledged) is discarded, and everything before it replayed.
-#[test]
-fn a_torn_journal_tail_is_discarded() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("live");
-    let before = dir.path().join("before");
-    let crashed = dir.path().join("crashed");
-    let ib = inbox(USER);
-    let mut want;
-    {
-        let store = journaled(&live);
-        rt().block_on(store.ensure_account(USER)).unwrap();
-        drop(store);
-        copy_tree(&live, &before);
-        let store = journaled(&live);
-        want = deliver(&store, &ib, 0, 6);
-        copy_tree(&live, &crashed);
-        drop(store);
-    }
-    std::fs::remove_dir_all(crashed.join("users")).unwrap();
-    copy_tree(&before.join("users"), &crashed.join("users"));
-    // cut the last record short, and add garbage after it
-    let seg = std::fs::read_dir(crashed.join("journal"))
+/// The newest segment in `jdir` that holds records (the filler makes the
+/// next segment ahead: header and zeros, no record).
+fn last_segment_with_records(jdir: &Path) -> PathBuf {
+    std::fs::read_dir(jdir)
         .unwrap()
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
+        .filter(|p| records_end(&std::fs::read(p).unwrap()) > 24)
         .max()
-        .unwrap();
+        .expect("a segment with records")
+}
+
+/// A crash after `n` journaled deliveries to INBOX (numbered from 0) where
+/// nothing but the journal reached the disk: the mailboxes' files are put
+/// back as they were before the deliveries. Returns the temporary
+/// directory (it holds the rest), the crashed data directory and the
+/// deliveries (UID -> SHA-1).
+fn crashed_with_only_the_journal(n: u64) -> (tempfile::TempDir, PathBuf, BTreeMap<u32, String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let live = dir.path().join("live");
+    let before = dir.path().join("before");
+    let crashed = dir.path().join("crashed");
+    let store = journaled(&live);
+    rt().block_on(store.ensure_account(USER)).unwrap();
+    drop(store);
+    copy_tree(&live, &before);
+    let store = journaled(&live);
+    let want = deliver(&store, &inbox(USER), 0, n);
+    copy_tree(&live, &crashed);
+    drop(store);
+    std::fs::remove_dir_all(crashed.join("users")).unwrap();
+    copy_tree(&before.join("users"), &crashed.join("users"));
+    (dir, crashed, want)
+}
+
+/// A torn last record (the crash came while it was written: it was never
+/// acknowledged) is discarded, and everything before it replayed.
+#[test]
+fn a_torn_journal_tail_is_discarded() {
+    let (_dir, crashed, mut want) = crashed_with_only_the_journal(6);
+    let ib = inbox(USER);
+    // cut the last record short, and add garbage after it
+    let seg = last_segment_with_records(&crashed.join("journal"));
     let mut b = std::fs::read(&seg).unwrap();
     let end = records_end(&b);
     assert!(end <= b.len(), "records past the file");
@@ -326,32 +340,10 @@ fn a_torn_journal_tail_is_discarded() {
 /// writes lost: all six come back.
 #[test]
 fn replay_goes_past_a_segments_zero_filled_tail_to_the_next_segment() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("live");
-    let before = dir.path().join("before");
-    let crashed = dir.path().join("crashed");
+    let (_dir, crashed, want) = crashed_with_only_the_journal(6);
     let ib = inbox(USER);
-    let want;
-    {
-        let store = journaled(&live);
-        rt().block_on(store.ensure_account(USER)).unwrap();
-        drop(store);
-        copy_tree(&live, &before);
-        let store = journaled(&live);
-        want = deliver(&store, &ib, 0, 6);
-        copy_tree(&live, &crashed);
-        drop(store);
-    }
-    std::fs::remove_dir_all(crashed.join("users")).unwrap();
-    copy_tree(&before.join("users"), &crashed.join("users"));
     let jdir = crashed.join("journal");
-    let seg = std::fs::read_dir(&jdir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "jnl"))
-        .max()
-        .unwrap();
+    let seg = last_segment_with_records(&jdir);
     let b = std::fs::read(&seg).unwrap();
     let n = u64::from_le_bytes(b[16..24].try_into().unwrap());
     // the record boundaries
@@ -386,24 +378,8 @@ fn replay_goes_past_a_segments_zero_filled_tail_to_the_next_segment() {
 /// Replaying the same journal twice leaves the same mailbox, byte for byte.
 #[test]
 fn replay_is_idempotent() {
-    let dir = tempfile::tempdir().unwrap();
-    let live = dir.path().join("live");
-    let before = dir.path().join("before");
-    let crashed = dir.path().join("crashed");
+    let (dir, crashed, want) = crashed_with_only_the_journal(9);
     let ib = inbox(USER);
-    let want;
-    {
-        let store = journaled(&live);
-        rt().block_on(store.ensure_account(USER)).unwrap();
-        drop(store);
-        copy_tree(&live, &before);
-        let store = journaled(&live);
-        want = deliver(&store, &ib, 0, 9);
-        copy_tree(&live, &crashed);
-        drop(store);
-    }
-    std::fs::remove_dir_all(crashed.join("users")).unwrap();
-    copy_tree(&before.join("users"), &crashed.join("users"));
     let journal = dir.path().join("journal-copy");
     copy_tree(&crashed.join("journal"), &journal);
     // first replay (opening replays; nothing is loaded before the drop)
