@@ -50,9 +50,14 @@
 //! written, then every fsync at once): no order that writes the index
 //! before its message is durable can do that without a load checking every
 //! message file of the last commit, so it is the bound of this disk, not
-//! of the format. The last floor is the delivery journal's: the mailbox's
-//! writes without fsync, then a record appended to one file shared by all
-//! threads and fdatasynced.
+//! of the format. The last floor is the delivery journal's commit as the
+//! store makes it (FORMAT.md, "Zero-filled ahead", "Spare files"): the
+//! message's bytes written into an empty spare file made ahead and renamed
+//! into `msg/`, the cache and index records written without fsync, then a
+//! record written into the zeros of a segment zero-filled ahead (one file
+//! shared by all threads: the file does not grow) and fdatasynced. The
+//! spare files and the zeros are made before the clock starts, as the
+//! store's filler thread makes them off the commit's path.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
@@ -457,6 +462,39 @@ struct FloorMailbox {
     journal: Arc<std::sync::Mutex<(std::fs::File, u64)>>,
 }
 
+/// The delivery journal segment's header (FORMAT.md, "Delivery journal").
+const SEGMENT_HEADER: u64 = 24;
+/// A journal record's bytes besides the message (frame, mailbox, index
+/// record, cache frame: about what the store writes for a 4 KiB message).
+const JOURNAL_RECORD_EXTRA: usize = 800;
+/// What the store keeps zero-filled past the last record.
+const FILL_AHEAD: u64 = 4 << 20;
+
+/// The floor's journal segment as the store's filler leaves it: the header,
+/// then `zeros` bytes of zeros, durable.
+fn floor_segment(path: &std::path::Path, zeros: u64) -> Result<std::fs::File> {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)?;
+    let mut header = [0u8; SEGMENT_HEADER as usize];
+    header[..8].copy_from_slice(b"MRJRNL01");
+    f.write_all_at(&header, 0)?;
+    let end = SEGMENT_HEADER + zeros;
+    let chunk = vec![0u8; 256 << 10];
+    let mut at = SEGMENT_HEADER;
+    while at < end {
+        let n = (end - at).min(chunk.len() as u64);
+        f.write_all_at(&chunk[..n as usize], at)?;
+        at += n;
+    }
+    f.sync_data()?;
+    Ok(f)
+}
+
 impl FloorMailbox {
     fn new(
         dir: std::path::PathBuf,
@@ -485,9 +523,71 @@ impl FloorMailbox {
         })
     }
 
+    /// The spare file of the `n`th journaled commit.
+    fn spare(&self, n: usize) -> std::path::PathBuf {
+        self.dir.join("spare").join(n.to_string())
+    }
+
+    /// The empty spare files of `count` journaled commits, made ahead as
+    /// the store's filler makes them (created, not fsynced).
+    fn make_spares(&self, count: usize) -> Result<()> {
+        std::fs::create_dir_all(self.dir.join("spare"))?;
+        for n in 0..count {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(self.spare(n))?;
+        }
+        Ok(())
+    }
+
+    /// The delivery journal's commit of one message, syscall for syscall:
+    /// the message into a spare file (its length checked) renamed into
+    /// `msg/`, the cache record, index record and header written without
+    /// fsync, then the record written at the journal's end, inside its
+    /// zeros, and the journal fdatasynced (each thread its own fdatasync;
+    /// the store's group commit shares one among all the commits waiting).
+    fn commit_journaled(&mut self, n: usize, message: &[u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        let spare = self.spare(n);
+        let f = std::fs::OpenOptions::new().write(true).open(&spare)?;
+        f.write_all_at(message, 0)?;
+        if f.metadata()?.len() != message.len() as u64 {
+            bail!("spare file {} not empty", spare.display());
+        }
+        drop(f);
+        std::fs::rename(&spare, self.dir.join("msg").join((n + 1).to_string()))?;
+        let record = [0x5au8; 600];
+        self.cache.write_all_at(&record, self.cache_end)?;
+        self.index
+            .write_all_at(&[0xa5u8; 128], 128 + 128 * self.records)?;
+        self.index.write_all_at(&[0x11u8; 128], 0)?;
+        self.cache_end += record.len() as u64;
+        self.records += 1;
+        let file = {
+            let mut j = self
+                .journal
+                .lock()
+                .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
+            let at = j.1;
+            let mut rec = Vec::with_capacity(message.len() + JOURNAL_RECORD_EXTRA);
+            rec.extend_from_slice(&[0x33u8; JOURNAL_RECORD_EXTRA - 600]);
+            rec.extend_from_slice(&record);
+            rec.extend_from_slice(message);
+            j.0.write_all_at(&rec, at)?;
+            j.1 += rec.len() as u64;
+            j.0.try_clone()?
+        };
+        file.sync_data()?;
+        Ok(())
+    }
+
     /// A durable commit of one message in `order`, syscall for syscall.
     fn commit(&mut self, n: usize, message: &[u8], order: Order) -> Result<()> {
         use std::os::unix::fs::FileExt;
+        if order == Order::Journal {
+            return self.commit_journaled(n, message);
+        }
         let tmp = self.dir.join("tmp").join(format!("new.{n}"));
         let mut f = std::fs::OpenOptions::new()
             .write(true)
@@ -499,32 +599,6 @@ impl FloorMailbox {
         }
         std::fs::rename(&tmp, self.dir.join("msg").join((n + 1).to_string()))?;
         let record = [0x5au8; 600];
-        if order == Order::Journal {
-            // the mailbox's writes without fsync, then one journal record
-            // (message, cache record, index record) appended and fdatasynced
-            self.cache.write_all_at(&record, self.cache_end)?;
-            self.index
-                .write_all_at(&[0xa5u8; 128], 128 + 128 * self.records)?;
-            self.index.write_all_at(&[0x11u8; 128], 0)?;
-            self.cache_end += record.len() as u64;
-            self.records += 1;
-            let file = {
-                let mut j = self
-                    .journal
-                    .lock()
-                    .map_err(|_| anyhow::anyhow!("journal lock poisoned"))?;
-                let at = j.1;
-                let mut rec = Vec::with_capacity(message.len() + 900);
-                rec.extend_from_slice(&[0x33u8; 200]);
-                rec.extend_from_slice(&record);
-                rec.extend_from_slice(message);
-                j.0.write_all_at(&rec, at)?;
-                j.1 += rec.len() as u64;
-                j.0.try_clone()?
-            };
-            file.sync_data()?;
-            return Ok(());
-        }
         let (msg_dir, cache, at) = (&self.msg_dir, &self.cache, self.cache_end);
         let file = (order != Order::FileFirst).then_some(&f);
         if order == Order::OneRound {
@@ -584,10 +658,7 @@ enum Order {
     FileFirst,
     /// Everything written, then every fsync at once.
     OneRound,
-    /// The delivery journal's: the mailbox's writes without fsync, then a
-    /// record appended to one store-wide file and fdatasynced (each thread
-    /// its own fdatasync; the store's group commit shares one among all
-    /// the commits waiting).
+    /// The delivery journal's (see [`FloorMailbox::commit_journaled`]).
     Journal,
 }
 
@@ -614,18 +685,22 @@ fn fsync_floor(
     let barrier = Arc::new(Barrier::new(threads + 1));
     let mut handles = Vec::new();
     std::fs::create_dir_all(root)?;
-    let journal = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .open(root.join(format!("journal-{threads}")))?;
-    let journal = Arc::new(std::sync::Mutex::new((journal, 0u64)));
+    // zeros for every record and the store's margin: no record grows it
+    let zeros = if order == Order::Journal {
+        (messages * (message.len() + JOURNAL_RECORD_EXTRA)) as u64 + FILL_AHEAD
+    } else {
+        0
+    };
+    let journal = floor_segment(&root.join(format!("journal-{threads}")), zeros)?;
+    let journal = Arc::new(std::sync::Mutex::new((journal, SEGMENT_HEADER)));
     for t in 0..threads {
         let mut mailbox =
             FloorMailbox::new(root.join(format!("floor-{threads}-{t}")), journal.clone())?;
         let (barrier, message) = (barrier.clone(), message.clone());
         let count = messages / threads;
+        if order == Order::Journal {
+            mailbox.make_spares(count)?;
+        }
         handles.push(std::thread::spawn(move || -> Result<()> {
             barrier.wait();
             for n in 0..count {
@@ -777,7 +852,7 @@ pub(crate) fn main(o: Options) -> Result<()> {
             Order::OneRound,
         ),
         (
-            "delivery journal (mailbox files unsynced; journal append+fdatasync, one file for all)",
+            "delivery journal (message into a spare file, renamed; mailbox files unsynced; record into the zero-filled segment + fdatasync, one file for all)",
             Order::Journal,
         ),
     ] {
