@@ -149,9 +149,13 @@ struct Ready {
     prepared: u64,
 }
 
+/// What [`Filler::hook`] calls.
+#[cfg(test)]
+type HookFn = Box<dyn FnMut(u64) + Send>;
+
 #[cfg(test)]
 #[derive(Default)]
-struct TestHook(Mutex<Option<Box<dyn FnMut(u64) + Send>>>);
+struct TestHook(Mutex<Option<HookFn>>);
 
 #[cfg(test)]
 impl std::fmt::Debug for TestHook {
@@ -1364,15 +1368,16 @@ mod tests {
     use super::*;
     use std::sync::mpsc;
 
-    fn open(dir: &Path) -> Arc<Journal> {
-        Journal::open(
-            dir,
-            Limits {
-                segment_bytes: 64 << 20,
-                max_age: Duration::from_secs(3600),
-            },
-        )
-        .unwrap()
+    /// A journal in a new temporary data directory (returned first: it
+    /// is dropped after the journal).
+    fn open() -> (tempfile::TempDir, Arc<Journal>) {
+        let dir = tempfile::tempdir().unwrap();
+        let limits = Limits {
+            segment_bytes: 64 << 20,
+            max_age: Duration::from_secs(3600),
+        };
+        let j = Journal::open(dir.path(), limits).unwrap();
+        (dir, j)
     }
 
     /// Pauses the filler at its next write of zeros into the current
@@ -1403,8 +1408,7 @@ mod tests {
     /// zeros land past the records.
     #[test]
     fn a_commit_does_not_wait_behind_the_fillers_zeros() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = open(dir.path());
+        let (_dir, j) = open();
         // the first segment zero-filled ahead (done by the filler thread,
         // or here if it has not started: one at a time either way)
         j.filler.fill().unwrap();
@@ -1444,8 +1448,7 @@ mod tests {
     /// reaches it waits for that write: the zeros never land on a record.
     #[test]
     fn an_append_reaching_the_fillers_chunk_waits_for_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = open(dir.path());
+        let (_dir, j) = open();
         j.filler.fill().unwrap();
         let (at_rx, go) = pause_filler(&j);
         // past every zero written
@@ -1477,8 +1480,7 @@ mod tests {
     /// segment's batches are durable and it is deleted.
     #[test]
     fn a_checkpoint_takes_the_segment_made_ahead() {
-        let dir = tempfile::tempdir().unwrap();
-        let j = open(dir.path());
+        let (_dir, j) = open();
         j.filler.prepare_next().unwrap();
         let first = j.lock().segment;
         let seq = j.append(&[0xEFu8; 100]).unwrap();
