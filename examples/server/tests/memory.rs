@@ -71,9 +71,10 @@ fn store_files_held(pid: u32, store: &Path) -> Vec<String> {
     held
 }
 
-/// How many of the store-wide files the process has open (the lock file
-/// and the journal's current segment, perhaps the one before while it is
-/// retired: it must not grow with the accounts that came and went).
+/// How many of the store-wide files the process has open (the lock file,
+/// the journal's current segment, the segment the filler made ahead, and
+/// during a checkpoint the one being retired: it must not grow with the
+/// accounts that came and went).
 fn store_wide_files_open(pid: u32, store: &Path) -> usize {
     let wide = store_wide(store);
     std::fs::read_dir(format!("/proc/{pid}/fd"))
@@ -155,7 +156,7 @@ fn many_accounts_in_and_out_leave_no_mailbox_open_and_memory_flat() {
     );
     let wide = store_wide_files_open(pid, &store);
     assert!(
-        wide <= 3,
+        wide <= 4,
         "{wide} store-wide files (lock, journal segments) open after {ACCOUNTS} accounts: {:#?}",
         store_wide(&store)
     );
