@@ -311,6 +311,39 @@ async fn mailbox_names_and_subscriptions() {
     assert!(status_of(&r, "Quiet").is_some(), "{r}");
 }
 
+/// A rename another session makes is told with OLDNAME (RFC 5465 §5.4)
+/// also for mailboxes watched for MailboxName alone, children included:
+/// the names are matched by MAILBOXID. Before, only a mailbox watched for
+/// message events was matched; these were told as a deletion and a
+/// creation.
+#[tokio::test]
+async fn a_rename_is_told_with_oldname_without_message_events() {
+    let srv = start().await;
+    let mut c = Client::login(srv.addr, "alice@example.com").await;
+    let mut other = Client::login(srv.addr, "alice@example.com").await;
+    c.ok("CREATE Old/Kid").await;
+    c.ok("NOTIFY SET (personal (MailboxName))").await;
+    other.ok("RENAME Old New").await;
+    let r = c.ok("NOOP").await;
+    let lists = untagged(&r, "* LIST");
+    assert_eq!(
+        lists,
+        [
+            "* LIST (\\HasChildren) \"/\" \"New\" (\"OLDNAME\" (\"Old\"))",
+            "* LIST (\\HasNoChildren) \"/\" \"New/Kid\" (\"OLDNAME\" (\"Old/Kid\"))",
+        ],
+        "{r}"
+    );
+    // The new names are known by their ids: renamed again, the same.
+    other.ok("RENAME New/Kid Kid").await;
+    let r = c.ok("NOOP").await;
+    assert_eq!(
+        untagged(&r, "* LIST"),
+        ["* LIST (\\HasNoChildren) \"/\" \"Kid\" (\"OLDNAME\" (\"New/Kid\"))"],
+        "{r}"
+    );
+}
+
 #[tokio::test]
 async fn the_number_of_watched_mailboxes_is_bounded() {
     let srv = start().await;

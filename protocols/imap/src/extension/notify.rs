@@ -27,9 +27,9 @@
 //!   §5): otherwise BAD.
 //! - MailboxName: `* LIST (attrs) "/" name` for a new mailbox,
 //!   `* LIST (\NonExistent) "/" name` for a deleted one and
-//!   `* LIST (attrs) "/" new ("OLDNAME" (old))` for a rename (matched by
-//!   MAILBOXID when the old mailbox was watched, else told as a deletion and
-//!   a creation).
+//!   `* LIST (attrs) "/" new ("OLDNAME" (old))` for a rename, whoever made
+//!   it: a name gone and a name come with the same MAILBOXID (see
+//!   [Mailbox ids](#mailbox-ids)).
 //! - SubscriptionChange: `* LIST (attrs [\Subscribed]) "/" name`.
 //! - AnnotationChange, MailboxMetadataChange, ServerMetadataChange (and
 //!   any unknown event): refused with `NO [BADEVENT (...)]` listing what is
@@ -72,6 +72,22 @@
 //! another user creates, or shares, is seen at the next own namespace
 //! change (or poll, on a store whose watch is not complete).
 //!
+//! ## Mailbox ids
+//!
+//! To tell a rename, the session keeps, next to each name it lists, the
+//! MAILBOXID of the mailbox, learnt once per name: from the last STATUS of
+//! a mailbox watched for message events, else with one STATUS (read from
+//! the mailbox header) for a name a MailboxName group matches, when NOTIFY
+//! SET is given or when the name first appears in a later listing, and for
+//! every name that appears in a listing where a name went away (it may be
+//! that one's new name). A name kept from one listing to the next keeps
+//! its id: a re-listing reads no mailbox it saw before. A name gone whose
+//! id is that of a name come is a rename, told with OLDNAME when a
+//! MailboxName group matches either name; a name gone without such a match
+//! is a deletion, a name come without one a creation. The listing itself
+//! carries no id ([`mailroom_core::MailboxInfo`]), so NOTIFY SET costs one
+//! STATUS per such mailbox not already watched.
+//!
 //! ## Bounds
 //!
 //! A session watches at most [`MAX_WATCHED`] mailboxes, each holding the
@@ -87,7 +103,9 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use mailroom_core::access::{ListEntry, MailAccess, Selected};
 use mailroom_core::mailbox::DELIMITER;
-use mailroom_core::{Mailbox, MailboxStatus, MailboxWatch, ModSeq, NamespaceWatch, SeqSet, Uid};
+use mailroom_core::{
+    Mailbox, MailboxId, MailboxStatus, MailboxWatch, ModSeq, NamespaceWatch, SeqSet, Uid,
+};
 
 use crate::command::{Command, FetchAttr, StatusItem};
 use crate::response::{Code, Data, ListKind, Response, StatusKind, StatusResponse};
@@ -224,6 +242,14 @@ impl std::fmt::Debug for Watched {
     }
 }
 
+/// One mailbox name as last listed, for MailboxName and SubscriptionChange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Known {
+    subscribed: bool,
+    /// Its MAILBOXID, when learnt (module docs, "Mailbox ids").
+    id: Option<MailboxId>,
+}
+
 /// A session's NOTIFY state.
 #[derive(Debug)]
 pub(crate) struct NotifyState {
@@ -231,9 +257,9 @@ pub(crate) struct NotifyState {
     /// The fetch-att of MessageNew in a `selected` group.
     selected_atts: Vec<FetchAttr>,
     watched: BTreeMap<String, Watched>,
-    /// Every mailbox name last seen, with whether it is subscribed; `None`
-    /// when no group asks for MailboxName or SubscriptionChange.
-    namespace: Option<BTreeMap<String, bool>>,
+    /// Every mailbox name last seen, with whether it is subscribed and its
+    /// id; `None` when no group asks for MailboxName or SubscriptionChange.
+    namespace: Option<BTreeMap<String, Known>>,
     /// The store's watch on the user's namespace.
     names: NamespaceWatch,
     /// Whether that watch wakes for every change before it is acknowledged
@@ -441,19 +467,16 @@ pub(crate) async fn handle(state: &mut State, tag: &str, set: Option<NotifySet>)
         Ok(r) => r,
         Err(e) => return crate::session::op::fail(tag, &e),
     };
-    if wants_namespace {
-        n.namespace = Some(
-            rows.iter()
-                .map(|e| (e.name.clone(), e.subscribed))
-                .collect(),
-        );
-    }
     if let Err(too_many) = rewatch(&mut n, &access, &rows).await {
         return Reply::new(vec![StatusResponse::no(
             tag,
             Some(Code::Limit),
             format!("NOTIFY would watch {too_many} mailboxes, at most {MAX_WATCHED}"),
         )]);
+    }
+    if wants_namespace {
+        let empty = BTreeMap::new();
+        n.namespace = Some(known(&n, &access, &rows, &empty, false).await);
     }
     let mut out = Vec::new();
     if set.status {
@@ -680,6 +703,41 @@ pub(crate) async fn updates(state: &mut State, after: After) -> Vec<Response> {
     out
 }
 
+/// The names of `rows` with their ids: a name of `before` keeps the id it
+/// had, a watched mailbox gives the one of its last STATUS, and another
+/// name is asked with one STATUS when its group asks for MailboxName or
+/// `every_new` (a name was gone: a name come may be its new one). A
+/// mailbox the user may list but not read, or gone meanwhile, has none.
+async fn known(
+    n: &NotifyState,
+    access: &MailAccess,
+    rows: &[ListEntry],
+    before: &BTreeMap<String, Known>,
+    every_new: bool,
+) -> BTreeMap<String, Known> {
+    let mut out = BTreeMap::new();
+    for e in rows {
+        let id = match (before.get(&e.name), n.watched.get(&e.name)) {
+            (Some(k), w) => k.id.or(w.map(|w| w.last.mailbox_id)),
+            (None, Some(w)) => Some(w.last.mailbox_id),
+            (None, None)
+                if every_new || mask_for(&n.groups, access, &e.name, e.subscribed).name =>
+            {
+                access.status(&e.name).await.ok().map(|s| s.mailbox_id)
+            }
+            (None, None) => None,
+        };
+        out.insert(
+            e.name.clone(),
+            Known {
+                subscribed: e.subscribed,
+                id,
+            },
+        );
+    }
+    out
+}
+
 /// LIST responses for what changed in the namespace since the last look,
 /// which then becomes `rows`.
 async fn namespace_changes(
@@ -690,10 +748,8 @@ async fn namespace_changes(
     let Some(old) = n.namespace.take() else {
         return Vec::new();
     };
-    let new: BTreeMap<String, bool> = rows
-        .iter()
-        .map(|e| (e.name.clone(), e.subscribed))
-        .collect();
+    let gone = old.len() > rows.iter().filter(|e| old.contains_key(&e.name)).count();
+    let new = known(n, access, rows, &old, gone).await;
     let entries: HashMap<&str, &ListEntry> = rows.iter().map(|e| (e.name.as_str(), e)).collect();
     let mut removed: Vec<&String> = old.keys().filter(|k| !new.contains_key(*k)).collect();
     let mut added: Vec<&String> = new.keys().filter(|k| !old.contains_key(*k)).collect();
@@ -705,34 +761,26 @@ async fn namespace_changes(
         name: e.name.clone(),
         child_info: Vec::new(),
     };
+    let subscribed =
+        |m: &BTreeMap<String, Known>, name: &str| m.get(name).is_some_and(|k| k.subscribed);
     // Renames: a name gone and a name come with the same MAILBOXID.
     if !removed.is_empty() && !added.is_empty() {
-        let mut ids = HashMap::new();
-        for a in &added {
-            if let Ok(s) = access.status(a).await {
-                ids.insert(s.mailbox_id, (*a).clone());
-            }
-        }
-        let ids: HashMap<mailroom_core::MailboxId, String> = ids;
-        let mut renamed = Vec::new();
-        for r in &removed {
-            if let Some(w) = n.watched.get(r.as_str())
-                && let Some(to) = ids.get(&w.last.mailbox_id)
-            {
-                renamed.push(((*r).clone(), to.clone()));
-            }
-        }
+        let ids: HashMap<MailboxId, &String> = added
+            .iter()
+            .filter_map(|a| Some((new.get(a.as_str())?.id?, *a)))
+            .collect();
+        let renamed: Vec<(String, String)> = removed
+            .iter()
+            .filter_map(|r| {
+                let to = ids.get(&old.get(r.as_str())?.id?)?;
+                Some(((*r).clone(), (*to).clone()))
+            })
+            .collect();
         for (from, to) in &renamed {
             removed.retain(|r| *r != from);
             added.retain(|a| *a != to);
-            let told = mask_for(
-                &n.groups,
-                access,
-                from,
-                old.get(from).copied().unwrap_or(false),
-            )
-            .name
-                || mask_for(&n.groups, access, to, new.get(to).copied().unwrap_or(false)).name;
+            let told = mask_for(&n.groups, access, from, subscribed(&old, from)).name
+                || mask_for(&n.groups, access, to, subscribed(&new, to)).name;
             if let (true, Some(e)) = (told, entries.get(to.as_str())) {
                 out.push(Response::Data(Data::ListRenamed {
                     attributes: attributes(e, Flavour::Extended, true),
@@ -744,7 +792,7 @@ async fn namespace_changes(
         }
     }
     for r in removed {
-        if mask_for(&n.groups, access, r, old.get(r).copied().unwrap_or(false)).name {
+        if mask_for(&n.groups, access, r, subscribed(&old, r)).name {
             out.push(Response::Data(Data::List {
                 kind: ListKind::List,
                 attributes: vec!["\\NonExistent".to_owned()],
@@ -763,10 +811,10 @@ async fn namespace_changes(
     }
     for (name, now) in &new {
         if let Some(was) = old.get(name)
-            && was != now
+            && was.subscribed != now.subscribed
             && let Some(e) = entries.get(name.as_str())
         {
-            let m = mask_for(&n.groups, access, name, *now || *was);
+            let m = mask_for(&n.groups, access, name, now.subscribed || was.subscribed);
             if m.subscription {
                 out.push(Response::Data(list(e)));
             }
