@@ -174,6 +174,9 @@ impl Shared {
     /// asked for is not in it (a SORT after new mail ranks again) and kept
     /// with the keys.
     pub(crate) fn sort_ranks(&self, uids: &[Uid], text: SortText) -> Result<Vec<(Uid, u32)>> {
+        if let Some(ranked) = self.ranked_already(uids, text)? {
+            return Ok(ranked);
+        }
         let keys = self.sort_keys(uids)?;
         let g = self.read()?;
         let mut cache = g.sort_keys.lock().unwrap_or_else(PoisonError::into_inner);
@@ -188,6 +191,37 @@ impl Shared {
             .iter()
             .filter_map(|(u, _)| Some((*u, *table.get(&u.0)?)))
             .collect())
+    }
+
+    /// The ranks of the present `uids` straight from the rank table, when
+    /// it has every one of them (a warm SORT): no key is looked up or
+    /// cloned. `None` when one is missing, to rank again.
+    fn ranked_already(&self, uids: &[Uid], text: SortText) -> Result<Option<Vec<(Uid, u32)>>> {
+        let g = self.read()?;
+        let cache = g.sort_keys.lock().unwrap_or_else(PoisonError::into_inner);
+        let table = &cache.ranks[text.index()];
+        if table.is_empty() {
+            return Ok(None);
+        }
+        let v = g.view().map_err(|e| self.fail(e))?;
+        let mut out = Vec::with_capacity(uids.len());
+        let mut at = 0;
+        for &uid in uids {
+            let i = if v.get(at).is_some_and(|r| r.uid <= uid.0) {
+                super::read::seek(v, at, uid.0)
+            } else {
+                super::read::seek(v, 0, uid.0)
+            };
+            at = i;
+            if !v.get(i).is_some_and(|r| r.uid == uid.0 && !r.is_expunged()) {
+                continue;
+            }
+            match table.get(&uid.0) {
+                Some(&rank) => out.push((uid, rank)),
+                None => return Ok(None),
+            }
+        }
+        Ok(Some(out))
     }
 
     /// Messages whose keys are cached, and the bytes they cost.
