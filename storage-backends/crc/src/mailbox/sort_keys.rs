@@ -115,18 +115,7 @@ impl Shared {
         let mut out: Vec<(Uid, Option<Arc<SortKeys>>)> = Vec::with_capacity(uids.len());
         let mut missing: Vec<Record> = Vec::new();
         let v = g.view().map_err(|e| self.fail(e))?;
-        let mut at = 0;
-        for &uid in uids {
-            // Usually ascending: an exponential search from the last hit.
-            let i = if v.get(at).is_some_and(|r| r.uid <= uid.0) {
-                super::read::seek(v, at, uid.0)
-            } else {
-                super::read::seek(v, 0, uid.0)
-            };
-            at = i;
-            let Some(r) = v.get(i).filter(|r| r.uid == uid.0 && !r.is_expunged()) else {
-                continue;
-            };
+        for (uid, r) in present(v, uids) {
             match cache.keys.get(&uid.0) {
                 Some(k) => out.push((uid, Some(k.clone()))),
                 None => {
@@ -205,17 +194,7 @@ impl Shared {
         }
         let v = g.view().map_err(|e| self.fail(e))?;
         let mut out = Vec::with_capacity(uids.len());
-        let mut at = 0;
-        for &uid in uids {
-            let i = if v.get(at).is_some_and(|r| r.uid <= uid.0) {
-                super::read::seek(v, at, uid.0)
-            } else {
-                super::read::seek(v, 0, uid.0)
-            };
-            at = i;
-            if !v.get(i).is_some_and(|r| r.uid == uid.0 && !r.is_expunged()) {
-                continue;
-            }
+        for (uid, _) in present(v, uids) {
             match table.get(&uid.0) {
                 Some(&rank) => out.push((uid, rank)),
                 None => return Ok(None),
@@ -231,6 +210,24 @@ impl Shared {
         let cache = g.sort_keys.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(cache.usage())
     }
+}
+
+/// The `uids` that are present (not expunged) in the records `v`, with
+/// their records, in the order asked. The UIDs usually ascend, so each is
+/// found by an exponential search from the last hit.
+fn present<'a>(v: &'a [Record], uids: &'a [Uid]) -> impl Iterator<Item = (Uid, &'a Record)> {
+    let mut at = 0;
+    uids.iter().filter_map(move |&uid| {
+        let i = if v.get(at).is_some_and(|r| r.uid <= uid.0) {
+            super::read::seek(v, at, uid.0)
+        } else {
+            super::read::seek(v, 0, uid.0)
+        };
+        at = i;
+        v.get(i)
+            .filter(|r| r.uid == uid.0 && !r.is_expunged())
+            .map(|r| (uid, r))
+    })
 }
 
 /// Drops the keys of messages no longer present.
