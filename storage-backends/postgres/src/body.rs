@@ -53,9 +53,57 @@ pub(crate) async fn put(
     Ok(())
 }
 
+/// Stores a body as [`put`] does, and if the account has it already but its
+/// stored bytes no longer match the GUID, replaces them (replication's
+/// repair of a damaged body: `Replication::apply_messages`).
+pub(crate) async fn put_checked(
+    tx: &Transaction<'_>,
+    account: i64,
+    guid: &MessageGuid,
+    content: &Bytes,
+) -> Result<(), Error> {
+    match get(tx, account, guid).await {
+        Ok(_) => return Ok(()),
+        Err(Error::Corruption(_)) => {}
+        Err(e) => return Err(e),
+    }
+    let g: &[u8] = &guid.0;
+    // The damaged copy (or none) goes; the body row itself stays, so the
+    // messages that refer to it keep their foreign key.
+    tx.execute(
+        "DELETE FROM body_chunks WHERE account_id = $1 AND guid = $2",
+        &[&account, &g],
+    )
+    .await
+    .map_err(db)?;
+    let summary = mailroom_core::mime::codec::encode(&MessageSummary::parse(content));
+    let size = content.len() as i64;
+    let inline: Option<&[u8]> = (content.len() <= INLINE_MAX).then_some(&content[..]);
+    tx.execute(
+        "INSERT INTO bodies (account_id, guid, size, summary, content) \
+         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, guid) DO UPDATE \
+         SET size = EXCLUDED.size, summary = EXCLUDED.summary, content = EXCLUDED.content",
+        &[&account, &g, &size, &summary, &inline],
+    )
+    .await
+    .map_err(db)?;
+    if inline.is_none() {
+        for (seq, chunk) in content.chunks(CHUNK).enumerate() {
+            let seq = seq as i32;
+            tx.execute(
+                "INSERT INTO body_chunks (account_id, guid, seq, data) VALUES ($1, $2, $3, $4)",
+                &[&account, &g, &seq, &chunk],
+            )
+            .await
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
 /// Reads a body and checks it against its GUID.
-pub(crate) async fn get(
-    client: &tokio_postgres::Client,
+pub(crate) async fn get<C: tokio_postgres::GenericClient + Sync>(
+    client: &C,
     account: i64,
     guid: &MessageGuid,
 ) -> Result<Bytes, Error> {

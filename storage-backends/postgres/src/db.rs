@@ -59,6 +59,61 @@ pub(crate) fn mailbox_id(id: i64) -> mailroom_core::MailboxId {
     mailroom_core::MailboxId(out)
 }
 
+/// The MAILBOXID of mailbox row `id` whose `object_id` column is
+/// `object_id`: the column if set (a replica keeps its primary's), else
+/// [`mailbox_id`].
+pub(crate) fn object_id(id: i64, object_id: Option<&[u8]>) -> mailroom_core::MailboxId {
+    match object_id.and_then(|b| <[u8; 16]>::try_from(b).ok()) {
+        Some(b) => mailroom_core::MailboxId(b),
+        None => mailbox_id(id),
+    }
+}
+
+/// The `state_crc` of a `messages` row
+/// ([`ReplicaRecord::state_crc`](mailroom_core::replication::ReplicaRecord::state_crc)
+/// of the row as the owner sees it), as the `integer` column stores it.
+pub(crate) fn record_crc(
+    uid: i64,
+    modseq: i64,
+    flags: &Flags,
+    date: InternalDate,
+    size: i64,
+    guid: &MessageGuid,
+) -> i32 {
+    let record = mailroom_core::replication::ReplicaRecord {
+        uid: self::uid(uid),
+        modseq: ModSeq(modseq.max(0) as u64),
+        flags: flags.clone(),
+        internal_date: date,
+        size: size.max(0) as u64,
+        guid: *guid,
+        seen_by: Vec::new(),
+        save_date: None,
+    };
+    record.state_crc() as i32
+}
+
+/// Keywords as a PostgreSQL array literal (`{"a","b"}`), for statements
+/// that pass one keyword list per row as one `text` element.
+pub(crate) fn keywords_literal<'a>(keywords: impl Iterator<Item = &'a str>) -> String {
+    let mut out = String::from("{");
+    for (i, k) in keywords.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('"');
+        for c in k.chars() {
+            if c == '"' || c == '\\' {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push('}');
+    out
+}
+
 pub(crate) fn uid(v: i64) -> Uid {
     Uid(u32::try_from(v).unwrap_or(u32::MAX))
 }

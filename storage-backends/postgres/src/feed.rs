@@ -7,8 +7,13 @@
 //! or `ns <user>` after a change of that user's namespace (a mailbox
 //! created, deleted or renamed, a special use, a subscription), which
 //! wakes the user's namespace watches ([`Storage::watch_namespace`]).
-//! A frontend of an older build ignores the second kind (it does not parse
-//! as three numbers).
+//! A third kind, `cp <xid>`, is sent by every transaction that moves an
+//! account's change position (`store::TOUCH`), with the transaction's id:
+//! it moves replication's change watch
+//! ([`Replication::watch_changes`](mailroom_core::Replication::watch_changes))
+//! to just past it.
+//! A frontend of an older build ignores the second and third kinds (they
+//! do not parse as three numbers).
 //! A watch is only ever moved forward: a late or repeated notification
 //! (this process hears its own) does not wake anyone. When the listener's
 //! connection is lost, it reconnects with a growing pause (at most 2 s)
@@ -23,6 +28,7 @@ use std::sync::{Mutex, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
+use mailroom_core::replication::{ChangeNotifier, ChangePosition, ChangeWatch};
 use mailroom_core::storage::MailboxNotifier;
 use mailroom_core::{MailboxWatch, ModSeq, NamespaceWatch, NamespaceWatches};
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -33,11 +39,27 @@ pub(crate) const CHANNEL: &str = "mailroom";
 /// The prefix of a namespace change's payload.
 pub(crate) const NAMESPACE_PREFIX: &str = "ns ";
 
+/// The prefix of a change position's payload.
+pub(crate) const POSITION_PREFIX: &str = "cp ";
+
 /// The watched mailboxes and namespaces of this process.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Feed {
     mailboxes: Mutex<HashMap<i64, (MailboxNotifier, MailboxWatch)>>,
     namespaces: NamespaceWatches,
+    /// Replication's change watch: the position just past the newest
+    /// transaction heard of.
+    changes: ChangeNotifier,
+}
+
+impl Default for Feed {
+    fn default() -> Feed {
+        Feed {
+            mailboxes: Mutex::default(),
+            namespaces: NamespaceWatches::default(),
+            changes: ChangeWatch::channel(ChangePosition(0)).0,
+        }
+    }
 }
 
 impl Feed {
@@ -92,8 +114,36 @@ impl Feed {
         self.namespaces.bump(user);
     }
 
+    /// Moves the change watch to the transaction position in the answer
+    /// to the listener's first batch.
+    fn moved_to(&self, messages: &[tokio_postgres::SimpleQueryMessage]) {
+        for m in messages {
+            if let tokio_postgres::SimpleQueryMessage::Row(row) = m
+                && let Some(Ok(next)) = row.get(0).map(str::parse::<u64>)
+                && ChangePosition(next) > self.changes.subscribe().current()
+            {
+                self.changes.notify(ChangePosition(next));
+            }
+        }
+    }
+
+    /// A watch on every change to the database (replication's).
+    pub(crate) fn watch_changes(&self) -> ChangeWatch {
+        self.changes.subscribe()
+    }
+
     /// Handles one notification payload.
     fn handle(&self, payload: &str) {
+        if let Some(xid) = payload.strip_prefix(POSITION_PREFIX) {
+            if let Ok(xid) = xid.parse::<u64>() {
+                let next = ChangePosition(xid.saturating_add(1));
+                let current = self.changes.subscribe().current();
+                if next > current {
+                    self.changes.notify(next);
+                }
+            }
+            return;
+        }
         if let Some(user) = payload.strip_prefix(NAMESPACE_PREFIX) {
             self.namespace_changed(user);
             return;
@@ -148,10 +198,22 @@ pub(crate) async fn listen(
                         }
                     }
                 });
-                if let Err(e) = client.batch_execute(&format!("LISTEN {CHANNEL}")).await {
+                // With the LISTEN, in one batch, where the transactions
+                // stand: replication's change watch moves past every one
+                // begun so far (which accounts they changed is not known
+                // here; replication compares from its own position).
+                let listened = client
+                    .simple_query(&format!(
+                        "LISTEN {CHANNEL}; SELECT pg_snapshot_xmax(pg_current_snapshot())::text"
+                    ))
+                    .await;
+                if let Err(e) = listened {
                     tracing::warn!(error = %e, "LISTEN failed");
                     driver.abort();
                 } else {
+                    if let (Ok(messages), Some(f)) = (&listened, feed.upgrade()) {
+                        f.moved_to(messages);
+                    }
                     pause = Duration::from_millis(50);
                     // Whatever changed before this LISTEN (while the
                     // listener was away, or before it first connected)

@@ -81,6 +81,7 @@ mod body;
 mod db;
 mod feed;
 mod mailbox;
+mod replication;
 pub mod schema;
 mod store;
 pub mod users;

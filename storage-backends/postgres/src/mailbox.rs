@@ -56,7 +56,7 @@ pub(crate) async fn status(
          count(x.uid) FILTER (WHERE x.uid >= m.recent_from), \
          count(x.uid) FILTER (WHERE NOT ({seen})), \
          count(x.uid) FILTER (WHERE (x.flags & 8) <> 0), \
-         coalesce(sum(x.size), 0)::bigint \
+         coalesce(sum(x.size), 0)::bigint, m.object_id \
          FROM mailboxes m LEFT JOIN messages x ON x.mailbox_id = m.id \
          WHERE m.id = $1 AND $2::text IS NOT NULL GROUP BY m.id"
     );
@@ -72,7 +72,7 @@ pub(crate) async fn status(
             unseen: n(5),
             deleted: n(6),
             size: r.get::<_, i64>(7).max(0) as u64,
-            mailbox_id: db::mailbox_id(id),
+            mailbox_id: db::object_id(id, r.get::<_, Option<&[u8]>>(8)),
         }
     }))
 }
@@ -180,7 +180,7 @@ impl PgMailbox {
         remove: bool,
     ) -> Result<CopyResult> {
         let mut client = self.store.client().await?;
-        let to = self.store.row(&client, dest).await?;
+        let to = self.store.row(&**client, dest).await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[self.row.account, to.account]).await?;
         if remove {
@@ -352,7 +352,10 @@ impl Mailbox for PgMailbox {
             .views
             .with(&**client, self.row.id, self.owner(), &self.viewer, |v| {
                 MailboxSnapshot {
-                    mailbox_id: db::mailbox_id(self.row.id),
+                    mailbox_id: db::object_id(
+                        self.row.id,
+                        self.row.object_id.as_ref().map(|b| &b[..]),
+                    ),
                     uid_validity: uid_validity(v.uid_validity),
                     uid_next: uid(v.uid_next),
                     highest_modseq: ModSeq(v.highest_modseq as u64),
@@ -541,7 +544,7 @@ impl Mailbox for PgMailbox {
             .map_err(db)?
             .ok_or(Error::NoSuchMessage(u))?;
         let guid = db::guid(r.get(0))?;
-        crate::body::get(&client, self.row.account, &guid).await
+        crate::body::get(&**client, self.row.account, &guid).await
     }
 
     async fn store(
@@ -552,7 +555,9 @@ impl Mailbox for PgMailbox {
     ) -> Result<StoreResult> {
         let mut client = self.store.client().await?;
         let tx = client.transaction().await.map_err(db)?;
-        // lock the mailbox row: one change at a time per mailbox
+        // the account row first (every write's first lock), then the
+        // mailbox row: one change at a time per mailbox
+        lock_accounts(&tx, &[self.row.account]).await?;
         tx.query_opt(
             "SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE",
             &[&self.row.id],
@@ -600,17 +605,44 @@ impl Mailbox for PgMailbox {
             return Ok(result);
         }
         let (_, modseq, _) = bump(&tx, self.row.id, 0).await?;
-        for (m, view, shared, seen) in updates {
+        // every row in one statement (the state CRC trigger runs once)
+        let mut col_uid = Vec::with_capacity(updates.len());
+        let mut col_bits = Vec::with_capacity(updates.len());
+        let mut col_keywords = Vec::with_capacity(updates.len());
+        let mut col_crc = Vec::with_capacity(updates.len());
+        for (m, _, shared, _) in &updates {
             let u = i64::from(m.uid.0);
-            let bits = i16::from(shared.system_bits());
-            let keywords: Vec<&str> = shared.keywords().collect();
-            tx.execute(
-                "UPDATE messages SET flags = $3, keywords = $4, modseq = $5 \
-                 WHERE mailbox_id = $1 AND uid = $2",
-                &[&self.row.id, &u, &bits, &keywords, &modseq],
-            )
-            .await
-            .map_err(db)?;
+            col_uid.push(u);
+            col_bits.push(i16::from(shared.system_bits()));
+            col_keywords.push(db::keywords_literal(shared.keywords()));
+            col_crc.push(db::record_crc(
+                u,
+                modseq,
+                shared,
+                m.internal_date,
+                m.size as i64,
+                &m.guid,
+            ));
+        }
+        tx.execute(
+            "UPDATE messages x SET flags = u.flags, keywords = u.keywords::text[], \
+             modseq = $2, state_crc = u.crc \
+             FROM unnest($3::bigint[], $4::smallint[], $5::text[], $6::integer[]) \
+             AS u(uid, flags, keywords, crc) \
+             WHERE x.mailbox_id = $1 AND x.uid = u.uid",
+            &[
+                &self.row.id,
+                &modseq,
+                &col_uid,
+                &col_bits,
+                &col_keywords,
+                &col_crc,
+            ],
+        )
+        .await
+        .map_err(db)?;
+        for (m, view, _, seen) in updates {
+            let u = i64::from(m.uid.0);
             if !self.owner() {
                 let sql = if seen {
                     "INSERT INTO seen (mailbox_id, viewer, uid) VALUES ($1, $2, $3) \

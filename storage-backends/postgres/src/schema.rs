@@ -116,6 +116,72 @@ CREATE INDEX users_domain ON users (domain);
     r#"
 CREATE INDEX expunged_modseq ON expunged (mailbox_id, modseq);
 "#,
+    // 5: replication (`Replication`): the state CRC of every message row
+    // and of every mailbox (kept by the triggers below, so that no write
+    // path can forget it; null for rows from before, computed by the store
+    // on first need), each account's change position, the MAILBOXID a
+    // replica keeps from its primary, a generation that tells views a
+    // replica wrote below their HIGHESTMODSEQ, and the sync points.
+    r#"
+ALTER TABLE messages ADD COLUMN state_crc integer;
+ALTER TABLE mailboxes ADD COLUMN state_crc integer;
+ALTER TABLE mailboxes ALTER COLUMN state_crc SET DEFAULT 0;
+ALTER TABLE mailboxes ADD COLUMN object_id bytea CHECK (octet_length(object_id) = 16);
+ALTER TABLE mailboxes ADD COLUMN generation bigint NOT NULL DEFAULT 0;
+ALTER TABLE accounts ADD COLUMN changed_xid bigint NOT NULL DEFAULT 0;
+ALTER TABLE accounts ALTER COLUMN changed_xid SET DEFAULT pg_current_xact_id()::text::bigint;
+CREATE INDEX accounts_changed ON accounts (changed_xid);
+CREATE TABLE sync_points (
+    mailbox_id             bigint PRIMARY KEY REFERENCES mailboxes ON DELETE CASCADE,
+    uid_validity           bigint NOT NULL,
+    point_uid_next         bigint,
+    point_highest_modseq   bigint,
+    point_namespace        bigint,
+    pending_uid_next       bigint,
+    pending_highest_modseq bigint,
+    pending_messages       bigint,
+    pending_state_crc      bigint,
+    pending_namespace      bigint
+);
+ALTER TABLE mailboxes ADD COLUMN messages bigint NOT NULL DEFAULT 0;
+UPDATE mailboxes m SET messages = (SELECT count(*) FROM messages x WHERE x.mailbox_id = m.id);
+CREATE FUNCTION mailroom_crc_delta() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- Each mailbox whose rows changed: XOR the CRCs of the rows gone and
+    -- of the rows come into its state CRC, and count them. A row without
+    -- a CRC makes its mailbox's unknown (null) until the store computes
+    -- it again.
+    IF TG_OP = 'INSERT' THEN
+        UPDATE mailboxes m SET state_crc = m.state_crc # d.x, messages = m.messages + d.n
+        FROM (SELECT mailbox_id, count(*) AS n,
+                     CASE WHEN count(*) = count(state_crc) THEN bit_xor(state_crc) END AS x
+              FROM new_rows GROUP BY mailbox_id) d
+        WHERE m.id = d.mailbox_id;
+    ELSIF TG_OP = 'DELETE' THEN
+        UPDATE mailboxes m SET state_crc = m.state_crc # d.x, messages = m.messages - d.n
+        FROM (SELECT mailbox_id, count(*) AS n,
+                     CASE WHEN count(*) = count(state_crc) THEN bit_xor(state_crc) END AS x
+              FROM old_rows GROUP BY mailbox_id) d
+        WHERE m.id = d.mailbox_id;
+    ELSE
+        UPDATE mailboxes m SET state_crc = m.state_crc # d.x, messages = m.messages + d.n
+        FROM (SELECT mailbox_id, sum(n) AS n,
+                     CASE WHEN count(*) = count(state_crc) THEN bit_xor(state_crc) END AS x
+              FROM (SELECT mailbox_id, state_crc, -1 AS n FROM old_rows
+                    UNION ALL SELECT mailbox_id, state_crc, 1 FROM new_rows) both_rows
+              GROUP BY mailbox_id) d
+        WHERE m.id = d.mailbox_id AND (d.x IS DISTINCT FROM 0 OR d.n <> 0);
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE TRIGGER messages_crc_insert AFTER INSERT ON messages
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION mailroom_crc_delta();
+CREATE TRIGGER messages_crc_update AFTER UPDATE ON messages
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION mailroom_crc_delta();
+CREATE TRIGGER messages_crc_delete AFTER DELETE ON messages
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION mailroom_crc_delta();
+"#,
 ];
 
 /// The schema version this build writes and reads.

@@ -54,6 +54,8 @@ impl std::fmt::Debug for PgStore {
 pub(crate) struct MailboxRow {
     pub(crate) id: i64,
     pub(crate) account: i64,
+    /// The `object_id` column (a MAILBOXID kept from a primary).
+    pub(crate) object_id: Option<[u8; 16]>,
 }
 
 /// The account row's usage after a change, locked by the transaction.
@@ -121,15 +123,15 @@ impl PgStore {
     }
 
     /// The mailbox row of `mailbox`, or `NoSuchMailbox`.
-    pub(crate) async fn row(
+    pub(crate) async fn row<C: tokio_postgres::GenericClient + Sync>(
         &self,
-        client: &tokio_postgres::Client,
+        client: &C,
         mailbox: &MailboxRef,
     ) -> Result<MailboxRow> {
         client
             .query_opt(
-                "SELECT m.id, m.account_id FROM mailboxes m JOIN accounts a ON a.id = m.account_id \
-                 WHERE a.name = $1 AND m.name = $2",
+                "SELECT m.id, m.account_id, m.object_id FROM mailboxes m \
+                 JOIN accounts a ON a.id = m.account_id WHERE a.name = $1 AND m.name = $2",
                 &[&mailbox.owner, &mailbox.name.as_str()],
             )
             .await
@@ -137,6 +139,9 @@ impl PgStore {
             .map(|r| MailboxRow {
                 id: r.get(0),
                 account: r.get(1),
+                object_id: r
+                    .get::<_, Option<&[u8]>>(2)
+                    .and_then(|b| <[u8; 16]>::try_from(b).ok()),
             })
             .ok_or_else(|| no_such(mailbox))
     }
@@ -184,7 +189,7 @@ pub(crate) fn no_such(mailbox: &MailboxRef) -> Error {
 }
 
 /// The account row of `user`, made if missing.
-async fn account_id(tx: &Transaction<'_>, user: &str) -> Result<i64> {
+pub(crate) async fn account_id(tx: &Transaction<'_>, user: &str) -> Result<i64> {
     if let Some(r) = tx
         .query_opt("SELECT id FROM accounts WHERE name = $1", &[&user])
         .await
@@ -223,12 +228,26 @@ pub(crate) async fn insert_mailbox(
     .ok_or_else(|| Error::MailboxExists(name.to_string()))
 }
 
-/// Locks the account row and adds to its usage; returns the usage after.
+/// The assignment that moves an `accounts` row's change position to this
+/// transaction's (replication's `changed_accounts`; SCHEMA.md, "Change
+/// positions").
+pub(crate) const TOUCH: &str = "changed_xid = pg_current_xact_id()::text::bigint";
+
+/// The expression, in a `RETURNING` list of a statement that wrote
+/// [`TOUCH`], that tells every frontend's change watch
+/// (`Replication::watch_changes`) when the transaction commits.
+pub(crate) const ANNOUNCE: &str = "pg_notify('mailroom', 'cp ' || changed_xid)";
+
+/// Locks the account row and adds to its usage (moving its change
+/// position); returns the usage after.
 async fn charge(tx: &Transaction<'_>, account: i64, bytes: i64, messages: i64) -> Result<Usage> {
     let r = tx
         .query_one(
-            "UPDATE accounts SET used_bytes = used_bytes + $2, used_messages = used_messages + $3 \
-             WHERE id = $1 RETURNING used_bytes, used_messages",
+            &format!(
+                "UPDATE accounts SET used_bytes = used_bytes + $2, \
+                 used_messages = used_messages + $3, {TOUCH} \
+                 WHERE id = $1 RETURNING used_bytes, used_messages, {ANNOUNCE}"
+            ),
             &[&account, &bytes, &messages],
         )
         .await
@@ -239,11 +258,42 @@ async fn charge(tx: &Transaction<'_>, account: i64, bytes: i64, messages: i64) -
     })
 }
 
-/// Locks the account rows in id order (the first lock every write that
-/// changes usage takes, so such writes never deadlock).
+/// Deletes mailbox row `id` of account `account` (locked by the caller)
+/// with its messages, and takes them off the account's usage; returns the
+/// GUIDs of its bodies (to collect once committed).
+pub(crate) async fn remove_mailbox(
+    tx: &Transaction<'_>,
+    id: i64,
+    account: i64,
+) -> Result<Vec<Vec<u8>>> {
+    let r = tx
+        .query_one(
+            "SELECT count(*), coalesce(sum(size), 0)::bigint, \
+             coalesce(array_agg(DISTINCT guid) FILTER (WHERE guid IS NOT NULL), '{}') \
+             FROM messages WHERE mailbox_id = $1",
+            &[&id],
+        )
+        .await
+        .map_err(db)?;
+    let (count, bytes, guids): (i64, i64, Vec<Vec<u8>>) = (r.get(0), r.get(1), r.get(2));
+    let gone = tx
+        .execute(
+            "DELETE FROM mailboxes WHERE id = $1 RETURNING \
+             pg_notify('mailroom', account_id || ' ' || id || ' 0')",
+            &[&id],
+        )
+        .await
+        .map_err(db)?;
+    if gone == 0 {
+        return Err(Error::NoSuchMailbox("(deleted)".into()));
+    }
+    charge(tx, account, -bytes, -count).await?;
+    Ok(guids)
+}
+
 /// Announces a change of `user`'s namespace to every frontend, this one
 /// included: the notification is sent when `tx` commits, not before.
-async fn announce_namespace(tx: &Transaction<'_>, user: &str) -> Result<()> {
+pub(crate) async fn announce_namespace(tx: &Transaction<'_>, user: &str) -> Result<()> {
     tx.execute(
         "SELECT pg_notify('mailroom', $1::text || $2::text)",
         &[&crate::feed::NAMESPACE_PREFIX, &user],
@@ -253,12 +303,19 @@ async fn announce_namespace(tx: &Transaction<'_>, user: &str) -> Result<()> {
     Ok(())
 }
 
+/// Locks the account rows in id order (the first lock every write takes,
+/// so writes never deadlock) and moves their change positions to this
+/// transaction's: every change replication must see goes through here or
+/// through [`charge`].
 pub(crate) async fn lock_accounts(tx: &Transaction<'_>, accounts: &[i64]) -> Result<()> {
     let mut ids = accounts.to_vec();
     ids.sort_unstable();
     ids.dedup();
     tx.execute(
-        "SELECT 1 FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+        &format!(
+            "WITH l AS (SELECT id FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE) \
+             UPDATE accounts a SET {TOUCH} FROM l WHERE a.id = l.id RETURNING {ANNOUNCE}"
+        ),
         &[&ids],
     )
     .await
@@ -307,10 +364,11 @@ pub(crate) async fn insert_message(
     let bits = i16::from(flags.system_bits());
     let keywords: Vec<&str> = flags.keywords().collect();
     let g: &[u8] = &guid.0;
+    let crc = db::record_crc(uid, modseq, flags, date, size, guid);
     tx.execute(
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, \
-         date_offset, size, account_id, guid, save_date) \
-         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10, extract(epoch FROM now())::bigint)",
+         date_offset, size, account_id, guid, save_date, state_crc) \
+         VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10, extract(epoch FROM now())::bigint, $11)",
         &[
             &mailbox,
             &uid,
@@ -322,6 +380,7 @@ pub(crate) async fn insert_message(
             &size,
             &account,
             &g,
+            &crc,
         ],
     )
     .await
@@ -354,7 +413,7 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let mut client = self.client().await?;
-        let row = self.row(&client, mailbox).await?;
+        let row = self.row(&**client, mailbox).await?;
         let tx = client.transaction().await.map_err(db)?;
         let total: i64 = messages.iter().map(|m| m.content.len() as i64).sum();
         let usage = charge(&tx, row.account, total, messages.len() as i64).await?;
@@ -495,7 +554,9 @@ impl Storage for PgStore {
             .map_err(db)?;
         }
         tx.execute(
-            "UPDATE accounts SET initialised = true WHERE id = $1",
+            &format!(
+                "UPDATE accounts SET initialised = true, {TOUCH} WHERE id = $1 RETURNING {ANNOUNCE}"
+            ),
             &[&account],
         )
         .await
@@ -531,6 +592,7 @@ impl Storage for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         let account = account_id(&tx, &mailbox.owner).await?;
+        lock_accounts(&tx, &[account]).await?;
         insert_mailbox(&tx, account, &mailbox.name, special_use).await?;
         announce_namespace(&tx, &mailbox.owner).await?;
         tx.commit().await.map_err(db)?;
@@ -544,31 +606,15 @@ impl Storage for PgStore {
             return Err(Error::Cannot("INBOX cannot be deleted"));
         }
         let mut client = self.client().await?;
-        let row = self.row(&client, mailbox).await?;
+        let row = self.row(&**client, mailbox).await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[row.account]).await?;
-        let r = tx
-            .query_one(
-                "SELECT count(*), coalesce(sum(size), 0)::bigint, \
-                 coalesce(array_agg(DISTINCT guid) FILTER (WHERE guid IS NOT NULL), '{}') \
-                 FROM messages WHERE mailbox_id = $1",
-                &[&row.id],
-            )
+        let guids = remove_mailbox(&tx, row.id, row.account)
             .await
-            .map_err(db)?;
-        let (count, bytes, guids): (i64, i64, Vec<Vec<u8>>) = (r.get(0), r.get(1), r.get(2));
-        let gone = tx
-            .execute(
-                "DELETE FROM mailboxes WHERE id = $1 RETURNING \
-                 pg_notify('mailroom', account_id || ' ' || id || ' 0')",
-                &[&row.id],
-            )
-            .await
-            .map_err(db)?;
-        if gone == 0 {
-            return Err(no_such(mailbox));
-        }
-        charge(&tx, row.account, -bytes, -count).await?;
+            .map_err(|e| match e {
+                Error::NoSuchMailbox(_) => no_such(mailbox),
+                e => e,
+            })?;
         announce_namespace(&tx, &mailbox.owner).await?;
         tx.commit().await.map_err(db)?;
         self.inner.feed.remove(row.id);
@@ -580,7 +626,7 @@ impl Storage for PgStore {
 
     async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
         let mut client = self.client().await?;
-        let row = self.row(&client, from).await?;
+        let row = self.row(&**client, from).await?;
         let tx = client.transaction().await.map_err(db)?;
         if from.name.is_inbox() {
             lock_accounts(&tx, &[row.account]).await?;
@@ -625,6 +671,7 @@ impl Storage for PgStore {
                 tx.commit().await.map_err(db)?;
             }
         } else {
+            lock_accounts(&tx, &[row.account]).await?;
             let r = tx
                 .execute(
                     "UPDATE mailboxes SET name = $2 WHERE id = $1",
@@ -652,9 +699,10 @@ impl Storage for PgStore {
         special_use: Option<SpecialUse>,
     ) -> Result<()> {
         let mut client = self.client().await?;
-        let row = self.row(&client, mailbox).await?;
+        let row = self.row(&**client, mailbox).await?;
         let su = special_use.map(SpecialUse::as_str);
         let tx = client.transaction().await.map_err(db)?;
+        lock_accounts(&tx, &[row.account]).await?;
         tx.execute(
             "UPDATE mailboxes SET special_use = $2 WHERE id = $1",
             &[&row.id, &su],
@@ -735,6 +783,12 @@ impl Storage for PgStore {
             "DELETE FROM subscriptions WHERE account = $1 AND name = $2"
         };
         let tx = client.transaction().await.map_err(db)?;
+        tx.execute(
+            &format!("UPDATE accounts SET {TOUCH} WHERE name = $1 RETURNING {ANNOUNCE}"),
+            &[&user],
+        )
+        .await
+        .map_err(db)?;
         tx.execute(sql, &[&user, &name.as_str()])
             .await
             .map_err(db)?;
@@ -769,7 +823,7 @@ impl Storage for PgStore {
 
     async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
         let client = self.client().await?;
-        let row = self.row(&client, mailbox).await?;
+        let row = self.row(&**client, mailbox).await?;
         let rows = client
             .query(
                 "SELECT identifier, rights FROM acl WHERE mailbox_id = $1 ORDER BY identifier",
@@ -792,12 +846,13 @@ impl Storage for PgStore {
         identifier: &str,
         rights: Option<Rights>,
     ) -> Result<()> {
-        let client = self.client().await?;
-        let row = self.row(&client, mailbox).await?;
+        let mut client = self.client().await?;
+        let row = self.row(&**client, mailbox).await?;
+        let tx = client.transaction().await.map_err(db)?;
+        lock_accounts(&tx, &[row.account]).await?;
         match rights.filter(|r| !r.is_empty()) {
             Some(r) => {
-                client
-                    .execute(
+                tx.execute(
                         "INSERT INTO acl (mailbox_id, identifier, rights) VALUES ($1, $2, $3) \
                          ON CONFLICT (mailbox_id, identifier) DO UPDATE SET rights = EXCLUDED.rights",
                         &[&row.id, &identifier, &r.to_string()],
@@ -806,21 +861,21 @@ impl Storage for PgStore {
                     .map_err(db)?;
             }
             None => {
-                client
-                    .execute(
-                        "DELETE FROM acl WHERE mailbox_id = $1 AND identifier = $2",
-                        &[&row.id, &identifier],
-                    )
-                    .await
-                    .map_err(db)?;
+                tx.execute(
+                    "DELETE FROM acl WHERE mailbox_id = $1 AND identifier = $2",
+                    &[&row.id, &identifier],
+                )
+                .await
+                .map_err(db)?;
             }
         }
+        tx.commit().await.map_err(db)?;
         Ok(())
     }
 
     async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
         let client = self.client().await?;
-        let row = self.row(&client, mailbox).await?;
+        let row = self.row(&**client, mailbox).await?;
         crate::mailbox::status(&client, row.id, viewer == mailbox.owner, viewer)
             .await?
             .ok_or_else(|| no_such(mailbox))
@@ -828,7 +883,7 @@ impl Storage for PgStore {
 
     async fn open(&self, mailbox: &MailboxRef, viewer: &str) -> Result<Arc<dyn Mailbox>> {
         let client = self.client().await?;
-        let row = self.row(&client, mailbox).await?;
+        let row = self.row(&**client, mailbox).await?;
         let highest: i64 = client
             .query_opt(
                 "SELECT highest_modseq FROM mailboxes WHERE id = $1",
@@ -965,7 +1020,10 @@ impl Quota for PgStore {
             .messages
             .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
         tx.execute(
-            "UPDATE accounts SET limit_bytes = $2, limit_messages = $3 WHERE id = $1",
+            &format!(
+                "UPDATE accounts SET limit_bytes = $2, limit_messages = $3, {TOUCH} \
+                 WHERE id = $1 RETURNING {ANNOUNCE}"
+            ),
             &[&account, &b, &m],
         )
         .await

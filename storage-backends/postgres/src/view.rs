@@ -47,6 +47,10 @@ pub(crate) struct View {
     pub(crate) uid_validity: i64,
     pub(crate) uid_next: i64,
     pub(crate) highest_modseq: i64,
+    /// The mailbox row's `generation` when read: a replica's write below
+    /// the HIGHESTMODSEQ (`Replication::apply_messages`) moves it, and a
+    /// view of another generation is read again whole.
+    generation: i64,
     /// Ascending by UID.
     pub(crate) metas: Vec<MessageMeta>,
 }
@@ -254,7 +258,7 @@ async fn refresh<C: GenericClient + Sync>(
     let cols = meta_columns(owner, 2);
     let sql = format!(
         "SELECT m.uid_next, m.highest_modseq, NULL::smallint, NULL::text[], m.uid_validity, \
-         NULL::smallint, NULL::bigint, NULL::bytea, NULL::boolean, NULL::bigint, {HEAD} \
+         NULL::smallint, m.generation, NULL::bytea, NULL::boolean, NULL::bigint, {HEAD} \
          FROM mailboxes m WHERE m.id = $1 AND $2::text IS NOT NULL \
          UNION ALL \
          SELECT {cols}, {CHANGED} FROM messages x WHERE x.mailbox_id = $1 AND x.modseq > $3 \
@@ -278,6 +282,7 @@ async fn refresh<C: GenericClient + Sync>(
                         r.try_get::<_, i64>(0).map_err(db)?,
                         r.try_get::<_, i64>(1).map_err(db)?,
                         r.try_get::<_, i64>(4).map_err(db)?,
+                        r.try_get::<_, i64>(6).map_err(db)?,
                     ));
                 }
                 CHANGED => changed.push(db::meta(r)?),
@@ -285,15 +290,17 @@ async fn refresh<C: GenericClient + Sync>(
                 _ => return Err(Error::Backend("unexpected row in a mailbox refresh".into())),
             }
         }
-        let Some((uid_next, highest_modseq, uid_validity)) = head else {
+        let Some((uid_next, highest_modseq, uid_validity, generation)) = head else {
             *view = View::default();
             return Ok(false);
         };
         if view.loaded
-            && (uid_validity != view.uid_validity || highest_modseq < view.highest_modseq)
+            && (uid_validity != view.uid_validity
+                || highest_modseq < view.highest_modseq
+                || generation != view.generation)
         {
-            // not this mailbox's history any more (cannot happen with one
-            // row per mailbox incarnation): read it all again
+            // not this view's history any more (a replica's write below
+            // the HIGHESTMODSEQ, or one that lowered it): read it all again
             *view = View::default();
             continue;
         }
@@ -307,6 +314,7 @@ async fn refresh<C: GenericClient + Sync>(
         view.uid_next = uid_next;
         view.highest_modseq = highest_modseq;
         view.uid_validity = uid_validity;
+        view.generation = generation;
         return Ok(true);
     }
 }
