@@ -194,6 +194,19 @@ pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
 /// [`PgStoreError::Database`] if a statement fails;
 /// [`PgStoreError::TooNew`] if the database was migrated by a newer build.
 pub async fn migrate(client: &mut Client) -> Result<i32, PgStoreError> {
+    migrate_to(client, SCHEMA_VERSION).await
+}
+
+/// Brings the database to version `target` (at most [`SCHEMA_VERSION`]),
+/// never down; returns the version it was at. [`migrate`] is this with
+/// [`SCHEMA_VERSION`]; an older target makes a database as an older build
+/// left it (the upgrade tests start from one).
+///
+/// # Errors
+///
+/// As [`migrate`].
+pub async fn migrate_to(client: &mut Client, target: i32) -> Result<i32, PgStoreError> {
+    let target = target.clamp(0, SCHEMA_VERSION);
     let tx = client.transaction().await?;
     // Frontends starting together take turns (a transaction-scoped lock).
     tx.batch_execute(
@@ -217,13 +230,18 @@ pub async fn migrate(client: &mut Client) -> Result<i32, PgStoreError> {
             known: SCHEMA_VERSION,
         });
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(from as usize) {
+    for (i, sql) in MIGRATIONS
+        .iter()
+        .enumerate()
+        .take(target.max(0) as usize)
+        .skip(from as usize)
+    {
         tracing::info!(version = i + 1, "migrating the mailroom schema");
         tx.batch_execute(sql).await?;
     }
     tx.execute(
         "UPDATE mailroom_schema SET version = $1 WHERE id = 1",
-        &[&SCHEMA_VERSION],
+        &[&from.max(target)],
     )
     .await?;
     tx.commit().await?;
