@@ -43,6 +43,13 @@
 //!   so a user added through one frontend logs in on every other at once.
 //! - SAVEDATE (RFC 8514) is set by every insert of a message row, in the
 //!   database's clock (one clock for every frontend).
+//! - It is a replication primary or replica
+//!   ([`Replication`](mailroom_core::Replication), for `mailroom-sync`):
+//!   statement triggers keep each mailbox's state CRC and message count in
+//!   the transaction of every change, every write moves its account's change
+//!   position (a transaction id) and announces it, and sync points live in
+//!   their own table; it passes the replication conformance suite
+//!   (SCHEMA.md, "Replication").
 //! - The POP3 maildrop lock is a PostgreSQL advisory lock (one per user,
 //!   across all frontends) held on the store's lock connection, plus an
 //!   in-process table.
