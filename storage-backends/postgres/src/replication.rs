@@ -414,8 +414,10 @@ impl Replication for PgStore {
     /// database (client backends only: other databases of the cluster and
     /// the autovacuum workers never write our rows) when the statement's
     /// snapshot was taken, or the next id to be given if none is. A running
-    /// transaction whose backend cannot be seen counts as ours: the position
-    /// is only ever too old, which reports an account again, never misses it.
+    /// transaction whose backend cannot be seen, or whose database or
+    /// backend type `pg_stat_activity` does not show this role, counts as
+    /// ours: the position is only ever too old, which reports an account
+    /// again, never misses it.
     async fn changed_accounts(&self, since: ChangePosition) -> Result<ChangedAccounts> {
         let client = self.client().await?;
         let since = i64_of(since.0);
@@ -426,8 +428,8 @@ impl Replication for PgStore {
                     WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
                       WHERE a.backend_xid IS NOT NULL \
                         AND a.backend_xid::text::bigint = x::text::bigint % 4294967296 \
-                        AND (a.datname IS DISTINCT FROM current_database() \
-                             OR a.backend_type IS DISTINCT FROM 'client backend')))), \
+                        AND (a.datname <> current_database() \
+                             OR a.backend_type <> 'client backend')))), \
                  ARRAY(SELECT name FROM accounts WHERE changed_xid >= $1) \
                  FROM (SELECT pg_current_snapshot() AS s) q",
                 &[&since],
