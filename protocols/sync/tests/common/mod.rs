@@ -1,7 +1,9 @@
 //! Shared helpers: a replica listener on a real loopback socket, run by the
 //! shared server runtime (`mailroom-server`) with a wrapper that records
-//! each connection's result; a rolling primary; and a deep comparison of
-//! two stores of any backend.
+//! each connection's result; a rolling primary; a deep comparison of two
+//! stores of any backends (the two ends need not be the same kind); stores
+//! of each backend; and the scenarios run on more than one pair of
+//! backends (`kinds`, `split`, `cut`).
 
 #![allow(dead_code, unreachable_pub, clippy::unwrap_used, clippy::expect_used)]
 
@@ -21,6 +23,10 @@ use mailroom_sync::{Primary, PrimaryConfig, Replica, ReplicaConfig, Secret, Sync
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
+
+pub mod cut;
+pub mod kinds;
+pub mod split;
 
 pub const SECRET: &[u8] = b"correct horse battery staple, 32b";
 
@@ -213,7 +219,11 @@ pub async fn picture<S: Replication + ?Sized>(store: &S, user: &str) -> Option<P
 }
 
 /// Waits until the replica's picture of `user` equals the primary's.
-pub async fn wait_identical<S: Replication + ?Sized>(primary: &S, replica: &S, user: &str) {
+pub async fn wait_identical<P: Replication + ?Sized, R: Replication + ?Sized>(
+    primary: &P,
+    replica: &R,
+    user: &str,
+) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
         let p = picture(primary, user).await;
@@ -254,4 +264,31 @@ pub fn crc_store(dir: &std::path::Path) -> Arc<mailroom_store_crc::CrcStore> {
         )
         .unwrap(),
     )
+}
+
+/// A PostgreSQL store on a new, empty database of this test binary's
+/// private cluster (started on first use), migrated; with the database's
+/// URL, for more frontends on it ([`pg_frontend`]).
+pub async fn pg_store() -> (String, Arc<mailroom_store_postgres::PgStore>) {
+    let url = tokio::task::spawn_blocking(|| {
+        mailroom_testkit::postgres::PgCluster::shared().create_database("sync")
+    })
+    .await
+    .unwrap();
+    let store = pg_frontend(&url).await;
+    (url, store)
+}
+
+/// Another frontend on the database at `url` (or the same one started
+/// again): a store of its own, with its own pool and change listener.
+pub async fn pg_frontend(url: &str) -> Arc<mailroom_store_postgres::PgStore> {
+    let store = mailroom_store_postgres::PgStore::connect(&mailroom_store_postgres::PgOptions {
+        url: url.to_owned(),
+        pool_size: 4,
+        migrate: true,
+        view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("connecting to PostgreSQL: {e}"));
+    Arc::new(store)
 }
