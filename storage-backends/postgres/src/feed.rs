@@ -11,15 +11,20 @@
 //! account's change position (`store::TOUCH`), with the transaction's id:
 //! it moves replication's change watch
 //! ([`Replication::watch_changes`](mailroom_core::Replication::watch_changes))
-//! to just past it.
+//! to just past it, and wakes it even when that is not forward: transaction
+//! ids are given in one order and committed in another, so a transaction
+//! that took its id before the last one heard of can commit after it, and
+//! the replication round its account needs must still run.
 //! A frontend of an older build ignores the second and third kinds (they
 //! do not parse as three numbers).
-//! A watch is only ever moved forward: a late or repeated notification
-//! (this process hears its own) does not wake anyone. When the listener's
-//! connection is lost, it reconnects with a growing pause (at most 2 s)
-//! and then reads the HIGHESTMODSEQ of every watched mailbox afresh, so a
-//! change whose notification was lost with the connection still wakes its
-//! watches, and wakes every namespace watch (whoever watches lists again).
+//! A mailbox watch is only ever moved forward: a late or repeated
+//! notification (this process hears its own) does not wake anyone. When
+//! the listener's connection is lost, it reconnects with a growing pause
+//! (at most 2 s) and then reads the HIGHESTMODSEQ of every watched mailbox
+//! afresh, so a change whose notification was lost with the connection
+//! still wakes its watches, and wakes every namespace watch (whoever
+//! watches lists again) and the change watch (replication compares from
+//! its own position).
 //!
 //! [`Storage::watch_namespace`]: mailroom_core::Storage::watch_namespace
 
@@ -115,16 +120,26 @@ impl Feed {
     }
 
     /// Moves the change watch to the transaction position in the answer
-    /// to the listener's first batch.
+    /// to the listener's first batch, and wakes it: a transaction that
+    /// committed while the listener was away may have an id below the
+    /// position already heard.
     fn moved_to(&self, messages: &[tokio_postgres::SimpleQueryMessage]) {
         for m in messages {
             if let tokio_postgres::SimpleQueryMessage::Row(row) = m
                 && let Some(Ok(next)) = row.get(0).map(str::parse::<u64>)
-                && ChangePosition(next) > self.changes.subscribe().current()
             {
-                self.changes.notify(ChangePosition(next));
+                self.heard(ChangePosition(next));
             }
         }
+    }
+
+    /// Wakes the change watch, at `next` if that is forward. Every commit
+    /// wakes, also one below the position: ids are given in one order and
+    /// committed in another, and the round that ran while this one was
+    /// open must run again to find its account.
+    fn heard(&self, next: ChangePosition) {
+        let current = self.changes.subscribe().current();
+        self.changes.notify(next.max(current));
     }
 
     /// A watch on every change to the database (replication's).
@@ -136,11 +151,7 @@ impl Feed {
     fn handle(&self, payload: &str) {
         if let Some(xid) = payload.strip_prefix(POSITION_PREFIX) {
             if let Ok(xid) = xid.parse::<u64>() {
-                let next = ChangePosition(xid.saturating_add(1));
-                let current = self.changes.subscribe().current();
-                if next > current {
-                    self.changes.notify(next);
-                }
+                self.heard(ChangePosition(xid.saturating_add(1)));
             }
             return;
         }
@@ -284,5 +295,34 @@ async fn recheck(client: &tokio_postgres::Client, feed: &Weak<Feed>) {
             );
         }
         Err(e) => tracing::warn!(error = %e, "change feed recheck failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use futures::FutureExt;
+
+    use super::*;
+
+    /// A transaction that took its id before another commits after it: its
+    /// notification is below the position already heard, and still wakes
+    /// replication (which would otherwise find its account only at the
+    /// next change or full comparison).
+    #[test]
+    fn a_position_heard_late_still_wakes_the_change_watch() {
+        let feed = Feed::default();
+        let mut watch = feed.watch_changes();
+        feed.handle("cp 731");
+        assert_eq!(
+            watch.changed().now_or_never(),
+            Some(Some(ChangePosition(732)))
+        );
+        feed.handle("cp 730");
+        assert_eq!(
+            watch.changed().now_or_never(),
+            Some(Some(ChangePosition(732))),
+            "woken, the position kept"
+        );
+        assert_eq!(watch.changed().now_or_never(), None, "once");
     }
 }
