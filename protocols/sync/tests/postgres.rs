@@ -218,3 +218,335 @@ async fn a_postgres_primary_cut_mid_batch_resumes_without_loss_or_duplicates() {
     let (_url, p) = pg_store().await;
     cut::merge_cut_between_its_halves(p, Arc::new(MemoryStore::new()), 2).await;
 }
+
+/// What clients of `store` see of `owner`'s INBOX as each viewer: the
+/// snapshot a SELECT shows (every message's UID, flags for that viewer,
+/// modseq, ...).
+async fn served<S: Storage + ?Sized>(
+    store: &S,
+    owner: &str,
+    viewers: &[&str],
+) -> Vec<mailroom_core::MailboxSnapshot> {
+    let mut out = Vec::new();
+    for viewer in viewers {
+        let m = store.open(&inbox(owner), viewer).await.unwrap();
+        out.push(m.snapshot().await.unwrap());
+    }
+    out
+}
+
+/// One pass of a primary of two records a frame (so a batch of a few
+/// messages takes several frames, and all but the first write modseqs
+/// below the HIGHESTMODSEQ the first one set).
+async fn sync_pass(p: &Arc<dyn Replication>, addr: std::net::SocketAddr) -> mailroom_sync::Primary {
+    let mut config = primary_config();
+    config.batch_records = 2;
+    let primary = mailroom_sync::Primary::new(Arc::clone(p), config);
+    let mut conn = primary
+        .connect(tokio::net::TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    primary
+}
+
+async fn flag_as<S: Storage + ?Sized>(store: &S, owner: &str, viewer: &str, uid: u32, flag: Flag) {
+    let m = store.open(&inbox(owner), viewer).await.unwrap();
+    m.store(
+        &[mailroom_core::Uid(uid)],
+        &StoreOp::Add([flag].into_iter().collect()),
+        None,
+    )
+    .await
+    .unwrap();
+}
+
+/// A PostgreSQL end with a second frontend whose clients had INBOX open
+/// all along (its views kept): what replication writes through the first
+/// frontend, also below the HIGHESTMODSEQ (the later frames of a batch, a
+/// split-brain merge's renumbering), the second serves at once, for the
+/// owner and for another user with their own `\Seen`. With PostgreSQL as
+/// the replica (`pg_is_primary` false) and as the primary.
+async fn other_frontend_serves_what_replication_wrote(pg_is_primary: bool) {
+    let (url, first) = pg_store().await;
+    let second = pg_frontend(&url).await;
+    let memory = Arc::new(MemoryStore::new());
+    let (p, r): (Arc<dyn Replication>, Arc<dyn Replication>) = if pg_is_primary {
+        (first.clone(), memory.clone())
+    } else {
+        (memory.clone(), first.clone())
+    };
+    let viewers = [ALICE, BOB];
+    let agree = async |what: &str| {
+        let want = served(&*memory, ALICE, &viewers).await;
+        assert_eq!(
+            served(&*second, ALICE, &viewers).await,
+            want,
+            "{what}: the other frontend"
+        );
+        assert_eq!(
+            served(&*first, ALICE, &viewers).await,
+            want,
+            "{what}: the first frontend"
+        );
+    };
+    let listener = if pg_is_primary {
+        listen(Arc::clone(&memory), ReplicaConfig::new(secret())).await
+    } else {
+        listen(Arc::clone(&first), ReplicaConfig::new(secret())).await
+    };
+    p.ensure_account(ALICE).await.unwrap();
+    append_n(&*p, &inbox(ALICE), 0, 6, 300).await;
+    p.set_acl(&inbox(ALICE), BOB, mailroom_core::Rights::parse("lrs"))
+        .await
+        .unwrap();
+    sync_pass(&p, listener.addr).await;
+    agree("first pass").await;
+
+    // Ten deliveries, then changes to older messages: the first frame
+    // carries UID 1 with the highest modseq.
+    append_n(&*p, &inbox(ALICE), 100, 10, 300).await;
+    flag_as(&*p, ALICE, ALICE, 1, Flag::Flagged).await;
+    flag_as(&*p, ALICE, BOB, 2, Flag::Seen).await;
+    flag_as(&*p, ALICE, ALICE, 3, Flag::Deleted).await;
+    let m = p.open(&inbox(ALICE), ALICE).await.unwrap();
+    m.expunge(None).await.unwrap();
+    sync_pass(&p, listener.addr).await;
+    agree("a batch of six frames").await;
+
+    // Apart: both ends deliver (taking the same UIDs) and change flags.
+    append_n(&*p, &inbox(ALICE), 200, 2, 300).await;
+    flag_as(&*p, ALICE, ALICE, 4, Flag::Answered).await;
+    append_n(&*r, &inbox(ALICE), 300, 2, 300).await;
+    flag_as(&*r, ALICE, BOB, 5, Flag::Seen).await;
+    flag_as(&*r, ALICE, ALICE, 6, Flag::Draft).await;
+    let primary = sync_pass(&p, listener.addr).await;
+    assert_eq!(
+        primary.stats().split_brain_merges,
+        1,
+        "{:?}",
+        primary.stats()
+    );
+    wait_identical(&*p, &*r, ALICE).await;
+    agree("after the merge").await;
+    listener.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_frontend_of_a_postgres_replica_serves_what_was_applied() {
+    other_frontend_serves_what_replication_wrote(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_frontend_of_a_postgres_primary_serves_what_a_merge_applied() {
+    other_frontend_serves_what_replication_wrote(true).await;
+}
+
+/// Flips a byte of the stored body of `guid` on the database at `url`:
+/// inline or in its first chunk. Returns the rows changed.
+async fn damage_body(url: &str, guid: &mailroom_core::MessageGuid) -> u64 {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let g: &[u8] = &guid.0;
+    let inline = client
+        .execute(
+            "UPDATE bodies SET content = set_byte(content, 40, get_byte(content, 40) # 1) \
+             WHERE guid = $1 AND content IS NOT NULL",
+            &[&g],
+        )
+        .await
+        .unwrap();
+    let chunked = client
+        .execute(
+            "UPDATE body_chunks SET data = set_byte(data, 40, get_byte(data, 40) # 1) \
+             WHERE guid = $1 AND seq = 0",
+            &[&g],
+        )
+        .await
+        .unwrap();
+    drop(client);
+    let _ = driver.await;
+    inline + chunked
+}
+
+/// Damaged bodies on a PostgreSQL replica, one inline and one in chunks
+/// (above `INLINE_MAX`), the first also held by a second mailbox (one body
+/// row per GUID per account): never served, found by `verify_account`,
+/// each sent again once and repaired for both mailboxes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_repairs_damaged_bodies_on_a_postgres_replica() {
+    let p = Arc::new(MemoryStore::new());
+    let (url, r) = pg_store().await;
+    p.ensure_account(ALICE).await.unwrap();
+    append_n(&*p, &inbox(ALICE), 0, 8, 700).await;
+    let big = p
+        .append(
+            &inbox(ALICE),
+            message(99, mailroom_store_postgres::INLINE_MAX + 300_000),
+        )
+        .await
+        .unwrap();
+    let lists = mailbox(ALICE, "Lists");
+    p.create(&lists, None).await.unwrap();
+    let m = p.open(&inbox(ALICE), ALICE).await.unwrap();
+    m.copy_to(&[mailroom_core::Uid(3)], &lists).await.unwrap();
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    let primary = mailroom_sync::Primary::new(Arc::clone(&p) as _, primary_config());
+    let mut conn = primary
+        .connect(tokio::net::TcpStream::connect(listener.addr).await.unwrap())
+        .await
+        .unwrap();
+    conn.sync_all().await.unwrap();
+    wait_identical(&*p, &*r, ALICE).await;
+
+    let uv = big.uid_validity;
+    let small = r
+        .records(&inbox(ALICE), uv, &[mailroom_core::Uid(3)])
+        .await
+        .unwrap();
+    assert_eq!(damage_body(&url, &small[0].guid).await, 1);
+    let large = r.records(&inbox(ALICE), uv, &[big.uid]).await.unwrap();
+    assert_eq!(damage_body(&url, &large[0].guid).await, 1);
+    for uid in [mailroom_core::Uid(3), big.uid] {
+        let served = r.message_content(&inbox(ALICE), uv, uid).await;
+        assert!(
+            matches!(served, Err(mailroom_core::Error::Corruption(_))),
+            "a damaged body is an error, never other bytes: UID {uid}"
+        );
+    }
+    // Heads agree (only bytes are damaged): an ordinary pass sees nothing.
+    let quick = conn.sync_account(ALICE).await.unwrap();
+    assert!(
+        quick
+            .iter()
+            .all(|(_, v)| *v == mailroom_sync::Verdict::InStep),
+        "{quick:?}"
+    );
+
+    let before = primary.stats();
+    let verdicts = conn.verify_account(ALICE).await.unwrap();
+    let of = |name: &str| verdicts.iter().find(|(n, _)| n.as_str() == name).unwrap().1;
+    assert_eq!(
+        of("INBOX"),
+        mailroom_sync::Verdict::Repaired,
+        "{verdicts:?}"
+    );
+    assert_eq!(
+        of("Lists"),
+        mailroom_sync::Verdict::InStep,
+        "the body INBOX's repair rewrote is Lists' too: {verdicts:?}"
+    );
+    let after = primary.stats();
+    assert_eq!(
+        after.messages_sent - before.messages_sent,
+        2,
+        "only the two damaged bodies: {after:?}"
+    );
+    for (mailbox, uid) in [
+        (inbox(ALICE), mailroom_core::Uid(3)),
+        (inbox(ALICE), big.uid),
+    ] {
+        assert_eq!(
+            r.message_content(&mailbox, uv, uid).await.unwrap(),
+            p.message_content(&mailbox, uv, uid).await.unwrap()
+        );
+    }
+    let luv = r.status(&lists, ALICE).await.unwrap().uid_validity;
+    assert_eq!(
+        r.message_content(&lists, luv, mailroom_core::Uid(1))
+            .await
+            .unwrap(),
+        p.message_content(&lists, luv, mailroom_core::Uid(1))
+            .await
+            .unwrap()
+    );
+    wait_identical(&*p, &*r, ALICE).await;
+    let again = conn.verify_account(ALICE).await.unwrap();
+    assert!(
+        again
+            .iter()
+            .all(|(_, v)| *v == mailroom_sync::Verdict::InStep),
+        "{again:?}"
+    );
+    listener.task.abort();
+}
+
+/// A write through another frontend that took its transaction id before a
+/// replication round read the changed accounts, and commits after it: the
+/// round's position is at or below that transaction, so the next round
+/// finds the account (rather than the change waiting for the next full
+/// comparison, a minute away). The write is held between the two by a
+/// lock on its mailbox's row, taken by a plain client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_running_across_a_round_is_found_by_the_next() {
+    let (url, first) = pg_store().await;
+    let second = pg_frontend(&url).await;
+    first.ensure_account(ALICE).await.unwrap();
+    first.ensure_account(DAVE).await.unwrap();
+    let r = Arc::new(MemoryStore::new());
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    let running = start_primary(Arc::clone(&first), listener.addr, primary_config());
+    wait_identical(&*first, &*r, ALICE).await;
+    wait_identical(&*first, &*r, DAVE).await;
+
+    let (mut client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    let driver = tokio::spawn(connection);
+    let tx = client.transaction().await.unwrap();
+    tx.execute(
+        "SELECT 1 FROM mailboxes m JOIN accounts a ON a.id = m.account_id \
+         WHERE a.name = $1 AND m.name = 'INBOX' FOR UPDATE OF m",
+        &[&ALICE],
+    )
+    .await
+    .unwrap();
+    // Alice's delivery through the second frontend: it charges her account
+    // (its transaction id is her change position) and then waits for her
+    // INBOX's row.
+    let held = tokio::spawn({
+        let second = Arc::clone(&second);
+        async move { second.append(&inbox(ALICE), message(1, 400)).await }
+    });
+    loop {
+        let waiting: i64 = tx
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A round meanwhile, for Dave's delivery.
+    first.append(&inbox(DAVE), message(2, 400)).await.unwrap();
+    wait_identical(&*first, &*r, DAVE).await;
+    assert!(!held.is_finished());
+    tx.commit().await.unwrap();
+    let appended = held.await.unwrap().unwrap();
+    let replicated = running
+        .primary
+        .wait_replicated(
+            ALICE,
+            appended.uid_validity,
+            appended.modseq,
+            Duration::from_secs(10),
+        )
+        .await;
+    assert!(
+        replicated,
+        "the held delivery replicated without a full compare"
+    );
+    wait_identical(&*first, &*r, ALICE).await;
+    drop(client);
+    let _ = driver.await;
+    running.stop().await;
+    listener.task.abort();
+}
