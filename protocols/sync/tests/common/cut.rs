@@ -179,7 +179,10 @@ pub fn guid_counts(p: &Picture) -> BTreeMap<MessageGuid, usize> {
 
 /// The pair in step: `p` holds 5 messages, `r` the same, sync points on
 /// both ends. Returns the replica's listener.
-pub async fn in_step<P: Replication + 'static, R: Replication + 'static>(
+pub async fn in_step<
+    P: Replication + mailroom_core::Quota + 'static,
+    R: Replication + mailroom_core::Quota + 'static,
+>(
     p: &Arc<P>,
     r: &Arc<R>,
 ) -> ReplicaListener {
@@ -200,7 +203,7 @@ pub async fn in_step<P: Replication + 'static, R: Replication + 'static>(
 
 /// A restarted primary compares everything: returns its verdict for INBOX
 /// and its split-brain merges.
-pub async fn restart<P: Replication + 'static>(
+pub async fn restart<P: Replication + mailroom_core::Quota + 'static>(
     p: &Arc<P>,
     listener: &ReplicaListener,
 ) -> (Verdict, u64, Primary) {
@@ -222,7 +225,10 @@ pub async fn restart<P: Replication + 'static>(
 
 /// `restart_replica`: the replica's process dies at the cut and starts
 /// again before the primary does.
-pub async fn batch_cut_between_two_frames<P: Replication + 'static, R: Replication + 'static>(
+pub async fn batch_cut_between_two_frames<
+    P: Replication + mailroom_core::Quota + 'static,
+    R: Replication + mailroom_core::Quota + 'static,
+>(
     p: Arc<P>,
     r: Arc<R>,
     restart_replica: Option<Reopen<R>>,
@@ -276,6 +282,7 @@ pub async fn batch_cut_between_two_frames<P: Replication + 'static, R: Replicati
         picture(&*r, USER).await.unwrap(),
     );
     assert_eq!(after_p, after_r, "both ends identical");
+    assert_same_usage(&*p, &*r, USER).await;
     assert_eq!(
         after_p.mailboxes.iter().map(|m| m.1.len()).sum::<usize>(),
         15
@@ -285,7 +292,10 @@ pub async fn batch_cut_between_two_frames<P: Replication + 'static, R: Replicati
 
 /// `before`: the RECORDS frame of the merge's replica half the cut comes
 /// before (1: the replica got none of it; 2: one frame of it).
-pub async fn merge_cut_between_its_halves<P: Replication + 'static, R: Replication + 'static>(
+pub async fn merge_cut_between_its_halves<
+    P: Replication + mailroom_core::Quota + 'static,
+    R: Replication + mailroom_core::Quota + 'static,
+>(
     p: Arc<P>,
     r: Arc<R>,
     before: usize,
@@ -333,6 +343,7 @@ pub async fn merge_cut_between_its_halves<P: Replication + 'static, R: Replicati
         after_p, after_r,
         "both ends identical (cut before frame {before})"
     );
+    assert_same_usage(&*p, &*r, USER).await;
     assert_eq!(
         guid_counts(&after_p),
         want,

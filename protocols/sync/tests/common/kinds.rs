@@ -16,7 +16,7 @@ use mailroom_core::{
     StoreOp, Uid,
 };
 
-use super::{append_n, inbox, mailbox, wait_identical};
+use super::{append_n, assert_same_usage, inbox, mailbox, wait_identical};
 
 /// The steps with the replica `r` followed after each; `owner`'s account
 /// must not exist yet on either end, `viewer`'s neither.
@@ -184,6 +184,8 @@ where
 {
     wait_identical(p, r, owner).await;
     wait_identical(p, r, viewer).await;
+    assert_same_usage(p, r, owner).await;
+    assert_same_usage(p, r, viewer).await;
     let names: Vec<String> = r
         .account_state(owner)
         .await

@@ -292,3 +292,19 @@ pub async fn pg_frontend(url: &str) -> Arc<mailroom_store_postgres::PgStore> {
     .unwrap_or_else(|e| panic!("connecting to PostgreSQL: {e}"));
     Arc::new(store)
 }
+
+/// Both ends report the same usage of `user`'s quota root (messages and
+/// bytes under it) and the same limits: each store keeps its own count as
+/// it applies changes, so a count that drifted would show here and in no
+/// picture.
+pub async fn assert_same_usage<P, R>(p: &P, r: &R, user: &str)
+where
+    P: mailroom_core::Quota + ?Sized,
+    R: mailroom_core::Quota + ?Sized,
+{
+    let (a, b) = (
+        p.usage(&p.root_of(user)).await.unwrap(),
+        r.usage(&r.root_of(user)).await.unwrap(),
+    );
+    assert_eq!(a, b, "usage of {user}");
+}

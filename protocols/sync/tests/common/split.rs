@@ -31,8 +31,8 @@ fn add(flags: &[Flag]) -> StoreOp {
 }
 
 pub async fn both_ends_written_apart_are_merged_without_loss<
-    P: Replication + 'static,
-    R: Replication + 'static,
+    P: Replication + mailroom_core::Quota + 'static,
+    R: Replication + mailroom_core::Quota + 'static,
 >(
     p: Arc<P>,
     r: Arc<R>,
@@ -85,6 +85,7 @@ pub async fn both_ends_written_apart_are_merged_without_loss<
     let after_p = picture(&*p, USER).await.unwrap();
     let after_r = picture(&*r, USER).await.unwrap();
     assert_eq!(after_p, after_r, "both ends identical");
+    assert_same_usage(&*p, &*r, USER).await;
 
     // Nothing acknowledged is lost: every message either end held is there,
     // except UID 4, expunged on the replica and unchanged on the primary.
@@ -155,8 +156,8 @@ pub async fn both_ends_written_apart_are_merged_without_loss<
 }
 
 pub async fn mailboxes_made_or_changed_apart_are_kept<
-    P: Replication + 'static,
-    R: Replication + 'static,
+    P: Replication + mailroom_core::Quota + 'static,
+    R: Replication + mailroom_core::Quota + 'static,
 >(
     p: Arc<P>,
     r: Arc<R>,
@@ -210,6 +211,7 @@ pub async fn mailboxes_made_or_changed_apart_are_kept<
         picture(&*r, USER).await.unwrap(),
         "both ends identical"
     );
+    assert_same_usage(&*p, &*r, USER).await;
     let names: Vec<&str> = after_p.mailboxes.iter().map(|(n, ..)| n.as_str()).collect();
     assert_eq!(
         names,
@@ -252,8 +254,8 @@ pub async fn mailboxes_made_or_changed_apart_are_kept<
 /// change made on one end only is kept on both, whichever end made it; of
 /// two changes to one mailbox, the primary's stays.
 pub async fn namespace_changes_made_apart_are_merged<
-    P: Replication + 'static,
-    R: Replication + 'static,
+    P: Replication + mailroom_core::Quota + 'static,
+    R: Replication + mailroom_core::Quota + 'static,
 >(
     p: Arc<P>,
     r: Arc<R>,
@@ -310,6 +312,7 @@ pub async fn namespace_changes_made_apart_are_merged<
         picture(&*r, USER).await.unwrap(),
         "both ends identical"
     );
+    assert_same_usage(&*p, &*r, USER).await;
     let names: Vec<&str> = after.mailboxes.iter().map(|(n, ..)| n.as_str()).collect();
     for kept in ["Projects", "Older", "Theirs", "Lists", "Shared"] {
         assert!(names.contains(&kept), "{kept} missing from {names:?}");
