@@ -550,3 +550,44 @@ async fn a_write_running_across_a_round_is_found_by_the_next() {
     running.stop().await;
     listener.task.abort();
 }
+
+/// A PostgreSQL primary's status: 0 pending when caught up; one account
+/// pending after a delivery while the replica is away, and 0 again after
+/// it is back, the one message sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_primary_reports_pending_accounts_and_lag() {
+    let (_url, p) = pg_store().await;
+    let r = Arc::new(MemoryStore::new());
+    p.ensure_account(ALICE).await.unwrap();
+    append_n(&*p, &inbox(ALICE), 0, 5, 500).await;
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    let running = start_primary(Arc::clone(&p), listener.addr, primary_config());
+    wait_identical(&*p, &*r, ALICE).await;
+    let status = wait_status(&running.primary, |s| s.pending_accounts == 0).await;
+    assert!(status.connected && status.lag.is_zero(), "{status:?}");
+    assert_eq!(status.pending_changes, 0, "{status:?}");
+    let initial = running.primary.stats();
+
+    listener.task.abort();
+    let _ = listener.task.await;
+    wait_status(&running.primary, |s| !s.connected).await;
+    p.append(&inbox(ALICE), message(1000, 500)).await.unwrap();
+    let status = wait_status(&running.primary, |s| s.pending_accounts == 1).await;
+    assert!(status.pending_changes >= 1, "{status:?}");
+    assert!(!status.lag.is_zero(), "{status:?}");
+    println!(
+        "one delivery while the replica is away: {} pending changes reported",
+        status.pending_changes
+    );
+
+    let second = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    *running.target.lock().unwrap() = second.addr;
+    wait_identical(&*p, &*r, ALICE).await;
+    let status = wait_status(&running.primary, |s| s.pending_accounts == 0).await;
+    assert!(status.connected && status.lag.is_zero(), "{status:?}");
+    assert_eq!(status.pending_changes, 0, "{status:?}");
+    let after = running.primary.stats();
+    assert_eq!(after.messages_sent - initial.messages_sent, 1, "{after:?}");
+    running.stop().await;
+    second.task.abort();
+}

@@ -241,22 +241,6 @@ async fn runs_on_the_shared_server_runtime_with_its_limits_and_shutdown() {
     assert_eq!(replica.stats().connections, 1);
 }
 
-/// Polls the primary's status until `done` holds (10 s at most).
-async fn wait_status(
-    primary: &Primary,
-    done: impl Fn(&mailroom_sync::ReplicationStatus) -> bool,
-) -> mailroom_sync::ReplicationStatus {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let status = primary.status().await.unwrap();
-        if done(&status) {
-            return status;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{status:?}");
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wait_replicated_returns_once_the_replica_holds_the_message() {
     use std::time::Duration;

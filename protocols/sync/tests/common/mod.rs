@@ -308,3 +308,19 @@ where
     );
     assert_eq!(a, b, "usage of {user}");
 }
+
+/// Polls the primary's status until `done` holds (10 s at most).
+pub async fn wait_status(
+    primary: &Primary,
+    done: impl Fn(&mailroom_sync::ReplicationStatus) -> bool,
+) -> mailroom_sync::ReplicationStatus {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let status = primary.status().await.unwrap();
+        if done(&status) {
+            return status;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{status:?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
