@@ -591,3 +591,89 @@ async fn a_postgres_primary_reports_pending_accounts_and_lag() {
     running.stop().await;
     second.task.abort();
 }
+
+/// Namespace changes that depend on order, between two passes: a mailbox
+/// with children renamed (each child by its own call, as the IMAP layer
+/// does: `Storage::rename`), one deleted and made
+/// again under its old name (a new UIDVALIDITY), another renamed onto a
+/// name just freed. PostgreSQL at either end.
+async fn hierarchy_changes_between_passes<P, R>(p: Arc<P>, r: Arc<R>)
+where
+    P: Replication + mailroom_core::Quota + 'static,
+    R: Replication + mailroom_core::Quota + 'static,
+{
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    p.ensure_account(ALICE).await.unwrap();
+    for (i, name) in [
+        "Parent",
+        "Parent/Child",
+        "Parent/Child/Leaf",
+        "Again",
+        "Moved",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        p.create(&mailbox(ALICE, name), None).await.unwrap();
+        append_n(&*p, &mailbox(ALICE, name), i * 10, 2, 300).await;
+    }
+    let p_dyn: Arc<dyn Replication> = p.clone();
+    sync_pass(&p_dyn, listener.addr).await;
+    wait_identical(&*p, &*r, ALICE).await;
+
+    let rename = |from: &str, to: &str| {
+        let (from, to) = (
+            mailbox(ALICE, from),
+            mailroom_core::MailboxName::new(to).unwrap(),
+        );
+        let p = Arc::clone(&p);
+        async move { p.rename(&from, &to).await.unwrap() }
+    };
+    rename("Parent", "Renamed").await;
+    rename("Parent/Child", "Renamed/Child").await;
+    rename("Parent/Child/Leaf", "Renamed/Child/Leaf").await;
+    let before = p.status(&mailbox(ALICE, "Again"), ALICE).await.unwrap();
+    p.delete(&mailbox(ALICE, "Again")).await.unwrap();
+    p.create(&mailbox(ALICE, "Again"), None).await.unwrap();
+    append_n(&*p, &mailbox(ALICE, "Again"), 500, 1, 300).await;
+    let again = p.status(&mailbox(ALICE, "Again"), ALICE).await.unwrap();
+    assert_ne!(again.uid_validity, before.uid_validity, "a new incarnation");
+    p.delete(&mailbox(ALICE, "Moved")).await.unwrap();
+    rename("Renamed/Child/Leaf", "Moved").await;
+    sync_pass(&p_dyn, listener.addr).await;
+    wait_identical(&*p, &*r, ALICE).await;
+    let names: Vec<String> = r
+        .account_state(ALICE)
+        .await
+        .unwrap()
+        .unwrap()
+        .mailboxes
+        .iter()
+        .map(|m| m.name.to_string())
+        .collect();
+    for name in ["Renamed", "Renamed/Child", "Again", "Moved"] {
+        assert!(names.contains(&name.to_owned()), "{name} in {names:?}");
+    }
+    for name in ["Parent", "Parent/Child", "Renamed/Child/Leaf"] {
+        assert!(!names.contains(&name.to_owned()), "{name} in {names:?}");
+    }
+    assert_eq!(
+        r.status(&mailbox(ALICE, "Again"), ALICE)
+            .await
+            .unwrap()
+            .messages,
+        1
+    );
+    assert_same_usage(&*p, &*r, ALICE).await;
+    listener.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hierarchy_changes_replicate_from_and_to_postgres() {
+    let (_url, p) = pg_store().await;
+    let dir = tempfile::tempdir().unwrap();
+    hierarchy_changes_between_passes(p, crc_store(dir.path())).await;
+    let (_url, r) = pg_store().await;
+    let dir = tempfile::tempdir().unwrap();
+    hierarchy_changes_between_passes(crc_store(dir.path()), r).await;
+}
