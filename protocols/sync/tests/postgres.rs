@@ -677,3 +677,63 @@ async fn hierarchy_changes_replicate_from_and_to_postgres() {
     let dir = tempfile::tempdir().unwrap();
     hierarchy_changes_between_passes(crc_store(dir.path()), r).await;
 }
+
+/// Writes through both frontends of a PostgreSQL primary while it follows:
+/// deliveries, flag changes and expunges racing the rounds that read them.
+/// Once the writers stop, the replica is identical (no repair needed: the
+/// heads a round reads and the records it sends are of one snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_racing_the_rounds_of_a_postgres_primary_converge() {
+    let (url, first) = pg_store().await;
+    let second = pg_frontend(&url).await;
+    first.ensure_account(ALICE).await.unwrap();
+    first.ensure_account(CAROL).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let r = crc_store(dir.path());
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    let running = start_primary(Arc::clone(&first), listener.addr, primary_config());
+
+    let writer = |store: Arc<mailroom_store_postgres::PgStore>, user: &'static str, seed: usize| {
+        tokio::spawn(async move {
+            for i in 0..25 {
+                let appended = store
+                    .append(&inbox(user), message(seed + i, 300))
+                    .await
+                    .unwrap();
+                let m = store.open(&inbox(user), user).await.unwrap();
+                let flag = if i % 3 == 0 {
+                    Flag::Deleted
+                } else {
+                    Flag::Flagged
+                };
+                m.store(
+                    &[appended.uid],
+                    &StoreOp::Add([flag].into_iter().collect()),
+                    None,
+                )
+                .await
+                .unwrap();
+                if i % 5 == 4 {
+                    m.expunge(None).await.unwrap();
+                }
+            }
+        })
+    };
+    let writers = [
+        writer(Arc::clone(&first), ALICE, 0),
+        writer(Arc::clone(&second), ALICE, 1000),
+        writer(Arc::clone(&second), CAROL, 2000),
+    ];
+    for w in writers {
+        w.await.unwrap();
+    }
+    for user in [ALICE, CAROL] {
+        wait_identical(&*first, &*r, user).await;
+        assert_same_usage(&*first, &*r, user).await;
+    }
+    let stats = running.primary.stats();
+    println!("racing writes: {stats:?}");
+    assert_eq!(stats.repaired, 0, "{stats:?}");
+    running.stop().await;
+    listener.task.abort();
+}
