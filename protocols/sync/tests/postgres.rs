@@ -737,3 +737,52 @@ async fn writes_racing_the_rounds_of_a_postgres_primary_converge() {
     running.stop().await;
     listener.task.abort();
 }
+
+/// Keywords that are atoms to IMAP but special to a PostgreSQL array
+/// literal (a comma, a closing brace, the word NULL, a quote), set at
+/// delivery and by STORE, replicate unchanged.
+async fn special_keywords_replicate<P, R>(p: Arc<P>, r: Arc<R>)
+where
+    P: Replication + 'static,
+    R: Replication + 'static,
+{
+    let keywords = ["a,b", "x}y", "NULL", "$Label1", "it's"];
+    let all = || -> mailroom_core::Flags {
+        keywords
+            .iter()
+            .map(|k| Flag::Keyword((*k).into()))
+            .collect()
+    };
+    let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+    p.ensure_account(ALICE).await.unwrap();
+    let mut first = message(1, 300);
+    first.flags = all();
+    p.append(&inbox(ALICE), first).await.unwrap();
+    append_n(&*p, &inbox(ALICE), 2, 1, 300).await;
+    let m = p.open(&inbox(ALICE), ALICE).await.unwrap();
+    m.store(&[mailroom_core::Uid(2)], &StoreOp::Add(all()), None)
+        .await
+        .unwrap();
+    sync_pass(&(p.clone() as Arc<dyn Replication>), listener.addr).await;
+    wait_identical(&*p, &*r, ALICE).await;
+    let uv = r.status(&inbox(ALICE), ALICE).await.unwrap().uid_validity;
+    let uids = [mailroom_core::Uid(1), mailroom_core::Uid(2)];
+    for record in r.records(&inbox(ALICE), uv, &uids).await.unwrap() {
+        let mut got: Vec<&str> = record.flags.keywords().collect();
+        got.sort_unstable();
+        let mut want = keywords.to_vec();
+        want.sort_unstable();
+        assert_eq!(got, want, "UID {}", record.uid);
+    }
+    listener.task.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keywords_special_to_postgres_arrays_replicate_both_ways() {
+    let (_url, p) = pg_store().await;
+    let dir = tempfile::tempdir().unwrap();
+    special_keywords_replicate(p, crc_store(dir.path())).await;
+    let (_url, r) = pg_store().await;
+    let dir = tempfile::tempdir().unwrap();
+    special_keywords_replicate(crc_store(dir.path()), r).await;
+}
