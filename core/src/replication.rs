@@ -476,6 +476,16 @@ pub trait Replication: Storage + Debug {
     /// A watch that wakes after every change, whoever made it.
     fn watch_changes(&self) -> ChangeWatch;
 
+    /// Whether the distance between two [`ChangePosition`]s counts changes
+    /// (a feed that numbers every change, as the memory and CRC stores'
+    /// do) rather than only ordering them (PostgreSQL's positions are
+    /// transaction ids, which work that changes no account takes too). A
+    /// replication status reports pending changes from the distance only
+    /// when it does; else from the pending accounts. The default is true.
+    fn positions_count_changes(&self) -> bool {
+        true
+    }
+
     /// The users whose data changed after `since` (all users for
     /// `ChangePosition(0)` or a position from before a restart of the
     /// store), and the position to ask from next time.

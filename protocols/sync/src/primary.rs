@@ -298,6 +298,9 @@ pub struct ReplicationStatus {
     /// Changes (positions of the store's change feed) made after the
     /// start of the last completed round, and at least
     /// [`ReplicationStatus::pending_accounts`]: 0 exactly when caught up.
+    /// For a store whose positions only order changes
+    /// ([`Replication::positions_count_changes`] false: PostgreSQL), the
+    /// pending accounts.
     pub pending_changes: u64,
     /// Zero when caught up; else the time since the last completed round,
     /// an upper bound on how long the oldest pending change has waited
@@ -414,8 +417,10 @@ impl Primary {
         // every account is still to be compared).
         let pending_changes = if pending == 0 {
             0
-        } else {
+        } else if self.store.positions_count_changes() {
             current.0.saturating_sub(since.0).max(pending)
+        } else {
+            pending
         };
         let lag = match (pending, c.last_round.lock().ok().and_then(|t| *t)) {
             (0, _) => Duration::ZERO,

@@ -573,12 +573,10 @@ async fn a_postgres_primary_reports_pending_accounts_and_lag() {
     wait_status(&running.primary, |s| !s.connected).await;
     p.append(&inbox(ALICE), message(1000, 500)).await.unwrap();
     let status = wait_status(&running.primary, |s| s.pending_accounts == 1).await;
-    assert!(status.pending_changes >= 1, "{status:?}");
+    // the transaction ids between two positions are not all changes (the
+    // sync points' writes, other databases' work): one account, one change
+    assert_eq!(status.pending_changes, 1, "{status:?}");
     assert!(!status.lag.is_zero(), "{status:?}");
-    println!(
-        "one delivery while the replica is away: {} pending changes reported",
-        status.pending_changes
-    );
 
     let second = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
     *running.target.lock().unwrap() = second.addr;

@@ -409,6 +409,11 @@ impl Replication for PgStore {
         self.inner.feed.watch_changes()
     }
 
+    /// Positions are transaction ids: other work takes ids too.
+    fn positions_count_changes(&self) -> bool {
+        false
+    }
+
     /// The accounts whose `changed_xid` is at or above `since`, and as the
     /// next position the oldest transaction id still running in this
     /// database (client backends only: other databases of the cluster and
