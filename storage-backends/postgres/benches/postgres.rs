@@ -3,6 +3,8 @@
 //! both from `mailroom_testkit::store_bench`, so the two tables compare:
 //!
 //! - APPEND of 10,000 small messages (one transaction each, `fsync=on`);
+//! - STORE of a flag on 1,000 of them, one command (one transaction) each,
+//!   and of a keyword on all of them in one command;
 //! - SELECT + `FETCH 1:* (FLAGS UID)` of a 100,000-message mailbox (open,
 //!   snapshot, `fetch_meta` of every UID);
 //! - `FETCH 1:* (ENVELOPE BODYSTRUCTURE)` of 10,000 messages (summaries
@@ -20,7 +22,7 @@
 
 use std::time::Instant;
 
-use mailroom_core::{Flags, NewMessage, Storage};
+use mailroom_core::{Flag, Flags, NewMessage, Storage, StoreOp, Uid};
 use mailroom_store_postgres::{PgOptions, PgStore};
 use mailroom_testkit::postgres::PgCluster;
 use mailroom_testkit::store_bench::{
@@ -75,6 +77,45 @@ fn main() {
             n: n_append,
             best: el,
             median: el,
+        });
+
+        // STORE: one message per command (a transaction each), then one
+        // command for every message; the mailbox filled above
+        let m = s.open(&inbox(), USER).await.unwrap();
+        let n_store = n_append.min(1_000);
+        let t = Instant::now();
+        for u in 1..=n_store as u32 {
+            m.store(
+                &[Uid(u)],
+                &StoreOp::Add([Flag::Flagged].into_iter().collect()),
+                None,
+            )
+            .await
+            .unwrap();
+        }
+        let el = t.elapsed();
+        rows.push(Row {
+            what: "STORE +FLAGS, one message per command".into(),
+            n: n_store,
+            best: el,
+            median: el,
+        });
+        let all: Vec<Uid> = (1..=n_append as u32).map(Uid).collect();
+        let mut v = Vec::new();
+        for round in 0..5 {
+            let flag = Flag::Keyword(format!("$Round{round}"));
+            let t = Instant::now();
+            m.store(&all, &StoreOp::Add([flag].into_iter().collect()), None)
+                .await
+                .unwrap();
+            v.push(t.elapsed());
+        }
+        v.sort();
+        rows.push(Row {
+            what: "STORE 1:* +FLAGS, one command".into(),
+            n: n_append,
+            best: v[0],
+            median: v[v.len() / 2],
         });
 
         // SELECT + FETCH 1:* (FLAGS UID)
