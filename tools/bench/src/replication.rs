@@ -45,6 +45,12 @@
 //! lag median 3.35 s -> 0.21 s and p99 6.2 s -> 0.61 s while LMTP
 //! delivered 2,168 and 1,581 msg/s.
 //!
+//! `--primary postgres` makes the primary a PostgreSQL store (a private,
+//! durable cluster started for the run; the replica stays a CRC store, as
+//! the off-site copy of a PostgreSQL deployment would be): the same work,
+//! with the primary's reads and the LMTP deliveries going through the
+//! database. Its CPU column counts this process only, not PostgreSQL's.
+//!
 //! The primary is filled through `Replication::apply_messages` in batches
 //! of 1,000 (the same records and files an append makes, written faster),
 //! and Dovecot's Maildir by writing its files; neither is timed.
@@ -99,6 +105,50 @@ pub(crate) struct Options {
     /// Leave out Dovecot's doveadm backup.
     #[arg(long = "no-dovecot", action = clap::ArgAction::SetFalse)]
     dovecot: bool,
+    /// The primary's store: `crc`, or `postgres` (a private durable
+    /// cluster on this machine; the replica stays a CRC store, as an
+    /// off-site copy of a PostgreSQL deployment would be).
+    #[arg(long, default_value = "crc", value_parser = ["crc", "postgres"])]
+    primary: String,
+}
+
+/// The primary's store, as replication, storage and quota see it, and the
+/// PostgreSQL cluster it lives in when it is one.
+struct PrimaryStore {
+    store: Arc<dyn Replication>,
+    quota: Arc<dyn mailroom_core::Quota>,
+    _cluster: Option<mailroom_testkit::postgres::PgCluster>,
+}
+
+impl PrimaryStore {
+    async fn open(kind: &str, dir: &Path) -> Result<PrimaryStore> {
+        if kind == "postgres" {
+            let cluster =
+                tokio::task::spawn_blocking(mailroom_testkit::postgres::PgCluster::start_durable)
+                    .await?;
+            let url = cluster.create_database("replication");
+            let store = Arc::new(
+                mailroom_store_postgres::PgStore::connect(&mailroom_store_postgres::PgOptions {
+                    url,
+                    pool_size: 16,
+                    migrate: true,
+                    view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
+                })
+                .await?,
+            );
+            return Ok(PrimaryStore {
+                store: store.clone(),
+                quota: store,
+                _cluster: Some(cluster),
+            });
+        }
+        let store = open_store(dir)?;
+        Ok(PrimaryStore {
+            store: store.clone(),
+            quota: store,
+            _cluster: None,
+        })
+    }
 }
 
 /// One side's figures for a transfer.
@@ -188,14 +238,23 @@ pub(crate) fn main(o: Options) -> Result<()> {
         .build()?;
     let (initial, catchup, lag, restart) = rt.block_on(mailroom(&o, tmp.path()))?;
     // The stores' directories are large: gone before Dovecot's copies come.
-    std::fs::remove_dir_all(tmp.path().join("primary"))?;
-    std::fs::remove_dir_all(tmp.path().join("replica"))?;
+    for side in ["primary", "replica"] {
+        let dir = tmp.path().join(side);
+        if dir.exists() {
+            std::fs::remove_dir_all(dir)?;
+        }
+    }
     let dsync = if o.dovecot { Some(dovecot(&o)?) } else { None };
 
     let mb = |t: &Transfer| t.bytes as f64 / 1e6;
     println!();
     println!(
-        "| work | mailroom-sync (CRC store to CRC store) | dsync (`doveadm backup`, Maildir) |"
+        "| work | mailroom-sync ({}) | dsync (`doveadm backup`, Maildir) |",
+        if o.primary == "postgres" {
+            "PostgreSQL store to CRC store; CPU of this process, PostgreSQL's not counted"
+        } else {
+            "CRC store to CRC store"
+        }
     );
     println!("|---|---|---|");
     let dash = || "-".to_owned();
@@ -275,7 +334,7 @@ fn open_store(dir: &Path) -> Result<Arc<CrcStore>> {
 }
 
 /// Fills `USER`'s INBOX of the primary with `count` messages, untimed.
-async fn fill(store: &CrcStore, count: usize) -> Result<u64> {
+async fn fill(store: &dyn Replication, count: usize) -> Result<u64> {
     store
         .apply_namespace(
             USER,
@@ -347,15 +406,13 @@ async fn serve_replica(store: Arc<CrcStore>) -> Result<std::net::SocketAddr> {
 }
 
 async fn mailroom(o: &Options, dir: &Path) -> Result<(Transfer, Transfer, Lag, Duration)> {
-    let pstore = open_store(&dir.join("primary"))?;
+    let primary_store = PrimaryStore::open(&o.primary, &dir.join("primary")).await?;
+    let pstore = Arc::clone(&primary_store.store);
     let rstore = open_store(&dir.join("replica"))?;
     eprintln!("filling the primary with {} messages", o.messages);
-    let bytes = fill(&pstore, o.messages).await?;
+    let bytes = fill(&*pstore, o.messages).await?;
     let addr = serve_replica(Arc::clone(&rstore)).await?;
-    let primary = Primary::new(
-        Arc::clone(&pstore) as Arc<dyn Replication>,
-        PrimaryConfig::new(secret()?),
-    );
+    let primary = Primary::new(Arc::clone(&pstore), PrimaryConfig::new(secret()?));
     let mut conn = primary.connect(TcpStream::connect(addr).await?).await?;
 
     eprintln!("initial sync");
@@ -419,7 +476,14 @@ async fn mailroom(o: &Options, dir: &Path) -> Result<(Transfer, Transfer, Lag, D
     drop(conn);
 
     eprintln!("lag under LMTP load, {} s", o.lag_seconds);
-    let lag = lag(o, Arc::clone(&pstore), rstore, primary.clone(), addr).await?;
+    let lag = lag(
+        o,
+        (Arc::clone(&pstore), Arc::clone(&primary_store.quota)),
+        rstore,
+        primary.clone(),
+        addr,
+    )
+    .await?;
 
     eprintln!("{} accounts, then a compare as after a restart", o.accounts);
     for i in 0..o.accounts {
@@ -447,7 +511,7 @@ async fn mailroom(o: &Options, dir: &Path) -> Result<(Transfer, Transfer, Lag, D
 /// Rolling replication while 8 LMTP connections deliver.
 async fn lag(
     o: &Options,
-    pstore: Arc<CrcStore>,
+    (pstore, quota): (Arc<dyn Replication>, Arc<dyn mailroom_core::Quota>),
     rstore: Arc<CrcStore>,
     primary: Primary,
     replica: std::net::SocketAddr,
@@ -506,7 +570,7 @@ async fn lag(
     let mut config = LmtpConfig::default();
     config.hostname = "bench.example".into();
     let lmtp = LmtpServer::new(
-        Arc::new(Pipeline::standard(pstore.clone(), pstore.clone())),
+        Arc::new(Pipeline::standard(pstore.clone(), quota)),
         Arc::new(mailroom_testkit::StaticAuthenticator::new(&LAG_USERS)),
         config,
     );
