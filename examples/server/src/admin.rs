@@ -159,7 +159,21 @@ fn offline(config: &Config, request: &Request, out: &mut impl Write) -> anyhow::
             "mailroomd: no server running (nothing answers on {socket})"
         )?;
         out.flush()?;
-        return mailroomd::replication::execute_offline(settings, request)
+        // On PostgreSQL the promotion is the database's (shared by its
+        // frontends), elsewhere the data directory's.
+        let database = match config.store.kind {
+            StoreKind::Postgres => config.store.url.as_deref(),
+            StoreKind::Crc | StoreKind::Memory => None,
+        };
+        let record = mailroomd::replication::Promotion::new(settings, database)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the tokio runtime")?;
+        return runtime
+            .block_on(mailroomd::replication::execute_offline(
+                settings, &record, request,
+            ))
             .ok_or_else(|| anyhow::anyhow!("not a replication request"));
     }
     match config.store.kind {

@@ -909,6 +909,17 @@ impl ConfigFile {
             Some(t) => {
                 let mut r = t.resolve(&data_dir, absolute).map_err(&invalid)?;
                 r.users_file = auth.users_file.clone();
+                if store.kind == StoreKind::Postgres && r.mode == crate::replication::Mode::Sync {
+                    // Only the frontend holding the database's primary lock
+                    // streams; an append through any other could not wait
+                    // for the replica's confirmation.
+                    return Err(invalid(
+                        "[replication] mode = \"sync\" does not work with the postgres store: \
+                         of the frontends sharing the database only one streams to the replica, \
+                         so appends through the others could not wait for it; use mode = \"async\""
+                            .into(),
+                    ));
+                }
                 Some(r)
             }
             None => None,
@@ -1394,6 +1405,23 @@ mod tests {
         assert!(e.contains("url") && e.contains("crc"), "{e}");
         let c = parse("[store]\nbackend = \"memory\"\n").unwrap();
         assert_eq!(c.store.kind, StoreKind::Memory);
+    }
+
+    #[test]
+    fn replication_on_postgres_is_async_only() {
+        let pg = "[store]\nbackend = \"postgres\"\nurl = \"postgresql://m@127.0.0.1/mail\"\n\
+                  [replication]\nrole = \"primary\"\npeer = \"127.0.0.1:2500\"\nsecret_file = \"s\"\n";
+        let c = parse(pg).unwrap();
+        assert_eq!(
+            c.replication.map(|r| r.mode),
+            Some(crate::replication::Mode::Async)
+        );
+        let e = parse(&format!("{pg}mode = \"sync\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("sync") && e.contains("postgres"), "{e}");
+        let crc = "[replication]\nrole = \"primary\"\npeer = \"127.0.0.1:2500\"\nsecret_file = \"s\"\nmode = \"sync\"\n";
+        assert!(parse(crc).is_ok(), "sync stays for the CRC store");
     }
 
     #[test]

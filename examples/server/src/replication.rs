@@ -27,6 +27,17 @@
 //!   (logged, counted in `split_brain_merges`): nothing the promoted node
 //!   accepted is overwritten.
 //!
+//! - **PostgreSQL** ([`pg`]): the store is one database that any number of
+//!   frontends share, so what a CRC node keeps in its data directory is in
+//!   the database: the promotion is a row every frontend of a replica
+//!   reads, and of the frontends configured as the primary only the
+//!   holder of an advisory lock streams (the others stand by and take over
+//!   when it goes). Users in the `users` table travel as the users file
+//!   ([`pg::TableUsers`]), so a PostgreSQL primary's off-site CRC replica
+//!   and a CRC primary's PostgreSQL replica both accept the same logins
+//!   once promoted. `mode = "sync"` is refused there (a frontend that does
+//!   not stream could not wait for the replica).
+//!
 //! [`Node::status`] gives the `replication status` lines,
 //! [`Node::verify`] the `replication verify USER` comparison (over a second
 //! connection to the replica, never interleaved with the rolling one), and
@@ -58,6 +69,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::fsutil;
+use crate::users::{Directory, UserDb};
+
+pub mod pg;
 
 /// The file in the data directory that records a promotion.
 pub const STATE_FILE: &str = "replication.state";
@@ -299,22 +313,32 @@ impl ReplicationTable {
 /// The name the users file travels under in FILE frames.
 const USERS_FILE: &str = "users.toml";
 
-/// The users file as a replicated application file: the primary sends it
-/// whenever it changes, the replica checks that it parses, then writes it
-/// atomically under the users-file lock (temporary file, fsync, rename,
-/// fsync of the directory); the authenticator notices the new file at its
-/// next lookup and reloads it, so a promoted replica accepts the same
-/// logins.
+/// The users as a replicated application file, whichever `[auth]
+/// backend` keeps them: the primary sends the users file whenever it
+/// changes, the replica checks that it parses, then puts it in force, so
+/// a promoted replica accepts the same logins.
 #[derive(Debug)]
-struct UsersFile(PathBuf);
+enum UsersFile {
+    /// The users file: written atomically under its lock (temporary file,
+    /// fsync, rename, fsync of the directory); the authenticator notices
+    /// the new file at its next lookup and reloads it.
+    File(PathBuf),
+    /// The PostgreSQL `users` table, sent rendered as a users file and
+    /// written row by row ([`pg::TableUsers`]).
+    Table(pg::TableUsers),
+}
 
 impl mailroom_sync::AppFiles for UsersFile {
     fn read(&self) -> std::io::Result<Vec<(String, bytes::Bytes)>> {
-        match std::fs::read(&self.0) {
-            Ok(content) => Ok(vec![(USERS_FILE.to_owned(), content.into())]),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+        let content = match self {
+            UsersFile::File(path) => match std::fs::read(path) {
+                Ok(content) => content.into(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            },
+            UsersFile::Table(table) => table.read_file()?,
+        };
+        Ok(vec![(USERS_FILE.to_owned(), content)])
     }
 
     fn install(&self, name: &str, content: &[u8]) -> std::io::Result<()> {
@@ -324,15 +348,110 @@ impl mailroom_sync::AppFiles for UsersFile {
         }
         let text = std::str::from_utf8(content)
             .map_err(|_| invalid("replicated users file is not UTF-8".into()))?;
-        crate::users::UserDb::parse(&self.0, text).map_err(|e| invalid(e.to_string()))?;
-        crate::fsutil::create_dir_private(&crate::fsutil::parent_dir(&self.0), 0o700)?;
-        let _lock = crate::fsutil::FileLock::acquire(&self.0)?;
-        if std::fs::read(&self.0).is_ok_and(|old| old == content) {
-            return Ok(());
+        let path = match self {
+            UsersFile::File(path) => path.as_path(),
+            UsersFile::Table(_) => Path::new("<replicated users file>"),
+        };
+        let users = UserDb::parse(path, text).map_err(|e| invalid(e.to_string()))?;
+        match self {
+            UsersFile::Table(table) => table.install_file(&users),
+            UsersFile::File(path) => {
+                fsutil::create_dir_private(&fsutil::parent_dir(path), 0o700)?;
+                let _lock = fsutil::FileLock::acquire(path)?;
+                if std::fs::read(path).is_ok_and(|old| old == content) {
+                    return Ok(());
+                }
+                fsutil::write_atomic(path, content, 0o600)?;
+                tracing::info!(path = %path.display(), "users file replicated from the primary");
+                Ok(())
+            }
         }
-        crate::fsutil::write_atomic(&self.0, content, 0o600)?;
-        tracing::info!(path = %self.0.display(), "users file replicated from the primary");
-        Ok(())
+    }
+}
+
+/// Where a node keeps what replication needs beside the store.
+#[derive(Debug, Clone)]
+pub struct Site {
+    /// The PostgreSQL store's URL: the store is one database that any
+    /// number of frontends share (the promotion is recorded there, and an
+    /// advisory lock there picks the frontend that streams). `None` for
+    /// the CRC and memory stores (one node per data directory).
+    pub database: Option<String>,
+    /// Where the users live (`[auth] backend`).
+    pub users: Directory,
+    /// The users' database with `[auth] backend = "postgres"`.
+    pub users_database: Option<String>,
+}
+
+impl Site {
+    /// The site `config` describes, with its users in `users`.
+    pub fn of(config: &crate::config::Config, users: Directory) -> Site {
+        let database = match config.store.kind {
+            crate::config::StoreKind::Postgres => config.store.url.clone(),
+            _ => None,
+        };
+        let users_database = match &config.auth.backend {
+            crate::config::UsersBackend::Postgres { url, .. } => Some(url.clone()),
+            crate::config::UsersBackend::File => None,
+        };
+        Site {
+            database,
+            users,
+            users_database,
+        }
+    }
+}
+
+/// Where the promotion of a replica is recorded.
+#[derive(Debug)]
+pub enum Promotion {
+    /// `<data_dir>/replication.state` (the CRC and memory stores).
+    File(PathBuf),
+    /// A row of the PostgreSQL database, shared by its frontends.
+    Database(pg::Promotion),
+}
+
+impl Promotion {
+    /// The record for `settings` on a store whose database (PostgreSQL) is
+    /// `database`. Nothing connects yet.
+    pub fn new(
+        settings: &ReplicationSettings,
+        database: Option<&str>,
+    ) -> Result<Promotion, ReplicationError> {
+        Ok(match database {
+            Some(url) => Promotion::Database(pg::Promotion::new(url)?),
+            None => Promotion::File(settings.state_file.clone()),
+        })
+    }
+
+    /// Whether a promotion is recorded.
+    pub async fn promoted(&self) -> Result<bool, ReplicationError> {
+        match self {
+            Promotion::File(path) => promoted_on_disk(path),
+            Promotion::Database(db) => db.promoted().await,
+        }
+    }
+
+    /// Records the promotion durably; `false` if it was recorded already.
+    pub async fn promote(&self) -> Result<bool, ReplicationError> {
+        match self {
+            Promotion::File(path) => {
+                if promoted_on_disk(path)? {
+                    return Ok(false);
+                }
+                persist_promotion(path)?;
+                Ok(true)
+            }
+            Promotion::Database(db) => db.promote().await,
+        }
+    }
+
+    /// Where it is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Promotion::File(path) => path.display().to_string(),
+            Promotion::Database(_) => "the database (table mailroomd_replication)".into(),
+        }
     }
 }
 
@@ -370,6 +489,9 @@ pub enum ReplicationError {
     /// The replica could not be reached or refused us.
     #[error("replication: {0}")]
     Sync(#[from] mailroom_sync::SyncError),
+    /// The PostgreSQL database (promotion, primary lock, users) failed.
+    #[error("replication on PostgreSQL: {0}")]
+    Database(String),
 }
 
 /// Reads the shared secret: the file's bytes without trailing white space.
@@ -579,8 +701,15 @@ pub struct Node {
 #[derive(Debug)]
 struct NodeInner {
     settings: ReplicationSettings,
-    /// A replica that was promoted (persisted in the state file).
+    /// A replica that was promoted (persisted in `record`).
     promoted: AtomicBool,
+    /// Where the promotion is recorded.
+    record: Promotion,
+    /// On PostgreSQL: the lock only one frontend of the database holds,
+    /// the one that streams.
+    primary_lock: Option<pg::PrimaryLock>,
+    /// Whether this process runs the rolling primary now.
+    active: AtomicBool,
     /// The rolling primary (configured role primary).
     primary: Option<(Primary, Connector)>,
     /// The replica service (configured role replica).
@@ -596,15 +725,28 @@ struct NodeInner {
 }
 
 impl Node {
-    /// Reads the secret (and the TLS trust), the state file, and builds the
-    /// primary or the replica over `store`. Nothing runs yet: see
-    /// [`Node::run_primary`] and [`Node::serve_replica`].
-    pub fn new(
+    /// Reads the secret (and the TLS trust), the promotion (the state file,
+    /// or the database's row on PostgreSQL), and builds the primary or the
+    /// replica over `store`, carrying the users of `site`. Nothing runs
+    /// yet: see [`Node::run_primary`] and [`Node::serve_replica`].
+    pub async fn new(
         settings: ReplicationSettings,
         store: Arc<dyn Replication>,
+        site: Site,
     ) -> Result<Node, ReplicationError> {
         let secret = read_secret(&settings.secret_file)?;
-        let promoted = settings.role == Role::Replica && promoted_on_disk(&settings.state_file)?;
+        let record = Promotion::new(&settings, site.database.as_deref())?;
+        let promoted = settings.role == Role::Replica && record.promoted().await?;
+        let users = Arc::new(match (&site.users, &site.users_database) {
+            (Directory::Postgres(_), Some(url)) => {
+                UsersFile::Table(pg::TableUsers::new(site.users.clone(), url)?)
+            }
+            _ => UsersFile::File(settings.users_file.clone()),
+        });
+        let primary_lock = match (settings.role, &site.database) {
+            (Role::Primary, Some(url)) => Some(pg::PrimaryLock::new(url)?),
+            _ => None,
+        };
         let mut primary = None;
         let mut replica = None;
         match settings.role {
@@ -625,20 +767,20 @@ impl Node {
                     _ => None,
                 };
                 let mut config = PrimaryConfig::new(secret);
-                config.files = Some(Arc::new(UsersFile(settings.users_file.clone())));
+                config.files = Some(users.clone());
                 config.verify_interval = settings.verify_interval;
                 config.reconnect_delay = Duration::from_millis(100);
                 primary = Some((Primary::new(store, config), Connector { peer, tls }));
             }
             Role::Replica => {
                 let mut config = ReplicaConfig::new(secret);
-                config.files = Some(Arc::new(UsersFile(settings.users_file.clone())));
+                config.files = Some(users.clone());
                 replica = Some(Replica::new(store, config));
             }
         }
         if promoted {
             tracing::warn!(
-                state = %settings.state_file.display(),
+                state = %record.describe(),
                 "this replica was promoted: serving clients as the primary"
             );
         }
@@ -646,6 +788,9 @@ impl Node {
             inner: Arc::new(NodeInner {
                 settings,
                 promoted: AtomicBool::new(promoted),
+                record,
+                primary_lock,
+                active: AtomicBool::new(false),
                 primary,
                 replica,
                 replica_connections: AtomicUsize::new(0),
@@ -676,15 +821,52 @@ impl Node {
         self.role() == Role::Primary
     }
 
+    /// [`Node::serves_clients`], after reading the promotion again where
+    /// another process may record it: on PostgreSQL any frontend of the
+    /// database (or `replication promote` with none running) promotes
+    /// them all. A database that cannot be read leaves the node refusing.
+    pub async fn serves_clients_now(&self) -> bool {
+        if self.serves_clients() {
+            return true;
+        }
+        if !matches!(self.inner.record, Promotion::Database(_)) {
+            return false;
+        }
+        match self.inner.record.promoted().await {
+            Ok(true) => {
+                if !self.inner.promoted.swap(true, Ordering::AcqRel) {
+                    tracing::warn!(
+                        "this database's replica was promoted (by another frontend or an admin \
+                         command): serving clients read-write as the primary"
+                    );
+                }
+                true
+            }
+            Ok(false) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "replication: cannot read the promotion");
+                false
+            }
+        }
+    }
+
+    /// Whether this process runs the rolling primary now: a primary once
+    /// [`Node::run_primary`] started, on PostgreSQL only while it holds
+    /// the database's primary lock.
+    pub fn streams(&self) -> bool {
+        self.inner.active.load(Ordering::Acquire)
+    }
+
     /// The rolling primary, on a node configured as the primary.
     pub fn primary(&self) -> Option<&Primary> {
         self.inner.primary.as_ref().map(|(p, _)| p)
     }
 
-    /// Promotes a replica: persists the primary role, then serves clients.
-    /// `Ok(false)` if it was already promoted; an error on a node
-    /// configured as the primary.
-    pub fn promote(&self) -> Result<bool, ReplicationError> {
+    /// Promotes a replica: persists the primary role, then serves clients
+    /// (on PostgreSQL, every frontend of the database does). `Ok(false)`
+    /// if it was already promoted; an error on a node configured as the
+    /// primary.
+    pub async fn promote(&self) -> Result<bool, ReplicationError> {
         if self.inner.settings.role == Role::Primary {
             return Err(ReplicationError::WrongRole(
                 "this node is the primary already (role = \"primary\")".into(),
@@ -693,10 +875,10 @@ impl Node {
         if self.inner.promoted.load(Ordering::Acquire) {
             return Ok(false);
         }
-        persist_promotion(&self.inner.settings.state_file)?;
+        let fresh = self.inner.record.promote().await?;
         self.inner.promoted.store(true, Ordering::Release);
         tracing::warn!("replica promoted: serving clients read-write as the primary");
-        Ok(true)
+        Ok(fresh)
     }
 
     /// The effective mode: `Async` when configured so or while a sync
@@ -739,13 +921,61 @@ impl Node {
         }
     }
 
-    /// Runs the rolling primary until `stop` (nothing on a replica), and
-    /// watches a fallen-back sync mode: once the replica is connected and
-    /// caught up again, sync mode resumes.
+    /// Runs the rolling primary until `stop` (nothing on a replica). On
+    /// PostgreSQL only while this frontend holds the database's primary
+    /// lock: it waits for the lock, streams, and when the lock is lost
+    /// stops streaming and waits for it again.
     pub async fn run_primary(&self, stop: impl Future<Output = ()> + Send) {
         let Some((primary, connector)) = self.inner.primary.clone() else {
             return;
         };
+        let Some(lock) = self.inner.primary_lock.clone() else {
+            self.inner.active.store(true, Ordering::Release);
+            self.stream(primary, connector, stop).await;
+            self.inner.active.store(false, Ordering::Release);
+            return;
+        };
+        tokio::pin!(stop);
+        loop {
+            let held = tokio::select! {
+                () = &mut stop => return,
+                held = lock.acquire() => held,
+            };
+            tracing::info!(
+                peer = self.inner.settings.peer.as_deref().unwrap_or("-"),
+                "replication: this frontend holds the primary lock of the database; streaming to the replica"
+            );
+            self.inner.active.store(true, Ordering::Release);
+            let why = tokio::select! {
+                () = &mut stop => None,
+                () = self.stream(primary.clone(), connector.clone(), std::future::pending()) => {
+                    Some("the rolling primary ended".to_owned())
+                }
+                why = held.lost() => Some(why),
+            };
+            // The stream is dropped above, before the lock is let go.
+            self.inner.active.store(false, Ordering::Release);
+            drop(held);
+            match why {
+                None => return,
+                Some(why) => tracing::warn!(
+                    reason = %why,
+                    "replication: stopped streaming (the primary lock of the database is not known to be held); \
+                     trying to take it again"
+                ),
+            }
+        }
+    }
+
+    /// Rolling replication until `stop`, and the watch of a fallen-back
+    /// sync mode: once the replica is connected and caught up again, sync
+    /// mode resumes.
+    async fn stream(
+        &self,
+        primary: Primary,
+        connector: Connector,
+        stop: impl Future<Output = ()> + Send,
+    ) {
         let rolling = primary.run(
             move || {
                 let connector = connector.clone();
@@ -833,11 +1063,18 @@ impl Node {
     /// Where replication stands, as `key value` lines.
     pub async fn status(&self) -> Vec<String> {
         let s = &self.inner.settings;
+        self.serves_clients_now().await;
         let mut lines = vec![format!("role {}", self.role())];
         match &self.inner.primary {
             Some((primary, _)) => {
                 lines.push(format!("peer {}", s.peer.as_deref().unwrap_or("-")));
-                let status = primary.status().await;
+                // A frontend standing by (PostgreSQL) knows nothing of the
+                // stream another frontend runs.
+                let status = if self.streams() {
+                    primary.status().await.map_err(|e| e.to_string())
+                } else {
+                    Err("standing by".to_owned())
+                };
                 let (connected, pending_changes, pending_accounts, lag, last) = match &status {
                     Ok(st) => (
                         st.connected,
@@ -851,7 +1088,9 @@ impl Node {
                         st.last_full_compare,
                     ),
                     Err(e) => {
-                        tracing::warn!(error = %e, "replication status: the store failed");
+                        if self.streams() {
+                            tracing::warn!(error = %e, "replication status: the store failed");
+                        }
                         (false, "-".into(), "-".into(), "-".into(), None)
                     }
                 };
@@ -872,6 +1111,12 @@ impl Node {
                     "last_error {}",
                     stats.last_error.as_deref().unwrap_or("-")
                 ));
+                if self.inner.primary_lock.is_some() {
+                    lines.push(format!(
+                        "primary_lock {}",
+                        if self.streams() { "held" } else { "standby" }
+                    ));
+                }
             }
             None => {
                 let peer = self
@@ -924,7 +1169,9 @@ impl Node {
     /// this node's own (role, mode, fallbacks).
     pub async fn render_prometheus(&self) -> String {
         let mut out = String::new();
+        self.serves_clients_now().await;
         if let Some(primary) = self.primary()
+            && self.streams()
             && let Ok(status) = primary.status().await
         {
             out.push_str(&status.render_prometheus());
@@ -970,6 +1217,13 @@ impl Node {
         );
         push_series(
             &mut out,
+            "streaming",
+            "gauge",
+            "1 while this process runs the rolling primary (on PostgreSQL: holds the database's primary lock).",
+            u64::from(self.streams()),
+        );
+        push_series(
+            &mut out,
             "mode_fallbacks_total",
             "counter",
             "Falls back from synchronous to asynchronous replication.",
@@ -991,7 +1245,7 @@ pub async fn execute(
             lines: node.status().await,
             outcome: Ok(()),
         },
-        Request::ReplicationPromote => match node.promote() {
+        Request::ReplicationPromote => match node.promote().await {
             Ok(true) => Reply {
                 lines: vec!["promoted: this node is now the primary and serves clients".into()],
                 outcome: Ok(()),
@@ -1024,10 +1278,13 @@ pub async fn execute(
 }
 
 /// A replication request with no server running: `status` reports what
-/// the config and the state file say, `promote` records the promotion for
-/// the next start, `verify` needs the running primary.
-pub fn execute_offline(
+/// the config and the recorded promotion say, `promote` records the
+/// promotion for the next start (on PostgreSQL, in the database: every
+/// running frontend of it serves at once), `verify` needs the running
+/// primary.
+pub async fn execute_offline(
     settings: &ReplicationSettings,
+    record: &Promotion,
     request: &crate::control::Request,
 ) -> Option<crate::control::Reply> {
     use crate::control::{Reply, Request};
@@ -1037,7 +1294,7 @@ pub fn execute_offline(
     };
     Some(match request {
         Request::ReplicationStatus => {
-            let promoted = match promoted_on_disk(&settings.state_file) {
+            let promoted = match record.promoted().await {
                 Ok(p) => p,
                 Err(e) => return Some(fail(e.to_string())),
             };
@@ -1072,14 +1329,17 @@ pub fn execute_offline(
                     "this node is the primary already (role = \"primary\")".into(),
                 ));
             }
-            match promoted_on_disk(&settings.state_file)
-                .and_then(|done| if done { Ok(false) } else { persist_promotion(&settings.state_file).map(|()| true) })
-            {
+            match record.promote().await {
                 Ok(true) => Reply {
-                    lines: vec![
-                        "promoted: the server serves clients as the primary from its next start"
-                            .into(),
-                    ],
+                    lines: vec![match record {
+                        Promotion::File(_) => {
+                            "promoted: the server serves clients as the primary from its next start"
+                        }
+                        Promotion::Database(_) => {
+                            "promoted: every frontend of this database serves clients as the primary"
+                        }
+                    }
+                    .into()],
                     outcome: Ok(()),
                 },
                 Ok(false) => Reply {
@@ -1180,8 +1440,8 @@ impl Gate {
         Gate { inner, node }
     }
 
-    fn check(&self) -> mailroom_core::Result<()> {
-        if self.node.serves_clients() {
+    async fn check(&self) -> mailroom_core::Result<()> {
+        if self.node.serves_clients_now().await {
             Ok(())
         } else {
             Err(Error::Unavailable(
@@ -1198,12 +1458,12 @@ impl Authenticator for Gate {
     }
 
     async fn authenticate(&self, credentials: &Credentials) -> mailroom_core::Result<Principal> {
-        self.check()?;
+        self.check().await?;
         self.inner.authenticate(credentials).await
     }
 
     async fn lookup(&self, user: &str) -> mailroom_core::Result<Option<Principal>> {
-        self.check()?;
+        self.check().await?;
         self.inner.lookup(user).await
     }
 
@@ -1211,7 +1471,7 @@ impl Authenticator for Gate {
         &self,
         user: &str,
     ) -> mailroom_core::Result<Option<mailroom_core::sasl::ScramCredentials>> {
-        self.check()?;
+        self.check().await?;
         self.inner.scram_credentials(user).await
     }
 
@@ -1220,7 +1480,7 @@ impl Authenticator for Gate {
         authcid: &str,
         authzid: Option<&str>,
     ) -> mailroom_core::Result<Principal> {
-        self.check()?;
+        self.check().await?;
         self.inner.authorize(authcid, authzid).await
     }
 
@@ -1239,7 +1499,7 @@ impl Authenticator for Gate {
         timestamp: &str,
         digest: &[u8; 16],
     ) -> mailroom_core::Result<Principal> {
-        self.check()?;
+        self.check().await?;
         self.inner.authenticate_apop(user, timestamp, digest).await
     }
 }
@@ -1312,11 +1572,12 @@ mod tests {
         use std::os::unix::fs::PermissionsExt as _;
         let dir = tempfile::tempdir().unwrap();
         let primary = dir.path().join("p/users.toml");
-        let replica = UsersFile(dir.path().join("r/users.toml"));
-        assert!(UsersFile(primary.clone()).read().unwrap().is_empty());
+        let replica_path = dir.path().join("r/users.toml");
+        let replica = UsersFile::File(replica_path.clone());
+        assert!(UsersFile::File(primary.clone()).read().unwrap().is_empty());
         let hash = crate::users::hash_password("a long enough password").unwrap();
         crate::users::UserDb::modify(&primary, |db| db.add("a@example.org", hash, vec![])).unwrap();
-        let files = UsersFile(primary).read().unwrap();
+        let files = UsersFile::File(primary).read().unwrap();
         assert_eq!(files.len(), 1);
         let (name, content) = &files[0];
         assert!(replica.install("other.toml", content).is_err());
@@ -1324,12 +1585,15 @@ mod tests {
             replica.install(name, b"[users\n").is_err(),
             "not a users file"
         );
-        assert!(!replica.0.exists(), "nothing written for a refused file");
+        assert!(!replica_path.exists(), "nothing written for a refused file");
         replica.install(name, content).unwrap();
-        assert_eq!(std::fs::read(&replica.0).unwrap(), content.as_ref());
-        let mode = std::fs::metadata(&replica.0).unwrap().permissions().mode();
+        assert_eq!(std::fs::read(&replica_path).unwrap(), content.as_ref());
+        let mode = std::fs::metadata(&replica_path)
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
-        let db = crate::users::UserDb::load(&replica.0).unwrap();
+        let db = crate::users::UserDb::load(&replica_path).unwrap();
         assert!(db.get("a@example.org").is_some());
     }
 

@@ -31,7 +31,7 @@ use mailroomd::auth::UsersAuthenticator;
 use mailroomd::billing_outbox::FLUSH_INTERVAL;
 use mailroomd::config::{Config, LimitsTable, ListenerKind, UnixSocket};
 use mailroomd::control::{AdminSocket, ArchiveSettings};
-use mailroomd::replication::{Gate, Mode, Node, Role, SyncStorage};
+use mailroomd::replication::{Gate, Mode, Node, Role, Site, SyncStorage};
 use mailroomd::store::Store;
 use mailroomd::token::JwtValidator;
 use mailroomd::users::{self, UserDb};
@@ -164,14 +164,6 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
 
     let tls = tls::load(&config.tls)?;
     let store = store::open_store_async(&config).await?;
-    let replication = match (&config.replication, store.replication()) {
-        (Some(settings), Some(replicated)) => Some(Node::new(settings.clone(), replicated)?),
-        (Some(_), None) => anyhow::bail!(
-            "[replication] works with the crc and memory stores; the {} store is replicated by its database",
-            store.kind()
-        ),
-        (None, _) => None,
-    };
     let admin = AdminSocket::bind(&config.admin_socket).with_context(|| {
         format!(
             "cannot listen on the admin socket {}",
@@ -183,6 +175,17 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     let directory = users::Directory::open(&config.auth, Some(&store))
         .await
         .context("[auth]")?;
+    let replication = match &config.replication {
+        Some(settings) => Some(
+            Node::new(
+                settings.clone(),
+                store.replication(),
+                Site::of(&config, directory.clone()),
+            )
+            .await?,
+        ),
+        None => None,
+    };
     let auth: Arc<dyn Authenticator> = match &plugins.auth {
         Some(auth) => Arc::clone(auth),
         None => {

@@ -85,14 +85,15 @@ impl Store {
         }
     }
 
-    /// The same object as replication sees it: the CRC and memory stores
-    /// implement [`mailroom_core::Replication`]; PostgreSQL does not (a
-    /// database has its own replication), so it is `None`.
-    pub fn replication(&self) -> Option<Arc<dyn mailroom_core::Replication>> {
+    /// The same object as replication sees it: every backend implements
+    /// [`mailroom_core::Replication`] (the PostgreSQL one for all the
+    /// frontends of its database; see `replication::pg` for what that
+    /// means for the roles).
+    pub fn replication(&self) -> Arc<dyn mailroom_core::Replication> {
         match self {
-            Store::Crc(s) => Some(Arc::new(s.clone())),
-            Store::Memory(s) => Some(s.clone()),
-            Store::Postgres(_) => None,
+            Store::Crc(s) => Arc::new(s.clone()),
+            Store::Memory(s) => s.clone(),
+            Store::Postgres(s) => Arc::new(s.clone()),
         }
     }
 

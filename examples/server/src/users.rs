@@ -257,6 +257,14 @@ impl UserDb {
         Ok(UserDb { users })
     }
 
+    /// The database of these records (already canonical, as
+    /// [`Directory::list`] gives them); a name given twice keeps the last.
+    pub fn from_records(records: impl IntoIterator<Item = UserRecord>) -> UserDb {
+        UserDb {
+            users: records.into_iter().map(|r| (r.name.clone(), r)).collect(),
+        }
+    }
+
     /// The file's text, users sorted by name.
     pub fn to_toml(&self) -> String {
         let repr = UsersFileRepr {
