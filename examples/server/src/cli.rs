@@ -87,7 +87,8 @@ pub(crate) enum ReplicationCommand {
     /// split_brain_merges, ...).
     Status,
     /// Make this replica the primary: it serves clients from now on, and
-    /// after a restart (recorded in the data directory).
+    /// after a restart (recorded in the data directory; with the postgres
+    /// store in the database, so every frontend of it serves).
     Promote,
     /// Compare a user's mailboxes with the replica now and repair what
     /// differs; one `MAILBOX ok|repaired` line per mailbox (on the primary).

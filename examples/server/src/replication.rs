@@ -325,7 +325,7 @@ enum UsersFile {
     File(PathBuf),
     /// The PostgreSQL `users` table, sent rendered as a users file and
     /// written row by row ([`pg::TableUsers`]).
-    Table(pg::TableUsers),
+    Table(Box<pg::TableUsers>),
 }
 
 impl mailroom_sync::AppFiles for UsersFile {
@@ -408,7 +408,7 @@ pub enum Promotion {
     /// `<data_dir>/replication.state` (the CRC and memory stores).
     File(PathBuf),
     /// A row of the PostgreSQL database, shared by its frontends.
-    Database(pg::Promotion),
+    Database(Box<pg::Promotion>),
 }
 
 impl Promotion {
@@ -419,7 +419,7 @@ impl Promotion {
         database: Option<&str>,
     ) -> Result<Promotion, ReplicationError> {
         Ok(match database {
-            Some(url) => Promotion::Database(pg::Promotion::new(url)?),
+            Some(url) => Promotion::Database(Box::new(pg::Promotion::new(url)?)),
             None => Promotion::File(settings.state_file.clone()),
         })
     }
@@ -739,7 +739,7 @@ impl Node {
         let promoted = settings.role == Role::Replica && record.promoted().await?;
         let users = Arc::new(match (&site.users, &site.users_database) {
             (Directory::Postgres(_), Some(url)) => {
-                UsersFile::Table(pg::TableUsers::new(site.users.clone(), url)?)
+                UsersFile::Table(Box::new(pg::TableUsers::new(site.users.clone(), url)?))
             }
             _ => UsersFile::File(settings.users_file.clone()),
         });

@@ -7,10 +7,11 @@ For every user: LOGIN, LIST, then for every mailbox EXAMINE (read-only: no
 \\Recent claim, no \\Seen set) and UID FETCH 1:* (UID FLAGS MODSEQ
 BODY.PEEK[]). One line per message on stdout:
 
-    USER<TAB>MAILBOX<TAB>UID<TAB>FLAGS<TAB>MODSEQ<TAB>SHA1(BODY[])<TAB>MESSAGE-ID<TAB>MAILBOXID
+    USER<TAB>MAILBOX<TAB>UID<TAB>FLAGS<TAB>MODSEQ<TAB>SHA1(BODY[])<TAB>MESSAGE-ID<TAB>MAILBOXID<TAB>UIDVALIDITY
 
 (the Message-ID without its angle brackets, `-` if none; the mailbox's
-OBJECTID MAILBOXID from STATUS, which a failover must not change).
+OBJECTID MAILBOXID from STATUS and its UIDVALIDITY from SELECT, which a
+failover must not change).
 
 FLAGS sorted and space-separated (\\Recent left out: it is per session).
 Uses Python's imaplib, a real client.
@@ -73,6 +74,10 @@ def dump(host, port, password, user):
         mailbox_id = found.group(1).decode()
         typ, data = conn.select('"%s"' % mailbox, readonly=True)
         assert typ == "OK", (mailbox, data)
+        _, validity = conn.response("UIDVALIDITY")
+        if not validity or validity[0] is None:
+            raise SystemExit("no UIDVALIDITY in SELECT of %r" % mailbox)
+        uid_validity = validity[-1].decode()
         if int(data[0]) == 0:
             continue
         typ, data = conn.uid("FETCH", "1:*", "(UID FLAGS MODSEQ BODY.PEEK[])")
@@ -85,7 +90,7 @@ def dump(host, port, password, user):
             uid, flags, modseq = items(header)
             rows.append((uid, flags, modseq, hashlib.sha1(body).hexdigest(), message_id(body)))
         for uid, flags, modseq, digest, mid in sorted(rows):
-            print("\t".join([user, mailbox, str(uid), flags, str(modseq), digest, mid, mailbox_id]))
+            print("\t".join([user, mailbox, str(uid), flags, str(modseq), digest, mid, mailbox_id, uid_validity]))
     conn.logout()
 
 

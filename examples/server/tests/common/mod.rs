@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::sync::mpsc::{self, Receiver};
 use std::time::{Duration, Instant};
 
+pub mod replication;
+
 pub const BIN: &str = env!("CARGO_BIN_EXE_mailroomd");
 
 /// Runs `mailroomd ARGS` in `cwd` with `stdin`, waiting for it to finish.
