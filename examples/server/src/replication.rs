@@ -20,7 +20,8 @@
 //! - **Promotion** ([`Node::promote`], `mailroomd replication promote`):
 //!   the replica starts serving clients read-write and reports the primary
 //!   role. The decision is written to `<data_dir>/replication.state`
-//!   (atomically, fsynced) before it takes effect, so a restart keeps it.
+//!   (atomically, fsynced; on PostgreSQL committed to the database,
+//!   [`Promotion`]) before it takes effect, so a restart keeps it.
 //!   The promoted node keeps its replication listener: an old primary that
 //!   comes back connects to it as before, and since both ends then changed
 //!   after their last sync point, `mailroom_sync`'s split-brain merge runs
