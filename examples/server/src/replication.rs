@@ -858,6 +858,12 @@ impl Node {
         self.inner.active.load(Ordering::Acquire)
     }
 
+    /// A PostgreSQL frontend configured as the primary that does not hold
+    /// the database's primary lock (another frontend streams).
+    pub fn stands_by(&self) -> bool {
+        self.inner.primary_lock.is_some() && !self.streams()
+    }
+
     /// The rolling primary, on a node configured as the primary.
     pub fn primary(&self) -> Option<&Primary> {
         self.inner.primary.as_ref().map(|(p, _)| p)
@@ -1071,10 +1077,10 @@ impl Node {
                 lines.push(format!("peer {}", s.peer.as_deref().unwrap_or("-")));
                 // A frontend standing by (PostgreSQL) knows nothing of the
                 // stream another frontend runs.
-                let status = if self.streams() {
-                    primary.status().await.map_err(|e| e.to_string())
-                } else {
+                let status = if self.stands_by() {
                     Err("standing by".to_owned())
+                } else {
+                    primary.status().await.map_err(|e| e.to_string())
                 };
                 let (connected, pending_changes, pending_accounts, lag, last) = match &status {
                     Ok(st) => (
@@ -1089,7 +1095,7 @@ impl Node {
                         st.last_full_compare,
                     ),
                     Err(e) => {
-                        if self.streams() {
+                        if !self.stands_by() {
                             tracing::warn!(error = %e, "replication status: the store failed");
                         }
                         (false, "-".into(), "-".into(), "-".into(), None)
@@ -1172,7 +1178,7 @@ impl Node {
         let mut out = String::new();
         self.serves_clients_now().await;
         if let Some(primary) = self.primary()
-            && self.streams()
+            && !self.stands_by()
             && let Ok(status) = primary.status().await
         {
             out.push_str(&status.render_prometheus());

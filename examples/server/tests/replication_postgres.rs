@@ -330,11 +330,14 @@ fn crc_primary_streams_to_a_postgres_replica_served_by_two_frontends() {
 
 /// The frontend holding the primary lock, by the backend holding it.
 async fn lock_holders(client: &tokio_postgres::Client) -> Vec<i32> {
+    use mailroomd::replication::pg::{LOCK_CLASS, PRIMARY_LOCK};
+    // A two-key lock shows its keys as classid and objid, objsubid 2.
+    let keys = (LOCK_CLASS as u32, PRIMARY_LOCK as u32);
     client
         .query(
-            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = 1836213360 \
-             AND objid = 1 AND objsubid = 2 AND granted",
-            &[],
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND classid = $1 \
+             AND objid = $2 AND objsubid = 2 AND granted",
+            &[&keys.0, &keys.1],
         )
         .await
         .unwrap()

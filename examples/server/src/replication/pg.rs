@@ -37,12 +37,12 @@ use tokio_postgres::{Client, NoTls};
 use super::ReplicationError;
 use crate::users::{Directory, UserDb, UserRecord, UsersError};
 
-/// The first key of mailroomd's two-key advisory locks ("mrdp").
-/// PostgreSQL keeps two-key locks apart from one-key ones, so they never
-/// meet the store's maildrop locks (one key each).
-const LOCK_CLASS: i32 = 0x6d72_6470;
+/// The first key of mailroomd's two-key advisory locks ("mrdp",
+/// 1836213360). PostgreSQL keeps two-key locks apart from one-key ones, so
+/// they never meet the store's maildrop locks (one key each).
+pub const LOCK_CLASS: i32 = 0x6d72_6470;
 /// The second key of the lock the replication primary holds.
-const PRIMARY_LOCK: i32 = 1;
+pub const PRIMARY_LOCK: i32 = 1;
 /// How often a standing-by frontend tries the primary lock.
 pub const STANDBY_POLL: Duration = Duration::from_secs(1);
 /// How often the holder checks that its lock connection is alive.
@@ -416,5 +416,15 @@ impl TableUsers {
             );
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_made_under_mailroomds_lock_class() {
+        assert!(PROMOTION_TABLE.contains(&format!("pg_advisory_xact_lock({LOCK_CLASS}, 2)")));
     }
 }
