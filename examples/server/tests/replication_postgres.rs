@@ -7,7 +7,8 @@
 //!   the database's primary lock), the other stands by. LMTP deliveries
 //!   through both and IMAP changes through the standby; the streaming one
 //!   is killed with SIGKILL mid-load and the standby takes the stream
-//!   over. The users live in the database (`[auth] backend = "postgres"`)
+//!   over; the database then ends its lock session, and it stops
+//!   streaming, takes the lock again and goes on. The users live in the database (`[auth] backend = "postgres"`)
 //!   and reach the CRC replica's users file by replication. The replica,
 //!   promoted, serves the same users; what imaplib FETCHes there (UID,
 //!   FLAGS, MODSEQ, SHA-1 of BODY[], MAILBOXID, UIDVALIDITY) is what it
@@ -18,6 +19,9 @@
 //!   without being told), each showing exactly what the CRC primary had;
 //!   the promotion survives with no server running (`replication status`
 //!   read from the database).
+//! - **The primary lock** (`mailroomd::replication::pg::PrimaryLock`): one
+//!   holder at a time; when the database ends the holder's session, the
+//!   holder notices and the lock passes to the process standing by.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -201,6 +205,39 @@ fn postgres_primary_streams_to_a_crc_replica_which_takes_over() {
         assert!(ok, "verify {user}: {lines:?}");
         assert!(lines.iter().all(|l| l.ends_with(" ok")), "{lines:?}");
     }
+
+    // The database ends the streaming frontend's lock session (a restart,
+    // an operator's pg_terminate_backend): it stops streaming, takes the
+    // lock again, and the stream goes on.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let holders = lock_holders(&client).await;
+        assert_eq!(holders.len(), 1, "{holders:?}");
+        client
+            .execute("SELECT pg_terminate_backend($1)", &[&holders[0]])
+            .await
+            .unwrap();
+    });
+    let start = Instant::now();
+    while !two.stderr().contains("stopped streaming") {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{}",
+            two.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    deliver_one(&two, &names[0], "after-lock-loss@x");
+    second.wait_status("streams again", Duration::from_secs(60), |s| {
+        s["primary_lock"] == "held" && s["connected"] == "yes" && s["pending_changes"] == "0"
+    });
 
     // The primary's site is lost; the replica is promoted and serves the
     // same mail to the same users.
