@@ -512,6 +512,9 @@ impl Primary {
         IO: AsyncRead + AsyncWrite + Unpin,
     {
         tokio::pin!(shutdown);
+        // `connected` is false again however this ends: a failed
+        // connection, the shutdown, or the future dropped mid-connection.
+        let _disconnected = Disconnected(&self.counters.connected);
         let mut delay = self.config.reconnect_delay;
         loop {
             let attempt = async {
@@ -545,6 +548,15 @@ impl Primary {
             }
             delay = (delay * 2).min(Duration::from_secs(30));
         }
+    }
+}
+
+/// Sets a primary's `connected` counter to false when dropped.
+struct Disconnected<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for Disconnected<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Relaxed);
     }
 }
 

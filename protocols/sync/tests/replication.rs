@@ -291,3 +291,27 @@ async fn wait_replicated_returns_once_the_replica_holds_the_message() {
     );
     running.stop().await;
 }
+
+/// A primary whose `run` ends, by its shutdown or by being dropped
+/// mid-connection, no longer reports itself connected (mailroomd's
+/// PostgreSQL frontends hand the stream from one to another that way).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_or_dropped_primary_is_not_connected() {
+    for dropped in [false, true] {
+        let p = Arc::new(MemoryStore::new());
+        let r = Arc::new(MemoryStore::new());
+        p.ensure_account(ALICE).await.unwrap();
+        let listener = listen(Arc::clone(&r), ReplicaConfig::new(secret())).await;
+        let running = start_primary(Arc::clone(&p), listener.addr, primary_config());
+        let primary = running.primary.clone();
+        wait_status(&primary, |s| s.connected && s.pending_accounts == 0).await;
+        if dropped {
+            running.abort().await;
+        } else {
+            running.stop().await;
+        }
+        let status = primary.status().await.unwrap();
+        assert!(!status.connected, "dropped {dropped}: {status:?}");
+        listener.task.abort();
+    }
+}

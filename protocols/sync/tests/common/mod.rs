@@ -111,6 +111,15 @@ pub struct RunningPrimary {
 }
 
 impl RunningPrimary {
+    /// Drops the `run` future wherever it is (a task aborted, as a server
+    /// does when it stops streaming without telling it).
+    pub async fn abort(mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+            let _ = task.await;
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
