@@ -10,7 +10,7 @@
 //! mailbox is resynced from record digests, sending only the records that
 //! differ and message bytes only where the replica lacks them.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::ops::RangeInclusive;
 use std::sync::Arc;
@@ -1271,11 +1271,11 @@ where
             name: t.name.clone(),
             uid_validity: t.head.uid_validity,
         };
-        let (_, messages, _) = self.their_changes(&key, ModSeq(0), Uid(1)).await?;
+        let messages = self.their_changes(&key, ModSeq(0), Uid(1)).await?.records;
         let target = MailboxRef::new(user, o.name.clone());
         let uv = o.head.uid_validity;
-        let (_, all, _) = self.our_changes(&target, uv, ModSeq(0)).await?;
-        let mut held: std::collections::HashSet<_> = all.values().map(|r| r.guid).collect();
+        let all = self.our_changes(&target, uv, ModSeq(0)).await?.records;
+        let mut held: HashSet<_> = all.values().map(|r| r.guid).collect();
         let modseq = o.head.highest_modseq.next();
         let mut next_uid = o.head.uid_next.0;
         let mut copies = Vec::new();
@@ -1606,15 +1606,15 @@ where
             return Ok(false);
         }
         // records only: no bytes
-        let (_, their_records, their_expunged) = self
+        let theirs = self
             .their_changes(key, from.highest_modseq, Uid(u32::MAX))
             .await?;
-        let (_, ours, our_expunged) = self
+        let ours = self
             .our_changes(mailbox, key.uid_validity, from.highest_modseq)
             .await?;
-        let records_ours = their_records.iter().all(|m| {
+        let records_ours = theirs.records.iter().all(|m| {
             let r = &m.record;
-            ours.get(&r.uid.0).is_some_and(|o| {
+            ours.records.get(&r.uid.0).is_some_and(|o| {
                 o.guid == r.guid
                     && (o.modseq > r.modseq
                         || (o.modseq == r.modseq
@@ -1622,9 +1622,11 @@ where
                             && o.seen_by == r.seen_by))
             })
         });
-        let expunges_ours = their_expunged
+        let our_expunged: HashSet<Uid> = ours.expunged.iter().map(|(u, _)| *u).collect();
+        let expunges_ours = theirs
+            .expunged
             .iter()
-            .all(|(u, _)| our_expunged.iter().any(|(v, _)| v == u));
+            .all(|(u, _)| our_expunged.contains(u));
         Ok(records_ours && expunges_ours)
     }
 
@@ -1635,11 +1637,7 @@ where
         mailbox: &MailboxRef,
         uid_validity: UidValidity,
         since: ModSeq,
-    ) -> Result<(
-        MailboxHead,
-        BTreeMap<u32, ReplicaRecord>,
-        Vec<(Uid, ModSeq)>,
-    )> {
+    ) -> Result<MailboxChanges<BTreeMap<u32, ReplicaRecord>>> {
         let store = Arc::clone(self.store());
         changes_of(&*store, mailbox, uid_validity, since).await
     }
@@ -1825,7 +1823,7 @@ where
         key: &MailboxKey,
         since: ModSeq,
         content_from: Uid,
-    ) -> Result<(MailboxHead, Vec<ReplicaMessage>, Vec<(Uid, ModSeq)>)> {
+    ) -> Result<MailboxChanges<Vec<ReplicaMessage>>> {
         let mut after = Uid(0);
         let mut messages = Vec::new();
         loop {
@@ -1844,7 +1842,11 @@ where
             let more = page.more && !page.messages.is_empty();
             messages.extend(page.messages);
             if !more {
-                return Ok((page.head, messages, page.expunged));
+                return Ok(MailboxChanges {
+                    head: page.head,
+                    records: messages,
+                    expunged: page.expunged,
+                });
             }
         }
     }
@@ -1869,9 +1871,16 @@ where
         let uv = key.uid_validity;
         let store = Arc::clone(self.store());
         // Ours since the split, all pages.
-        let (our_head, ours, our_expunged) =
-            self.our_changes(&mailbox, uv, since.highest_modseq).await?;
-        let (their_head, theirs, their_expunged) = self
+        let MailboxChanges {
+            head: our_head,
+            records: ours,
+            expunged: our_expunged,
+        } = self.our_changes(&mailbox, uv, since.highest_modseq).await?;
+        let MailboxChanges {
+            head: their_head,
+            records: theirs,
+            expunged: their_expunged,
+        } = self
             .their_changes(key, since.highest_modseq, since.uid_next)
             .await?;
         let mut theirs: BTreeMap<u32, ReplicaMessage> =
@@ -2207,6 +2216,18 @@ where
     }
 }
 
+/// One end's changes to a mailbox after a modseq, every page read: this
+/// primary's records by UID ([`changes_of`]), or the replica's messages
+/// (`PrimaryConnection::their_changes`).
+struct MailboxChanges<R> {
+    /// The head as of the last page.
+    head: MailboxHead,
+    /// The records changed after the modseq.
+    records: R,
+    /// The UIDs expunged after it, with their modseqs.
+    expunged: Vec<(Uid, ModSeq)>,
+}
+
 /// A store's records of a mailbox changed after `since` (every page), by
 /// UID, with the expunges after it and the head as of the last page.
 async fn changes_of(
@@ -2214,11 +2235,7 @@ async fn changes_of(
     mailbox: &MailboxRef,
     uid_validity: UidValidity,
     since: ModSeq,
-) -> Result<(
-    MailboxHead,
-    BTreeMap<u32, ReplicaRecord>,
-    Vec<(Uid, ModSeq)>,
-)> {
+) -> Result<MailboxChanges<BTreeMap<u32, ReplicaRecord>>> {
     let mut records = BTreeMap::new();
     let mut after = Uid(0);
     loop {
@@ -2230,7 +2247,11 @@ async fn changes_of(
         }
         records.extend(page.records.into_iter().map(|r| (r.uid.0, r)));
         if !page.more {
-            return Ok((page.head, records, page.expunged));
+            return Ok(MailboxChanges {
+                head: page.head,
+                records,
+                expunged: page.expunged,
+            });
         }
     }
 }
