@@ -254,6 +254,61 @@ pub struct ApplyBatch {
     pub highest_modseq: Option<ModSeq>,
 }
 
+impl ApplyBatch {
+    /// What every store checks before it applies anything of a batch:
+    /// each message's bytes, when sent, match its GUID and its size, and
+    /// each UID is a usable one (not 0, not `u32::MAX`, which would leave
+    /// no UIDNEXT). A batch that fails changes nothing.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use mailroom_core::replication::{ApplyBatch, ReplicaMessage, ReplicaRecord};
+    /// use mailroom_core::{Flags, InternalDate, MessageGuid, ModSeq, Uid};
+    /// let content = Bytes::from_static(b"Subject: x\r\n\r\n");
+    /// let mut m = ReplicaMessage {
+    ///     record: ReplicaRecord {
+    ///         uid: Uid(1),
+    ///         modseq: ModSeq(1),
+    ///         flags: Flags::default(),
+    ///         internal_date: InternalDate { timestamp: 0, offset_minutes: 0 },
+    ///         size: content.len() as u64,
+    ///         guid: MessageGuid::of(&content),
+    ///         seen_by: vec![],
+    ///         save_date: None,
+    ///     },
+    ///     content: Some(content),
+    /// };
+    /// let batch = |m: &ReplicaMessage| ApplyBatch { messages: vec![m.clone()], ..ApplyBatch::default() };
+    /// assert!(batch(&m).check().is_ok());
+    /// m.content = Some(Bytes::from_static(b"tampered"));
+    /// assert!(batch(&m).check().is_err());
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`crate::Error::InvalidInput`] naming what failed.
+    pub fn check(&self) -> Result<()> {
+        for m in &self.messages {
+            if let Some(content) = &m.content {
+                if MessageGuid::of(content) != m.record.guid {
+                    return Err(crate::Error::InvalidInput(
+                        "message bytes do not match their GUID",
+                    ));
+                }
+                if content.len() as u64 != m.record.size {
+                    return Err(crate::Error::InvalidInput(
+                        "message size does not match its bytes",
+                    ));
+                }
+            }
+            if m.record.uid.0 == 0 || m.record.uid.0 == u32::MAX {
+                return Err(crate::Error::InvalidInput("UID out of range"));
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What [`Replication::apply_messages`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {

@@ -11,7 +11,7 @@ use std::path::Path;
 use mailroom_core::replication::{
     Applied, ApplyBatch, MailboxHead, RecordsSince, ReplicaMessage, ReplicaRecord, StateCrc,
 };
-use mailroom_core::{Error, MessageGuid, ModSeq, Result, Uid, UidValidity};
+use mailroom_core::{Error, ModSeq, Result, Uid, UidValidity};
 
 use super::{
     CACHE_FRAME_SIZE, Counts, HDR_FLAG_DIRTY, HEADER_SIZE, INDEX_FILE, Inner, MSG_DIR, Prepared,
@@ -204,19 +204,7 @@ impl Inner {
         ctx: &Ctx,
         batch: ApplyBatch,
     ) -> Result<Applied> {
-        for m in &batch.messages {
-            if let Some(content) = &m.content {
-                if MessageGuid::of(content) != m.record.guid {
-                    return Err(Error::InvalidInput("message bytes do not match their GUID"));
-                }
-                if content.len() as u64 != m.record.size {
-                    return Err(Error::InvalidInput("message size does not match its bytes"));
-                }
-            }
-            if m.record.uid.0 == 0 || m.record.uid.0 == u32::MAX {
-                return Err(Error::InvalidInput("UID out of range"));
-            }
-        }
+        batch.check()?;
         self.restore_keywords_on_err(|this| this.apply_inner(dir, ctx, batch))
     }
 

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use mailroom_core::replication::{
     Applied, ApplyBatch, MailboxHead, RecordsSince, ReplicaMessage, ReplicaRecord,
 };
-use mailroom_core::{Error, MessageGuid, MessageSummary, ModSeq, Result, Uid, UidValidity};
+use mailroom_core::{MessageSummary, ModSeq, Result, Uid, UidValidity};
 
 use super::{MailboxState, StoredMessage, count_u32};
 
@@ -124,19 +124,7 @@ impl MailboxState {
     /// Applies a batch from the primary. Nothing is applied if any message
     /// in it fails its GUID or size check.
     pub(crate) fn apply(&mut self, batch: ApplyBatch) -> Result<Applied> {
-        for m in &batch.messages {
-            if let Some(content) = &m.content {
-                if MessageGuid::of(content) != m.record.guid {
-                    return Err(Error::InvalidInput("message bytes do not match their GUID"));
-                }
-                if content.len() as u64 != m.record.size {
-                    return Err(Error::InvalidInput("message size does not match its bytes"));
-                }
-            }
-            if m.record.uid.0 == 0 || m.record.uid.0 == u32::MAX {
-                return Err(Error::InvalidInput("UID out of range"));
-            }
-        }
+        batch.check()?;
         let mut missing = Vec::new();
         let mut top_uid = 0u32;
         let mut top_modseq = ModSeq(0);
