@@ -19,7 +19,6 @@ use mailroom_core::{Flag, ModSeq, Replication, Storage, StoreOp, Uid};
 use mailroom_imap::{ImapConfig, ImapServer, TlsMode};
 use mailroom_sync::{Primary, ReplicaConfig, Verdict};
 use mailroom_testkit::{Spawned, StaticAuthenticator, spawn_on_loopback};
-use tokio::net::TcpStream;
 
 const USER: &str = "grace@example.com";
 const AUTH: StaticAuthenticator = StaticAuthenticator::new(&[USER]).password("secret");
@@ -167,10 +166,7 @@ async fn imapclient_resyncs_with_qresync_after_a_split_brain_merge() {
     append_n(&*p, &inbox(USER), 0, 6, 400).await;
     flag(&*p, 2, Flag::Seen).await;
     let primary = Primary::new(Arc::clone(&p) as Arc<dyn Replication>, primary_config());
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     conn.sync_all().await.unwrap();
     wait_identical(&*p, &*r, USER).await;
     drop(conn);
@@ -196,10 +192,7 @@ async fn imapclient_resyncs_with_qresync_after_a_split_brain_merge() {
     expunge(&*r, 4).await;
     flag(&*r, 5, Flag::Draft).await;
 
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     let verdicts = conn.sync_all().await.unwrap();
     assert!(
         verdicts[USER]

@@ -190,10 +190,7 @@ pub async fn in_step<
     p.ensure_account(USER).await.unwrap();
     append_n(&**p, &inbox(USER), 0, 5, 300).await;
     let primary = Primary::new(Arc::clone(p) as Arc<dyn Replication>, primary_config());
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     conn.sync_all().await.unwrap();
     drop(conn);
     listener.results.recv().await.unwrap().unwrap();
@@ -208,10 +205,7 @@ pub async fn restart<P: Replication + mailroom_core::Quota + 'static>(
     listener: &ReplicaListener,
 ) -> (Verdict, u64, Primary) {
     let primary = Primary::new(Arc::clone(p) as Arc<dyn Replication>, primary_config());
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     let verdicts = conn.sync_all().await.unwrap();
     let inbox_verdict = verdicts[USER].iter().find(|(n, _)| n.is_inbox()).unwrap().1;
     let again = conn.sync_all().await.unwrap();

@@ -19,7 +19,9 @@ use mailroom_core::{
 };
 use mailroom_server::limit::Refusal;
 use mailroom_server::{Connection, Protocol, Server};
-use mailroom_sync::{Primary, PrimaryConfig, Replica, ReplicaConfig, Secret, SyncError};
+use mailroom_sync::{
+    Primary, PrimaryConfig, PrimaryConnection, Replica, ReplicaConfig, Secret, SyncError, Verdict,
+};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -164,6 +166,23 @@ pub fn start_primary<S: Replication + 'static>(
         stop: Some(stop),
         task: Some(task),
     }
+}
+
+/// A connection of `primary` to the replica at `addr`, handshake done.
+pub async fn connect_to(primary: &Primary, addr: SocketAddr) -> PrimaryConnection<TcpStream> {
+    primary
+        .connect(TcpStream::connect(addr).await.unwrap())
+        .await
+        .unwrap()
+}
+
+/// Asserts that one more pass finds every mailbox of `user` in step.
+pub async fn assert_in_step(conn: &mut PrimaryConnection<TcpStream>, user: &str) {
+    let again = conn.sync_all().await.unwrap();
+    assert!(
+        again[user].iter().all(|(_, v)| *v == Verdict::InStep),
+        "{again:?}"
+    );
 }
 
 pub fn inbox(user: &str) -> MailboxRef {

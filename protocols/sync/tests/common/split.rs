@@ -8,7 +8,6 @@ use std::sync::Arc;
 
 use mailroom_core::{Flag, MessageGuid, Replication, Rights, Storage, StoreOp, Uid};
 use mailroom_sync::{Primary, ReplicaConfig, Verdict};
-use tokio::net::TcpStream;
 
 use super::*;
 
@@ -41,10 +40,7 @@ pub async fn both_ends_written_apart_are_merged_without_loss<
     p.ensure_account(USER).await.unwrap();
     append_n(&*p, &inbox(USER), 0, 5, 500).await;
     let primary = Primary::new(Arc::clone(&p) as Arc<dyn Replication>, primary_config());
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     conn.sync_all().await.unwrap();
     wait_identical(&*p, &*r, USER).await;
     let split = p.status(&inbox(USER), USER).await.unwrap();
@@ -75,10 +71,7 @@ pub async fn both_ends_written_apart_are_merged_without_loss<
     let p_highest = p.status(&inbox(USER), USER).await.unwrap().highest_modseq;
 
     // Reconnected: the merge.
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     let verdicts = conn.sync_all().await.unwrap();
     let inbox_verdict = verdicts[USER].iter().find(|(n, _)| n.is_inbox()).unwrap().1;
     assert_eq!(inbox_verdict, Verdict::Merged);
@@ -147,11 +140,7 @@ pub async fn both_ends_written_apart_are_merged_without_loss<
     assert_eq!(stats.renumbered, 5, "{stats:?}");
 
     // A second pass finds nothing to do.
-    let again = conn.sync_all().await.unwrap();
-    assert!(
-        again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
-        "{again:?}"
-    );
+    assert_in_step(&mut conn, USER).await;
     listener.task.abort();
 }
 
@@ -169,10 +158,7 @@ pub async fn mailboxes_made_or_changed_apart_are_kept<
         append_n(&*p, &mailbox(USER, name), name.len() * 100, 1, 300).await;
     }
     let primary = Primary::new(Arc::clone(&p) as Arc<dyn Replication>, primary_config());
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     conn.sync_all().await.unwrap();
     wait_identical(&*p, &*r, USER).await;
     drop(conn);
@@ -200,10 +186,7 @@ pub async fn mailboxes_made_or_changed_apart_are_kept<
         .1[0]
         .guid;
 
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     conn.sync_all().await.unwrap();
     let after_p = picture(&*p, USER).await.unwrap();
     assert_eq!(
@@ -242,11 +225,7 @@ pub async fn mailboxes_made_or_changed_apart_are_kept<
         primary.stats()
     );
 
-    let again = conn.sync_all().await.unwrap();
-    assert!(
-        again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
-        "{again:?}"
-    );
+    assert_in_step(&mut conn, USER).await;
     listener.task.abort();
 }
 
@@ -267,10 +246,7 @@ pub async fn namespace_changes_made_apart_are_merged<
     }
     p.set_subscribed(USER, &name("Work"), true).await.unwrap();
     let primary = Primary::new(Arc::clone(&p) as Arc<dyn Replication>, primary_config());
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     conn.sync_all().await.unwrap();
     wait_identical(&*p, &*r, USER).await;
     drop(conn);
@@ -301,10 +277,7 @@ pub async fn namespace_changes_made_apart_are_merged<
         .await
         .unwrap();
 
-    let mut conn = primary
-        .connect(TcpStream::connect(listener.addr).await.unwrap())
-        .await
-        .unwrap();
+    let mut conn = connect_to(&primary, listener.addr).await;
     conn.sync_all().await.unwrap();
     let after = picture(&*p, USER).await.unwrap();
     assert_eq!(
@@ -356,11 +329,7 @@ pub async fn namespace_changes_made_apart_are_merged<
         "Projects and Lists kept from the replica: {:?}",
         primary.stats()
     );
-    let again = conn.sync_all().await.unwrap();
-    assert!(
-        again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
-        "{again:?}"
-    );
+    assert_in_step(&mut conn, USER).await;
     assert_eq!(
         picture(&*p, USER).await.unwrap(),
         after,
