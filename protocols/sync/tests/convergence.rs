@@ -3,7 +3,10 @@
 //! including swaps and INBOX, subscriptions, ACLs, quota), with replication
 //! passes at random points and random damage done to the replica behind the
 //! primary's back; after a final pass the replica shows exactly what the
-//! primary shows, and a second pass finds nothing to do.
+//! primary shows, and a second pass finds nothing to do. And changes on
+//! both ends apart, merged without losing a delivery. Each runs on memory
+//! stores (many cases) and with a PostgreSQL store at either end (fewer
+//! cases: each makes a database).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -14,7 +17,7 @@ use std::sync::Arc;
 use common::*;
 use mailroom_core::replication::{ApplyBatch, ReplicaMessage};
 use mailroom_core::{
-    Flag, Flags, MailboxName, Quota, QuotaLimits, Replication, Rights, Storage, StoreOp, Uid,
+    Flag, Flags, MailboxName, Quota, QuotaLimits, Replication, Rights, StoreOp, Uid,
 };
 use mailroom_store_memory::MemoryStore;
 use mailroom_sync::{Primary, Replica, ReplicaConfig, Verdict};
@@ -66,7 +69,11 @@ fn flags(bits: u8) -> Flags {
     f
 }
 
-async fn apply(p: &MemoryStore, r: &MemoryStore, op: &Op, counter: &mut usize) -> bool {
+async fn apply<P, R>(p: &P, r: &R, op: &Op, counter: &mut usize) -> bool
+where
+    P: Replication + Quota + ?Sized,
+    R: Replication + ?Sized,
+{
     let name = |i: usize| MailboxName::new(NAMES[i]).unwrap();
     let mb = |i: usize| mailbox(USER, NAMES[i]);
     match op {
@@ -142,36 +149,72 @@ async fn apply(p: &MemoryStore, r: &MemoryStore, op: &Op, counter: &mut usize) -
     false
 }
 
+/// Applies `ops` to the primary `p` (replicating at each `Sync`), then
+/// checks the replica `r` shows exactly what `p` does after a last pass.
+async fn converges<P, R>(p: Arc<P>, r: Arc<R>, ops: &[Op])
+where
+    P: Replication + Quota + 'static,
+    R: Replication + 'static,
+{
+    p.ensure_account(USER).await.unwrap();
+    let replica = Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
+    let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let served = tokio::spawn(async move { replica.serve_connection(b).await });
+    let mut conn = primary.connect(a).await.unwrap();
+    let mut counter = 0;
+    for op in ops {
+        if apply(&*p, &*r, op, &mut counter).await {
+            conn.sync_all().await.unwrap();
+        }
+    }
+    conn.sync_all().await.unwrap();
+    assert_eq!(
+        picture(&*p, USER).await,
+        picture(&*r, USER).await,
+        "{ops:?}"
+    );
+    let again = conn.sync_all().await.unwrap();
+    assert!(
+        again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
+        "a second pass found work: {again:?}"
+    );
+    drop(conn);
+    served.await.unwrap().unwrap();
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
     fn replica_converges_to_the_primary(ops in proptest::collection::vec(op(), 1..40)) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let p = Arc::new(MemoryStore::new());
-            let r = Arc::new(MemoryStore::new());
-            p.ensure_account(USER).await.unwrap();
-            let replica = Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
-            let primary = Primary::new(Arc::clone(&p) as _, primary_config());
-            let (a, b) = tokio::io::duplex(1 << 16);
-            let served = tokio::spawn(async move { replica.serve_connection(b).await });
-            let mut conn = primary.connect(a).await.unwrap();
-            let mut counter = 0;
-            for op in &ops {
-                if apply(&p, &r, op, &mut counter).await {
-                    conn.sync_all().await.unwrap();
-                }
-            }
-            conn.sync_all().await.unwrap();
-            assert_eq!(picture(&*p, USER).await, picture(&*r, USER).await, "{ops:?}");
-            let again = conn.sync_all().await.unwrap();
-            assert!(
-                again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
-                "a second pass found work: {again:?}"
-            );
-            drop(conn);
-            served.await.unwrap().unwrap();
+        runtime().block_on(converges(Arc::new(MemoryStore::new()), Arc::new(MemoryStore::new()), &ops));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn a_memory_replica_converges_to_a_postgres_primary(ops in proptest::collection::vec(op(), 1..40)) {
+        runtime().block_on(async {
+            let (_, p) = pg_store().await;
+            converges(p, Arc::new(MemoryStore::new()), &ops).await;
+        });
+    }
+
+    #[test]
+    fn a_postgres_replica_converges_to_a_memory_primary(ops in proptest::collection::vec(op(), 1..40)) {
+        runtime().block_on(async {
+            let (_, r) = pg_store().await;
+            converges(Arc::new(MemoryStore::new()), r, &ops).await;
         });
     }
 }
@@ -191,91 +234,154 @@ fn side_op() -> impl Strategy<Value = SideOp> {
     ]
 }
 
+/// One change to the INBOX of `store` (numbered `n`).
+async fn run_side<S: Replication + ?Sized>(store: &S, op: &SideOp, n: usize) {
+    let b = store.open(&inbox(USER), USER).await.unwrap();
+    match op {
+        SideOp::Append(_, size) => {
+            store.append(&inbox(USER), message(n, *size)).await.unwrap();
+        }
+        SideOp::Flag(_, uid, bits) => {
+            let _ = b
+                .store(&[Uid(*uid)], &StoreOp::Replace(flags(bits & !0x08)), None)
+                .await;
+        }
+        SideOp::Expunge(_, uid) => {
+            let _ = b
+                .store(
+                    &[Uid(*uid)],
+                    &StoreOp::Add([Flag::Deleted].into_iter().collect()),
+                    None,
+                )
+                .await;
+            let _ = b.expunge(Some(&[Uid(*uid)])).await;
+        }
+    }
+}
+
+/// Both ends written apart after a common sync: one pass merges them into
+/// identical mailboxes; every message either end delivered after the split
+/// and still held is on both; a second pass finds nothing.
+async fn merges<P, R>(p: Arc<P>, r: Arc<R>, before: &[SideOp], apart: &[SideOp])
+where
+    P: Replication + 'static,
+    R: Replication + 'static,
+{
+    p.ensure_account(USER).await.unwrap();
+    let replica = Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
+    let primary = Primary::new(Arc::clone(&p) as _, primary_config());
+    let mut counter = 0;
+    for op in before {
+        counter += 1;
+        run_side(&*p, op, counter).await;
+    }
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let served = tokio::spawn({
+        let replica = replica.clone();
+        async move { replica.serve_connection(b).await }
+    });
+    let mut conn = primary.connect(a).await.unwrap();
+    conn.sync_all().await.unwrap();
+    drop(conn);
+    served.await.unwrap().unwrap();
+    let split_uid_next = p.status(&inbox(USER), USER).await.unwrap().uid_next;
+
+    for op in apart {
+        let on_primary = match op {
+            SideOp::Append(s, _) | SideOp::Flag(s, ..) | SideOp::Expunge(s, _) => *s,
+        };
+        counter += 1;
+        if on_primary {
+            run_side(&*p, op, counter).await;
+        } else {
+            run_side(&*r, op, counter).await;
+        }
+    }
+    // Messages delivered after the split and still held on either end.
+    let mut delivered = std::collections::BTreeSet::new();
+    for snap in [
+        p.open(&inbox(USER), USER)
+            .await
+            .unwrap()
+            .snapshot()
+            .await
+            .unwrap(),
+        r.open(&inbox(USER), USER)
+            .await
+            .unwrap()
+            .snapshot()
+            .await
+            .unwrap(),
+    ] {
+        delivered.extend(
+            snap.messages
+                .iter()
+                .filter(|m| m.uid >= split_uid_next)
+                .map(|m| m.guid),
+        );
+    }
+
+    let (a, b) = tokio::io::duplex(1 << 16);
+    let served = tokio::spawn(async move { replica.serve_connection(b).await });
+    let mut conn = primary.connect(a).await.unwrap();
+    conn.sync_all().await.unwrap();
+    let after_p = picture(&*p, USER).await;
+    assert_eq!(after_p, picture(&*r, USER).await, "{apart:?}");
+    let held: std::collections::BTreeSet<_> = p
+        .open(&inbox(USER), USER)
+        .await
+        .unwrap()
+        .snapshot()
+        .await
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.guid)
+        .collect();
+    assert!(delivered.is_subset(&held), "lost a delivery: {apart:?}");
+    let again = conn.sync_all().await.unwrap();
+    assert!(
+        again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
+        "a second pass found work: {again:?}"
+    );
+    drop(conn);
+    served.await.unwrap().unwrap();
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(48))]
 
-    /// Both ends written apart after a common sync: one pass merges them
-    /// into identical mailboxes; every message either end delivered after
-    /// the split and still held is on both; a second pass finds nothing.
     #[test]
     fn split_brain_merge_loses_nothing(
         before in proptest::collection::vec(side_op(), 0..8),
         apart in proptest::collection::vec(side_op(), 1..24),
     ) {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(async {
-            let p = Arc::new(MemoryStore::new());
-            let r = Arc::new(MemoryStore::new());
-            p.ensure_account(USER).await.unwrap();
-            let replica = Replica::new(Arc::clone(&r) as _, ReplicaConfig::new(secret()));
-            let primary = Primary::new(Arc::clone(&p) as _, primary_config());
-            let mut counter = 0;
-            let run = |store: &MemoryStore, op: &SideOp, counter: &mut usize| {
-                let store = store.clone();
-                let op = op.clone();
-                *counter += 1;
-                let n = *counter;
-                async move {
-                    let b = store.open(&inbox(USER), USER).await.unwrap();
-                    match op {
-                        SideOp::Append(_, size) => {
-                            store.append(&inbox(USER), message(n, size)).await.unwrap();
-                        }
-                        SideOp::Flag(_, uid, bits) => {
-                            let _ = b.store(&[Uid(uid)], &StoreOp::Replace(flags(bits & !0x08)), None).await;
-                        }
-                        SideOp::Expunge(_, uid) => {
-                            let _ = b.store(&[Uid(uid)], &StoreOp::Add([Flag::Deleted].into_iter().collect()), None).await;
-                            let _ = b.expunge(Some(&[Uid(uid)])).await;
-                        }
-                    }
-                }
-            };
-            for op in &before {
-                run(&p, op, &mut counter).await;
-            }
-            let (a, b) = tokio::io::duplex(1 << 16);
-            let served = tokio::spawn({
-                let replica = replica.clone();
-                async move { replica.serve_connection(b).await }
-            });
-            let mut conn = primary.connect(a).await.unwrap();
-            conn.sync_all().await.unwrap();
-            drop(conn);
-            served.await.unwrap().unwrap();
-            let split_uid_next = p.status(&inbox(USER), USER).await.unwrap().uid_next;
+        runtime().block_on(merges(
+            Arc::new(MemoryStore::new()),
+            Arc::new(MemoryStore::new()),
+            &before,
+            &apart,
+        ));
+    }
+}
 
-            for op in &apart {
-                let on_primary = match op {
-                    SideOp::Append(s, _) | SideOp::Flag(s, ..) | SideOp::Expunge(s, _) => *s,
-                };
-                let store = if on_primary { &p } else { &r };
-                run(store, op, &mut counter).await;
-            }
-            // Messages delivered after the split and still held on either end.
-            let mut delivered = std::collections::BTreeSet::new();
-            for store in [&p, &r] {
-                let snap = store.open(&inbox(USER), USER).await.unwrap().snapshot().await.unwrap();
-                delivered.extend(snap.messages.iter().filter(|m| m.uid >= split_uid_next).map(|m| m.guid));
-            }
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
 
-            let (a, b) = tokio::io::duplex(1 << 16);
-            let served = tokio::spawn(async move { replica.serve_connection(b).await });
-            let mut conn = primary.connect(a).await.unwrap();
-            conn.sync_all().await.unwrap();
-            let after_p = picture(&*p, USER).await;
-            assert_eq!(after_p, picture(&*r, USER).await, "{apart:?}");
-            let held: std::collections::BTreeSet<_> = p
-                .open(&inbox(USER), USER).await.unwrap().snapshot().await.unwrap()
-                .messages.iter().map(|m| m.guid).collect();
-            assert!(delivered.is_subset(&held), "lost a delivery: {apart:?}");
-            let again = conn.sync_all().await.unwrap();
-            assert!(
-                again[USER].iter().all(|(_, v)| *v == Verdict::InStep),
-                "a second pass found work: {again:?}"
-            );
-            drop(conn);
-            served.await.unwrap().unwrap();
+    #[test]
+    fn split_brain_merge_with_postgres_at_either_end_loses_nothing(
+        before in proptest::collection::vec(side_op(), 0..8),
+        apart in proptest::collection::vec(side_op(), 1..24),
+        postgres_primary in any::<bool>(),
+    ) {
+        runtime().block_on(async {
+            let (_, pg) = pg_store().await;
+            let memory = Arc::new(MemoryStore::new());
+            if postgres_primary {
+                merges(pg, memory, &before, &apart).await;
+            } else {
+                merges(memory, pg, &before, &apart).await;
+            }
         });
     }
 }
