@@ -3,10 +3,10 @@
 //! their GUID on every read.
 
 use bytes::{Bytes, BytesMut};
+use deadpool_postgres::Transaction;
 use mailroom_core::{Error, MessageGuid, MessageSummary};
-use tokio_postgres::Transaction;
 
-use crate::db::db;
+use crate::db::{Cached, db};
 use crate::{CHUNK, INLINE_MAX};
 
 /// Stores a body (and its summary) unless the account has it already.
@@ -18,7 +18,7 @@ pub(crate) async fn put(
 ) -> Result<(), Error> {
     let g: &[u8] = &guid.0;
     let exists = tx
-        .query_opt(
+        .cached_query_opt(
             "SELECT 1 FROM bodies WHERE account_id = $1 AND guid = $2",
             &[&account, &g],
         )
@@ -32,7 +32,7 @@ pub(crate) async fn put(
     let size = content.len() as i64;
     let inline: Option<&[u8]> = (content.len() <= INLINE_MAX).then_some(&content[..]);
     let inserted = tx
-        .execute(
+        .cached_execute(
             "INSERT INTO bodies (account_id, guid, size, summary, content) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
             &[&account, &g, &size, &summary, &inline],
@@ -42,7 +42,7 @@ pub(crate) async fn put(
     if inserted == 1 && inline.is_none() {
         for (seq, chunk) in content.chunks(CHUNK).enumerate() {
             let seq = seq as i32;
-            tx.execute(
+            tx.cached_execute(
                 "INSERT INTO body_chunks (account_id, guid, seq, data) VALUES ($1, $2, $3, $4)",
                 &[&account, &g, &seq, &chunk],
             )
@@ -70,7 +70,7 @@ pub(crate) async fn put_checked(
     let g: &[u8] = &guid.0;
     // The damaged copy (or none) goes; the body row itself stays, so the
     // messages that refer to it keep their foreign key.
-    tx.execute(
+    tx.cached_execute(
         "DELETE FROM body_chunks WHERE account_id = $1 AND guid = $2",
         &[&account, &g],
     )
@@ -79,7 +79,7 @@ pub(crate) async fn put_checked(
     let summary = mailroom_core::mime::codec::encode(&MessageSummary::parse(content));
     let size = content.len() as i64;
     let inline: Option<&[u8]> = (content.len() <= INLINE_MAX).then_some(&content[..]);
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO bodies (account_id, guid, size, summary, content) \
          VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, guid) DO UPDATE \
          SET size = EXCLUDED.size, summary = EXCLUDED.summary, content = EXCLUDED.content",
@@ -90,7 +90,7 @@ pub(crate) async fn put_checked(
     if inline.is_none() {
         for (seq, chunk) in content.chunks(CHUNK).enumerate() {
             let seq = seq as i32;
-            tx.execute(
+            tx.cached_execute(
                 "INSERT INTO body_chunks (account_id, guid, seq, data) VALUES ($1, $2, $3, $4)",
                 &[&account, &g, &seq, &chunk],
             )
@@ -102,14 +102,14 @@ pub(crate) async fn put_checked(
 }
 
 /// Reads a body and checks it against its GUID.
-pub(crate) async fn get<C: tokio_postgres::GenericClient + Sync>(
+pub(crate) async fn get<C: Cached>(
     client: &C,
     account: i64,
     guid: &MessageGuid,
 ) -> Result<Bytes, Error> {
     let g: &[u8] = &guid.0;
     let row = client
-        .query_opt(
+        .cached_query_opt(
             "SELECT size, content FROM bodies WHERE account_id = $1 AND guid = $2",
             &[&account, &g],
         )
@@ -121,7 +121,7 @@ pub(crate) async fn get<C: tokio_postgres::GenericClient + Sync>(
         Some(v) => Bytes::from(v),
         None => {
             let rows = client
-                .query(
+                .cached_query(
                     "SELECT data FROM body_chunks WHERE account_id = $1 AND guid = $2 ORDER BY seq",
                     &[&account, &g],
                 )
@@ -147,16 +147,12 @@ pub(crate) async fn get<C: tokio_postgres::GenericClient + Sync>(
 /// more. Runs after the change that freed them committed, in its own
 /// transaction; a body taken again meanwhile stays (the foreign key of
 /// `messages` refuses its deletion, which is not an error here).
-pub(crate) async fn collect(
-    client: &mut tokio_postgres::Client,
-    account: i64,
-    guids: Vec<Vec<u8>>,
-) {
+pub(crate) async fn collect(client: &deadpool_postgres::Object, account: i64, guids: Vec<Vec<u8>>) {
     if guids.is_empty() {
         return;
     }
     let r = client
-        .execute(
+        .cached_execute(
             "DELETE FROM bodies b WHERE b.account_id = $1 AND b.guid = ANY($2) \
              AND NOT EXISTS (SELECT 1 FROM messages m \
                              WHERE m.account_id = b.account_id AND m.guid = b.guid)",

@@ -5,6 +5,75 @@ use mailroom_core::{
 };
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+
+/// Statement parameters, as `tokio_postgres` takes them.
+pub(crate) type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// Runs statements through the connection's statement cache (deadpool's,
+/// one per pooled connection): a statement's text is parsed and described
+/// once per connection, and every later run is one round trip (Bind and
+/// Execute) instead of two (Parse and Describe, then Bind and Execute) and
+/// a Close. Implemented for the pool's connections
+/// ([`deadpool_postgres::Object`]) and their transactions
+/// ([`deadpool_postgres::Transaction`]).
+///
+/// Only fixed statement texts go through here (a literal, or a `format!`
+/// of constants and of a choice among a few fixed parts): the cache keeps
+/// every text it sees for the life of the connection, and each is a
+/// prepared statement held by the server. The store never puts a value
+/// into a statement's text; values are parameters.
+pub(crate) trait Cached: deadpool_postgres::GenericClient {
+    /// `query` of the cached statement `sql`.
+    fn cached_query<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Params<'a>,
+    ) -> impl Future<Output = Result<Vec<Row>, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query(&statement, params).await
+        }
+    }
+
+    /// `query_one` of the cached statement `sql`.
+    fn cached_query_one<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Params<'a>,
+    ) -> impl Future<Output = Result<Row, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_one(&statement, params).await
+        }
+    }
+
+    /// `query_opt` of the cached statement `sql`.
+    fn cached_query_opt<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Params<'a>,
+    ) -> impl Future<Output = Result<Option<Row>, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.query_opt(&statement, params).await
+        }
+    }
+
+    /// `execute` of the cached statement `sql`.
+    fn cached_execute<'a>(
+        &'a self,
+        sql: &'a str,
+        params: Params<'a>,
+    ) -> impl Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a {
+        async move {
+            let statement = self.prepare_cached(sql).await?;
+            self.execute(&statement, params).await
+        }
+    }
+}
+
+impl<C: deadpool_postgres::GenericClient> Cached for C {}
 
 /// The columns [`meta`] reads, for a `messages` row aliased `x` and a
 /// viewer whose name is parameter `$V` (replaced by the caller).

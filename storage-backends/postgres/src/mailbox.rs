@@ -3,14 +3,14 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use deadpool_postgres::Transaction;
 use mailroom_core::{
     Changes, CopyResult, Error, Flag, Mailbox, MailboxRef, MailboxSnapshot, MailboxStatus,
     MailboxWatch, MessageContent, MessageMeta, MessageSummary, ModSeq, QuotaLimits, Result,
     StoreOp, StoreResult, Uid,
 };
-use tokio_postgres::{Client, GenericClient};
 
-use crate::db::{self, db, meta, meta_columns, uid, uid_validity, uids_param};
+use crate::db::{self, Cached, db, meta, meta_columns, uid, uid_validity, uids_param};
 use crate::store::{
     MailboxRow, PgStore, bump, copy_flags, insert_message, lock_accounts, no_such, within,
 };
@@ -40,8 +40,8 @@ impl std::fmt::Debug for PgMailbox {
 }
 
 /// STATUS figures of mailbox `id` for a viewer; `None` if it is gone.
-pub(crate) async fn status(
-    client: &Client,
+pub(crate) async fn status<C: Cached>(
+    client: &C,
     id: i64,
     owner: bool,
     viewer: &str,
@@ -60,7 +60,10 @@ pub(crate) async fn status(
          FROM mailboxes m LEFT JOIN messages x ON x.mailbox_id = m.id \
          WHERE m.id = $1 AND $2::text IS NOT NULL GROUP BY m.id"
     );
-    let row = client.query_opt(&sql, &[&id, &viewer]).await.map_err(db)?;
+    let row = client
+        .cached_query_opt(&sql, &[&id, &viewer])
+        .await
+        .map_err(db)?;
     Ok(row.map(|r| {
         let n = |i: usize| u32::try_from(r.get::<_, i64>(i)).unwrap_or(u32::MAX);
         MailboxStatus {
@@ -115,7 +118,7 @@ impl PgMailbox {
 
     /// The rows of `uids` read directly (no view), in UID order: the meta
     /// columns, the owner's seen bit in column 2.
-    async fn meta_rows<C: GenericClient + Sync>(
+    async fn meta_rows<C: Cached>(
         &self,
         client: &C,
         uids: &[Uid],
@@ -123,7 +126,7 @@ impl PgMailbox {
         let cols = meta_columns(self.owner(), 2);
         let p = uids_param(uids);
         client
-            .query(
+            .cached_query(
                 &format!(
                     "SELECT {cols} FROM messages x WHERE x.mailbox_id = $1 \
                      AND $2::text IS NOT NULL AND x.uid = ANY($3) ORDER BY x.uid"
@@ -135,11 +138,7 @@ impl PgMailbox {
     }
 
     /// The records of `uids` read directly (no view).
-    async fn metas<C: GenericClient + Sync>(
-        &self,
-        client: &C,
-        uids: &[Uid],
-    ) -> Result<Vec<MessageMeta>> {
+    async fn metas<C: Cached>(&self, client: &C, uids: &[Uid]) -> Result<Vec<MessageMeta>> {
         self.meta_rows(client, uids)
             .await?
             .iter()
@@ -148,11 +147,7 @@ impl PgMailbox {
     }
 
     /// The messages among `uids`, with what a copy needs.
-    async fn pick(
-        &self,
-        tx: &tokio_postgres::Transaction<'_>,
-        uids: &[Uid],
-    ) -> Result<Vec<Picked>> {
+    async fn pick(&self, tx: &Transaction<'_>, uids: &[Uid]) -> Result<Vec<Picked>> {
         let rows = self.meta_rows(tx, uids).await?;
         rows.iter()
             .map(|r| {
@@ -180,7 +175,7 @@ impl PgMailbox {
         remove: bool,
     ) -> Result<CopyResult> {
         let mut client = self.store.client().await?;
-        let to = self.store.row(&**client, dest).await?;
+        let to = self.store.row(&client, dest).await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[self.row.account, to.account]).await?;
         if remove {
@@ -188,7 +183,7 @@ impl PgMailbox {
             let mut ids = vec![self.row.id, to.id];
             ids.sort_unstable();
             ids.dedup();
-            tx.execute(
+            tx.cached_execute(
                 "SELECT 1 FROM mailboxes WHERE id = ANY($1) ORDER BY id FOR UPDATE",
                 &[&ids],
             )
@@ -198,7 +193,7 @@ impl PgMailbox {
         let picked = self.pick(&tx, uids).await?;
         let (uid_validity_dest, mapping) = if picked.is_empty() {
             let r = tx
-                .query_opt(
+                .cached_query_opt(
                     "SELECT uid_validity FROM mailboxes WHERE id = $1",
                     &[&to.id],
                 )
@@ -212,7 +207,7 @@ impl PgMailbox {
             let same_account = to.account == self.row.account;
             if !(remove && same_account) {
                 let r = tx
-                    .query_one(
+                    .cached_query_one(
                         "UPDATE accounts SET used_bytes = used_bytes + $2, \
                          used_messages = used_messages + $3 WHERE id = $1 \
                          RETURNING used_bytes, used_messages",
@@ -228,7 +223,7 @@ impl PgMailbox {
                 // bodies are per account: the destination gets its own
                 for p in &picked {
                     let g: &[u8] = &p.guid.0;
-                    tx.execute(
+                    tx.cached_execute(
                         "INSERT INTO bodies (account_id, guid, size, summary, content) \
                          SELECT $1, guid, size, summary, content FROM bodies \
                          WHERE account_id = $2 AND guid = $3 ON CONFLICT DO NOTHING",
@@ -236,7 +231,7 @@ impl PgMailbox {
                     )
                     .await
                     .map_err(db)?;
-                    tx.execute(
+                    tx.cached_execute(
                         "INSERT INTO body_chunks (account_id, guid, seq, data) \
                          SELECT $1, guid, seq, data FROM body_chunks \
                          WHERE account_id = $2 AND guid = $3 ON CONFLICT DO NOTHING",
@@ -263,7 +258,7 @@ impl PgMailbox {
                 )
                 .await?;
                 if viewer_row {
-                    tx.execute(
+                    tx.cached_execute(
                         "INSERT INTO seen (mailbox_id, viewer, uid) VALUES ($1, $2, $3) \
                          ON CONFLICT DO NOTHING",
                         &[&to.id, &self.viewer, &new_uid],
@@ -297,15 +292,10 @@ impl PgMailbox {
 
     /// Removes messages (already locked), remembering their expunge;
     /// uncharges the source account when `uncharge`. Returns the modseq.
-    async fn remove_rows(
-        &self,
-        tx: &tokio_postgres::Transaction<'_>,
-        uids: &[i64],
-        uncharge: bool,
-    ) -> Result<i64> {
+    async fn remove_rows(&self, tx: &Transaction<'_>, uids: &[i64], uncharge: bool) -> Result<i64> {
         let (_, modseq, _) = bump(tx, self.row.id, 0).await?;
         let r = tx
-            .query_one(
+            .cached_query_one(
                 "WITH gone AS (DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2) \
                  RETURNING uid, size), \
                  ins AS (INSERT INTO expunged (mailbox_id, uid, modseq) \
@@ -317,14 +307,14 @@ impl PgMailbox {
             .await
             .map_err(db)?;
         let (count, bytes): (i64, i64) = (r.get(0), r.get(1));
-        tx.execute(
+        tx.cached_execute(
             "DELETE FROM seen WHERE mailbox_id = $1 AND uid = ANY($2)",
             &[&self.row.id, &uids],
         )
         .await
         .map_err(db)?;
         if uncharge {
-            tx.execute(
+            tx.cached_execute(
                 "UPDATE accounts SET used_bytes = used_bytes - $2, \
                  used_messages = used_messages - $3 WHERE id = $1",
                 &[&self.row.account, &bytes, &count],
@@ -350,7 +340,7 @@ impl Mailbox for PgMailbox {
         self.store
             .inner
             .views
-            .with(&**client, self.row.id, self.owner(), &self.viewer, |v| {
+            .with(&client, self.row.id, self.owner(), &self.viewer, |v| {
                 MailboxSnapshot {
                     mailbox_id: db::object_id(
                         self.row.id,
@@ -377,7 +367,7 @@ impl Mailbox for PgMailbox {
             .map_err(db)?;
         let since = i64::try_from(since.0).unwrap_or(i64::MAX);
         let head = tx
-            .query_opt(
+            .cached_query_opt(
                 "SELECT highest_modseq FROM mailboxes WHERE id = $1",
                 &[&self.row.id],
             )
@@ -386,7 +376,7 @@ impl Mailbox for PgMailbox {
             .ok_or_else(|| self.gone())?;
         let cols = meta_columns(self.owner(), 2);
         let rows = tx
-            .query(
+            .cached_query(
                 &format!(
                     "SELECT {cols} FROM messages x WHERE x.mailbox_id = $1 \
                      AND $2::text IS NOT NULL AND x.modseq > $3 ORDER BY x.uid"
@@ -397,7 +387,7 @@ impl Mailbox for PgMailbox {
             .map_err(db)?;
         let changed = rows.iter().map(meta).collect::<Result<Vec<_>>>()?;
         let expunged = tx
-            .query(
+            .cached_query(
                 "SELECT uid, modseq FROM expunged WHERE mailbox_id = $1 AND modseq > $2 \
                  ORDER BY uid",
                 &[&self.row.id, &since],
@@ -426,7 +416,7 @@ impl Mailbox for PgMailbox {
     async fn poll_changes(&self) -> Result<()> {
         let client = self.store.client().await?;
         let row = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT highest_modseq FROM mailboxes WHERE id = $1",
                 &[&self.row.id],
             )
@@ -447,7 +437,7 @@ impl Mailbox for PgMailbox {
     async fn claim_recent(&self) -> Result<Uid> {
         let client = self.store.client().await?;
         let r = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT recent_from, uid_next FROM mailboxes WHERE id = $1",
                 &[&self.row.id],
             )
@@ -459,7 +449,7 @@ impl Mailbox for PgMailbox {
             return Ok(uid(recent_from));
         }
         let r = client
-            .query_opt(
+            .cached_query_opt(
                 "UPDATE mailboxes m SET recent_from = m.uid_next FROM \
                  (SELECT id, recent_from FROM mailboxes WHERE id = $1 FOR UPDATE) old \
                  WHERE m.id = old.id RETURNING old.recent_from",
@@ -478,11 +468,11 @@ impl Mailbox for PgMailbox {
         let views = &self.store.inner.views;
         let metas =
             if uids.len() <= DIRECT_MAX && !views.holds(self.row.id, self.owner(), &self.viewer) {
-                self.metas(&**client, uids).await?
+                self.metas(&client, uids).await?
             } else {
                 // in the order asked
                 return Ok(views
-                    .with(&**client, self.row.id, self.owner(), &self.viewer, |v| {
+                    .with(&client, self.row.id, self.owner(), &self.viewer, |v| {
                         uids.iter()
                             .filter_map(|u| {
                                 v.metas
@@ -509,7 +499,7 @@ impl Mailbox for PgMailbox {
         let client = self.store.client().await?;
         let p = uids_param(uids);
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT x.uid, b.summary FROM messages x JOIN bodies b \
                  ON b.account_id = x.account_id AND b.guid = x.guid \
                  WHERE x.mailbox_id = $1 AND x.uid = ANY($2) ORDER BY x.uid",
@@ -536,7 +526,7 @@ impl Mailbox for PgMailbox {
     async fn content(&self, u: Uid) -> Result<MessageContent> {
         let client = self.store.client().await?;
         let r = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT guid FROM messages WHERE mailbox_id = $1 AND uid = $2",
                 &[&self.row.id, &i64::from(u.0)],
             )
@@ -544,7 +534,7 @@ impl Mailbox for PgMailbox {
             .map_err(db)?
             .ok_or(Error::NoSuchMessage(u))?;
         let guid = db::guid(r.get(0))?;
-        crate::body::get(&**client, self.row.account, &guid).await
+        crate::body::get(&client, self.row.account, &guid).await
     }
 
     async fn store(
@@ -558,7 +548,7 @@ impl Mailbox for PgMailbox {
         // the account row first (every write's first lock), then the
         // mailbox row: one change at a time per mailbox
         lock_accounts(&tx, &[self.row.account]).await?;
-        tx.query_opt(
+        tx.cached_query_opt(
             "SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE",
             &[&self.row.id],
         )
@@ -569,7 +559,7 @@ impl Mailbox for PgMailbox {
         let cols = meta_columns(self.owner(), 2);
         let p = uids_param(uids);
         let rows = tx
-            .query(
+            .cached_query(
                 &format!(
                     "SELECT {cols} FROM messages x WHERE x.mailbox_id = $1 \
                      AND $2::text IS NOT NULL AND x.uid = ANY($3) ORDER BY x.uid"
@@ -624,7 +614,7 @@ impl Mailbox for PgMailbox {
                 &m.guid,
             ));
         }
-        tx.execute(
+        tx.cached_execute(
             "UPDATE messages x SET flags = u.flags, keywords = u.keywords::text[], \
              modseq = $2, state_crc = u.crc \
              FROM unnest($3::bigint[], $4::smallint[], $5::text[], $6::integer[]) \
@@ -650,7 +640,7 @@ impl Mailbox for PgMailbox {
                 } else {
                     "DELETE FROM seen WHERE mailbox_id = $1 AND viewer = $2 AND uid = $3"
                 };
-                tx.execute(sql, &[&self.row.id, &self.viewer, &u])
+                tx.cached_execute(sql, &[&self.row.id, &self.viewer, &u])
                     .await
                     .map_err(db)?;
             }
@@ -672,7 +662,7 @@ impl Mailbox for PgMailbox {
         let mut client = self.store.client().await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[self.row.account]).await?;
-        tx.query_opt(
+        tx.cached_query_opt(
             "SELECT 1 FROM mailboxes WHERE id = $1 FOR UPDATE",
             &[&self.row.id],
         )
@@ -682,7 +672,7 @@ impl Mailbox for PgMailbox {
         let rows = match uids {
             Some(u) => {
                 let p = uids_param(u);
-                tx.query(
+                tx.cached_query(
                     "SELECT uid, guid FROM messages WHERE mailbox_id = $1 AND (flags & 8) <> 0 \
                      AND uid = ANY($2) ORDER BY uid",
                     &[&self.row.id, &p],
@@ -690,7 +680,7 @@ impl Mailbox for PgMailbox {
                 .await
             }
             None => {
-                tx.query(
+                tx.cached_query(
                     "SELECT uid, guid FROM messages WHERE mailbox_id = $1 AND (flags & 8) <> 0 \
                      ORDER BY uid",
                     &[&self.row.id],
@@ -711,7 +701,7 @@ impl Mailbox for PgMailbox {
             .inner
             .feed
             .publish(self.row.id, ModSeq(modseq as u64));
-        crate::body::collect(&mut client, self.row.account, guids).await;
+        crate::body::collect(&client, self.row.account, guids).await;
         Ok(doomed.into_iter().map(uid).collect())
     }
 

@@ -32,6 +32,7 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use deadpool_postgres::Transaction;
 use mailroom_core::replication::{
     AccountState, Applied, ApplyBatch, ChangePosition, ChangeWatch, ChangedAccounts, MailboxHead,
     MailboxState, NamespaceOp, PendingSyncPoint, RecordsSince, ReplicaMessage, ReplicaRecord,
@@ -41,9 +42,9 @@ use mailroom_core::{
     Acl, Error, Flags, InternalDate, MailboxName, MailboxRef, MessageGuid, ModSeq, QuotaLimits,
     Replication, Result, Rights, SpecialUse, Uid, UidValidity,
 };
-use tokio_postgres::{GenericClient, IsolationLevel, Row, Transaction};
+use tokio_postgres::{IsolationLevel, Row};
 
-use crate::db::{self, db, is_unique_violation, uid, uid_validity};
+use crate::db::{self, Cached, db, is_unique_violation, uid, uid_validity};
 use crate::store::{
     ANNOUNCE, MailboxRow, PgStore, TOUCH, account_id, announce_namespace, lock_accounts, no_such,
     remove_mailbox,
@@ -78,13 +79,9 @@ fn record(row: &Row) -> Result<ReplicaRecord> {
 }
 
 /// The head of mailbox row `id` (its state CRC known), or `NoSuchMailbox`.
-async fn head<C: GenericClient + Sync>(
-    client: &C,
-    id: i64,
-    mailbox: &MailboxRef,
-) -> Result<MailboxHead> {
+async fn head<C: Cached>(client: &C, id: i64, mailbox: &MailboxRef) -> Result<MailboxHead> {
     let r = client
-        .query_opt(
+        .cached_query_opt(
             "SELECT uid_validity, uid_next, highest_modseq, messages, state_crc \
              FROM mailboxes WHERE id = $1",
             &[&id],
@@ -136,14 +133,14 @@ fn point_of(r: &Row, at: usize) -> Result<Option<SyncPoint>> {
 
 impl PgStore {
     /// The row of `mailbox` if it is the incarnation with `uid_validity`.
-    async fn incarnation<C: GenericClient + Sync>(
+    async fn incarnation<C: Cached>(
         &self,
         client: &C,
         mailbox: &MailboxRef,
         uv: UidValidity,
     ) -> Result<MailboxRow> {
         let r = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT m.id, m.account_id, m.uid_validity FROM mailboxes m \
                  JOIN accounts a ON a.id = m.account_id WHERE a.name = $1 AND m.name = $2",
                 &[&mailbox.owner, &mailbox.name.as_str()],
@@ -167,7 +164,7 @@ impl PgStore {
     pub(crate) async fn ensure_state_crc(&self, id: i64) -> Result<()> {
         let mut client = self.client().await?;
         let unknown = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT 1 FROM mailboxes WHERE id = $1 AND state_crc IS NULL",
                 &[&id],
             )
@@ -179,7 +176,7 @@ impl PgStore {
         }
         let tx = client.transaction().await.map_err(db)?;
         let still = tx
-            .query_opt(
+            .cached_query_opt(
                 "SELECT state_crc IS NULL FROM mailboxes WHERE id = $1 FOR UPDATE",
                 &[&id],
             )
@@ -190,7 +187,7 @@ impl PgStore {
             return Ok(());
         }
         let rows = tx
-            .query(
+            .cached_query(
                 "SELECT uid, modseq, flags, keywords, internal_date, date_offset, size, guid \
                  FROM messages WHERE mailbox_id = $1 AND state_crc IS NULL",
                 &[&id],
@@ -216,7 +213,7 @@ impl PgStore {
                 &db::guid(r.try_get(7).map_err(db)?)?,
             ));
         }
-        tx.execute(
+        tx.cached_execute(
             "UPDATE messages x SET state_crc = u.crc \
              FROM unnest($2::bigint[], $3::integer[]) AS u(uid, crc) \
              WHERE x.mailbox_id = $1 AND x.uid = u.uid",
@@ -224,7 +221,7 @@ impl PgStore {
         )
         .await
         .map_err(db)?;
-        tx.execute(
+        tx.cached_execute(
             "UPDATE mailboxes SET state_crc = \
              (SELECT coalesce(bit_xor(state_crc), 0) FROM messages WHERE mailbox_id = $1), \
              messages = (SELECT count(*) FROM messages WHERE mailbox_id = $1) WHERE id = $1",
@@ -246,7 +243,7 @@ impl PgStore {
     async fn ensure_account_crcs(&self, account: i64) -> Result<()> {
         let client = self.client().await?;
         let ids: Vec<i64> = client
-            .query(
+            .cached_query(
                 "SELECT id FROM mailboxes WHERE account_id = $1 AND state_crc IS NULL",
                 &[&account],
             )
@@ -284,7 +281,7 @@ impl PgStore {
         pending: Option<PendingSyncPoint>,
     ) -> Result<()> {
         let client = self.client().await?;
-        let row = self.incarnation(&**client, mailbox, uv).await?;
+        let row = self.incarnation(&client, mailbox, uv).await?;
         let uvi = i64::from(uv.0);
         match (point, pending) {
             (Some(p), _) => {
@@ -294,7 +291,7 @@ impl PgStore {
                     p.namespace.map(i64::from),
                 );
                 client
-                    .execute(
+                    .cached_execute(
                         "INSERT INTO sync_points (mailbox_id, uid_validity, point_uid_next, \
                          point_highest_modseq, point_namespace) VALUES ($1, $2, $3, $4, $5) \
                          ON CONFLICT (mailbox_id) DO UPDATE SET uid_validity = EXCLUDED.uid_validity, \
@@ -315,7 +312,7 @@ impl PgStore {
             (None, Some(p)) => {
                 let h = &p.head;
                 client
-                    .execute(
+                    .cached_execute(
                         "INSERT INTO sync_points (mailbox_id, uid_validity, pending_uid_next, \
                          pending_highest_modseq, pending_messages, pending_state_crc, \
                          pending_namespace) VALUES ($1, $2, $3, $4, $5, $6, $7) \
@@ -395,7 +392,7 @@ impl Replication for PgStore {
     async fn accounts(&self) -> Result<Vec<String>> {
         let client = self.client().await?;
         let mut users: Vec<String> = client
-            .query("SELECT name FROM accounts", &[])
+            .cached_query("SELECT name FROM accounts", &[])
             .await
             .map_err(db)?
             .iter()
@@ -427,7 +424,7 @@ impl Replication for PgStore {
         let client = self.client().await?;
         let since = i64_of(since.0);
         let r = client
-            .query_one(
+            .cached_query_one(
                 "SELECT least(pg_snapshot_xmax(q.s)::text::bigint, \
                    (SELECT min(x::text::bigint) FROM pg_snapshot_xip(q.s) x \
                     WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
@@ -453,7 +450,7 @@ impl Replication for PgStore {
     async fn account_state(&self, user: &str) -> Result<Option<AccountState>> {
         let mut client = self.client().await?;
         let Some(account) = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT id, limit_bytes, limit_messages FROM accounts WHERE name = $1",
                 &[&user],
             )
@@ -470,7 +467,7 @@ impl Replication for PgStore {
         self.ensure_account_crcs(account_id).await?;
         let tx = Self::snapshot_tx(&mut client).await?;
         let rows = tx
-            .query(
+            .cached_query(
                 "SELECT m.uid_validity, m.uid_next, m.highest_modseq, m.messages, m.state_crc, \
                  m.id, m.name, m.special_use, m.object_id, \
                  s.point_uid_next, s.point_highest_modseq, s.point_namespace, s.uid_validity \
@@ -481,7 +478,7 @@ impl Replication for PgStore {
             .await
             .map_err(db)?;
         let acl_rows = tx
-            .query(
+            .cached_query(
                 "SELECT acl.mailbox_id, acl.identifier, acl.rights FROM acl \
                  JOIN mailboxes m ON m.id = acl.mailbox_id WHERE m.account_id = $1",
                 &[&account_id],
@@ -489,7 +486,7 @@ impl Replication for PgStore {
             .await
             .map_err(db)?;
         let subscription_rows = tx
-            .query(
+            .cached_query(
                 "SELECT name FROM subscriptions WHERE account = $1",
                 &[&user],
             )
@@ -547,17 +544,17 @@ impl Replication for PgStore {
         limit: usize,
     ) -> Result<RecordsSince> {
         let mut client = self.client().await?;
-        let row = self.incarnation(&**client, mailbox, uid_validity).await?;
+        let row = self.incarnation(&client, mailbox, uid_validity).await?;
         self.ensure_state_crc(row.id).await?;
         let tx = Self::snapshot_tx(&mut client).await?;
-        let head = head(&*tx, row.id, mailbox).await?;
+        let head = head(&tx, row.id, mailbox).await?;
         if head.uid_validity != uid_validity {
             return Err(no_such(mailbox));
         }
         let since = i64_of(since.0);
         let take = i64::try_from(limit.max(1)).unwrap_or(i64::MAX - 1) + 1;
         let rows = tx
-            .query(
+            .cached_query(
                 &format!(
                     "SELECT {RECORD_COLUMNS} FROM messages x WHERE x.mailbox_id = $1 \
                      AND x.modseq > $2 AND x.uid > $3 ORDER BY x.uid LIMIT $4"
@@ -572,7 +569,7 @@ impl Replication for PgStore {
         let expunged = if more {
             Vec::new()
         } else {
-            tx.query(
+            tx.cached_query(
                 "SELECT uid, modseq FROM expunged WHERE mailbox_id = $1 AND modseq > $2 \
                  ORDER BY uid",
                 &[&row.id, &since],
@@ -600,10 +597,10 @@ impl Replication for PgStore {
         uids: &[Uid],
     ) -> Result<Vec<ReplicaRecord>> {
         let client = self.client().await?;
-        let row = self.incarnation(&**client, mailbox, uid_validity).await?;
+        let row = self.incarnation(&client, mailbox, uid_validity).await?;
         let p = db::uids_param(uids);
         client
-            .query(
+            .cached_query(
                 &format!(
                     "SELECT {RECORD_COLUMNS} FROM messages x WHERE x.mailbox_id = $1 \
                      AND x.uid = ANY($2) ORDER BY x.uid"
@@ -626,12 +623,12 @@ impl Replication for PgStore {
         uid_validity: UidValidity,
     ) -> Result<(MailboxHead, Vec<(Uid, u32)>)> {
         let mut client = self.client().await?;
-        let row = self.incarnation(&**client, mailbox, uid_validity).await?;
+        let row = self.incarnation(&client, mailbox, uid_validity).await?;
         self.ensure_state_crc(row.id).await?;
         let tx = Self::snapshot_tx(&mut client).await?;
-        let head = head(&*tx, row.id, mailbox).await?;
+        let head = head(&tx, row.id, mailbox).await?;
         let rows = tx
-            .query(
+            .cached_query(
                 "SELECT x.uid, x.modseq, x.flags, x.keywords, x.internal_date, x.date_offset, \
                  x.size, x.guid, NULL::bigint, '{}'::text[] FROM messages x \
                  WHERE x.mailbox_id = $1 ORDER BY x.uid",
@@ -667,10 +664,10 @@ impl Replication for PgStore {
         uids: &[Uid],
     ) -> Result<Vec<(Uid, Bytes)>> {
         let client = self.client().await?;
-        let row = self.incarnation(&**client, mailbox, uid_validity).await?;
+        let row = self.incarnation(&client, mailbox, uid_validity).await?;
         let p = db::uids_param(uids);
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT uid, guid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2)",
                 &[&row.id, &p],
             )
@@ -683,7 +680,7 @@ impl Replication for PgStore {
         let mut out = Vec::with_capacity(guids.len());
         for u in uids {
             if let Some(g) = guids.get(u) {
-                out.push((*u, crate::body::get(&**client, row.account, g).await?));
+                out.push((*u, crate::body::get(&client, row.account, g).await?));
             }
         }
         Ok(out)
@@ -696,7 +693,7 @@ impl Replication for PgStore {
         lock_accounts(&tx, &[account]).await?;
         // A replica's account is the primary's: no default mailboxes are
         // added behind replication's back.
-        tx.execute(
+        tx.cached_execute(
             "UPDATE accounts SET initialised = true WHERE id = $1 AND NOT initialised",
             &[&account],
         )
@@ -715,7 +712,7 @@ impl Replication for PgStore {
                 let su = special_use.map(SpecialUse::as_str);
                 let object: Option<&[u8]> = mailbox_id.as_ref().map(|m| &m.0[..]);
                 let made = tx
-                    .query_opt(
+                    .cached_query_opt(
                         "INSERT INTO mailboxes (account_id, name, uid_validity, special_use, \
                          object_id) VALUES ($1, $2, $3, $4, $5) \
                          ON CONFLICT (account_id, name) DO NOTHING RETURNING id",
@@ -728,7 +725,7 @@ impl Replication for PgStore {
                 }
                 // This store's own UIDVALIDITYs (after a promotion) stay
                 // above every replicated one.
-                tx.execute(
+                tx.cached_execute(
                     "SELECT setval('uid_validity_seq', $1) \
                      WHERE $1 > (SELECT last_value FROM uid_validity_seq)",
                     &[&uv],
@@ -737,12 +734,12 @@ impl Replication for PgStore {
                 .map_err(db)?;
             }
             NamespaceOp::Delete { name } => {
-                let row = self.row(&*tx, &mailbox_of(&name)).await?;
+                let row = self.row(&tx, &mailbox_of(&name)).await?;
                 gone = Some((row, remove_mailbox(&tx, row.id, row.account).await?));
             }
             NamespaceOp::Rename { from, to } => {
                 let r = tx
-                    .execute(
+                    .cached_execute(
                         "UPDATE mailboxes SET name = $3 WHERE account_id = $1 AND name = $2",
                         &[&account, &from.as_str(), &to.as_str()],
                     )
@@ -765,7 +762,7 @@ impl Replication for PgStore {
                 let su = special_use.map(SpecialUse::as_str);
                 let object: Option<&[u8]> = mailbox_id.as_ref().map(|m| &m.0[..]);
                 let id: i64 = tx
-                    .query_opt(
+                    .cached_query_opt(
                         "UPDATE mailboxes SET special_use = $3, \
                          object_id = coalesce($4, object_id) \
                          WHERE account_id = $1 AND name = $2 RETURNING id",
@@ -775,7 +772,7 @@ impl Replication for PgStore {
                     .map_err(db)?
                     .ok_or_else(|| no_such(&mailbox_of(&name)))?
                     .get(0);
-                tx.execute("DELETE FROM acl WHERE mailbox_id = $1", &[&id])
+                tx.cached_execute("DELETE FROM acl WHERE mailbox_id = $1", &[&id])
                     .await
                     .map_err(db)?;
                 let (ids, rights): (Vec<&str>, Vec<String>) = acl
@@ -784,7 +781,7 @@ impl Replication for PgStore {
                     .filter(|(_, r)| !r.is_empty())
                     .map(|(i, r)| (i.as_str(), r.to_string()))
                     .unzip();
-                tx.execute(
+                tx.cached_execute(
                     "INSERT INTO acl (mailbox_id, identifier, rights) \
                      SELECT $1, i, r FROM unnest($2::text[], $3::text[]) AS t(i, r)",
                     &[&id, &ids, &rights],
@@ -793,11 +790,11 @@ impl Replication for PgStore {
                 .map_err(db)?;
             }
             NamespaceOp::SetSubscriptions(names) => {
-                tx.execute("DELETE FROM subscriptions WHERE account = $1", &[&user])
+                tx.cached_execute("DELETE FROM subscriptions WHERE account = $1", &[&user])
                     .await
                     .map_err(db)?;
                 let names: Vec<&str> = names.iter().map(MailboxName::as_str).collect();
-                tx.execute(
+                tx.cached_execute(
                     "INSERT INTO subscriptions (account, name) \
                      SELECT $1, n FROM unnest($2::text[]) n ON CONFLICT DO NOTHING",
                     &[&user, &names],
@@ -808,7 +805,7 @@ impl Replication for PgStore {
             NamespaceOp::SetQuota(limits) => {
                 let b = limits.storage_bytes.map(i64_of);
                 let m = limits.messages.map(i64_of);
-                tx.execute(
+                tx.cached_execute(
                     "UPDATE accounts SET limit_bytes = $2, limit_messages = $3 WHERE id = $1",
                     &[&account, &b, &m],
                 )
@@ -821,7 +818,7 @@ impl Replication for PgStore {
         tx.commit().await.map_err(db)?;
         if let Some((row, guids)) = gone {
             self.inner.feed.remove(row.id);
-            crate::body::collect(&mut client, row.account, guids).await;
+            crate::body::collect(&client, row.account, guids).await;
         }
         self.inner.feed.namespace_changed(user);
         Ok(())
@@ -833,9 +830,9 @@ impl Replication for PgStore {
         uid_validity: UidValidity,
     ) -> Result<Option<SyncPoint>> {
         let client = self.client().await?;
-        let row = self.incarnation(&**client, mailbox, uid_validity).await?;
+        let row = self.incarnation(&client, mailbox, uid_validity).await?;
         let r = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT point_uid_next, point_highest_modseq, point_namespace FROM sync_points \
                  WHERE mailbox_id = $1 AND uid_validity = $2",
                 &[&row.id, &i64::from(uid_validity.0)],
@@ -864,9 +861,9 @@ impl Replication for PgStore {
         uid_validity: UidValidity,
     ) -> Result<Option<PendingSyncPoint>> {
         let client = self.client().await?;
-        let row = self.incarnation(&**client, mailbox, uid_validity).await?;
+        let row = self.incarnation(&client, mailbox, uid_validity).await?;
         let r = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT pending_uid_next, pending_highest_modseq, pending_messages, \
                  pending_state_crc, pending_namespace FROM sync_points \
                  WHERE mailbox_id = $1 AND uid_validity = $2 AND pending_uid_next IS NOT NULL",
@@ -919,12 +916,12 @@ impl Replication for PgStore {
             }
         }
         let mut client = self.client().await?;
-        let row = self.incarnation(&**client, mailbox, uid_validity).await?;
+        let row = self.incarnation(&client, mailbox, uid_validity).await?;
         self.ensure_state_crc(row.id).await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[row.account]).await?;
         let before = tx
-            .query_opt(
+            .cached_query_opt(
                 "SELECT uid_validity, uid_next, highest_modseq FROM mailboxes \
                  WHERE id = $1 FOR UPDATE",
                 &[&row.id],
@@ -957,7 +954,7 @@ impl Replication for PgStore {
             wanted.max(top_modseq)
         } else {
             let held: i64 = tx
-                .query_one(
+                .cached_query_one(
                     "SELECT greatest((SELECT max(modseq) FROM messages WHERE mailbox_id = $1), \
                      (SELECT max(modseq) FROM expunged WHERE mailbox_id = $1), 0)",
                     &[&row.id],
@@ -973,7 +970,7 @@ impl Replication for PgStore {
             || expunged_top.is_some_and(|m| m <= highest_before)
             || highest < highest_before;
         let r = tx
-            .query_one(
+            .cached_query_one(
                 "UPDATE mailboxes SET uid_next = $2, highest_modseq = $3, \
                  generation = generation + $4 WHERE id = $1 \
                  RETURNING uid_validity, uid_next, highest_modseq, messages, state_crc, \
@@ -987,7 +984,7 @@ impl Replication for PgStore {
         self.inner.feed.publish(row.id, head.highest_modseq);
         let mut freed = freed;
         freed.extend(freed_by_expunge);
-        crate::body::collect(&mut client, row.account, freed).await;
+        crate::body::collect(&client, row.account, freed).await;
         Ok(Applied { head, missing })
     }
 }
@@ -1009,7 +1006,7 @@ async fn apply_rows(
     }
     let asked: Vec<i64> = messages.iter().map(|m| i64::from(m.record.uid.0)).collect();
     let held: HashMap<i64, Vec<u8>> = tx
-        .query(
+        .cached_query(
             "SELECT uid, guid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2)",
             &[&row.id, &asked],
         )
@@ -1045,7 +1042,7 @@ async fn apply_rows(
         return Ok((cols, missing, Vec::new()));
     }
     let replaced = tx
-        .query(
+        .cached_query(
             "WITH gone AS (DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2) \
              RETURNING guid, size) \
              SELECT count(*), coalesce(sum(size), 0)::bigint, \
@@ -1058,7 +1055,7 @@ async fn apply_rows(
         .first()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .unwrap_or_default();
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO messages (mailbox_id, account_id, uid, modseq, flags, keywords, \
          internal_date, date_offset, size, guid, save_date, state_crc) \
          SELECT $1, $2, u.uid, u.modseq, u.flags, u.keywords::text[], u.date, u.offset_, \
@@ -1085,19 +1082,19 @@ async fn apply_rows(
     .map_err(db)?;
     // a UID written again is not expunged any more; its viewers' \Seen
     // are the primary's
-    tx.execute(
+    tx.cached_execute(
         "DELETE FROM expunged WHERE mailbox_id = $1 AND uid = ANY($2)",
         &[&row.id, &cols.uid],
     )
     .await
     .map_err(db)?;
-    tx.execute(
+    tx.cached_execute(
         "DELETE FROM seen WHERE mailbox_id = $1 AND uid = ANY($2)",
         &[&row.id, &cols.uid],
     )
     .await
     .map_err(db)?;
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO seen (mailbox_id, viewer, uid) \
          SELECT $1, v, u FROM unnest($2::text[], $3::bigint[]) AS t(v, u) ON CONFLICT DO NOTHING",
         &[&row.id, &cols.seen_viewer, &cols.seen_uid],
@@ -1106,7 +1103,7 @@ async fn apply_rows(
     .map_err(db)?;
     let new_bytes: i64 = cols.size.iter().sum();
     let new_count = cols.uid.len() as i64;
-    tx.execute(
+    tx.cached_execute(
         &format!(
             "UPDATE accounts SET used_bytes = used_bytes + $2, \
              used_messages = used_messages + $3, {TOUCH} WHERE id = $1 RETURNING {ANNOUNCE}"
@@ -1136,7 +1133,7 @@ async fn expunge_rows(
     let uids: Vec<i64> = expunged.iter().map(|(u, _)| i64::from(u.0)).collect();
     let modseqs: Vec<i64> = expunged.iter().map(|(_, m)| i64_of(m.0)).collect();
     let r = tx
-        .query_one(
+        .cached_query_one(
             "WITH gone AS (DELETE FROM messages WHERE mailbox_id = $1 AND uid = ANY($2) \
              RETURNING uid, size, guid), \
              ins AS (INSERT INTO expunged (mailbox_id, uid, modseq) \
@@ -1158,13 +1155,13 @@ async fn expunge_rows(
     if count == 0 {
         return Ok((None, Vec::new()));
     }
-    tx.execute(
+    tx.cached_execute(
         "DELETE FROM seen WHERE mailbox_id = $1 AND uid = ANY($2)",
         &[&row.id, &gone],
     )
     .await
     .map_err(db)?;
-    tx.execute(
+    tx.cached_execute(
         "UPDATE accounts SET used_bytes = used_bytes - $2, used_messages = used_messages - $3 \
          WHERE id = $1",
         &[&row.account, &bytes, &count],

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Transaction};
 use mailroom_core::access::{MAX_SHARED_MAILBOXES, identifier_applies};
 use mailroom_core::mailbox::DEFAULT_MAILBOXES;
 use mailroom_core::maildrop::{MaildropLock, in_use};
@@ -13,9 +13,10 @@ use mailroom_core::{
     MailboxRef, MailboxStatus, MessageGuid, ModSeq, NamespaceWatch, NewMessage, Quota, QuotaLimits,
     QuotaUsage, Result, Rights, SpecialUse, Storage,
 };
-use tokio_postgres::{NoTls, Transaction};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::Type;
 
-use crate::db::{self, db, is_unique_violation, uid, uid_validity};
+use crate::db::{self, Cached, db, is_unique_violation, uid, uid_validity};
 use crate::feed::{self, Feed};
 use crate::mailbox::PgMailbox;
 use crate::{PgOptions, PgStoreError, body, schema};
@@ -123,13 +124,13 @@ impl PgStore {
     }
 
     /// The mailbox row of `mailbox`, or `NoSuchMailbox`.
-    pub(crate) async fn row<C: tokio_postgres::GenericClient + Sync>(
+    pub(crate) async fn row<C: Cached>(
         &self,
         client: &C,
         mailbox: &MailboxRef,
     ) -> Result<MailboxRow> {
         client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT m.id, m.account_id, m.object_id FROM mailboxes m \
                  JOIN accounts a ON a.id = m.account_id WHERE a.name = $1 AND m.name = $2",
                 &[&mailbox.owner, &mailbox.name.as_str()],
@@ -191,14 +192,14 @@ pub(crate) fn no_such(mailbox: &MailboxRef) -> Error {
 /// The account row of `user`, made if missing.
 pub(crate) async fn account_id(tx: &Transaction<'_>, user: &str) -> Result<i64> {
     if let Some(r) = tx
-        .query_opt("SELECT id FROM accounts WHERE name = $1", &[&user])
+        .cached_query_opt("SELECT id FROM accounts WHERE name = $1", &[&user])
         .await
         .map_err(db)?
     {
         return Ok(r.get(0));
     }
     let r = tx
-        .query_one(
+        .cached_query_one(
             "INSERT INTO accounts (name) VALUES ($1) \
              ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING id",
             &[&user],
@@ -216,7 +217,7 @@ pub(crate) async fn insert_mailbox(
     special_use: Option<SpecialUse>,
 ) -> Result<i64> {
     let su = special_use.map(SpecialUse::as_str);
-    tx.query_opt(
+    tx.cached_query_opt(
         "INSERT INTO mailboxes (account_id, name, uid_validity, special_use) \
          VALUES ($1, $2, nextval('uid_validity_seq'), $3) \
          ON CONFLICT (account_id, name) DO NOTHING RETURNING id",
@@ -242,7 +243,7 @@ pub(crate) const ANNOUNCE: &str = "pg_notify('mailroom', 'cp ' || changed_xid)";
 /// position); returns the usage after.
 async fn charge(tx: &Transaction<'_>, account: i64, bytes: i64, messages: i64) -> Result<Usage> {
     let r = tx
-        .query_one(
+        .cached_query_one(
             &format!(
                 "UPDATE accounts SET used_bytes = used_bytes + $2, \
                  used_messages = used_messages + $3, {TOUCH} \
@@ -267,7 +268,7 @@ pub(crate) async fn remove_mailbox(
     account: i64,
 ) -> Result<Vec<Vec<u8>>> {
     let r = tx
-        .query_one(
+        .cached_query_one(
             "SELECT count(*), coalesce(sum(size), 0)::bigint, \
              coalesce(array_agg(DISTINCT guid) FILTER (WHERE guid IS NOT NULL), '{}') \
              FROM messages WHERE mailbox_id = $1",
@@ -277,7 +278,7 @@ pub(crate) async fn remove_mailbox(
         .map_err(db)?;
     let (count, bytes, guids): (i64, i64, Vec<Vec<u8>>) = (r.get(0), r.get(1), r.get(2));
     let gone = tx
-        .execute(
+        .cached_execute(
             "DELETE FROM mailboxes WHERE id = $1 RETURNING \
              pg_notify('mailroom', account_id || ' ' || id || ' 0')",
             &[&id],
@@ -294,7 +295,7 @@ pub(crate) async fn remove_mailbox(
 /// Announces a change of `user`'s namespace to every frontend, this one
 /// included: the notification is sent when `tx` commits, not before.
 pub(crate) async fn announce_namespace(tx: &Transaction<'_>, user: &str) -> Result<()> {
-    tx.execute(
+    tx.cached_execute(
         "SELECT pg_notify('mailroom', $1::text || $2::text)",
         &[&crate::feed::NAMESPACE_PREFIX, &user],
     )
@@ -311,7 +312,7 @@ pub(crate) async fn lock_accounts(tx: &Transaction<'_>, accounts: &[i64]) -> Res
     let mut ids = accounts.to_vec();
     ids.sort_unstable();
     ids.dedup();
-    tx.execute(
+    tx.cached_execute(
         &format!(
             "WITH l AS (SELECT id FROM accounts WHERE id = ANY($1) ORDER BY id FOR UPDATE) \
              UPDATE accounts a SET {TOUCH} FROM l WHERE a.id = l.id RETURNING {ANNOUNCE}"
@@ -332,7 +333,7 @@ pub(crate) fn within(limits: &QuotaLimits, bytes: i64, messages: i64) -> bool {
 /// announces the change; returns (first UID, modseq, UIDVALIDITY).
 pub(crate) async fn bump(tx: &Transaction<'_>, id: i64, n: i64) -> Result<(i64, i64, i64)> {
     let r = tx
-        .query_opt(
+        .cached_query_opt(
             "UPDATE mailboxes SET uid_next = uid_next + $2, highest_modseq = highest_modseq + 1 \
              WHERE id = $1 RETURNING uid_next - $2, highest_modseq, uid_validity, \
              pg_notify('mailroom', account_id || ' ' || id || ' ' || highest_modseq)",
@@ -365,7 +366,7 @@ pub(crate) async fn insert_message(
     let keywords: Vec<&str> = flags.keywords().collect();
     let g: &[u8] = &guid.0;
     let crc = db::record_crc(uid, modseq, flags, date, size, guid);
-    tx.execute(
+    tx.cached_execute(
         "INSERT INTO messages (mailbox_id, uid, modseq, flags, keywords, internal_date, \
          date_offset, size, account_id, guid, save_date, state_crc) \
          VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10, extract(epoch FROM now())::bigint, $11)",
@@ -413,7 +414,7 @@ impl PgStore {
             return Ok(Vec::new());
         }
         let mut client = self.client().await?;
-        let row = self.row(&**client, mailbox).await?;
+        let row = self.row(&client, mailbox).await?;
         let tx = client.transaction().await.map_err(db)?;
         let total: i64 = messages.iter().map(|m| m.content.len() as i64).sum();
         let usage = charge(&tx, row.account, total, messages.len() as i64).await?;
@@ -507,7 +508,9 @@ impl Drop for MaildropGuard {
             handle.spawn(async move {
                 let slot = store.inner.lock_conn.lock().await;
                 if let Some(c) = slot.as_ref()
-                    && let Err(e) = c.execute("SELECT pg_advisory_unlock($1)", &[&key]).await
+                    && let Err(e) = c
+                        .query_typed("SELECT pg_advisory_unlock($1)", &[(&key, Type::INT8)])
+                        .await
                 {
                     tracing::warn!(error = %e, "maildrop unlock failed");
                 }
@@ -521,7 +524,7 @@ impl Storage for PgStore {
     async fn ensure_account(&self, user: &str) -> Result<()> {
         let mut client = self.client().await?;
         let done = client
-            .query_opt("SELECT initialised FROM accounts WHERE name = $1", &[&user])
+            .cached_query_opt("SELECT initialised FROM accounts WHERE name = $1", &[&user])
             .await
             .map_err(db)?
             .is_some_and(|r| r.get::<_, bool>(0));
@@ -531,7 +534,7 @@ impl Storage for PgStore {
         let tx = client.transaction().await.map_err(db)?;
         let account = account_id(&tx, user).await?;
         let r = tx
-            .query_one(
+            .cached_query_one(
                 "SELECT initialised FROM accounts WHERE id = $1 FOR UPDATE",
                 &[&account],
             )
@@ -546,14 +549,14 @@ impl Storage for PgStore {
                 Ok(_) | Err(Error::MailboxExists(_)) => {}
                 Err(e) => return Err(e),
             }
-            tx.execute(
+            tx.cached_execute(
                 "INSERT INTO subscriptions (account, name) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&user, &name.as_str()],
             )
             .await
             .map_err(db)?;
         }
-        tx.execute(
+        tx.cached_execute(
             &format!(
                 "UPDATE accounts SET initialised = true, {TOUCH} WHERE id = $1 RETURNING {ANNOUNCE}"
             ),
@@ -571,7 +574,7 @@ impl Storage for PgStore {
     async fn list(&self, owner: &str) -> Result<Vec<MailboxInfo>> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT m.name, m.special_use FROM mailboxes m JOIN accounts a \
                  ON a.id = m.account_id WHERE a.name = $1",
                 &[&owner],
@@ -606,7 +609,7 @@ impl Storage for PgStore {
             return Err(Error::Cannot("INBOX cannot be deleted"));
         }
         let mut client = self.client().await?;
-        let row = self.row(&**client, mailbox).await?;
+        let row = self.row(&client, mailbox).await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[row.account]).await?;
         let guids = remove_mailbox(&tx, row.id, row.account)
@@ -619,20 +622,20 @@ impl Storage for PgStore {
         tx.commit().await.map_err(db)?;
         self.inner.feed.remove(row.id);
         self.inner.feed.namespace_changed(&mailbox.owner);
-        body::collect(&mut client, row.account, guids).await;
+        body::collect(&client, row.account, guids).await;
         tracing::debug!(%mailbox, "mailbox deleted");
         Ok(())
     }
 
     async fn rename(&self, from: &MailboxRef, to: &MailboxName) -> Result<()> {
         let mut client = self.client().await?;
-        let row = self.row(&**client, from).await?;
+        let row = self.row(&client, from).await?;
         let tx = client.transaction().await.map_err(db)?;
         if from.name.is_inbox() {
             lock_accounts(&tx, &[row.account]).await?;
             let new_id = insert_mailbox(&tx, row.account, to, None).await?;
             // the new mailbox takes INBOX's numbers, messages and seen state
-            tx.execute(
+            tx.cached_execute(
                 "UPDATE mailboxes n SET uid_next = o.uid_next, highest_modseq = o.highest_modseq, \
                  recent_from = o.recent_from FROM mailboxes o WHERE n.id = $1 AND o.id = $2",
                 &[&new_id, &row.id],
@@ -640,13 +643,13 @@ impl Storage for PgStore {
             .await
             .map_err(db)?;
             let moved = tx
-                .query(
+                .cached_query(
                     "UPDATE messages SET mailbox_id = $1 WHERE mailbox_id = $2 RETURNING uid",
                     &[&new_id, &row.id],
                 )
                 .await
                 .map_err(db)?;
-            tx.execute(
+            tx.cached_execute(
                 "UPDATE seen SET mailbox_id = $1 WHERE mailbox_id = $2",
                 &[&new_id, &row.id],
             )
@@ -655,7 +658,7 @@ impl Storage for PgStore {
             if !moved.is_empty() {
                 let (_, modseq, _) = bump(&tx, row.id, 0).await?;
                 let uids: Vec<i64> = moved.iter().map(|r| r.get(0)).collect();
-                tx.execute(
+                tx.cached_execute(
                     "INSERT INTO expunged (mailbox_id, uid, modseq) \
                      SELECT $1, u, $3 FROM unnest($2::bigint[]) u \
                      ON CONFLICT (mailbox_id, uid) DO UPDATE SET modseq = EXCLUDED.modseq",
@@ -673,7 +676,7 @@ impl Storage for PgStore {
         } else {
             lock_accounts(&tx, &[row.account]).await?;
             let r = tx
-                .execute(
+                .cached_execute(
                     "UPDATE mailboxes SET name = $2 WHERE id = $1",
                     &[&row.id, &to.as_str()],
                 )
@@ -699,11 +702,11 @@ impl Storage for PgStore {
         special_use: Option<SpecialUse>,
     ) -> Result<()> {
         let mut client = self.client().await?;
-        let row = self.row(&**client, mailbox).await?;
+        let row = self.row(&client, mailbox).await?;
         let su = special_use.map(SpecialUse::as_str);
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[row.account]).await?;
-        tx.execute(
+        tx.cached_execute(
             "UPDATE mailboxes SET special_use = $2 WHERE id = $1",
             &[&row.id, &su],
         )
@@ -744,7 +747,7 @@ impl Storage for PgStore {
         }
         let client = self.client().await?;
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT m.id, m.highest_modseq \
                  FROM unnest($1::text[], $2::text[], $3::bigint[]) AS q(owner, name, seen) \
                  JOIN accounts a ON a.name = q.owner \
@@ -766,7 +769,7 @@ impl Storage for PgStore {
     async fn subscriptions(&self, user: &str) -> Result<Vec<MailboxName>> {
         let client = self.client().await?;
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT name FROM subscriptions WHERE account = $1",
                 &[&user],
             )
@@ -783,13 +786,13 @@ impl Storage for PgStore {
             "DELETE FROM subscriptions WHERE account = $1 AND name = $2"
         };
         let tx = client.transaction().await.map_err(db)?;
-        tx.execute(
+        tx.cached_execute(
             &format!("UPDATE accounts SET {TOUCH} WHERE name = $1 RETURNING {ANNOUNCE}"),
             &[&user],
         )
         .await
         .map_err(db)?;
-        tx.execute(sql, &[&user, &name.as_str()])
+        tx.cached_execute(sql, &[&user, &name.as_str()])
             .await
             .map_err(db)?;
         announce_namespace(&tx, user).await?;
@@ -802,7 +805,7 @@ impl Storage for PgStore {
         let client = self.client().await?;
         let limit = MAX_SHARED_MAILBOXES as i64;
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT DISTINCT a.name, m.name FROM acl JOIN mailboxes m ON m.id = acl.mailbox_id \
                  JOIN accounts a ON a.id = m.account_id \
                  WHERE acl.identifier IN ($1, $2) AND a.name <> $1 LIMIT $3",
@@ -823,9 +826,9 @@ impl Storage for PgStore {
 
     async fn acl(&self, mailbox: &MailboxRef) -> Result<Acl> {
         let client = self.client().await?;
-        let row = self.row(&**client, mailbox).await?;
+        let row = self.row(&client, mailbox).await?;
         let rows = client
-            .query(
+            .cached_query(
                 "SELECT identifier, rights FROM acl WHERE mailbox_id = $1 ORDER BY identifier",
                 &[&row.id],
             )
@@ -847,12 +850,12 @@ impl Storage for PgStore {
         rights: Option<Rights>,
     ) -> Result<()> {
         let mut client = self.client().await?;
-        let row = self.row(&**client, mailbox).await?;
+        let row = self.row(&client, mailbox).await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[row.account]).await?;
         match rights.filter(|r| !r.is_empty()) {
             Some(r) => {
-                tx.execute(
+                tx.cached_execute(
                         "INSERT INTO acl (mailbox_id, identifier, rights) VALUES ($1, $2, $3) \
                          ON CONFLICT (mailbox_id, identifier) DO UPDATE SET rights = EXCLUDED.rights",
                         &[&row.id, &identifier, &r.to_string()],
@@ -861,7 +864,7 @@ impl Storage for PgStore {
                     .map_err(db)?;
             }
             None => {
-                tx.execute(
+                tx.cached_execute(
                     "DELETE FROM acl WHERE mailbox_id = $1 AND identifier = $2",
                     &[&row.id, &identifier],
                 )
@@ -875,7 +878,7 @@ impl Storage for PgStore {
 
     async fn status(&self, mailbox: &MailboxRef, viewer: &str) -> Result<MailboxStatus> {
         let client = self.client().await?;
-        let row = self.row(&**client, mailbox).await?;
+        let row = self.row(&client, mailbox).await?;
         crate::mailbox::status(&client, row.id, viewer == mailbox.owner, viewer)
             .await?
             .ok_or_else(|| no_such(mailbox))
@@ -883,9 +886,9 @@ impl Storage for PgStore {
 
     async fn open(&self, mailbox: &MailboxRef, viewer: &str) -> Result<Arc<dyn Mailbox>> {
         let client = self.client().await?;
-        let row = self.row(&**client, mailbox).await?;
+        let row = self.row(&client, mailbox).await?;
         let highest: i64 = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT highest_modseq FROM mailboxes WHERE id = $1",
                 &[&row.id],
             )
@@ -929,10 +932,11 @@ impl Storage for PgStore {
         let mut slot = self.inner.lock_conn.lock().await;
         let client = self.lock_client(&mut slot).await?;
         let got: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+            .query_typed("SELECT pg_try_advisory_lock($1)", &[(&key, Type::INT8)])
             .await
             .map_err(db)?
-            .get(0);
+            .first()
+            .is_some_and(|r| r.get::<_, bool>(0));
         drop(slot);
         if !got {
             return Err(in_use());
@@ -966,7 +970,7 @@ impl Quota for PgStore {
     async fn usage(&self, root: &str) -> Result<QuotaUsage> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT used_bytes, used_messages, limit_bytes, limit_messages \
                  FROM accounts WHERE name = $1",
                 &[&root],
@@ -995,7 +999,7 @@ impl Quota for PgStore {
     async fn limits(&self, root: &str) -> Result<QuotaLimits> {
         let client = self.client().await?;
         let row = client
-            .query_opt(
+            .cached_query_opt(
                 "SELECT limit_bytes, limit_messages FROM accounts WHERE name = $1",
                 &[&root],
             )
@@ -1019,7 +1023,7 @@ impl Quota for PgStore {
         let m = limits
             .messages
             .map(|v| i64::try_from(v).unwrap_or(i64::MAX));
-        tx.execute(
+        tx.cached_execute(
             &format!(
                 "UPDATE accounts SET limit_bytes = $2, limit_messages = $3, {TOUCH} \
                  WHERE id = $1 RETURNING {ANNOUNCE}"

@@ -19,7 +19,7 @@
 use deadpool_postgres::Pool;
 use mailroom_core::{Error, Result};
 
-use crate::db::{self, db};
+use crate::db::{self, Cached, db};
 use crate::{PgOptions, PgStoreError};
 
 /// The longest name looked up; longer ones exist nowhere.
@@ -131,12 +131,11 @@ impl PgUsers {
             return Ok(None);
         };
         let client = self.client().await?;
-        let stmt = client
-            .prepare_cached("SELECT name, password, scram, roles FROM users WHERE name = $1")
-            .await
-            .map_err(db)?;
         client
-            .query_opt(&stmt, &[&key])
+            .cached_query_opt(
+                "SELECT name, password, scram, roles FROM users WHERE name = $1",
+                &[&key],
+            )
             .await
             .map_err(db)?
             .as_ref()
@@ -152,7 +151,7 @@ impl PgUsers {
     pub async fn list(&self) -> Result<Vec<UserRow>> {
         let client = self.client().await?;
         client
-            .query(
+            .cached_query(
                 "SELECT name, password, scram, roles FROM users ORDER BY name COLLATE \"C\"",
                 &[],
             )
@@ -171,7 +170,7 @@ impl PgUsers {
     pub async fn count(&self) -> Result<u64> {
         let client = self.client().await?;
         let n: i64 = client
-            .query_one("SELECT count(*) FROM users", &[])
+            .cached_query_one("SELECT count(*) FROM users", &[])
             .await
             .map_err(db)?
             .get(0);
@@ -199,7 +198,7 @@ impl PgUsers {
         roles.dedup();
         let client = self.client().await?;
         let n = client
-            .execute(
+            .cached_execute(
                 "INSERT INTO users (name, domain, password, scram, roles) \
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (name) DO NOTHING",
                 &[
@@ -232,7 +231,7 @@ impl PgUsers {
         };
         let client = self.client().await?;
         let n = client
-            .execute(
+            .cached_execute(
                 "UPDATE users SET password = $2, scram = $3 WHERE name = $1",
                 &[&key, &password, &scram],
             )
@@ -252,7 +251,7 @@ impl PgUsers {
         };
         let client = self.client().await?;
         let n = client
-            .execute("DELETE FROM users WHERE name = $1", &[&key])
+            .cached_execute("DELETE FROM users WHERE name = $1", &[&key])
             .await
             .map_err(db)?;
         Ok(n == 1)

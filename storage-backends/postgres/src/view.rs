@@ -31,9 +31,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use mailroom_core::{Error, MessageMeta, Result, Uid};
-use tokio_postgres::GenericClient;
 
-use crate::db::{self, db, meta_columns};
+use crate::db::{self, Cached, db, meta_columns};
 
 /// What a view counts against the budget besides its records, so that
 /// many small views are bounded too.
@@ -209,7 +208,7 @@ impl Views {
         f: impl FnOnce(&View) -> T,
     ) -> Result<Option<T>>
     where
-        C: GenericClient + Sync,
+        C: Cached,
     {
         let who = (!owner).then_some(viewer);
         let view = self.get(mailbox, who);
@@ -245,7 +244,7 @@ const EXPUNGED: i32 = 2;
 
 /// Brings `view` up to date with mailbox row `id` in one statement;
 /// false if the row is gone.
-async fn refresh<C: GenericClient + Sync>(
+async fn refresh<C: Cached>(
     client: &C,
     id: i64,
     owner: bool,
@@ -269,7 +268,7 @@ async fn refresh<C: GenericClient + Sync>(
     loop {
         let since = if view.loaded { view.highest_modseq } else { 0 };
         let rows = client
-            .query(&sql, &[&id, &viewer, &since, &view.loaded])
+            .cached_query(&sql, &[&id, &viewer, &since, &view.loaded])
             .await
             .map_err(db)?;
         let mut head = None;

@@ -22,9 +22,15 @@ async fn database() -> String {
 }
 
 async fn store(url: &str) -> PgStore {
+    store_of(url, 4).await
+}
+
+/// A store with a pool of `pool_size` connections (1: every command runs
+/// on one connection, warm after the first).
+async fn store_of(url: &str, pool_size: usize) -> PgStore {
     PgStore::connect(&PgOptions {
         url: url.to_owned(),
-        pool_size: 4,
+        pool_size,
         migrate: true,
         view_records: mailroom_store_postgres::DEFAULT_VIEW_RECORDS,
     })
@@ -712,9 +718,17 @@ async fn claiming_recent_with_nothing_new_writes_nothing() {
 /// A TCP proxy in front of `url`'s server that counts the statements its
 /// clients run: the frontend protocol's Execute (`E`) and simple Query
 /// (`Q`) messages, read from the client's side of each connection (after
-/// the startup packet; NoTls sends no SSLRequest). Returns the URL through
-/// the proxy and the count. Lives as long as the test's runtime.
-async fn counting_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+/// the startup packet; NoTls sends no SSLRequest); and apart, the Parse
+/// (`P`) messages, one per statement text prepared. Returns the URL
+/// through the proxy and the two counts. Lives as long as the test's
+/// runtime.
+async fn counting_proxy(
+    url: &str,
+) -> (
+    String,
+    Arc<std::sync::atomic::AtomicUsize>,
+    Arc<std::sync::atomic::AtomicUsize>,
+) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (head, rest) = url.rsplit_once(':').unwrap();
@@ -723,7 +737,9 @@ async fn counting_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicUsiz
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxied = format!("{head}:{}/{path}", listener.local_addr().unwrap().port());
     let count = Arc::new(AtomicUsize::new(0));
+    let parses = Arc::new(AtomicUsize::new(0));
     let counted = count.clone();
+    let parsed = parses.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
             let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
@@ -735,6 +751,7 @@ async fn counting_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicUsiz
                 let _ = tokio::io::copy(&mut from_server, &mut to_client).await;
             });
             let counted = counted.clone();
+            let parsed = parsed.clone();
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 5];
                 // the startup packet: a length (itself included), no type
@@ -752,9 +769,11 @@ async fn counting_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicUsiz
                     if from_client.0.read_exact(&mut buf).await.is_err() {
                         return;
                     }
-                    if matches!(buf[0], b'E' | b'Q') {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                    }
+                    match buf[0] {
+                        b'E' | b'Q' => counted.fetch_add(1, Ordering::SeqCst),
+                        b'P' => parsed.fetch_add(1, Ordering::SeqCst),
+                        _ => 0,
+                    };
                     let len = u32::from_be_bytes([buf[1], buf[2], buf[3], buf[4]]) as usize;
                     let mut body = vec![0u8; len.saturating_sub(4)];
                     if from_client.0.read_exact(&mut body).await.is_err()
@@ -767,7 +786,7 @@ async fn counting_proxy(url: &str) -> (String, Arc<std::sync::atomic::AtomicUsiz
             });
         }
     });
-    (proxied, count)
+    (proxied, count, parses)
 }
 
 /// NOTIFY's poll (NOOP, CHECK) of the many mailboxes a session watches is
@@ -782,7 +801,7 @@ async fn polling_many_mailboxes_is_one_statement() {
     const N: usize = 20;
     const BOB: &str = "bob@example.com";
     let url = database().await;
-    let (proxied, statements) = counting_proxy(&url).await;
+    let (proxied, statements, _) = counting_proxy(&url).await;
     let one = store(&proxied).await;
     let two = store(&url).await;
     one.ensure_account(ALICE).await.unwrap();
@@ -837,4 +856,120 @@ async fn polling_many_mailboxes_is_one_statement() {
         "nothing to poll: no statement"
     );
     let_listeners_back(&url).await;
+}
+
+/// A statement runs in one round trip once its connection has run it
+/// before: the store prepares each statement text once per pooled
+/// connection (deadpool's statement cache) instead of parsing it again at
+/// every run (Parse and Describe, a wait, then Bind and Execute). Counted
+/// on the wire: on a warm connection an APPEND, a STORE and then every
+/// command of a session send no Parse, and still run their statements.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statements_are_parsed_once_per_connection() {
+    use mailroom_core::{Flag, StoreOp};
+    use std::sync::atomic::Ordering;
+    let url = database().await;
+    let (proxied, statements, parses) = counting_proxy(&url).await;
+    // one pooled connection: every command below runs on it
+    let s = store_of(&proxied, 1).await;
+    s.ensure_account(ALICE).await.unwrap();
+    // (Parse messages, statements) sent since `before`
+    let sent = || {
+        (
+            parses.load(Ordering::SeqCst),
+            statements.load(Ordering::SeqCst),
+        )
+    };
+    let since = |before: (usize, usize)| {
+        let now = sent();
+        (now.0 - before.0, now.1 - before.1)
+    };
+
+    let before = sent();
+    session_round(&s, 1).await;
+    let (p, _) = since(before);
+    assert!(p > 0, "the first commands on the connection parse");
+
+    let before = sent();
+    let a = s
+        .append(&inbox(), message(b"Subject: 2\r\n\r\ntwo\r\n".to_vec()))
+        .await
+        .unwrap();
+    let (p, e) = since(before);
+    assert_eq!(p, 0, "a second APPEND sends no Parse");
+    assert!(e >= 5, "and still runs its statements ({e})");
+
+    let m = s.open(&inbox(), ALICE).await.unwrap();
+    let before = sent();
+    let seen = StoreOp::Add([Flag::Seen].into_iter().collect());
+    let r = m.store(&[a.uid], &seen, None).await.unwrap();
+    assert!(r.changed[0].flags.contains(&Flag::Seen));
+    let (p, e) = since(before);
+    assert_eq!(p, 0, "a second STORE sends no Parse");
+    assert!(e >= 5, "and still runs its statements ({e})");
+
+    let before = sent();
+    session_round(&s, 3).await;
+    let (p, _) = since(before);
+    assert_eq!(p, 0, "no command of a second round parses");
+}
+
+/// One of each command a session runs on INBOX, checked: APPEND of
+/// message `n` (UID `n`), STORE, SELECT (snapshot and claim), FETCH of
+/// flags, summaries and body, STATUS, LIST, EXPUNGE of `n` once flagged
+/// `\Deleted`.
+async fn session_round(s: &PgStore, n: u32) {
+    use mailroom_core::{Flag, StoreOp};
+    let content = format!("Subject: {n}\r\n\r\nbody {n}\r\n").into_bytes();
+    let a = s.append(&inbox(), message(content.clone())).await.unwrap();
+    assert_eq!(a.uid, Uid(n));
+    let m = s.open(&inbox(), ALICE).await.unwrap();
+    let add = |f: Flag| StoreOp::Add([f].into_iter().collect());
+    let r = m.store(&[a.uid], &add(Flag::Flagged), None).await.unwrap();
+    assert_eq!(r.changed.len(), 1);
+    let snap = m.snapshot().await.unwrap();
+    assert_eq!(snap.uid_next, Uid(n + 1));
+    m.claim_recent().await.unwrap();
+    let metas = m.fetch_meta(&[a.uid]).await.unwrap();
+    assert!(metas[0].flags.contains(&Flag::Flagged));
+    assert_eq!(m.summaries(&[a.uid]).await.unwrap().len(), 1);
+    assert_eq!(&m.content(a.uid).await.unwrap()[..], &content[..]);
+    assert_eq!(
+        s.status(&inbox(), ALICE).await.unwrap().uid_next,
+        Uid(n + 1)
+    );
+    assert!(!s.list(ALICE).await.unwrap().is_empty());
+    m.store(&[a.uid], &add(Flag::Deleted), None).await.unwrap();
+    assert_eq!(m.expunge(Some(&[a.uid])).await.unwrap(), vec![a.uid]);
+}
+
+/// The statements a store's connections hold prepared keep working when
+/// another build's migration adds columns while the store serves (the
+/// shape of every migration so far: columns, tables, indexes and triggers
+/// added). PostgreSQL plans them again by itself; what it refuses, "cached
+/// plan must not change result type", needs a statement whose result
+/// columns changed, and every statement names the columns it reads (none
+/// is `SELECT *` or `RETURNING *`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prepared_statements_survive_a_migration_that_adds_columns() {
+    let url = database().await;
+    let s = store_of(&url, 1).await;
+    s.ensure_account(ALICE).await.unwrap();
+    session_round(&s, 1).await;
+    let mut ddl = String::new();
+    for table in [
+        "accounts",
+        "mailboxes",
+        "messages",
+        "bodies",
+        "expunged",
+        "seen",
+        "subscriptions",
+    ] {
+        ddl.push_str(&format!(
+            "ALTER TABLE {table} ADD COLUMN added_later text DEFAULT 'x';"
+        ));
+    }
+    sql(&url, &ddl).await;
+    session_round(&s, 2).await;
 }
