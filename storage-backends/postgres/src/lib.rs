@@ -61,8 +61,10 @@
 //!   `poll_message`).
 //! - `deadpool-postgres`: its pool. Chosen over `bb8` because it is made for
 //!   `tokio-postgres` (no adapter crate), caches prepared statements per
-//!   connection, recycles a connection with a cheap check and has a simple,
-//!   fixed-size pool that maps to `pool_size`.
+//!   connection (every statement of the store runs through that cache: one
+//!   round trip each on a warm connection; SCHEMA.md, "Prepared statements
+//!   and migrations"), recycles a connection with a cheap check and has a
+//!   simple, fixed-size pool that maps to `pool_size`.
 //!
 //! ## Example
 //!
