@@ -119,21 +119,36 @@ pub(crate) async fn get<C: Cached>(
     let size: i64 = row.get(0);
     let bytes = match row.get::<_, Option<Vec<u8>>>(1) {
         Some(v) => Bytes::from(v),
-        None => {
-            let rows = client
-                .cached_query(
-                    "SELECT data FROM body_chunks WHERE account_id = $1 AND guid = $2 ORDER BY seq",
-                    &[&account, &g],
-                )
-                .await
-                .map_err(db)?;
-            let mut buf = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
-            for r in rows {
-                buf.extend_from_slice(r.get::<_, &[u8]>(0));
-            }
-            buf.freeze()
-        }
+        None => chunks(client, account, guid, size).await?,
     };
+    checked(bytes, size, guid, account)
+}
+
+/// The chunks of a body over [`INLINE_MAX`], joined.
+async fn chunks<C: Cached>(
+    client: &C,
+    account: i64,
+    guid: &MessageGuid,
+    size: i64,
+) -> Result<Bytes, Error> {
+    let g: &[u8] = &guid.0;
+    let rows = client
+        .cached_query(
+            "SELECT data FROM body_chunks WHERE account_id = $1 AND guid = $2 ORDER BY seq",
+            &[&account, &g],
+        )
+        .await
+        .map_err(db)?;
+    let mut buf = BytesMut::with_capacity(usize::try_from(size).unwrap_or(0));
+    for r in rows {
+        buf.extend_from_slice(r.get::<_, &[u8]>(0));
+    }
+    Ok(buf.freeze())
+}
+
+/// `bytes` if they are `size` long and hash to `guid`, else `Corruption`
+/// (logged: a body that does not match is never served).
+fn checked(bytes: Bytes, size: i64, guid: &MessageGuid, account: i64) -> Result<Bytes, Error> {
     if bytes.len() as i64 != size || MessageGuid::of(&bytes) != *guid {
         tracing::error!(%guid, account, "a stored body does not match its GUID; not served");
         return Err(Error::Corruption(format!(
@@ -141,6 +156,64 @@ pub(crate) async fn get<C: Cached>(
         )));
     }
     Ok(bytes)
+}
+
+/// The message row `uid` of mailbox row `mailbox` with its body row: the
+/// GUID, the size, the inline bytes (null above [`INLINE_MAX`]) and the
+/// owning account.
+const MESSAGE_BODY: &str = "SELECT x.guid, b.size, b.content, x.account_id, b.guid IS NOT NULL \
+     FROM messages x LEFT JOIN bodies b ON b.account_id = x.account_id AND b.guid = x.guid \
+     WHERE x.mailbox_id = $1 AND x.uid = $2";
+
+/// The bytes of message `uid` of mailbox row `mailbox`, checked against
+/// its GUID; `NoSuchMessage` if the mailbox does not hold it (any more).
+///
+/// The message row, its body row and, above [`INLINE_MAX`], the chunks are
+/// read in one snapshot (one statement; the chunks in a read-only
+/// REPEATABLE READ transaction with the statement again): read one after
+/// the other, an expunge and the collection of the body between them
+/// would look like a missing or damaged body (`Corruption`) instead of a
+/// message that is gone.
+pub(crate) async fn of_message(
+    client: &mut deadpool_postgres::Object,
+    mailbox: i64,
+    uid: mailroom_core::Uid,
+) -> Result<Bytes, Error> {
+    let u = i64::from(uid.0);
+    let Some(row) = client
+        .cached_query_opt(MESSAGE_BODY, &[&mailbox, &u])
+        .await
+        .map_err(db)?
+    else {
+        return Err(Error::NoSuchMessage(uid));
+    };
+    let guid = crate::db::guid(row.get(0))?;
+    let account: i64 = row.get(3);
+    if !row.get::<_, bool>(4) {
+        return Err(Error::Corruption(format!("body {guid} is missing")));
+    }
+    let size: i64 = row.get(1);
+    if let Some(v) = row.get::<_, Option<Vec<u8>>>(2) {
+        return checked(Bytes::from(v), size, &guid, account);
+    }
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db)?;
+    if tx
+        .cached_query_opt(MESSAGE_BODY, &[&mailbox, &u])
+        .await
+        .map_err(db)?
+        .is_none()
+    {
+        return Err(Error::NoSuchMessage(uid));
+    }
+    let bytes = chunks(&tx, account, &guid, size).await?;
+    tx.commit().await.map_err(db)?;
+    checked(bytes, size, &guid, account)
 }
 
 /// Removes the account's bodies among `guids` that no message uses any

@@ -524,17 +524,8 @@ impl Mailbox for PgMailbox {
     }
 
     async fn content(&self, u: Uid) -> Result<MessageContent> {
-        let client = self.store.client().await?;
-        let r = client
-            .cached_query_opt(
-                "SELECT guid FROM messages WHERE mailbox_id = $1 AND uid = $2",
-                &[&self.row.id, &i64::from(u.0)],
-            )
-            .await
-            .map_err(db)?
-            .ok_or(Error::NoSuchMessage(u))?;
-        let guid = db::guid(r.get(0))?;
-        crate::body::get(&client, self.row.account, &guid).await
+        let mut client = self.store.client().await?;
+        crate::body::of_message(&mut client, self.row.id, u).await
     }
 
     async fn store(

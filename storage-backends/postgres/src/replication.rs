@@ -663,24 +663,14 @@ impl Replication for PgStore {
         uid_validity: UidValidity,
         uids: &[Uid],
     ) -> Result<Vec<(Uid, Bytes)>> {
-        let client = self.client().await?;
+        let mut client = self.client().await?;
         let row = self.incarnation(&client, mailbox, uid_validity).await?;
-        let p = db::uids_param(uids);
-        let rows = client
-            .cached_query(
-                "SELECT uid, guid FROM messages WHERE mailbox_id = $1 AND uid = ANY($2)",
-                &[&row.id, &p],
-            )
-            .await
-            .map_err(db)?;
-        let mut guids = HashMap::with_capacity(rows.len());
-        for r in &rows {
-            guids.insert(uid(r.get(0)), db::guid(r.get(1))?);
-        }
-        let mut out = Vec::with_capacity(guids.len());
+        let mut out = Vec::with_capacity(uids.len());
         for u in uids {
-            if let Some(g) = guids.get(u) {
-                out.push((*u, crate::body::get(&client, row.account, g).await?));
+            match crate::body::of_message(&mut client, row.id, *u).await {
+                Ok(bytes) => out.push((*u, bytes)),
+                Err(Error::NoSuchMessage(_)) => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(out)
