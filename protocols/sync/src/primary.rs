@@ -1524,6 +1524,7 @@ where
         let mut after = Uid(0);
         let mut flight = InFlight::default();
         let mut proposed: Option<MailboxHead> = None;
+        let mut rereads = 0;
         let (final_head, complete, applied) = loop {
             let page = self
                 .store()
@@ -1535,11 +1536,9 @@ where
                     self.config().batch_records,
                 )
                 .await?;
-            if let Some(last) = page.records.last() {
-                after = last.uid;
-            }
+            let last_uid = page.records.last().map(|r| r.uid);
             let store = Arc::clone(self.store());
-            let messages = with_contents(
+            let (messages, expunged_meanwhile) = with_contents(
                 &*store,
                 &mailbox,
                 key.uid_validity,
@@ -1547,6 +1546,19 @@ where
                 theirs.uid_next,
             )
             .await?;
+            if expunged_meanwhile && rereads < MAX_PAGE_REREADS {
+                // A message of the page was expunged between reading the
+                // records and reading its bytes: the page's head still
+                // counts it, and a batch ending on that head would not
+                // match the replica's (a needless digest resync, counted
+                // as a repair). The same page again, from a later
+                // snapshot, holds its expunge instead.
+                rereads += 1;
+                continue;
+            }
+            if let Some(last) = last_uid {
+                after = last;
+            }
             let last_page = !page.more;
             // Proposed before the first frame (a replica left with some
             // frames of the batch is then recognized: `holds_only_ours`),
@@ -1807,7 +1819,7 @@ where
                 .store()
                 .records(mailbox, key.uid_validity, &applied.missing)
                 .await?;
-            let messages =
+            let (messages, _) =
                 with_contents(&**self.store(), mailbox, key.uid_validity, records, Uid(0)).await?;
             applied = self
                 .send_records(key, messages, Vec::new(), Some(head))
@@ -2305,14 +2317,15 @@ fn is_known(k: u16) -> bool {
 
 /// The records with their bytes where the replica needs them (UIDs at
 /// or above `content_from`), read in one call to the store; a record
-/// whose message was expunged since the page was read is left out.
+/// whose message was expunged since the page was read is left out, and
+/// the second value says whether one was.
 async fn with_contents(
     store: &dyn Replication,
     mailbox: &MailboxRef,
     uid_validity: UidValidity,
     records: Vec<ReplicaRecord>,
     content_from: Uid,
-) -> Result<Vec<ReplicaMessage>> {
+) -> Result<(Vec<ReplicaMessage>, bool)> {
     let wanted: Vec<Uid> = records
         .iter()
         .map(|r| r.uid)
@@ -2328,6 +2341,7 @@ async fn with_contents(
     .into_iter()
     .peekable();
     let mut messages = Vec::with_capacity(records.len());
+    let mut expunged_meanwhile = false;
     for record in records {
         let content = if record.uid >= content_from {
             // both ascend by UID (the store answers in the order asked)
@@ -2335,15 +2349,23 @@ async fn with_contents(
             match contents.next_if(|(u, _)| *u == record.uid) {
                 Some((_, c)) => Some(c),
                 // Expunged since the page was read.
-                None => continue,
+                None => {
+                    expunged_meanwhile = true;
+                    continue;
+                }
             }
         } else {
             None
         };
         messages.push(ReplicaMessage { record, content });
     }
-    Ok(messages)
+    Ok((messages, expunged_meanwhile))
 }
+
+/// How many times one page of records is read again because messages of
+/// it were expunged before their bytes were read (then it is sent as it is,
+/// and a digest resync after the batch mends the difference).
+const MAX_PAGE_REREADS: u32 = 3;
 
 /// Most RECORDS frames sent ahead of their APPLIED answers. The replica
 /// applies them in order and answers each (an answer is a few bytes, so the
