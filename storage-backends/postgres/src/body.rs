@@ -28,18 +28,36 @@ pub(crate) async fn put(
     if exists {
         return Ok(());
     }
+    write(tx, account, guid, content, false).await
+}
+
+/// Writes a body row (over one the account has when `replace`, else not
+/// at all if it has one) and, if that wrote a row and the body is over
+/// [`INLINE_MAX`], its chunks.
+async fn write(
+    tx: &Transaction<'_>,
+    account: i64,
+    guid: &MessageGuid,
+    content: &Bytes,
+    replace: bool,
+) -> Result<(), Error> {
+    let insert = if replace {
+        "INSERT INTO bodies (account_id, guid, size, summary, content) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (account_id, guid) DO UPDATE \
+         SET size = EXCLUDED.size, summary = EXCLUDED.summary, content = EXCLUDED.content"
+    } else {
+        "INSERT INTO bodies (account_id, guid, size, summary, content) VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT DO NOTHING"
+    };
+    let g: &[u8] = &guid.0;
     let summary = mailroom_core::mime::codec::encode(&MessageSummary::parse(content));
     let size = content.len() as i64;
     let inline: Option<&[u8]> = (content.len() <= INLINE_MAX).then_some(&content[..]);
-    let inserted = tx
-        .cached_execute(
-            "INSERT INTO bodies (account_id, guid, size, summary, content) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            &[&account, &g, &size, &summary, &inline],
-        )
+    let written = tx
+        .cached_execute(insert, &[&account, &g, &size, &summary, &inline])
         .await
         .map_err(db)?;
-    if inserted == 1 && inline.is_none() {
+    if written == 1 && inline.is_none() {
         for (seq, chunk) in content.chunks(CHUNK).enumerate() {
             let seq = seq as i32;
             tx.cached_execute(
@@ -76,29 +94,7 @@ pub(crate) async fn put_checked(
     )
     .await
     .map_err(db)?;
-    let summary = mailroom_core::mime::codec::encode(&MessageSummary::parse(content));
-    let size = content.len() as i64;
-    let inline: Option<&[u8]> = (content.len() <= INLINE_MAX).then_some(&content[..]);
-    tx.cached_execute(
-        "INSERT INTO bodies (account_id, guid, size, summary, content) \
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (account_id, guid) DO UPDATE \
-         SET size = EXCLUDED.size, summary = EXCLUDED.summary, content = EXCLUDED.content",
-        &[&account, &g, &size, &summary, &inline],
-    )
-    .await
-    .map_err(db)?;
-    if inline.is_none() {
-        for (seq, chunk) in content.chunks(CHUNK).enumerate() {
-            let seq = seq as i32;
-            tx.cached_execute(
-                "INSERT INTO body_chunks (account_id, guid, seq, data) VALUES ($1, $2, $3, $4)",
-                &[&account, &g, &seq, &chunk],
-            )
-            .await
-            .map_err(db)?;
-        }
-    }
-    Ok(())
+    write(tx, account, guid, content, true).await
 }
 
 /// Reads a body and checks it against its GUID.
@@ -196,13 +192,7 @@ pub(crate) async fn of_message(
     if let Some(v) = row.get::<_, Option<Vec<u8>>>(2) {
         return checked(Bytes::from(v), size, &guid, account);
     }
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(db)?;
+    let tx = crate::db::snapshot_tx(client).await?;
     if tx
         .cached_query_opt(MESSAGE_BODY, &[&mailbox, &u])
         .await

@@ -237,6 +237,20 @@ pub(crate) fn db(e: tokio_postgres::Error) -> Error {
     }
 }
 
+/// A read-only transaction that sees one snapshot throughout
+/// (REPEATABLE READ): reads that must agree with each other.
+pub(crate) async fn snapshot_tx(
+    client: &mut deadpool_postgres::Object,
+) -> Result<deadpool_postgres::Transaction<'_>, Error> {
+    client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db)
+}
+
 /// The pool could not hand out a connection.
 pub(crate) fn pool(e: deadpool_postgres::PoolError) -> Error {
     tracing::warn!(error = %e, "no PostgreSQL connection");

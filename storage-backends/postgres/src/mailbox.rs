@@ -358,13 +358,7 @@ impl Mailbox for PgMailbox {
 
     async fn changes_since(&self, since: ModSeq) -> Result<Changes> {
         let mut client = self.store.client().await?;
-        let tx = client
-            .build_transaction()
-            .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(db)?;
+        let tx = db::snapshot_tx(&mut client).await?;
         let since = i64::try_from(since.0).unwrap_or(i64::MAX);
         let head = tx
             .cached_query_opt(

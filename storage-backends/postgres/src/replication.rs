@@ -42,7 +42,7 @@ use mailroom_core::{
     Acl, Error, Flags, InternalDate, MailboxName, MailboxRef, MessageGuid, ModSeq, QuotaLimits,
     Replication, Result, Rights, SpecialUse, Uid, UidValidity,
 };
-use tokio_postgres::{IsolationLevel, Row};
+use tokio_postgres::Row;
 
 use crate::db::{self, Cached, db, is_unique_violation, uid, uid_validity};
 use crate::store::{
@@ -259,19 +259,6 @@ impl PgStore {
         Ok(())
     }
 
-    /// A read-only transaction that sees one snapshot throughout.
-    async fn snapshot_tx<'a>(
-        client: &'a mut deadpool_postgres::Object,
-    ) -> Result<deadpool_postgres::Transaction<'a>> {
-        client
-            .build_transaction()
-            .isolation_level(IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .await
-            .map_err(db)
-    }
-
     /// Writes a sync point and/or a pending sync point of mailbox row `id`.
     async fn write_sync_point(
         &self,
@@ -465,7 +452,7 @@ impl Replication for PgStore {
             messages: account.get::<_, Option<i64>>(2).map(|v| v.max(0) as u64),
         };
         self.ensure_account_crcs(account_id).await?;
-        let tx = Self::snapshot_tx(&mut client).await?;
+        let tx = db::snapshot_tx(&mut client).await?;
         let rows = tx
             .cached_query(
                 "SELECT m.uid_validity, m.uid_next, m.highest_modseq, m.messages, m.state_crc, \
@@ -546,7 +533,7 @@ impl Replication for PgStore {
         let mut client = self.client().await?;
         let row = self.incarnation(&client, mailbox, uid_validity).await?;
         self.ensure_state_crc(row.id).await?;
-        let tx = Self::snapshot_tx(&mut client).await?;
+        let tx = db::snapshot_tx(&mut client).await?;
         let head = head(&tx, row.id, mailbox).await?;
         if head.uid_validity != uid_validity {
             return Err(no_such(mailbox));
@@ -625,7 +612,7 @@ impl Replication for PgStore {
         let mut client = self.client().await?;
         let row = self.incarnation(&client, mailbox, uid_validity).await?;
         self.ensure_state_crc(row.id).await?;
-        let tx = Self::snapshot_tx(&mut client).await?;
+        let tx = db::snapshot_tx(&mut client).await?;
         let head = head(&tx, row.id, mailbox).await?;
         let rows = tx
             .cached_query(

@@ -177,7 +177,10 @@ pub async fn connect_to(primary: &Primary, addr: SocketAddr) -> PrimaryConnectio
 }
 
 /// Asserts that one more pass finds every mailbox of `user` in step.
-pub async fn assert_in_step(conn: &mut PrimaryConnection<TcpStream>, user: &str) {
+pub async fn assert_in_step<IO>(conn: &mut PrimaryConnection<IO>, user: &str)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let again = conn.sync_all().await.unwrap();
     assert!(
         again[user].iter().all(|(_, v)| *v == Verdict::InStep),
