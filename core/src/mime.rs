@@ -55,12 +55,14 @@ mod address;
 pub mod codec;
 pub mod collate;
 mod header;
+mod header_texts;
 mod sort_fields;
 mod sort_keys;
 mod structure;
 #[cfg(test)]
 mod tests;
 
+pub use header_texts::{HeaderText, HeaderTexts, unfold};
 pub use sort_fields::{SEARCH_FIELDS, SortFields, header_field, header_fields};
 pub use sort_keys::{SortKeys, SortText, rank_keys, text_ranks};
 

@@ -14,7 +14,7 @@ use crate::message::{
     Appended, Changes, CopyResult, MailboxSnapshot, MessageContent, MessageMeta, NewMessage,
     StoreResult,
 };
-use crate::mime::{MessageSummary, SortFields, SortKeys, SortText, rank_keys};
+use crate::mime::{HeaderTexts, MessageSummary, SortFields, SortKeys, SortText, rank_keys};
 use crate::quota::QuotaLimits;
 use crate::types::{ModSeq, Uid};
 
@@ -311,6 +311,27 @@ pub trait Mailbox: Send + Sync + Debug {
                     .await?
                     .into_iter()
                     .map(|(uid, f)| (uid, Arc::new(SortKeys::of(Some(&f))))),
+            );
+        }
+        Ok(out)
+    }
+
+    /// What SEARCH's FROM, TO, CC, BCC and SUBJECT keys (and HEADER of
+    /// those fields) match of the given UIDs: the [`HeaderTexts`] of their
+    /// [`SortFields::search_header`], in the same order; UIDs no longer
+    /// present are left out. The default computes them from
+    /// [`Mailbox::sort_fields`], [`SORT_FIELDS_CHUNK`] UIDs at a time; a
+    /// store may keep them per message while the mailbox is open (the CRC
+    /// store does, with its sort keys), since a message's header never
+    /// changes.
+    async fn search_headers(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<HeaderTexts>)>> {
+        let mut out = Vec::with_capacity(uids.len());
+        for chunk in uids.chunks(SORT_FIELDS_CHUNK) {
+            out.extend(
+                self.sort_fields(chunk)
+                    .await?
+                    .into_iter()
+                    .map(|(uid, f)| (uid, Arc::new(HeaderTexts::of(Some(&f))))),
             );
         }
         Ok(out)

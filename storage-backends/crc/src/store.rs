@@ -1581,6 +1581,14 @@ impl mailroom_core::Mailbox for CrcMailbox {
         self.run(move |_, s, _| s.sort_keys(&uids)).await
     }
 
+    async fn search_headers(
+        &self,
+        uids: &[Uid],
+    ) -> Result<Vec<(Uid, Arc<mailroom_core::mime::HeaderTexts>)>> {
+        let uids = uids.to_vec();
+        self.run(move |_, s, _| s.search_headers(&uids)).await
+    }
+
     async fn sort_ranks(
         &self,
         uids: &[Uid],
@@ -1964,6 +1972,70 @@ mod tests {
             300 + 1,
             "the keys of expunged messages were dropped (the new one kept)"
         );
+    }
+
+    /// SEARCH's header texts (mailbox/sort_keys.rs) are kept beside the
+    /// sort keys: computed once, answered from memory afterwards (no
+    /// cache file read), counted in the same bound, never answering an
+    /// expunged message, and pruned with the keys.
+    #[test]
+    fn search_headers_are_cached_and_follow_expunges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = alice_store(dir.path());
+        let inner = store.inner.clone();
+        let inbox = MailboxRef::new("alice", MailboxName::inbox());
+        let shared = inner.mailbox(&inbox).unwrap();
+        let n = 1500u32;
+        for i in 0..n {
+            let content = format!(
+                "From: Person {i} <p{i}@example.org>\r\nTo: alice@example.org\r\n\
+                 X-Other: not searched here\r\nSubject: =?utf-8?q?caf=C3=A9?= {i}\r\n\r\nbody\r\n",
+            );
+            inner.append(&inbox, new_message(content)).unwrap();
+        }
+        let all: Vec<Uid> = (1..=n).map(Uid).collect();
+        let first = shared.search_headers(&all).unwrap();
+        assert_eq!(first.len(), n as usize);
+        let names: Vec<&str> = first[7].1.iter().map(|h| h.name).collect();
+        assert_eq!(names, ["from", "to", "subject"], "the search fields only");
+        assert!(first[7].1.contains("from", "P7@EXAMPLE.ORG"));
+        assert!(first[7].1.contains("subject", "CAFE\u{301} 7"));
+        let (cached, bytes) = shared.sort_key_usage().unwrap();
+        assert_eq!(cached, 0, "no sort keys were asked for");
+        println!(
+            "header texts: {} bytes per message ({n} messages, {bytes} bytes)",
+            bytes / n as usize
+        );
+        assert!(bytes >= first.iter().map(|(_, t)| t.memory()).sum::<usize>());
+        let reads = store.io_counters();
+        let again = shared.search_headers(&all).unwrap();
+        assert!(
+            first
+                .iter()
+                .zip(&again)
+                .all(|(a, b)| Arc::ptr_eq(&a.1, &b.1)),
+            "the second lookup answers the texts kept"
+        );
+        assert_eq!(store.io_counters().cache_reads, reads.cache_reads);
+        // Keys beside them: both counted.
+        shared.sort_keys(&all).unwrap();
+        let (_, both) = shared.sort_key_usage().unwrap();
+        assert!(both > bytes);
+        // Expunge all but the last 300: never answered, and pruned.
+        let del = StoreOp::Add(Flags::from_iter([mailroom_core::Flag::Deleted]));
+        let gone = &all[..(n - 300) as usize];
+        shared.store(None, gone, &del, None).unwrap();
+        let mut g = shared.write().unwrap();
+        shared.expunge_locked(&mut g, Some(gone), true).unwrap();
+        drop(g);
+        let left = shared.search_headers(&all).unwrap();
+        assert_eq!(
+            left.iter().map(|(u, _)| *u).collect::<Vec<_>>(),
+            all[(n - 300) as usize..].to_vec()
+        );
+        let (keys, pruned) = shared.sort_key_usage().unwrap();
+        assert_eq!(keys, 300, "the keys pruned with the texts");
+        assert!(pruned < both / 4, "{pruned} of {both} bytes left");
     }
 
     /// Waits until `n` appends are queued on the mailbox.

@@ -118,15 +118,21 @@ pub(crate) fn read_message(dir: &Path, ctx: &Ctx, r: &Record) -> Result<Bytes> {
 /// (`v` ascending by UID): an exponential search from `from`, then a binary
 /// search in the bracket found.
 pub(super) fn seek(v: &[Record], from: usize, uid: u32) -> usize {
+    seek_by(v, from, uid, |r| r.uid)
+}
+
+/// [`seek`] in any slice ascending by a `u32` key (`key_of`): the first
+/// index at or after `from` whose key is >= `key`.
+pub(super) fn seek_by<T>(v: &[T], from: usize, key: u32, key_of: impl Fn(&T) -> u32) -> usize {
     let (mut lo, mut hi, mut step) = (from, from, 1usize);
-    // invariant: every record before `lo` has a UID < `uid`
-    while hi < v.len() && v[hi].uid < uid {
+    // invariant: every item before `lo` has a key < `key`
+    while hi < v.len() && key_of(&v[hi]) < key {
         lo = hi + 1;
         hi = from.saturating_add(step);
         step = step.saturating_mul(2);
     }
     let hi = hi.min(v.len());
-    lo + v[lo..hi].partition_point(|r| r.uid < uid)
+    lo + v[lo..hi].partition_point(|x| key_of(x) < key)
 }
 
 /// Flag sets with keywords built so far in one pass (bounded: past

@@ -25,8 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use bytes::Bytes;
-use mail_parser::{Address, HeaderValue, MessageParser};
-use mailroom_core::mime::{BodyPart, PartKind, SortFields, SortKeys};
+use mailroom_core::mime::{BodyPart, HeaderTexts, PartKind, SEARCH_FIELDS, SortKeys, unfold};
 use mailroom_core::{Flag, InternalDate, MessageMeta, MessageSummary, ModSeq, SeqSet, Uid};
 
 use super::super::{Reply, State};
@@ -232,17 +231,17 @@ pub(crate) async fn matching_in(
     if !metas.is_sorted_by_key(|m| m.uid) {
         metas.sort_unstable_by_key(|m| m.uid);
     }
-    let needs_summary = uses(criteria, &|k| {
-        matches!(
-            k,
-            SearchKey::Header(..) | SearchKey::Text(_) | SearchKey::Body(_)
-        )
+    let needs_summary = uses(criteria, &|k| match k {
+        SearchKey::Header(name, _) => !is_search_field(name),
+        SearchKey::Text(_) | SearchKey::Body(_) => true,
+        _ => false,
     });
-    // FROM, TO, CC, BCC and SUBJECT need only those header fields: the
-    // store's sort fields carry them (`SortFields::search_header`; the CRC
-    // store decodes them straight from its cache records), without the
-    // body structure and the rest of the header a summary holds.
-    let needs_fields = !needs_summary
+    // FROM, TO, CC, BCC and SUBJECT (and HEADER of those fields) need
+    // only those header fields, decoded and casemapped: the store's
+    // header texts (`Mailbox::search_headers`, kept per message by the CRC
+    // store), without the body structure and the rest of the header a
+    // summary holds, and without parsing a header per command.
+    let needs_texts = !needs_summary
         && uses(criteria, &|k| {
             matches!(
                 k,
@@ -251,13 +250,13 @@ pub(crate) async fn matching_in(
                     | SearchKey::From(_)
                     | SearchKey::To(_)
                     | SearchKey::Subject(_)
+                    | SearchKey::Header(..)
             )
         });
-    // SENTBEFORE/ON/SINCE alone need only the sent date: the store's sort
-    // keys have it (kept per message by the CRC store), without decoding
-    // every summary.
+    // SENTBEFORE/ON/SINCE need only the sent date: the store's sort keys
+    // have it (kept per message by the CRC store), without decoding every
+    // summary.
     let needs_sent_day = !needs_summary
-        && !needs_fields
         && uses(criteria, &|k| {
             matches!(
                 k,
@@ -265,19 +264,24 @@ pub(crate) async fn matching_in(
             )
         });
     let mut summaries: HashMap<Uid, Arc<MessageSummary>> = HashMap::new();
-    let mut fields: HashMap<Uid, SortFields> = HashMap::new();
-    let mut keys: HashMap<Uid, Arc<SortKeys>> = HashMap::new();
+    // In UID order, as asked (a message expunged meanwhile left out):
+    // walked beside the metadata, no table.
+    let mut texts: Vec<(Uid, Arc<HeaderTexts>)> = Vec::new();
+    let mut keys: Vec<(Uid, Arc<SortKeys>)> = Vec::new();
     if !metas.is_empty() {
         let present: Vec<Uid> = metas.iter().map(|m| m.uid).collect();
         let fail = |e: mailroom_core::Error| super::fail(tag, &e);
         if needs_summary {
             summaries.extend(mailbox.summaries(&present).await.map_err(fail)?);
-        } else if needs_fields {
-            fields.extend(mailbox.sort_fields(&present).await.map_err(fail)?);
-        } else if needs_sent_day {
-            keys.extend(mailbox.sort_keys(&present).await.map_err(fail)?);
+        }
+        if needs_texts {
+            texts = mailbox.search_headers(&present).await.map_err(fail)?;
+        }
+        if needs_sent_day {
+            keys = mailbox.sort_keys(&present).await.map_err(fail)?;
         }
     }
+    let (mut texts, mut keys) = (Beside::new(&texts), Beside::new(&keys));
     let needle_key = prepare(criteria);
     let largest_seq = sel.exists();
     let largest_uid = all.last().map_or(0, |u| u.0);
@@ -298,16 +302,8 @@ pub(crate) async fn matching_in(
             } else {
                 summaries.get(u).map(Arc::as_ref)
             },
-            fields: if fields.is_empty() {
-                None
-            } else {
-                fields.get(u)
-            },
-            keys: if keys.is_empty() {
-                None
-            } else {
-                keys.get(u).map(Arc::as_ref)
-            },
+            texts: texts.of(*u),
+            keys: keys.of(*u),
             recent: sel.is_recent(*u),
             largest_seq,
             largest_uid,
@@ -333,6 +329,39 @@ pub(crate) async fn matching_in(
         }
     }
     Ok(hits)
+}
+
+/// Whether a header field is one of [`SEARCH_FIELDS`] (`name` lower
+/// case, as [`prepare`] leaves it): HEADER of it is matched from the
+/// store's header texts, without a summary.
+fn is_search_field(name: &str) -> bool {
+    SEARCH_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name))
+}
+
+/// Values per UID, in ascending UID order, looked up by ascending UIDs.
+struct Beside<'a, T> {
+    rest: &'a [(Uid, Arc<T>)],
+}
+
+impl<'a, T> Beside<'a, T> {
+    fn new(items: &'a [(Uid, Arc<T>)]) -> Self {
+        Beside { rest: items }
+    }
+
+    /// The value of `uid`, if there is one; every UID asked after it must
+    /// be higher.
+    fn of(&mut self, uid: Uid) -> Option<&'a T> {
+        while let Some(((u, v), rest)) = self.rest.split_first() {
+            if *u > uid {
+                return None;
+            }
+            self.rest = rest;
+            if *u == uid {
+                return Some(v);
+            }
+        }
+        None
+    }
 }
 
 fn depth(k: &SearchKey) -> usize {
@@ -378,22 +407,14 @@ fn prepare(k: &SearchKey) -> SearchKey {
     }
 }
 
-/// One decoded header: lower-case name, decoded value, raw value (both in
-/// their `i;unicode-casemap` form).
-struct HeaderText {
-    name: String,
-    decoded: String,
-    raw: String,
-}
-
 /// A message under evaluation, with lazily decoded headers and text.
 struct Candidate<'a> {
     seq: u32,
     meta: &'a MessageMeta,
     summary: Option<&'a MessageSummary>,
-    /// The sort fields, asked for instead of the summary when the header
-    /// keys need only their fields (`SortFields::search_header`).
-    fields: Option<&'a SortFields>,
+    /// The store's header texts, asked for instead of the summary when
+    /// the header keys need only [`SEARCH_FIELDS`].
+    texts: Option<&'a HeaderTexts>,
     /// The sort keys, asked for instead of the summary when only the sent
     /// date is needed.
     keys: Option<&'a SortKeys>,
@@ -403,30 +424,27 @@ struct Candidate<'a> {
     /// When the SEARCH started, in Unix seconds (OLDER/YOUNGER).
     now: i64,
     content: Option<Bytes>,
-    headers: OnceCell<Vec<HeaderText>>,
+    /// The header texts of the summary's header, made when first needed.
+    headers: OnceCell<HeaderTexts>,
     top_header_raw: OnceCell<String>,
     body_text: OnceCell<BodyText>,
 }
 
 impl Candidate<'_> {
     /// The decoded header fields: all of them from the summary, or those
-    /// SEARCH's FROM, TO, CC, BCC and SUBJECT look at from the sort fields.
-    fn headers(&self) -> Option<&[HeaderText]> {
-        let block = match (self.summary, self.fields) {
-            (Some(s), _) => &s.header,
-            (None, Some(f)) => &f.search_header,
-            (None, None) => return None,
-        };
-        Some(self.headers.get_or_init(|| decode_headers(block)))
+    /// SEARCH's FROM, TO, CC, BCC and SUBJECT look at from the store.
+    fn headers(&self) -> Option<&HeaderTexts> {
+        match (self.summary, self.texts) {
+            (Some(s), _) => Some(
+                self.headers
+                    .get_or_init(|| HeaderTexts::of_header(&s.header)),
+            ),
+            (None, texts) => texts,
+        }
     }
 
     fn header_contains(&self, name: &str, needle: &str) -> Option<bool> {
-        let headers = self.headers()?;
-        Some(
-            headers
-                .iter()
-                .any(|h| h.name == name && (h.decoded.contains(needle) || h.raw.contains(needle))),
-        )
+        Some(self.headers()?.contains(name, needle))
     }
 
     /// `None` when the message content is needed and not loaded yet.
@@ -454,72 +472,6 @@ impl Candidate<'_> {
             return Some(true);
         }
         Some(self.headers()?.iter().any(|h| h.decoded.contains(needle)))
-    }
-}
-
-fn decode_headers(header: &[u8]) -> Vec<HeaderText> {
-    let parser = MessageParser::new().default_header_text();
-    let Some(msg) = parser.parse_headers(header) else {
-        return Vec::new();
-    };
-    msg.headers()
-        .iter()
-        .map(|h| {
-            let start = (h.offset_start as usize).min(header.len());
-            let end = (h.offset_end as usize).clamp(start, header.len());
-            let raw = unfold(&String::from_utf8_lossy(&header[start..end]));
-            HeaderText {
-                name: h.name.as_str().to_ascii_lowercase(),
-                decoded: unicode_casemap(&render_value(&h.value)),
-                raw: unicode_casemap(&raw),
-            }
-        })
-        .collect()
-}
-
-fn unfold(s: &str) -> String {
-    s.replace("\r\n", "").replace('\n', "").trim().to_owned()
-}
-
-fn render_value(v: &HeaderValue<'_>) -> String {
-    fn addr(out: &mut String, name: Option<&str>, address: Option<&str>) {
-        if !out.is_empty() {
-            out.push_str(", ");
-        }
-        if let Some(n) = name {
-            out.push_str(n);
-            out.push(' ');
-        }
-        if let Some(a) = address {
-            out.push('<');
-            out.push_str(a);
-            out.push('>');
-        }
-    }
-    match v {
-        HeaderValue::Address(Address::List(list)) => {
-            let mut out = String::new();
-            for a in list {
-                addr(&mut out, a.name.as_deref(), a.address.as_deref());
-            }
-            out
-        }
-        HeaderValue::Address(Address::Group(groups)) => {
-            let mut out = String::new();
-            for g in groups {
-                if let Some(n) = &g.name {
-                    out.push_str(n);
-                    out.push_str(": ");
-                }
-                for a in &g.addresses {
-                    addr(&mut out, a.name.as_deref(), a.address.as_deref());
-                }
-            }
-            out
-        }
-        HeaderValue::Text(t) => t.to_string(),
-        HeaderValue::TextList(l) => l.join(", "),
-        _ => String::new(),
     }
 }
 
@@ -639,7 +591,6 @@ fn eval(key: &SearchKey, m: &Candidate<'_>) -> Option<bool> {
     let sent_day = || {
         m.summary
             .and_then(|s| s.sent_date)
-            .or_else(|| m.fields.and_then(|f| f.sent_date))
             .map(|(ts, off)| (ts + i64::from(off) * 60).div_euclid(86_400))
             .or_else(|| m.keys.and_then(SortKeys::sent_day))
             .unwrap_or(day)
@@ -727,6 +678,7 @@ fn keyword(m: &Candidate<'_>, k: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mailroom_core::mime::SortFields;
     use mailroom_core::{Flags, InternalDate, MessageGuid};
 
     fn meta(flags: Flags) -> MessageMeta {
@@ -749,7 +701,7 @@ mod tests {
             seq: 3,
             meta,
             summary,
-            fields: None,
+            texts: None,
             keys: None,
             recent: false,
             largest_seq: 10,
@@ -837,10 +789,12 @@ To: undisclosed:;\r\nCc: c@x\r\nBcc: b@x\r\nX-Tag: Blue\r\nSubject: =?utf-8?b?SM
  world\r\nfrom: second@x\r\nDate: Thu, 1 Jan 1970 23:00:00 -0200\r\n\r\nbody\r\n";
         let summary = MessageSummary::parse(raw);
         let fields = SortFields::of(&summary);
+        let (texts, keys) = (HeaderTexts::of(Some(&fields)), SortKeys::of(Some(&fields)));
         let m = meta(Flags::default());
         let whole = candidate(&m, Some(&summary));
         let mut cut = candidate(&m, None);
-        cut.fields = Some(&fields);
+        cut.texts = Some(&texts);
+        cut.keys = Some(&keys);
         let keys = [
             (SearchKey::From("jürgen".into()), true),
             (SearchKey::From("\"ann\"".into()), true),
@@ -855,6 +809,10 @@ To: undisclosed:;\r\nCc: c@x\r\nBcc: b@x\r\nX-Tag: Blue\r\nSubject: =?utf-8?b?SM
             (SearchKey::Subject("SMOk".into()), true),
             (SearchKey::Subject("blue".into()), false),
             (SearchKey::SentOn(SearchDate(0)), true),
+            (SearchKey::Header("From".into(), "jürgen".into()), true),
+            (SearchKey::Header("SUBJECT".into(), "hällo".into()), true),
+            (SearchKey::Header("bcc".into(), String::new()), true),
+            (SearchKey::Header("Cc".into(), "b@".into()), false),
         ];
         for (k, want) in keys {
             let k = prepare(&k);
