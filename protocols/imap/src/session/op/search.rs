@@ -169,7 +169,9 @@ pub(crate) struct Match {
 
 /// The messages of the selected mailbox that match `criteria`, in
 /// mailbox order, for SEARCH, SORT and THREAD (which then ask the store
-/// for the sort fields of the matches, see `sort::sort_fields`).
+/// for the matches' sort ranks or fields: `Mailbox::sort_ranks`,
+/// `Mailbox::sort_fields`). Header keys on From/To/Cc/Bcc/Subject read
+/// the store's cached header texts (`Mailbox::search_headers`).
 /// `Err` is the reply to send instead (bad charset, nesting, store
 /// failure).
 pub(crate) async fn matching(
