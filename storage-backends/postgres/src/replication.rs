@@ -10,7 +10,7 @@
 //!   `mailboxes.messages`, in the transaction of the change: no write path
 //!   can forget them. Rows from before schema version 5 have none; the
 //!   mailbox's CRC is then null (unknown) and computed here on first need
-//!   ([`PgStore::ensure_state_crc`]).
+//!   (`ensure_state_crc`).
 //! - **Change positions**: every write transaction sets its accounts'
 //!   `changed_xid` to its own transaction id (`store::lock_accounts`,
 //!   `store::charge`). [`Replication::changed_accounts`] answers the
@@ -39,8 +39,8 @@ use mailroom_core::replication::{
     StateCrc, SyncPoint,
 };
 use mailroom_core::{
-    Acl, Error, Flags, InternalDate, MailboxName, MailboxRef, MessageGuid, ModSeq, QuotaLimits,
-    Replication, Result, Rights, SpecialUse, Uid, UidValidity,
+    Acl, Error, Flags, InternalDate, MailboxName, MailboxRef, ModSeq, QuotaLimits, Replication,
+    Result, Rights, SpecialUse, Uid, UidValidity,
 };
 use tokio_postgres::Row;
 
@@ -139,9 +139,20 @@ impl PgStore {
         mailbox: &MailboxRef,
         uv: UidValidity,
     ) -> Result<MailboxRow> {
+        Ok(self.incarnation_of(client, mailbox, uv).await?.0)
+    }
+
+    /// [`Self::incarnation`], and whether its state CRC is unknown (rows
+    /// from before schema version 5).
+    async fn incarnation_of<C: Cached>(
+        &self,
+        client: &C,
+        mailbox: &MailboxRef,
+        uv: UidValidity,
+    ) -> Result<(MailboxRow, bool)> {
         let r = client
             .cached_query_opt(
-                "SELECT m.id, m.account_id, m.uid_validity FROM mailboxes m \
+                "SELECT m.id, m.account_id, m.uid_validity, m.state_crc IS NULL FROM mailboxes m \
                  JOIN accounts a ON a.id = m.account_id WHERE a.name = $1 AND m.name = $2",
                 &[&mailbox.owner, &mailbox.name.as_str()],
             )
@@ -151,114 +162,102 @@ impl PgStore {
         if r.get::<_, i64>(2) != i64::from(uv.0) {
             return Err(no_such(mailbox));
         }
-        Ok(MailboxRow {
+        let row = MailboxRow {
             id: r.get(0),
             account: r.get(1),
             object_id: None,
-        })
+        };
+        Ok((row, r.get(3)))
     }
 
-    /// Computes the state CRC of mailbox row `id` if it is not known (rows
-    /// written before schema version 5): each row's, then the mailbox's,
-    /// under the mailbox row's lock.
-    pub(crate) async fn ensure_state_crc(&self, id: i64) -> Result<()> {
-        let mut client = self.client().await?;
-        let unknown = client
-            .cached_query_opt(
-                "SELECT 1 FROM mailboxes WHERE id = $1 AND state_crc IS NULL",
-                &[&id],
-            )
-            .await
-            .map_err(db)?
-            .is_some();
-        if !unknown {
-            return Ok(());
+    /// [`Self::incarnation`] with its state CRC known: computed first if it
+    /// was not ([`ensure_state_crc`]), on the same connection.
+    async fn incarnation_known(
+        &self,
+        client: &mut deadpool_postgres::Object,
+        mailbox: &MailboxRef,
+        uv: UidValidity,
+    ) -> Result<MailboxRow> {
+        let (row, unknown) = self.incarnation_of(&*client, mailbox, uv).await?;
+        if unknown {
+            ensure_state_crc(client, row.id).await?;
         }
-        let tx = client.transaction().await.map_err(db)?;
-        let still = tx
-            .cached_query_opt(
-                "SELECT state_crc IS NULL FROM mailboxes WHERE id = $1 FOR UPDATE",
-                &[&id],
-            )
-            .await
-            .map_err(db)?
-            .is_some_and(|r| r.get::<_, bool>(0));
-        if !still {
-            return Ok(());
-        }
-        let rows = tx
-            .cached_query(
-                "SELECT uid, modseq, flags, keywords, internal_date, date_offset, size, guid \
-                 FROM messages WHERE mailbox_id = $1 AND state_crc IS NULL",
-                &[&id],
-            )
-            .await
-            .map_err(db)?;
-        let mut uids = Vec::with_capacity(rows.len());
-        let mut crcs = Vec::with_capacity(rows.len());
-        for r in &rows {
-            let bits: i16 = r.try_get(2).map_err(db)?;
-            let keywords: Vec<String> = r.try_get(3).map_err(db)?;
-            let u: i64 = r.try_get(0).map_err(db)?;
-            uids.push(u);
-            crcs.push(db::record_crc(
-                u,
-                r.try_get(1).map_err(db)?,
-                &Flags::from_parts(bits as u8, keywords),
-                InternalDate {
-                    timestamp: r.try_get(4).map_err(db)?,
-                    offset_minutes: r.try_get(5).map_err(db)?,
-                },
-                r.try_get(6).map_err(db)?,
-                &db::guid(r.try_get(7).map_err(db)?)?,
-            ));
-        }
-        tx.cached_execute(
-            "UPDATE messages x SET state_crc = u.crc \
-             FROM unnest($2::bigint[], $3::integer[]) AS u(uid, crc) \
-             WHERE x.mailbox_id = $1 AND x.uid = u.uid",
-            &[&id, &uids, &crcs],
+        Ok(row)
+    }
+}
+
+/// Computes the state CRC of mailbox row `id` if it is not known (rows
+/// written before schema version 5): each row's, then the mailbox's, under
+/// the mailbox row's lock (so once, whoever asks first).
+pub(crate) async fn ensure_state_crc(
+    client: &mut deadpool_postgres::Object,
+    id: i64,
+) -> Result<()> {
+    let tx = client.transaction().await.map_err(db)?;
+    let still = tx
+        .cached_query_opt(
+            "SELECT state_crc IS NULL FROM mailboxes WHERE id = $1 FOR UPDATE",
+            &[&id],
         )
         .await
-        .map_err(db)?;
-        tx.cached_execute(
-            "UPDATE mailboxes SET state_crc = \
-             (SELECT coalesce(bit_xor(state_crc), 0) FROM messages WHERE mailbox_id = $1), \
-             messages = (SELECT count(*) FROM messages WHERE mailbox_id = $1) WHERE id = $1",
+        .map_err(db)?
+        .is_some_and(|r| r.get::<_, bool>(0));
+    if !still {
+        return Ok(());
+    }
+    let rows = tx
+        .cached_query(
+            "SELECT uid, modseq, flags, keywords, internal_date, date_offset, size, guid \
+             FROM messages WHERE mailbox_id = $1 AND state_crc IS NULL",
             &[&id],
         )
         .await
         .map_err(db)?;
-        tx.commit().await.map_err(db)?;
-        tracing::info!(
-            mailbox = id,
-            rows = rows.len(),
-            "state CRC computed for rows from before schema version 5"
-        );
-        Ok(())
+    let mut uids = Vec::with_capacity(rows.len());
+    let mut crcs = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let bits: i16 = r.try_get(2).map_err(db)?;
+        let keywords: Vec<String> = r.try_get(3).map_err(db)?;
+        let u: i64 = r.try_get(0).map_err(db)?;
+        uids.push(u);
+        crcs.push(db::record_crc(
+            u,
+            r.try_get(1).map_err(db)?,
+            &Flags::from_parts(bits as u8, keywords),
+            InternalDate {
+                timestamp: r.try_get(4).map_err(db)?,
+                offset_minutes: r.try_get(5).map_err(db)?,
+            },
+            r.try_get(6).map_err(db)?,
+            &db::guid(r.try_get(7).map_err(db)?)?,
+        ));
     }
+    tx.cached_execute(
+        "UPDATE messages x SET state_crc = u.crc \
+         FROM unnest($2::bigint[], $3::integer[]) AS u(uid, crc) \
+         WHERE x.mailbox_id = $1 AND x.uid = u.uid",
+        &[&id, &uids, &crcs],
+    )
+    .await
+    .map_err(db)?;
+    tx.cached_execute(
+        "UPDATE mailboxes SET state_crc = \
+         (SELECT coalesce(bit_xor(state_crc), 0) FROM messages WHERE mailbox_id = $1), \
+         messages = (SELECT count(*) FROM messages WHERE mailbox_id = $1) WHERE id = $1",
+        &[&id],
+    )
+    .await
+    .map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    tracing::info!(
+        mailbox = id,
+        rows = rows.len(),
+        "state CRC computed for rows from before schema version 5"
+    );
+    Ok(())
+}
 
-    /// [`Self::ensure_state_crc`] for every mailbox of account `account`
-    /// whose CRC is not known.
-    async fn ensure_account_crcs(&self, account: i64) -> Result<()> {
-        let client = self.client().await?;
-        let ids: Vec<i64> = client
-            .cached_query(
-                "SELECT id FROM mailboxes WHERE account_id = $1 AND state_crc IS NULL",
-                &[&account],
-            )
-            .await
-            .map_err(db)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        drop(client);
-        for id in ids {
-            self.ensure_state_crc(id).await?;
-        }
-        Ok(())
-    }
-
+impl PgStore {
     /// Writes a sync point and/or a pending sync point of mailbox row `id`.
     async fn write_sync_point(
         &self,
@@ -451,19 +450,37 @@ impl Replication for PgStore {
             storage_bytes: account.get::<_, Option<i64>>(1).map(|v| v.max(0) as u64),
             messages: account.get::<_, Option<i64>>(2).map(|v| v.max(0) as u64),
         };
-        self.ensure_account_crcs(account_id).await?;
-        let tx = db::snapshot_tx(&mut client).await?;
-        let rows = tx
-            .cached_query(
-                "SELECT m.uid_validity, m.uid_next, m.highest_modseq, m.messages, m.state_crc, \
-                 m.id, m.name, m.special_use, m.object_id, \
-                 s.point_uid_next, s.point_highest_modseq, s.point_namespace, s.uid_validity \
-                 FROM mailboxes m LEFT JOIN sync_points s ON s.mailbox_id = m.id \
-                 WHERE m.account_id = $1",
-                &[&account_id],
-            )
-            .await
-            .map_err(db)?;
+        let mut computed = false;
+        let (tx, rows) = loop {
+            let tx = db::snapshot_tx(&mut client).await?;
+            let rows = tx
+                .cached_query(
+                    "SELECT m.uid_validity, m.uid_next, m.highest_modseq, m.messages, \
+                     m.state_crc, m.id, m.name, m.special_use, m.object_id, \
+                     s.point_uid_next, s.point_highest_modseq, s.point_namespace, \
+                     s.uid_validity \
+                     FROM mailboxes m LEFT JOIN sync_points s ON s.mailbox_id = m.id \
+                     WHERE m.account_id = $1",
+                    &[&account_id],
+                )
+                .await
+                .map_err(db)?;
+            let unknown: Vec<i64> = rows
+                .iter()
+                .filter(|r| r.get::<_, Option<i32>>(4).is_none())
+                .map(|r| r.get(5))
+                .collect();
+            if unknown.is_empty() || computed {
+                break (tx, rows);
+            }
+            // rows from before schema version 5: their CRCs first, then
+            // the account read again
+            tx.commit().await.map_err(db)?;
+            for id in unknown {
+                ensure_state_crc(&mut client, id).await?;
+            }
+            computed = true;
+        };
         let acl_rows = tx
             .cached_query(
                 "SELECT acl.mailbox_id, acl.identifier, acl.rights FROM acl \
@@ -531,8 +548,9 @@ impl Replication for PgStore {
         limit: usize,
     ) -> Result<RecordsSince> {
         let mut client = self.client().await?;
-        let row = self.incarnation(&client, mailbox, uid_validity).await?;
-        self.ensure_state_crc(row.id).await?;
+        let row = self
+            .incarnation_known(&mut client, mailbox, uid_validity)
+            .await?;
         let tx = db::snapshot_tx(&mut client).await?;
         let head = head(&tx, row.id, mailbox).await?;
         if head.uid_validity != uid_validity {
@@ -610,8 +628,9 @@ impl Replication for PgStore {
         uid_validity: UidValidity,
     ) -> Result<(MailboxHead, Vec<(Uid, u32)>)> {
         let mut client = self.client().await?;
-        let row = self.incarnation(&client, mailbox, uid_validity).await?;
-        self.ensure_state_crc(row.id).await?;
+        let row = self
+            .incarnation_known(&mut client, mailbox, uid_validity)
+            .await?;
         let tx = db::snapshot_tx(&mut client).await?;
         let head = head(&tx, row.id, mailbox).await?;
         let rows = tx
@@ -879,22 +898,11 @@ impl Replication for PgStore {
         uid_validity: UidValidity,
         batch: ApplyBatch,
     ) -> Result<Applied> {
-        for m in &batch.messages {
-            if let Some(content) = &m.content {
-                if MessageGuid::of(content) != m.record.guid {
-                    return Err(Error::InvalidInput("message bytes do not match their GUID"));
-                }
-                if content.len() as u64 != m.record.size {
-                    return Err(Error::InvalidInput("message size does not match its bytes"));
-                }
-            }
-            if m.record.uid.0 == 0 || m.record.uid.0 == u32::MAX {
-                return Err(Error::InvalidInput("UID out of range"));
-            }
-        }
+        batch.check()?;
         let mut client = self.client().await?;
-        let row = self.incarnation(&client, mailbox, uid_validity).await?;
-        self.ensure_state_crc(row.id).await?;
+        let row = self
+            .incarnation_known(&mut client, mailbox, uid_validity)
+            .await?;
         let tx = client.transaction().await.map_err(db)?;
         lock_accounts(&tx, &[row.account]).await?;
         let before = tx
