@@ -237,6 +237,30 @@ async fn poll_each(mailboxes: &[Arc<dyn Mailbox>]) -> Result<()> {
 /// (and holds) at once.
 pub const SORT_FIELDS_CHUNK: usize = 1024;
 
+/// What the default `sort_keys` and `search_headers` share: `make` of
+/// each UID's [`Mailbox::sort_fields`], read [`SORT_FIELDS_CHUNK`] UIDs at
+/// a time.
+async fn from_sort_fields<M, T>(
+    mailbox: &M,
+    uids: &[Uid],
+    make: impl Fn(&SortFields) -> T,
+) -> Result<Vec<(Uid, T)>>
+where
+    M: Mailbox + ?Sized,
+{
+    let mut out = Vec::with_capacity(uids.len());
+    for chunk in uids.chunks(SORT_FIELDS_CHUNK) {
+        out.extend(
+            mailbox
+                .sort_fields(chunk)
+                .await?
+                .into_iter()
+                .map(|(uid, f)| (uid, make(&f))),
+        );
+    }
+    Ok(out)
+}
+
 /// One open mailbox. Cheap to clone behind an `Arc`; every session that
 /// selects the mailbox holds one.
 #[async_trait]
@@ -304,16 +328,7 @@ pub trait Mailbox: Send + Sync + Debug {
     /// mailbox is open (the CRC store does), since a message's keys never
     /// change.
     async fn sort_keys(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<SortKeys>)>> {
-        let mut out = Vec::with_capacity(uids.len());
-        for chunk in uids.chunks(SORT_FIELDS_CHUNK) {
-            out.extend(
-                self.sort_fields(chunk)
-                    .await?
-                    .into_iter()
-                    .map(|(uid, f)| (uid, Arc::new(SortKeys::of(Some(&f))))),
-            );
-        }
-        Ok(out)
+        from_sort_fields(self, uids, |f| Arc::new(SortKeys::of(Some(f)))).await
     }
 
     /// What SEARCH's FROM, TO, CC, BCC and SUBJECT keys (and HEADER of
@@ -325,16 +340,7 @@ pub trait Mailbox: Send + Sync + Debug {
     /// store does, with its sort keys), since a message's header never
     /// changes.
     async fn search_headers(&self, uids: &[Uid]) -> Result<Vec<(Uid, Arc<HeaderTexts>)>> {
-        let mut out = Vec::with_capacity(uids.len());
-        for chunk in uids.chunks(SORT_FIELDS_CHUNK) {
-            out.extend(
-                self.sort_fields(chunk)
-                    .await?
-                    .into_iter()
-                    .map(|(uid, f)| (uid, Arc::new(HeaderTexts::of(Some(&f))))),
-            );
-        }
-        Ok(out)
+        from_sort_fields(self, uids, |f| Arc::new(HeaderTexts::of(Some(f)))).await
     }
 
     /// The rank of the `text` string of each given UID's keys

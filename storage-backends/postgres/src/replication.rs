@@ -258,6 +258,32 @@ pub(crate) async fn ensure_state_crc(
 }
 
 impl PgStore {
+    /// The `sync_points` row of `mailbox`'s incarnation `uv`, found with the
+    /// mailbox in one statement: the point's three columns, then the
+    /// pending point's five; `None` if none was written for it,
+    /// `NoSuchMailbox` if the mailbox is not that incarnation.
+    async fn sync_row(&self, mailbox: &MailboxRef, uv: UidValidity) -> Result<Option<Row>> {
+        let client = self.client().await?;
+        let r = client
+            .cached_query_opt(
+                "SELECT s.point_uid_next, s.point_highest_modseq, s.point_namespace, \
+                 s.pending_uid_next, s.pending_highest_modseq, s.pending_messages, \
+                 s.pending_state_crc, s.pending_namespace, m.uid_validity, s.uid_validity \
+                 FROM mailboxes m JOIN accounts a ON a.id = m.account_id \
+                 LEFT JOIN sync_points s ON s.mailbox_id = m.id \
+                 WHERE a.name = $1 AND m.name = $2",
+                &[&mailbox.owner, &mailbox.name.as_str()],
+            )
+            .await
+            .map_err(db)?
+            .ok_or_else(|| no_such(mailbox))?;
+        let uv = i64::from(uv.0);
+        if r.get::<_, i64>(8) != uv {
+            return Err(no_such(mailbox));
+        }
+        Ok((r.get::<_, Option<i64>>(9) == Some(uv)).then_some(r))
+    }
+
     /// Writes a sync point and/or a pending sync point of mailbox row `id`.
     async fn write_sync_point(
         &self,
@@ -825,17 +851,7 @@ impl Replication for PgStore {
         mailbox: &MailboxRef,
         uid_validity: UidValidity,
     ) -> Result<Option<SyncPoint>> {
-        let client = self.client().await?;
-        let row = self.incarnation(&client, mailbox, uid_validity).await?;
-        let r = client
-            .cached_query_opt(
-                "SELECT point_uid_next, point_highest_modseq, point_namespace FROM sync_points \
-                 WHERE mailbox_id = $1 AND uid_validity = $2",
-                &[&row.id, &i64::from(uid_validity.0)],
-            )
-            .await
-            .map_err(db)?;
-        match r {
+        match self.sync_row(mailbox, uid_validity).await? {
             Some(r) => point_of(&r, 0),
             None => Ok(None),
         }
@@ -856,28 +872,21 @@ impl Replication for PgStore {
         mailbox: &MailboxRef,
         uid_validity: UidValidity,
     ) -> Result<Option<PendingSyncPoint>> {
-        let client = self.client().await?;
-        let row = self.incarnation(&client, mailbox, uid_validity).await?;
-        let r = client
-            .cached_query_opt(
-                "SELECT pending_uid_next, pending_highest_modseq, pending_messages, \
-                 pending_state_crc, pending_namespace FROM sync_points \
-                 WHERE mailbox_id = $1 AND uid_validity = $2 AND pending_uid_next IS NOT NULL",
-                &[&row.id, &i64::from(uid_validity.0)],
-            )
-            .await
-            .map_err(db)?;
+        let r = self
+            .sync_row(mailbox, uid_validity)
+            .await?
+            .filter(|r| r.get::<_, Option<i64>>(3).is_some());
         let Some(r) = r else { return Ok(None) };
         let n = |i: usize| -> Result<i64> { r.try_get::<_, i64>(i).map_err(db) };
         Ok(Some(PendingSyncPoint {
             head: MailboxHead {
                 uid_validity,
-                uid_next: uid(n(0)?),
-                highest_modseq: ModSeq(n(1)?.max(0) as u64),
-                messages: u32::try_from(n(2)?).unwrap_or(u32::MAX),
-                state_crc: StateCrc(u32::try_from(n(3)?).unwrap_or(0)),
+                uid_next: uid(n(3)?),
+                highest_modseq: ModSeq(n(4)?.max(0) as u64),
+                messages: u32::try_from(n(5)?).unwrap_or(u32::MAX),
+                state_crc: StateCrc(u32::try_from(n(6)?).unwrap_or(0)),
             },
-            namespace: u32_of(r.try_get(4).map_err(db)?),
+            namespace: u32_of(r.try_get(7).map_err(db)?),
         }))
     }
 
